@@ -1,0 +1,49 @@
+"""Atomic file output: a failed or interrupted write never leaves a partial file."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import IO, Iterator
+
+
+def _mkstemp_like_open(path: str, suffix: str) -> tuple[int, str]:
+    """mkstemp creates 0600 files; give the final file the mode open() would (0666 & ~umask)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=suffix)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
+    """Write to a temporary file beside `path`, then rename it into place on success."""
+    fd, tmp = _mkstemp_like_open(os.fspath(path), ".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, os.fspath(path))
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[str]:
+    """Yield a temporary path for writers that need a file name (cv2, onnx, torch.save)."""
+    path = os.fspath(path)
+    fd, tmp = _mkstemp_like_open(path, suffix or ".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

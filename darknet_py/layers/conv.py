@@ -1,0 +1,102 @@
+"""[convolutional]: conv → optional batch norm → activation, with darknet's options."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..cfg import Section
+from .activations import activation_from
+from .registry import Built, BuildContext, Shape, register, reject_enabled, require_positive
+
+BN_EPSILON = 0.00001  # darknet src/blas.c normalize_cpu
+MAX_LAYER_WEIGHTS = 1 << 29  # 2 GiB of float32 in one layer: refuse before allocating
+
+_UNSUPPORTED = {
+    "xnor": "XNOR binary convolution",
+    "binary": "binary weights",
+    "antialiasing": "anti-aliased stride",
+    "share_index": "weights shared with another layer",
+    "sway": "deformable convolution",
+    "rotate": "deformable convolution",
+    "stretch": "deformable convolution",
+    "stretch_sway": "deformable convolution",
+    "coordconv": "coordinate channels",
+    "assisted_excitation": "assisted excitation",
+}
+
+
+class ConvLayer(nn.Module):
+    """Darknet convolution. Weight file order: bias, [scale, mean, variance], kernel."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        filters: int,
+        size: int,
+        stride: tuple[int, int],
+        padding: int,
+        dilation: int,
+        groups: int,
+        batch_normalize: bool,
+        activation: nn.Module,
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(
+            in_channels, filters, size, stride, padding * dilation, dilation, groups, bias=not batch_normalize
+        )
+        self.bn = nn.BatchNorm2d(filters, eps=BN_EPSILON) if batch_normalize else None
+        self.act = activation
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)
+        if self.bn is not None:
+            bn = self.bn  # inference statistics always, whatever train()/eval() says
+            x = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        return self.act(x)
+
+    def darknet_tensors(self) -> list[Tensor]:
+        if self.bn is None:
+            return [self.conv.bias, self.conv.weight]
+        return [self.bn.bias, self.bn.weight, self.bn.running_mean, self.bn.running_var, self.conv.weight]
+
+
+def _conv_out(size_in: int, pad: int, size: int, stride: int) -> int:
+    return (size_in + 2 * pad - size) // stride + 1
+
+
+@register("convolutional", "conv")
+def build_convolutional(s: Section, ctx: BuildContext) -> Built:
+    reject_enabled(s, _UNSUPPORTED)
+    c, h, w = ctx.prev_shape
+    filters = s.get_int("filters", 1)
+    size = s.get_int("size", 1)
+    stride = s.get_int("stride", 1)
+    stride_x = s.get_int("stride_x", -1)
+    stride_y = s.get_int("stride_y", -1)
+    stride_x = stride if stride_x < 1 else stride_x
+    stride_y = stride if stride_y < 1 else stride_y
+    groups = max(1, s.get_int("groups", 1))
+    dilation = 1 if size == 1 else s.get_int("dilation", 1)
+    padding = s.get_int("padding", 0)
+    if s.get_int("pad", 0):
+        padding = size // 2  # pad=1 wins over padding=
+    batch_normalize = s.get_int("batch_normalize", 0) != 0 or s.get_int("cbn", 0) != 0
+    activation = activation_from(s, "logistic")  # darknet's default when absent
+
+    require_positive(s, filters=filters, size=size, stride_x=stride_x, stride_y=stride_y, dilation=dilation)
+    if padding < 0:
+        raise s.error(f"padding must not be negative, found {padding}", "padding")
+    if c % groups or filters % groups:
+        raise s.error(f"groups={groups} must divide both the input channels ({c}) and filters ({filters})", "groups")
+    n_weights = filters * (c // groups) * size * size
+    if n_weights > MAX_LAYER_WEIGHTS:
+        raise s.error(f"{n_weights:,} weights in one layer is beyond any real network (limit {MAX_LAYER_WEIGHTS:,})")
+    out_h, out_w = _conv_out(h, padding, size, stride_y), _conv_out(w, padding, size, stride_x)
+    # cuDNN (and so darknet on GPU) pads by pad*dilation; the sizes must agree with darknet's formula.
+    span = dilation * (size - 1) + 1
+    if dilation > 1 and (_conv_out(h, padding * dilation, span, stride_y), _conv_out(w, padding * dilation, span, stride_x)) != (out_h, out_w):
+        raise s.error(f"dilation={dilation} with size={size} and padding={padding} changes the output size; use pad=1", "dilation")
+    if out_h < 1 or out_w < 1:
+        raise s.error(f"input {w}x{h} is too small for a {size}x{size} convolution with stride {stride_x}x{stride_y}")
+    module = ConvLayer(c, filters, size, (stride_y, stride_x), padding, dilation, groups, batch_normalize, activation)
+    return Built(module, Shape(filters, out_h, out_w), (ctx.prev,))

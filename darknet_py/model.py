@@ -1,0 +1,226 @@
+"""Darknet: a torch.nn.Module built from cfg Sections, mirroring darknet's layer list.
+
+The graph is fixed at build time: every layer knows which earlier outputs it reads,
+the forward pass keeps only outputs that a later layer reads (and drops them after
+their last use), and there is no Python control flow on tensor values, so the module
+traces to ONNX and runs under torch.compile / CUDA graphs unchanged.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .cfg import Section, read_cfg
+from .errors import CfgError, InputError, WeightsError
+from .layers import BuildContext, Shape, builder_for
+from .layers.registry import NETWORK_INPUT
+from .layers.yolo import DarknetWarning, YoloHead, YoloSpec
+from .weights import WeightsHeader, read_weights, write_weights
+
+MAX_INPUT_SIDE = 16384  # larger inputs would exhaust memory long before they help
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the layer table shows: one row per cfg section."""
+
+    index: int
+    type: str
+    line: int
+    sources: tuple[int, ...]
+    in_shapes: tuple[Shape, ...]
+    out_shape: Shape
+    n_weights: int
+
+
+def _size_pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    pair = tuple(int(v) for v in size)
+    if len(pair) != 2:
+        raise InputError(f"size must be N or (width, height), got {size!r}")
+    return pair  # type: ignore[return-value]
+
+
+class Darknet(nn.Module):
+    """A darknet network. `forward` returns the input of every [yolo] layer, in cfg order."""
+
+    def __init__(self, sections: list[Section], size: int | Sequence[int] | None = None) -> None:
+        super().__init__()
+        if not sections:
+            raise CfgError("empty cfg: no [net] section")
+        self.net = sections[0]
+        self.cfg_path = self.net.path
+        width = self.net.get_int("width", 0)
+        height = self.net.get_int("height", 0)
+        channels = self.net.get_int("channels", 3)
+        override = _size_pair(size)
+        if override:
+            width, height = override
+        for name, value in (("width", width), ("height", height)):
+            if not 1 <= value <= MAX_INPUT_SIDE:
+                raise InputError(f"{self.net.where(name)}: network {name} must be 1..{MAX_INPUT_SIDE}, found {value}")
+        if channels < 1:
+            raise CfgError(f"{self.net.where('channels')}: channels must be at least 1, found {channels}")
+        self.width, self.height, self.channels = width, height, channels
+        self.letter_box = self.net.get_int("letter_box", 0) != 0
+        self.weights_header = WeightsHeader()
+
+        layer_sections = sections[1:]
+        if not layer_sections:
+            raise CfgError(f"{self.net.where()}: the cfg has a [net] section but no layers")
+        input_shape = Shape(channels, height, width)
+        shapes: list[Shape] = []
+        infos: list[LayerInfo] = []
+        modules: list[nn.Module] = []
+        notices: dict[str, list[str]] = {}
+        for section in layer_sections:
+            ctx = BuildContext(section.index, shapes, input_shape, self.net, notices)
+            built = builder_for(section)(section, ctx)
+            if min(built.out_shape) < 1:
+                raise section.error(f"produces an empty output {built.out_shape}; the input {width}x{height} is too small")
+            n_weights = sum(t.numel() for t in _darknet_tensors(built.module))
+            in_shapes = tuple(ctx.shape_of(i) for i in built.sources)
+            infos.append(LayerInfo(section.index, section.type, section.line, built.sources, in_shapes, built.out_shape, n_weights))
+            shapes.append(built.out_shape)
+            modules.append(built.module)
+        for messages in notices.values():
+            more = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
+            warnings.warn(messages[0] + more, DarknetWarning, stacklevel=3)
+        self.layers = nn.ModuleList(modules)
+        self.infos = infos
+        self.sections = layer_sections
+        self._plan_memory()
+
+    # -- graph ------------------------------------------------------------------
+    def _plan_memory(self) -> None:
+        n = len(self.infos)
+        last_use = [-1] * n
+        for info in self.infos:
+            for src in info.sources:
+                if src != NETWORK_INPUT and src != info.index - 1:
+                    last_use[src] = max(last_use[src], info.index)
+        self._sources = [info.sources for info in self.infos]
+        self._keep = [last_use[i] >= 0 for i in range(n)]
+        release: list[list[int]] = [[] for _ in range(n)]
+        for j, i in enumerate(last_use):
+            if i >= 0:
+                release[i].append(j)
+        self._release = release
+        self.head_indices = [i for i, m in enumerate(self.layers) if isinstance(m, YoloHead)]
+        self._is_head = [isinstance(m, YoloHead) for m in self.layers]
+
+    @property
+    def heads(self) -> list[YoloSpec]:
+        return [self.layers[i].spec for i in self.head_indices]
+
+    @property
+    def num_classes(self) -> int:
+        return self.heads[0].classes if self.head_indices else 0
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- forward ----------------------------------------------------------------
+    def forward(self, x: Tensor) -> list[Tensor]:
+        saved: dict[int, Tensor] = {}
+        heads: list[Tensor] = []
+        prev = x
+        for i, layer in enumerate(self.layers):
+            inputs = [prev if src == i - 1 else saved[src] for src in self._sources[i]]
+            prev = layer(*inputs)
+            if self._keep[i]:
+                saved[i] = prev
+            for j in self._release[i]:
+                del saved[j]
+            if self._is_head[i]:
+                heads.append(prev)
+        return heads
+
+    def forward_heads(self, x: Tensor) -> list[Tensor]:
+        """x: float NCHW in [0, 1], RGB. Returns the input of every [yolo] layer, in cfg order."""
+        return self.forward(x)
+
+    # -- weights ----------------------------------------------------------------
+    def weight_layout(self) -> list[tuple[int, list[Tensor]]]:
+        """(layer index, tensors in .weights order) for every layer that holds weights."""
+        return [(i, ts) for i, m in enumerate(self.layers) if (ts := _darknet_tensors(m))]
+
+    def num_weights(self) -> int:
+        return sum(info.n_weights for info in self.infos)
+
+    def load_weights(self, path: str | os.PathLike[str]) -> "Darknet":
+        header, floats = read_weights(path)
+        self.load_weight_array(floats, os.path.basename(os.fspath(path)))
+        self.weights_header = header
+        return self
+
+    def load_weight_array(self, floats: np.ndarray, name: str = "weights") -> None:
+        layout = self.weight_layout()
+        needed = self.num_weights()
+        if floats.size != needed:
+            raise WeightsError(self._mismatch_message(name, floats.size, needed, layout))
+        offset = 0
+        with torch.no_grad():
+            for index, tensors in layout:
+                start = offset
+                for t in tensors:
+                    chunk = floats[offset : offset + t.numel()]
+                    t.copy_(torch.from_numpy(np.ascontiguousarray(chunk)).view_as(t))
+                    offset += t.numel()
+                block = floats[start:offset]
+                if not np.isfinite(block).all():
+                    bad = int((~np.isfinite(block)).sum())
+                    warnings.warn(
+                        f"{name}: layer {index} {self.infos[index].type} (line {self.infos[index].line}) "
+                        f"has {bad} NaN/Inf weights; its outputs will be NaN",
+                        DarknetWarning,
+                        stacklevel=2,
+                    )
+
+    def _mismatch_message(self, name: str, have: int, needed: int, layout: list[tuple[int, list[Tensor]]]) -> str:
+        base = f"{name} holds {have:,} floats after the header, the cfg needs {needed:,}"
+        if have > needed:
+            return base + f" ({have - needed:,} left over): these weights belong to a different cfg"
+        total = 0
+        for index, tensors in layout:
+            total += sum(t.numel() for t in tensors)
+            if total > have:
+                info = self.infos[index]
+                return base + f" (first layer that does not fit: layer {index} {info.type}, line {info.line})"
+        return base
+
+    def weight_array(self) -> np.ndarray:
+        parts = [t.detach().float().cpu().reshape(-1) for _, ts in self.weight_layout() for t in ts]
+        return torch.cat(parts).numpy() if parts else np.zeros(0, np.float32)
+
+    def save_weights(self, path: str | os.PathLike[str], header: WeightsHeader | None = None) -> None:
+        write_weights(path, header or self.weights_header, self.weight_array())
+
+
+def _darknet_tensors(module: nn.Module) -> list[Tensor]:
+    getter = getattr(module, "darknet_tensors", None)
+    return getter() if getter else []
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    try:
+        dev = torch.device(device or "cpu")
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device '{device}'; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device '{device}' requested but no CUDA GPU is available to torch; use --device cpu")
+    return dev
+
+
+def build(cfg: str | os.PathLike[str], size: int | Sequence[int] | None = None) -> Darknet:
+    return Darknet(read_cfg(cfg), size)

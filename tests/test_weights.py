@@ -1,0 +1,112 @@
+"""The .weights reader/writer, exact float accounting, synth, inspect and convert."""
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import darknet_py
+from darknet_py import WeightsError, WeightsHeader
+from tests.conftest import REPO, official, shared_path, ZOO_CFG
+from weights_tools.synth import synthesize
+
+TINY = "[net]\nwidth=16\nheight=16\nchannels=3\n[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\npad=1\nactivation=leaky\n[convolutional]\nfilters=2\nsize=1\nactivation=linear\n"
+TINY_FLOATS = (4 + 4 * 3 + 4 * 3 * 9) + (2 + 2 * 4)  # bias+bn(3×4)+kernel, then bias+kernel
+
+
+@pytest.fixture
+def tiny_cfg(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.cfg"
+    path.write_text(TINY)
+    return path
+
+
+def _write(path: Path, header: bytes, floats: np.ndarray) -> Path:
+    path.write_bytes(header + floats.astype("<f4").tobytes())
+    return path
+
+
+def test_weight_order_and_both_header_versions(tmp_path: Path, tiny_cfg: Path) -> None:
+    floats = np.arange(TINY_FLOATS, dtype=np.float32)
+    for header in (struct.pack("<iiiQ", 0, 2, 5, 123), struct.pack("<iiiI", 0, 1, 0, 7)):
+        model = darknet_py.load(tiny_cfg, _write(tmp_path / "w.weights", header, floats))
+        conv = model.layers[0]
+        assert conv.bn.bias[0] == 0 and conv.bn.weight[0] == 4 and conv.bn.running_mean[0] == 8
+        assert conv.bn.running_var[0] == 12 and conv.conv.weight.flatten()[0] == 16
+        assert model.layers[1].conv.bias[0] == 16 + 108
+    assert model.weights_header == WeightsHeader(0, 1, 0, 7)
+
+
+def test_too_short_and_too_long_name_counts_and_layer(tmp_path: Path, tiny_cfg: Path) -> None:
+    header = struct.pack("<iiiQ", 0, 2, 5, 0)
+    with pytest.raises(WeightsError, match=rf"holds {TINY_FLOATS - 1:,} floats after the header, the cfg needs "
+                                           rf"{TINY_FLOATS:,} \(first layer that does not fit: layer 1 convolutional, line 11\)"):
+        darknet_py.load(tiny_cfg, _write(tmp_path / "s.weights", header, np.zeros(TINY_FLOATS - 1)))
+    with pytest.raises(WeightsError, match=r"\(3 left over\): these weights belong to a different cfg"):
+        darknet_py.load(tiny_cfg, _write(tmp_path / "l.weights", header, np.zeros(TINY_FLOATS + 3)))
+    (tmp_path / "h.weights").write_bytes(header[:10])
+    with pytest.raises(WeightsError, match="too short for a darknet weights header"):
+        darknet_py.load(tiny_cfg, tmp_path / "h.weights")
+    with pytest.raises(WeightsError, match="unrecognised header version"):
+        darknet_py.load(tiny_cfg, _write(tmp_path / "v.weights", struct.pack("<iiiQ", 7000, 2, 5, 0), np.zeros(TINY_FLOATS)))
+
+
+def test_wrong_model_weights_are_refused() -> None:
+    cfg, _ = official("yolov3-tiny")
+    _, weights = official("yolov4-tiny")
+    with pytest.raises(WeightsError, match="yolov4-tiny.weights holds 6,062,814 floats after the header, the cfg needs 8,858,734"):
+        darknet_py.load(cfg, weights)
+
+
+def test_nan_weights_warn_with_the_layer(tmp_path: Path, tiny_cfg: Path) -> None:
+    floats = np.ones(TINY_FLOATS, np.float32)
+    floats[-1] = np.nan
+    with pytest.warns(darknet_py.DarknetWarning, match="layer 1 convolutional .line 11. has 1 NaN/Inf"):
+        darknet_py.load(tiny_cfg, _write(tmp_path / "n.weights", struct.pack("<iiiQ", 0, 2, 5, 0), floats))
+
+
+def test_synth_is_deterministic_and_seeded(tmp_path: Path) -> None:
+    cfg = shared_path(ZOO_CFG / "yolov4-tiny.cfg")
+    a, b, c = (synthesize(cfg, seed=s).weight_array() for s in (5, 5, 6))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert (synthesize(cfg, seed=5).layers[0].bn.running_var > 0).all()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "weights_tools", *args], cwd=REPO, capture_output=True, text=True)
+
+
+def test_convert_round_trip_is_byte_identical(tmp_path: Path) -> None:
+    cfg, weights = official("yolov4-tiny")
+    pt, back = tmp_path / "m.pt", tmp_path / "back.weights"
+    assert _cli("convert", str(cfg), str(weights), str(pt)).returncode == 0
+    state = torch.load(pt, weights_only=True)
+    assert state["header"][:2] == [0, 2]
+    assert _cli("convert", str(cfg), str(pt), str(back)).returncode == 0
+    assert back.read_bytes() == weights.read_bytes()
+
+
+def test_convert_refuses_a_checkpoint_for_another_cfg(tmp_path: Path) -> None:
+    cfg, weights = official("yolov4-tiny")
+    other, _ = official("yolov3-tiny")
+    pt = tmp_path / "m.pt"
+    assert _cli("convert", str(cfg), str(weights), str(pt)).returncode == 0
+    result = _cli("convert", str(other), str(pt), str(tmp_path / "x.weights"))
+    assert result.returncode == 2 and "does not fit yolov3-tiny.cfg" in result.stderr
+    assert not (tmp_path / "x.weights").exists()
+
+
+def test_inspect_and_synth_cli(tmp_path: Path, tiny_cfg: Path) -> None:
+    out = tmp_path / "s.weights"
+    result = _cli("synth", str(tiny_cfg), str(out), "--seed", "1")
+    assert result.returncode == 0 and out.stat().st_size == 20 + 4 * TINY_FLOATS
+    report = _cli("inspect", str(out), "--cfg", str(tiny_cfg)).stdout
+    assert f"floats:    {TINY_FLOATS}" in report and "matches" in report
+    assert "    1 convolutional     11           10" in report
+    bad = _cli("inspect", str(tmp_path / "nope.weights"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: cannot read weights file")

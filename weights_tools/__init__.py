@@ -1,0 +1,1 @@
+"""Tools for darknet .weights files: synthesize, inspect, convert."""

@@ -1,0 +1,42 @@
+"""python -m weights_tools {synth,inspect,convert} …"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from darknet_py.errors import DarknetError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m weights_tools", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("synth", help="deterministic random weights of exactly the cfg's layout")
+    p.add_argument("cfg"), p.add_argument("out"), p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("inspect", help="header, float count, per-layer table with --cfg")
+    p.add_argument("weights"), p.add_argument("--cfg")
+    p = sub.add_parser("convert", help=".weights → .pt (PyTorch state_dict) or .pt → .weights")
+    p.add_argument("cfg"), p.add_argument("source"), p.add_argument("out")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "synth":
+            from .synth import write_synthetic
+
+            count = write_synthetic(args.cfg, args.out, args.seed)
+            print(f"wrote {args.out}: {count:,} floats (seed {args.seed})")
+        elif args.command == "inspect":
+            from .inspect import describe
+
+            print(describe(args.weights, args.cfg))
+        else:
+            from .convert import convert
+
+            convert(args.cfg, args.source, args.out)
+            print(f"wrote {args.out}")
+    except DarknetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
