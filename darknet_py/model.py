@@ -150,6 +150,12 @@ class Darknet(nn.Module):
         """x: float NCHW in [0, 1], RGB. Returns the input of every [yolo] layer, in cfg order."""
         return self.forward(x)
 
+    def detect(self, images, conf_thresh: float = 0.25, nms_thresh: float = 0.45, **options):
+        """Detections for one image or a list (BGR arrays or paths); see darknet_py.detect.detect."""
+        from .detect import detect  # the pipeline sits above the model; imported on use
+
+        return detect(self, images, conf_thresh, nms_thresh, **options)
+
     # -- weights ----------------------------------------------------------------
     def weight_layout(self) -> list[tuple[int, list[Tensor]]]:
         """(layer index, tensors in .weights order) for every layer that holds weights."""

@@ -1,0 +1,188 @@
+"""`darknet-py` command line. Subcommands register in COMMANDS; the CLI only formats results."""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable
+
+import cv2
+
+from .errors import DarknetError, InputError
+from .fileio import atomic_path, atomic_write
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
+
+
+# -- detect --------------------------------------------------------------------------
+def _add_detect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="image, folder, glob, video file, stream URL, or webcam index")
+    p.add_argument("--model", help="official model name (default yolov4-tiny when no --cfg)")
+    p.add_argument("--cfg"), p.add_argument("--weights")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--names", help="class names file (one per line)")
+    names.add_argument("--data", help="darknet .data file (its names= line is used)")
+    p.add_argument("--output", help="output folder (default: a fresh runs/detect/N)")
+    p.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
+    p.add_argument("--nms", type=float, default=0.45, help="NMS overlap threshold (default 0.45)")
+    p.add_argument("--nms-kind", choices=["iou", "greedynms", "diounms", "none"], help="override the cfg's nms_kind")
+    p.add_argument("--classes", type=int, nargs="+", help="keep only these class ids")
+    p.add_argument("--multi-label", action="store_true", help="one detection per class above threshold (darknet)")
+    p.add_argument("--size", type=int, nargs="+", metavar="N", help="network size: N or W H")
+    lb = p.add_mutually_exclusive_group()
+    lb.add_argument("--letterbox", dest="letterbox", action="store_true", default=None)
+    lb.add_argument("--no-letterbox", dest="letterbox", action="store_false")
+    p.add_argument("--device", default="cpu"), p.add_argument("--half", action="store_true", help="fp16 (CUDA)")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--save-json", action="store_true"), p.add_argument("--save-txt", action="store_true")
+    p.add_argument("--ext-output", action="store_true", help="darknet-style per-box lines on stdout")
+    p.add_argument("--no-save", action="store_true", help="do not write annotated images/video")
+    p.add_argument("--show", action="store_true", help="show results in a window (needs a display)")
+
+
+def _fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
+    n = 1
+    while (root / str(n)).exists():
+        n += 1
+    return root / str(n)
+
+
+def _sources(source: str) -> tuple[str, list[str] | str | int]:
+    """("images", [paths]) or ("video", path|url|camera index)."""
+    if source.isdigit():
+        return "video", int(source)
+    if "://" in source:
+        return "video", source
+    path = Path(source)
+    if path.is_dir():
+        files = sorted(str(f) for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise InputError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in folder {source}")
+        return "images", files
+    if path.is_file():
+        return ("video", source) if path.suffix.lower() in VIDEO_EXTENSIONS else ("images", [source])
+    matches = sorted(f for f in glob.glob(source) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
+    if matches:
+        return "images", matches
+    raise InputError(f"source not found: {source}")
+
+
+def _load_model(args):
+    from . import zoo
+    from .api import load
+    from .names import resolve_names
+
+    if args.cfg:
+        if not args.weights:
+            raise InputError("--cfg needs --weights (or use --model NAME for an official model)")
+        cfg, weights = args.cfg, args.weights
+    else:
+        cfg, weights = zoo.resolve(args.model or zoo.manifest()["default"])
+    if args.half and not args.device.startswith("cuda"):
+        raise InputError("--half needs a CUDA device (--device cuda)")
+    if args.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {args.batch}")
+    size = None if not args.size else args.size[0] if len(args.size) == 1 else args.size[:2]
+    model = load(cfg, weights, device=args.device, size=size)
+    if args.half:
+        model = model.half()
+    return model, resolve_names(model.num_classes, args.names, args.data)
+
+
+def _run_detect(args) -> int:
+    from .detect import iter_batches
+
+    kind, items = _sources(args.source)
+    model, names = _load_model(args)
+    out = Path(args.output) if args.output else _fresh_run_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
+                   classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind)
+
+    def detect_batch(images):
+        return model.detect(images, args.thresh, args.nms, **options)
+
+    records: list[dict] = []
+    if kind == "images":
+        total = 0
+        for batch in iter_batches(items, args.batch):
+            for path, dets in zip(batch, detect_batch(batch)):
+                total += 1
+                _emit(args, out, Path(path).name, dets, records)
+                if not args.no_save:
+                    image = cv2.imread(path)
+                    with atomic_path(out / Path(path).name, Path(path).suffix) as tmp:
+                        if not cv2.imwrite(tmp, dets.draw(image)):
+                            raise InputError(f"cannot write {out / Path(path).name}")
+                if args.show:
+                    _show(dets.draw(cv2.imread(path)))
+        summary = f"{total} image(s)"
+    else:
+        from .video import run_video
+
+        stem = f"camera{items}" if isinstance(items, int) else Path(str(items)).stem or "stream"
+        ext = ".avi" if str(items).lower().endswith(".avi") else ".mp4"
+        target = None if args.no_save else str(out / f"{stem}{ext}")
+        report = run_video(items, detect_batch, target, args.batch,
+                           on_frame=lambda i, d: _emit(args, out, f"{stem}:{i}", d, records))
+        done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
+        summary = f"{done}, interrupted — the video holds the frames done" if report.interrupted else done
+    if args.save_json:
+        with atomic_write(out / "detections.json", "w") as handle:
+            json.dump(records, handle)
+    print(f"{summary} → {out}", file=sys.stderr)
+    return 0
+
+
+def _emit(args, out: Path, name: str, dets, records: list[dict]) -> None:
+    if args.ext_output:
+        print(f"{name}: {len(dets)} objects")
+        if len(dets):
+            print(dets.ext_output())
+    if args.save_json:
+        records.append({"source": name, **json.loads(dets.to_json())})
+    if args.save_txt:
+        with atomic_write(out / "labels" / (Path(name.replace(":", "_")).stem + ".txt"), "w") as handle:
+            handle.write(dets.to_yolo_txt())
+
+
+def _show(image) -> None:
+    try:
+        cv2.imshow("darknet-py", image)
+        cv2.waitKey(1)
+    except cv2.error:
+        raise InputError("--show needs a display; none is available here") from None
+
+
+# -- registry ------------------------------------------------------------------------
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {
+    "detect": ("detect objects in images, folders, videos, streams or a webcam", _add_detect, _run_detect),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="darknet-py", description="Darknet .cfg/.weights inference")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add, _) in COMMANDS.items():
+        add(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command][2](args)
+    except DarknetError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Detections: the one result type every backend returns and the CLI formats."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Boxes xyxy in image pixels (float32, (n, 4)), scores (n,), class ids (n,), and the name table."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    names: list[str] = field(default_factory=list)
+    image_size: tuple[int, int] = (0, 0)  # width, height
+    source: str = ""
+
+    def __len__(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.names[c] if c < len(self.names) else str(c) for c in self.class_ids.tolist()]
+
+    def to_list(self) -> list[dict]:
+        return [
+            {"class_id": int(c), "name": n, "score": round(float(s), 6), "box": [round(float(v), 2) for v in b]}
+            for b, s, c, n in zip(self.boxes, self.scores, self.class_ids, self.labels)
+        ]
+
+    def to_json(self) -> str:
+        w, h = self.image_size
+        return json.dumps({"source": self.source, "width": w, "height": h, "detections": self.to_list()})
+
+    def to_coco(self, image_id: int, category_ids: list[int] | None = None) -> list[dict]:
+        """COCO results entries: bbox as [x, y, width, height]; class i → category_ids[i] when given."""
+        out = []
+        for (x1, y1, x2, y2), s, c in zip(self.boxes.tolist(), self.scores.tolist(), self.class_ids.tolist()):
+            category = category_ids[c] if category_ids else c
+            out.append({"image_id": image_id, "category_id": int(category), "score": round(s, 6),
+                        "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]})
+        return out
+
+    def to_yolo_txt(self) -> str:
+        """Darknet/YOLO label lines: class cx cy w h (normalised), plus the score."""
+        w, h = self.image_size
+        lines = []
+        for (x1, y1, x2, y2), s, c in zip(self.boxes.tolist(), self.scores.tolist(), self.class_ids.tolist()):
+            lines.append(f"{c} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f} {s:.6f}")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+    def ext_output(self) -> str:
+        """darknet -ext_output style: `name: 97%	(left_x: …   top_y: …   width: …   height: …)`."""
+        lines = []
+        for (x1, y1, x2, y2), s, name in zip(self.boxes.tolist(), self.scores.tolist(), self.labels):
+            lines.append(f"{name}: {s * 100:.0f}%\t(left_x: {x1:4.0f}   top_y: {y1:4.0f}   width: {x2 - x1:4.0f}   height: {y2 - y1:4.0f})")
+        return "\n".join(lines)
+
+    def draw(self, image: np.ndarray) -> np.ndarray:
+        """A copy of the BGR image with boxes and labels."""
+        canvas = image.copy()
+        thickness = max(1, round(min(canvas.shape[:2]) / 400))
+        for (x1, y1, x2, y2), s, c, name in zip(self.boxes.tolist(), self.scores.tolist(), self.class_ids.tolist(), self.labels):
+            color = _color(c)
+            p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
+            cv2.rectangle(canvas, p1, p2, color, thickness)
+            text = f"{name} {s:.2f}"
+            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+            top = max(p1[1], th + base)
+            cv2.rectangle(canvas, (p1[0], top - th - base), (p1[0] + tw, top), color, -1)
+            cv2.putText(canvas, text, (p1[0], top - base), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        return canvas
+
+
+def _color(class_id: int) -> tuple[int, int, int]:
+    rng = np.random.default_rng(class_id * 7919 + 17)
+    return tuple(int(v) for v in rng.integers(64, 256, 3))  # type: ignore[return-value]

@@ -1,0 +1,94 @@
+"""Image → network input, and network-pixel boxes → image pixels (the exact inverse).
+
+Darknet either stretches the image to the network size or, with [net] letter_box=1,
+keeps the aspect ratio (new side = side·min(scale) with integer division), centres it
+and fills the rest with 0.5 grey.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+LETTERBOX_FILL = 0.5
+
+
+@dataclass(frozen=True)
+class Transform:
+    """network_px = image_px · scale + pad (per axis)."""
+
+    scale_x: float
+    scale_y: float
+    pad_x: float
+    pad_y: float
+    image_w: int
+    image_h: int
+
+    def to_image(self, boxes: np.ndarray) -> np.ndarray:
+        """xyxy boxes in network pixels → image pixels, clipped to the image."""
+        out = boxes.astype(np.float32, copy=True)
+        out[:, [0, 2]] = (out[:, [0, 2]] - self.pad_x) / self.scale_x
+        out[:, [1, 3]] = (out[:, [1, 3]] - self.pad_y) / self.scale_y
+        out[:, [0, 2]] = out[:, [0, 2]].clip(0, self.image_w)
+        out[:, [1, 3]] = out[:, [1, 3]].clip(0, self.image_h)
+        return out
+
+    def to_network(self, boxes: np.ndarray) -> np.ndarray:
+        out = boxes.astype(np.float32, copy=True)
+        out[:, [0, 2]] = out[:, [0, 2]] * self.scale_x + self.pad_x
+        out[:, [1, 3]] = out[:, [1, 3]] * self.scale_y + self.pad_y
+        return out
+
+
+def as_bgr8(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Any image cv2 can give (gray, BGRA, 16-bit, float) as 3-channel uint8 BGR."""
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+        raise InputError(f"{name}: expected an HxW or HxWxC image array, got {getattr(image, 'shape', type(image))}")
+    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+        raise InputError(f"{name}: {image.shape[2]} channels; expected 1, 3 or 4")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        scale = 255.0 if image.dtype.kind == "f" and float(np.nanmax(image)) <= 1.0 else 1.0
+        image = np.clip(np.nan_to_num(image.astype(np.float32)) * scale, 0, 255).astype(np.uint8)
+    if image.ndim == 2 or image.shape[2] == 1:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"image not found: {path}")
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise InputError(f"cannot decode image: {path} (not an image, or a format OpenCV cannot read)")
+    return as_bgr8(image, path)
+
+
+def prepare(image_bgr: np.ndarray, width: int, height: int, letterbox: bool) -> tuple[np.ndarray, Transform]:
+    """BGR uint8 → float32 CHW RGB in [0, 1] at width×height, plus the box transform."""
+    h, w = image_bgr.shape[:2]
+    if letterbox:
+        if width / w < height / h:
+            new_w, new_h = width, (h * width) // w
+        else:
+            new_w, new_h = (w * height) // h, height
+        new_w, new_h = max(new_w, 1), max(new_h, 1)
+        resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        canvas = np.full((3, height, width), LETTERBOX_FILL, np.float32)
+        left, top = (width - new_w) // 2, (height - new_h) // 2
+        canvas[:, top : top + new_h, left : left + new_w] = _to_chw(resized)
+        return canvas, Transform(new_w / w, new_h / h, left, top, w, h)
+    resized = cv2.resize(image_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
+    return _to_chw(resized), Transform(width / w, height / h, 0.0, 0.0, w, h)
+
+
+def _to_chw(bgr: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)

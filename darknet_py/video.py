@@ -1,0 +1,114 @@
+"""Video/stream/webcam detection: decode in a background thread, detect in batches, write
+an annotated video. The writer always finishes cleanly: on Ctrl-C or an error the frames
+done so far form a playable file, renamed into place; the caller is told how far it got.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from .detections import Detections
+from .errors import InputError
+from .fileio import atomic_path
+from .progress import Progress
+
+_END = object()
+
+
+@dataclass
+class VideoReport:
+    frames: int
+    fps: float
+    size: tuple[int, int]
+    interrupted: bool
+    output: str | None
+    header_frames: int
+
+
+def open_capture(source: str | int) -> cv2.VideoCapture:
+    capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        raise InputError(f"cannot open video source {source!r} (missing file, unsupported codec, or no such camera)")
+    return capture
+
+
+def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Event) -> None:
+    try:
+        while not stop.is_set():
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frames.put(frame)
+    finally:
+        frames.put(_END)
+
+
+def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]], output: str | None,
+              batch: int = 1, on_frame: Callable[[int, Detections], None] | None = None) -> VideoReport:
+    capture = open_capture(source)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    header_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    frames: queue.Queue = queue.Queue(maxsize=max(8, 2 * batch))
+    stop = threading.Event()
+    thread = threading.Thread(target=_reader, args=(capture, frames, stop), daemon=True)
+    thread.start()
+    progress = Progress(os.path.basename(str(source)), header_frames or None)
+    count, interrupted = 0, False
+    writer = None
+    suffix = os.path.splitext(output)[1] if output else ""
+    try:
+        with (atomic_path(output, suffix) if output else _no_path()) as tmp:
+            if tmp:
+                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if suffix.lower() == ".mp4" else "MJPG"))
+                writer = cv2.VideoWriter(tmp, fourcc, fps, size)
+                if not writer.isOpened():
+                    raise InputError(f"cannot write video {output}")
+            try:
+                done = False
+                while not done:
+                    pending = []
+                    while len(pending) < batch:
+                        item = frames.get()
+                        if item is _END:
+                            done = True
+                            break
+                        pending.append(item)
+                    if not pending:
+                        break
+                    for frame, dets in zip(pending, detect_batch(pending)):
+                        if on_frame:
+                            on_frame(count, dets)
+                        if writer is not None:
+                            writer.write(dets.draw(frame))
+                        count += 1
+                        progress.update()
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                if writer is not None:
+                    writer.release()  # a finished, playable file of the frames done
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                frames.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+        capture.release()
+        progress.close()
+    return VideoReport(count, fps, size, interrupted, output, header_frames)
+
+
+class _no_path:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,83 @@
+"""`darknet-py detect` end to end: each source kind, each output format, clear failures."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.conftest import IMAGES, REPO, VIDEO, official, shared_path
+
+
+def _run(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "DARKNET_PY_ZOO": str(shared_path(REPO.parent / "shared" / "zoo")), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "darknet_py.cli", *args], cwd=cwd, capture_output=True, text=True, env=environment)
+
+
+def test_image_with_default_model_and_every_output(tmp_path: Path) -> None:
+    result = _run("detect", str(shared_path(IMAGES / "dog.jpg")), "--output", str(tmp_path), "--ext-output",
+                  "--save-json", "--save-txt")
+    assert result.returncode == 0, result.stderr
+    assert "dog: " in result.stdout and "left_x:" in result.stdout
+    annotated = cv2.imread(str(tmp_path / "dog.jpg"))
+    assert annotated is not None and annotated.shape == cv2.imread(str(IMAGES / "dog.jpg")).shape
+    records = json.loads((tmp_path / "detections.json").read_text())
+    assert {d["name"] for d in records[0]["detections"]} >= {"dog", "bicycle", "truck"}
+    lines = (tmp_path / "labels" / "dog.txt").read_text().splitlines()
+    assert len(lines) == len(records[0]["detections"]) and all(len(line.split()) == 6 for line in lines)
+
+
+def test_folder_glob_and_fresh_run_dirs(tmp_path: Path) -> None:
+    cfg, weights = official("yolov3-tiny")
+    for _ in range(2):
+        result = _run("detect", str(shared_path(IMAGES)), "--cfg", str(cfg), "--weights", str(weights), "--batch", "4", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "runs" / "detect").iterdir()) == ["1", "2"]
+    assert len(list((tmp_path / "runs/detect/1").glob("*.jpg"))) == len(list(IMAGES.glob("*.jpg")))
+    result = _run("detect", str(IMAGES / "[dg]*.jpg"), "--no-save", "--ext-output", "--output", str(tmp_path / "g"))
+    assert result.returncode == 0 and "dog.jpg:" in result.stdout and "giraffe.jpg:" in result.stdout
+    assert not list((tmp_path / "g").glob("*.jpg"))
+
+
+def test_video_keeps_every_decoded_frame_size_and_fps(tmp_path: Path) -> None:
+    # pedestrians.avi: the header claims 682 frames, 341 decode.
+    result = _run("detect", str(shared_path(VIDEO / "pedestrians.avi")), "--output", str(tmp_path), "--batch", "4")
+    assert result.returncode == 0, result.stderr
+    assert "341 frames (1280x720, 50 fps)" in result.stderr
+    capture = cv2.VideoCapture(str(tmp_path / "pedestrians.avi"))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    assert count == 341 and capture.get(cv2.CAP_PROP_FPS) == 50
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1280, 720)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["detect", "nowhere.jpg"], "error: source not found: nowhere.jpg"),
+    (["detect", "dog.jpg", "--model", "yolov9"], "error: unknown model 'yolov9'"),
+    (["detect", "dog.jpg", "--half"], "error: --half needs a CUDA device"),
+    (["detect", "dog.jpg", "--thresh", "2"], "error: confidence threshold must be in [0, 1]"),
+    (["detect", "dog.jpg", "--cfg", "x.cfg"], "error: --cfg needs --weights"),
+])
+def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
+    args = [str(IMAGES / a) if a == "dog.jpg" else a for a in args]
+    result = _run(*args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(message) and "Traceback" not in result.stderr
+
+
+def test_unreadable_image_and_broken_weights(tmp_path: Path) -> None:
+    fake = tmp_path / "fake.jpg"
+    fake.write_text("not an image")
+    result = _run("detect", str(fake), "--output", str(tmp_path / "o"))
+    assert result.returncode == 2 and "cannot decode image" in result.stderr
+    cfg, weights = official("yolov4-tiny")
+    short = tmp_path / "short.weights"
+    short.write_bytes(weights.read_bytes()[:-400])
+    result = _run("detect", str(IMAGES / "dog.jpg"), "--cfg", str(cfg), "--weights", str(short), "--output", str(tmp_path / "o"))
+    assert result.returncode == 2 and "holds 6,062,714 floats after the header, the cfg needs 6,062,814" in result.stderr
+    assert not list((tmp_path / "o").glob("*.jpg"))

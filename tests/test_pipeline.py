@@ -1,0 +1,131 @@
+"""Pipeline pieces: letterbox round trip, NMS against a box-by-box greedy loop, decode, zoo."""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import darknet_py
+from darknet_py import zoo
+from darknet_py.nms import batched_nms, pairwise_overlap
+from darknet_py.preprocess import prepare
+from tests.conftest import official, photos
+
+
+@pytest.mark.parametrize("letterbox", [True, False])
+def test_box_round_trip_through_the_network_transform(letterbox: bool) -> None:
+    image = np.zeros((480, 640, 3), np.uint8)
+    tensor, transform = prepare(image, 416, 416, letterbox)
+    assert tensor.shape == (3, 416, 416)
+    if letterbox:  # 640x480 → 416x312, centred: 52 px of 0.5 grey above and below
+        assert transform.pad_y == 52 and np.allclose(tensor[:, :52], 0.5) and np.allclose(tensor[:, 60:300], 0)
+    boxes = np.array([[10, 20, 300, 400], [0, 0, 640, 480]], np.float32)
+    assert np.allclose(transform.to_image(transform.to_network(boxes)), boxes, atol=1e-3)
+
+
+def _greedy(boxes, scores, groups, thresh, kind, beta):
+    """Darknet's loop: sort, and each still-kept box suppresses later overlapping ones."""
+    order = np.argsort(-scores, kind="stable")
+    overlap = pairwise_overlap(torch.from_numpy(boxes), kind, beta).numpy()
+    kept, dead = [], set()
+    for a, i in enumerate(order):
+        if i in dead:
+            continue
+        kept.append(i)
+        for j in order[a + 1 :]:
+            if groups[j] == groups[i] and overlap[i, j] > thresh:
+                dead.add(j)
+    return kept
+
+
+@pytest.mark.parametrize("kind, beta", [("iou", 0.6), ("diou", 0.6), ("diou", 0.9)])
+def test_matrix_nms_equals_greedy_loop(kind: str, beta: float) -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        xy = rng.uniform(0, 100, (60, 2))
+        wh = rng.uniform(5, 40, (60, 2))
+        boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
+        scores = rng.uniform(0, 1, 60).astype(np.float32)
+        groups = rng.integers(0, 3, 60)
+        ours = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(groups), 0.45, kind, beta)
+        assert ours.tolist() == _greedy(boxes, scores, groups, 0.45, kind, beta)
+
+
+def test_cfg_nms_kind_and_multi_label() -> None:
+    cfg, weights = official("yolov4-tiny")
+    model = darknet_py.load(cfg, weights)
+    image = str(photos()[0].parent / "dog.jpg")
+    default = model.detect(image)[0]  # the cfg's greedynms (DIoU)
+    multi = model.detect(image, multi_label=True)[0]
+    assert len(multi) >= len(default) and set(default.labels) <= set(multi.labels)
+    only_dogs = model.detect(image, classes=(16,))[0]
+    assert set(only_dogs.labels) == {"dog"}
+    batch = model.detect([image, image])
+    assert len(batch) == 2 and np.allclose(batch[0].boxes, batch[1].boxes)
+
+
+def test_new_coords_decode_matches_darknet_formula() -> None:
+    from darknet_py.decode import decode_head
+    from darknet_py.layers.yolo import YoloSpec
+
+    spec = YoloSpec(anchors=((10.0, 20.0),), classes=1, scale_x_y=2.0, new_coords=True, nms_kind="diounms", beta_nms=0.6)
+    head = torch.full((1, 6, 2, 2), 0.75)
+    boxes, obj, probs = decode_head(head, spec, 64, 64)
+    # x = (col + 0.75·2 − 0.5)/2·64; w = (2·0.75)²·10
+    cx, w = (1 + 0.75 * 2 - 0.5) / 2 * 64, (2 * 0.75) ** 2 * 10
+    assert torch.isclose(boxes[0, 3, 2] - boxes[0, 3, 0], torch.tensor(w)) and torch.isclose((boxes[0, 3, 0] + boxes[0, 3, 2]) / 2, torch.tensor(cx))
+    assert torch.isclose(obj[0, 0], torch.tensor(0.75)) and torch.isclose(probs[0, 0, 0], torch.tensor(0.75))
+
+
+@pytest.fixture
+def fake_release(tmp_path: Path, monkeypatch):
+    """A local HTTP server standing in for the official release (no network in tests)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    cfg, weights = official("yolov3-tiny")
+    (served / "m.cfg").write_bytes(cfg.read_bytes())
+    (served / "m.weights").write_bytes(weights.read_bytes())
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    entry = {"cfg": f"{base}/m.cfg", "weights": f"{base}/m.weights", "weights_size": weights.stat().st_size,
+             "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    monkeypatch.setattr(zoo, "manifest", lambda: {"default": "m", "models": {"m": entry}})
+    monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("DARKNET_PY_ZOO", raising=False)
+    yield entry, served
+    server.shutdown()
+
+
+def test_zoo_downloads_verifies_and_caches(fake_release, tmp_path: Path) -> None:
+    entry, served = fake_release
+    cfg, weights = zoo.resolve("m")
+    assert weights.parent == tmp_path / "cache" and weights.stat().st_size == entry["weights_size"]
+    (served / "m.weights").unlink()  # second call must come from the cache
+    assert zoo.resolve("m") == (cfg, weights)
+
+
+def test_zoo_rejects_a_corrupt_download_and_leaves_nothing(fake_release, tmp_path: Path) -> None:
+    entry, served = fake_release
+    (served / "m.weights").write_bytes(b"\0" * entry["weights_size"])
+    with pytest.raises(darknet_py.InputError, match="corrupt: .*sha256"):
+        zoo.resolve("m")
+    assert not any(p.name.endswith(".weights") for p in (tmp_path / "cache").iterdir())
+
+
+def test_zoo_mirror_and_offline_message(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
+    cfg, weights = official("yolov4-tiny")
+    monkeypatch.setenv("DARKNET_PY_ZOO", str(cfg.parents[1]))
+    assert zoo.resolve("yolov4-tiny") == (cfg, weights)
+    monkeypatch.setenv("DARKNET_PY_ZOO", str(tmp_path / "empty"))
+    monkeypatch.setattr(zoo, "_download", lambda url, *a: (_ for _ in ()).throw(
+        darknet_py.InputError(f"cannot download {url} (offline); download it yourself and put it in …")))
+    with pytest.raises(darknet_py.InputError, match="download it yourself"):
+        zoo.resolve("yolov4-tiny")
