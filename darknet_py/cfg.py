@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, TypeVar
 
 from .errors import CfgError
+from .fileio import read_bytes
 
 T = TypeVar("T")
 _REQUIRED = object()
@@ -141,11 +142,7 @@ def parse_text(text: str, path: str = "<string>") -> list[Section]:
 def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
     """Read and parse a .cfg file; errors name the file and line."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise CfgError(f"cannot read cfg file {path}: {exc.strerror or exc}") from None
+    data = read_bytes(path, CfgError, "cfg file")
     if b"\0" in data:
         raise CfgError(f"{os.path.basename(path)}: is a binary file, not a darknet .cfg (text) file")
     try:

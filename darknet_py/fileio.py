@@ -7,6 +7,15 @@ import tempfile
 from typing import IO, Iterator
 
 
+def read_bytes(path: str, error: type[Exception], what: str) -> bytes:
+    """The whole file, or `error` saying which file could not be read and why."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
 def _mkstemp_like_open(path: str, suffix: str) -> tuple[int, str]:
     """mkstemp creates 0600 files; give the final file the mode open() would (0666 & ~umask)."""
     folder = os.path.dirname(os.path.abspath(path))

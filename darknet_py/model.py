@@ -181,7 +181,7 @@ class Darknet(nn.Module):
                 start = offset
                 for t in tensors:
                     chunk = floats[offset : offset + t.numel()]
-                    t.copy_(torch.from_numpy(np.ascontiguousarray(chunk)).view_as(t))
+                    t.copy_(torch.from_numpy(chunk.copy()).view_as(t))  # the file buffer is read-only
                     offset += t.numel()
                 block = floats[start:offset]
                 if not np.isfinite(block).all():

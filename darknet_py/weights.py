@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import WeightsError
-from .fileio import atomic_write
+from .fileio import atomic_write, read_bytes
 
 # Versions above this are not darknet files (darknet itself treats >1000 as a
 # "transposed" marker for fully-connected layers, which inference cfgs do not use).
@@ -47,11 +47,7 @@ def _describe(path: str) -> str:
 def read_weights(path: str | os.PathLike[str]) -> tuple[WeightsHeader, np.ndarray]:
     """Return the header and every float after it (float32, little-endian)."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise WeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
+    data = read_bytes(path, WeightsError, "weights file")
     name = _describe(path)
     if len(data) < 12:
         raise WeightsError(f"{name}: {len(data)} bytes is too short for a darknet weights header (at least 16 bytes)")
