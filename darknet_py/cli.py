@@ -110,17 +110,20 @@ def _run_detect(args) -> int:
     records: list[dict] = []
     if kind == "images":
         total = 0
+        from .preprocess import read_image
+
         for batch in iter_batches(items, args.batch):
-            for path, dets in zip(batch, detect_batch(batch)):
+            images = [read_image(path) for path in batch]  # decoded once: detect, draw and show share it
+            for path, image, dets in zip(batch, images, detect_batch(images)):
                 total += 1
+                dets.source = path
                 _emit(args, out, Path(path).name, dets, records)
                 if not args.no_save:
-                    image = cv2.imread(path)
                     with atomic_path(out / Path(path).name, Path(path).suffix) as tmp:
                         if not cv2.imwrite(tmp, dets.draw(image)):
                             raise InputError(f"cannot write {out / Path(path).name}")
                 if args.show:
-                    _show(dets.draw(cv2.imread(path)))
+                    _show(dets.draw(image))
         summary = f"{total} image(s)"
     else:
         from .video import run_video
