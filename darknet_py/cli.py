@@ -98,6 +98,8 @@ def _run_detect(args) -> int:
     from .detect import iter_batches
 
     kind, items = _sources(args.source)
+    if args.show:
+        _require_display()
     model, names = _load_model(args)
     out = Path(args.output) if args.output else _fresh_run_dir()
     out.mkdir(parents=True, exist_ok=True)
@@ -152,6 +154,12 @@ def _emit(args, out: Path, name: str, dets, records: list[dict]) -> None:
     if args.save_txt:
         with atomic_write(out / "labels" / (Path(name.replace(":", "_")).stem + ".txt"), "w") as handle:
             handle.write(dets.to_yolo_txt())
+
+
+def _require_display() -> None:
+    """Refuse --show up front: without a display, OpenCV's GUI backend aborts the process."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise InputError("--show needs a display (DISPLAY is not set); drop --show or run where a screen is attached")
 
 
 def _show(image) -> None:

@@ -61,6 +61,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     thread.start()
     progress = Progress(os.path.basename(str(source)), header_frames or None)
     count, interrupted = 0, False
+    failure: Exception | None = None
     writer = None
     suffix = os.path.splitext(output)[1] if output else ""
     try:
@@ -91,6 +92,8 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
                         progress.update()
             except KeyboardInterrupt:
                 interrupted = True
+            except Exception as exc:  # noqa: BLE001 - finish the file first, then report
+                failure = exc
             finally:
                 if writer is not None:
                     writer.release()  # a finished, playable file of the frames done
@@ -103,6 +106,9 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
                 thread.join(0.05)
         capture.release()
         progress.close()
+    if failure is not None:
+        kept = f"; {output} holds the {count} frames done" if output else ""
+        raise InputError(f"video stopped after {count} frames: {failure}{kept}") from failure
     return VideoReport(count, fps, size, interrupted, output, header_frames)
 
 

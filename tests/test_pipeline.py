@@ -15,7 +15,7 @@ import darknet_py
 from darknet_py import zoo
 from darknet_py.nms import batched_nms, pairwise_overlap
 from darknet_py.preprocess import prepare
-from tests.conftest import official, photos
+from tests.conftest import ZOO_CFG, ZOO_WEIGHTS, official, photos
 
 
 @pytest.mark.parametrize("letterbox", [True, False])
@@ -129,3 +129,18 @@ def test_zoo_mirror_and_offline_message(tmp_path: Path, monkeypatch) -> None:
         darknet_py.InputError(f"cannot download {url} (offline); download it yourself and put it in …")))
     with pytest.raises(darknet_py.InputError, match="download it yourself"):
         zoo.resolve("yolov4-tiny")
+
+
+def test_manifest_sizes_and_digests_match_the_files_we_have() -> None:
+    """Sizes in cfg/zoo.json are what each cfg needs; digests match the official files in ../shared."""
+    models = zoo.manifest()["models"]
+    checked = 0
+    for name, entry in models.items():
+        cfg = ZOO_CFG / f"{name}.cfg"
+        if cfg.is_file() and "weights_size" in entry:
+            assert entry["weights_size"] == 20 + 4 * darknet_py.load(cfg).num_weights(), name
+            checked += 1
+        local = ZOO_WEIGHTS / f"{name}.weights"
+        if local.is_file():
+            assert hashlib.sha256(local.read_bytes()).hexdigest() == entry["weights_sha256"], name
+    assert checked >= 7

@@ -1,0 +1,124 @@
+"""Video sources other than a file (stream URL, webcam), interruption, and --show."""
+from __future__ import annotations
+
+import http.server
+import threading
+from functools import partial
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import darknet_py
+from darknet_py import cli, video
+from darknet_py.detections import Detections
+from tests.conftest import IMAGES, VIDEO, official, shared_path
+
+CLIP_FRAMES = 12
+
+
+def _frame_count(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """The first frames of the shared video at 320x180: real footage, fast to run."""
+    source = cv2.VideoCapture(str(shared_path(VIDEO / "pedestrians.avi")))
+    path = tmp_path_factory.mktemp("clip") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 180))
+    for _ in range(CLIP_FRAMES):
+        ok, frame = source.read()
+        assert ok
+        writer.write(cv2.resize(frame, (320, 180)))
+    writer.release()
+    assert _frame_count(path) == CLIP_FRAMES
+    return path
+
+
+@pytest.fixture
+def zoo_env(monkeypatch) -> None:
+    cfg, _ = official("yolov4-tiny")
+    monkeypatch.setenv("DARKNET_PY_ZOO", str(cfg.parents[1]))
+
+
+def test_stream_url(clip: Path, tmp_path: Path, zoo_env) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler, directory=str(clip.parent)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/{clip.name}"
+        assert cli.main(["detect", url, "--output", str(tmp_path)]) == 0
+    finally:
+        server.shutdown()
+    assert _frame_count(tmp_path / "clip.avi") == CLIP_FRAMES
+
+
+def test_webcam_index(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
+    real = cv2.VideoCapture
+    opened = []
+    # No camera on CI: index 0 plays the clip, through the same code path a camera takes.
+    monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: opened.append(source) or real(str(clip) if source == 0 else source))
+    assert cli.main(["detect", "0", "--output", str(tmp_path), "--save-json"]) == 0
+    assert opened == [0]
+    assert _frame_count(tmp_path / "camera0.mp4") == CLIP_FRAMES
+    assert f"{CLIP_FRAMES} frames (320x180, 25 fps)" in capsys.readouterr().err
+
+
+def test_missing_camera_is_one_clear_line(tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
+    real = cv2.VideoCapture
+    monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: real(str(tmp_path / "no-such-device")))
+    assert cli.main(["detect", "7", "--output", str(tmp_path)]) == 2
+    assert "error: cannot open video source 7" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.mp4"))
+
+
+def _stop_at(frame: int, exc: BaseException):
+    seen = []
+
+    def detect_batch(frames):
+        if len(seen) >= frame:
+            raise exc
+        seen.extend(frames)
+        none = np.zeros((0, 4), np.float32)
+        return [Detections(none, np.zeros(0, np.float32), np.zeros(0, np.int64), ["x"], (f.shape[1], f.shape[0])) for f in frames]
+    return detect_batch
+
+
+def test_ctrl_c_leaves_a_playable_video_of_the_frames_done(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.avi"
+    report = video.run_video(str(clip), _stop_at(5, KeyboardInterrupt()), str(out))
+    assert report.interrupted and report.frames == 5
+    assert _frame_count(out) == 5
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_error_mid_stream_keeps_the_frames_done_and_says_so(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+    with pytest.raises(darknet_py.InputError, match=rf"stopped after 4 frames: out of memory; .*out.mp4 holds the 4 frames"):
+        video.run_video(str(clip), _stop_at(4, RuntimeError("out of memory")), str(out), batch=2)
+    assert _frame_count(out) == 4
+
+
+def test_show_draws_each_image_in_a_window(tmp_path: Path, zoo_env, monkeypatch) -> None:
+    shown = []
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(cli.cv2, "imshow", lambda title, image: shown.append(image))
+    monkeypatch.setattr(cli.cv2, "waitKey", lambda delay: -1)
+    image = shared_path(IMAGES / "dog.jpg")
+    assert cli.main(["detect", str(image), "--show", "--no-save", "--output", str(tmp_path)]) == 0
+    assert len(shown) == 1 and shown[0].shape == cv2.imread(str(image)).shape
+    assert not np.array_equal(shown[0], cv2.imread(str(image)))  # boxes were drawn
+
+
+def test_show_without_a_display_fails_before_any_work(tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert cli.main(["detect", str(IMAGES / "dog.jpg"), "--show", "--output", str(tmp_path / "o")]) == 2
+    assert "--show needs a display" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
