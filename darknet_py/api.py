@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence, Union
 
 from .model import Darknet, build, resolve_device
+
+if TYPE_CHECKING:
+    from .onnx_backend import OnnxDetector
 
 
 def load(
@@ -12,8 +15,17 @@ def load(
     weights: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     size: int | Sequence[int] | None = None,
-) -> Darknet:
-    """Build the network from `cfg`, load `weights` (None: random init), move to `device`, eval mode."""
+) -> Union[Darknet, "OnnxDetector"]:
+    """Build the network from `cfg`, load `weights` (None: random init), move to `device`, eval mode.
+
+    `load("model.onnx")` (a file written by `darknet-py export`) returns an onnxruntime-backed
+    detector with the same `.detect()`; it needs no cfg or weights.
+    """
+    for path in (cfg, weights):
+        if path is not None and os.fspath(path).lower().endswith(".onnx"):
+            from .onnx_backend import OnnxDetector  # onnxruntime is imported only when used
+
+            return OnnxDetector(path, device=str(device), size=size)
     dev = resolve_device(device)
     model = build(cfg, size)
     if weights is not None:

@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +39,8 @@ def _add_detect(p: argparse.ArgumentParser) -> None:
     lb.add_argument("--letterbox", dest="letterbox", action="store_true", default=None)
     lb.add_argument("--no-letterbox", dest="letterbox", action="store_false")
     p.add_argument("--device", default="cpu"), p.add_argument("--half", action="store_true", help="fp16 (CUDA)")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
+                   help="inference engine (default torch; onnxruntime when --weights is a .onnx file)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--save-json", action="store_true"), p.add_argument("--save-txt", action="store_true")
     p.add_argument("--ext-output", action="store_true", help="darknet-style per-box lines on stdout")
@@ -72,26 +75,59 @@ def _sources(source: str) -> tuple[str, list[str] | str | int]:
     raise InputError(f"source not found: {source}")
 
 
-def _load_model(args):
+def _model_files(args) -> tuple[str | None, str]:
+    """(cfg, weights) from --cfg/--weights (weights may be a .onnx file) or --model / the default."""
     from . import zoo
-    from .api import load
-    from .names import resolve_names
 
+    if args.weights and args.weights.lower().endswith(".onnx"):
+        return None, args.weights
     if args.cfg:
         if not args.weights:
             raise InputError("--cfg needs --weights (or use --model NAME for an official model)")
-        cfg, weights = args.cfg, args.weights
-    else:
-        cfg, weights = zoo.resolve(args.model or zoo.manifest()["default"])
-    if args.half and not args.device.startswith("cuda"):
-        raise InputError("--half needs a CUDA device (--device cuda)")
+        return args.cfg, args.weights
+    if args.weights:
+        raise InputError("--weights needs --cfg (unless it is a .onnx file)")
+    cfg, weights = zoo.resolve(args.model or zoo.manifest()["default"])
+    return str(cfg), str(weights)
+
+
+def _size_arg(args) -> int | list[int] | None:
+    return None if not args.size else args.size[0] if len(args.size) == 1 else args.size[:2]
+
+
+def _load_model(args):
+    from .api import load
+    from .names import resolve_names
+
     if args.batch < 1:
         raise InputError(f"--batch must be at least 1, got {args.batch}")
-    size = None if not args.size else args.size[0] if len(args.size) == 1 else args.size[:2]
-    model = load(cfg, weights, device=args.device, size=size)
+    cfg, weights = _model_files(args)
+    backend = args.backend or ("onnxruntime" if cfg is None else "torch")
+    if args.half and (backend != "torch" or not args.device.startswith("cuda")):
+        raise InputError("--half needs the torch backend on a CUDA device (--device cuda); "
+                         "for onnxruntime, export with --half instead")
+    if cfg is None:
+        if backend != "onnxruntime":
+            raise InputError(f"{weights} is an ONNX model: it runs with --backend onnxruntime only")
+        model = load(weights, device=args.device, size=_size_arg(args))
+    else:
+        model = load(cfg, weights, device="cpu" if backend == "onnxruntime" else args.device, size=_size_arg(args))
+        if backend == "onnxruntime":
+            model = _in_memory_onnx(model, args.device)
     if args.half:
         model = model.half()
-    return model, resolve_names(model.num_classes, args.names, args.data)
+    names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data or cfg) else model.names
+    return model, names
+
+
+def _in_memory_onnx(model, device: str):
+    """--backend onnxruntime with cfg + weights: export (boxes, dynamic batch) in memory and run that."""
+    from .names import default_names
+    from .onnx_backend import OnnxDetector
+    from .onnx_export import build_onnx
+
+    proto = build_onnx(model, default_names(model.num_classes), weights_path=model.weights_path)
+    return OnnxDetector(proto.SerializeToString(), device=device)
 
 
 def _run_detect(args) -> int:
@@ -170,10 +206,70 @@ def _show(image) -> None:
         raise InputError("--show needs a display; none is available here") from None
 
 
+# -- export --------------------------------------------------------------------------
+def _add_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="official model name (default yolov4-tiny when no --cfg)")
+    p.add_argument("--cfg"), p.add_argument("--weights")
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    names = p.add_mutually_exclusive_group()
+    names.add_argument("--names", help="class names file stored in the model (default: COCO for 80 classes)")
+    names.add_argument("--data", help="darknet .data file (its names= line is used)")
+    p.add_argument("--size", type=int, nargs="+", metavar="N", help="input size: N or W H (default: the cfg's)")
+    p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
+    p.add_argument("--dynamic-size", action="store_true", help="dynamic height/width (any multiple of the stride)")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--half", action="store_true", help="fp16 weights and compute (for GPUs); fp32 input and outputs")
+    p.add_argument("--output-format", choices=["raw", "boxes", "nms"], default="boxes",
+                   help="raw: [yolo] inputs; boxes: decoded boxes + scores (default); nms: final detections")
+    p.add_argument("--exist-ok", action="store_true", help="overwrite an existing output file")
+
+
+def _batch_arg(value: str) -> int | None:
+    if value == "dynamic":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"--batch must be 'dynamic' or a positive integer, got {value!r}")
+    return int(value)
+
+
+def _run_export(args) -> int:
+    import time
+
+    from .api import load
+    from .names import resolve_names
+    from .onnx_export import ExportOptions, export_onnx
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"the output should be a .onnx file, got {output}")
+    if output.exists() and not args.exist_ok:
+        raise InputError(f"{output} exists; pass --exist-ok to overwrite it")
+    opts = ExportOptions(args.output_format, _batch_arg(args.batch), args.dynamic_size, args.opset, args.half)
+    cfg, weights = _model_files(args)
+    if cfg is None:
+        raise InputError("export needs a Darknet cfg and weights, not a .onnx file")
+    start = time.monotonic()
+    model = load(cfg, weights, size=_size_arg(args))
+    names = resolve_names(model.num_classes, args.names, args.data)
+    print(f"exporting {Path(cfg).name} + {Path(weights).name} at {model.width}x{model.height} ({opts.output_format})…",
+          file=sys.stderr)
+    export_onnx(model, output, names, opts, weights)
+    batch = "dynamic batch" if opts.batch is None else f"batch {opts.batch}"
+    size = "dynamic size" if opts.dynamic_size else f"{model.width}x{model.height}"
+    print(f"wrote {output} ({opts.output_format}, {size}, {batch}, opset {opts.opset}{', fp16' if opts.half else ''}, "
+          f"{output.stat().st_size / 1e6:.1f} MB; onnx checker passed) in {time.monotonic() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
 # -- registry ------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {
     "detect": ("detect objects in images, folders, videos, streams or a webcam", _add_detect, _run_detect),
+    "export": ("convert a Darknet cfg + weights to ONNX", _add_export, _run_export),
 }
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (help_text, add, _) in COMMANDS.items():
         add(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
+    warnings.formatwarning = _one_line_warning
     try:
         return COMMANDS[args.command][2](args)
     except DarknetError as exc:

@@ -12,8 +12,12 @@ from torch import Tensor
 from .layers.yolo import YoloSpec
 
 
-def decode_head(head: Tensor, spec: YoloSpec, net_w: int, net_h: int) -> tuple[Tensor, Tensor, Tensor]:
-    """head (N, A·(5+C), H, W) → boxes xyxy (N, A·H·W, 4) in network px, objectness (N, A·H·W), probs (N, A·H·W, C)."""
+def decode_head(head: Tensor, spec: YoloSpec, stride_x: float, stride_y: float) -> tuple[Tensor, Tensor, Tensor]:
+    """head (N, A·(5+C), H, W) → boxes xyxy (N, A·H·W, 4) in network px, objectness (N, A·H·W), probs (N, A·H·W, C).
+
+    stride: network pixels per grid cell (darknet: net_w / W). Grid and batch sizes come from the
+    tensor, so an ONNX trace of this stays correct at any input size.
+    """
     n, _, h, w = head.shape
     a = len(spec.anchors)
     t = head.view(n, a, 5 + spec.classes, h, w).permute(0, 1, 3, 4, 2)  # N, A, H, W, 5+C
@@ -27,8 +31,8 @@ def decode_head(head: Tensor, spec: YoloSpec, net_w: int, net_h: int) -> tuple[T
     xy = xy * s - 0.5 * (s - 1)
     cols = torch.arange(w, device=head.device, dtype=head.dtype).view(1, 1, 1, w)
     rows = torch.arange(h, device=head.device, dtype=head.dtype).view(1, 1, h, 1)
-    cx = (cols + xy[..., 0]) * (net_w / w)
-    cy = (rows + xy[..., 1]) * (net_h / h)
+    cx = (cols + xy[..., 0]) * stride_x
+    cy = (rows + xy[..., 1]) * stride_y
     anchors = torch.tensor(spec.anchors, device=head.device, dtype=head.dtype).view(1, a, 1, 1, 2)
     wh = wh_factor * anchors
     boxes = torch.stack([cx - wh[..., 0] / 2, cy - wh[..., 1] / 2, cx + wh[..., 0] / 2, cy + wh[..., 1] / 2], -1)
@@ -37,5 +41,5 @@ def decode_head(head: Tensor, spec: YoloSpec, net_w: int, net_h: int) -> tuple[T
 
 def decode(heads: list[Tensor], specs: list[YoloSpec], net_w: int, net_h: int) -> tuple[Tensor, Tensor, Tensor]:
     """All heads concatenated: boxes (N, M, 4), objectness (N, M), probs (N, M, C)."""
-    parts = [decode_head(h, s, net_w, net_h) for h, s in zip(heads, specs)]
+    parts = [decode_head(h, s, net_w / h.shape[3], net_h / h.shape[2]) for h, s in zip(heads, specs)]
     return tuple(torch.cat(p, 1) for p in zip(*parts))  # type: ignore[return-value]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence, Union
+from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
 import torch
@@ -15,12 +15,13 @@ import torch
 from .decode import decode
 from .detections import Detections
 from .errors import InputError
+from .layers.yolo import YoloSpec
 from .names import default_names
 from .nms import GREEDY_DIOU_BETA, batched_nms
 from .preprocess import Transform, as_bgr8, prepare, read_image
 
 ImageLike = Union[np.ndarray, str, os.PathLike]
-MAX_CANDIDATES = 30000  # per batch, by score, before NMS (bounds the pairwise matrix)
+MAX_CANDIDATES = 30000  # per image, by score, before NMS (bounds the NMS work at very low thresholds)
 
 
 @dataclass(frozen=True)
@@ -58,20 +59,19 @@ def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
     return list(images)
 
 
-def nms_settings(model, options: DetectOptions) -> tuple[str, float]:
+def nms_settings(specs: Sequence[YoloSpec], options: DetectOptions) -> tuple[str, float]:
     """(overlap kind, DIoU beta) from the option or the cfg's first [yolo] layer."""
-    kind = options.nms_kind or (model.heads[0].nms_kind if model.head_indices else "default")
+    kind = options.nms_kind or (specs[0].nms_kind if specs else "default")
     if kind == "greedynms":
         return "diou", GREEDY_DIOU_BETA
     if kind == "diounms":
-        return "diou", model.heads[0].beta_nms
+        return "diou", specs[0].beta_nms
     return ("none" if kind == "none" else "iou"), GREEDY_DIOU_BETA
 
 
-def postprocess(model, heads: list[torch.Tensor], transforms: list[Transform], options: DetectOptions,
-                names: list[str], sources: list[str], net_size: tuple[int, int]) -> list[Detections]:
-    boxes, objectness, probs = decode(heads, model.heads, *net_size)
-    scores = objectness.unsqueeze(-1) * probs  # N, M, C: darknet's objectness × class probability
+def select(specs: Sequence[YoloSpec], boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor,
+           batch: PreparedBatch, options: DetectOptions, names: list[str]) -> list[Detections]:
+    """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → Detections per image."""
     # darknet drops a box whose objectness is not above the threshold before looking at classes
     scores = scores * (objectness.unsqueeze(-1) > options.conf_thresh)
     if options.classes is not None:
@@ -86,50 +86,93 @@ def postprocess(model, heads: list[torch.Tensor], transforms: list[Transform], o
         image_idx, box_idx = (best > options.conf_thresh).nonzero(as_tuple=True)
         class_idx, chosen = best_class[image_idx, box_idx], best[image_idx, box_idx]
     if chosen.numel() > MAX_CANDIDATES:
-        top = chosen.topk(MAX_CANDIDATES).indices
+        top = _top_per_image(image_idx, chosen, MAX_CANDIDATES)
         image_idx, box_idx, class_idx, chosen = image_idx[top], box_idx[top], class_idx[top], chosen[top]
     candidate_boxes = boxes[image_idx, box_idx]
-    kind, beta = nms_settings(model, options)
+    kind, beta = nms_settings(specs, options)
     if kind == "none":
         keep = chosen.argsort(descending=True)
     else:
         groups = image_idx * scores.shape[-1] + class_idx
         keep = batched_nms(candidate_boxes, chosen, groups, options.nms_thresh, kind, beta)
-    kept_image = image_idx[keep].cpu().numpy()
-    kept_boxes, kept_scores, kept_classes = (t[keep].cpu().numpy() for t in (candidate_boxes, chosen, class_idx))
-    results = []
-    for i, (transform, source) in enumerate(zip(transforms, sources)):
-        mine = np.flatnonzero(kept_image == i)[: options.max_det]
-        results.append(Detections(
-            boxes=transform.to_image(kept_boxes[mine].astype(np.float32)).reshape(-1, 4),
-            scores=kept_scores[mine].astype(np.float32),
-            class_ids=kept_classes[mine].astype(np.int64),
-            names=names,
-            image_size=(transform.image_w, transform.image_h),
-            source=source,
-        ))
-    return results
+    return batch.results(image_idx[keep], candidate_boxes[keep], chosen[keep], class_idx[keep], names, options.max_det)
+
+
+def _top_per_image(image_idx: torch.Tensor, scores: torch.Tensor, cap: int) -> torch.Tensor:
+    """Indices of the `cap` best candidates of each image (so results never depend on batch-mates)."""
+    order = scores.argsort(descending=True)
+    order = order[image_idx[order].argsort(stable=True)]  # by image, best first within each
+    counts = torch.bincount(image_idx[order])
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(len(order), device=order.device) - starts[image_idx[order]]
+    return order[rank < cap]
+
+
+@dataclass
+class PreparedBatch:
+    """Network-ready images and what it takes to map boxes back onto each original."""
+
+    pixels: np.ndarray  # N, C, H, W float32 in [0, 1], RGB
+    transforms: list[Transform]
+    sources: list[str]
+
+    def results(self, image_idx: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, class_ids: torch.Tensor,
+                names: list[str], max_det: int) -> list[Detections]:
+        """Kept detections (flat, sorted by score within each image) → one Detections per image."""
+        kept_image = image_idx.cpu().numpy()
+        kept_boxes, kept_scores, kept_classes = (t.cpu().numpy() for t in (boxes, scores, class_ids))
+        out = []
+        for i, (transform, source) in enumerate(zip(self.transforms, self.sources)):
+            mine = np.flatnonzero(kept_image == i)[:max_det]
+            out.append(Detections(
+                boxes=transform.to_image(kept_boxes[mine].astype(np.float32)).reshape(-1, 4),
+                scores=kept_scores[mine].astype(np.float32),
+                class_ids=kept_classes[mine].astype(np.int64),
+                names=names,
+                image_size=(transform.image_w, transform.image_h),
+                source=source,
+            ))
+        return out
+
+
+def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: int, letterbox: bool) -> PreparedBatch:
+    loaded = [_load(item) for item in as_image_list(images)]
+    prepared = [prepare(img, width, height, letterbox) for img, _ in loaded]
+    pixels = np.stack([p for p, _ in prepared]) if prepared else np.zeros((0, 3, height, width), np.float32)
+    return PreparedBatch(pixels, [t for _, t in prepared], [s for _, s in loaded])
+
+
+Candidates = Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def detect_with(model, candidates: Candidates, images: ImageLike | Sequence[ImageLike], conf_thresh: float,
+                nms_thresh: float, names: list[str] | None, options: dict) -> list[Detections]:
+    """The pipeline around any backend: `candidates` maps network-ready pixels to decoded candidates."""
+    opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
+    opts.validate()
+    if not as_image_list(images):
+        return []
+    letterbox = model.letter_box if opts.letterbox is None else opts.letterbox
+    batch = prepare_batch(images, model.width, model.height, letterbox)
+    boxes, objectness, scores = candidates(batch.pixels)
+    return select(model.heads, boxes, objectness, scores, batch, opts, names or default_names(model.num_classes))
+
+
+def torch_candidates(model) -> Candidates:
+    def run(pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        param = next(model.parameters())
+        with torch.inference_mode():
+            heads = [h.float() for h in model(torch.from_numpy(pixels).to(device=param.device, dtype=param.dtype))]
+            boxes, objectness, probs = decode(heads, model.heads, model.width, model.height)
+            return boxes, objectness, objectness.unsqueeze(-1) * probs  # darknet: objectness × class probability
+    return run
 
 
 def detect(model, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
            *, names: list[str] | None = None, **options) -> list[Detections]:
     """Detect on one image or several (BGR arrays as cv2 reads them, or paths); one Detections per image."""
-    opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
-    opts.validate()
-    items = as_image_list(images)
-    if not items:
-        return []
-    loaded = [_load(item) for item in items]
-    letterbox = model.letter_box if opts.letterbox is None else opts.letterbox
-    net_size = (model.width, model.height)
-    prepared = [prepare(img, *net_size, letterbox) for img, _ in loaded]
-    device = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
-    batch = torch.from_numpy(np.stack([p for p, _ in prepared])).to(device=device, dtype=dtype)
     with torch.inference_mode():
-        heads = [h.float() for h in model(batch)]
-        return postprocess(model, heads, [t for _, t in prepared], opts, names or default_names(model.num_classes),
-                           [s for _, s in loaded], net_size)
+        return detect_with(model, torch_candidates(model), images, conf_thresh, nms_thresh, names, options)
 
 
 def iter_batches(items: Iterable, size: int) -> Iterable[list]:

@@ -73,6 +73,7 @@ class Darknet(nn.Module):
         self.width, self.height, self.channels = width, height, channels
         self.letter_box = self.net.get_int("letter_box", 0) != 0
         self.weights_header = WeightsHeader()
+        self.weights_path: str | None = None  # recorded in exports (sha256)
 
         layer_sections = sections[1:]
         if not layer_sections:
@@ -168,6 +169,7 @@ class Darknet(nn.Module):
         header, floats = read_weights(path)
         self.load_weight_array(floats, os.path.basename(os.fspath(path)))
         self.weights_header = header
+        self.weights_path = os.fspath(path)
         return self
 
     def load_weight_array(self, floats: np.ndarray, name: str = "weights") -> None:

@@ -35,11 +35,38 @@ def pairwise_overlap(boxes: Tensor, kind: str = "iou", beta: float = GREEDY_DIOU
     return iou - penalty
 
 
+BLOCK = 4096  # boxes per overlap matrix: 64 MiB of float32, whatever the candidate count
+
+
 def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, threshold: float, kind: str = "iou",
                 beta: float = GREEDY_DIOU_BETA) -> Tensor:
-    """Indices of kept boxes, highest score first. Boxes only suppress boxes of their own group."""
+    """Indices of kept boxes, highest score first. Boxes only suppress boxes of their own group.
+
+    Groups never interact, so candidates are sorted by group and whole groups are packed into
+    blocks of at most BLOCK boxes (a larger group gets a block of its own): memory stays
+    bounded at darknet's `map` threshold (0.005), where there are tens of thousands of boxes.
+    """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    if len(boxes) <= BLOCK:
+        return _nms_block(boxes, scores, groups, threshold, kind, beta)
+    by_group = groups.argsort(stable=True)
+    counts = torch.unique_consecutive(groups[by_group], return_counts=True)[1].tolist()
+    kept, start, end = [], 0, 0
+    for count in counts + [None]:
+        if count is not None and (end - start + count <= BLOCK or end == start):
+            end += count
+            continue
+        block = by_group[start:end]
+        kept.append(block[_nms_block(boxes[block], scores[block], groups[block], threshold, kind, beta)])
+        start = end
+        if count is not None:
+            end += count
+    keep = torch.cat(kept)
+    return keep[scores[keep].argsort(descending=True)]
+
+
+def _nms_block(boxes: Tensor, scores: Tensor, groups: Tensor, threshold: float, kind: str, beta: float) -> Tensor:
     order = scores.argsort(descending=True)
     boxes, groups = boxes[order], groups[order]
     same_group = groups[:, None] == groups[None]

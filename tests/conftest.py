@@ -40,6 +40,55 @@ def photos() -> list[Path]:
     return found
 
 
+@pytest.fixture(scope="session")
+def synthetic_weights(tmp_path_factory):
+    """cfg → a .weights file of deterministic, well-conditioned synthetic weights (made once per run)."""
+    from darknet_py import DarknetWarning
+    from weights_tools.synth import synthesize
+
+    folder, made = tmp_path_factory.mktemp("synthetic"), {}
+
+    def weights_for(cfg: Path) -> Path:
+        if cfg not in made:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DarknetWarning)  # P7's num=16 has its own test
+                synthesize(cfg, seed=0).save_weights(folder / f"{cfg.stem}.weights")
+            made[cfg] = folder / f"{cfg.stem}.weights"
+        return made[cfg]
+    return weights_for
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_path_factory) -> Path:
+    """The first 12 frames of the shared video at 320x180, 25 fps: real footage, fast to run."""
+    import cv2
+
+    source = cv2.VideoCapture(str(shared_path(VIDEO / "pedestrians.avi")))
+    path = tmp_path_factory.mktemp("clip") / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 180))
+    for _ in range(CLIP_FRAMES):
+        ok, frame = source.read()
+        assert ok, "the shared video has fewer frames than the clip needs"
+        writer.write(cv2.resize(frame, (320, 180)))
+    writer.release()
+    source.release()
+    return path
+
+
+def frame_count(path: Path) -> int:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+CLIP_FRAMES = 12
+
+
 @pytest.fixture(autouse=True)
 def _quiet_known_warnings():
     with warnings.catch_warnings():

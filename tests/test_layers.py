@@ -168,3 +168,14 @@ def test_default_activation_is_logistic_and_default_maxpool_stride_is_one(tmp_pa
     model, _, _ = _model(tmp_path, "[convolutional]\nfilters=4\nsize=1\n\n[maxpool]\nsize=2\n")
     assert model.layers[1].act.name == "logistic"
     assert model.infos[2].out_shape == (4, 16, 16)
+
+
+@pytest.mark.parametrize("size, stride, padding", [(2, 2, 1), (3, 3, 2), (4, 4, 3), (3, 2, 2), (3, 2, 1), (2, 1, 1), (5, 1, 4), (13, 1, 12)])
+@pytest.mark.parametrize("side", [15, 16, 17])
+def test_maxpool_placement_equals_darknet_at_odd_and_even_sizes(size: int, stride: int, padding: int, side: int) -> None:
+    # MaxPool picks implicit padding or ceil_mode where exact; each choice must still be darknet's loop.
+    from darknet_py.layers.pooling import MaxPool
+
+    x = _image(2, side)
+    ours = MaxPool(size, (stride, stride), padding)(torch.from_numpy(x)).numpy()
+    assert np.array_equal(ours, ref.maxpool(x, size, stride, stride, padding))

@@ -44,15 +44,19 @@ def _greedy(boxes, scores, groups, thresh, kind, beta):
     return kept
 
 
+@pytest.mark.parametrize("block", [4096, 16])  # 16: groups packed into many blocks, some groups larger than one
 @pytest.mark.parametrize("kind, beta", [("iou", 0.6), ("diou", 0.6), ("diou", 0.9)])
-def test_matrix_nms_equals_greedy_loop(kind: str, beta: float) -> None:
+def test_matrix_nms_equals_greedy_loop(kind: str, beta: float, block: int, monkeypatch) -> None:
+    from darknet_py import nms
+
+    monkeypatch.setattr(nms, "BLOCK", block)
     rng = np.random.default_rng(7)
-    for _ in range(20):
+    for trial in range(20):
         xy = rng.uniform(0, 100, (60, 2))
         wh = rng.uniform(5, 40, (60, 2))
         boxes = np.concatenate([xy, xy + wh], 1).astype(np.float32)
         scores = rng.uniform(0, 1, 60).astype(np.float32)
-        groups = rng.integers(0, 3, 60)
+        groups = rng.integers(0, 3 if trial % 2 else 12, 60)  # few big groups, or many small ones
         ours = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(groups), 0.45, kind, beta)
         assert ours.tolist() == _greedy(boxes, scores, groups, 0.45, kind, beta)
 
@@ -76,7 +80,7 @@ def test_new_coords_decode_matches_darknet_formula() -> None:
 
     spec = YoloSpec(anchors=((10.0, 20.0),), classes=1, scale_x_y=2.0, new_coords=True, nms_kind="diounms", beta_nms=0.6)
     head = torch.full((1, 6, 2, 2), 0.75)
-    boxes, obj, probs = decode_head(head, spec, 64, 64)
+    boxes, obj, probs = decode_head(head, spec, 32, 32)
     # x = (col + 0.75·2 − 0.5)/2·64; w = (2·0.75)²·10
     cx, w = (1 + 0.75 * 2 - 0.5) / 2 * 64, (2 * 0.75) ** 2 * 10
     assert torch.isclose(boxes[0, 3, 2] - boxes[0, 3, 0], torch.tensor(w)) and torch.isclose((boxes[0, 3, 0] + boxes[0, 3, 2]) / 2, torch.tensor(cx))
@@ -144,3 +148,17 @@ def test_manifest_sizes_and_digests_match_the_files_we_have() -> None:
         if local.is_file():
             assert hashlib.sha256(local.read_bytes()).hexdigest() == entry["weights_sha256"], name
     assert checked >= 7
+
+
+def test_candidate_cap_is_per_image(monkeypatch) -> None:
+    """At map's 0.005 threshold the cap bites: an image's result must not depend on its batch-mates."""
+    from darknet_py import detect as pipeline
+
+    cfg, weights = official("yolov4-tiny")
+    model = darknet_py.load(cfg, weights)
+    images = [str(p) for p in photos()[:3]]
+    monkeypatch.setattr(pipeline, "MAX_CANDIDATES", 300)
+    alone = [model.detect(image, 0.005, multi_label=True)[0] for image in images]
+    together = model.detect(images, 0.005, multi_label=True)
+    for a, b in zip(alone, together):
+        assert len(a) > 5 and a.labels == b.labels and np.allclose(a.scores, b.scores)

@@ -13,33 +13,7 @@ import pytest
 import darknet_py
 from darknet_py import cli, video
 from darknet_py.detections import Detections
-from tests.conftest import IMAGES, VIDEO, official, shared_path
-
-CLIP_FRAMES = 12
-
-
-def _frame_count(path: Path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    capture.release()
-    return count
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    """The first frames of the shared video at 320x180: real footage, fast to run."""
-    source = cv2.VideoCapture(str(shared_path(VIDEO / "pedestrians.avi")))
-    path = tmp_path_factory.mktemp("clip") / "clip.avi"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (320, 180))
-    for _ in range(CLIP_FRAMES):
-        ok, frame = source.read()
-        assert ok
-        writer.write(cv2.resize(frame, (320, 180)))
-    writer.release()
-    assert _frame_count(path) == CLIP_FRAMES
-    return path
+from tests.conftest import CLIP_FRAMES, IMAGES, frame_count, official, shared_path
 
 
 @pytest.fixture
@@ -56,7 +30,7 @@ def test_stream_url(clip: Path, tmp_path: Path, zoo_env) -> None:
         assert cli.main(["detect", url, "--output", str(tmp_path)]) == 0
     finally:
         server.shutdown()
-    assert _frame_count(tmp_path / "clip.avi") == CLIP_FRAMES
+    assert frame_count(tmp_path / "clip.avi") == CLIP_FRAMES
 
 
 def test_webcam_index(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
@@ -66,7 +40,7 @@ def test_webcam_index(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) 
     monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: opened.append(source) or real(str(clip) if source == 0 else source))
     assert cli.main(["detect", "0", "--output", str(tmp_path), "--save-json"]) == 0
     assert opened == [0]
-    assert _frame_count(tmp_path / "camera0.mp4") == CLIP_FRAMES
+    assert frame_count(tmp_path / "camera0.mp4") == CLIP_FRAMES
     assert f"{CLIP_FRAMES} frames (320x180, 25 fps)" in capsys.readouterr().err
 
 
@@ -94,7 +68,7 @@ def test_ctrl_c_leaves_a_playable_video_of_the_frames_done(clip: Path, tmp_path:
     out = tmp_path / "out.avi"
     report = video.run_video(str(clip), _stop_at(5, KeyboardInterrupt()), str(out))
     assert report.interrupted and report.frames == 5
-    assert _frame_count(out) == 5
+    assert frame_count(out) == 5
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
 
 
@@ -102,7 +76,7 @@ def test_error_mid_stream_keeps_the_frames_done_and_says_so(clip: Path, tmp_path
     out = tmp_path / "out.mp4"
     with pytest.raises(darknet_py.InputError, match=rf"stopped after 4 frames: out of memory; .*out.mp4 holds the 4 frames"):
         video.run_video(str(clip), _stop_at(4, RuntimeError("out of memory")), str(out), batch=2)
-    assert _frame_count(out) == 4
+    assert frame_count(out) == 4
 
 
 def test_show_draws_each_image_in_a_window(tmp_path: Path, zoo_env, monkeypatch) -> None:

@@ -13,16 +13,14 @@ import torch
 import darknet_py
 from tests.conftest import official, photos, shared_path, zoo_cfgs, ZOO_CFG
 from tests.oracle import oracle_epsilon, opencv_cfg, opencv_heads, relative_error
-from weights_tools.synth import synthesize
 
 PARITY_SIDE = 256  # small input keeps the big cfgs (P6/P7) fast; every zoo cfg allows it
 TOLERANCE = 1e-4
 
 
 @pytest.mark.parametrize("cfg", zoo_cfgs(), ids=lambda p: p.stem)
-def test_synthetic_weights_match_opencv(tmp_path: Path, cfg: Path) -> None:
-    weights = tmp_path / f"{cfg.stem}.weights"
-    synthesize(cfg, seed=0).save_weights(weights)
+def test_synthetic_weights_match_opencv(tmp_path: Path, cfg: Path, synthetic_weights) -> None:
+    weights = synthetic_weights(cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", darknet_py.DarknetWarning)  # P7's num=16 (tested below)
         model = darknet_py.load(cfg, weights, size=PARITY_SIDE)

@@ -22,14 +22,26 @@ def _pads(padding: int) -> tuple[int, int, int, int]:
 
 
 class MaxPool(nn.Module):
+    """Darknet's window placement, expressed as one plain MaxPool where that is exact.
+
+    - even padding p ≤ size: pad p/2 on every side (implicit -inf), e.g. the SPP 5/9/13 windows;
+    - 2×2/2 with padding 1 (the default): windows start at 0 and darknet's ceil(w/2) output is ceil_mode;
+    - anything else: an explicit -inf pad, then an unpadded pool.
+    """
+
     def __init__(self, size: int, stride: tuple[int, int], padding: int) -> None:
         super().__init__()
         self.size, self.stride, self.pads = size, stride, _pads(padding)
+        self.implicit_pad, self.ceil_mode = 0, False
+        if padding % 2 == 0 and padding // 2 <= size // 2:
+            self.implicit_pad, self.pads = padding // 2, (0, 0, 0, 0)
+        elif size == 2 and stride == (2, 2) and padding == 1:
+            self.ceil_mode, self.pads = True, (0, 0, 0, 0)
 
     def forward(self, x: Tensor) -> Tensor:
         if any(self.pads):
             x = F.pad(x, self.pads, value=float("-inf"))
-        return F.max_pool2d(x, self.size, self.stride)
+        return F.max_pool2d(x, self.size, self.stride, self.implicit_pad, ceil_mode=self.ceil_mode)
 
 
 class LocalAvgPool(nn.Module):

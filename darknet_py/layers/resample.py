@@ -16,9 +16,9 @@ class Upsample(nn.Module):
         self.stride, self.scale = stride, scale
 
     def forward(self, x: Tensor) -> Tensor:
-        n, c, h, w = x.shape
-        # expand+reshape is exact nearest upsampling and exports to plain ONNX ops
-        x = x[:, :, :, None, :, None].expand(n, c, h, self.stride, w, self.stride).reshape(n, c, h * self.stride, w * self.stride)
+        # integer-factor nearest copies each value exactly; exports to one ONNX Resize with scales,
+        # so a dynamic-size export stays correct at every input size
+        x = F.interpolate(x, scale_factor=float(self.stride), mode="nearest")
         return x * self.scale if self.scale != 1 else x
 
 
