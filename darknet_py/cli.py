@@ -261,10 +261,45 @@ def _run_export(args) -> int:
     return 0
 
 
+# -- map -----------------------------------------------------------------------------
+def _add_map(p: argparse.ArgumentParser) -> None:
+    from .coco_eval import MAP_THRESH
+
+    p.add_argument("--model", help="official model name (default yolov4-tiny when no --cfg)")
+    p.add_argument("--cfg"), p.add_argument("--weights", help="darknet .weights, or a .onnx export")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None)
+    p.add_argument("--images", required=True, help="folder holding the annotated images")
+    p.add_argument("--annotations", required=True, help="COCO instances JSON (e.g. instances_val2017.json)")
+    p.add_argument("--size", type=int, nargs="+", metavar="N", help="network size: N or W H")
+    p.add_argument("--thresh", type=float, default=MAP_THRESH, help=f"score threshold (default {MAP_THRESH}, as darknet)")
+    p.add_argument("--nms", type=float, default=0.45, help="NMS overlap threshold (default 0.45)")
+    p.add_argument("--batch", type=int, default=1), p.add_argument("--device", default="cpu")
+    p.add_argument("--json-out", help="write the metrics (AP, AP50, AP75, APs, APm, APl) here")
+    p.add_argument("--save-results", help="write the COCO results file here")
+    p.set_defaults(half=False, names=None, data=None)
+
+
+def _run_map(args) -> int:
+    from .coco_eval import metrics_table, run_map
+
+    model, _ = _load_model(args)
+    report = run_map(model, args.images, args.annotations, args.thresh, args.nms, args.batch)
+    print(f"{report.images} images, {report.detections} detections (thresh {args.thresh}, NMS {args.nms})", file=sys.stderr)
+    print(metrics_table(report.metrics))
+    if args.json_out:
+        with atomic_write(args.json_out, "w") as handle:
+            json.dump(report.metrics, handle, indent=1)
+    if args.save_results:
+        with atomic_write(args.save_results, "w") as handle:
+            json.dump(report.results, handle)
+    return 0
+
+
 # -- registry ------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {
     "detect": ("detect objects in images, folders, videos, streams or a webcam", _add_detect, _run_detect),
     "export": ("convert a Darknet cfg + weights to ONNX", _add_export, _run_export),
+    "map": ("COCO mAP of a model on an annotated image folder (pycocotools)", _add_map, _run_map),
 }
 
 

@@ -1,4 +1,8 @@
-"""A small progress line for long work: count, rate, ETA (stderr, no dependency)."""
+"""A small progress line for long work: count, rate, ETA (stderr, no dependency).
+
+On a terminal the line redraws in place twice a second; in a log (not a tty) a plain line
+is written every 10 seconds instead, so CI logs stay readable.
+"""
 from __future__ import annotations
 
 import sys
@@ -6,9 +10,12 @@ import time
 
 
 class Progress:
-    def __init__(self, label: str, total: int | None = None, stream=sys.stderr) -> None:
-        self.label, self.total, self.stream = label, total, stream
+    def __init__(self, label: str, total: int | None = None, stream=None, unit: str = "frames",
+                 approximate: bool = False) -> None:
+        self.label, self.total, self.unit, self.approximate = label, total, unit, approximate
+        self.stream = stream if stream is not None else sys.stderr
         self.count, self.start, self._last = 0, time.monotonic(), 0.0
+        self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
     @property
     def rate(self) -> float:
@@ -18,18 +25,19 @@ class Progress:
     def update(self, n: int = 1) -> None:
         self.count += n
         now = time.monotonic()
-        if now - self._last >= 0.5:
+        if now - self._last >= (0.5 if self._tty else 10.0):
             self._last = now
-            self._show()
+            self._show(end="\r" if self._tty else "\n")
 
-    def _show(self, end: str = "\r") -> None:
+    def _show(self, end: str) -> None:
         rate = self.rate
         if self.total:
-            eta = (self.total - self.count) / rate if rate > 0 else 0
-            text = f"{self.label}: {self.count}/~{self.total} frames  {rate:5.1f} frames/s  ETA {eta:4.0f}s"
+            eta = max(self.total - self.count, 0) / rate if rate > 0 else 0
+            about = "~" if self.approximate else ""
+            text = f"{self.label}: {self.count}/{about}{self.total} {self.unit}  {rate:5.1f} {self.unit}/s  ETA {eta:4.0f}s"
         else:
-            text = f"{self.label}: {self.count} frames  {rate:5.1f} frames/s"
-        print(text.ljust(70), end=end, file=self.stream, flush=True)
+            text = f"{self.label}: {self.count} {self.unit}  {rate:5.1f} {self.unit}/s"
+        print(text.ljust(70) if self._tty else text, end=end, file=self.stream, flush=True)
 
     def close(self) -> None:
         self._show(end="\n")

@@ -59,7 +59,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     stop = threading.Event()
     thread = threading.Thread(target=_reader, args=(capture, frames, stop), daemon=True)
     thread.start()
-    progress = Progress(os.path.basename(str(source)), header_frames or None)
+    progress = Progress(os.path.basename(str(source)), header_frames or None, approximate=True)  # headers can lie
     count, interrupted = 0, False
     failure: Exception | None = None
     writer = None
