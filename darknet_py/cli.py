@@ -295,10 +295,27 @@ def _run_map(args) -> int:
     return 0
 
 
+# -- info ----------------------------------------------------------------------------
+def _add_info(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cfg", help="a Darknet .cfg file")
+    p.add_argument("--size", type=int, nargs="+", metavar="N", help="input size: N or W H (default: the cfg's)")
+    p.add_argument("--json", action="store_true", help='print {"bflops", "params", "layers": [...]} as JSON')
+
+
+def _run_info(args) -> int:
+    from .info import format_table, summary
+    from .model import build
+
+    model = build(args.cfg, _size_arg(args))
+    print(json.dumps(summary(model), indent=1) if args.json else format_table(model))
+    return 0
+
+
 # -- registry ------------------------------------------------------------------------
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {
     "detect": ("detect objects in images, folders, videos, streams or a webcam", _add_detect, _run_detect),
     "export": ("convert a Darknet cfg + weights to ONNX", _add_export, _run_export),
+    "info": ("layer table, BFLOPs and parameters of a cfg", _add_info, _run_info),
     "map": ("COCO mAP of a model on an annotated image folder (pycocotools)", _add_map, _run_map),
 }
 
@@ -325,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `darknet-py info … | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
