@@ -20,27 +20,43 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
 
 
+# -- shared options ------------------------------------------------------------------
+def _add_model_args(p: argparse.ArgumentParser, names: bool = True) -> None:
+    """--model | --cfg + --weights (weights may be a .onnx export), --size, and optionally --names/--data."""
+    p.add_argument("--model", help="official model name (default yolov4-tiny when no --cfg)")
+    p.add_argument("--cfg", help="a Darknet .cfg file")
+    p.add_argument("--weights", help="darknet .weights for --cfg, or a .onnx file from `darknet-py export`")
+    _add_size_arg(p)
+    if names:
+        group = p.add_mutually_exclusive_group()
+        group.add_argument("--names", help="class names file, one per line (default: COCO's for 80 classes)")
+        group.add_argument("--data", help="darknet .data file (its names= line is used)")
+
+
+def _add_size_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--size", type=int, nargs="+", metavar="N", help="network size: N or W H (default: the cfg's)")
+
+
+def _add_backend_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
+                   help="inference engine (default torch; onnxruntime when --weights is a .onnx file)")
+
+
 # -- detect --------------------------------------------------------------------------
 def _add_detect(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", help="image, folder, glob, video file, stream URL, or webcam index")
-    p.add_argument("--model", help="official model name (default yolov4-tiny when no --cfg)")
-    p.add_argument("--cfg"), p.add_argument("--weights")
-    names = p.add_mutually_exclusive_group()
-    names.add_argument("--names", help="class names file (one per line)")
-    names.add_argument("--data", help="darknet .data file (its names= line is used)")
+    _add_model_args(p)
     p.add_argument("--output", help="output folder (default: a fresh runs/detect/N)")
     p.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
     p.add_argument("--nms", type=float, default=0.45, help="NMS overlap threshold (default 0.45)")
     p.add_argument("--nms-kind", choices=["iou", "greedynms", "diounms", "none"], help="override the cfg's nms_kind")
     p.add_argument("--classes", type=int, nargs="+", help="keep only these class ids")
     p.add_argument("--multi-label", action="store_true", help="one detection per class above threshold (darknet)")
-    p.add_argument("--size", type=int, nargs="+", metavar="N", help="network size: N or W H")
     lb = p.add_mutually_exclusive_group()
     lb.add_argument("--letterbox", dest="letterbox", action="store_true", default=None)
     lb.add_argument("--no-letterbox", dest="letterbox", action="store_false")
     p.add_argument("--device", default="cpu"), p.add_argument("--half", action="store_true", help="fp16 (CUDA)")
-    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
-                   help="inference engine (default torch; onnxruntime when --weights is a .onnx file)")
+    _add_backend_arg(p)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--save-json", action="store_true"), p.add_argument("--save-txt", action="store_true")
     p.add_argument("--ext-output", action="store_true", help="darknet-style per-box lines on stdout")
@@ -208,13 +224,8 @@ def _show(image) -> None:
 
 # -- export --------------------------------------------------------------------------
 def _add_export(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="official model name (default yolov4-tiny when no --cfg)")
-    p.add_argument("--cfg"), p.add_argument("--weights")
+    _add_model_args(p)
     p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
-    names = p.add_mutually_exclusive_group()
-    names.add_argument("--names", help="class names file stored in the model (default: COCO for 80 classes)")
-    names.add_argument("--data", help="darknet .data file (its names= line is used)")
-    p.add_argument("--size", type=int, nargs="+", metavar="N", help="input size: N or W H (default: the cfg's)")
     p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
     p.add_argument("--dynamic-size", action="store_true", help="dynamic height/width (any multiple of the stride)")
     p.add_argument("--opset", type=int, default=17)
@@ -265,18 +276,16 @@ def _run_export(args) -> int:
 def _add_map(p: argparse.ArgumentParser) -> None:
     from .coco_eval import MAP_THRESH
 
-    p.add_argument("--model", help="official model name (default yolov4-tiny when no --cfg)")
-    p.add_argument("--cfg"), p.add_argument("--weights", help="darknet .weights, or a .onnx export")
-    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None)
+    _add_model_args(p, names=False)
+    _add_backend_arg(p)
     p.add_argument("--images", required=True, help="folder holding the annotated images")
     p.add_argument("--annotations", required=True, help="COCO instances JSON (e.g. instances_val2017.json)")
-    p.add_argument("--size", type=int, nargs="+", metavar="N", help="network size: N or W H")
     p.add_argument("--thresh", type=float, default=MAP_THRESH, help=f"score threshold (default {MAP_THRESH}, as darknet)")
     p.add_argument("--nms", type=float, default=0.45, help="NMS overlap threshold (default 0.45)")
     p.add_argument("--batch", type=int, default=1), p.add_argument("--device", default="cpu")
     p.add_argument("--json-out", help="write the metrics (AP, AP50, AP75, APs, APm, APl) here")
     p.add_argument("--save-results", help="write the COCO results file here")
-    p.set_defaults(half=False, names=None, data=None)
+    p.set_defaults(half=False, names=None, data=None)  # _load_model reads them
 
 
 def _run_map(args) -> int:
@@ -298,7 +307,7 @@ def _run_map(args) -> int:
 # -- info ----------------------------------------------------------------------------
 def _add_info(p: argparse.ArgumentParser) -> None:
     p.add_argument("cfg", help="a Darknet .cfg file")
-    p.add_argument("--size", type=int, nargs="+", metavar="N", help="input size: N or W H (default: the cfg's)")
+    _add_size_arg(p)
     p.add_argument("--json", action="store_true", help='print {"bflops", "params", "layers": [...]} as JSON')
 
 

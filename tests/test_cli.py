@@ -59,7 +59,7 @@ def test_video_keeps_every_decoded_frame_size_and_fps(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, message", [
     (["detect", "nowhere.jpg"], "error: source not found: nowhere.jpg"),
     (["detect", "dog.jpg", "--model", "yolov9"], "error: unknown model 'yolov9'"),
-    (["detect", "dog.jpg", "--half"], "error: --half needs a CUDA device"),
+    (["detect", "dog.jpg", "--half"], "error: --half needs the torch backend on a CUDA device"),
     (["detect", "dog.jpg", "--thresh", "2"], "error: confidence threshold must be in [0, 1]"),
     (["detect", "dog.jpg", "--cfg", "x.cfg"], "error: --cfg needs --weights"),
 ])
