@@ -11,7 +11,6 @@ the network stride (not only at the size it was traced with).
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import json
 import os
@@ -28,7 +27,7 @@ from torch import Tensor, nn
 from . import __version__
 from .decode import decode_head
 from .errors import InputError
-from .fileio import atomic_path
+from .fileio import atomic_path, sha256_file
 from .model import Darknet
 
 OUTPUT_FORMATS = ("raw", "boxes", "nms")
@@ -166,13 +165,7 @@ def _append_nms(proto: onnx.ModelProto) -> None:
 
 
 def _sha256(path: str | None) -> str | None:
-    if not path or not os.path.isfile(path):
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path) if path and os.path.isfile(path) else None
 
 
 def metadata(model: Darknet, opts: ExportOptions, names: Sequence[str], weights_path: str | None) -> dict:

@@ -5,7 +5,6 @@ published size), and are renamed into the cache only when complete.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -14,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import InputError
-from .fileio import atomic_path
+from .fileio import atomic_path, sha256_file
 
 _MANIFEST_PLACES = (
     Path(__file__).resolve().parents[1] / "cfg" / "zoo.json",  # source checkout / editable install
@@ -51,12 +50,9 @@ def _verify(path: Path, entry: dict, kind: str) -> str | None:
     if size is not None and path.stat().st_size != size:
         return f"{path} is {path.stat().st_size:,} bytes, expected {size:,}"
     if digest is not None:
-        h = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                h.update(block)
-        if h.hexdigest() != digest:
-            return f"{path} has sha256 {h.hexdigest()}, expected {digest}"
+        found = sha256_file(path)
+        if found != digest:
+            return f"{path} has sha256 {found}, expected {digest}"
     return None
 
 
