@@ -101,10 +101,6 @@ class OnnxDetector:
     def num_classes(self) -> int:
         return self.heads[0].classes if self.heads else 0
 
-    @property
-    def head_indices(self) -> list[int]:
-        return list(range(len(self.heads)))
-
     def _chunks(self, pixels: np.ndarray) -> list[tuple[int, np.ndarray]]:
         """(offset, images) in the batch sizes the graph accepts."""
         n = self.meta["batch"] or max(1, pixels.shape[0])
