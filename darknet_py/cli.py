@@ -253,8 +253,7 @@ def _run_export(args) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".onnx":
         raise InputError(f"the output should be a .onnx file, got {output}")
-    if output.exists() and not args.exist_ok:
-        raise InputError(f"{output} exists; pass --exist-ok to overwrite it")
+    _refuse_overwrite(output, args.exist_ok)
     opts = ExportOptions(args.output_format, _batch_arg(args.batch), args.dynamic_size, args.opset, args.half)
     cfg, weights = _model_files(args)
     if cfg is None:
@@ -308,15 +307,62 @@ def _run_map(args) -> int:
 def _add_info(p: argparse.ArgumentParser) -> None:
     p.add_argument("cfg", help="a Darknet .cfg file")
     _add_size_arg(p)
-    p.add_argument("--json", action="store_true", help='print {"bflops", "params", "layers": [...]} as JSON')
+    p.add_argument("--json", action="store_true",
+                   help='print {"bflops", "params", "layers": [...], "blocks": [...]} as JSON')
+    p.add_argument("--dot", metavar="OUT.dot", help="write the CSP block graph for Graphviz (dot -Tsvg OUT.dot)")
+    p.add_argument("--exist-ok", action="store_true", help="overwrite an existing --dot file")
+
+
+def _refuse_overwrite(path: str | Path, exist_ok: bool) -> None:
+    if Path(path).exists() and not exist_ok:
+        raise InputError(f"{path} exists; pass --exist-ok to overwrite it")
 
 
 def _run_info(args) -> int:
-    from .info import format_table, summary
+    from .info import blocks, format_table, summary
     from .model import build
+    from .structure import to_dot
 
+    if args.dot:
+        _refuse_overwrite(args.dot, args.exist_ok)
     model = build(args.cfg, _size_arg(args))
     print(json.dumps(summary(model), indent=1) if args.json else format_table(model))
+    if args.dot:
+        with atomic_write(args.dot, "w") as handle:
+            handle.write(to_dot(blocks(model), Path(args.cfg).name))
+        print(f"wrote {args.dot}", file=sys.stderr)
+    return 0
+
+
+# -- scale ---------------------------------------------------------------------------
+def _add_scale(p: argparse.ArgumentParser) -> None:
+    p.add_argument("cfg", help="the base Darknet .cfg file")
+    p.add_argument("--width", type=float, default=1.0, help="channel multiplier W (filters rounded to multiples of 8)")
+    p.add_argument("--depth", type=float, default=1.0, help="multiplier D of the residual units in each CSP stage")
+    p.add_argument("--size", type=int, help="network input size S (a multiple of the total stride)")
+    p.add_argument("-o", "--output", required=True, help="the .cfg file to write")
+    p.add_argument("--exist-ok", action="store_true", help="overwrite an existing output file")
+
+
+def _run_scale(args) -> int:
+    from .info import blocks, summary
+    from .model import build
+    from .scaling import ScaleSpec, scale
+    from .structure import csp_depths
+
+    _refuse_overwrite(args.output, args.exist_ok)
+    spec = ScaleSpec(args.width, args.depth, args.size)
+    base = build(args.cfg)
+    header = (f"{Path(args.output).name}: {Path(args.cfg).name} scaled by darknet-py scale "
+              f"--width {spec.width:g} --depth {spec.depth:g} --size {spec.size or base.width}\n"
+              "New architecture: train it (or convert matching weights); the base weights do not fit.")
+    text, scaled = scale(base, spec, header, args.output)
+    with atomic_write(args.output, "w") as handle:
+        handle.write(text)
+    before, after = summary(base), summary(scaled)
+    print(f"wrote {args.output}: {before['bflops']:.3f} -> {after['bflops']:.3f} BFLOPs, "
+          f"{before['params']:,} -> {after['params']:,} params, {base.width}x{base.height} -> "
+          f"{scaled.width}x{scaled.height}, CSP stage depths {csp_depths(blocks(base))} -> {csp_depths(blocks(scaled))}")
     return 0
 
 
@@ -325,6 +371,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "detect": ("detect objects in images, folders, videos, streams or a webcam", _add_detect, _run_detect),
     "export": ("convert a Darknet cfg + weights to ONNX", _add_export, _run_export),
     "info": ("layer table, BFLOPs and parameters of a cfg", _add_info, _run_info),
+    "scale": ("write a width/depth/size-scaled cfg (Scaled-YOLOv4 model scaling)", _add_scale, _run_scale),
     "map": ("COCO mAP of a model on an annotated image folder (pycocotools)", _add_map, _run_map),
 }
 

@@ -18,6 +18,7 @@ from .layers.pooling import LocalAvgPool, MaxPool
 from .layers.resample import Upsample
 from .layers.yolo import YoloHead
 from .model import Darknet, LayerInfo
+from .structure import Block, find_blocks, format_blocks
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,21 @@ def layer_rows(model: Darknet) -> list[LayerRow]:
     return rows
 
 
+def blocks(model: Darknet, rows: list[LayerRow] | None = None) -> list[Block]:
+    return find_blocks(model, [r.bflops for r in rows or layer_rows(model)])
+
+
 def summary(model: Darknet) -> dict:
-    """{"bflops", "params", "input", "layers": [row dicts]} (what `darknet-py info --json` prints)."""
+    """{"bflops", "params", "input", "layers": [row dicts], "blocks": [block dicts]}
+    (what `darknet-py info --json` prints)."""
     rows = layer_rows(model)
     return {"cfg": model.cfg_path, "input": f"{model.width}x{model.height}x{model.channels}",
             "bflops": sum(r.bflops for r in rows), "params": sum(r.params for r in rows),
-            "layers": [asdict(r) for r in rows]}
+            "layers": [asdict(r) for r in rows], "blocks": [b.as_dict() for b in blocks(model, rows)]}
 
 
 def format_table(model: Darknet) -> str:
+    """The layer table, its totals, then the block summary."""
     rows = layer_rows(model)
     lines = [f"{'layer':>5} {'type':<14} {'filters size/strd':<30} {'input':>22}  ->  {'output':<12} {'BFLOPs':>8} {'params':>10}"]
     for r in rows:
@@ -94,4 +101,4 @@ def format_table(model: Darknet) -> str:
     total = sum(r.bflops for r in rows)
     lines.append(f"Total BFLOPs {total:.3f}, params {sum(r.params for r in rows):,} "
                  f"({model.width}x{model.height}, {len(rows)} layers)")
-    return "\n".join(lines)
+    return "\n".join(lines) + "\n\n" + format_blocks(blocks(model, rows))

@@ -94,9 +94,12 @@ def test_cli_table_and_json(capsys) -> None:
     cfg = str(shared_path(ZOO_CFG / "yolov4-tiny.cfg"))
     assert cli.main(["info", cfg]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[-1].startswith("Total BFLOPs 6.910, params 6,056,606 (416x416, 38 layers)")
+    total = next(line for line in table if line.startswith("Total BFLOPs"))
+    assert total == "Total BFLOPs 6.910, params 6,056,606 (416x416, 38 layers)"
+    assert table[-1].startswith("CSP blocks: 3 CSPOSA")
     assert "maxpool" in table[10] and "2 x 2/2" in table[10]
     assert cli.main(["info", cfg, "--json", "--size", "320"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) >= {"bflops", "params", "layers"} and len(data["layers"]) == 38
+    assert set(data) >= {"bflops", "params", "layers", "blocks"} and len(data["layers"]) == 38
+    assert [b["type"] for b in data["blocks"]].count("CSPOSA") == 3
     assert data["layers"][0]["output"] == "160x160x32" and data["params"] == 6_056_606
