@@ -15,8 +15,13 @@ def load(
     weights: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     size: int | Sequence[int] | None = None,
+    fast: bool = True,
 ) -> Union[Darknet, "OnnxDetector"]:
     """Build the network from `cfg`, load `weights` (None: random init), move to `device`, eval mode.
+
+    `fast` (default) folds batch norm into the convolutions and keeps activations channels-last
+    (see Darknet.fold_batchnorm / use_channels_last); results agree with the plain layout to
+    float rounding.
 
     `load("model.onnx")` (a file written by `darknet-py export`) returns an onnxruntime-backed
     detector with the same `.detect()`; it needs no cfg or weights.
@@ -30,4 +35,5 @@ def load(
     model = build(cfg, size)
     if weights is not None:
         model.load_weights(weights)
-    return model.to(dev).eval()
+    model = model.to(dev).eval()
+    return model.fold_batchnorm().use_channels_last() if fast else model

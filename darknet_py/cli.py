@@ -232,6 +232,9 @@ def _add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--half", action="store_true", help="fp16 weights and compute (for GPUs); fp32 input and outputs")
     p.add_argument("--output-format", choices=["raw", "boxes", "nms"], default="boxes",
                    help="raw: [yolo] inputs; boxes: decoded boxes + scores (default); nms: final detections")
+    p.add_argument("--int8", action="store_true", help="static int8 quantisation (CPU speed), calibrated on --calibration")
+    p.add_argument("--calibration", metavar="DIR", help="folder of real images for --int8 calibration")
+    p.add_argument("--calibration-count", type=int, default=100, metavar="N", help="images used for calibration (default 100)")
     p.add_argument("--exist-ok", action="store_true", help="overwrite an existing output file")
 
 
@@ -255,6 +258,15 @@ def _run_export(args) -> int:
         raise InputError(f"the output should be a .onnx file, got {output}")
     _refuse_overwrite(output, args.exist_ok)
     opts = ExportOptions(args.output_format, _batch_arg(args.batch), args.dynamic_size, args.opset, args.half)
+    int8 = None
+    if args.int8 or args.calibration:
+        from .quantize import Int8Options, calibration_images
+        if not (args.int8 and args.calibration):
+            raise InputError("--int8 needs --calibration DIR (a folder of real images), and --calibration needs --int8")
+        if args.half:
+            raise InputError("--int8 and --half do not combine: int8 is for CPUs, fp16 for GPUs")
+        int8 = Int8Options(args.calibration, args.calibration_count)
+        calibration_images(int8.calibration, int8.count)  # fail before the export work
     cfg, weights = _model_files(args)
     if cfg is None:
         raise InputError("export needs a Darknet cfg and weights, not a .onnx file")
@@ -263,10 +275,13 @@ def _run_export(args) -> int:
     names = resolve_names(model.num_classes, args.names, args.data)
     print(f"exporting {Path(cfg).name} + {Path(weights).name} at {model.width}x{model.height} ({opts.output_format})…",
           file=sys.stderr)
-    export_onnx(model, output, names, opts, weights)
+    if int8:
+        print(f"calibrating int8 ranges on {len(calibration_images(int8.calibration, int8.count))} images "
+              f"from {int8.calibration}…", file=sys.stderr)
+    export_onnx(model, output, names, opts, weights, int8)
     batch = "dynamic batch" if opts.batch is None else f"batch {opts.batch}"
     size = "dynamic size" if opts.dynamic_size else f"{model.width}x{model.height}"
-    print(f"wrote {output} ({opts.output_format}, {size}, {batch}, opset {opts.opset}{', fp16' if opts.half else ''}, "
+    print(f"wrote {output} ({opts.output_format}, {size}, {batch}, opset {opts.opset}{', fp16' if opts.half else ''}{', int8' if int8 else ''}, "
           f"{output.stat().st_size / 1e6:.1f} MB; onnx checker passed) in {time.monotonic() - start:.1f} s", file=sys.stderr)
     return 0
 

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from .cfg import Section, read_cfg
 from .errors import CfgError, InputError, WeightsError
 from .layers import BuildContext, Shape, builder_for
+from .layers.conv import ConvLayer
 from .layers.registry import NETWORK_INPUT
 from .layers.yolo import DarknetWarning, YoloHead, YoloSpec
 from .weights import WeightsHeader, read_weights, write_weights
@@ -74,6 +75,7 @@ class Darknet(nn.Module):
         self.letter_box = self.net.get_int("letter_box", 0) != 0
         self.weights_header = WeightsHeader()
         self.weights_path: str | None = None  # recorded in exports (sha256)
+        self.channels_last = False
 
         layer_sections = sections[1:]
         if not layer_sections:
@@ -131,8 +133,24 @@ class Darknet(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    # -- inference speed ----------------------------------------------------------
+    def fold_batchnorm(self, enabled: bool = True) -> "Darknet":
+        """Convolutions with batch norm run as one convolution with folded weights (darknet's
+        inference arithmetic; one pass over memory instead of two). The .weights layout is kept."""
+        for layer in self.layers:
+            if isinstance(layer, ConvLayer):
+                layer.fold = enabled
+        return self
+
+    def use_channels_last(self, enabled: bool = True) -> "Darknet":
+        """NHWC activations: oneDNN's and cuDNN's fast convolution layout (inputs are converted)."""
+        self.channels_last = enabled
+        return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+
     # -- forward ----------------------------------------------------------------
     def forward(self, x: Tensor) -> list[Tensor]:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         saved: dict[int, Tensor] = {}
         heads: list[Tensor] = []
         prev = x
@@ -144,7 +162,7 @@ class Darknet(nn.Module):
             for j in self._release[i]:
                 del saved[j]
             if self._is_head[i]:
-                heads.append(prev)
+                heads.append(prev.contiguous())  # NCHW for decoding whatever the layout inside
         return heads
 
     def forward_heads(self, x: Tensor) -> list[Tensor]:

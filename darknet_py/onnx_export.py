@@ -16,7 +16,7 @@ import json
 import os
 import warnings
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import onnx
@@ -29,6 +29,9 @@ from .decode import decode_head
 from .errors import InputError
 from .fileio import atomic_path, sha256_file
 from .model import Darknet
+
+if TYPE_CHECKING:
+    from .quantize import Int8Options
 
 OUTPUT_FORMATS = ("raw", "boxes", "nms")
 METADATA_KEY = "darknet_py"
@@ -247,9 +250,14 @@ def checked_bytes(proto: onnx.ModelProto) -> bytes:
 
 
 def export_onnx(model: Darknet, path: str | os.PathLike[str], names: Sequence[str],
-                opts: ExportOptions = ExportOptions(), weights_path: str | None = None) -> onnx.ModelProto:
-    """Trace, check and write `path` atomically: an interrupted export leaves no partial file."""
+                opts: ExportOptions = ExportOptions(), weights_path: str | None = None,
+                int8: "Int8Options | None" = None) -> onnx.ModelProto:
+    """Trace (and with `int8`, quantise), check and write `path` atomically: an interrupted
+    export leaves no partial file."""
     proto = build_onnx(model, names, opts, weights_path or model.weights_path)
+    if int8 is not None:
+        from .quantize import quantize_int8
+        proto = quantize_int8(proto, model, int8)
     data = checked_bytes(proto)
     with atomic_path(path, ".onnx") as tmp:
         _write(tmp, data)

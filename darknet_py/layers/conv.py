@@ -1,6 +1,7 @@
 """[convolutional]: conv → optional batch norm → activation, with darknet's options."""
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -46,18 +47,46 @@ class ConvLayer(nn.Module):
         )
         self.bn = nn.BatchNorm2d(filters, eps=BN_EPSILON) if batch_normalize else None
         self.act = activation
+        self.fold = False  # Darknet.fold_batchnorm() turns it on
+        self.register_buffer("folded_weight", None, persistent=False)
+        self.register_buffer("folded_bias", None, persistent=False)
+        self._folded_from: tuple[int, ...] = ()
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.conv(x)
-        if self.bn is not None:
-            bn = self.bn  # inference statistics always, whatever train()/eval() says
-            x = F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        if self.bn is None:
+            return self.act(self.conv(x))
+        if self.fold:
+            weight, bias = self._folded()
+            return self.act(F.conv2d(x, weight, bias, self.conv.stride, self.conv.padding, self.conv.dilation, self.conv.groups))
+        bn = self.bn  # inference statistics always, whatever train()/eval() says
+        x = F.batch_norm(self.conv(x), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
         return self.act(x)
+
+    def _folded(self) -> tuple[Tensor, Tensor]:
+        """Batch norm folded into the kernel: w·γ/σ and β − μ·γ/σ, refreshed whenever a source tensor
+        changed in place (loading weights, .to(), .half()), so the fold can never go stale."""
+        sources = self.darknet_tensors()
+        stamp = tuple(_version(t) for t in sources) + tuple(t.data_ptr() for t in sources)
+        if stamp != self._folded_from or self.folded_weight is None:
+            bn = self.bn
+            with torch.no_grad():
+                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+                self.folded_weight = self.conv.weight * scale.view(-1, 1, 1, 1)
+                self.folded_bias = bn.bias - bn.running_mean * scale
+            self._folded_from = stamp
+        return self.folded_weight, self.folded_bias
 
     def darknet_tensors(self) -> list[Tensor]:
         if self.bn is None:
             return [self.conv.bias, self.conv.weight]
         return [self.bn.bias, self.bn.weight, self.bn.running_mean, self.bn.running_var, self.conv.weight]
+
+
+def _version(t: Tensor) -> int:
+    try:
+        return t._version
+    except RuntimeError:  # inference tensors have no version counter; their data_ptr still tells
+        return -1
 
 
 def _conv_out(size_in: int, pad: int, size: int, stride: int) -> int:

@@ -1,0 +1,131 @@
+"""The fast paths change speed, not results: folded batch norm and channels-last activations
+against the plain modules; int8 export against fp32 (detections on a photo, AP on the COCO subset)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+import darknet_py
+from darknet_py import cli
+from darknet_py.coco_eval import run_map
+from darknet_py.layers.conv import ConvLayer
+from tests.conftest import COCO, IMAGES, ZOO_CFG, official, shared_path
+
+ANNOTATIONS = COCO / "instances_val2017_subset.json"
+
+
+def _heads(model, x: torch.Tensor) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("name", ["yolov4-tiny", "yolov4-csp"])
+def test_fast_load_matches_plain_modules(name: str, synthetic_weights) -> None:
+    cfg = shared_path(ZOO_CFG / f"{name}.cfg")
+    weights = official(name)[1] if name == "yolov4-tiny" else synthetic_weights(cfg)
+    fast = darknet_py.load(cfg, weights, size=256)
+    plain = darknet_py.load(cfg, weights, size=256, fast=False)
+    assert fast.channels_last and not plain.channels_last
+    assert all(m.fold for m in fast.modules() if isinstance(m, ConvLayer))
+    assert not any(m.fold for m in plain.modules() if isinstance(m, ConvLayer))
+    x = torch.rand(2, 3, 256, 256)
+    for a, b in zip(_heads(fast, x), _heads(plain, x)):
+        assert a.is_contiguous()
+        assert (a - b).abs().max() <= 1e-4 * b.abs().max()
+    assert np.array_equal(fast.weight_array(), plain.weight_array())  # the .weights layout is untouched
+
+
+def test_folded_weights_follow_new_weights() -> None:
+    cfg, weights = official("yolov4-tiny")
+    fast = darknet_py.load(cfg, weights)
+    x = torch.rand(1, 3, 416, 416)
+    before = _heads(fast, x)
+    plain = darknet_py.load(cfg, fast=False)  # random weights
+    fast.load_weight_array(plain.weight_array())  # the fold must not serve the old weights
+    for a, b, old in zip(_heads(fast, x), _heads(plain, x), before):
+        assert (a - b).abs().max() <= 1e-4 * b.abs().max()
+        assert (a - old).abs().max() > 1e-2
+
+
+def test_fast_detections_equal_plain_on_a_photo() -> None:
+    cfg, weights = official("yolov4-tiny")
+    image = str(shared_path(IMAGES / "dog.jpg"))
+    fast = darknet_py.load(cfg, weights).detect(image)[0]
+    plain = darknet_py.load(cfg, weights, fast=False).detect(image)[0]
+    assert fast.labels == plain.labels == ["dog", "truck", "bicycle"]
+    assert np.abs(fast.scores - plain.scores).max() < 1e-4 and np.abs(fast.boxes - plain.boxes).max() < 0.05
+
+
+@pytest.fixture(scope="module")
+def int8_model(tmp_path_factory) -> Path:
+    cfg, weights = official("yolov4-tiny")
+    out = tmp_path_factory.mktemp("int8") / "tiny-int8.onnx"
+    assert cli.main(["export", "--cfg", str(cfg), "--weights", str(weights), "--int8",
+                     "--calibration", str(shared_path(IMAGES)), "-o", str(out)]) == 0
+    return out
+
+
+def test_int8_graph_is_quantised_except_the_output_convolutions(int8_model: Path) -> None:
+    proto = onnx.load(int8_model)
+    ops = [n.op_type for n in proto.graph.node]
+    assert ops.count("QuantizeLinear") > 10 and ops.count("DequantizeLinear") > 10
+    int8_weights = {i.name for i in proto.graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4}
+    assert len(int8_weights) == 21 - 2  # every convolution but the two in front of [yolo]
+    heads = [n for n in proto.graph.node if n.op_type == "Conv" and n.name.startswith(("/model/layers.29/", "/model/layers.36/"))]
+    float_inits = {i.name for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    assert len(heads) == 2 and all(n.input[1] in float_inits for n in heads)
+    meta = json.loads(next(p.value for p in proto.metadata_props if p.key == "darknet_py"))
+    assert meta["int8"] == {"calibration_images": 9, "calibration_folder": "images", "method": "MinMax", "format": "QDQ"}
+    assert int8_model.stat().st_size < 0.35 * 4 * darknet_py.load(*official("yolov4-tiny")).num_weights()
+
+
+def test_int8_detections_stay_those_of_fp32(int8_model: Path) -> None:
+    cfg, weights = official("yolov4-tiny")
+    image = str(shared_path(IMAGES / "dog.jpg"))
+    expected = darknet_py.load(cfg, weights).detect(image)[0]
+    got = darknet_py.load(int8_model).detect(image)[0]
+    # int8 is lossy: scores move by up to ~0.13 on this photo, which can swap two close ranks
+    assert sorted(got.labels) == sorted(expected.labels) == ["bicycle", "dog", "truck"]
+    for label, score, box in zip(expected.labels, expected.scores, expected.boxes):
+        match = got.labels.index(label)
+        assert abs(got.scores[match] - score) < 0.2 and _iou(got.boxes[match], box) > 0.9
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union
+
+
+def test_int8_ap50_within_one_point_of_fp32(int8_model: Path) -> None:
+    cfg, weights = official("yolov4-tiny")
+    images, annotations = shared_path(COCO / "images"), shared_path(ANNOTATIONS)
+    fp32 = run_map(darknet_py.load(cfg, weights), images, annotations, progress=False).metrics
+    int8 = run_map(darknet_py.load(int8_model), images, annotations, progress=False).metrics
+    assert fp32["AP50"] > 0.40
+    assert abs(int8["AP50"] - fp32["AP50"]) <= 0.01
+
+
+def test_int8_requests_are_checked_before_any_work(tmp_path: Path, capsys) -> None:
+    cfg, weights = official("yolov4-tiny")
+    base = ["export", "--cfg", str(cfg), "--weights", str(weights)]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (["--int8"], "--int8 needs --calibration DIR"),
+        (["--calibration", str(shared_path(IMAGES))], "--int8 needs --calibration DIR"),
+        (["--int8", "--calibration", str(empty)], "no images"),
+        (["--int8", "--calibration", str(tmp_path / "missing")], "must be a folder of images"),
+        (["--int8", "--half", "--calibration", str(shared_path(IMAGES))], "--int8 and --half do not combine"),
+    ]
+    for extra, message in cases:
+        out = tmp_path / "x.onnx"
+        assert cli.main([*base, *extra, "-o", str(out)]) == 2
+        assert message in capsys.readouterr().err
+        assert not out.exists()
