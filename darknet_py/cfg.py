@@ -54,6 +54,8 @@ class Section:
         text = self.options[key]
         try:
             return parse(text)
+        except OverflowError:
+            raise self.error(f"option '{key}' is out of range: '{text}' (darknet reads a 32-bit integer)", key) from None
         except ValueError:
             raise self.error(f"option '{key}' must be {kind}, found '{text}'", key) from None
 
@@ -74,7 +76,10 @@ class Section:
 
 
 def _parse_int(text: str) -> int:
-    return int(text)
+    value = int(text)
+    if not -(2 ** 31) <= value < 2 ** 31:
+        raise OverflowError(text)
+    return value
 
 
 def _parse_float(text: str) -> float:

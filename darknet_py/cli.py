@@ -62,6 +62,7 @@ def _add_detect(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ext-output", action="store_true", help="darknet-style per-box lines on stdout")
     p.add_argument("--no-save", action="store_true", help="do not write annotated images/video")
     p.add_argument("--show", action="store_true", help="show results in a window (needs a display)")
+    p.add_argument("--exist-ok", action="store_true", help="write into an --output folder that already holds files")
 
 
 def _fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
@@ -152,6 +153,8 @@ def _run_detect(args) -> int:
     kind, items = _sources(args.source)
     if args.show:
         _require_display()
+    if args.output and not args.exist_ok:
+        _refuse_filled_folder(Path(args.output))
     model, names = _load_model(args)
     out = Path(args.output) if args.output else _fresh_run_dir()
     out.mkdir(parents=True, exist_ok=True)
@@ -188,12 +191,25 @@ def _run_detect(args) -> int:
         report = run_video(items, detect_batch, target, args.batch,
                            on_frame=lambda i, d: _emit(args, out, f"{stem}:{i}", d, records))
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
+        if report.skipped:
+            done += f", {report.skipped} unreadable frame(s) skipped"
         summary = f"{done}, interrupted — the video holds the frames done" if report.interrupted else done
     if args.save_json:
         with atomic_write(out / "detections.json", "w") as handle:
             json.dump(records, handle)
     print(f"{summary} → {out}", file=sys.stderr)
     return 0
+
+
+def _refuse_filled_folder(folder: Path) -> None:
+    """A user's files are never replaced unasked: an --output folder must be new or empty."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--output {folder} is a file, not a folder")
+    held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if held:
+        shown = ", ".join(held[:3]) + (", …" if len(held) > 3 else "")
+        raise InputError(f"--output {folder} already holds {len(held)} file(s) ({shown}); pass --exist-ok to write "
+                         "into it (files with the same names are replaced) or choose another folder")
 
 
 def _emit(args, out: Path, name: str, dets, records: list[dict]) -> None:

@@ -20,7 +20,7 @@ from .cfg import Section, read_cfg
 from .errors import CfgError, InputError, WeightsError
 from .layers import BuildContext, Shape, builder_for
 from .layers.conv import ConvLayer
-from .layers.registry import NETWORK_INPUT
+from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT
 from .layers.yolo import DarknetWarning, YoloHead, YoloSpec
 from .weights import WeightsHeader, read_weights, write_weights
 
@@ -88,6 +88,10 @@ class Darknet(nn.Module):
         for section in layer_sections:
             ctx = BuildContext(section.index, shapes, input_shape, self.net, notices)
             built = builder_for(section)(section, ctx)
+            elements = built.out_shape.c * built.out_shape.h * built.out_shape.w
+            if elements > MAX_LAYER_ELEMENTS:
+                raise section.error(f"its output {built.out_shape} holds {elements:,} values per image, beyond any real "
+                                    f"network (limit {MAX_LAYER_ELEMENTS:,}); check the sizes and strides")
             if min(built.out_shape) < 1:
                 raise section.error(f"produces an empty output {built.out_shape}; the input {width}x{height} is too small")
             n_weights = sum(t.numel() for t in _darknet_tensors(built.module))

@@ -29,6 +29,7 @@ class VideoReport:
     interrupted: bool
     output: str | None
     header_frames: int
+    skipped: int = 0  # frames that could not be decoded (or changed size) between good ones
 
 
 def open_capture(source: str | int) -> cv2.VideoCapture:
@@ -38,12 +39,21 @@ def open_capture(source: str | int) -> cv2.VideoCapture:
     return capture
 
 
-def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Event) -> None:
+MAX_FAILED_READS = 25  # in a row: the end of the file, or a source that has gone away
+
+
+def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Event, skipped: list[int]) -> None:
+    """Decoded frames into the queue. A frame that fails to decode, or comes at another size than
+    the first, is skipped and counted (skipped[0]) as long as good frames follow it."""
+    failed, size = 0, None
     try:
-        while not stop.is_set():
+        while not stop.is_set() and failed < MAX_FAILED_READS:
             ok, frame = capture.read()
-            if not ok:
-                break
+            if not ok or frame is None or (size is not None and frame.shape != size):
+                failed += 1
+                continue
+            skipped[0] += failed if size is not None else 0
+            failed, size = 0, size or frame.shape
             frames.put(frame)
     finally:
         frames.put(_END)
@@ -57,7 +67,8 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     header_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     frames: queue.Queue = queue.Queue(maxsize=max(8, 2 * batch))
     stop = threading.Event()
-    thread = threading.Thread(target=_reader, args=(capture, frames, stop), daemon=True)
+    skipped = [0]
+    thread = threading.Thread(target=_reader, args=(capture, frames, stop, skipped), daemon=True)
     thread.start()
     progress = Progress(os.path.basename(str(source)), header_frames or None, approximate=True)  # headers can lie
     count, interrupted = 0, False
@@ -109,7 +120,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     if failure is not None:
         kept = f"; {output} holds the {count} frames done" if output else ""
         raise InputError(f"video stopped after {count} frames: {failure}{kept}") from failure
-    return VideoReport(count, fps, size, interrupted, output, header_frames)
+    return VideoReport(count, fps, size, interrupted, output, header_frames, skipped[0])
 
 
 class _no_path:

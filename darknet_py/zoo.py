@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -15,6 +16,7 @@ from pathlib import Path
 from .errors import InputError
 from .fileio import atomic_path, sha256_file
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _MANIFEST_PLACES = (
     Path(__file__).resolve().parents[1] / "cfg" / "zoo.json",  # source checkout / editable install
     Path(sys.prefix) / "share" / "darknet_py" / "zoo.json",  # regular install (setup.cfg data_files)
@@ -86,6 +88,8 @@ def resolve(name: str) -> tuple[Path, Path]:
     models = manifest()["models"]
     if name not in models:
         raise InputError(f"unknown model '{name}'; known: {', '.join(sorted(models))}")
+    if not _SAFE_NAME.fullmatch(name):  # the name becomes a file name in the cache: no separators, no '..'
+        raise InputError(f"model name '{name}' is not a plain file name")
     entry = models[name]
     paths = []
     for kind, filename in (("cfg", f"{name}.cfg"), ("weights", f"{name}.weights")):

@@ -81,3 +81,20 @@ def test_unreadable_image_and_broken_weights(tmp_path: Path) -> None:
     result = _run("detect", str(IMAGES / "dog.jpg"), "--cfg", str(cfg), "--weights", str(short), "--output", str(tmp_path / "o"))
     assert result.returncode == 2 and "holds 6,062,714 floats after the header, the cfg needs 6,062,814" in result.stderr
     assert not list((tmp_path / "o").glob("*.jpg"))
+
+
+def test_an_output_folder_with_files_needs_exist_ok(tmp_path: Path) -> None:
+    from darknet_py import cli
+
+    cfg, weights = official("yolov4-tiny")
+    dog = [str(shared_path(IMAGES / "dog.jpg")), "--cfg", str(cfg), "--weights", str(weights)]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "dog.jpg").write_bytes(b"my own picture")
+    assert cli.main(["detect", *dog, "--output", str(out)]) == 2
+    assert (out / "dog.jpg").read_bytes() == b"my own picture"  # untouched, nothing added
+    assert sorted(p.name for p in out.iterdir()) == ["dog.jpg"]
+    assert cli.main(["detect", *dog, "--output", str(out), "--exist-ok"]) == 0
+    assert cv2.imread(str(out / "dog.jpg")) is not None
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["detect", *dog, "--output", str(tmp_path / "file")]) == 2

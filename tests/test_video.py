@@ -96,3 +96,41 @@ def test_show_without_a_display_fails_before_any_work(tmp_path: Path, zoo_env, m
     assert cli.main(["detect", str(IMAGES / "dog.jpg"), "--show", "--output", str(tmp_path / "o")]) == 2
     assert "--show needs a display" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_corrupt_frame_mid_stream_is_skipped_counted_and_reported(tmp_path: Path, clip: Path, capsys) -> None:
+    data = bytearray(clip.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]  # JPEG frames (MJPG)
+    assert len(starts) == CLIP_FRAMES
+    data[starts[5] + 2 : (starts[5] + starts[6]) // 2] = bytes((starts[6] - starts[5]) // 2 - 2)  # frame 5: no image
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(bytes(data))
+    cfg, weights = official("yolov4-tiny")
+    assert cli.main(["detect", str(broken), "--cfg", str(cfg), "--weights", str(weights), "--output", str(tmp_path / "o")]) == 0
+    assert "11 frames (320x180, 25 fps), 1 unreadable frame(s) skipped" in capsys.readouterr().err
+    assert frame_count(tmp_path / "o" / "broken.avi") == CLIP_FRAMES - 1
+
+
+@pytest.mark.parametrize("kind", ["gray", "bgra", "uint16", "gray16"])
+def test_every_image_kind_gives_the_photos_detections(tmp_path: Path, kind: str) -> None:
+    dog = cv2.imread(str(shared_path(IMAGES / "dog.jpg")))
+    variants = {
+        "gray": lambda: cv2.cvtColor(dog, cv2.COLOR_BGR2GRAY),
+        "bgra": lambda: cv2.cvtColor(dog, cv2.COLOR_BGR2BGRA),
+        "uint16": lambda: dog.astype(np.uint16) * 257,
+        "gray16": lambda: cv2.cvtColor(dog, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257,
+    }
+    path = tmp_path / f"dog-{kind}.png"
+    assert cv2.imwrite(str(path), variants[kind]())
+    model = darknet_py.load(*official("yolov4-tiny"))
+    found = model.detect(str(path))[0]
+    expected = {"dog", "bicycle"} if kind.startswith("gray") else {"dog", "truck", "bicycle"}  # gray: the truck reads as a car
+    assert expected <= set(found.labels)
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all"])
+def test_unreadable_images_are_one_clear_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "broken.jpg"
+    path.write_bytes(content)
+    with pytest.raises(darknet_py.InputError, match="cannot decode image"):
+        darknet_py.load(*official("yolov4-tiny")).detect(str(path))

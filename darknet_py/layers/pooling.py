@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cfg import Section
-from .registry import Built, BuildContext, Shape, register, reject_enabled, require_positive
+from .registry import MAX_LAYER_ELEMENTS, Built, BuildContext, Shape, register, reject_enabled, require_positive
 
 
 def _pads(padding: int) -> tuple[int, int, int, int]:
@@ -86,6 +86,9 @@ def _window(s: Section, ctx: BuildContext) -> tuple[int, int, int, int]:
 
 def _pooled(s: Section, ctx: BuildContext, size: int, stride_x: int, stride_y: int, padding: int) -> Shape:
     c, h, w = ctx.prev_shape
+    if c * (h + padding) * (w + padding) > MAX_LAYER_ELEMENTS:  # the padded input is materialised
+        raise s.error(f"a {size}x{size} window with padding={padding} on a {w}x{h} input is beyond any real network; "
+                      "check size and padding", "size")
     out_h = (h + padding - size) // stride_y + 1
     out_w = (w + padding - size) // stride_x + 1
     if out_h < 1 or out_w < 1:

@@ -25,6 +25,7 @@ class Shape(NamedTuple):
 
 
 NETWORK_INPUT = -1  # source index meaning "the image fed to the network"
+MAX_LAYER_ELEMENTS = 1 << 31  # values in one layer's output for one image (8 GiB of float32): refuse beyond
 
 
 @dataclass

@@ -52,7 +52,8 @@ def build_yolo(s: Section, ctx: BuildContext) -> Built:
     listed = len(values) // 2
     if num != listed:
         ctx.notice("anchor-count", f"{s.where('num')}: num={num} but {listed} anchors are listed; using the {listed} listed anchors")
-    mask = s.get_ints("mask", list(range(num)))
+    # darknet's default mask is 0..num-1; past the listed anchors the check below reports it
+    mask = s.get_ints("mask") if s.has("mask") else list(range(min(max(num, 0), listed + 1)))
     for m in mask:
         if not 0 <= m < listed:
             raise s.error(f"mask index {m} is outside the {listed} listed anchors", "mask")

@@ -1,0 +1,54 @@
+"""Bad cfg text raises DarknetError and nothing else: a short hypothesis campaign over mutated
+shared cfgs (the long one is benchmarks/fuzz_campaign.py), plus the cases fuzzing found."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import darknet_py
+from darknet_py.cfg import parse_text
+from darknet_py.model import Darknet
+from tests.cfg_fuzz import Case, run_case
+from tests.conftest import ZOO_CFG, shared_path, zoo_cfgs
+
+SMALL = ["yolov4-tiny", "yolov3-tiny", "yolov4-tiny-3l", "yolov7-tiny"]
+TEXTS = {p.stem: p.read_text() for p in zoo_cfgs()}
+HANG_LIMIT_S = 30  # not a speed check: a case this slow means something loops or allocates absurdly
+
+
+@settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(base=st.sampled_from(SMALL * 4 + sorted(TEXTS)), seed=st.integers(0, 2 ** 30),
+       mutations=st.integers(1, 6), size=st.sampled_from([32, 64, 96, 128]))
+def test_mutated_cfgs_raise_only_darknet_errors(base: str, seed: int, mutations: int, size: int) -> None:
+    start = time.monotonic()
+    outcome = run_case(Case(TEXTS[base], seed, mutations, size))  # any other exception fails the test
+    assert outcome in ("built", "ran") or outcome.startswith("refused: ")
+    assert time.monotonic() - start < HANG_LIMIT_S
+
+
+def _tiny_with(old: str, new: str) -> str:
+    text = shared_path(ZOO_CFG / "yolov4-tiny.cfg").read_text()
+    assert old in text
+    return text.replace(old, new, 1)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    # found by fuzzing: a huge num made the default mask list before the mask= line was read
+    ("num=6", "num=99999999999999999999", "out of range"),
+    # found by fuzzing: a 1,000,000-wide max window padded the input to terabytes before failing
+    ("size=2\nstride=2", "size=1000000\nstride=2", "beyond any real network"),
+    ("width=416", "width=-2", "network width must be 1..16384"),
+    ("filters=255", "filters=2147483648", "out of range"),
+])
+def test_absurd_values_are_refused_before_allocating(old: str, new: str, message: str) -> None:
+    with pytest.raises(darknet_py.DarknetError, match=message):
+        Darknet(parse_text(_tiny_with(old, new), "tiny.cfg"))
+
+
+def test_an_upsample_that_would_exhaust_memory_is_refused() -> None:
+    text = _tiny_with("[upsample]\nstride=2", "[upsample]\nstride=30000")
+    with pytest.raises(darknet_py.CfgError, match=r"layer 33.*beyond any real network"):
+        Darknet(parse_text(text, "tiny.cfg"), size=416)

@@ -1,0 +1,50 @@
+"""Nothing unsafe is loaded or written: no pickle from untrusted files, downloads over https only
+and inside the cache, one clear line (no traceback) for a user error unless --debug."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+import darknet_py
+from darknet_py import cli, zoo
+from tests.conftest import official
+
+
+class _Boom:
+    def __reduce__(self):
+        return (exec, ("raise SystemExit('pickle code ran')",))
+
+
+def test_checkpoints_are_read_without_running_pickled_code(tmp_path: Path) -> None:
+    from weights_tools.convert import pt_to_weights
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"format": 1, "payload": _Boom()}, protocol=2))
+    cfg, _ = official("yolov4-tiny")
+    with pytest.raises(darknet_py.WeightsError, match="not a readable darknet_py checkpoint"):
+        pt_to_weights(str(cfg), str(evil), str(tmp_path / "out.weights"))
+    assert not (tmp_path / "out.weights").exists()
+
+
+def test_downloads_need_https_and_stay_in_the_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("DARKNET_PY_ZOO", raising=False)
+    plain = {"cfg": "http://example.com/m.cfg", "weights": "http://example.com/m.weights"}
+    monkeypatch.setattr(zoo, "manifest", lambda: {"models": {"m": plain, "../escape": plain, ".hidden": plain}})
+    with pytest.raises(darknet_py.InputError, match="non-https"):
+        zoo.resolve("m")
+    for name in ("../escape", ".hidden"):
+        with pytest.raises(darknet_py.InputError, match="not a plain file name"):
+            zoo.resolve(name)
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+
+
+def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:
+    missing = str(tmp_path / "missing.cfg")
+    assert cli.main(["info", missing]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read cfg file") and "Traceback" not in err and err.count("\n") == 1
+    assert cli.main(["--debug", "info", missing]) == 2
+    assert "Traceback (most recent call last)" in capsys.readouterr().err
