@@ -432,6 +432,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `darknet-py info … | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # disk full, permissions, a path through a file: the system's words, one line
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback on request
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} — "
+              "a darknet_py bug; rerun with --debug and report the traceback", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

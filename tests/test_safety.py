@@ -48,3 +48,23 @@ def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path, 
     assert err.startswith("error: cannot read cfg file") and "Traceback" not in err and err.count("\n") == 1
     assert cli.main(["--debug", "info", missing]) == 2
     assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_system_errors_and_bugs_are_one_line_too(tmp_path: Path, capsys, monkeypatch) -> None:
+    cfg, weights = official("yolov4-tiny")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    # an output path that runs through a file: the OS error, one line, exit 2
+    assert cli.main(["export", "--cfg", str(cfg), "--weights", str(weights), "-o", str(blocker / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines()[-1] == f"error: {blocker}: File exists"
+    assert not list(tmp_path.glob("**/*.onnx*"))
+    # a bug deep inside: one line naming it, exit 3, the traceback only with --debug
+    from darknet_py import info
+
+    monkeypatch.setattr(info, "layer_rows", lambda model: 1 / 0)
+    assert cli.main(["info", str(cfg)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unexpected ZeroDivisionError" in err and "--debug" in err
+    assert cli.main(["--debug", "info", str(cfg)]) == 3
+    assert "Traceback (most recent call last)" in capsys.readouterr().err

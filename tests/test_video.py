@@ -134,3 +134,31 @@ def test_unreadable_images_are_one_clear_error(tmp_path: Path, content: bytes) -
     path.write_bytes(content)
     with pytest.raises(darknet_py.InputError, match="cannot decode image"):
         darknet_py.load(*official("yolov4-tiny")).detect(str(path))
+
+
+class _DisconnectingCamera:
+    """A camera that delivers `good` frames of the clip, then nothing: unplugged."""
+
+    def __init__(self, capture: cv2.VideoCapture, good: int) -> None:
+        self.real, self.left = capture, good
+
+    def isOpened(self) -> bool:  # noqa: N802 - cv2's name
+        return True
+
+    def get(self, prop):
+        return self.real.get(prop)
+
+    def read(self):
+        self.left -= 1
+        return self.real.read() if self.left >= 0 else (False, None)
+
+    def release(self) -> None:
+        self.real.release()
+
+
+def test_a_camera_that_disconnects_leaves_the_frames_done(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
+    real = cv2.VideoCapture
+    monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: _DisconnectingCamera(real(str(clip)), 5))
+    assert cli.main(["detect", "0", "--output", str(tmp_path / "o")]) == 0
+    assert frame_count(tmp_path / "o" / "camera0.mp4") == 5
+    assert "5 frames (320x180, 25 fps)" in capsys.readouterr().err
