@@ -14,7 +14,7 @@ from typing import Callable
 import cv2
 
 from .errors import DarknetError, InputError
-from .fileio import atomic_path, atomic_write
+from .fileio import atomic_path, atomic_write, refuse_overwrite
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
@@ -272,7 +272,7 @@ def _run_export(args) -> int:
     output = Path(args.output)
     if output.suffix.lower() != ".onnx":
         raise InputError(f"the output should be a .onnx file, got {output}")
-    _refuse_overwrite(output, args.exist_ok)
+    refuse_overwrite(output, args.exist_ok)
     opts = ExportOptions(args.output_format, _batch_arg(args.batch), args.dynamic_size, args.opset, args.half)
     int8 = None
     if args.int8 or args.calibration:
@@ -315,12 +315,16 @@ def _add_map(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=1), p.add_argument("--device", default="cpu")
     p.add_argument("--json-out", help="write the metrics (AP, AP50, AP75, APs, APm, APl) here")
     p.add_argument("--save-results", help="write the COCO results file here")
+    p.add_argument("--exist-ok", action="store_true", help="overwrite existing --json-out / --save-results files")
     p.set_defaults(half=False, names=None, data=None)  # _load_model reads them
 
 
 def _run_map(args) -> int:
     from .coco_eval import metrics_table, run_map
 
+    for path in (args.json_out, args.save_results):
+        if path:
+            refuse_overwrite(path, args.exist_ok)
     model, _ = _load_model(args)
     report = run_map(model, args.images, args.annotations, args.thresh, args.nms, args.batch)
     print(f"{report.images} images, {report.detections} detections (thresh {args.thresh}, NMS {args.nms})", file=sys.stderr)
@@ -344,18 +348,13 @@ def _add_info(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exist-ok", action="store_true", help="overwrite an existing --dot file")
 
 
-def _refuse_overwrite(path: str | Path, exist_ok: bool) -> None:
-    if Path(path).exists() and not exist_ok:
-        raise InputError(f"{path} exists; pass --exist-ok to overwrite it")
-
-
 def _run_info(args) -> int:
     from .info import blocks, format_table, summary
     from .model import build
     from .structure import to_dot
 
     if args.dot:
-        _refuse_overwrite(args.dot, args.exist_ok)
+        refuse_overwrite(args.dot, args.exist_ok)
     model = build(args.cfg, _size_arg(args))
     print(json.dumps(summary(model), indent=1) if args.json else format_table(model))
     if args.dot:
@@ -381,7 +380,7 @@ def _run_scale(args) -> int:
     from .scaling import ScaleSpec, scale
     from .structure import csp_depths
 
-    _refuse_overwrite(args.output, args.exist_ok)
+    refuse_overwrite(args.output, args.exist_ok)
     spec = ScaleSpec(args.width, args.depth, args.size)
     base = build(args.cfg)
     header = (f"{Path(args.output).name}: {Path(args.cfg).name} scaled by darknet-py scale "

@@ -8,6 +8,14 @@ import tempfile
 from typing import IO, Iterator
 
 
+def refuse_overwrite(path: str | os.PathLike[str], exist_ok: bool) -> None:
+    """A user's file is never replaced unasked."""
+    if os.path.exists(path) and not exist_ok:
+        from .errors import InputError
+
+        raise InputError(f"{os.fspath(path)} exists; pass --exist-ok to overwrite it")
+
+
 def read_bytes(path: str, error: type[Exception], what: str) -> bytes:
     """The whole file, or `error` saying which file could not be read and why."""
     try:

@@ -117,6 +117,11 @@ def test_cli_map_end_to_end_and_an_independent_pycocotools_run_agrees(tmp_path: 
     evaluator.evaluate(), evaluator.accumulate(), evaluator.summarize()
     assert evaluator.stats[0] == pytest.approx(metrics["AP"]) and evaluator.stats[1] == pytest.approx(metrics["AP50"])
     assert f"{metrics['AP50'] * 100:6.2f}" in table
+    # a second run does not replace the files without --exist-ok, and says so before any work
+    (tmp_path / "metrics.json").write_text("{}")
+    assert cli.main(args) == 2
+    assert "metrics.json exists; pass --exist-ok" in capsys.readouterr().err
+    assert (tmp_path / "metrics.json").read_text() == "{}"
 
 
 def test_both_backends_give_the_same_map(tmp_path: Path) -> None:

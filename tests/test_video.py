@@ -162,3 +162,18 @@ def test_a_camera_that_disconnects_leaves_the_frames_done(clip: Path, tmp_path: 
     assert cli.main(["detect", "0", "--output", str(tmp_path / "o")]) == 0
     assert frame_count(tmp_path / "o" / "camera0.mp4") == 5
     assert "5 frames (320x180, 25 fps)" in capsys.readouterr().err
+
+
+def test_a_huge_photo_gives_the_same_detections_scaled(tmp_path: Path) -> None:
+    dog = cv2.imread(str(shared_path(IMAGES / "dog.jpg")))
+    big = cv2.resize(dog, (dog.shape[1] * 10, dog.shape[0] * 10), interpolation=cv2.INTER_NEAREST)  # 7680x5760
+    path = tmp_path / "dog-huge.jpg"
+    assert cv2.imwrite(str(path), big)
+    model = darknet_py.load(*official("yolov4-tiny"))
+    small, huge = model.detect(dog)[0], model.detect(str(path))[0]
+    assert huge.image_size == (big.shape[1], big.shape[0]) and sorted(huge.labels) == sorted(small.labels)
+    for label, box in zip(small.labels, small.boxes):
+        scaled = huge.boxes[huge.labels.index(label)] / 10
+        inter = np.prod(np.clip(np.minimum(scaled[2:], box[2:]) - np.maximum(scaled[:2], box[:2]), 0, None))
+        union = np.prod(scaled[2:] - scaled[:2]) + np.prod(box[2:] - box[:2]) - inter
+        assert inter / union > 0.9  # resampling a 7680-wide photo to 416 is not bit-identical to a 768-wide one

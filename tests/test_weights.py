@@ -110,3 +110,9 @@ def test_inspect_and_synth_cli(tmp_path: Path, tiny_cfg: Path) -> None:
     assert "    1 convolutional     11           10" in report
     bad = _cli("inspect", str(tmp_path / "nope.weights"))
     assert bad.returncode == 2 and bad.stderr.startswith("error: cannot read weights file")
+    # an existing output is only replaced with --exist-ok
+    before = out.read_bytes()
+    again = _cli("synth", str(tiny_cfg), str(out), "--seed", "2")
+    assert again.returncode == 2 and "exists; pass --exist-ok" in again.stderr and out.read_bytes() == before
+    assert _cli("synth", str(tiny_cfg), str(out), "--seed", "2", "--exist-ok").returncode == 0
+    assert out.read_bytes() != before

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from darknet_py.errors import DarknetError
+from darknet_py.fileio import refuse_overwrite
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -12,12 +13,16 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("synth", help="deterministic random weights of exactly the cfg's layout")
     p.add_argument("cfg"), p.add_argument("out"), p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--exist-ok", action="store_true", help="overwrite an existing output file")
     p = sub.add_parser("inspect", help="header, float count, per-layer table with --cfg")
     p.add_argument("weights"), p.add_argument("--cfg")
     p = sub.add_parser("convert", help=".weights → .pt (PyTorch state_dict) or .pt → .weights")
     p.add_argument("cfg"), p.add_argument("source"), p.add_argument("out")
+    p.add_argument("--exist-ok", action="store_true", help="overwrite an existing output file")
     args = parser.parse_args(argv)
     try:
+        if args.command in ("synth", "convert"):
+            refuse_overwrite(args.out, args.exist_ok)
         if args.command == "synth":
             from .synth import write_synthetic
 
