@@ -72,10 +72,10 @@ def _same_unit(model: Darknet, a: range, b: range) -> bool:
         for i, j in zip(a, b))
 
 
-def _depth_plan(model: Darknet, depth: float) -> tuple[set[int], dict[int, int]]:
-    """(layers to drop, {last layer of a stage's last unit: copies to append after it})."""
+def _depth_plan(model: Darknet, depth: float) -> tuple[set[int], dict[int, tuple[range, int]]]:
+    """(layers to drop, {last layer of a stage's last unit: (that unit, copies to append after it)})."""
     drop: set[int] = set()
-    extra: dict[int, int] = {}
+    extra: dict[int, tuple[range, int]] = {}
     if depth == 1:
         return drop, extra
     stages = [block for block in find_model_blocks(model) if block.type == "CSPDark"]
@@ -91,7 +91,7 @@ def _depth_plan(model: Darknet, depth: float) -> tuple[set[int], dict[int, int]]
         for unit in units[wanted:]:
             drop.update(unit)
         if wanted > len(units):
-            extra[units[-1].stop - 1] = wanted - len(units)
+            extra[units[-1].stop - 1] = (units[-1], wanted - len(units))
     return drop, extra
 
 
@@ -100,16 +100,15 @@ def _copy(section: Section, options: dict[str, str] | None = None) -> Section:
                    dict(section.options if options is None else options), dict(section.option_lines))
 
 
-def _sequence(model: Darknet, drop: set[int], extra: dict[int, int]) -> list[_Entry]:
+def _sequence(model: Darknet, drop: set[int], extra: dict[int, tuple[range, int]]) -> list[_Entry]:
     entries: list[_Entry] = []
-    units = {unit.stop - 1: unit for block in find_model_blocks(model) if block.type == "CSPDark"
-             for unit in _residual_units(model, block.layers)}
     for index, section in enumerate(model.sections):
         if index in drop:
             continue
         entries.append(_Entry(section, index, False))
-        for _ in range(extra.get(index, 0)):
-            entries.extend(_Entry(model.sections[i], i, True) for i in units[index])
+        unit, copies = extra.get(index, (range(0), 0))
+        for _ in range(copies):
+            entries.extend(_Entry(model.sections[i], i, True) for i in unit)
     return entries
 
 
