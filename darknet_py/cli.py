@@ -15,8 +15,8 @@ import cv2
 
 from .errors import DarknetError, InputError
 from .fileio import atomic_path, atomic_write, refuse_overwrite
+from .preprocess import IMAGE_EXTENSIONS
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
 
 
@@ -279,10 +279,8 @@ def _run_export(args) -> int:
         from .quantize import Int8Options, calibration_images
         if not (args.int8 and args.calibration):
             raise InputError("--int8 needs --calibration DIR (a folder of real images), and --calibration needs --int8")
-        if args.half:
-            raise InputError("--int8 and --half do not combine: int8 is for CPUs, fp16 for GPUs")
         int8 = Int8Options(args.calibration, args.calibration_count)
-        calibration_images(int8.calibration, int8.count)  # fail before the export work
+        calibrating = len(calibration_images(int8.calibration, int8.count))  # fails before the export work
     cfg, weights = _model_files(args)
     if cfg is None:
         raise InputError("export needs a Darknet cfg and weights, not a .onnx file")
@@ -292,8 +290,7 @@ def _run_export(args) -> int:
     print(f"exporting {Path(cfg).name} + {Path(weights).name} at {model.width}x{model.height} ({opts.output_format})…",
           file=sys.stderr)
     if int8:
-        print(f"calibrating int8 ranges on {len(calibration_images(int8.calibration, int8.count))} images "
-              f"from {int8.calibration}…", file=sys.stderr)
+        print(f"calibrating int8 ranges on {calibrating} images from {int8.calibration}…", file=sys.stderr)
     export_onnx(model, output, names, opts, weights, int8)
     batch = "dynamic batch" if opts.batch is None else f"batch {opts.batch}"
     size = "dynamic size" if opts.dynamic_size else f"{model.width}x{model.height}"

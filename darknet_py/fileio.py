@@ -7,12 +7,12 @@ import os
 import tempfile
 from typing import IO, Iterator
 
+from .errors import InputError
+
 
 def refuse_overwrite(path: str | os.PathLike[str], exist_ok: bool) -> None:
     """A user's file is never replaced unasked."""
     if os.path.exists(path) and not exist_ok:
-        from .errors import InputError
-
         raise InputError(f"{os.fspath(path)} exists; pass --exist-ok to overwrite it")
 
 

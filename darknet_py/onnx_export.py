@@ -254,6 +254,8 @@ def export_onnx(model: Darknet, path: str | os.PathLike[str], names: Sequence[st
                 int8: "Int8Options | None" = None) -> onnx.ModelProto:
     """Trace (and with `int8`, quantise), check and write `path` atomically: an interrupted
     export leaves no partial file."""
+    if int8 is not None and opts.half:
+        raise InputError("--int8 and --half do not combine: int8 is for CPUs, fp16 for GPUs")
     proto = build_onnx(model, names, opts, weights_path or model.weights_path)
     if int8 is not None:
         from .quantize import quantize_int8

@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import InputError
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what folders and globs pick up
 LETTERBOX_FILL = 0.5
 
 

@@ -16,7 +16,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import numpy as np
 import onnx
@@ -24,9 +24,8 @@ import onnx
 from .errors import InputError
 from .model import Darknet
 from .onnx_export import METADATA_KEY
-from .preprocess import prepare, read_image
+from .preprocess import IMAGE_EXTENSIONS, prepare, read_image
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Ops with int8 kernels in onnxruntime that appear in darknet graphs.
 QUANTIZED_OPS = ["Conv", "LeakyRelu", "Relu", "MaxPool", "Concat", "Resize", "Add", "Slice"]
 
@@ -43,9 +42,9 @@ def calibration_images(folder: str, count: int) -> list[str]:
     if not os.path.isdir(folder):
         raise InputError(f"--calibration must be a folder of images, got {folder}")
     found = sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
-                   if p.lower().endswith(IMAGE_SUFFIXES))
+                   if p.lower().endswith(IMAGE_EXTENSIONS))
     if not found:
-        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the calibration folder {folder}")
+        raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the calibration folder {folder}")
     if count < 1:
         raise InputError(f"the calibration image count must be at least 1, got {count}")
     return found[:count]
@@ -54,8 +53,8 @@ def calibration_images(folder: str, count: int) -> list[str]:
 class _Reader:
     """onnxruntime's CalibrationDataReader protocol over image files, one at a time."""
 
-    def __init__(self, paths: list[str], model: Darknet, batch: int | None, progress: Callable[[int], None]) -> None:
-        self._paths, self._model, self._batch, self._progress = paths, model, batch or 1, progress
+    def __init__(self, paths: list[str], model: Darknet, batch: int | None) -> None:
+        self._paths, self._model, self._batch = paths, model, batch or 1
         self._items: Iterator[dict] = self._feeds()
 
     def _feeds(self) -> Iterator[dict]:
@@ -65,7 +64,6 @@ class _Reader:
                       for p in chunk]
             while len(pixels) < self._batch:  # a fixed-batch graph gets its last chunk padded
                 pixels.append(pixels[-1])
-            self._progress(start + len(chunk))
             yield {"images": np.stack(pixels)}
 
     def get_next(self) -> dict | None:
@@ -94,20 +92,17 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-def quantize_int8(proto: onnx.ModelProto, model: Darknet, opts: Int8Options,
-                  progress: Callable[[int], None] = lambda done: None) -> onnx.ModelProto:
+def quantize_int8(proto: onnx.ModelProto, model: Darknet, opts: Int8Options) -> onnx.ModelProto:
     """An int8 copy of `proto` (an fp32 export of `model`), with the calibration recorded in its metadata."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     paths = calibration_images(opts.calibration, opts.count)
     meta = json.loads(next(p.value for p in proto.metadata_props if p.key == METADATA_KEY))
-    if meta.get("half"):
-        raise InputError("--int8 and --half do not combine: int8 is for CPUs, fp16 for GPUs")
     with tempfile.TemporaryDirectory(prefix="darknet_py-int8-") as tmp, _quiet_root_logger():
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(proto, source)
         quantize_static(
-            str(source), str(target), _Reader(paths, model, meta["batch"], progress),
+            str(source), str(target), _Reader(paths, model, meta["batch"]),
             quant_format=getattr(QuantFormat, opts.fmt), per_channel=True,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
             calibrate_method=getattr(CalibrationMethod, opts.method),
