@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import NoReturn
 
 import cv2
 import numpy as np
 
 from .errors import InputError
+from .image_header import header_size, opencv_max_pixels
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what folders and globs pick up
 LETTERBOX_FILL = 0.5
@@ -67,10 +69,23 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise InputError(f"image not found: {path}")
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # OpenCV 4.x raises (rather than returning None) for some limits and corrupt headers
+        image = None
     if image is None:
-        raise InputError(f"cannot decode image: {path} (not an image, or a format OpenCV cannot read)")
+        _explain_undecodable(path)
     return as_bgr8(image, path)
+
+
+def _explain_undecodable(path: str) -> NoReturn:
+    size, limit = header_size(path), opencv_max_pixels()
+    if size is not None and size[0] * size[1] > limit:
+        raise InputError(
+            f"image too large: {path} is {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels, over OpenCV's "
+            f"limit of {limit:,} (raise it with the environment variable OPENCV_IO_MAX_IMAGE_PIXELS)"
+        )
+    raise InputError(f"cannot decode image: {path} (not an image, or a format OpenCV cannot read)")
 
 
 def prepare(image_bgr: np.ndarray, width: int, height: int, letterbox: bool) -> tuple[np.ndarray, Transform]:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import http.server
+import struct
 import threading
+import zlib
 from functools import partial
 from pathlib import Path
 
@@ -13,6 +15,8 @@ import pytest
 import darknet_py
 from darknet_py import cli, video
 from darknet_py.detections import Detections
+from darknet_py.image_header import header_size
+from darknet_py.preprocess import IMAGE_EXTENSIONS, read_image
 from tests.conftest import CLIP_FRAMES, IMAGES, frame_count, official, shared_path
 
 
@@ -177,3 +181,41 @@ def test_a_huge_photo_gives_the_same_detections_scaled(tmp_path: Path) -> None:
         inter = np.prod(np.clip(np.minimum(scaled[2:], box[2:]) - np.maximum(scaled[:2], box[:2]), 0, None))
         union = np.prod(scaled[2:] - scaled[:2]) + np.prod(box[2:] - box[:2]) - inter
         assert inter / union > 0.9  # resampling a 7680-wide photo to 416 is not bit-identical to a 768-wide one
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+OVERSIZED = {  # 40000x40000 = 1.6e9 pixels, over OpenCV's default 2^30; headers only, a few bytes each
+    "png": _png_header(40000, 40000),
+    "jpg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    + b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", 40000, 40000) + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01\xff\xd9",
+    "bmp": b"BM" + struct.pack("<IHHI", 54, 0, 0, 54) + struct.pack("<IiiHHIIiiII", 40, 40000, -40000, 1, 24, 0, 0, 0, 0, 0, 0),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OVERSIZED))
+def test_an_image_over_opencvs_pixel_limit_is_called_too_large(tmp_path: Path, kind: str, capsys) -> None:
+    path = tmp_path / f"giant.{kind}"
+    path.write_bytes(OVERSIZED[kind])
+    with pytest.raises(darknet_py.InputError, match=r"image too large: .* 40000x40000 = 1,600,000,000 pixels.*OPENCV_IO_MAX_IMAGE_PIXELS"):
+        read_image(path)
+    # the CLI: one line, exit 2 (bad input), no traceback, nothing written
+    cfg, weights = official("yolov4-tiny")
+    assert cli.main(["detect", str(path), "--cfg", str(cfg), "--weights", str(weights), "--output", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "image too large" in err and "Traceback" not in err and "cv2.error" not in err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_header_sizes_agree_with_the_decoded_photos() -> None:
+    photos = sorted(p for p in shared_path(IMAGES).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    assert photos
+    for photo in photos:
+        image = cv2.imread(str(photo), cv2.IMREAD_UNCHANGED)
+        assert header_size(str(photo)) == (image.shape[1], image.shape[0]), photo.name
