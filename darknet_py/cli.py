@@ -176,9 +176,7 @@ def _run_detect(args) -> int:
                 dets.source = path
                 _emit(args, out, Path(path).name, dets, records)
                 if not args.no_save:
-                    with atomic_path(out / Path(path).name, Path(path).suffix) as tmp:
-                        if not cv2.imwrite(tmp, dets.draw(image)):
-                            raise InputError(f"cannot write {out / Path(path).name}")
+                    _save_annotated(out / annotated_name(path), dets.draw(image))
                 if args.show:
                     _show(dets.draw(image))
         summary = f"{total} image(s)"
@@ -228,6 +226,22 @@ def _require_display() -> None:
     """Refuse --show up front: without a display, OpenCV's GUI backend aborts the process."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("--show needs a display (DISPLAY is not set); drop --show or run where a screen is attached")
+
+
+def annotated_name(source: str) -> str:
+    """The source's file name, plus .jpg when OpenCV has no writer for its extension (e.g. photo.raw)."""
+    name = Path(source).name
+    return name if cv2.haveImageWriter(name) else f"{name}.jpg"
+
+
+def _save_annotated(target: Path, image) -> None:
+    with atomic_path(target, target.suffix) as tmp:
+        try:
+            written = cv2.imwrite(tmp, image)
+        except cv2.error as error:
+            raise InputError(f"cannot write {target}: {str(error).strip().splitlines()[-1]}") from error
+        if not written:
+            raise InputError(f"cannot write {target}")
 
 
 def _show(image) -> None:

@@ -98,3 +98,14 @@ def test_an_output_folder_with_files_needs_exist_ok(tmp_path: Path) -> None:
     assert cv2.imread(str(out / "dog.jpg")) is not None
     (tmp_path / "file").write_text("x")
     assert cli.main(["detect", *dog, "--output", str(tmp_path / "file")]) == 2
+
+
+def test_a_photo_with_an_extension_opencv_cannot_write_is_saved_as_jpg(tmp_path: Path) -> None:
+    from darknet_py import cli
+
+    cfg, weights = official("yolov4-tiny")
+    photo = tmp_path / "dog.photo"  # a JPEG under a name cv2.imwrite has no writer for
+    photo.write_bytes(shared_path(IMAGES / "dog.jpg").read_bytes())
+    assert cli.main(["detect", str(photo), "--cfg", str(cfg), "--weights", str(weights), "--output", str(tmp_path / "o")]) == 0
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["dog.photo.jpg"]
+    assert cv2.imread(str(tmp_path / "o" / "dog.photo.jpg")).shape == cv2.imread(str(photo)).shape
