@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import sys
@@ -14,11 +13,8 @@ from typing import Callable
 import cv2
 
 from .errors import DarknetError, InputError
-from .fileio import atomic_path, atomic_write, refuse_overwrite
-from .preprocess import IMAGE_EXTENSIONS
-
-VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
-
+from .fileio import atomic_write, refuse_overwrite, write_image
+from .sources import annotated_name, source_items
 
 # -- shared options ------------------------------------------------------------------
 def _add_model_args(p: argparse.ArgumentParser, names: bool = True) -> None:
@@ -44,7 +40,8 @@ def _add_backend_arg(p: argparse.ArgumentParser) -> None:
 
 # -- detect --------------------------------------------------------------------------
 def _add_detect(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="image, folder, glob, video file, stream URL, or webcam index")
+    p.add_argument("source", nargs="+", help="image, folder, glob, video file, stream URL, or webcam index "
+                   "(several: --ray only)")
     _add_model_args(p)
     p.add_argument("--output", help="output folder (default: a fresh runs/detect/N)")
     p.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
@@ -57,7 +54,14 @@ def _add_detect(p: argparse.ArgumentParser) -> None:
     lb.add_argument("--no-letterbox", dest="letterbox", action="store_false")
     p.add_argument("--device", default="cpu"), p.add_argument("--half", action="store_true", help="fp16 (CUDA)")
     _add_backend_arg(p)
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--batch", type=int, default=None, help="images per forward (default 1; 8 with --ray)")
+    ray = p.add_argument_group("distributed (Ray)")
+    ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                     help="run on Ray: no ADDRESS starts a local Ray; 'auto' or ray://host:port joins a cluster")
+    ray.add_argument("--workers", type=int, default=2, help="model actors (default 2); each takes 1 CPU or 1 GPU")
+    ray.add_argument("--worker-threads", type=int, help="threads per actor (default: this machine's torch default, "
+                     "which gives results identical to a run without --ray)")
+    ray.add_argument("--shard-size", type=int, default=64, help="images or video frames per output shard (default 64)")
     p.add_argument("--save-json", action="store_true"), p.add_argument("--save-txt", action="store_true")
     p.add_argument("--ext-output", action="store_true", help="darknet-style per-box lines on stdout")
     p.add_argument("--no-save", action="store_true", help="do not write annotated images/video")
@@ -70,26 +74,6 @@ def _fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
     while (root / str(n)).exists():
         n += 1
     return root / str(n)
-
-
-def _sources(source: str) -> tuple[str, list[str] | str | int]:
-    """("images", [paths]) or ("video", path|url|camera index)."""
-    if source.isdigit():
-        return "video", int(source)
-    if "://" in source:
-        return "video", source
-    path = Path(source)
-    if path.is_dir():
-        files = sorted(str(f) for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-        if not files:
-            raise InputError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in folder {source}")
-        return "images", files
-    if path.is_file():
-        return ("video", source) if path.suffix.lower() in VIDEO_EXTENSIONS else ("images", [source])
-    matches = sorted(f for f in glob.glob(source) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
-    if matches:
-        return "images", matches
-    raise InputError(f"source not found: {source}")
 
 
 def _model_files(args) -> tuple[str | None, str]:
@@ -150,7 +134,12 @@ def _in_memory_onnx(model, device: str):
 def _run_detect(args) -> int:
     from .detect import iter_batches
 
-    kind, items = _sources(args.source)
+    if args.ray is not None:
+        return _run_detect_on_ray(args)
+    if len(args.source) > 1:
+        raise InputError(f"{len(args.source)} sources given: without --ray, give one (a folder or a glob for many)")
+    args.batch = 1 if args.batch is None else args.batch
+    kind, items = source_items(args.source[0])
     if args.show:
         _require_display()
     if args.output and not args.exist_ok:
@@ -176,7 +165,7 @@ def _run_detect(args) -> int:
                 dets.source = path
                 _emit(args, out, Path(path).name, dets, records)
                 if not args.no_save:
-                    _save_annotated(out / annotated_name(path), dets.draw(image))
+                    write_image(out / annotated_name(path), dets.draw(image))
                 if args.show:
                     _show(dets.draw(image))
         summary = f"{total} image(s)"
@@ -196,6 +185,33 @@ def _run_detect(args) -> int:
         with atomic_write(out / "detections.json", "w") as handle:
             json.dump(records, handle)
     print(f"{summary} → {out}", file=sys.stderr)
+    return 0
+
+
+RAY_UNSUPPORTED = {"show": "--show", "save_txt": "--save-txt", "ext_output": "--ext-output"}
+
+
+def _run_detect_on_ray(args) -> int:
+    """--ray: shards over a Ray cluster, results in OUTPUT/detections.jsonl; a rerun resumes."""
+    from .ray_detect import RayOptions, detect_on_ray, print_report, require_ray
+
+    for name, flag in RAY_UNSUPPORTED.items():
+        if getattr(args, name):
+            raise InputError(f"{flag} is not available with --ray (results go to OUTPUT/detections.jsonl)")
+    require_ray()  # before the model is loaded: a missing extra is the first thing to hear about
+    args.batch = 8 if args.batch is None else args.batch
+    model, names = _load_model(args)
+    out = Path(args.output) if args.output else _fresh_run_dir()
+    options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads, batch=args.batch,
+                         shard_size=args.shard_size, save_images=not args.no_save, exist_ok=args.exist_ok)
+    try:
+        report = detect_on_ray(args.source, out, model, conf_thresh=args.thresh, nms_thresh=args.nms, names=names,
+                               ray_options=options, multi_label=args.multi_label, letterbox=args.letterbox,
+                               classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished shards are kept in {out}; rerun the same command to resume", file=sys.stderr)
+        raise
+    print_report(report)
     return 0
 
 
@@ -226,22 +242,6 @@ def _require_display() -> None:
     """Refuse --show up front: without a display, OpenCV's GUI backend aborts the process."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("--show needs a display (DISPLAY is not set); drop --show or run where a screen is attached")
-
-
-def annotated_name(source: str) -> str:
-    """The source's file name, plus .jpg when OpenCV has no writer for its extension (e.g. photo.raw)."""
-    name = Path(source).name
-    return name if cv2.haveImageWriter(name) else f"{name}.jpg"
-
-
-def _save_annotated(target: Path, image) -> None:
-    with atomic_path(target, target.suffix) as tmp:
-        try:
-            written = cv2.imwrite(tmp, image)
-        except cv2.error as error:
-            raise InputError(f"cannot write {target}: {str(error).strip().splitlines()[-1]}") from error
-        if not written:
-            raise InputError(f"cannot write {target}")
 
 
 def _show(image) -> None:

@@ -74,3 +74,17 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[str]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_image(target: str | os.PathLike[str], image) -> None:
+    """cv2.imwrite, atomically, with OpenCV's failures as one InputError."""
+    import cv2
+
+    target = os.fspath(target)
+    with atomic_path(target, os.path.splitext(target)[1]) as tmp:
+        try:
+            written = cv2.imwrite(tmp, image)
+        except cv2.error as error:
+            raise InputError(f"cannot write {target}: {str(error).strip().splitlines()[-1]}") from error
+        if not written:
+            raise InputError(f"cannot write {target}")

@@ -63,6 +63,7 @@ class OnnxDetector:
         device = str(device)
         try:
             payload = model if isinstance(model, bytes) else self.source
+            self._model = model if isinstance(model, bytes) else None
             self.session = ort.InferenceSession(payload, session_options(threads), providers=providers_for(device))
         except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidGraph,
                 ort.capi.onnxruntime_pybind11_state.InvalidProtobuf) as exc:
@@ -84,6 +85,13 @@ class OnnxDetector:
         self._strides = [tuple(head["stride"]) for head in meta["heads"]]
         self.width, self.height = self._input_size(size)
         self._input = self.session.get_inputs()[0].name
+
+    def serialized(self) -> bytes:
+        """The ONNX model's bytes (to ship it to other processes)."""
+        if self._model is None:
+            with open(self.source, "rb") as handle:
+                return handle.read()
+        return self._model
 
     def _input_size(self, size: int | Sequence[int] | None) -> tuple[int, int]:
         width, height = self.meta["width"], self.meta["height"]

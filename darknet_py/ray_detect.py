@@ -1,0 +1,410 @@
+"""Detection over large collections on Ray: a Ray Data pipeline with a pool of model actors.
+
+    image rows ─ read + pre-process (tasks) ─┐
+    video ─ sequential decode in chunks ─────┴─ model actors (batched forward + decode + NMS)
+                                              ─ [annotate: draw + write images] ─ driver: shard files
+
+Ray is optional (`pip install 'darknet_py[ray]'`); nothing here imports it until used.
+The driver loads and checks the model once, then ships it to the actors through the object
+store (one model load per actor, nothing read from the model files on other nodes).
+Restart safety lives in shards.RunFolder: the driver writes each shard whole when its last
+record arrives; Ray Data restarts a killed actor and retries its batches, and records are keyed
+by (shard, item), so a retried batch can neither lose nor duplicate a result.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .detect import DetectOptions, PreparedBatch, select, torch_candidates
+from .detections import Detections
+from .errors import DarknetError, InputError
+from .fileio import write_image
+from .names import default_names
+from .preprocess import Transform, prepare, read_image
+from .progress import Progress
+from .shards import Plan, RunFolder, VideoSource
+from .sources import VIDEO_EXTENSIONS, annotated_name, source_items
+
+INSTALL_HINT = "pip install 'darknet_py[ray]'"
+PREPARE_CPUS = 0.5  # logical CPUs per read/pre-process task: leaves room beside the actors' 1 CPU each
+ANNOTATED_DIR = "images"
+
+
+def require_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the Data library is a separate extra of Ray
+    except ImportError:
+        raise InputError(f"--ray needs Ray Data, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+@dataclass
+class RayOptions:
+    """How the work is spread; none of these changes a result except `worker_threads` (float summation order)."""
+
+    address: str | None = None  # None or "": start a local Ray; "auto" or "ray://host:port": join a cluster
+    workers: int = 2  # model actors
+    worker_threads: int | None = None  # torch/onnxruntime threads per actor; None: this process's torch default
+    batch: int = 8  # images per forward
+    shard_size: int = 64  # images (or video frames) per output shard
+    save_images: bool = False  # annotated copies in OUTPUT/images (images only)
+    exist_ok: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        for name in ("workers", "batch", "shard_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.worker_threads is not None and self.worker_threads < 1:
+            raise InputError(f"--worker-threads must be at least 1, got {self.worker_threads}")
+
+
+@dataclass
+class RayReport:
+    images: int
+    frames: int
+    records: int
+    errors: int
+    shards_run: int
+    shards_resumed: int
+    seconds: float
+    output: Path
+    workers: int = 0
+
+    @property
+    def per_second(self) -> float:
+        done = self.images + self.frames
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
+# -- the model, shipped once ---------------------------------------------------------
+@dataclass
+class ModelRecipe:
+    """What an actor needs to rebuild the checked model: the torch module itself, or ONNX bytes."""
+
+    backend: str  # "torch" | "onnxruntime"
+    payload: Any
+    device: str
+    width: int
+    height: int
+    letterbox: bool
+
+    def build(self, threads: int):
+        """(model, candidates function) on this worker."""
+        import torch
+
+        torch.set_num_threads(threads)
+        if self.backend == "torch":
+            model = self.payload.to(self.device)
+            return model, torch_candidates(model)
+        from .onnx_backend import OnnxDetector
+
+        detector = OnnxDetector(self.payload, device=self.device, size=(self.width, self.height), threads=threads)
+        return detector, detector._candidates
+
+    def digest(self) -> str:
+        """Identifies the network and its weights: a resumed run must use the very same model."""
+        digest = hashlib.sha256(self.backend.encode())
+        if self.backend == "torch":
+            digest.update(repr(self.payload).encode())  # layer types, sizes, activations
+            for name, tensor in self.payload.state_dict().items():
+                digest.update(name.encode())
+                digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            digest.update(self.payload)
+        return digest.hexdigest()
+
+
+def model_recipe(model, letterbox: bool | None = None) -> ModelRecipe:
+    """A loaded model (darknet_py.load: torch Darknet or OnnxDetector) → what actors rebuild."""
+    letterbox = bool(model.letter_box if letterbox is None else letterbox)
+    if hasattr(model, "session"):  # OnnxDetector
+        if model.output_format == "nms":
+            raise InputError(f"{model.source} does its NMS inside the graph; --ray needs an export with "
+                             "--output-format boxes (the default) or raw")
+        return ModelRecipe("onnxruntime", model.serialized(), model.device, model.width, model.height, letterbox)
+    device = str(next(model.parameters()).device)
+    return ModelRecipe("torch", model, device, model.width, model.height, letterbox)
+
+
+# -- pipeline stages (run on Ray workers) ---------------------------------------------
+def _empty_pixels(recipe: ModelRecipe) -> np.ndarray:
+    return np.zeros((3, recipe.height, recipe.width), np.float32)
+
+
+def _transform_row(transform: Transform | None) -> np.ndarray:
+    if transform is None:
+        return np.zeros(6, np.float64)
+    return np.array([transform.scale_x, transform.scale_y, transform.pad_x, transform.pad_y,
+                     transform.image_w, transform.image_h], np.float64)
+
+
+def _prepare_image(row: dict, recipe: ModelRecipe) -> dict:
+    """Read + letterbox/resize one image; an unreadable one travels on as an error record."""
+    try:
+        pixels, transform = prepare(read_image(row["source"]), recipe.width, recipe.height, recipe.letterbox)
+        row.update(pixels=pixels, transform=_transform_row(transform), error="")
+    except DarknetError as exc:
+        row.update(pixels=_empty_pixels(recipe), transform=_transform_row(None), error=str(exc))
+    return row
+
+
+def _frames(capture, wanted):
+    """(index, frame) in decoding order; frames not wanted are grabbed (decoded, not converted): frame None."""
+    index = 0
+    while True:
+        ok, frame = capture.read() if wanted(index) else (capture.grab(), None)
+        if not ok:
+            return
+        yield index, frame
+        index += 1
+
+
+def _decode_video(batch: dict, recipe: ModelRecipe, chunk_size: int):
+    """One video, decoded in order (frame-exact, unlike seeking); yields one batch per chunk of frames.
+
+    Chunks already written (batch["skip"]) are decoded but not pre-processed. The chunk holding
+    the last frame is marked `last`, found by reading one frame ahead.
+    """
+    import cv2
+
+    video = VideoSource(str(batch["key"][0]), str(batch["path"][0]))
+    skip = set(json.loads(str(batch["skip"][0])))
+    capture = cv2.VideoCapture(video.path)
+    frames = _frames(capture, lambda index: index // chunk_size not in skip)
+    current = next(frames, None) if capture.isOpened() else None
+    if current is None:
+        yield _chunk_batch(video, 0, [], recipe, last=True, error=f"cannot read any frame of video {video.path}")
+        return
+    rows: list = []
+    while current is not None:
+        following = next(frames, None)
+        index, frame = current
+        chunk = index // chunk_size
+        if chunk not in skip:
+            rows.append((index, *prepare(frame, recipe.width, recipe.height, recipe.letterbox)))
+        if following is None or following[0] // chunk_size != chunk:
+            if chunk not in skip:
+                yield _chunk_batch(video, chunk, rows, recipe, last=following is None)
+            rows = []
+        current = following
+    capture.release()
+
+
+def _chunk_batch(video: VideoSource, chunk: int, rows: list, recipe: ModelRecipe, last: bool, error: str = "") -> dict:
+    count = max(len(rows), 1)  # an unreadable video still gives one (error) record
+    return {
+        "shard": np.array([video.chunk_key(chunk)] * count, dtype=object),
+        "item": np.arange(count),
+        "of": np.full(count, count),
+        "last": np.full(count, last),
+        "source": np.array([video.path] * count, dtype=object),
+        "frame": np.array([r[0] for r in rows] if rows else [-1]),
+        "pixels": np.stack([r[1] for r in rows]) if rows else _empty_pixels(recipe)[None],
+        "transform": np.stack([_transform_row(r[2]) for r in rows]) if rows else _transform_row(None)[None],
+        "error": np.array([error] * count, dtype=object),
+    }
+
+
+class DetectorActor:
+    """One model per actor; batches of pre-processed rows in, one JSON record per row out."""
+
+    def __init__(self, recipe_ref: list, options: dict, names: list[str], threads: int) -> None:
+        import ray
+
+        recipe = ray.get(recipe_ref[0])
+        self.model, self.candidates = recipe.build(threads)
+        self.options, self.names = DetectOptions(**options), names
+
+    def __call__(self, batch: dict) -> dict:
+        errors = batch["error"]
+        ok = np.flatnonzero(errors == "")
+        records = [json.dumps({"source": str(s), "error": str(e)}) for s, e in zip(batch["source"], errors)]
+        if len(ok):
+            for i, dets in zip(ok, self._detect(batch, ok)):
+                record = json.loads(dets.to_json())
+                if batch["frame"][i] >= 0:
+                    record["frame"] = int(batch["frame"][i])
+                records[i] = json.dumps(record)
+        return {"shard": batch["shard"], "item": batch["item"], "of": batch["of"], "last": batch["last"],
+                "source": batch["source"], "record": np.array(records, dtype=object)}
+
+    def _detect(self, batch: dict, rows: np.ndarray) -> list[Detections]:
+        # python floats, as prepare() makes them: a numpy float64 scale would promote the box maths to float64
+        transforms = [Transform(*map(float, t[:4]), int(t[4]), int(t[5])) for t in batch["transform"][rows]]
+        prepared = PreparedBatch(np.ascontiguousarray(batch["pixels"][rows], np.float32), transforms,
+                                 [str(s) for s in batch["source"][rows]])
+        boxes, objectness, scores = self.candidates(prepared.pixels)
+        return select(self.model.heads, boxes, objectness, scores, prepared, self.options, self.names)
+
+
+def _annotate(row: dict, output: str, names: list[str]) -> dict:
+    """Draw a finished image record onto the source and write it (atomically) under OUTPUT/images."""
+    import cv2
+
+    record = json.loads(row["record"])
+    if "error" in record or "frame" in record:
+        return row
+    found = record["detections"]
+    dets = Detections(boxes=np.array([d["box"] for d in found], np.float32).reshape(-1, 4),
+                      scores=np.array([d["score"] for d in found], np.float32),
+                      class_ids=np.array([d["class_id"] for d in found], np.int64), names=names)
+    write_image(Path(output) / ANNOTATED_DIR / annotated_name(record["source"]),
+                   dets.draw(cv2.imread(record["source"], cv2.IMREAD_COLOR)))
+    return row
+
+
+# -- the driver ---------------------------------------------------------------------------
+def _connect(ray, options: RayOptions) -> None:
+    if ray.is_initialized():
+        return
+    quiet = dict(logging_level="WARNING", log_to_driver=True, configure_logging=True)
+    if options.address in (None, "", "local"):
+        cpus = max(os.cpu_count() or 1, options.workers + 1)  # the actors' CPUs plus room to pre-process
+        ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
+    else:
+        try:
+            ray.init(address=options.address, **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise InputError(f"cannot join the Ray cluster at {options.address}: {str(exc).splitlines()[0]}") from None
+
+
+def _quiet_data_context(ray) -> None:
+    import logging
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # ours is one line; Ray's bars flood logs
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+
+
+def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Image files (from files, folders, globs) and video files; streams and cameras are refused."""
+    images: list[str] = []
+    videos: list[str] = []
+    for source in sources:
+        kind, items = source_items(source)
+        if kind == "images":
+            images.extend(items)
+        elif isinstance(items, int) or "://" in str(items):
+            raise InputError(f"--ray cannot split a live source ({source}) into shards; run it without --ray")
+        elif Path(str(items)).suffix.lower() in VIDEO_EXTENSIONS:
+            videos.append(str(items))
+    return sorted(dict.fromkeys(images)), sorted(dict.fromkeys(videos))
+
+
+def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], model, *,
+                  conf_thresh: float = 0.25, nms_thresh: float = 0.45, names: list[str] | None = None,
+                  ray_options: RayOptions | None = None, **detect_options) -> RayReport:
+    """Detect over image files, folders, globs and video files on Ray; results in OUTPUT/detections.jsonl.
+
+    `model` is what darknet_py.load returns (torch or ONNX); it is checked here and shipped to the
+    actors. Rerunning with the same output folder resumes: finished shards are kept, the rest run.
+    Records equal single-process `model.detect` ones when `worker_threads` equals this process's
+    torch thread count (the default): more or fewer threads can change float sums in the last bit.
+    """
+    import time
+
+    options = ray_options or RayOptions()
+    options.validate()
+    opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **detect_options)
+    opts.validate()
+    recipe = model_recipe(model, opts.letterbox)
+    names = names or getattr(model, "names", None) or default_names(model.num_classes)
+    images, videos = split_sources([sources] if isinstance(sources, (str, os.PathLike)) else sources)
+    threads = options.worker_threads or _default_threads()
+    settings = {"model": recipe.digest(), "backend": recipe.backend, "device": recipe.device,
+                "size": [recipe.width, recipe.height], "letterbox": recipe.letterbox, **asdict(opts),
+                "names": hashlib.sha256("\n".join(names).encode()).hexdigest()[:16], "worker_threads": threads}
+    plan = Plan(images, videos, options.shard_size, json.loads(json.dumps(settings)))
+    folder = RunFolder(output)
+    resumed = folder.start(plan, options.exist_ok)
+    todo = set(folder.missing(plan))
+    started = time.monotonic()
+    if todo:
+        ray = require_ray()
+        _connect(ray, options)
+        _quiet_data_context(ray)
+        dataset, _model_ref = _pipeline(ray, plan, folder, todo, recipe, opts, names, threads, options)
+        _drain(dataset, folder, sum(len(s.paths) for s in plan.image_shards if s.key in todo), options.progress)
+    records, errors = folder.merge(plan)
+    shards_total = len(plan.image_shards) + len(plan.video_sources)
+    return RayReport(images=len(images), frames=records - len(images), records=records, errors=errors,
+                     shards_run=len(todo), shards_resumed=shards_total - len(todo) if resumed else 0,
+                     seconds=time.monotonic() - started, output=Path(output), workers=options.workers)
+
+
+def _default_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _pipeline(ray, plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelRecipe, detect_options: DetectOptions,
+              names: list[str], threads: int, options: RayOptions):
+    recipe_ref = ray.put(recipe)
+    parts = []
+    rows = [{"shard": shard.key, "item": i, "of": len(shard.paths), "last": False, "source": path, "frame": -1}
+            for shard in plan.image_shards if shard.key in todo for i, path in enumerate(shard.paths)]
+    if rows:
+        blocks = max(1, min(len(rows), 4 * options.workers, len(rows) // 8 or 1))
+        parts.append(ray.data.from_items(rows, override_num_blocks=blocks)
+                     .map(_prepare_image, fn_kwargs={"recipe": recipe}, num_cpus=PREPARE_CPUS))
+    videos = [{"key": v.key, "path": v.path, "skip": json.dumps(sorted(folder.video_chunks_done(v)[0]))}
+              for v in plan.video_sources if v.key in todo]
+    if videos:
+        parts.append(ray.data.from_items(videos, override_num_blocks=len(videos))
+                     .map_batches(_decode_video, batch_size=1, num_cpus=PREPARE_CPUS,
+                                  fn_kwargs={"recipe": recipe, "chunk_size": plan.shard_size}))
+    dataset = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    gpus = 1 if recipe.device.startswith("cuda") else 0
+    dataset = dataset.map_batches(
+        DetectorActor, batch_size=options.batch, batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=options.workers), num_cpus=1, num_gpus=gpus,
+        fn_constructor_kwargs={"recipe_ref": [recipe_ref], "options": asdict(detect_options), "names": names,
+                               "threads": threads})
+    if options.save_images and rows:
+        dataset = dataset.map(_annotate, fn_kwargs={"output": str(folder.root), "names": names}, num_cpus=PREPARE_CPUS)
+    return dataset, recipe_ref  # the caller holds the reference: a restarted actor fetches the model again
+
+
+def _drain(dataset, folder: RunFolder, images: int, show_progress: bool) -> None:
+    """Collect records per shard; write each shard the moment its last record arrives."""
+    pending: dict[str, dict[int, str]] = {}
+    progress = Progress("ray detect", images or None, unit="records") if show_progress else None
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        for shard, item, of, last, record in zip(batch["shard"], batch["item"], batch["of"], batch["last"], batch["record"]):
+            records = pending.setdefault(str(shard), {})
+            records[int(item)] = str(record)  # keyed: a retried batch replaces, never duplicates
+            if len(records) == int(of):
+                folder.write_shard(str(shard), pending.pop(str(shard)), last=bool(last))
+        if progress:
+            progress.update(len(batch["record"]))
+    if progress:
+        progress.close()
+    if pending:
+        raise InputError(f"{len(pending)} shard(s) ended incomplete ({', '.join(sorted(pending)[:3])}); "
+                         "rerun the same command to finish them")
+
+
+def print_report(report: RayReport, stream=None) -> None:
+    stream = stream or sys.stderr
+    done = f"{report.images} image(s)" + (f", {report.frames} video frame(s)" if report.frames else "")
+    if report.shards_run:
+        resumed = f"; {report.shards_resumed} shard(s) were already done" if report.shards_resumed else ""
+        line = f"{done}: {report.shards_run} shard(s) run in {report.seconds:.1f} s ({report.per_second:.1f}/s){resumed}"
+    else:
+        line = f"{done}: all {report.shards_resumed} shard(s) were already done"
+    print(f"{line} → {report.output / 'detections.jsonl'}", file=stream)
+    if report.errors:
+        print(f"warning: {report.errors} source(s) could not be read; their records in detections.jsonl say why",
+              file=stream)
