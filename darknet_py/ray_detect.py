@@ -278,6 +278,18 @@ def _connect(ray, options: RayOptions) -> None:
             raise InputError(f"cannot join the Ray cluster at {options.address}: {str(exc).splitlines()[0]}") from None
 
 
+def _check_resources(ray, options: RayOptions, gpus: int) -> None:
+    """Refuse a pool the cluster cannot hold: Ray would wait for the resources forever."""
+    have = ray.cluster_resources()
+    cpus_needed = options.workers + PREPARE_CPUS
+    if have.get("CPU", 0) < cpus_needed:
+        raise InputError(f"the Ray cluster has {have.get('CPU', 0):g} CPU(s); --workers {options.workers} needs "
+                         f"{cpus_needed:g} (1 per model actor, plus {PREPARE_CPUS:g} to read and pre-process)")
+    if have.get("GPU", 0) < gpus * options.workers:
+        raise InputError(f"the Ray cluster has {have.get('GPU', 0):g} GPU(s); --device cuda with --workers "
+                         f"{options.workers} needs {options.workers}")
+
+
 def _quiet_data_context(ray) -> None:
     import logging
 
@@ -334,6 +346,7 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
         ray = require_ray()
         _connect(ray, options)
         _quiet_data_context(ray)
+        _check_resources(ray, options, 1 if recipe.device.startswith("cuda") else 0)
         dataset, _model_ref = _pipeline(ray, plan, folder, todo, recipe, opts, names, threads, options)
         _drain(dataset, folder, sum(len(s.paths) for s in plan.image_shards if s.key in todo), options.progress)
     records, errors = folder.merge(plan)

@@ -200,3 +200,18 @@ def test_a_folder_holding_another_run_is_refused(tmp_path: Path) -> None:
     (other / "mine.txt").write_text("x")
     with pytest.raises(darknet_py.InputError, match="already holds 1 file"):
         RunFolder(other).start(Plan(["a.jpg"], [], 1))
+
+
+def test_a_pool_the_cluster_cannot_hold_is_refused_not_left_waiting() -> None:
+    from darknet_py.ray_detect import RayOptions, _check_resources
+
+    class TwoCpuCluster:
+        @staticmethod
+        def cluster_resources() -> dict:
+            return {"CPU": 2.0}
+
+    _check_resources(TwoCpuCluster, RayOptions(workers=1), gpus=0)
+    with pytest.raises(darknet_py.InputError, match=r"has 2 CPU\(s\); --workers 2 needs 2.5"):
+        _check_resources(TwoCpuCluster, RayOptions(workers=2), gpus=0)
+    with pytest.raises(darknet_py.InputError, match=r"has 0 GPU\(s\); --device cuda with --workers 1 needs 1"):
+        _check_resources(TwoCpuCluster, RayOptions(workers=1), gpus=1)
