@@ -31,7 +31,7 @@ from .names import default_names
 from .preprocess import Transform, prepare, read_image
 from .progress import Progress
 from .shards import Plan, RunFolder, VideoSource
-from .sources import VIDEO_EXTENSIONS, annotated_name, source_items
+from .sources import annotated_name, source_items
 
 INSTALL_HINT = "pip install 'darknet_py[ray]'"
 PREPARE_CPUS = 0.5  # logical CPUs per read/pre-process task: leaves room beside the actors' 1 CPU each
@@ -309,7 +309,7 @@ def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:
             images.extend(items)
         elif isinstance(items, int) or "://" in str(items):
             raise InputError(f"--ray cannot split a live source ({source}) into shards; run it without --ray")
-        elif Path(str(items)).suffix.lower() in VIDEO_EXTENSIONS:
+        else:  # a video file
             videos.append(str(items))
     return sorted(dict.fromkeys(images)), sorted(dict.fromkeys(videos))
 
@@ -372,7 +372,8 @@ def _pipeline(ray, plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelR
         blocks = max(1, min(len(rows), 4 * options.workers, len(rows) // 8 or 1))
         parts.append(ray.data.from_items(rows, override_num_blocks=blocks)
                      .map(_prepare_image, fn_kwargs={"recipe": recipe}, num_cpus=PREPARE_CPUS))
-    videos = [{"key": v.key, "path": v.path, "skip": json.dumps(sorted(folder.video_chunks_done(v)[0]))}
+    done = folder.done()
+    videos = [{"key": v.key, "path": v.path, "skip": json.dumps(sorted(folder.video_chunks_done(v, done)[0]))}
               for v in plan.video_sources if v.key in todo]
     if videos:
         parts.append(ray.data.from_items(videos, override_num_blocks=len(videos))

@@ -134,19 +134,19 @@ class RunFolder:
                              "delete it and rerun to redo it")
         return meta, lines
 
-    def video_chunks_done(self, video: VideoSource) -> tuple[set[int], bool]:
-        """(finished chunk numbers, whether the video's last chunk is among them)."""
+    def video_chunks_done(self, video: VideoSource, done: set[str] | None = None) -> tuple[set[int], bool]:
+        """(finished chunk numbers, whether the video's last chunk is among them); `done`: self.done() if known."""
         prefix = video.key + "-chunk-"
-        chunks = {int(key[len(prefix):]) for key in self.done() if key.startswith(prefix)}
-        last = any(self.read_shard(video.chunk_key(c))[0].get("last") for c in chunks)
-        return chunks, last
+        chunks = {int(key[len(prefix):]) for key in (self.done() if done is None else done) if key.startswith(prefix)}
+        # only the highest chunk written can be the last one: chunks are numbered in frame order
+        return chunks, bool(chunks) and bool(self.read_shard(video.chunk_key(max(chunks)))[0].get("last"))
 
     def missing(self, plan: Plan) -> list[str]:
         """What is not finished yet: image shard keys and video keys (a video is done when all its chunks are)."""
         done = self.done()
         todo = [shard.key for shard in plan.image_shards if shard.key not in done]
         for video in plan.video_sources:
-            chunks, last = self.video_chunks_done(video)
+            chunks, last = self.video_chunks_done(video, done)
             if not (last and chunks == set(range(max(chunks) + 1))):
                 todo.append(video.key)
         return todo
