@@ -19,6 +19,7 @@ from .decode import decode
 from .detect import DetectOptions, ImageLike, as_image_list, detect_with, prepare_batch
 from .detections import Detections
 from .errors import InputError
+from .fileio import read_bytes
 from .layers.yolo import DarknetWarning, YoloSpec
 from .onnx_export import FORMAT_VERSION, METADATA_KEY
 
@@ -88,10 +89,7 @@ class OnnxDetector:
 
     def serialized(self) -> bytes:
         """The ONNX model's bytes (to ship it to other processes)."""
-        if self._model is None:
-            with open(self.source, "rb") as handle:
-                return handle.read()
-        return self._model
+        return read_bytes(self.source, InputError, "ONNX model") if self._model is None else self._model
 
     def _input_size(self, size: int | Sequence[int] | None) -> tuple[int, int]:
         width, height = self.meta["width"], self.meta["height"]
