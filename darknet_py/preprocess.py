@@ -88,9 +88,12 @@ def _explain_undecodable(path: str) -> NoReturn:
     raise InputError(f"cannot decode image: {path} (not an image, or a format OpenCV cannot read)")
 
 
-def prepare(image_bgr: np.ndarray, width: int, height: int, letterbox: bool) -> tuple[np.ndarray, Transform]:
-    """BGR uint8 → float32 CHW RGB in [0, 1] at width×height, plus the box transform."""
+def prepare(image_bgr: np.ndarray, width: int, height: int, letterbox: bool,
+            out: np.ndarray | None = None) -> tuple[np.ndarray, Transform]:
+    """BGR uint8 → float32 CHW RGB in [0, 1] at width×height, plus the box transform.
+    `out` (3, height, width float32) receives the pixels in place of a new array."""
     h, w = image_bgr.shape[:2]
+    pixels = np.empty((3, height, width), np.float32) if out is None else out
     if letterbox:
         if width / w < height / h:
             new_w, new_h = width, (h * width) // w
@@ -98,13 +101,15 @@ def prepare(image_bgr: np.ndarray, width: int, height: int, letterbox: bool) -> 
             new_w, new_h = (w * height) // h, height
         new_w, new_h = max(new_w, 1), max(new_h, 1)
         resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-        canvas = np.full((3, height, width), LETTERBOX_FILL, np.float32)
+        pixels.fill(LETTERBOX_FILL)
         left, top = (width - new_w) // 2, (height - new_h) // 2
-        canvas[:, top : top + new_h, left : left + new_w] = _to_chw(resized)
-        return canvas, Transform(new_w / w, new_h / h, left, top, w, h)
+        _to_chw(resized, pixels[:, top : top + new_h, left : left + new_w])
+        return pixels, Transform(new_w / w, new_h / h, left, top, w, h)
     resized = cv2.resize(image_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
-    return _to_chw(resized), Transform(width / w, height / h, 0.0, 0.0, w, h)
+    _to_chw(resized, pixels)
+    return pixels, Transform(width / w, height / h, 0.0, 0.0, w, h)
 
 
-def _to_chw(bgr: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(bgr[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
+def _to_chw(bgr: np.ndarray, out: np.ndarray) -> None:
+    """HWC BGR uint8 → CHW RGB float32 / 255 in one pass (the exact float32 quotient, as darknet)."""
+    np.divide(bgr[:, :, ::-1].transpose(2, 0, 1), np.float32(255.0), out=out, dtype=np.float32)
