@@ -21,7 +21,7 @@ def load(
 
     `fast` (default) folds batch norm into the convolutions and keeps activations channels-last
     (see Darknet.fold_batchnorm / use_channels_last); results agree with the plain layout to
-    float rounding.
+    float rounding. On CUDA it also replays detect()'s network as CUDA graphs (Darknet.accelerate).
 
     `load("model.onnx")` (a file written by `darknet-py export`) returns an onnxruntime-backed
     detector with the same `.detect()`; it needs no cfg or weights.
@@ -36,4 +36,6 @@ def load(
     if weights is not None:
         model.load_weights(weights)
     model = model.to(dev).eval()
-    return model.fold_batchnorm().use_channels_last() if fast else model
+    if not fast:
+        return model.accelerate(cuda_graphs=False)
+    return model.fold_batchnorm().use_channels_last()

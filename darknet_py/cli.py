@@ -33,6 +33,15 @@ def _add_size_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, nargs="+", metavar="N", help="network size: N or W H (default: the cfg's)")
 
 
+def _add_device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--half", action="store_true", help="fp16 weights and compute (CUDA, torch backend)")
+    p.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                   help="run the network eagerly on CUDA instead of replaying a captured CUDA graph")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the network (CUDA; 10-20 s of compiling per input shape, then checked against eager)")
+
+
 def _add_backend_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
                    help="inference engine (default torch; onnxruntime when --weights is a .onnx file)")
@@ -52,7 +61,7 @@ def _add_detect(p: argparse.ArgumentParser) -> None:
     lb = p.add_mutually_exclusive_group()
     lb.add_argument("--letterbox", dest="letterbox", action="store_true", default=None)
     lb.add_argument("--no-letterbox", dest="letterbox", action="store_false")
-    p.add_argument("--device", default="cpu"), p.add_argument("--half", action="store_true", help="fp16 (CUDA)")
+    _add_device_args(p)
     _add_backend_arg(p)
     p.add_argument("--batch", type=int, default=None, help="images per forward (default 1; 8 with --ray)")
     ray = p.add_argument_group("distributed (Ray)")
@@ -107,6 +116,8 @@ def _load_model(args):
     if args.half and (backend != "torch" or not args.device.startswith("cuda")):
         raise InputError("--half needs the torch backend on a CUDA device (--device cuda); "
                          "for onnxruntime, export with --half instead")
+    if args.compile and (backend != "torch" or not args.device.startswith("cuda")):
+        raise InputError("--compile needs the torch backend on a CUDA device (--device cuda)")
     if cfg is None:
         if backend != "onnxruntime":
             raise InputError(f"{weights} is an ONNX model: it runs with --backend onnxruntime only")
@@ -117,6 +128,8 @@ def _load_model(args):
             model = _in_memory_onnx(model, args.device)
     if args.half:
         model = model.half()
+    if backend == "torch":
+        model.accelerate(cuda_graphs=args.cuda_graphs, compile=args.compile)
     names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data or cfg) else model.names
     return model, names
 
@@ -323,11 +336,12 @@ def _add_map(p: argparse.ArgumentParser) -> None:
     p.add_argument("--annotations", required=True, help="COCO instances JSON (e.g. instances_val2017.json)")
     p.add_argument("--thresh", type=float, default=MAP_THRESH, help=f"score threshold (default {MAP_THRESH}, as darknet)")
     p.add_argument("--nms", type=float, default=0.45, help="NMS overlap threshold (default 0.45)")
-    p.add_argument("--batch", type=int, default=1), p.add_argument("--device", default="cpu")
+    p.add_argument("--batch", type=int, default=1)
+    _add_device_args(p)
     p.add_argument("--json-out", help="write the metrics (AP, AP50, AP75, APs, APm, APl) here")
     p.add_argument("--save-results", help="write the COCO results file here")
     p.add_argument("--exist-ok", action="store_true", help="overwrite existing --json-out / --save-results files")
-    p.set_defaults(half=False, names=None, data=None)  # _load_model reads them
+    p.set_defaults(names=None, data=None)  # _load_model reads them
 
 
 def _run_map(args) -> int:

@@ -5,22 +5,25 @@ runs once for the whole batch, grouping boxes by (image, class).
 """
 from __future__ import annotations
 
+import functools
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
 import torch
 
-from .decode import decode
 from .detections import Detections
 from .errors import InputError
 from .layers.yolo import YoloSpec
 from .names import default_names
-from .nms import GREEDY_DIOU_BETA, batched_nms
+from .nms import BLOCK, GREEDY_DIOU_BETA, batched_nms
 from .preprocess import Transform, as_bgr8, prepare, read_image
 
 ImageLike = Union[np.ndarray, str, os.PathLike]
+PREPROCESS_THREADS = 8  # at most; image decoding and resizing scale with cores until memory bandwidth binds
+HOST_NMS_MAX = BLOCK  # candidates up to which a GPU batch runs its NMS on the CPU (one overlap tile)
 MAX_CANDIDATES = 30000  # per image, by score, before NMS (bounds the NMS work at very low thresholds)
 
 
@@ -89,6 +92,10 @@ def select(specs: Sequence[YoloSpec], boxes: torch.Tensor, objectness: torch.Ten
         top = _top_per_image(image_idx, chosen, MAX_CANDIDATES)
         image_idx, box_idx, class_idx, chosen = image_idx[top], box_idx[top], class_idx[top], chosen[top]
     candidate_boxes = boxes[image_idx, box_idx]
+    if candidate_boxes.is_cuda and len(chosen) <= HOST_NMS_MAX:
+        # NMS over a few hundred boxes is ~50 tiny kernels and several syncs on a GPU (2 ms per
+        # image on an H100 host), microseconds on the CPU: bring the candidates over once
+        image_idx, class_idx, chosen, candidate_boxes = (t.cpu() for t in (image_idx, class_idx, chosen, candidate_boxes))
     kind, beta = nms_settings(specs, options)
     if kind == "none":
         keep = chosen.argsort(descending=True)
@@ -136,10 +143,22 @@ class PreparedBatch:
 
 
 def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: int, letterbox: bool) -> PreparedBatch:
-    loaded = [_load(item) for item in as_image_list(images)]
-    prepared = [prepare(img, width, height, letterbox) for img, _ in loaded]
-    pixels = np.stack([p for p, _ in prepared]) if prepared else np.zeros((0, 3, height, width), np.float32)
-    return PreparedBatch(pixels, [t for _, t in prepared], [s for _, s in loaded])
+    """Read and pre-process every image straight into one batch array; several images in threads
+    (OpenCV and numpy release the GIL), one in the caller's. Errors come in input order."""
+    items = as_image_list(images)
+    pixels = np.empty((len(items), 3, height, width), np.float32)
+
+    def one(i: int) -> tuple[Transform, str]:
+        image, source = _load(items[i])
+        return prepare(image, width, height, letterbox, out=pixels[i])[1], source
+
+    done = list(_preprocess_pool().map(one, range(len(items)))) if len(items) > 1 else [one(0)] if items else []
+    return PreparedBatch(pixels, [t for t, _ in done], [s for _, s in done])
+
+
+@functools.cache
+def _preprocess_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(PREPROCESS_THREADS, os.cpu_count() or 1), thread_name_prefix="darknet_py-prep")
 
 
 Candidates = Callable[[np.ndarray], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -159,13 +178,7 @@ def detect_with(model, candidates: Candidates, images: ImageLike | Sequence[Imag
 
 
 def torch_candidates(model) -> Candidates:
-    def run(pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        param = next(model.parameters())
-        with torch.inference_mode():
-            heads = [h.float() for h in model(torch.from_numpy(pixels).to(device=param.device, dtype=param.dtype))]
-            boxes, objectness, probs = decode(heads, model.heads, model.width, model.height)
-            return boxes, objectness, objectness.unsqueeze(-1) * probs  # darknet: objectness × class probability
-    return run
+    return model.runner()
 
 
 def detect(model, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,

@@ -22,6 +22,7 @@ from .layers import BuildContext, Shape, builder_for
 from .layers.conv import ConvLayer
 from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT
 from .layers.yolo import DarknetWarning, YoloHead, YoloSpec
+from .runner import RunnerOptions, TorchRunner
 from .weights import WeightsHeader, read_weights, write_weights
 
 MAX_INPUT_SIDE = 16384  # larger inputs would exhaust memory long before they help
@@ -76,6 +77,8 @@ class Darknet(nn.Module):
         self.weights_header = WeightsHeader()
         self.weights_path: str | None = None  # recorded in exports (sha256)
         self.channels_last = False
+        self.runner_options = RunnerOptions()
+        self._runner: TorchRunner | None = None  # made on first use; see runner()
 
         layer_sections = sections[1:]
         if not layer_sections:
@@ -151,6 +154,27 @@ class Darknet(nn.Module):
         self.channels_last = enabled
         return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
 
+    def accelerate(self, cuda_graphs: bool = True, compile: bool = False) -> "Darknet":
+        """How detect() runs the network on CUDA: replayed CUDA graphs (default on), and torch.compile
+        (off by default: 10-20 s of compiling per input shape, each checked against the eager
+        network before use). See darknet_py.runner."""
+        self.runner_options = RunnerOptions(cuda_graphs, compile)
+        self._runner = None
+        return self
+
+    def runner(self) -> TorchRunner:
+        """The pixels → decoded candidates path detect() uses, made for the current device and dtype."""
+        if self._runner is None:
+            self._runner = TorchRunner(self, self.runner_options)
+        return self._runner
+
+    def _apply(self, fn, recurse=True):
+        self._runner = None  # .to() / .half() / .cuda(): captured graphs hold the old tensors
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_runner": None}  # copies and pickles (Ray) rebuild their own
+
     # -- forward ----------------------------------------------------------------
     def forward(self, x: Tensor) -> list[Tensor]:
         if self.channels_last and x.dim() == 4:
@@ -183,6 +207,9 @@ class Darknet(nn.Module):
     def weight_layout(self) -> list[tuple[int, list[Tensor]]]:
         """(layer index, tensors in .weights order) for every layer that holds weights."""
         return [(i, ts) for i, m in enumerate(self.layers) if (ts := _darknet_tensors(m))]
+
+    def weight_tensors(self) -> list[Tensor]:
+        return [t for _, tensors in self.weight_layout() for t in tensors]
 
     def num_weights(self) -> int:
         return sum(info.n_weights for info in self.infos)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -14,7 +15,7 @@ import darknet_py
 from darknet_py import cli
 from darknet_py.coco_eval import run_map
 from darknet_py.layers.conv import ConvLayer
-from tests.conftest import COCO, IMAGES, ZOO_CFG, official, shared_path
+from tests.conftest import COCO, IMAGES, ZOO_CFG, official, photos, shared_path
 
 ANNOTATIONS = COCO / "instances_val2017_subset.json"
 
@@ -129,3 +130,81 @@ def test_int8_requests_are_checked_before_any_work(tmp_path: Path, capsys) -> No
         assert cli.main([*base, *extra, "-o", str(out)]) == 2
         assert message in capsys.readouterr().err
         assert not out.exists()
+
+
+# -- the batch pipeline and the GPU runner's CPU-visible contract ------------------------
+@pytest.mark.parametrize("letterbox", [False, True])
+def test_threaded_batch_preprocessing_equals_one_image_at_a_time(letterbox: bool) -> None:
+    from darknet_py.detect import prepare_batch
+    from darknet_py.preprocess import prepare, read_image
+
+    paths = [str(p) for p in photos()]
+    batch = prepare_batch(paths, 416, 320, letterbox)
+    for i, path in enumerate(paths):
+        pixels, transform = prepare(read_image(path), 416, 320, letterbox)
+        assert np.array_equal(batch.pixels[i], pixels) and batch.transforms[i] == transform
+        assert batch.sources[i] == path
+    # the old three-pass conversion, for the exact float32 values darknet's loader gives
+    image = read_image(paths[0])
+    resized = cv2.resize(image, (416, 320), interpolation=cv2.INTER_LINEAR)
+    if not letterbox:
+        expected = np.ascontiguousarray(resized[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / np.float32(255)
+        assert np.array_equal(batch.pixels[0], expected)
+
+
+def test_batch_errors_name_the_first_bad_image_in_input_order(tmp_path: Path) -> None:
+    from darknet_py.detect import prepare_batch
+
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    paths = [str(p) for p in photos()[:3]] + [str(tmp_path / "missing.jpg"), str(broken)]
+    with pytest.raises(darknet_py.InputError, match="image not found: .*missing.jpg"):
+        prepare_batch(paths, 416, 416, False)
+
+
+def test_model_copies_and_moves_drop_the_runner_and_detect_still_works() -> None:
+    import copy
+
+    model = darknet_py.load(*official("yolov4-tiny"))
+    runner = model.runner()
+    assert model.runner() is runner and not runner.uses_graphs  # CPU: eager
+    assert copy.deepcopy(model)._runner is None
+    model.to(torch.float32)
+    assert model._runner is None
+    assert model.detect(str(shared_path(IMAGES / "dog.jpg")))[0].labels == ["dog", "truck", "bicycle"]
+
+
+def test_decode_with_prepared_anchors_equals_decode_without() -> None:
+    from darknet_py.decode import anchor_tensor, decode
+
+    model = darknet_py.load(official("yolov4-tiny")[0], size=256)
+    heads = _heads(model, torch.rand(2, 3, 256, 256))
+    given = decode(heads, model.heads, 256, 256, [anchor_tensor(s, torch.device("cpu")) for s in model.heads])
+    for a, b in zip(given, decode(heads, model.heads, 256, 256)):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--compile"], "--compile needs the torch backend on a CUDA device"),
+    (["--half"], "--half needs the torch backend on a CUDA device"),
+])
+def test_gpu_only_options_on_cpu_are_one_clear_error(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
+    cfg, weights = official("yolov4-tiny")
+    code = cli.main(["detect", str(shared_path(IMAGES / "dog.jpg")), "--cfg", str(cfg), "--weights", str(weights),
+                     "--output", str(tmp_path / "out"), *flags])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_compiled_network_that_disagrees_with_eager_is_dropped_with_a_warning() -> None:
+    # torch.compile is CUDA-only in darknet_py; the check itself is device-independent
+    model = darknet_py.load(official("yolov4-tiny")[0], size=128)
+    runner = model.runner()
+    runner._forward = lambda x: [h * 1.5 for h in model(x)]  # a miscompiled network
+    x = torch.rand(1, 3, 128, 128)
+    with pytest.warns(darknet_py.DarknetWarning, match=r"torch.compile changed the network's outputs by .* on input shape \(1, 3, 128, 128\)"):
+        runner._check_compiled(x)
+    assert runner._forward is model
+    runner._forward = lambda x: [h * (1 + 1e-5) for h in model(x)]  # float reordering: kept
+    runner._check_compiled(torch.rand(2, 3, 128, 128))
+    assert runner._forward is not model

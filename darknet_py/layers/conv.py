@@ -65,8 +65,10 @@ class ConvLayer(nn.Module):
     def _folded(self) -> tuple[Tensor, Tensor]:
         """Batch norm folded into the kernel: w·γ/σ and β − μ·γ/σ, refreshed whenever a source tensor
         changed in place (loading weights, .to(), .half()), so the fold can never go stale."""
+        if self.folded_weight is not None and torch.compiler.is_compiling():
+            return self.folded_weight, self.folded_bias  # TorchRunner.refresh() re-folds before compiled code runs
         sources = self.darknet_tensors()
-        stamp = tuple(_version(t) for t in sources) + tuple(t.data_ptr() for t in sources)
+        stamp = tuple(tensor_version(t) for t in sources) + tuple(t.data_ptr() for t in sources)
         if stamp != self._folded_from or self.folded_weight is None:
             bn = self.bn
             with torch.no_grad():
@@ -82,7 +84,8 @@ class ConvLayer(nn.Module):
         return [self.bn.bias, self.bn.weight, self.bn.running_mean, self.bn.running_var, self.conv.weight]
 
 
-def _version(t: Tensor) -> int:
+def tensor_version(t: Tensor) -> int:
+    """The in-place change counter of a tensor (−1 for inference tensors, which have none)."""
     try:
         return t._version
     except RuntimeError:  # inference tensors have no version counter; their data_ptr still tells

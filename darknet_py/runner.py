@@ -1,0 +1,201 @@
+"""The torch backend's hot path: network-ready pixels → decoded candidates on the model's device.
+
+On CUDA the network and the box decoding of each input shape are captured once as a CUDA graph
+and then replayed: one launch instead of hundreds. At batch 1 the launch gaps, not the GPU, set
+the pace: yolov4-csp 512 fp16 on an H100 takes 13.8 ms eagerly and 2.0 ms replayed
+(benchmarks/gpu.py). Inputs go through pinned host memory with an asynchronous copy. A replay runs
+the kernels the capture recorded, so results equal the eager path's. torch.compile can fuse the
+network first (`compile=True`); its outputs are checked against the eager network once per input
+shape, and a mismatch turns it off with a warning.
+
+float32 means float32 here: cuDNN's TF32 mode, which torch allows by default and which moves
+yolov4-tiny's outputs 3e-4 (relative) away from a float64 run instead of 7e-7 and makes boxes
+depend on the batch size, is turned off while the runner works and restored after. fp16
+(`model.half()`) is the fast option.
+
+A graph holds the weights it was captured with: the runner re-captures when a weight tensor
+changed in place (loading weights), and the model drops its runner when it is moved or cast
+(`Darknet._apply`). Elsewhere than CUDA the network runs eagerly.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .decode import anchor_tensor, decode
+from .errors import InputError
+from .layers.conv import ConvLayer, tensor_version
+from .layers.yolo import DarknetWarning
+
+Candidates = tuple[Tensor, Tensor, Tensor]  # boxes (N, M, 4), objectness (N, M), scores (N, M, C)
+MAX_GRAPHS = 4  # input shapes kept captured (each holds its activations); the oldest goes first
+WARMUP_CALLS = 2  # before a capture: cuDNN picks its algorithms, torch.compile compiles
+# Compiled vs eager outputs, max |difference| / max |eager| per output: fusions reorder float
+# arithmetic (fp16 runs differ from fp32 by about 1e-2 this way); a wrong compile is far beyond.
+COMPILED_TOLERANCE = {torch.float16: 0.05, torch.bfloat16: 0.1, torch.float32: 1e-3}
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    cuda_graphs: bool = True
+    compile: bool = False  # torch.compile the network (CUDA only)
+
+
+@dataclass
+class _Captured:
+    graph: torch.cuda.CUDAGraph
+    static_input: Tensor
+    outputs: Candidates
+
+
+class _PinnedStaging:
+    """Host → device copies through reusable pinned buffers, one per shape. A buffer is not refilled
+    before its previous copy has finished (an event per buffer), so asynchronous copies never race."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple[int, ...], tuple[Tensor, torch.cuda.Event]] = {}
+
+    def upload(self, pixels: np.ndarray, device: torch.device) -> Tensor:
+        key = tuple(pixels.shape)
+        if key not in self._buffers:
+            if len(self._buffers) >= MAX_GRAPHS:
+                self._buffers.pop(next(iter(self._buffers)))[1].synchronize()
+            self._buffers[key] = (torch.empty(key, dtype=torch.float32, pin_memory=True), torch.cuda.Event())
+        host, copied = self._buffers[key]
+        copied.synchronize()
+        host.numpy()[...] = pixels
+        on_device = host.to(device, non_blocking=True)
+        copied.record(torch.cuda.current_stream(device))
+        return on_device
+
+
+@contextmanager
+def _cudnn_settings() -> Iterator[None]:
+    """cuDNN times its algorithms once per shape (our shapes are fixed) and never uses TF32."""
+    saved = torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = True, False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32 = saved
+
+
+class TorchRunner:
+    """Callable: pixels (N, C, H, W float32 numpy in [0, 1]) → Candidates on the model's device.
+
+    On CUDA with graphs the returned tensors are the graph's own outputs: read them (decode, NMS)
+    before the next call, which overwrites them.
+    """
+
+    def __init__(self, model, options: RunnerOptions = RunnerOptions()) -> None:
+        self.model = model
+        self.options = options
+        self.device = model.device
+        self.dtype = next(model.parameters()).dtype
+        cuda = self.device.type == "cuda"
+        if options.compile and not cuda:
+            raise InputError("torch.compile (--compile) is offered on CUDA devices only; use --device cuda")
+        self._anchors = [anchor_tensor(spec, self.device) for spec in model.heads]
+        # Only the network is compiled. Compiled together with the decoding, torch 2.11's CUDA
+        # inductor put boxes at the wrong cells (tests/test_cuda.py); inside a graph the eager
+        # decoding costs no launches anyway.
+        self._forward: Callable[[Tensor], list[Tensor]] = torch.compile(model, dynamic=False) if options.compile else model
+        self._graphs: OrderedDict[tuple[int, ...], _Captured] = OrderedDict()
+        self._staging = _PinnedStaging() if cuda else None
+        self._weights = model.weight_tensors()
+        self._stamp: tuple[int, ...] | None = None  # the first run folds and captures
+        self._checked: set[tuple[int, ...]] = set()  # input shapes whose compiled outputs were checked
+
+    @property
+    def uses_graphs(self) -> bool:
+        return self.device.type == "cuda" and self.options.cuda_graphs
+
+    def _candidates(self, x: Tensor) -> Candidates:
+        heads = [h.float() for h in self._forward(x.to(self.dtype))]
+        boxes, objectness, probs = decode(heads, self.model.heads, self.model.width, self.model.height, self._anchors)
+        return boxes, objectness, objectness.unsqueeze(-1) * probs  # darknet: objectness × class probability
+
+    def __call__(self, pixels: np.ndarray) -> Candidates:
+        if self._staging is None:
+            return self.run(torch.from_numpy(pixels).to(self.device))
+        return self.run(self._staging.upload(pixels, self.device))
+
+    def run(self, x: Tensor) -> Candidates:
+        """Candidates for a float32 input already on the model's device."""
+        with torch.inference_mode(), _cudnn_settings():
+            if self.uses_graphs or self.options.compile:
+                self._refresh()
+            if self.options.compile and tuple(x.shape) not in self._checked:
+                self._check_compiled(x)
+            if not self.uses_graphs:
+                return self._candidates(x)
+            with torch.cuda.device(self.device):
+                captured = self._captured(x)
+                captured.static_input.copy_(x)
+                captured.graph.replay()
+                return captured.outputs
+
+    def _weights_stamp(self) -> tuple[int, ...]:
+        return tuple(tensor_version(t) for t in self._weights)
+
+    def _refresh(self) -> None:
+        """After weights changed in place: drop the graphs (they hold the old ones) and re-fold batch
+        norm eagerly, since compiled code reads the folded tensors without checking them."""
+        stamp = self._weights_stamp()
+        if stamp == self._stamp:
+            return
+        self._graphs.clear()
+        self._checked.clear()
+        self._stamp = stamp
+        for layer in self.model.modules():
+            if isinstance(layer, ConvLayer) and layer.fold and layer.bn is not None:
+                layer._folded()
+
+    def _check_compiled(self, x: Tensor) -> None:
+        """The compiled network against the eager one on this input, once per shape. torch's
+        compiler has been seen to get a network wrong (yolov4-csp, fp16, batch 32, torch 2.11:
+        0.25 relative error), so a mismatch turns compiling off with a warning instead of
+        returning wrong boxes."""
+        compiled, eager = self._candidates(x), self._eager_candidates(x)
+        error = max(((a - b).abs().max() / b.abs().max().clamp(min=1e-6)).item() for a, b in zip(compiled, eager))
+        if error > COMPILED_TOLERANCE.get(self.dtype, 1e-3):
+            warnings.warn(f"torch.compile changed the network's outputs by {error:.2g} (relative) on input "
+                          f"shape {tuple(x.shape)}; running without it (a torch compiler problem)",
+                          DarknetWarning, stacklevel=4)
+            self._forward = self.model
+            self._graphs.clear()
+        self._checked.add(tuple(x.shape))
+
+    def _eager_candidates(self, x: Tensor) -> Candidates:
+        forward, self._forward = self._forward, self.model
+        try:
+            return self._candidates(x)
+        finally:
+            self._forward = forward
+
+    def _captured(self, x: Tensor) -> _Captured:
+        shape = tuple(x.shape)
+        if shape in self._graphs:
+            self._graphs.move_to_end(shape)
+            return self._graphs[shape]
+        while len(self._graphs) >= MAX_GRAPHS:
+            self._graphs.popitem(last=False)
+        static_input = x.clone()
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):  # warm-up off the default stream, as capture requires
+            for _ in range(WARMUP_CALLS):
+                self._candidates(static_input)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = self._candidates(static_input)
+        self._graphs[shape] = _Captured(graph, static_input, outputs)
+        return self._graphs[shape]
