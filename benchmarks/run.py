@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -42,7 +43,7 @@ from darknet_py.quantize import Int8Options
 from weights_tools.synth import synthesize
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+SHARED = Path(os.environ.get("DARKNET_PY_SHARED", REPO.parent / "shared"))
 PHOTO = SHARED / "data" / "images" / "dog.jpg"
 CALIBRATION = SHARED / "data" / "images"
 SYNTHETIC_OBJECTNESS_BIAS = -6.0
