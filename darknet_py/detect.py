@@ -93,8 +93,8 @@ def select(specs: Sequence[YoloSpec], boxes: torch.Tensor, objectness: torch.Ten
         image_idx, box_idx, class_idx, chosen = image_idx[top], box_idx[top], class_idx[top], chosen[top]
     candidate_boxes = boxes[image_idx, box_idx]
     if candidate_boxes.is_cuda and len(chosen) <= HOST_NMS_MAX:
-        # NMS over a few hundred boxes is ~50 tiny kernels and several syncs on a GPU (2 ms per
-        # image on an H100 host), microseconds on the CPU: bring the candidates over once
+        # NMS over a few hundred boxes is dozens of tiny kernels and several syncs on a GPU (2.2 ms
+        # per image on an H100 host), microseconds of arithmetic on the CPU: bring the candidates over once
         image_idx, class_idx, chosen, candidate_boxes = (t.cpu() for t in (image_idx, class_idx, chosen, candidate_boxes))
     kind, beta = nms_settings(specs, options)
     if kind == "none":
