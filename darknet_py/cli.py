@@ -39,7 +39,7 @@ def _add_device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                    help="run the network eagerly on CUDA instead of replaying a captured CUDA graph")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the network (CUDA; 10-20 s of compiling per input shape, then checked against eager)")
+                   help="torch.compile the network (seconds of compiling per input shape, then checked against eager)")
 
 
 def _add_backend_arg(p: argparse.ArgumentParser) -> None:
@@ -116,8 +116,8 @@ def _load_model(args):
     if args.half and (backend != "torch" or not args.device.startswith("cuda")):
         raise InputError("--half needs the torch backend on a CUDA device (--device cuda); "
                          "for onnxruntime, export with --half instead")
-    if args.compile and (backend != "torch" or not args.device.startswith("cuda")):
-        raise InputError("--compile needs the torch backend on a CUDA device (--device cuda)")
+    if args.compile and backend != "torch":
+        raise InputError("--compile needs the torch backend (it compiles the torch network)")
     if cfg is None:
         if backend != "onnxruntime":
             raise InputError(f"{weights} is an ONNX model: it runs with --backend onnxruntime only")

@@ -155,9 +155,9 @@ class Darknet(nn.Module):
         return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
 
     def accelerate(self, cuda_graphs: bool = True, compile: bool = False) -> "Darknet":
-        """How detect() runs the network on CUDA: replayed CUDA graphs (default on), and torch.compile
-        (off by default: 10-20 s of compiling per input shape, each checked against the eager
-        network before use). See darknet_py.runner."""
+        """How detect() runs the network: on CUDA as replayed CUDA graphs (default on); with torch.compile
+        (off by default: seconds of compiling per input shape, each shape checked against the eager
+        network before use; on the CPU with frozen weights). See darknet_py.runner."""
         self.runner_options = RunnerOptions(cuda_graphs, compile)
         self._runner = None
         return self

@@ -3,6 +3,7 @@ against the plain modules; int8 export against fp32 (detections on a photo, AP o
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import cv2
@@ -185,10 +186,10 @@ def test_decode_with_prepared_anchors_equals_decode_without() -> None:
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--compile"], "--compile needs the torch backend on a CUDA device"),
+    (["--compile", "--backend", "onnxruntime"], "--compile needs the torch backend"),
     (["--half"], "--half needs the torch backend on a CUDA device"),
 ])
-def test_gpu_only_options_on_cpu_are_one_clear_error(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
+def test_options_that_cannot_apply_are_one_clear_error(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
     cfg, weights = official("yolov4-tiny")
     code = cli.main(["detect", str(shared_path(IMAGES / "dog.jpg")), "--cfg", str(cfg), "--weights", str(weights),
                      "--output", str(tmp_path / "out"), *flags])
@@ -197,7 +198,6 @@ def test_gpu_only_options_on_cpu_are_one_clear_error(flags: list[str], message: 
 
 
 def test_a_compiled_network_that_disagrees_with_eager_is_dropped_with_a_warning() -> None:
-    # torch.compile is CUDA-only in darknet_py; the check itself is device-independent
     model = darknet_py.load(official("yolov4-tiny")[0], size=128)
     runner = model.runner()
     runner._forward = lambda x: [h * 1.5 for h in model(x)]  # a miscompiled network
@@ -208,3 +208,20 @@ def test_a_compiled_network_that_disagrees_with_eager_is_dropped_with_a_warning(
     runner._forward = lambda x: [h * (1 + 1e-5) for h in model(x)]  # float reordering: kept
     runner._check_compiled(torch.rand(2, 3, 128, 128))
     assert runner._forward is not model
+
+
+def test_compiled_on_cpu_gives_the_eager_detections_and_follows_new_weights() -> None:
+    cfg, weights = official("yolov4-tiny")
+    image = str(shared_path(IMAGES / "dog.jpg"))
+    eager = darknet_py.load(cfg, weights)
+    compiled = darknet_py.load(cfg, weights).accelerate(compile=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", darknet_py.DarknetWarning)  # the check must pass, not fall back
+        got, want = compiled.detect(image)[0], eager.detect(image)[0]
+    assert got.labels == want.labels == ["dog", "truck", "bicycle"]
+    assert np.abs(got.boxes - want.boxes).max() < 1e-3 and np.abs(got.scores - want.scores).max() < 1e-5
+    other = darknet_py.load(cfg, fast=False)  # random weights: frozen constants must not survive
+    compiled.load_weight_array(other.weight_array())
+    x = np.random.default_rng(0).random((1, 3, 416, 416), dtype=np.float32)
+    for a, b in zip(compiled.runner()(x), other.runner()(x)):
+        assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())
