@@ -8,7 +8,7 @@ forward throughput at each --batch > 1. Then video: annotated-video frames/s of 
 against a plain OpenCV-DNN read → detect → draw → write loop on the same file.
 
     python -m benchmarks.run [--models yolov4-tiny:416,yolov4-csp:512]
-        [--backends torch,onnxruntime,onnxruntime-int8,opencv] [--batch 1,8] [--device cpu|cuda]
+        [--backends torch,torch-compile,onnxruntime,onnxruntime-int8,opencv] [--batch 1,8] [--device cpu|cuda]
         [--rounds 15] [--video PATH | --no-video] [--out benchmarks/results]
 
 Models whose official weights are not in ../shared get synthetic weights (weights_tools.synth)
@@ -47,7 +47,7 @@ SHARED = Path(os.environ.get("DARKNET_PY_SHARED", REPO.parent / "shared"))
 PHOTO = SHARED / "data" / "images" / "dog.jpg"
 CALIBRATION = SHARED / "data" / "images"
 SYNTHETIC_OBJECTNESS_BIAS = -6.0
-ALL_BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8", "opencv")
+ALL_BACKENDS = ("torch", "torch-compile", "onnxruntime", "onnxruntime-int8", "opencv")
 
 
 @dataclass
@@ -77,15 +77,15 @@ def model_files(name: str, side: int, folder: Path) -> tuple[Path, Path, str]:
     return cfg, weights, "synthetic"
 
 
-def _torch_backend(cfg: Path, weights: Path, side: int, device: str) -> tuple[Callable, Callable]:
-    model = darknet_py.load(cfg, weights, device=device, size=side)
+def _torch_backend(cfg: Path, weights: Path, side: int, device: str, compile: bool = False) -> tuple[Callable, Callable]:
+    model = darknet_py.load(cfg, weights, device=device, size=side).accelerate(compile=compile)
+    runner = model.runner()
 
     def forward(x: np.ndarray):
-        with torch.inference_mode():
-            out = model(torch.from_numpy(x).to(device))
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
-            return out
+        out = runner.network(torch.from_numpy(x).to(device))
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return out
     return forward, model.detect
 
 
@@ -113,6 +113,7 @@ def _opencv_backend(cfg: Path, weights: Path, side: int) -> tuple[Callable, Call
 def make_backends(names: list[str], cfg: Path, weights: Path, side: int, folder: Path, device: str) -> list[Backend]:
     makers = {
         "torch": lambda: _torch_backend(cfg, weights, side, device),
+        "torch-compile": lambda: _torch_backend(cfg, weights, side, device, compile=True),
         "onnxruntime": lambda: _onnx_backend(cfg, weights, side, folder, False, device),
         "onnxruntime-int8": lambda: _onnx_backend(cfg, weights, side, folder, True, device),
         "opencv": lambda: _opencv_backend(cfg, weights, side),
@@ -259,7 +260,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-COLORS = {"torch": (60, 120, 230), "onnxruntime": (60, 170, 60), "onnxruntime-int8": (40, 110, 40), "opencv": (120, 120, 120)}
+COLORS = {"torch": (60, 120, 230), "torch-compile": (30, 70, 160), "onnxruntime": (60, 170, 60), "onnxruntime-int8": (40, 110, 40), "opencv": (120, 120, 120)}
 
 
 def chart(report: dict) -> np.ndarray:
