@@ -58,6 +58,18 @@ def _blocks(call, per_block: int, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _median_seconds(call, repeats: int, warmup: int = 3) -> float:
+    """Median wall-clock seconds of calls that return host results (so they end synchronised)."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def _calls_per_block(call) -> int:
     """Enough calls for about 0.2 s per block."""
     start = time.perf_counter()
@@ -84,18 +96,11 @@ def torch_config(cfg: Path, weights: Path, side: int, dtype: str, variant: str, 
     got = runner.run(x)
     error = max(((a - b).abs().max() / b.abs().max()).item() for a, b in zip(got, reference))
     images = [cv2.imread(str(PHOTO))] * batch
-    for _ in range(3):
-        model.detect(images)
-    detect_times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.detect(images)
-        detect_times.append(time.perf_counter() - start)
-    detect_s = statistics.median(detect_times)
+    detect_s = _median_seconds(lambda: model.detect(images), repeats)
     return {"network_images_per_s": round(batch / per_call, 1), "network_ms": round(per_call * 1000, 3),
             "detect_images_per_s": round(batch / detect_s, 1), "detect_ms": round(detect_s * 1000, 2),
             "first_call_s": round(setup, 2), "max_rel_error_vs_fp32_eager": float(f"{error:.2e}"),
-            **({"compiled_kept": runner._forward is not model} if variant == "compile" else {})}
+            **({"compiled_kept": runner.compiled} if variant == "compile" else {})}
 
 
 def precision(cfg: Path, weights: Path, side: int) -> dict[str, float]:
@@ -138,14 +143,7 @@ def onnx_config(cfg: Path, weights: Path, side: int, batch: int, repeats: int, f
         export_onnx(darknet_py.load(cfg, weights, size=side), path, default_names(80), ExportOptions("boxes", half=True))
     detector = OnnxDetector(path, device="cuda")
     pixels = np.random.default_rng(0).random((batch, 3, side, side), dtype=np.float32)
-    for _ in range(3):
-        detector.run(pixels)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        detector.run(pixels)
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+    seconds = _median_seconds(lambda: detector.run(pixels), repeats)
     return {"network_images_per_s": round(batch / seconds, 1), "network_ms": round(seconds * 1000, 3),
             "providers": detector.session.get_providers(), "note": "host input (includes the upload)"}
 

@@ -152,7 +152,10 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: i
         image, source = _load(items[i])
         return prepare(image, width, height, letterbox, out=pixels[i])[1], source
 
-    done = list(_preprocess_pool().map(one, range(len(items)))) if len(items) > 1 else [one(0)] if items else []
+    if len(items) > 1:
+        done = list(_preprocess_pool().map(one, range(len(items))))
+    else:
+        done = [one(i) for i in range(len(items))]
     return PreparedBatch(pixels, [t for t, _ in done], [s for _, s in done])
 
 

@@ -133,6 +133,11 @@ class TorchRunner:
     def uses_graphs(self) -> bool:
         return self.device.type == "cuda" and self.options.cuda_graphs
 
+    @property
+    def compiled(self) -> bool:
+        """Whether the network runs compiled (asked for, and not turned off by the check)."""
+        return self._forward is not self.model
+
     def _candidates(self, x: Tensor) -> Candidates:
         heads = [h.float() for h in self._forward(x.to(self.dtype))]
         boxes, objectness, probs = decode(heads, self.model.heads, self.model.width, self.model.height, self._anchors)
