@@ -225,3 +225,22 @@ def test_compiled_on_cpu_gives_the_eager_detections_and_follows_new_weights() ->
     x = np.random.default_rng(0).random((1, 3, 416, 416), dtype=np.float32)
     for a, b in zip(compiled.runner()(x), other.runner()(x)):
         assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())
+
+
+def test_compiled_mish_network_on_cpu_matches_eager(synthetic_weights) -> None:
+    from darknet_py.layers.activations import _mish_one_exp
+
+    x = torch.cat([torch.linspace(-60, 60, 100_001), torch.tensor([-1e4, 1e4, 20.0, 19.999])])
+    assert torch.allclose(_mish_one_exp(x), torch.nn.functional.mish(x), rtol=2e-6, atol=1e-7)
+    assert torch.allclose(_mish_one_exp(x.double()), x.double() * torch.tanh(torch.nn.functional.softplus(x.double(), threshold=20)),
+                          rtol=1e-6, atol=1e-7)
+    cfg = shared_path(ZOO_CFG / "yolov4-csp.cfg")
+    eager = darknet_py.load(cfg, synthetic_weights(cfg), size=256)
+    compiled = darknet_py.load(cfg, synthetic_weights(cfg), size=256).accelerate(compile=True)
+    pixels = torch.rand(1, 3, 256, 256)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", darknet_py.DarknetWarning)
+        got = compiled.runner().network(pixels)
+    assert compiled.runner().compiled
+    for a, b in zip(got, _heads(eager, pixels)):
+        assert (a - b).abs().max() <= 1e-4 * b.abs().max()

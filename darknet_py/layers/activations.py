@@ -14,10 +14,26 @@ from torch import Tensor, nn
 from ..cfg import Section
 
 
+MISH_THRESHOLD = 20.0  # darknet's softplus threshold: above it softplus(x) = x, so mish(x) = x
+
+
 def _mish(x: Tensor) -> Tensor:
-    # darknet: x * tanh(softplus(x)) with softplus threshold 20. torch's fused kernel computes
-    # the same (one pass over memory instead of three); traced to ONNX it is Softplus·Tanh·Mul.
+    # darknet: x * tanh(softplus(x)) with softplus threshold 20. Eagerly, torch's fused kernel
+    # computes that in one pass over memory; traced to ONNX it is Softplus·Tanh·Mul.
+    if torch.compiler.is_compiling() and not x.is_cuda:
+        return _mish_one_exp(x)
     return F.mish(x)
+
+
+def _mish_one_exp(x: Tensor) -> Tensor:
+    """tanh(softplus(x)) = n / (n + 2) with n = eˣ(eˣ + 2): one exp instead of exp, log1p and tanh.
+    Eagerly that is five passes over memory; compiled it fuses into one loop, and yolov4-csp 512
+    runs in 204 ms instead of 289 on 2 CPU cores (4e-6 relative from F.mish). Computed in float32.
+    CPU only: the GPU figures and tests were taken with F.mish."""
+    xf = x.float()
+    e = torch.exp(torch.clamp(xf, max=MISH_THRESHOLD))
+    n = e * (e + 2)
+    return torch.where(xf > MISH_THRESHOLD, xf, xf * n / (n + 2)).to(x.dtype)
 
 
 def _hard_mish(x: Tensor) -> Tensor:
