@@ -180,14 +180,10 @@ def detect_with(model, candidates: Candidates, images: ImageLike | Sequence[Imag
     return select(model.heads, boxes, objectness, scores, batch, opts, names or default_names(model.num_classes))
 
 
-def torch_candidates(model) -> Candidates:
-    return model.runner()
-
-
 def detect(model, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
            *, names: list[str] | None = None, **options) -> list[Detections]:
     """Detect on one image or several (BGR arrays as cv2 reads them, or paths); one Detections per image."""
-    return detect_with(model, torch_candidates(model), images, conf_thresh, nms_thresh, names, options)
+    return detect_with(model, model.runner(), images, conf_thresh, nms_thresh, names, options)
 
 
 def iter_batches(items: Iterable, size: int) -> Iterable[list]:

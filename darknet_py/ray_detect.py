@@ -23,7 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .detect import DetectOptions, PreparedBatch, select, torch_candidates
+from .detect import DetectOptions, PreparedBatch, select
 from .detections import Detections
 from .errors import DarknetError, InputError
 from .fileio import write_image
@@ -105,7 +105,7 @@ class ModelRecipe:
         torch.set_num_threads(threads)
         if self.backend == "torch":
             model = self.payload.to(self.device)
-            return model, torch_candidates(model)
+            return model, model.runner()
         from .onnx_backend import OnnxDetector
 
         detector = OnnxDetector(self.payload, device=self.device, size=(self.width, self.height), threads=threads)
