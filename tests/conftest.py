@@ -94,3 +94,11 @@ def _quiet_known_warnings():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
         yield
+
+
+@pytest.fixture(scope="session")
+def darknet_ref():
+    """The real darknet, built once per machine (tests/darknet_reference.py); fails, never skips, without it."""
+    from tests.darknet_reference import build_darknet
+
+    return build_darknet()

@@ -1,0 +1,61 @@
+"""`darknet-py` command line: one module per subcommand (add_arguments + run), registered in COMMANDS.
+The CLI only parses, calls the library and formats; every error is one line and an exit code."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+import warnings
+from types import ModuleType
+
+from ..errors import DarknetError
+from . import detect, export, info, scale
+from . import map as map_command  # the module is named after the command; the alias keeps the builtin
+
+COMMANDS: dict[str, tuple[str, ModuleType]] = {
+    "detect": ("detect objects in images, folders, videos, streams or a webcam", detect),
+    "export": ("convert a Darknet cfg + weights to ONNX", export),
+    "info": ("layer table, BFLOPs and parameters of a cfg", info),
+    "scale": ("write a width/depth/size-scaled cfg (Scaled-YOLOv4 model scaling)", scale),
+    "map": ("COCO mAP of a model on an annotated image folder (pycocotools)", map_command),
+}
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning: {message}\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="darknet-py", description="Darknet .cfg/.weights inference")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, command) in COMMANDS.items():
+        command.add_arguments(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    warnings.formatwarning = _one_line_warning
+    try:
+        return COMMANDS[args.command][1].run(args)
+    except DarknetError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `darknet-py info … | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:  # disk full, permissions, a path through a file: the system's words, one line
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback on request
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} — "
+              "a darknet_py bug; rerun with --debug and report the traceback", file=sys.stderr)
+        return 3

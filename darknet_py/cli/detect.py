@@ -1,0 +1,174 @@
+"""`darknet-py detect`: images, folders, videos, streams, webcams; --ray for many sources."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import cv2
+
+from ..errors import InputError
+from ..fileio import atomic_write, write_image
+from ..sources import annotated_name, source_items
+from .common import (
+    add_backend_arg,
+    add_device_args,
+    add_model_args,
+    fresh_run_dir,
+    load_model,
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", nargs="+", help="image, folder, glob, video file, stream URL, or webcam index "
+                   "(several: --ray only)")
+    add_model_args(p)
+    p.add_argument("--output", help="output folder (default: a fresh runs/detect/N)")
+    p.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
+    p.add_argument("--nms", type=float, default=0.45, help="NMS overlap threshold (default 0.45)")
+    p.add_argument("--nms-kind", choices=["iou", "greedynms", "diounms", "none"], help="override the cfg's nms_kind")
+    p.add_argument("--classes", type=int, nargs="+", help="keep only these class ids")
+    p.add_argument("--multi-label", action="store_true", help="one detection per class above threshold (darknet)")
+    lb = p.add_mutually_exclusive_group()
+    lb.add_argument("--letterbox", dest="letterbox", action="store_true", default=None)
+    lb.add_argument("--no-letterbox", dest="letterbox", action="store_false")
+    add_device_args(p)
+    add_backend_arg(p)
+    p.add_argument("--batch", type=int, default=None, help="images per forward (default 1; 8 with --ray)")
+    ray = p.add_argument_group("distributed (Ray)")
+    ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                     help="run on Ray: no ADDRESS starts a local Ray; 'auto' or ray://host:port joins a cluster")
+    ray.add_argument("--workers", type=int, default=2, help="model actors (default 2); each takes 1 CPU or 1 GPU")
+    ray.add_argument("--worker-threads", type=int, help="threads per actor (default: this machine's torch default, "
+                     "which gives results identical to a run without --ray)")
+    ray.add_argument("--shard-size", type=int, default=64, help="images or video frames per output shard (default 64)")
+    p.add_argument("--save-json", action="store_true"), p.add_argument("--save-txt", action="store_true")
+    p.add_argument("--ext-output", action="store_true", help="darknet-style per-box lines on stdout")
+    p.add_argument("--no-save", action="store_true", help="do not write annotated images/video")
+    p.add_argument("--show", action="store_true", help="show results in a window (needs a display)")
+    p.add_argument("--exist-ok", action="store_true", help="write into an --output folder that already holds files")
+
+
+def run(args) -> int:
+    from ..detect import iter_batches
+
+    if args.ray is not None:
+        return _run_detect_on_ray(args)
+    if len(args.source) > 1:
+        raise InputError(f"{len(args.source)} sources given: without --ray, give one (a folder or a glob for many)")
+    args.batch = 1 if args.batch is None else args.batch
+    kind, items = source_items(args.source[0])
+    if args.show:
+        _require_display()
+    if args.output and not args.exist_ok:
+        _refuse_filled_folder(Path(args.output))
+    model, names = load_model(args)
+    out = Path(args.output) if args.output else fresh_run_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
+                   classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind)
+
+    def detect_batch(images):
+        return model.detect(images, args.thresh, args.nms, **options)
+
+    records: list[dict] = []
+    if kind == "images":
+        total = 0
+        from ..preprocess import read_image
+
+        for batch in iter_batches(items, args.batch):
+            images = [read_image(path) for path in batch]  # decoded once: detect, draw and show share it
+            for path, image, dets in zip(batch, images, detect_batch(images)):
+                total += 1
+                dets.source = path
+                _emit(args, out, Path(path).name, dets, records)
+                if not args.no_save:
+                    write_image(out / annotated_name(path), dets.draw(image))
+                if args.show:
+                    _show(dets.draw(image))
+        summary = f"{total} image(s)"
+    else:
+        from ..video import run_video
+
+        stem = f"camera{items}" if isinstance(items, int) else Path(str(items)).stem or "stream"
+        ext = ".avi" if str(items).lower().endswith(".avi") else ".mp4"
+        target = None if args.no_save else str(out / f"{stem}{ext}")
+        report = run_video(items, detect_batch, target, args.batch,
+                           on_frame=lambda i, d: _emit(args, out, f"{stem}:{i}", d, records))
+        done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
+        if report.skipped:
+            done += f", {report.skipped} unreadable frame(s) skipped"
+        summary = f"{done}, interrupted — the video holds the frames done" if report.interrupted else done
+    if args.save_json:
+        with atomic_write(out / "detections.json", "w") as handle:
+            json.dump(records, handle)
+    print(f"{summary} → {out}", file=sys.stderr)
+    return 0
+
+
+RAY_UNSUPPORTED = {"show": "--show", "save_txt": "--save-txt", "ext_output": "--ext-output"}
+
+
+def _run_detect_on_ray(args) -> int:
+    """--ray: shards over a Ray cluster, results in OUTPUT/detections.jsonl; a rerun resumes."""
+    from ..ray_detect import RayOptions, detect_on_ray, print_report, require_ray
+
+    for name, flag in RAY_UNSUPPORTED.items():
+        if getattr(args, name):
+            raise InputError(f"{flag} is not available with --ray (results go to OUTPUT/detections.jsonl)")
+    require_ray()  # before the model is loaded: a missing extra is the first thing to hear about
+    args.batch = 8 if args.batch is None else args.batch
+    model, names = load_model(args)
+    out = Path(args.output) if args.output else fresh_run_dir()
+    options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads, batch=args.batch,
+                         shard_size=args.shard_size, save_images=not args.no_save, exist_ok=args.exist_ok)
+    try:
+        report = detect_on_ray(args.source, out, model, conf_thresh=args.thresh, nms_thresh=args.nms, names=names,
+                               ray_options=options, multi_label=args.multi_label, letterbox=args.letterbox,
+                               classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished shards are kept in {out}; rerun the same command to resume", file=sys.stderr)
+        raise
+    print_report(report)
+    return 0
+
+
+def _refuse_filled_folder(folder: Path) -> None:
+    """A user's files are never replaced unasked: an --output folder must be new or empty."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"--output {folder} is a file, not a folder")
+    held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    if held:
+        shown = ", ".join(held[:3]) + (", …" if len(held) > 3 else "")
+        raise InputError(f"--output {folder} already holds {len(held)} file(s) ({shown}); pass --exist-ok to write "
+                         "into it (files with the same names are replaced) or choose another folder")
+
+
+def _emit(args, out: Path, name: str, dets, records: list[dict]) -> None:
+    if args.ext_output:
+        print(f"{name}: {len(dets)} objects")
+        if len(dets):
+            print(dets.ext_output())
+    if args.save_json:
+        records.append({"source": name, **json.loads(dets.to_json())})
+    if args.save_txt:
+        with atomic_write(out / "labels" / (Path(name.replace(":", "_")).stem + ".txt"), "w") as handle:
+            handle.write(dets.to_yolo_txt())
+
+
+def _require_display() -> None:
+    """Refuse --show up front: without a display, OpenCV's GUI backend aborts the process."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise InputError("--show needs a display (DISPLAY is not set); drop --show or run where a screen is attached")
+
+
+def _show(image) -> None:
+    try:
+        cv2.imshow("darknet-py", image)
+        cv2.waitKey(1)
+    except cv2.error:
+        raise InputError("--show needs a display; none is available here") from None
+
+

@@ -1,0 +1,72 @@
+"""`darknet-py export`: cfg + weights → ONNX (optionally int8)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from ..fileio import refuse_overwrite
+from .common import add_model_args, model_files, size_arg
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_model_args(p)
+    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
+    p.add_argument("--dynamic-size", action="store_true", help="dynamic height/width (any multiple of the stride)")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--half", action="store_true", help="fp16 weights and compute (for GPUs); fp32 input and outputs")
+    p.add_argument("--output-format", choices=["raw", "boxes", "nms"], default="boxes",
+                   help="raw: [yolo] inputs; boxes: decoded boxes + scores (default); nms: final detections")
+    p.add_argument("--int8", action="store_true", help="static int8 quantisation (CPU speed), calibrated on --calibration")
+    p.add_argument("--calibration", metavar="DIR", help="folder of real images for --int8 calibration")
+    p.add_argument("--calibration-count", type=int, default=100, metavar="N", help="images used for calibration (default 100)")
+    p.add_argument("--exist-ok", action="store_true", help="overwrite an existing output file")
+
+
+def _batch_arg(value: str) -> int | None:
+    if value == "dynamic":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise InputError(f"--batch must be 'dynamic' or a positive integer, got {value!r}")
+    return int(value)
+
+
+def run(args) -> int:
+    import time
+
+    from ..api import load
+    from ..names import resolve_names
+    from ..onnx_export import ExportOptions, export_onnx
+
+    output = Path(args.output)
+    if output.suffix.lower() != ".onnx":
+        raise InputError(f"the output should be a .onnx file, got {output}")
+    refuse_overwrite(output, args.exist_ok)
+    opts = ExportOptions(args.output_format, _batch_arg(args.batch), args.dynamic_size, args.opset, args.half)
+    int8 = None
+    if args.int8 or args.calibration:
+        from ..quantize import Int8Options, calibration_images
+        if not (args.int8 and args.calibration):
+            raise InputError("--int8 needs --calibration DIR (a folder of real images), and --calibration needs --int8")
+        int8 = Int8Options(args.calibration, args.calibration_count)
+        calibrating = len(calibration_images(int8.calibration, int8.count))  # fails before the export work
+    cfg, weights = model_files(args)
+    if cfg is None:
+        raise InputError("export needs a Darknet cfg and weights, not a .onnx file")
+    start = time.monotonic()
+    model = load(cfg, weights, size=size_arg(args))
+    names = resolve_names(model.num_classes, args.names, args.data)
+    print(f"exporting {Path(cfg).name} + {Path(weights).name} at {model.width}x{model.height} ({opts.output_format})…",
+          file=sys.stderr)
+    if int8:
+        print(f"calibrating int8 ranges on {calibrating} images from {int8.calibration}…", file=sys.stderr)
+    export_onnx(model, output, names, opts, weights, int8)
+    batch = "dynamic batch" if opts.batch is None else f"batch {opts.batch}"
+    size = "dynamic size" if opts.dynamic_size else f"{model.width}x{model.height}"
+    print(f"wrote {output} ({opts.output_format}, {size}, {batch}, opset {opts.opset}{', fp16' if opts.half else ''}{', int8' if int8 else ''}, "
+          f"{output.stat().st_size / 1e6:.1f} MB; onnx checker passed) in {time.monotonic() - start:.1f} s", file=sys.stderr)
+    return 0
+
+

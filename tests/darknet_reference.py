@@ -1,0 +1,88 @@
+"""The real darknet as the oracle: built once per machine from ../shared/reference/darknet into an
+ignored folder (`.darknet-ref` at the repo root, or $DARKNET_PY_DARKNET_REF), then run as a program.
+
+- `Darknet.layers(cfg, weights, pixels)`: every layer's output of darknet's own forward pass
+  (dump_layers) for a given network input;
+- `Darknet.resize(image, w, h, letterbox)`: darknet's own image loading and resize (resize_dump);
+- `Darknet.run(*args)`: the `darknet` program itself (detector test/valid/map, classifier predict),
+  run from the build folder, where it finds data/labels.
+
+The suite fails, never skips, when darknet cannot be built.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, SHARED
+
+BUILD_SCRIPT = SHARED / "reference" / "darknet" / "build.sh"
+BUILD_DIR = Path(os.environ.get("DARKNET_PY_DARKNET_REF", REPO / ".darknet-ref"))
+BUILD_TIMEOUT = 1800  # about 3 minutes on 2 idle cores; generous for a loaded machine
+
+
+@dataclass(frozen=True)
+class LayerDump:
+    index: int
+    type: str
+    c: int
+    h: int
+    w: int
+    output: np.ndarray  # as darknet holds it: l.outputs floats (C·H·W planar for image layers)
+
+
+class DarknetProgram:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.darknet = folder / "darknet"
+
+    def layers(self, cfg: Path, weights: Path | None, pixels: np.ndarray, work: Path, fuse: bool = False) -> list[LayerDump]:
+        """darknet's forward pass on `pixels` (C, H, W float32 RGB in [0, 1] at the cfg's size)."""
+        work.mkdir(parents=True, exist_ok=True)
+        source = work / "input.f32"
+        np.ascontiguousarray(pixels, np.float32).tofile(source)
+        self._call("dump_layers", cfg, weights or "-", source, work, "1" if fuse else "0")
+        dumps = []
+        for line in (work / "index.txt").read_text().splitlines():
+            index, kind, c, h, w, outputs = line.split()
+            data = np.fromfile(work / f"{int(index):03d}.f32", np.float32)
+            assert data.size == int(outputs), f"layer {index}: {data.size} floats written, {outputs} expected"
+            dumps.append(LayerDump(int(index), kind, int(c), int(h), int(w), data))
+        return dumps
+
+    def resize(self, image: Path, width: int, height: int, letterbox: bool, work: Path) -> tuple[np.ndarray, tuple[int, int]]:
+        """darknet's load_image_color + resize_image / letterbox_image: (3, H, W) float32, and the source (w, h)."""
+        work.mkdir(parents=True, exist_ok=True)
+        out = work / f"resized-{width}x{height}-{int(letterbox)}.f32"
+        printed = self._call("resize_dump", image, str(width), str(height), "1" if letterbox else "0", out)
+        size = tuple(int(v) for v in re.findall(r"\d+", printed)[:2])
+        return np.fromfile(out, np.float32).reshape(3, height, width), size  # type: ignore[return-value]
+
+    def run(self, *args: str | Path, stdin: str | None = None, timeout: float = 1800) -> subprocess.CompletedProcess:
+        """The darknet program, from its build folder (it reads data/labels there); output captured."""
+        return subprocess.run([str(self.darknet), *map(str, args)], cwd=self.folder, input=stdin, capture_output=True,
+                              text=True, timeout=timeout, check=True)
+
+    def _call(self, program: str, *args: str | Path) -> str:
+        done = subprocess.run([str(self.folder / program), *map(str, args)], capture_output=True, text=True, timeout=1800)
+        if done.returncode != 0:
+            raise AssertionError(f"{program} {' '.join(map(str, args))} failed ({done.returncode}): {done.stderr[-2000:]}")
+        return done.stdout
+
+
+def build_darknet() -> DarknetProgram:
+    """Build (or find) the reference darknet; pytest.fail when it cannot be built."""
+    if not BUILD_SCRIPT.exists():
+        pytest.fail(f"required shared data is missing: {BUILD_SCRIPT} (the reference darknet; see README)")
+    try:
+        subprocess.run(["bash", str(BUILD_SCRIPT), str(BUILD_DIR)], check=True, capture_output=True, text=True,
+                       timeout=BUILD_TIMEOUT)
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"the reference darknet did not build ({BUILD_SCRIPT}): {exc.stderr[-2000:]}")
+    return DarknetProgram(BUILD_DIR)
