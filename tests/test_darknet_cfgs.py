@@ -1,0 +1,116 @@
+"""Every cfg darknet ships, against the real darknet (tests/darknet_reference.py).
+
+For each cfg in darknet's own `cfg/` folder: a copy at 256×256 (at the cfg's own size where a
+[connected] or [local] layer fixes the input size), deterministic synthetic weights from
+weights_tools, then darknet's forward pass (dump_layers) and ours on the same random input.
+What is compared is what `Darknet.forward_heads` returns: the input of every detection layer
+([yolo], [region], [Gaussian_yolo]) in cfg order, or, for a cfg without one (a classifier), the
+output of its last layer (darknet's `get_network_output`: the last layer that is not [cost]).
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import darknet_py
+from tests.conftest import shared_path
+from tests.darknet_reference import BUILD_SCRIPT, LayerDump
+
+DETECTION_LAYERS = ("yolo", "region", "Gaussian_yolo", "detection")
+FIXED_SIZE_SECTIONS = ("connected", "local")  # their weights fix the input size
+PARITY_SIZE = 256
+TOLERANCE = 1e-4  # max |ours − darknet| / max |darknet|, per compared tensor
+# Text RNNs: character-level models with no image input; darknet_py refuses them with a clear message.
+TEXT_RNNS = {"rnn.cfg", "rnn.train.cfg", "lstm.train.cfg", "gru.cfg", "crnn.train.cfg"}
+
+
+def _darknet_cfg_names() -> list[str]:
+    """The cfg file names inside the pinned darknet archive (read without building anything)."""
+    import tarfile
+
+    with tarfile.open(shared_path(BUILD_SCRIPT.parent / "darknet-59596d78.tgz")) as archive:
+        names = [Path(m.name).name for m in archive.getmembers() if re.fullmatch(r"(\./)?cfg/[^/]+\.cfg", m.name)]
+    assert len(names) == 87, f"the pinned darknet holds {len(names)} cfgs, not 87"
+    return sorted(names)
+
+
+def sized_copy(cfg: Path, folder: Path, size: int | None) -> Path:
+    """The cfg with [net] width/height set to `size` (None: unchanged) and batch/subdivisions 1."""
+    out_lines, in_net = [], False
+    wanted = {"batch": 1, "subdivisions": 1}
+    if size is not None:
+        wanted.update(width=size, height=size)
+    for line in cfg.read_text(errors="replace").splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            in_net = stripped.lower() in ("[net]", "[network]")
+            out_lines.append(line)
+            if in_net:
+                out_lines.extend(f"{key}={value}" for key, value in wanted.items())
+            continue
+        key = stripped.split("=", 1)[0].strip()
+        if in_net and key in wanted:
+            continue  # replaced above (darknet reads the first occurrence of a key)
+        out_lines.append(line)
+    path = folder / cfg.name
+    path.write_text("\n".join(out_lines) + "\n")
+    return path
+
+
+def parity_size(cfg: Path) -> int | None:
+    types = set(re.findall(r"^\s*\[(\w+)\]", cfg.read_text(errors="replace"), re.M))
+    return None if types & set(FIXED_SIZE_SECTIONS) else PARITY_SIZE
+
+
+def darknet_heads(dumps: list[LayerDump]) -> list[np.ndarray]:
+    """What forward_heads must equal: the inputs of detection layers, else the last non-cost output."""
+    heads = [dumps[d.index - 1].output for d in dumps if d.type in DETECTION_LAYERS]
+    if heads:
+        return heads
+    last = next(d for d in reversed(dumps) if d.type != "cost")
+    return [last.output]
+
+
+def relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
+    return float(np.abs(ours - theirs).max() / max(float(np.abs(theirs).max()), 1e-12))
+
+
+def compare_with_darknet(cfg: Path, darknet, work: Path) -> list[float]:
+    """Build `cfg` (sized for parity), synthesise weights, run both; the relative error per head."""
+    from weights_tools.synth import synthesize
+
+    work.mkdir(parents=True, exist_ok=True)
+    sized = sized_copy(cfg, work, parity_size(cfg))
+    weights = work / "synthetic.weights"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", darknet_py.DarknetWarning)
+        synthesize(sized, seed=0).save_weights(weights)
+        model = darknet_py.load(sized, weights, fast=False)
+    rng = np.random.default_rng(0)
+    pixels = rng.random((model.channels, model.height, model.width), dtype=np.float32)
+    dumps = darknet.layers(sized, weights, pixels, work / "darknet")
+    with torch.inference_mode():
+        ours = [h.detach().float().reshape(-1).numpy() for h in model.forward_heads(torch.from_numpy(pixels)[None])]
+    theirs = darknet_heads(dumps)
+    assert len(ours) == len(theirs), f"{len(ours)} outputs from forward_heads, darknet has {len(theirs)}"
+    errors = []
+    for k, (a, b) in enumerate(zip(ours, theirs)):
+        assert a.size == b.size, f"output {k}: {a.size} values, darknet has {b.size}"
+        errors.append(relative_error(a, b))
+    return errors
+
+
+@pytest.mark.parametrize("name", _darknet_cfg_names())
+def test_every_darknet_cfg_equals_darknet(name: str, darknet_ref, tmp_path: Path) -> None:
+    cfg = darknet_ref.folder / "cfg" / name
+    if name in TEXT_RNNS:
+        with pytest.raises(darknet_py.DarknetError, match=r"text|character|image input"):
+            darknet_py.load(cfg)
+        return
+    errors = compare_with_darknet(cfg, darknet_ref, tmp_path)
+    assert max(errors) <= TOLERANCE, f"{name}: relative error per output {['%.2g' % e for e in errors]}"
