@@ -12,6 +12,7 @@ OpenVINO is optional (`pip install 'darknet_py[openvino]'`); nothing here import
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
@@ -39,15 +40,10 @@ def require_openvino():
     return openvino
 
 
+@functools.cache
 def core():
     """One OpenVINO Core per process (it holds the loaded device plugins)."""
-    global _CORE
-    if _CORE is None:
-        _CORE = require_openvino().Core()
-    return _CORE
-
-
-_CORE = None
+    return require_openvino().Core()
 
 
 def ov_device(device: str) -> str:
