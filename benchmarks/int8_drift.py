@@ -63,13 +63,18 @@ def drift(spec: str, folder: Path) -> dict:
     export_onnx(model, fp32_file, names, ExportOptions("boxes"), str(weights))
     export_onnx(model, ort_file, names, ExportOptions("boxes"), str(weights), int8)
     export_openvino(model, ov_file, names, ExportOptions("boxes"), str(weights), int8)
+    return {"model": name, "size": int(side), "weights": kind, **compare(fp32_file, ort_file, ov_file)}
+
+
+def compare(fp32_file: Path, ort_file: Path, ov_file: Path) -> dict:
+    """int8 (onnxruntime .onnx, OpenVINO .xml) against the fp32 `boxes` export, on the shared photos."""
     photos = sorted(str(p) for p in CALIBRATION.glob("*.jpg"))
-    pixels = prepare_batch(photos, model.width, model.height, model.letter_box).pixels
     reference = OnnxDetector(fp32_file)
+    pixels = prepare_batch(photos, reference.width, reference.height, reference.letter_box).pixels
     ref_out = reference.run(pixels)
     ref_dets = reference.detect(photos, DETECT_THRESH)
     confident = ref_out[1].max(-1) > SCORE_FLOOR  # (N, M) candidates that matter
-    result = {"model": name, "size": int(side), "weights": kind, "photos": len(photos), "int8": {}}
+    result: dict = {"photos": len(photos), "int8": {}}
     for label, detector in (("onnxruntime-int8", OnnxDetector(ort_file)), ("openvino-int8 (NNCF)", OpenVinoDetector(ov_file))):
         outputs = detector.run(pixels)
         entry = {}
@@ -80,7 +85,7 @@ def drift(spec: str, folder: Path) -> dict:
         total, found, extra = _found_again(ref_dets, detector.detect(photos, DETECT_THRESH))
         entry.update(fp32_detections=total, found_again=found, int8_detections=extra)
         result["int8"][label] = entry
-        print(f"{name} {side} {label}: " + ", ".join(f"{k} {v}" for k, v in entry.items()), flush=True)
+        print(f"{fp32_file.stem} {label}: " + ", ".join(f"{k} {v}" for k, v in entry.items()), flush=True)
     return result
 
 

@@ -334,12 +334,18 @@ def main() -> None:
               "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "openvino": openvino.__version__.split("-")[0],
               "opencv": cv2.__version__,
               "rounds": args.rounds, "batches": args.batch, "models": [], "video": None}
+    out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="darknet_py-bench-") as tmp:
         for spec in filter(None, args.models.split(",")):
             report["models"].append(bench_model(spec, args, Path(tmp)))
+            save(report, out)  # a run cut short (busy machine, Ctrl-C) keeps the models it finished
         if not args.no_video:
             report["video"] = bench_video(Path(args.video), Path(tmp), args.video_rounds)
-    out = Path(args.out)
+    save(report, out)
+    print(markdown(report))
+
+
+def save(report: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "bench.json", "w") as handle:
         json.dump(report, handle, indent=1)
@@ -347,8 +353,6 @@ def main() -> None:
         handle.write(markdown(report))
     with atomic_path(out / "bench.png", ".png") as tmp_png:
         cv2.imwrite(tmp_png, chart(report))
-    print(markdown(report))
-
 
 if __name__ == "__main__":
     main()
