@@ -1,6 +1,7 @@
 """COCO mAP of official yolov4-tiny at 416 on the shared val2017 subset, in one run:
-our torch and onnxruntime backends (darknet's `map` settings), our single-label mode, and
-OpenCV 4.x DNN's DetectionModel — every one scored by the same pycocotools COCOeval.
+our torch, onnxruntime and OpenVINO backends (darknet's `map` settings), int8 on onnxruntime and
+on OpenVINO (NNCF), both calibrated on the shared photos, our single-label mode, and OpenCV 4.x
+DNN's DetectionModel — every one scored by the same pycocotools COCOeval.
 
     python -m benchmarks.coco_map [--model yolov4-tiny] [--out benchmarks/results/coco_map.json]
 """
@@ -19,11 +20,14 @@ import darknet_py
 from darknet_py.coco_eval import METRICS, category_ids, evaluate, image_paths, load_ground_truth, metrics_table, run_map
 from darknet_py.fileio import atomic_write
 from darknet_py.names import COCO_NAMES
-from darknet_py.onnx_export import export_onnx
+from darknet_py.onnx_export import ExportOptions, export_onnx
+from darknet_py.openvino_export import export_openvino
+from darknet_py.quantize import Int8Options
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 SUBSET = SHARED / "data" / "coco-val2017-subset"
+CALIBRATION = SHARED / "data" / "images"
 
 
 def opencv_results(cfg: Path, weights: Path, annotations: Path, images: Path, size: int, thresh: float, nms: float) -> list[dict]:
@@ -53,11 +57,17 @@ def main() -> None:
     model = darknet_py.load(cfg, weights, size=args.size)
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
-        onnx_file = Path(folder) / "model.onnx"
+        onnx_file, onnx_int8, ir_int8 = (Path(folder) / name for name in ("model.onnx", "int8.onnx", "int8.xml"))
+        int8 = Int8Options(str(CALIBRATION))
         export_onnx(model, onnx_file, COCO_NAMES)
+        export_onnx(model, onnx_int8, COCO_NAMES, ExportOptions(), str(weights), int8)
+        export_openvino(model, ir_int8, COCO_NAMES, ExportOptions(), str(weights), int8)
         runs = {
             "darknet_py torch (darknet map settings: multi-label, cfg NMS)": (model, {}),
             "darknet_py onnxruntime (same settings)": (darknet_py.load(onnx_file), {}),
+            "darknet_py openvino f32 (same settings)": (darknet_py.load(onnx_file, backend="openvino"), {}),
+            "darknet_py onnxruntime int8 (same settings)": (darknet_py.load(onnx_int8), {}),
+            "darknet_py openvino int8, NNCF (same settings)": (darknet_py.load(ir_int8), {}),
             "darknet_py torch, one class per box, IoU NMS (OpenCV's rules)": (model, {"multi_label": False, "nms_kind": "iou"}),
         }
         for name, (detector, options) in runs.items():

@@ -8,13 +8,17 @@ forward throughput at each --batch > 1. Then video: annotated-video frames/s of 
 against a plain OpenCV-DNN read → detect → draw → write loop on the same file.
 
     python -m benchmarks.run [--models yolov4-tiny:416,yolov4-csp:512]
-        [--backends torch,torch-compile,onnxruntime,onnxruntime-int8,opencv] [--batch 1,8] [--device cpu|cuda]
+        [--backends torch,torch-compile,onnxruntime,onnxruntime-int8,openvino,openvino-int8,opencv]
+        [--batch 1,8] [--device cpu|cuda]
         [--rounds 15] [--video PATH | --no-video] [--out benchmarks/results]
 
 Models whose official weights are not in ../shared get synthetic weights (weights_tools.synth)
 with the objectness biases of the output convolutions set to −6: a trained network passes a
 handful of boxes at threshold 0.25, random weights would pass every one of them and time NMS
 instead of the network. Writes bench.json, bench.md and bench.png (latency chart) under --out.
+int8 rows are calibrated on the shared photos: onnxruntime's static quantisation for
+onnxruntime-int8, NNCF's for openvino-int8 (OpenVINO IR). openvino runs the same fp32 ONNX file as
+onnxruntime, with the f32 precision hint darknet_py always sets.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ from darknet_py.fileio import atomic_path, atomic_write
 from darknet_py.names import default_names
 from darknet_py.onnx_backend import OnnxDetector
 from darknet_py.onnx_export import ExportOptions, export_onnx
+from darknet_py.openvino_backend import OpenVinoDetector
+from darknet_py.openvino_export import export_openvino
 from darknet_py.quantize import Int8Options
 from weights_tools.synth import synthesize
 
@@ -47,7 +53,7 @@ SHARED = Path(os.environ.get("DARKNET_PY_SHARED", REPO.parent / "shared"))
 PHOTO = SHARED / "data" / "images" / "dog.jpg"
 CALIBRATION = SHARED / "data" / "images"
 SYNTHETIC_OBJECTNESS_BIAS = -6.0
-ALL_BACKENDS = ("torch", "torch-compile", "onnxruntime", "onnxruntime-int8", "opencv")
+ALL_BACKENDS = ("torch", "torch-compile", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "opencv")
 
 
 @dataclass
@@ -89,12 +95,25 @@ def _torch_backend(cfg: Path, weights: Path, side: int, device: str, compile: bo
     return forward, model.detect
 
 
+def _exported(cfg: Path, weights: Path, side: int, folder: Path, int8: bool, suffix: str) -> Path:
+    """The boxes export (.onnx, or OpenVINO IR for .xml), made once per run."""
+    path = folder / f"{cfg.stem}-{side}{'-int8' if int8 else ''}{suffix}"
+    if not path.exists():
+        model = darknet_py.load(cfg, weights, size=side)
+        export = export_openvino if suffix == ".xml" else export_onnx
+        export(model, path, default_names(model.num_classes), ExportOptions("boxes"), str(weights),
+               Int8Options(str(CALIBRATION)) if int8 else None)
+    return path
+
+
 def _onnx_backend(cfg: Path, weights: Path, side: int, folder: Path, int8: bool, device: str) -> tuple[Callable, Callable]:
-    model = darknet_py.load(cfg, weights, size=side)
-    path = folder / f"{cfg.stem}-{side}{'-int8' if int8 else ''}.onnx"
-    export_onnx(model, path, default_names(model.num_classes), ExportOptions("boxes"), str(weights),
-                Int8Options(str(CALIBRATION)) if int8 else None)
-    detector = OnnxDetector(path, device=device)
+    detector = OnnxDetector(_exported(cfg, weights, side, folder, int8, ".onnx"), device=device)
+    return detector.run, detector.detect
+
+
+def _openvino_backend(cfg: Path, weights: Path, side: int, folder: Path, int8: bool) -> tuple[Callable, Callable]:
+    # fp32: the very .onnx file onnxruntime runs; int8: NNCF-quantised IR
+    detector = OpenVinoDetector(_exported(cfg, weights, side, folder, int8, ".xml" if int8 else ".onnx"))
     return detector.run, detector.detect
 
 
@@ -116,6 +135,8 @@ def make_backends(names: list[str], cfg: Path, weights: Path, side: int, folder:
         "torch-compile": lambda: _torch_backend(cfg, weights, side, device, compile=True),
         "onnxruntime": lambda: _onnx_backend(cfg, weights, side, folder, False, device),
         "onnxruntime-int8": lambda: _onnx_backend(cfg, weights, side, folder, True, device),
+        "openvino": lambda: _openvino_backend(cfg, weights, side, folder, False),
+        "openvino-int8": lambda: _openvino_backend(cfg, weights, side, folder, True),
         "opencv": lambda: _opencv_backend(cfg, weights, side),
     }
     backends = []
@@ -242,7 +263,8 @@ def bench_video(video: Path, folder: Path, rounds: int) -> dict:
 # -- report --------------------------------------------------------------------------
 def markdown(report: dict) -> str:
     lines = [f"Measured {report['date']} on {report['machine']} (torch {report['torch']}, onnxruntime "
-             f"{report['onnxruntime']}, OpenCV {report['opencv']}); medians of {report['rounds']} interleaved rounds.", "",
+             f"{report['onnxruntime']}, OpenVINO {report.get('openvino', '-')}, OpenCV {report['opencv']}); "
+             f"medians of {report['rounds']} interleaved rounds.", "",
              "| model | backend | forward b1 ms | detect() b1 ms | detect vs OpenCV | "
              + " | ".join(f"forward b{b} images/s" for b in report["batches"] if b > 1) + " |",
              "|---|---|---|---|---|" + "---|" * len([b for b in report["batches"] if b > 1])]
@@ -260,7 +282,8 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-COLORS = {"torch": (60, 120, 230), "torch-compile": (30, 70, 160), "onnxruntime": (60, 170, 60), "onnxruntime-int8": (40, 110, 40), "opencv": (120, 120, 120)}
+COLORS = {"torch": (60, 120, 230), "torch-compile": (30, 70, 160), "onnxruntime": (60, 170, 60), "onnxruntime-int8": (40, 110, 40),
+          "openvino": (200, 120, 40), "openvino-int8": (140, 80, 20), "opencv": (120, 120, 120)}
 
 
 def chart(report: dict) -> np.ndarray:
@@ -300,21 +323,29 @@ def main() -> None:
     unknown = set(args.backends) - set(ALL_BACKENDS)
     if unknown:
         parser.error(f"unknown backends {sorted(unknown)}; choose from {', '.join(ALL_BACKENDS)}")
-    if args.device != "cpu" and "opencv" in args.backends:
-        args.backends.remove("opencv")  # OpenCV's CUDA DNN is a separate build; the CPU tables carry it
+    if args.device != "cpu":  # OpenCV's CUDA DNN is a separate build and OpenVINO has no CUDA: the CPU tables carry them
+        args.backends = [b for b in args.backends if b not in ("opencv", "openvino", "openvino-int8")]
     args.batch = [int(b) for b in args.batch.split(",")]
     import onnxruntime
+    import openvino
 
     report = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.processor() or platform.machine()}, "
               f"{torch.get_num_threads()} torch threads, device {args.device}",
-              "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "opencv": cv2.__version__,
+              "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "openvino": openvino.__version__.split("-")[0],
+              "opencv": cv2.__version__,
               "rounds": args.rounds, "batches": args.batch, "models": [], "video": None}
+    out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="darknet_py-bench-") as tmp:
         for spec in filter(None, args.models.split(",")):
             report["models"].append(bench_model(spec, args, Path(tmp)))
+            save(report, out)  # a run cut short (busy machine, Ctrl-C) keeps the models it finished
         if not args.no_video:
             report["video"] = bench_video(Path(args.video), Path(tmp), args.video_rounds)
-    out = Path(args.out)
+    save(report, out)
+    print(markdown(report))
+
+
+def save(report: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with atomic_write(out / "bench.json", "w") as handle:
         json.dump(report, handle, indent=1)
@@ -322,8 +353,6 @@ def main() -> None:
         handle.write(markdown(report))
     with atomic_path(out / "bench.png", ".png") as tmp_png:
         cv2.imwrite(tmp_png, chart(report))
-    print(markdown(report))
-
 
 if __name__ == "__main__":
     main()

@@ -1,13 +1,34 @@
 """darknet_py.load: one call from files to a ready model."""
 from __future__ import annotations
 
+import importlib
 import os
 from typing import TYPE_CHECKING, Sequence, Union
 
+from .errors import InputError
 from .model import Darknet, build, resolve_device
 
 if TYPE_CHECKING:
-    from .onnx_backend import OnnxDetector
+    from .graph_backend import GraphDetector
+
+# Runtimes of exported graphs: name → (module, class), imported only when used (their packages are heavy or optional).
+GRAPH_BACKENDS = {
+    "onnxruntime": ("darknet_py.onnx_backend", "OnnxDetector"),
+    "openvino": ("darknet_py.openvino_backend", "OpenVinoDetector"),
+}
+BACKENDS = ("torch", *GRAPH_BACKENDS)
+# What a model file's suffix says about the runtime that reads it by default.
+EXPORT_SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino"}
+
+
+def graph_backend(name: str) -> type["GraphDetector"]:
+    module, cls = GRAPH_BACKENDS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def exported_file(path: str | os.PathLike[str] | None) -> str | None:
+    """The default backend of an exported model file (`.onnx`, OpenVINO `.xml`), None for other files."""
+    return None if path is None else EXPORT_SUFFIXES.get(os.path.splitext(os.fspath(path))[1].lower())
 
 
 def load(
@@ -16,7 +37,9 @@ def load(
     device: str = "cpu",
     size: int | Sequence[int] | None = None,
     fast: bool = True,
-) -> Union[Darknet, "OnnxDetector"]:
+    backend: str | None = None,
+    **backend_options,
+) -> Union[Darknet, "GraphDetector"]:
     """Build the network from `cfg`, load `weights` (None: random init), move to `device`, eval mode.
 
     `fast` (default) folds batch norm into the convolutions and keeps activations channels-last
@@ -24,13 +47,29 @@ def load(
     float rounding. On CUDA it also replays detect()'s network as CUDA graphs (Darknet.accelerate).
 
     `load("model.onnx")` (a file written by `darknet-py export`) returns an onnxruntime-backed
-    detector with the same `.detect()`; it needs no cfg or weights.
+    detector with the same `.detect()`, `load("model.xml")` (OpenVINO IR from `export`) an OpenVINO
+    one; they need no cfg or weights. `backend="openvino"` (or "onnxruntime") runs an `.onnx` file,
+    or cfg + weights exported in memory, on that runtime; `backend_options` go to its detector
+    (`threads=N`; OpenVINO: `precision="f32"` (default), "bf16" or "f16").
     """
-    for path in (cfg, weights):
-        if path is not None and os.fspath(path).lower().endswith(".onnx"):
-            from .onnx_backend import OnnxDetector  # onnxruntime is imported only when used
-
-            return OnnxDetector(path, device=str(device), size=size)
+    if backend is not None and backend not in BACKENDS:
+        raise InputError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
+    if backend in GRAPH_BACKENDS:
+        graph_backend(backend).require()  # a missing optional runtime is the first thing to hear about
+    exported = next((path for path in (cfg, weights) if exported_file(path)), None)
+    if exported is not None:
+        backend = backend or exported_file(exported)
+        if backend == "torch":
+            raise InputError(f"{os.fspath(exported)} is an exported model: it runs with --backend "
+                             f"{' or '.join(GRAPH_BACKENDS)}, not torch")
+        if exported_file(exported) == "openvino" and backend != "openvino":
+            raise InputError(f"{os.fspath(exported)} is OpenVINO IR: it runs with --backend openvino only")
+        return graph_backend(backend)(exported, device=str(device), size=size, **backend_options)
+    if backend in GRAPH_BACKENDS:
+        model = load(cfg, weights, device="cpu", size=size)
+        return in_memory_export(model, backend, str(device), **backend_options)
+    if backend_options:
+        raise InputError(f"options {', '.join(backend_options)} are for the exported-graph backends, not torch")
     dev = resolve_device(device)
     model = build(cfg, size)
     if weights is not None:
@@ -39,3 +78,12 @@ def load(
     if not fast:
         return model.accelerate(cuda_graphs=False)
     return model.fold_batchnorm().use_channels_last()
+
+
+def in_memory_export(model: Darknet, backend: str, device: str, **backend_options) -> "GraphDetector":
+    """cfg + weights on a graph runtime: export (boxes, dynamic batch) in memory and run that."""
+    from .names import default_names
+    from .onnx_export import build_onnx
+
+    proto = build_onnx(model, default_names(model.num_classes), weights_path=model.weights_path)
+    return graph_backend(backend)(proto.SerializeToString(), device=device, **backend_options)

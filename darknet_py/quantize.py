@@ -21,10 +21,11 @@ from typing import Iterator
 import numpy as np
 import onnx
 
+from .detect import prepare_batch
 from .errors import InputError
 from .model import Darknet
 from .onnx_export import METADATA_KEY
-from .preprocess import IMAGE_EXTENSIONS, prepare, read_image
+from .preprocess import IMAGE_EXTENSIONS
 
 # Ops with int8 kernels in onnxruntime that appear in darknet graphs.
 QUANTIZED_OPS = ["Conv", "LeakyRelu", "Relu", "MaxPool", "Concat", "Resize", "Add", "Slice"]
@@ -50,6 +51,16 @@ def calibration_images(folder: str, count: int) -> list[str]:
     return found[:count]
 
 
+def calibration_batches(paths: list[str], width: int, height: int, letterbox: bool, batch: int = 1) -> Iterator[np.ndarray]:
+    """Network-ready pixels of the calibration images, `batch` at a time, pre-processed by detect()'s own
+    pipeline; the last chunk is padded with its last image (a fixed-batch graph takes nothing else)."""
+    for start in range(0, len(paths), batch):
+        pixels = prepare_batch(paths[start:start + batch], width, height, letterbox).pixels
+        if len(pixels) < batch:
+            pixels = np.concatenate([pixels, np.repeat(pixels[-1:], batch - len(pixels), 0)])
+        yield pixels
+
+
 class _Reader:
     """onnxruntime's CalibrationDataReader protocol over image files, one at a time."""
 
@@ -58,13 +69,9 @@ class _Reader:
         self._items: Iterator[dict] = self._feeds()
 
     def _feeds(self) -> Iterator[dict]:
-        for start in range(0, len(self._paths), self._batch):
-            chunk = self._paths[start:start + self._batch]
-            pixels = [prepare(read_image(p), self._model.width, self._model.height, self._model.letter_box)[0]
-                      for p in chunk]
-            while len(pixels) < self._batch:  # a fixed-batch graph gets its last chunk padded
-                pixels.append(pixels[-1])
-            yield {"images": np.stack(pixels)}
+        model = self._model
+        for pixels in calibration_batches(self._paths, model.width, model.height, model.letter_box, self._batch):
+            yield {"images": pixels}
 
     def get_next(self) -> dict | None:
         return next(self._items, None)

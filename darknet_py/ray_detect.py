@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -53,7 +53,7 @@ class RayOptions:
 
     address: str | None = None  # None or "": start a local Ray; "auto" or "ray://host:port": join a cluster
     workers: int = 2  # model actors
-    worker_threads: int | None = None  # torch/onnxruntime threads per actor; None: this process's torch default
+    worker_threads: int | None = None  # torch/onnxruntime/OpenVINO threads per actor; None: this process's torch default
     batch: int = 8  # images per forward
     shard_size: int = 64  # images (or video frames) per output shard
     save_images: bool = False  # annotated copies in OUTPUT/images (images only)
@@ -89,14 +89,15 @@ class RayReport:
 # -- the model, shipped once ---------------------------------------------------------
 @dataclass
 class ModelRecipe:
-    """What an actor needs to rebuild the checked model: the torch module itself, or ONNX bytes."""
+    """What an actor needs to rebuild the checked model: the torch module itself, or an exported graph's bytes."""
 
-    backend: str  # "torch" | "onnxruntime"
+    backend: str  # "torch" | a graph runtime of darknet_py.api.GRAPH_BACKENDS ("onnxruntime", "openvino")
     payload: Any
     device: str
     width: int
     height: int
     letterbox: bool
+    options: dict = field(default_factory=dict)  # the graph detector's own settings (OpenVINO: precision)
 
     def build(self, threads: int):
         """(model, candidates function) on this worker."""
@@ -106,9 +107,10 @@ class ModelRecipe:
         if self.backend == "torch":
             model = self.payload.to(self.device)
             return model, model.runner()
-        from .onnx_backend import OnnxDetector
+        from .api import graph_backend
 
-        detector = OnnxDetector(self.payload, device=self.device, size=(self.width, self.height), threads=threads)
+        detector = graph_backend(self.backend)(self.payload, device=self.device, size=(self.width, self.height),
+                                               threads=threads, **self.options)
         return detector, detector._candidates
 
     def digest(self) -> str:
@@ -120,18 +122,24 @@ class ModelRecipe:
                 digest.update(name.encode())
                 digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
         else:
-            digest.update(self.payload)
+            for part in self.payload if isinstance(self.payload, tuple) else (self.payload,):  # OpenVINO IR: xml, bin
+                digest.update(part)
+            if self.options:
+                digest.update(json.dumps(self.options, sort_keys=True).encode())
         return digest.hexdigest()
 
 
 def model_recipe(model, letterbox: bool | None = None) -> ModelRecipe:
-    """A loaded model (darknet_py.load: torch Darknet or OnnxDetector) → what actors rebuild."""
+    """A loaded model (darknet_py.load: torch Darknet or an exported-graph detector) → what actors rebuild."""
+    from .graph_backend import GraphDetector
+
     letterbox = bool(model.letter_box if letterbox is None else letterbox)
-    if hasattr(model, "session"):  # OnnxDetector
+    if isinstance(model, GraphDetector):
         if model.output_format == "nms":
             raise InputError(f"{model.source} does its NMS inside the graph; --ray needs an export with "
                              "--output-format boxes (the default) or raw")
-        return ModelRecipe("onnxruntime", model.serialized(), model.device, model.width, model.height, letterbox)
+        return ModelRecipe(model.backend, model.serialized(), model.device, model.width, model.height, letterbox,
+                           model.options())
     device = str(next(model.parameters()).device)
     return ModelRecipe("torch", model, device, model.width, model.height, letterbox)
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 import darknet_py
@@ -215,3 +216,26 @@ def test_a_pool_the_cluster_cannot_hold_is_refused_not_left_waiting() -> None:
         _check_resources(TwoCpuCluster, RayOptions(workers=2), gpus=0)
     with pytest.raises(darknet_py.InputError, match=r"has 0 GPU\(s\); --device cuda with --workers 1 needs 1"):
         _check_resources(TwoCpuCluster, RayOptions(workers=1), gpus=1)
+
+
+def test_an_openvino_model_ships_to_the_actors(cluster: str, tmp_path: Path) -> None:
+    """OpenVINO IR travels as its .xml and .bin bytes; the actors' detections are the single-process ones."""
+    from darknet_py.names import COCO_NAMES
+    from darknet_py.openvino_export import export_openvino
+
+    ir_file = tmp_path / "tiny.xml"
+    export_openvino(darknet_py.load(*official("yolov4-tiny")), ir_file, COCO_NAMES)
+    images = shared_path(IMAGES)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "darknet_py.cli", "detect", str(images), "--weights", str(ir_file),
+               "--ray", cluster, "--no-save", "--shard-size", "4", "--output", str(out)]
+    result = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=RUN_LIMIT_S)
+    assert result.returncode == 0, result.stderr
+    records = {r["source"]: r["detections"] for r in map(json.loads, (out / RESULT_FILE).read_text().splitlines())}
+    detector = darknet_py.load(ir_file)
+    paths = sorted(str(p) for p in images.glob("*.jpg"))
+    assert sorted(records) == paths
+    for path, dets in zip(paths, detector.detect(paths)):
+        found = records[path]
+        assert [d["name"] for d in found] == dets.labels
+        assert np.abs(np.array([d["score"] for d in found]) - dets.scores).max(initial=0) <= 1e-4

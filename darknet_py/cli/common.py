@@ -11,7 +11,7 @@ def add_model_args(p: argparse.ArgumentParser, names: bool = True) -> None:
     """--model | --cfg + --weights (weights may be a .onnx export), --size, and optionally --names/--data."""
     p.add_argument("--model", help="official model name (default yolov4-tiny when no --cfg)")
     p.add_argument("--cfg", help="a Darknet .cfg file")
-    p.add_argument("--weights", help="darknet .weights for --cfg, or a .onnx file from `darknet-py export`")
+    p.add_argument("--weights", help="darknet .weights for --cfg, or a .onnx / OpenVINO .xml file from `darknet-py export`")
     add_size_arg(p)
     if names:
         group = p.add_mutually_exclusive_group()
@@ -25,7 +25,8 @@ def add_size_arg(p: argparse.ArgumentParser) -> None:
 
 def add_device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--half", action="store_true", help="fp16 weights and compute (CUDA, torch backend)")
+    p.add_argument("--half", action="store_true",
+                   help="fp16 weights and compute (CUDA, torch backend); bf16 (or f16) compute with --backend openvino")
     p.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                    help="run the network eagerly on CUDA instead of replaying a captured CUDA graph")
     p.add_argument("--compile", action="store_true",
@@ -33,8 +34,11 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", choices=["torch", "onnxruntime"], default=None,
-                   help="inference engine (default torch; onnxruntime when --weights is a .onnx file)")
+    from ..api import BACKENDS
+
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="inference engine (default torch; onnxruntime for a .onnx file, openvino for a .xml file; "
+                        "openvino needs the extra darknet_py[openvino])")
 
 
 def fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
@@ -45,17 +49,18 @@ def fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
 
 
 def model_files(args) -> tuple[str | None, str]:
-    """(cfg, weights) from --cfg/--weights (weights may be a .onnx file) or --model / the default."""
+    """(cfg, weights) from --cfg/--weights (weights may be an exported .onnx / .xml file) or --model / the default."""
     from .. import zoo
+    from ..api import exported_file
 
-    if args.weights and args.weights.lower().endswith(".onnx"):
+    if exported_file(args.weights):
         return None, args.weights
     if args.cfg:
         if not args.weights:
             raise InputError("--cfg needs --weights (or use --model NAME for an official model)")
         return args.cfg, args.weights
     if args.weights:
-        raise InputError("--weights needs --cfg (unless it is a .onnx file)")
+        raise InputError("--weights needs --cfg (unless it is an exported .onnx or .xml file)")
     cfg, weights = zoo.resolve(args.model or zoo.manifest()["default"])
     return str(cfg), str(weights)
 
@@ -65,41 +70,31 @@ def size_arg(args) -> int | list[int] | None:
 
 
 def load_model(args):
-    from ..api import load
+    from ..api import GRAPH_BACKENDS, exported_file, graph_backend, load
     from ..names import resolve_names
 
     if args.batch < 1:
         raise InputError(f"--batch must be at least 1, got {args.batch}")
+    if args.backend in GRAPH_BACKENDS:
+        graph_backend(args.backend).require()  # before model files are resolved (or downloaded)
     cfg, weights = model_files(args)
-    backend = args.backend or ("onnxruntime" if cfg is None else "torch")
-    if args.half and (backend != "torch" or not args.device.startswith("cuda")):
-        raise InputError("--half needs the torch backend on a CUDA device (--device cuda); "
-                         "for onnxruntime, export with --half instead")
+    backend = args.backend or (exported_file(weights) if cfg is None else "torch")
+    options = {}
+    if args.half:
+        if backend == "openvino":
+            from ..openvino_backend import half_precision
+
+            options["precision"] = half_precision(args.device)
+        elif backend != "torch" or not args.device.startswith("cuda"):
+            raise InputError("--half needs the torch backend on a CUDA device (--device cuda) or --backend openvino; "
+                             "for onnxruntime, export with --half instead")
     if args.compile and backend != "torch":
         raise InputError("--compile needs the torch backend (it compiles the torch network)")
-    if cfg is None:
-        if backend != "onnxruntime":
-            raise InputError(f"{weights} is an ONNX model: it runs with --backend onnxruntime only")
-        model = load(weights, device=args.device, size=size_arg(args))
-    else:
-        model = load(cfg, weights, device="cpu" if backend == "onnxruntime" else args.device, size=size_arg(args))
-        if backend == "onnxruntime":
-            model = in_memory_onnx(model, args.device)
-    if args.half:
+    files = (weights,) if cfg is None else (cfg, weights)
+    model = load(*files, device=args.device, size=size_arg(args), backend=backend, **options)
+    if args.half and backend == "torch":
         model = model.half()
     if backend == "torch":
         model.accelerate(cuda_graphs=args.cuda_graphs, compile=args.compile)
     names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data or cfg) else model.names
     return model, names
-
-
-def in_memory_onnx(model, device: str):
-    """--backend onnxruntime with cfg + weights: export (boxes, dynamic batch) in memory and run that."""
-    from ..names import default_names
-    from ..onnx_backend import OnnxDetector
-    from ..onnx_export import build_onnx
-
-    proto = build_onnx(model, default_names(model.num_classes), weights_path=model.weights_path)
-    return OnnxDetector(proto.SerializeToString(), device=device)
-
-

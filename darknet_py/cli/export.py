@@ -1,4 +1,4 @@
-"""`darknet-py export`: cfg + weights → ONNX (optionally int8)."""
+"""`darknet-py export`: cfg + weights → ONNX, or OpenVINO IR for a .xml output (either optionally int8)."""
 from __future__ import annotations
 
 import argparse
@@ -12,14 +12,17 @@ from .common import add_model_args, model_files, size_arg
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
-    p.add_argument("-o", "--output", required=True, help="the .onnx file to write")
+    p.add_argument("-o", "--output", required=True,
+                   help="the .onnx file to write, or a .xml file for OpenVINO IR (+ .bin; needs darknet_py[openvino])")
     p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
     p.add_argument("--dynamic-size", action="store_true", help="dynamic height/width (any multiple of the stride)")
     p.add_argument("--opset", type=int, default=17)
-    p.add_argument("--half", action="store_true", help="fp16 weights and compute (for GPUs); fp32 input and outputs")
+    p.add_argument("--half", action="store_true", help="fp16 weights and compute (for GPUs); fp32 input and outputs "
+                   "(OpenVINO IR: fp16 weights in the file, the compute precision is chosen at run time)")
     p.add_argument("--output-format", choices=["raw", "boxes", "nms"], default="boxes",
                    help="raw: [yolo] inputs; boxes: decoded boxes + scores (default); nms: final detections")
-    p.add_argument("--int8", action="store_true", help="static int8 quantisation (CPU speed), calibrated on --calibration")
+    p.add_argument("--int8", action="store_true", help="static int8 quantisation (CPU speed), calibrated on --calibration "
+                   "(onnxruntime's for .onnx, NNCF's for OpenVINO .xml)")
     p.add_argument("--calibration", metavar="DIR", help="folder of real images for --int8 calibration")
     p.add_argument("--calibration-count", type=int, default=100, metavar="N", help="images used for calibration (default 100)")
     p.add_argument("--exist-ok", action="store_true", help="overwrite an existing output file")
@@ -41,9 +44,15 @@ def run(args) -> int:
     from ..onnx_export import ExportOptions, export_onnx
 
     output = Path(args.output)
-    if output.suffix.lower() != ".onnx":
-        raise InputError(f"the output should be a .onnx file, got {output}")
+    openvino = output.suffix.lower() == ".xml"
+    if output.suffix.lower() != ".onnx" and not openvino:
+        raise InputError(f"the output should be a .onnx file (or .xml for OpenVINO IR), got {output}")
     refuse_overwrite(output, args.exist_ok)
+    if openvino:
+        from ..openvino_backend import require_openvino
+
+        require_openvino()  # a missing extra is the first thing to hear about
+        refuse_overwrite(output.with_suffix(".bin"), args.exist_ok)
     opts = ExportOptions(args.output_format, _batch_arg(args.batch), args.dynamic_size, args.opset, args.half)
     int8 = None
     if args.int8 or args.calibration:
@@ -62,11 +71,20 @@ def run(args) -> int:
           file=sys.stderr)
     if int8:
         print(f"calibrating int8 ranges on {calibrating} images from {int8.calibration}…", file=sys.stderr)
-    export_onnx(model, output, names, opts, weights, int8)
     batch = "dynamic batch" if opts.batch is None else f"batch {opts.batch}"
     size = "dynamic size" if opts.dynamic_size else f"{model.width}x{model.height}"
-    print(f"wrote {output} ({opts.output_format}, {size}, {batch}, opset {opts.opset}{', fp16' if opts.half else ''}{', int8' if int8 else ''}, "
-          f"{output.stat().st_size / 1e6:.1f} MB; onnx checker passed) in {time.monotonic() - start:.1f} s", file=sys.stderr)
+    described = f"{opts.output_format}, {size}, {batch}{', fp16' if opts.half else ''}{', int8' if int8 else ''}"
+    if openvino:
+        from ..openvino_export import export_openvino
+
+        export_openvino(model, output, names, opts, weights, int8)
+        written = output.stat().st_size + output.with_suffix(".bin").stat().st_size
+        print(f"wrote {output} + {output.with_suffix('.bin').name} (OpenVINO IR, {described}, {written / 1e6:.1f} MB) "
+              f"in {time.monotonic() - start:.1f} s", file=sys.stderr)
+        return 0
+    export_onnx(model, output, names, opts, weights, int8)
+    print(f"wrote {output} ({described}, opset {opts.opset}, {output.stat().st_size / 1e6:.1f} MB; onnx checker passed) "
+          f"in {time.monotonic() - start:.1f} s", file=sys.stderr)
     return 0
 
 
