@@ -62,9 +62,10 @@ def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Even
 
 def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]], output: str | None,
               batch: int = 1, on_frame: Callable[[int, Detections], None] | None = None, codec: str | None = None,
-              on_drawn: Callable[[np.ndarray, Detections], None] | None = None) -> VideoReport:
+              on_image: Callable[[np.ndarray, Detections, np.ndarray | None], None] | None = None) -> VideoReport:
     """Detect on every frame of *source*, writing the annotated frames to *output* with *codec* (default: by the
-    output's extension, see video_writer). *on_drawn* (a live view) gets each annotated frame; it must not block."""
+    output's extension, see video_writer). *on_image* (a live view) gets each frame, its detections and the
+    annotated frame when one was drawn for the file (else None); it must not block."""
     capture = open_capture(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -98,11 +99,12 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
                     for frame, dets in zip(pending, detect_batch(pending)):
                         if on_frame:
                             on_frame(count, dets)
-                        drawn = dets.draw(frame) if writer is not None or on_drawn else None
+                        drawn = None
                         if writer is not None:
+                            drawn = dets.draw(frame)
                             writer.write(drawn)
-                        if on_drawn:
-                            on_drawn(drawn, dets)
+                        if on_image:
+                            on_image(frame, dets, drawn)
                         count += 1
                         progress.update()
             except KeyboardInterrupt:

@@ -24,7 +24,7 @@ import pytest
 # Without the background-networking flags the closed network here refuses Chromium's own connections.
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--mute-audio", "--autoplay-policy=no-user-gesture-required", "--window-size=1400,860"]
+         "--mute-audio", "--autoplay-policy=no-user-gesture-required", "--window-size=1120,620"]
 START_TIMEOUT = 120.0  # a busy 2-core machine takes seconds to start a browser
 CALL_TIMEOUT = 120.0
 

@@ -396,6 +396,21 @@ def test_viewers_that_leave_are_cleaned_up() -> None:
             assert json.loads(reply.read()) == {"frames": 4, "viewers": 0, "ended": False}
 
 
+def test_viewers_get_annotated_frames_though_the_loop_drew_none() -> None:
+    image = np.full((180, 320, 3), 128, np.uint8)
+    dets = Detections(np.array([[40, 30, 200, 150]], np.float32), np.array([0.9], np.float32), np.array([0]),
+                      ["person"], (320, 180))
+    with LiveView(LiveOptions(serve=0, quality=95)) as live:
+        stream = HttpStream(live.urls["serve"] + "mjpeg")
+        assert live.feed.wait_for_viewers(1, timeout=WAIT)
+        live.publish(image, dets)  # no annotated copy: --no-save draws nothing in the detection loop
+        shown = next(mjpeg_frames(stream.body))
+        stream.close()
+    assert np.array_equal(image, np.full((180, 320, 3), 128, np.uint8))  # the loop's frame is left as it was
+    expected = dets.draw(image).astype(int)
+    assert np.abs(shown.astype(int) - expected).mean() < 2 < np.abs(shown.astype(int) - image).mean()
+
+
 def test_page_and_unknown_paths() -> None:
     with LiveView(LiveOptions(serve=0)) as live:
         with urllib.request.urlopen(live.urls["serve"], timeout=WAIT) as reply:

@@ -117,13 +117,13 @@ def _detect_here(args, live: LiveView | None) -> int:
                 total += 1
                 dets.source = path
                 _emit(args, out, Path(path).name, dets, records)
-                drawn = dets.draw(image) if not args.no_save or args.show or live else None
+                drawn = dets.draw(image) if not args.no_save or args.show else None
                 if not args.no_save:
                     write_image(out / annotated_name(path), drawn)
                 if args.show:
                     _show(drawn)
                 if live:
-                    live.publish(drawn, dets, path)
+                    live.publish(image, dets, drawn, filename=path)
         summary = f"{total} image(s)"
     else:
         from ..video import run_video
@@ -133,7 +133,7 @@ def _detect_here(args, live: LiveView | None) -> int:
         target = None if args.no_save else str(out / f"{stem}{ext}")
         report = run_video(items, detect_batch, target, args.batch,
                            on_frame=lambda i, d: _emit(args, out, f"{stem}:{i}", d, records),
-                           codec=args.codec, on_drawn=live.publish if live else None)
+                           codec=args.codec, on_image=live.publish if live else None)
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
         if report.skipped:
             done += f", {report.skipped} unreadable frame(s) skipped"

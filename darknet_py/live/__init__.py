@@ -2,10 +2,11 @@
 
     with LiveView(LiveOptions(serve=8080)) as live:      # servers start; their URLs in live.urls
         live.wait_for_viewers(1)                          # optional: start when someone watches
-        run_video(source, detect, output, on_drawn=live.publish)
+        run_video(source, detect, output, on_image=live.publish)
         live.finish()                                     # streams end after the last frame
 
-The detection loop only calls publish() (a reference swap); see feed.py for why viewers never slow it.
+The detection loop only calls publish() (a reference swap; boxes are drawn and JPEGs made on the viewers'
+threads); see feed.py for why viewers never slow it.
 """
 from __future__ import annotations
 
@@ -91,8 +92,9 @@ class LiveView:
                  "mjpeg": "MJPEG stream: {url}", "json": "JSON stream: {url}"}
         return [lines[kind].format(url=url) for kind, url in self.urls.items()]
 
-    def publish(self, image, dets, filename: str | None = None) -> None:
-        self.feed.publish(image, dets, filename)
+    def publish(self, image, dets, drawn=None, filename: str | None = None) -> None:
+        """The newest frame (see LiveFeed.publish); returns at once."""
+        self.feed.publish(image, dets, drawn, filename)
 
     def wait_for_viewers(self, count: int) -> None:
         self.feed.wait_for_viewers(count)

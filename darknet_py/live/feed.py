@@ -20,10 +20,13 @@ from ..detections import Detections
 
 
 class LiveFrame:
-    """One published frame: the annotated image, its detections, and its encodings made on first use."""
+    """One published frame: the image, its detections, and what viewers need, made on first use: the annotated
+    image (unless the loop drew one already, for its file), its JPEG, its JSON."""
 
-    def __init__(self, frame_id: int, image: np.ndarray, dets: Detections, filename: str | None) -> None:
+    def __init__(self, frame_id: int, image: np.ndarray, dets: Detections, drawn: np.ndarray | None,
+                 filename: str | None) -> None:
         self.frame_id, self.image, self.dets, self.filename = frame_id, image, dets, filename
+        self._drawn = drawn
         self._lock = threading.Lock()
         self._jpeg: dict[int, bytes] = {}
         self._json: str | None = None
@@ -31,7 +34,9 @@ class LiveFrame:
     def jpeg(self, quality: int) -> bytes:
         with self._lock:  # viewers of the same frame wait for one encoding instead of each making their own
             if quality not in self._jpeg:
-                ok, data = cv2.imencode(".jpg", self.image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+                if self._drawn is None:
+                    self._drawn = self.dets.draw(self.image)
+                ok, data = cv2.imencode(".jpg", self._drawn, [cv2.IMWRITE_JPEG_QUALITY, quality])
                 if not ok:
                     raise RuntimeError(f"cannot encode frame {self.frame_id} as JPEG")
                 self._jpeg[quality] = data.tobytes()
@@ -54,12 +59,14 @@ class LiveFeed:
         self._viewers = 0
 
     # -- the detection loop's side -------------------------------------------------------------------
-    def publish(self, image: np.ndarray, dets: Detections, filename: str | None = None) -> None:
-        """Make *image* (annotated BGR, not modified afterwards) the newest frame; frames are numbered
-        from 1, as darknet's demo numbers them. Returns at once."""
+    def publish(self, image: np.ndarray, dets: Detections, drawn: np.ndarray | None = None,
+                filename: str | None = None) -> None:
+        """Make *image* (BGR, not modified afterwards) the newest frame; *drawn*: its annotated copy if the
+        caller made one, else a viewer draws it. Frames are numbered from 1, as darknet's demo numbers them.
+        Returns at once."""
         with self._changed:
             self._published += 1
-            self._latest = LiveFrame(self._published, image, dets, filename)
+            self._latest = LiveFrame(self._published, image, dets, drawn, filename)
             self._changed.notify_all()
 
     def end(self) -> None:
