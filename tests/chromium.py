@@ -13,7 +13,9 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import os
 import re
+import signal
 import shutil
 import subprocess
 import threading
@@ -43,8 +45,9 @@ class Chromium:
         profile.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
             [chromium_path(), *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        watchdog = threading.Timer(START_TIMEOUT, self._process.kill)  # a browser that never says where it listens
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            start_new_session=True)  # its own process group: killing it ends its renderers too
+        watchdog = threading.Timer(START_TIMEOUT, self._kill)  # a browser that never says where it listens
         watchdog.start()
         try:
             url = self._devtools_url()
@@ -65,8 +68,14 @@ class Chromium:
             found = re.search(r"DevTools listening on (ws://\S+)", line)
             if found:
                 return found.group(1)
-        self._process.kill()
+        self._kill()
         pytest.fail("Chromium exited without opening its DevTools port:\n" + "".join(lines[-20:]))
+
+    def _kill(self) -> None:
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
     def _drain(self) -> None:
         for _ in self._process.stderr:
@@ -123,7 +132,7 @@ class Chromium:
         try:
             self._process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            self._process.kill()
+            self._kill()
             self._process.wait()
         self._socket.close()
 

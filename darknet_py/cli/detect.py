@@ -64,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     live.add_argument("--host", default="127.0.0.1", help="address the servers listen on (default 127.0.0.1: this "
                       "machine only; 0.0.0.0 lets others watch, without authentication)")
     live.add_argument("--wait-viewers", type=int, default=0, metavar="N",
-                      help="start detecting once N stream viewers are connected")
+                      help="start detecting once N stream connections are open (the page opens two)")
     live.add_argument("--keep-serving", action="store_true",
                       help="when the source ends, keep serving its last frame until Ctrl-C")
 

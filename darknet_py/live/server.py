@@ -28,13 +28,12 @@ SEND_TIMEOUT = 60.0
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"  # streams end by closing the connection, as darknet's do
     server_version = "darknet_py"
-    routes: dict[str, Callable[["_Handler"], None]] = {}  # path → action; "*" answers every path
-    feed: LiveFeed
-    quality: int
+    server: "_Server"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         path = urlsplit(self.path).path
-        action = self.routes.get(path) or self.routes.get("*")
+        routes = ROUTES[self.server.kind]
+        action = routes.get(path) or routes.get("*")
         if action is None:
             self.send_error(404, "not here: the page is at /, the streams at /mjpeg and /json")
             return
@@ -55,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_body("text/html; charset=utf-8", resources.files(__package__).joinpath("page.html").read_bytes())
 
     def status(self) -> None:
-        self._send_body("application/json", json.dumps(self.feed.status()).encode())
+        self._send_body("application/json", json.dumps(self.server.feed.status()).encode())
 
     def stream(self, form: StreamFormat) -> None:
         self.connection.settimeout(SEND_TIMEOUT)
@@ -65,12 +64,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Pragma", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
-        with self.feed.viewer():
+        feed = self.server.feed
+        with feed.viewer():
             try:
                 self.wfile.write(form.opening)
                 sent = 0
-                while (frame := self.feed.next_frame(sent, gone=self._viewer_left)) is not None:
-                    self.wfile.write(form.frame(frame, sent == 0, self.quality))
+                while (frame := feed.next_frame(sent, gone=self._viewer_left)) is not None:
+                    self.wfile.write(form.frame(frame, sent == 0, self.server.quality))
                     sent = frame.frame_id
                 self.wfile.write(form.closing)
             except OSError:  # the viewer left (reset, broken pipe) or took nothing for SEND_TIMEOUT
@@ -85,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
             return True
 
 
-ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {
+ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {  # server kind → path → action; "*": every path
     "serve": {"/": _Handler.page, "/index.html": _Handler.page, "/status": _Handler.status,
               "/mjpeg": partial(_Handler.stream, form=MJPEG), "/json": partial(_Handler.stream, form=EVENTS)},
     "mjpeg": {"*": partial(_Handler.stream, form=MJPEG)},
@@ -95,7 +95,10 @@ ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a viewer stuck in a send never keeps the program from exiting
-    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], kind: str, feed: LiveFeed, quality: int) -> None:
+        self.kind, self.feed, self.quality = kind, feed, quality
+        super().__init__(address, _Handler)
 
 
 class _Server6(_Server):
@@ -104,10 +107,9 @@ class _Server6(_Server):
 
 def start_server(kind: str, host: str, port: int, feed: LiveFeed, quality: int) -> ThreadingHTTPServer:
     """A running server of *kind* ("serve", "mjpeg", "json") on host:port (0: any free port)."""
-    handler = type(f"{kind.title()}Handler", (_Handler,), {"routes": ROUTES[kind], "feed": feed, "quality": quality})
     server_class = _Server6 if ":" in host else _Server
     try:
-        server = server_class((host, port), handler)
+        server = server_class((host, port), kind, feed, quality)
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     threading.Thread(target=server.serve_forever, name=f"live-{kind}", daemon=True).start()
