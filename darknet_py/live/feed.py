@@ -1,9 +1,10 @@
-"""The newest annotated frame, handed from the detection loop to any number of viewers.
+"""The newest frame and its detections, handed from the detection loop to any number of viewers.
 
 The detection loop only swaps a reference (publish); it never waits for a viewer, never encodes, never
 queues. Each viewer asks for "the newest frame after the one I sent last": a slow or stalled viewer
 skips what it missed, and nothing piles up — the feed holds one frame, each viewer at most the one it
-is sending. JPEG and JSON are made on a viewer's thread, once per frame, shared by all viewers.
+is sending. The boxes (unless the loop drew them for its file), the JPEG and the JSON are made on a
+viewer's thread, once per frame, shared by all viewers.
 """
 from __future__ import annotations
 
