@@ -221,8 +221,9 @@ def opencv_video_loop(video: Path, cfg: Path, weights: Path, side: int, out: Pat
 def ours_video(video: Path, model_args: list[str], out: Path) -> tuple[int, float]:
     from darknet_py import cli
 
+    codec = "mjpg" if video.suffix.lower() == ".avi" else "mp4v"  # the OpenCV loop's writer, like for like (not H.264)
     start = time.perf_counter()
-    code = cli.main(["detect", str(video), *model_args, "--output", str(out)])
+    code = cli.main(["detect", str(video), *model_args, "--codec", codec, "--output", str(out)])
     seconds = time.perf_counter() - start
     if code != 0:
         raise RuntimeError(f"darknet-py detect failed ({code})")
@@ -237,7 +238,7 @@ def bench_video(video: Path, folder: Path, rounds: int) -> dict:
     model = darknet_py.load(cfg, weights)
     export_onnx(model, int8, default_names(80), ExportOptions("boxes"), str(weights), Int8Options(str(CALIBRATION)))
     runs: dict[str, Callable[[Path], tuple[int, float]]] = {
-        # the same container and codec as darknet-py writes for this input (MJPG .avi / mp4v .mp4)
+        # the same container and codec as darknet-py is asked for (--codec: MJPG .avi / mp4v .mp4)
         "opencv loop": lambda out: opencv_video_loop(video, cfg, weights, 416, out / f"cv{'.avi' if video.suffix.lower() == '.avi' else '.mp4'}"),
         "darknet-py detect (torch)": lambda out: ours_video(video, ["--cfg", str(cfg), "--weights", str(weights)], out),
         "darknet-py detect (onnxruntime-int8)": lambda out: ours_video(video, ["--weights", str(int8)], out),

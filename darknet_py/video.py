@@ -17,6 +17,7 @@ from .detections import Detections
 from .errors import InputError
 from .fileio import atomic_path
 from .progress import Progress
+from .video_writer import open_video_writer
 
 _END = object()
 
@@ -60,7 +61,11 @@ def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Even
 
 
 def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]], output: str | None,
-              batch: int = 1, on_frame: Callable[[int, Detections], None] | None = None) -> VideoReport:
+              batch: int = 1, on_frame: Callable[[int, Detections], None] | None = None, codec: str | None = None,
+              on_image: Callable[[np.ndarray, Detections, np.ndarray | None], None] | None = None) -> VideoReport:
+    """Detect on every frame of *source*, writing the annotated frames to *output* with *codec* (default: by the
+    output's extension, see video_writer). *on_image* (a live view) gets each frame, its detections and the
+    annotated frame when one was drawn for the file (else None); it must not block."""
     capture = open_capture(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -78,10 +83,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     try:
         with (atomic_path(output, suffix) if output else _no_path()) as tmp:
             if tmp:
-                fourcc = cv2.VideoWriter_fourcc(*("mp4v" if suffix.lower() == ".mp4" else "MJPG"))
-                writer = cv2.VideoWriter(tmp, fourcc, fps, size)
-                if not writer.isOpened():
-                    raise InputError(f"cannot write video {output}")
+                writer = open_video_writer(tmp, fps, size, codec, suffix)
             try:
                 done = False
                 while not done:
@@ -97,8 +99,12 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
                     for frame, dets in zip(pending, detect_batch(pending)):
                         if on_frame:
                             on_frame(count, dets)
+                        drawn = None
                         if writer is not None:
-                            writer.write(dets.draw(frame))
+                            drawn = dets.draw(frame)
+                            writer.write(drawn)
+                        if on_image:
+                            on_image(frame, dets, drawn)
                         count += 1
                         progress.update()
             except KeyboardInterrupt:

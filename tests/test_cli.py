@@ -48,7 +48,7 @@ def test_video_keeps_every_decoded_frame_size_and_fps(tmp_path: Path) -> None:
     result = _run("detect", str(shared_path(VIDEO / "pedestrians.avi")), "--output", str(tmp_path), "--batch", "4")
     assert result.returncode == 0, result.stderr
     assert "341 frames (1280x720, 50 fps)" in result.stderr
-    capture = cv2.VideoCapture(str(tmp_path / "pedestrians.avi"))
+    capture = cv2.VideoCapture(str(tmp_path / "pedestrians.mp4"))  # H.264, which browsers play (test_video_writer.py)
     count = 0
     while capture.read()[0]:
         count += 1

@@ -34,7 +34,7 @@ def test_stream_url(clip: Path, tmp_path: Path, zoo_env) -> None:
         assert cli.main(["detect", url, "--output", str(tmp_path)]) == 0
     finally:
         server.shutdown()
-    assert frame_count(tmp_path / "clip.avi") == CLIP_FRAMES
+    assert frame_count(tmp_path / "clip.mp4") == CLIP_FRAMES  # H.264 MP4 by default, whatever the source's container
 
 
 def test_webcam_index(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
@@ -112,7 +112,7 @@ def test_a_corrupt_frame_mid_stream_is_skipped_counted_and_reported(tmp_path: Pa
     cfg, weights = official("yolov4-tiny")
     assert cli.main(["detect", str(broken), "--cfg", str(cfg), "--weights", str(weights), "--output", str(tmp_path / "o")]) == 0
     assert "11 frames (320x180, 25 fps), 1 unreadable frame(s) skipped" in capsys.readouterr().err
-    assert frame_count(tmp_path / "o" / "broken.avi") == CLIP_FRAMES - 1
+    assert frame_count(tmp_path / "o" / "broken.mp4") == CLIP_FRAMES - 1
 
 
 @pytest.mark.parametrize("kind", ["gray", "bgra", "uint16", "gray16"])

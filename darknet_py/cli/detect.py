@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -11,7 +12,9 @@ import cv2
 
 from ..errors import InputError
 from ..fileio import atomic_write, write_image
+from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
 from ..sources import annotated_name, source_items
+from ..video_writer import CODECS, output_suffix
 from .common import (
     add_backend_arg,
     add_device_args,
@@ -49,13 +52,37 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-save", action="store_true", help="do not write annotated images/video")
     p.add_argument("--show", action="store_true", help="show results in a window (needs a display)")
     p.add_argument("--exist-ok", action="store_true", help="write into an --output folder that already holds files")
+    p.add_argument("--codec", choices=list(CODECS), help="annotated video: h264 (.mp4, plays in browsers; the default "
+                   "with PyAV), mp4v (.mp4, OpenCV) or mjpg (.avi, OpenCV)")
+    live = p.add_argument_group("live view (browser, VLC, programs reading darknet's streams)")
+    live.add_argument("--serve", type=int, metavar="PORT", help="a page at http://HOST:PORT/ showing the annotated "
+                      "stream and a detections table; the streams at /mjpeg and /json (server-sent events)")
+    live.add_argument("--mjpeg-port", type=int, metavar="PORT", help="darknet's -mjpeg_port: annotated frames as MJPEG")
+    live.add_argument("--json-port", type=int, metavar="PORT", help="darknet's -json_port: each frame's objects as JSON")
+    live.add_argument("--mjpeg-quality", type=int, default=DARKNET_JPEG_QUALITY,
+                      help=f"JPEG quality of the MJPEG stream, 1..100 (default {DARKNET_JPEG_QUALITY}, darknet's)")
+    live.add_argument("--host", default="127.0.0.1", help="address the servers listen on (default 127.0.0.1: this "
+                      "machine only; 0.0.0.0 lets others watch, without authentication)")
+    live.add_argument("--wait-viewers", type=int, default=0, metavar="N",
+                      help="start detecting once N stream connections are open (the page opens two)")
+    live.add_argument("--keep-serving", action="store_true",
+                      help="when the source ends, keep serving its last frame until Ctrl-C")
 
 
 def run(args) -> int:
+    live_options = _live_options(args)
+    if args.ray is not None:
+        if live_options.wanted:
+            raise InputError("--serve, --mjpeg-port and --json-port are not available with --ray")
+        return _run_detect_on_ray(args)
+    with LiveView(live_options) if live_options.wanted else contextlib.nullcontext() as live:
+        return _detect_here(args, live)
+
+
+def _detect_here(args, live: LiveView | None) -> int:
+    """One source on this machine: images or a video, with files written and a live view if asked."""
     from ..detect import iter_batches
 
-    if args.ray is not None:
-        return _run_detect_on_ray(args)
     if len(args.source) > 1:
         raise InputError(f"{len(args.source)} sources given: without --ray, give one (a folder or a glob for many)")
     args.batch = 1 if args.batch is None else args.batch
@@ -64,9 +91,15 @@ def run(args) -> int:
         _require_display()
     if args.output and not args.exist_ok:
         _refuse_filled_folder(Path(args.output))
+    if live:
+        for line in live.describe():
+            print(line, file=sys.stderr, flush=True)
     model, names = load_model(args)
     out = Path(args.output) if args.output else fresh_run_dir()
     out.mkdir(parents=True, exist_ok=True)
+    if live and args.wait_viewers:
+        print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
+        live.wait_for_viewers(args.wait_viewers)
     options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
                    classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind)
 
@@ -84,27 +117,36 @@ def run(args) -> int:
                 total += 1
                 dets.source = path
                 _emit(args, out, Path(path).name, dets, records)
+                drawn = dets.draw(image) if not args.no_save or args.show else None
                 if not args.no_save:
-                    write_image(out / annotated_name(path), dets.draw(image))
+                    write_image(out / annotated_name(path), drawn)
                 if args.show:
-                    _show(dets.draw(image))
+                    _show(drawn)
+                if live:
+                    live.publish(image, dets, drawn, filename=path)
         summary = f"{total} image(s)"
     else:
         from ..video import run_video
 
         stem = f"camera{items}" if isinstance(items, int) else Path(str(items)).stem or "stream"
-        ext = ".avi" if str(items).lower().endswith(".avi") else ".mp4"
+        ext = output_suffix(args.codec, items)
         target = None if args.no_save else str(out / f"{stem}{ext}")
         report = run_video(items, detect_batch, target, args.batch,
-                           on_frame=lambda i, d: _emit(args, out, f"{stem}:{i}", d, records))
+                           on_frame=lambda i, d: _emit(args, out, f"{stem}:{i}", d, records),
+                           codec=args.codec, on_image=live.publish if live else None)
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
         if report.skipped:
             done += f", {report.skipped} unreadable frame(s) skipped"
         summary = f"{done}, interrupted — the video holds the frames done" if report.interrupted else done
+    if live:
+        live.finish()
     if args.save_json:
         with atomic_write(out / "detections.json", "w") as handle:
             json.dump(records, handle)
-    print(f"{summary} → {out}", file=sys.stderr)
+    print(f"{summary} → {out}", file=sys.stderr, flush=True)
+    if live and args.keep_serving and not (kind == "video" and report.interrupted):
+        print("the source has ended; still serving its last frame — Ctrl-C to stop", file=sys.stderr, flush=True)
+        live.hold()
     return 0
 
 
@@ -133,6 +175,18 @@ def _run_detect_on_ray(args) -> int:
         raise
     print_report(report)
     return 0
+
+
+def _live_options(args) -> LiveOptions:
+    options = LiveOptions(serve=args.serve, mjpeg_port=args.mjpeg_port, json_port=args.json_port,
+                          host=args.host, quality=args.mjpeg_quality)
+    if not options.wanted:
+        for flag, given in (("--wait-viewers", args.wait_viewers), ("--keep-serving", args.keep_serving)):
+            if given:
+                raise InputError(f"{flag} needs --serve, --mjpeg-port or --json-port")
+    elif args.wait_viewers < 0:
+        raise InputError(f"--wait-viewers {args.wait_viewers}: give a number of viewers, 0 or more")
+    return options
 
 
 def _refuse_filled_folder(folder: Path) -> None:

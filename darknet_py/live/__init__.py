@@ -1,0 +1,126 @@
+"""Live view of a detection run: darknet's MJPEG and JSON streams, and a page that shows both.
+
+    with LiveView(LiveOptions(serve=8080)) as live:      # servers start; their URLs in live.urls
+        live.wait_for_viewers(1)                          # optional: start when someone watches
+        run_video(source, detect, output, on_image=live.publish)
+        live.finish()                                     # streams end after the last frame
+
+The detection loop only calls publish() (a reference swap; boxes are drawn and JPEGs made on the viewers'
+threads); see feed.py for why viewers never slow it.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+import threading
+import warnings
+from dataclasses import dataclass
+
+from ..errors import InputError
+from ..layers.yolo import DarknetWarning
+from .feed import LiveFeed, LiveFrame
+from .server import start_server
+
+__all__ = ["LiveFeed", "LiveFrame", "LiveOptions", "LiveView", "is_loopback"]
+
+DARKNET_JPEG_QUALITY = 40  # demo.c's jpeg_quality for -mjpeg_port
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    serve: int | None = None  # page + /mjpeg + /json on this port
+    mjpeg_port: int | None = None  # darknet's -mjpeg_port
+    json_port: int | None = None  # darknet's -json_port
+    host: str = "127.0.0.1"
+    quality: int = DARKNET_JPEG_QUALITY
+
+    @property
+    def wanted(self) -> bool:
+        return any(port is not None for port in (self.serve, self.mjpeg_port, self.json_port))
+
+    def check(self) -> None:
+        ports = {"--serve": self.serve, "--mjpeg-port": self.mjpeg_port, "--json-port": self.json_port}
+        given = {flag: port for flag, port in ports.items() if port is not None}
+        for flag, port in given.items():
+            if not 0 <= port <= 65535:
+                raise InputError(f"{flag} {port}: a port is 0..65535 (0 picks a free one)")
+        fixed = [port for port in given.values() if port]
+        if len(fixed) != len(set(fixed)):
+            raise InputError(f"{', '.join(f'{f} {p}' for f, p in given.items())}: each stream needs its own port")
+        if not 1 <= self.quality <= 100:
+            raise InputError(f"--mjpeg-quality {self.quality}: JPEG quality is 1..100")
+
+
+def is_loopback(host: str) -> bool:
+    """True when *host* (an address or a name) reaches only this machine."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+class LiveView:
+    """The servers asked for in *options*, fed by one LiveFeed; a context manager that closes them."""
+
+    def __init__(self, options: LiveOptions) -> None:
+        options.check()
+        self.options, self.feed = options, LiveFeed()
+        self.urls: dict[str, str] = {}  # "serve" / "mjpeg" / "json" → the URL it answers on
+        self._servers = []
+        if not is_loopback(options.host):
+            warnings.warn(f"--host {options.host} is not loopback: anyone who can reach this machine can watch "
+                          "the streams (there is no authentication)", DarknetWarning, stacklevel=2)
+        try:
+            for kind, port in (("serve", options.serve), ("mjpeg", options.mjpeg_port), ("json", options.json_port)):
+                if port is not None:
+                    server = start_server(kind, options.host, port, self.feed, options.quality)
+                    self._servers.append(server)
+                    host = f"[{options.host}]" if ":" in options.host else options.host
+                    self.urls[kind] = f"http://{host}:{server.server_address[1]}/"
+        except BaseException:
+            self.close()
+            raise
+
+    def describe(self) -> list[str]:
+        """One line per server, for the terminal."""
+        lines = {"serve": "live view: {url}  (streams: {url}mjpeg, {url}json)",
+                 "mjpeg": "MJPEG stream: {url}", "json": "JSON stream: {url}"}
+        return [lines[kind].format(url=url) for kind, url in self.urls.items()]
+
+    def publish(self, image, dets, drawn=None, filename: str | None = None) -> None:
+        """The newest frame (see LiveFeed.publish); returns at once."""
+        self.feed.publish(image, dets, drawn, filename)
+
+    def wait_for_viewers(self, count: int) -> None:
+        self.feed.wait_for_viewers(count)
+
+    def finish(self) -> None:
+        """The source has ended: each viewer is sent the last frame, then its stream closes."""
+        self.feed.end()
+
+    def hold(self) -> None:
+        """Keep serving (the last frame, to new viewers) until Ctrl-C."""
+        forever = threading.Event()
+        try:
+            while not forever.wait(1.0):  # a timed wait, so Ctrl-C is seen at once
+                pass
+        except KeyboardInterrupt:
+            pass
+
+    def close(self) -> None:
+        self.feed.end()
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self._servers.clear()
+
+    def __enter__(self) -> "LiveView":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

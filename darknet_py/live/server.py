@@ -1,0 +1,116 @@
+"""HTTP servers for the live view (standard library only): one thread per viewer, each sending the
+newest frame whenever it is ready for one, so a viewer's pace never reaches the detection loop.
+
+Routes: `--serve` holds the page at `/`, `/mjpeg`, `/json` (server-sent events) and `/status`;
+`--mjpeg-port` / `--json-port` serve darknet's stream at every path, as darknet does.
+"""
+from __future__ import annotations
+
+import json
+import select
+import socket
+import threading
+from functools import partial
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Callable
+from urllib.parse import urlsplit
+
+from ..errors import InputError
+from .feed import LiveFeed
+from .streams import DARKNET_JSON, EVENTS, MJPEG, StreamFormat
+
+# A viewer whose socket takes no bytes for this long is dropped (a stalled one is kept until then:
+# it simply skips frames), so a peer that vanished without closing does not hold a thread forever.
+SEND_TIMEOUT = 60.0
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"  # streams end by closing the connection, as darknet's do
+    server_version = "darknet_py"
+    server: "_Server"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        path = urlsplit(self.path).path
+        routes = ROUTES[self.server.kind]
+        action = routes.get(path) or routes.get("*")
+        if action is None:
+            self.send_error(404, "not here: the page is at /, the streams at /mjpeg and /json")
+            return
+        action(self)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - viewers coming and going are not news
+        pass
+
+    def _send_body(self, content_type: str, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def page(self) -> None:
+        self._send_body("text/html; charset=utf-8", resources.files(__package__).joinpath("page.html").read_bytes())
+
+    def status(self) -> None:
+        self._send_body("application/json", json.dumps(self.server.feed.status()).encode())
+
+    def stream(self, form: StreamFormat) -> None:
+        self.connection.settimeout(SEND_TIMEOUT)
+        self.send_response(200)
+        self.send_header("Content-Type", form.content_type)
+        self.send_header("Cache-Control", "no-cache, private")
+        self.send_header("Pragma", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        feed = self.server.feed
+        with feed.viewer():
+            try:
+                self.wfile.write(form.opening)
+                sent = 0
+                while (frame := feed.next_frame(sent, gone=self._viewer_left)) is not None:
+                    self.wfile.write(form.frame(frame, sent == 0, self.server.quality))
+                    sent = frame.frame_id
+                self.wfile.write(form.closing)
+            except OSError:  # the viewer left (reset, broken pipe) or took nothing for SEND_TIMEOUT
+                self.close_connection = True
+
+    def _viewer_left(self) -> bool:
+        """While no frame comes: has the viewer closed its end? (It sends nothing after its request.)"""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+
+ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {  # server kind → path → action; "*": every path
+    "serve": {"/": _Handler.page, "/index.html": _Handler.page, "/status": _Handler.status,
+              "/mjpeg": partial(_Handler.stream, form=MJPEG), "/json": partial(_Handler.stream, form=EVENTS)},
+    "mjpeg": {"*": partial(_Handler.stream, form=MJPEG)},
+    "json": {"*": partial(_Handler.stream, form=DARKNET_JSON)},
+}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a viewer stuck in a send never keeps the program from exiting
+
+    def __init__(self, address: tuple[str, int], kind: str, feed: LiveFeed, quality: int) -> None:
+        self.kind, self.feed, self.quality = kind, feed, quality
+        super().__init__(address, _Handler)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def start_server(kind: str, host: str, port: int, feed: LiveFeed, quality: int) -> ThreadingHTTPServer:
+    """A running server of *kind* ("serve", "mjpeg", "json") on host:port (0: any free port)."""
+    server_class = _Server6 if ":" in host else _Server
+    try:
+        server = server_class((host, port), kind, feed, quality)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    threading.Thread(target=server.serve_forever, name=f"live-{kind}", daemon=True).start()
+    return server

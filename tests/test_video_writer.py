@@ -1,0 +1,163 @@
+"""Annotated videos: H.264 MP4 that a browser plays (headless Chromium), the codec choice, and the fallbacks."""
+from __future__ import annotations
+
+import http.server
+import threading
+import warnings
+from functools import partial
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from darknet_py import DarknetWarning, InputError, cli, video, video_writer
+from darknet_py.detections import Detections
+from tests.chromium import Chromium, wait_for
+from tests.conftest import CLIP_FRAMES, VIDEO, frame_count, official, shared_path
+
+THUMB = (32, 18)
+
+
+def _one_box(frames: list[np.ndarray]) -> list[Detections]:
+    """A stand-in detector (the writer is under test, not the network): one labelled box per frame."""
+    out = []
+    for frame in frames:
+        h, w = frame.shape[:2]
+        out.append(Detections(np.array([[w * 0.3, h * 0.3, w * 0.6, h * 0.7]], np.float32), np.array([0.9], np.float32),
+                              np.array([0]), ["person"], (w, h)))
+    return out
+
+
+def _codec_of(path: Path) -> tuple[str, str]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.codec_context.name, stream.codec_context.pix_fmt
+
+
+def _frames_at(path: Path, indexes: list[int]) -> dict[int, np.ndarray]:
+    capture, found, i = cv2.VideoCapture(str(path)), {}, 0
+    while len(found) < len(indexes):
+        ok, frame = capture.read()
+        assert ok
+        if i in indexes:
+            found[i] = frame
+        i += 1
+    return found
+
+
+def _thumbnail_rgb(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.resize(frame, THUMB, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB).astype(int)
+
+
+def test_annotated_pedestrians_mp4_plays_in_chromium(tmp_path: Path) -> None:
+    out = tmp_path / "pedestrians.mp4"
+    report = video.run_video(str(shared_path(VIDEO / "pedestrians.avi")), _one_box, str(out))
+    assert report.frames == 341
+    assert _codec_of(out) == ("h264", "yuv420p")
+    capture = cv2.VideoCapture(str(out))
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1280, 720)
+    assert capture.get(cv2.CAP_PROP_FPS) == 50
+    assert frame_count(out) == 341  # OpenCV reads back every frame
+
+    (tmp_path / "play.html").write_text('<video id="v" src="pedestrians.mp4" muted preload="auto"></video>')
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Chromium(tmp_path / "chromium") as browser:
+            browser.goto(f"http://127.0.0.1:{server.server_port}/play.html")
+            draw = f"""const full = document.createElement('canvas');  // the decoded frame, at its own size
+                full.width = v.videoWidth; full.height = v.videoHeight;
+                full.getContext('2d').drawImage(v, 0, 0);
+                const small = document.createElement('canvas');  // and a {THUMB[0]}x{THUMB[1]} thumbnail of it
+                small.width = {THUMB[0]}; small.height = {THUMB[1]};
+                const ctx = small.getContext('2d');
+                ctx.imageSmoothingQuality = 'high';
+                ctx.drawImage(full, 0, 0, {THUMB[0]}, {THUMB[1]});
+                const shown = {{duration: v.duration, size: [full.width, full.height], error: v.error && v.error.code,
+                    rgba: Array.from(ctx.getImageData(0, 0, {THUMB[0]}, {THUMB[1]}).data)}};"""
+            first = browser.evaluate(wait_for("document.getElementById('v').readyState >= 2 || document.getElementById('v').error",
+                                              f"(() => {{ const v = document.getElementById('v'); {draw} return shown; }})()"))
+            # play it: the frame presented once the clock passes 5 s, and the end
+            later = browser.evaluate(f"""new Promise((resolve, reject) => {{
+                const v = document.getElementById('v');
+                setTimeout(() => reject(new Error('no frame past 5 s, or no end, within 120 s')), 120000);
+                const onFrame = (now, meta) => {{
+                    if (meta.mediaTime < 5.0) return v.requestVideoFrameCallback(onFrame);
+                    {draw}
+                    shown.frame = Math.round(meta.mediaTime * 50);
+                    v.addEventListener('ended', () => resolve(shown), {{once: true}});
+                    if (v.ended) resolve(shown);
+                }};
+                v.requestVideoFrameCallback(onFrame);
+                v.play().catch(reject);
+            }})""")
+    finally:
+        server.shutdown()
+    assert first["error"] is None, f"Chromium refused the video (MediaError {first['error']})"
+    assert first["duration"] == pytest.approx(341 / 50, abs=0.03)
+    assert first["size"] == later["size"] == [1280, 720]
+    assert 250 <= later["frame"] < 341
+    expected = _frames_at(out, [0, later["frame"]])
+    for shown, index in ((first, 0), (later, later["frame"])):
+        rgb = np.array(shown["rgba"]).reshape(THUMB[1], THUMB[0], 4)[..., :3]
+        assert np.abs(rgb - _thumbnail_rgb(expected[index])).mean() < 8, f"Chromium shows another picture at frame {index}"
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        pass
+
+
+def test_ctrl_c_leaves_a_playable_h264_mp4(clip: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.mp4"
+
+    def stop_after_five(frames):
+        if stop_after_five.seen >= 5:
+            raise KeyboardInterrupt
+        stop_after_five.seen += len(frames)
+        return _one_box(frames)
+    stop_after_five.seen = 0
+    report = video.run_video(str(clip), stop_after_five, str(out))
+    assert report.interrupted and report.frames == 5
+    assert _codec_of(out) == ("h264", "yuv420p") and frame_count(out) == 5
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+@pytest.fixture
+def zoo_env(monkeypatch) -> None:
+    cfg, _ = official("yolov4-tiny")
+    monkeypatch.setenv("DARKNET_PY_ZOO", str(cfg.parents[1]))
+
+
+def test_codec_flag_chooses_the_container(clip: Path, tmp_path: Path, zoo_env) -> None:
+    assert cli.main(["detect", str(clip), "--codec", "mjpg", "--output", str(tmp_path / "mjpg")]) == 0
+    written = tmp_path / "mjpg" / "clip.avi"
+    fourcc = int(cv2.VideoCapture(str(written)).get(cv2.CAP_PROP_FOURCC))
+    assert fourcc.to_bytes(4, "little") == b"MJPG" and frame_count(written) == CLIP_FRAMES
+
+
+def test_without_pyav_todays_opencv_writers_with_one_warning(clip: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(video_writer, "pyav_available", lambda: False)
+    assert video_writer.output_suffix(None, "walk.avi") == ".avi"  # what OpenCV wrote before
+    assert video_writer.output_suffix(None, "rtsp://camera/stream") == ".mp4"
+    with pytest.raises(InputError, match=r"--codec h264 needs PyAV: PyAV is not installed \(pip install av\)"):
+        video_writer.output_suffix("h264", "walk.avi")
+    out = tmp_path / "out.mp4"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        video.run_video(str(clip), _one_box, str(out))
+    assert [str(w.message) for w in caught if w.category is DarknetWarning] == [
+        "writing MPEG-4 Part 2 (mp4v), which browsers do not play: PyAV is not installed (pip install av)"]
+    assert _codec_of(out)[0] == "mpeg4" and frame_count(out) == CLIP_FRAMES
+
+
+def test_odd_sizes_and_mismatched_containers(tmp_path: Path) -> None:
+    with pytest.warns(DarknetWarning, match=r"H.264 \(4:2:0\) needs even sides and the video is 321x180"):
+        assert video_writer.default_codec(".mp4", (321, 180)) == "mp4v"
+    with pytest.raises(InputError, match="needs an even width and height; the video is 321x180"):
+        video_writer.open_video_writer(str(tmp_path / "a.mp4"), 25, (321, 180), "h264")
+    with pytest.raises(InputError, match="h264 writes .mp4 files, not .avi"):
+        video_writer.open_video_writer(str(tmp_path / "a.avi"), 25, (320, 180), "h264")
+    assert video_writer.default_codec(".avi", (320, 180)) == "mjpg"
