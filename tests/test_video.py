@@ -86,8 +86,8 @@ def test_error_mid_stream_keeps_the_frames_done_and_says_so(clip: Path, tmp_path
 def test_show_draws_each_image_in_a_window(tmp_path: Path, zoo_env, monkeypatch) -> None:
     shown = []
     monkeypatch.setenv("DISPLAY", ":99")
-    monkeypatch.setattr(cli.cv2, "imshow", lambda title, image: shown.append(image))
-    monkeypatch.setattr(cli.cv2, "waitKey", lambda delay: -1)
+    monkeypatch.setattr(cli.detect.cv2, "imshow", lambda title, image: shown.append(image))
+    monkeypatch.setattr(cli.detect.cv2, "waitKey", lambda delay: -1)
     image = shared_path(IMAGES / "dog.jpg")
     assert cli.main(["detect", str(image), "--show", "--no-save", "--output", str(tmp_path)]) == 0
     assert len(shown) == 1 and shown[0].shape == cv2.imread(str(image)).shape
