@@ -20,7 +20,8 @@ from .detect import DetectOptions, ImageLike, as_image_list, detect_with, prepar
 from .detections import Detections
 from .errors import InputError
 from .fileio import read_bytes
-from .layers.yolo import DarknetWarning, YoloSpec
+from .layers.head import spec_from_dict
+from .layers.yolo import DarknetWarning
 from .onnx_export import FORMAT_VERSION, METADATA_KEY
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -81,8 +82,7 @@ class OnnxDetector:
         self.output_format: str = meta["output_format"]
         self.names: list[str] = meta["names"]
         self.letter_box: bool = meta["letterbox"]
-        self.heads = [YoloSpec(**{k: tuple(map(tuple, v)) if k == "anchors" else v for k, v in head.items() if k != "stride"})
-                      for head in meta["heads"]]
+        self.heads = [spec_from_dict({k: v for k, v in head.items() if k != "stride"}) for head in meta["heads"]]
         self._strides = [tuple(head["stride"]) for head in meta["heads"]]
         self.width, self.height = self._input_size(size)
         self._input = self.session.get_inputs()[0].name
@@ -130,8 +130,7 @@ class OnnxDetector:
     def _candidates(self, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         outputs = [torch.from_numpy(o) for o in self.run(pixels)]
         if self.output_format == "raw":
-            boxes, objectness, probs = decode(outputs, self.heads, self.width, self.height)
-            return boxes, objectness, objectness.unsqueeze(-1) * probs
+            return decode(outputs, self.heads, self.width, self.height)
         boxes, scores, objectness = outputs
         return boxes, objectness, scores
 

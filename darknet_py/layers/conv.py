@@ -65,7 +65,7 @@ class ConvLayer(nn.Module):
         x = F.batch_norm(self.conv(x), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
         return self.act(x)
 
-    def configure(self, s: Section) -> None:
+    def configure(self, s: Section, ctx: BuildContext) -> None:
         """A variant reads its own options here, and refuses those it cannot honour (s.error)."""
 
     def convolve(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
@@ -155,5 +155,5 @@ def build_convolutional(s: Section, ctx: BuildContext) -> Built:
     if out_h < 1 or out_w < 1:
         raise s.error(f"input {w}x{h} is too small for a {size}x{size} convolution with stride {stride_x}x{stride_y}")
     module = layer_class(c, filters, size, (stride_y, stride_x), padding, dilation, groups, batch_normalize, activation)
-    module.configure(s)
+    module.configure(s, ctx)
     return Built(module, Shape(filters, out_h, out_w), (ctx.prev,))

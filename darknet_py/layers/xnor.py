@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Sequence
 from ..cfg import Section
 from .activations import Activation
 from .conv import ConvLayer, conv_variant
+from .registry import BuildContext
 
 if TYPE_CHECKING:
     from ..model import LayerInfo
@@ -60,13 +61,19 @@ class XnorConvLayer(ConvLayer):
 
     bin_output = False
 
-    def configure(self, s: Section) -> None:
+    def configure(self, s: Section, ctx: BuildContext) -> None:
         # darknet's binary path reads neither (it runs im2col without dilation, with one stride)
         if self.conv.dilation != (1, 1):
             raise s.error("dilation with xnor=1 is not supported (darknet's binary path ignores it)", "dilation")
         if self.conv.stride[0] != self.conv.stride[1]:
             raise s.error("xnor=1 needs stride_x == stride_y (darknet's binary path has one stride)", "xnor")
         self.bin_output = s.get_int("bin_output", 0) != 0
+        same_size_3x3 = self.conv.kernel_size == (3, 3) and self.conv.stride == (1, 1) and self.conv.padding == (1, 1)
+        if self.conv.in_channels % 32 and not same_size_3x3:
+            ctx.notice("xnor-cpu", f"{s.where('xnor')}: darknet's CPU build has no binary path for an xnor layer with "
+                                   f"{self.conv.in_channels} input channels (not a multiple of 32) unless it is a 3x3, "
+                                   "stride 1, pad 1 convolution: it prints 'is no non-optimized version' and its output "
+                                   "is meaningless; darknet_py computes the binary convolution")
 
     def after_build(self, index: int, infos: Sequence[LayerInfo]) -> None:
         """bin_output=1: darknet runs the layer with a linear activation (calculate_binary_weights), unless
