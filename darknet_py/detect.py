@@ -63,12 +63,13 @@ def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
 
 
 def nms_settings(specs: Sequence[HeadSpec], options: DetectOptions) -> tuple[str, float]:
-    """(overlap kind, DIoU beta) from the option or the cfg's first [yolo] layer."""
-    kind = options.nms_kind or (specs[0].nms_kind if specs else "default")
+    """(overlap kind, DIoU beta) from the option or the cfg's last detection layer (darknet's detector
+    test/map read nms_kind from the last [yolo], [region] or [Gaussian_yolo]; [region] has none: IoU)."""
+    kind = options.nms_kind or (specs[-1].nms_kind if specs else "default")
     if kind == "greedynms":
         return "diou", GREEDY_DIOU_BETA
     if kind == "diounms":
-        return "diou", specs[0].beta_nms
+        return "diou", specs[-1].beta_nms
     return ("none" if kind == "none" else "iou"), GREEDY_DIOU_BETA
 
 

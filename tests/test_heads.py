@@ -172,6 +172,25 @@ def test_onnx_nms_export_equals_torch(reference: Reference, tmp_path: Path) -> N
     assert np.abs(ours.scores - theirs.scores).max() <= 1e-4 and np.abs(ours.boxes - theirs.boxes).max() <= 0.05
 
 
+def test_map_on_a_region_head_agrees_across_backends(references, tmp_path: Path) -> None:
+    """`map` runs on YOLOv2 as on YOLOv3/v4 (at 0.02: synthetic weights put nearly every box above 0.005)."""
+    from darknet_py.coco_eval import run_map
+    from darknet_py.names import COCO_NAMES
+    from tests.conftest import COCO
+    from tests.test_map import _subset
+
+    reference = references("yolov2-tiny")
+    model = darknet_py.load(reference.cfg, reference.weights)
+    path = tmp_path / "yolov2-tiny.onnx"
+    export_onnx(model, path, COCO_NAMES)
+    annotations, images = _subset(tmp_path, 4), shared_path(COCO / "images")
+    ours = run_map(model, images, annotations, 0.02, batch=2, progress=False)
+    onnx = run_map(darknet_py.load(path), images, annotations, 0.02, batch=2, progress=False)
+    assert ours.detections > 20 and abs(onnx.detections - ours.detections) <= 0.01 * ours.detections
+    for key, value in ours.metrics.items():
+        assert abs(onnx.metrics[key] - value) <= 1e-3, key
+
+
 # -- layers, on small cfgs through dump_layers -------------------------------------------------------
 
 NET = "[net]\nwidth={side}\nheight={side}\nchannels=3\n\n"
