@@ -132,8 +132,9 @@ class Darknet(nn.Module):
                 release[i].append(j)
         self._release = release
         self.head_indices = [i for i, m in enumerate(self.layers) if isinstance(m, DetectionHead)]
-        # What forward returns: the detection heads' inputs. A cfg without one (a classifier) is
-        # issue 16 part B's: it returns the last layer's output (darknet's get_network_output).
+        # The layers whose outputs forward returns: the detection layers (identities, so their output is
+        # their input). Here is where a cfg without one (a classifier) would name its last layer
+        # instead, as darknet's get_network_output does.
         self.output_indices = list(self.head_indices)
         self._is_output = [i in self.output_indices for i in range(n)]
 

@@ -15,7 +15,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from .decode import decode
+from .decode import decode, head_constants
 from .detect import DetectOptions, ImageLike, as_image_list, detect_with, prepare_batch
 from .detections import Detections
 from .errors import InputError
@@ -83,6 +83,7 @@ class OnnxDetector:
         self.names: list[str] = meta["names"]
         self.letter_box: bool = meta["letterbox"]
         self.heads = [spec_from_dict({k: v for k, v in head.items() if k != "stride"}) for head in meta["heads"]]
+        self._constants: list | None = None  # the raw format's decoding constants, made on first use
         self._strides = [tuple(head["stride"]) for head in meta["heads"]]
         self.width, self.height = self._input_size(size)
         self._input = self.session.get_inputs()[0].name
@@ -130,7 +131,9 @@ class OnnxDetector:
     def _candidates(self, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         outputs = [torch.from_numpy(o) for o in self.run(pixels)]
         if self.output_format == "raw":
-            return decode(outputs, self.heads, self.width, self.height)
+            if self._constants is None:
+                self._constants = [head_constants(spec, torch.device("cpu")) for spec in self.heads]
+            return decode(outputs, self.heads, self.width, self.height, self._constants)
         boxes, scores, objectness = outputs
         return boxes, objectness, scores
 

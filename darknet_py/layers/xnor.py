@@ -13,11 +13,11 @@ the folded (`fast`) and plain paths agree. Groups are off for xnor layers (darkn
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from typing import TYPE_CHECKING, Sequence
 
 from ..cfg import Section
 from .activations import Activation
@@ -58,8 +58,7 @@ class XnorConv2d(nn.Conv2d):
 class XnorConvLayer(ConvLayer):
     conv_module = XnorConv2d
     grouped = False
-
-    bin_output = False
+    bin_output = False  # set from the cfg in configure()
 
     def configure(self, s: Section, ctx: BuildContext) -> None:
         # darknet's binary path reads neither (it runs im2col without dilation, with one stride)
