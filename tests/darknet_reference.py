@@ -57,7 +57,9 @@ class DarknetProgram:
         dumps = []
         for line in (work / "index.txt").read_text().splitlines():
             index, kind, c, h, w, outputs = line.split()
-            data = np.fromfile(work / f"{int(index):03d}.f32", np.float32)
+            path = work / f"{int(index):03d}.f32"
+            data = np.fromfile(path, np.float32)
+            path.unlink()  # a big cfg's dump is gigabytes; the test keeps it in memory only
             assert data.size == int(outputs), f"layer {index}: {data.size} floats written, {outputs} expected"
             dumps.append(LayerDump(int(index), kind, int(c), int(h), int(w), data))
         return dumps
