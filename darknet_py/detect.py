@@ -16,7 +16,7 @@ import torch
 
 from .detections import Detections
 from .errors import InputError
-from .layers.yolo import YoloSpec
+from .layers.head import HeadSpec
 from .names import default_names
 from .nms import BLOCK, GREEDY_DIOU_BETA, batched_nms
 from .preprocess import Transform, as_bgr8, prepare, read_image
@@ -62,17 +62,18 @@ def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
     return list(images)
 
 
-def nms_settings(specs: Sequence[YoloSpec], options: DetectOptions) -> tuple[str, float]:
-    """(overlap kind, DIoU beta) from the option or the cfg's first [yolo] layer."""
-    kind = options.nms_kind or (specs[0].nms_kind if specs else "default")
+def nms_settings(specs: Sequence[HeadSpec], options: DetectOptions) -> tuple[str, float]:
+    """(overlap kind, DIoU beta) from the option or the cfg's last detection layer (darknet's detector
+    test/map read nms_kind from the last [yolo], [region] or [Gaussian_yolo]; [region] has none: IoU)."""
+    kind = options.nms_kind or (specs[-1].nms_kind if specs else "default")
     if kind == "greedynms":
         return "diou", GREEDY_DIOU_BETA
     if kind == "diounms":
-        return "diou", specs[0].beta_nms
+        return "diou", specs[-1].beta_nms
     return ("none" if kind == "none" else "iou"), GREEDY_DIOU_BETA
 
 
-def select(specs: Sequence[YoloSpec], boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor,
+def select(specs: Sequence[HeadSpec], boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor,
            batch: PreparedBatch, options: DetectOptions, names: list[str]) -> list[Detections]:
     """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → Detections per image."""
     # darknet drops a box whose objectness is not above the threshold before looking at classes

@@ -15,11 +15,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .decode import decode
+from .decode import decode, head_constants
 from .detect import DetectOptions, ImageLike, detect_with, prepare_batch
 from .detections import Detections
 from .errors import InputError
-from .layers.yolo import YoloSpec
+from .layers.head import spec_from_dict
 from .onnx_export import FORMAT_VERSION, NMS_DEFAULTS
 
 INPUT_NAME = "images"  # the pixels input of every export
@@ -51,8 +51,8 @@ class GraphDetector:
         self.output_format: str = meta["output_format"]
         self.names: list[str] = meta["names"]
         self.letter_box: bool = meta["letterbox"]
-        self.heads = [YoloSpec(**{k: tuple(map(tuple, v)) if k == "anchors" else v for k, v in head.items() if k != "stride"})
-                      for head in meta["heads"]]
+        self.heads = [spec_from_dict({k: v for k, v in head.items() if k != "stride"}) for head in meta["heads"]]
+        self._constants: list | None = None  # the raw format's decoding constants, made on first use
         self._strides = [tuple(head["stride"]) for head in meta["heads"]]
         self.width, self.height = self._input_size(size)
 
@@ -115,8 +115,9 @@ class GraphDetector:
     def _candidates(self, pixels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         outputs = [torch.from_numpy(o) for o in self.run(pixels)]
         if self.output_format == "raw":
-            boxes, objectness, probs = decode(outputs, self.heads, self.width, self.height)
-            return boxes, objectness, objectness.unsqueeze(-1) * probs
+            if self._constants is None:
+                self._constants = [head_constants(spec, torch.device("cpu")) for spec in self.heads]
+            return decode(outputs, self.heads, self.width, self.height, self._constants)
         boxes, scores, objectness = outputs
         return boxes, objectness, scores
 

@@ -1,8 +1,8 @@
 """What a cfg costs: darknet's layer table with BFLOPs and parameters, and the totals.
 
-BFLOPs use darknet's formulas: a convolution counts 2 × weights × output positions, a
-max/local-average pool size² × channels × output positions (darknet adds both to its total);
-other layers count 0. Parameters are the trainable ones: kernel weights, biases (or BN
+BFLOPs use darknet's formulas: a convolution counts 2 × weights × output positions (an xnor=1
+one a 32nd of that), a max/local-average pool size² × channels × output positions (darknet adds
+both to its total); other layers count 0. Parameters are the trainable ones: kernel weights, biases (or BN
 shifts) and BN scales — not BN's running mean and variance, which .weights files also hold.
 """
 from __future__ import annotations
@@ -14,8 +14,11 @@ from torch import nn
 
 from .layers.combine import Route, Shortcut
 from .layers.conv import ConvLayer
+from .layers.gaussian_yolo import GaussianYoloHead
 from .layers.pooling import LocalAvgPool, MaxPool
-from .layers.resample import Upsample
+from .layers.region import RegionHead
+from .layers.resample import DepthToSpace, SpaceToDepth, Upsample
+from .layers.xnor import XnorConvLayer
 from .layers.yolo import YoloHead
 from .model import Darknet, LayerInfo
 from .structure import Block, find_blocks, format_blocks
@@ -43,6 +46,11 @@ def _conv(layer: ConvLayer, info: LayerInfo) -> tuple[str, float, int]:
     return detail, 2.0 * conv.weight.numel() * positions / 1e9, trainable
 
 
+def _xnor(layer: XnorConvLayer, info: LayerInfo) -> tuple[str, float, int]:
+    detail, bflops, params = _conv(layer, info)
+    return detail + " xnor", bflops / 32, params  # darknet: l.bflops / 32 for xnor layers
+
+
 def _pool(layer: MaxPool | LocalAvgPool, info: LayerInfo) -> tuple[str, float, int]:
     out = info.out_shape
     return f"       {layer.size} x {layer.size}/{layer.stride[0]}", layer.size ** 2 * out.c * out.h * out.w / 1e9, 0
@@ -56,14 +64,20 @@ def _upsample(layer: Upsample, info: LayerInfo) -> tuple[str, float, int]:
     return f"       {layer.stride}x", 0.0, 0
 
 
-def _yolo(layer: YoloHead, info: LayerInfo) -> tuple[str, float, int]:
+def _reorg(layer: SpaceToDepth | DepthToSpace, info: LayerInfo) -> tuple[str, float, int]:
+    return f"       /{layer.stride}" if isinstance(layer, SpaceToDepth) else f"       {layer.stride}x", 0.0, 0
+
+
+def _head(layer: YoloHead | RegionHead | GaussianYoloHead, info: LayerInfo) -> tuple[str, float, int]:
     spec = layer.spec
-    return f"       {spec.classes} classes, {len(spec.anchors)} anchors", 0.0, 0
+    tree = ", tree" if getattr(spec, "tree", None) else ""
+    return f"       {spec.classes} classes, {len(spec.anchors)} anchors{tree}", 0.0, 0
 
 
 DESCRIBE: dict[type, Callable[[nn.Module, LayerInfo], tuple[str, float, int]]] = {
-    ConvLayer: _conv, MaxPool: _pool, LocalAvgPool: _pool, Route: _sources, Shortcut: _sources,
-    Upsample: _upsample, YoloHead: _yolo,
+    ConvLayer: _conv, XnorConvLayer: _xnor, MaxPool: _pool, LocalAvgPool: _pool, Route: _sources, Shortcut: _sources,
+    Upsample: _upsample, SpaceToDepth: _reorg, DepthToSpace: _reorg,
+    YoloHead: _head, RegionHead: _head, GaussianYoloHead: _head,
 }
 
 

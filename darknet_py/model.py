@@ -21,7 +21,8 @@ from .errors import CfgError, InputError, WeightsError
 from .layers import BuildContext, Shape, builder_for
 from .layers.conv import ConvLayer
 from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT
-from .layers.yolo import DarknetWarning, YoloHead, YoloSpec
+from .layers.head import DetectionHead, HeadSpec
+from .layers.yolo import DarknetWarning
 from .runner import RunnerOptions, TorchRunner
 from .weights import WeightsHeader, read_weights, write_weights
 
@@ -53,7 +54,8 @@ def _size_pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
 
 
 class Darknet(nn.Module):
-    """A darknet network. `forward` returns the input of every [yolo] layer, in cfg order."""
+    """A darknet network. `forward` returns the input of every detection layer ([yolo], [region],
+    [Gaussian_yolo]), in cfg order."""
 
     def __init__(self, sections: list[Section], size: int | Sequence[int] | None = None) -> None:
         super().__init__()
@@ -89,7 +91,7 @@ class Darknet(nn.Module):
         modules: list[nn.Module] = []
         notices: dict[str, list[str]] = {}
         for section in layer_sections:
-            ctx = BuildContext(section.index, shapes, input_shape, self.net, notices)
+            ctx = BuildContext(section.index, shapes, input_shape, self.net, notices, modules)
             built = builder_for(section)(section, ctx)
             elements = built.out_shape.c * built.out_shape.h * built.out_shape.w
             if elements > MAX_LAYER_ELEMENTS:
@@ -102,6 +104,10 @@ class Darknet(nn.Module):
             infos.append(LayerInfo(section.index, section.type, section.line, built.sources, in_shapes, built.out_shape, n_weights))
             shapes.append(built.out_shape)
             modules.append(built.module)
+        for index, module in enumerate(modules):  # layers whose behaviour depends on their readers
+            after_build = getattr(module, "after_build", None)
+            if after_build is not None:
+                after_build(index, infos)
         for messages in notices.values():
             more = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
             warnings.warn(messages[0] + more, DarknetWarning, stacklevel=3)
@@ -125,11 +131,15 @@ class Darknet(nn.Module):
             if i >= 0:
                 release[i].append(j)
         self._release = release
-        self.head_indices = [i for i, m in enumerate(self.layers) if isinstance(m, YoloHead)]
-        self._is_head = [isinstance(m, YoloHead) for m in self.layers]
+        self.head_indices = [i for i, m in enumerate(self.layers) if isinstance(m, DetectionHead)]
+        # The layers whose outputs forward returns: the detection layers (identities, so their output is
+        # their input). Here is where a cfg without one (a classifier) would name its last layer
+        # instead, as darknet's get_network_output does.
+        self.output_indices = list(self.head_indices)
+        self._is_output = [i in self.output_indices for i in range(n)]
 
     @property
-    def heads(self) -> list[YoloSpec]:
+    def heads(self) -> list[HeadSpec]:
         return [self.layers[i].spec for i in self.head_indices]
 
     @property
@@ -189,12 +199,13 @@ class Darknet(nn.Module):
                 saved[i] = prev
             for j in self._release[i]:
                 del saved[j]
-            if self._is_head[i]:
+            if self._is_output[i]:
                 heads.append(prev.contiguous())  # NCHW for decoding whatever the layout inside
         return heads
 
     def forward_heads(self, x: Tensor) -> list[Tensor]:
-        """x: float NCHW in [0, 1], RGB. Returns the input of every [yolo] layer, in cfg order."""
+        """x: float NCHW in [0, 1], RGB. Returns the input of every detection layer ([yolo], [region],
+        [Gaussian_yolo]) in cfg order: what the decoders read (see `output_indices`)."""
         return self.forward(x)
 
     def detect(self, images, conf_thresh: float = 0.25, nms_thresh: float = 0.45, **options):

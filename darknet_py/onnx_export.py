@@ -15,7 +15,7 @@ import io
 import json
 import os
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -28,6 +28,7 @@ from . import __version__
 from .decode import decode_head
 from .errors import InputError
 from .fileio import atomic_path, sha256_file
+from .layers.head import spec_to_dict
 from .model import Darknet
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 OUTPUT_FORMATS = ("raw", "boxes", "nms")
 METADATA_KEY = "darknet_py"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: each head records its kind (yolo, region, gaussian_yolo); 1 meant yolo
 # Defaults of the `nms` graph's optional inputs (initializers a session may override).
 NMS_DEFAULTS = {"conf_thresh": 0.25, "iou_thresh": 0.45, "max_det": 100}
 MIN_OPSET, MAX_OPSET = 11, 20
@@ -57,7 +58,8 @@ class ExportOptions:
         if self.batch is not None and self.batch < 1:
             raise InputError(f"batch must be at least 1 (or dynamic), got {self.batch}")
         if self.output_format != "raw" and not model.head_indices:
-            raise InputError(f"{model.cfg_path} has no [yolo] layer: only --output-format raw can be exported")
+            raise InputError(f"{model.cfg_path} has no detection layer ([yolo], [region], [Gaussian_yolo]): "
+                             "only --output-format raw can be exported")
         if self.dynamic_size:
             fixed = sorted({info.type for info, m in zip(model.infos, model.layers) if getattr(m, "fixed_size", False)})
             if fixed:
@@ -65,7 +67,7 @@ class ExportOptions:
 
 
 def head_strides(model: Darknet) -> list[tuple[float, float]]:
-    """(x, y) network pixels per grid cell of every [yolo] input, as darknet computes them."""
+    """(x, y) network pixels per grid cell of every detection layer's input, as darknet computes them."""
     strides = []
     for i in model.head_indices:
         shape = model.infos[i].in_shapes[0]
@@ -86,13 +88,13 @@ class _Graph(nn.Module):
         if self.output_format == "raw":
             return tuple(heads)
         parts = [decode_head(h, spec, sx, sy) for h, spec, (sx, sy) in zip(heads, self.specs, self.strides)]
-        boxes, objectness, probs = (torch.cat(p, 1) for p in zip(*parts))
-        return boxes, objectness.unsqueeze(-1) * probs, objectness
+        boxes, objectness, scores = (torch.cat(p, 1) for p in zip(*parts))
+        return boxes, scores, objectness
 
 
 def _output_names(model: Darknet, output_format: str) -> list[str]:
     if output_format == "raw":
-        return [f"yolo_{i}" for i in model.head_indices]
+        return [f"{model.heads[k].kind}_{i}" for k, i in enumerate(model.head_indices)]
     return ["boxes", "scores", "objectness"]
 
 
@@ -179,7 +181,7 @@ def metadata(model: Darknet, opts: ExportOptions, names: Sequence[str], weights_
         "letterbox": model.letter_box,
         "batch": opts.batch, "dynamic_size": opts.dynamic_size, "half": opts.half,
         "names": list(names),
-        "heads": [{**asdict(spec), "stride": list(stride)} for spec, stride in zip(model.heads, head_strides(model))],
+        "heads": [{**spec_to_dict(spec), "stride": list(stride)} for spec, stride in zip(model.heads, head_strides(model))],
         "nms_defaults": NMS_DEFAULTS if opts.output_format == "nms" else None,
         "source_cfg": os.path.basename(model.cfg_path or ""),
         "cfg_sha256": _sha256(model.cfg_path),

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .decode import anchor_tensor, decode
+from .decode import decode, head_constants
 from .layers.conv import ConvLayer, tensor_version
 from .layers.yolo import DarknetWarning
 
@@ -121,7 +121,7 @@ class TorchRunner:
         self.device = model.device
         self.dtype = next(model.parameters()).dtype
         cuda = self.device.type == "cuda"
-        self._anchors = [anchor_tensor(spec, self.device) for spec in model.heads]
+        self._constants = [head_constants(spec, self.device) for spec in model.heads]
         self._forward: Callable[[Tensor], list[Tensor]] = _compiled(model, cuda) if options.compile else model
         self._graphs: OrderedDict[tuple[int, ...], _Captured] = OrderedDict()
         self._staging = _PinnedStaging() if cuda else None
@@ -140,8 +140,7 @@ class TorchRunner:
 
     def _candidates(self, x: Tensor) -> Candidates:
         heads = [h.float() for h in self._forward(x.to(self.dtype))]
-        boxes, objectness, probs = decode(heads, self.model.heads, self.model.width, self.model.height, self._anchors)
-        return boxes, objectness, objectness.unsqueeze(-1) * probs  # darknet: objectness × class probability
+        return decode(heads, self.model.heads, self.model.width, self.model.height, self._constants)
 
     def __call__(self, pixels: np.ndarray) -> Candidates:
         if self._staging is None:

@@ -25,7 +25,7 @@ from .layers.combine import Route, Shortcut
 from .layers.conv import ConvLayer
 from .layers.pooling import MaxPool
 from .layers.resample import Upsample
-from .layers.yolo import YoloHead
+from .layers.head import DetectionHead
 from .model import Darknet
 
 CSP_TYPES = ("CSPDark", "CSPSPP", "CSPOSA", "CSPUp", "CSPDown", "rCSP")
@@ -145,7 +145,7 @@ def _prefix(g: _Graph, core: _Core, taken: set[int]) -> list[int]:
     opens the block: past it only routes are taken (the source pick of a CSPDown)."""
     members, prefix, opened = set(core.layers), [], False
     for i in range(core.split, -1, -1):
-        if i in taken or isinstance(g.layers[i], (Shortcut, YoloHead)) or (opened and not isinstance(g.layers[i], Route)):
+        if i in taken or isinstance(g.layers[i], (Shortcut, DetectionHead)) or (opened and not isinstance(g.layers[i], Route)):
             break
         if i != core.split and (i not in g.ancestors[core.split] or not g.consumers[i] <= members):
             break
@@ -171,7 +171,7 @@ def _csp_type(g: _Graph, core: _Core, prefix: list[int]) -> tuple[str, int]:
 
 
 def _plain_type(g: _Graph, layers: list[int]) -> tuple[str, int]:
-    if g.count(layers, YoloHead):
+    if g.count(layers, DetectionHead):
         return "Head", g.count(layers, ConvLayer)
     if g.count(layers, Shortcut):
         return "Res", g.count(layers, Shortcut)
@@ -191,7 +191,7 @@ def _plain_runs(g: _Graph, taken: set[int]) -> list[list[int]]:
         if i in taken:
             continue
         run = runs[-1] if runs else None
-        starts = (run is None or run[-1] != i - 1 or isinstance(g.layers[run[-1]], YoloHead)
+        starts = (run is None or run[-1] != i - 1 or isinstance(g.layers[run[-1]], DetectionHead)
                   or (g.downsamples(i) and not all(isinstance(g.layers[j], Route) for j in run)))
         if starts:
             runs.append([i])

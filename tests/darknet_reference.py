@@ -2,7 +2,9 @@
 ignored folder (`.darknet-ref` at the repo root, or $DARKNET_PY_DARKNET_REF), then run as a program.
 
 - `Darknet.layers(cfg, weights, pixels)`: every layer's output of darknet's own forward pass
-  (dump_layers) for a given network input;
+  (dump_layers) for a given network input; `detector=True` runs it as `darknet detector test` does
+  (batch norm fused, binary weights packed, gpu_index −1: tests/dump_layers_cpu.c), the only way
+  darknet's CPU build runs xnor layers (unfused, binarize_weights overruns its buffer and crashes);
 - `Darknet.resize(image, w, h, letterbox)`: darknet's own image loading and resize (resize_dump);
 - `Darknet.run(*args)`: the `darknet` program itself (detector test/valid/map, classifier predict),
   run from the build folder, where it finds data/labels.
@@ -25,6 +27,7 @@ from tests.conftest import REPO, SHARED
 BUILD_SCRIPT = SHARED / "reference" / "darknet" / "build.sh"
 BUILD_DIR = Path(os.environ.get("DARKNET_PY_DARKNET_REF", REPO / ".darknet-ref"))
 BUILD_TIMEOUT = 1800  # about 3 minutes on 2 idle cores; generous for a loaded machine
+CPU_MAIN = Path(__file__).with_name("dump_layers_cpu.c")
 
 
 @dataclass(frozen=True)
@@ -42,16 +45,21 @@ class DarknetProgram:
         self.folder = folder
         self.darknet = folder / "darknet"
 
-    def layers(self, cfg: Path, weights: Path | None, pixels: np.ndarray, work: Path, fuse: bool = False) -> list[LayerDump]:
-        """darknet's forward pass on `pixels` (C, H, W float32 RGB in [0, 1] at the cfg's size)."""
+    def layers(self, cfg: Path, weights: Path | None, pixels: np.ndarray, work: Path, fuse: bool = False,
+               detector: bool = False) -> list[LayerDump]:
+        """darknet's forward pass on `pixels` (C, H, W float32 RGB in [0, 1] at the cfg's size); with
+        `detector`, as `darknet detector test` runs it (implies fuse)."""
         work.mkdir(parents=True, exist_ok=True)
         source = work / "input.f32"
         np.ascontiguousarray(pixels, np.float32).tofile(source)
-        self._call("dump_layers", cfg, weights or "-", source, work, "1" if fuse else "0")
+        program = "dump_layers_cpu" if detector else "dump_layers"
+        self._call(program, cfg, weights or "-", source, work, "1" if fuse or detector else "0")
         dumps = []
         for line in (work / "index.txt").read_text().splitlines():
             index, kind, c, h, w, outputs = line.split()
-            data = np.fromfile(work / f"{int(index):03d}.f32", np.float32)
+            path = work / f"{int(index):03d}.f32"
+            data = np.fromfile(path, np.float32)
+            path.unlink()  # a big cfg's dump is gigabytes; the test keeps it in memory only
             assert data.size == int(outputs), f"layer {index}: {data.size} floats written, {outputs} expected"
             dumps.append(LayerDump(int(index), kind, int(c), int(h), int(w), data))
         return dumps
@@ -85,4 +93,26 @@ def build_darknet() -> DarknetProgram:
                        timeout=BUILD_TIMEOUT)
     except subprocess.CalledProcessError as exc:
         pytest.fail(f"the reference darknet did not build ({BUILD_SCRIPT}): {exc.stderr[-2000:]}")
+    _build_cpu_dump(BUILD_DIR)
     return DarknetProgram(BUILD_DIR)
+
+
+def _build_cpu_dump(folder: Path) -> None:
+    """dump_layers_cpu: dump_layers.c (main renamed) + tests/dump_layers_cpu.c, linked like build.sh links dump_layers."""
+    target = folder / "dump_layers_cpu"
+    if target.exists() and target.stat().st_mtime >= CPU_MAIN.stat().st_mtime:
+        return
+    objects = sorted(str(o) for o in (folder / "obj").glob("*.o") if o.name != "darknet.o")
+    steps = [
+        ["gcc", "-O2", "-fopenmp", f"-I{folder / 'include'}", "-Dmain=dump_layers_main", "-c",
+         str(BUILD_SCRIPT.parent / "dump_layers.c"), "-o", str(folder / "dump_layers_lib.o")],
+        ["gcc", "-O2", "-c", str(CPU_MAIN), "-o", str(folder / "dump_layers_cpu.o")],
+        ["g++", "-fopenmp", str(folder / "dump_layers_lib.o"), str(folder / "dump_layers_cpu.o"), *objects,
+         "-o", str(folder / "dump_layers_cpu.tmp"), "-lm", "-pthread", "-lgomp"],
+    ]
+    try:
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"dump_layers_cpu did not build ({' '.join(exc.cmd[:3])} ...): {exc.stderr[-2000:]}")
+    os.replace(folder / "dump_layers_cpu.tmp", target)

@@ -39,7 +39,7 @@ def test_whitespace_comments_and_first_key_wins() -> None:
         (NET + "[lstm]\noutput=3\n", "section type [lstm] is not supported; supported: "),
         (NET + "[convolutional]\nfilters=4\nsize=1\n[route]\nlayers=3\n", "layers=3 points to layer 3, but only layers 0..0 exist"),
         (NET + "[convolutional]\nfilters=4\nsize=1\n[shortcut]\nfrom=-5\n", "from=-5 points to layer -4"),
-        (NET + "[convolutional]\nfilters=4\nsize=1\nxnor=1\n", "'xnor' (XNOR binary convolution) is not supported"),
+        (NET + "[convolutional]\nfilters=4\nsize=1\nbinary=1\n", "'binary' (binary weights) is not supported"),
         (NET + "[convolutional]\nfilters=4000000\nsize=99\n", "beyond any real network"),
         (NET + "[convolutional]\nfilters=18\nsize=1\n[yolo]\nmask=0,1\nanchors=1,2,3,4\nclasses=80\n",
          "filters=18, but mask has 2 anchors and classes=80, which needs filters=170"),

@@ -39,14 +39,24 @@ def _darknet_cfg_names() -> list[str]:
     return sorted(names)
 
 
+FILE_KEYS = ("tree", "map")  # [region] files darknet opens relative to its working directory (its own folder)
+
+
 def sized_copy(cfg: Path, folder: Path, size: int | None) -> Path:
-    """The cfg with [net] width/height set to `size` (None: unchanged) and batch/subdivisions 1."""
+    """The cfg with [net] width/height set to `size` (None: unchanged) and batch/subdivisions 1, and
+    `tree=`/`map=` files made absolute (darknet's cfgs name them relative to the darknet folder)."""
     out_lines, in_net = [], False
-    wanted = {"batch": 1, "subdivisions": 1}
+    text = cfg.read_text(errors="replace")
+    # darknet refuses a contrastive cfg whose batch/subdivisions is under 2, even to run inference
+    # (it then runs it with batch 1 anyway): keep that cfg's own
+    wanted = {} if re.search(r"^\s*contrastive\s*=\s*1", text, re.M) else {"batch": 1, "subdivisions": 1}
     if size is not None:
         wanted.update(width=size, height=size)
-    for line in cfg.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         stripped = line.strip()
+        option, _, named = (part.strip() for part in stripped.partition("="))
+        if option in FILE_KEYS and named and not Path(named).is_absolute():
+            line = f"{option}={cfg.parent.parent / named}"
         if stripped.startswith("["):
             in_net = stripped.lower() in ("[net]", "[network]")
             out_lines.append(line)
@@ -65,6 +75,11 @@ def sized_copy(cfg: Path, folder: Path, size: int | None) -> Path:
 def parity_size(cfg: Path) -> int | None:
     types = set(re.findall(r"^\s*\[(\w+)\]", cfg.read_text(errors="replace"), re.M))
     return None if types & set(FIXED_SIZE_SECTIONS) else PARITY_SIZE
+
+
+def runs_as_detector(cfg: Path) -> bool:
+    """xnor layers run only as `darknet detector test` runs them (see DarknetProgram.layers)."""
+    return re.search(r"^\s*xnor\s*=\s*1", cfg.read_text(errors="replace"), re.M) is not None
 
 
 def darknet_heads(dumps: list[LayerDump]) -> list[np.ndarray]:
@@ -93,7 +108,7 @@ def compare_with_darknet(cfg: Path, darknet, work: Path) -> list[float]:
         model = darknet_py.load(sized, weights, fast=False)
     rng = np.random.default_rng(0)
     pixels = rng.random((model.channels, model.height, model.width), dtype=np.float32)
-    dumps = darknet.layers(sized, weights, pixels, work / "darknet")
+    dumps = darknet.layers(sized, weights, pixels, work / "darknet", detector=runs_as_detector(sized))
     with torch.inference_mode():
         ours = [h.detach().float().reshape(-1).numpy() for h in model.forward_heads(torch.from_numpy(pixels)[None])]
     theirs = darknet_heads(dumps)

@@ -80,11 +80,11 @@ def test_new_coords_decode_matches_darknet_formula() -> None:
 
     spec = YoloSpec(anchors=((10.0, 20.0),), classes=1, scale_x_y=2.0, new_coords=True, nms_kind="diounms", beta_nms=0.6)
     head = torch.full((1, 6, 2, 2), 0.75)
-    boxes, obj, probs = decode_head(head, spec, 32, 32)
+    boxes, obj, scores = decode_head(head, spec, 32, 32)
     # x = (col + 0.75·2 − 0.5)/2·64; w = (2·0.75)²·10
     cx, w = (1 + 0.75 * 2 - 0.5) / 2 * 64, (2 * 0.75) ** 2 * 10
     assert torch.isclose(boxes[0, 3, 2] - boxes[0, 3, 0], torch.tensor(w)) and torch.isclose((boxes[0, 3, 0] + boxes[0, 3, 2]) / 2, torch.tensor(cx))
-    assert torch.isclose(obj[0, 0], torch.tensor(0.75)) and torch.isclose(probs[0, 0, 0], torch.tensor(0.75))
+    assert torch.isclose(obj[0, 0], torch.tensor(0.75)) and torch.isclose(scores[0, 0, 0], torch.tensor(0.75 * 0.75))
 
 
 @pytest.fixture

@@ -176,11 +176,11 @@ def test_model_copies_and_moves_drop_the_runner_and_detect_still_works() -> None
 
 
 def test_decode_with_prepared_anchors_equals_decode_without() -> None:
-    from darknet_py.decode import anchor_tensor, decode
+    from darknet_py.decode import decode, head_constants
 
     model = darknet_py.load(official("yolov4-tiny")[0], size=256)
     heads = _heads(model, torch.rand(2, 3, 256, 256))
-    given = decode(heads, model.heads, 256, 256, [anchor_tensor(s, torch.device("cpu")) for s in model.heads])
+    given = decode(heads, model.heads, 256, 256, [head_constants(s, torch.device("cpu")) for s in model.heads])
     for a, b in zip(given, decode(heads, model.heads, 256, 256)):
         assert torch.equal(a, b)
 

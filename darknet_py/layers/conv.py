@@ -13,7 +13,6 @@ BN_EPSILON = 0.00001  # darknet src/blas.c normalize_cpu
 MAX_LAYER_WEIGHTS = 1 << 29  # 2 GiB of float32 in one layer: refuse before allocating
 
 _UNSUPPORTED = {
-    "xnor": "XNOR binary convolution",
     "binary": "binary weights",
     "antialiasing": "anti-aliased stride",
     "share_index": "weights shared with another layer",
@@ -27,7 +26,11 @@ _UNSUPPORTED = {
 
 
 class ConvLayer(nn.Module):
-    """Darknet convolution. Weight file order: bias, [scale, mean, variance], kernel."""
+    """Darknet convolution. Weight file order: bias, [scale, mean, variance], kernel.
+    Variants (xnor=1, layers/xnor.py) subclass it and override `convolve`."""
+
+    conv_module: type[nn.Conv2d] = nn.Conv2d  # what `conv` is (a variant's own, so hooks on it still see every call)
+    grouped = True  # False: the variant ignores groups= (darknet: xnor disables groups)
 
     def __init__(
         self,
@@ -42,7 +45,7 @@ class ConvLayer(nn.Module):
         activation: nn.Module,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(
+        self.conv = self.conv_module(
             in_channels, filters, size, stride, padding * dilation, dilation, groups, bias=not batch_normalize
         )
         self.bn = nn.BatchNorm2d(filters, eps=BN_EPSILON) if batch_normalize else None
@@ -57,10 +60,17 @@ class ConvLayer(nn.Module):
             return self.act(self.conv(x))
         if self.fold:
             weight, bias = self._folded()
-            return self.act(F.conv2d(x, weight, bias, self.conv.stride, self.conv.padding, self.conv.dilation, self.conv.groups))
+            return self.act(self.convolve(x, weight, bias))
         bn = self.bn  # inference statistics always, whatever train()/eval() says
         x = F.batch_norm(self.conv(x), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
         return self.act(x)
+
+    def configure(self, s: Section, ctx: BuildContext) -> None:
+        """A variant reads its own options here, and refuses those it cannot honour (s.error)."""
+
+    def convolve(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        """This layer's convolution with the given kernel (its own, or batch norm folded into it)."""
+        return F.conv2d(x, weight, bias, self.conv.stride, self.conv.padding, self.conv.dilation, self.conv.groups)
 
     def _folded(self) -> tuple[Tensor, Tensor]:
         """Batch norm folded into the kernel: w·γ/σ and β − μ·γ/σ, refreshed whenever a source tensor
@@ -96,9 +106,23 @@ def _conv_out(size_in: int, pad: int, size: int, stride: int) -> int:
     return (size_in + 2 * pad - size) // stride + 1
 
 
+_VARIANTS: dict[str, type[ConvLayer]] = {}  # option=1 → the ConvLayer subclass that serves it
+
+
+def conv_variant(option: str):
+    """Register a ConvLayer subclass for a [convolutional] option (e.g. xnor=1)."""
+
+    def decorate(cls: type[ConvLayer]) -> type[ConvLayer]:
+        _VARIANTS[option] = cls
+        return cls
+
+    return decorate
+
+
 @register("convolutional", "conv")
 def build_convolutional(s: Section, ctx: BuildContext) -> Built:
     reject_enabled(s, _UNSUPPORTED)
+    layer_class = next((cls for option, cls in _VARIANTS.items() if s.get_int(option, 0)), ConvLayer)
     c, h, w = ctx.prev_shape
     filters = s.get_int("filters", 1)
     size = s.get_int("size", 1)
@@ -107,7 +131,7 @@ def build_convolutional(s: Section, ctx: BuildContext) -> Built:
     stride_y = s.get_int("stride_y", -1)
     stride_x = stride if stride_x < 1 else stride_x
     stride_y = stride if stride_y < 1 else stride_y
-    groups = max(1, s.get_int("groups", 1))
+    groups = max(1, s.get_int("groups", 1)) if layer_class.grouped else 1
     dilation = 1 if size == 1 else s.get_int("dilation", 1)
     padding = s.get_int("padding", 0)
     if s.get_int("pad", 0):
@@ -130,5 +154,6 @@ def build_convolutional(s: Section, ctx: BuildContext) -> Built:
         raise s.error(f"dilation={dilation} with size={size} and padding={padding} changes the output size; use pad=1", "dilation")
     if out_h < 1 or out_w < 1:
         raise s.error(f"input {w}x{h} is too small for a {size}x{size} convolution with stride {stride_x}x{stride_y}")
-    module = ConvLayer(c, filters, size, (stride_y, stride_x), padding, dilation, groups, batch_normalize, activation)
+    module = layer_class(c, filters, size, (stride_y, stride_x), padding, dilation, groups, batch_normalize, activation)
+    module.configure(s, ctx)
     return Built(module, Shape(filters, out_h, out_w), (ctx.prev,))

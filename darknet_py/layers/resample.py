@@ -67,12 +67,32 @@ class SpaceToDepth(nn.Module):
         return x.reshape(x.shape[0], *self.out)
 
 
+class DepthToSpace(nn.Module):
+    """The old [reorg] with reverse=1: reorg_cpu(forward=1) on the input's own sizes, which spreads
+    channel blocks (dy, dx, group) over stride×stride pixels: a true depth-to-space."""
+
+    def __init__(self, stride: int, out: Shape) -> None:
+        super().__init__()
+        self.stride, self.out = stride, out
+
+    def forward(self, x: Tensor) -> Tensor:
+        s = self.stride
+        n, c, h, w = x.shape
+        x = x.reshape(n, s, s, c // (s * s), h, w).permute(0, 3, 4, 1, 5, 2)
+        return x.reshape(n, *self.out)
+
+
 def _build_reorg(s: Section, ctx: BuildContext, reinterpret: bool) -> Built:
     stride = s.get_int("stride", 1)
     require_positive(s, stride=stride)
-    if s.get_int("reverse", 0):
-        raise s.error("reverse=1 (depth-to-space) is not supported by darknet_py", "reverse")
     c, h, w = ctx.prev_shape
+    if s.get_int("reverse", 0):
+        if not reinterpret:
+            raise s.error("reverse=1 is not supported by darknet_py for [reorg3d]", "reverse")
+        if c % (stride * stride):
+            raise s.error(f"{c} channels are not divisible by stride²={stride * stride}", "stride")
+        out = Shape(c // (stride * stride), h * stride, w * stride)
+        return Built(DepthToSpace(stride, out), out, (ctx.prev,))
     if h % stride or w % stride:
         raise s.error(f"input {w}x{h} is not divisible by stride {stride}", "stride")
     out = Shape(c * stride * stride, h // stride, w // stride)

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import Tensor, nn
-
 from ..cfg import Section
+from .head import DetectionHead, head_spec
 from .registry import Built, BuildContext, register
 
 NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
@@ -18,6 +17,7 @@ class DarknetWarning(UserWarning):
     """A cfg quirk the engine works around (shown once per place in a file)."""
 
 
+@head_spec("yolo")
 @dataclass(frozen=True)
 class YoloSpec:
     anchors: tuple[tuple[float, float], ...]  # the masked anchors, in network-input pixels
@@ -28,16 +28,8 @@ class YoloSpec:
     beta_nms: float
 
 
-class YoloHead(nn.Module):
-    def __init__(self, spec: YoloSpec) -> None:
-        super().__init__()
-        self.spec = spec
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x
-
-    def extra_repr(self) -> str:
-        return f"classes={self.spec.classes}, anchors={list(self.spec.anchors)}"
+class YoloHead(DetectionHead):
+    spec: YoloSpec
 
 
 @register("yolo")
@@ -46,9 +38,7 @@ def build_yolo(s: Section, ctx: BuildContext) -> Built:
     num = s.get_int("num", 1)
     if classes < 1:
         raise s.error(f"classes must be at least 1, found {classes}", "classes")
-    values = s.get_floats("anchors")
-    if len(values) % 2:
-        raise s.error(f"anchors must be width,height pairs; found {len(values)} numbers", "anchors")
+    values = anchor_values(s, ctx, num)
     listed = len(values) // 2
     if num != listed:
         ctx.notice("anchor-count", f"{s.where('num')}: num={num} but {listed} anchors are listed; using the {listed} listed anchors")
@@ -76,3 +66,21 @@ def build_yolo(s: Section, ctx: BuildContext) -> Built:
         beta_nms=s.get_float("beta_nms", 0.6),
     )
     return Built(YoloHead(spec), prev, (ctx.prev,))
+
+
+DEFAULT_ANCHOR = 0.5  # darknet fills l.biases with .5 before reading the cfg's anchors
+
+
+def anchor_values(s: Section, ctx: BuildContext, num: int) -> list[float]:
+    """The anchors= numbers as darknet ends up with them. An odd count (cspx-p7-mish_hp.cfg lists 31:
+    '61,45    61,45' loses a comma once darknet strips the spaces, giving 4561) leaves the last
+    height at darknet's default 0.5, as darknet does; a warning says so."""
+    values = s.get_floats("anchors")
+    if len(values) % 2:
+        ctx.notice("anchor-odd", f"{s.where('anchors')}: anchors lists {len(values)} numbers, not width,height pairs "
+                                 f"(a missing comma?); following darknet, the last anchor's height is its default "
+                                 f"{DEFAULT_ANCHOR}")
+        values = values + [DEFAULT_ANCHOR]
+    if not values:
+        raise s.error("anchors must list at least one width,height pair", "anchors")
+    return values
