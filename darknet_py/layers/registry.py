@@ -35,6 +35,7 @@ class BuildContext:
     input_shape: Shape
     net: Section
     notices: dict[str, list[str]] = field(default_factory=dict)
+    modules: list[nn.Module] = field(default_factory=list)  # the layers built so far
 
     def notice(self, kind: str, message: str) -> None:
         """Record a cfg quirk; the model reports each kind once per network."""
