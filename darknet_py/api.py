@@ -8,6 +8,7 @@ from .model import Darknet, build, resolve_device
 
 if TYPE_CHECKING:
     from .onnx_backend import OnnxDetector
+    from .onnx_classifier import OnnxClassifier
 
 
 def load(
@@ -16,7 +17,7 @@ def load(
     device: str = "cpu",
     size: int | Sequence[int] | None = None,
     fast: bool = True,
-) -> Union[Darknet, "OnnxDetector"]:
+) -> Union[Darknet, "OnnxDetector", "OnnxClassifier"]:
     """Build the network from `cfg`, load `weights` (None: random init), move to `device`, eval mode.
 
     `fast` (default) folds batch norm into the convolutions and keeps activations channels-last
@@ -24,13 +25,14 @@ def load(
     float rounding. On CUDA it also replays detect()'s network as CUDA graphs (Darknet.accelerate).
 
     `load("model.onnx")` (a file written by `darknet-py export`) returns an onnxruntime-backed
-    detector with the same `.detect()`; it needs no cfg or weights.
+    detector with the same `.detect()` (for an exported classifier, a classifier with `.classify()`);
+    it needs no cfg or weights.
     """
     for path in (cfg, weights):
         if path is not None and os.fspath(path).lower().endswith(".onnx"):
-            from .onnx_backend import OnnxDetector  # onnxruntime is imported only when used
+            from .onnx_classifier import open_onnx  # onnxruntime is imported only when used
 
-            return OnnxDetector(path, device=str(device), size=size)
+            return open_onnx(path, device=str(device), size=size)
     dev = resolve_device(device)
     model = build(cfg, size)
     if weights is not None:

@@ -83,6 +83,8 @@ def load_model(args):
         model = load(weights, device=args.device, size=size_arg(args))
     else:
         model = load(cfg, weights, device="cpu" if backend == "onnxruntime" else args.device, size=size_arg(args))
+        if model.is_classifier:
+            raise InputError(f"{Path(cfg).name} is a classifier (no detection layer): use darknet-py classify")
         if backend == "onnxruntime":
             model = in_memory_onnx(model, args.device)
     if args.half:
