@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import queue
 import threading
-from dataclasses import dataclass
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Callable, ContextManager
 
 import cv2

@@ -96,7 +96,3 @@ def build_steps(darknet: DarknetProgram) -> StepsProgram:
     os.replace(folder / "dump_steps.tmp", target)
     return StepsProgram(darknet)
 
-
-@pytest.fixture(scope="session")
-def darknet_steps(darknet_ref) -> StepsProgram:
-    return build_steps(darknet_ref)

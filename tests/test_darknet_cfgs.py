@@ -25,7 +25,7 @@ import darknet_py
 from tests.conftest import shared_path
 from darknet_py.layers.combine import Shortcut
 from tests.darknet_reference import BUILD_SCRIPT, LayerDump
-from tests.darknet_steps import build_steps, darknet_steps  # noqa: F401  (fixture)
+from tests.darknet_steps import build_steps
 
 DETECTION_LAYERS = ("yolo", "region", "Gaussian_yolo", "detection")
 FIXED_SIZE_SECTIONS = ("connected", "local")  # their weights fix the input size

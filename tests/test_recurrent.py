@@ -13,7 +13,6 @@ import torch
 import darknet_py
 from darknet_py import cli
 from darknet_py.onnx_export import ExportOptions, build_onnx
-from tests.darknet_steps import darknet_steps  # noqa: F401  (fixture)
 from tests.test_darknet_cfgs import relative_error, sized_copy
 from weights_tools.synth import synthesize
 
