@@ -10,6 +10,7 @@ from .model import Darknet, build, resolve_device
 
 if TYPE_CHECKING:
     from .graph_backend import GraphDetector
+    from .onnx_classifier import OnnxClassifier
 
 # Runtimes of exported graphs: name → (module, class), imported only when used (their packages are heavy or optional).
 GRAPH_BACKENDS = {
@@ -19,6 +20,13 @@ GRAPH_BACKENDS = {
 BACKENDS = ("torch", *GRAPH_BACKENDS)
 # What a model file's suffix says about the runtime that reads it by default.
 EXPORT_SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino"}
+
+
+def classifier_or_detector(runtime: "GraphDetector") -> Union["GraphDetector", "OnnxClassifier"]:
+    """An opened export as what its metadata says it is (darknet_py.onnx_classifier wraps classifiers)."""
+    from .onnx_classifier import classifier_or_detector as wrap  # runtimes are imported only when used
+
+    return wrap(runtime)
 
 
 def graph_backend(name: str) -> type["GraphDetector"]:
@@ -39,7 +47,7 @@ def load(
     fast: bool = True,
     backend: str | None = None,
     **backend_options,
-) -> Union[Darknet, "GraphDetector"]:
+) -> Union[Darknet, "GraphDetector", "OnnxClassifier"]:
     """Build the network from `cfg`, load `weights` (None: random init), move to `device`, eval mode.
 
     `fast` (default) folds batch norm into the convolutions and keeps activations channels-last
@@ -48,7 +56,8 @@ def load(
 
     `load("model.onnx")` (a file written by `darknet-py export`) returns an onnxruntime-backed
     detector with the same `.detect()`, `load("model.xml")` (OpenVINO IR from `export`) an OpenVINO
-    one; they need no cfg or weights. `backend="openvino"` (or "onnxruntime") runs an `.onnx` file,
+    one; they need no cfg or weights (an exported classifier comes back as a classifier with
+    `.classify()`). `backend="openvino"` (or "onnxruntime") runs an `.onnx` file,
     or cfg + weights exported in memory, on that runtime; `backend_options` go to its detector
     (`threads=N`; OpenVINO: `precision="f32"` (default), "bf16" or "f16").
     """
@@ -64,7 +73,7 @@ def load(
                              f"{' or '.join(GRAPH_BACKENDS)}, not torch")
         if exported_file(exported) == "openvino" and backend != "openvino":
             raise InputError(f"{os.fspath(exported)} is OpenVINO IR: it runs with --backend openvino only")
-        return graph_backend(backend)(exported, device=str(device), size=size, **backend_options)
+        return classifier_or_detector(graph_backend(backend)(exported, device=str(device), size=size, **backend_options))
     if backend in GRAPH_BACKENDS:
         model = load(cfg, weights, device="cpu", size=size)
         return in_memory_export(model, backend, str(device), **backend_options)
@@ -80,10 +89,11 @@ def load(
     return model.fold_batchnorm().use_channels_last()
 
 
-def in_memory_export(model: Darknet, backend: str, device: str, **backend_options) -> "GraphDetector":
+def in_memory_export(model: Darknet, backend: str, device: str,
+                     **backend_options) -> Union["GraphDetector", "OnnxClassifier"]:
     """cfg + weights on a graph runtime: export (boxes, dynamic batch) in memory and run that."""
     from .names import default_names
     from .onnx_export import build_onnx
 
     proto = build_onnx(model, default_names(model.num_classes), weights_path=model.weights_path)
-    return graph_backend(backend)(proto.SerializeToString(), device=device, **backend_options)
+    return classifier_or_detector(graph_backend(backend)(proto.SerializeToString(), device=device, **backend_options))

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -20,8 +21,10 @@ from .cfg import Section, read_cfg
 from .errors import CfgError, InputError, WeightsError
 from .layers import BuildContext, Shape, builder_for
 from .layers.conv import ConvLayer
-from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT
 from .layers.head import DetectionHead, HeadSpec
+from .layers.recurrent import Recurrent
+from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT
+from .layers.softmax import TreeSoftmax
 from .layers.yolo import DarknetWarning
 from .runner import RunnerOptions, TorchRunner
 from .weights import WeightsHeader, read_weights, write_weights
@@ -55,7 +58,7 @@ def _size_pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
 
 class Darknet(nn.Module):
     """A darknet network. `forward` returns the input of every detection layer ([yolo], [region],
-    [Gaussian_yolo]), in cfg order."""
+    [Gaussian_yolo]), in cfg order, or for a classifier its output (see forward_heads)."""
 
     def __init__(self, sections: list[Section], size: int | Sequence[int] | None = None) -> None:
         super().__init__()
@@ -63,6 +66,7 @@ class Darknet(nn.Module):
             raise CfgError("empty cfg: no [net] section")
         self.net = sections[0]
         self.cfg_path = self.net.path
+        _refuse_text_networks(self.net)
         width = self.net.get_int("width", 0)
         height = self.net.get_int("height", 0)
         channels = self.net.get_int("channels", 3)
@@ -114,6 +118,7 @@ class Darknet(nn.Module):
         self.layers = nn.ModuleList(modules)
         self.infos = infos
         self.sections = layer_sections
+        self._in_sequence = False  # inside sequence(): recurrent state carries from call to call
         self._plan_memory()
 
     # -- graph ------------------------------------------------------------------
@@ -132,11 +137,15 @@ class Darknet(nn.Module):
                 release[i].append(j)
         self._release = release
         self.head_indices = [i for i, m in enumerate(self.layers) if isinstance(m, DetectionHead)]
-        # The layers whose outputs forward returns: the detection layers (identities, so their output is
-        # their input). Here is where a cfg without one (a classifier) would name its last layer
-        # instead, as darknet's get_network_output does.
-        self.output_indices = list(self.head_indices)
-        self._is_output = [i in self.output_indices for i in range(n)]
+        # What forward returns: the input of every detection layer, or for a cfg without one (a classifier)
+        # the output darknet's get_network_output reports: the last layer that is not [cost].
+        detection = [i for i, m in enumerate(self.layers)
+                     if isinstance(m, DetectionHead) or getattr(m, "detection_layer", False)]
+        self.output_indices = detection or [next((i for i in range(n - 1, -1, -1) if self.infos[i].type != "cost"), n - 1)]
+        self.is_classifier = not detection
+        self._is_head = [i in detection for i in range(n)]
+        self._is_output = [self.is_classifier and i in self.output_indices for i in range(n)]
+        self.recurrent = [i for i, m in enumerate(self.layers) if isinstance(m, Recurrent)]
 
     @property
     def heads(self) -> list[HeadSpec]:
@@ -144,7 +153,17 @@ class Darknet(nn.Module):
 
     @property
     def num_classes(self) -> int:
+        """Classes of the first detection head, or for a classifier the values it outputs."""
+        if self.is_classifier:
+            c, h, w = self.infos[self.output_indices[0]].out_shape
+            return c * h * w
         return self.heads[0].classes if self.head_indices else 0
+
+    @property
+    def hierarchy(self) -> tuple[int, ...] | None:
+        """darknet's net.hierarchy: the class tree (each class's parent) of the last [softmax], if it has tree=."""
+        last = next((m for m, info in zip(reversed(self.layers), reversed(self.infos)) if info.type == "softmax"), None)
+        return last.tree.parents if isinstance(last, TreeSoftmax) else None
 
     @property
     def device(self) -> torch.device:
@@ -154,7 +173,7 @@ class Darknet(nn.Module):
     def fold_batchnorm(self, enabled: bool = True) -> "Darknet":
         """Convolutions with batch norm run as one convolution with folded weights (darknet's
         inference arithmetic; one pass over memory instead of two). The .weights layout is kept."""
-        for layer in self.layers:
+        for layer in self.modules():  # recurrent layers hold convolutions too
             if isinstance(layer, ConvLayer):
                 layer.fold = enabled
         return self
@@ -194,25 +213,76 @@ class Darknet(nn.Module):
         prev = x
         for i, layer in enumerate(self.layers):
             inputs = [prev if src == i - 1 else saved[src] for src in self._sources[i]]
+            if self._is_head[i]:
+                heads.append(inputs[0].contiguous())  # NCHW for decoding whatever the layout inside
             prev = layer(*inputs)
             if self._keep[i]:
                 saved[i] = prev
             for j in self._release[i]:
                 del saved[j]
             if self._is_output[i]:
-                heads.append(prev.contiguous())  # NCHW for decoding whatever the layout inside
+                heads.append(prev.contiguous())
         return heads
 
     def forward_heads(self, x: Tensor) -> list[Tensor]:
         """x: float NCHW in [0, 1], RGB. Returns the input of every detection layer ([yolo], [region],
-        [Gaussian_yolo]) in cfg order: what the decoders read (see `output_indices`)."""
+        [Gaussian_yolo]; what the decoders read), in cfg order; for a cfg without one (a classifier), a
+        list holding its output (the last layer that is not [cost]). Recurrent layers step once per call
+        and keep their state (darknet's network_predict)."""
         return self.forward(x)
+
+    # -- recurrent state ------------------------------------------------------------
+    @property
+    def stateful(self) -> bool:
+        """Whether recurrent layers carry a state from one forward to the next."""
+        return bool(self.recurrent)
+
+    def reset_state(self) -> None:
+        """Recurrent layers start again from a zero state (a new video, a new photo)."""
+        for i in self.recurrent:
+            self.layers[i].reset_state()
+
+    @contextmanager
+    def sequence(self) -> Iterator["Darknet"]:
+        """The frames of one video: inside, detect()/classify() calls are consecutive steps, each image one
+        step in order, and recurrent state carries from frame to frame (as darknet's demo runs a video).
+        Outside, every image is one step from a zero state. The state is reset on entry and on exit."""
+        self.reset_state()
+        self._in_sequence = True
+        try:
+            yield self
+        finally:
+            self._in_sequence = False
+            self.reset_state()
+
+    def run_frames(self, x: Tensor) -> list[Tensor]:
+        """forward() over a batch the way detect() and classify() mean it: for a stateful model, inside
+        sequence() the images are consecutive frames (one step each, in order), outside each image is
+        one step from a zero state (a batch from zero state is exactly that). Other models: forward()."""
+        if not self.stateful:
+            return self(x)
+        if not self._in_sequence:
+            self.reset_state()
+            return self(x)
+        steps = [self(x[i : i + 1]) for i in range(x.shape[0])]
+        return [torch.cat(parts) for parts in zip(*steps)]
 
     def detect(self, images, conf_thresh: float = 0.25, nms_thresh: float = 0.45, **options):
         """Detections for one image or a list (BGR arrays or paths); see darknet_py.detect.detect."""
         from .detect import detect  # the pipeline sits above the model; imported on use
 
+        if not self.head_indices:
+            name = os.path.basename(self.cfg_path)
+            raise InputError(f"{name} is a classifier (no detection layer): use classify" if self.is_classifier else
+                             f"{name}: darknet_py does not decode its detection layers (YOLOv1 [detection])")
         return detect(self, images, conf_thresh, nms_thresh, **options)
+
+    def classify(self, images, top: int = 5, *, names: list[str] | None = None) -> list:
+        """The `top` classes of one image or a list (BGR arrays or paths), darknet's `classifier predict`
+        pre-processing; one Classification per image. See darknet_py.classify."""
+        from .classify import classify  # the pipeline sits above the model; imported on use
+
+        return classify(self, images, top, names=names)
 
     # -- weights ----------------------------------------------------------------
     def weight_layout(self) -> list[tuple[int, list[Tensor]]]:
@@ -277,7 +347,9 @@ class Darknet(nn.Module):
 
 def _darknet_tensors(module: nn.Module) -> list[Tensor]:
     getter = getattr(module, "darknet_tensors", None)
-    return getter() if getter else []
+    if getter is None or getattr(module, "shares_weights", False):
+        return []
+    return getter()
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -288,6 +360,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device '{device}' requested but no CUDA GPU is available to torch; use --device cpu")
     return dev
+
+
+def _refuse_text_networks(net: Section) -> None:
+    """darknet's character-level RNNs ([net] inputs=256, no width/height) read text, one character a step."""
+    if net.has("inputs") and not (net.has("width") or net.has("height")):
+        raise CfgError(f"{net.where('inputs')}: a text network (character-level RNN: [net] inputs={net.get_str('inputs')}, "
+                       "no width/height) has no image input; darknet_py runs networks that take images")
 
 
 def build(cfg: str | os.PathLike[str], size: int | Sequence[int] | None = None) -> Darknet:

@@ -15,7 +15,7 @@ import io
 import json
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -34,7 +34,7 @@ from .model import Darknet
 if TYPE_CHECKING:
     from .quantize import Int8Options
 
-OUTPUT_FORMATS = ("raw", "boxes", "nms")
+OUTPUT_FORMATS = ("raw", "boxes", "nms", "classes")  # classes: a classifier's probabilities
 METADATA_KEY = "darknet_py"
 FORMAT_VERSION = 2  # 2: each head records its kind (yolo, region, gaussian_yolo); 1 meant yolo
 # Defaults of the `nms` graph's optional inputs (initializers a session may override).
@@ -44,20 +44,39 @@ MIN_OPSET, MAX_OPSET = 11, 20
 
 @dataclass(frozen=True)
 class ExportOptions:
-    output_format: str = "boxes"
+    output_format: str | None = None  # None: the model's own, boxes for a detector and classes for a classifier
     batch: int | None = None  # None: dynamic batch
     dynamic_size: bool = False
     opset: int = 17
     half: bool = False
 
+    def resolved(self, model: Darknet) -> "ExportOptions":
+        """These options with the output format filled in for `model`."""
+        return replace(self, output_format=self.output_format or ("classes" if model.is_classifier else "boxes"))
+
     def validate(self, model: Darknet) -> None:
         if self.output_format not in OUTPUT_FORMATS:
             raise InputError(f"unknown output format '{self.output_format}'; use one of {', '.join(OUTPUT_FORMATS)}")
+        for index in model.recurrent:  # ONNX graphs are stateless: one call cannot see the last one
+            info = model.infos[index]
+            raise InputError(f"{os.path.basename(model.cfg_path or 'the cfg')}: layer {index} [{info.type}] (line "
+                             f"{info.line}) keeps a recurrent state from frame to frame, which an ONNX graph cannot "
+                             "hold; run this model with the torch backend")
+        if model.is_classifier != (self.output_format == "classes"):
+            raise InputError(f"{os.path.basename(model.cfg_path or 'the cfg')} is a classifier: it exports its class "
+                             "probabilities (--output-format classes)" if model.is_classifier else
+                             "--output-format classes is for classifiers; this cfg has detection layers "
+                             "(use raw, boxes or nms)")
         if not MIN_OPSET <= self.opset <= MAX_OPSET:
             raise InputError(f"opset {self.opset} is not supported; use {MIN_OPSET}..{MAX_OPSET}")
         if self.batch is not None and self.batch < 1:
             raise InputError(f"batch must be at least 1 (or dynamic), got {self.batch}")
-        if self.output_format != "raw" and not model.head_indices:
+        undecoded = [i for i in model.output_indices if i not in model.head_indices and not model.is_classifier]
+        if undecoded:
+            info = model.infos[undecoded[0]]
+            raise InputError(f"layer {info.index} [{info.type}] (line {info.line}): darknet_py does not decode this "
+                             "detection layer, so it cannot be exported")
+        if self.output_format in ("boxes", "nms") and not model.head_indices:
             raise InputError(f"{model.cfg_path} has no detection layer ([yolo], [region], [Gaussian_yolo]): "
                              "only --output-format raw can be exported")
         if self.dynamic_size:
@@ -85,6 +104,8 @@ class _Graph(nn.Module):
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         heads = [h.float() for h in self.model(images.half() if self.half else images)]
+        if self.output_format == "classes":
+            return (heads[0].reshape(heads[0].shape[0], -1),)
         if self.output_format == "raw":
             return tuple(heads)
         parts = [decode_head(h, spec, sx, sy) for h, spec, (sx, sy) in zip(heads, self.specs, self.strides)]
@@ -93,6 +114,8 @@ class _Graph(nn.Module):
 
 
 def _output_names(model: Darknet, output_format: str) -> list[str]:
+    if output_format == "classes":
+        return ["probabilities"]
     if output_format == "raw":
         return [f"{model.heads[k].kind}_{i}" for k, i in enumerate(model.head_indices)]
     return ["boxes", "scores", "objectness"]
@@ -106,13 +129,16 @@ def _dynamic_axes(names: list[str], opts: ExportOptions) -> dict[str, dict[int, 
             axes[name] = dict(batch)
         elif opts.output_format == "raw":
             axes[name] = {**batch, 2: f"{name}_height", 3: f"{name}_width"}
+        elif opts.output_format == "classes":
+            axes[name] = {**batch, 1: "outputs"}
         else:
             axes[name] = {**batch, 1: "candidates"}
     return {k: v for k, v in axes.items() if v}
 
 
 def _trace(model: Darknet, opts: ExportOptions) -> onnx.ModelProto:
-    graph = _Graph(model, "raw" if opts.output_format == "raw" else "boxes", opts.half).eval()
+    traced = opts.output_format if opts.output_format in ("raw", "classes") else "boxes"
+    graph = _Graph(model, traced, opts.half).eval()
     example = torch.rand(opts.batch or 1, model.channels, model.height, model.width)
     names = _output_names(model, opts.output_format)
     buffer = io.BytesIO()
@@ -177,6 +203,9 @@ def metadata(model: Darknet, opts: ExportOptions, names: Sequence[str], weights_
     return {
         "format_version": FORMAT_VERSION,
         "output_format": opts.output_format,
+        "task": "classify" if model.is_classifier else "detect",
+        "outputs": model.num_classes if model.is_classifier else None,  # a classifier's output values
+        "hierarchy": list(model.hierarchy) if model.hierarchy else None,  # class tree: each class's parent
         "width": model.width, "height": model.height, "channels": model.channels,
         "letterbox": model.letter_box,
         "batch": opts.batch, "dynamic_size": opts.dynamic_size, "half": opts.half,
@@ -194,6 +223,7 @@ def metadata(model: Darknet, opts: ExportOptions, names: Sequence[str], weights_
 def build_onnx(model: Darknet, names: Sequence[str], opts: ExportOptions = ExportOptions(),
                weights_path: str | None = None) -> onnx.ModelProto:
     """The ONNX model in memory, with metadata (see export_onnx; not yet checked)."""
+    opts = opts.resolved(model)
     opts.validate(model)
     if opts.half:
         model = copy.deepcopy(model).half()

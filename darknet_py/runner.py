@@ -117,12 +117,19 @@ class TorchRunner:
 
     def __init__(self, model, options: RunnerOptions = RunnerOptions()) -> None:
         self.model = model
+        if model.stateful and (options.cuda_graphs or options.compile):
+            # a graph replays, and compiled code may bake in, the recurrent state of the call it was made from
+            if options.compile:
+                warnings.warn("torch.compile is off for this model: its recurrent layers change state at every "
+                              "call", DarknetWarning, stacklevel=3)
+            options = RunnerOptions(cuda_graphs=False, compile=False)
         self.options = options
+        self._eager = model.run_frames if model.stateful else model  # frames in order, state carried
         self.device = model.device
         self.dtype = next(model.parameters()).dtype
         cuda = self.device.type == "cuda"
         self._constants = [head_constants(spec, self.device) for spec in model.heads]
-        self._forward: Callable[[Tensor], list[Tensor]] = _compiled(model, cuda) if options.compile else model
+        self._forward: Callable[[Tensor], list[Tensor]] = _compiled(model, cuda) if options.compile else self._eager
         self._graphs: OrderedDict[tuple[int, ...], _Captured] = OrderedDict()
         self._staging = _PinnedStaging() if cuda else None
         self._weights = model.weight_tensors()
@@ -136,7 +143,7 @@ class TorchRunner:
     @property
     def compiled(self) -> bool:
         """Whether the network runs compiled (asked for, and not turned off by the check)."""
-        return self._forward is not self.model
+        return self._forward is not self._eager
 
     def _candidates(self, x: Tensor) -> Candidates:
         heads = [h.float() for h in self._forward(x.to(self.dtype))]
@@ -207,12 +214,12 @@ class TorchRunner:
                        f"{tuple(x.shape)}" if error > COMPILED_TOLERANCE.get(self.dtype, 1e-3) else "")
         if problem:
             warnings.warn(f"{problem}; running without it (a torch compiler problem)", DarknetWarning, stacklevel=4)
-            self._forward = self.model
+            self._forward = self._eager
             self._graphs.clear()
         self._checked.add(tuple(x.shape))
 
     def _eager_candidates(self, x: Tensor) -> Candidates:
-        forward, self._forward = self._forward, self.model
+        forward, self._forward = self._forward, self._eager
         try:
             return self._candidates(x)
         finally:

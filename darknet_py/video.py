@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 import queue
 import threading
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ContextManager
 
 import cv2
 import numpy as np
@@ -62,10 +63,13 @@ def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Even
 
 def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]], output: str | None,
               batch: int = 1, on_frame: Callable[[int, Detections], None] | None = None, codec: str | None = None,
-              on_image: Callable[[np.ndarray, Detections, np.ndarray | None], None] | None = None) -> VideoReport:
+              on_image: Callable[[np.ndarray, Detections, np.ndarray | None], None] | None = None,
+              sequence: Callable[[], ContextManager] | None = None) -> VideoReport:
     """Detect on every frame of *source*, writing the annotated frames to *output* with *codec* (default: by the
     output's extension, see video_writer). *on_image* (a live view) gets each frame, its detections and the
-    annotated frame when one was drawn for the file (else None); it must not block."""
+    annotated frame when one was drawn for the file (else None); it must not block. *sequence* (e.g.
+    Darknet.sequence) is entered when the source opens and left when it ends: a model with recurrent layers
+    then carries its state from frame to frame, as darknet's demo does."""
     capture = open_capture(source)
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -80,6 +84,9 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     failure: Exception | None = None
     writer = None
     suffix = os.path.splitext(output)[1] if output else ""
+    scope = ExitStack()
+    if sequence is not None:
+        scope.enter_context(sequence())
     try:
         with (atomic_path(output, suffix) if output else _no_path()) as tmp:
             if tmp:
@@ -115,6 +122,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
                 if writer is not None:
                     writer.release()  # a finished, playable file of the frames done
     finally:
+        scope.close()
         stop.set()
         while thread.is_alive():
             try:

@@ -102,3 +102,11 @@ def darknet_ref():
     from tests.darknet_reference import build_darknet
 
     return build_darknet()
+
+
+@pytest.fixture(scope="session")
+def darknet_steps(darknet_ref):
+    """darknet run frame after frame, and with its release build's asserts off (tests/darknet_steps.py)."""
+    from tests.darknet_steps import build_steps
+
+    return build_steps(darknet_ref)

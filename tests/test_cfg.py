@@ -36,7 +36,7 @@ def test_whitespace_comments_and_first_key_wins() -> None:
         (NET + "[convolutional]\nfilters=0\nsize=1\n", "'filters' must be at least 1"),
         (NET + "[convolutional]\nfilters=4\nsize=-3\n", "'size' must be at least 1"),
         (NET + "[convolutional]\nfilters=4\nsize=1\nactivation=wiggly\n", "unknown activation 'wiggly'"),
-        (NET + "[lstm]\noutput=3\n", "section type [lstm] is not supported; supported: "),
+        (NET + "[history]\nhistory_size=3\n", "section type [history] is not supported; supported: "),
         (NET + "[convolutional]\nfilters=4\nsize=1\n[route]\nlayers=3\n", "layers=3 points to layer 3, but only layers 0..0 exist"),
         (NET + "[convolutional]\nfilters=4\nsize=1\n[shortcut]\nfrom=-5\n", "from=-5 points to layer -4"),
         (NET + "[convolutional]\nfilters=4\nsize=1\nbinary=1\n", "'binary' (binary weights) is not supported"),

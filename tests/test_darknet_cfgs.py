@@ -1,11 +1,15 @@
 """Every cfg darknet ships, against the real darknet (tests/darknet_reference.py).
 
 For each cfg in darknet's own `cfg/` folder: a copy at 256×256 (at the cfg's own size where a
-[connected] or [local] layer fixes the input size), deterministic synthetic weights from
-weights_tools, then darknet's forward pass (dump_layers) and ours on the same random input.
+[connected] or [local] layer fixes the input size; a classifier at 64 px, or its own size if
+smaller), deterministic synthetic weights from weights_tools, then darknet's forward pass
+(dump_layers) and ours on the same random input.
 What is compared is what `Darknet.forward_heads` returns: the input of every detection layer
 ([yolo], [region], [Gaussian_yolo]) in cfg order, or, for a cfg without one (a classifier), the
 output of its last layer (darknet's `get_network_output`: the last layer that is not [cost]).
+Two darknet quirks shape the comparison (see stops_at_an_assert and without_cpu_gaps): ResNet's
+shortcuts between maps of different sizes run in darknet's release build (the reference build's
+assert stops them), and relu6, which darknet's CPU code lacks, is swapped for relu in both engines.
 """
 from __future__ import annotations
 
@@ -18,12 +22,16 @@ import pytest
 import torch
 
 import darknet_py
+from darknet_py.layers.combine import Shortcut
 from tests.conftest import shared_path
 from tests.darknet_reference import BUILD_SCRIPT, LayerDump
+from tests.darknet_steps import build_steps
 
 DETECTION_LAYERS = ("yolo", "region", "Gaussian_yolo", "detection")
 FIXED_SIZE_SECTIONS = ("connected", "local")  # their weights fix the input size
 PARITY_SIZE = 256
+CLASSIFIER_SIZE = 64
+CPU_MISSING_ACTIVATIONS = {"relu6": "relu"}  # see without_cpu_gaps
 TOLERANCE = 1e-4  # max |ours − darknet| / max |darknet|, per compared tensor
 # Text RNNs: character-level models with no image input; darknet_py refuses them with a clear message.
 TEXT_RNNS = {"rnn.cfg", "rnn.train.cfg", "lstm.train.cfg", "gru.cfg", "crnn.train.cfg"}
@@ -73,8 +81,16 @@ def sized_copy(cfg: Path, folder: Path, size: int | None) -> Path:
 
 
 def parity_size(cfg: Path) -> int | None:
-    types = set(re.findall(r"^\s*\[(\w+)\]", cfg.read_text(errors="replace"), re.M))
-    return None if types & set(FIXED_SIZE_SECTIONS) else PARITY_SIZE
+    """256 px; the cfg's own size where [connected]/[local] weights fix it; a classifier (no detection
+    layer: no grid whose cells could go wrong at a small size) at 64 px, or its own size if smaller."""
+    text = cfg.read_text(errors="replace")
+    types = set(re.findall(r"^\s*\[(\w+)\]", text, re.M))
+    if types & set(FIXED_SIZE_SECTIONS):
+        return None
+    if not types & set(DETECTION_LAYERS):
+        own = [int(v) for v in re.findall(r"^\s*(?:width|height)\s*=\s*(\d+)", text, re.M)[:2]]
+        return min(own + [CLASSIFIER_SIZE])
+    return PARITY_SIZE
 
 
 def runs_as_detector(cfg: Path) -> bool:
@@ -95,12 +111,30 @@ def relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.abs(ours - theirs).max() / max(float(np.abs(theirs).max()), 1e-12))
 
 
-def compare_with_darknet(cfg: Path, darknet, work: Path) -> list[float]:
+def without_cpu_gaps(cfg: Path) -> None:
+    """darknet's CPU activate() has no case for relu6 and returns 0 (efficientnet-lite3 then outputs a
+    constant); its CUDA kernel computes min(max(x, 0), 6), as darknet_py does (tests/test_layers.py
+    checks that formula). The comparison runs both engines on a copy with relu in its place."""
+    text = cfg.read_text()
+    for missing, stand_in in CPU_MISSING_ACTIVATIONS.items():
+        text = re.sub(rf"^(\s*activation\s*=\s*){missing}\s*$", rf"\g<1>{stand_in}", text, flags=re.M)
+    cfg.write_text(text)
+
+
+def stops_at_an_assert(model: darknet_py.Darknet) -> bool:
+    """A [shortcut] between maps of different sizes: the reference build aborts in parse_shortcut, darknet's
+    release builds run it (tests/darknet_steps.py)."""
+    return any(isinstance(m, Shortcut) and any((s.h, s.w) != (m.shape.h, m.shape.w) for s in m.from_shapes)
+               for m in model.layers)
+
+
+def compare_with_darknet(cfg: Path, darknet, work: Path, release=None) -> list[float]:
     """Build `cfg` (sized for parity), synthesise weights, run both; the relative error per head."""
     from weights_tools.synth import synthesize
 
     work.mkdir(parents=True, exist_ok=True)
     sized = sized_copy(cfg, work, parity_size(cfg))
+    without_cpu_gaps(sized)
     weights = work / "synthetic.weights"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", darknet_py.DarknetWarning)
@@ -108,7 +142,11 @@ def compare_with_darknet(cfg: Path, darknet, work: Path) -> list[float]:
         model = darknet_py.load(sized, weights, fast=False)
     rng = np.random.default_rng(0)
     pixels = rng.random((model.channels, model.height, model.width), dtype=np.float32)
-    dumps = darknet.layers(sized, weights, pixels, work / "darknet", detector=runs_as_detector(sized))
+    if stops_at_an_assert(model):
+        release = release or build_steps(darknet)
+        dumps = release.steps(sized, weights, pixels[None], work / "darknet")[0]
+    else:
+        dumps = darknet.layers(sized, weights, pixels, work / "darknet", detector=runs_as_detector(sized))
     with torch.inference_mode():
         ours = [h.detach().float().reshape(-1).numpy() for h in model.forward_heads(torch.from_numpy(pixels)[None])]
     theirs = darknet_heads(dumps)
@@ -121,11 +159,11 @@ def compare_with_darknet(cfg: Path, darknet, work: Path) -> list[float]:
 
 
 @pytest.mark.parametrize("name", _darknet_cfg_names())
-def test_every_darknet_cfg_equals_darknet(name: str, darknet_ref, tmp_path: Path) -> None:
+def test_every_darknet_cfg_equals_darknet(name: str, darknet_ref, darknet_steps, tmp_path: Path) -> None:
     cfg = darknet_ref.folder / "cfg" / name
     if name in TEXT_RNNS:
         with pytest.raises(darknet_py.DarknetError, match=r"text|character|image input"):
             darknet_py.load(cfg)
         return
-    errors = compare_with_darknet(cfg, darknet_ref, tmp_path)
+    errors = compare_with_darknet(cfg, darknet_ref, tmp_path, darknet_steps)
     assert max(errors) <= TOLERANCE, f"{name}: relative error per output {['%.2g' % e for e in errors]}"

@@ -55,7 +55,9 @@ def first_principles(cfg: Path, side: int) -> tuple[float, int]:
             h, w = shapes[sources[0]][1:]
         elif kind == "upsample":
             h, w = h * get("stride", 2), w * get("stride", 2)
-        elif kind not in ("shortcut", "sam", "scale_channels", "dropout", "yolo"):  # shape of the previous layer
+        elif kind == "shortcut":  # darknet: one add per output value and `from` layer
+            flops += c * h * w * len(opts["from"].split(",")) / 1e9
+        elif kind not in ("sam", "scale_channels", "dropout", "yolo"):  # shape of the previous layer
             raise AssertionError(f"the test's walk does not know [{kind}]")
         shapes.append((c, h, w))
     return flops, params

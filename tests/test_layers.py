@@ -157,8 +157,11 @@ def test_activation_formulas(tmp_path: Path, activation: str) -> None:
     assert _rel(ours, ref.ACTIVATIONS[activation](pre)) < 1e-5
 
 
-# Detection heads and the layers around them are checked against the real darknet in tests/test_heads.py.
-COVERED_BY_DARKNET = {"yolo", "region", "Gaussian_yolo", "contrastive"}
+# Checked against the real darknet: detection heads and the layers around them in tests/test_heads.py,
+# classifier and YOLOv1 layers in tests/test_new_layers.py, recurrent layers step by step in
+# tests/test_recurrent.py.
+COVERED_BY_DARKNET = {"yolo", "region", "Gaussian_yolo", "contrastive", "softmax", "cost", "connected", "detection",
+                      "rnn", "gru", "lstm", "crnn", "conv_lstm"}
 
 
 def test_every_registered_type_is_covered() -> None:

@@ -22,6 +22,7 @@ from torch import nn
 
 from darknet_py.cfg import read_cfg
 from darknet_py.errors import DarknetError
+from darknet_py.layers.connected import ConnectedLayer
 from darknet_py.layers.conv import ConvLayer
 from darknet_py.model import Darknet
 
@@ -30,44 +31,62 @@ CALIBRATION_BATCH = 8
 
 
 def _calibration_model(cfg: str) -> Darknet:
+    """The network at the size weights are calibrated at: 256 px keeps big cfgs fast; a cfg made for
+    less (a 28 px CIFAR net, a 19×19 go board) keeps its own size, and so does one whose [connected]
+    weights fit only its own size."""
     sections = read_cfg(cfg)
-    try:  # small input keeps calibration fast on big cfgs; fall back to the cfg's own size
-        return Darknet(sections, CALIBRATION_SIDE)
+    own = (sections[0].get_int("width", 0), sections[0].get_int("height", 0))
+    try:
+        model = Darknet(sections, own if 0 < min(own) < CALIBRATION_SIDE else CALIBRATION_SIDE)
     except DarknetError:
         return Darknet(sections)
+    if (model.width, model.height) != own and any(getattr(m, "fixed_size", False) for m in model.modules()):
+        return Darknet(sections)
+    return model
 
 
 def synthesize(cfg: str | os.PathLike[str], seed: int = 0) -> Darknet:
     """Build the cfg with deterministic random weights (see module doc)."""
     model = _calibration_model(os.fspath(cfg)).eval()
     rng = np.random.default_rng(seed)
-    convs = [m for m in model.layers if isinstance(m, ConvLayer)]
+    # every layer that owns weights, in network order, sub-layers of recurrent layers included
+    layers = [m for m in model.modules() if isinstance(m, (ConvLayer, ConnectedLayer)) and not getattr(m, "shares_weights", False)]
     with torch.no_grad():
-        for layer in convs:
-            weight = layer.conv.weight
+        for layer in layers:
+            core = _core(layer)
+            weight = core.weight
             fan_in = weight[0].numel()
             weight.copy_(torch.from_numpy(rng.standard_normal(weight.shape, dtype=np.float32) / np.float32(np.sqrt(fan_in))))
             if layer.bn is None:
-                layer.conv.bias.copy_(torch.from_numpy(rng.normal(0, 0.1, weight.shape[0]).astype(np.float32)))
+                core.bias.copy_(torch.from_numpy(rng.normal(0, 0.1, weight.shape[0]).astype(np.float32)))
             else:
                 n = weight.shape[0]
                 layer.bn.weight.copy_(torch.from_numpy(rng.uniform(0.3, 0.7, n).astype(np.float32)))
                 layer.bn.bias.copy_(torch.from_numpy(rng.normal(0, 0.5, n).astype(np.float32)))
-    hooks = [layer.conv.register_forward_hook(_calibrate_bn(layer.bn)) for layer in convs if layer.bn is not None]
+    hooks = [_core(layer).register_forward_hook(_calibrate_bn(layer.bn)) for layer in layers if layer.bn is not None]
     try:
         image = torch.from_numpy(rng.uniform(0, 1, (CALIBRATION_BATCH, model.channels, model.height, model.width)).astype(np.float32))
         with torch.no_grad():
-            model(image)
+            # a recurrent layer's state is zero on the first pass; the second calibrates it on a live state
+            for _ in range(2 if model.stateful else 1):
+                model(image)
     finally:
         for hook in hooks:
             hook.remove()
+        model.reset_state()
     return model
 
 
-def _calibrate_bn(bn: nn.BatchNorm2d):
+def _core(layer: nn.Module) -> nn.Module:
+    """The convolution or matrix product whose output the layer's batch norm normalises."""
+    return layer.conv if isinstance(layer, ConvLayer) else layer.linear
+
+
+def _calibrate_bn(bn: nn.Module):
     def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-        mean = output.mean((0, 2, 3))
-        var = output.var((0, 2, 3), unbiased=False) + mean * mean + 1e-2
+        dims = [d for d in range(output.dim()) if d != 1]  # every axis but the channels
+        mean = output.mean(dims)
+        var = output.var(dims, unbiased=False) + mean * mean + 1e-2
         bn.running_mean.copy_(mean.half().float())
         bn.running_var.copy_(var.half().float())
 

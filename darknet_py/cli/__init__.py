@@ -10,11 +10,12 @@ import warnings
 from types import ModuleType
 
 from ..errors import DarknetError
-from . import detect, export, info, scale
+from . import classify, detect, export, info, scale
 from . import map as map_command  # the module is named after the command; the alias keeps the builtin
 
 COMMANDS: dict[str, tuple[str, ModuleType]] = {
     "detect": ("detect objects in images, folders, videos, streams or a webcam", detect),
+    "classify": ("top classes of images with a classifier cfg (darknet classifier predict)", classify),
     "export": ("convert a Darknet cfg + weights to ONNX", export),
     "info": ("layer table, BFLOPs and parameters of a cfg", info),
     "scale": ("write a width/depth/size-scaled cfg (Scaled-YOLOv4 model scaling)", scale),

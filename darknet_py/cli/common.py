@@ -92,6 +92,8 @@ def load_model(args):
         raise InputError("--compile needs the torch backend (it compiles the torch network)")
     files = (weights,) if cfg is None else (cfg, weights)
     model = load(*files, device=args.device, size=size_arg(args), backend=backend, **options)
+    if getattr(model, "is_classifier", False):
+        raise InputError(f"{Path(cfg or weights).name} is a classifier (no detection layer): use darknet-py classify")
     if args.half and backend == "torch":
         model = model.half()
     if backend == "torch":

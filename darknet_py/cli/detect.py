@@ -133,7 +133,8 @@ def _detect_here(args, live: LiveView | None) -> int:
         target = None if args.no_save else str(out / f"{stem}{ext}")
         report = run_video(items, detect_batch, target, args.batch,
                            on_frame=lambda i, d: _emit(args, out, f"{stem}:{i}", d, records),
-                           codec=args.codec, on_image=live.publish if live else None)
+                           codec=args.codec, on_image=live.publish if live else None,
+                           sequence=getattr(model, "sequence", None))
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
         if report.skipped:
             done += f", {report.skipped} unreadable frame(s) skipped"
@@ -163,6 +164,9 @@ def _run_detect_on_ray(args) -> int:
     require_ray()  # before the model is loaded: a missing extra is the first thing to hear about
     args.batch = 8 if args.batch is None else args.batch
     model, names = load_model(args)
+    if getattr(model, "stateful", False):
+        raise InputError("this model has recurrent layers, whose state runs from one video frame to the next; "
+                         "--ray splits videos across workers, so run it without --ray")
     out = Path(args.output) if args.output else fresh_run_dir()
     options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads, batch=args.batch,
                          shard_size=args.shard_size, save_images=not args.no_save, exist_ok=args.exist_ok)

@@ -19,8 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--opset", type=int, default=17)
     p.add_argument("--half", action="store_true", help="fp16 weights and compute (for GPUs); fp32 input and outputs "
                    "(OpenVINO IR: fp16 weights in the file, the compute precision is chosen at run time)")
-    p.add_argument("--output-format", choices=["raw", "boxes", "nms"], default="boxes",
-                   help="raw: [yolo] inputs; boxes: decoded boxes + scores (default); nms: final detections")
+    p.add_argument("--output-format", choices=["raw", "boxes", "nms", "classes"], default=None,
+                   help="raw: detection layers' inputs; boxes: decoded boxes + scores (default for detectors); nms: final "
+                        "detections; classes: a classifier's class probabilities (its default)")
     p.add_argument("--int8", action="store_true", help="static int8 quantisation (CPU speed), calibrated on --calibration "
                    "(onnxruntime's for .onnx, NNCF's for OpenVINO .xml)")
     p.add_argument("--calibration", metavar="DIR", help="folder of real images for --int8 calibration")
@@ -66,6 +67,7 @@ def run(args) -> int:
         raise InputError("export needs a Darknet cfg and weights, not a .onnx file")
     start = time.monotonic()
     model = load(cfg, weights, size=size_arg(args))
+    opts = opts.resolved(model)
     names = resolve_names(model.num_classes, args.names, args.data)
     print(f"exporting {Path(cfg).name} + {Path(weights).name} at {model.width}x{model.height} ({opts.output_format})…",
           file=sys.stderr)

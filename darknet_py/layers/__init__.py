@@ -1,5 +1,7 @@
 """Layer builders; importing the family modules fills the registry."""
-from . import combine, contrastive, conv, gaussian_yolo, pooling, region, resample, xnor, yolo  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration side effect)
+    combine, connected, contrastive, conv, detection, gaussian_yolo, pooling, recurrent, region, resample, softmax, xnor, yolo,
+)
 from .registry import Built, BuildContext, Shape, builder_for, register, supported_types
 
 __all__ = ["Built", "BuildContext", "Shape", "builder_for", "register", "supported_types"]

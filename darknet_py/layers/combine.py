@@ -48,26 +48,38 @@ def build_route(s: Section, ctx: BuildContext) -> Built:
 class Shortcut(nn.Module):
     """Add the `from` layers to the previous output, then activate.
 
-    Darknet adds element by element in memory order; with equal spatial sizes that is
-    "add the overlapping channels": extra channels of the previous layer pass through,
-    extra channels of a `from` layer are ignored.
+    Darknet adds element by element in memory order (shortcut_multilayer_cpu: out[i] += from[i] for
+    i below the from layer's size). With equal spatial sizes that is "add the overlapping channels":
+    extra channels of the previous layer pass through, extra channels of a `from` layer are ignored.
+    Between different spatial sizes (ResNet's downsampling blocks) it is the same flat rule.
     """
 
-    def __init__(self, channels: int, from_channels: list[int], activation: nn.Module) -> None:
+    def __init__(self, shape: Shape, from_shapes: list[Shape], activation: nn.Module) -> None:
         super().__init__()
-        self.channels = channels
-        self.from_channels = from_channels
+        self.shape = shape
+        self.from_shapes = from_shapes
         self.act = activation
 
     def forward(self, x: Tensor, *others: Tensor) -> Tensor:
-        for other, oc in zip(others, self.from_channels):
-            if oc == self.channels:
+        for other, shape in zip(others, self.from_shapes):
+            if shape == self.shape:
                 x = x + other
-            elif oc > self.channels:
-                x = x + other[:, : self.channels]
+            elif (shape.h, shape.w) != (self.shape.h, self.shape.w):
+                x = _add_flat(x, other)
+            elif shape.c > self.shape.c:
+                x = x + other[:, : self.shape.c]
             else:
-                x = torch.cat([x[:, :oc] + other, x[:, oc:]], 1)
+                x = torch.cat([x[:, : shape.c] + other, x[:, shape.c :]], 1)
         return self.act(x)
+
+
+def _add_flat(x: Tensor, other: Tensor) -> Tensor:
+    """x + other over the first min(sizes) values of each image, in NCHW memory order."""
+    flat, add = x.reshape(x.shape[0], -1), other.reshape(other.shape[0], -1)
+    common = min(flat.shape[1], add.shape[1])
+    if common == flat.shape[1]:
+        return (flat + add[:, :common]).reshape(x.shape)
+    return torch.cat([flat[:, :common] + add, flat[:, common:]], 1).reshape(x.shape)
 
 
 @register("shortcut")
@@ -80,10 +92,12 @@ def build_shortcut(s: Section, ctx: BuildContext) -> Built:
     for index in froms:
         other = ctx.shape_of(index)
         if (other.h, other.w) != (prev.h, prev.w):
-            raise s.error(f"from layer {index} is {other} but the previous layer is {prev}: "
-                          "spatial sizes must match (check the network input size)", "from")
-    module = Shortcut(prev.c, [ctx.shape_of(i).c for i in froms], activation_from(s, "linear"))
-    return Built(module, prev, (ctx.prev, *froms))
+            ctx.notice("shortcut-size", f"{s.where('from')}: from layer {index} is {other} but the previous layer is "
+                                        f"{prev}; darknet's Makefile build stops at this layer (an assert in "
+                                        "parse_shortcut), its release builds add the two outputs element by element "
+                                        "in memory order, and so does darknet_py")
+    module = Shortcut(prev, [ctx.shape_of(i) for i in froms], activation_from(s, "linear"))
+    return Built(module, ctx.prev_shape, (ctx.prev,) + tuple(froms))
 
 
 class Multiply(nn.Module):

@@ -15,7 +15,6 @@ MAX_LAYER_WEIGHTS = 1 << 29  # 2 GiB of float32 in one layer: refuse before allo
 _UNSUPPORTED = {
     "binary": "binary weights",
     "antialiasing": "anti-aliased stride",
-    "share_index": "weights shared with another layer",
     "sway": "deformable convolution",
     "rotate": "deformable convolution",
     "stretch": "deformable convolution",
@@ -54,6 +53,7 @@ class ConvLayer(nn.Module):
         self.register_buffer("folded_weight", None, persistent=False)
         self.register_buffer("folded_bias", None, persistent=False)
         self._folded_from: tuple[int, ...] = ()
+        self.shares_weights = False  # share_index: the tensors are another layer's
 
     def forward(self, x: Tensor) -> Tensor:
         if self.bn is None:
@@ -156,4 +156,29 @@ def build_convolutional(s: Section, ctx: BuildContext) -> Built:
         raise s.error(f"input {w}x{h} is too small for a {size}x{size} convolution with stride {stride_x}x{stride_y}")
     module = layer_class(c, filters, size, (stride_y, stride_x), padding, dilation, groups, batch_normalize, activation)
     module.configure(s, ctx)
+    if s.has("share_index"):
+        module = _shared_with(s, ctx, module)
     return Built(module, Shape(filters, out_h, out_w), (ctx.prev,))
+
+
+def _shared_with(s: Section, ctx: BuildContext, layer: ConvLayer) -> ConvLayer:
+    """share_index=N: this layer convolves with layer N's kernel, biases and batch norm (darknet
+    points at the other layer's arrays; the .weights file holds them once, at layer N). Its own
+    geometry and activation stay: resnet152_trident runs one kernel at dilations 1, 2 and 3."""
+    ref = s.get_int("share_index")
+    index = ref if ref >= 0 else ctx.index + ref
+    if not 0 <= index < ctx.index:
+        raise s.error(f"share_index={ref} points to layer {index}; it must be an earlier layer (0..{ctx.index - 1})",
+                      "share_index")
+    source = ctx.modules[index]
+    if not isinstance(source, ConvLayer):
+        raise s.error(f"share_index={ref} points to layer {index}, a [{type(source).__name__}], not a [convolutional]",
+                      "share_index")
+    mine, theirs = layer.conv, source.conv
+    if (mine.weight.shape, mine.groups) != (theirs.weight.shape, theirs.groups):
+        raise s.error(f"share_index={ref}: layer {index}'s kernel is {tuple(theirs.weight.shape)} (groups={theirs.groups}), "
+                      f"this layer's would be {tuple(mine.weight.shape)} (groups={mine.groups}); they must match",
+                      "share_index")
+    layer.conv.weight, layer.conv.bias, layer.bn = theirs.weight, theirs.bias, source.bn
+    layer.shares_weights = True  # its tensors belong to layer `index`: not in the .weights file twice
+    return layer

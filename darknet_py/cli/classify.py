@@ -1,0 +1,53 @@
+"""`darknet-py classify`: the top classes of images, as `darknet classifier predict` computes them."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from ..fileio import atomic_write
+from ..sources import source_items
+from .common import add_model_args, fresh_run_dir, model_files, size_arg
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", help="image, folder or glob of images")
+    add_model_args(p)
+    p.add_argument("--top", type=int, default=5, help="classes listed per image (default 5)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--output", help="folder for --save-json (default: a fresh runs/classify/N)")
+    p.add_argument("--save-json", action="store_true", help="write OUTPUT/classifications.json")
+    p.add_argument("--batch", type=int, default=1, help="images per forward (default 1)")
+
+
+def run(args) -> int:
+    from ..api import load
+    from ..detect import iter_batches
+    from ..names import resolve_names
+
+    if args.top < 1:
+        raise InputError(f"--top must be at least 1, got {args.top}")
+    if args.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {args.batch}")
+    kind, items = source_items(args.source)
+    if kind != "images":
+        raise InputError(f"classify takes images (a file, a folder or a glob), not a {kind}: {args.source}")
+    cfg, weights = model_files(args)
+    model = load(weights if cfg is None else cfg, None if cfg is None else weights, device=args.device, size=size_arg(args))
+    if not getattr(model, "is_classifier", False):
+        raise InputError(f"{Path(cfg or weights).name} is a detector (it has detection layers): use darknet-py detect")
+    names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data) else getattr(model, "names", None)
+    records = []
+    for batch in iter_batches(items, args.batch):
+        for result in model.classify(batch, args.top, names=names):
+            print(f"{result.source}:")
+            print("\n".join(f"  {line}" for line in str(result).splitlines()))
+            records.append(result.as_dict())
+    if args.save_json:
+        out = Path(args.output) if args.output else fresh_run_dir(Path("runs/classify"))
+        with atomic_write(out / "classifications.json", "w") as handle:
+            json.dump(records, handle)
+        print(f"{len(records)} image(s) → {out / 'classifications.json'}", file=sys.stderr)
+    return 0

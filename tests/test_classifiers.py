@@ -1,0 +1,153 @@
+"""Classifiers: model.classify / `darknet-py classify` against `darknet classifier predict` on the
+shared photos (PNG copies: darknet decodes with stb_image), the ONNX export of a classifier, and
+darknet's own resize (resize_dump) against darknet_py.darknet_image."""
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+import darknet_py
+from darknet_py import cli
+from darknet_py.darknet_image import resize_image, to_float_rgb
+from tests.conftest import ZOO_CFG, photos, shared_path
+from weights_tools.synth import synthesize
+
+CLASSIFIER = "tiny.cfg"  # darknet's Tiny Darknet: 224 px, 1000 classes, ~1 BFLOP
+TOP = 5
+CLASSES = 1000
+
+
+@pytest.fixture(scope="module")
+def tiny(darknet_ref, tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("classifier")
+    cfg = darknet_ref.folder / "cfg" / CLASSIFIER
+    weights = folder / "tiny.weights"
+    synthesize(cfg, seed=0).save_weights(weights)
+    names = folder / "names.list"
+    names.write_text("".join(f"class{i}\n" for i in range(CLASSES)))
+    data = folder / "tiny.data"
+    data.write_text(f"classes={CLASSES}\nnames={names}\ntop={TOP}\n")
+    pngs = []
+    for photo in photos():
+        png = folder / "photos" / f"{photo.stem}.png"
+        png.parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(png), cv2.imread(str(photo)))
+        pngs.append(png)
+    return {"cfg": cfg, "weights": weights, "names": names, "data": data, "pngs": pngs, "folder": folder}
+
+
+def darknet_predictions(darknet_ref, tiny: dict) -> list[list[tuple[str, float]]]:
+    """`darknet classifier predict` over every PNG (paths on stdin, one process)."""
+    done = darknet_ref.run("classifier", "predict", tiny["data"], tiny["cfg"], tiny["weights"],
+                           stdin="".join(f"{p}\n" for p in tiny["pngs"]))
+    lines = [(m[1], float(m[2])) for m in re.finditer(r"^(class\d+): ([0-9.]+)$", done.stdout, re.M)]
+    assert len(lines) == TOP * len(tiny["pngs"]), done.stdout[-2000:]
+    return [lines[i : i + TOP] for i in range(0, len(lines), TOP)]
+
+
+def test_classify_equals_darknet_classifier_predict(darknet_ref, tiny: dict) -> None:
+    theirs = darknet_predictions(darknet_ref, tiny)
+    model = darknet_py.load(tiny["cfg"], tiny["weights"])
+    names = [f"class{i}" for i in range(CLASSES)]
+    ours = model.classify(tiny["pngs"], top=TOP, names=names)
+    for png, mine, expected in zip(tiny["pngs"], ours, theirs):
+        assert mine.labels == [name for name, _ in expected], png.name
+        assert np.abs(mine.probabilities - [p for _, p in expected]).max() <= 1e-4, png.name
+    assert len({tuple(e) for e in theirs}) == len(theirs), "each photo should give its own probabilities"
+
+
+def test_cli_classify_prints_darknets_lines_and_saves_json(darknet_ref, tiny: dict, tmp_path: Path, capsys) -> None:
+    theirs = darknet_predictions(darknet_ref, tiny)
+    folder = tiny["pngs"][0].parent
+    args = ["classify", str(folder), "--cfg", str(tiny["cfg"]), "--weights", str(tiny["weights"]),
+            "--names", str(tiny["names"]), "--top", "3", "--save-json", "--output", str(tmp_path)]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    first = sorted(tiny["pngs"])[0]
+    expected = theirs[tiny["pngs"].index(first)]
+    assert f"{first}:\n" + "".join(f"  {name}: {p:f}\n" for name, p in expected[:3]) in printed
+    saved = json.loads((tmp_path / "classifications.json").read_text())
+    assert [r["source"] for r in saved] == [str(p) for p in sorted(tiny["pngs"])]
+    assert all(len(r["classes"]) == 3 and r["classes"][0]["probability"] >= r["classes"][1]["probability"] for r in saved)
+
+
+def test_an_onnx_export_classifies_like_the_torch_model(tiny: dict, tmp_path: Path) -> None:
+    onnx_file = tmp_path / "tiny.onnx"
+    assert cli.main(["export", "--cfg", str(tiny["cfg"]), "--weights", str(tiny["weights"]), "--names",
+                     str(tiny["names"]), "-o", str(onnx_file)]) == 0
+    exported = darknet_py.load(onnx_file)
+    assert type(exported).__name__ == "OnnxClassifier" and exported.num_classes == CLASSES
+    assert exported.meta["task"] == "classify" and exported.meta["output_format"] == "classes"
+    model = darknet_py.load(tiny["cfg"], tiny["weights"])
+    images = tiny["pngs"][:3]
+    for a, b in zip(exported.classify(images, top=TOP), model.classify(images, top=TOP, names=exported.names)):
+        assert a.labels == b.labels and np.abs(a.probabilities - b.probabilities).max() <= 1e-5
+    with pytest.raises(darknet_py.InputError, match="classifier: use classify"):
+        exported.detect(images[0])
+
+
+@pytest.mark.parametrize("size", [(224, 224), (1000, 900), (1, 7), (17, 9)])
+def test_darknets_resize_image(darknet_ref, tmp_path: Path, size: tuple[int, int]) -> None:
+    png = tmp_path / "giraffe.png"
+    cv2.imwrite(str(png), cv2.imread(str(shared_path(photos()[2]))))
+    theirs, _ = darknet_ref.resize(png, *size, letterbox=False, work=tmp_path)
+    ours = resize_image(to_float_rgb(cv2.imread(str(png))), *size)
+    assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-6
+
+
+def test_misuse_is_one_clear_error(tiny: dict, tmp_path: Path, capsys) -> None:
+    model = darknet_py.load(tiny["cfg"], tiny["weights"])
+    with pytest.raises(darknet_py.InputError, match="is a classifier.*use classify"):
+        model.detect(tiny["pngs"][0])
+    with pytest.raises(darknet_py.InputError, match="top must be a positive integer"):
+        model.classify(tiny["pngs"][0], top=0)
+    with pytest.raises(darknet_py.InputError, match="only 2 names"):
+        model.classify(tiny["pngs"][0], names=["a", "b"])
+    with warnings.catch_warnings():
+        detector = darknet_py.load(shared_path(ZOO_CFG / "yolov4-tiny.cfg"))
+    with pytest.raises(darknet_py.InputError, match="detector .*use detect"):
+        detector.classify(tiny["pngs"][0])
+    video = tmp_path / "clip.avi"
+    video.write_bytes(b"")
+    for args, message in ((["classify", str(video), "--cfg", str(tiny["cfg"]), "--weights", str(tiny["weights"])],
+                           "classify takes images"),
+                          (["classify", str(tiny["pngs"][0]), "--cfg", str(tiny["cfg"]), "--weights",
+                            str(tiny["weights"]), "--top", "0"], "--top must be at least 1")):
+        assert cli.main(args) == 2
+        assert capsys.readouterr().err.strip().startswith(f"error: {message}")
+
+
+@pytest.mark.parametrize("case", ["softmax tree", "connected with batch norm", "shortcut across sizes",
+                                  "softmax groups and temperature", "efficientnet_b0"])
+def test_classifier_exports_equal_the_torch_model_in_onnxruntime(case: str, tmp_path: Path, darknet_ref) -> None:
+    """The layers classifiers add, exported (`classes` format) and run by onnxruntime, batch of 2."""
+    from darknet_py.onnx_backend import OnnxDetector
+    from darknet_py.onnx_export import build_onnx, checked_bytes
+    from tests.test_darknet_cfgs import sized_copy
+    from tests.test_new_layers import _cfg
+
+    if case in CASES_ON_DISK:
+        cfg = sized_copy(darknet_ref.folder / "cfg" / f"{case}.cfg", tmp_path, 64)
+    else:
+        cfg = _cfg(tmp_path, case)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", darknet_py.DarknetWarning)
+        synthesize(cfg, seed=2).save_weights(tmp_path / "w.weights")
+        model = darknet_py.load(cfg, tmp_path / "w.weights")
+    session = OnnxDetector(checked_bytes(build_onnx(model, [f"c{i}" for i in range(model.num_classes)])))
+    x = np.random.default_rng(0).random((2, 3, model.height, model.width), dtype=np.float32)
+    (theirs,) = session.run(x)
+    with torch.inference_mode():
+        (ours,) = model(torch.from_numpy(x))
+    ours = ours.reshape(2, -1).numpy()
+    assert theirs.shape == ours.shape and np.abs(theirs - ours).max() <= 1e-5 * np.abs(ours).max()
+
+
+CASES_ON_DISK = ("efficientnet_b0",)
