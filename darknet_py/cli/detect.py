@@ -9,6 +9,7 @@ from pathlib import Path
 
 import cv2
 
+from .. import events, interrupt
 from ..errors import InputError
 from ..fileio import atomic_write, write_image
 from ..sources import annotated_name, source_items
@@ -74,40 +75,52 @@ def run(args) -> int:
         return model.detect(images, args.thresh, args.nms, **options)
 
     records: list[dict] = []
+    interrupted = False
     if kind == "images":
         total = 0
         from ..preprocess import read_image
 
-        for batch in iter_batches(items, args.batch):
-            images = [read_image(path) for path in batch]  # decoded once: detect, draw and show share it
-            for path, image, dets in zip(batch, images, detect_batch(images)):
-                total += 1
-                dets.source = path
-                _emit(args, out, Path(path).name, dets, records)
-                if not args.no_save:
-                    write_image(out / annotated_name(path), dets.draw(image))
-                if args.show:
-                    _show(dets.draw(image))
-        summary = f"{total} image(s)"
+        try:
+            for batch in iter_batches(items, args.batch):
+                images = [read_image(path) for path in batch]  # decoded once: detect, draw and show share it
+                for path, image, dets in zip(batch, images, detect_batch(images)):
+                    with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
+                        dets.source = path
+                        _emit(args, out, Path(path).name, dets, records)
+                        if not args.no_save:
+                            write_image(out / annotated_name(path), dets.draw(image))
+                    total += 1
+                    events.emit(f"images-done {total}")
+                    if args.show:
+                        _show(dets.draw(image))
+        except KeyboardInterrupt:
+            interrupted = True
+        summary = f"{total} image(s)" + (", interrupted — the images done are saved" if interrupted else "")
     else:
         from ..video import run_video
 
         stem = f"camera{items}" if isinstance(items, int) else Path(str(items)).stem or "stream"
         ext = ".avi" if str(items).lower().endswith(".avi") else ".mp4"
         target = None if args.no_save else str(out / f"{stem}{ext}")
-        report = run_video(items, detect_batch, target, args.batch,
-                           on_frame=lambda i, d: _emit(args, out, f"{stem}:{i}", d, records))
+
+        def on_frame(index: int, dets) -> None:
+            _emit(args, out, f"{stem}:{index}", dets, records)
+            events.emit(f"frames-detected {index + 1}")
+
+        report = run_video(items, detect_batch, target, args.batch, on_frame=on_frame)
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
         if report.skipped:
             done += f", {report.skipped} unreadable frame(s) skipped"
-        summary = f"{done}, interrupted — the video holds the frames done" if report.interrupted else done
+        interrupted = report.interrupted
+        summary = f"{done}, interrupted — the video holds the frames done" if interrupted else done
     if args.save_json:
-        with atomic_write(out / "detections.json", "w") as handle:
+        with interrupt.deferred(), atomic_write(out / "detections.json", "w") as handle:
             json.dump(records, handle)
     print(f"{summary} → {out}", file=sys.stderr)
-    return 0
+    return interrupt.exit_code() if interrupted else 0
 
 
+STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
 RAY_UNSUPPORTED = {"show": "--show", "save_txt": "--save-txt", "ext_output": "--ext-output"}
 
 
@@ -124,13 +137,17 @@ def _run_detect_on_ray(args) -> int:
     out = Path(args.output) if args.output else fresh_run_dir()
     options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads, batch=args.batch,
                          shard_size=args.shard_size, save_images=not args.no_save, exist_ok=args.exist_ok)
-    try:
-        report = detect_on_ray(args.source, out, model, conf_thresh=args.thresh, nms_thresh=args.nms, names=names,
-                               ray_options=options, multi_label=args.multi_label, letterbox=args.letterbox,
-                               classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind)
-    except KeyboardInterrupt:
-        print(f"interrupted: finished shards are kept in {out}; rerun the same command to resume", file=sys.stderr)
-        raise
+    hint = f"interrupted: finished shards are kept in {out}; rerun the same command to resume"
+    # finished shards are on disk whole at every moment: a stop may end the process after STOP_DEADLINE_S
+    with interrupt.deadline(STOP_DEADLINE_S, hint):
+        try:
+            report = detect_on_ray(args.source, out, model, conf_thresh=args.thresh, nms_thresh=args.nms,
+                                   names=names, ray_options=options, multi_label=args.multi_label,
+                                   letterbox=args.letterbox, classes=tuple(args.classes) if args.classes else None,
+                                   nms_kind=args.nms_kind)
+        except KeyboardInterrupt:
+            interrupt.announce(hint)
+            raise
     print_report(report)
     return 0
 
