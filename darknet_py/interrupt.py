@@ -21,6 +21,7 @@ import time
 from typing import Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_EXIT_CODES = tuple(128 + signum for signum in STOP_SIGNALS)  # 130, 143
 WATCH_S = 0.1  # how often the deadline watchdog looks
 
 

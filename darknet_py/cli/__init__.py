@@ -41,6 +41,20 @@ def main(argv: list[str] | None = None) -> int:
         return interrupt.exit_code() if interrupt.received() and code == 0 else code
 
 
+def run_program() -> None:
+    """The `darknet-py` program (and `python -m darknet_py.cli`): main(), then exit with its code.
+
+    After a stop signal the outputs are complete (written atomically, Ray shut down), and the
+    interpreter's own teardown of torch and Ray can take seconds on a busy machine: the user asked
+    to stop, so it is skipped."""
+    code = main()
+    if code in interrupt.STOP_EXIT_CODES:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def _run(args) -> int:
     try:
         return COMMANDS[args.command][1].run(args)

@@ -131,16 +131,18 @@ def _run_detect_on_ray(args) -> int:
     for name, flag in RAY_UNSUPPORTED.items():
         if getattr(args, name):
             raise InputError(f"{flag} is not available with --ray (results go to OUTPUT/detections.jsonl)")
-    require_ray()  # before the model is loaded: a missing extra is the first thing to hear about
     args.batch = 8 if args.batch is None else args.batch
-    model, names = load_model(args)
     out = Path(args.output) if args.output else fresh_run_dir()
-    options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads, batch=args.batch,
-                         shard_size=args.shard_size, save_images=not args.no_save, exist_ok=args.exist_ok)
-    hint = f"interrupted: finished shards are kept in {out}; rerun the same command to resume"
+    rerun = "rerun the same command" if args.output else f"rerun it with --output {out}"
+    hint = f"interrupted: finished shards are kept in {out}; {rerun} to resume"
     # finished shards are on disk whole at every moment: a stop may end the process after STOP_DEADLINE_S
     with interrupt.deadline(STOP_DEADLINE_S, hint):
         try:
+            require_ray()  # before the model is loaded: a missing extra is the first thing to hear about
+            model, names = load_model(args)
+            options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads,
+                                 batch=args.batch, shard_size=args.shard_size, save_images=not args.no_save,
+                                 exist_ok=args.exist_ok)
             report = detect_on_ray(args.source, out, model, conf_thresh=args.thresh, nms_thresh=args.nms,
                                    names=names, ray_options=options, multi_label=args.multi_label,
                                    letterbox=args.letterbox, classes=tuple(args.classes) if args.classes else None,
