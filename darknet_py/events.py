@@ -3,9 +3,10 @@
 With DARKNET_PY_EVENTS=PATH in the environment, each event is appended to PATH as one line: a FIFO
 the caller reads (or a plain file). Processes that inherit the environment report too (the model
 actors of a Ray this process starts). Writes never block: with no reader, or a full pipe, the event
-is dropped. With DARKNET_PY_PAUSE_AT=NAME as well, a process that handles stop signals
-(interrupt.stop_on_signals) holds at that event until one arrives, so a test can interrupt it
-exactly there. Without these variables an event costs one environment lookup.
+is dropped. With DARKNET_PY_PAUSE_AT=NAME as well, a process holds at that event: one that handles
+stop signals (interrupt.stop_on_signals) until a stop signal arrives, so a test can interrupt it
+exactly there; any other (a model actor) until it is ended. Without these variables an event
+costs one environment lookup.
 """
 from __future__ import annotations
 
@@ -30,5 +31,5 @@ def emit(name: str) -> None:
             os.close(fd)
     except OSError:
         return  # no reader, a full pipe, a bad path: events are best effort
-    if os.environ.get(PAUSE_AT) == name and interrupt.active():
+    if os.environ.get(PAUSE_AT) == name:
         interrupt.pause_until_stopped(PAUSE_LIMIT_S)

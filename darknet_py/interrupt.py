@@ -187,7 +187,8 @@ def _watch(seconds: float, done: threading.Event) -> None:
 
 
 def pause_until_stopped(limit_s: float) -> None:
-    """Wait for a stop signal (tests hold the process at an exact point this way); returns after `limit_s`."""
+    """Wait for a stop signal (tests hold a process at an exact point this way; one that does not handle
+    them waits to be ended); returns after `limit_s`."""
     end = time.monotonic() + limit_s
     while time.monotonic() < end:
         check()
