@@ -63,7 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     import ray
 
-    ray.init(num_cpus=3, include_dashboard=False, logging_level="WARNING")  # 2 actors + room to read, for every run
+    # a private Ray (address="local"), also beside one running on the machine; 2 actors + room to read
+    ray.init(address="local", num_cpus=3, include_dashboard=False, logging_level="WARNING")
     model = darknet_py.load(CFG, WEIGHTS)
     paths = sorted(str(p) for p in COCO_IMAGES.iterdir())
     names = list(CONFIGS)

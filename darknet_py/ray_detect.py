@@ -23,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import events, interrupt
 from .detect import DetectOptions, PreparedBatch, select
 from .detections import Detections
 from .errors import DarknetError, InputError
@@ -79,6 +80,7 @@ class RayReport:
     seconds: float
     output: Path
     workers: int = 0
+    ray: str = ""  # what it ran on: "a private local Ray (2 CPUs)", "the Ray cluster at host:port (8 CPUs)"
 
     @property
     def per_second(self) -> float:
@@ -229,6 +231,7 @@ class DetectorActor:
     def __init__(self, recipe_ref: list, options: dict, names: list[str], threads: int) -> None:
         import ray
 
+        events.emit("actor-starting")
         recipe = ray.get(recipe_ref[0])
         self.model, self.candidates = recipe.build(threads)
         self.options, self.names = DetectOptions(**options), names
@@ -272,18 +275,31 @@ def _annotate(row: dict, output: str, names: list[str]) -> dict:
 
 
 # -- the driver ---------------------------------------------------------------------------
-def _connect(ray, options: RayOptions) -> None:
+def _connect(ray, options: RayOptions) -> str:
+    """Connect this process to Ray; what it runs on, in words, for the report line.
+
+    No address: always a private Ray of this process, also when one is running on the machine
+    (`ray start`, another user's, a test's): plain `ray.init()` would join that one, and refuse our
+    CPU count. A Ray already initialised in this process (the Python API's caller did it) is used as is.
+    """
     if ray.is_initialized():
-        return
+        return f"the Ray this process had already initialised ({_cpus(ray)} CPUs)"
     quiet = dict(logging_level="WARNING", log_to_driver=True, configure_logging=True)
-    if options.address in (None, "", "local"):
-        cpus = max(os.cpu_count() or 1, options.workers + 1)  # the actors' CPUs plus room to pre-process
-        ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
-    else:
+    with interrupt.handlers_kept():  # ray.init installs a SIGTERM handler of its own (sys.exit)
+        if options.address in (None, "", "local"):
+            cpus = max(os.cpu_count() or 1, options.workers + 1)  # the actors' CPUs plus room to pre-process
+            ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
+            return f"a private local Ray ({_cpus(ray)} CPUs)"
         try:
             ray.init(address=options.address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
+            interrupt.check()  # an error that only a stop signal caused is the stop
             raise InputError(f"cannot join the Ray cluster at {options.address}: {str(exc).splitlines()[0]}") from None
+    return f"the Ray cluster at {ray.get_runtime_context().gcs_address} ({_cpus(ray)} CPUs)"
+
+
+def _cpus(ray) -> str:
+    return f"{ray.cluster_resources().get('CPU', 0):g}"
 
 
 def _check_resources(ray, options: RayOptions, gpus: int) -> None:
@@ -350,18 +366,43 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
     resumed = folder.start(plan, options.exist_ok)
     todo = set(folder.missing(plan))
     started = time.monotonic()
+    ray_used = ""
     if todo:
-        ray = require_ray()
-        _connect(ray, options)
+        ray_used = _run_shards(plan, folder, todo, recipe, opts, names, threads, options)
+    records, errors = folder.merge(plan)
+    events.emit("merged")
+    shards_total = len(plan.image_shards) + len(plan.video_sources)
+    return RayReport(images=len(images), frames=records - len(images), records=records, errors=errors,
+                     shards_run=len(todo), shards_resumed=shards_total - len(todo) if resumed else 0,
+                     seconds=time.monotonic() - started, output=Path(output), workers=options.workers, ray=ray_used)
+
+
+def _run_shards(plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelRecipe, opts: DetectOptions,
+                names: list[str], threads: int, options: RayOptions) -> str:
+    """Run the unfinished shards on Ray; leaves Ray as it found it (connected or not). What it ran on, in words.
+
+    A stop signal (interrupt.py) ends this within moments wherever it lands: every finished shard is
+    already written whole, the rest are redone by a rerun.
+    """
+    ray = require_ray()
+    connected_here = not ray.is_initialized()
+    try:
+        ray_used = _connect(ray, options)
+        interrupt.check()  # a stop during ray.init may have been swallowed inside it
+        events.emit("ray-started")
         _quiet_data_context(ray)
         _check_resources(ray, options, 1 if recipe.device.startswith("cuda") else 0)
         dataset, _model_ref = _pipeline(ray, plan, folder, todo, recipe, opts, names, threads, options)
         _drain(dataset, folder, sum(len(s.paths) for s in plan.image_shards if s.key in todo), options.progress)
-    records, errors = folder.merge(plan)
-    shards_total = len(plan.image_shards) + len(plan.video_sources)
-    return RayReport(images=len(images), frames=records - len(images), records=records, errors=errors,
-                     shards_run=len(todo), shards_resumed=shards_total - len(todo) if resumed else 0,
-                     seconds=time.monotonic() - started, output=Path(output), workers=options.workers)
+        return ray_used
+    except BaseException as exc:
+        if not isinstance(exc, interrupt.Interrupted):
+            interrupt.check()  # what a stop signal turned into inside Ray (a bare KeyboardInterrupt, a failed get)
+        raise
+    finally:
+        if connected_here and ray.is_initialized():
+            with interrupt.deferred():  # let the teardown finish: a half-stopped private Ray is worse
+                ray.shutdown()
 
 
 def _default_threads() -> int:
@@ -402,15 +443,21 @@ def _pipeline(ray, plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelR
 def _drain(dataset, folder: RunFolder, images: int, show_progress: bool) -> None:
     """Collect records per shard; write each shard the moment its last record arrives."""
     pending: dict[str, dict[int, str]] = {}
+    written = 0
     progress = Progress("ray detect", images or None, unit="records") if show_progress else None
+    events.emit("pipeline-started")
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         for shard, item, of, last, record in zip(batch["shard"], batch["item"], batch["of"], batch["last"], batch["record"]):
             records = pending.setdefault(str(shard), {})
             records[int(item)] = str(record)  # keyed: a retried batch replaces, never duplicates
             if len(records) == int(of):
-                folder.write_shard(str(shard), pending.pop(str(shard)), last=bool(last))
+                with interrupt.deferred():  # a finished shard is written, not dropped by a stop that lands here
+                    folder.write_shard(str(shard), pending.pop(str(shard)), last=bool(last))
+                written += 1
+                events.emit(f"shards-written {written}")
         if progress:
             progress.update(len(batch["record"]))
+        interrupt.check()  # a stop whose exception was swallowed inside Ray while we waited for this batch
     if progress:
         progress.close()
     if pending:
@@ -423,7 +470,8 @@ def print_report(report: RayReport, stream=None) -> None:
     done = f"{report.images} image(s)" + (f", {report.frames} video frame(s)" if report.frames else "")
     if report.shards_run:
         resumed = f"; {report.shards_resumed} shard(s) were already done" if report.shards_resumed else ""
-        line = f"{done}: {report.shards_run} shard(s) run in {report.seconds:.1f} s ({report.per_second:.1f}/s){resumed}"
+        on = f" on {report.ray}" if report.ray else ""
+        line = f"{done}: {report.shards_run} shard(s) run in {report.seconds:.1f} s ({report.per_second:.1f}/s){on}{resumed}"
     else:
         line = f"{done}: all {report.shards_resumed} shard(s) were already done"
     print(f"{line} → {report.output / 'detections.jsonl'}", file=stream)

@@ -1,18 +1,26 @@
 """detect --ray on a real local Ray cluster (127.0.0.1: a head and two worker nodes), against single-process detect.
 
 Every run here goes through the CLI in its own process, as a user's would, and joins the
-cluster the test started. The COCO subset's detections must equal single-process `detect`
-exactly (records compared as JSON text, order-independent), also when a model actor is
-killed mid-run and when the driver is interrupted and the command run again.
+cluster the test started (or, with plain `--ray`, starts its own). The COCO subset's detections
+must equal single-process `detect` exactly (records compared as JSON text, order-independent),
+also when a model actor is killed mid-run and when the driver is interrupted (SIGINT, SIGTERM)
+and the command run again. Interruptions happen at exact moments the run reports through
+darknet_py.events (tests/event_pipe.py), never after a sleep.
+
+Every Ray started here has its own RAY_TMPDIR, so none of them is found by (or finds) a Ray
+of someone else on the machine, and each is stopped through its own processes.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
-import time
+import tempfile
+import threading
 from pathlib import Path
 
 import cv2
@@ -23,19 +31,27 @@ import darknet_py
 from darknet_py import cli
 from darknet_py.shards import RESULT_FILE, Plan, RunFolder
 from tests.conftest import COCO, IMAGES, REPO, official, shared_path
+from tests.event_pipe import EventPipe
 
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray's switch for "this machine only": nodes and drivers use 127.0.0.1
 SHARD = 16
-RUN_LIMIT_S = 300
+RUN_LIMIT_S = 900  # a hang guard, not a speed requirement: a loaded 2-core machine is slow
 COCO_IMAGES = COCO / "images"
+
+
+def _private_ray_tmpdir() -> str:
+    """A short RAY_TMPDIR of our own (Ray's socket paths must stay under 108 characters)."""
+    return tempfile.mkdtemp(prefix="dpray-", dir="/tmp")
 
 
 @pytest.fixture(scope="module")
 def cluster():
     from ray.cluster_utils import Cluster
 
-    saved = {k: os.environ.get(k) for k in LOOPBACK_ONLY}
-    os.environ.update(LOOPBACK_ONLY)
+    # RAY_TMPDIR: the address file Cluster writes (ray_current_cluster) stays ours, not /tmp/ray's
+    isolation = {**LOOPBACK_ONLY, "RAY_TMPDIR": _private_ray_tmpdir()}
+    saved = {k: os.environ.get(k) for k in isolation}
+    os.environ.update(isolation)
     local = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
                                                            "node_ip_address": "127.0.0.1"})
     try:
@@ -47,6 +63,60 @@ def cluster():
         local.shutdown()
         for key, value in saved.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+        shutil.rmtree(isolation["RAY_TMPDIR"], ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def running_ray():
+    """`ray start --head` as a user runs it, found by Ray's usual discovery (its address file) in the
+    RAY_TMPDIR that the returned environment names. Stopped by SIGTERM to its own `ray start --block`
+    (which stops the processes it started), then anything left that carries our RAY_TMPDIR is killed:
+    never `ray stop`, which would stop every Ray on the machine."""
+    tmpdir = _private_ray_tmpdir()
+    env = {**os.environ, **LOOPBACK_ONLY, "RAY_TMPDIR": tmpdir, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
+    command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--port", "0",
+               "--node-ip-address", "127.0.0.1", "--num-cpus", "3", "--include-dashboard", "false",
+               "--dashboard-agent-listen-port", str(_free_port()), "--disable-usage-stats"]
+    head = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    started, said = threading.Event(), []
+
+    def read_output() -> None:  # keeps the pipe drained for as long as the head runs
+        for line in head.stdout:
+            said.append(line)
+            if "Ray runtime started" in line:
+                started.set()
+        started.set()  # it ended: the wait below returns and the check fails with what it said
+
+    threading.Thread(target=read_output, daemon=True).start()
+    try:
+        started.wait(RUN_LIMIT_S)
+        assert head.poll() is None and started.is_set(), "".join(said[-20:])
+        address = (Path(tmpdir) / "ray" / "ray_current_cluster").read_text().strip()
+        yield address, env
+    finally:
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(RUN_LIMIT_S)
+        finally:
+            _kill_processes_with(f"RAY_TMPDIR={tmpdir}".encode())
+            shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _kill_processes_with(marker: bytes) -> None:
+    """SIGKILL every process whose environment holds `marker` (ours only: a RAY_TMPDIR nobody else uses)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+        except OSError:
+            continue
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +137,36 @@ def _env() -> dict:
     return {**os.environ, **LOOPBACK_ONLY}
 
 
+FEW_SHARD = 2
+
+
+@pytest.fixture(scope="module")
+def few_images(tmp_path_factory) -> Path:
+    """8 COCO photos: enough for 4 shards of 2, cheap for the runs that start a Ray of their own."""
+    folder = tmp_path_factory.mktemp("few")
+    for path in sorted(shared_path(COCO_IMAGES).iterdir())[:8]:
+        (folder / path.name).symlink_to(path)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def few_reference(few_images: Path) -> list[str]:
+    model = darknet_py.load(*official("yolov4-tiny"))
+    return sorted(model.detect(str(path))[0].to_json() for path in sorted(few_images.iterdir()))
+
+
+def _few_command(images: Path, output: Path, *ray: str) -> list[str]:
+    cfg, weights = official("yolov4-tiny")
+    return [sys.executable, "-m", "darknet_py.cli", "detect", str(images), "--cfg", str(cfg), "--weights",
+            str(weights), "--ray", *ray, "--workers", "2", "--no-save", "--shard-size", str(FEW_SHARD),
+            "--output", str(output)]
+
+
+def _alone_env() -> dict:
+    """No Ray to be found: a RAY_TMPDIR nobody has started one in (a fresh machine, as far as Ray can tell)."""
+    return {**_env(), "RAY_TMPDIR": _private_ray_tmpdir()}
+
+
 def _run(address: str, output: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(_command(address, output, *extra), cwd=REPO, env=_env(), capture_output=True, text=True,
                           timeout=RUN_LIMIT_S)
@@ -74,14 +174,6 @@ def _run(address: str, output: Path, *extra: str) -> subprocess.CompletedProcess
 
 def _records(output: Path) -> list[str]:
     return sorted((output / RESULT_FILE).read_text().splitlines())
-
-
-def _wait_for_shards(output: Path, process: subprocess.Popen, count: int) -> None:
-    deadline = time.monotonic() + RUN_LIMIT_S
-    while len(RunFolder(output).done()) < count:
-        assert process.poll() is None, f"the run ended before {count} shard(s) were written"
-        assert time.monotonic() < deadline, "no shard written in time"
-        time.sleep(0.2)
 
 
 def _actor_pids() -> list[int]:
@@ -102,45 +194,103 @@ def test_two_workers_give_exactly_the_single_process_detections(cluster: str, re
     assert _records(tmp_path / "out") == reference
     assert len(RunFolder(tmp_path / "out").done()) == -(-len(reference) // SHARD)
     assert f"{len(reference)} image(s): {-(-len(reference) // SHARD)} shard(s) run" in result.stderr
+    assert f"on the Ray cluster at {cluster} (3 CPUs)" in result.stderr
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(cluster: str, reference: list[str], tmp_path: Path) -> None:
     out = tmp_path / "out"
-    process = subprocess.Popen(_command(cluster, out), cwd=REPO, env=_env(), stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_for_shards(out, process, 1)
-        pids = _actor_pids()
-        assert len(pids) == 2, pids
-        os.kill(pids[0], signal.SIGKILL)
-        killed_at = len(RunFolder(out).done())
-        _, err = process.communicate(timeout=RUN_LIMIT_S)
-    finally:
-        process.kill()
+    with EventPipe() as events:
+        process = subprocess.Popen(_command(cluster, out), cwd=REPO, env={**_env(), **events.env()},
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for("shards-written 1", process)
+            pids = _actor_pids()
+            assert pids, "no model actor process found"
+            os.kill(pids[0], signal.SIGKILL)
+            killed_at = len(RunFolder(out).done())
+            _, err = process.communicate(timeout=RUN_LIMIT_S)
+        finally:
+            process.kill()
     assert process.returncode == 0, err
     assert killed_at < -(-len(reference) // SHARD)  # the kill happened with shards still to do
     assert _records(out) == reference
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(cluster: str, reference: list[str], tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    process = subprocess.Popen(_command(cluster, out), cwd=REPO, env=_env(), stderr=subprocess.PIPE, text=True)
+def _interrupted(command: list[str], env: dict, events: EventPipe, at: str, signum: int) -> str:
+    """Run `command`, send `signum` to it when it reports `at` (held there till then); its stderr."""
+    process = subprocess.Popen(command, cwd=REPO, env={**env, **events.env(at)}, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_shards(out, process, 2)
-        process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=60)
+        events.wait_for(at, process)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=RUN_LIMIT_S)
     finally:
         process.kill()
-    assert process.returncode == 130 and "rerun the same command to resume" in err, err
+    assert process.returncode == 128 + signum, err
+    assert "rerun the same command to resume" in err, err
+    return err
+
+
+def _shard_times(out: Path) -> dict[str, int]:
+    folder = RunFolder(out)
+    return {key: folder.shard_path(key).stat().st_mtime_ns for key in folder.done()}
+
+
+def test_an_interrupted_run_resumes_to_the_same_result(cluster: str, reference: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with EventPipe() as events:
+        _interrupted(_command(cluster, out), _env(), events, "shards-written 2", signal.SIGINT)
     assert not (out / RESULT_FILE).exists()  # no half result: only whole shards
-    kept = {key: RunFolder(out).shard_path(key).stat().st_mtime_ns for key in RunFolder(out).done()}
-    assert kept
+    kept = _shard_times(out)
+    assert len(kept) == 2  # held right after the second shard: exactly those are kept
     result = _run(cluster, out)
     assert result.returncode == 0, result.stderr
-    assert f"{len(kept)} shard(s) were already done" in result.stderr
-    assert {key: RunFolder(out).shard_path(key).stat().st_mtime_ns for key in kept} == kept  # not redone
+    assert "2 shard(s) were already done" in result.stderr
+    assert {key: time for key, time in _shard_times(out).items() if key in kept} == kept  # not redone
     assert _records(out) == reference
     again = _run(cluster, out)
     assert again.returncode == 0 and "all" in again.stderr and _records(out) == reference
+
+
+def test_plain_ray_stops_at_any_moment_and_resumes_on_a_private_ray(few_images: Path, few_reference: list[str],
+                                                                    tmp_path: Path) -> None:
+    """SIGTERM (a scheduler) while the model actors start, SIGINT in the last shard; then the rerun finishes.
+    With no Ray to be found, plain --ray starts a private one each time."""
+    out, env = tmp_path / "out", _alone_env()
+    shards = len(few_reference) // FEW_SHARD
+    try:
+        # reported and held by the model actors of the private Ray (they inherit our environment): no
+        # shard can be done before the signal
+        with EventPipe() as events:
+            _interrupted(_few_command(few_images, out), env, events, "actor-starting", signal.SIGTERM)
+        assert not RunFolder(out).done() and not (out / RESULT_FILE).exists()
+        with EventPipe() as events:
+            _interrupted(_few_command(few_images, out), env, events, f"shards-written {shards - 1}", signal.SIGINT)
+        kept = _shard_times(out)
+        assert len(kept) == shards - 1 and not (out / RESULT_FILE).exists()
+        result = subprocess.run(_few_command(few_images, out), cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=RUN_LIMIT_S)
+    finally:
+        shutil.rmtree(env["RAY_TMPDIR"], ignore_errors=True)
+    assert result.returncode == 0, result.stderr
+    assert "1 shard(s) run" in result.stderr and "on a private local Ray" in result.stderr
+    assert f"{shards - 1} shard(s) were already done" in result.stderr
+    assert {key: time for key, time in _shard_times(out).items() if key in kept} == kept
+    assert _records(out) == few_reference
+
+
+def test_plain_ray_beside_a_running_ray_and_auto_joins_it(running_ray, few_images: Path, few_reference: list[str],
+                                                          tmp_path: Path) -> None:
+    address, env = running_ray
+    alone = subprocess.run(_few_command(few_images, tmp_path / "alone"), cwd=REPO, env=env, capture_output=True,
+                           text=True, timeout=RUN_LIMIT_S)
+    assert alone.returncode == 0, alone.stderr  # was: ValueError "num_cpus ... must not be provided", exit 3
+    assert "on a private local Ray" in alone.stderr
+    assert _records(tmp_path / "alone") == few_reference
+    joined = subprocess.run(_few_command(few_images, tmp_path / "joined", "auto"), cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=RUN_LIMIT_S)
+    assert joined.returncode == 0, joined.stderr
+    assert f"on the Ray cluster at {address} (3 CPUs)" in joined.stderr
+    assert _records(tmp_path / "joined") == few_reference
 
 
 def test_video_chunks_and_an_unreadable_image(cluster: str, clip: Path, tmp_path: Path) -> None:

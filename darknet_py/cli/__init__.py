@@ -9,6 +9,7 @@ import traceback
 import warnings
 from types import ModuleType
 
+from .. import interrupt
 from ..errors import DarknetError
 from . import classify, detect, export, info, scale
 from . import map as map_command  # the module is named after the command; the alias keeps the builtin
@@ -35,6 +36,27 @@ def main(argv: list[str] | None = None) -> int:
         command.add_arguments(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
     warnings.formatwarning = _one_line_warning
+    with interrupt.stop_on_signals():  # SIGINT and SIGTERM: Interrupted, exit 130 / 143
+        code = _run(args)
+        # a stop that came too late to cut the work short still says so (the work is whole)
+        return interrupt.exit_code() if interrupt.received() and code == 0 else code
+
+
+def run_program() -> None:
+    """The `darknet-py` program (and `python -m darknet_py.cli`): main(), then exit with its code.
+
+    After a stop signal the outputs are complete (written atomically, Ray shut down), and the
+    interpreter's own teardown of torch and Ray can take seconds on a busy machine: the user asked
+    to stop, so it is skipped."""
+    code = main()
+    if code in interrupt.STOP_EXIT_CODES:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
+def _run(args) -> int:
     try:
         return COMMANDS[args.command][1].run(args)
     except DarknetError as exc:
@@ -44,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return interrupt.exit_code()
     except BrokenPipeError:  # `darknet-py info … | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

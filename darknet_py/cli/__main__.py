@@ -1,6 +1,4 @@
 """`python -m darknet_py.cli`: the same as the `darknet-py` command."""
-import sys
+from . import run_program
 
-from . import main
-
-sys.exit(main())
+run_program()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 
+from .. import events, interrupt
 from ..errors import InputError
 from ..fileio import atomic_write, write_image
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
@@ -107,50 +108,61 @@ def _detect_here(args, live: LiveView | None) -> int:
         return model.detect(images, args.thresh, args.nms, **options)
 
     records: list[dict] = []
+    interrupted = False
     if kind == "images":
         total = 0
         from ..preprocess import read_image
 
-        for batch in iter_batches(items, args.batch):
-            images = [read_image(path) for path in batch]  # decoded once: detect, draw and show share it
-            for path, image, dets in zip(batch, images, detect_batch(images)):
-                total += 1
-                dets.source = path
-                _emit(args, out, Path(path).name, dets, records)
-                drawn = dets.draw(image) if not args.no_save or args.show else None
-                if not args.no_save:
-                    write_image(out / annotated_name(path), drawn)
-                if args.show:
-                    _show(drawn)
-                if live:
-                    live.publish(image, dets, drawn, filename=path)
-        summary = f"{total} image(s)"
+        try:
+            for batch in iter_batches(items, args.batch):
+                images = [read_image(path) for path in batch]  # decoded once: detect, draw and show share it
+                for path, image, dets in zip(batch, images, detect_batch(images)):
+                    with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
+                        dets.source = path
+                        _emit(args, out, Path(path).name, dets, records)
+                        drawn = dets.draw(image) if not args.no_save or args.show else None
+                        if not args.no_save:
+                            write_image(out / annotated_name(path), drawn)
+                    total += 1
+                    events.emit(f"images-done {total}")
+                    if args.show:
+                        _show(drawn)
+                    if live:
+                        live.publish(image, dets, drawn, filename=path)
+        except KeyboardInterrupt:
+            interrupted = True
+        summary = f"{total} image(s)" + (", interrupted — the images done are saved" if interrupted else "")
     else:
         from ..video import run_video
 
         stem = f"camera{items}" if isinstance(items, int) else Path(str(items)).stem or "stream"
         ext = output_suffix(args.codec, items)
         target = None if args.no_save else str(out / f"{stem}{ext}")
-        report = run_video(items, detect_batch, target, args.batch,
-                           on_frame=lambda i, d: _emit(args, out, f"{stem}:{i}", d, records),
-                           codec=args.codec, on_image=live.publish if live else None,
-                           sequence=getattr(model, "sequence", None))
+
+        def on_frame(index: int, dets) -> None:
+            _emit(args, out, f"{stem}:{index}", dets, records)
+            events.emit(f"frames-detected {index + 1}")
+
+        report = run_video(items, detect_batch, target, args.batch, on_frame=on_frame, codec=args.codec,
+                           on_image=live.publish if live else None, sequence=getattr(model, "sequence", None))
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
         if report.skipped:
             done += f", {report.skipped} unreadable frame(s) skipped"
-        summary = f"{done}, interrupted — the video holds the frames done" if report.interrupted else done
+        interrupted = report.interrupted
+        summary = f"{done}, interrupted — the video holds the frames done" if interrupted else done
     if live:
         live.finish()
     if args.save_json:
-        with atomic_write(out / "detections.json", "w") as handle:
+        with interrupt.deferred(), atomic_write(out / "detections.json", "w") as handle:
             json.dump(records, handle)
     print(f"{summary} → {out}", file=sys.stderr, flush=True)
-    if live and args.keep_serving and not (kind == "video" and report.interrupted):
+    if live and args.keep_serving and not interrupted:
         print("the source has ended; still serving its last frame — Ctrl-C to stop", file=sys.stderr, flush=True)
         live.hold()
-    return 0
+    return interrupt.exit_code() if interrupted else 0
 
 
+STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
 RAY_UNSUPPORTED = {"show": "--show", "save_txt": "--save-txt", "ext_output": "--ext-output"}
 
 
@@ -161,22 +173,28 @@ def _run_detect_on_ray(args) -> int:
     for name, flag in RAY_UNSUPPORTED.items():
         if getattr(args, name):
             raise InputError(f"{flag} is not available with --ray (results go to OUTPUT/detections.jsonl)")
-    require_ray()  # before the model is loaded: a missing extra is the first thing to hear about
     args.batch = 8 if args.batch is None else args.batch
-    model, names = load_model(args)
-    if getattr(model, "stateful", False):
-        raise InputError("this model has recurrent layers, whose state runs from one video frame to the next; "
-                         "--ray splits videos across workers, so run it without --ray")
     out = Path(args.output) if args.output else fresh_run_dir()
-    options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads, batch=args.batch,
-                         shard_size=args.shard_size, save_images=not args.no_save, exist_ok=args.exist_ok)
-    try:
-        report = detect_on_ray(args.source, out, model, conf_thresh=args.thresh, nms_thresh=args.nms, names=names,
-                               ray_options=options, multi_label=args.multi_label, letterbox=args.letterbox,
-                               classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind)
-    except KeyboardInterrupt:
-        print(f"interrupted: finished shards are kept in {out}; rerun the same command to resume", file=sys.stderr)
-        raise
+    rerun = "rerun the same command" if args.output else f"rerun it with --output {out}"
+    hint = f"interrupted: finished shards are kept in {out}; {rerun} to resume"
+    # finished shards are on disk whole at every moment: a stop may end the process after STOP_DEADLINE_S
+    with interrupt.deadline(STOP_DEADLINE_S, hint):
+        try:
+            require_ray()  # before the model is loaded: a missing extra is the first thing to hear about
+            model, names = load_model(args)
+            if getattr(model, "stateful", False):
+                raise InputError("this model has recurrent layers, whose state runs from one video frame to the "
+                                 "next; --ray splits videos across workers, so run it without --ray")
+            options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads,
+                                 batch=args.batch, shard_size=args.shard_size, save_images=not args.no_save,
+                                 exist_ok=args.exist_ok)
+            report = detect_on_ray(args.source, out, model, conf_thresh=args.thresh, nms_thresh=args.nms,
+                                   names=names, ray_options=options, multi_label=args.multi_label,
+                                   letterbox=args.letterbox, classes=tuple(args.classes) if args.classes else None,
+                                   nms_kind=args.nms_kind)
+        except KeyboardInterrupt:
+            interrupt.announce(hint)
+            raise
     print_report(report)
     return 0
 

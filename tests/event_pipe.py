@@ -1,0 +1,59 @@
+"""Test side of darknet_py.events: a FIFO the process under test reports its moments to.
+
+Tests act on these events (send a signal exactly when a shard is written, while the process is
+held there) instead of sleeping or polling files, so they do not depend on the machine's speed.
+"""
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from darknet_py.events import EVENTS, PAUSE_AT
+
+HANG_GUARD_S = 600  # only a broken run waits this long: the events come as soon as the work allows
+
+
+class EventPipe:
+    def __init__(self) -> None:
+        self.folder = tempfile.TemporaryDirectory(prefix="dp-events-")
+        self.path = Path(self.folder.name) / "events"
+        os.mkfifo(self.path)
+        # read-write: we are a writer too, so reads wait for lines instead of seeing an end of file
+        self.fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+        self.seen: list[str] = []
+        self._partial = b""
+
+    def env(self, pause_at: str | None = None) -> dict[str, str]:
+        """Environment additions for the process under test (held at `pause_at` until it gets a signal)."""
+        return {EVENTS: str(self.path), **({PAUSE_AT: pause_at} if pause_at else {})}
+
+    def wait_for(self, name: str, process: subprocess.Popen) -> None:
+        """Return once `name` has been reported; fail if the process ends first."""
+        end = time.monotonic() + HANG_GUARD_S
+        while name not in self.seen:
+            assert process.poll() is None, f"the process ended (exit {process.returncode}) before '{name}'; saw {self.seen}"
+            assert time.monotonic() < end, f"no '{name}' within {HANG_GUARD_S} s; saw {self.seen}"
+            if select.select([self.fd], [], [], 1.0)[0]:  # 1 s slices only to notice a process that died
+                self._read()
+
+    def _read(self) -> None:
+        try:
+            self._partial += os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        *lines, self._partial = self._partial.split(b"\n")
+        self.seen.extend(line.decode() for line in lines)
+
+    def close(self) -> None:
+        os.close(self.fd)
+        self.folder.cleanup()
+
+    def __enter__(self) -> "EventPipe":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
