@@ -1,7 +1,7 @@
 """An onnxruntime-backed detector with the torch model's `.detect()` and `Detections`.
 
 It reads everything it needs from the file's "darknet_py" metadata (written by
-darknet_py.onnx_export): input size, letterbox, class names, head specs, output format.
+darknet_py.onnx_export): input size, letterbox, image resize, class names, head specs, output format.
 Post-processing is the torch backend's own code, so both backends give the same results.
 """
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .errors import InputError
 from .fileio import read_bytes
 from .layers.yolo import DarknetWarning, YoloSpec
 from .onnx_export import FORMAT_VERSION, METADATA_KEY
+from .preprocess import DEFAULT_RESIZE, check_resize
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
@@ -57,7 +58,7 @@ class OnnxDetector:
     """darknet_py.load("model.onnx") returns one of these."""
 
     def __init__(self, model: str | os.PathLike[str] | bytes, device: str = "cpu",
-                 size: int | Sequence[int] | None = None, threads: int | None = None) -> None:
+                 size: int | Sequence[int] | None = None, threads: int | None = None, resize: str | None = None) -> None:
         self.source = "<bytes>" if isinstance(model, bytes) else os.fspath(model)
         if not isinstance(model, bytes) and not os.path.isfile(self.source):
             raise InputError(f"ONNX model not found: {self.source}")
@@ -81,6 +82,8 @@ class OnnxDetector:
         self.output_format: str = meta["output_format"]
         self.names: list[str] = meta["names"]
         self.letter_box: bool = meta["letterbox"]
+        # files from before the choice existed hold none: they get the default, darknet's
+        self.resize: str = check_resize(resize or meta.get("resize", DEFAULT_RESIZE))
         self.heads = [YoloSpec(**{k: tuple(map(tuple, v)) if k == "anchors" else v for k, v in head.items() if k != "stride"})
                       for head in meta["heads"]]
         self._strides = [tuple(head["stride"]) for head in meta["heads"]]
@@ -149,7 +152,7 @@ class OnnxDetector:
             raise InputError(f"{self.source} does its NMS in the graph (IoU, best class per box); "
                              "for multi-label or DIoU NMS export with --output-format boxes")
         letterbox = self.letter_box if opts.letterbox is None else opts.letterbox
-        batch = prepare_batch(images, self.width, self.height, letterbox)
+        batch = prepare_batch(images, self.width, self.height, letterbox, opts.resize or self.resize)
         feeds = {"conf_thresh": np.array([opts.conf_thresh], np.float32), "iou_thresh": np.array([opts.nms_thresh], np.float32),
                  "max_det": np.array([opts.max_det], np.int64)}
         rows = self._nms_rows(batch.pixels, feeds)
@@ -157,7 +160,9 @@ class OnnxDetector:
             rows = rows[np.isin(rows[:, 6].astype(np.int64), opts.classes)]
         order = np.lexsort((-rows[:, 5], rows[:, 0]))  # by image, then score
         rows = torch.from_numpy(rows[order])
-        return batch.results(rows[:, 0].long(), rows[:, 1:5], rows[:, 5], rows[:, 6].long(), names, opts.max_det)
+        image_idx = rows[:, 0].long()
+        return batch.results(image_idx, batch.relative(image_idx, rows[:, 1:5]), rows[:, 5], rows[:, 6].long(), names,
+                             opts.max_det)
 
     def _nms_rows(self, pixels: np.ndarray, feeds: dict) -> np.ndarray:
         """The `detections` rows of every chunk, with batch indices counted over all images."""

@@ -177,6 +177,7 @@ def metadata(model: Darknet, opts: ExportOptions, names: Sequence[str], weights_
         "output_format": opts.output_format,
         "width": model.width, "height": model.height, "channels": model.channels,
         "letterbox": model.letter_box,
+        "resize": getattr(model, "resize", "darknet"),  # the image resize detect() uses (darknet_py.preprocess)
         "batch": opts.batch, "dynamic_size": opts.dynamic_size, "half": opts.half,
         "names": list(names),
         "heads": [{**asdict(spec), "stride": list(stride)} for spec, stride in zip(model.heads, head_strides(model))],

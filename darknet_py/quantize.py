@@ -60,8 +60,8 @@ class _Reader:
     def _feeds(self) -> Iterator[dict]:
         for start in range(0, len(self._paths), self._batch):
             chunk = self._paths[start:start + self._batch]
-            pixels = [prepare(read_image(p), self._model.width, self._model.height, self._model.letter_box)[0]
-                      for p in chunk]
+            pixels = [prepare(read_image(p), self._model.width, self._model.height, self._model.letter_box,
+                              resize=self._model.resize)[0] for p in chunk]
             while len(pixels) < self._batch:  # a fixed-batch graph gets its last chunk padded
                 pixels.append(pixels[-1])
             yield {"images": np.stack(pixels)}

@@ -13,6 +13,10 @@ def add_model_args(p: argparse.ArgumentParser, names: bool = True) -> None:
     p.add_argument("--cfg", help="a Darknet .cfg file")
     p.add_argument("--weights", help="darknet .weights for --cfg, or a .onnx file from `darknet-py export`")
     add_size_arg(p)
+    p.add_argument("--resize", choices=["darknet", "opencv"], default=None,
+                   help="image resize: darknet's own, as `darknet detector test/valid/map` (default), or "
+                        "opencv (cv2.resize, as OpenCV DNN and darknet's video demo); .onnx files: the one "
+                        "recorded at export unless given")
     if names:
         group = p.add_mutually_exclusive_group()
         group.add_argument("--names", help="class names file, one per line (default: COCO's for 80 classes)")
@@ -80,9 +84,10 @@ def load_model(args):
     if cfg is None:
         if backend != "onnxruntime":
             raise InputError(f"{weights} is an ONNX model: it runs with --backend onnxruntime only")
-        model = load(weights, device=args.device, size=size_arg(args))
+        model = load(weights, device=args.device, size=size_arg(args), resize=args.resize)
     else:
-        model = load(cfg, weights, device="cpu" if backend == "onnxruntime" else args.device, size=size_arg(args))
+        model = load(cfg, weights, device="cpu" if backend == "onnxruntime" else args.device, size=size_arg(args),
+                     resize=args.resize)
         if backend == "onnxruntime":
             model = in_memory_onnx(model, args.device)
     if args.half:
