@@ -22,12 +22,12 @@ from .detections import Detections
 from .errors import InputError
 from .layers.yolo import YoloSpec
 from .names import default_names
-from .nms import DENSE_MAX, GREEDY_DIOU_BETA, batched_nms
+from .nms import GREEDY_DIOU_BETA, batched_nms
 from .preprocess import DEFAULT_RESIZE, Transform, as_bgr8, check_resize, prepare, read_image, transform_for
 
 ImageLike = Union[np.ndarray, str, os.PathLike]
 PREPROCESS_THREADS = 8  # at most; image decoding and resizing scale with cores until memory bandwidth binds
-HOST_NMS_MAX = DENSE_MAX  # candidates up to which a GPU batch runs its NMS on the CPU (one overlap matrix)
+HOST_NMS_MAX = 2048  # candidates up to which a GPU batch runs its NMS on the CPU (milliseconds there)
 MAX_CANDIDATES = 30000  # per image, by score, before NMS (bounds the NMS work at very low thresholds)
 
 
@@ -43,6 +43,10 @@ class DetectOptions:
     classes: tuple[int, ...] | None = None  # keep only these class ids
     nms_kind: str | None = None  # None: the cfg's; "iou", "greedynms", "diounms", "none"
     max_det: int = 1000
+    class_scores: bool = False  # also return each box's scores over all classes before NMS (Detections.class_scores)
+    # darknet compares boxes relative to the image in `detector test` and `map`, in image pixels in `detector
+    # valid`; IoU does not care, its DIoU (greedynms, diounms) does
+    nms_in_pixels: bool = False
 
     def validate(self) -> None:
         if not 0 <= self.conf_thresh <= 1:
@@ -111,9 +115,14 @@ def select(specs: Sequence[YoloSpec], boxes: torch.Tensor, objectness: torch.Ten
         keep = chosen.argsort(descending=True, stable=True)
     else:
         groups = image_idx * scores.shape[-1] + class_idx
-        keep = batched_nms(candidate_boxes, chosen, groups, options.nms_thresh, kind, beta)
+        frame = batch.pixel_boxes(image_idx, candidate_boxes) if options.nms_in_pixels else candidate_boxes
+        keep = batched_nms(frame, chosen, groups, options.nms_thresh, kind, beta)
+    class_scores = None
+    if options.class_scores:  # darknet's det.prob: every class above the threshold, as it was before NMS
+        every = scores[image_idx[keep].to(scores.device), box_idx[keep].to(scores.device)]
+        class_scores = every * (every > options.conf_thresh)
     return batch.results(image_idx[keep], candidate_boxes[keep], chosen[keep], class_idx[keep], names,
-                         options.max_det, box_idx[keep])
+                         options.max_det, box_idx[keep], class_scores)
 
 
 def _top_per_image(image_idx: torch.Tensor, scores: torch.Tensor, cap: int) -> torch.Tensor:
@@ -142,14 +151,22 @@ class PreparedBatch:
         offset, extent = frame[:, :2].repeat(1, 2), frame[:, 2:].repeat(1, 2)
         return (boxes.float() - offset) / extent
 
+    def pixel_boxes(self, image_idx: torch.Tensor, relative: torch.Tensor) -> torch.Tensor:
+        """Relative boxes → image pixels (not clipped)."""
+        size = torch.tensor([[t.image_w, t.image_h] for t in self.transforms], dtype=torch.float32,
+                            device=relative.device)[image_idx]
+        return relative * size.repeat(1, 2)
+
     def results(self, image_idx: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, class_ids: torch.Tensor,
-                names: list[str], max_det: int, box_ids: torch.Tensor | None = None) -> list[Detections]:
+                names: list[str], max_det: int, box_ids: torch.Tensor | None = None,
+                class_scores: torch.Tensor | None = None) -> list[Detections]:
         """Kept detections (flat, sorted by score within each image; boxes relative to the image, as
         `relative` makes them) → one Detections per image. `box_ids` name the candidate box each
         detection came from: several classes of one box share it."""
         kept_image = image_idx.cpu().numpy()
         kept_boxes, kept_scores, kept_classes = (t.cpu().numpy() for t in (boxes, scores, class_ids))
         kept_ids = None if box_ids is None else box_ids.cpu().numpy()
+        kept_class_scores = None if class_scores is None else class_scores.cpu().numpy()
         out = []
         for i, (transform, source) in enumerate(zip(self.transforms, self.sources)):
             mine = np.flatnonzero(kept_image == i)[:max_det]
@@ -164,6 +181,7 @@ class PreparedBatch:
                 source=source,
                 unclipped=unclipped,
                 box_ids=None if kept_ids is None else kept_ids[mine].astype(np.int64),
+                class_scores=None if kept_class_scores is None else kept_class_scores[mine].astype(np.float32),
             ))
         return out
 

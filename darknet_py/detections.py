@@ -26,6 +26,7 @@ class Detections:
     source: str = ""
     unclipped: np.ndarray | None = None
     box_ids: np.ndarray | None = None
+    class_scores: np.ndarray | None = None  # (n, classes) when asked for: the box's scores above the threshold before NMS
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])

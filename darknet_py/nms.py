@@ -5,8 +5,9 @@ IoU − (d²/c²)^β — greedynms uses β=0.6 (box_diou), diounms uses the cfg'
 darknet's rule: boxes in score order; a box still standing removes every later box of its group it
 overlaps by more than the threshold.
 
-Dense candidates (darknet map's 0.005 threshold, untrained or crowded images: tens of thousands) make
-the all-pairs overlap matrix the cost, while a box can only remove boxes near it and of similar size:
+A trained network's few hundred boxes take one overlap matrix and a scan. Dense candidates (darknet
+map's 0.005 threshold, untrained or crowded images: tens of thousands) would make that matrix the
+cost, while a box can only remove boxes near it and of similar size:
 IoU > t needs the widths (and heights) within a factor t of each other and the centres closer than
 (1 − t)·the larger side. So candidate pairs come from a grid per size level (`_grid_pairs`), their
 overlap is computed exactly, and darknet's box-by-box rule is then resolved on those pairs all at
@@ -25,7 +26,7 @@ from torch import Tensor
 
 GREEDY_DIOU_BETA = 0.6  # darknet box_diou's exponent
 BLOCK = 2048  # boxes per overlap tile of the all-pairs path: 16 MiB of float32, whatever the candidate count
-DENSE_MAX = 512  # up to this many boxes one overlap matrix is cheapest
+DENSE_MAX = 256  # up to this many boxes one overlap matrix and a scan are cheapest
 SPARSE_MIN_THRESH = 0.05  # below it nearly every intersecting pair counts: the all-pairs path
 PAIR_CHUNK = 1 << 22  # candidate pairs examined at a time (memory bound of the grid path)
 MAX_PAIRS = 1 << 25  # suppressing pairs held at most; beyond (near-identical boxes by the thousand): all-pairs path
@@ -72,23 +73,16 @@ def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, threshold: float,
     if threshold >= 1:  # IoU and DIoU never exceed 1: nothing is removed
         return order
     boxes, groups = boxes[order], groups[order]
-    pairs = None
-    if len(order) <= DENSE_MAX:
-        pairs = _dense_pairs(boxes, groups, threshold, kind, beta)
-    elif threshold >= SPARSE_MIN_THRESH:
-        pairs = _grid_pairs(boxes, groups, threshold, kind, beta)
+    if len(order) <= DENSE_MAX:  # one matrix and one scan: the fewest operations for a trained network's boxes
+        suppresses = (pairwise_overlap(boxes, kind, beta) > threshold) & (groups[:, None] == groups[None])
+        return order[_scan(suppresses.triu(1), torch.ones(len(order), dtype=torch.bool))]
+    pairs = _grid_pairs(boxes, groups, threshold, kind, beta) if threshold >= SPARSE_MIN_THRESH else None
     if pairs is None:
         return order[_tiled_scan(boxes, groups, threshold, kind, beta)]
     return order[_resolve(len(order), *pairs)]
 
 
 # -- suppressing pairs (src before dst in score order, same group, overlap above the threshold) ----------
-def _dense_pairs(boxes: Tensor, groups: Tensor, threshold: float, kind: str, beta: float) -> tuple[Tensor, Tensor]:
-    hits = (pairwise_overlap(boxes, kind, beta) > threshold) & (groups[:, None] == groups[None])
-    src, dst = hits.triu(1).nonzero(as_tuple=True)
-    return src, dst
-
-
 def _grid_pairs(boxes: Tensor, groups: Tensor, threshold: float, kind: str, beta: float
                 ) -> tuple[Tensor, Tensor] | None:
     """Suppressing pairs found through grids per size level; None when they would exceed MAX_PAIRS.
