@@ -58,7 +58,8 @@ def main() -> None:
         runs = {
             "darknet_py torch (darknet map settings: multi-label, cfg NMS)": (model, {}),
             "darknet_py onnxruntime (same settings)": (darknet_py.load(onnx_file), {}),
-            "darknet_py torch, one class per box, IoU NMS (OpenCV's rules)": (model, {"multi_label": False, "nms_kind": "iou"}),
+            "darknet_py torch, OpenCV's rules (cv2.resize, one class per box, IoU NMS)": (
+                model, {"multi_label": False, "nms_kind": "iou", "resize": "opencv"}),
         }
         for name, (detector, options) in runs.items():
             start = time.monotonic()

@@ -218,7 +218,10 @@ def _average_precisions(scores: np.ndarray, class_of: np.ndarray, truth_of: np.n
             envelope = np.maximum.accumulate(precision[::-1])[::-1]
             aps[c] = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * envelope))
         else:
-            levels = np.arange(points) * 1.0 / (points - 1)
+            # darknet's recall levels are point·(1/(points−1)): its -Ofast build hoists the division out of
+            # the loop, so 0.3, 0.6, 0.7 (11 points) land one double above 3/10, 6/10, 7/10 and a class whose
+            # recall reaches exactly those counts the next level's precision there — as darknet prints it
+            levels = np.arange(points) * (1.0 / (points - 1))
             aps[c] = float(np.sum([precision[recall >= level].max(initial=0.0) for level in levels]) / points)
     return aps
 

@@ -15,7 +15,7 @@ from darknet_py.names import COCO_NAMES
 def write_darknet_dataset(annotations: Path, images: Path, folder: Path, count: int | None = None,
                           difficult_every: int = 0, crowd: bool = False) -> Path:
     """obj.data for the first `count` images (by id) of a COCO annotation file; crowd boxes left out unless `crowd`.
-    `difficult_every` > 0 also writes a difficult= list whose labels hold every n-th box."""
+    `difficult_every` > 0 moves every n-th box of an image into the labels of a difficult= list."""
     data = json.loads(annotations.read_text())
     categories = sorted(c["id"] for c in data["categories"])
     index = {c: i for i, c in enumerate(categories)}
@@ -33,13 +33,14 @@ def write_darknet_dataset(annotations: Path, images: Path, folder: Path, count: 
         w, h = image["width"], image["height"]
         lines = [f"{index[a['category_id']]} {(a['bbox'][0] + a['bbox'][2] / 2) / w:.6f} {(a['bbox'][1] + a['bbox'][3] / 2) / h:.6f} "
                  f"{a['bbox'][2] / w:.6f} {a['bbox'][3] / h:.6f}" for a in boxes.get(image["id"], [])]
-        png.with_suffix(".txt").write_text("".join(line + "\n" for line in lines))
+        hard_lines = lines[::difficult_every] if difficult_every else []
+        png.with_suffix(".txt").write_text("".join(line + "\n" for line in lines if line not in hard_lines))
         paths.append(str(png))
-        if difficult_every:
+        if difficult_every:  # VOC's way: the difficult boxes leave the labels for a list of their own
             hard = folder / "difficult" / "JPEGImages" / png.name  # labels: difficult/labels/NAME.txt
             (folder / "difficult" / "labels").mkdir(parents=True, exist_ok=True)
             (folder / "difficult" / "labels" / png.with_suffix(".txt").name).write_text(
-                "".join(line + "\n" for line in lines[::difficult_every]))
+                "".join(line + "\n" for line in hard_lines))
             hard_paths.append(str(hard))
     (folder / "valid.txt").write_text("".join(p + "\n" for p in paths))
     (folder / "coco.names").write_text("".join(n + "\n" for n in COCO_NAMES))

@@ -45,7 +45,7 @@ def _assert_close_to_darknet(ours, theirs) -> None:
         f"{theirs.precision:.2f}", f"{theirs.recall:.2f}", f"{theirs.f1:.2f}")
     for mine, its in ((ours.tp, theirs.tp), (ours.fp, theirs.fp), (ours.fn, theirs.fn)):
         assert abs(mine - its) <= 0.01 * its
-    assert abs(ours.average_iou * 100 - theirs.average_iou) <= 0.5
+    assert abs(ours.average_iou - theirs.average_iou) <= 0.5  # both in % as printed
 
 
 def test_map_on_the_whole_subset_equals_darknet_detector_map(darknet_ref, subset: Path, tmp_path: Path, capsys) -> None:
@@ -182,6 +182,10 @@ def test_known_answers() -> None:
     assert result.mean_ap == pytest.approx((0.5 + 1 / 3) / 2) and (result.tp, result.fp, result.fn) == (2, 1, 1)
     eleven = evaluate([dup], [truth], ["a", "b"], points=11)
     assert eleven.classes[0].ap == pytest.approx((6 * 1 + 5 * 2 / 3) / 11)  # recall 0..0.5 at 1, 0.6..1 at 2/3
+    # darknet's levels are point·(1/10), so 0.6 lies a hair above 6/10: a recall of exactly 6/10 misses it
+    ten = [[0, 0.05 + 0.09 * i, 0.5, 0.04, 0.2] for i in range(10)]
+    six = _dets([t[1:] for t in ten[:6]], [0.9 - 0.01 * i for i in range(6)], [0] * 6)
+    assert evaluate([six], [np.array(ten)], ["a", "b"], points=11).classes[0].ap == pytest.approx(6 / 11)
     # below conf_thresh a detection still counts for AP but not for TP/FP; a shifted box (IoU < 0.5) is an FP
     low = _dets([truth[0, 1:], (0.45, 0.3, 0.2, 0.2)], [0.1, 0.9], [0, 0])
     result = evaluate([low], [truth[:2]], ["a", "b"])
