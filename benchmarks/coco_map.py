@@ -68,7 +68,8 @@ def main() -> None:
             "darknet_py openvino f32 (same settings)": (darknet_py.load(onnx_file, backend="openvino"), {}),
             "darknet_py onnxruntime int8 (same settings)": (darknet_py.load(onnx_int8), {}),
             "darknet_py openvino int8, NNCF (same settings)": (darknet_py.load(ir_int8), {}),
-            "darknet_py torch, one class per box, IoU NMS (OpenCV's rules)": (model, {"multi_label": False, "nms_kind": "iou"}),
+            "darknet_py torch, OpenCV's rules (cv2.resize, one class per box, IoU NMS)": (
+                model, {"multi_label": False, "nms_kind": "iou", "resize": "opencv"}),
         }
         for name, (detector, options) in runs.items():
             start = time.monotonic()

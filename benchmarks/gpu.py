@@ -3,8 +3,12 @@
 Two figures per configuration, both medians over --repeats timed blocks after warm-up:
 - network images/s: forward pass + box decoding on an input already on the GPU, timed with CUDA
   events (what the Scaled-YOLOv4 paper counts as FPS; NMS excluded there too);
-- detect() images/s: the whole call on dog.jpg repeated `batch` times (BGR image → resize on the
-  CPU → pinned upload → network → decoding → NMS → boxes on the original image).
+- detect() images/s: the whole call on dog.jpg repeated `batch` times (BGR image → uint8 upload →
+  darknet's resize on the GPU → network → decoding → NMS → boxes on the original image).
+
+Then pre-processing: detect() images/s with darknet's resize on the GPU (the default) against
+`resize="opencv"` (cv2.resize on the CPU, float upload: the path before device-side pre-processing),
+interleaved, for dog.jpg and a 1280x720 video frame at batch 1 and 32.
 
 onnxruntime joins with its CUDA / TensorRT providers when the installed onnxruntime has them.
 Then video: annotated-video frames/s of `darknet-py detect --device cuda --half` beside the plain
@@ -157,6 +161,8 @@ def video_runs(video: Path, folder: Path, rounds: int) -> dict:
     runs = {
         "darknet-py detect --device cuda --half --batch 8": lambda out: ours_video(video, [*ours, "--batch", "8"], out),
         "darknet-py detect --device cuda --half": lambda out: ours_video(video, ours, out),
+        "darknet-py detect --device cuda --half --batch 8 --resize opencv": lambda out: ours_video(
+            video, [*ours, "--batch", "8", "--resize", "opencv"], out),
     }
     if hasattr(cv2.dnn, "readNetFromDarknet"):  # OpenCV 5 removed it
         runs["opencv loop (CPU)"] = lambda out: opencv_video_loop(video, cfg, weights, 416, out / "cv.avi")
@@ -169,6 +175,33 @@ def video_runs(video: Path, folder: Path, rounds: int) -> dict:
             seconds[name].append(elapsed)
     return {name: {"frames": frames[name], "frames_per_s": round(frames[name] / statistics.median(seconds[name]), 1)}
             for name in runs}
+
+
+def preprocess_rows(cfg: Path, weights: Path, side: int, repeats: int) -> list[dict]:
+    """detect() images/s, fp16 + CUDA graphs: darknet's resize on the GPU against cv2.resize on the CPU."""
+    frame = cv2.VideoCapture(str(SHARED / "data" / "video" / "pedestrians.avi")).read()[1]
+    sources = {"dog.jpg 768x576": cv2.imread(str(PHOTO)), "video frame 1280x720": frame}
+    models = {resize: darknet_py.load(cfg, weights, device="cuda", size=side, resize=resize).half().accelerate()
+              for resize in ("darknet", "opencv")}
+    rows = []
+    for source, image in sources.items():
+        for batch in (1, 32):
+            images = [image] * batch
+            seconds: dict[str, list[float]] = {resize: [] for resize in models}
+            for model in models.values():
+                for _ in range(3):
+                    model.detect(images)
+            for _ in range(repeats):
+                for resize, model in models.items():
+                    torch.cuda.synchronize()
+                    start = time.perf_counter()
+                    model.detect(images)
+                    torch.cuda.synchronize()
+                    seconds[resize].append(time.perf_counter() - start)
+            rows.append({"source": source, "batch": batch, **{f"{r}_images_per_s": round(batch / statistics.median(t), 1)
+                                                               for r, t in seconds.items()}})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def markdown(report: dict) -> str:
@@ -188,6 +221,12 @@ def markdown(report: dict) -> str:
         lines.append(f"| {row['model']} | {row['dtype']} | {variant} | {row['batch']} | {row['network_images_per_s']} | "
                      f"{row['network_ms']} | {row.get('detect_images_per_s', '')} | {row.get('first_call_s', '')} | "
                      f"{row.get('max_rel_error_vs_fp32_eager', '')} |")
+    if report.get("preprocess"):
+        lines += ["", "Pre-processing: detect() images/s (yolov4-tiny 416, fp16, CUDA graphs), darknet's resize on the "
+                  "GPU (uint8 upload, the default) against cv2.resize on the CPU (float upload, `resize=\"opencv\"`):", "",
+                  "| source | batch | darknet's resize on the GPU | cv2.resize on the CPU |", "|---|---|---|---|"]
+        lines += [f"| {r['source']} | {r['batch']} | {r['darknet_images_per_s']} | {r['opencv_images_per_s']} |"
+                  for r in report["preprocess"]]
     if report.get("video"):
         lines += ["", f"Video ({report['video_file']}, yolov4-tiny 416, annotated video written, whole command timed):", "",
                   "| run | frames | frames/s |", "|---|---|---|"]
@@ -240,6 +279,8 @@ def main() -> None:
                 torch.cuda.empty_cache()
                 report["rows"].append(row)
                 print(json.dumps(row), flush=True)
+        cfg, weights, _ = model_files("yolov4-tiny", 416, Path(tmp))
+        report["preprocess"] = preprocess_rows(cfg, weights, 416, args.repeats)
         if not args.no_video:
             report["video_file"] = Path(args.video).name
             report["video"] = video_runs(Path(args.video), Path(tmp), args.video_rounds)

@@ -53,7 +53,10 @@ SHARED = Path(os.environ.get("DARKNET_PY_SHARED", REPO.parent / "shared"))
 PHOTO = SHARED / "data" / "images" / "dog.jpg"
 CALIBRATION = SHARED / "data" / "images"
 SYNTHETIC_OBJECTNESS_BIAS = -6.0
-ALL_BACKENDS = ("torch", "torch-compile", "onnxruntime", "onnxruntime-int8", "openvino", "openvino-int8", "opencv")
+# torch / torch-compile run darknet_py's default pre-processing (darknet's resize); the *-opencv-resize rows are
+# the same with cv2.resize, the pre-processing darknet_py had before, timed in the same rounds
+ALL_BACKENDS = ("torch", "torch-opencv-resize", "torch-compile", "torch-compile-opencv-resize", "onnxruntime",
+                "onnxruntime-int8", "openvino", "openvino-int8", "opencv")
 
 
 @dataclass
@@ -83,8 +86,9 @@ def model_files(name: str, side: int, folder: Path) -> tuple[Path, Path, str]:
     return cfg, weights, "synthetic"
 
 
-def _torch_backend(cfg: Path, weights: Path, side: int, device: str, compile: bool = False) -> tuple[Callable, Callable]:
-    model = darknet_py.load(cfg, weights, device=device, size=side).accelerate(compile=compile)
+def _torch_backend(cfg: Path, weights: Path, side: int, device: str, compile: bool = False,
+                   resize: str = "darknet") -> tuple[Callable, Callable]:
+    model = darknet_py.load(cfg, weights, device=device, size=side, resize=resize).accelerate(compile=compile)
     runner = model.runner()
 
     def forward(x: np.ndarray):
@@ -132,7 +136,9 @@ def _opencv_backend(cfg: Path, weights: Path, side: int) -> tuple[Callable, Call
 def make_backends(names: list[str], cfg: Path, weights: Path, side: int, folder: Path, device: str) -> list[Backend]:
     makers = {
         "torch": lambda: _torch_backend(cfg, weights, side, device),
+        "torch-opencv-resize": lambda: _torch_backend(cfg, weights, side, device, resize="opencv"),
         "torch-compile": lambda: _torch_backend(cfg, weights, side, device, compile=True),
+        "torch-compile-opencv-resize": lambda: _torch_backend(cfg, weights, side, device, compile=True, resize="opencv"),
         "onnxruntime": lambda: _onnx_backend(cfg, weights, side, folder, False, device),
         "onnxruntime-int8": lambda: _onnx_backend(cfg, weights, side, folder, True, device),
         "openvino": lambda: _openvino_backend(cfg, weights, side, folder, False),
@@ -193,6 +199,35 @@ def bench_model(spec: str, args, folder: Path) -> dict:
     return result
 
 
+# -- pre-processing --------------------------------------------------------------------
+def bench_preprocess(rounds: int) -> dict:
+    """prepare() with darknet's resize against cv2.resize (the previous default), interleaved, per image:
+    dog.jpg (768x576) and a 1280x720 video frame, to 416x416 stretched and letterboxed."""
+    from darknet_py.preprocess import prepare
+
+    frame = cv2.VideoCapture(str(SHARED / "data" / "video" / "pedestrians.avi")).read()[1]
+    sources = {"dog.jpg 768x576": cv2.imread(str(PHOTO)), "video frame 1280x720": frame}
+    out = np.empty((3, 416, 416), np.float32)
+    rows = []
+    for source_name, image in sources.items():
+        for letterbox in (False, True):
+            times: dict[str, list[float]] = {"darknet": [], "opencv": []}
+            for _ in range(3):
+                for resize in times:
+                    prepare(image, 416, 416, letterbox, out=out, resize=resize)
+            for r in range(max(rounds, 30)):
+                for resize in (("darknet", "opencv") if r % 2 else ("opencv", "darknet")):
+                    start = time.perf_counter()
+                    prepare(image, 416, 416, letterbox, out=out, resize=resize)
+                    times[resize].append(time.perf_counter() - start)
+            medians = {k: statistics.median(v) * 1000 for k, v in times.items()}
+            rows.append({"source": source_name, "letterbox": letterbox, "darknet_ms": round(medians["darknet"], 3),
+                         "opencv_ms": round(medians["opencv"], 3), "ratio": round(medians["darknet"] / medians["opencv"], 2)})
+            print(f"  prepare {source_name} letterbox={letterbox}: darknet {medians['darknet']:.3f} ms, "
+                  f"cv2.resize {medians['opencv']:.3f} ms", flush=True)
+    return {"rows": rows}
+
+
 # -- video ---------------------------------------------------------------------------
 def opencv_video_loop(video: Path, cfg: Path, weights: Path, side: int, out: Path) -> tuple[int, float]:
     """What an OpenCV-DNN user writes: read, detect, draw, write; frames and seconds."""
@@ -241,6 +276,8 @@ def bench_video(video: Path, folder: Path, rounds: int) -> dict:
         # the same container and codec as darknet-py is asked for (--codec: MJPG .avi / mp4v .mp4)
         "opencv loop": lambda out: opencv_video_loop(video, cfg, weights, 416, out / f"cv{'.avi' if video.suffix.lower() == '.avi' else '.mp4'}"),
         "darknet-py detect (torch)": lambda out: ours_video(video, ["--cfg", str(cfg), "--weights", str(weights)], out),
+        "darknet-py detect (torch, --resize opencv)": lambda out: ours_video(
+            video, ["--cfg", str(cfg), "--weights", str(weights), "--resize", "opencv"], out),
         "darknet-py detect (onnxruntime-int8)": lambda out: ours_video(video, ["--weights", str(int8)], out),
     }
     seconds: dict[str, list[float]] = {name: [] for name in runs}
@@ -275,6 +312,11 @@ def markdown(report: dict) -> str:
             ratio = e.get("detect_b1_vs_opencv", "")
             lines.append(f"| {model['model']} {model['size']} ({model['weights']}) | {name} | {e['forward_b1_ms']} | "
                          f"{e['detect_b1_ms']} | {ratio}{'×' if ratio != '' else ''} | {extra} |")
+    if report.get("preprocess"):
+        lines += ["", "Pre-processing alone (prepare(), 416x416, medians of interleaved rounds):", "",
+                  "| source | letterbox | darknet's resize ms | cv2.resize ms | ratio |", "|---|---|---|---|---|"]
+        lines += [f"| {r['source']} | {r['letterbox']} | {r['darknet_ms']} | {r['opencv_ms']} | {r['ratio']}× |"
+                  for r in report["preprocess"]["rows"]]
     if report.get("video"):
         v = report["video"]
         lines += ["", f"Video ({v['video']}, {v['model']}, annotated video written):", "",
@@ -283,7 +325,8 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-COLORS = {"torch": (60, 120, 230), "torch-compile": (30, 70, 160), "onnxruntime": (60, 170, 60), "onnxruntime-int8": (40, 110, 40),
+COLORS = {"torch": (60, 120, 230), "torch-compile": (30, 70, 160), "torch-opencv-resize": (150, 180, 240),
+          "torch-compile-opencv-resize": (110, 140, 200), "onnxruntime": (60, 170, 60), "onnxruntime-int8": (40, 110, 40),
           "openvino": (200, 120, 40), "openvino-int8": (140, 80, 20), "opencv": (120, 120, 120)}
 
 
@@ -334,7 +377,8 @@ def main() -> None:
               f"{torch.get_num_threads()} torch threads, device {args.device}",
               "torch": torch.__version__, "onnxruntime": onnxruntime.__version__, "openvino": openvino.__version__.split("-")[0],
               "opencv": cv2.__version__,
-              "rounds": args.rounds, "batches": args.batch, "models": [], "video": None}
+              "rounds": args.rounds, "batches": args.batch, "models": [], "video": None,
+              "preprocess": bench_preprocess(args.rounds)}
     out = Path(args.out)
     with tempfile.TemporaryDirectory(prefix="darknet_py-bench-") as tmp:
         for spec in filter(None, args.models.split(",")):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Sequence, Union
 
 from .errors import InputError
 from .model import Darknet, build, resolve_device
+from .preprocess import DEFAULT_RESIZE, check_resize
 
 if TYPE_CHECKING:
     from .graph_backend import GraphDetector
@@ -45,6 +46,7 @@ def load(
     device: str = "cpu",
     size: int | Sequence[int] | None = None,
     fast: bool = True,
+    resize: str | None = None,
     backend: str | None = None,
     **backend_options,
 ) -> Union[Darknet, "GraphDetector", "OnnxClassifier"]:
@@ -54,13 +56,20 @@ def load(
     (see Darknet.fold_batchnorm / use_channels_last); results agree with the plain layout to
     float rounding. On CUDA it also replays detect()'s network as CUDA graphs (Darknet.accelerate).
 
+    `resize` picks detect()'s image resize: "darknet" (the default: darknet's own resize_image /
+    letterbox_image, what `darknet detector test/valid/map` compute) or "opencv" (cv2.resize, as OpenCV
+    DNN and darknet's video demo); exports and Ray run plans record it.
+
     `load("model.onnx")` (a file written by `darknet-py export`) returns an onnxruntime-backed
     detector with the same `.detect()`, `load("model.xml")` (OpenVINO IR from `export`) an OpenVINO
     one; they need no cfg or weights (an exported classifier comes back as a classifier with
-    `.classify()`). `backend="openvino"` (or "onnxruntime") runs an `.onnx` file,
-    or cfg + weights exported in memory, on that runtime; `backend_options` go to its detector
-    (`threads=N`; OpenVINO: `precision="f32"` (default), "bf16" or "f16").
+    `.classify()`), and their resize is the one recorded at export unless `resize` is given.
+    `backend="openvino"` (or "onnxruntime") runs an `.onnx` file, or cfg + weights exported in memory,
+    on that runtime; `backend_options` go to its detector (`threads=N`; OpenVINO: `precision="f32"`
+    (default), "bf16" or "f16").
     """
+    if resize is not None:
+        check_resize(resize)
     if backend is not None and backend not in BACKENDS:
         raise InputError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
     if backend in GRAPH_BACKENDS:
@@ -73,14 +82,16 @@ def load(
                              f"{' or '.join(GRAPH_BACKENDS)}, not torch")
         if exported_file(exported) == "openvino" and backend != "openvino":
             raise InputError(f"{os.fspath(exported)} is OpenVINO IR: it runs with --backend openvino only")
-        return classifier_or_detector(graph_backend(backend)(exported, device=str(device), size=size, **backend_options))
+        return classifier_or_detector(graph_backend(backend)(exported, device=str(device), size=size, resize=resize,
+                                                             **backend_options))
     if backend in GRAPH_BACKENDS:
-        model = load(cfg, weights, device="cpu", size=size)
+        model = load(cfg, weights, device="cpu", size=size, resize=resize)
         return in_memory_export(model, backend, str(device), **backend_options)
     if backend_options:
         raise InputError(f"options {', '.join(backend_options)} are for the exported-graph backends, not torch")
     dev = resolve_device(device)
     model = build(cfg, size)
+    model.resize = resize or DEFAULT_RESIZE
     if weights is not None:
         model.load_weights(weights)
     model = model.to(dev).eval()

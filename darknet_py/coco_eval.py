@@ -1,7 +1,9 @@
 """COCO mAP of a detector over an image folder and an instances annotation file (pycocotools).
 
 Defaults follow darknet's `detector map`: score threshold 0.005, per-class NMS 0.45 of the
-cfg's kind, the cfg's letterbox, and one detection per class above threshold (multi-label).
+cfg's kind, the cfg's letterbox, and one detection per class above threshold (multi-label); boxes
+are compared in image pixels as darknet's `detector valid` (its COCO results writer) compares them.
+With its settings (thresh 0.001, NMS 0.6) the results are those of `darknet detector valid`.
 Darknet class i is COCO category sorted(category ids)[i] (80 classes, ids 1..90 with gaps).
 """
 from __future__ import annotations
@@ -15,14 +17,11 @@ from pathlib import Path
 from typing import Sequence
 
 
-from .detect import iter_batches
+from .detection_pass import MAP_THRESH, detect_paths
 from .errors import InputError
 from .fileio import read_bytes
-from .progress import Progress
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
-MAP_THRESH = 0.005  # darknet detector map
-MAX_DETECTIONS = 100_000  # per image: COCOeval keeps each category's best 100 itself
 
 
 @dataclass
@@ -105,17 +104,11 @@ def run_map(detector, images: str | os.PathLike[str], annotations: str | os.Path
         raise InputError(f"the model predicts {detector.num_classes} classes but {annotations} lists "
                          f"{len(categories)} categories; class i must map to the i-th sorted category id")
     pairs = image_paths(coco, images)
-    options = {"multi_label": True, "max_det": MAX_DETECTIONS, **options}
-    meter = Progress("map", len(pairs), unit="images") if progress else None
     results: list[dict] = []
-    for chunk in iter_batches(pairs, batch):
-        found = detector.detect([path for _, path in chunk], thresh, nms, **options)
-        for (image_id, _), dets in zip(chunk, found):
-            results.extend(dets.to_coco(image_id, categories))
-        if meter:
-            meter.update(len(chunk))
-    if meter:
-        meter.close()
+    options = {"nms_in_pixels": True, **options}  # as darknet's `detector valid`, which writes COCO results
+    for (image_id, _), dets in zip(pairs, detect_paths(detector, [path for _, path in pairs], thresh, nms, batch,
+                                                       progress, **options)):
+        results.extend(dets.to_coco(image_id, categories))
     return MapReport(evaluate(coco, results), results, len(pairs), len(results))
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -10,7 +11,12 @@ import numpy as np
 
 @dataclass
 class Detections:
-    """Boxes xyxy in image pixels (float32, (n, 4)), scores (n,), class ids (n,), and the name table."""
+    """Boxes xyxy in image pixels (float32, (n, 4)), scores (n,), class ids (n,), and the name table.
+
+    Sorted by score. With darknet's multi-label rule one box can carry several classes: such
+    detections share a `box_ids` value (the network candidate they came from). `boxes` are clipped
+    to the image; `unclipped` are the same boxes before clipping, which darknet reports.
+    """
 
     boxes: np.ndarray
     scores: np.ndarray
@@ -18,6 +24,9 @@ class Detections:
     names: list[str] = field(default_factory=list)
     image_size: tuple[int, int] = (0, 0)  # width, height
     source: str = ""
+    unclipped: np.ndarray | None = None
+    box_ids: np.ndarray | None = None
+    class_scores: np.ndarray | None = None  # (n, classes) when asked for: the box's scores above the threshold before NMS
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -53,11 +62,26 @@ class Detections:
             lines.append(f"{c} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f} {s:.6f}")
         return "\n".join(lines) + ("\n" if lines else "")
 
+    def darknet_boxes(self) -> list[tuple[np.ndarray, list[int]]]:
+        """darknet's view: one entry per box, (unclipped xyxy, detection indices best first then by class),
+        boxes in order of their best score; classes named dont_show* are left out, as darknet does."""
+        extents = self.boxes if self.unclipped is None else self.unclipped
+        ids = np.arange(len(self)) if self.box_ids is None else self.box_ids
+        shown = [i for i, name in enumerate(self.labels) if not name.startswith("dont_show")]
+        grouped: dict[int, list[int]] = {}
+        for i in shown:  # detections come best first: a box's first one is its best class
+            grouped.setdefault(int(ids[i]), []).append(i)
+        return [(extents[members[0]], [members[0]] + sorted(members[1:], key=lambda i: int(self.class_ids[i])))
+                for members in grouped.values()]
+
     def ext_output(self) -> str:
-        """darknet -ext_output style: `name: 97%	(left_x: …   top_y: …   width: …   height: …)`."""
+        """darknet detector test -ext_output's lines: boxes left to right, each its best class first, then
+        its other classes; `name: 97%\t(left_x: …   top_y: …   width: …   height: …)`, unclipped."""
         lines = []
-        for (x1, y1, x2, y2), s, name in zip(self.boxes.tolist(), self.scores.tolist(), self.labels):
-            lines.append(f"{name}: {s * 100:.0f}%\t(left_x: {x1:4.0f}   top_y: {y1:4.0f}   width: {x2 - x1:4.0f}   height: {y2 - y1:4.0f})")
+        for (x1, y1, x2, y2), members in sorted(self.darknet_boxes(), key=lambda entry: float(entry[0][0])):
+            where = (f"\t(left_x: {_c_round(x1):4.0f}   top_y: {_c_round(y1):4.0f}   "
+                     f"width: {_c_round(x2 - x1):4.0f}   height: {_c_round(y2 - y1):4.0f})")
+            lines += [f"{self.labels[i]}: {self.scores[i] * 100:.0f}%{where}" for i in members]
         return "\n".join(lines)
 
     def draw(self, image: np.ndarray) -> np.ndarray:
@@ -74,6 +98,11 @@ class Detections:
             cv2.rectangle(canvas, (p1[0], top - th - base), (p1[0] + tw, top), color, -1)
             cv2.putText(canvas, text, (p1[0], top - base), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         return canvas
+
+
+def _c_round(value: float) -> float:
+    """C's round(): halves away from zero (Python's round() goes to even)."""
+    return math.copysign(math.floor(abs(value) + 0.5), value)
 
 
 def _color(class_id: int) -> tuple[int, int, int]:

@@ -21,6 +21,7 @@ from .detections import Detections
 from .errors import InputError
 from .layers.head import spec_from_dict
 from .onnx_export import FORMAT_VERSION, NMS_DEFAULTS
+from .preprocess import DEFAULT_RESIZE, check_resize
 
 INPUT_NAME = "images"  # the pixels input of every export
 
@@ -44,13 +45,16 @@ class GraphDetector:
 
     backend = ""  # the registry name (darknet_py.api.GRAPH_BACKENDS)
 
-    def __init__(self, source: str, meta: dict, device: str, size: int | Sequence[int] | None) -> None:
+    def __init__(self, source: str, meta: dict, device: str, size: int | Sequence[int] | None,
+                 resize: str | None = None) -> None:
         self.source = source
         self.meta = meta
         self.device = device
         self.output_format: str = meta["output_format"]
         self.names: list[str] = meta["names"]
         self.letter_box: bool = meta["letterbox"]
+        # the export records the image resize; files from before the choice existed get the default, darknet's
+        self.resize: str = check_resize(resize or meta.get("resize", DEFAULT_RESIZE))
         self.heads = [spec_from_dict({k: v for k, v in head.items() if k != "stride"}) for head in meta["heads"]]
         self._constants: list | None = None  # the raw format's decoding constants, made on first use
         self._strides = [tuple(head["stride"]) for head in meta["heads"]]
@@ -71,7 +75,7 @@ class GraphDetector:
 
     def options(self) -> dict:
         """Constructor keywords, besides device, size and threads, that rebuild this detector elsewhere."""
-        return {}
+        return {"resize": self.resize}
 
     # -- shared -----------------------------------------------------------------------------
     def _input_size(self, size: int | Sequence[int] | None) -> tuple[int, int]:
@@ -135,14 +139,16 @@ class GraphDetector:
             raise InputError(f"{self.source} does its NMS in the graph (IoU, best class per box); "
                              "for multi-label or DIoU NMS export with --output-format boxes")
         letterbox = self.letter_box if opts.letterbox is None else opts.letterbox
-        batch = prepare_batch(images, self.width, self.height, letterbox)
+        batch = prepare_batch(images, self.width, self.height, letterbox, opts.resize or self.resize)
         feeds = nms_feeds(opts.conf_thresh, opts.nms_thresh, opts.max_det)
         rows = self._nms_rows(batch.pixels, feeds)
         if opts.classes is not None:
             rows = rows[np.isin(rows[:, 6].astype(np.int64), opts.classes)]
         order = np.lexsort((-rows[:, 5], rows[:, 0]))  # by image, then score
         rows = torch.from_numpy(rows[order])
-        return batch.results(rows[:, 0].long(), rows[:, 1:5], rows[:, 5], rows[:, 6].long(), names, opts.max_det)
+        image_idx = rows[:, 0].long()
+        return batch.results(image_idx, batch.relative(image_idx, rows[:, 1:5]), rows[:, 5], rows[:, 6].long(), names,
+                             opts.max_det)
 
     def _nms_rows(self, pixels: np.ndarray, feeds: dict) -> np.ndarray:
         """The `detections` rows of every chunk, with batch indices counted over all images."""

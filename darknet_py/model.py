@@ -80,6 +80,7 @@ class Darknet(nn.Module):
             raise CfgError(f"{self.net.where('channels')}: channels must be at least 1, found {channels}")
         self.width, self.height, self.channels = width, height, channels
         self.letter_box = self.net.get_int("letter_box", 0) != 0
+        self.resize = "darknet"  # detect()'s image resize: darknet's own, or "opencv" (darknet_py.preprocess)
         self.weights_header = WeightsHeader()
         self.weights_path: str | None = None  # recorded in exports (sha256)
         self.channels_last = False

@@ -55,7 +55,7 @@ class OnnxDetector(GraphDetector):
     backend = "onnxruntime"
 
     def __init__(self, model: str | os.PathLike[str] | bytes, device: str = "cpu",
-                 size: int | Sequence[int] | None = None, threads: int | None = None) -> None:
+                 size: int | Sequence[int] | None = None, threads: int | None = None, resize: str | None = None) -> None:
         source = "<bytes>" if isinstance(model, bytes) else os.fspath(model)
         if not isinstance(model, bytes) and not os.path.isfile(source):
             raise InputError(f"ONNX model not found: {source}")
@@ -68,7 +68,7 @@ class OnnxDetector(GraphDetector):
                 ort.capi.onnxruntime_pybind11_state.InvalidProtobuf) as exc:
             raise InputError(f"{source} is not a loadable ONNX model: {str(exc).splitlines()[0][:300]}") from None
         meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), source)
-        super().__init__(source, meta, device, size)
+        super().__init__(source, meta, device, size, resize)
 
     def serialized(self) -> bytes:
         """The ONNX model's bytes (to ship it to other processes)."""

@@ -208,6 +208,7 @@ def metadata(model: Darknet, opts: ExportOptions, names: Sequence[str], weights_
         "hierarchy": list(model.hierarchy) if model.hierarchy else None,  # class tree: each class's parent
         "width": model.width, "height": model.height, "channels": model.channels,
         "letterbox": model.letter_box,
+        "resize": getattr(model, "resize", "darknet"),  # the image resize detect() uses (darknet_py.preprocess)
         "batch": opts.batch, "dynamic_size": opts.dynamic_size, "half": opts.half,
         "names": list(names),
         "heads": [{**spec_to_dict(spec), "stride": list(stride)} for spec, stride in zip(model.heads, head_strides(model))],

@@ -120,10 +120,10 @@ class OpenVinoDetector(GraphDetector):
         require_openvino()
 
     def __init__(self, model: ModelSource, device: str = "cpu", size: int | Sequence[int] | None = None,
-                 threads: int | None = None, precision: str = "f32") -> None:
+                 threads: int | None = None, precision: str = "f32", resize: str | None = None) -> None:
         ov = require_openvino()
         source, self._payload, ov_model, meta = self._read(model)
-        super().__init__(source, meta, str(device), size)
+        super().__init__(source, meta, str(device), size, resize)
         self.ov_device = ov_device(self.device)
         self.precision = check_precision(precision, self.ov_device)
         if meta["dynamic_size"]:  # fixed height and width compile to faster code; the batch stays free
@@ -175,7 +175,7 @@ class OpenVinoDetector(GraphDetector):
         return read_bytes(self.source, InputError, "ONNX model")
 
     def options(self) -> dict:
-        return {"precision": self.precision}
+        return {**super().options(), "precision": self.precision}
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         with self._lock:

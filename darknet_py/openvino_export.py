@@ -63,7 +63,8 @@ def quantize_nncf(ov_model, model: Darknet, meta: dict, opts: Int8Options):
     extra = nms_feeds() if meta["output_format"] == "nms" else {}
     batch = meta["batch"] or 1
     data = _Calibration(lambda: ({INPUT_NAME: pixels, **extra} for pixels in
-                                 calibration_batches(paths, model.width, model.height, model.letter_box, batch)))
+                                 calibration_batches(paths, model.width, model.height, model.letter_box, batch,
+                                                     model.resize)))
     # names as the ONNX export gives them: /model/layers.<i>/… for layer i; anything else is decoding or NMS
     fp32 = [r"^(?!/model/layers\.).*"] + [rf"^/model/layers\.{i - 1}/.*" for i in model.head_indices]
     with _quiet_nncf(nncf):

@@ -3,6 +3,14 @@
 Darknet either stretches the image to the network size or, with [net] letter_box=1,
 keeps the aspect ratio (new side = side·min(scale) with integer division), centres it
 and fills the rest with 0.5 grey.
+
+Two ways to resize, chosen once per model (`load(..., resize=)`), recorded in exports and run plans:
+- "darknet" (default): darknet's own resize_image / letterbox_image, what `darknet detector test`,
+  `valid` and `map` feed the network (darknet_resize.py: bit-identical to darknet's floats), with
+  darknet's box correction: the letterboxed image sits at the integer offset, boxes come back with
+  the float one, (net − new)/2 (correct_yolo_boxes).
+- "opencv": cv2.resize(INTER_LINEAR) (half-pixel centres), as OpenCV DNN and darknet's video demo and
+  Python wrapper do; boxes come back with the integer offset the image sits at.
 """
 from __future__ import annotations
 
@@ -12,12 +20,15 @@ from typing import NoReturn
 
 import cv2
 import numpy as np
+import torch
 
+from . import darknet_resize
 from .errors import InputError
 from .image_header import header_size, opencv_max_pixels
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what folders and globs pick up
 LETTERBOX_FILL = 0.5
+DEFAULT_RESIZE = "darknet"
 
 
 @dataclass(frozen=True)
@@ -88,26 +99,56 @@ def _explain_undecodable(path: str) -> NoReturn:
     raise InputError(f"cannot decode image: {path} (not an image, or a format OpenCV cannot read)")
 
 
+def check_resize(resize: str) -> str:
+    if resize not in PREPARERS:
+        raise InputError(f"unknown resize '{resize}'; use {' or '.join(PREPARERS)}")
+    return resize
+
+
+def inner_size(image_w: int, image_h: int, width: int, height: int, letterbox: bool) -> tuple[int, int]:
+    """The size the image takes inside the network input: all of it, or the letterboxed box."""
+    return darknet_resize.letterbox_size(image_w, image_h, width, height) if letterbox else (width, height)
+
+
+def transform_for(image_w: int, image_h: int, width: int, height: int, letterbox: bool, resize: str) -> Transform:
+    """Boxes' way back to the image. darknet corrects letterboxed boxes with the float offset
+    (net − new)/2 (correct_yolo_boxes) while OpenCV users place the image at the integer one."""
+    new_w, new_h = inner_size(image_w, image_h, width, height, letterbox)
+    if resize == "darknet":
+        pad_x, pad_y = (width - new_w) / 2, (height - new_h) / 2
+    else:
+        pad_x, pad_y = (width - new_w) // 2, (height - new_h) // 2
+    return Transform(new_w / image_w, new_h / image_h, pad_x, pad_y, image_w, image_h)
+
+
 def prepare(image_bgr: np.ndarray, width: int, height: int, letterbox: bool,
-            out: np.ndarray | None = None) -> tuple[np.ndarray, Transform]:
+            out: np.ndarray | None = None, resize: str = DEFAULT_RESIZE) -> tuple[np.ndarray, Transform]:
     """BGR uint8 → float32 CHW RGB in [0, 1] at width×height, plus the box transform.
     `out` (3, height, width float32) receives the pixels in place of a new array."""
-    h, w = image_bgr.shape[:2]
     pixels = np.empty((3, height, width), np.float32) if out is None else out
-    if letterbox:
-        if width / w < height / h:
-            new_w, new_h = width, (h * width) // w
-        else:
-            new_w, new_h = (w * height) // h, height
-        new_w, new_h = max(new_w, 1), max(new_h, 1)
-        resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-        pixels.fill(LETTERBOX_FILL)
-        left, top = (width - new_w) // 2, (height - new_h) // 2
-        _to_chw(resized, pixels[:, top : top + new_h, left : left + new_w])
-        return pixels, Transform(new_w / w, new_h / h, left, top, w, h)
-    resized = cv2.resize(image_bgr, (width, height), interpolation=cv2.INTER_LINEAR)
-    _to_chw(resized, pixels)
-    return pixels, Transform(width / w, height / h, 0.0, 0.0, w, h)
+    PREPARERS[resize](image_bgr, pixels, letterbox)
+    h, w = image_bgr.shape[:2]
+    return pixels, transform_for(w, h, width, height, letterbox, resize)
+
+
+def _prepare_darknet(image_bgr: np.ndarray, pixels: np.ndarray, letterbox: bool) -> None:
+    darknet_resize.prepare_into(np.ascontiguousarray(image_bgr), torch.from_numpy(pixels), letterbox)
+
+
+def _prepare_opencv(image_bgr: np.ndarray, pixels: np.ndarray, letterbox: bool) -> None:
+    height, width = pixels.shape[1:]
+    h, w = image_bgr.shape[:2]
+    if not letterbox:
+        _to_chw(cv2.resize(image_bgr, (width, height), interpolation=cv2.INTER_LINEAR), pixels)
+        return
+    new_w, new_h = inner_size(w, h, width, height, letterbox)
+    resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    pixels.fill(LETTERBOX_FILL)
+    left, top = (width - new_w) // 2, (height - new_h) // 2
+    _to_chw(resized, pixels[:, top : top + new_h, left : left + new_w])
+
+
+PREPARERS = {"darknet": _prepare_darknet, "opencv": _prepare_opencv}
 
 
 def _to_chw(bgr: np.ndarray, out: np.ndarray) -> None:

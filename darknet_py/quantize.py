@@ -25,7 +25,7 @@ from .detect import prepare_batch
 from .errors import InputError
 from .model import Darknet
 from .onnx_export import METADATA_KEY
-from .preprocess import IMAGE_EXTENSIONS
+from .preprocess import DEFAULT_RESIZE, IMAGE_EXTENSIONS
 
 # Ops with int8 kernels in onnxruntime that appear in darknet graphs.
 QUANTIZED_OPS = ["Conv", "LeakyRelu", "Relu", "MaxPool", "Concat", "Resize", "Add", "Slice"]
@@ -51,11 +51,12 @@ def calibration_images(folder: str, count: int) -> list[str]:
     return found[:count]
 
 
-def calibration_batches(paths: list[str], width: int, height: int, letterbox: bool, batch: int = 1) -> Iterator[np.ndarray]:
+def calibration_batches(paths: list[str], width: int, height: int, letterbox: bool, batch: int = 1,
+                        resize: str = DEFAULT_RESIZE) -> Iterator[np.ndarray]:
     """Network-ready pixels of the calibration images, `batch` at a time, pre-processed by detect()'s own
     pipeline; the last chunk is padded with its last image (a fixed-batch graph takes nothing else)."""
     for start in range(0, len(paths), batch):
-        pixels = prepare_batch(paths[start:start + batch], width, height, letterbox).pixels
+        pixels = prepare_batch(paths[start:start + batch], width, height, letterbox, resize).pixels
         if len(pixels) < batch:
             pixels = np.concatenate([pixels, np.repeat(pixels[-1:], batch - len(pixels), 0)])
         yield pixels
@@ -70,7 +71,8 @@ class _Reader:
 
     def _feeds(self) -> Iterator[dict]:
         model = self._model
-        for pixels in calibration_batches(self._paths, model.width, model.height, model.letter_box, self._batch):
+        for pixels in calibration_batches(self._paths, model.width, model.height, model.letter_box, self._batch,
+                                          model.resize):
             yield {"images": pixels}
 
     def get_next(self) -> dict | None:

@@ -29,7 +29,7 @@ from .detections import Detections
 from .errors import DarknetError, InputError
 from .fileio import write_image
 from .names import default_names
-from .preprocess import Transform, prepare, read_image
+from .preprocess import DEFAULT_RESIZE, Transform, prepare, read_image
 from .progress import Progress
 from .shards import Plan, RunFolder, VideoSource
 from .sources import annotated_name, source_items
@@ -99,6 +99,7 @@ class ModelRecipe:
     width: int
     height: int
     letterbox: bool
+    resize: str = DEFAULT_RESIZE  # the image resize (darknet_py.preprocess), recorded in run.json
     options: dict = field(default_factory=dict)  # the graph detector's own settings (OpenVINO: precision)
 
     def build(self, threads: int):
@@ -131,19 +132,20 @@ class ModelRecipe:
         return digest.hexdigest()
 
 
-def model_recipe(model, letterbox: bool | None = None) -> ModelRecipe:
+def model_recipe(model, letterbox: bool | None = None, resize: str | None = None) -> ModelRecipe:
     """A loaded model (darknet_py.load: torch Darknet or an exported-graph detector) → what actors rebuild."""
     from .graph_backend import GraphDetector
 
     letterbox = bool(model.letter_box if letterbox is None else letterbox)
+    resize = resize or getattr(model, "resize", DEFAULT_RESIZE)
     if isinstance(model, GraphDetector):
         if model.output_format == "nms":
             raise InputError(f"{model.source} does its NMS inside the graph; --ray needs an export with "
                              "--output-format boxes (the default) or raw")
         return ModelRecipe(model.backend, model.serialized(), model.device, model.width, model.height, letterbox,
-                           model.options())
+                           resize, model.options())
     device = str(next(model.parameters()).device)
-    return ModelRecipe("torch", model, device, model.width, model.height, letterbox)
+    return ModelRecipe("torch", model, device, model.width, model.height, letterbox, resize)
 
 
 # -- pipeline stages (run on Ray workers) ---------------------------------------------
@@ -161,7 +163,8 @@ def _transform_row(transform: Transform | None) -> np.ndarray:
 def _prepare_image(row: dict, recipe: ModelRecipe) -> dict:
     """Read + letterbox/resize one image; an unreadable one travels on as an error record."""
     try:
-        pixels, transform = prepare(read_image(row["source"]), recipe.width, recipe.height, recipe.letterbox)
+        pixels, transform = prepare(read_image(row["source"]), recipe.width, recipe.height, recipe.letterbox,
+                                    resize=recipe.resize)
         row.update(pixels=pixels, transform=_transform_row(transform), error="")
     except DarknetError as exc:
         row.update(pixels=_empty_pixels(recipe), transform=_transform_row(None), error=str(exc))
@@ -201,7 +204,7 @@ def _decode_video(batch: dict, recipe: ModelRecipe, chunk_size: int):
         index, frame = current
         chunk = index // chunk_size
         if chunk not in skip:
-            rows.append((index, *prepare(frame, recipe.width, recipe.height, recipe.letterbox)))
+            rows.append((index, *prepare(frame, recipe.width, recipe.height, recipe.letterbox, resize=recipe.resize)))
         if following is None or following[0] // chunk_size != chunk:
             if chunk not in skip:
                 yield _chunk_batch(video, chunk, rows, recipe, last=following is None)
@@ -354,12 +357,12 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
     options.validate()
     opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **detect_options)
     opts.validate()
-    recipe = model_recipe(model, opts.letterbox)
+    recipe = model_recipe(model, opts.letterbox, opts.resize)
     names = names or getattr(model, "names", None) or default_names(model.num_classes)
     images, videos = split_sources([sources] if isinstance(sources, (str, os.PathLike)) else sources)
     threads = options.worker_threads or _default_threads()
     settings = {"model": recipe.digest(), "backend": recipe.backend, "device": recipe.device,
-                "size": [recipe.width, recipe.height], "letterbox": recipe.letterbox, **asdict(opts),
+                "size": [recipe.width, recipe.height], "letterbox": recipe.letterbox, **asdict(opts), "resize": recipe.resize,
                 "names": hashlib.sha256("\n".join(names).encode()).hexdigest()[:16], "worker_threads": threads}
     plan = Plan(images, videos, options.shard_size, json.loads(json.dumps(settings)))
     folder = RunFolder(output)

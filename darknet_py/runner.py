@@ -109,7 +109,7 @@ def _cudnn_settings() -> Iterator[None]:
 
 
 class TorchRunner:
-    """Callable: pixels (N, C, H, W float32 numpy in [0, 1]) → Candidates on the model's device.
+    """Callable: pixels (N, C, H, W float32 in [0, 1]: numpy, or a tensor on the device) → Candidates on the model's device.
 
     On CUDA with graphs the returned tensors are the graph's own outputs: read them (decode, NMS)
     before the next call, which overwrites them.
@@ -149,7 +149,15 @@ class TorchRunner:
         heads = [h.float() for h in self._forward(x.to(self.dtype))]
         return decode(heads, self.model.heads, self.model.width, self.model.height, self._constants)
 
-    def __call__(self, pixels: np.ndarray) -> Candidates:
+    @property
+    def input_device(self) -> torch.device | None:
+        """Where detect() puts the pixels it prepares: this GPU (images go up as uint8 and darknet's
+        resize runs there), or None for host memory."""
+        return self.device if self.device.type == "cuda" else None
+
+    def __call__(self, pixels: np.ndarray | Tensor) -> Candidates:
+        if isinstance(pixels, Tensor):  # prepared on the device already
+            return self.run(pixels.to(self.device))
         if self._staging is None:
             return self.run(torch.from_numpy(pixels).to(self.device))
         return self.run(self._staging.upload(pixels, self.device))

@@ -155,3 +155,15 @@ def test_compiled_yolov4_csp_batch_32_in_fp16_gives_eager_results(synthetic_weig
         print(f"\ncompile check warnings: {[str(w.message) for w in caught if 'torch.compile' in str(w.message)]}")
     for a, b in zip(got, eager.runner().run(x)):
         assert (a - b).abs().max().item() <= 0.05 * b.abs().max().item()
+
+
+@pytest.mark.parametrize("letterbox", [False, True])
+def test_darknet_resize_on_the_gpu_equals_the_cpus(letterbox: bool) -> None:
+    """uint8 up, darknet's resize on the device: the CPU's floats (bit for bit there: darknet's), to 1e-6."""
+    from darknet_py.darknet_resize import prepare_batch_on_device
+    from darknet_py.preprocess import prepare
+
+    images = [cv2.imread(str(p)) for p in photos()] + [cv2.imread(str(photos()[0]))]  # a same-sized pair too
+    batch, _ = prepare_batch_on_device(images, 416, 320, letterbox, torch.device("cuda"))
+    for image, pixels in zip(images, batch.cpu().numpy()):
+        assert np.abs(pixels - prepare(image, 416, 320, letterbox, resize="darknet")[0]).max() <= 1e-6

@@ -1,7 +1,9 @@
 """Detections equal OpenCV 4.x's DetectionModel on every shared photo (official weights).
 
-OpenCV's DetectionModel suppresses with plain IoU per class, so the comparison asks our
-pipeline for the same (nms_kind="iou"); the cfg's own DIoU NMS is tested in test_pipeline.
+OpenCV's DetectionModel resizes with cv2.resize, keeps one class per box and suppresses with plain
+IoU per class, so the comparison asks our pipeline for the same (resize="opencv", multi_label=False,
+nms_kind="iou"): the mode for people coming from OpenCV DNN. The defaults (darknet's resize, every
+class, the cfg's NMS) are checked against darknet itself in test_darknet_detect.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def _unmatched(a, b, ours_first: bool, margin=0.01):
 def test_same_detections_as_opencv_detection_model(pair, photo: Path) -> None:
     model, peer = pair
     image = cv2.imread(str(photo))
-    ours = model.detect(image, THRESH, NMS, nms_kind="iou")[0]
+    ours = model.detect(image, THRESH, NMS, nms_kind="iou", resize="opencv", multi_label=False)[0]
     classes, scores, rects = peer.detect(image, THRESH, NMS)
     height, width = image.shape[:2]
     theirs = [(int(c), float(s), np.minimum([x, y, x + w, y + h], [width, height, width, height]).tolist())

@@ -98,6 +98,9 @@ def official_exports(request, tmp_path_factory):
     return model, paths
 
 
+IN_GRAPH = {"nms_kind": "iou", "multi_label": False}  # what an --output-format nms graph does
+
+
 def _assert_same_detections(expected, got) -> None:
     for want, have in zip(expected, got, strict=True):
         assert have.labels == want.labels
@@ -109,8 +112,9 @@ def _assert_same_detections(expected, got) -> None:
 def test_onnxruntime_detections_equal_torch_on_every_photo(official_exports, fmt: str) -> None:
     model, paths = official_exports
     images = [str(p) for p in photos()]
-    # The nms graph uses ONNX NonMaxSuppression (IoU): compare with the torch backend's IoU NMS.
-    expected = model.detect(images, nms_kind="iou" if fmt == "nms" else None)
+    # The nms graph uses ONNX NonMaxSuppression (IoU) on each box's best class: compare with the torch
+    # backend's IoU NMS, best class (detect's default for that graph, where darknet's multi-label cannot run).
+    expected = model.detect(images, **IN_GRAPH if fmt == "nms" else {})
     got = darknet_py.load(paths[fmt]).detect(images)
     assert sum(len(d) for d in expected) > 20
     _assert_same_detections(expected, got)
@@ -142,7 +146,7 @@ def test_fixed_batch_export_pads_the_last_chunk(tmp_path: Path) -> None:
         path = tmp_path / f"{fmt}.onnx"
         export_onnx(model, path, COCO_NAMES, ExportOptions(output_format=fmt, batch=2))
         assert [d.dim_value for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim] == [2, 3, 416, 416]
-        _assert_same_detections(model.detect(images, nms_kind="iou" if fmt == "nms" else None),
+        _assert_same_detections(model.detect(images, **IN_GRAPH if fmt == "nms" else {}),
                                 darknet_py.load(path).detect(images))
 
 
@@ -166,6 +170,7 @@ def test_metadata_makes_the_file_self_contained(official_exports) -> None:
     model, paths = official_exports
     meta = json.loads({p.key: p.value for p in onnx.load(str(paths["boxes"])).metadata_props}["darknet_py"])
     assert meta["names"] == COCO_NAMES and meta["letterbox"] == model.letter_box
+    assert meta["resize"] == model.resize == "darknet" and darknet_py.load(paths["boxes"]).resize == "darknet"
     assert (meta["width"], meta["height"], meta["output_format"]) == (model.width, model.height, "boxes")
     assert meta["cfg_sha256"] == hashlib.sha256(Path(model.cfg_path).read_bytes()).hexdigest()
     assert meta["weights_sha256"] == hashlib.sha256(Path(model.weights_path).read_bytes()).hexdigest()

@@ -192,6 +192,7 @@ def test_two_workers_give_exactly_the_single_process_detections(cluster: str, re
     result = _run(cluster, tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert _records(tmp_path / "out") == reference
+    assert json.loads((tmp_path / "out" / "run.json").read_text())["settings"]["resize"] == "darknet"  # recorded
     assert len(RunFolder(tmp_path / "out").done()) == -(-len(reference) // SHARD)
     assert f"{len(reference)} image(s): {-(-len(reference) // SHARD)} shard(s) run" in result.stderr
     assert f"on the Ray cluster at {cluster} (3 CPUs)" in result.stderr

@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, ModuleType]] = {
     "export": ("convert a Darknet cfg + weights to ONNX", export),
     "info": ("layer table, BFLOPs and parameters of a cfg", info),
     "scale": ("write a width/depth/size-scaled cfg (Scaled-YOLOv4 model scaling)", scale),
-    "map": ("COCO mAP of a model on an annotated image folder (pycocotools)", map_command),
+    "map": ("darknet's detector map on an obj.data dataset, or COCO mAP of an annotated folder", map_command),
 }
 
 

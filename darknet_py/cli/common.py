@@ -13,6 +13,10 @@ def add_model_args(p: argparse.ArgumentParser, names: bool = True) -> None:
     p.add_argument("--cfg", help="a Darknet .cfg file")
     p.add_argument("--weights", help="darknet .weights for --cfg, or a .onnx / OpenVINO .xml file from `darknet-py export`")
     add_size_arg(p)
+    p.add_argument("--resize", choices=["darknet", "opencv"], default=None,
+                   help="image resize: darknet's own, as `darknet detector test/valid/map` (default), or "
+                        "opencv (cv2.resize, as OpenCV DNN and darknet's video demo); .onnx files: the one "
+                        "recorded at export unless given")
     if names:
         group = p.add_mutually_exclusive_group()
         group.add_argument("--names", help="class names file, one per line (default: COCO's for 80 classes)")
@@ -91,7 +95,7 @@ def load_model(args):
     if args.compile and backend != "torch":
         raise InputError("--compile needs the torch backend (it compiles the torch network)")
     files = (weights,) if cfg is None else (cfg, weights)
-    model = load(*files, device=args.device, size=size_arg(args), backend=backend, **options)
+    model = load(*files, device=args.device, size=size_arg(args), resize=args.resize, backend=backend, **options)
     if getattr(model, "is_classifier", False):
         raise InputError(f"{Path(cfg or weights).name} is a classifier (no detection layer): use darknet-py classify")
     if args.half and backend == "torch":

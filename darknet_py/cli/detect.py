@@ -6,11 +6,13 @@ import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import cv2
 
 from .. import events, interrupt
+from ..darknet_json import darknet_frame_text, darknet_json_file
 from ..errors import InputError
 from ..fileio import atomic_write, write_image
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
@@ -34,7 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nms", type=float, default=0.45, help="NMS overlap threshold (default 0.45)")
     p.add_argument("--nms-kind", choices=["iou", "greedynms", "diounms", "none"], help="override the cfg's nms_kind")
     p.add_argument("--classes", type=int, nargs="+", help="keep only these class ids")
-    p.add_argument("--multi-label", action="store_true", help="one detection per class above threshold (darknet)")
+    labels = p.add_mutually_exclusive_group()
+    labels.add_argument("--best-class", dest="multi_label", action="store_false", default=None,
+                        help="one label per box, its best class (OpenCV DNN's rule); default: every class above "
+                             "the threshold, as darknet")
+    labels.add_argument("--multi-label", dest="multi_label", action="store_true",
+                        help="every class above the threshold for each box (darknet's rule; the default)")
     lb = p.add_mutually_exclusive_group()
     lb.add_argument("--letterbox", dest="letterbox", action="store_true", default=None)
     lb.add_argument("--no-letterbox", dest="letterbox", action="store_false")
@@ -48,8 +55,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ray.add_argument("--worker-threads", type=int, help="threads per actor (default: this machine's torch default, "
                      "which gives results identical to a run without --ray)")
     ray.add_argument("--shard-size", type=int, default=64, help="images or video frames per output shard (default 64)")
-    p.add_argument("--save-json", action="store_true"), p.add_argument("--save-txt", action="store_true")
-    p.add_argument("--ext-output", action="store_true", help="darknet-style per-box lines on stdout")
+    p.add_argument("--save-json", nargs="?", const="darknet_py", choices=["darknet_py", "darknet"],
+                   help="write the detections as JSON: OUTPUT/detections.json (darknet_py: records with pixel "
+                        "boxes), or with `--save-json darknet` OUTPUT/result.json in the format of darknet's "
+                        "`detector test -out` (frame_id, filename, objects with relative_coordinates)")
+    p.add_argument("--save-txt", action="store_true", help="OUTPUT/labels/*.txt: YOLO label lines plus the score")
+    p.add_argument("--ext-output", action="store_true",
+                   help="darknet's `-ext_output` lines on stdout (name: NN%%, left_x, top_y, width, height)")
     p.add_argument("--no-save", action="store_true", help="do not write annotated images/video")
     p.add_argument("--show", action="store_true", help="show results in a window (needs a display)")
     p.add_argument("--exist-ok", action="store_true", help="write into an --output folder that already holds files")
@@ -68,6 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="start detecting once N stream connections are open (the page opens two)")
     live.add_argument("--keep-serving", action="store_true",
                       help="when the source ends, keep serving its last frame until Ctrl-C")
+    p.set_defaults(multi_label=None)  # darknet's rule unless --best-class
 
 
 def run(args) -> int:
@@ -107,7 +120,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     def detect_batch(images):
         return model.detect(images, args.thresh, args.nms, **options)
 
-    records: list[dict] = []
+    records: list = []
     interrupted = False
     if kind == "images":
         total = 0
@@ -116,10 +129,15 @@ def _detect_here(args, live: LiveView | None) -> int:
         try:
             for batch in iter_batches(items, args.batch):
                 images = [read_image(path) for path in batch]  # decoded once: detect, draw and show share it
-                for path, image, dets in zip(batch, images, detect_batch(images)):
+                started = time.perf_counter()
+                found = detect_batch(images)
+                milliseconds = (time.perf_counter() - started) * 1000 / len(batch)
+                for path, image, dets in zip(batch, images, found):
                     with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
                         dets.source = path
-                        _emit(args, out, Path(path).name, dets, records)
+                        if args.ext_output:
+                            print(f"{path}: Predicted in {milliseconds:f} milli-seconds.")  # darknet's line
+                        _emit(args, out, Path(path).name, dets, records, total + 1, path)
                         drawn = dets.draw(image) if not args.no_save or args.show else None
                         if not args.no_save:
                             write_image(out / annotated_name(path), drawn)
@@ -140,7 +158,7 @@ def _detect_here(args, live: LiveView | None) -> int:
         target = None if args.no_save else str(out / f"{stem}{ext}")
 
         def on_frame(index: int, dets) -> None:
-            _emit(args, out, f"{stem}:{index}", dets, records)
+            _emit(args, out, f"{stem}:{index}", dets, records, index + 1, header=True)
             events.emit(f"frames-detected {index + 1}")
 
         report = run_video(items, detect_batch, target, args.batch, on_frame=on_frame, codec=args.codec,
@@ -152,7 +170,10 @@ def _detect_here(args, live: LiveView | None) -> int:
         summary = f"{done}, interrupted — the video holds the frames done" if interrupted else done
     if live:
         live.finish()
-    if args.save_json:
+    if args.save_json == "darknet":
+        with interrupt.deferred(), atomic_write(out / DARKNET_JSON, "w") as handle:
+            handle.write(darknet_json_file(records))
+    elif args.save_json:
         with interrupt.deferred(), atomic_write(out / "detections.json", "w") as handle:
             json.dump(records, handle)
     print(f"{summary} → {out}", file=sys.stderr, flush=True)
@@ -164,6 +185,7 @@ def _detect_here(args, live: LiveView | None) -> int:
 
 STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
 RAY_UNSUPPORTED = {"show": "--show", "save_txt": "--save-txt", "ext_output": "--ext-output"}
+DARKNET_JSON = "result.json"  # --save-json darknet: the name darknet's docs give `-out`
 
 
 def _run_detect_on_ray(args) -> int:
@@ -222,12 +244,16 @@ def _refuse_filled_folder(folder: Path) -> None:
                          "into it (files with the same names are replaced) or choose another folder")
 
 
-def _emit(args, out: Path, name: str, dets, records: list[dict]) -> None:
+def _emit(args, out: Path, name: str, dets, records: list, frame_id: int, filename: str | None = None,
+          header: bool = False) -> None:
     if args.ext_output:
-        print(f"{name}: {len(dets)} objects")
+        if header:
+            print(f"{name}: {len(dets)} objects")
         if len(dets):
             print(dets.ext_output())
-    if args.save_json:
+    if args.save_json == "darknet":
+        records.append(darknet_frame_text(dets, frame_id, filename))
+    elif args.save_json:
         records.append({"source": name, **json.loads(dets.to_json())})
     if args.save_txt:
         with atomic_write(out / "labels" / (Path(name.replace(":", "_")).stem + ".txt"), "w") as handle:

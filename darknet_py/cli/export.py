@@ -66,7 +66,7 @@ def run(args) -> int:
     if cfg is None:
         raise InputError("export needs a Darknet cfg and weights, not a .onnx file")
     start = time.monotonic()
-    model = load(cfg, weights, size=size_arg(args))
+    model = load(cfg, weights, size=size_arg(args), resize=args.resize)
     opts = opts.resolved(model)
     names = resolve_names(model.num_classes, args.names, args.data)
     print(f"exporting {Path(cfg).name} + {Path(weights).name} at {model.width}x{model.height} ({opts.output_format})…",

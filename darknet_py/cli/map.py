@@ -1,38 +1,79 @@
-"""`darknet-py map`: COCO mAP of a model on an annotated image folder."""
+"""`darknet-py map`: darknet's `detector map` on a darknet-format dataset (--data obj.data), or COCO mAP
+(pycocotools) of an annotated image folder (--images + --annotations)."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
+from ..errors import InputError
 from ..fileio import atomic_write, refuse_overwrite
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..coco_eval import MAP_THRESH
+    from ..darknet_map import POINTS
+    from ..detection_pass import MAP_THRESH
 
     add_model_args(p, names=False)
     add_backend_arg(p)
-    p.add_argument("--images", required=True, help="folder holding the annotated images")
-    p.add_argument("--annotations", required=True, help="COCO instances JSON (e.g. instances_val2017.json)")
-    p.add_argument("--thresh", type=float, default=MAP_THRESH, help=f"score threshold (default {MAP_THRESH}, as darknet)")
+    p.add_argument("--data", dest="data_file", metavar="OBJ.DATA",
+                   help="darknet .data file: darknet's `detector map` on its valid= list (labels found by darknet's "
+                        "rules), printed as darknet prints it")
+    p.add_argument("--images", help="COCO: folder holding the annotated images")
+    p.add_argument("--annotations", help="COCO: instances JSON (e.g. instances_val2017.json)")
+    p.add_argument("--thresh", type=float, default=MAP_THRESH,
+                   help=f"score threshold (default {MAP_THRESH}, as darknet's map; its `valid` uses 0.001 with --nms 0.6)")
     p.add_argument("--nms", type=float, default=0.45, help="NMS overlap threshold (default 0.45)")
+    p.add_argument("--points", type=int, choices=POINTS, default=0,
+                   help="--data: AP as the area under the curve (0, default), or from 11 (VOC2007) or 101 (COCO) "
+                        "recall points, as darknet's -points")
+    p.add_argument("--iou-thresh", type=float, default=0.5, help="--data: IoU for a true positive (default 0.5)")
+    p.add_argument("--conf-thresh", type=float, default=0.25,
+                   help="--data: score threshold of the precision/recall/F1/TP/FP/FN figures (darknet's -thresh, "
+                        "default 0.25)")
     p.add_argument("--batch", type=int, default=1)
     add_device_args(p)
-    p.add_argument("--json-out", help="write the metrics (AP, AP50, AP75, APs, APm, APl) here")
-    p.add_argument("--save-results", help="write the COCO results file here")
+    p.add_argument("--json-out", help="write the metrics here (COCO: AP, AP50, …; --data: mAP@IoU, precision, "
+                                      "recall, f1, tp, fp, fn, average_iou, classes)")
+    p.add_argument("--save-results", help="COCO: write the COCO results file here")
     p.add_argument("--exist-ok", action="store_true", help="overwrite existing --json-out / --save-results files")
     p.set_defaults(names=None, data=None)  # load_model reads them
 
 
 def run(args) -> int:
-    from ..coco_eval import metrics_table, run_map
-
+    if args.data_file:
+        if args.images or args.annotations or args.save_results:
+            raise InputError("--data runs darknet's map on the .data file's valid list; --images, --annotations and "
+                             "--save-results belong to the COCO mode")
+    elif not (args.images and args.annotations):
+        raise InputError("give --data obj.data (darknet's map), or --images and --annotations (COCO mAP)")
     for path in (args.json_out, args.save_results):
         if path:
             refuse_overwrite(path, args.exist_ok)
     model, _ = load_model(args)
+    return _darknet_map(args, model) if args.data_file else _coco_map(args, model)
+
+
+def _darknet_map(args, model) -> int:
+    from ..darknet_map import darknet_text, run_darknet_map
+
+    if not 0 < args.iou_thresh < 1:
+        raise InputError(f"--iou-thresh must be between 0 and 1, got {args.iou_thresh}")
+    result = run_darknet_map(model, args.data_file, args.iou_thresh, args.points, args.conf_thresh, args.thresh,
+                             args.nms, args.batch)
+    print(f"{result.detections} detections, {result.truths} ground-truth boxes (thresh {args.thresh}, NMS {args.nms})",
+          file=sys.stderr)
+    print(darknet_text(result))
+    if args.json_out:
+        with atomic_write(args.json_out, "w") as handle:
+            json.dump(result.as_json(), handle, indent=1)
+    return 0
+
+
+def _coco_map(args, model) -> int:
+    from ..coco_eval import metrics_table, run_map
+
     report = run_map(model, args.images, args.annotations, args.thresh, args.nms, args.batch)
     print(f"{report.images} images, {report.detections} detections (thresh {args.thresh}, NMS {args.nms})", file=sys.stderr)
     print(metrics_table(report.metrics))
@@ -43,5 +84,3 @@ def run(args) -> int:
         with atomic_write(args.save_results, "w") as handle:
             json.dump(report.results, handle)
     return 0
-
-

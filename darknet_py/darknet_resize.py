@@ -1,0 +1,212 @@
+"""darknet's own image resize, as `detector test`, `valid` and `map` run it, as tensor ops on any device.
+
+darknet (src/image.c) turns the 8-bit image into float pixels v/255 and resizes with `resize_image`:
+bilinear with align-corners positions (out index · (in−1)/(out−1), in float32), first a horizontal
+pass over the source rows, then a vertical pass. Two edge rules: the last output column copies the
+last source column; the last output row takes only (1−dy)·row[iy] — darknet skips the second term
+there, so where (h−1)·scale rounds just below in−1 that row is nearly black. That is what darknet
+computes and feeds its network. `letterbox_image` resizes to the aspect-kept size (integer
+division) and embeds it at the integer offset on 0.5 grey.
+
+Each output row reads two source rows and each output column two source columns, so only those
+pixels are gathered (as uint8) and converted: the work follows the output size, not the source's
+(a 1280x720 frame is 2.7 M values). Every arithmetic step is the float32 operation darknet's C
+performs, in its order (products and sums as separate kernels, never a fused multiply-add), so the
+result equals darknet's bit for bit on the CPU (tests/test_darknet_resize.py). On CUDA the same
+kernels run; the division goes through a tensor divisor, since torch turns a division by a CPU
+scalar into a multiplication by its reciprocal there (not yet run on a GPU: benchmarks/gpu.py and
+tests/test_cuda.py check it where one is lent).
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from typing import Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+LETTERBOX_FILL = 0.5
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of darknet's resize: out[i] = w0[i]·in[i0[i]] + w1[i]·in[i1[i]] (float32, in that order)."""
+
+    i0: np.ndarray
+    i1: np.ndarray
+    w0: np.ndarray
+    w1: np.ndarray
+
+
+def axis(n_in: int, n_out: int, horizontal: bool) -> Axis:
+    """darknet's positions and weights along one axis. The last output column (every column, for a
+    1-wide source) copies the last source column; the last output row (every row, for a 1-high
+    source) keeps only its (1−dy) term. An output side of 1 from a longer source divides 0 by 0 in
+    darknet's scale (NaN pixels); here it reads the first source row, or the last column by the
+    column rule."""
+    scale = np.float32(n_in - 1) / np.float32(n_out - 1) if n_out > 1 else np.float32(0)
+    position = np.arange(n_out, dtype=np.float32) * scale  # float32, as the C `c*w_scale`
+    i0 = position.astype(np.int64)  # (int) truncation; positions are never negative
+    d = position - i0.astype(np.float32)
+    w0, w1 = (np.float32(1) - d).astype(np.float32), d.astype(np.float32)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    edge = (np.arange(n_out) == n_out - 1) | (n_in == 1)
+    if horizontal:
+        i0[edge], i1[edge], w0[edge], w1[edge] = n_in - 1, n_in - 1, 1, 0  # 1·p + 0·p is p exactly
+    else:
+        i1[edge], w1[edge] = i0[edge], 0  # (1−dy)·p + 0 is (1−dy)·p exactly
+    return Axis(i0, i1, w0, w1)
+
+
+def letterbox_size(image_w: int, image_h: int, width: int, height: int) -> tuple[int, int]:
+    """letterbox_image's inner size: darknet's float32 ratio test, then integer division (at least 1 px)."""
+    if np.float32(width) / np.float32(image_w) < np.float32(height) / np.float32(image_h):
+        new_w, new_h = width, (image_h * width) // image_w
+    else:
+        new_w, new_h = (image_w * height) // image_h, height
+    return max(new_w, 1), max(new_h, 1)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one (source size → output size) needs: host indices for the gather, device weights."""
+
+    rows: np.ndarray  # source rows the vertical pass reads, ascending (R)
+    cols: np.ndarray  # the horizontal pass's source columns: every output column's i0, then every i1 (2·w)
+    cols_on_device: Tensor
+    wx0: Tensor  # (1, w) horizontal weights
+    wx1: Tensor
+    row0: Tensor  # per output row: index of its first / second source row within `rows`
+    row1: Tensor
+    wy0: Tensor  # (h, 1) vertical weights
+    wy1: Tensor
+    divisor: Tensor  # 255 as a tensor on the device (see the module notes)
+
+
+@functools.lru_cache(maxsize=16)
+def plan(src_w: int, src_h: int, out_w: int, out_h: int, device: torch.device) -> Plan:
+    """Cached: a video's frames, or a folder of same-sized photos, share one plan."""
+    x, y = axis(src_w, out_w, horizontal=True), axis(src_h, out_h, horizontal=False)
+    rows = np.unique(np.concatenate([y.i0, y.i1]))
+
+    def put(a: np.ndarray) -> Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+    cols = np.concatenate([x.i0, x.i1])
+    return Plan(rows=rows, cols=cols, cols_on_device=put(cols), wx0=put(x.w0[None]), wx1=put(x.w1[None]),
+                row0=put(np.searchsorted(rows, y.i0)), row1=put(np.searchsorted(rows, y.i1)),
+                wy0=put(y.w0[:, None]), wy1=put(y.w1[:, None]),
+                divisor=torch.tensor(255.0, dtype=torch.float32, device=device))
+
+
+class _Scratch(threading.local):
+    """Per-thread work buffers, kept while the shapes stay the same (a video's frames): fresh
+    multi-megabyte buffers per image cost more in page faults than the arithmetic itself."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        held = self.buffers.get(name)
+        if held is None or held.shape != shape or held.dtype != dtype:
+            held = self.buffers[name] = np.empty(shape, dtype)
+        return held
+
+
+_scratch = _Scratch()
+
+
+# -- gathering what darknet reads, as darknet's float pixels v/255: (2, N, 3, R, w) float32 RGB planes, ----
+# -- each output column's left source column in [0], its right one in [1] (contiguous: fast row gathers) --
+def _gather_on_host(image: np.ndarray, p: Plan) -> Tensor:
+    """One BGR uint8 image on the CPU → (2, 3, R, w) float32 planes. Pixels travel as 32-bit RGBA
+    words (one gather of whole pixels, several times faster than gathering 3-byte ones)."""
+    n_rows, n_cols = len(p.rows), len(p.cols)
+    rows = image if n_rows == image.shape[0] else image[p.rows]
+    words = _scratch.get("words", (n_rows, image.shape[1], 4), np.uint8)
+    cv2.cvtColor(rows, cv2.COLOR_BGR2RGBA, dst=words)
+    picked = np.take(words.view(np.uint32)[..., 0], p.cols, axis=1)  # (faster than into a given array)
+    split = [_scratch.get(f"plane{c}", (n_rows, n_cols), np.uint8) for c in range(4)]
+    cv2.split(picked.view(np.uint8).reshape(n_rows, n_cols, 4), split)
+    out_w = n_cols // 2
+    planes = torch.from_numpy(_scratch.get("planes", (2, 3, n_rows, out_w), np.float32))
+    for c in range(3):  # v/255 as darknet's loader (a true division), straight from the bytes
+        torch.div(torch.from_numpy(split[c]).view(n_rows, 2, out_w).transpose(0, 1), p.divisor, out=planes[:, c])
+    return planes
+
+
+def _gather_on_device(sources: Tensor, p: Plan, planes: Tensor) -> None:
+    """(N, R, W, 3) uint8 BGR rows already on the device (the host sends only the rows read)."""
+    n, rows, _, _ = sources.shape
+    picked = sources.index_select(2, p.cols_on_device).view(n, rows, 2, -1, 3)
+    for c in range(3):  # v/255 as darknet's loader (a true division, by a tensor: see the module notes)
+        torch.div(picked[..., 2 - c].permute(2, 0, 1, 3), p.divisor, out=planes[:, :, c])
+
+
+# -- darknet's arithmetic ----------------------------------------------------------------------------------
+def _interpolate(planes: Tensor, p: Plan, out: Tensor, top: Tensor, bottom: Tensor) -> None:
+    """planes (2, …, 3, R, w) pixels (v/255) → out (…, 3, h, w): the horizontal pass, then the vertical pass.
+    `top` and `bottom` are work buffers shaped like `out`."""
+    left, right = planes[0], planes[1]
+    left.mul_(p.wx0)
+    right.mul_(p.wx1)
+    left.add_(right)  # horizontal: (1−dx)·a + dx·b
+    torch.index_select(left, -2, p.row0, out=top).mul_(p.wy0)
+    torch.index_select(left, -2, p.row1, out=bottom).mul_(p.wy1)
+    torch.add(top, bottom, out=out)  # vertical: (1−dy)·top + dy·bottom
+
+
+def resize_image_into(image: np.ndarray, out: Tensor) -> None:
+    """darknet's resize_image of one BGR uint8 (H, W, 3) host image into `out` (3, h, w) float32 RGB (CPU)."""
+    p = plan(image.shape[1], image.shape[0], out.shape[-1], out.shape[-2], out.device)
+    top, bottom = (torch.from_numpy(_scratch.get(name, tuple(out.shape), np.float32)) for name in ("top", "bottom"))
+    _interpolate(_gather_on_host(image, p), p, out, top, bottom)
+
+
+def prepare_into(image: np.ndarray, out: Tensor, letterbox: bool) -> tuple[int, int]:
+    """resize_image (stretch) or letterbox_image of one BGR uint8 host image into `out` (3, h, w) on the
+    CPU; returns the size (new_w, new_h) the image occupies inside `out`."""
+    height, width = out.shape[-2:]
+    if not letterbox:
+        resize_image_into(image, out)
+        return width, height
+    new_w, new_h = letterbox_size(image.shape[1], image.shape[0], width, height)
+    left, top = (width - new_w) // 2, (height - new_h) // 2
+    out.fill_(LETTERBOX_FILL)
+    resize_image_into(image, out[:, top:top + new_h, left:left + new_w])
+    return new_w, new_h
+
+
+def prepare_batch_on_device(images: Sequence[np.ndarray], width: int, height: int, letterbox: bool,
+                            device: torch.device) -> tuple[Tensor, list[tuple[int, int]]]:
+    """Several BGR uint8 host images → (N, 3, height, width) float32 on `device`, resized there.
+    Each image goes up as uint8, only the rows darknet reads; same-sized images are resized together."""
+    batch = torch.empty((len(images), 3, height, width), dtype=torch.float32, device=device)
+    inner: list[tuple[int, int]] = [(width, height)] * len(images)
+    by_size: dict[tuple[int, int], list[int]] = {}
+    for i, image in enumerate(images):
+        by_size.setdefault((image.shape[1], image.shape[0]), []).append(i)
+    if letterbox:
+        batch.fill_(LETTERBOX_FILL)
+    for (image_w, image_h), members in by_size.items():
+        new_w, new_h = letterbox_size(image_w, image_h, width, height) if letterbox else (width, height)
+        left, top = (width - new_w) // 2, (height - new_h) // 2
+        p = plan(image_w, image_h, new_w, new_h, device)
+        rows = np.stack([images[i][p.rows] for i in members])
+        sources = torch.from_numpy(rows).to(device)
+        planes = torch.empty((2, len(members), 3, len(p.rows), new_w), dtype=torch.float32, device=device)
+        _gather_on_device(sources, p, planes)
+        index = torch.tensor(members, device=device)
+        resized = torch.empty((len(members), 3, new_h, new_w), dtype=torch.float32, device=device)
+        _interpolate(planes, p, resized, torch.empty_like(resized), torch.empty_like(resized))
+        if len(members) == len(images) and not letterbox:
+            batch = resized
+        else:
+            batch[:, :, top:top + new_h, left:left + new_w].index_copy_(0, index, resized)
+        for i in members:
+            inner[i] = (new_w, new_h)
+    return batch, inner

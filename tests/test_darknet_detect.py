@@ -1,0 +1,89 @@
+"""`darknet-py detect` with no option but the model lists what the real `darknet detector test` lists:
+on PNG copies of the shared photos (darknet here decodes JPEG with stb_image), official yolov4-tiny and
+yolov3-tiny — same classes, scores within 0.005, boxes within 1 px; `--ext-output` prints darknet's
+lines, `--save-json darknet` writes its result.json."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import pytest
+
+from darknet_py import cli
+from tests.conftest import official, photos
+from tests.darknet_commands import detector_test
+
+
+@pytest.fixture(scope="module")
+def png_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    for photo in photos():
+        cv2.imwrite(str(folder / f"{photo.stem}.png"), cv2.imread(str(photo)))
+    return folder
+
+
+def _objects(records: dict[str, list[dict]]) -> dict[str, list[tuple]]:
+    """Per image: (class, confidence, centre x, centre y, width, height) sorted by class then confidence."""
+    return {Path(k).name: sorted((o["class_id"], o["confidence"], *o["relative_coordinates"].values()) for o in v)
+            for k, v in records.items()}
+
+
+@pytest.mark.parametrize("model", ["yolov4-tiny", "yolov3-tiny"])
+def test_default_detect_lists_what_darknet_detector_test_lists(darknet_ref, png_folder: Path, tmp_path: Path, model: str,
+                                                               capsys) -> None:
+    cfg, weights = official(model)
+    images = sorted(png_folder.glob("*.png"))
+    records, lines = detector_test(darknet_ref, cfg, weights, images, tmp_path / "darknet")
+    theirs = _objects(records)
+    assert sum(map(len, theirs.values())) > 20
+    # no option but the model and where the JSON goes
+    assert cli.main(["detect", str(png_folder), "--cfg", str(cfg), "--weights", str(weights), "--save-json",
+                     "--no-save", "--output", str(tmp_path / "ours")]) == 0
+    ours = {Path(r["source"]).name: r for r in json.loads((tmp_path / "ours" / "detections.json").read_text())}
+    assert set(ours) == set(theirs)
+    for name, objects in theirs.items():
+        w, h = ours[name]["width"], ours[name]["height"]
+        mine = sorted((d["class_id"], d["score"], d["box"]) for d in ours[name]["detections"])
+        assert [o[0] for o in objects] == [m[0] for m in mine], name  # same classes
+        for (_, confidence, cx, cy, bw, bh), (_, score, box) in zip(objects, mine):
+            assert abs(confidence - score) <= 0.005, name
+            darknet_box = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+            clipped = [min(max(v, 0), limit) for v, limit in zip(darknet_box, (w, h, w, h))]  # ours are clipped
+            assert max(abs(a - b) for a, b in zip(clipped, box)) <= 1, name
+    # darknet's own formats: -ext_output's lines, -out result.json
+    capsys.readouterr()
+    assert cli.main(["detect", str(png_folder), "--cfg", str(cfg), "--weights", str(weights), "--ext-output",
+                     "--save-json", "darknet", "--no-save", "--output", str(tmp_path / "formats")]) == 0
+    printed = capsys.readouterr().out
+    for path, expected in lines.items():
+        block = printed.split(f"{png_folder / Path(path).name}: Predicted in")[1].split("Predicted in")[0]
+        assert [line for line in block.splitlines() if "(left_x:" in line] == expected, path
+    written = json.loads((tmp_path / "formats" / "result.json").read_text())
+    assert [r["frame_id"] for r in written] == list(range(1, len(images) + 1))
+    for name, objects in _objects({r["filename"]: r["objects"] for r in written}).items():
+        assert [o[0] for o in objects] == [o[0] for o in theirs[name]]
+        assert all(abs(a - b) <= 2e-5 for mine, its in zip(objects, theirs[name]) for a, b in zip(mine[1:], its[1:]))
+
+
+def test_best_class_and_opencv_resize_are_the_other_mode(png_folder: Path, tmp_path: Path) -> None:
+    """--best-class keeps one label per box (dog.jpg: the car goes), --resize opencv
+    is OpenCV DNN's pre-processing (its scores: dog 87%, not darknet's 84%)."""
+    import darknet_py
+
+    model = darknet_py.load(*official("yolov4-tiny"))
+    dog = str(png_folder / "dog.png")
+    default = model.detect(dog)[0]
+    best = model.detect(dog, multi_label=False)[0]
+    assert default.labels == ["dog", "truck", "bicycle", "car"] and best.labels == ["dog", "truck", "bicycle"]
+    # the car's box is a truck first: with one label per box the truck's NMS removes it
+    car_box = default.box_ids[default.labels.index("car")]
+    assert "car" not in model.detect(dog, multi_label=False)[0].labels and car_box not in best.box_ids.tolist()
+    opencv = darknet_py.load(*official("yolov4-tiny"), resize="opencv").detect(dog, multi_label=False)[0]
+    assert round(float(default.scores[0]) * 100) == 84 and round(float(opencv.scores[0]) * 100) == 87
+    cfg, weights = official("yolov4-tiny")
+    assert cli.main(["detect", dog, "--cfg", str(cfg), "--weights", str(weights), "--best-class", "--resize", "opencv",
+                     "--save-json", "--no-save", "--output", str(tmp_path / "cv")]) == 0
+    (record,) = json.loads((tmp_path / "cv" / "detections.json").read_text())
+    assert [d["name"] for d in record["detections"]] == ["dog", "truck", "bicycle"]
+    assert round(record["detections"][0]["score"] * 100) == 87
