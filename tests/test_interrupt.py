@@ -131,7 +131,8 @@ def test_an_interrupted_video_is_playable_and_holds_the_frames_done(clip: Path, 
         err = _interrupt_at(process, events, "frames-detected 3", signum)
     assert process.returncode == code, err
     assert "interrupted — the video holds the frames done" in err
-    frames = frame_count(out / "clip.avi")  # opens and decodes: a playable file
+    (video,) = out.glob("clip.*")  # H.264 .mp4 by default (darknet_py.video_writer)
+    frames = frame_count(video)  # opens and decodes: a playable file
     assert 0 < frames < CLIP_FRAMES and f"{frames} frames (320x180, 25 fps)" in err
     records = json.loads((out / "detections.json").read_text())
     assert frames <= len(records) <= frames + 1  # + the frame being written when the stop came

@@ -68,8 +68,11 @@ def test_yolov4_csp_detections_equal_torch_on_every_photo(synthetic_weights) -> 
     images = [str(p) for p in photos()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", darknet_py.DarknetWarning)
-        expected = darknet_py.load(cfg, weights, size=CSP_SIDE).detect(images, CSP_THRESH)
-        got = darknet_py.load(cfg, weights, size=CSP_SIDE, backend="openvino").detect(images, CSP_THRESH)
+        # one class per box: synthetic weights give many classes of one box scores within float rounding
+        # of each other, whose order the two runtimes may swap
+        expected = darknet_py.load(cfg, weights, size=CSP_SIDE).detect(images, CSP_THRESH, multi_label=False)
+        got = darknet_py.load(cfg, weights, size=CSP_SIDE, backend="openvino").detect(images, CSP_THRESH,
+                                                                                      multi_label=False)
     assert sum(len(d) for d in expected) > 100
     _same_detections(expected, got)
 
@@ -106,17 +109,18 @@ def test_the_nms_format_takes_its_thresholds_and_fixed_batches_pad(tiny, tmp_pat
     """OpenVINO turns initialised inputs into constants: the nms graph's thresholds must stay inputs."""
     images = [str(p) for p in photos()[:5]]
     nms = OpenVinoDetector(_onnx_bytes(tiny, "nms"))
-    _same_detections(tiny.detect(images, nms_kind="iou"), nms.detect(images))
+    _same_detections(tiny.detect(images, nms_kind="iou", multi_label=False), nms.detect(images))
     strict = nms.detect(images, conf_thresh=0.7)
     assert sum(len(d) for d in strict) < sum(len(d) for d in nms.detect(images))
-    _same_detections(tiny.detect(images, 0.7, nms_kind="iou"), strict)
+    _same_detections(tiny.detect(images, 0.7, nms_kind="iou", multi_label=False), strict)
     # a fixed batch of 2 over 5 images: three runs, the last padded
     fixed = OpenVinoDetector(_onnx_bytes(tiny, batch=2))
     _same_detections(tiny.detect(images), fixed.detect(images))
     # nms + fixed batch through IR written by export
     ir_file = tmp_path / "nms.xml"
     export_openvino(tiny, ir_file, COCO_NAMES, ExportOptions("nms", batch=2))
-    _same_detections(tiny.detect(images, 0.7, nms_kind="iou"), darknet_py.load(ir_file).detect(images, 0.7))
+    _same_detections(tiny.detect(images, 0.7, nms_kind="iou", multi_label=False),
+                     darknet_py.load(ir_file).detect(images, 0.7))
 
 
 def test_int8_nncf_keeps_the_heads_fp32_and_the_detections(tiny, tmp_path: Path) -> None:
@@ -135,7 +139,8 @@ def test_int8_nncf_keeps_the_heads_fp32_and_the_detections(tiny, tmp_path: Path)
     assert sum(op.get_type_name() == "FakeQuantize" for op in model.get_ordered_ops()) >= 10  # quantised activations
     dog = str(shared_path(IMAGES / "dog.jpg"))
     fp32, int8 = tiny.detect(dog)[0], darknet_py.load(ir_file).detect(dog)[0]
-    assert sorted(int8.labels) == sorted(fp32.labels) == ["bicycle", "dog", "truck"]
+    # darknet detector test's list for this photo: dog, truck, bicycle, and car as the truck's second class
+    assert sorted(int8.labels) == sorted(fp32.labels) == ["bicycle", "car", "dog", "truck"]
     for label in fp32.labels:
         assert abs(int8.scores[int8.labels.index(label)] - fp32.scores[fp32.labels.index(label)]) < 0.15
 
@@ -159,9 +164,13 @@ def test_cli_export_ir_then_detect_and_the_errors(tmp_path: Path, capsys) -> Non
     assert cli.main(["detect", dog, "--weights", str(ir_file), "--ext-output", "--output", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
     assert "dog:" in out and "bicycle:" in out
+
+    def detections(printed: str) -> list[str]:
+        return [line for line in printed.splitlines() if "Predicted in" not in line]  # darknet's timing line
+
     assert cli.main(["detect", dog, "--cfg", str(cfg), "--weights", str(weights), "--backend", "openvino",
                      "--ext-output", "--output", str(tmp_path / "b")]) == 0
-    assert capsys.readouterr().out == out
+    assert detections(capsys.readouterr().out) == detections(out)
     for args, message in (
         (["--weights", str(ir_file), "--backend", "torch"], "is an exported model: it runs with --backend onnxruntime or openvino"),
         (["--weights", str(ir_file), "--backend", "onnxruntime"], "is OpenVINO IR: it runs with --backend openvino only"),
@@ -196,7 +205,7 @@ def test_the_detector_ships_to_other_processes(tiny, tmp_path: Path) -> None:
     pixels = np.random.default_rng(0).uniform(0, 1, (2, 3, tiny.height, tiny.width)).astype(np.float32)
     for detector in (OpenVinoDetector(_onnx_bytes(tiny)), darknet_py.load(ir_file)):
         recipe = pickle.loads(pickle.dumps(model_recipe(detector)))
-        assert recipe.backend == "openvino" and recipe.options == {"precision": "f32"}
+        assert recipe.backend == "openvino" and recipe.options == {"resize": "darknet", "precision": "f32"}
         rebuilt, candidates = recipe.build(threads=1)
         assert isinstance(rebuilt, OpenVinoDetector)
         for want, have in zip(detector._candidates(pixels), candidates(pixels)):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..cfg import Section
 from .head import DetectionHead, head_spec
 from .registry import Built, BuildContext, register
-from .yolo import NMS_KINDS, anchor_values
+from .yolo import NMS_KINDS, masked_anchors
 
 YOLO_POINTS = ("center", "left_top", "right_bottom")  # where (μx, μy) sits in the box
 VALUES_PER_ANCHOR = 9  # 4 means, 4 sigmas, objectness
@@ -35,27 +35,12 @@ class GaussianYoloHead(DetectionHead):
 
 @register("Gaussian_yolo")
 def build_gaussian_yolo(s: Section, ctx: BuildContext) -> Built:
-    classes = s.get_int("classes", 20)
-    num = s.get_int("num", 1)
-    if classes < 1:
-        raise s.error(f"classes must be at least 1, found {classes}", "classes")
-    values = anchor_values(s, ctx, num)
-    listed = len(values) // 2
-    mask = s.get_ints("mask") if s.has("mask") else list(range(max(num, 0)))
-    for m in mask:
-        if not 0 <= m < listed:
-            raise s.error(f"mask index {m} is outside the {listed} listed anchors", "mask")
+    classes, anchors = masked_anchors(s, ctx, VALUES_PER_ANCHOR)
     prev = ctx.prev_shape
-    expected = len(mask) * (classes + VALUES_PER_ANCHOR)
-    if prev.c != expected:
-        raise s.error(
-            f"the layer before it has {prev.c} channels, but mask has {len(mask)} anchors and classes={classes}, "
-            f"which needs filters={expected} ({len(mask)} × ({classes} + {VALUES_PER_ANCHOR}))"
-        )
     point = s.get_str("yolo_point", "center")
     nms_kind = s.get_str("nms_kind", "default")
     spec = GaussianYoloSpec(
-        anchors=tuple((values[2 * m], values[2 * m + 1]) for m in mask),
+        anchors=anchors,
         classes=classes,
         scale_x_y=s.get_float("scale_x_y", 1.0),
         yolo_point=point if point in YOLO_POINTS else "center",  # darknet's fallback

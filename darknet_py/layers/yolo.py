@@ -34,31 +34,13 @@ class YoloHead(DetectionHead):
 
 @register("yolo")
 def build_yolo(s: Section, ctx: BuildContext) -> Built:
-    classes = s.get_int("classes", 20)
-    num = s.get_int("num", 1)
-    if classes < 1:
-        raise s.error(f"classes must be at least 1, found {classes}", "classes")
-    values = anchor_values(s, ctx, num)
-    listed = len(values) // 2
-    if num != listed:
-        ctx.notice("anchor-count", f"{s.where('num')}: num={num} but {listed} anchors are listed; using the {listed} listed anchors")
-    # darknet's default mask is 0..num-1; past the listed anchors the check below reports it
-    mask = s.get_ints("mask") if s.has("mask") else list(range(min(max(num, 0), listed + 1)))
-    for m in mask:
-        if not 0 <= m < listed:
-            raise s.error(f"mask index {m} is outside the {listed} listed anchors", "mask")
+    classes, anchors = masked_anchors(s, ctx, 5, "[convolutional] layer", clip_default_mask=True)
     prev = ctx.prev_shape
-    expected = len(mask) * (classes + 5)
-    if prev.c != expected:
-        raise s.error(
-            f"the [convolutional] layer before it has filters={prev.c}, but mask has {len(mask)} anchors and "
-            f"classes={classes}, which needs filters={expected} ({len(mask)} × ({classes} + 5))"
-        )
     nms_kind = s.get_str("nms_kind", "default")
     if nms_kind not in NMS_KINDS:
         nms_kind = "default"  # darknet falls back the same way
     spec = YoloSpec(
-        anchors=tuple((values[2 * m], values[2 * m + 1]) for m in mask),
+        anchors=anchors,
         classes=classes,
         scale_x_y=s.get_float("scale_x_y", 1.0),
         new_coords=s.get_int("new_coords", 0) != 0,
@@ -66,6 +48,37 @@ def build_yolo(s: Section, ctx: BuildContext) -> Built:
         beta_nms=s.get_float("beta_nms", 0.6),
     )
     return Built(YoloHead(spec), prev, (ctx.prev,))
+
+
+def masked_anchors(s: Section, ctx: BuildContext, values_per_anchor: int, before: str = "layer",
+                   clip_default_mask: bool = False) -> tuple[int, tuple[tuple[float, float], ...]]:
+    """classes= and the (w, h) anchors mask= picks, for [yolo]-style heads ([yolo], [Gaussian_yolo]),
+    with darknet's defaults; the layer before must give mask × (classes + values_per_anchor) channels.
+    darknet's default mask is 0..num-1; `clip_default_mask` ([yolo]) notes a num that disagrees with
+    the list and stops the default one past the listed anchors, where the check reports it."""
+    classes = s.get_int("classes", 20)
+    num = s.get_int("num", 1)
+    if classes < 1:
+        raise s.error(f"classes must be at least 1, found {classes}", "classes")
+    values = anchor_values(s, ctx, num)
+    listed = len(values) // 2
+    default_count = max(num, 0)
+    if clip_default_mask:
+        if num != listed:
+            ctx.notice("anchor-count", f"{s.where('num')}: num={num} but {listed} anchors are listed; "
+                                       f"using the {listed} listed anchors")
+        default_count = min(default_count, listed + 1)
+    mask = s.get_ints("mask") if s.has("mask") else list(range(default_count))
+    for m in mask:
+        if not 0 <= m < listed:
+            raise s.error(f"mask index {m} is outside the {listed} listed anchors", "mask")
+    channels, expected = ctx.prev_shape.c, len(mask) * (classes + values_per_anchor)
+    if channels != expected:
+        raise s.error(
+            f"the {before} before it has filters={channels}, but mask has {len(mask)} anchors and "
+            f"classes={classes}, which needs filters={expected} ({len(mask)} × ({classes} + {values_per_anchor}))"
+        )
+    return classes, tuple((values[2 * m], values[2 * m + 1]) for m in mask)
 
 
 DEFAULT_ANCHOR = 0.5  # darknet fills l.biases with .5 before reading the cfg's anchors
