@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -98,7 +99,12 @@ def running_ray():
     try:
         started.wait(RUN_LIMIT_S)
         assert head.poll() is None and started.is_set(), "".join(said[-20:])
-        address = (Path(tmpdir) / "ray" / "ray_current_cluster").read_text().strip()
+        address_file = Path(tmpdir) / "ray" / "ray_current_cluster"
+        deadline = time.monotonic() + RUN_LIMIT_S
+        while not (address_file.exists() and address_file.read_text().strip()):  # Ray may write it after "started"
+            assert head.poll() is None and time.monotonic() < deadline, "".join(said[-20:])
+            time.sleep(0.05)
+        address = address_file.read_text().strip()
         yield address, env
     finally:
         head.send_signal(signal.SIGTERM)
