@@ -96,6 +96,19 @@ def _quiet_known_warnings():
         yield
 
 
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """A test that builds a Ray actor's model in this process (ModelRecipe.build sets the worker's thread
+    count) must not leave it set: torch's results depend on the intra-op thread count, and later tests
+    compare this process's detections with other processes' digit for digit."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def darknet_ref():
     """The real darknet, built once per machine (tests/darknet_reference.py); fails, never skips, without it."""
