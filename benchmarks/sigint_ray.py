@@ -5,7 +5,9 @@ Ray, 2 workers, shards of 16) gives the reference `detections.jsonl` and the run
 Then runs get SIGINT at a moment drawn uniformly from [0, T) after their start: half the signals go
 to the driver alone (`kill -INT`), half to its whole process group, as a terminal's Ctrl-C sends
 them. Every interrupted run must exit 130 within --limit-s seconds, say how to resume once the run
-has started (run.json written), and leave no `detections.jsonl` but a whole one.
+has started (run.json written) unless its whole `detections.jsonl` was already written (the signal
+came during the report or the process's way out) or Python was still starting (see below), and leave
+no `detections.jsonl` but a whole one.
 
 Resumes are chained, as a user who keeps pressing Ctrl-C would: the next run is the same command
 on the same output folder, itself interrupted at a random moment, until a run ends before its
@@ -199,7 +201,14 @@ def _trials(work: Path, count: int, run_s: float, rng: random.Random, reference:
                  "exit": status, "returncode": run.returncode, "stop_s": round(stop_s, 2), "run_started": started,
                  "hint": "to resume" in err, "result_file_whole_or_absent": result_whole,
                  "shards_kept": len(RunFolder(chain.output).done()), "leftover_processes": _finish(ray_tmpdir)}
-        trial["stopped_cleanly"] = (status == 130 and stop_s <= limit_s and (trial["hint"] or not started)
+        # the resume hint is owed when work remains and the program was running: not before the run started,
+        # not when Python died in its own start-up (a resumed folder has run.json from before), and not when
+        # the signal came after the whole result was written (during the report or the process's way out)
+        complete = result.exists() and result_whole
+        in_startup = run.returncode == -signal.SIGINT
+        trial.update(result_complete=complete, in_python_startup=in_startup)
+        hint_owed = started and not in_startup and not complete
+        trial["stopped_cleanly"] = (status == 130 and stop_s <= limit_s and (trial["hint"] or not hint_owed)
                                     and result_whole and trial["leftover_processes"] == 0)
         if not trial["stopped_cleanly"]:
             trial["stderr_tail"] = err[-2000:]
