@@ -176,6 +176,10 @@ def _trials(work: Path, count: int, run_s: float, rng: random.Random, reference:
         at_s, to_group = rng.uniform(0, run_s), len(trials) % 2 == 1
         log = work / f"run-{len(trials) + 1}-{redrawn}.stderr"
         run, ray_tmpdir, ended = _run(chain.output, log, at_s)
+        if not ended:
+            shards_at_signal = len(RunFolder(chain.output).done())
+            stop_s = _interrupt(run, to_group)
+            ended = run.returncode == 0  # it finished as the signal was sent: it ended before its moment
         if ended:
             _finish(ray_tmpdir)
             if chain.trials:  # a resume that ran to the end: the chain is decided
@@ -185,8 +189,6 @@ def _trials(work: Path, count: int, run_s: float, rng: random.Random, reference:
                 redrawn += 1
                 shutil.rmtree(chain.output, ignore_errors=True)
             continue
-        shards_at_signal = len(RunFolder(chain.output).done())
-        stop_s = _interrupt(run, to_group)
         err = log.read_text(errors="replace")
         # a signal during Python's own start-up (importing torch, before the CLI runs) ends the process the
         # way Python ends an uncaught KeyboardInterrupt: killed by SIGINT, which a shell reports as 130 too

@@ -403,7 +403,7 @@ def _run_shards(plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelReci
             interrupt.check()  # what a stop signal turned into inside Ray (a bare KeyboardInterrupt, a failed get)
         raise
     finally:
-        if connected_here and ray.is_initialized():
+        if connected_here:  # also after a stop inside ray.init: the head it was starting must not outlive us
             with interrupt.deferred():  # let the teardown finish: a half-stopped private Ray is worse
                 ray.shutdown()
 
