@@ -153,7 +153,7 @@ def main() -> None:
     report["seconds"] = round(time.monotonic() - started)
     out = Path(args.out)
     with atomic_write(out / "darknet_parity.json", "w") as handle:
-        json.dump(report, handle, indent=1)
+        json.dump(report, handle, indent=1, default=float)  # numpy scalars among the figures
     with atomic_write(out / "darknet_parity.md", "w") as handle:
         handle.write(markdown(report))
     print(markdown(report))
@@ -169,7 +169,7 @@ def markdown(r: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     for name, d in r["detect"].items():
         lines.append(f"| {name} | {d['images']} | {d['objects']} | {d['same_classes']}/{d['images']} | "
-                     f"{d['max_score_difference']:.1e} | {d['max_box_difference_px']} | {d['identical_ext_output']}/{d['images']} |")
+                     f"{d['max_score_difference']:.1e} | {float(d['max_box_difference_px']):.3g} | {d['identical_ext_output']}/{d['images']} |")
     lines += ["", "| map --data, yolov4-tiny | mAP@0.50 darknet / ours | P, R, F1 darknet / ours | TP, FP, FN darknet / ours "
               "| max class AP diff | identical printed lines |", "|---|---|---|---|---|---|"]
     for name, m in r["map"].items():
