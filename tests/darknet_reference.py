@@ -110,9 +110,15 @@ def _build_cpu_dump(folder: Path) -> None:
         ["g++", "-fopenmp", str(folder / "dump_layers_lib.o"), str(folder / "dump_layers_cpu.o"), *objects,
          "-o", str(folder / "dump_layers_cpu.tmp"), "-lm", "-pthread", "-lgomp"],
     ]
+    run_build_steps(steps, folder / "dump_layers_cpu.tmp", target)
+
+
+def run_build_steps(steps: list[list[str]], built: Path, target: Path) -> None:
+    """Compile and link a helper program; `built` (the last step's output) becomes `target` only when all
+    steps succeeded. A failure fails the test run (never a skip) with the compiler's message."""
     try:
         for step in steps:
             subprocess.run(step, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     except subprocess.CalledProcessError as exc:
-        pytest.fail(f"dump_layers_cpu did not build ({' '.join(exc.cmd[:3])} ...): {exc.stderr[-2000:]}")
-    os.replace(folder / "dump_layers_cpu.tmp", target)
+        pytest.fail(f"{target.name} did not build ({' '.join(exc.cmd[:3])} ...): {exc.stderr[-2000:]}")
+    os.replace(built, target)

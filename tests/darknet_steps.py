@@ -13,16 +13,14 @@ for them. Nothing else in parser.c changes with NDEBUG.
 """
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from tests.darknet_reference import BUILD_TIMEOUT, DarknetProgram, LayerDump
+from tests.darknet_reference import DarknetProgram, LayerDump, run_build_steps
 
 STEPS_MAIN = Path(__file__).with_name("dump_steps.c")
 
@@ -88,11 +86,6 @@ def build_steps(darknet: DarknetProgram) -> StepsProgram:
         ["g++", "-fopenmp", str(folder / "dump_steps.o"), str(folder / "parser_ndebug.o"), *objects,
          "-o", str(folder / "dump_steps.tmp"), "-lm", "-pthread", "-lgomp"],
     ]
-    try:
-        for step in steps:
-            subprocess.run(step, check=True, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
-    except subprocess.CalledProcessError as exc:
-        pytest.fail(f"dump_steps did not build ({' '.join(exc.cmd[:3])} ...): {exc.stderr[-2000:]}")
-    os.replace(folder / "dump_steps.tmp", target)
+    run_build_steps(steps, folder / "dump_steps.tmp", target)
     return StepsProgram(darknet)
 
