@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -91,7 +90,7 @@ def running_ray():
     def read_output() -> None:  # keeps the pipe drained for as long as the head runs
         for line in head.stdout:
             said.append(line)
-            if "Ray runtime started" in line:
+            if "will now block forever" in line:  # `ray start --block` says it after writing its address file
                 started.set()
         started.set()  # it ended: the wait below returns and the check fails with what it said
 
@@ -99,12 +98,7 @@ def running_ray():
     try:
         started.wait(RUN_LIMIT_S)
         assert head.poll() is None and started.is_set(), "".join(said[-20:])
-        address_file = Path(tmpdir) / "ray" / "ray_current_cluster"
-        deadline = time.monotonic() + RUN_LIMIT_S
-        while not (address_file.exists() and address_file.read_text().strip()):  # Ray may write it after "started"
-            assert head.poll() is None and time.monotonic() < deadline, "".join(said[-20:])
-            time.sleep(0.05)
-        address = address_file.read_text().strip()
+        address = (Path(tmpdir) / "ray" / "ray_current_cluster").read_text().strip()
         yield address, env
     finally:
         head.send_signal(signal.SIGTERM)
