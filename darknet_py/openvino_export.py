@@ -12,9 +12,7 @@ dequantise and a quantise: that is why int8 pays off for Mish networks here and 
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -26,7 +24,7 @@ from .errors import InputError
 from .model import Darknet
 from .onnx_export import METADATA_KEY, ExportOptions, build_onnx, checked_bytes
 from .openvino_backend import INSTALL_HINT, model_from_onnx, require_openvino
-from .quantize import Int8Options, calibration_batches, calibration_images
+from .quantize import Int8Options, calibration_batches, calibration_images, quiet_logger
 
 NNCF_PRESET = "MIXED"  # symmetric int8 weights, asymmetric activations (Mish and leaky outputs are not symmetric)
 
@@ -67,7 +65,7 @@ def quantize_nncf(ov_model, model: Darknet, meta: dict, opts: Int8Options):
                                                      model.resize)))
     # names as the ONNX export gives them: /model/layers.<i>/… for layer i; anything else is decoding or NMS
     fp32 = [r"^(?!/model/layers\.).*"] + [rf"^/model/layers\.{i - 1}/.*" for i in model.head_indices]
-    with _quiet_nncf(nncf):
+    with quiet_logger("nncf"):
         quantized = nncf.quantize(ov_model, nncf.Dataset(data), preset=getattr(nncf.QuantizationPreset, NNCF_PRESET),
                                   subset_size=len(paths), ignored_scope=nncf.IgnoredScope(patterns=fp32, validate=False))
     meta["int8"] = {"calibration_images": len(paths), "calibration_folder": os.path.basename(os.path.normpath(opts.calibration)),
@@ -83,18 +81,6 @@ class _Calibration:
 
     def __iter__(self) -> Iterator[dict]:
         return iter(self._make())
-
-
-@contextlib.contextmanager
-def _quiet_nncf(nncf) -> Iterator[None]:
-    """NNCF logs every node it leaves alone; the CLI reports progress itself."""
-    logger = logging.getLogger("nncf")
-    level = logger.level
-    nncf.set_log_level(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def save_ir(ov_model, meta: dict, path: str | os.PathLike[str], compress_to_fp16: bool = False) -> None:

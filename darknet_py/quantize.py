@@ -92,15 +92,19 @@ def _nodes_to_quantize(proto: onnx.ModelProto, model: Darknet) -> list[str]:
 
 
 @contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
-    """onnxruntime.quantization logs advice through the root logger; the CLI reports progress itself."""
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+def quiet_logger(name: str | None = None) -> Iterator[None]:
+    """Only errors from logger `name` (None: the root logger) and its handlers for the duration, levels
+    restored after: onnxruntime.quantization advises through the root logger and NNCF logs every node it
+    leaves alone, while the CLI reports progress itself."""
+    logger = logging.getLogger(name)
+    levels = [(item, item.level) for item in (logger, *logger.handlers)]
+    for item, _ in levels:
+        item.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        root.setLevel(level)
+        for item, level in levels:
+            item.setLevel(level)
 
 
 def quantize_int8(proto: onnx.ModelProto, model: Darknet, opts: Int8Options) -> onnx.ModelProto:
@@ -109,7 +113,7 @@ def quantize_int8(proto: onnx.ModelProto, model: Darknet, opts: Int8Options) -> 
 
     paths = calibration_images(opts.calibration, opts.count)
     meta = json.loads(next(p.value for p in proto.metadata_props if p.key == METADATA_KEY))
-    with tempfile.TemporaryDirectory(prefix="darknet_py-int8-") as tmp, _quiet_root_logger():
+    with tempfile.TemporaryDirectory(prefix="darknet_py-int8-") as tmp, quiet_logger():
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(proto, source)
         quantize_static(
