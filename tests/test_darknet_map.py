@@ -10,7 +10,6 @@ Then darknet's file rules and the metric on hand-made cases with known answers.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,6 @@ from darknet_py.darknet_data import label_path, load_dataset, read_data_file
 from darknet_py.darknet_map import MapAccumulator, darknet_text, evaluate
 from darknet_py.detection_pass import detect_paths
 from darknet_py.detections import Detections
-from darknet_py.names import COCO_NAMES
 from tests.conftest import COCO, official, shared_path
 from tests.darknet_commands import detector_map, detector_valid, parse_map
 from tests.darknet_dataset import write_darknet_dataset
