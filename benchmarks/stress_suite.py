@@ -51,9 +51,17 @@ def _round(pytest_args: list[str], load: int, log: Path) -> dict:
     return result
 
 
+def _commit() -> str:
+    """The commit under test, "+changes" when the checkout differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
 def _report(pytest_args: list[str], rounds: list[dict], planned: int) -> dict:
     loaded = [r for r in rounds if r["load_processes"]]
-    return {"pytest_args": pytest_args or ["(whole suite)"], "cores": os.cpu_count(),
+    return {"commit": _commit(), "pytest_args": pytest_args or ["(whole suite)"], "cores": os.cpu_count(),
             "machine": f"{platform.processor() or platform.machine()}", "rounds": rounds,
             "rounds_planned": planned, "complete": len(rounds) == planned,
             "all_passed": all(r["passed"] for r in rounds),
