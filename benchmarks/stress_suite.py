@@ -6,7 +6,7 @@ Each round runs `python -m pytest -q PYTEST ARGS` (the whole suite when none are
 busy-loop processes (default: one per core) compete with it at the same priority; they start
 before the round and stop after it. `--quiet-round` first runs one round without them, for the
 comparison. Tests synchronise on events, never on time, so every round must pass, only slower.
-Prints each round's time and result and rewrites stress_suite.json after every round (each round's
+Prints each round's time and result and rewrites stress_suite.json as it starts and after every round (each round's
 pytest summary line and, for a failed round, the end of its output; `complete` says whether all
 planned rounds ran); exits 0 only if every round passed.
 Not part of CI: the whole suite three times under load takes about 2.5 hours on 2 cores.
@@ -59,9 +59,9 @@ def _commit() -> str:
     return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
-def _report(pytest_args: list[str], rounds: list[dict], planned: int) -> dict:
+def _report(commit: str, pytest_args: list[str], rounds: list[dict], planned: int) -> dict:
     loaded = [r for r in rounds if r["load_processes"]]
-    return {"commit": _commit(), "pytest_args": pytest_args or ["(whole suite)"], "cores": os.cpu_count(),
+    return {"commit": commit, "pytest_args": pytest_args or ["(whole suite)"], "cores": os.cpu_count(),
             "machine": f"{platform.processor() or platform.machine()}", "rounds": rounds,
             "rounds_planned": planned, "complete": len(rounds) == planned,
             "all_passed": all(r["passed"] for r in rounds),
@@ -76,7 +76,16 @@ def main() -> None:
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args, pytest_args = parser.parse_known_args()
     plan = ([0] if args.quiet_round else []) + [args.load] * args.rounds
+    commit = _commit()  # the code under test is the checkout as the run starts
     rounds: list[dict] = []
+
+    def save() -> dict:  # after every round, so a run cut short keeps the rounds it finished
+        report = _report(commit, pytest_args, rounds, planned=len(plan))
+        with atomic_write(Path(args.out) / "stress_suite.json", "w") as handle:
+            json.dump(report, handle, indent=1)
+        return report
+
+    report = save()
     with tempfile.TemporaryDirectory(prefix="dp-stress-") as logs:
         for index, load in enumerate(plan, 1):
             result = _round(pytest_args, load, Path(logs) / f"round-{index}.log")
@@ -85,10 +94,7 @@ def main() -> None:
                   f"{result['seconds'] / 60:.1f} min — {result['summary']}", flush=True)
             if not result["passed"]:
                 print(result["output_tail"], flush=True)
-            # Written after every round, so a session that ends early keeps the rounds it finished.
-            report = _report(pytest_args, rounds, planned=len(plan))
-            with atomic_write(Path(args.out) / "stress_suite.json", "w") as handle:
-                json.dump(report, handle, indent=1)
+            report = save()
     print(f"loaded rounds passed: {report['loaded_rounds_passed']}")
     sys.exit(0 if report["all_passed"] else 1)
 

@@ -14,9 +14,9 @@ pixels are gathered (as uint8) and converted: the work follows the output size, 
 performs, in its order (products and sums as separate kernels, never a fused multiply-add), so the
 result equals darknet's bit for bit on the CPU (tests/test_darknet_resize.py). On the CPU, v/255 is
 looked up in a table of the 256 quotients that division gives (the same floats, far cheaper than a
-conversion and a division per value). On CUDA the same kernels run; the division goes through a tensor divisor, since torch turns a division by a CPU
-scalar into a multiplication by its reciprocal there (not yet run on a GPU: benchmarks/gpu.py and
-tests/test_cuda.py check it where one is lent).
+conversion and a division per value). On CUDA the same kernels run; the division goes through a
+tensor divisor, since torch turns a division by a CPU scalar into a multiplication by its reciprocal
+there (not yet run on a GPU: benchmarks/gpu.py and tests/test_cuda.py check it where one is lent).
 """
 from __future__ import annotations
 
