@@ -17,12 +17,20 @@ import cv2
 import numpy as np
 
 import darknet_py
-from darknet_py.coco_eval import METRICS, category_ids, evaluate, image_paths, load_ground_truth, metrics_table, run_map
-from darknet_py.fileio import atomic_write
-from darknet_py.names import COCO_NAMES
-from darknet_py.onnx_export import ExportOptions, export_onnx
-from darknet_py.openvino_export import export_openvino
-from darknet_py.quantize import Int8Options
+from darknet_py.evaluate.coco import (
+    METRICS,
+    category_ids,
+    evaluate,
+    image_paths,
+    load_ground_truth,
+    metrics_table,
+    run_map,
+)
+from darknet_py.core.fileio import atomic_write
+from darknet_py.format.names import COCO_NAMES
+from darknet_py.export.onnx import ExportOptions, export_onnx
+from darknet_py.export.openvino import export_openvino
+from darknet_py.export.quantize import Int8Options
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

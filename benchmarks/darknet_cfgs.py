@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import darknet_py
-from darknet_py.fileio import atomic_write
+from darknet_py.core.fileio import atomic_write
 from tests.darknet_reference import build_darknet
 from tests.test_darknet_cfgs import compare_with_darknet
 

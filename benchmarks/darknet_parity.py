@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 
 import darknet_py
-from darknet_py.coco_eval import evaluate as coco_evaluate, load_ground_truth, run_map
-from darknet_py.darknet_data import load_dataset
-from darknet_py.darknet_map import darknet_text, evaluate
-from darknet_py.detection_pass import detect_paths
-from darknet_py.fileio import atomic_write
-from darknet_py.preprocess import prepare
+from darknet_py.evaluate.coco import evaluate as coco_evaluate, load_ground_truth, run_map
+from darknet_py.format.darknet_data import load_dataset
+from darknet_py.evaluate.darknet_map import darknet_text, evaluate
+from darknet_py.evaluate.detection_pass import detect_paths
+from darknet_py.core.fileio import atomic_write
+from darknet_py.pipeline.preprocess import prepare
 from tests.darknet_commands import detector_map, detector_test, detector_valid, parse_map
 from tests.darknet_dataset import write_darknet_dataset
 from tests.darknet_reference import BUILD_DIR, BUILD_SCRIPT, DarknetProgram

@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-from darknet_py.fileio import atomic_write
+from darknet_py.core.fileio import atomic_write
 from tests.cfg_fuzz import Case, run_case
 
 REPO = Path(__file__).resolve().parents[1]

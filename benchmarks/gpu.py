@@ -37,7 +37,7 @@ import torch
 
 import darknet_py
 from benchmarks.run import PHOTO, SHARED, model_files, opencv_video_loop, ours_video
-from darknet_py.fileio import atomic_write
+from darknet_py.core.fileio import atomic_write
 
 REPO = Path(__file__).resolve().parents[1]
 VARIANTS = {  # name → Darknet.accelerate arguments
@@ -109,7 +109,7 @@ def torch_config(cfg: Path, weights: Path, side: int, dtype: str, variant: str, 
 
 def precision(cfg: Path, weights: Path, side: int) -> dict[str, float]:
     """‖heads − float64 heads‖ / ‖float64 heads‖ on dog.jpg, per device and dtype."""
-    from darknet_py.detect import prepare_batch
+    from darknet_py.pipeline.detect import prepare_batch
 
     pixels = torch.from_numpy(prepare_batch(str(PHOTO), side, side, False).pixels)
 
@@ -138,9 +138,9 @@ def onnx_providers() -> list[str]:
 
 
 def onnx_config(cfg: Path, weights: Path, side: int, batch: int, repeats: int, folder: Path) -> dict:
-    from darknet_py.names import default_names
-    from darknet_py.onnx_backend import OnnxDetector
-    from darknet_py.onnx_export import ExportOptions, export_onnx
+    from darknet_py.format.names import default_names
+    from darknet_py.backends.onnxruntime import OnnxDetector
+    from darknet_py.export.onnx import ExportOptions, export_onnx
 
     path = folder / f"{cfg.stem}-{side}-fp16.onnx"
     if not path.exists():

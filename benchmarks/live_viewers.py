@@ -31,9 +31,9 @@ from pathlib import Path
 import torch
 
 import darknet_py
-from darknet_py.fileio import atomic_write
+from darknet_py.core.fileio import atomic_write
 from darknet_py.live import LiveOptions, LiveView
-from darknet_py.video import run_video
+from darknet_py.media.video import run_video
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 VIDEO = SHARED / "data" / "video" / "pedestrians.avi"

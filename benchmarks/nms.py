@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 import darknet_py
-from darknet_py.detect import DetectOptions, prepare_batch, select
-from darknet_py.fileio import atomic_write
-from darknet_py.names import default_names
-from darknet_py.nms import batched_nms
+from darknet_py.pipeline.detect import DetectOptions, prepare_batch, select
+from darknet_py.core.fileio import atomic_write
+from darknet_py.format.names import default_names
+from darknet_py.pipeline.nms import batched_nms
 from weights_tools.synth import synthesize
 
 REPO = Path(__file__).resolve().parents[1]

@@ -25,8 +25,8 @@ from pathlib import Path
 import torch
 
 import darknet_py
-from darknet_py.fileio import atomic_write
-from darknet_py.ray_detect import RayOptions, detect_on_ray
+from darknet_py.core.fileio import atomic_write
+from darknet_py.distributed.ray_detect import RayOptions, detect_on_ray
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 COCO_IMAGES = SHARED / "data" / "coco-val2017-subset" / "images"

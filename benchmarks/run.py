@@ -39,13 +39,13 @@ import numpy as np
 import torch
 
 import darknet_py
-from darknet_py.fileio import atomic_path, atomic_write
-from darknet_py.names import default_names
-from darknet_py.onnx_backend import OnnxDetector
-from darknet_py.onnx_export import ExportOptions, export_onnx
-from darknet_py.openvino_backend import OpenVinoDetector
-from darknet_py.openvino_export import export_openvino
-from darknet_py.quantize import Int8Options
+from darknet_py.core.fileio import atomic_path, atomic_write
+from darknet_py.format.names import default_names
+from darknet_py.backends.onnxruntime import OnnxDetector
+from darknet_py.export.onnx import ExportOptions, export_onnx
+from darknet_py.backends.openvino import OpenVinoDetector
+from darknet_py.export.openvino import export_openvino
+from darknet_py.export.quantize import Int8Options
 from weights_tools.synth import synthesize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -203,7 +203,7 @@ def bench_model(spec: str, args, folder: Path) -> dict:
 def bench_preprocess(rounds: int) -> dict:
     """prepare() with darknet's resize against cv2.resize (the previous default), interleaved, per image:
     dog.jpg (768x576) and a 1280x720 video frame, to 416x416 stretched and letterboxed."""
-    from darknet_py.preprocess import prepare
+    from darknet_py.pipeline.preprocess import prepare
 
     frame = cv2.VideoCapture(str(SHARED / "data" / "video" / "pedestrians.avi")).read()[1]
     sources = {"dog.jpg 768x576": cv2.imread(str(PHOTO)), "video frame 1280x720": frame}

@@ -44,8 +44,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from darknet_py.fileio import atomic_write
-from darknet_py.shards import RESULT_FILE, RunFolder
+from darknet_py.core.fileio import atomic_write
+from darknet_py.distributed.shards import RESULT_FILE, RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from darknet_py.fileio import atomic_write
+from darknet_py.core.fileio import atomic_write
 
 REPO = Path(__file__).resolve().parents[1]
 BUSY_LOOP = "while True: pass"

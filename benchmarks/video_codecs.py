@@ -1,7 +1,7 @@
 """What each annotated-video codec costs: encoding ms per frame and bytes per frame, side by side.
 
 The first FRAMES frames of the shared video (1280x720) are decoded once, then written with every codec of
-`darknet_py.video_writer` (h264 through PyAV, mp4v and mjpg through OpenCV) in rounds that rotate the
+`darknet_py.media.video_writer` (h264 through PyAV, mp4v and mjpg through OpenCV) in rounds that rotate the
 order; figures are medians. Each file is read back with OpenCV to check it holds every frame.
 
     python -m benchmarks.video_codecs [--frames 100] [--rounds 3] [--out benchmarks/results]
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import cv2
 
-from darknet_py.fileio import atomic_write
-from darknet_py.video_writer import CODECS, open_video_writer
+from darknet_py.core.fileio import atomic_write
+from darknet_py.media.video_writer import CODECS, open_video_writer
 
 VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "pedestrians.avi"
 

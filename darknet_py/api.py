@@ -1,43 +1,18 @@
 """darknet_py.load: one call from files to a ready model."""
 from __future__ import annotations
 
-import importlib
 import os
-from typing import TYPE_CHECKING, Sequence, Union
+from typing import Sequence, Union
 
-from .errors import InputError
-from .model import Darknet, build, resolve_device
-from .preprocess import DEFAULT_RESIZE, check_resize
-
-if TYPE_CHECKING:
-    from .graph_backend import GraphDetector
-    from .onnx_classifier import OnnxClassifier
-
-# Runtimes of exported graphs: name → (module, class), imported only when used (their packages are heavy or optional).
-GRAPH_BACKENDS = {
-    "onnxruntime": ("darknet_py.onnx_backend", "OnnxDetector"),
-    "openvino": ("darknet_py.openvino_backend", "OpenVinoDetector"),
-}
-BACKENDS = ("torch", *GRAPH_BACKENDS)
-# What a model file's suffix says about the runtime that reads it by default.
-EXPORT_SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino"}
-
-
-def classifier_or_detector(runtime: "GraphDetector") -> Union["GraphDetector", "OnnxClassifier"]:
-    """An opened export as what its metadata says it is (darknet_py.onnx_classifier wraps classifiers)."""
-    from .onnx_classifier import classifier_or_detector as wrap  # runtimes are imported only when used
-
-    return wrap(runtime)
-
-
-def graph_backend(name: str) -> type["GraphDetector"]:
-    module, cls = GRAPH_BACKENDS[name]
-    return getattr(importlib.import_module(module), cls)
-
-
-def exported_file(path: str | os.PathLike[str] | None) -> str | None:
-    """The default backend of an exported model file (`.onnx`, OpenVINO `.xml`), None for other files."""
-    return None if path is None else EXPORT_SUFFIXES.get(os.path.splitext(os.fspath(path))[1].lower())
+from .backends import BACKENDS, GRAPH_BACKENDS, exported_file, graph_backend
+from .backends.graph import GraphDetector
+from .backends.graph_classifier import GraphClassifier, classifier_or_detector
+from .backends.torch import Darknet
+from .core.errors import InputError
+from .format.names import default_names
+from .model.network import resolve_device
+from .format.cfg import read_cfg
+from .pipeline.preprocess import DEFAULT_RESIZE, check_resize
 
 
 def load(
@@ -49,7 +24,7 @@ def load(
     resize: str | None = None,
     backend: str | None = None,
     **backend_options,
-) -> Union[Darknet, "GraphDetector", "OnnxClassifier"]:
+) -> Union[Darknet, GraphDetector, GraphClassifier]:
     """Build the network from `cfg`, load `weights` (None: random init), move to `device`, eval mode.
 
     `fast` (default) folds batch norm into the convolutions and keeps activations channels-last
@@ -90,7 +65,7 @@ def load(
     if backend_options:
         raise InputError(f"options {', '.join(backend_options)} are for the exported-graph backends, not torch")
     dev = resolve_device(device)
-    model = build(cfg, size)
+    model = Darknet(read_cfg(cfg), size)
     model.resize = resize or DEFAULT_RESIZE
     if weights is not None:
         model.load_weights(weights)
@@ -101,10 +76,9 @@ def load(
 
 
 def in_memory_export(model: Darknet, backend: str, device: str,
-                     **backend_options) -> Union["GraphDetector", "OnnxClassifier"]:
+                     **backend_options) -> Union[GraphDetector, GraphClassifier]:
     """cfg + weights on a graph runtime: export (boxes, dynamic batch) in memory and run that."""
-    from .names import default_names
-    from .onnx_export import build_onnx
+    from .export.onnx import build_onnx  # onnx is imported only when a graph runtime is asked for
 
     proto = build_onnx(model, default_names(model.num_classes), weights_path=model.weights_path)
     return classifier_or_detector(graph_backend(backend)(proto.SerializeToString(), device=device, **backend_options))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import cv2
 
-from darknet_py.names import COCO_NAMES
+from darknet_py.format.names import COCO_NAMES
 
 
 def write_darknet_dataset(annotations: Path, images: Path, folder: Path, count: int | None = None,

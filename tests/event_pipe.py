@@ -1,4 +1,4 @@
-"""Test side of darknet_py.events: a FIFO the process under test reports its moments to.
+"""Test side of darknet_py.core.events: a FIFO the process under test reports its moments to.
 
 Tests act on these events (send a signal exactly when a shard is written, while the process is
 held there) instead of sleeping or polling files, so they do not depend on the machine's speed.
@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from darknet_py.events import EVENTS, PAUSE_AT
+from darknet_py.core.events import EVENTS, PAUSE_AT
 
 HANG_GUARD_S = 600  # only a broken run waits this long: the events come as soon as the work allows
 

@@ -1,6 +1,6 @@
 """Classifiers: model.classify / `darknet-py classify` against `darknet classifier predict` on the
 shared photos (PNG copies: darknet decodes with stb_image), the ONNX export of a classifier, and
-darknet's own resize (resize_dump) against darknet_py.darknet_image."""
+darknet's own resize (resize_dump) against darknet_py.pipeline.darknet_image."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ import torch
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.darknet_image import resize_image, to_float_rgb
+from darknet_py.pipeline.darknet_image import resize_image, to_float_rgb
 from tests.conftest import ZOO_CFG, photos, shared_path
 from weights_tools.synth import synthesize
 
@@ -128,8 +128,8 @@ def test_misuse_is_one_clear_error(tiny: dict, tmp_path: Path, capsys) -> None:
                                   "softmax groups and temperature", "efficientnet_b0"])
 def test_classifier_exports_equal_the_torch_model_in_onnxruntime(case: str, tmp_path: Path, darknet_ref) -> None:
     """The layers classifiers add, exported (`classes` format) and run by onnxruntime, batch of 2."""
-    from darknet_py.onnx_backend import OnnxDetector
-    from darknet_py.onnx_export import build_onnx, checked_bytes
+    from darknet_py.backends.onnxruntime import OnnxDetector
+    from darknet_py.export.onnx import build_onnx, checked_bytes
     from tests.test_darknet_cfgs import sized_copy
     from tests.test_new_layers import _cfg
 

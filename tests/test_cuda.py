@@ -18,8 +18,8 @@ import pytest
 import torch
 
 import darknet_py
-from darknet_py.coco_eval import run_map
-from darknet_py.detections import Detections
+from darknet_py.evaluate.coco import run_map
+from darknet_py.pipeline.detections import Detections
 from tests.conftest import COCO, SHARED, VIDEO, official, photos, shared_path
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -160,8 +160,8 @@ def test_compiled_yolov4_csp_batch_32_in_fp16_gives_eager_results(synthetic_weig
 @pytest.mark.parametrize("letterbox", [False, True])
 def test_darknet_resize_on_the_gpu_equals_the_cpus(letterbox: bool) -> None:
     """uint8 up, darknet's resize on the device: the CPU's floats (bit for bit there: darknet's), to 1e-6."""
-    from darknet_py.darknet_resize import prepare_batch_on_device
-    from darknet_py.preprocess import prepare
+    from darknet_py.pipeline.darknet_resize import prepare_batch_on_device
+    from darknet_py.pipeline.preprocess import prepare
 
     images = [cv2.imread(str(p)) for p in photos()] + [cv2.imread(str(photos()[0]))]  # a same-sized pair too
     batch, _ = prepare_batch_on_device(images, 416, 320, letterbox, torch.device("cuda"))

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import darknet_py
-from darknet_py.layers.combine import Shortcut
+from darknet_py.model.layers.combine import Shortcut
 from tests.conftest import shared_path
 from tests.darknet_reference import BUILD_SCRIPT, LayerDump
 from tests.darknet_steps import build_steps

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from darknet_py.darknet_resize import axis, letterbox_size, prepare_batch_on_device
-from darknet_py.preprocess import prepare, transform_for
+from darknet_py.pipeline.darknet_resize import axis, letterbox_size, prepare_batch_on_device
+from darknet_py.pipeline.preprocess import prepare, transform_for
 from tests.conftest import photos
 
 

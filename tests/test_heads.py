@@ -24,7 +24,7 @@ import torch
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.onnx_export import ExportOptions, export_onnx
+from darknet_py.export.onnx import ExportOptions, export_onnx
 from tests.conftest import IMAGES, shared_path
 from tests.test_darknet_cfgs import relative_error, sized_copy
 
@@ -174,8 +174,8 @@ def test_onnx_nms_export_equals_torch(reference: Reference, tmp_path: Path) -> N
 
 def test_map_on_a_region_head_agrees_across_backends(references, tmp_path: Path) -> None:
     """`map` runs on YOLOv2 as on YOLOv3/v4 (at 0.02: synthetic weights put nearly every box above 0.005)."""
-    from darknet_py.coco_eval import run_map
-    from darknet_py.names import COCO_NAMES
+    from darknet_py.evaluate.coco import run_map
+    from darknet_py.format.names import COCO_NAMES
     from tests.conftest import COCO
     from tests.test_map import _subset
 
@@ -286,7 +286,7 @@ def test_odd_anchor_list_reads_as_darknet_does(darknet_ref) -> None:
 
 @pytest.mark.parametrize("name", ["yolov2-tiny.cfg", "yolov2.cfg", "yolo9000.cfg", "tiny-yolo_xnor.cfg", "yolov3-tiny_xnor.cfg"])
 def test_info_bflops_equal_darknets(name: str, darknet_ref, tmp_path: Path) -> None:
-    from darknet_py.info import summary
+    from darknet_py.model.info import summary
 
     cfg = sized_copy(darknet_ref.folder / "cfg" / name, tmp_path, 256)
     pixels = np.zeros((3, 256, 256), np.float32)

@@ -10,7 +10,7 @@ import pytest
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.info import summary
+from darknet_py.model.info import summary
 from tests.conftest import ZOO_CFG, shared_path, zoo_cfgs
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from darknet_py import interrupt
+from darknet_py.core import interrupt
 from tests.conftest import CLIP_FRAMES, COCO, REPO, frame_count, official, shared_path
 from tests.event_pipe import EventPipe
 
@@ -131,7 +131,7 @@ def test_an_interrupted_video_is_playable_and_holds_the_frames_done(clip: Path, 
         err = _interrupt_at(process, events, "frames-detected 3", signum)
     assert process.returncode == code, err
     assert "interrupted — the video holds the frames done" in err
-    (video,) = out.glob("clip.*")  # H.264 .mp4 by default (darknet_py.video_writer)
+    (video,) = out.glob("clip.*")  # H.264 .mp4 by default (darknet_py.media.video_writer)
     frames = frame_count(video)  # opens and decodes: a playable file
     assert 0 < frames < CLIP_FRAMES and f"{frames} frames (320x180, 25 fps)" in err
     records = json.loads((out / "detections.json").read_text())

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import darknet_py
-from darknet_py.layers import supported_types
+from darknet_py.model.layers import supported_types
 from tests import darknet_ref as ref
 from tests.oracle import oracle_epsilon
 from weights_tools.synth import synthesize
@@ -181,7 +181,7 @@ def test_default_activation_is_logistic_and_default_maxpool_stride_is_one(tmp_pa
 @pytest.mark.parametrize("side", [15, 16, 17])
 def test_maxpool_placement_equals_darknet_at_odd_and_even_sizes(size: int, stride: int, padding: int, side: int) -> None:
     # MaxPool picks implicit padding or ceil_mode where exact; each choice must still be darknet's loop.
-    from darknet_py.layers.pooling import MaxPool
+    from darknet_py.model.layers.pooling import MaxPool
 
     x = _image(2, side)
     ours = MaxPool(size, (stride, stride), padding)(torch.from_numpy(x)).numpy()

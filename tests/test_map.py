@@ -10,10 +10,10 @@ import pytest
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.coco_eval import category_ids, evaluate, load_ground_truth, run_map
-from darknet_py.detections import Detections
-from darknet_py.onnx_export import export_onnx
-from darknet_py.names import COCO_NAMES
+from darknet_py.evaluate.coco import category_ids, evaluate, load_ground_truth, run_map
+from darknet_py.pipeline.detections import Detections
+from darknet_py.export.onnx import export_onnx
+from darknet_py.format.names import COCO_NAMES
 from tests.conftest import COCO, official, shared_path
 
 ANNOTATIONS = COCO / "instances_val2017_subset.json"

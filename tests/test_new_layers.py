@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import darknet_py
-from darknet_py.info import summary
+from darknet_py.model.info import summary
 from tests.test_darknet_cfgs import relative_error, sized_copy
 from weights_tools.synth import synthesize
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from darknet_py import nms
-from darknet_py.nms import batched_nms
+from darknet_py.pipeline import nms
+from darknet_py.pipeline.nms import batched_nms
 
 
 def _darknet_overlap(a: np.ndarray, b: np.ndarray, kind: str, beta: float) -> np.ndarray:

@@ -15,11 +15,12 @@ import pytest
 import torch
 
 import darknet_py
-from darknet_py import cli, onnx_export
-from darknet_py.decode import decode
-from darknet_py.names import COCO_NAMES, default_names
-from darknet_py.onnx_backend import OnnxDetector
-from darknet_py.onnx_export import ExportOptions, export_onnx
+from darknet_py import cli
+from darknet_py.export import onnx as onnx_export
+from darknet_py.pipeline.decode import decode
+from darknet_py.format.names import COCO_NAMES, default_names
+from darknet_py.backends.onnxruntime import OnnxDetector
+from darknet_py.export.onnx import ExportOptions, export_onnx
 from tests.conftest import CLIP_FRAMES, IMAGES, REPO, frame_count, official, photos, shared_path, zoo_cfgs
 
 SMALL_SIDE = 320
@@ -238,7 +239,7 @@ def test_cli_export_then_detect_images_folder_and_video(tmp_path: Path, clip: Pa
                      "--batch", "3", "--output", str(tmp_path / "b")]) == 0
     assert len(list((tmp_path / "b").glob("*.jpg"))) == len(photos())
     assert cli.main(["detect", str(clip), "--weights", str(model_file), "--output", str(tmp_path / "c")]) == 0
-    (video,) = (tmp_path / "c").glob("clip.*")  # H.264 .mp4 by default (darknet_py.video_writer)
+    (video,) = (tmp_path / "c").glob("clip.*")  # H.264 .mp4 by default (darknet_py.media.video_writer)
     assert frame_count(video) == CLIP_FRAMES
 
 

@@ -13,11 +13,11 @@ import torch
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.names import COCO_NAMES
-from darknet_py.onnx_export import ExportOptions, export_onnx
-from darknet_py.openvino_backend import OpenVinoDetector
-from darknet_py.openvino_export import export_openvino
-from darknet_py.quantize import Int8Options
+from darknet_py.format.names import COCO_NAMES
+from darknet_py.export.onnx import ExportOptions, export_onnx
+from darknet_py.backends.openvino import OpenVinoDetector
+from darknet_py.export.openvino import export_openvino
+from darknet_py.export.quantize import Int8Options
 from tests.conftest import IMAGES, ZOO_CFG, official, photos, shared_path
 
 CSP_SIDE = 320  # yolov4-csp (synthetic weights) at 320: the same network as at 512, a third of the work
@@ -100,7 +100,7 @@ def test_f32_unless_asked(tiny) -> None:
 
 
 def _onnx_bytes(model, fmt: str = "boxes", **options) -> bytes:
-    from darknet_py.onnx_export import build_onnx
+    from darknet_py.export.onnx import build_onnx
 
     return build_onnx(model, COCO_NAMES, ExportOptions(fmt, **options)).SerializeToString()
 
@@ -198,7 +198,7 @@ def test_without_openvino_one_line_says_how_to_install(monkeypatch, tmp_path: Pa
 
 def test_the_detector_ships_to_other_processes(tiny, tmp_path: Path) -> None:
     """What --ray sends to its actors (ONNX bytes, or IR as xml + bin bytes) rebuilds the same detector."""
-    from darknet_py.ray_detect import model_recipe
+    from darknet_py.distributed.ray_detect import model_recipe
 
     ir_file = tmp_path / "tiny.xml"
     export_openvino(tiny, ir_file, COCO_NAMES)

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 import darknet_py
-from darknet_py import zoo
-from darknet_py.nms import batched_nms, pairwise_overlap
-from darknet_py.preprocess import prepare
+from darknet_py.format import zoo
+from darknet_py.pipeline.nms import batched_nms, pairwise_overlap
+from darknet_py.pipeline.preprocess import prepare
 from tests.conftest import ZOO_CFG, ZOO_WEIGHTS, official, photos
 
 
@@ -47,7 +47,7 @@ def _greedy(boxes, scores, groups, thresh, kind, beta):
 @pytest.mark.parametrize("block", [4096, 16])  # 16: groups packed into many blocks, some groups larger than one
 @pytest.mark.parametrize("kind, beta", [("iou", 0.6), ("diou", 0.6), ("diou", 0.9)])
 def test_matrix_nms_equals_greedy_loop(kind: str, beta: float, block: int, monkeypatch) -> None:
-    from darknet_py import nms
+    from darknet_py.pipeline import nms
 
     monkeypatch.setattr(nms, "BLOCK", block)
     rng = np.random.default_rng(7)
@@ -75,8 +75,8 @@ def test_cfg_nms_kind_and_multi_label() -> None:
 
 
 def test_new_coords_decode_matches_darknet_formula() -> None:
-    from darknet_py.decode import decode_head
-    from darknet_py.layers.yolo import YoloSpec
+    from darknet_py.pipeline.decode import decode_head
+    from darknet_py.model.layers.yolo import YoloSpec
 
     spec = YoloSpec(anchors=((10.0, 20.0),), classes=1, scale_x_y=2.0, new_coords=True, nms_kind="diounms", beta_nms=0.6)
     head = torch.full((1, 6, 2, 2), 0.75)
@@ -152,7 +152,7 @@ def test_manifest_sizes_and_digests_match_the_files_we_have() -> None:
 
 def test_candidate_cap_is_per_image(monkeypatch) -> None:
     """At map's 0.005 threshold the cap bites: an image's result must not depend on its batch-mates."""
-    from darknet_py import detect as pipeline
+    from darknet_py.pipeline import detect as pipeline
 
     cfg, weights = official("yolov4-tiny")
     model = darknet_py.load(cfg, weights)
@@ -167,7 +167,7 @@ def test_candidate_cap_is_per_image(monkeypatch) -> None:
 def test_tiled_nms_of_a_crowded_class_equals_one_tile(monkeypatch) -> None:
     # 3,000 candidates of one class (a crowded image at map's 0.005 threshold): tiles of 256
     # checked against earlier tiles give exactly what one 3,000-box matrix gives.
-    from darknet_py import nms
+    from darknet_py.pipeline import nms
 
     g = torch.Generator().manual_seed(3)
     xy = torch.rand(3000, 2, generator=g) * 600

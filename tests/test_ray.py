@@ -5,7 +5,7 @@ cluster the test started (or, with plain `--ray`, starts its own). The COCO subs
 must equal single-process `detect` exactly (records compared as JSON text, order-independent),
 also when a model actor is killed mid-run and when the driver is interrupted (SIGINT, SIGTERM)
 and the command run again. Interruptions happen at exact moments the run reports through
-darknet_py.events (tests/event_pipe.py), never after a sleep.
+darknet_py.core.events (tests/event_pipe.py), never after a sleep.
 
 Every Ray started here has its own RAY_TMPDIR, so none of them is found by (or finds) a Ray
 of someone else on the machine, and each is stopped through its own processes.
@@ -29,7 +29,7 @@ import pytest
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.shards import RESULT_FILE, Plan, RunFolder
+from darknet_py.distributed.shards import RESULT_FILE, Plan, RunFolder
 from tests.conftest import COCO, IMAGES, REPO, official, shared_path
 from tests.event_pipe import EventPipe
 
@@ -355,7 +355,7 @@ def test_a_folder_holding_another_run_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_pool_the_cluster_cannot_hold_is_refused_not_left_waiting() -> None:
-    from darknet_py.ray_detect import RayOptions, _check_resources
+    from darknet_py.distributed.ray_detect import RayOptions, _check_resources
 
     class TwoCpuCluster:
         @staticmethod
@@ -371,8 +371,8 @@ def test_a_pool_the_cluster_cannot_hold_is_refused_not_left_waiting() -> None:
 
 def test_an_openvino_model_ships_to_the_actors(cluster: str, tmp_path: Path) -> None:
     """OpenVINO IR travels as its .xml and .bin bytes; the actors' detections are the single-process ones."""
-    from darknet_py.names import COCO_NAMES
-    from darknet_py.openvino_export import export_openvino
+    from darknet_py.format.names import COCO_NAMES
+    from darknet_py.export.openvino import export_openvino
 
     ir_file = tmp_path / "tiny.xml"
     export_openvino(darknet_py.load(*official("yolov4-tiny")), ir_file, COCO_NAMES)

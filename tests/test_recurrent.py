@@ -12,7 +12,7 @@ import torch
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.onnx_export import ExportOptions, build_onnx
+from darknet_py.export.onnx import ExportOptions, build_onnx
 from tests.test_darknet_cfgs import relative_error, sized_copy
 from weights_tools.synth import synthesize
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import darknet_py
-from darknet_py import cli, zoo
+from darknet_py import cli
+from darknet_py.format import zoo
 from tests.conftest import official
 
 
@@ -60,7 +61,7 @@ def test_system_errors_and_bugs_are_one_line_too(tmp_path: Path, capsys, monkeyp
     assert "Traceback" not in err and err.splitlines()[-1] == f"error: {blocker}: File exists"
     assert not list(tmp_path.glob("**/*.onnx*"))
     # a bug deep inside: one line naming it, exit 3, the traceback only with --debug
-    from darknet_py import info
+    from darknet_py.model import info
 
     monkeypatch.setattr(info, "layer_rows", lambda model: 1 / 0)
     assert cli.main(["info", str(cfg)]) == 3

@@ -14,8 +14,8 @@ import torch
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.coco_eval import run_map
-from darknet_py.layers.conv import ConvLayer
+from darknet_py.evaluate.coco import run_map
+from darknet_py.model.layers.conv import ConvLayer
 from tests.conftest import COCO, IMAGES, ZOO_CFG, official, photos, shared_path
 
 ANNOTATIONS = COCO / "instances_val2017_subset.json"
@@ -136,8 +136,8 @@ def test_int8_requests_are_checked_before_any_work(tmp_path: Path, capsys) -> No
 # -- the batch pipeline and the GPU runner's CPU-visible contract ------------------------
 @pytest.mark.parametrize("letterbox", [False, True])
 def test_threaded_batch_preprocessing_equals_one_image_at_a_time(letterbox: bool) -> None:
-    from darknet_py.detect import prepare_batch
-    from darknet_py.preprocess import prepare, read_image
+    from darknet_py.pipeline.detect import prepare_batch
+    from darknet_py.pipeline.preprocess import prepare, read_image
 
     paths = [str(p) for p in photos()]
     batch = prepare_batch(paths, 416, 320, letterbox)
@@ -154,7 +154,7 @@ def test_threaded_batch_preprocessing_equals_one_image_at_a_time(letterbox: bool
 
 
 def test_batch_errors_name_the_first_bad_image_in_input_order(tmp_path: Path) -> None:
-    from darknet_py.detect import prepare_batch
+    from darknet_py.pipeline.detect import prepare_batch
 
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not a jpeg")
@@ -176,7 +176,7 @@ def test_model_copies_and_moves_drop_the_runner_and_detect_still_works() -> None
 
 
 def test_decode_with_prepared_anchors_equals_decode_without() -> None:
-    from darknet_py.decode import decode, head_constants
+    from darknet_py.pipeline.decode import decode, head_constants
 
     model = darknet_py.load(official("yolov4-tiny")[0], size=256)
     heads = _heads(model, torch.rand(2, 3, 256, 256))
@@ -228,7 +228,7 @@ def test_compiled_on_cpu_gives_the_eager_detections_and_follows_new_weights() ->
 
 
 def test_compiled_mish_network_on_cpu_matches_eager(synthetic_weights) -> None:
-    from darknet_py.layers.activations import _mish_one_exp
+    from darknet_py.model.layers.activations import _mish_one_exp
 
     x = torch.cat([torch.linspace(-60, 60, 100_001), torch.tensor([-1e4, 1e4, 20.0, 19.999])])
     assert torch.allclose(_mish_one_exp(x), torch.nn.functional.mish(x), rtol=2e-6, atol=1e-7)

@@ -12,10 +12,10 @@ import torch
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.info import blocks, summary
-from darknet_py.model import build
-from darknet_py.scaling import ScaleSpec, scale, scaled_filters
-from darknet_py.structure import CSP_TYPES, csp_depths
+from darknet_py.model.info import blocks, summary
+from darknet_py.model.network import build
+from darknet_py.model.scaling import ScaleSpec, scale, scaled_filters
+from darknet_py.model.structure import CSP_TYPES, csp_depths
 from tests.conftest import ZOO_CFG, shared_path, zoo_cfgs
 from tests.oracle import oracle_epsilon, opencv_heads, relative_error
 

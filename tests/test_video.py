@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 
 import darknet_py
-from darknet_py import cli, video
-from darknet_py.detections import Detections
-from darknet_py.image_header import header_size
-from darknet_py.preprocess import IMAGE_EXTENSIONS, read_image
+from darknet_py import cli
+from darknet_py.media import video
+from darknet_py.pipeline.detections import Detections
+from darknet_py.pipeline.image_header import header_size
+from darknet_py.pipeline.preprocess import IMAGE_EXTENSIONS, read_image
 from tests.conftest import CLIP_FRAMES, IMAGES, frame_count, official, shared_path
 
 

@@ -12,8 +12,9 @@ import cv2
 import numpy as np
 import pytest
 
-from darknet_py import DarknetWarning, InputError, cli, video, video_writer
-from darknet_py.detections import Detections
+from darknet_py import DarknetWarning, InputError, cli
+from darknet_py.media import video, video_writer
+from darknet_py.pipeline.detections import Detections
 from tests.chromium import Chromium, wait_for
 from tests.conftest import CLIP_FRAMES, VIDEO, frame_count, official, shared_path
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from darknet_py.errors import DarknetError
-from darknet_py.fileio import refuse_overwrite
+from darknet_py.core.errors import DarknetError
+from darknet_py.core.fileio import refuse_overwrite
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,10 +8,10 @@ import os
 
 import torch
 
-from darknet_py.errors import WeightsError
-from darknet_py.fileio import atomic_path
-from darknet_py.model import build
-from darknet_py.weights import WeightsHeader
+from darknet_py.core.errors import WeightsError
+from darknet_py.core.fileio import atomic_path
+from darknet_py.model.network import build
+from darknet_py.format.weights import WeightsHeader
 
 FORMAT = "darknet_py-checkpoint/1"
 

@@ -9,8 +9,8 @@ import traceback
 import warnings
 from types import ModuleType
 
-from .. import interrupt
-from ..errors import DarknetError
+from ..core import interrupt
+from ..core.errors import DarknetError
 from . import classify, detect, export, info, scale
 from . import map as map_command  # the module is named after the command; the alias keeps the builtin
 

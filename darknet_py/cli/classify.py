@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import InputError
-from ..fileio import atomic_write
-from ..sources import source_items
+from ..core.errors import InputError
+from ..core.fileio import atomic_write
+from ..media.sources import source_items
 from .common import add_model_args, fresh_run_dir, model_files, size_arg
 
 
@@ -24,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ..api import load
-    from ..detect import iter_batches
-    from ..names import resolve_names
+    from ..pipeline.detect import iter_batches
+    from ..format.names import resolve_names
 
     if args.top < 1:
         raise InputError(f"--top must be at least 1, got {args.top}")
@@ -36,9 +36,9 @@ def run(args) -> int:
         raise InputError(f"classify takes images (a file, a folder or a glob), not a {kind}: {args.source}")
     cfg, weights = model_files(args)
     model = load(weights if cfg is None else cfg, None if cfg is None else weights, device=args.device, size=size_arg(args))
-    if not getattr(model, "is_classifier", False):
+    if not model.is_classifier:
         raise InputError(f"{Path(cfg or weights).name} is a detector (it has detection layers): use darknet-py detect")
-    names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data) else getattr(model, "names", None)
+    names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data) else model.names
     records = []
     for batch in iter_batches(items, args.batch):
         for result in model.classify(batch, args.top, names=names):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InputError
+from ..core.errors import InputError
 
 
 def add_model_args(p: argparse.ArgumentParser, names: bool = True) -> None:
@@ -38,7 +38,7 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
-    from ..api import BACKENDS
+    from ..backends import BACKENDS
 
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="inference engine (default torch; onnxruntime for a .onnx file, openvino for a .xml file; "
@@ -54,8 +54,8 @@ def fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
 
 def model_files(args) -> tuple[str | None, str]:
     """(cfg, weights) from --cfg/--weights (weights may be an exported .onnx / .xml file) or --model / the default."""
-    from .. import zoo
-    from ..api import exported_file
+    from ..format import zoo
+    from ..backends import exported_file
 
     if exported_file(args.weights):
         return None, args.weights
@@ -74,8 +74,9 @@ def size_arg(args) -> int | list[int] | None:
 
 
 def load_model(args):
-    from ..api import GRAPH_BACKENDS, exported_file, graph_backend, load
-    from ..names import resolve_names
+    from ..api import load
+    from ..backends import GRAPH_BACKENDS, exported_file, graph_backend
+    from ..format.names import resolve_names
 
     if args.batch < 1:
         raise InputError(f"--batch must be at least 1, got {args.batch}")
@@ -86,7 +87,7 @@ def load_model(args):
     options = {}
     if args.half:
         if backend == "openvino":
-            from ..openvino_backend import half_precision
+            from ..backends.openvino import half_precision
 
             options["precision"] = half_precision(args.device)
         elif backend != "torch" or not args.device.startswith("cuda"):
@@ -96,7 +97,7 @@ def load_model(args):
         raise InputError("--compile needs the torch backend (it compiles the torch network)")
     files = (weights,) if cfg is None else (cfg, weights)
     model = load(*files, device=args.device, size=size_arg(args), resize=args.resize, backend=backend, **options)
-    if getattr(model, "is_classifier", False):
+    if model.is_classifier:
         raise InputError(f"{Path(cfg or weights).name} is a classifier (no detection layer): use darknet-py classify")
     if args.half and backend == "torch":
         model = model.half()

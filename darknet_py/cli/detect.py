@@ -11,20 +11,14 @@ from pathlib import Path
 
 import cv2
 
-from .. import events, interrupt
-from ..darknet_json import darknet_frame_text, darknet_json_file
-from ..errors import InputError
-from ..fileio import atomic_write, write_image
+from ..core import events, interrupt
+from ..media.darknet_json import darknet_frame_text, darknet_json_file
+from ..core.errors import InputError
+from ..core.fileio import atomic_write, write_image
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
-from ..sources import annotated_name, source_items
-from ..video_writer import CODECS, output_suffix
-from .common import (
-    add_backend_arg,
-    add_device_args,
-    add_model_args,
-    fresh_run_dir,
-    load_model,
-)
+from ..media.sources import annotated_name, source_items
+from ..media.video_writer import CODECS, output_suffix
+from .common import add_backend_arg, add_device_args, add_model_args, fresh_run_dir, load_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -95,7 +89,7 @@ def run(args) -> int:
 
 def _detect_here(args, live: LiveView | None) -> int:
     """One source on this machine: images or a video, with files written and a live view if asked."""
-    from ..detect import iter_batches
+    from ..pipeline.detect import iter_batches
 
     if len(args.source) > 1:
         raise InputError(f"{len(args.source)} sources given: without --ray, give one (a folder or a glob for many)")
@@ -124,7 +118,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     interrupted = False
     if kind == "images":
         total = 0
-        from ..preprocess import read_image
+        from ..pipeline.preprocess import read_image
 
         try:
             for batch in iter_batches(items, args.batch):
@@ -151,7 +145,7 @@ def _detect_here(args, live: LiveView | None) -> int:
             interrupted = True
         summary = f"{total} image(s)" + (", interrupted — the images done are saved" if interrupted else "")
     else:
-        from ..video import run_video
+        from ..media.video import run_video
 
         stem = f"camera{items}" if isinstance(items, int) else Path(str(items)).stem or "stream"
         ext = output_suffix(args.codec, items)
@@ -162,7 +156,7 @@ def _detect_here(args, live: LiveView | None) -> int:
             events.emit(f"frames-detected {index + 1}")
 
         report = run_video(items, detect_batch, target, args.batch, on_frame=on_frame, codec=args.codec,
-                           on_image=live.publish if live else None, sequence=getattr(model, "sequence", None))
+                           on_image=live.publish if live else None, sequence=model.sequence)
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
         if report.skipped:
             done += f", {report.skipped} unreadable frame(s) skipped"
@@ -190,7 +184,7 @@ DARKNET_JSON = "result.json"  # --save-json darknet: the name darknet's docs giv
 
 def _run_detect_on_ray(args) -> int:
     """--ray: shards over a Ray cluster, results in OUTPUT/detections.jsonl; a rerun resumes."""
-    from ..ray_detect import RayOptions, detect_on_ray, print_report, require_ray
+    from ..distributed.ray_detect import RayOptions, detect_on_ray, print_report, require_ray
 
     for name, flag in RAY_UNSUPPORTED.items():
         if getattr(args, name):
@@ -204,7 +198,7 @@ def _run_detect_on_ray(args) -> int:
         try:
             require_ray()  # before the model is loaded: a missing extra is the first thing to hear about
             model, names = load_model(args)
-            if getattr(model, "stateful", False):
+            if model.stateful:
                 raise InputError("this model has recurrent layers, whose state runs from one video frame to the "
                                  "next; --ray splits videos across workers, so run it without --ray")
             options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads,

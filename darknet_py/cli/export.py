@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import InputError
-from ..fileio import refuse_overwrite
+from ..core.errors import InputError
+from ..core.fileio import refuse_overwrite
 from .common import add_model_args, model_files, size_arg
 
 
@@ -41,8 +41,8 @@ def run(args) -> int:
     import time
 
     from ..api import load
-    from ..names import resolve_names
-    from ..onnx_export import ExportOptions, export_onnx
+    from ..format.names import resolve_names
+    from ..export.onnx import ExportOptions, export_onnx
 
     output = Path(args.output)
     openvino = output.suffix.lower() == ".xml"
@@ -50,14 +50,14 @@ def run(args) -> int:
         raise InputError(f"the output should be a .onnx file (or .xml for OpenVINO IR), got {output}")
     refuse_overwrite(output, args.exist_ok)
     if openvino:
-        from ..openvino_backend import require_openvino
+        from ..backends.openvino import require_openvino
 
         require_openvino()  # a missing extra is the first thing to hear about
         refuse_overwrite(output.with_suffix(".bin"), args.exist_ok)
     opts = ExportOptions(args.output_format, _batch_arg(args.batch), args.dynamic_size, args.opset, args.half)
     int8 = None
     if args.int8 or args.calibration:
-        from ..quantize import Int8Options, calibration_images
+        from ..export.quantize import Int8Options, calibration_images
         if not (args.int8 and args.calibration):
             raise InputError("--int8 needs --calibration DIR (a folder of real images), and --calibration needs --int8")
         int8 = Int8Options(args.calibration, args.calibration_count)
@@ -77,7 +77,7 @@ def run(args) -> int:
     size = "dynamic size" if opts.dynamic_size else f"{model.width}x{model.height}"
     described = f"{opts.output_format}, {size}, {batch}{', fp16' if opts.half else ''}{', int8' if int8 else ''}"
     if openvino:
-        from ..openvino_export import export_openvino
+        from ..export.openvino import export_openvino
 
         export_openvino(model, output, names, opts, weights, int8)
         written = output.stat().st_size + output.with_suffix(".bin").stat().st_size

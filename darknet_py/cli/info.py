@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..fileio import atomic_write, refuse_overwrite
+from ..core.fileio import atomic_write, refuse_overwrite
 from .common import add_size_arg, size_arg
 
 
@@ -20,9 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..info import blocks, format_table, summary
-    from ..model import build
-    from ..structure import to_dot
+    from ..model.info import blocks, format_table, summary
+    from ..model.network import build
+    from ..model.structure import to_dot
 
     if args.dot:
         refuse_overwrite(args.dot, args.exist_ok)

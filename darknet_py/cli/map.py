@@ -6,14 +6,14 @@ import argparse
 import json
 import sys
 
-from ..errors import InputError
-from ..fileio import atomic_write, refuse_overwrite
+from ..core.errors import InputError
+from ..core.fileio import atomic_write, refuse_overwrite
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..darknet_map import POINTS
-    from ..detection_pass import MAP_THRESH
+    from ..evaluate.darknet_map import POINTS
+    from ..evaluate.detection_pass import MAP_THRESH
 
     add_model_args(p, names=False)
     add_backend_arg(p)
@@ -56,7 +56,7 @@ def run(args) -> int:
 
 
 def _darknet_map(args, model) -> int:
-    from ..darknet_map import darknet_text, run_darknet_map
+    from ..evaluate.darknet_map import darknet_text, run_darknet_map
 
     if not 0 < args.iou_thresh < 1:
         raise InputError(f"--iou-thresh must be between 0 and 1, got {args.iou_thresh}")
@@ -72,7 +72,7 @@ def _darknet_map(args, model) -> int:
 
 
 def _coco_map(args, model) -> int:
-    from ..coco_eval import metrics_table, run_map
+    from ..evaluate.coco import metrics_table, run_map
 
     report = run_map(model, args.images, args.annotations, args.thresh, args.nms, args.batch)
     print(f"{report.images} images, {report.detections} detections (thresh {args.thresh}, NMS {args.nms})", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..fileio import atomic_write, refuse_overwrite
+from ..core.fileio import atomic_write, refuse_overwrite
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,10 +17,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..info import blocks, summary
-    from ..model import build
-    from ..scaling import ScaleSpec, scale
-    from ..structure import csp_depths
+    from ..model.info import blocks, summary
+    from ..model.network import build
+    from ..model.scaling import ScaleSpec, scale
+    from ..model.structure import csp_depths
 
     refuse_overwrite(args.output, args.exist_ok)
     spec = ScaleSpec(args.width, args.depth, args.size)

@@ -16,8 +16,8 @@ import threading
 import warnings
 from dataclasses import dataclass
 
-from ..errors import InputError
-from ..layers.yolo import DarknetWarning
+from ..core.errors import InputError
+from ..core.errors import DarknetWarning
 from .feed import LiveFeed, LiveFrame
 from .server import start_server
 

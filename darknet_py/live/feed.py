@@ -16,8 +16,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..darknet_json import darknet_frame_json
-from ..detections import Detections
+from ..media.darknet_json import darknet_frame_json
+from ..pipeline.detections import Detections
 
 
 class LiveFrame:

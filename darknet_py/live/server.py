@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Callable
 from urllib.parse import urlsplit
 
-from ..errors import InputError
+from ..core.errors import InputError
 from .feed import LiveFeed
 from .streams import DARKNET_JSON, EVENTS, MJPEG, StreamFormat
 

@@ -1,0 +1,186 @@
+"""What every runtime of a `darknet-py export` graph shares (onnxruntime, OpenVINO).
+
+A runtime module opens the file, hands this class the "darknet_py" metadata written by
+darknet_py.export.onnx (input size, letterbox, class names, head specs, output format) and
+implements `_infer` (named inputs → the graph's outputs, in order). Everything else is here,
+once: the input size, chunking into the batch the graph accepts, the `raw` decoding, the `nms`
+output's rows and thresholds, and the `Backend` protocol — whose detect() is the pipeline's own
+(`darknet_py.pipeline.detect`), so every backend pre- and post-processes alike.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import ContextManager, Sequence
+
+import numpy as np
+import torch
+
+from ..pipeline.decode import decode, head_constants
+from ..pipeline.backend import BackendTraits, Candidates, Portable
+from ..pipeline.detect import DetectOptions, ImageLike, detect, prepare_batch
+from ..pipeline.detections import Detections
+from ..core.errors import InputError
+from ..model.layers.head import spec_from_dict
+from ..format.metadata import NMS_DEFAULTS
+from ..pipeline.preprocess import DEFAULT_RESIZE, check_resize
+
+INPUT_NAME = "images"  # the pixels input of every export
+
+
+class GraphDetector:
+    """The torch model's `.detect()` and `Detections` over an exported graph (the `Backend` protocol);
+    subclasses run the graph."""
+
+    backend = ""  # the registry name (darknet_py.backends.BACKENDS)
+    is_classifier = False
+    stateful = False  # exports of recurrent networks are refused
+    input_device = None  # pixels are prepared in host memory
+
+    def __init__(self, source: str, meta: dict, device: str, size: int | Sequence[int] | None,
+                 resize: str | None = None) -> None:
+        self.source = source
+        self.meta = meta
+        self.device = device
+        self.output_format: str = meta["output_format"]
+        self.names: list[str] = meta["names"]
+        self.letter_box: bool = meta["letterbox"]
+        # the export records the image resize; files from before the choice existed get the default, darknet's
+        self.resize: str = check_resize(resize or meta.get("resize", DEFAULT_RESIZE))
+        self.heads = [spec_from_dict({k: v for k, v in head.items() if k != "stride"}) for head in meta["heads"]]
+        self._constants: list | None = None  # the raw format's decoding constants, made on first use
+        self._strides = [tuple(head["stride"]) for head in meta["heads"]]
+        self.width, self.height = self._input_size(size)
+
+    # -- what a runtime implements ------------------------------------------------------
+    @classmethod
+    def require(cls) -> None:
+        """Raise an InputError saying how to install the runtime when it is missing (before any other work)."""
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """One run of the graph: named inputs → its outputs in the file's order (arrays the caller may keep)."""
+        raise NotImplementedError
+
+    def serialized(self):
+        """The model as bytes (to ship it to other processes; the constructor takes it back)."""
+        raise NotImplementedError
+
+    def options(self) -> dict:
+        """Constructor keywords, besides device, size and threads, that rebuild this detector elsewhere."""
+        return {"resize": self.resize}
+
+    # -- shared -----------------------------------------------------------------------------
+    def _input_size(self, size: int | Sequence[int] | None) -> tuple[int, int]:
+        width, height = self.meta["width"], self.meta["height"]
+        if size is None:
+            return width, height
+        want = (size, size) if isinstance(size, int) else tuple(int(v) for v in size)
+        if want == (width, height):
+            return width, height
+        if not self.meta["dynamic_size"]:
+            raise InputError(f"{self.source} was exported for {width}x{height}; re-export with --dynamic-size "
+                             f"(or at {want[0]}x{want[1]}) to run it at another size")
+        stride = int(max(max(s) for s in self._strides)) if self._strides else 1
+        if want[0] % stride or want[1] % stride:
+            raise InputError(f"size {want[0]}x{want[1]} is not a multiple of the network stride {stride}")
+        return want  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return self.heads[0].classes if self.heads else 0
+
+    def _chunks(self, pixels: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(offset, images) in the batch sizes the graph accepts."""
+        n = self.meta["batch"] or max(1, pixels.shape[0])
+        return [(i, pixels[i : i + n]) for i in range(0, pixels.shape[0], n)]
+
+    def _forward(self, chunk: np.ndarray, feeds: dict | None = None) -> list[np.ndarray]:
+        """One run; a fixed-batch graph gets the chunk padded with blank images."""
+        fixed = self.meta["batch"]
+        if fixed and chunk.shape[0] < fixed:
+            chunk = np.concatenate([chunk, np.zeros((fixed - chunk.shape[0], *chunk.shape[1:]), chunk.dtype)], 0)
+        return self._infer({INPUT_NAME: np.ascontiguousarray(chunk, np.float32), **(feeds or {})})
+
+    def run(self, pixels: np.ndarray) -> list[np.ndarray]:
+        """The graph's outputs for network-ready pixels (N, C, H, W float32), padding removed."""
+        parts = [[o[: len(chunk)] for o in self._forward(chunk)] for _, chunk in self._chunks(pixels)]
+        if len(parts) == 1:
+            return parts[0]
+        return [np.concatenate(outputs, 0) for outputs in zip(*parts)]
+
+    # -- the Backend protocol -----------------------------------------------------------------------
+    @property
+    def traits(self) -> BackendTraits:
+        precision = "int8" if self.meta.get("int8") else "float16" if self.meta.get("half") else "float32"
+        return BackendTraits(name=self.backend, device=self.device, precision=self.precision_name(precision),
+                             max_batch=self.meta["batch"] or None, candidates=self.output_format != "nms")
+
+    def precision_name(self, exported: str) -> str:
+        """The precision it computes in, given the export's ("float32", "float16", "int8")."""
+        return exported
+
+    def portable(self) -> Portable:
+        return Portable(self.backend, self.serialized(), self.options())
+
+    def sequence(self) -> ContextManager:
+        return contextlib.nullcontext(self)
+
+    def classify(self, images, top: int = 5, *, names: list[str] | None = None):
+        raise InputError(f"{self.source} is a detector (it has detection layers): use detect")
+
+    def candidates(self, pixels: np.ndarray) -> Candidates:
+        """Decoded candidates (see `Backend.candidates`); the `nms` format has none (its NMS is in the graph)."""
+        if self.output_format == "nms":
+            raise InputError(f"{self.source} does its NMS inside the graph: it gives detections, not candidates; "
+                             "export with --output-format boxes (the default) or raw")
+        outputs = [torch.from_numpy(o) for o in self.run(pixels)]
+        if self.output_format == "raw":
+            if self._constants is None:
+                self._constants = [head_constants(spec, torch.device("cpu")) for spec in self.heads]
+            return decode(outputs, self.heads, self.width, self.height, self._constants)
+        boxes, scores, objectness = outputs
+        return boxes, objectness, scores
+
+    def detect(self, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
+               *, names: list[str] | None = None, **options) -> list[Detections]:
+        """Same contract as Darknet.detect; the `nms` format runs thresholds and NMS inside the graph."""
+        names = names or self.names
+        if self.output_format != "nms":
+            return detect(self, images, conf_thresh, nms_thresh, names=names, **options)
+        return self._detect_in_graph(images, DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options), names)
+
+    def _detect_in_graph(self, images, opts: DetectOptions, names: list[str]) -> list[Detections]:
+        opts.validate()
+        if opts.multi_label or opts.nms_kind not in (None, "iou", "default"):
+            raise InputError(f"{self.source} does its NMS in the graph (IoU, best class per box); "
+                             "for multi-label or DIoU NMS export with --output-format boxes")
+        letterbox = self.letter_box if opts.letterbox is None else opts.letterbox
+        batch = prepare_batch(images, self.width, self.height, letterbox, opts.resize or self.resize)
+        feeds = nms_feeds(opts.conf_thresh, opts.nms_thresh, opts.max_det)
+        rows = self._nms_rows(batch.pixels, feeds)
+        if opts.classes is not None:
+            rows = rows[np.isin(rows[:, 6].astype(np.int64), opts.classes)]
+        order = np.lexsort((-rows[:, 5], rows[:, 0]))  # by image, then score
+        rows = torch.from_numpy(rows[order])
+        image_idx = rows[:, 0].long()
+        return batch.results(image_idx, batch.relative(image_idx, rows[:, 1:5]), rows[:, 5], rows[:, 6].long(), names,
+                             opts.max_det)
+
+    def _nms_rows(self, pixels: np.ndarray, feeds: dict) -> np.ndarray:
+        """The `detections` rows of every chunk, with batch indices counted over all images."""
+        found = []
+        for offset, chunk in self._chunks(pixels):
+            (rows,) = self._forward(chunk, feeds)
+            rows = rows[rows[:, 0] < len(chunk)]  # padding images of a fixed-batch graph
+            rows[:, 0] += offset
+            found.append(rows)
+        return np.concatenate(found, 0) if found else np.zeros((0, 7), np.float32)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.source!r}, {self.output_format}, {self.width}x{self.height}, {self.device})"
+
+
+def nms_feeds(conf_thresh: float = NMS_DEFAULTS["conf_thresh"], iou_thresh: float = NMS_DEFAULTS["iou_thresh"],
+              max_det: int = NMS_DEFAULTS["max_det"]) -> dict[str, np.ndarray]:
+    """The `nms` graph's threshold inputs."""
+    return {"conf_thresh": np.array([conf_thresh], np.float32), "iou_thresh": np.array([iou_thresh], np.float32),
+            "max_det": np.array([max_det], np.int64)}

@@ -1,0 +1,79 @@
+"""An onnxruntime-backed detector with the torch model's `.detect()` and `Detections`.
+
+It opens the file and runs the graph; reading the file's "darknet_py" metadata, chunking,
+decoding and detect() are darknet_py.backends.graph's, shared with the OpenVINO backend, and the
+post-processing there is the torch backend's own code, so every backend gives the same results.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Sequence
+
+import numpy as np
+import onnxruntime as ort
+
+from ..core.errors import InputError
+from ..core.fileio import read_bytes
+from .graph import GraphDetector
+from ..format.metadata import parse_metadata
+from ..core.errors import DarknetWarning
+from ..format.metadata import METADATA_KEY
+
+_GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
+
+
+def providers_for(device: str) -> list[str]:
+    """Execution providers for `device`, best first; a note when a GPU one is missing."""
+    if device == "cpu":
+        return ["CPUExecutionProvider"]
+    if not device.startswith("cuda"):
+        raise InputError(f"unknown device '{device}'; use cpu, cuda or cuda:N")
+    available = ort.get_available_providers()
+    chosen = [p for p in _GPU_PROVIDERS if p in available]
+    if "CUDAExecutionProvider" not in chosen:
+        warnings.warn(f"onnxruntime here has no CUDA provider (available: {', '.join(available)}); running on CPU — "
+                      "install onnxruntime-gpu for GPU inference", DarknetWarning, stacklevel=3)
+    return chosen + ["CPUExecutionProvider"]
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3  # errors only: the `nms` graph's overridable thresholds are deliberate
+    # Spinning worker threads keep the cores busy after run() returns, and the torch
+    # post-processing that follows then runs 10× slower on a small machine.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
+class OnnxDetector(GraphDetector):
+    """darknet_py.load("model.onnx") returns one of these."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, model: str | os.PathLike[str] | bytes, device: str = "cpu",
+                 size: int | Sequence[int] | None = None, threads: int | None = None, resize: str | None = None) -> None:
+        source = "<bytes>" if isinstance(model, bytes) else os.fspath(model)
+        if not isinstance(model, bytes) and not os.path.isfile(source):
+            raise InputError(f"ONNX model not found: {source}")
+        device = str(device)
+        try:
+            payload = model if isinstance(model, bytes) else source
+            self._model = model if isinstance(model, bytes) else None
+            self.session = ort.InferenceSession(payload, session_options(threads), providers=providers_for(device))
+        except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidGraph,
+                ort.capi.onnxruntime_pybind11_state.InvalidProtobuf) as exc:
+            raise InputError(f"{source} is not a loadable ONNX model: {str(exc).splitlines()[0][:300]}") from None
+        meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), source)
+        super().__init__(source, meta, device, size, resize)
+
+    def serialized(self) -> bytes:
+        """The ONNX model's bytes (to ship it to other processes)."""
+        return read_bytes(self.source, InputError, "ONNX model") if self._model is None else self._model
+
+    def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        return self.session.run(None, feeds)

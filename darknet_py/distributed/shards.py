@@ -1,0 +1,183 @@
+"""Work split into shards for distributed detection, and the files that make it restartable.
+
+An output folder holds
+  run.json            the plan: sources, shard size and every setting that changes a result
+  shards/KEY.jsonl    one finished shard: a header line, then one record per image or frame
+  detections.jsonl    all records in plan order, written once every shard is done
+
+A shard file appears only whole (temp file + rename), so after an interruption the files
+present are exactly the finished shards; a rerun with the same plan does only the rest.
+Records are keyed by (shard, item): a shard redone by a restarted worker replaces, never
+duplicates. Video shards are chunks of frames whose number is known only after decoding,
+so the last chunk of a video says so in its header.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from ..core.errors import InputError
+from ..core.fileio import atomic_write
+
+PLAN_FILE = "run.json"
+SHARD_DIR = "shards"
+RESULT_FILE = "detections.jsonl"
+PLAN_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImageShard:
+    key: str
+    paths: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    key: str
+    path: str
+
+    def chunk_key(self, chunk: int) -> str:
+        return f"{self.key}-chunk-{chunk:06d}"
+
+
+@dataclass
+class Plan:
+    images: list[str]
+    videos: list[str]
+    shard_size: int
+    settings: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.shard_size < 1:
+            raise InputError(f"shard size must be at least 1, got {self.shard_size}")
+        if not self.images and not self.videos:
+            raise InputError("nothing to detect on: no images or videos in the sources")
+
+    @property
+    def image_shards(self) -> list[ImageShard]:
+        size = self.shard_size
+        return [ImageShard(f"images-{i // size:06d}", tuple(self.images[i : i + size]))
+                for i in range(0, len(self.images), size)]
+
+    @property
+    def video_sources(self) -> list[VideoSource]:
+        return [VideoSource(f"video-{i:04d}", path) for i, path in enumerate(self.videos)]
+
+    def as_dict(self) -> dict:
+        return {"version": PLAN_VERSION, "shard_size": self.shard_size, "settings": self.settings,
+                "images": self.images, "videos": self.videos}
+
+
+class RunFolder:
+    """The output folder of one distributed run: its plan, finished shards and final result."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.shard_dir = self.root / SHARD_DIR
+
+    def start(self, plan: Plan, exist_ok: bool = False) -> bool:
+        """Write the plan, or accept the one already there; True when resuming an earlier run."""
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"--output {self.root} is a file, not a folder")
+        plan_path = self.root / PLAN_FILE
+        if plan_path.is_file():
+            earlier = self._read_plan(plan_path)
+            if earlier == plan.as_dict():
+                return True
+            differs = sorted(k for k in set(earlier) | set(plan.as_dict()) if earlier.get(k) != plan.as_dict().get(k))
+            detail = sorted(k for k in plan.settings if earlier.get("settings", {}).get(k) != plan.settings[k])
+            raise InputError(f"{self.root} holds a run with a different plan ({', '.join(detail or differs)} differ); "
+                             "rerun it with the same sources and settings to resume, or choose another --output")
+        held = sorted(p.name for p in self.root.iterdir()) if self.root.is_dir() else []
+        if held and not exist_ok:
+            raise InputError(f"--output {self.root} already holds {len(held)} file(s) and no {PLAN_FILE}; pass "
+                             "--exist-ok to write into it or choose another folder")
+        with atomic_write(plan_path, "w") as handle:
+            json.dump(plan.as_dict(), handle, indent=1)
+        return False
+
+    @staticmethod
+    def _read_plan(path: Path) -> dict:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: unreadable run plan ({exc}); remove it to start over") from None
+
+    def shard_path(self, key: str) -> Path:
+        return self.shard_dir / f"{key}.jsonl"
+
+    def done(self) -> set[str]:
+        """Keys of the shards already written."""
+        if not self.shard_dir.is_dir():
+            return set()
+        return {p.name[: -len(".jsonl")] for p in self.shard_dir.iterdir() if p.name.endswith(".jsonl")}
+
+    def write_shard(self, key: str, records: dict[int, str], last: bool = False) -> None:
+        """records: item → JSON line. Written whole or not at all."""
+        with atomic_write(self.shard_path(key), "w") as handle:
+            handle.write(json.dumps({"shard": key, "rows": len(records), "last": last}) + "\n")
+            for item in sorted(records):
+                handle.write(records[item] + "\n")
+
+    def read_shard(self, key: str) -> tuple[dict, list[str]]:
+        path = self.shard_path(key)
+        try:
+            header, *lines = path.read_text().splitlines()
+            meta = json.loads(header)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: unreadable shard ({exc}); delete it and rerun to redo it") from None
+        if meta.get("rows") != len(lines):
+            raise InputError(f"{path}: header says {meta.get('rows')} records, the file holds {len(lines)}; "
+                             "delete it and rerun to redo it")
+        return meta, lines
+
+    def video_chunks_done(self, video: VideoSource, done: set[str] | None = None) -> tuple[set[int], bool]:
+        """(finished chunk numbers, whether the video's last chunk is among them); `done`: self.done() if known."""
+        prefix = video.key + "-chunk-"
+        chunks = {int(key[len(prefix):]) for key in (self.done() if done is None else done) if key.startswith(prefix)}
+        # only the highest chunk written can be the last one: chunks are numbered in frame order
+        return chunks, bool(chunks) and bool(self.read_shard(video.chunk_key(max(chunks)))[0].get("last"))
+
+    def missing(self, plan: Plan) -> list[str]:
+        """What is not finished yet: image shard keys and video keys (a video is done when all its chunks are)."""
+        done = self.done()
+        todo = [shard.key for shard in plan.image_shards if shard.key not in done]
+        for video in plan.video_sources:
+            chunks, last = self.video_chunks_done(video, done)
+            if not (last and chunks == set(range(max(chunks) + 1))):
+                todo.append(video.key)
+        return todo
+
+    def merge(self, plan: Plan) -> tuple[int, int]:
+        """All shards → detections.jsonl in plan order; (records, error records)."""
+        missing = self.missing(plan)
+        if missing:
+            raise InputError(f"{len(missing)} shard(s) unfinished ({', '.join(missing[:3])}…); rerun to finish them")
+        records = errors = 0
+        with atomic_write(self.root / RESULT_FILE, "w") as handle:
+            for line in self._lines_in_order(plan):
+                handle.write(line + "\n")
+                records += 1
+                errors += "error" in json.loads(line)
+        return records, errors
+
+    def _lines_in_order(self, plan: Plan) -> Iterator[str]:
+        for shard in plan.image_shards:
+            yield from self.read_shard(shard.key)[1]
+        for video in plan.video_sources:
+            chunk = 0
+            while True:
+                meta, lines = self.read_shard(video.chunk_key(chunk))
+                yield from lines
+                if meta.get("last"):
+                    break
+                chunk += 1
+
+
+def read_results(path: str | os.PathLike[str]) -> Iterable[dict]:
+    with open(path) as handle:
+        for line in handle:
+            yield json.loads(line)

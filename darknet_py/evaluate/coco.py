@@ -1,0 +1,122 @@
+"""COCO mAP of a detector over an image folder and an instances annotation file (pycocotools).
+
+Defaults follow darknet's `detector map`: score threshold 0.005, per-class NMS 0.45 of the
+cfg's kind, the cfg's letterbox, and one detection per class above threshold (multi-label); boxes
+are compared in image pixels as darknet's `detector valid` (its COCO results writer) compares them.
+With its settings (thresh 0.001, NMS 0.6) the results are those of `darknet detector valid`.
+Darknet class i is COCO category sorted(category ids)[i] (80 classes, ids 1..90 with gaps).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+
+from .detection_pass import MAP_THRESH, detect_paths
+from ..core.errors import InputError
+from ..core.fileio import read_bytes
+
+METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+
+
+@dataclass
+class MapReport:
+    metrics: dict[str, float]
+    results: list[dict]  # COCO results entries
+    images: int
+    detections: int
+
+
+def load_ground_truth(path: str | os.PathLike[str]):
+    """A pycocotools COCO object; files without info/licenses are fine, missing essentials are not."""
+    from pycocotools.coco import COCO
+
+    path = os.fspath(path)
+    try:
+        data = json.loads(read_bytes(path, InputError, "annotation file"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a COCO instances object, found a JSON {type(data).__name__}")
+    missing = [key for key in ("images", "annotations", "categories") if key not in data]
+    if missing:
+        raise InputError(f"{path}: not a COCO instances file (no {', '.join(missing)})")
+    for i, ann in enumerate(data["annotations"]):
+        if not {"image_id", "category_id", "bbox"} <= ann.keys():
+            raise InputError(f"{path}: annotation {i} lacks image_id, category_id or bbox")
+        ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
+        ann.setdefault("iscrowd", 0)
+        ann.setdefault("id", i + 1)
+    data.setdefault("info", {})
+    data.setdefault("licenses", [])
+    coco = COCO()
+    coco.dataset = data
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress chatter
+        coco.createIndex()
+    return coco
+
+
+def category_ids(coco) -> list[int]:
+    """Darknet class index → COCO category id: the annotation file's sorted ids."""
+    return sorted(coco.getCatIds())
+
+
+def image_paths(coco, folder: str | os.PathLike[str]) -> list[tuple[int, str]]:
+    """(image id, path) for every annotated image; a clear error when files are missing."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"image folder not found: {folder}")
+    pairs = [(image["id"], str(folder / image["file_name"])) for image in sorted(coco.dataset["images"], key=lambda i: i["id"])]
+    missing = [path for _, path in pairs if not os.path.isfile(path)]
+    if missing:
+        shown = ", ".join(Path(p).name for p in missing[:3]) + (" …" if len(missing) > 3 else "")
+        raise InputError(f"{len(missing)} of the {len(pairs)} annotated images are missing from {folder}: {shown}")
+    return pairs
+
+
+def evaluate(coco, results: Sequence[dict]) -> dict[str, float]:
+    """COCOeval (bbox) → {AP, AP50, AP75, APs, APm, APl}; no detections at all gives zeros."""
+    from pycocotools.cocoeval import COCOeval
+
+    if not results:
+        return {key: 0.0 for key in METRICS}
+    with contextlib.redirect_stdout(io.StringIO()):
+        detections = coco.loadRes([dict(r) for r in results])  # loadRes adds keys: keep ours clean
+        evaluator = COCOeval(coco, detections, "bbox")
+        evaluator.params.imgIds = sorted(coco.getImgIds())
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+    return {key: float(value) for key, value in zip(METRICS, evaluator.stats[:6])}
+
+
+def run_map(detector, images: str | os.PathLike[str], annotations: str | os.PathLike[str], thresh: float = MAP_THRESH,
+            nms: float = 0.45, batch: int = 1, progress: bool = True, **options) -> MapReport:
+    """Detect on every annotated image and evaluate. `detector`: a Darknet or an OnnxDetector."""
+    coco = load_ground_truth(annotations)
+    categories = category_ids(coco)
+    if detector.num_classes != len(categories):
+        raise InputError(f"the model predicts {detector.num_classes} classes but {annotations} lists "
+                         f"{len(categories)} categories; class i must map to the i-th sorted category id")
+    pairs = image_paths(coco, images)
+    results: list[dict] = []
+    options = {"nms_in_pixels": True, **options}  # as darknet's `detector valid`, which writes COCO results
+    for (image_id, _), dets in zip(pairs, detect_paths(detector, [path for _, path in pairs], thresh, nms, batch,
+                                                       progress, **options)):
+        results.extend(dets.to_coco(image_id, categories))
+    return MapReport(evaluate(coco, results), results, len(pairs), len(results))
+
+
+def metrics_table(metrics: dict[str, float]) -> str:
+    header = " ".join(f"{key:>6}" for key in METRICS)
+    values = " ".join(f"{metrics[key] * 100:6.2f}" if metrics[key] >= 0 else f"{'n/a':>6}" for key in METRICS)
+    return f"{header}\n{values}"
+
+
+__all__ = ["METRICS", "MapReport", "category_ids", "evaluate", "image_paths", "load_ground_truth", "metrics_table",
+           "run_map"]

@@ -1,0 +1,315 @@
+"""Darknet → ONNX: `raw` head tensors, decoded `boxes`, or final detections (`nms`).
+
+The graph is traced from the same modules the torch backend runs, so the two agree to float
+precision. Everything a runtime needs (class names, input size, letterbox, head specs) goes
+into the file's metadata under "darknet_py", so a .onnx file is self-contained.
+
+Dynamic sizes: grids come from each head tensor's shape and anchors/strides are constants
+of the architecture, so a `--dynamic-size` export gives correct boxes at every multiple of
+the network stride (not only at the size it was traced with).
+"""
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import warnings
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import Tensor, nn
+
+from ..core.version import __version__
+from ..format.metadata import FORMAT_VERSION, METADATA_KEY, NMS_DEFAULTS, OUTPUT_FORMATS
+from ..pipeline.decode import decode_head
+from ..core.errors import InputError
+from ..core.fileio import atomic_path, sha256_file
+from ..model.layers.head import spec_to_dict
+from ..backends.torch import Darknet
+
+if TYPE_CHECKING:
+    from .quantize import Int8Options
+
+MIN_OPSET, MAX_OPSET = 11, 20
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    output_format: str | None = None  # None: the model's own, boxes for a detector and classes for a classifier
+    batch: int | None = None  # None: dynamic batch
+    dynamic_size: bool = False
+    opset: int = 17
+    half: bool = False
+
+    def resolved(self, model: Darknet) -> "ExportOptions":
+        """These options with the output format filled in for `model`."""
+        return replace(self, output_format=self.output_format or ("classes" if model.is_classifier else "boxes"))
+
+    def validate(self, model: Darknet) -> None:
+        if self.output_format not in OUTPUT_FORMATS:
+            raise InputError(f"unknown output format '{self.output_format}'; use one of {', '.join(OUTPUT_FORMATS)}")
+        for index in model.recurrent:  # ONNX graphs are stateless: one call cannot see the last one
+            info = model.infos[index]
+            raise InputError(f"{os.path.basename(model.cfg_path or 'the cfg')}: layer {index} [{info.type}] (line "
+                             f"{info.line}) keeps a recurrent state from frame to frame, which an ONNX graph cannot "
+                             "hold; run this model with the torch backend")
+        if model.is_classifier != (self.output_format == "classes"):
+            raise InputError(f"{os.path.basename(model.cfg_path or 'the cfg')} is a classifier: it exports its class "
+                             "probabilities (--output-format classes)" if model.is_classifier else
+                             "--output-format classes is for classifiers; this cfg has detection layers "
+                             "(use raw, boxes or nms)")
+        if not MIN_OPSET <= self.opset <= MAX_OPSET:
+            raise InputError(f"opset {self.opset} is not supported; use {MIN_OPSET}..{MAX_OPSET}")
+        if self.batch is not None and self.batch < 1:
+            raise InputError(f"batch must be at least 1 (or dynamic), got {self.batch}")
+        undecoded = [i for i in model.output_indices if i not in model.head_indices and not model.is_classifier]
+        if undecoded:
+            info = model.infos[undecoded[0]]
+            raise InputError(f"layer {info.index} [{info.type}] (line {info.line}): darknet_py does not decode this "
+                             "detection layer, so it cannot be exported")
+        if self.output_format in ("boxes", "nms") and not model.head_indices:
+            raise InputError(f"{model.cfg_path} has no detection layer ([yolo], [region], [Gaussian_yolo]): "
+                             "only --output-format raw can be exported")
+        if self.dynamic_size:
+            fixed = sorted({info.type for info, m in zip(model.infos, model.layers) if getattr(m, "fixed_size", False)})
+            if fixed:
+                raise InputError(f"--dynamic-size is not possible: {', '.join(fixed)} layers work on one input size only")
+
+
+def head_strides(model: Darknet) -> list[tuple[float, float]]:
+    """(x, y) network pixels per grid cell of every detection layer's input, as darknet computes them."""
+    strides = []
+    for i in model.head_indices:
+        shape = model.infos[i].in_shapes[0]
+        strides.append((model.width / shape.w, model.height / shape.h))
+    return strides
+
+
+class _Graph(nn.Module):
+    """What gets traced: network (optionally fp16 inside), then the format's outputs in fp32."""
+
+    def __init__(self, model: Darknet, output_format: str, half: bool) -> None:
+        super().__init__()
+        self.model, self.output_format, self.half = model, output_format, half
+        self.specs, self.strides = model.heads, head_strides(model)
+
+    def forward(self, images: Tensor) -> tuple[Tensor, ...]:
+        heads = [h.float() for h in self.model(images.half() if self.half else images)]
+        if self.output_format == "classes":
+            return (heads[0].reshape(heads[0].shape[0], -1),)
+        if self.output_format == "raw":
+            return tuple(heads)
+        parts = [decode_head(h, spec, sx, sy) for h, spec, (sx, sy) in zip(heads, self.specs, self.strides)]
+        boxes, objectness, scores = (torch.cat(p, 1) for p in zip(*parts))
+        return boxes, scores, objectness
+
+
+def _output_names(model: Darknet, output_format: str) -> list[str]:
+    if output_format == "classes":
+        return ["probabilities"]
+    if output_format == "raw":
+        return [f"{model.heads[k].kind}_{i}" for k, i in enumerate(model.head_indices)]
+    return ["boxes", "scores", "objectness"]
+
+
+def _dynamic_axes(names: list[str], opts: ExportOptions) -> dict[str, dict[int, str]]:
+    batch = {} if opts.batch else {0: "batch"}
+    axes = {"images": {**batch, **({2: "height", 3: "width"} if opts.dynamic_size else {})}}
+    for name in names:
+        if not opts.dynamic_size:
+            axes[name] = dict(batch)
+        elif opts.output_format == "raw":
+            axes[name] = {**batch, 2: f"{name}_height", 3: f"{name}_width"}
+        elif opts.output_format == "classes":
+            axes[name] = {**batch, 1: "outputs"}
+        else:
+            axes[name] = {**batch, 1: "candidates"}
+    return {k: v for k, v in axes.items() if v}
+
+
+def _trace(model: Darknet, opts: ExportOptions) -> onnx.ModelProto:
+    traced = opts.output_format if opts.output_format in ("raw", "classes") else "boxes"
+    graph = _Graph(model, traced, opts.half).eval()
+    example = torch.rand(opts.batch or 1, model.channels, model.height, model.width)
+    names = _output_names(model, opts.output_format)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer chatter about shapes; the tests check the result
+        torch.onnx.export(graph, (example,), buffer, dynamo=False, opset_version=opts.opset, input_names=["images"],
+                          output_names=names, dynamic_axes=_dynamic_axes(names, opts) or None, do_constant_folding=True)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _append_nms(proto: onnx.ModelProto) -> None:
+    """boxes/scores/objectness → detections (K, 7): batch index, x1, y1, x2, y2, score, class.
+
+    Darknet's rules: a box counts only when its objectness is above the threshold, keeps its best
+    class (as the torch backend's default), and NMS runs per class (ONNX NonMaxSuppression, IoU).
+    """
+    g = proto.graph
+    for name, value, dtype in (("conf_thresh", NMS_DEFAULTS["conf_thresh"], TensorProto.FLOAT),
+                               ("iou_thresh", NMS_DEFAULTS["iou_thresh"], TensorProto.FLOAT),
+                               ("max_det", NMS_DEFAULTS["max_det"], TensorProto.INT64)):
+        g.initializer.append(helper.make_tensor(name, dtype, [1], [value]))
+        g.input.append(helper.make_tensor_value_info(name, dtype, [1]))
+    for name, value in (("nms_axis_last", -1), ("nms_axis_one", 1), ("nms_idx_batch", 0), ("nms_idx_class", 1), ("nms_idx_box", 2)):
+        g.initializer.append(numpy_helper.from_array(np.array([value], np.int64), name))
+    node = helper.make_node
+    opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    # ReduceMax takes its axes as an input from opset 18 on
+    reduce_max = (node("ReduceMax", ["nms_gated", "nms_axis_last"], ["nms_best"], keepdims=1) if opset >= 18
+                  else node("ReduceMax", ["nms_gated"], ["nms_best"], axes=[-1], keepdims=1))
+    g.node.extend([
+        node("Greater", ["objectness", "conf_thresh"], ["nms_obj_ok"]),
+        node("Cast", ["nms_obj_ok"], ["nms_obj_gate"], to=TensorProto.FLOAT),
+        node("Unsqueeze", ["nms_obj_gate", "nms_axis_last"], ["nms_obj_gate3"]),
+        node("Mul", ["scores", "nms_obj_gate3"], ["nms_gated"]),
+        reduce_max,
+        node("Equal", ["nms_gated", "nms_best"], ["nms_is_best"]),
+        node("Cast", ["nms_is_best"], ["nms_best_gate"], to=TensorProto.FLOAT),
+        node("Mul", ["nms_gated", "nms_best_gate"], ["nms_scores"]),
+        node("Transpose", ["nms_scores"], ["nms_scores_t"], perm=[0, 2, 1]),
+        node("NonMaxSuppression", ["boxes", "nms_scores_t", "max_det", "iou_thresh", "conf_thresh"], ["nms_selected"]),
+        node("Gather", ["nms_selected", "nms_idx_batch"], ["nms_batch"], axis=1),
+        node("Gather", ["nms_selected", "nms_idx_class"], ["nms_class"], axis=1),
+        node("Gather", ["nms_selected", "nms_idx_box"], ["nms_box"], axis=1),
+        node("Concat", ["nms_batch", "nms_box"], ["nms_batch_box"], axis=1),
+        node("GatherND", ["boxes", "nms_batch_box"], ["nms_boxes"]),
+        node("GatherND", ["nms_scores_t", "nms_selected"], ["nms_score"]),
+        node("Unsqueeze", ["nms_score", "nms_axis_one"], ["nms_score2"]),
+        node("Cast", ["nms_batch"], ["nms_batch_f"], to=TensorProto.FLOAT),
+        node("Cast", ["nms_class"], ["nms_class_f"], to=TensorProto.FLOAT),
+        node("Concat", ["nms_batch_f", "nms_boxes", "nms_score2", "nms_class_f"], ["detections"], axis=1),
+    ])
+    while len(g.output):
+        g.output.pop()
+    g.output.append(helper.make_tensor_value_info("detections", TensorProto.FLOAT, ["detections", 7]))
+
+
+def _sha256(path: str | None) -> str | None:
+    return sha256_file(path) if path and os.path.isfile(path) else None
+
+
+def metadata(model: Darknet, opts: ExportOptions, names: Sequence[str], weights_path: str | None) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "output_format": opts.output_format,
+        "task": "classify" if model.is_classifier else "detect",
+        "outputs": model.num_classes if model.is_classifier else None,  # a classifier's output values
+        "hierarchy": list(model.hierarchy) if model.hierarchy else None,  # class tree: each class's parent
+        "width": model.width, "height": model.height, "channels": model.channels,
+        "letterbox": model.letter_box,
+        "resize": model.resize,  # the image resize detect() uses (darknet_py.pipeline.preprocess)
+        "batch": opts.batch, "dynamic_size": opts.dynamic_size, "half": opts.half,
+        "names": list(names),
+        "heads": [{**spec_to_dict(spec), "stride": list(stride)} for spec, stride in zip(model.heads, head_strides(model))],
+        "nms_defaults": NMS_DEFAULTS if opts.output_format == "nms" else None,
+        "source_cfg": os.path.basename(model.cfg_path or ""),
+        "cfg_sha256": _sha256(model.cfg_path),
+        "source_weights": os.path.basename(weights_path or ""),
+        "weights_sha256": _sha256(weights_path),
+        "producer": f"darknet_py {__version__}",
+    }
+
+
+def build_onnx(model: Darknet, names: Sequence[str], opts: ExportOptions = ExportOptions(),
+               weights_path: str | None = None) -> onnx.ModelProto:
+    """The ONNX model in memory, with metadata (see export_onnx; not yet checked)."""
+    opts = opts.resolved(model)
+    opts.validate(model)
+    if opts.half:
+        model = copy.deepcopy(model).half()
+    proto = _trace(model.eval(), opts)
+    if opts.output_format == "nms":
+        _append_nms(proto)
+    _declare_output_shapes(proto, model, opts)
+    simplify(proto.graph)
+    meta = metadata(model, opts, names, weights_path)
+    for key, value in ((METADATA_KEY, json.dumps(meta)), ("names", json.dumps(list(names)))):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.producer_name, proto.producer_version = "darknet_py", __version__
+    proto.doc_string = f"{meta['source_cfg']} ({opts.output_format}) exported by darknet_py {__version__}"
+    return proto
+
+
+def simplify(graph: onnx.GraphProto) -> None:
+    """Constants become initializers, Identity nodes disappear, nodes nobody reads are dropped."""
+    outputs = {o.name for o in graph.output}
+    rename: dict[str, str] = {}
+    kept = []
+    for node in graph.node:
+        node.input[:] = [rename.get(name, name) for name in node.input]
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            tensor = onnx.TensorProto()
+            tensor.CopyFrom(node.attribute[0].t)
+            tensor.name = node.output[0]
+            graph.initializer.append(tensor)
+        elif node.op_type == "Identity" and node.output[0] not in outputs:
+            rename[node.output[0]] = node.input[0]
+        else:
+            kept.append(node)
+    while True:  # drop dead nodes, last first
+        needed = outputs | {name for node in kept for name in node.input}
+        alive = [n for n in kept if any(o in needed for o in n.output)]
+        if len(alive) == len(kept):
+            break
+        kept = alive
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {name for node in kept for name in node.input}
+    initializers = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(initializers)
+
+
+def checked_bytes(proto: onnx.ModelProto) -> bytes:
+    """Serialised once, and passed through onnx.checker (full check: types and shapes too)."""
+    data = proto.SerializeToString()
+    try:
+        onnx.checker.check_model(data, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise InputError(f"the exported graph fails the ONNX checker (a darknet_py bug; please report it): {exc}") from exc
+    return data
+
+
+def export_onnx(model: Darknet, path: str | os.PathLike[str], names: Sequence[str],
+                opts: ExportOptions = ExportOptions(), weights_path: str | None = None,
+                int8: "Int8Options | None" = None) -> onnx.ModelProto:
+    """Trace (and with `int8`, quantise), check and write `path` atomically: an interrupted
+    export leaves no partial file."""
+    if int8 is not None and opts.half:
+        raise InputError("--int8 and --half do not combine: int8 is for CPUs, fp16 for GPUs")
+    proto = build_onnx(model, names, opts, weights_path or model.weights_path)
+    if int8 is not None:
+        from .quantize import quantize_int8
+        proto = quantize_int8(proto, model, int8)
+    data = checked_bytes(proto)
+    with atomic_path(path, ".onnx") as tmp:
+        _write(tmp, data)
+    return proto
+
+
+def _write(path: str, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def _declare_output_shapes(proto: onnx.ModelProto, model: Darknet, opts: ExportOptions) -> None:
+    """Fill in the axes the tracer leaves anonymous: candidates (static sizes), 4 and the class count."""
+    candidates = sum(len(spec.anchors) * model.infos[i].in_shapes[0].h * model.infos[i].in_shapes[0].w
+                     for i, spec in zip(model.head_indices, model.heads))
+    last = {"boxes": 4, "scores": model.num_classes}
+    for output in proto.graph.output:
+        if output.name not in ("boxes", "scores", "objectness"):
+            continue
+        dims = output.type.tensor_type.shape.dim
+        if not opts.dynamic_size:
+            dims[1].dim_value = candidates
+        if output.name in last:
+            dims[2].dim_value = last[output.name]

@@ -1,0 +1,59 @@
+"""Class names: COCO's 80 by default, or a darknet .names / .data file."""
+from __future__ import annotations
+
+import os
+
+from ..core.errors import InputError
+
+COCO_NAMES = (
+    "person bicycle car motorbike aeroplane bus train truck boat traffic_light fire_hydrant stop_sign "
+    "parking_meter bench bird cat dog horse sheep cow elephant bear zebra giraffe backpack umbrella handbag tie "
+    "suitcase frisbee skis snowboard sports_ball kite baseball_bat baseball_glove skateboard surfboard "
+    "tennis_racket bottle wine_glass cup fork knife spoon bowl banana apple sandwich orange broccoli carrot "
+    "hot_dog pizza donut cake chair sofa pottedplant bed diningtable toilet tvmonitor laptop mouse remote "
+    "keyboard cell_phone microwave oven toaster sink refrigerator book clock vase scissors teddy_bear "
+    "hair_drier toothbrush"
+).split()
+COCO_NAMES = [n.replace("_", " ") for n in COCO_NAMES]  # darknet's coco.names spelling
+
+
+def read_names(path: str | os.PathLike[str]) -> list[str]:
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            names = [line.strip() for line in handle if line.strip()]
+    except OSError as exc:
+        raise InputError(f"cannot read names file {path}: {exc.strerror or exc}") from None
+    if not names:
+        raise InputError(f"names file {path} lists no class names")
+    return names
+
+
+def names_from_data(path: str | os.PathLike[str]) -> list[str]:
+    """A darknet .data file points at its names file with `names = …` (relative to the cwd or the .data file)."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            entries = dict(line.split("=", 1) for line in handle if "=" in line)
+    except OSError as exc:
+        raise InputError(f"cannot read data file {path}: {exc.strerror or exc}") from None
+    entries = {k.strip(): v.strip() for k, v in entries.items()}
+    target = entries.get("names", "")
+    if not target:
+        raise InputError(f"{path} has no 'names =' line")
+    candidates = [target, os.path.join(os.path.dirname(path), target), os.path.join(os.path.dirname(path), os.path.basename(target))]
+    for candidate in candidates:
+        if os.path.isfile(candidate):
+            return read_names(candidate)
+    raise InputError(f"{path}: names file '{target}' not found")
+
+
+def default_names(num_classes: int) -> list[str]:
+    return list(COCO_NAMES) if num_classes == len(COCO_NAMES) else [f"class_{i}" for i in range(num_classes)]
+
+
+def resolve_names(num_classes: int, names_file: str | None = None, data_file: str | None = None) -> list[str]:
+    names = read_names(names_file) if names_file else names_from_data(data_file) if data_file else default_names(num_classes)
+    if len(names) < num_classes:
+        raise InputError(f"the model predicts {num_classes} classes but only {len(names)} names were given")
+    return names

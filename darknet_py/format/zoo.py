@@ -1,0 +1,103 @@
+"""Official model names → local cfg/weights: cache, then DARKNET_PY_ZOO folders, then download.
+
+Downloads go to a temporary file, are checked (sha256 where the manifest has one, else the
+published size), and are renamed into the cache only when complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..core.errors import InputError
+from ..core.fileio import atomic_path, sha256_file
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+_MANIFEST_PLACES = (
+    Path(__file__).resolve().parents[2] / "cfg" / "zoo.json",  # source checkout / editable install
+    Path(sys.prefix) / "share" / "darknet_py" / "zoo.json",  # regular install (setup.cfg data_files)
+)
+
+
+def manifest() -> dict:
+    for place in _MANIFEST_PLACES:
+        if place.is_file():
+            return json.loads(place.read_text())
+    raise InputError("the model zoo manifest (cfg/zoo.json) is missing from this installation")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DARKNET_PY_CACHE", Path.home() / ".cache" / "darknet_py"))
+
+
+def _mirror_dirs() -> list[Path]:
+    return [Path(p) for p in os.environ.get("DARKNET_PY_ZOO", "").split(os.pathsep) if p]
+
+
+def _find_local(filename: str, kind: str) -> Path | None:
+    for folder in [cache_dir(), *_mirror_dirs()]:
+        for candidate in (folder / filename, folder / kind / filename):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _verify(path: Path, entry: dict, kind: str) -> str | None:
+    """None when the file is good, else why not."""
+    size, digest = entry.get(f"{kind}_size"), entry.get(f"{kind}_sha256")
+    if size is not None and path.stat().st_size != size:
+        return f"{path} is {path.stat().st_size:,} bytes, expected {size:,}"
+    if digest is not None:
+        found = sha256_file(path)
+        if found != digest:
+            return f"{path} has sha256 {found}, expected {digest}"
+    return None
+
+
+def _download(url: str, target: Path, entry: dict, kind: str) -> None:
+    if not url.startswith("https://") and not url.startswith("http://127.0.0.1"):
+        raise InputError(f"refusing to download over a non-https URL: {url}")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, atomic_path(target) as tmp:
+            total = int(response.headers.get("Content-Length") or 0)
+            done = 0
+            with open(tmp, "wb") as out:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    done += len(block)
+                    if total and sys.stderr.isatty():
+                        print(f"\rdownloading {target.name}: {done / total:6.1%} of {total / 1e6:.1f} MB", end="", file=sys.stderr)
+            problem = _verify(Path(tmp), entry, kind)
+            if problem:  # atomic_path removes the temporary file
+                raise InputError(f"download of {url} is corrupt: {problem.replace(tmp, target.name)}")
+        if total and sys.stderr.isatty():
+            print(file=sys.stderr)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        raise InputError(
+            f"cannot download {url} ({getattr(exc, 'reason', exc)}); download it yourself and put it in "
+            f"{cache_dir()} or in a folder listed in DARKNET_PY_ZOO"
+        ) from None
+
+
+def resolve(name: str) -> tuple[Path, Path]:
+    """(cfg, weights) for an official model name."""
+    models = manifest()["models"]
+    if name not in models:
+        raise InputError(f"unknown model '{name}'; known: {', '.join(sorted(models))}")
+    if not _SAFE_NAME.fullmatch(name):  # the name becomes a file name in the cache: no separators, no '..'
+        raise InputError(f"model name '{name}' is not a plain file name")
+    entry = models[name]
+    paths = []
+    for kind, filename in (("cfg", f"{name}.cfg"), ("weights", f"{name}.weights")):
+        local = _find_local(filename, kind)
+        if local is not None and _verify(local, entry, kind) is None:
+            paths.append(local)
+            continue
+        target = cache_dir() / filename
+        _download(entry[kind], target, entry, kind)
+        paths.append(target)
+    return paths[0], paths[1]

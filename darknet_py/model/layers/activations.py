@@ -1,0 +1,101 @@
+"""Darknet activation functions by cfg name (src/activations.h), as torch functions.
+
+Constants are darknet's own (e.g. selu's 1.0507/1.6732, leaky's 0.1), not torch's,
+so outputs match darknet to float precision.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ...format.cfg import Section
+
+
+MISH_THRESHOLD = 20.0  # darknet's softplus threshold: above it softplus(x) = x, so mish(x) = x
+
+
+def _mish(x: Tensor) -> Tensor:
+    # darknet: x * tanh(softplus(x)) with softplus threshold 20. Eagerly, torch's fused kernel
+    # computes that in one pass over memory; traced to ONNX it is Softplus·Tanh·Mul.
+    if torch.compiler.is_compiling() and not x.is_cuda:
+        return _mish_one_exp(x)
+    return F.mish(x)
+
+
+def _mish_one_exp(x: Tensor) -> Tensor:
+    """tanh(softplus(x)) = n / (n + 2) with n = eˣ(eˣ + 2): one exp instead of exp, log1p and tanh.
+    Eagerly that is five passes over memory; compiled it fuses into one loop, and yolov4-csp 512
+    runs in 204 ms instead of 289 on 2 CPU cores (4e-6 relative from F.mish). Computed in float32.
+    CPU only: the GPU figures and tests were taken with F.mish."""
+    xf = x.float()
+    e = torch.exp(torch.clamp(xf, max=MISH_THRESHOLD))
+    n = e * (e + 2)
+    return torch.where(xf > MISH_THRESHOLD, xf, xf * n / (n + 2)).to(x.dtype)
+
+
+def _hard_mish(x: Tensor) -> Tensor:
+    # darknet's hard_mish_yashas: x for x > 0, x²/2 + x for -2 < x <= 0, else 0
+    return torch.where(x > 0, x, torch.where(x > -2, x * x * 0.5 + x, torch.zeros_like(x)))
+
+
+def _stair(x: Tensor) -> Tensor:
+    n = torch.floor(x)
+    half = torch.floor(x / 2)
+    return torch.where(torch.remainder(n, 2) == 0, half, (x - n) + half)
+
+
+def _plse(x: Tensor) -> Tensor:
+    return torch.where(x < -4, 0.01 * (x + 4), torch.where(x > 4, 0.01 * (x - 4) + 1, 0.125 * x + 0.5))
+
+
+def _lhtan(x: Tensor) -> Tensor:
+    return torch.where(x < 0, 0.001 * x, torch.where(x > 1, 0.001 * (x - 1) + 1, x))
+
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "linear": lambda x: x,
+    "logistic": torch.sigmoid,
+    "loggy": lambda x: 2 * torch.sigmoid(x) - 1,
+    "relu": torch.relu,
+    "relu6": lambda x: torch.clamp(x, 0, 6),
+    "elu": lambda x: torch.where(x >= 0, x, torch.expm1(x)),
+    "selu": lambda x: torch.where(x >= 0, 1.0507 * x, 1.0507 * 1.6732 * torch.expm1(x)),
+    "gelu": lambda x: 0.5 * x * (1 + torch.tanh(0.797885 * x + 0.035677 * x * x * x)),
+    "relie": lambda x: torch.where(x > 0, x, 0.01 * x),
+    "ramp": lambda x: torch.relu(x) + 0.1 * x,
+    "leaky": lambda x: F.leaky_relu(x, 0.1),
+    "tanh": torch.tanh,
+    "plse": _plse,
+    "stair": _stair,
+    "hardtan": lambda x: torch.clamp(x, -1, 1),
+    "lhtan": _lhtan,
+    "mish": _mish,
+    "hard_mish": _hard_mish,
+    "swish": F.silu,
+    "silu": F.silu,  # alias: darknet calls it swish
+}
+
+
+class Activation(nn.Module):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.fn = ACTIVATIONS[name]
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+def activation_from(section: Section, default: str) -> Activation:
+    name = section.get_str("activation", default)
+    if name not in ACTIVATIONS:
+        raise section.error(
+            f"unknown activation '{name}'; supported: {', '.join(sorted(ACTIVATIONS))}", "activation"
+        )
+    return Activation(name)

@@ -1,0 +1,320 @@
+"""Darknet: a torch.nn.Module built from cfg Sections, mirroring darknet's layer list.
+
+The graph is fixed at build time: every layer knows which earlier outputs it reads,
+the forward pass keeps only outputs that a later layer reads (and drops them after
+their last use), and there is no Python control flow on tensor values, so the module
+traces to ONNX and runs under torch.compile / CUDA graphs unchanged.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..format.cfg import Section, read_cfg
+from ..core.errors import CfgError, InputError, WeightsError
+from .layers import BuildContext, Shape, builder_for
+from .layers.conv import ConvLayer
+from .layers.head import DetectionHead, HeadSpec
+from .layers.recurrent import Recurrent
+from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT, LayerInfo
+from .layers.softmax import TreeSoftmax
+from ..core.errors import DarknetWarning
+from ..format.weights import WeightsHeader, read_weights, write_weights
+
+MAX_INPUT_SIDE = 16384  # larger inputs would exhaust memory long before they help
+
+
+def _size_pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    if isinstance(size, int):
+        return (size, size)
+    pair = tuple(int(v) for v in size)
+    if len(pair) != 2:
+        raise InputError(f"size must be N or (width, height), got {size!r}")
+    return pair  # type: ignore[return-value]
+
+
+class Network(nn.Module):
+    """A darknet network. `forward` returns the input of every detection layer ([yolo], [region],
+    [Gaussian_yolo]), in cfg order, or for a classifier its output (see forward_heads)."""
+
+    def __init__(self, sections: list[Section], size: int | Sequence[int] | None = None) -> None:
+        super().__init__()
+        if not sections:
+            raise CfgError("empty cfg: no [net] section")
+        self.net = sections[0]
+        self.cfg_path = self.net.path
+        _refuse_text_networks(self.net)
+        width = self.net.get_int("width", 0)
+        height = self.net.get_int("height", 0)
+        channels = self.net.get_int("channels", 3)
+        override = _size_pair(size)
+        if override:
+            width, height = override
+        for name, value in (("width", width), ("height", height)):
+            if not 1 <= value <= MAX_INPUT_SIDE:
+                raise InputError(f"{self.net.where(name)}: network {name} must be 1..{MAX_INPUT_SIDE}, found {value}")
+        if channels < 1:
+            raise CfgError(f"{self.net.where('channels')}: channels must be at least 1, found {channels}")
+        self.width, self.height, self.channels = width, height, channels
+        self.letter_box = self.net.get_int("letter_box", 0) != 0
+        self.resize = "darknet"  # detect()'s image resize: darknet's own, or "opencv" (darknet_py.pipeline.preprocess)
+        self.weights_header = WeightsHeader()
+        self.weights_path: str | None = None  # recorded in exports (sha256)
+        self.channels_last = False
+
+        layer_sections = sections[1:]
+        if not layer_sections:
+            raise CfgError(f"{self.net.where()}: the cfg has a [net] section but no layers")
+        input_shape = Shape(channels, height, width)
+        shapes: list[Shape] = []
+        infos: list[LayerInfo] = []
+        modules: list[nn.Module] = []
+        notices: dict[str, list[str]] = {}
+        for section in layer_sections:
+            ctx = BuildContext(section.index, shapes, input_shape, self.net, notices, modules)
+            built = builder_for(section)(section, ctx)
+            elements = built.out_shape.c * built.out_shape.h * built.out_shape.w
+            if elements > MAX_LAYER_ELEMENTS:
+                raise section.error(f"its output {built.out_shape} holds {elements:,} values per image, beyond any real "
+                                    f"network (limit {MAX_LAYER_ELEMENTS:,}); check the sizes and strides")
+            if min(built.out_shape) < 1:
+                raise section.error(f"produces an empty output {built.out_shape}; the input {width}x{height} is too small")
+            n_weights = sum(t.numel() for t in _darknet_tensors(built.module))
+            in_shapes = tuple(ctx.shape_of(i) for i in built.sources)
+            infos.append(LayerInfo(section.index, section.type, section.line, built.sources, in_shapes, built.out_shape, n_weights))
+            shapes.append(built.out_shape)
+            modules.append(built.module)
+        for index, module in enumerate(modules):  # layers whose behaviour depends on their readers
+            after_build = getattr(module, "after_build", None)
+            if after_build is not None:
+                after_build(index, infos)
+        for messages in notices.values():
+            more = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
+            warnings.warn(messages[0] + more, DarknetWarning, stacklevel=3)
+        self.layers = nn.ModuleList(modules)
+        self.infos = infos
+        self.sections = layer_sections
+        self._in_sequence = False  # inside sequence(): recurrent state carries from call to call
+        self._plan_memory()
+
+    # -- graph ------------------------------------------------------------------
+    def _plan_memory(self) -> None:
+        n = len(self.infos)
+        last_use = [-1] * n
+        for info in self.infos:
+            for src in info.sources:
+                if src != NETWORK_INPUT and src != info.index - 1:
+                    last_use[src] = max(last_use[src], info.index)
+        self._sources = [info.sources for info in self.infos]
+        self._keep = [last_use[i] >= 0 for i in range(n)]
+        release: list[list[int]] = [[] for _ in range(n)]
+        for j, i in enumerate(last_use):
+            if i >= 0:
+                release[i].append(j)
+        self._release = release
+        self.head_indices = [i for i, m in enumerate(self.layers) if isinstance(m, DetectionHead)]
+        # What forward returns: the input of every detection layer, or for a cfg without one (a classifier)
+        # the output darknet's get_network_output reports: the last layer that is not [cost].
+        detection = [i for i, m in enumerate(self.layers)
+                     if isinstance(m, DetectionHead) or getattr(m, "detection_layer", False)]
+        self.output_indices = detection or [next((i for i in range(n - 1, -1, -1) if self.infos[i].type != "cost"), n - 1)]
+        self.is_classifier = not detection
+        self._is_head = [i in detection for i in range(n)]
+        self._is_output = [self.is_classifier and i in self.output_indices for i in range(n)]
+        self.recurrent = [i for i, m in enumerate(self.layers) if isinstance(m, Recurrent)]
+
+    @property
+    def heads(self) -> list[HeadSpec]:
+        return [self.layers[i].spec for i in self.head_indices]
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the first detection head, or for a classifier the values it outputs."""
+        if self.is_classifier:
+            c, h, w = self.infos[self.output_indices[0]].out_shape
+            return c * h * w
+        return self.heads[0].classes if self.head_indices else 0
+
+    @property
+    def hierarchy(self) -> tuple[int, ...] | None:
+        """darknet's net.hierarchy: the class tree (each class's parent) of the last [softmax], if it has tree=."""
+        last = next((m for m, info in zip(reversed(self.layers), reversed(self.infos)) if info.type == "softmax"), None)
+        return last.tree.parents if isinstance(last, TreeSoftmax) else None
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- inference speed ----------------------------------------------------------
+    def fold_batchnorm(self, enabled: bool = True) -> "Network":
+        """Convolutions with batch norm run as one convolution with folded weights (darknet's
+        inference arithmetic; one pass over memory instead of two). The .weights layout is kept."""
+        for layer in self.modules():  # recurrent layers hold convolutions too
+            if isinstance(layer, ConvLayer):
+                layer.fold = enabled
+        return self
+
+    def use_channels_last(self, enabled: bool = True) -> "Network":
+        """NHWC activations: oneDNN's and cuDNN's fast convolution layout (inputs are converted)."""
+        self.channels_last = enabled
+        return self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+
+    # -- forward ----------------------------------------------------------------
+    def forward(self, x: Tensor) -> list[Tensor]:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        saved: dict[int, Tensor] = {}
+        heads: list[Tensor] = []
+        prev = x
+        for i, layer in enumerate(self.layers):
+            inputs = [prev if src == i - 1 else saved[src] for src in self._sources[i]]
+            if self._is_head[i]:
+                heads.append(inputs[0].contiguous())  # NCHW for decoding whatever the layout inside
+            prev = layer(*inputs)
+            if self._keep[i]:
+                saved[i] = prev
+            for j in self._release[i]:
+                del saved[j]
+            if self._is_output[i]:
+                heads.append(prev.contiguous())
+        return heads
+
+    def forward_heads(self, x: Tensor) -> list[Tensor]:
+        """x: float NCHW in [0, 1], RGB. Returns the input of every detection layer ([yolo], [region],
+        [Gaussian_yolo]; what the decoders read), in cfg order; for a cfg without one (a classifier), a
+        list holding its output (the last layer that is not [cost]). Recurrent layers step once per call
+        and keep their state (darknet's network_predict)."""
+        return self.forward(x)
+
+    # -- recurrent state ------------------------------------------------------------
+    @property
+    def stateful(self) -> bool:
+        """Whether recurrent layers carry a state from one forward to the next."""
+        return bool(self.recurrent)
+
+    def reset_state(self) -> None:
+        """Recurrent layers start again from a zero state (a new video, a new photo)."""
+        for i in self.recurrent:
+            self.layers[i].reset_state()
+
+    @contextmanager
+    def sequence(self) -> Iterator["Network"]:
+        """The frames of one video: inside, detect()/classify() calls are consecutive steps, each image one
+        step in order, and recurrent state carries from frame to frame (as darknet's demo runs a video).
+        Outside, every image is one step from a zero state. The state is reset on entry and on exit."""
+        self.reset_state()
+        self._in_sequence = True
+        try:
+            yield self
+        finally:
+            self._in_sequence = False
+            self.reset_state()
+
+    def run_frames(self, x: Tensor) -> list[Tensor]:
+        """forward() over a batch the way detect() and classify() mean it: for a stateful model, inside
+        sequence() the images are consecutive frames (one step each, in order), outside each image is
+        one step from a zero state (a batch from zero state is exactly that). Other models: forward()."""
+        if not self.stateful:
+            return self(x)
+        if not self._in_sequence:
+            self.reset_state()
+            return self(x)
+        steps = [self(x[i : i + 1]) for i in range(x.shape[0])]
+        return [torch.cat(parts) for parts in zip(*steps)]
+
+    # -- weights ----------------------------------------------------------------
+    def weight_layout(self) -> list[tuple[int, list[Tensor]]]:
+        """(layer index, tensors in .weights order) for every layer that holds weights."""
+        return [(i, ts) for i, m in enumerate(self.layers) if (ts := _darknet_tensors(m))]
+
+    def weight_tensors(self) -> list[Tensor]:
+        return [t for _, tensors in self.weight_layout() for t in tensors]
+
+    def num_weights(self) -> int:
+        return sum(info.n_weights for info in self.infos)
+
+    def load_weights(self, path: str | os.PathLike[str]) -> "Network":
+        header, floats = read_weights(path)
+        self.load_weight_array(floats, os.path.basename(os.fspath(path)))
+        self.weights_header = header
+        self.weights_path = os.fspath(path)
+        return self
+
+    def load_weight_array(self, floats: np.ndarray, name: str = "weights") -> None:
+        layout = self.weight_layout()
+        needed = self.num_weights()
+        if floats.size != needed:
+            raise WeightsError(self._mismatch_message(name, floats.size, needed, layout))
+        offset = 0
+        with torch.no_grad():
+            for index, tensors in layout:
+                start = offset
+                for t in tensors:
+                    chunk = floats[offset : offset + t.numel()]
+                    t.copy_(torch.from_numpy(chunk.copy()).view_as(t))  # the file buffer is read-only
+                    offset += t.numel()
+                block = floats[start:offset]
+                if not np.isfinite(block).all():
+                    bad = int((~np.isfinite(block)).sum())
+                    warnings.warn(
+                        f"{name}: layer {index} {self.infos[index].type} (line {self.infos[index].line}) "
+                        f"has {bad} NaN/Inf weights; its outputs will be NaN",
+                        DarknetWarning,
+                        stacklevel=2,
+                    )
+
+    def _mismatch_message(self, name: str, have: int, needed: int, layout: list[tuple[int, list[Tensor]]]) -> str:
+        base = f"{name} holds {have:,} floats after the header, the cfg needs {needed:,}"
+        if have > needed:
+            return base + f" ({have - needed:,} left over): these weights belong to a different cfg"
+        total = 0
+        for index, tensors in layout:
+            total += sum(t.numel() for t in tensors)
+            if total > have:
+                info = self.infos[index]
+                return base + f" (first layer that does not fit: layer {index} {info.type}, line {info.line})"
+        return base
+
+    def weight_array(self) -> np.ndarray:
+        parts = [t.detach().float().cpu().reshape(-1) for _, ts in self.weight_layout() for t in ts]
+        return torch.cat(parts).numpy() if parts else np.zeros(0, np.float32)
+
+    def save_weights(self, path: str | os.PathLike[str], header: WeightsHeader | None = None) -> None:
+        write_weights(path, header or self.weights_header, self.weight_array())
+
+
+def _darknet_tensors(module: nn.Module) -> list[Tensor]:
+    getter = getattr(module, "darknet_tensors", None)
+    if getter is None or getattr(module, "shares_weights", False):
+        return []
+    return getter()
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    try:
+        dev = torch.device(device or "cpu")
+    except (RuntimeError, TypeError):
+        raise InputError(f"unknown device '{device}'; use cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device '{device}' requested but no CUDA GPU is available to torch; use --device cpu")
+    return dev
+
+
+def _refuse_text_networks(net: Section) -> None:
+    """darknet's character-level RNNs ([net] inputs=256, no width/height) read text, one character a step."""
+    if net.has("inputs") and not (net.has("width") or net.has("height")):
+        raise CfgError(f"{net.where('inputs')}: a text network (character-level RNN: [net] inputs={net.get_str('inputs')}, "
+                       "no width/height) has no image input; darknet_py runs networks that take images")
+
+
+def build(cfg: str | os.PathLike[str], size: int | Sequence[int] | None = None) -> Network:
+    """The network of a .cfg file (random weights), at its own input size or `size` (N or (W, H))."""
+    return Network(read_cfg(cfg), size)

@@ -1,0 +1,128 @@
+"""The one interface every backend meets, and the only one detect(), classify(), the CLI and the
+Ray driver call (re-exported as `darknet_py.backends.Backend`).
+
+It lives here, beside the pipeline that drives it, so that the pipeline can name what it needs
+without importing any backend (imports go from higher roles to lower ones only).
+
+A backend takes network-ready pixels and gives decoded candidates::
+
+    pixels (N, C, H, W) float32 in [0, 1], RGB   ──candidates()──►   boxes (N, M, 4), objectness (N, M), scores (N, M, K)
+
+and declares what it is (`traits`): its name, where and in which precision it computes, how many
+images one call may take, and whether it replays captured graphs. Everything around that — reading
+and resizing images, thresholds, NMS, `Detections` — is `darknet_py.pipeline`'s, the same for every
+backend, so every backend gives the same results for the same network outputs.
+
+Three implement it: `Darknet` (torch; `darknet_py.backends.torch`), `OnnxDetector` (onnxruntime)
+and `OpenVinoDetector` (OpenVINO). An exported classifier (`GraphClassifier`) meets the same
+protocol with `is_classifier` set: it classifies, and its `detect`/`candidates` refuse.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ContextManager, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import torch
+
+from ..model.layers.head import HeadSpec
+from .classifications import Classification
+from .detections import Detections
+from .preprocess import ImageLike
+
+Candidates = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+"""boxes (N, M, 4) xyxy in network-input pixels, objectness (N, M), class scores (N, M, K)."""
+
+
+@dataclass(frozen=True)
+class BackendTraits:
+    """What a backend declares about itself (printed by `detect`'s log, read by the Ray driver)."""
+
+    name: str  # "torch", "onnxruntime", "openvino"
+    device: str  # where it computes, e.g. "cpu", "cuda:0"
+    precision: str  # "float32", "float16", "bfloat16", "int8" (weights quantised), as far as the backend knows
+    max_batch: int | None = None  # images one candidates() call takes at once; None: any (larger inputs are chunked)
+    replays_graphs: bool = False  # CUDA graphs: candidates() returns buffers the next call overwrites
+    candidates: bool = True  # False for a graph with NMS inside (`nms` export) and for classifiers
+
+
+@dataclass(frozen=True)
+class Portable:
+    """What rebuilds a backend in another process (a Ray actor): `darknet_py.backends.rebuild` takes it."""
+
+    backend: str  # a name of darknet_py.backends.BACKENDS
+    payload: Any  # the torch module itself, or an exported graph's bytes (OpenVINO IR: (xml, bin))
+    options: dict = field(default_factory=dict)  # constructor keywords of a graph backend (resize, precision)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model that darknet_py can run: what `darknet_py.load` returns, whichever runtime is behind it."""
+
+    width: int  # network input size, pixels
+    height: int
+    letter_box: bool  # the cfg's [net] letter_box (detect()'s default)
+    resize: str  # the image resize detect() uses: "darknet" or "opencv" (darknet_py.pipeline.preprocess)
+    names: list[str] | None  # class names the model carries (exports do); None: the caller's, else COCO's
+
+    @property
+    def traits(self) -> BackendTraits:
+        """Name, device, precision, batch limit, graph replay (see BackendTraits)."""
+        ...
+
+    @property
+    def heads(self) -> list[HeadSpec]:
+        """The detection layers' specs, in cfg order ([] for a classifier)."""
+        ...
+
+    @property
+    def num_classes(self) -> int:
+        """Classes of the first detection head, or a classifier's outputs."""
+        ...
+
+    @property
+    def is_classifier(self) -> bool:
+        """True for a network without detection layers: it classify()s, detect() refuses."""
+        ...
+
+    @property
+    def stateful(self) -> bool:
+        """Whether recurrent layers carry a state from one call to the next (see sequence())."""
+        ...
+
+    @property
+    def input_device(self) -> torch.device | None:
+        """Where detect() should prepare pixels: a CUDA device (uint8 up, resized there), or None for host memory."""
+        ...
+
+    def candidates(self, pixels: np.ndarray | torch.Tensor) -> Candidates:
+        """Decoded candidates for network-ready pixels.
+
+        Args:
+            pixels (ndarray or Tensor[N, C, H, W]): float32 in [0, 1], RGB, `height` x `width`; a tensor
+                only when it is on `input_device`.
+
+        Returns:
+            boxes (Tensor[N, M, 4]): xyxy in network-input pixels; objectness (Tensor[N, M]);
+            scores (Tensor[N, M, K]): class probabilities, not yet multiplied by objectness.
+        """
+        ...
+
+    def sequence(self) -> ContextManager:
+        """Inside, consecutive calls are consecutive video frames (recurrent state carries); a no-op for
+        models without recurrent layers."""
+        ...
+
+    def detect(self, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
+               **options) -> list[Detections]:
+        """One Detections per image (darknet_py.pipeline.detect.detect's options)."""
+        ...
+
+    def classify(self, images: ImageLike | Sequence[ImageLike], top: int = 5, *,
+                 names: list[str] | None = None) -> list[Classification]:
+        """One Classification per image (a classifier; detectors refuse)."""
+        ...
+
+    def portable(self) -> Portable:
+        """What rebuilds this backend in another process."""
+        ...

@@ -1,0 +1,256 @@
+"""The detection pipeline: images → preprocess → model → decode → NMS → Detections.
+
+Everything after the forward pass is batched tensor code on the model's device; NMS
+runs once for the whole batch, grouping boxes by (image, class). The defaults are
+`darknet detector test`'s: threshold 0.25, the cfg's NMS kind at 0.45, darknet's resize, and
+every class above the threshold listed for each box (multi-label). Boxes are compared where
+darknet compares them, in coordinates relative to the image (its DIoU depends on that frame).
+"""
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from . import darknet_resize
+from .detections import Detections
+from ..core.errors import InputError
+from ..model.layers.head import HeadSpec
+from ..format.names import default_names
+from .nms import GREEDY_DIOU_BETA, batched_nms
+from .backend import Backend
+from .preprocess import DEFAULT_RESIZE, ImageLike, Transform, as_bgr8, check_resize, prepare, read_image, transform_for
+
+PREPROCESS_THREADS = 8  # at most; image decoding and resizing scale with cores until memory bandwidth binds
+HOST_NMS_MAX = 2048  # candidates up to which a GPU batch runs its NMS on the CPU (milliseconds there)
+MAX_CANDIDATES = 30000  # per image, by score, before NMS (bounds the NMS work at very low thresholds)
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    conf_thresh: float = 0.25
+    nms_thresh: float = 0.45
+    # None: darknet's rule, every class above the threshold (one per box where a backend cannot: an ONNX
+    # graph with NMS inside); False: the best class of each box only
+    multi_label: bool | None = None
+    letterbox: bool | None = None  # None: the cfg's [net] letter_box
+    resize: str | None = None  # None: the model's ("darknet" unless loaded otherwise); "darknet" | "opencv"
+    classes: tuple[int, ...] | None = None  # keep only these class ids
+    nms_kind: str | None = None  # None: the cfg's; "iou", "greedynms", "diounms", "none"
+    max_det: int = 1000
+    class_scores: bool = False  # also return each box's scores over all classes before NMS (Detections.class_scores)
+    # darknet compares boxes relative to the image in `detector test` and `map`, in image pixels in `detector
+    # valid`; IoU does not care, its DIoU (greedynms, diounms) does
+    nms_in_pixels: bool = False
+
+    def validate(self) -> None:
+        if not 0 <= self.conf_thresh <= 1:
+            raise InputError(f"confidence threshold must be in [0, 1], got {self.conf_thresh}")
+        if not 0 <= self.nms_thresh <= 1:
+            raise InputError(f"NMS threshold must be in [0, 1], got {self.nms_thresh}")
+        if self.nms_kind not in (None, "iou", "default", "greedynms", "diounms", "none"):
+            raise InputError(f"unknown NMS kind '{self.nms_kind}'; use iou, greedynms, diounms or none")
+        if self.resize is not None:
+            check_resize(self.resize)
+
+
+def _load(item: ImageLike) -> tuple[np.ndarray, str]:
+    if isinstance(item, np.ndarray):
+        return as_bgr8(item), ""
+    if isinstance(item, (str, os.PathLike)):
+        return read_image(item), os.fspath(item)
+    raise InputError(f"cannot detect on a {type(item).__name__}: give a BGR numpy array or an image path")
+
+
+def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
+    if isinstance(images, np.ndarray) and images.ndim == 4:
+        return list(images)
+    if isinstance(images, (np.ndarray, str, os.PathLike)):
+        return [images]
+    return list(images)
+
+
+def nms_settings(specs: Sequence[HeadSpec], options: DetectOptions) -> tuple[str, float]:
+    """(overlap kind, DIoU beta) from the option or the cfg's last detection layer (darknet's detector
+    test/map read nms_kind from the last [yolo], [region] or [Gaussian_yolo]; [region] has none: IoU)."""
+    kind = options.nms_kind or (specs[-1].nms_kind if specs else "default")
+    if kind == "greedynms":
+        return "diou", GREEDY_DIOU_BETA
+    if kind == "diounms":
+        return "diou", specs[-1].beta_nms
+    return ("none" if kind == "none" else "iou"), GREEDY_DIOU_BETA
+
+
+def select(specs: Sequence[HeadSpec], boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor,
+           batch: PreparedBatch, options: DetectOptions, names: list[str]) -> list[Detections]:
+    """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → Detections per image."""
+    # darknet drops a box whose objectness is not above the threshold before looking at classes
+    scores = scores * (objectness.unsqueeze(-1) > options.conf_thresh)
+    if options.classes is not None:
+        allowed = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device)
+        allowed[[c for c in options.classes if 0 <= c < scores.shape[-1]]] = True
+        scores = scores * allowed
+    if options.multi_label is not False:
+        image_idx, box_idx, class_idx = (scores > options.conf_thresh).nonzero(as_tuple=True)
+        chosen = scores[image_idx, box_idx, class_idx]
+    else:
+        best, best_class = scores.max(-1)
+        image_idx, box_idx = (best > options.conf_thresh).nonzero(as_tuple=True)
+        class_idx, chosen = best_class[image_idx, box_idx], best[image_idx, box_idx]
+    if chosen.numel() > MAX_CANDIDATES:
+        top = _top_per_image(image_idx, chosen, MAX_CANDIDATES)
+        image_idx, box_idx, class_idx, chosen = image_idx[top], box_idx[top], class_idx[top], chosen[top]
+    candidate_boxes = batch.relative(image_idx, boxes[image_idx, box_idx])
+    if candidate_boxes.is_cuda and len(chosen) <= HOST_NMS_MAX:
+        # NMS over a few hundred boxes is dozens of tiny kernels and several syncs on a GPU (2.2 ms
+        # per image on an H100 host), microseconds of arithmetic on the CPU: bring the candidates over once
+        image_idx, box_idx, class_idx, chosen, candidate_boxes = (
+            t.cpu() for t in (image_idx, box_idx, class_idx, chosen, candidate_boxes))
+    kind, beta = nms_settings(specs, options)
+    if kind == "none":
+        keep = chosen.argsort(descending=True, stable=True)
+    else:
+        groups = image_idx * scores.shape[-1] + class_idx
+        frame = batch.pixel_boxes(image_idx, candidate_boxes) if options.nms_in_pixels else candidate_boxes
+        keep = batched_nms(frame, chosen, groups, options.nms_thresh, kind, beta)
+    class_scores = None
+    if options.class_scores:  # darknet's det.prob: every class above the threshold, as it was before NMS
+        every = scores[image_idx[keep].to(scores.device), box_idx[keep].to(scores.device)]
+        class_scores = every * (every > options.conf_thresh)
+    return batch.results(image_idx[keep], candidate_boxes[keep], chosen[keep], class_idx[keep], names,
+                         options.max_det, box_idx[keep], class_scores)
+
+
+def _top_per_image(image_idx: torch.Tensor, scores: torch.Tensor, cap: int) -> torch.Tensor:
+    """Indices of the `cap` best candidates of each image (so results never depend on batch-mates)."""
+    order = scores.argsort(descending=True)
+    order = order[image_idx[order].argsort(stable=True)]  # by image, best first within each
+    counts = torch.bincount(image_idx[order])
+    starts = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(len(order), device=order.device) - starts[image_idx[order]]
+    return order[rank < cap]
+
+
+@dataclass
+class PreparedBatch:
+    """Network-ready images and what it takes to map boxes back onto each original."""
+
+    pixels: np.ndarray | torch.Tensor  # N, C, H, W float32 in [0, 1], RGB (a tensor when made on the model's GPU)
+    transforms: list[Transform]
+    sources: list[str]
+
+    def relative(self, image_idx: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+        """xyxy boxes in network pixels → relative to their image (0..1 across it; not clipped), as
+        darknet's correct_yolo_boxes gives them: the frame its NMS and `map` compare boxes in."""
+        frame = torch.tensor([[t.pad_x, t.pad_y, t.scale_x * t.image_w, t.scale_y * t.image_h] for t in self.transforms],
+                             dtype=torch.float32, device=boxes.device)[image_idx]
+        offset, extent = frame[:, :2].repeat(1, 2), frame[:, 2:].repeat(1, 2)
+        return (boxes.float() - offset) / extent
+
+    def pixel_boxes(self, image_idx: torch.Tensor, relative: torch.Tensor) -> torch.Tensor:
+        """Relative boxes → image pixels (not clipped)."""
+        size = torch.tensor([[t.image_w, t.image_h] for t in self.transforms], dtype=torch.float32,
+                            device=relative.device)[image_idx]
+        return relative * size.repeat(1, 2)
+
+    def results(self, image_idx: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor, class_ids: torch.Tensor,
+                names: list[str], max_det: int, box_ids: torch.Tensor | None = None,
+                class_scores: torch.Tensor | None = None) -> list[Detections]:
+        """Kept detections (flat, sorted by score within each image; boxes relative to the image, as
+        `relative` makes them) → one Detections per image. `box_ids` name the candidate box each
+        detection came from: several classes of one box share it."""
+        kept_image = image_idx.cpu().numpy()
+        kept_boxes, kept_scores, kept_classes = (t.cpu().numpy() for t in (boxes, scores, class_ids))
+        kept_ids = None if box_ids is None else box_ids.cpu().numpy()
+        kept_class_scores = None if class_scores is None else class_scores.cpu().numpy()
+        out = []
+        for i, (transform, source) in enumerate(zip(self.transforms, self.sources)):
+            mine = np.flatnonzero(kept_image == i)[:max_det]
+            size = np.array([transform.image_w, transform.image_h] * 2, np.float32)
+            unclipped = (kept_boxes[mine].astype(np.float32) * size).reshape(-1, 4)
+            out.append(Detections(
+                boxes=np.minimum(np.maximum(unclipped, 0), size),
+                scores=kept_scores[mine].astype(np.float32),
+                class_ids=kept_classes[mine].astype(np.int64),
+                names=names,
+                image_size=(transform.image_w, transform.image_h),
+                source=source,
+                unclipped=unclipped,
+                box_ids=None if kept_ids is None else kept_ids[mine].astype(np.int64),
+                class_scores=None if kept_class_scores is None else kept_class_scores[mine].astype(np.float32),
+            ))
+        return out
+
+
+def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: int, letterbox: bool,
+                  resize: str = DEFAULT_RESIZE, device: torch.device | None = None) -> PreparedBatch:
+    """Read and pre-process every image into one batch; several images in threads (OpenCV, numpy and
+    torch release the GIL), one in the caller's. Errors come in input order.
+
+    With darknet's resize and a CUDA `device`, the images go up as uint8 and are resized there:
+    `pixels` is then a tensor on that device. Otherwise pixels are a numpy array.
+    """
+    items = as_image_list(images)
+    threaded = len(items) > 1
+    if resize == "darknet" and device is not None and device.type == "cuda":
+        loaded = list(_preprocess_pool().map(_load, items)) if threaded else [_load(item) for item in items]
+        pixels, _ = darknet_resize.prepare_batch_on_device([image for image, _ in loaded], width, height, letterbox, device)
+        transforms = [transform_for(image.shape[1], image.shape[0], width, height, letterbox, resize) for image, _ in loaded]
+        return PreparedBatch(pixels, transforms, [source for _, source in loaded])
+    pixels = np.empty((len(items), 3, height, width), np.float32)
+
+    def one(i: int) -> tuple[Transform, str]:
+        image, source = _load(items[i])
+        return prepare(image, width, height, letterbox, out=pixels[i], resize=resize)[1], source
+
+    done = list(_preprocess_pool().map(one, range(len(items)))) if threaded else [one(i) for i in range(len(items))]
+    return PreparedBatch(pixels, [t for t, _ in done], [s for _, s in done])
+
+
+@functools.cache
+def _preprocess_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=min(PREPROCESS_THREADS, os.cpu_count() or 1), thread_name_prefix="darknet_py-prep")
+
+
+def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25,
+           nms_thresh: float = 0.45, *, names: list[str] | None = None, **options) -> list[Detections]:
+    """The detection pipeline around any backend: images → pre-process → `backend.candidates` → thresholds
+    and NMS → Detections.
+
+    Args:
+        backend (Backend): what runs the network (darknet_py.backends: torch, onnxruntime, OpenVINO).
+        images: an image path, a BGR uint8 array (H, W, 3) as cv2 reads it, or a list of them.
+        conf_thresh (float): score threshold; a box's objectness must exceed it too (darknet's rule).
+        nms_thresh (float): NMS overlap threshold.
+        names (list[str], optional): class names (default: the backend's, else COCO's for 80 classes).
+        **options: the other DetectOptions fields (multi_label, letterbox, resize, classes, nms_kind, max_det, ...).
+
+    Returns:
+        list[Detections]: one per image, in input order.
+    """
+    opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
+    opts.validate()
+    if not as_image_list(images):
+        return []
+    letterbox = backend.letter_box if opts.letterbox is None else opts.letterbox
+    batch = prepare_batch(images, backend.width, backend.height, letterbox, opts.resize or backend.resize,
+                          backend.input_device)
+    boxes, objectness, scores = backend.candidates(batch.pixels)
+    return select(backend.heads, boxes, objectness, scores, batch, opts,
+                  names or backend.names or default_names(backend.num_classes))
+
+
+def iter_batches(items: Iterable, size: int) -> Iterable[list]:
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
