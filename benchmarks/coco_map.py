@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 import darknet_py
+from darknet_py.core.fileio import atomic_write
 from darknet_py.evaluate.coco import (
     METRICS,
     category_ids,
@@ -26,11 +27,10 @@ from darknet_py.evaluate.coco import (
     metrics_table,
     run_map,
 )
-from darknet_py.core.fileio import atomic_write
-from darknet_py.format.names import COCO_NAMES
 from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.export.openvino import export_openvino
 from darknet_py.export.quantize import Int8Options
+from darknet_py.format.names import COCO_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -26,11 +26,12 @@ import cv2
 import numpy as np
 
 import darknet_py
-from darknet_py.evaluate.coco import evaluate as coco_evaluate, load_ground_truth, run_map
-from darknet_py.format.darknet_data import load_dataset
+from darknet_py.core.fileio import atomic_write
+from darknet_py.evaluate.coco import evaluate as coco_evaluate
+from darknet_py.evaluate.coco import load_ground_truth, run_map
 from darknet_py.evaluate.darknet_map import darknet_text, evaluate
 from darknet_py.evaluate.detection_pass import detect_paths
-from darknet_py.core.fileio import atomic_write
+from darknet_py.format.darknet_data import load_dataset
 from darknet_py.pipeline.preprocess import prepare
 from tests.darknet_commands import detector_map, detector_test, detector_valid, parse_map
 from tests.darknet_dataset import write_darknet_dataset

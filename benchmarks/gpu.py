@@ -138,9 +138,9 @@ def onnx_providers() -> list[str]:
 
 
 def onnx_config(cfg: Path, weights: Path, side: int, batch: int, repeats: int, folder: Path) -> dict:
-    from darknet_py.format.names import default_names
     from darknet_py.backends.onnxruntime import OnnxDetector
     from darknet_py.export.onnx import ExportOptions, export_onnx
+    from darknet_py.format.names import default_names
 
     path = folder / f"{cfg.stem}-{side}-fp16.onnx"
     if not path.exists():

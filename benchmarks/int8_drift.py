@@ -20,14 +20,14 @@ import numpy as np
 
 import darknet_py
 from benchmarks.run import CALIBRATION, REPO, model_files
-from darknet_py.pipeline.detect import prepare_batch
-from darknet_py.core.fileio import atomic_write
-from darknet_py.format.names import default_names
 from darknet_py.backends.onnxruntime import OnnxDetector
-from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.backends.openvino import OpenVinoDetector
+from darknet_py.core.fileio import atomic_write
+from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.export.openvino import export_openvino
 from darknet_py.export.quantize import Int8Options
+from darknet_py.format.names import default_names
+from darknet_py.pipeline.detect import prepare_batch
 
 SCORE_FLOOR = 0.05
 DETECT_THRESH = 0.25

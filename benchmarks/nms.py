@@ -24,9 +24,9 @@ import numpy as np
 import torch
 
 import darknet_py
-from darknet_py.pipeline.detect import DetectOptions, prepare_batch, select
 from darknet_py.core.fileio import atomic_write
 from darknet_py.format.names import default_names
+from darknet_py.pipeline.detect import DetectOptions, prepare_batch, select
 from darknet_py.pipeline.nms import batched_nms
 from weights_tools.synth import synthesize
 

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 import darknet_py
-from darknet_py.core.fileio import atomic_write
-from darknet_py.format.names import default_names
 from darknet_py.backends.onnxruntime import OnnxDetector
+from darknet_py.core.fileio import atomic_write
 from darknet_py.export.onnx import ExportOptions, export_onnx
+from darknet_py.format.names import default_names
 from weights_tools.synth import synthesize
 
 REPO = Path(__file__).resolve().parents[1]

@@ -39,13 +39,13 @@ import numpy as np
 import torch
 
 import darknet_py
-from darknet_py.core.fileio import atomic_path, atomic_write
-from darknet_py.format.names import default_names
 from darknet_py.backends.onnxruntime import OnnxDetector
-from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.backends.openvino import OpenVinoDetector
+from darknet_py.core.fileio import atomic_path, atomic_write
+from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.export.openvino import export_openvino
 from darknet_py.export.quantize import Int8Options
+from darknet_py.format.names import default_names
 from weights_tools.synth import synthesize
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,9 +9,9 @@ from .backends.graph import GraphDetector
 from .backends.graph_classifier import GraphClassifier, classifier_or_detector
 from .backends.torch import Darknet
 from .core.errors import InputError
+from .format.cfg import read_cfg
 from .format.names import default_names
 from .model.network import resolve_device
-from .format.cfg import read_cfg
 from .pipeline.preprocess import DEFAULT_RESIZE, check_resize
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 
 import darknet_py
-from darknet_py.format.cfg import parse_text
 from darknet_py.backends.torch import Darknet
+from darknet_py.format.cfg import parse_text
 
 NASTY_VALUES = ["0", "-1", "-2", "-3", "-999", "1", "2", "3", "7", "31", "1000000", "99999999999999999999",
                 "abc", "", "1e9", "nan", "inf", "-inf", "2,", ",", ",,", "3.5", "-0.5", "0x10", "1,2,3", "-1,-3,-5",

@@ -15,8 +15,8 @@ import itertools
 import json
 import os
 import re
-import signal
 import shutil
+import signal
 import subprocess
 import threading
 from pathlib import Path

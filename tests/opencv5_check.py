@@ -22,9 +22,9 @@ def export(folder: Path) -> None:
     import cv2
 
     import darknet_py
-    from darknet_py.format.names import COCO_NAMES
     from darknet_py.backends.onnxruntime import OnnxDetector
     from darknet_py.export.onnx import ExportOptions, export_onnx
+    from darknet_py.format.names import COCO_NAMES
     from tests.conftest import IMAGES, official, shared_path
     from weights_tools.synth import synthesize
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import warnings
 import sys
+import warnings
 from pathlib import Path
 
 import cv2

@@ -17,10 +17,11 @@ import pytest
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.evaluate.coco import evaluate as coco_evaluate, load_ground_truth, run_map
-from darknet_py.format.darknet_data import label_path, load_dataset, read_data_file
+from darknet_py.evaluate.coco import evaluate as coco_evaluate
+from darknet_py.evaluate.coco import load_ground_truth, run_map
 from darknet_py.evaluate.darknet_map import MapAccumulator, darknet_text, evaluate
 from darknet_py.evaluate.detection_pass import detect_paths
+from darknet_py.format.darknet_data import label_path, load_dataset, read_data_file
 from darknet_py.pipeline.detections import Detections
 from tests.conftest import COCO, official, shared_path
 from tests.darknet_commands import detector_map, detector_valid, parse_map

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import darknet_py
-from darknet_py.format.cfg import parse_text
 from darknet_py.backends.torch import Darknet
+from darknet_py.format.cfg import parse_text
 from tests.cfg_fuzz import Case, run_case
 from tests.conftest import ZOO_CFG, shared_path, zoo_cfgs
 

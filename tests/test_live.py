@@ -27,9 +27,9 @@ import numpy as np
 import pytest
 
 from darknet_py import DarknetWarning, InputError, cli
+from darknet_py.live import LiveOptions, LiveView, is_loopback
 from darknet_py.media.darknet_json import darknet_frame
 from darknet_py.pipeline.detections import Detections
-from darknet_py.live import LiveOptions, LiveView, is_loopback
 from tests.chromium import Chromium, wait_for
 from tests.conftest import IMAGES, REPO, VIDEO, shared_path
 

@@ -11,9 +11,9 @@ import pytest
 import darknet_py
 from darknet_py import cli
 from darknet_py.evaluate.coco import category_ids, evaluate, load_ground_truth, run_map
-from darknet_py.pipeline.detections import Detections
 from darknet_py.export.onnx import export_onnx
 from darknet_py.format.names import COCO_NAMES
+from darknet_py.pipeline.detections import Detections
 from tests.conftest import COCO, official, shared_path
 
 ANNOTATIONS = COCO / "instances_val2017_subset.json"

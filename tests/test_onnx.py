@@ -16,11 +16,11 @@ import torch
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.export import onnx as onnx_export
-from darknet_py.pipeline.decode import decode
-from darknet_py.format.names import COCO_NAMES, default_names
 from darknet_py.backends.onnxruntime import OnnxDetector
+from darknet_py.export import onnx as onnx_export
 from darknet_py.export.onnx import ExportOptions, export_onnx
+from darknet_py.format.names import COCO_NAMES, default_names
+from darknet_py.pipeline.decode import decode
 from tests.conftest import CLIP_FRAMES, IMAGES, REPO, frame_count, official, photos, shared_path, zoo_cfgs
 
 SMALL_SIDE = 320

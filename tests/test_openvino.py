@@ -13,11 +13,11 @@ import torch
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.format.names import COCO_NAMES
-from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.backends.openvino import OpenVinoDetector
+from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.export.openvino import export_openvino
 from darknet_py.export.quantize import Int8Options
+from darknet_py.format.names import COCO_NAMES
 from tests.conftest import IMAGES, ZOO_CFG, official, photos, shared_path
 
 CSP_SIDE = 320  # yolov4-csp (synthetic weights) at 320: the same network as at 512, a third of the work

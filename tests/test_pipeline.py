@@ -75,8 +75,8 @@ def test_cfg_nms_kind_and_multi_label() -> None:
 
 
 def test_new_coords_decode_matches_darknet_formula() -> None:
-    from darknet_py.pipeline.decode import decode_head
     from darknet_py.model.layers.yolo import YoloSpec
+    from darknet_py.pipeline.decode import decode_head
 
     spec = YoloSpec(anchors=((10.0, 20.0),), classes=1, scale_x_y=2.0, new_coords=True, nms_kind="diounms", beta_nms=0.6)
     head = torch.full((1, 6, 2, 2), 0.75)

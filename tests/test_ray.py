@@ -371,8 +371,8 @@ def test_a_pool_the_cluster_cannot_hold_is_refused_not_left_waiting() -> None:
 
 def test_an_openvino_model_ships_to_the_actors(cluster: str, tmp_path: Path) -> None:
     """OpenVINO IR travels as its .xml and .bin bytes; the actors' detections are the single-process ones."""
-    from darknet_py.format.names import COCO_NAMES
     from darknet_py.export.openvino import export_openvino
+    from darknet_py.format.names import COCO_NAMES
 
     ir_file = tmp_path / "tiny.xml"
     export_openvino(darknet_py.load(*official("yolov4-tiny")), ir_file, COCO_NAMES)

@@ -17,7 +17,7 @@ from darknet_py.model.network import build
 from darknet_py.model.scaling import ScaleSpec, scale, scaled_filters
 from darknet_py.model.structure import CSP_TYPES, csp_depths
 from tests.conftest import ZOO_CFG, shared_path, zoo_cfgs
-from tests.oracle import oracle_epsilon, opencv_heads, relative_error
+from tests.oracle import opencv_heads, oracle_epsilon, relative_error
 
 
 def _build(name: str, size: int | None = None) -> darknet_py.Darknet:

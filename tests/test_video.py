@@ -79,7 +79,7 @@ def test_ctrl_c_leaves_a_playable_video_of_the_frames_done(clip: Path, tmp_path:
 
 def test_error_mid_stream_keeps_the_frames_done_and_says_so(clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
-    with pytest.raises(darknet_py.InputError, match=rf"stopped after 4 frames: out of memory; .*out.mp4 holds the 4 frames"):
+    with pytest.raises(darknet_py.InputError, match=r"stopped after 4 frames: out of memory; .*out.mp4 holds the 4 frames"):
         video.run_video(str(clip), _stop_at(4, RuntimeError("out of memory")), str(out), batch=2)
     assert frame_count(out) == 4
 

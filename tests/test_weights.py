@@ -12,7 +12,7 @@ import torch
 
 import darknet_py
 from darknet_py import WeightsError, WeightsHeader
-from tests.conftest import REPO, official, shared_path, ZOO_CFG
+from tests.conftest import REPO, ZOO_CFG, official, shared_path
 from weights_tools.synth import synthesize
 
 TINY = "[net]\nwidth=16\nheight=16\nchannels=3\n[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\npad=1\nactivation=leaky\n[convolutional]\nfilters=2\nsize=1\nactivation=linear\n"

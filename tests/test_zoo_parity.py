@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import darknet_py
-from tests.conftest import official, photos, shared_path, zoo_cfgs, ZOO_CFG
-from tests.oracle import oracle_epsilon, opencv_cfg, opencv_heads, relative_error
+from tests.conftest import ZOO_CFG, official, photos, shared_path, zoo_cfgs
+from tests.oracle import opencv_cfg, opencv_heads, oracle_epsilon, relative_error
 
 PARITY_SIDE = 256  # small input keeps the big cfgs (P6/P7) fast; every zoo cfg allows it
 TOLERANCE = 1e-4

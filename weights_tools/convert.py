@@ -10,8 +10,8 @@ import torch
 
 from darknet_py.core.errors import WeightsError
 from darknet_py.core.fileio import atomic_path
-from darknet_py.model.network import build
 from darknet_py.format.weights import WeightsHeader
+from darknet_py.model.network import build
 
 FORMAT = "darknet_py-checkpoint/1"
 

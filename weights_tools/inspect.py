@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from darknet_py.model.network import build
 from darknet_py.format.weights import read_weights
+from darknet_py.model.network import build
 
 
 def describe(weights: str, cfg: str | None = None) -> str:

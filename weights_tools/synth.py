@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from darknet_py.format.cfg import read_cfg
+from darknet_py.backends.torch import Darknet
 from darknet_py.core.errors import DarknetError
+from darknet_py.format.cfg import read_cfg
 from darknet_py.model.layers.connected import ConnectedLayer
 from darknet_py.model.layers.conv import ConvLayer
-from darknet_py.backends.torch import Darknet
 
 CALIBRATION_SIDE = 256
 CALIBRATION_BATCH = 8

@@ -15,13 +15,13 @@ from typing import ContextManager, Sequence
 import numpy as np
 import torch
 
-from ..pipeline.decode import decode, head_constants
+from ..core.errors import InputError
+from ..format.metadata import NMS_DEFAULTS
+from ..model.layers.head import spec_from_dict
 from ..pipeline.backend import BackendTraits, Candidates, Portable
+from ..pipeline.decode import decode, head_constants
 from ..pipeline.detect import DetectOptions, ImageLike, detect, prepare_batch
 from ..pipeline.detections import Detections
-from ..core.errors import InputError
-from ..model.layers.head import spec_from_dict
-from ..format.metadata import NMS_DEFAULTS
 from ..pipeline.preprocess import DEFAULT_RESIZE, check_resize
 
 INPUT_NAME = "images"  # the pixels input of every export

@@ -11,11 +11,11 @@ import contextlib
 from dataclasses import replace
 from typing import ContextManager, Sequence
 
+from ..core.errors import InputError
+from ..pipeline.backend import BackendTraits, Portable
 from ..pipeline.classifications import Classification
 from ..pipeline.classify import classify_with
 from ..pipeline.detect import ImageLike
-from ..core.errors import InputError
-from ..pipeline.backend import BackendTraits, Portable
 from .graph import GraphDetector
 
 

@@ -13,12 +13,10 @@ from typing import Sequence
 import numpy as np
 import onnxruntime as ort
 
-from ..core.errors import InputError
+from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import read_bytes
+from ..format.metadata import METADATA_KEY, parse_metadata
 from .graph import GraphDetector
-from ..format.metadata import parse_metadata
-from ..core.errors import DarknetWarning
-from ..format.metadata import METADATA_KEY
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 

@@ -22,9 +22,8 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.fileio import read_bytes
+from ..format.metadata import METADATA_KEY, NMS_DEFAULTS, parse_metadata
 from .graph import GraphDetector
-from ..format.metadata import parse_metadata
-from ..format.metadata import METADATA_KEY, NMS_DEFAULTS
 
 INSTALL_HINT = "pip install 'darknet_py[openvino]'"
 PRECISIONS = {"f32": "FP32", "bf16": "BF16", "f16": "FP16"}  # inference precision → CPU capability that has it

@@ -29,9 +29,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..pipeline.decode import decode, head_constants
-from ..model.layers.conv import ConvLayer, tensor_version
 from ..core.errors import DarknetWarning
+from ..model.layers.conv import ConvLayer, tensor_version
+from ..pipeline.decode import decode, head_constants
 
 Candidates = tuple[Tensor, Tensor, Tensor]  # boxes (N, M, 4), objectness (N, M), scores (N, M, C)
 MAX_GRAPHS = 4  # input shapes kept captured (each holds its activations); the oldest goes first

@@ -54,8 +54,8 @@ def fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
 
 def model_files(args) -> tuple[str | None, str]:
     """(cfg, weights) from --cfg/--weights (weights may be an exported .onnx / .xml file) or --model / the default."""
-    from ..format import zoo
     from ..backends import exported_file
+    from ..format import zoo
 
     if exported_file(args.weights):
         return None, args.weights

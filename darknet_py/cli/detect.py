@@ -12,10 +12,10 @@ from pathlib import Path
 import cv2
 
 from ..core import events, interrupt
-from ..media.darknet_json import darknet_frame_text, darknet_json_file
 from ..core.errors import InputError
 from ..core.fileio import atomic_write, write_image
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
+from ..media.darknet_json import darknet_frame_text, darknet_json_file
 from ..media.sources import annotated_name, source_items
 from ..media.video_writer import CODECS, output_suffix
 from .common import add_backend_arg, add_device_args, add_model_args, fresh_run_dir, load_model

@@ -41,8 +41,8 @@ def run(args) -> int:
     import time
 
     from ..api import load
-    from ..format.names import resolve_names
     from ..export.onnx import ExportOptions, export_onnx
+    from ..format.names import resolve_names
 
     output = Path(args.output)
     openvino = output.suffix.lower() == ".xml"

@@ -23,17 +23,17 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core import events, interrupt
 from ..backends import Backend, Portable, rebuild
-from ..pipeline.detect import DetectOptions, PreparedBatch, select
-from ..pipeline.detections import Detections
+from ..core import events, interrupt
 from ..core.errors import DarknetError, InputError
 from ..core.fileio import write_image
-from ..format.names import default_names
-from ..pipeline.preprocess import DEFAULT_RESIZE, Transform, prepare, read_image
 from ..core.progress import Progress
-from .shards import Plan, RunFolder, VideoSource
+from ..format.names import default_names
 from ..media.sources import annotated_name, source_items
+from ..pipeline.detect import DetectOptions, PreparedBatch, select
+from ..pipeline.detections import Detections
+from ..pipeline.preprocess import DEFAULT_RESIZE, Transform, prepare, read_image
+from .shards import Plan, RunFolder, VideoSource
 
 INSTALL_HINT = "pip install 'darknet_py[ray]'"
 PREPARE_CPUS = 0.5  # logical CPUs per read/pre-process task: leaves room beside the actors' 1 CPU each

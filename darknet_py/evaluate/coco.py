@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-
-from .detection_pass import MAP_THRESH, detect_paths
 from ..core.errors import InputError
 from ..core.fileio import read_bytes
+from .detection_pass import MAP_THRESH, detect_paths
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 

@@ -18,8 +18,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ..format.darknet_data import load_dataset
-from .detection_pass import MAP_THRESH, detect_paths
 from ..pipeline.detections import Detections
+from .detection_pass import MAP_THRESH, detect_paths
 
 POINTS = (0, 11, 101)
 

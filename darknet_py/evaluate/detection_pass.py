@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Iterator, Sequence
 
+from ..core.progress import Progress
 from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
-from ..core.progress import Progress
 
 MAP_THRESH = 0.005  # darknet detector map's score threshold
 MAX_DETECTIONS = 100_000  # per image: darknet keeps every one (COCOeval keeps each category's best 100 itself)

@@ -24,13 +24,13 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import Tensor, nn
 
-from ..core.version import __version__
-from ..format.metadata import FORMAT_VERSION, METADATA_KEY, NMS_DEFAULTS, OUTPUT_FORMATS
-from ..pipeline.decode import decode_head
+from ..backends.torch import Darknet
 from ..core.errors import InputError
 from ..core.fileio import atomic_path, sha256_file
+from ..core.version import __version__
+from ..format.metadata import FORMAT_VERSION, METADATA_KEY, NMS_DEFAULTS, OUTPUT_FORMATS
 from ..model.layers.head import spec_to_dict
-from ..backends.torch import Darknet
+from ..pipeline.decode import decode_head
 
 if TYPE_CHECKING:
     from .quantize import Int8Options

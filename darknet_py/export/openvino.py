@@ -20,11 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from ..core.errors import InputError
+from ..backends.openvino import INSTALL_HINT, model_from_onnx, require_openvino
 from ..backends.torch import Darknet
+from ..core.errors import InputError
 from ..format.metadata import METADATA_KEY
 from .onnx import ExportOptions, build_onnx, checked_bytes
-from ..backends.openvino import INSTALL_HINT, model_from_onnx, require_openvino
 from .quantize import Int8Options, calibration_batches, calibration_images, quiet_logger
 
 NNCF_PRESET = "MIXED"  # symmetric int8 weights, asymmetric activations (Mish and leaky outputs are not symmetric)

@@ -21,10 +21,10 @@ from typing import Iterator
 import numpy as np
 import onnx
 
-from ..pipeline.detect import prepare_batch
-from ..core.errors import InputError
 from ..backends.torch import Darknet
+from ..core.errors import InputError
 from ..format.metadata import METADATA_KEY
+from ..pipeline.detect import prepare_batch
 from ..pipeline.preprocess import DEFAULT_RESIZE, IMAGE_EXTENSIONS
 
 # Ops with int8 kernels in onnxruntime that appear in darknet graphs.

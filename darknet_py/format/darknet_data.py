@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import read_bytes
-from ..core.errors import DarknetWarning
 from .names import read_names
 
 _FOLDER_RULES = (  # src/utils.c replace_image_to_label, in its order; each replaces the first occurrence

@@ -16,8 +16,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 
-from ..core.errors import InputError
-from ..core.errors import DarknetWarning
+from ..core.errors import DarknetWarning, InputError
 from .feed import LiveFeed, LiveFrame
 from .server import start_server
 

@@ -14,10 +14,10 @@ from typing import Callable, ContextManager
 import cv2
 import numpy as np
 
-from ..pipeline.detections import Detections
 from ..core.errors import InputError
 from ..core.fileio import atomic_path
 from ..core.progress import Progress
+from ..pipeline.detections import Detections
 from .video_writer import open_video_writer
 
 _END = object()

@@ -16,8 +16,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from ..core.errors import InputError
-from ..core.errors import DarknetWarning
+from ..core.errors import DarknetWarning, InputError
 
 
 class VideoWriter(Protocol):

@@ -16,16 +16,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..core.errors import CfgError, DarknetWarning, InputError, WeightsError
 from ..format.cfg import Section, read_cfg
-from ..core.errors import CfgError, InputError, WeightsError
+from ..format.weights import WeightsHeader, read_weights, write_weights
 from .layers import BuildContext, Shape, builder_for
 from .layers.conv import ConvLayer
 from .layers.head import DetectionHead, HeadSpec
 from .layers.recurrent import Recurrent
 from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT, LayerInfo
 from .layers.softmax import TreeSoftmax
-from ..core.errors import DarknetWarning
-from ..format.weights import WeightsHeader, read_weights, write_weights
 
 MAX_INPUT_SIDE = 16384  # larger inputs would exhaust memory long before they help
 

@@ -17,8 +17,8 @@ import os
 import warnings
 from dataclasses import dataclass
 
-from ..format.cfg import Section, parse_text
 from ..core.errors import CfgError, InputError
+from ..format.cfg import Section, parse_text
 from .info import blocks as find_model_blocks
 from .network import Network
 

@@ -23,9 +23,9 @@ from dataclasses import asdict, dataclass
 
 from .layers.combine import Route, Shortcut
 from .layers.conv import ConvLayer
+from .layers.head import DetectionHead
 from .layers.pooling import MaxPool
 from .layers.resample import Upsample
-from .layers.head import DetectionHead
 from .network import Network
 
 CSP_TYPES = ("CSPDark", "CSPSPP", "CSPOSA", "CSPUp", "CSPDown", "rCSP")

@@ -14,11 +14,11 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..core.errors import InputError
+from ..format.names import default_names
 from .classifications import Classification, top_classes
 from .darknet_image import center_crop_min, to_float_rgb
 from .detect import ImageLike, as_image_list
-from ..core.errors import InputError
-from ..format.names import default_names
 from .preprocess import as_bgr8, read_image
 
 

@@ -12,12 +12,12 @@ from typing import Any, Callable, NamedTuple, Sequence
 import torch
 from torch import Tensor
 
-from .decoders import gaussian, region, yolo
-from .decoders.common import Candidates
 from ..model.layers.gaussian_yolo import GaussianYoloSpec
 from ..model.layers.head import HeadSpec
 from ..model.layers.region import RegionSpec
 from ..model.layers.yolo import YoloSpec
+from .decoders import gaussian, region, yolo
+from .decoders.common import Candidates
 
 
 class Decoder(NamedTuple):

@@ -17,13 +17,13 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from . import darknet_resize
-from .detections import Detections
 from ..core.errors import InputError
-from ..model.layers.head import HeadSpec
 from ..format.names import default_names
-from .nms import GREEDY_DIOU_BETA, batched_nms
+from ..model.layers.head import HeadSpec
+from . import darknet_resize
 from .backend import Backend
+from .detections import Detections
+from .nms import GREEDY_DIOU_BETA, batched_nms
 from .preprocess import DEFAULT_RESIZE, ImageLike, Transform, as_bgr8, check_resize, prepare, read_image, transform_for
 
 PREPROCESS_THREADS = 8  # at most; image decoding and resizing scale with cores until memory bandwidth binds

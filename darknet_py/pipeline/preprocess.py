@@ -22,8 +22,8 @@ import cv2
 import numpy as np
 import torch
 
-from . import darknet_resize
 from ..core.errors import InputError
+from . import darknet_resize
 from .image_header import header_size, opencv_max_pixels
 
 ImageLike = Union[np.ndarray, str, os.PathLike]  # a BGR uint8 array as cv2 reads it, or an image path

@@ -14,6 +14,6 @@ from . import (
     xnor,
     yolo,
 )
-from .registry import Built, BuildContext, Shape, builder_for, register, supported_types
+from .registry import BuildContext, Built, Shape, builder_for, register, supported_types
 
 __all__ = ["Built", "BuildContext", "Shape", "builder_for", "register", "supported_types"]

@@ -13,7 +13,6 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 
-
 MISH_THRESHOLD = 20.0  # darknet's softplus threshold: above it softplus(x) = x, so mish(x) = x
 
 

@@ -6,7 +6,7 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 from .activations import activation_from
-from .registry import Built, BuildContext, Shape, register
+from .registry import BuildContext, Built, Shape, register
 
 
 class Route(nn.Module):

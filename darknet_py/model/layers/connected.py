@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from ...format.cfg import Section
 from .activations import Activation, activation_from
 from .conv import BN_EPSILON, MAX_LAYER_WEIGHTS
-from .registry import Built, BuildContext, Shape, register, require_positive
+from .registry import BuildContext, Built, Shape, register, require_positive
 
 
 class ConnectedLayer(nn.Module):

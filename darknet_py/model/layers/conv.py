@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 from .activations import activation_from
-from .registry import Built, BuildContext, Shape, register, reject_enabled, require_positive
+from .registry import BuildContext, Built, Shape, register, reject_enabled, require_positive
 
 BN_EPSILON = 0.00001  # darknet src/blas.c normalize_cpu
 MAX_LAYER_WEIGHTS = 1 << 29  # 2 GiB of float32 in one layer: refuse before allocating

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ...format.cfg import Section
-from .registry import Built, BuildContext, register, require_positive
+from .registry import BuildContext, Built, register, require_positive
 
 
 class DetectionLayer(nn.Module):

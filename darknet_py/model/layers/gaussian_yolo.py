@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ...format.cfg import Section
 from .head import DetectionHead, head_spec
-from .registry import Built, BuildContext, register
+from .registry import BuildContext, Built, register
 from .yolo import NMS_KINDS, masked_anchors
 
 YOLO_POINTS = ("center", "left_top", "right_bottom")  # where (μx, μy) sits in the box

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...format.cfg import Section
-from .registry import MAX_LAYER_ELEMENTS, Built, BuildContext, Shape, register, reject_enabled, require_positive
+from .registry import MAX_LAYER_ELEMENTS, BuildContext, Built, Shape, register, reject_enabled, require_positive
 
 
 def _pads(padding: int) -> tuple[int, int, int, int]:

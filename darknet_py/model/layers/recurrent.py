@@ -17,7 +17,7 @@ from ...format.cfg import Section
 from .activations import Activation, activation_from
 from .connected import connected
 from .conv import ConvLayer
-from .registry import Built, BuildContext, Shape, register, reject_enabled, require_positive
+from .registry import BuildContext, Built, Shape, register, reject_enabled, require_positive
 
 _UNSUPPORTED = {"xnor": "XNOR binary convolution inside a recurrent layer"}
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ...format.cfg import Section
 from ...core.errors import CfgError
+from ...format.cfg import Section
 from ...format.softmax_tree import SoftmaxTree, read_tree, resolve_tree_path
 from .head import DetectionHead, head_spec
-from .registry import Built, BuildContext, register
+from .registry import BuildContext, Built, register
 from .yolo import anchor_values
 
 COORDS = 4  # darknet's detection code (get_region_boxes) reads 4 box values per anchor, whatever coords= says

@@ -11,8 +11,8 @@ from typing import Callable, NamedTuple
 
 from torch import nn
 
-from ...format.cfg import Section
 from ...core.errors import CfgError
+from ...format.cfg import Section
 
 
 class Shape(NamedTuple):

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...format.cfg import Section
-from .registry import Built, BuildContext, Shape, register, require_positive
+from .registry import BuildContext, Built, Shape, register, require_positive
 
 
 class Upsample(nn.Module):

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 from ...format.softmax_tree import SoftmaxTree, read_tree, resolve_tree_path
-from .registry import Built, BuildContext, register, require_positive
+from .registry import BuildContext, Built, register, require_positive
 
 
 class Softmax(nn.Module):

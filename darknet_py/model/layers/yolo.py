@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ...format.cfg import Section
 from .head import DetectionHead, head_spec
-from .registry import Built, BuildContext, register
+from .registry import BuildContext, Built, register
 
 NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
 

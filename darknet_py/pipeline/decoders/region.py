@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ...model.layers.region import COORDS, RegionSpec
 from ...format.softmax_tree import SoftmaxTree
+from ...model.layers.region import COORDS, RegionSpec
 from .common import Candidates, anchor_tensor, cells, corners, flat, per_anchor
 
 TREE_KEEP = 0.5  # get_region_boxes keeps the last class with hierarchical probability above .5
