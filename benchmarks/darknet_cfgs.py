@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import darknet_py
+from benchmarks.oracle.cfg_parity import compare_with_darknet
+from benchmarks.oracle.darknet_reference import build_darknet
 from darknet_py.core.fileio import atomic_write
-from tests.darknet_reference import build_darknet
-from tests.test_darknet_cfgs import compare_with_darknet
 
 REPO = Path(__file__).resolve().parents[1]
 

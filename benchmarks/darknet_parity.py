@@ -9,8 +9,8 @@
 - valid: `darknet detector valid` (thresh 0.001, NMS 0.6) results and darknet_py's COCO path with the
   same settings, both scored by pycocotools.
 
-Needs the reference darknet (built into .darknet-ref by tests/darknet_reference.py's script). About
-6 minutes on 2 quiet cores (darknet's four passes over the subset are most of it).
+Needs the reference darknet (built into .darknet-ref by benchmarks/oracle/darknet_reference.py's
+script). About 6 minutes on 2 quiet cores (darknet's four passes over the subset are most of it).
 
     python -m benchmarks.darknet_parity [--out benchmarks/results]
 """
@@ -26,6 +26,9 @@ import cv2
 import numpy as np
 
 import darknet_py
+from benchmarks.oracle.darknet_commands import detector_map, detector_test, detector_valid, parse_map
+from benchmarks.oracle.darknet_dataset import write_darknet_dataset
+from benchmarks.oracle.darknet_reference import BUILD_DIR, BUILD_SCRIPT, DarknetProgram
 from darknet_py.core.fileio import atomic_write
 from darknet_py.evaluate.coco import evaluate as coco_evaluate
 from darknet_py.evaluate.coco import load_ground_truth, run_map
@@ -33,9 +36,6 @@ from darknet_py.evaluate.darknet_map import darknet_text, evaluate
 from darknet_py.evaluate.detection_pass import detect_paths
 from darknet_py.format.darknet_data import load_dataset
 from darknet_py.pipeline.preprocess import prepare
-from tests.darknet_commands import detector_map, detector_test, detector_valid, parse_map
-from tests.darknet_dataset import write_darknet_dataset
-from tests.darknet_reference import BUILD_DIR, BUILD_SCRIPT, DarknetProgram
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

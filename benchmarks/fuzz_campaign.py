@@ -1,4 +1,4 @@
-"""Long cfg fuzzing campaign: N mutated shared cfgs (tests/cfg_fuzz.py), each parsed, built and,
+"""Long cfg fuzzing campaign: N mutated shared cfgs (benchmarks/oracle/cfg_fuzz.py), each parsed, built and,
 when small enough, run; every outcome must be a DarknetError or success. Worker processes run the
 cases; a case that does not finish in --timeout seconds counts as a hang. Failures are written
 with the case that reproduces them.
@@ -17,8 +17,8 @@ import time
 import traceback
 from pathlib import Path
 
+from benchmarks.oracle.cfg_fuzz import Case, run_case
 from darknet_py.core.fileio import atomic_write
-from tests.cfg_fuzz import Case, run_case
 
 REPO = Path(__file__).resolve().parents[1]
 CFGS = REPO.parent / "shared" / "zoo" / "cfg"

@@ -111,15 +111,15 @@ def _torch_threads_restored():
 
 @pytest.fixture(scope="session")
 def darknet_ref():
-    """The real darknet, built once per machine (tests/darknet_reference.py); fails, never skips, without it."""
-    from tests.darknet_reference import build_darknet
+    """The real darknet, built once per machine (benchmarks/oracle/darknet_reference.py); fails, never skips, without it."""
+    from benchmarks.oracle.darknet_reference import build_darknet
 
     return build_darknet()
 
 
 @pytest.fixture(scope="session")
 def darknet_steps(darknet_ref):
-    """darknet run frame after frame, and with its release build's asserts off (tests/darknet_steps.py)."""
-    from tests.darknet_steps import build_steps
+    """darknet run frame after frame, and with its release build's asserts off (benchmarks/oracle/darknet_steps.py)."""
+    from benchmarks.oracle.darknet_steps import build_steps
 
     return build_steps(darknet_ref)

@@ -128,9 +128,9 @@ def test_misuse_is_one_clear_error(tiny: dict, tmp_path: Path, capsys) -> None:
                                   "softmax groups and temperature", "efficientnet_b0"])
 def test_classifier_exports_equal_the_torch_model_in_onnxruntime(case: str, tmp_path: Path, darknet_ref) -> None:
     """The layers classifiers add, exported (`classes` format) and run by onnxruntime, batch of 2."""
+    from benchmarks.oracle.cfg_parity import sized_copy
     from darknet_py.backends.onnxruntime import OnnxDetector
     from darknet_py.export.onnx import build_onnx, checked_bytes
-    from tests.test_darknet_cfgs import sized_copy
     from tests.test_new_layers import _cfg
 
     if case in CASES_ON_DISK:

@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import pytest
 
+from benchmarks.oracle.darknet_commands import detector_test
 from darknet_py import cli
 from tests.conftest import official, photos
-from tests.darknet_commands import detector_test
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 import darknet_py
+from benchmarks.oracle.darknet_commands import detector_map, detector_valid, parse_map
+from benchmarks.oracle.darknet_dataset import write_darknet_dataset
 from darknet_py import cli
 from darknet_py.evaluate.coco import evaluate as coco_evaluate
 from darknet_py.evaluate.coco import load_ground_truth, run_map
@@ -24,8 +26,6 @@ from darknet_py.evaluate.detection_pass import detect_paths
 from darknet_py.format.darknet_data import label_path, load_dataset, read_data_file
 from darknet_py.pipeline.detections import Detections
 from tests.conftest import COCO, official, shared_path
-from tests.darknet_commands import detector_map, detector_valid, parse_map
-from tests.darknet_dataset import write_darknet_dataset
 
 ANNOTATIONS = COCO / "instances_val2017_subset.json"
 
@@ -36,7 +36,7 @@ def subset(tmp_path_factory) -> Path:
 
 
 def _assert_close_to_darknet(ours, theirs) -> None:
-    """Both as darknet prints them (tests.darknet_commands.parse_map), within the issue's tolerances."""
+    """Both as darknet prints them (benchmarks.oracle.darknet_commands.parse_map), within the issue's tolerances."""
     assert abs(ours.mean_ap - theirs.mean_ap) <= 0.001
     assert [c[:2] for c in ours.classes] == [t[:2] for t in theirs.classes]
     assert max(abs(c[2] - t[2]) for c, t in zip(ours.classes, theirs.classes)) <= 0.5

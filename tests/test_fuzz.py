@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import darknet_py
+from benchmarks.oracle.cfg_fuzz import Case, run_case
 from darknet_py.backends.torch import Darknet
 from darknet_py.format.cfg import parse_text
-from tests.cfg_fuzz import Case, run_case
 from tests.conftest import ZOO_CFG, shared_path, zoo_cfgs
 
 SMALL = ["yolov4-tiny", "yolov3-tiny", "yolov4-tiny-3l", "yolov7-tiny"]

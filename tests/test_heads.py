@@ -1,4 +1,4 @@
-"""Detection heads and the layers around them against the real darknet (tests/darknet_reference.py):
+"""Detection heads and the layers around them against the real darknet (benchmarks/oracle/darknet_reference.py):
 [region] (YOLOv2, tiny-yolo, YOLO9000's class tree), [Gaussian_yolo], xnor=1 convolutions, the old
 [reorg] with reverse=1, and darknet's BFLOPs for them.
 
@@ -23,10 +23,10 @@ import pytest
 import torch
 
 import darknet_py
+from benchmarks.oracle.cfg_parity import relative_error, sized_copy
 from darknet_py import cli
 from darknet_py.export.onnx import ExportOptions, export_onnx
 from tests.conftest import IMAGES, shared_path
-from tests.test_darknet_cfgs import relative_error, sized_copy
 
 SCORE_TOLERANCE, BOX_TOLERANCE = 0.005, 1.0
 NMS = 0.45  # detector test's

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import darknet_py
+from benchmarks.oracle.cfg_parity import relative_error, sized_copy
 from darknet_py.model.info import summary
-from tests.test_darknet_cfgs import relative_error, sized_copy
 from weights_tools.synth import synthesize
 
 TOLERANCE = 1e-4

@@ -1,5 +1,5 @@
 """Recurrent layers ([rnn], [gru], [lstm], [crnn], [conv_lstm]) against darknet run frame after frame
-(tests/dump_steps.c: network_predict once per frame, the state carried), and the state's life cycle:
+(benchmarks/oracle/dump_steps.c: network_predict once per frame, the state carried), and the state's life cycle:
 carried across the frames of one video, reset between sources, never frozen in a graph or an export."""
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import torch
 
 import darknet_py
+from benchmarks.oracle.cfg_parity import relative_error, sized_copy
 from darknet_py import cli
 from darknet_py.export.onnx import ExportOptions, build_onnx
-from tests.test_darknet_cfgs import relative_error, sized_copy
 from weights_tools.synth import synthesize
 
 STEPS = 4

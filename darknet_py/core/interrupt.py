@@ -51,11 +51,6 @@ class _State:
 _state = _State()
 
 
-def active() -> bool:
-    """Whether this process handles stop signals here (stop_on_signals is in force)."""
-    return _state.installed > 0
-
-
 def received() -> int | None:
     """The signal number of the stop asked for, or None."""
     return _state.signum

@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from ..core.errors import InputError
 from ..core.fileio import atomic_write
@@ -176,8 +176,3 @@ class RunFolder:
                     break
                 chunk += 1
 
-
-def read_results(path: str | os.PathLike[str]) -> Iterable[dict]:
-    with open(path) as handle:
-        for line in handle:
-            yield json.loads(line)

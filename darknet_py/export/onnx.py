@@ -76,7 +76,7 @@ class ExportOptions:
             raise InputError(f"{model.cfg_path} has no detection layer ([yolo], [region], [Gaussian_yolo]): "
                              "only --output-format raw can be exported")
         if self.dynamic_size:
-            fixed = sorted({info.type for info, m in zip(model.infos, model.layers) if getattr(m, "fixed_size", False)})
+            fixed = sorted({info.type for info, m in zip(model.infos, model.layers) if m.fixed_size})
             if fixed:
                 raise InputError(f"--dynamic-size is not possible: {', '.join(fixed)} layers work on one input size only")
 

@@ -1,4 +1,4 @@
-"""Darknet: a torch.nn.Module built from cfg Sections, mirroring darknet's layer list.
+"""Network: a torch.nn.Module built from cfg Sections, mirroring darknet's layer list.
 
 The graph is fixed at build time: every layer knows which earlier outputs it reads,
 the forward pass keeps only outputs that a later layer reads (and drops them after
@@ -23,7 +23,7 @@ from .layers import BuildContext, Shape, builder_for
 from .layers.conv import ConvLayer
 from .layers.head import DetectionHead, HeadSpec
 from .layers.recurrent import Recurrent
-from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT, LayerInfo
+from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT, Layer, LayerInfo
 from .layers.softmax import TreeSoftmax
 
 MAX_INPUT_SIDE = 16384  # larger inputs would exhaust memory long before they help
@@ -80,6 +80,8 @@ class Network(nn.Module):
         for section in layer_sections:
             ctx = BuildContext(section.index, shapes, input_shape, self.net, notices, modules)
             built = builder_for(section)(section, ctx)
+            if not isinstance(built.module, Layer):  # the layer contract (darknet_py.model.layers.registry)
+                raise TypeError(f"the builder of [{section.type}] returned a {type(built.module).__name__}, not a Layer")
             elements = built.out_shape.c * built.out_shape.h * built.out_shape.w
             if elements > MAX_LAYER_ELEMENTS:
                 raise section.error(f"its output {built.out_shape} holds {elements:,} values per image, beyond any real "
@@ -92,9 +94,7 @@ class Network(nn.Module):
             shapes.append(built.out_shape)
             modules.append(built.module)
         for index, module in enumerate(modules):  # layers whose behaviour depends on their readers
-            after_build = getattr(module, "after_build", None)
-            if after_build is not None:
-                after_build(index, infos)
+            module.after_build(index, infos)
         for messages in notices.values():
             more = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
             warnings.warn(messages[0] + more, DarknetWarning, stacklevel=3)
@@ -123,7 +123,7 @@ class Network(nn.Module):
         # What forward returns: the input of every detection layer, or for a cfg without one (a classifier)
         # the output darknet's get_network_output reports: the last layer that is not [cost].
         detection = [i for i, m in enumerate(self.layers)
-                     if isinstance(m, DetectionHead) or getattr(m, "detection_layer", False)]
+                     if isinstance(m, DetectionHead) or m.detection_layer]
         self.output_indices = detection or [next((i for i in range(n - 1, -1, -1) if self.infos[i].type != "cost"), n - 1)]
         self.is_classifier = not detection
         self._is_head = [i in detection for i in range(n)]
@@ -290,11 +290,8 @@ class Network(nn.Module):
         write_weights(path, header or self.weights_header, self.weight_array())
 
 
-def _darknet_tensors(module: nn.Module) -> list[Tensor]:
-    getter = getattr(module, "darknet_tensors", None)
-    if getter is None or getattr(module, "shares_weights", False):
-        return []
-    return getter()
+def _darknet_tensors(module: Layer) -> list[Tensor]:
+    return [] if module.shares_weights else module.darknet_tensors()
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

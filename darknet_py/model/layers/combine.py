@@ -6,10 +6,10 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 from .activations import activation_from
-from .registry import BuildContext, Built, Shape, register
+from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, describe_nothing, register
 
 
-class Route(nn.Module):
+class Route(Layer):
     """Concatenate inputs along channels; with groups, take slice `group_id` of each input first."""
 
     def __init__(self, slices: list[tuple[int, int]]) -> None:
@@ -24,7 +24,11 @@ class Route(nn.Module):
         return f"slices={self.slices}"
 
 
-@register("route")
+def describe_route(layer: Route, info: LayerInfo) -> Description:
+    return Description("       " + ", ".join(str(s) for s in info.sources), 0.0, 0)
+
+
+@register("route", describe=describe_route)
 def build_route(s: Section, ctx: BuildContext) -> Built:
     sources = ctx.resolve(s, "layers")
     groups = s.get_int("groups", 1)
@@ -45,7 +49,7 @@ def build_route(s: Section, ctx: BuildContext) -> Built:
     return Built(Route(slices), Shape(out_c, first.h, first.w), tuple(sources))
 
 
-class Shortcut(nn.Module):
+class Shortcut(Layer):
     """Add the `from` layers to the previous output, then activate.
 
     Darknet adds element by element in memory order (shortcut_multilayer_cpu: out[i] += from[i] for
@@ -82,7 +86,12 @@ def _add_flat(x: Tensor, other: Tensor) -> Tensor:
     return torch.cat([flat[:, :common] + add, flat[:, common:]], 1).reshape(x.shape)
 
 
-@register("shortcut")
+def describe_shortcut(layer: Shortcut, info: LayerInfo) -> Description:
+    out = info.out_shape  # darknet counts one add per output value and `from` layer
+    return Description(describe_route(layer, info).detail, out.c * out.h * out.w * len(layer.from_shapes) / 1e9, 0)
+
+
+@register("shortcut", describe=describe_shortcut)
 def build_shortcut(s: Section, ctx: BuildContext) -> Built:
     weights_type = s.get_str("weights_type", "none")
     if weights_type != "none":
@@ -100,7 +109,7 @@ def build_shortcut(s: Section, ctx: BuildContext) -> Built:
     return Built(module, ctx.prev_shape, (ctx.prev,) + tuple(froms))
 
 
-class Multiply(nn.Module):
+class Multiply(Layer):
     """[sam] and [scale_channels]: product of two inputs (broadcast), then activation."""
 
     def __init__(self, activation: nn.Module) -> None:
@@ -111,7 +120,7 @@ class Multiply(nn.Module):
         return self.act(x * other)
 
 
-@register("sam")
+@register("sam", describe=describe_nothing)
 def build_sam(s: Section, ctx: BuildContext) -> Built:
     (source,) = _single_from(s, ctx)
     prev, other = ctx.prev_shape, ctx.shape_of(source)
@@ -120,7 +129,7 @@ def build_sam(s: Section, ctx: BuildContext) -> Built:
     return Built(Multiply(activation_from(s, "linear")), prev, (ctx.prev, source))
 
 
-@register("scale_channels")
+@register("scale_channels", describe=describe_nothing)
 def build_scale_channels(s: Section, ctx: BuildContext) -> Built:
     (source,) = _single_from(s, ctx)
     prev, other = ctx.prev_shape, ctx.shape_of(source)

@@ -12,11 +12,11 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 from .activations import Activation, activation_from
-from .conv import BN_EPSILON, MAX_LAYER_WEIGHTS
-from .registry import BuildContext, Built, Shape, register, require_positive
+from .conv import BN_EPSILON, MAX_LAYER_WEIGHTS, trainable_params
+from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, register, require_positive
 
 
-class ConnectedLayer(nn.Module):
+class ConnectedLayer(Layer):
     fixed_size = True  # its weights need one input size (ONNX exports refuse --dynamic-size)
 
     def __init__(self, inputs: int, outputs: int, batch_normalize: bool, activation: nn.Module) -> None:
@@ -48,7 +48,13 @@ def connected(inputs: int, outputs: int, batch_normalize: bool, activation: str 
     return ConnectedLayer(inputs, outputs, batch_normalize, act)
 
 
-@register("connected")
+def describe_connected(layer: ConnectedLayer, info: LayerInfo) -> Description:
+    linear = layer.linear
+    detail = f"{linear.out_features:5d}  {linear.in_features} -> {linear.out_features} {layer.act.name}"
+    return Description(detail, 0.0, trainable_params(linear.weight, layer.bn is not None))  # darknet: no BFLOPs
+
+
+@register("connected", describe=describe_connected)
 def build_connected(s: Section, ctx: BuildContext) -> Built:
     prev = ctx.prev_shape
     inputs = prev.c * prev.h * prev.w

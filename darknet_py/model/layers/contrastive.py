@@ -7,19 +7,19 @@ detection. (darknet's CUDA forward copies its input instead; the CPU build is th
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...format.cfg import Section
-from .registry import BuildContext, Built, register
+from .registry import BuildContext, Built, Layer, describe_nothing, register
 from .yolo import YoloHead
 
 
-class Contrastive(nn.Module):
+class Contrastive(Layer):
     def forward(self, x: Tensor) -> Tensor:
         return torch.zeros_like(x)
 
 
-@register("contrastive")
+@register("contrastive", describe=describe_nothing)
 def build_contrastive(s: Section, ctx: BuildContext) -> Built:
     s.get_int("classes", 1000)  # validated; used by training only
     s.get_float("temperature", 1.0)

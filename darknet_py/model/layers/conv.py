@@ -1,13 +1,15 @@
 """[convolutional]: conv → optional batch norm → activation, with darknet's options."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...format.cfg import Section
 from .activations import activation_from
-from .registry import BuildContext, Built, Shape, register, reject_enabled, require_positive
+from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, register, reject_enabled, require_positive
 
 BN_EPSILON = 0.00001  # darknet src/blas.c normalize_cpu
 MAX_LAYER_WEIGHTS = 1 << 29  # 2 GiB of float32 in one layer: refuse before allocating
@@ -24,12 +26,14 @@ _UNSUPPORTED = {
 }
 
 
-class ConvLayer(nn.Module):
+class ConvLayer(Layer):
     """Darknet convolution. Weight file order: bias, [scale, mean, variance], kernel.
     Variants (xnor=1, layers/xnor.py) subclass it and override `convolve`."""
 
     conv_module: type[nn.Conv2d] = nn.Conv2d  # what `conv` is (a variant's own, so hooks on it still see every call)
     grouped = True  # False: the variant ignores groups= (darknet: xnor disables groups)
+    bflops_divisor: ClassVar[int] = 1  # darknet's table counts a variant's operations this many times fewer (xnor: 32)
+    detail_suffix: ClassVar[str] = ""  # the variant's word in the table (" xnor")
 
     def __init__(
         self,
@@ -119,7 +123,28 @@ def conv_variant(option: str):
     return decorate
 
 
-@register("convolutional", "conv")
+def trainable_params(weight: Tensor, batch_normalize: bool) -> int:
+    """Kernel or matrix weights, biases (or BN shifts) and BN scales of a layer with `weight` (outputs first)."""
+    return weight.numel() + weight.shape[0] * (2 if batch_normalize else 1)
+
+
+def conv_bflops(layer: ConvLayer, out: Shape) -> float:
+    """darknet's count: 2 × kernel weights × output positions."""
+    return 2.0 * layer.conv.weight.numel() * out.h * out.w / 1e9
+
+
+def describe_conv(layer: ConvLayer, info: LayerInfo) -> Description:
+    conv = layer.conv
+    kh, kw = conv.kernel_size
+    groups = f" /g{conv.groups}" if conv.groups > 1 else ""
+    stride = f"{conv.stride[1]}x{conv.stride[0]}" if conv.stride[0] != conv.stride[1] else str(conv.stride[0])
+    shared = " (shared)" if layer.shares_weights else ""
+    detail = f"{conv.out_channels:5d}  {kw} x {kh}/{stride}{groups} {layer.act.name}{shared}{layer.detail_suffix}"
+    params = 0 if layer.shares_weights else trainable_params(conv.weight, layer.bn is not None)
+    return Description(detail, conv_bflops(layer, info.out_shape) / layer.bflops_divisor, params)
+
+
+@register("convolutional", "conv", describe=describe_conv)
 def build_convolutional(s: Section, ctx: BuildContext) -> Built:
     reject_enabled(s, _UNSUPPORTED)
     layer_class = next((cls for option, cls in _VARIANTS.items() if s.get_int(option, 0)), ConvLayer)

@@ -7,13 +7,13 @@ softmax over each cell's classes (softmax=1). forward_heads returns its input, a
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...format.cfg import Section
-from .registry import BuildContext, Built, register, require_positive
+from .registry import BuildContext, Built, Layer, describe_nothing, register, require_positive
 
 
-class DetectionLayer(nn.Module):
+class DetectionLayer(Layer):
     detection_layer = True  # the model returns this layer's input from forward_heads
 
     def __init__(self, side: int, classes: int, softmax: bool) -> None:
@@ -32,7 +32,7 @@ class DetectionLayer(nn.Module):
         return f"side={self.side}, classes={self.classes}, softmax={self.softmax}"
 
 
-@register("detection")
+@register("detection", describe=describe_nothing)
 def build_detection(s: Section, ctx: BuildContext) -> Built:
     classes, coords, num, side = (s.get_int("classes", 1), s.get_int("coords", 1), s.get_int("num", 1),
                                   s.get_int("side", 7))

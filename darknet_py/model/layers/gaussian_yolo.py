@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...format.cfg import Section
-from .head import DetectionHead, head_spec
+from .head import DetectionHead, describe_head, head_spec
 from .registry import BuildContext, Built, register
 from .yolo import NMS_KINDS, masked_anchors
 
@@ -33,7 +33,7 @@ class GaussianYoloHead(DetectionHead):
     spec: GaussianYoloSpec
 
 
-@register("Gaussian_yolo")
+@register("Gaussian_yolo", describe=describe_head)
 def build_gaussian_yolo(s: Section, ctx: BuildContext) -> Built:
     classes, anchors = masked_anchors(s, ctx, VALUES_PER_ANCHOR)
     prev = ctx.prev_shape

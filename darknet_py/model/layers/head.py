@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any, Callable, Protocol, TypeVar
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...core.errors import InputError
+from .registry import Description, Layer, LayerInfo
 
 
 class HeadSpec(Protocol):
@@ -25,7 +26,7 @@ class HeadSpec(Protocol):
     beta_nms: float
 
 
-class DetectionHead(nn.Module):
+class DetectionHead(Layer):
     """A detection layer: identity at forward time; `spec` says how to decode its input."""
 
     def __init__(self, spec: HeadSpec) -> None:
@@ -37,6 +38,15 @@ class DetectionHead(nn.Module):
 
     def extra_repr(self) -> str:
         return f"classes={self.spec.classes}, anchors={list(self.spec.anchors)}"
+
+    @property
+    def detail_suffix(self) -> str:
+        """More words for the layer table (a [region] with a class tree says so)."""
+        return ""
+
+
+def describe_head(layer: DetectionHead, info: LayerInfo) -> Description:
+    return Description(f"       {layer.spec.classes} classes, {len(layer.spec.anchors)} anchors{layer.detail_suffix}", 0.0, 0)
 
 
 _KINDS: dict[str, type] = {}

@@ -9,10 +9,22 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...format.cfg import Section
-from .registry import MAX_LAYER_ELEMENTS, BuildContext, Built, Shape, register, reject_enabled, require_positive
+from .registry import (
+    MAX_LAYER_ELEMENTS,
+    BuildContext,
+    Built,
+    Description,
+    Layer,
+    LayerInfo,
+    Shape,
+    describe_nothing,
+    register,
+    reject_enabled,
+    require_positive,
+)
 
 
 def _pads(padding: int) -> tuple[int, int, int, int]:
@@ -21,7 +33,7 @@ def _pads(padding: int) -> tuple[int, int, int, int]:
     return (before, after, before, after)  # left, right, top, bottom
 
 
-class MaxPool(nn.Module):
+class MaxPool(Layer):
     """Darknet's window placement, expressed as one plain MaxPool where that is exact.
 
     - even padding p ≤ size: pad p/2 on every side (implicit -inf), e.g. the SPP 5/9/13 windows;
@@ -44,7 +56,7 @@ class MaxPool(nn.Module):
         return F.max_pool2d(x, self.size, self.stride, self.implicit_pad, ceil_mode=self.ceil_mode)
 
 
-class LocalAvgPool(nn.Module):
+class LocalAvgPool(Layer):
     def __init__(self, size: int, stride: tuple[int, int], padding: int) -> None:
         super().__init__()
         self.size, self.stride, self.pads = size, stride, _pads(padding)
@@ -57,7 +69,7 @@ class LocalAvgPool(nn.Module):
         return sums / counts
 
 
-class DepthMaxPool(nn.Module):
+class DepthMaxPool(Layer):
     """maxpool_depth=1: max over channels k, k+out_c, k+2·out_c, … for each output channel k."""
 
     def __init__(self, channels: int, out_channels: int) -> None:
@@ -96,7 +108,15 @@ def _pooled(s: Section, ctx: BuildContext, size: int, stride_x: int, stride_y: i
     return Shape(c, out_h, out_w)
 
 
-@register("maxpool", "max")
+def describe_pool(layer: Layer, info: LayerInfo) -> Description:
+    """A window pool: size x size/stride, size² operations per output value; a depth or global pool: nothing."""
+    if not isinstance(layer, (MaxPool, LocalAvgPool)):
+        return describe_nothing(layer, info)
+    out = info.out_shape
+    return Description(f"       {layer.size} x {layer.size}/{layer.stride[0]}", layer.size ** 2 * out.c * out.h * out.w / 1e9, 0)
+
+
+@register("maxpool", "max", describe=describe_pool)
 def build_maxpool(s: Section, ctx: BuildContext) -> Built:
     reject_enabled(s, {"antialiasing": "anti-aliased pooling", "maxpool_zero_nonmax": "training-time zeroing"})
     size, stride_x, stride_y, padding = _window(s, ctx)
@@ -109,18 +129,18 @@ def build_maxpool(s: Section, ctx: BuildContext) -> Built:
     return Built(MaxPool(size, (stride_y, stride_x), padding), shape, (ctx.prev,))
 
 
-@register("local_avgpool", "local_avg")
+@register("local_avgpool", "local_avg", describe=describe_pool)
 def build_local_avgpool(s: Section, ctx: BuildContext) -> Built:
     size, stride_x, stride_y, padding = _window(s, ctx)
     shape = _pooled(s, ctx, size, stride_x, stride_y, padding)
     return Built(LocalAvgPool(size, (stride_y, stride_x), padding), shape, (ctx.prev,))
 
 
-class GlobalAvgPool(nn.Module):
+class GlobalAvgPool(Layer):
     def forward(self, x: Tensor) -> Tensor:
         return x.mean((2, 3), keepdim=True)
 
 
-@register("avgpool", "avg")
+@register("avgpool", "avg", describe=describe_nothing)
 def build_avgpool(s: Section, ctx: BuildContext) -> Built:
     return Built(GlobalAvgPool(), Shape(ctx.prev_shape.c, 1, 1), (ctx.prev,))

@@ -16,13 +16,13 @@ from torch import Tensor, nn
 from ...format.cfg import Section
 from .activations import Activation, activation_from
 from .connected import connected
-from .conv import ConvLayer
-from .registry import BuildContext, Built, Shape, register, reject_enabled, require_positive
+from .conv import ConvLayer, conv_bflops, trainable_params
+from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, register, reject_enabled, require_positive
 
 _UNSUPPORTED = {"xnor": "XNOR binary convolution inside a recurrent layer"}
 
 
-class Recurrent(nn.Module):
+class Recurrent(Layer):
     """A layer whose output depends on its previous calls through `self._state`."""
 
     state_note = "keeps a recurrent state from frame to frame"
@@ -132,7 +132,22 @@ def _flat_inputs(ctx: BuildContext) -> int:
     return prev.c * prev.h * prev.w
 
 
-@register("rnn")
+def describe_recurrent(layer: Recurrent, info: LayerInfo) -> Description:
+    """Sub-layers' parameters; BFLOPs as darknet counts them: its convolutions (crnn, conv_lstm, plus
+    9 or, with peepholes, 12 element-wise operations per output value for conv_lstm), none for rnn/gru/lstm."""
+    subs = layer.weight_layers()
+    convs = [m for m in subs if isinstance(m, ConvLayer)]
+    out = info.out_shape
+    bflops = sum(conv_bflops(m, out) for m in convs)
+    if isinstance(layer, ConvLSTM):
+        bflops += (12 if layer.peephole else 9) * out.c * out.h * out.w / 1e9
+    detail = f"{out.c:5d}  {len(subs)} {'convolutions' if convs else 'connected'}, recurrent"
+    params = sum(trainable_params(m.conv.weight if isinstance(m, ConvLayer) else m.linear.weight, m.bn is not None)
+                 for m in subs)
+    return Description(detail, bflops, params)
+
+
+@register("rnn", describe=describe_recurrent)
 def build_rnn(s: Section, ctx: BuildContext) -> Built:
     outputs, hidden = s.get_int("output", 1), s.get_int("hidden", 1)
     require_positive(s, output=outputs, hidden=hidden)
@@ -143,14 +158,14 @@ def build_rnn(s: Section, ctx: BuildContext) -> Built:
     return Built(module, Shape(outputs, 1, 1), (ctx.prev,))
 
 
-@register("gru")
+@register("gru", describe=describe_recurrent)
 def build_gru(s: Section, ctx: BuildContext) -> Built:
     outputs = s.get_int("output", 1)
     require_positive(s, output=outputs)
     return Built(GRU(_flat_inputs(ctx), outputs, _bn(s)), Shape(outputs, 1, 1), (ctx.prev,))
 
 
-@register("lstm")
+@register("lstm", describe=describe_recurrent)
 def build_lstm(s: Section, ctx: BuildContext) -> Built:
     outputs = s.get_int("output", 1)
     require_positive(s, output=outputs)
@@ -255,7 +270,7 @@ def _finite(t: Tensor) -> Tensor:
     return torch.where(torch.isfinite(t), t, 1 / index)
 
 
-@register("crnn")
+@register("crnn", describe=describe_recurrent)
 def build_crnn(s: Section, ctx: BuildContext) -> Built:
     g = _ConvGeometry(s, ctx, "logistic")
     outputs, hidden = s.get_int("output", 1), s.get_int("hidden", 1)
@@ -267,7 +282,7 @@ def build_crnn(s: Section, ctx: BuildContext) -> Built:
 STATE_CONSTRAIN_PER_STEP = 32  # darknet's default state_constrain is time_steps × 32; inference runs one step
 
 
-@register("conv_lstm")
+@register("conv_lstm", describe=describe_recurrent)
 def build_conv_lstm(s: Section, ctx: BuildContext) -> Built:
     if s.get_int("bottleneck", 0):
         raise s.error("bottleneck=1 is implemented only in darknet's CUDA code (its CPU forward has no such path); "

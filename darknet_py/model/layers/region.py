@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ...core.errors import CfgError
 from ...format.cfg import Section
 from ...format.softmax_tree import SoftmaxTree, read_tree, resolve_tree_path
-from .head import DetectionHead, head_spec
+from .head import DetectionHead, describe_head, head_spec
 from .registry import BuildContext, Built, register
 from .yolo import anchor_values
 
@@ -39,8 +39,12 @@ class RegionSpec:
 class RegionHead(DetectionHead):
     spec: RegionSpec
 
+    @property
+    def detail_suffix(self) -> str:
+        return ", tree" if self.spec.tree else ""
 
-@register("region")
+
+@register("region", describe=describe_head)
 def build_region(s: Section, ctx: BuildContext) -> Built:
     classes = s.get_int("classes", 20)
     num = s.get_int("num", 1)

@@ -1,15 +1,23 @@
-"""Section type → builder. Each layer module registers the section types it serves.
+"""The layer contract: section type → (builder, description). Each layer module registers the
+section types it serves, in one place, with everything the rest of the engine needs from it:
 
-A builder receives its Section and a BuildContext (the shapes built so far) and returns
-a Built: the torch module, the layers it reads, and its output shape. Shape inference
-happens here, before any weights are read, so size errors surface with file and line.
+    @register("maxpool", "max", describe=describe_pool)
+    def build_maxpool(s: Section, ctx: BuildContext) -> Built: ...
+
+A builder receives its Section and a BuildContext (the shapes built so far) and returns a Built:
+the torch module (a `Layer`), the layers it reads, and its output shape. Shape inference happens
+here, before any weights are read, so size errors surface with file and line. A description gives
+`darknet-py info` its row: the detail text darknet prints, BFLOPs as darknet counts them, and the
+trainable parameters. Registering a type without one is an error at import, so a new layer cannot
+silently show 0 BFLOPs. Modules in this package are imported (and so registered) automatically:
+a new layer is one new file.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple
+from typing import Callable, ClassVar, NamedTuple, Sequence
 
-from torch import nn
+from torch import Tensor, nn
 
 from ...core.errors import CfgError
 from ...format.cfg import Section
@@ -39,6 +47,41 @@ class LayerInfo:
     in_shapes: tuple[Shape, ...]
     out_shape: Shape
     n_weights: int
+
+
+class Layer(nn.Module):
+    """What every module a builder returns offers the network; the defaults suit a layer without weights.
+
+    Subclasses override what applies: `darknet_tensors` (the tensors in .weights order), `after_build`
+    (behaviour that depends on which layers read this one), and the flags below.
+    """
+
+    fixed_size: ClassVar[bool] = False  # its weights fix the input size (ONNX exports refuse --dynamic-size)
+    detection_layer: ClassVar[bool] = False  # forward_heads returns this layer's input (YOLOv1 [detection])
+    shares_weights: bool = False  # share_index: its tensors are another layer's (not in the .weights file twice)
+
+    def darknet_tensors(self) -> list[Tensor]:
+        """This layer's tensors in the order the .weights file holds them ([] for none)."""
+        return []
+
+    def after_build(self, index: int, infos: Sequence[LayerInfo]) -> None:
+        """Called once the whole network is built, with this layer's index and every layer's LayerInfo."""
+
+
+class Description(NamedTuple):
+    """One row of the layer table, as far as the layer itself knows it."""
+
+    detail: str  # filters, size/stride, sources, … as darknet prints them
+    bflops: float  # darknet's count (billions of floating-point operations per image)
+    params: int  # trainable parameters (not batch norm's running statistics)
+
+
+NO_DESCRIPTION = Description("", 0.0, 0)
+
+
+def describe_nothing(layer: nn.Module, info: LayerInfo) -> Description:
+    """For layers darknet prints no detail for and counts no BFLOPs (an explicit choice, not an omission)."""
+    return NO_DESCRIPTION
 
 
 @dataclass
@@ -81,36 +124,65 @@ class BuildContext:
 
 @dataclass
 class Built:
-    module: nn.Module
+    module: Layer
     out_shape: Shape
     sources: tuple[int, ...]
     weight_shapes: list[tuple[int, ...]] = field(default_factory=list)  # filled by the model
 
 
 Builder = Callable[[Section, BuildContext], Built]
-_BUILDERS: dict[str, Builder] = {}
+Describer = Callable[[nn.Module, LayerInfo], Description]
 
 
-def register(*types: str) -> Callable[[Builder], Builder]:
-    """Register a builder for one or more section types (e.g. "maxpool", "max")."""
+@dataclass(frozen=True)
+class LayerType:
+    """A registered section type: how to build it and how to describe what was built."""
+
+    name: str
+    build: Builder
+    describe: Describer
+
+
+_TYPES: dict[str, LayerType] = {}
+
+
+def register(*types: str, describe: Describer | None = None) -> Callable[[Builder], Builder]:
+    """Register a builder and its description for one or more section types (e.g. "maxpool", "max").
+
+    Args:
+        *types (str): the section names it serves, aliases included.
+        describe (Describer): (built module, LayerInfo) → Description; required (`describe_nothing` for
+            layers darknet gives no detail or BFLOPs).
+
+    Returns:
+        the decorator, which returns the builder unchanged.
+    """
+    if not callable(describe):
+        raise TypeError(f"section type(s) {', '.join('[' + t + ']' for t in types)} registered without describe=: "
+                        "every layer type gives `info` its row (see darknet_py.model.layers.registry)")
 
     def decorate(builder: Builder) -> Builder:
         for name in types:
-            if name in _BUILDERS:
+            if name in _TYPES:
                 raise ValueError(f"section type [{name}] is registered twice")
-            _BUILDERS[name] = builder
+            _TYPES[name] = LayerType(name, builder, describe)
         return builder
 
     return decorate
 
 
 def supported_types() -> list[str]:
-    return sorted(_BUILDERS)
+    return sorted(_TYPES)
+
+
+def layer_type(name: str) -> LayerType:
+    """The registration of a section type (KeyError when it has none)."""
+    return _TYPES[name]
 
 
 def builder_for(section: Section) -> Builder:
     try:
-        return _BUILDERS[section.type]
+        return _TYPES[section.type].build
     except KeyError:
         raise CfgError(
             f"{section.where()}: section type [{section.type}] is not supported; "

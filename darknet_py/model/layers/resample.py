@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...format.cfg import Section
-from .registry import BuildContext, Built, Shape, register, require_positive
+from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, describe_nothing, register, require_positive
 
 
-class Upsample(nn.Module):
+class Upsample(Layer):
     """Nearest-neighbour upsampling by `stride`, times `scale`."""
 
     def __init__(self, stride: int, scale: float) -> None:
@@ -22,7 +22,7 @@ class Upsample(nn.Module):
         return x * self.scale if self.scale != 1 else x
 
 
-class Downsample(nn.Module):
+class Downsample(Layer):
     """Negative stride: darknet sums each stride×stride block, times `scale`."""
 
     def __init__(self, stride: int, scale: float) -> None:
@@ -33,7 +33,12 @@ class Downsample(nn.Module):
         return F.avg_pool2d(x, self.stride) * (self.stride * self.stride * self.scale)
 
 
-@register("upsample")
+def describe_upsample(layer: Layer, info: LayerInfo) -> Description:
+    """darknet's table shows an upsample's stride; a downsampling one (negative stride) gets no detail."""
+    return Description(f"       {layer.stride}x", 0.0, 0) if isinstance(layer, Upsample) else describe_nothing(layer, info)
+
+
+@register("upsample", describe=describe_upsample)
 def build_upsample(s: Section, ctx: BuildContext) -> Built:
     stride = s.get_int("stride", 2)
     scale = s.get_float("scale", 1.0)
@@ -48,7 +53,7 @@ def build_upsample(s: Section, ctx: BuildContext) -> Built:
     return Built(Downsample(stride, scale), Shape(c, h // stride, w // stride), (ctx.prev,))
 
 
-class SpaceToDepth(nn.Module):
+class SpaceToDepth(Layer):
     """Darknet's reorg_cpu (forward=0): gather stride×stride blocks into channels.
 
     The input buffer is read as (N, groups, h·s, w·s) and the blocks land in channel order
@@ -67,7 +72,7 @@ class SpaceToDepth(nn.Module):
         return x.reshape(x.shape[0], *self.out)
 
 
-class DepthToSpace(nn.Module):
+class DepthToSpace(Layer):
     """The old [reorg] with reverse=1: reorg_cpu(forward=1) on the input's own sizes, which spreads
     channel blocks (dy, dx, group) over stride×stride pixels: a true depth-to-space."""
 
@@ -105,28 +110,36 @@ def _build_reorg(s: Section, ctx: BuildContext, reinterpret: bool) -> Built:
     return Built(SpaceToDepth(stride, view, out), out, (ctx.prev,))
 
 
-@register("reorg")
+def describe_reorg(layer: Layer, info: LayerInfo) -> Description:
+    if isinstance(layer, SpaceToDepth):
+        return Description(f"       /{layer.stride}", 0.0, 0)
+    if isinstance(layer, DepthToSpace):
+        return Description(f"       {layer.stride}x", 0.0, 0)
+    return describe_nothing(layer, info)
+
+
+@register("reorg", describe=describe_reorg)
 def build_reorg(s: Section, ctx: BuildContext) -> Built:
     return _build_reorg(s, ctx, reinterpret=True)
 
 
-@register("reorg3d")
+@register("reorg3d", describe=describe_reorg)
 def build_reorg3d(s: Section, ctx: BuildContext) -> Built:
     return _build_reorg(s, ctx, reinterpret=False)
 
 
-class Identity(nn.Module):
+class Identity(Layer):
     def forward(self, x: Tensor) -> Tensor:
         return x
 
 
-@register("dropout")
+@register("dropout", describe=describe_nothing)
 def build_dropout(s: Section, ctx: BuildContext) -> Built:
     s.get_float("probability", 0.2)  # validated, unused at inference
     return Built(Identity(), ctx.prev_shape, (ctx.prev,))
 
 
-class CenterCrop(nn.Module):
+class CenterCrop(Layer):
     """[crop] at inference: centred crop, then x·2−1 unless noadjust=1."""
 
     def __init__(self, top: int, left: int, height: int, width: int, adjust: bool) -> None:
@@ -138,7 +151,7 @@ class CenterCrop(nn.Module):
         return x * 2 - 1 if self.adjust else x
 
 
-@register("crop")
+@register("crop", describe=describe_nothing)
 def build_crop(s: Section, ctx: BuildContext) -> Built:
     c, h, w = ctx.prev_shape
     height = s.get_int("crop_height", 1)

@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...format.cfg import Section
 from ...format.softmax_tree import SoftmaxTree, read_tree, resolve_tree_path
-from .registry import BuildContext, Built, register, require_positive
+from .registry import BuildContext, Built, Description, Layer, LayerInfo, describe_nothing, register, require_positive
 
 
-class Softmax(nn.Module):
+class Softmax(Layer):
     """Softmax over `groups` equal runs of the flattened input, at `temperature`."""
 
     def __init__(self, groups: int, temperature: float) -> None:
@@ -33,7 +33,7 @@ class Softmax(nn.Module):
         return f"groups={self.groups}, temperature={self.temperature}"
 
 
-class TreeSoftmax(nn.Module):
+class TreeSoftmax(Layer):
     """Softmax within each sibling group of a class hierarchy (consecutive runs of different sizes).
 
     The runs are laid out as rows of one (groups × longest run) matrix by a fixed gather, padding
@@ -66,7 +66,13 @@ class TreeSoftmax(nn.Module):
         return f"{len(self.tree.parents)} classes in {len(self.tree.groups)} groups, temperature={self.temperature}"
 
 
-@register("softmax")
+def describe_softmax(layer: Softmax | TreeSoftmax, info: LayerInfo) -> Description:
+    groups = f"{len(layer.tree.groups)} tree groups" if isinstance(layer, TreeSoftmax) else f"{layer.groups} group(s)"
+    temperature = f", t={layer.temperature:g}" if layer.temperature != 1 else ""
+    return Description(f"       {groups}{temperature}", 0.0, 0)
+
+
+@register("softmax", describe=describe_softmax)
 def build_softmax(s: Section, ctx: BuildContext) -> Built:
     prev = ctx.prev_shape
     inputs = prev.c * prev.h * prev.w
@@ -94,7 +100,7 @@ def _tree(s: Section) -> SoftmaxTree:
     return read_tree(found, s.where("tree"))
 
 
-class Cost(nn.Module):
+class Cost(Layer):
     """[cost]: a training loss. At inference darknet leaves the values alone and reports the layer
     before it as the network's output (get_network_output), so here it passes its input through."""
 
@@ -102,7 +108,7 @@ class Cost(nn.Module):
         return x
 
 
-@register("cost")
+@register("cost", describe=describe_nothing)
 def build_cost(s: Section, ctx: BuildContext) -> Built:
     s.get_float("scale", 1.0)  # validated; `type` and `scale` shape the training loss only
     return Built(Cost(), ctx.prev_shape, (ctx.prev,))

@@ -55,6 +55,8 @@ class XnorConv2d(nn.Conv2d):
 class XnorConvLayer(ConvLayer):
     conv_module = XnorConv2d
     grouped = False
+    bflops_divisor = 32  # darknet: l.bflops / 32 for xnor layers
+    detail_suffix = " xnor"
     bin_output = False  # set from the cfg in configure()
 
     def configure(self, s: Section, ctx: BuildContext) -> None:

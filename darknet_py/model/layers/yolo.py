@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...format.cfg import Section
-from .head import DetectionHead, head_spec
+from .head import DetectionHead, describe_head, head_spec
 from .registry import BuildContext, Built, register
 
 NMS_KINDS = ("default", "greedynms", "diounms", "cornersnms")
@@ -28,7 +28,7 @@ class YoloHead(DetectionHead):
     spec: YoloSpec
 
 
-@register("yolo")
+@register("yolo", describe=describe_head)
 def build_yolo(s: Section, ctx: BuildContext) -> Built:
     classes, anchors = masked_anchors(s, ctx, 5, "[convolutional] layer", clip_default_mask=True)
     prev = ctx.prev_shape

@@ -5,7 +5,7 @@
  * OUT_DIR/SSS_NNN.f32: layer NNN's output after step SSS (l.outputs floats); OUT_DIR/index.txt:
  * "index type c h w outputs". WEIGHTS may be "-" for none. Batch norm is fused as load_network_custom
  * does (darknet's detector test and demo).
- * Built by tests/darknet_steps.py against the reference build, with src/parser.c compiled with
+ * Built by benchmarks/oracle/darknet_steps.py against the reference build, with src/parser.c compiled with
  * -DNDEBUG as darknet's release builds compile it (see there why). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.darknet_reference import DarknetProgram
+from benchmarks.oracle.darknet_reference import DarknetProgram
 
 
 def detector_test(darknet: DarknetProgram, cfg: Path, weights: Path, images: list[Path], work: Path,

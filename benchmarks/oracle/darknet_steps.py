@@ -1,4 +1,4 @@
-"""darknet run frame after frame: tests/dump_steps.c, built beside the reference darknet (.darknet-ref).
+"""darknet run frame after frame: benchmarks/oracle/dump_steps.c, built beside the reference darknet (.darknet-ref).
 
 `dump_steps` calls network_predict once per input, as darknet's video demo does, so recurrent layers
 carry their state from step to step, and writes every layer's output after every step.
@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.darknet_reference import DarknetProgram, LayerDump, run_build_steps
+from benchmarks.oracle.darknet_reference import REPO, DarknetProgram, LayerDump, run_build_steps
 
-STEPS_MAIN = Path(__file__).with_name("dump_steps.c")
+STEPS_MAIN = Path(__file__).resolve().parent / "dump_steps.c"
 
 
 class StepsProgram:

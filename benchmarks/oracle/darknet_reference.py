@@ -1,9 +1,10 @@
 """The real darknet as the oracle: built once per machine from ../shared/reference/darknet into an
 ignored folder (`.darknet-ref` at the repo root, or $DARKNET_PY_DARKNET_REF), then run as a program.
+Used by the tests (the `darknet_ref` fixture in tests/conftest.py) and by benchmarks.
 
 - `Darknet.layers(cfg, weights, pixels)`: every layer's output of darknet's own forward pass
   (dump_layers) for a given network input; `detector=True` runs it as `darknet detector test` does
-  (batch norm fused, binary weights packed, gpu_index −1: tests/dump_layers_cpu.c), the only way
+  (batch norm fused, binary weights packed, gpu_index −1: benchmarks/oracle/dump_layers_cpu.c), the only way
   darknet's CPU build runs xnor layers (unfused, binarize_weights overruns its buffer and crashes);
 - `Darknet.resize(image, w, h, letterbox)`: darknet's own image loading and resize (resize_dump);
 - `Darknet.run(*args)`: the `darknet` program itself (detector test/valid/map, classifier predict),
@@ -22,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, SHARED
-
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("DARKNET_PY_SHARED", REPO.parent / "shared"))  # as tests/conftest.py finds it
 BUILD_SCRIPT = SHARED / "reference" / "darknet" / "build.sh"
 BUILD_DIR = Path(os.environ.get("DARKNET_PY_DARKNET_REF", REPO / ".darknet-ref"))
 BUILD_TIMEOUT = 1800  # about 3 minutes on 2 idle cores; generous for a loaded machine
-CPU_MAIN = Path(__file__).with_name("dump_layers_cpu.c")
+CPU_MAIN = Path(__file__).resolve().parent / "dump_layers_cpu.c"
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def build_darknet() -> DarknetProgram:
 
 
 def _build_cpu_dump(folder: Path) -> None:
-    """dump_layers_cpu: dump_layers.c (main renamed) + tests/dump_layers_cpu.c, linked like build.sh links dump_layers."""
+    """dump_layers_cpu: dump_layers.c (main renamed) + benchmarks/oracle/dump_layers_cpu.c, linked like build.sh links dump_layers."""
     target = folder / "dump_layers_cpu"
     if target.exists() and target.stat().st_mtime >= CPU_MAIN.stat().st_mtime:
         return
