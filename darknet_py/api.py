@@ -42,6 +42,25 @@ def load(
     `backend="openvino"` (or "onnxruntime") runs an `.onnx` file, or cfg + weights exported in memory,
     on that runtime; `backend_options` go to its detector (`threads=N`; OpenVINO: `precision="f32"`
     (default), "bf16" or "f16").
+
+    Args:
+        cfg (str or PathLike): a darknet `.cfg` file, or an exported `.onnx` / OpenVINO `.xml` file.
+        weights (str or PathLike, optional): the `.weights` for `cfg` (an exported file may come here
+            instead); None: randomly initialised weights.
+        device (str): "cpu", "cuda" or "cuda:N". Default: "cpu".
+        size (int or (int, int), optional): network input size, N or (W, H), instead of the cfg's.
+        fast (bool): fold batch norm and keep activations channels-last (torch). Default: True.
+        resize (str, optional): "darknet" or "opencv"; None: "darknet", or the one an export recorded.
+        backend (str, optional): "torch", "onnxruntime" or "openvino"; None: torch for a cfg, the
+            file's runtime for an export.
+        **backend_options: keywords for a graph runtime's detector (`threads`, OpenVINO's `precision`).
+
+    Returns:
+        Darknet, GraphDetector or GraphClassifier: a model meeting the `Backend` protocol, with
+        `.detect()` (or `.classify()` for a classifier).
+
+    Raises:
+        DarknetError: a `CfgError`, `WeightsError` or `InputError` naming the file, line and layer.
     """
     if resize is not None:
         check_resize(resize)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.oracle.darknet_reference import REPO, DarknetProgram, LayerDump, run_build_steps
+from benchmarks.oracle.darknet_reference import DarknetProgram, LayerDump, run_build_steps
 
 STEPS_MAIN = Path(__file__).resolve().parent / "dump_steps.c"
 

@@ -204,7 +204,7 @@ class TorchRunner:
         self._stamp = stamp
         for layer in self.model.modules():
             if isinstance(layer, ConvLayer) and layer.fold and layer.bn is not None:
-                layer._folded()
+                layer.folded()
 
     def _check_compiled(self, x: Tensor) -> None:
         """The compiled network against the eager one on this input, once per shape. torch's

@@ -22,6 +22,9 @@ _MAX_VERSION_FIELD = 1000
 
 @dataclass(frozen=True)
 class WeightsHeader:
+    """The .weights header: version (major, minor, revision) and `seen`, the images trained on
+    (uint64 from version 0.2 on, uint32 before)."""
+
     major: int = 0
     minor: int = 2
     revision: int = 5

@@ -132,6 +132,7 @@ class Network(nn.Module):
 
     @property
     def heads(self) -> list[HeadSpec]:
+        """The detection layers' specs ([yolo], [region], [Gaussian_yolo]) in cfg order: what the decoders read."""
         return [self.layers[i].spec for i in self.head_indices]
 
     @property
@@ -150,6 +151,7 @@ class Network(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The device of the network's parameters."""
         return next(self.parameters()).device
 
     # -- inference speed ----------------------------------------------------------
@@ -168,6 +170,7 @@ class Network(nn.Module):
 
     # -- forward ----------------------------------------------------------------
     def forward(self, x: Tensor) -> list[Tensor]:
+        """One forward pass; see forward_heads."""
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         saved: dict[int, Tensor] = {}
@@ -187,10 +190,18 @@ class Network(nn.Module):
         return heads
 
     def forward_heads(self, x: Tensor) -> list[Tensor]:
-        """x: float NCHW in [0, 1], RGB. Returns the input of every detection layer ([yolo], [region],
-        [Gaussian_yolo]; what the decoders read), in cfg order; for a cfg without one (a classifier), a
-        list holding its output (the last layer that is not [cost]). Recurrent layers step once per call
-        and keep their state (darknet's network_predict)."""
+        """The network's outputs, as the decoders read them.
+
+        Recurrent layers step once per call and keep their state (darknet's network_predict).
+
+        Args:
+            x (Tensor[N, C, H, W]): float pixels in [0, 1], RGB, at the network's height and width.
+
+        Returns:
+            list[Tensor]: the input of every detection layer ([yolo], [region], [Gaussian_yolo]) in cfg
+            order, each Tensor[N, anchors × (5 + classes), H/stride, W/stride] for [yolo]; for a cfg without
+            one (a classifier), a list holding its output (the last layer that is not [cost]).
+        """
         return self.forward(x)
 
     # -- recurrent state ------------------------------------------------------------
@@ -235,12 +246,22 @@ class Network(nn.Module):
         return [(i, ts) for i, m in enumerate(self.layers) if (ts := _darknet_tensors(m))]
 
     def weight_tensors(self) -> list[Tensor]:
+        """Every tensor the .weights file holds, in file order."""
         return [t for _, tensors in self.weight_layout() for t in tensors]
 
     def num_weights(self) -> int:
+        """How many floats the .weights file holds after its header."""
         return sum(info.n_weights for info in self.infos)
 
     def load_weights(self, path: str | os.PathLike[str]) -> "Network":
+        """Read a darknet .weights file into the network (a WeightsError names the first layer that does not fit).
+
+        Args:
+            path: the .weights file.
+
+        Returns:
+            Network: this network.
+        """
         header, floats = read_weights(path)
         self.load_weight_array(floats, os.path.basename(os.fspath(path)))
         self.weights_header = header
@@ -248,6 +269,7 @@ class Network(nn.Module):
         return self
 
     def load_weight_array(self, floats: np.ndarray, name: str = "weights") -> None:
+        """Copy a flat float32 array (the .weights file after its header) into the layers; `name` is for errors."""
         layout = self.weight_layout()
         needed = self.num_weights()
         if floats.size != needed:
@@ -283,10 +305,12 @@ class Network(nn.Module):
         return base
 
     def weight_array(self) -> np.ndarray:
+        """The weights as the flat float32 array a .weights file holds after its header."""
         parts = [t.detach().float().cpu().reshape(-1) for _, ts in self.weight_layout() for t in ts]
         return torch.cat(parts).numpy() if parts else np.zeros(0, np.float32)
 
     def save_weights(self, path: str | os.PathLike[str], header: WeightsHeader | None = None) -> None:
+        """Write a darknet .weights file (atomically), with `header` or the one read with the weights."""
         write_weights(path, header or self.weights_header, self.weight_array())
 
 

@@ -38,32 +38,46 @@ Candidates = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 class BackendTraits:
     """What a backend declares about itself (printed by `detect`'s log, read by the Ray driver)."""
 
-    name: str  # "torch", "onnxruntime", "openvino"
-    device: str  # where it computes, e.g. "cpu", "cuda:0"
-    precision: str  # "float32", "float16", "bfloat16", "int8" (weights quantised), as far as the backend knows
-    max_batch: int | None = None  # images one candidates() call takes at once; None: any (larger inputs are chunked)
-    replays_graphs: bool = False  # CUDA graphs: candidates() returns buffers the next call overwrites
-    candidates: bool = True  # False for a graph with NMS inside (`nms` export) and for classifiers
+    name: str
+    """The backend's name: "torch", "onnxruntime" or "openvino"."""
+    device: str
+    """Where it computes, e.g. "cpu", "cuda:0"."""
+    precision: str
+    """"float32", "float16", "bfloat16" or "int8" (quantised weights), as far as the backend knows."""
+    max_batch: int | None = None
+    """Images one graph run takes at once (a fixed-batch export); None: any. Larger inputs are chunked."""
+    replays_graphs: bool = False
+    """CUDA graphs: candidates() returns buffers that the next call overwrites."""
+    candidates: bool = True
+    """False for a graph with NMS inside (an `nms` export) and for classifiers: no candidates() to call."""
 
 
 @dataclass(frozen=True)
 class Portable:
     """What rebuilds a backend in another process (a Ray actor): `darknet_py.backends.rebuild` takes it."""
 
-    backend: str  # a name of darknet_py.backends.BACKENDS
-    payload: Any  # the torch module itself, or an exported graph's bytes (OpenVINO IR: (xml, bin))
-    options: dict = field(default_factory=dict)  # constructor keywords of a graph backend (resize, precision)
+    backend: str
+    """A name of darknet_py.backends.BACKENDS."""
+    payload: Any
+    """The torch module itself, or an exported graph's bytes (OpenVINO IR: (xml, bin))."""
+    options: dict = field(default_factory=dict)
+    """Constructor keywords of a graph backend (resize, precision)."""
 
 
 @runtime_checkable
 class Backend(Protocol):
     """A model that darknet_py can run: what `darknet_py.load` returns, whichever runtime is behind it."""
 
-    width: int  # network input size, pixels
+    width: int
+    """Network input width, pixels."""
     height: int
-    letter_box: bool  # the cfg's [net] letter_box (detect()'s default)
-    resize: str  # the image resize detect() uses: "darknet" or "opencv" (darknet_py.pipeline.preprocess)
-    names: list[str] | None  # class names the model carries (exports do); None: the caller's, else COCO's
+    """Network input height, pixels."""
+    letter_box: bool
+    """The cfg's [net] letter_box: detect()'s default for keeping the aspect ratio."""
+    resize: str
+    """The image resize detect() uses: "darknet" or "opencv" (darknet_py.pipeline.preprocess)."""
+    names: list[str] | None
+    """Class names the model carries (exports do); None: the caller's, else COCO's."""
 
     @property
     def traits(self) -> BackendTraits:

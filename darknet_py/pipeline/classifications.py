@@ -9,6 +9,16 @@ import numpy as np
 
 @dataclass
 class Classification:
+    """One image's top classes, most probable first (what `classify()` returns per image).
+
+    Attributes:
+        class_ids (ndarray[top]): int64 class ids, most probable first.
+        probabilities (ndarray[top]): float32, each class's probability (for a `[softmax]` with
+            `tree=`, multiplied by its parent's, as `darknet classifier predict` does).
+        names (list[str]): every class name, indexed by class id.
+        source (str): the image's path ("" for an array).
+    """
+
     class_ids: np.ndarray  # (top,) int64, most probable first
     probabilities: np.ndarray  # (top,) float32
     names: list[str] = field(repr=False)  # every class name, indexed by class id
@@ -19,6 +29,7 @@ class Classification:
 
     @property
     def labels(self) -> list[str]:
+        """The class names, most probable first."""
         return [self.names[i] for i in self.class_ids]
 
     def top(self) -> list[tuple[str, float]]:
@@ -26,11 +37,13 @@ class Classification:
         return [(self.names[i], float(p)) for i, p in zip(self.class_ids, self.probabilities)]
 
     def as_dict(self) -> dict:
+        """`{"source", "classes": [{"id", "name", "probability"}, …]}` (a `classifications.json` record)."""
         return {"source": self.source,
                 "classes": [{"id": int(i), "name": self.names[i], "probability": float(p)}
                             for i, p in zip(self.class_ids, self.probabilities)]}
 
     def to_json(self) -> str:
+        """`as_dict()` as one line of JSON."""
         return json.dumps(self.as_dict())
 
     def __str__(self) -> str:

@@ -16,6 +16,20 @@ class Detections:
     Sorted by score. With darknet's multi-label rule one box can carry several classes: such
     detections share a `box_ids` value (the network candidate they came from). `boxes` are clipped
     to the image; `unclipped` are the same boxes before clipping, which darknet reports.
+
+    Attributes:
+        boxes (ndarray[N, 4]): float32, (x1, y1, x2, y2) in image pixels, clipped to the image.
+        scores (ndarray[N]): float32, the score darknet thresholds (objectness × class probability
+            for [yolo]), best first.
+        class_ids (ndarray[N]): int64 class ids.
+        names (list[str]): every class name, indexed by class id.
+        image_size (tuple[int, int]): the image's width and height.
+        source (str): the image's path ("" for an array).
+        unclipped (ndarray[N, 4], optional): the boxes before clipping, as darknet reports them.
+        box_ids (ndarray[N], optional): int64, the network candidate each detection came from;
+            several classes of one box share it.
+        class_scores (ndarray[N, K], optional): float32, when asked for: each box's scores above the
+            threshold before NMS.
     """
 
     boxes: np.ndarray
@@ -33,20 +47,31 @@ class Detections:
 
     @property
     def labels(self) -> list[str]:
+        """The class name of each detection (the id as text where the name table has none)."""
         return [self.names[c] if c < len(self.names) else str(c) for c in self.class_ids.tolist()]
 
     def to_list(self) -> list[dict]:
+        """One dict per detection: `class_id`, `name`, `score` (6 decimals), `box` (xyxy pixels, 2 decimals)."""
         return [
             {"class_id": int(c), "name": n, "score": round(float(s), 6), "box": [round(float(v), 2) for v in b]}
             for b, s, c, n in zip(self.boxes, self.scores, self.class_ids, self.labels)
         ]
 
     def to_json(self) -> str:
+        """`{"source", "width", "height", "detections": to_list()}` as one line of JSON (a `detections.json` record)."""
         w, h = self.image_size
         return json.dumps({"source": self.source, "width": w, "height": h, "detections": self.to_list()})
 
     def to_coco(self, image_id: int, category_ids: list[int] | None = None) -> list[dict]:
-        """COCO results entries: bbox as [x, y, width, height]; class i → category_ids[i] when given."""
+        """COCO results entries: bbox as [x, y, width, height]; class i → category_ids[i] when given.
+
+        Args:
+            image_id (int): the COCO image id of this image.
+            category_ids (list[int], optional): COCO category id of each class id; None: the class id itself.
+
+        Returns:
+            list[dict]: `{"image_id", "category_id", "score", "bbox"}` per detection.
+        """
         out = []
         for (x1, y1, x2, y2), s, c in zip(self.boxes.tolist(), self.scores.tolist(), self.class_ids.tolist()):
             category = category_ids[c] if category_ids else c
@@ -85,7 +110,14 @@ class Detections:
         return "\n".join(lines)
 
     def draw(self, image: np.ndarray) -> np.ndarray:
-        """A copy of the BGR image with boxes and labels."""
+        """A copy of the BGR image with boxes and labels.
+
+        Args:
+            image (ndarray[H, W, 3]): the BGR uint8 image the detections belong to.
+
+        Returns:
+            ndarray[H, W, 3]: a new image; `image` is left as it was.
+        """
         canvas = image.copy()
         thickness = max(1, round(min(canvas.shape[:2]) / 400))
         for (x1, y1, x2, y2), s, c, name in zip(self.boxes.tolist(), self.scores.tolist(), self.class_ids.tolist(), self.labels):

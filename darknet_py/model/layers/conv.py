@@ -63,7 +63,7 @@ class ConvLayer(Layer):
         if self.bn is None:
             return self.act(self.conv(x))
         if self.fold:
-            weight, bias = self._folded()
+            weight, bias = self.folded()
             return self.act(self.convolve(x, weight, bias))
         bn = self.bn  # inference statistics always, whatever train()/eval() says
         x = F.batch_norm(self.conv(x), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
@@ -76,7 +76,7 @@ class ConvLayer(Layer):
         """This layer's convolution with the given kernel (its own, or batch norm folded into it)."""
         return F.conv2d(x, weight, bias, self.conv.stride, self.conv.padding, self.conv.dilation, self.conv.groups)
 
-    def _folded(self) -> tuple[Tensor, Tensor]:
+    def folded(self) -> tuple[Tensor, Tensor]:
         """Batch norm folded into the kernel: w·γ/σ and β − μ·γ/σ, refreshed whenever a source tensor
         changed in place (loading weights, .to(), .half()), so the fold can never go stale."""
         if self.folded_weight is not None and torch.compiler.is_compiling():
