@@ -64,7 +64,7 @@ def _child(code: str, *extra_env: dict) -> subprocess.Popen:
 
 SWALLOWS_EVERY_STOP = """
 import time
-from darknet_py import interrupt
+from darknet_py.core import interrupt
 with interrupt.stop_on_signals(), interrupt.deadline({deadline}, "finished work is kept"):
     said = False
     while True:  # a way out that never comes: a C call that never returns, a teardown that hangs

@@ -14,7 +14,7 @@ import pytest
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.media import video
+from darknet_py.media import sinks, video
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.image_header import header_size
 from darknet_py.pipeline.preprocess import IMAGE_EXTENSIONS, read_image
@@ -87,8 +87,8 @@ def test_error_mid_stream_keeps_the_frames_done_and_says_so(clip: Path, tmp_path
 def test_show_draws_each_image_in_a_window(tmp_path: Path, zoo_env, monkeypatch) -> None:
     shown = []
     monkeypatch.setenv("DISPLAY", ":99")
-    monkeypatch.setattr(cli.detect.cv2, "imshow", lambda title, image: shown.append(image))
-    monkeypatch.setattr(cli.detect.cv2, "waitKey", lambda delay: -1)
+    monkeypatch.setattr(sinks.cv2, "imshow", lambda title, image: shown.append(image))
+    monkeypatch.setattr(sinks.cv2, "waitKey", lambda delay: -1)
     image = shared_path(IMAGES / "dog.jpg")
     assert cli.main(["detect", str(image), "--show", "--no-save", "--output", str(tmp_path)]) == 0
     assert len(shown) == 1 and shown[0].shape == cv2.imread(str(image)).shape

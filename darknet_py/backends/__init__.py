@@ -14,8 +14,6 @@ import importlib
 import os
 from typing import TYPE_CHECKING
 
-import torch
-
 from ..core.errors import InputError
 from ..pipeline.backend import Backend, BackendTraits, Candidates, Portable
 
@@ -61,6 +59,8 @@ def rebuild(portable: Portable, device: str, width: int, height: int, threads: i
     Returns:
         Backend: ready to take `candidates()` calls.
     """
+    import torch  # here: inside this package, the name `torch` at module level is the torch backend module
+
     torch.set_num_threads(threads)
     if portable.backend == "torch":
         return portable.payload.to(device)

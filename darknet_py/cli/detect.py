@@ -3,20 +3,29 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
-import time
 from pathlib import Path
 
-import cv2
-
-from ..core import events, interrupt
+from ..core import interrupt
 from ..core.errors import InputError
-from ..core.fileio import atomic_write, write_image
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
-from ..media.darknet_json import darknet_frame_text, darknet_json_file
-from ..media.sources import annotated_name, source_items
+from ..media.run import run_source
+from ..media.sinks import (
+    DARKNET_JSON,
+    LABELS_DIR,
+    RECORDS_JSON,
+    AnnotatedImagesSink,
+    AnnotatedVideoSink,
+    DarknetJsonSink,
+    ExtOutputSink,
+    RecordsJsonSink,
+    ShowSink,
+    Sink,
+    YoloLabelsSink,
+    video_stem,
+)
+from ..media.sources import source_items
 from ..media.video_writer import CODECS, output_suffix
 from .common import add_backend_arg, add_device_args, add_model_args, fresh_run_dir, load_model
 
@@ -89,8 +98,6 @@ def run(args) -> int:
 
 def _detect_here(args, live: LiveView | None) -> int:
     """One source on this machine: images or a video, with files written and a live view if asked."""
-    from ..pipeline.detect import iter_batches
-
     if len(args.source) > 1:
         raise InputError(f"{len(args.source)} sources given: without --ray, give one (a folder or a glob for many)")
     args.batch = 1 if args.batch is None else args.batch
@@ -105,6 +112,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     model, names = load_model(args)
     out = Path(args.output) if args.output else fresh_run_dir()
     out.mkdir(parents=True, exist_ok=True)
+    sinks = _sinks(args, out, kind, items) + ([live] if live else [])
     if live and args.wait_viewers:
         print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
         live.wait_for_viewers(args.wait_viewers)
@@ -114,80 +122,43 @@ def _detect_here(args, live: LiveView | None) -> int:
     def detect_batch(images):
         return model.detect(images, args.thresh, args.nms, **options)
 
-    records: list = []
-    interrupted = False
-    if kind == "images":
-        total = 0
-        from ..pipeline.preprocess import read_image
-
-        try:
-            for batch in iter_batches(items, args.batch):
-                images = [read_image(path) for path in batch]  # decoded once: detect, draw and show share it
-                started = time.perf_counter()
-                found = detect_batch(images)
-                milliseconds = (time.perf_counter() - started) * 1000 / len(batch)
-                for path, image, dets in zip(batch, images, found):
-                    with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
-                        dets.source = path
-                        if args.ext_output:
-                            print(f"{path}: Predicted in {milliseconds:f} milli-seconds.")  # darknet's line
-                        _emit(args, out, Path(path).name, dets, records, total + 1, path)
-                        drawn = dets.draw(image) if not args.no_save or args.show else None
-                        if not args.no_save:
-                            write_image(out / annotated_name(path), drawn)
-                    total += 1
-                    events.emit(f"images-done {total}")
-                    if args.show:
-                        _show(drawn)
-                    if live:
-                        live.publish(image, dets, drawn, filename=path)
-        except KeyboardInterrupt:
-            interrupted = True
-        summary = f"{total} image(s)" + (", interrupted — the images done are saved" if interrupted else "")
-    else:
-        from ..media.video import run_video
-
-        stem = f"camera{items}" if isinstance(items, int) else Path(str(items)).stem or "stream"
-        ext = output_suffix(args.codec, items)
-        target = None if args.no_save else str(out / f"{stem}{ext}")
-
-        def on_frame(index: int, dets) -> None:
-            _emit(args, out, f"{stem}:{index}", dets, records, index + 1, header=True)
-            events.emit(f"frames-detected {index + 1}")
-
-        report = run_video(items, detect_batch, target, args.batch, on_frame=on_frame, codec=args.codec,
-                           on_image=live.publish if live else None, sequence=model.sequence)
-        done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
-        if report.skipped:
-            done += f", {report.skipped} unreadable frame(s) skipped"
-        interrupted = report.interrupted
-        summary = f"{done}, interrupted — the video holds the frames done" if interrupted else done
-    if live:
-        live.finish()
-    if args.save_json == "darknet":
-        with interrupt.deferred(), atomic_write(out / DARKNET_JSON, "w") as handle:
-            handle.write(darknet_json_file(records))
-    elif args.save_json:
-        with interrupt.deferred(), atomic_write(out / "detections.json", "w") as handle:
-            json.dump(records, handle)
-    print(f"{summary} → {out}", file=sys.stderr, flush=True)
-    if live and args.keep_serving and not interrupted:
+    report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence)
+    print(f"{report.summary()} → {out}", file=sys.stderr, flush=True)
+    if live and args.keep_serving and not report.interrupted:
         print("the source has ended; still serving its last frame — Ctrl-C to stop", file=sys.stderr, flush=True)
         live.hold()
-    return interrupt.exit_code() if interrupted else 0
+    return interrupt.exit_code() if report.interrupted else 0
+
+
+def _sinks(args, out: Path, kind: str, items) -> list[Sink]:
+    """The outputs the flags ask for, in the order each result is written to them."""
+    sinks: list[Sink] = []
+    if args.ext_output:
+        sinks.append(ExtOutputSink())
+    if args.save_json == "darknet":
+        sinks.append(DarknetJsonSink(out / DARKNET_JSON))
+    elif args.save_json:
+        sinks.append(RecordsJsonSink(out / RECORDS_JSON))
+    if args.save_txt:
+        sinks.append(YoloLabelsSink(out / LABELS_DIR))
+    if not args.no_save and kind == "images":
+        sinks.append(AnnotatedImagesSink(out))
+    elif not args.no_save:
+        sinks.append(AnnotatedVideoSink(out / f"{video_stem(items)}{output_suffix(args.codec, items)}", args.codec))
+    if args.show:
+        sinks.append(ShowSink())
+    return sinks
 
 
 STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
-RAY_UNSUPPORTED = {"show": "--show", "save_txt": "--save-txt", "ext_output": "--ext-output"}
-DARKNET_JSON = "result.json"  # --save-json darknet: the name darknet's docs give `-out`
 
 
 def _run_detect_on_ray(args) -> int:
     """--ray: shards over a Ray cluster, results in OUTPUT/detections.jsonl; a rerun resumes."""
     from ..distributed.ray_detect import RayOptions, detect_on_ray, print_report, require_ray
 
-    for name, flag in RAY_UNSUPPORTED.items():
-        if getattr(args, name):
+    for flag, given in (("--show", args.show), ("--save-txt", args.save_txt), ("--ext-output", args.ext_output)):
+        if given:
             raise InputError(f"{flag} is not available with --ray (results go to OUTPUT/detections.jsonl)")
     args.batch = 8 if args.batch is None else args.batch
     out = Path(args.output) if args.output else fresh_run_dir()
@@ -238,33 +209,8 @@ def _refuse_filled_folder(folder: Path) -> None:
                          "into it (files with the same names are replaced) or choose another folder")
 
 
-def _emit(args, out: Path, name: str, dets, records: list, frame_id: int, filename: str | None = None,
-          header: bool = False) -> None:
-    if args.ext_output:
-        if header:
-            print(f"{name}: {len(dets)} objects")
-        if len(dets):
-            print(dets.ext_output())
-    if args.save_json == "darknet":
-        records.append(darknet_frame_text(dets, frame_id, filename))
-    elif args.save_json:
-        records.append({"source": name, **json.loads(dets.to_json())})
-    if args.save_txt:
-        with atomic_write(out / "labels" / (Path(name.replace(":", "_")).stem + ".txt"), "w") as handle:
-            handle.write(dets.to_yolo_txt())
-
-
 def _require_display() -> None:
     """Refuse --show up front: without a display, OpenCV's GUI backend aborts the process."""
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("--show needs a display (DISPLAY is not set); drop --show or run where a screen is attached")
-
-
-def _show(image) -> None:
-    try:
-        cv2.imshow("darknet-py", image)
-        cv2.waitKey(1)
-    except cv2.error:
-        raise InputError("--show needs a display; none is available here") from None
-
 

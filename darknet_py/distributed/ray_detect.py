@@ -26,10 +26,10 @@ import numpy as np
 from ..backends import Backend, Portable, rebuild
 from ..core import events, interrupt
 from ..core.errors import DarknetError, InputError
-from ..core.fileio import write_image
 from ..core.progress import Progress
 from ..format.names import default_names
-from ..media.sources import annotated_name, source_items
+from ..media.sinks import AnnotatedImagesSink, Result, detection_record
+from ..media.sources import source_items
 from ..pipeline.detect import DetectOptions, PreparedBatch, select
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import DEFAULT_RESIZE, Transform, prepare, read_image
@@ -234,10 +234,8 @@ class DetectorActor:
         records = [json.dumps({"source": str(s), "error": str(e)}) for s, e in zip(batch["source"], errors)]
         if len(ok):
             for i, dets in zip(ok, self._detect(batch, ok)):
-                record = json.loads(dets.to_json())
-                if batch["frame"][i] >= 0:
-                    record["frame"] = int(batch["frame"][i])
-                records[i] = json.dumps(record)
+                frame = int(batch["frame"][i])
+                records[i] = json.dumps(detection_record(dets, str(batch["source"][i]), frame if frame >= 0 else None))
         return {"shard": batch["shard"], "item": batch["item"], "of": batch["of"], "last": batch["last"],
                 "source": batch["source"], "record": np.array(records, dtype=object)}
 
@@ -251,18 +249,20 @@ class DetectorActor:
 
 
 def _annotate(row: dict, output: str, names: list[str]) -> dict:
-    """Draw a finished image record onto the source and write it (atomically) under OUTPUT/images."""
+    """Draw a finished image record onto the source and write it (atomically) under OUTPUT/images, through
+    the same sink as the CLI's annotated images."""
     import cv2
 
-    record = json.loads(row["record"])
-    if "error" in record or "frame" in record:
+    entry = json.loads(row["record"])
+    if "error" in entry or "frame" in entry:
         return row
-    found = record["detections"]
+    found = entry["detections"]
     dets = Detections(boxes=np.array([d["box"] for d in found], np.float32).reshape(-1, 4),
                       scores=np.array([d["score"] for d in found], np.float32),
-                      class_ids=np.array([d["class_id"] for d in found], np.int64), names=names)
-    write_image(Path(output) / ANNOTATED_DIR / annotated_name(record["source"]),
-                   dets.draw(cv2.imread(record["source"], cv2.IMREAD_COLOR)))
+                      class_ids=np.array([d["class_id"] for d in found], np.int64), names=names,
+                      image_size=(entry["width"], entry["height"]), source=entry["source"])
+    image = cv2.imread(entry["source"], cv2.IMREAD_COLOR)
+    AnnotatedImagesSink(Path(output) / ANNOTATED_DIR).write(Result(entry["source"], None, image, dets))
     return row
 
 

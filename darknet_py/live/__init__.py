@@ -2,8 +2,7 @@
 
     with LiveView(LiveOptions(serve=8080)) as live:      # servers start; their URLs in live.urls
         live.wait_for_viewers(1)                          # optional: start when someone watches
-        run_video(source, detect, output, on_image=live.publish)
-        live.finish()                                     # streams end after the last frame
+        run_video(source, detect, output, sinks=[live])   # a sink: write() publishes, finish() ends the streams
 
 The detection loop only calls publish() (a reference swap; boxes are drawn and JPEGs made on the viewers'
 threads); see feed.py for why viewers never slow it.
@@ -17,6 +16,7 @@ import warnings
 from dataclasses import dataclass
 
 from ..core.errors import DarknetWarning, InputError
+from ..media.sinks import Result
 from .feed import LiveFeed, LiveFrame
 from .server import start_server
 
@@ -95,11 +95,22 @@ class LiveView:
         """The newest frame (see LiveFeed.publish); returns at once."""
         self.feed.publish(image, dets, drawn, filename)
 
+    def write(self, result: Result) -> None:
+        """As a result sink (darknet_py.media.sinks): publish the image or frame, with its annotated copy if a
+        sink before this one drew it (else a viewer draws it); an image's path is darknet's `filename`.
+
+        Args:
+            result (Result): one image's or video frame's result.
+        """
+        self.publish(result.image, result.detections, result.drawn,
+                     filename=result.source if result.frame is None else None)
+
     def wait_for_viewers(self, count: int) -> None:
         self.feed.wait_for_viewers(count)
 
     def finish(self) -> None:
-        """The source has ended: each viewer is sent the last frame, then its stream closes."""
+        """The source has ended (also the sink's finish()): each viewer is sent the last frame, then its
+        stream closes."""
         self.feed.end()
 
     def hold(self) -> None:

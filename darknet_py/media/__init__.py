@@ -1,7 +1,8 @@
 """media/: where images come from and where results go. What a SOURCE names (sources), video
 reading (video) and writing (video_writer), the detection run over a source (run), and the result
-sinks every caller writes through (sinks: records JSON, darknet result.json, YOLO labels,
-annotated images and video, darknet's -ext_output lines), with darknet's JSON format (darknet_json).
+sinks every caller writes through, the CLI and the Ray driver alike (sinks: records JSON, darknet
+result.json, YOLO labels, annotated images and video, darknet's -ext_output lines, the --show
+window; live.LiveView is a sink too), with darknet's JSON format (darknet_json).
 
 May import: evaluate, export, backends, pipeline, model, format, core (in practice: pipeline and below).
 """

@@ -1,6 +1,7 @@
-"""Video/stream/webcam detection: decode in a background thread, detect in batches, write
-an annotated video. The writer always finishes cleanly: on Ctrl-C or an error the frames
-done so far form a playable file, renamed into place; the caller is told how far it got.
+"""Video/stream/webcam detection: decode in a background thread, detect in batches, hand each
+frame's result to the sinks (sinks.py: the annotated video, records, labels, a live view, ...).
+The sinks are always finished: on Ctrl-C or an error the frames done so far form a playable
+video, renamed into place; the caller is told how far it got.
 """
 from __future__ import annotations
 
@@ -9,16 +10,16 @@ import queue
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Callable, ContextManager
+from typing import Callable, ContextManager, Iterator, Sequence
 
 import cv2
 import numpy as np
 
+from ..core import events, interrupt
 from ..core.errors import InputError
-from ..core.fileio import atomic_path
 from ..core.progress import Progress
 from ..pipeline.detections import Detections
-from .video_writer import open_video_writer
+from .sinks import DEFAULT_FPS, AnnotatedVideoSink, Result, Sink, finish_all, write_all
 
 _END = object()
 
@@ -61,17 +62,33 @@ def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Even
         frames.put(_END)
 
 
-def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]], output: str | None,
-              batch: int = 1, on_frame: Callable[[int, Detections], None] | None = None, codec: str | None = None,
-              on_image: Callable[[np.ndarray, Detections, np.ndarray | None], None] | None = None,
+def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]],
+              output: str | None = None, batch: int = 1, *, sinks: Sequence[Sink] = (), codec: str | None = None,
               sequence: Callable[[], ContextManager] | None = None) -> VideoReport:
-    """Detect on every frame of *source*, writing the annotated frames to *output* with *codec* (default: by the
-    output's extension, see video_writer). *on_image* (a live view) gets each frame, its detections and the
-    annotated frame when one was drawn for the file (else None); it must not block. *sequence* (e.g.
-    Darknet.sequence) is entered when the source opens and left when it ends: a model with recurrent layers
-    then carries its state from frame to frame, as darknet's demo does."""
+    """Detect on every frame of *source*, handing each frame's `Result` to every sink.
+
+    Each frame's sinks are written whole before a stop takes effect (interrupt.deferred); when the source
+    ends, or on Ctrl-C or an error, every sink is finished (an annotated video is then a playable file of
+    the frames done), and only then is the error raised. A stop ends the run with `interrupted` set.
+
+    Args:
+        source (str or int): a video file, a stream URL, or a camera index.
+        detect_batch (callable): BGR frames → one Detections per frame.
+        output (str or None): shorthand for an `AnnotatedVideoSink(output, codec)` ahead of *sinks*.
+        batch (int): frames per detect_batch call.
+        sinks (sequence of Sink): where the results go (sinks.py); a live view may be one.
+        codec (str or None): the codec of *output* (default: by its extension, see video_writer).
+        sequence (callable or None): e.g. `Backend.sequence`; entered when the source opens and left when it
+            ends, so that a model with recurrent layers carries its state from frame to frame, as darknet's
+            demo does.
+
+    Returns:
+        VideoReport: frames done, the source's fps and size, whether a stop ended it, the annotated video.
+    """
+    sinks = ([AnnotatedVideoSink(output, codec)] if output else []) + list(sinks)
+    videos = [sink for sink in sinks if isinstance(sink, AnnotatedVideoSink)]
     capture = open_capture(source)
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     header_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     frames: queue.Queue = queue.Queue(maxsize=max(8, 2 * batch))
@@ -82,45 +99,25 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     progress = Progress(os.path.basename(str(source)), header_frames or None, approximate=True)  # headers can lie
     count, interrupted = 0, False
     failure: Exception | None = None
-    writer = None
-    suffix = os.path.splitext(output)[1] if output else ""
     scope = ExitStack()
-    if sequence is not None:
-        scope.enter_context(sequence())
     try:
-        with (atomic_path(output, suffix) if output else _no_path()) as tmp:
-            if tmp:
-                writer = open_video_writer(tmp, fps, size, codec, suffix)
-            try:
-                done = False
-                while not done:
-                    pending = []
-                    while len(pending) < batch:
-                        item = frames.get()
-                        if item is _END:
-                            done = True
-                            break
-                        pending.append(item)
-                    if not pending:
-                        break
-                    for frame, dets in zip(pending, detect_batch(pending)):
-                        if on_frame:
-                            on_frame(count, dets)
-                        drawn = None
-                        if writer is not None:
-                            drawn = dets.draw(frame)
-                            writer.write(drawn)
-                        if on_image:
-                            on_image(frame, dets, drawn)
-                        count += 1
-                        progress.update()
-            except KeyboardInterrupt:
-                interrupted = True
-            except Exception as exc:  # noqa: BLE001 - finish the file first, then report
-                failure = exc
-            finally:
-                if writer is not None:
-                    writer.release()  # a finished, playable file of the frames done
+        try:
+            if sequence is not None:
+                scope.enter_context(sequence())
+            for pending in _batches(frames, batch):
+                for frame, dets in zip(pending, detect_batch(pending)):
+                    with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
+                        write_all(sinks, Result(str(source), count, frame, dets, fps=fps))
+                    count += 1
+                    progress.update()
+                    events.emit(f"frames-detected {count}")
+        except KeyboardInterrupt:
+            interrupted = True
+        except Exception as exc:  # noqa: BLE001 - finish the files first, then report
+            failure = exc
+        finally:
+            with interrupt.deferred():  # a stop now waits for the files: a playable video of the frames done
+                finish_all(sinks)
     finally:
         scope.close()
         stop.set()
@@ -132,14 +129,23 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
         capture.release()
         progress.close()
     if failure is not None:
-        kept = f"; {output} holds the {count} frames done" if output else ""
+        if count == 0 and isinstance(failure, InputError):
+            raise failure  # refused before any frame (e.g. a codec the first frame's size rules out): its own words
+        kept = "".join(f"; {video.path} holds the {video.frames} frames done" for video in videos)
         raise InputError(f"video stopped after {count} frames: {failure}{kept}") from failure
-    return VideoReport(count, fps, size, interrupted, output, header_frames, skipped[0])
+    return VideoReport(count, fps, size, interrupted, videos[0].path if videos else None, header_frames, skipped[0])
 
 
-class _no_path:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
+def _batches(frames: queue.Queue, batch: int) -> Iterator[list[np.ndarray]]:
+    """Lists of up to *batch* decoded frames, until the reader's end mark."""
+    done = False
+    while not done:
+        pending = []
+        while len(pending) < batch:
+            item = frames.get()
+            if item is _END:
+                done = True
+                break
+            pending.append(item)
+        if pending:
+            yield pending

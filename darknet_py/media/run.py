@@ -1,0 +1,108 @@
+"""The detection run over one SOURCE (what `darknet-py detect` does without --ray): images in batches,
+or a video, stream or camera frame by frame, every result handed to the sinks (sinks.py), which are
+finished however the run ends.
+
+    kind, items = source_items("photos/")
+    report = run_source(kind, items, lambda images: model.detect(images), [RecordsJsonSink("out/detections.json")])
+    print(report.summary())
+
+A stop (Ctrl-C, SIGTERM) ends the run with `interrupted` set and the results done written whole:
+an image detected is saved with all its outputs before the stop takes effect. Tests act at exact
+moments through the events `images-done N` and `frames-detected N` (darknet_py.core.events).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Sequence
+
+import numpy as np
+
+from ..core import events, interrupt
+from ..pipeline.detect import iter_batches
+from ..pipeline.detections import Detections
+from ..pipeline.preprocess import read_image
+from .sinks import Result, Sink, finish_all, write_all
+from .video import VideoReport, run_video
+
+DetectBatch = Callable[[list[np.ndarray]], list[Detections]]
+"""BGR images → one Detections per image (e.g. `lambda images: model.detect(images, 0.25, 0.45)`)."""
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """How a run went.
+
+    Args:
+        done (int): images, or video frames, detected and written.
+        interrupted (bool): a stop ended the run early (what was done is written).
+        video (VideoReport or None): the video's details (fps, size, frames skipped); None for images.
+    """
+
+    done: int
+    interrupted: bool
+    video: VideoReport | None = None
+
+    def summary(self) -> str:
+        """The run's line for the terminal, e.g. `12 frames (320x180, 25 fps)` or `3 image(s)`."""
+        if self.video is None:
+            return f"{self.done} image(s)" + (", interrupted — the images done are saved" if self.interrupted else "")
+        report = self.video
+        done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
+        if report.skipped:
+            done += f", {report.skipped} unreadable frame(s) skipped"
+        return f"{done}, interrupted — the video holds the frames done" if self.interrupted else done
+
+
+def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatch, sinks: Sequence[Sink],
+               batch: int = 1, sequence: Callable[[], ContextManager] | None = None) -> RunReport:
+    """Detect on a source as `sources.source_items` describes it, writing through *sinks*.
+
+    Args:
+        kind (str): "images" or "video" (source_items' first value).
+        items (list of str, str or int): the image paths, or the video file, stream URL or camera index.
+        detect_batch (DetectBatch): images → their Detections.
+        sinks (sequence of Sink): where the results go; all are finished when the run ends, however it ends.
+        batch (int): images or frames per detect_batch call.
+        sequence (callable or None): a video's recurrent-state scope (`Backend.sequence`); see run_video.
+
+    Returns:
+        RunReport: how many were done, and whether a stop ended the run.
+    """
+    if kind == "images":
+        return run_images(list(items), detect_batch, sinks, batch)
+    report = run_video(items, detect_batch, batch=batch, sinks=sinks, sequence=sequence)
+    return RunReport(report.frames, report.interrupted, report)
+
+
+def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[Sink], batch: int = 1) -> RunReport:
+    """Detect on image files, *batch* at a time, each decoded once (detection, drawing and sinks share it).
+
+    Args:
+        paths (sequence of str): image files; each result's `source` is its path as given here.
+        detect_batch (DetectBatch): images → their Detections.
+        sinks (sequence of Sink): where the results go; all are finished when the run ends, however it ends.
+        batch (int): images per detect_batch call.
+
+    Returns:
+        RunReport: images done, and whether a stop ended the run.
+    """
+    done, interrupted = 0, False
+    try:
+        for chunk in iter_batches(paths, batch):
+            images = [read_image(path) for path in chunk]
+            started = time.perf_counter()
+            found = detect_batch(images)
+            milliseconds = (time.perf_counter() - started) * 1000 / len(chunk)
+            for path, image, dets in zip(chunk, images, found):
+                with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
+                    dets.source = path
+                    write_all(sinks, Result(path, None, image, dets, milliseconds=milliseconds))
+                done += 1
+                events.emit(f"images-done {done}")
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        with interrupt.deferred():  # a stop now waits for the collected files (records JSON, result.json)
+            finish_all(sinks)
+    return RunReport(done, interrupted)

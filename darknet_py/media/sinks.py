@@ -1,0 +1,338 @@
+"""Result sinks: every place a detection run's results go, each written by one class, for every caller.
+
+A run (media/run.py, the CLI, the Ray driver) makes one `Result` per image or video frame and hands it
+to each sink in turn; when the source ends, or stops on Ctrl-C or an error, it calls `finish()` on every
+sink (`finish_all`), which leaves complete files::
+
+    sinks = [ExtOutputSink(), RecordsJsonSink(out / RECORDS_JSON), AnnotatedImagesSink(out)]
+    try:
+        for path in paths:
+            image = read_image(path)
+            write_all(sinks, Result(path, None, image, model.detect(image)[0]))
+    finally:
+        finish_all(sinks)
+
+Files appear whole or not at all (darknet_py.core.fileio): per-result files (labels, annotated images)
+as each result is written, collected ones (records JSON, darknet's result.json, the annotated video)
+on finish(). The annotated image is drawn once, by the first sink that needs it, and shared.
+
+A live view (darknet_py.live.LiveView) is a sink too: its write() publishes the frame, its finish()
+ends the streams.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, ContextManager, Iterable, Protocol
+
+import cv2
+import numpy as np
+
+from ..core import interrupt
+from ..core.errors import InputError
+from ..core.fileio import atomic_path, atomic_write, write_image
+from ..pipeline.detections import Detections
+from .darknet_json import darknet_frame_text, darknet_json_file
+from .sources import annotated_name
+from .video_writer import VideoWriter, open_video_writer
+
+RECORDS_JSON = "detections.json"  # --save-json: the records of every image or frame
+DARKNET_JSON = "result.json"  # --save-json darknet: the name darknet's docs give `detector test -out`
+LABELS_DIR = "labels"  # --save-txt
+DEFAULT_FPS = 25.0  # a video whose header gives no frame rate is written at this one
+WINDOW_TITLE = "darknet-py"
+
+
+@dataclass(eq=False)
+class Result:
+    """One detected image or video frame: what every sink is given.
+
+    Args:
+        source (str): the source as given: an image's path, or the video file, stream URL or camera
+            index of a frame.
+        frame (int or None): the frame's 0-based index in its video; None for an image.
+        image (ndarray[H, W, 3]): the BGR image detected on (not modified by any sink).
+        detections (Detections): what was found in it.
+        fps (float or None): the video's frame rate; None for an image.
+        milliseconds (float or None): detection time of this image (its batch's time shared out), for
+            darknet's "Predicted in" line; None when not measured.
+    """
+
+    source: str
+    frame: int | None
+    image: np.ndarray
+    detections: Detections
+    fps: float | None = None
+    milliseconds: float | None = None
+    _annotated: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    @property
+    def annotated(self) -> np.ndarray:
+        """The image with boxes and labels, drawn on first use and shared by every sink after that.
+
+        Returns:
+            ndarray[H, W, 3]: a BGR copy of `image` with the detections drawn.
+        """
+        if self._annotated is None:
+            self._annotated = self.detections.draw(self.image)
+        return self._annotated
+
+    @property
+    def drawn(self) -> np.ndarray | None:
+        """The annotated image if a sink has drawn it already, else None (a live view then draws it on its
+        viewers' threads, never in the detection loop)."""
+        return self._annotated
+
+    @property
+    def name(self) -> str:
+        """What darknet's lines call it: an image's file name, or a frame's `STEM:INDEX` (e.g. `walk:12`)."""
+        if self.frame is None:
+            return Path(self.source).name
+        return f"{video_stem(self.source)}:{self.frame}"
+
+
+class Sink(Protocol):
+    """Where results go: one write() per image or frame, then one finish(), also after Ctrl-C or an error."""
+
+    def write(self, result: Result) -> None:
+        """Take one image's or frame's result (called from the detection loop: must not block)."""
+        ...
+
+    def finish(self) -> None:
+        """The run has ended, whole or not: complete every file (atomically) and release what is held."""
+        ...
+
+
+def write_all(sinks: Iterable[Sink], result: Result) -> None:
+    """Hand *result* to each of *sinks*, in order."""
+    for sink in sinks:
+        sink.write(result)
+
+
+def finish_all(sinks: Iterable[Sink]) -> None:
+    """Finish every sink, in order, even when one of them fails; then raise the first failure."""
+    failure: BaseException | None = None
+    for sink in sinks:
+        try:
+            sink.finish()
+        except BaseException as exc:  # noqa: BLE001 - the other sinks' files are finished first
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+
+
+def video_stem(source: str | int) -> str:
+    """The name a video source's outputs are given: a camera's `cameraN`, else the file's or URL's stem.
+
+    Args:
+        source (str or int): a camera index (or its digits, as given on the command line), a file or a URL.
+
+    Returns:
+        str: e.g. `camera0`, `walk` for `walk.mp4`, `stream` for a URL that ends in a slash.
+    """
+    if isinstance(source, int) or source.isdigit():
+        return f"camera{int(source)}"
+    return Path(source).stem or "stream"
+
+
+def detection_record(detections: Detections, source: str, frame: int | None = None) -> dict:
+    """The records-JSON entry of one image or frame, as `detections.json` (the CLI) and
+    `detections.jsonl` (the Ray driver) hold it.
+
+    Args:
+        detections (Detections): the image's or frame's detections.
+        source (str): the image's path, or the video's, as given.
+        frame (int or None): the 0-based frame index of a video frame; None for an image.
+
+    Returns:
+        dict: `{"source", "width", "height", "detections": [{"class_id", "name", "score", "box"}, ...]}`, boxes
+        xyxy in pixels, plus `"frame"` for a video frame.
+    """
+    width, height = detections.image_size
+    entry = {"source": source, "width": int(width), "height": int(height), "detections": detections.to_list()}
+    if frame is not None:
+        entry["frame"] = int(frame)
+    return entry
+
+
+def labels_name(result: Result) -> str:
+    """The YOLO label file of an image (`dog.jpg` → `dog.txt`) or a frame (`walk.mp4` frame 3 → `walk_3.txt`)."""
+    if result.frame is None:
+        return Path(result.name.replace(":", "_")).stem + ".txt"
+    return f"{video_stem(result.source).replace(':', '_')}_{result.frame}.txt"
+
+
+# -- collected files, written on finish() --------------------------------------------------------------------
+class RecordsJsonSink:
+    """`detections.json`: a JSON list of `detection_record()`s, one per image or frame, written whole on finish().
+
+    Args:
+        path (str or PathLike): the file to write.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.records: list[dict] = []
+
+    def write(self, result: Result) -> None:
+        self.records.append(detection_record(result.detections, result.source, result.frame))
+
+    def finish(self) -> None:
+        with interrupt.deferred(), atomic_write(self.path, "w") as handle:
+            json.dump(self.records, handle)
+
+
+class DarknetJsonSink:
+    """darknet's `result.json` (`detector test -out`): one object per image or frame, numbered from 1,
+    images with their `filename`; written whole on finish() (see darknet_json).
+
+    Args:
+        path (str or PathLike): the file to write.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.frames: list[str] = []
+
+    def write(self, result: Result) -> None:
+        filename = result.source if result.frame is None else None
+        self.frames.append(darknet_frame_text(result.detections, len(self.frames) + 1, filename))
+
+    def finish(self) -> None:
+        with interrupt.deferred(), atomic_write(self.path, "w") as handle:
+            handle.write(darknet_json_file(self.frames))
+
+
+class AnnotatedVideoSink:
+    """The annotated video: opened on the first frame at the source's frame rate and size, and finished
+    on finish() into a playable file of the frames written, whatever ended the run (written to a
+    temporary name, renamed into place when finished).
+
+    Args:
+        path (str or PathLike): the video file; its extension is the container (see video_writer).
+        codec (str or None): "h264", "mp4v" or "mjpg"; None: the default for the extension.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], codec: str | None = None) -> None:
+        self.path = os.fspath(path)
+        self.codec = codec
+        self.frames = 0
+        self._writer: VideoWriter | None = None
+        self._file: ContextManager[str] | None = None
+
+    def write(self, result: Result) -> None:
+        if self._writer is None:
+            self._open(result)
+        self._writer.write(result.annotated)
+        self.frames += 1
+
+    def _open(self, result: Result) -> None:
+        suffix = os.path.splitext(self.path)[1]
+        file = atomic_path(self.path, suffix)
+        temporary = file.__enter__()
+        try:
+            size = (result.image.shape[1], result.image.shape[0])
+            self._writer = open_video_writer(temporary, result.fps or DEFAULT_FPS, size, self.codec, suffix)
+        except BaseException:
+            file.__exit__(*sys.exc_info())  # removes the temporary file
+            raise
+        self._file = file
+
+    def finish(self) -> None:
+        writer, file = self._writer, self._file
+        self._writer = self._file = None
+        if writer is None or file is None:
+            return
+        try:
+            writer.release()  # a finished, playable file of the frames written
+        except BaseException:
+            file.__exit__(*sys.exc_info())
+            raise
+        file.__exit__(None, None, None)  # renamed into place
+
+
+# -- per-result files and lines -------------------------------------------------------------------------
+class YoloLabelsSink:
+    """`labels/NAME.txt` per image or frame: YOLO label lines plus the score (`Detections.to_yolo_txt`).
+
+    Args:
+        folder (str or PathLike): where the label files go.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def write(self, result: Result) -> None:
+        with atomic_write(self.folder / labels_name(result), "w") as handle:
+            handle.write(result.detections.to_yolo_txt())
+
+    def finish(self) -> None:
+        pass
+
+
+class AnnotatedImagesSink:
+    """Annotated copies of images, under the source's file name (plus `.jpg` where OpenCV cannot write
+    its extension; see sources.annotated_name); a video frame as `STEM_INDEX.jpg`.
+
+    Args:
+        folder (str or PathLike): where the images go.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+
+    def write(self, result: Result) -> None:
+        name = annotated_name(result.source) if result.frame is None else f"{video_stem(result.source)}_{result.frame}.jpg"
+        write_image(self.folder / name, result.annotated)
+
+    def finish(self) -> None:
+        pass
+
+
+class ExtOutputSink:
+    """darknet's `-ext_output` lines: for an image `PATH: Predicted in N milli-seconds.`, for a frame
+    `STEM:INDEX: N objects`, then one line per box and class (`Detections.ext_output`).
+
+    Args:
+        stream (file or None): where the lines go; None: standard output at the time of each write.
+    """
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+
+    def write(self, result: Result) -> None:
+        dets = result.detections
+        if result.frame is not None:
+            print(f"{result.name}: {len(dets)} objects", file=self.stream)
+        elif result.milliseconds is not None:
+            print(f"{result.source}: Predicted in {result.milliseconds:f} milli-seconds.", file=self.stream)
+        if len(dets):
+            print(dets.ext_output(), file=self.stream)
+
+    def finish(self) -> None:
+        pass
+
+
+class ShowSink:
+    """Each annotated image in a window (`--show`; needs a display).
+
+    Args:
+        title (str): the window's title.
+    """
+
+    def __init__(self, title: str = WINDOW_TITLE) -> None:
+        self.title = title
+
+    def write(self, result: Result) -> None:
+        try:
+            cv2.imshow(self.title, result.annotated)
+            cv2.waitKey(1)
+        except cv2.error:
+            raise InputError("--show needs a display; none is available here") from None
+
+    def finish(self) -> None:
+        pass
+
