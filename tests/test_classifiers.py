@@ -83,7 +83,7 @@ def test_an_onnx_export_classifies_like_the_torch_model(tiny: dict, tmp_path: Pa
     assert cli.main(["export", "--cfg", str(tiny["cfg"]), "--weights", str(tiny["weights"]), "--names",
                      str(tiny["names"]), "-o", str(onnx_file)]) == 0
     exported = darknet_py.load(onnx_file)
-    assert type(exported).__name__ == "OnnxClassifier" and exported.num_classes == CLASSES
+    assert type(exported).__name__ == "GraphClassifier" and exported.num_classes == CLASSES
     assert exported.meta["task"] == "classify" and exported.meta["output_format"] == "classes"
     model = darknet_py.load(tiny["cfg"], tiny["weights"])
     images = tiny["pngs"][:3]

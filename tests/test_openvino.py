@@ -205,9 +205,9 @@ def test_the_detector_ships_to_other_processes(tiny, tmp_path: Path) -> None:
     pixels = np.random.default_rng(0).uniform(0, 1, (2, 3, tiny.height, tiny.width)).astype(np.float32)
     for detector in (OpenVinoDetector(_onnx_bytes(tiny)), darknet_py.load(ir_file)):
         recipe = pickle.loads(pickle.dumps(model_recipe(detector)))
-        assert recipe.backend == "openvino" and recipe.options == {"resize": "darknet", "precision": "f32"}
-        rebuilt, candidates = recipe.build(threads=1)
+        assert recipe.backend == "openvino" and recipe.portable.options == {"resize": "darknet", "precision": "f32"}
+        rebuilt = recipe.build(threads=1)
         assert isinstance(rebuilt, OpenVinoDetector)
-        for want, have in zip(detector._candidates(pixels), candidates(pixels)):
+        for want, have in zip(detector.candidates(pixels), rebuilt.candidates(pixels)):
             assert torch.allclose(want, have, rtol=1e-5, atol=1e-5)
     assert model_recipe(darknet_py.load(ir_file)).digest() == recipe.digest()
