@@ -22,6 +22,7 @@ from ..media.sinks import (
     RecordsJsonSink,
     ShowSink,
     Sink,
+    Stage,
     YoloLabelsSink,
     video_stem,
 )
@@ -122,12 +123,17 @@ def _detect_here(args, live: LiveView | None) -> int:
     def detect_batch(images):
         return model.detect(images, args.thresh, args.nms, **options)
 
-    report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence)
+    report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=_stages(args))
     print(f"{report.summary()} → {out}", file=sys.stderr, flush=True)
     if live and args.keep_serving and not report.interrupted:
         print("the source has ended; still serving its last frame — Ctrl-C to stop", file=sys.stderr, flush=True)
         live.hold()
     return interrupt.exit_code() if report.interrupted else 0
+
+
+def _stages(args) -> list[Stage]:
+    """The jobs the flags ask for between detection and the sinks (tracking, counting, redaction), in order."""
+    return []
 
 
 def _sinks(args, out: Path, kind: str, items) -> list[Sink]:

@@ -22,7 +22,7 @@ from ..core import events, interrupt
 from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import read_image
-from .sinks import Result, Sink, finish_all, write_all
+from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
 from .video import VideoReport, run_video
 
 DetectBatch = Callable[[list[np.ndarray]], list[Detections]]
@@ -55,7 +55,8 @@ class RunReport:
 
 
 def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatch, sinks: Sequence[Sink],
-               batch: int = 1, sequence: Callable[[], ContextManager] | None = None) -> RunReport:
+               batch: int = 1, sequence: Callable[[], ContextManager] | None = None,
+               stages: Sequence[Stage] = ()) -> RunReport:
     """Detect on a source as `sources.source_items` describes it, writing through *sinks*.
 
     Args:
@@ -65,17 +66,19 @@ def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatc
         sinks (sequence of Sink): where the results go; all are finished when the run ends, however it ends.
         batch (int): images or frames per detect_batch call.
         sequence (callable or None): a video's recurrent-state scope (`Backend.sequence`); see run_video.
+        stages (sequence of Stage): jobs between detection and the sinks (tracking, redaction), in order.
 
     Returns:
         RunReport: how many were done, and whether a stop ended the run.
     """
     if kind == "images":
-        return run_images(list(items), detect_batch, sinks, batch)
-    report = run_video(items, detect_batch, batch=batch, sinks=sinks, sequence=sequence)
+        return run_images(list(items), detect_batch, sinks, batch, stages)
+    report = run_video(items, detect_batch, batch=batch, sinks=sinks, sequence=sequence, stages=stages)
     return RunReport(report.frames, report.interrupted, report)
 
 
-def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[Sink], batch: int = 1) -> RunReport:
+def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[Sink], batch: int = 1,
+               stages: Sequence[Stage] = ()) -> RunReport:
     """Detect on image files, *batch* at a time, each decoded once (detection, drawing and sinks share it).
 
     Args:
@@ -83,6 +86,7 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
         detect_batch (DetectBatch): images → their Detections.
         sinks (sequence of Sink): where the results go; all are finished when the run ends, however it ends.
         batch (int): images per detect_batch call.
+        stages (sequence of Stage): jobs between detection and the sinks, in order.
 
     Returns:
         RunReport: images done, and whether a stop ended the run.
@@ -97,12 +101,12 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
             for path, image, dets in zip(chunk, images, found):
                 with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
                     dets.source = path
-                    write_all(sinks, Result(path, None, image, dets, milliseconds=milliseconds))
+                    write_all(sinks, through_stages(stages, Result(path, None, image, dets, milliseconds=milliseconds)))
                 done += 1
                 events.emit(f"images-done {done}")
     except KeyboardInterrupt:
         interrupted = True
     finally:
         with interrupt.deferred():  # a stop now waits for the collected files (records JSON, result.json)
-            finish_all(sinks)
+            finish_all([*stages, *sinks])
     return RunReport(done, interrupted)

@@ -106,6 +106,26 @@ class Sink(Protocol):
         ...
 
 
+class Stage(Protocol):
+    """A job between detection and the sinks (tracking, counting, redaction, ...): it sees every result in
+    order and returns it, changed or not, for the next stage and then the sinks."""
+
+    def process(self, result: Result) -> Result:
+        """Take one image's or frame's result, in order; return what the next stage and the sinks get."""
+        ...
+
+    def finish(self) -> None:
+        """The run has ended, whole or not (stages are finished before the sinks)."""
+        ...
+
+
+def through_stages(stages: Iterable[Stage], result: Result) -> Result:
+    """*result* after each of *stages*, in order."""
+    for stage in stages:
+        result = stage.process(result)
+    return result
+
+
 def write_all(sinks: Iterable[Sink], result: Result) -> None:
     """Hand *result* to each of *sinks*, in order."""
     for sink in sinks:

@@ -19,7 +19,7 @@ from ..core import events, interrupt
 from ..core.errors import InputError
 from ..core.progress import Progress
 from ..pipeline.detections import Detections
-from .sinks import DEFAULT_FPS, AnnotatedVideoSink, Result, Sink, finish_all, write_all
+from .sinks import DEFAULT_FPS, AnnotatedVideoSink, Result, Sink, Stage, finish_all, through_stages, write_all
 
 _END = object()
 
@@ -64,7 +64,7 @@ def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Even
 
 def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]],
               output: str | None = None, batch: int = 1, *, sinks: Sequence[Sink] = (), codec: str | None = None,
-              sequence: Callable[[], ContextManager] | None = None) -> VideoReport:
+              sequence: Callable[[], ContextManager] | None = None, stages: Sequence[Stage] = ()) -> VideoReport:
     """Detect on every frame of *source*, handing each frame's `Result` to every sink.
 
     Each frame's sinks are written whole before a stop takes effect (interrupt.deferred); when the source
@@ -81,6 +81,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
         sequence (callable or None): e.g. `Backend.sequence`; entered when the source opens and left when it
             ends, so that a model with recurrent layers carries its state from frame to frame, as darknet's
             demo does.
+        stages (sequence of Stage): jobs between detection and the sinks (tracking, redaction), in frame order.
 
     Returns:
         VideoReport: frames done, the source's fps and size, whether a stop ended it, the annotated video.
@@ -107,7 +108,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
             for pending in _batches(frames, batch):
                 for frame, dets in zip(pending, detect_batch(pending)):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
-                        write_all(sinks, Result(str(source), count, frame, dets, fps=fps))
+                        write_all(sinks, through_stages(stages, Result(str(source), count, frame, dets, fps=fps)))
                     count += 1
                     progress.update()
                     events.emit(f"frames-detected {count}")
@@ -117,7 +118,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
             failure = exc
         finally:
             with interrupt.deferred():  # a stop now waits for the files: a playable video of the frames done
-                finish_all(sinks)
+                finish_all([*stages, *sinks])
     finally:
         scope.close()
         stop.set()
