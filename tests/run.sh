@@ -2,14 +2,24 @@
 # One command from a fresh checkout to a test run: makes .venv, installs CPU torch pinned
 # (an unpinned torch pulls GBs of CUDA wheels), the package and its dev extra, checks the package's
 # shape (import-linter: role packages import downward only, no circles), its style (ruff) and its
-# docs (mkdocs build --strict), then runs pytest. Installs Chromium with apt when it is missing (root, or sudo).
+# docs (mkdocs build --strict), then runs pytest. Installs the system packages it needs with apt when
+# they are missing (root, or sudo): see SYSTEM_PACKAGES.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Headless Chromium for the browser tests (tests/test_live.py, tests/test_video_writer.py): Debian's package.
-if ! command -v chromium >/dev/null 2>&1; then
+# System packages the suite needs, installed with apt only when missing (checked with dpkg -s), in one go:
+#   build-essential  gcc, g++, make: the reference darknet and its dump programs are built from source
+#   python3-venv     the .venv below (Debian's python3 has no venv module without it)
+#   chromium         headless browser for the page and video tests (tests/test_live.py, tests/test_video_writer.py)
+SYSTEM_PACKAGES=(build-essential python3-venv chromium)
+missing=()
+for package in "${SYSTEM_PACKAGES[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "tests/run.sh: installing system packages: ${missing[*]}" >&2
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q chromium >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >/dev/null
 fi
 python3 -m venv .venv
 . .venv/bin/activate
