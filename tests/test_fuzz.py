@@ -2,6 +2,8 @@
 shared cfgs (the long one is benchmarks/fuzz_campaign.py), plus the cases fuzzing found."""
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 
 import pytest
@@ -21,14 +23,43 @@ TEXTS = {p.stem: p.read_text() for p in zoo_cfgs()}
 HANG_LIMIT_S = 30
 
 
+class CaseHung(Exception):
+    """A fuzz case used HANG_LIMIT_S of CPU time: raised inside it, so the campaign cannot stall."""
+
+
+@contextlib.contextmanager
+def cpu_time_limit(seconds: float):
+    """Raise CaseHung inside the block once this process has spent `seconds` of CPU time in it (ITIMER_PROF:
+    CPU time of all its threads, so a busy machine does not trip it; the signal lands between Python
+    bytecodes, and pytest's own timeout bounds the whole test if a single C call never returns)."""
+    def expire(signum, frame):
+        raise CaseHung(f"a fuzz case used more than {seconds} s of CPU time")
+
+    previous = signal.signal(signal.SIGPROF, expire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
+
+
+@pytest.mark.timeout(900)
 @settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(base=st.sampled_from(SMALL * 4 + sorted(TEXTS)), seed=st.integers(0, 2 ** 30),
        mutations=st.integers(1, 6), size=st.sampled_from([32, 64, 96, 128]))
 def test_mutated_cfgs_raise_only_darknet_errors(base: str, seed: int, mutations: int, size: int) -> None:
-    start = time.process_time()
-    outcome = run_case(Case(TEXTS[base], seed, mutations, size))  # any other exception fails the test
+    with cpu_time_limit(HANG_LIMIT_S):  # a hang is a failure of this case, not a stalled suite
+        outcome = run_case(Case(TEXTS[base], seed, mutations, size))  # any other exception fails the test
     assert outcome in ("built", "ran") or outcome.startswith("refused: ")
-    assert time.process_time() - start < HANG_LIMIT_S
+
+
+def test_a_case_that_spins_is_stopped_by_the_cpu_time_limit() -> None:
+    started = time.process_time()
+    with pytest.raises(CaseHung), cpu_time_limit(0.3):
+        while True:
+            pass
+    assert time.process_time() - started < 5
 
 
 def _tiny_with(old: str, new: str) -> str:

@@ -156,3 +156,31 @@ def test_an_interrupted_folder_keeps_the_images_done(tmp_path: Path) -> None:
     assert len(json.loads((out / "detections.json").read_text())) == 2
     assert len(list((out / "labels").glob("*.txt"))) == 2
     assert not [p.name for p in out.rglob(".*")]  # no temporary file left
+
+
+def test_importing_the_program_loads_no_heavy_library() -> None:
+    """The CLI takes charge of stop signals before torch, OpenCV or onnx are imported (they take a second)."""
+    code = "import sys, darknet_py, darknet_py.cli; print(sorted({'torch', 'cv2', 'onnx', 'numpy'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=STOP_LIMIT_S)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.parametrize("held, signum", [(True, signal.SIGINT), (True, signal.SIGTERM), (False, signal.SIGINT)])
+def test_a_stop_during_start_up_is_one_line(tmp_path: Path, held: bool, signum: int) -> None:
+    """Held at the program's first event, or signalled the moment it reports it (the signal then lands while
+    the libraries are imported): one line, 130 / 143, no traceback, nothing written."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "darknet_py.cli", "detect", str(shared_path(COCO / "images")), "--output", str(out),
+               "--cfg", str(official("yolov4-tiny")[0]), "--weights", str(official("yolov4-tiny")[1])]
+    with EventPipe() as events:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env("cli-starting" if held else None)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for("cli-starting", process)
+            process.send_signal(signum)
+            stdout, stderr = process.communicate(timeout=STOP_LIMIT_S)
+        finally:
+            process.kill()
+    assert process.returncode == 128 + signum, stderr
+    assert stderr == "interrupted\n" and stdout == ""
+    assert not out.exists()

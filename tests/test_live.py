@@ -31,7 +31,7 @@ from darknet_py.live import LiveOptions, LiveView, is_loopback
 from darknet_py.media.darknet_json import darknet_frame
 from darknet_py.pipeline.detections import Detections
 from tests.chromium import Chromium, wait_for
-from tests.conftest import IMAGES, REPO, VIDEO, shared_path
+from tests.conftest import IMAGES, REPO, VIDEO, ZOO_CFG, official, shared_path
 
 WAIT = 600.0  # upper bound of any one wait: generous, since the machine may be busy; never reached when things work
 
@@ -470,3 +470,19 @@ def test_options_are_checked_and_a_public_host_warned_about(tmp_path: Path, caps
                           (["--serve", "0", "--wait-viewers", "-1"], "--wait-viewers -1: give a number of viewers")]:
         assert cli.main(["detect", photo, "--output", str(tmp_path / "o"), *args]) == 2
         assert f"error: {message}" in capsys.readouterr().err
+
+
+def test_the_live_url_is_printed_only_once_the_model_is_loaded(tmp_path: Path, capsys) -> None:
+    """A model that cannot be loaded is the one error line; no URL of a page that would never come."""
+    photo = str(shared_path(IMAGES / "dog.jpg"))
+    missing = tmp_path / "missing.weights"
+    code = cli.main(["detect", photo, "--cfg", str(shared_path(ZOO_CFG / "yolov4-tiny.cfg")), "--weights", str(missing),
+                     "--serve", "0", "--output", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "error:" in err and str(missing) in err
+    assert "http://" not in err
+    cfg, weights = official("yolov4-tiny")
+    assert cli.main(["detect", photo, "--cfg", str(cfg), "--weights", str(weights), "--serve", "0", "--no-save",
+                     "--output", str(tmp_path / "p")]) == 0
+    err = capsys.readouterr().err
+    assert "http://127.0.0.1:" in err and err.index("http://") < err.index("1 image(s)")

@@ -177,11 +177,14 @@ def _records(output: Path) -> list[str]:
 
 
 def _actor_pids() -> list[int]:
-    """Processes of the model actors (Ray names them after the class)."""
+    """Processes of the model actors (Ray names them after the class) of the cluster this module started:
+    they carry its private RAY_TMPDIR, so another user's Ray job is never touched."""
+    ours = f"RAY_TMPDIR={os.environ['RAY_TMPDIR']}".encode()
     pids = []
     for entry in Path("/proc").iterdir():
         try:
-            if entry.name.isdigit() and b"DetectorActor" in (entry / "cmdline").read_bytes():
+            if entry.name.isdigit() and b"DetectorActor" in (entry / "cmdline").read_bytes() \
+                    and ours in (entry / "environ").read_bytes().split(b"\0"):
                 pids.append(int(entry.name))
         except OSError:
             continue

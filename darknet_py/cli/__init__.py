@@ -1,27 +1,35 @@
 """`darknet-py` command line: one module per subcommand (add_arguments + run), registered in COMMANDS.
-The CLI only parses, calls the library and formats; every error is one line and an exit code."""
+The CLI only parses, calls the library and formats; every error is one line and an exit code.
+
+The command modules (and through them torch, OpenCV, ...) are imported only once the program has
+taken charge of stop signals (run_program): a Ctrl-C at any moment of start-up is one line and exit
+130, never a KeyboardInterrupt traceback from inside an import."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
 import warnings
 from types import ModuleType
 
-from ..core import interrupt
+from ..core import events, interrupt
 from ..core.errors import DarknetError
-from . import classify, detect, export, info, scale
-from . import map as map_command  # the module is named after the command; the alias keeps the builtin
 
-COMMANDS: dict[str, tuple[str, ModuleType]] = {
-    "detect": ("detect objects in images, folders, videos, streams or a webcam", detect),
-    "classify": ("top classes of images with a classifier cfg (darknet classifier predict)", classify),
-    "export": ("convert a Darknet cfg + weights to ONNX", export),
-    "info": ("layer table, BFLOPs and parameters of a cfg", info),
-    "scale": ("write a width/depth/size-scaled cfg (Scaled-YOLOv4 model scaling)", scale),
-    "map": ("darknet's detector map on an obj.data dataset, or COCO mAP of an annotated folder", map_command),
+COMMANDS: dict[str, str] = {  # name → help; the module darknet_py.cli.NAME has add_arguments(parser) and run(args)
+    "detect": "detect objects in images, folders, videos, streams or a webcam",
+    "classify": "top classes of images with a classifier cfg (darknet classifier predict)",
+    "export": "convert a Darknet cfg + weights to ONNX or OpenVINO IR",
+    "info": "layer table, BFLOPs and parameters of a cfg",
+    "scale": "write a width/depth/size-scaled cfg (Scaled-YOLOv4 model scaling)",
+    "map": "darknet's detector map on an obj.data dataset, or COCO mAP of an annotated folder",
 }
+
+
+def command(name: str) -> ModuleType:
+    """The module of command `name` (imported now: the commands' libraries are heavy)."""
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
@@ -32,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="darknet-py", description="Darknet .cfg/.weights inference")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, command) in COMMANDS.items():
-        command.add_arguments(sub.add_parser(name, help=help_text))
+    for name, help_text in COMMANDS.items():
+        command(name).add_arguments(sub.add_parser(name, help=help_text))
     args = parser.parse_args(argv)
     warnings.formatwarning = _one_line_warning
     with interrupt.stop_on_signals():  # SIGINT and SIGTERM: Interrupted, exit 130 / 143
@@ -47,7 +55,10 @@ def run_program() -> None:
 
     After a stop signal the outputs are complete (written atomically, Ray shut down), and the
     interpreter's own teardown of torch and Ray can take seconds on a busy machine: the user asked
-    to stop, so it is skipped."""
+    to stop, so it is skipped. Until main() takes charge of stop signals, a stop ends the start-up
+    with one line (nothing has been written yet)."""
+    interrupt.quit_during_startup()
+    events.emit("cli-starting")
     code = main()
     if code in interrupt.STOP_EXIT_CODES:
         sys.stdout.flush()
@@ -58,7 +69,7 @@ def run_program() -> None:
 
 def _run(args) -> int:
     try:
-        return COMMANDS[args.command][1].run(args)
+        return command(args.command).run(args)
     except DarknetError as exc:
         if args.debug:
             traceback.print_exc()

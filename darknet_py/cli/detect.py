@@ -107,10 +107,10 @@ def _detect_here(args, live: LiveView | None) -> int:
         _require_display()
     if args.output and not args.exist_ok:
         _refuse_filled_folder(Path(args.output))
-    if live:
+    model, names = load_model(args)
+    if live:  # the servers are up (a taken port failed first); their URLs once there is a model to show
         for line in live.describe():
             print(line, file=sys.stderr, flush=True)
-    model, names = load_model(args)
     out = Path(args.output) if args.output else fresh_run_dir()
     out.mkdir(parents=True, exist_ok=True)
     sinks = _sinks(args, out, kind, items) + ([live] if live else [])

@@ -51,6 +51,18 @@ class _State:
 _state = _State()
 
 
+def quit_during_startup() -> None:
+    """Until stop_on_signals() takes over: SIGINT or SIGTERM prints one line and ends the process at once
+    (exit 130 / 143). For a program's first moments, while it imports its libraries: nothing has been
+    written, and Python's own KeyboardInterrupt would end in a traceback from inside an import."""
+    def quit(signum: int, frame) -> None:
+        os.write(2, b"interrupted\n")
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGINT, quit)
+    signal.signal(signal.SIGTERM, quit)
+
+
 def received() -> int | None:
     """The signal number of the stop asked for, or None."""
     return _state.signum
