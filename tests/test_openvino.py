@@ -192,7 +192,7 @@ def test_without_openvino_one_line_says_how_to_install(monkeypatch, tmp_path: Pa
                     ["export", "-o", str(tmp_path / "m.xml")]):
         assert cli.main(command) == 2
         err = capsys.readouterr().err
-        assert err.strip() == "error: the openvino backend needs OpenVINO, which is not installed: pip install 'darknet_py[openvino]'"
+        assert err.strip() == "error: the openvino backend needs OpenVINO, which is not installed: pip install 'darknet-engine[openvino]'"
     assert not (tmp_path / "o").exists() and not (tmp_path / "m.xml").exists()
 
 

@@ -333,7 +333,7 @@ def test_without_ray_the_flag_says_how_to_install(monkeypatch, tmp_path: Path, c
     for name in ("ray", "ray.data"):
         monkeypatch.setitem(sys.modules, name, None)  # import fails as if Ray were not installed
     assert cli.main(["detect", str(COCO_IMAGES), "--ray", "--output", str(tmp_path / "o")]) == 2
-    assert "pip install 'darknet_py[ray]'" in capsys.readouterr().err
+    assert "pip install 'darknet-engine[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

@@ -8,7 +8,7 @@ chunking, decoding and detect() are darknet_py.backends.graph's, shared with onn
 Precision: left to itself the CPU plugin computes in bf16 on CPUs that have it, which moves the
 heads by 1–2.5%; we always ask for f32 unless the caller chooses bf16 or f16.
 
-OpenVINO is optional (`pip install 'darknet_py[openvino]'`); nothing here imports it until used.
+OpenVINO is optional (`pip install 'darknet-engine[openvino]'`); nothing here imports it until used.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from ..core.fileio import read_bytes
 from ..format.metadata import METADATA_KEY, NMS_DEFAULTS, parse_metadata
 from .graph import GraphDetector
 
-INSTALL_HINT = "pip install 'darknet_py[openvino]'"
+INSTALL_HINT = "pip install 'darknet-engine[openvino]'"
 PRECISIONS = {"f32": "FP32", "bf16": "BF16", "f16": "FP16"}  # inference precision → CPU capability that has it
 IR_SUFFIX = ".xml"
 IRBytes = tuple[bytes, bytes]  # an IR in memory: (.xml, .bin)

@@ -42,7 +42,7 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="inference engine (default torch; onnxruntime for a .onnx file, openvino for a .xml file; "
-                        "openvino needs the extra darknet_py[openvino])")
+                        "openvino needs the extra darknet-engine[openvino])")
 
 
 def fresh_run_dir(root: Path = Path("runs/detect")) -> Path:

@@ -13,7 +13,7 @@ from .common import add_model_args, model_files, size_arg
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
     p.add_argument("-o", "--output", required=True,
-                   help="the .onnx file to write, or a .xml file for OpenVINO IR (+ .bin; needs darknet_py[openvino])")
+                   help="the .onnx file to write, or a .xml file for OpenVINO IR (+ .bin; needs darknet-engine[openvino])")
     p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
     p.add_argument("--dynamic-size", action="store_true", help="dynamic height/width (any multiple of the stride)")
     p.add_argument("--opset", type=int, default=17)

@@ -4,7 +4,7 @@
     video ─ sequential decode in chunks ─────┴─ model actors (batched forward + decode + NMS)
                                               ─ [annotate: draw + write images] ─ driver: shard files
 
-Ray is optional (`pip install 'darknet_py[ray]'`); nothing here imports it until used.
+Ray is optional (`pip install 'darknet-engine[ray]'`); nothing here imports it until used.
 The driver loads and checks the model once, then ships it to the actors through the object
 store (one model load per actor, nothing read from the model files on other nodes).
 Restart safety lives in shards.RunFolder: the driver writes each shard whole when its last
@@ -35,7 +35,7 @@ from ..pipeline.detections import Detections
 from ..pipeline.preprocess import DEFAULT_RESIZE, Transform, prepare, read_image
 from .shards import Plan, RunFolder, VideoSource
 
-INSTALL_HINT = "pip install 'darknet_py[ray]'"
+INSTALL_HINT = "pip install 'darknet-engine[ray]'"
 PREPARE_CPUS = 0.5  # logical CPUs per read/pre-process task: leaves room beside the actors' 1 CPU each
 ANNOTATED_DIR = "images"
 
