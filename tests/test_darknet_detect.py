@@ -1,6 +1,6 @@
 """`darknet-py detect` with no option but the model lists what the real `darknet detector test` lists:
 on PNG copies of the shared photos (darknet here decodes JPEG with stb_image), official yolov4-tiny and
-yolov3-tiny — same classes, scores within 0.005, boxes within 1 px; `--ext-output` prints darknet's
+yolov3-tiny — same classes, scores within 1e-4, boxes within 0.05 px (the README's claim); `--ext-output` prints darknet's
 lines, `--save-json darknet` writes its result.json."""
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ import pytest
 from benchmarks.oracle.darknet_commands import detector_test
 from darknet_py import cli
 from tests.conftest import official, photos
+
+# what docs/parity.md states for `detect` against `detector test` (darknet prints 6 decimals of relative
+# coordinates: 0.0008 px on these photos; ours round boxes to 0.01 px in JSON)
+SCORE_TOLERANCE = 1e-4
+BOX_TOLERANCE_PX = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -47,10 +52,10 @@ def test_default_detect_lists_what_darknet_detector_test_lists(darknet_ref, png_
         mine = sorted((d["class_id"], d["score"], d["box"]) for d in ours[name]["detections"])
         assert [o[0] for o in objects] == [m[0] for m in mine], name  # same classes
         for (_, confidence, cx, cy, bw, bh), (_, score, box) in zip(objects, mine):
-            assert abs(confidence - score) <= 0.005, name
+            assert abs(confidence - score) <= SCORE_TOLERANCE, name
             darknet_box = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
             clipped = [min(max(v, 0), limit) for v, limit in zip(darknet_box, (w, h, w, h))]  # ours are clipped
-            assert max(abs(a - b) for a, b in zip(clipped, box)) <= 1, name
+            assert max(abs(a - b) for a, b in zip(clipped, box)) <= BOX_TOLERANCE_PX, name
     # darknet's own formats: -ext_output's lines, -out result.json
     capsys.readouterr()
     assert cli.main(["detect", str(png_folder), "--cfg", str(cfg), "--weights", str(weights), "--ext-output",
