@@ -4,10 +4,11 @@ One uninterrupted run of the COCO subset (158 images, yolov4-tiny, `--ray` with 
 Ray, 2 workers, shards of 16) gives the reference `detections.jsonl` and the run's length T.
 Then runs get SIGINT at a moment drawn uniformly from [0, T) after their start: half the signals go
 to the driver alone (`kill -INT`), half to its whole process group, as a terminal's Ctrl-C sends
-them. Every interrupted run must exit 130 within --limit-s seconds, say how to resume once the run
-has started (run.json written) unless its whole `detections.jsonl` was already written (the signal
-came during the report or the process's way out) or Python was still starting (see below), and leave
-no `detections.jsonl` but a whole one.
+them. Every interrupted run must exit 130 (or 143, a stop signal's other code) within --limit-s
+seconds, print no traceback, say how to resume once the run has started (see below) unless its whole
+`detections.jsonl` was already written (the signal came during the report or the process's way
+out), and leave no `detections.jsonl` but a whole one. Any other exit (a death by the signal itself,
+returncode -2; a KeyboardInterrupt traceback, exit 1) is a failure, listed with the phase it hit.
 
 Resumes are chained, as a user who keeps pressing Ctrl-C would: the next run is the same command
 on the same output folder, itself interrupted at a random moment, until a run ends before its
@@ -17,15 +18,18 @@ mtime); then a fresh folder starts the next chain. A fresh run that ends before 
 counted (the moment is drawn again). This halves the machine time of a resume after each trial
 and checks more: a folder resumed after several interruptions.
 
-A signal during Python's own start-up (importing torch, before the CLI has installed its
-handlers) ends the process as Python ends an uncaught KeyboardInterrupt, killed by SIGINT: a shell
-reports 130 all the same; the trial records the raw return code too. Every process a run started
-must be gone afterwards (each run has a RAY_TMPDIR of its own, which its processes carry in their
+Where the signal landed is read from the run's events (darknet_py.core.events, DARKNET_PY_EVENTS
+set to a file per run): "python start-up" (before the CLI's first event, `cli-starting`: the
+interpreter and darknet_py.cli importing), "program start-up" (imports of the command, model load,
+Ray starting), "shards" (after `ray-started`) or "after the merge" (`merged`). The resume hint is
+owed once Ray has started, or once a fresh run has written run.json; a stop in the program's
+start-up on a resumed folder ends with the start-up's one line. Every process a run started must be
+gone afterwards (each run has a RAY_TMPDIR of its own, which its processes carry in their
 environment; any left after a short grace are reported, then killed).
 
     python -m benchmarks.sigint_ray [--trials 50] [--seed 0] [--limit-s 10] [--out benchmarks/results]
 
-Writes sigint_ray.json and sigint_ray.md. About 40 minutes on 2 quiet cores.
+Writes sigint_ray.json and sigint_ray.md. About 20-40 minutes for 50 trials on 2 cores.
 """
 from __future__ import annotations
 
@@ -44,7 +48,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from darknet_py.core.events import EVENTS
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.interrupt import STOP_EXIT_CODES
 from darknet_py.distributed.shards import RESULT_FILE, RunFolder
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,8 +68,24 @@ def _command(output: Path) -> list[str]:
             str(WEIGHTS), "--ray", "--workers", "2", "--no-save", "--shard-size", str(SHARD), "--output", str(output)]
 
 
-def _env(ray_tmpdir: str) -> dict:
-    return {**os.environ, "RAY_TMPDIR": ray_tmpdir}
+def _env(ray_tmpdir: str, events: Path) -> dict:
+    return {**os.environ, "RAY_TMPDIR": ray_tmpdir, EVENTS: str(events)}
+
+
+def _events_file(log: Path) -> Path:
+    return log.with_suffix(".events")
+
+
+def _phase(events: Path) -> str:
+    """How far the run got before it ended, from the events it reported (see the module docstring)."""
+    names = {line.split()[0] for line in events.read_text().splitlines() if line.strip()} if events.exists() else set()
+    if "merged" in names:
+        return "after the merge"
+    if "ray-started" in names:
+        return "shards"
+    if "cli-starting" in names:
+        return "program start-up"
+    return "python start-up"
 
 
 def _shards(output: Path) -> dict[str, tuple[str, int]]:
@@ -102,9 +124,10 @@ def _run(output: Path, log: Path, at_s: float | None) -> tuple[subprocess.Popen,
     """Start the command (its own process group and RAY_TMPDIR); wait `at_s` seconds (None: to the end).
     (the process, its RAY_TMPDIR, whether it ended before `at_s`)."""
     ray_tmpdir = tempfile.mkdtemp(prefix="dpsig-", dir="/tmp")
+    _events_file(log).write_text("")  # events are appended to an existing file only (core.events opens, never creates)
     with open(log, "w") as stderr:  # a file, not a pipe nobody reads until the end: it never fills up
-        run = subprocess.Popen(_command(output), cwd=REPO, env=_env(ray_tmpdir), stdout=subprocess.DEVNULL,
-                               stderr=stderr, start_new_session=True)
+        run = subprocess.Popen(_command(output), cwd=REPO, env=_env(ray_tmpdir, _events_file(log)),
+                               stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
     try:
         run.wait(at_s if at_s is not None else RESUME_LIMIT_S)
         return run, ray_tmpdir, True
@@ -152,9 +175,23 @@ class Chain:
         for trial in self.trials:
             trial.update(resume_identical=identical, kept_shards_untouched=untouched)
             trial["ok"] = trial["stopped_cleanly"] and identical and untouched
+            if not (identical and untouched):
+                trial.setdefault("problems", []).append("the resume differs from the uninterrupted run" if not identical
+                                                        else "a finished shard was rewritten by a resume")
             if not identical:
                 trial["resume_stderr_tail"] = log.read_text(errors="replace")[-2000:]
         shutil.rmtree(self.output, ignore_errors=True)
+
+
+def _cpu_model() -> str:
+    """The CPU's model name as lscpu prints it ("Model name"), from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def _reference(work: Path) -> tuple[bytes, float]:
@@ -190,35 +227,41 @@ def _trials(work: Path, count: int, run_s: float, rng: random.Random, reference:
                 shutil.rmtree(chain.output, ignore_errors=True)
             continue
         err = log.read_text(errors="replace")
-        # a signal during Python's own start-up (importing torch, before the CLI runs) ends the process the
-        # way Python ends an uncaught KeyboardInterrupt: killed by SIGINT, which a shell reports as 130 too
-        status = 128 + signal.SIGINT if run.returncode == -signal.SIGINT else run.returncode
+        fresh = not chain.trials  # the chain's first run starts on an empty folder: run.json is its own
         started = (chain.output / "run.json").exists()
+        phase = _phase(_events_file(log))
         # a result file may only be the whole one: the signal came after the last shard, during the merge or later
         result = chain.output / RESULT_FILE
         result_whole = not result.exists() or result.read_bytes() == reference
         chain.kept.update({k: v for k, v in _shards(chain.output).items() if k not in chain.kept})
         trial = {"trial": len(trials) + 1, "chain": chain.number, "signal_at_s": round(at_s, 2),
                  "to": "process group" if to_group else "driver", "shards_at_signal": shards_at_signal,
-                 "exit": status, "returncode": run.returncode, "stop_s": round(stop_s, 2), "run_started": started,
+                 "exit": run.returncode, "phase": phase, "stop_s": round(stop_s, 2), "run_started": started,
                  "hint": "to resume" in err, "result_file_whole_or_absent": result_whole,
                  "shards_kept": len(RunFolder(chain.output).done()), "leftover_processes": _finish(ray_tmpdir)}
-        # the resume hint is owed when work remains and the program was running: not before the run started,
-        # not when Python died in its own start-up (a resumed folder has run.json from before), and not when
-        # the signal came after the whole result was written (during the report or the process's way out)
+        # the resume hint is owed when work remains and the run had begun: Ray up (its event), or run.json
+        # written by this run; not in the program's start-up on a resumed folder (run.json is from before), and
+        # not when the signal came after the whole result was written (during the report or the way out)
         complete = result.exists() and result_whole
-        in_startup = run.returncode == -signal.SIGINT
-        trial.update(result_complete=complete, in_python_startup=in_startup)
-        hint_owed = started and not in_startup and not complete
-        trial["stopped_cleanly"] = (status == 130 and stop_s <= limit_s and (trial["hint"] or not hint_owed)
-                                    and result_whole and trial["leftover_processes"] == 0)
-        if not trial["stopped_cleanly"]:
+        hint_owed = not complete and (phase in ("shards", "after the merge") or (fresh and started))
+        trial.update(result_complete=complete, hint_owed=hint_owed, traceback="Traceback" in err)
+        # only the program's own stop codes count: a death by the signal (-2) or a traceback (exit 1) is a failure
+        problems = [why for why, bad in (
+            (f"exit {run.returncode}, not 130/143", run.returncode not in STOP_EXIT_CODES),
+            (f"stopped in {stop_s:.1f} s, over {limit_s:g} s", stop_s > limit_s),
+            ("a traceback on stderr", trial["traceback"]),
+            ("no resume hint", hint_owed and not trial["hint"]),
+            ("a partial detections.jsonl", not result_whole),
+            (f"{trial['leftover_processes']} process(es) left behind", trial["leftover_processes"] > 0)) if bad]
+        trial["stopped_cleanly"] = not problems
+        if problems:
+            trial["problems"] = problems
             trial["stderr_tail"] = err[-2000:]
         trials.append(trial)
         chain.trials.append(trial)
         print(f"trial {trial['trial']:2d} (chain {chain.number}): SIGINT to the {trial['to']} at {at_s:5.1f} s "
-              f"({shards_at_signal} shards) → exit {status} in {stop_s:.1f} s, {trial['shards_kept']} kept"
-              f"{'' if trial['stopped_cleanly'] else '  FAILED'}", flush=True)
+              f"({phase}, {shards_at_signal} shards) → exit {run.returncode} in {stop_s:.1f} s, "
+              f"{trial['shards_kept']} kept{'' if not problems else '  FAILED: ' + '; '.join(problems)}", flush=True)
     if chain.trials:  # the last chain: resume it to the end
         log = work / "last-resume.stderr"
         run, ray_tmpdir, _ = _run(chain.output, log, None)
@@ -244,6 +287,10 @@ def main() -> None:
     stops = [t["stop_s"] for t in trials]
     summary = {
         "trials": len(trials), "ok": sum(t["ok"] for t in trials), "exit_130": sum(t["exit"] == 130 for t in trials),
+        "exit_130_or_143": sum(t["exit"] in STOP_EXIT_CODES for t in trials),
+        "exits": {str(code): sum(t["exit"] == code for t in trials) for code in sorted({t["exit"] for t in trials})},
+        "by_phase": {phase: sum(t["phase"] == phase for t in trials)
+                     for phase in ("python start-up", "program start-up", "shards", "after the merge")},
         "stop_s_median": round(statistics.median(stops), 2), "stop_s_max": round(max(stops), 2),
         "resumes_identical": sum(t["resume_identical"] for t in trials),
         "kept_shards_untouched": sum(t["kept_shards_untouched"] for t in trials),
@@ -252,25 +299,35 @@ def main() -> None:
         "chains": len({t["chain"] for t in trials}), "redrawn_finished_before_signal": redrawn,
         "limit_s": args.limit_s, "reference_run_s": round(run_s, 1),
         "minutes": round((time.monotonic() - started) / 60, 1),
+        "failures": [{"trial": t["trial"], "exit": t["exit"], "phase": t["phase"], "signal_at_s": t["signal_at_s"],
+                      "problems": t.get("problems", [])} for t in trials if not t["ok"]],
     }
     result = {"what": "SIGINT at random moments of detect --ray (COCO subset, yolov4-tiny, 2 workers, shards of 16, "
                       "private local Ray); the next run resumes the same folder (chained) until one completes",
               "seed": args.seed,
-              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "cpu": _cpu_model(),
               "summary": summary, "trials": trials}
     out = Path(args.out)
     with atomic_write(out / "sigint_ray.json", "w") as handle:
         json.dump(result, handle, indent=1)
-    lines = [f"{summary['ok']}/{summary['trials']} interrupted runs stopped cleanly: exit 130 in {summary['exit_130']}, "
+    exits = ", ".join(f"{code}: {n}" for code, n in summary["exits"].items())
+    lines = [f"{summary['ok']}/{summary['trials']} interrupted runs stopped cleanly (exit 130 or 143, no traceback, "
+             f"resumed to the same result): exit 130 in {summary['exit_130']} (exit codes {exits}), "
              f"stop time median {summary['stop_s_median']} s, max {summary['stop_s_max']} s (limit {args.limit_s:g} s); "
              f"resumed ({summary['chains']} chains of resumes) identical to the uninterrupted run in "
              f"{summary['resumes_identical']}, finished shards untouched in {summary['kept_shards_untouched']}; "
              f"{summary['leftover_processes']} processes left behind; "
-             f"{summary['signals_in_start_up']} signals came before the first shard (model load, Ray and actor start-up).",
-             "", "| trial | chain | to | at (s) | shards then | exit | stop (s) | kept | resume identical |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {t['trial']} | {t['chain']} | {t['to']} | {t['signal_at_s']} | {t['shards_at_signal']} | {t['exit']} | "
-              f"{t['stop_s']} | {t['shards_kept']} | {'yes' if t['resume_identical'] else 'NO'} |" for t in trials]
+             f"{summary['signals_in_start_up']} signals came before the first shard (model load, Ray and actor start-up); "
+             "by phase: " + ", ".join(f"{phase} {n}" for phase, n in summary["by_phase"].items()) + ".",
+             f"Measured on {result['cpu']} ({result['machine']}), seed {args.seed}, {summary['minutes']} minutes.", ""]
+    if summary["failures"]:
+        lines += ["Failures:", ""] + [f"- trial {f['trial']} ({f['phase']}, signal at {f['signal_at_s']} s): "
+                                      f"{'; '.join(f['problems'])}" for f in summary["failures"]] + [""]
+    lines += ["| trial | chain | to | at (s) | phase | shards then | exit | stop (s) | kept | resume identical |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {t['trial']} | {t['chain']} | {t['to']} | {t['signal_at_s']} | {t['phase']} | {t['shards_at_signal']} | "
+              f"{t['exit']} | {t['stop_s']} | {t['shards_kept']} | {'yes' if t['resume_identical'] else 'NO'} |"
+              for t in trials]
     with atomic_write(out / "sigint_ray.md", "w") as handle:
         handle.write("\n".join(lines) + "\n")
     print(lines[0])

@@ -1,7 +1,8 @@
 """`darknet-py detect` with no option but the model lists what the real `darknet detector test` lists:
 on PNG copies of the shared photos (darknet here decodes JPEG with stb_image), official yolov4-tiny and
 yolov3-tiny — same classes, scores within 1e-4, boxes within 0.05 px (the README's claim); `--ext-output` prints darknet's
-lines, `--save-json darknet` writes its result.json."""
+lines, `--save-json darknet` writes its result.json. On the JPEG photos themselves the oracle is darknet built with
+OpenCV (OPENCV=1, the darknet most users run: it decodes with cv::imread, as darknet_py does), same tolerances."""
 from __future__ import annotations
 
 import json
@@ -45,17 +46,7 @@ def test_default_detect_lists_what_darknet_detector_test_lists(darknet_ref, png_
     # no option but the model and where the JSON goes
     assert cli.main(["detect", str(png_folder), "--cfg", str(cfg), "--weights", str(weights), "--save-json",
                      "--no-save", "--output", str(tmp_path / "ours")]) == 0
-    ours = {Path(r["source"]).name: r for r in json.loads((tmp_path / "ours" / "detections.json").read_text())}
-    assert set(ours) == set(theirs)
-    for name, objects in theirs.items():
-        w, h = ours[name]["width"], ours[name]["height"]
-        mine = sorted((d["class_id"], d["score"], d["box"]) for d in ours[name]["detections"])
-        assert [o[0] for o in objects] == [m[0] for m in mine], name  # same classes
-        for (_, confidence, cx, cy, bw, bh), (_, score, box) in zip(objects, mine):
-            assert abs(confidence - score) <= SCORE_TOLERANCE, name
-            darknet_box = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
-            clipped = [min(max(v, 0), limit) for v, limit in zip(darknet_box, (w, h, w, h))]  # ours are clipped
-            assert max(abs(a - b) for a, b in zip(clipped, box)) <= BOX_TOLERANCE_PX, name
+    _assert_same_detections(theirs, tmp_path / "ours" / "detections.json")
     # darknet's own formats: -ext_output's lines, -out result.json
     capsys.readouterr()
     assert cli.main(["detect", str(png_folder), "--cfg", str(cfg), "--weights", str(weights), "--ext-output",
@@ -69,6 +60,35 @@ def test_default_detect_lists_what_darknet_detector_test_lists(darknet_ref, png_
     for name, objects in _objects({r["filename"]: r["objects"] for r in written}).items():
         assert [o[0] for o in objects] == [o[0] for o in theirs[name]]
         assert all(abs(a - b) <= 2e-5 for mine, its in zip(objects, theirs[name]) for a, b in zip(mine[1:], its[1:]))
+
+
+def _assert_same_detections(theirs: dict[str, list[tuple]], detections_json: Path) -> None:
+    """Our detections.json lists darknet's objects: same classes, scores within SCORE_TOLERANCE, boxes within
+    BOX_TOLERANCE_PX (darknet's relative centre/size turned into clipped corner pixels)."""
+    ours = {Path(r["source"]).name: r for r in json.loads(detections_json.read_text())}
+    assert set(ours) == set(theirs)
+    for name, objects in theirs.items():
+        w, h = ours[name]["width"], ours[name]["height"]
+        mine = sorted((d["class_id"], d["score"], d["box"]) for d in ours[name]["detections"])
+        assert [o[0] for o in objects] == [m[0] for m in mine], name  # same classes
+        for (_, confidence, cx, cy, bw, bh), (_, score, box) in zip(objects, mine):
+            assert abs(confidence - score) <= SCORE_TOLERANCE, name
+            darknet_box = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
+            clipped = [min(max(v, 0), limit) for v, limit in zip(darknet_box, (w, h, w, h))]  # ours are clipped
+            assert max(abs(a - b) for a, b in zip(clipped, box)) <= BOX_TOLERANCE_PX, name
+
+
+@pytest.mark.parametrize("model", ["yolov4-tiny", "yolov3-tiny"])
+def test_detect_on_jpeg_lists_what_darknet_built_with_opencv_lists(darknet_ref_cv, tmp_path: Path, model: str) -> None:
+    cfg, weights = official(model)
+    images = sorted(photos())
+    assert images and all(p.suffix.lower() in (".jpg", ".jpeg") for p in images)
+    records, _ = detector_test(darknet_ref_cv, cfg, weights, images, tmp_path / "darknet")
+    theirs = _objects(records)
+    assert sum(map(len, theirs.values())) > 20
+    assert cli.main(["detect", str(images[0].parent / "*.jpg"), "--cfg", str(cfg), "--weights", str(weights), "--save-json",
+                     "--no-save", "--output", str(tmp_path / "ours")]) == 0
+    _assert_same_detections(theirs, tmp_path / "ours" / "detections.json")
 
 
 def test_best_class_and_opencv_resize_are_the_other_mode(png_folder: Path, tmp_path: Path) -> None:
