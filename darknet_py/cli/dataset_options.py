@@ -1,0 +1,76 @@
+"""`detect`'s options for building datasets and sharing results: darknet's `-save_labels` (--save-labels),
+object crops (--save-crops, --crop-pad) and redaction (--blur, --pixelate, --no-boxes): the flags, their
+checks before the model loads, and the stage and sinks they ask for. The work is darknet_py.media's
+(darknet_labels, crops, redact)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.errors import InputError
+from ..media.crops import CROPS_DIR, CropsSink, check_pad
+from ..media.darknet_labels import DarknetLabelsSink, label_path
+from ..media.redact import PIXELATE_CELLS, redact_stage
+from ..media.sinks import Sink, Stage
+
+
+def add_dataset_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group("labels, crops and redaction")
+    group.add_argument("--save-labels", action="store_true",
+                       help="darknet's -save_labels: each image's YOLO label file (class x y w h, its best class per "
+                            "box) beside the image, or by darknet's images/…→labels/… mapping; byte for byte what "
+                            "`darknet detector test … -save_labels` writes (images only; label files already there "
+                            "are replaced only with --exist-ok)")
+    group.add_argument("--save-crops", action="store_true",
+                       help="each detection's box as OUTPUT/crops/CLASS/NAME_K.jpg (K: its index in the image's "
+                            "detections, as detections.json lists them)")
+    group.add_argument("--crop-pad", type=float, default=None, metavar="F",
+                       help="with --save-crops: grow each side by F times the box's width or height (0.1: 10%%)")
+    group.add_argument("--blur", nargs="+", default=[], metavar="CLASS",
+                       help="blur these classes' boxes (names or ids) in the saved image or video and the live view")
+    group.add_argument("--pixelate", nargs="+", default=[], metavar="CLASS",
+                       help=f"pixelate these classes' boxes ({PIXELATE_CELLS} cells along the longer side) in the "
+                            "saved image or video and the live view")
+    group.add_argument("--no-boxes", action="store_true",
+                       help="leave boxes and labels off the saved images or video and the live view")
+
+
+def check_dataset_args(args, kind: str, items) -> None:
+    """Refuse what cannot work before the model loads: labels for a video, an image darknet names no label file
+    for, label files that would replace existing ones (without --exist-ok), a --crop-pad without --save-crops or
+    below 0."""
+    if args.crop_pad is not None:
+        if not args.save_crops:
+            raise InputError("--crop-pad needs --save-crops")
+        check_pad(args.crop_pad)
+    if args.save_labels:
+        if kind != "images":
+            raise InputError("--save-labels writes darknet's label file beside each image; a video has none "
+                             "(use --save-txt for its frames)")
+        labels = [label_path(path) for path in items]  # every image's label file has a name, before any is written
+        held = [path for path in labels if Path(path).exists()]
+        if held and not args.exist_ok:  # darknet replaces them; a user's (corrected) labels are not replaced unasked
+            raise InputError(f"--save-labels would replace {len(held)} label file(s) already there (first: {held[0]}); "
+                             "pass --exist-ok to replace them, as darknet does")
+
+
+def dataset_stages(args, names: list[str]) -> list[Stage]:
+    """The redaction stage --blur, --pixelate and --no-boxes ask for (class names checked against the model's)."""
+    stage = redact_stage(args.blur, args.pixelate, names, boxes=not args.no_boxes)
+    return [stage] if stage else []
+
+
+def dataset_flags_given(args) -> tuple[tuple[str, bool], ...]:
+    """(flag, whether given) for each of these options (what --ray, which writes records only, refuses)."""
+    return (("--save-labels", args.save_labels), ("--save-crops", args.save_crops), ("--blur", bool(args.blur)),
+            ("--pixelate", bool(args.pixelate)), ("--no-boxes", args.no_boxes))
+
+
+def dataset_sinks(args, out: Path) -> list[Sink]:
+    """The label files and crops the flags ask for."""
+    sinks: list[Sink] = []
+    if args.save_labels:
+        sinks.append(DarknetLabelsSink())
+    if args.save_crops:
+        sinks.append(CropsSink(out / CROPS_DIR, args.crop_pad or 0.0))
+    return sinks

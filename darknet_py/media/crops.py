@@ -1,0 +1,95 @@
+"""Cut-outs of detected objects (`detect --save-crops`): each detection's box from the image, written as
+`OUTPUT/crops/CLASS/NAME_K.jpg`, and the pixel rectangle a box covers (shared with redaction).
+
+NAME is the image's file stem (a video frame's `STEM_FRAME`), K the detection's index in the image's
+detections (best score first: the same order as `detections.json` lists them, so a crop leads back to its
+record). A box with several classes (darknet's multi-label rule) is cut once per class. The crop is taken
+from the image the sinks get, so a class that a redaction stage blurred is cut out blurred.
+"""
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.fileio import write_image
+from .sinks import Result, video_stem
+
+CROPS_DIR = "crops"
+
+
+def box_rect(box, image_size: tuple[int, int], pad: float = 0.0) -> tuple[int, int, int, int]:
+    """The whole pixels a box covers, grown by *pad*, inside the image: every pixel the box touches is in.
+
+    Args:
+        box (sequence of 4 floats): x1, y1, x2, y2 in image pixels.
+        image_size (tuple[int, int]): the image's width and height.
+        pad (float): each side moves out by this fraction of the box's width (left, right) or height (top,
+            bottom); 0: the box itself.
+
+    Returns:
+        tuple[int, int, int, int]: x1, y1, x2, y2 with 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height (at
+        least one pixel, also for a box squeezed to a line by clipping).
+    """
+    width, height = image_size
+    x1, y1, x2, y2 = (float(v) for v in box)
+    grow_x, grow_y = pad * (x2 - x1), pad * (y2 - y1)
+    left, right = _span(x1 - grow_x, x2 + grow_x, width)
+    top, bottom = _span(y1 - grow_y, y2 + grow_y, height)
+    return left, top, right, bottom
+
+
+def _span(low: float, high: float, side: int) -> tuple[int, int]:
+    start = min(max(math.floor(low), 0), side - 1)
+    end = max(min(math.ceil(high), side), start + 1)
+    return start, end
+
+
+def crop_name(result: Result, index: int) -> str:
+    """`NAME_K.jpg`: the image's stem (a frame's `STEM_FRAME`) and the detection's index."""
+    stem = Path(result.source).stem if result.frame is None else f"{video_stem(result.source)}_{result.frame}"
+    return f"{stem}_{index}.jpg"
+
+
+def class_folder(name: str) -> str:
+    """A class name as a folder name: path separators become `_` (a name like "N/A" stays one folder)."""
+    cleaned = name.replace("/", "_").replace("\\", "_").replace("\0", "_").strip()
+    return cleaned if cleaned not in ("", ".", "..") else f"_{cleaned}_"
+
+
+def check_pad(pad: float) -> float:
+    """*pad* if it is a usable --crop-pad (a finite fraction, 0 or more); else an InputError."""
+    if not (math.isfinite(pad) and pad >= 0):
+        raise InputError(f"--crop-pad {pad}: give a fraction of the box size, 0 or more (0.1 adds 10% on each side)")
+    return pad
+
+
+class CropsSink:
+    """Each detection's box as a JPEG, `FOLDER/CLASS/NAME_K.jpg` (see the module notes), written whole.
+
+    Args:
+        folder (str or PathLike): where the class folders go (the CLI's `OUTPUT/crops`).
+        pad (float): each side grows by this fraction of the box's width or height (clipped to the image).
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], pad: float = 0.0) -> None:
+        self.folder = Path(folder)
+        self.pad = check_pad(pad)
+        self.written = 0
+
+    def write(self, result: Result) -> None:
+        dets = result.detections
+        image: np.ndarray = result.image
+        size = (image.shape[1], image.shape[0])
+        for index, (box, label) in enumerate(zip(dets.boxes, dets.labels)):
+            x1, y1, x2, y2 = box_rect(box, size, self.pad)
+            folder = self.folder / class_folder(label)
+            folder.mkdir(parents=True, exist_ok=True)
+            write_image(folder / crop_name(result, index), image[y1:y2, x1:x2])
+            self.written += 1
+
+    def finish(self) -> None:
+        pass

@@ -1,0 +1,150 @@
+"""`detect --save-labels` against the real darknet's `detector test … -dont_show -save_labels < list.txt`: the same
+label files in the same places (beside each image, or images/val2017/ → labels/val2017/), byte for byte, on PNG
+copies of the 9 shared photos (darknet here decodes JPEG with stb_image) and on a sample of the COCO subset (all
+158 images: `python -m benchmarks.save_labels`). A `.txt` list of images and `-` (the list on standard input) are
+SOURCEs; darknet's line order after its NMS, bad inputs."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import darknet_py
+from benchmarks.oracle.label_files import compare_label_files
+from darknet_py import cli
+from darknet_py.media.darknet_labels import darknet_label_lines
+from darknet_py.pipeline.detections import Detections
+from tests.conftest import COCO, official, photos, shared_path
+
+pytestmark = pytest.mark.timeout(600)  # the reference darknet may be built first (minutes, once per machine)
+
+COCO_SAMPLE_EVERY = 27  # 6 of the 158 COCO images here; benchmarks/save_labels.py runs all of them
+
+
+def _png_copies(sources: list[Path], folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for source in sources:
+        copy = folder / f"{source.stem}.png"
+        cv2.imwrite(str(copy), cv2.imread(str(source)))
+        copies.append(copy)
+    return copies
+
+
+def _darknet_save_labels(darknet, images: list[Path]) -> None:
+    cfg, weights = official("yolov4-tiny")
+    darknet.run("detector", "test", "cfg/coco.data", cfg, weights, "-dont_show", "-save_labels",
+                stdin="".join(f"{p}\n" for p in images))
+
+
+def _our_save_labels(source: str, out: Path, stdin: str | None = None, monkeypatch=None) -> None:
+    cfg, weights = official("yolov4-tiny")
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    assert cli.main(["detect", source, "--cfg", str(cfg), "--weights", str(weights), "--save-labels", "--no-save",
+                     "--output", str(out)]) == 0
+
+
+def _compare(theirs: list[Path], ours: list[Path]) -> tuple[int, int]:
+    """(files byte-identical, files differing only by rounding flips: benchmarks/oracle/label_files.py)."""
+    result = compare_label_files(darknet_py.load(*official("yolov4-tiny")), theirs, ours)
+    return result.identical, len(result.flipped)
+
+
+def test_photos_labels_equal_darknets_byte_for_byte(darknet_ref, tmp_path: Path) -> None:
+    theirs = _png_copies(photos(), tmp_path / "darknet")
+    ours = _png_copies(photos(), tmp_path / "ours")
+    _darknet_save_labels(darknet_ref, theirs)
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{p}\n" for p in ours))
+    _our_save_labels(str(listing), tmp_path / "out")  # a .txt list SOURCE, as darknet reads its standard input
+    identical, flips = _compare(theirs, ours)
+    assert identical + flips == 9 and identical >= 8  # 9 of 9 identical where this was written
+    dog = (tmp_path / "ours" / "dog.txt").read_text().splitlines()
+    # dog, truck, car, bicycle: the car's box lost its truck class to NMS, and its truck score before NMS puts it
+    # after the truck and before the bicycle (darknet's order: the last class's scores sort first)
+    assert [line.split()[0] for line in dog] == ["16", "7", "2", "1"]
+    assert not (tmp_path / "out" / "labels").exists()  # --save-txt's folder: not asked for
+
+
+def test_coco_labels_go_to_labels_val2017_as_darknets(darknet_ref, tmp_path: Path, monkeypatch) -> None:
+    """COCO's layout: darknet writes images/val2017/X.png's labels to labels/val2017/X.txt (that folder must
+    exist for darknet, which crashes without it; darknet_py makes it). The list comes on standard input."""
+    sample = sorted(shared_path(COCO / "images").glob("*.jpg"))[::COCO_SAMPLE_EVERY]
+    theirs = _png_copies(sample, tmp_path / "darknet" / "images" / "val2017")
+    (tmp_path / "darknet" / "labels" / "val2017").mkdir(parents=True)
+    ours = _png_copies(sample, tmp_path / "ours" / "images" / "val2017")
+    _darknet_save_labels(darknet_ref, theirs)
+    _our_save_labels("-", tmp_path / "out", stdin="".join(f"{p}\n" for p in ours), monkeypatch=monkeypatch)
+    assert sorted(p.name for p in (tmp_path / "ours" / "labels" / "val2017").iterdir()) == \
+        sorted(p.with_suffix(".txt").name for p in ours)
+    assert not list((tmp_path / "ours" / "images" / "val2017").glob("*.txt"))
+    identical, flips = _compare(theirs, ours)
+    assert identical + flips == len(sample) and identical >= len(sample) - 2
+
+
+def _dets(rows: list[tuple[int, int, float]], class_scores: np.ndarray) -> Detections:
+    """(box id, class, score) rows, best first, on a 100x50 image; every box 10..30 x 10..20."""
+    boxes = np.tile(np.array([[10, 10, 30, 20]], np.float32), (len(rows), 1))
+    return Detections(boxes=boxes, scores=np.array([r[2] for r in rows], np.float32),
+                      class_ids=np.array([r[1] for r in rows]), names=[str(i) for i in range(8)], image_size=(100, 50),
+                      box_ids=np.array([r[0] for r in rows]), class_scores=class_scores)
+
+
+def test_line_order_is_darknets_after_its_nms() -> None:
+    """do_nms_sort sorts the boxes by each class in turn (0 … last), stably: the last class's score before NMS
+    decides first. Box 1 kept class 2 (0.4) but had 0.3 of class 7 before NMS removed it; box 0 (class 5, 0.9)
+    had nothing in class 7: box 1's line comes first. Box 0 also keeps class 6 at 0.9: its line names the first
+    of its equal best classes (5)."""
+    scores = np.zeros((3, 8), np.float32)
+    scores[[0, 1], 5] = scores[[0, 1], 6] = 0.9
+    scores[2, [2, 7]] = 0.4, 0.3
+    dets = _dets([(0, 5, 0.9), (0, 6, 0.9), (1, 2, 0.4)], scores)
+    assert darknet_label_lines(dets) == "2 0.2000 0.3000 0.2000 0.2000\n5 0.2000 0.3000 0.2000 0.2000\n"
+    plain = dataclasses.replace(dets, class_scores=None)  # without the scores before NMS: the kept ones order them
+    assert darknet_label_lines(plain).splitlines()[0].startswith("5 ")
+    assert darknet_label_lines(_dets([], np.zeros((0, 8), np.float32))) == ""
+
+
+def test_list_sources_and_bad_inputs_are_one_line_errors(tmp_path: Path, capsys, monkeypatch, clip: Path) -> None:
+    image = tmp_path / "a.png"
+    shutil.copy(sorted(photos())[0], tmp_path / "b.jpg")
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{image}\r\n\n{tmp_path / 'b.jpg'}\n")  # a CR and a blank line are not paths
+    from darknet_py.media.sources import source_items
+
+    assert source_items(str(listing)) == ("images", [str(image), str(tmp_path / "b.jpg")])
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{image}\n"))
+    assert source_items("-") == ("images", [str(image)])
+    cases = [
+        (f"{image}\n{tmp_path / 'gone.jpg'}\n", r"lists 1 image\(s\) that do not exist \(first: .*gone.jpg\)"),
+        ("\n\n", "lists no images"),
+    ]
+    for text, message in cases:
+        listing.write_text(text)
+        with pytest.raises(darknet_py.InputError, match=message):
+            source_items(str(listing))
+    webp = tmp_path / "c.webp"
+    cv2.imwrite(str(webp), np.zeros((8, 8, 3), np.uint8))
+    cfg, weights = official("yolov4-tiny")
+    (tmp_path / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")  # a label file someone corrected by hand
+    for source, extra, message in [(str(webp), [], "cannot name the label file of .*c.webp"),
+                                   (str(image), [], r"--save-labels would replace 1 label file\(s\) already there "
+                                                    r"\(first: .*a.txt\); pass --exist-ok"),
+                                   (str(clip), [], "--save-labels writes darknet's label file beside each image; a "
+                                                   "video has none"),
+                                   (str(image), ["--ray"], "--save-labels is not available with --ray")]:
+        code = cli.main(["detect", source, "--cfg", str(cfg), "--weights", str(weights), "--save-labels",
+                         "--output", str(tmp_path / "out"), *extra])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+        assert re.search(message, err[0]), err[0]
+    assert not (tmp_path / "out").exists()  # refused before anything was written
+    assert (tmp_path / "a.txt").read_text() == "0 0.5 0.5 0.2 0.2\n"
