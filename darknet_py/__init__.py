@@ -22,9 +22,11 @@ if TYPE_CHECKING:
     from .core.errors import CfgError, DarknetError, DarknetWarning, InputError, WeightsError
     from .format.cfg import Section, parse_text, read_cfg
     from .format.weights import WeightsHeader, read_weights, write_weights
+    from .media.track import track
     from .model.network import LayerInfo, Network
     from .pipeline.classifications import Classification
     from .pipeline.detections import Detections
+    from .pipeline.tracking import LineCounter, ZoneCounter
 
 _PUBLIC = {  # name → the module that defines it
     "load": "api",
@@ -37,12 +39,13 @@ _PUBLIC = {  # name → the module that defines it
     "LayerInfo": "model.network", "Network": "model.network",
     "Classification": "pipeline.classifications",
     "Detections": "pipeline.detections",
+    "track": "media.track", "LineCounter": "pipeline.tracking", "ZoneCounter": "pipeline.tracking",
 }
 
 __all__ = [
     "Backend", "BackendTraits", "CfgError", "Classification", "Darknet", "DarknetError", "DarknetWarning",
-    "Detections", "InputError", "LayerInfo", "Network", "Section", "WeightsError", "WeightsHeader", "__version__",
-    "load", "parse_text", "read_cfg", "read_weights", "write_weights",
+    "Detections", "InputError", "LayerInfo", "LineCounter", "Network", "Section", "WeightsError", "WeightsHeader",
+    "ZoneCounter", "__version__", "load", "parse_text", "read_cfg", "read_weights", "track", "write_weights",
 ]
 assert sorted(__all__) == sorted([*_PUBLIC, "__version__"])
 

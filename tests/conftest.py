@@ -118,6 +118,15 @@ def darknet_ref():
 
 
 @pytest.fixture(scope="session")
+def darknet_ref_cv():
+    """The real darknet built with OpenCV (OPENCV=1: it reads images with cv::imread, grey ones with
+    IMREAD_GRAYSCALE), once per machine into .darknet-ref-cv; fails, never skips, without it."""
+    from benchmarks.oracle.darknet_reference import build_darknet_opencv
+
+    return build_darknet_opencv()
+
+
+@pytest.fixture(scope="session")
 def darknet_steps(darknet_ref):
     """darknet run frame after frame, and with its release build's asserts off (benchmarks/oracle/darknet_steps.py)."""
     from benchmarks.oracle.darknet_steps import build_steps

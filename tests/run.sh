@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 #   build-essential  gcc, g++, make: the reference darknet and its dump programs are built from source
 #   python3-venv     the .venv below (Debian's python3 has no venv module without it)
 #   chromium         headless browser for the page and video tests (tests/test_live.py, tests/test_video_writer.py)
-SYSTEM_PACKAGES=(build-essential python3-venv chromium)
+#   libopencv-dev, pkg-config   the reference darknet built with OpenCV (.darknet-ref-cv), as most users build it:
+#                    grey models are read with cv::imread (tests/test_greyscale.py)
+SYSTEM_PACKAGES=(build-essential python3-venv chromium libopencv-dev pkg-config)
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

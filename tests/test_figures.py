@@ -38,11 +38,11 @@ import pytest
 pytestmark = pytest.mark.timeout(60)
 
 REPO = Path(__file__).resolve().parents[1]
-# the pages whose figures must be marked: README.md and the site's pages as of issue 30 (a new page joins
-# once its figures are marked; markers on any page are checked)
+# the pages whose figures must be marked: README.md and every page of the site (a new page joins once its
+# figures are marked; markers on any page are checked)
 PAGES = ["README.md"] + [f"docs/{name}.md" for name in (
     "index", "getting-started", "cli", "python-api", "reference", "parity", "cfgs", "onnx-openvino", "gpu", "live",
-    "ray", "classifiers", "performance", "failures", "architecture")]
+    "ray", "classifiers", "performance", "failures", "architecture", "tiles", "datasets", "tracking")]
 
 MARKER = re.compile(r"^\s*<!--\s*figures:\s*(.*?)\s*-->\s*$")
 CANDIDATE = re.compile(r"\d[\d,.]*(?:[eE][-+−]?\d+)?")

@@ -146,6 +146,11 @@ COVERAGE_CFGS = {
         [scale_channels]
         from=-3
         [avgpool]
+        [local]
+        size=1
+        stride=1
+        filters=8
+        activation=leaky
         [dropout]
         probability=0.5
         [connected]

@@ -25,6 +25,7 @@ from darknet_py.core.errors import DarknetError
 from darknet_py.format.cfg import read_cfg
 from darknet_py.model.layers.connected import ConnectedLayer
 from darknet_py.model.layers.conv import ConvLayer
+from darknet_py.model.layers.local import LocalLayer
 
 CALIBRATION_SIDE = 256
 CALIBRATION_BATCH = 8
@@ -52,6 +53,10 @@ def synthesize(cfg: str | os.PathLike[str], seed: int = 0) -> Darknet:
     # every layer that owns weights, in network order, sub-layers of recurrent layers included
     layers = [m for m in model.modules() if isinstance(m, (ConvLayer, ConnectedLayer)) and not getattr(m, "shares_weights", False)]
     with torch.no_grad():
+        for local in (m for m in model.modules() if isinstance(m, LocalLayer)):  # YOLOv1's [local]: no batch norm
+            fan_in = local.weight.shape[-1]  # one position's kernel: c·size²
+            local.weight.copy_(torch.from_numpy(rng.standard_normal(local.weight.shape, dtype=np.float32) / np.float32(np.sqrt(fan_in))))
+            local.bias.copy_(torch.from_numpy(rng.normal(0, 0.1, local.bias.shape).astype(np.float32)))
         for layer in layers:
             core = _core(layer)
             weight = core.weight

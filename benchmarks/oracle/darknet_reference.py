@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("DARKNET_PY_SHARED", REPO.parent / "shared"))  # as tests/conftest.py finds it
 BUILD_SCRIPT = SHARED / "reference" / "darknet" / "build.sh"
 BUILD_DIR = Path(os.environ.get("DARKNET_PY_DARKNET_REF", REPO / ".darknet-ref"))
+# darknet built as most of its users build it, with OpenCV: images decoded by OpenCV (cv::imread), grey ones too
+OPENCV_BUILD_DIR = Path(os.environ.get("DARKNET_PY_DARKNET_REF_CV", REPO / ".darknet-ref-cv"))
 BUILD_TIMEOUT = 1800  # about 3 minutes on 2 idle cores; generous for a loaded machine
 CPU_MAIN = Path(__file__).resolve().parent / "dump_layers_cpu.c"
 
@@ -96,6 +98,24 @@ def build_darknet() -> DarknetProgram:
         pytest.fail(f"the reference darknet did not build ({BUILD_SCRIPT}): {exc.stderr[-2000:]}")
     _build_cpu_dump(BUILD_DIR)
     return DarknetProgram(BUILD_DIR)
+
+
+def build_darknet_opencv() -> DarknetProgram:
+    """Build (or find) the reference darknet with OpenCV (`OPENCV=1 build.sh`, into .darknet-ref-cv); pytest.fail
+    when it cannot be built (it needs OpenCV's headers: apt's libopencv-dev and pkg-config, which tests/run.sh
+    installs)."""
+    if not BUILD_SCRIPT.exists():
+        pytest.fail(f"required shared data is missing: {BUILD_SCRIPT} (the reference darknet; see README)")
+    found = subprocess.run(["pkg-config", "--exists", "opencv4"], capture_output=True)
+    if found.returncode != 0:
+        pytest.fail("the OpenCV build of the reference darknet needs OpenCV's development files: "
+                    "apt-get install libopencv-dev pkg-config (tests/run.sh installs them)")
+    try:
+        subprocess.run(["bash", str(BUILD_SCRIPT), str(OPENCV_BUILD_DIR)], check=True, capture_output=True, text=True,
+                       timeout=BUILD_TIMEOUT, env={**os.environ, "OPENCV": "1"})
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"the reference darknet (OPENCV=1) did not build ({BUILD_SCRIPT}): {exc.stderr[-2000:]}")
+    return DarknetProgram(OPENCV_BUILD_DIR)
 
 
 def _build_cpu_dump(folder: Path) -> None:

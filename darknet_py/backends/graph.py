@@ -44,6 +44,7 @@ class GraphDetector:
         self.output_format: str = meta["output_format"]
         self.names: list[str] = meta["names"]
         self.letter_box: bool = meta["letterbox"]
+        self.channels: int = meta.get("channels", 3)  # the cfg's [net] channels (1: a grey model)
         # the export records the image resize; files from before the choice existed get the default, darknet's
         self.resize: str = check_resize(resize or meta.get("resize", DEFAULT_RESIZE))
         self.heads = [spec_from_dict({k: v for k, v in head.items() if k != "stride"}) for head in meta["heads"]]
@@ -146,6 +147,10 @@ class GraphDetector:
         names = names or self.names
         if self.output_format != "nms":
             return detect(self, images, conf_thresh, nms_thresh, names=names, **options)
+        if options.get("tiles") is not None or options.get("roi") is not None:  # windows are merged from candidates
+            raise InputError(f"{self.source} does its NMS inside the graph: tiles and regions need its candidates; "
+                             "export with --output-format boxes (the default) or raw")
+        options = {key: value for key, value in options.items() if key not in ("tiles", "tile_overlap", "roi")}
         return self._detect_in_graph(images, DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options), names)
 
     def _detect_in_graph(self, images, opts: DetectOptions, names: list[str]) -> list[Detections]:
@@ -154,7 +159,8 @@ class GraphDetector:
             raise InputError(f"{self.source} does its NMS in the graph (IoU, best class per box); "
                              "for multi-label or DIoU NMS export with --output-format boxes")
         letterbox = self.letter_box if opts.letterbox is None else opts.letterbox
-        batch = prepare_batch(images, self.width, self.height, letterbox, opts.resize or self.resize)
+        batch = prepare_batch(images, self.width, self.height, letterbox, opts.resize or self.resize,
+                              channels=self.channels)
         feeds = nms_feeds(opts.conf_thresh, opts.nms_thresh, opts.max_det)
         rows = self._nms_rows(batch.pixels, feeds)
         if opts.classes is not None:

@@ -32,7 +32,7 @@ class GraphClassifier:
         self.meta = session.meta
         self.source = session.source
         self.names: list[str] = session.names
-        self.width, self.height = session.width, session.height
+        self.width, self.height, self.channels = session.width, session.height, session.channels
         self.letter_box, self.resize = session.letter_box, session.resize
         self.num_classes: int = self.meta["outputs"]
         self.hierarchy: list[int] | None = self.meta.get("hierarchy")

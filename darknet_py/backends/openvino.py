@@ -127,7 +127,7 @@ class OpenVinoDetector(GraphDetector):
         self.ov_device = ov_device(self.device)
         self.precision = check_precision(precision, self.ov_device)
         if meta["dynamic_size"]:  # fixed height and width compile to faster code; the batch stays free
-            ov_model.reshape({ov_model.input(0): ov.PartialShape([-1 if not meta["batch"] else meta["batch"], 3,
+            ov_model.reshape({ov_model.input(0): ov.PartialShape([-1 if not meta["batch"] else meta["batch"], self.channels,
                                                                   self.height, self.width])})
         config = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
         if threads:

@@ -101,7 +101,7 @@ class Darknet(Network):
             conf_thresh (float): score threshold (darknet's `-thresh`, default 0.25).
             nms_thresh (float): NMS overlap threshold (default 0.45).
             **options: see darknet_py.pipeline.detect.DetectOptions (multi_label, letterbox, resize, classes,
-                nms_kind, names, ...).
+                nms_kind, names, ...); tiles, tile_overlap and roi: darknet_py.pipeline.detect.detect.
 
         Returns:
             list[Detections]: one per image, in input order.

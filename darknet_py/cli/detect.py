@@ -24,16 +24,27 @@ from ..media.sinks import (
     Sink,
     Stage,
     YoloLabelsSink,
-    video_stem,
 )
-from ..media.sources import source_items
+from ..media.tracking_sinks import TrackingStage
 from ..media.video_writer import CODECS, output_suffix
+from ..pipeline.tracking import counts_text
 from .common import add_backend_arg, add_device_args, add_model_args, fresh_run_dir, load_model
+from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_sinks, dataset_stages
+from .tile_options import add_tile_args, tile_options
+from .track_options import (
+    add_tracking_args,
+    detect_source,
+    output_stem,
+    ray_tracking,
+    track_ray_run,
+    tracking_outputs,
+    tracking_stage,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", nargs="+", help="image, folder, glob, video file, stream URL, or webcam index "
-                   "(several: --ray only)")
+    p.add_argument("source", nargs="+", help="image, folder, glob, .txt list of image paths (- reads the list "
+                   "from standard input, as darknet), video file, stream URL, or webcam index (several: --ray only)")
     add_model_args(p)
     p.add_argument("--output", help="output folder (default: a fresh runs/detect/N)")
     p.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
@@ -84,6 +95,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="start detecting once N stream connections are open (the page opens two)")
     live.add_argument("--keep-serving", action="store_true",
                       help="when the source ends, keep serving its last frame until Ctrl-C")
+    add_tracking_args(p)
+    add_dataset_args(p)
+    add_tile_args(p)
     p.set_defaults(multi_label=None)  # darknet's rule unless --best-class
 
 
@@ -102,29 +116,36 @@ def _detect_here(args, live: LiveView | None) -> int:
     if len(args.source) > 1:
         raise InputError(f"{len(args.source)} sources given: without --ray, give one (a folder or a glob for many)")
     args.batch = 1 if args.batch is None else args.batch
-    kind, items = source_items(args.source[0])
+    windows = tile_options(args)  # bad values fail before the model loads
+    stages = _stages(args)  # its flags checked (and the tracker library found) before the model loads
+    kind, items = detect_source(args, stages)
+    check_dataset_args(args, kind, items)
     if args.show:
         _require_display()
     if args.output and not args.exist_ok:
         _refuse_filled_folder(Path(args.output))
     model, names = load_model(args)
+    stages += dataset_stages(args, names)  # redaction, after tracking: it changes the pixels, not the boxes
     if live:  # the servers are up (a taken port failed first); their URLs once there is a model to show
         for line in live.describe():
             print(line, file=sys.stderr, flush=True)
     out = Path(args.output) if args.output else fresh_run_dir()
     out.mkdir(parents=True, exist_ok=True)
-    sinks = _sinks(args, out, kind, items) + ([live] if live else [])
+    sinks = _sinks(args, out, kind, items, stages) + ([live] if live else [])
     if live and args.wait_viewers:
         print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
         live.wait_for_viewers(args.wait_viewers)
     options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
-                   classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind)
+                   classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind,
+                   class_scores=args.save_labels, **windows)  # darknet's label order needs each box's scores before NMS
 
     def detect_batch(images):
         return model.detect(images, args.thresh, args.nms, **options)
 
-    report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=_stages(args))
+    report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=stages,
+                        channels=model.channels)
     print(f"{report.summary()} → {out}", file=sys.stderr, flush=True)
+    _print_counts(stages)
     if live and args.keep_serving and not report.interrupted:
         print("the source has ended; still serving its last frame — Ctrl-C to stop", file=sys.stderr, flush=True)
         live.hold()
@@ -133,12 +154,21 @@ def _detect_here(args, live: LiveView | None) -> int:
 
 def _stages(args) -> list[Stage]:
     """The jobs the flags ask for between detection and the sinks (tracking, counting, redaction), in order."""
-    return []
+    tracking = tracking_stage(args)
+    return [tracking] if tracking else []
 
 
-def _sinks(args, out: Path, kind: str, items) -> list[Sink]:
+def _print_counts(stages: list[Stage]) -> None:
+    """The counts of the lines and zones, as the last line printed (also after Ctrl-C)."""
+    for stage in stages:
+        if isinstance(stage, TrackingStage) and stage.shapes:
+            print(counts_text(stage.counts), file=sys.stderr, flush=True)
+
+
+def _sinks(args, out: Path, kind: str, items, stages: list[Stage] = ()) -> list[Sink]:
     """The outputs the flags ask for, in the order each result is written to them."""
-    sinks: list[Sink] = []
+    tracking = next((stage for stage in stages if isinstance(stage, TrackingStage)), None)
+    sinks: list[Sink] = tracking_outputs(args, out, items, tracking)
     if args.ext_output:
         sinks.append(ExtOutputSink())
     if args.save_json == "darknet":
@@ -150,7 +180,8 @@ def _sinks(args, out: Path, kind: str, items) -> list[Sink]:
     if not args.no_save and kind == "images":
         sinks.append(AnnotatedImagesSink(out))
     elif not args.no_save:
-        sinks.append(AnnotatedVideoSink(out / f"{video_stem(items)}{output_suffix(args.codec, items)}", args.codec))
+        sinks.append(AnnotatedVideoSink(out / f"{output_stem(items)}{output_suffix(args.codec, items)}", args.codec))
+    sinks += dataset_sinks(args, out)
     if args.show:
         sinks.append(ShowSink())
     return sinks
@@ -163,9 +194,13 @@ def _run_detect_on_ray(args) -> int:
     """--ray: shards over a Ray cluster, results in OUTPUT/detections.jsonl; a rerun resumes."""
     from ..distributed.ray_detect import RayOptions, detect_on_ray, print_report, require_ray
 
-    for flag, given in (("--show", args.show), ("--save-txt", args.save_txt), ("--ext-output", args.ext_output)):
+    given_flags = (("--show", args.show), ("--save-txt", args.save_txt), ("--ext-output", args.ext_output))
+    for flag, given in given_flags + dataset_flags_given(args):
         if given:
             raise InputError(f"{flag} is not available with --ray (results go to OUTPUT/detections.jsonl)")
+    if args.tiles is not None or args.tile_overlap is not None or args.roi is not None:
+        raise InputError("--tiles and --roi are not available with --ray (its workers detect whole images)")
+    stage, tracked, sources = ray_tracking(args)  # --track: one source, tracked on this driver afterwards
     args.batch = 8 if args.batch is None else args.batch
     out = Path(args.output) if args.output else fresh_run_dir()
     rerun = "rerun the same command" if args.output else f"rerun it with --output {out}"
@@ -181,7 +216,7 @@ def _run_detect_on_ray(args) -> int:
             options = RayOptions(address=args.ray, workers=args.workers, worker_threads=args.worker_threads,
                                  batch=args.batch, shard_size=args.shard_size, save_images=not args.no_save,
                                  exist_ok=args.exist_ok)
-            report = detect_on_ray(args.source, out, model, conf_thresh=args.thresh, nms_thresh=args.nms,
+            report = detect_on_ray(sources, out, model, conf_thresh=args.thresh, nms_thresh=args.nms,
                                    names=names, ray_options=options, multi_label=args.multi_label,
                                    letterbox=args.letterbox, classes=tuple(args.classes) if args.classes else None,
                                    nms_kind=args.nms_kind)
@@ -189,6 +224,9 @@ def _run_detect_on_ray(args) -> int:
             interrupt.announce(hint)
             raise
     print_report(report)
+    if stage is not None:
+        track_ray_run(args, out, tracked, stage, names)
+        _print_counts([stage])
     return 0
 
 

@@ -9,6 +9,7 @@ import sys
 from ..core.errors import InputError
 from ..core.fileio import atomic_write, refuse_overwrite
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
+from .tile_options import add_tile_args, tile_options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -34,6 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default 0.25)")
     p.add_argument("--batch", type=int, default=1)
     add_device_args(p)
+    add_tile_args(p, roi=False)
     p.add_argument("--json-out", help="write the metrics here (COCO: AP, AP50, …; --data: mAP@IoU, precision, "
                                       "recall, f1, tp, fp, fn, average_iou, classes)")
     p.add_argument("--save-results", help="COCO: write the COCO results file here")
@@ -51,6 +53,7 @@ def run(args) -> int:
     for path in (args.json_out, args.save_results):
         if path:
             refuse_overwrite(path, args.exist_ok)
+    args.windows = tile_options(args)  # bad values fail before the model loads
     model, _ = load_model(args)
     return _darknet_map(args, model) if args.data_file else _coco_map(args, model)
 
@@ -61,7 +64,7 @@ def _darknet_map(args, model) -> int:
     if not 0 < args.iou_thresh < 1:
         raise InputError(f"--iou-thresh must be between 0 and 1, got {args.iou_thresh}")
     result = run_darknet_map(model, args.data_file, args.iou_thresh, args.points, args.conf_thresh, args.thresh,
-                             args.nms, args.batch)
+                             args.nms, args.batch, **args.windows)
     print(f"{result.detections} detections, {result.truths} ground-truth boxes (thresh {args.thresh}, NMS {args.nms})",
           file=sys.stderr)
     print(darknet_text(result))
@@ -74,7 +77,7 @@ def _darknet_map(args, model) -> int:
 def _coco_map(args, model) -> int:
     from ..evaluate.coco import metrics_table, run_map
 
-    report = run_map(model, args.images, args.annotations, args.thresh, args.nms, args.batch)
+    report = run_map(model, args.images, args.annotations, args.thresh, args.nms, args.batch, **args.windows)
     print(f"{report.images} images, {report.detections} detections (thresh {args.thresh}, NMS {args.nms})", file=sys.stderr)
     print(metrics_table(report.metrics))
     if args.json_out:

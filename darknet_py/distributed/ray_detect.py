@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Sequence
 
@@ -32,7 +32,7 @@ from ..media.sinks import AnnotatedImagesSink, Result, detection_record
 from ..media.sources import source_items
 from ..pipeline.detect import DetectOptions, PreparedBatch, select
 from ..pipeline.detections import Detections
-from ..pipeline.preprocess import DEFAULT_RESIZE, Transform, prepare, read_image
+from ..pipeline.preprocess import DEFAULT_RESIZE, Transform, network_image, prepare, read_image
 from .shards import Plan, RunFolder, VideoSource
 
 INSTALL_HINT = "pip install 'darknet-engine[ray]'"
@@ -101,6 +101,7 @@ class ModelRecipe:
     height: int
     letterbox: bool
     resize: str = DEFAULT_RESIZE  # the image resize (darknet_py.pipeline.preprocess), recorded in run.json
+    channels: int = 3  # the network's input channels (1: images read grey, frames converted; see preprocess)
 
     @property
     def backend(self) -> str:
@@ -134,12 +135,13 @@ def model_recipe(model: Backend, letterbox: bool | None = None, resize: str | No
         raise InputError("this model gives detections, not candidates (an export does its NMS inside the graph); "
                          "--ray needs an export with --output-format boxes (the default) or raw")
     letterbox = bool(model.letter_box if letterbox is None else letterbox)
-    return ModelRecipe(model.portable(), traits.device, model.width, model.height, letterbox, resize or model.resize)
+    return ModelRecipe(model.portable(), traits.device, model.width, model.height, letterbox, resize or model.resize,
+                       model.channels)
 
 
 # -- pipeline stages (run on Ray workers) ---------------------------------------------
 def _empty_pixels(recipe: ModelRecipe) -> np.ndarray:
-    return np.zeros((3, recipe.height, recipe.width), np.float32)
+    return np.zeros((recipe.channels, recipe.height, recipe.width), np.float32)
 
 
 def _transform_row(transform: Transform | None) -> np.ndarray:
@@ -152,7 +154,7 @@ def _transform_row(transform: Transform | None) -> np.ndarray:
 def _prepare_image(row: dict, recipe: ModelRecipe) -> dict:
     """Read + letterbox/resize one image; an unreadable one travels on as an error record."""
     try:
-        pixels, transform = prepare(read_image(row["source"]), recipe.width, recipe.height, recipe.letterbox,
+        pixels, transform = prepare(read_image(row["source"], recipe.channels), recipe.width, recipe.height, recipe.letterbox,
                                     resize=recipe.resize)
         row.update(pixels=pixels, transform=_transform_row(transform), error="")
     except DarknetError as exc:
@@ -193,7 +195,7 @@ def _decode_video(batch: dict, recipe: ModelRecipe, chunk_size: int):
         index, frame = current
         chunk = index // chunk_size
         if chunk not in skip:
-            rows.append((index, *prepare(frame, recipe.width, recipe.height, recipe.letterbox, resize=recipe.resize)))
+            rows.append((index, *prepare(network_image(frame, recipe.channels), recipe.width, recipe.height, recipe.letterbox, resize=recipe.resize)))
         if following is None or following[0] // chunk_size != chunk:
             if chunk not in skip:
                 yield _chunk_batch(video, chunk, rows, recipe, last=following is None)
@@ -344,6 +346,13 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
 
     options = ray_options or RayOptions()
     options.validate()
+    tiled = [name for name in ("tiles", "tile_overlap", "roi") if name in detect_options]
+    if tiled:  # the actors detect whole images; tiles would need their batching on each worker
+        raise InputError(f"{', '.join(tiled)} not available on Ray (its workers detect whole images): "
+                         "detect with the model in this process instead")
+    unknown = sorted(set(detect_options) - {f.name for f in fields(DetectOptions)})
+    if unknown:
+        raise InputError(f"unknown detect option(s) for Ray: {', '.join(unknown)}")
     opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **detect_options)
     opts.validate()
     recipe = model_recipe(model, opts.letterbox, opts.resize)

@@ -96,7 +96,8 @@ def evaluate(coco, results: Sequence[dict]) -> dict[str, float]:
 
 def run_map(detector, images: str | os.PathLike[str], annotations: str | os.PathLike[str], thresh: float = MAP_THRESH,
             nms: float = 0.45, batch: int = 1, progress: bool = True, **options) -> MapReport:
-    """Detect on every annotated image and evaluate. `detector`: a Darknet or an OnnxDetector."""
+    """Detect on every annotated image and evaluate. `detector`: a Darknet or an OnnxDetector; `options`
+    go to its detect() (e.g. tiles="auto", tile_overlap: darknet_py.pipeline.tiles)."""
     coco = load_ground_truth(annotations)
     categories = category_ids(coco)
     if detector.num_classes != len(categories):

@@ -63,7 +63,7 @@ def quantize_nncf(ov_model, model: Darknet, meta: dict, opts: Int8Options):
     batch = meta["batch"] or 1
     data = _Calibration(lambda: ({INPUT_NAME: pixels, **extra} for pixels in
                                  calibration_batches(paths, model.width, model.height, model.letter_box, batch,
-                                                     model.resize)))
+                                                     model.resize, model.channels)))
     # names as the ONNX export gives them: /model/layers.<i>/… for layer i; anything else is decoding or NMS
     fp32 = [r"^(?!/model/layers\.).*"] + [rf"^/model/layers\.{i - 1}/.*" for i in model.head_indices]
     with quiet_logger("nncf"):

@@ -54,11 +54,12 @@ def calibration_images(folder: str, count: int) -> list[str]:
 
 
 def calibration_batches(paths: list[str], width: int, height: int, letterbox: bool, batch: int = 1,
-                        resize: str = DEFAULT_RESIZE) -> Iterator[np.ndarray]:
+                        resize: str = DEFAULT_RESIZE, channels: int = 3) -> Iterator[np.ndarray]:
     """Network-ready pixels of the calibration images, `batch` at a time, pre-processed by detect()'s own
-    pipeline; the last chunk is padded with its last image (a fixed-batch graph takes nothing else)."""
+    pipeline (`channels`: the network's, 1 reads them grey); the last chunk is padded with its last image (a
+    fixed-batch graph takes nothing else)."""
     for start in range(0, len(paths), batch):
-        pixels = prepare_batch(paths[start:start + batch], width, height, letterbox, resize).pixels
+        pixels = prepare_batch(paths[start:start + batch], width, height, letterbox, resize, channels=channels).pixels
         if len(pixels) < batch:
             pixels = np.concatenate([pixels, np.repeat(pixels[-1:], batch - len(pixels), 0)])
         yield pixels
@@ -74,7 +75,7 @@ class _Reader:
     def _feeds(self) -> Iterator[dict]:
         model = self._model
         for pixels in calibration_batches(self._paths, model.width, model.height, model.letter_box, self._batch,
-                                          model.resize):
+                                          model.resize, model.channels):
             yield {"images": pixels}
 
     def get_next(self) -> dict | None:

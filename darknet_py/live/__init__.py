@@ -91,19 +91,22 @@ class LiveView:
                  "mjpeg": "MJPEG stream: {url}", "json": "JSON stream: {url}"}
         return [lines[kind].format(url=url) for kind, url in self.urls.items()]
 
-    def publish(self, image, dets, drawn=None, filename: str | None = None) -> None:
+    def publish(self, image, dets, drawn=None, filename: str | None = None, render=None, extra=None) -> None:
         """The newest frame (see LiveFeed.publish); returns at once."""
-        self.feed.publish(image, dets, drawn, filename)
+        self.feed.publish(image, dets, drawn, filename, render, extra)
 
     def write(self, result: Result) -> None:
         """As a result sink (darknet_py.media.sinks): publish the image or frame, with its annotated copy if a
-        sink before this one drew it (else a viewer draws it); an image's path is darknet's `filename`.
+        sink before this one drew it (else a viewer draws it, as the result draws itself: with a tracking stage's
+        ids, trails and counts); an image's path is darknet's `filename`; a stage's stream fields (tracking's
+        `counts`) go into the frame's JSON.
 
         Args:
             result (Result): one image's or video frame's result.
         """
         self.publish(result.image, result.detections, result.drawn,
-                     filename=result.source if result.frame is None else None)
+                     filename=result.source if result.frame is None else None,
+                     render=lambda: result.annotated, extra=result.stream_fields())
 
     def wait_for_viewers(self, count: int) -> None:
         self.feed.wait_for_viewers(count)

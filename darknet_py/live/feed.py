@@ -9,14 +9,15 @@ viewer's thread, once per frame, shared by all viewers.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator
 
 import cv2
 import numpy as np
 
-from ..media.darknet_json import darknet_frame_json
+from ..media.darknet_json import darknet_frame
 from ..pipeline.detections import Detections
 
 
@@ -25,9 +26,11 @@ class LiveFrame:
     image (unless the loop drew one already, for its file), its JPEG, its JSON."""
 
     def __init__(self, frame_id: int, image: np.ndarray, dets: Detections, drawn: np.ndarray | None,
-                 filename: str | None) -> None:
+                 filename: str | None, render: Callable[[], np.ndarray] | None = None, extra: dict | None = None) -> None:
         self.frame_id, self.image, self.dets, self.filename = frame_id, image, dets, filename
         self._drawn = drawn
+        self._render = render or (lambda: dets.draw(image))  # e.g. tracking's overlays (ids, trails, counts)
+        self._extra = extra or {}
         self._lock = threading.Lock()
         self._jpeg: dict[int, bytes] = {}
         self._json: str | None = None
@@ -36,7 +39,7 @@ class LiveFrame:
         with self._lock:  # viewers of the same frame wait for one encoding instead of each making their own
             if quality not in self._jpeg:
                 if self._drawn is None:
-                    self._drawn = self.dets.draw(self.image)
+                    self._drawn = self._render()
                 ok, data = cv2.imencode(".jpg", self._drawn, [cv2.IMWRITE_JPEG_QUALITY, quality])
                 if not ok:
                     raise RuntimeError(f"cannot encode frame {self.frame_id} as JPEG")
@@ -44,10 +47,11 @@ class LiveFrame:
             return self._jpeg[quality]
 
     def json(self) -> str:
-        """darknet's per-frame object (darknet_json), as JSON text."""
+        """darknet's per-frame object (darknet_json), plus what a stage adds (tracking: `counts`), as JSON text."""
         with self._lock:
             if self._json is None:
-                self._json = darknet_frame_json(self.dets, self.frame_id, self.filename)
+                frame = darknet_frame(self.dets, self.frame_id, self.filename)
+                self._json = json.dumps({**frame, **self._extra})
             return self._json
 
 
@@ -61,13 +65,14 @@ class LiveFeed:
 
     # -- the detection loop's side -------------------------------------------------------------------
     def publish(self, image: np.ndarray, dets: Detections, drawn: np.ndarray | None = None,
-                filename: str | None = None) -> None:
+                filename: str | None = None, render: Callable[[], np.ndarray] | None = None,
+                extra: dict | None = None) -> None:
         """Make *image* (BGR, not modified afterwards) the newest frame; *drawn*: its annotated copy if the
-        caller made one, else a viewer draws it. Frames are numbered from 1, as darknet's demo numbers them.
-        Returns at once."""
+        caller made one, else a viewer draws it (with *render* when given, else `dets.draw`); *extra*: fields
+        added to its JSON object. Frames are numbered from 1, as darknet's demo numbers them. Returns at once."""
         with self._changed:
             self._published += 1
-            self._latest = LiveFrame(self._published, image, dets, drawn, filename)
+            self._latest = LiveFrame(self._published, image, dets, drawn, filename, render, extra)
             self._changed.notify_all()
 
     def end(self) -> None:

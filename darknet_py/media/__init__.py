@@ -2,7 +2,10 @@
 reading (video) and writing (video_writer), the detection run over a source (run), and the result
 sinks every caller writes through, the CLI and the Ray driver alike (sinks: records JSON, darknet
 result.json, YOLO labels, annotated images and video, darknet's -ext_output lines, the --show
-window; live.LiveView is a sink too), with darknet's JSON format (darknet_json).
+window; live.LiveView is a sink too), with darknet's JSON format (darknet_json); darknet's -save_labels files
+(darknet_labels), object crops (crops) and the redaction stage (redact); the tracking stage with its
+MOT, counts.json and events.jsonl outputs (tracking_sinks), folders read as a video's frames (sequence)
+and darknet_py.track (track).
 
 May import: evaluate, export, backends, pipeline, model, format, core (in practice: pipeline and below).
 """

@@ -6,6 +6,7 @@ darknet builds it in `detection_to_json` (src/network.c), text for text:
 Coordinates are fractions of the image's width and height of the unclipped box, printed with %f (6
 decimals); every class of a box above 0.005 (darknet's own floor there) is listed unless its name starts
 with "dont_show". The video demo numbers frames from 1; `detector test -out` from 1 per image too.
+Tracked detections (`--track`) add `"track_id"` (an int, or null) to each object, after darknet's keys.
 """
 from __future__ import annotations
 
@@ -28,10 +29,15 @@ def darknet_frame_text(dets: Detections, frame_id: int, filename: str | None = N
         for i in sorted(members, key=lambda i: int(dets.class_ids[i])):
             if not float(dets.scores[i]) > JSON_FLOOR:
                 continue
+            track = "" if dets.track_ids is None else f', "track_id":{_track_text(int(dets.track_ids[i]))}'
             objects.append(f'  {{"class_id":{int(dets.class_ids[i])}, "name":{json.dumps(dets.labels[i])}, '
                            f'"relative_coordinates":{{"center_x":{centre_x:f}, "center_y":{centre_y:f}, '
-                           f'"width":{width:f}, "height":{height:f}}}, "confidence":{float(dets.scores[i]):f}}}')
+                           f'"width":{width:f}, "height":{height:f}}}, "confidence":{float(dets.scores[i]):f}{track}}}')
     return head + ' "objects": [ \n' + ", \n".join(objects) + "\n ] \n}"
+
+
+def _track_text(track_id: int) -> str:
+    return str(track_id) if track_id >= 0 else "null"
 
 
 def darknet_frame(dets: Detections, frame_id: int, filename: str | None = None) -> dict:

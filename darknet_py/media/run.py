@@ -21,7 +21,7 @@ import numpy as np
 from ..core import events, interrupt
 from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
-from ..pipeline.preprocess import read_image
+from ..pipeline.preprocess import as_bgr8, read_image
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
 from .video import VideoReport, run_video
 
@@ -56,7 +56,7 @@ class RunReport:
 
 def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatch, sinks: Sequence[Sink],
                batch: int = 1, sequence: Callable[[], ContextManager] | None = None,
-               stages: Sequence[Stage] = ()) -> RunReport:
+               stages: Sequence[Stage] = (), channels: int = 3) -> RunReport:
     """Detect on a source as `sources.source_items` describes it, writing through *sinks*.
 
     Args:
@@ -67,19 +67,23 @@ def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatc
         batch (int): images or frames per detect_batch call.
         sequence (callable or None): a video's recurrent-state scope (`Backend.sequence`); see run_video.
         stages (sequence of Stage): jobs between detection and the sinks (tracking, redaction), in order.
+        channels (int): the network's input channels: image files are read as it reads them (see run_images).
 
     Returns:
         RunReport: how many were done, and whether a stop ended the run.
     """
     if kind == "images":
-        return run_images(list(items), detect_batch, sinks, batch, stages)
+        return run_images(list(items), detect_batch, sinks, batch, stages, channels)
     report = run_video(items, detect_batch, batch=batch, sinks=sinks, sequence=sequence, stages=stages)
     return RunReport(report.frames, report.interrupted, report)
 
 
 def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[Sink], batch: int = 1,
-               stages: Sequence[Stage] = ()) -> RunReport:
+               stages: Sequence[Stage] = (), channels: int = 3) -> RunReport:
     """Detect on image files, *batch* at a time, each decoded once (detection, drawing and sinks share it).
+
+    A grey network (`channels` 1) gets each file as darknet reads it for one (cv2.IMREAD_GRAYSCALE), and the
+    sinks that grey image as BGR (the network saw no colour: the annotated image shows none either).
 
     Args:
         paths (sequence of str): image files; each result's `source` is its path as given here.
@@ -87,6 +91,7 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
         sinks (sequence of Sink): where the results go; all are finished when the run ends, however it ends.
         batch (int): images per detect_batch call.
         stages (sequence of Stage): jobs between detection and the sinks, in order.
+        channels (int): the network's input channels, 1 or 3 (darknet reads image files with no others).
 
     Returns:
         RunReport: images done, and whether a stop ended the run.
@@ -94,11 +99,11 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
     done, interrupted = 0, False
     try:
         for chunk in iter_batches(paths, batch):
-            images = [read_image(path) for path in chunk]
+            images = [read_image(path, channels) for path in chunk]
             started = time.perf_counter()
             found = detect_batch(images)
             milliseconds = (time.perf_counter() - started) * 1000 / len(chunk)
-            for path, image, dets in zip(chunk, images, found):
+            for path, image, dets in zip(chunk, map(as_bgr8, images), found):
                 with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
                     dets.source = path
                     write_all(sinks, through_stages(stages, Result(path, None, image, dets, milliseconds=milliseconds)))

@@ -87,6 +87,15 @@ class Result:
         return self._annotated
 
     @property
+    def time(self) -> float | None:
+        """A video frame's time in the stream, in seconds (frame / fps); None for an image."""
+        return None if self.frame is None or not self.fps else self.frame / self.fps
+
+    def stream_fields(self) -> dict:
+        """What a live JSON stream adds to darknet's frame object (a counting stage's running counts); none here."""
+        return {}
+
+    @property
     def name(self) -> str:
         """What darknet's lines call it: an image's file name, or a frame's `STEM:INDEX` (e.g. `walk:12`)."""
         if self.frame is None:
@@ -158,7 +167,7 @@ def video_stem(source: str | int) -> str:
     return Path(source).stem or "stream"
 
 
-def detection_record(detections: Detections, source: str, frame: int | None = None) -> dict:
+def detection_record(detections: Detections, source: str, frame: int | None = None, time: float | None = None) -> dict:
     """The records-JSON entry of one image or frame, as `detections.json` (the CLI) and
     `detections.jsonl` (the Ray driver) hold it.
 
@@ -166,15 +175,19 @@ def detection_record(detections: Detections, source: str, frame: int | None = No
         detections (Detections): the image's or frame's detections.
         source (str): the image's path, or the video's, as given.
         frame (int or None): the 0-based frame index of a video frame; None for an image.
+        time (float or None): the frame's time in seconds (given for tracked frames); None: not recorded.
 
     Returns:
         dict: `{"source", "width", "height", "detections": [{"class_id", "name", "score", "box"}, ...]}`, boxes
-        xyxy in pixels, plus `"frame"` for a video frame.
+        xyxy in pixels, plus `"frame"` for a video frame, `"time"` when given, and each detection's `"track_id"`
+        when tracked (Detections.to_list).
     """
     width, height = detections.image_size
     entry = {"source": source, "width": int(width), "height": int(height), "detections": detections.to_list()}
     if frame is not None:
         entry["frame"] = int(frame)
+    if time is not None:
+        entry["time"] = round(float(time), 6)
     return entry
 
 
@@ -198,7 +211,9 @@ class RecordsJsonSink:
         self.records: list[dict] = []
 
     def write(self, result: Result) -> None:
-        self.records.append(detection_record(result.detections, result.source, result.frame))
+        tracked = result.detections.track_ids is not None  # tracked frames carry their time too (--track)
+        self.records.append(detection_record(result.detections, result.source, result.frame,
+                                             result.time if tracked else None))
 
     def finish(self) -> None:
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:

@@ -1,19 +1,34 @@
-"""What a SOURCE argument names (images, a video, a stream, a camera), and output names for sources."""
+"""What a SOURCE argument names (images, a list of images, a video, a stream, a camera), and output names for sources."""
 from __future__ import annotations
 
 import glob
+import sys
 from pathlib import Path
 
 import cv2
 
 from ..core.errors import InputError
+from ..format.darknet_data import read_image_list
 from ..pipeline.preprocess import IMAGE_EXTENSIONS
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
+LIST_EXTENSION = ".txt"  # a list of image paths, one per line (what darknet reads from its standard input)
+STDIN = "-"
 
 
 def source_items(source: str) -> tuple[str, list[str] | str | int]:
-    """("images", [paths]) or ("video", path|url|camera index)."""
+    """What SOURCE names: ("images", [paths]) or ("video", path|url|camera index).
+
+    Args:
+        source (str): an image, a folder, a glob, a `.txt` list of image paths (`-`: the list on standard input),
+            a video file, a stream URL or a camera index.
+
+    Returns:
+        tuple: ("images", image paths in order) or ("video", the file, URL or camera index).
+    """
+    if source == STDIN:  # darknet's way: `darknet detector test … < list.txt`
+        text = sys.stdin.read()
+        return "images", listed_images([line.rstrip("\r") for line in text.split("\n") if line.strip()], "standard input")
     if source.isdigit():
         return "video", int(source)
     if "://" in source:
@@ -24,12 +39,30 @@ def source_items(source: str) -> tuple[str, list[str] | str | int]:
         if not files:
             raise InputError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in folder {source}")
         return "images", files
+    if path.is_file() and path.suffix.lower() == LIST_EXTENSION:
+        return "images", listed_images(read_image_list(path, "image list"), source)
     if path.is_file():
         return ("video", source) if path.suffix.lower() in VIDEO_EXTENSIONS else ("images", [source])
     matches = sorted(f for f in glob.glob(source) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
     if matches:
         return "images", matches
     raise InputError(f"source not found: {source}")
+
+
+def listed_images(paths: list[str], name: str) -> list[str]:
+    """The images of a list SOURCE (format.darknet_data.read_image_list: one path per line as written, relative
+    paths from the working directory as darknet opens them, blank lines skipped), each checked to exist before any
+    is detected.
+
+    Raises:
+        InputError: a listed image is missing, or the list names none.
+    """
+    if not paths:
+        raise InputError(f"{name} lists no images (one image path per line expected)")
+    missing = [path for path in paths if not Path(path).is_file()]
+    if missing:
+        raise InputError(f"{name} lists {len(missing)} image(s) that do not exist (first: {missing[0]})")
+    return paths
 
 
 def annotated_name(source: str) -> str:

@@ -19,6 +19,7 @@ from ..core import events, interrupt
 from ..core.errors import InputError
 from ..core.progress import Progress
 from ..pipeline.detections import Detections
+from .sequence import ImageSequence
 from .sinks import DEFAULT_FPS, AnnotatedVideoSink, Result, Sink, Stage, finish_all, through_stages, write_all
 
 _END = object()
@@ -35,7 +36,9 @@ class VideoReport:
     skipped: int = 0  # frames that could not be decoded (or changed size) between good ones
 
 
-def open_capture(source: str | int) -> cv2.VideoCapture:
+def open_capture(source: str | int | ImageSequence) -> cv2.VideoCapture:
+    if isinstance(source, ImageSequence):  # a folder of frames (--sequence)
+        return source.capture()
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
         raise InputError(f"cannot open video source {source!r} (missing file, unsupported codec, or no such camera)")

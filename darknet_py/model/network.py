@@ -20,6 +20,7 @@ from ..core.errors import CfgError, DarknetWarning, InputError, WeightsError
 from ..format.cfg import Section, read_cfg
 from ..format.weights import WeightsHeader, read_weights, write_weights
 from .layers import BuildContext, Shape, builder_for
+from .layers.activations import silu_notices
 from .layers.conv import ConvLayer
 from .layers.head import DetectionHead, HeadSpec
 from .layers.recurrent import Recurrent
@@ -95,6 +96,8 @@ class Network(nn.Module):
             modules.append(built.module)
         for index, module in enumerate(modules):  # layers whose behaviour depends on their readers
             module.after_build(index, infos)
+        for message in silu_notices(layer_sections):  # where darknet computes ReLU instead: said once per load
+            notices.setdefault("darknet-activation", []).append(message)
         for messages in notices.values():
             more = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
             warnings.warn(messages[0] + more, DarknetWarning, stacklevel=3)

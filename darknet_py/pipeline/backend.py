@@ -72,6 +72,8 @@ class Backend(Protocol):
     """Network input width, pixels."""
     height: int
     """Network input height, pixels."""
+    channels: int
+    """Network input channels: 3 (colour, fed RGB), 1 (grey) or another count (arrays of that many only)."""
     letter_box: bool
     """The cfg's [net] letter_box: detect()'s default for keeping the aspect ratio."""
     resize: str

@@ -142,6 +142,20 @@ def _gather_on_host(image: np.ndarray, p: Plan) -> Tensor:
     return torch.from_numpy(planes)
 
 
+def _gather_planes_on_host(image: np.ndarray, p: Plan) -> Tensor:
+    """A grey (H, W) or (H, W, C) uint8 image kept in its channel order (a network that is not RGB) → (2, C, R, w)
+    float32 planes: the same pixels and quotients as _gather_on_host, without the BGR → RGB swap."""
+    planes_in = image[:, :, None] if image.ndim == 2 else image
+    rows = planes_in if len(p.rows) == planes_in.shape[0] else planes_in[p.rows]
+    picked = np.take(rows, p.cols, axis=1)  # (R, 2w, C)
+    out_w, channels = len(p.cols) // 2, planes_in.shape[2]
+    planes = np.empty((2, channels, len(p.rows), out_w), np.float32)
+    quotients = _byte_quotients()[0]
+    for side in range(2):
+        planes[side] = quotients[picked[:, side * out_w:(side + 1) * out_w].transpose(2, 0, 1)]
+    return torch.from_numpy(planes)
+
+
 @functools.cache
 def _byte_quotients() -> np.ndarray:
     """v/255 for every byte value v: darknet's loader's true float32 division (the same kernel as the
@@ -172,15 +186,17 @@ def _interpolate(planes: Tensor, p: Plan, out: Tensor, top: Tensor, bottom: Tens
 
 
 def resize_image_into(image: np.ndarray, out: Tensor) -> None:
-    """darknet's resize_image of one BGR uint8 (H, W, 3) host image into `out` (3, h, w) float32 RGB (CPU)."""
+    """darknet's resize_image of one BGR uint8 (H, W, 3) host image into `out` (3, h, w) float32 RGB (CPU); a
+    grey (H, W) image into `out` (1, h, w), an (H, W, C) one of another channel count into (C, h, w), in order."""
     p = plan(image.shape[1], image.shape[0], out.shape[-1], out.shape[-2], out.device)
     top, bottom = (torch.from_numpy(_scratch.get(name, tuple(out.shape), np.float32)) for name in ("top", "bottom"))
-    _interpolate(_gather_on_host(image, p), p, out, top, bottom)
+    colour = image.ndim == 3 and image.shape[2] == 3
+    _interpolate((_gather_on_host if colour else _gather_planes_on_host)(image, p), p, out, top, bottom)
 
 
 def prepare_into(image: np.ndarray, out: Tensor, letterbox: bool) -> tuple[int, int]:
     """resize_image (stretch) or letterbox_image of one BGR uint8 host image into `out` (3, h, w) on the
-    CPU; returns the size (new_w, new_h) the image occupies inside `out`."""
+    CPU (a grey or other-channel image: see resize_image_into); returns the size (new_w, new_h) the image occupies inside `out`."""
     height, width = out.shape[-2:]
     if not letterbox:
         resize_image_into(image, out)

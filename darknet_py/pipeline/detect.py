@@ -24,7 +24,17 @@ from . import darknet_resize
 from .backend import Backend
 from .detections import Detections
 from .nms import GREEDY_DIOU_BETA, batched_nms
-from .preprocess import DEFAULT_RESIZE, ImageLike, Transform, as_bgr8, check_resize, prepare, read_image, transform_for
+from .preprocess import (
+    DEFAULT_RESIZE,
+    ImageLike,
+    Transform,
+    check_resize,
+    network_image,
+    prepare,
+    read_image,
+    transform_for,
+)
+from .tiles import DEFAULT_OVERLAP, WindowOptions, detect_in_windows, forward_size
 
 PREPROCESS_THREADS = 8  # at most; image decoding and resizing scale with cores until memory bandwidth binds
 HOST_NMS_MAX = 2048  # candidates up to which a GPU batch runs its NMS on the CPU (milliseconds there)
@@ -59,11 +69,13 @@ class DetectOptions:
             check_resize(self.resize)
 
 
-def _load(item: ImageLike) -> tuple[np.ndarray, str]:
+def _load(item: ImageLike, channels: int = 3) -> tuple[np.ndarray, str]:
+    """An image as a network with *channels* input channels reads it (preprocess.network_image, read_image),
+    and its path ("" for an array)."""
     if isinstance(item, np.ndarray):
-        return as_bgr8(item), ""
+        return network_image(item, channels), ""
     if isinstance(item, (str, os.PathLike)):
-        return read_image(item), os.fspath(item)
+        return read_image(item, channels), os.fspath(item)
     raise InputError(f"cannot detect on a {type(item).__name__}: give a BGR numpy array or an image path")
 
 
@@ -188,24 +200,25 @@ class PreparedBatch:
 
 
 def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: int, letterbox: bool,
-                  resize: str = DEFAULT_RESIZE, device: torch.device | None = None) -> PreparedBatch:
+                  resize: str = DEFAULT_RESIZE, device: torch.device | None = None, channels: int = 3) -> PreparedBatch:
     """Read and pre-process every image into one batch; several images in threads (OpenCV, numpy and
     torch release the GIL), one in the caller's. Errors come in input order.
 
-    With darknet's resize and a CUDA `device`, the images go up as uint8 and are resized there:
-    `pixels` is then a tensor on that device. Otherwise pixels are a numpy array.
+    With darknet's resize, a colour network and a CUDA `device`, the images go up as uint8 and are resized
+    there: `pixels` is then a tensor on that device. Otherwise pixels are a numpy array. `channels`: the
+    network's input channels (1: grey, read as darknet reads it; see preprocess).
     """
     items = as_image_list(images)
     threaded = len(items) > 1
-    if resize == "darknet" and device is not None and device.type == "cuda":
+    if resize == "darknet" and device is not None and device.type == "cuda" and channels == 3:
         loaded = list(_preprocess_pool().map(_load, items)) if threaded else [_load(item) for item in items]
         pixels, _ = darknet_resize.prepare_batch_on_device([image for image, _ in loaded], width, height, letterbox, device)
         transforms = [transform_for(image.shape[1], image.shape[0], width, height, letterbox, resize) for image, _ in loaded]
         return PreparedBatch(pixels, transforms, [source for _, source in loaded])
-    pixels = np.empty((len(items), 3, height, width), np.float32)
+    pixels = np.empty((len(items), channels, height, width), np.float32)
 
     def one(i: int) -> tuple[Transform, str]:
-        image, source = _load(items[i])
+        image, source = _load(items[i], channels)
         return prepare(image, width, height, letterbox, out=pixels[i], resize=resize)[1], source
 
     done = list(_preprocess_pool().map(one, range(len(items)))) if threaded else [one(i) for i in range(len(items))]
@@ -218,16 +231,24 @@ def _preprocess_pool() -> ThreadPoolExecutor:
 
 
 def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25,
-           nms_thresh: float = 0.45, *, names: list[str] | None = None, **options) -> list[Detections]:
+           nms_thresh: float = 0.45, *, names: list[str] | None = None, tiles: int | str | None = None,
+           tile_overlap: float = DEFAULT_OVERLAP, roi: tuple[int, int, int, int] | None = None,
+           **options) -> list[Detections]:
     """The detection pipeline around any backend: images → pre-process → `backend.candidates` → thresholds
     and NMS → Detections.
 
     Args:
         backend (Backend): what runs the network (darknet_py.backends: torch, onnxruntime, OpenVINO).
-        images: an image path, a BGR uint8 array (H, W, 3) as cv2 reads it, or a list of them.
+        images: an image path, a BGR uint8 array (H, W, 3) as cv2 reads it, or a list of them (a grey network,
+            `channels=1`, reads files as grey and converts arrays; see darknet_py.pipeline.preprocess).
         conf_thresh (float): score threshold; a box's objectness must exceed it too (darknet's rule).
         nms_thresh (float): NMS overlap threshold.
         names (list[str], optional): class names (default: the backend's, else COCO's for 80 classes).
+        tiles (int or "auto", optional): detect in overlapping tiles of this side in source pixels ("auto": about
+            the network's input size) plus the whole image, run together and merged (darknet_py.pipeline.tiles).
+        tile_overlap (float): fraction of the tile side neighbouring tiles share (default 0.2).
+        roi (tuple[int, int, int, int], optional): x1, y1, x2, y2: detect in this region of each image only;
+            boxes stay in image pixels.
         **options: the other DetectOptions fields (multi_label, letterbox, resize, classes, nms_kind, max_det, ...).
 
     Returns:
@@ -235,14 +256,29 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
     """
     opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
     opts.validate()
+    windows = WindowOptions(tiles, tile_overlap, roi)
+    windows.validate()
     if not as_image_list(images):
         return []
+    names = names or backend.names or default_names(backend.num_classes)
+    if windows.wanted:
+        if windows.tiles is not None and backend.stateful:  # a recurrent state runs per batch slot, frame to frame
+            raise InputError("tiles need a model without recurrent layers: its state would pass from tile to tile")
+        loaded = [_load(item, backend.channels) for item in as_image_list(images)]
+        return detect_in_windows(loaded, windows, backend.width, backend.height,
+                                 lambda crops: _detect_whole(backend, crops, opts, names), opts.nms_thresh, opts.max_det,
+                                 forward_size(backend.traits.device))
+    return _detect_whole(backend, images, opts, names)
+
+
+def _detect_whole(backend: Backend, images: ImageLike | Sequence[ImageLike], opts: DetectOptions,
+                  names: list[str]) -> list[Detections]:
+    """The plain pass: each image whole through the network, one batch."""
     letterbox = backend.letter_box if opts.letterbox is None else opts.letterbox
     batch = prepare_batch(images, backend.width, backend.height, letterbox, opts.resize or backend.resize,
-                          backend.input_device)
+                          backend.input_device, backend.channels)
     boxes, objectness, scores = backend.candidates(batch.pixels)
-    return select(backend.heads, boxes, objectness, scores, batch, opts,
-                  names or backend.names or default_names(backend.num_classes))
+    return select(backend.heads, boxes, objectness, scores, batch, opts, names)
 
 
 def iter_batches(items: Iterable, size: int) -> Iterable[list]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..core.errors import InputError
+
 
 @dataclass
 class Detections:
@@ -30,6 +32,8 @@ class Detections:
             several classes of one box share it.
         class_scores (ndarray[N, K], optional): float32, when asked for: each box's scores above the
             threshold before NMS.
+        track_ids (ndarray[N], optional): int64, the track each detection belongs to (1, 2, …; -1: none yet),
+            set by a tracker (darknet_py.track, `detect --track`); None when not tracked.
     """
 
     boxes: np.ndarray
@@ -41,6 +45,7 @@ class Detections:
     unclipped: np.ndarray | None = None
     box_ids: np.ndarray | None = None
     class_scores: np.ndarray | None = None  # (n, classes) when asked for: the box's scores above the threshold before NMS
+    track_ids: np.ndarray | None = None  # (n,) int64 when tracked: 1, 2, ... or -1 (no confirmed track)
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -51,11 +56,16 @@ class Detections:
         return [self.names[c] if c < len(self.names) else str(c) for c in self.class_ids.tolist()]
 
     def to_list(self) -> list[dict]:
-        """One dict per detection: `class_id`, `name`, `score` (6 decimals), `box` (xyxy pixels, 2 decimals)."""
-        return [
+        """One dict per detection: `class_id`, `name`, `score` (6 decimals), `box` (xyxy pixels, 2 decimals), and
+        when tracked `track_id` (an int, or None for a detection in no confirmed track)."""
+        found = [
             {"class_id": int(c), "name": n, "score": round(float(s), 6), "box": [round(float(v), 2) for v in b]}
             for b, s, c, n in zip(self.boxes, self.scores, self.class_ids, self.labels)
         ]
+        if self.track_ids is not None:
+            for entry, track in zip(found, self.track_ids.tolist()):
+                entry["track_id"] = track if track >= 0 else None
+        return found
 
     def to_json(self) -> str:
         """`{"source", "width", "height", "detections": to_list()}` as one line of JSON (a `detections.json` record)."""
@@ -120,16 +130,76 @@ class Detections:
         """
         canvas = image.copy()
         thickness = max(1, round(min(canvas.shape[:2]) / 400))
-        for (x1, y1, x2, y2), s, c, name in zip(self.boxes.tolist(), self.scores.tolist(), self.class_ids.tolist(), self.labels):
-            color = _color(c)
+        tracks = [-1] * len(self) if self.track_ids is None else self.track_ids.tolist()
+        for (x1, y1, x2, y2), s, c, name, track in zip(self.boxes.tolist(), self.scores.tolist(), self.class_ids.tolist(),
+                                                       self.labels, tracks):
+            color = _color(c) if track < 0 else track_color(track)  # a tracked box keeps its track's colour
             p1, p2 = (int(x1), int(y1)), (int(x2), int(y2))
             cv2.rectangle(canvas, p1, p2, color, thickness)
-            text = f"{name} {s:.2f}"
+            text = f"{name} {s:.2f}" if track < 0 else f"#{track} {name} {s:.2f}"
             (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
             top = max(p1[1], th + base)
             cv2.rectangle(canvas, (p1[0], top - th - base), (p1[0] + tw, top), color, -1)
             cv2.putText(canvas, text, (p1[0], top - base), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         return canvas
+
+
+    def to_supervision(self):
+        """These detections as `supervision.Detections` (Roboflow's supervision: its annotators and zones).
+
+        Returns:
+            supervision.Detections: `xyxy`, `confidence`, `class_id`, `tracker_id` (when tracked; -1 for none) and
+            `data["class_name"]`.
+
+        Raises:
+            InputError: supervision is not installed.
+        """
+        sv = _require_supervision()
+        return sv.Detections(xyxy=self.boxes.astype(np.float32).reshape(-1, 4), confidence=self.scores.astype(np.float32),
+                             class_id=self.class_ids.astype(int),
+                             tracker_id=None if self.track_ids is None else self.track_ids.astype(int),
+                             data={"class_name": np.array(self.labels, dtype=str)})
+
+    @classmethod
+    def from_supervision(cls, detections, names: list[str] | None = None, image_size: tuple[int, int] = (0, 0),
+                         source: str = "") -> "Detections":
+        """`supervision.Detections` as ours, best score first; its `tracker_id` becomes `track_ids`.
+
+        Args:
+            detections (supervision.Detections): boxes xyxy in pixels; `confidence` (1.0 when absent) and `class_id`
+                (0 when absent).
+            names (list[str], optional): the class names; None: taken from `data["class_name"]` where it has them.
+            image_size (tuple[int, int]): the image's width and height.
+            source (str): the image's path.
+
+        Returns:
+            Detections: the same boxes, scores, classes and track ids.
+        """
+        count = len(detections)
+        scores = np.ones(count, np.float32) if detections.confidence is None else np.asarray(detections.confidence, np.float32)
+        classes = np.zeros(count, np.int64) if detections.class_id is None else np.asarray(detections.class_id, np.int64)
+        order = np.argsort(-scores, kind="stable")
+        if names is None:
+            named = detections.data.get("class_name") if detections.data else None
+            table: dict[int, str] = {} if named is None else {int(c): str(n) for c, n in zip(classes, named)}
+            names = [table.get(i, str(i)) for i in range(int(classes.max()) + 1 if count else 0)]
+        tracks = None if detections.tracker_id is None else np.asarray(detections.tracker_id, np.int64)[order]
+        return cls(boxes=np.asarray(detections.xyxy, np.float32).reshape(-1, 4)[order], scores=scores[order],
+                   class_ids=classes[order], names=list(names), image_size=image_size, source=source, track_ids=tracks)
+
+
+def _require_supervision():
+    try:
+        import supervision
+    except ImportError:
+        raise InputError("Detections.to_supervision()/from_supervision() need supervision, which is not installed: "
+                         "pip install supervision (or 'darknet-engine[track]', which brings it)") from None
+    return supervision
+
+
+def track_color(track_id: int) -> tuple[int, int, int]:
+    """The BGR colour a track is drawn in (its box, id and trail): the same for the track's whole life."""
+    return _color(track_id * 104729 + 3)
 
 
 def _c_round(value: float) -> float:

@@ -11,6 +11,12 @@ Two ways to resize, chosen once per model (`load(..., resize=)`), recorded in ex
   the float one, (net − new)/2 (correct_yolo_boxes).
 - "opencv": cv2.resize(INTER_LINEAR) (half-pixel centres), as OpenCV DNN and darknet's video demo and
   Python wrapper do; boxes come back with the integer offset the image sits at.
+
+Channels: the network's `[net] channels`. 3 reads colour (BGR files and arrays, fed as RGB); 1 reads grey as
+darknet built with OpenCV reads a file for such a network (`cv::imread(path, IMREAD_GRAYSCALE)`,
+src/image_opencv.cpp: a JPEG's luma as its decoder gives it, not a conversion of the colour pixels), and an
+array (a video frame) through `cv::cvtColor` (BGR2GRAY). darknet reads image files with 1 or 3 channels
+only; a network with another count takes (H, W, C) arrays of exactly its channels, in their order.
 """
 from __future__ import annotations
 
@@ -60,17 +66,25 @@ class Transform:
         return out
 
 
-def as_bgr8(image: np.ndarray, name: str = "image") -> np.ndarray:
-    """Any image cv2 can give (gray, BGRA, 16-bit, float) as 3-channel uint8 BGR."""
+def _checked_uint8(image: np.ndarray, name: str, channels: tuple[int, ...] = (1, 3, 4)) -> np.ndarray:
+    """An HxW or HxWxC array with C in *channels*, as uint8 (16-bit keeps its high byte; floats in [0, 1] are
+    scaled by 255, others clipped to 0..255)."""
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
         raise InputError(f"{name}: expected an HxW or HxWxC image array, got {getattr(image, 'shape', type(image))}")
-    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-        raise InputError(f"{name}: {image.shape[2]} channels; expected 1, 3 or 4")
+    if image.ndim == 3 and image.shape[2] not in channels:
+        allowed = " or ".join(filter(None, (", ".join(map(str, channels[:-1])), str(channels[-1]))))
+        raise InputError(f"{name}: {image.shape[2]} channels; expected {allowed}")
     if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
+        return (image >> 8).astype(np.uint8)
+    if image.dtype != np.uint8:
         scale = 255.0 if image.dtype.kind == "f" and float(np.nanmax(image)) <= 1.0 else 1.0
-        image = np.clip(np.nan_to_num(image.astype(np.float32)) * scale, 0, 255).astype(np.uint8)
+        return np.clip(np.nan_to_num(image.astype(np.float32)) * scale, 0, 255).astype(np.uint8)
+    return image
+
+
+def as_bgr8(image: np.ndarray, name: str = "image") -> np.ndarray:
+    """Any image cv2 can give (gray, BGRA, 16-bit, float) as 3-channel uint8 BGR."""
+    image = _checked_uint8(image, name)
     if image.ndim == 2 or image.shape[2] == 1:
         return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     if image.shape[2] == 4:
@@ -78,17 +92,64 @@ def as_bgr8(image: np.ndarray, name: str = "image") -> np.ndarray:
     return image
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+def network_image(image: np.ndarray, channels: int = 3, name: str = "image") -> np.ndarray:
+    """An array as a network with *channels* input channels reads it (see the module notes).
+
+    Args:
+        image (ndarray[H, W] or ndarray[H, W, C]): grey, BGR or BGRA as cv2 gives them (any depth), or for a
+            network of another channel count an array of exactly that many channels.
+        channels (int): the network's input channels.
+        name (str): what to call the image in errors.
+
+    Returns:
+        ndarray: uint8 (H, W, 3) BGR for 3 channels, (H, W) grey for 1, (H, W, C) as given for others.
+    """
+    if channels == 3:
+        return as_bgr8(image, name)
+    if channels == 1:
+        image = _checked_uint8(image, name)
+        if image.ndim == 3 and image.shape[2] > 1:  # cv::cvtColor, as OpenCV users (and darknet's OpenCV paths) convert
+            return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY if image.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+        return image.reshape(image.shape[:2])
+    if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == channels):
+        raise InputError(f"{name}: this network reads {channels} channels; give an (H, W, {channels}) array "
+                         f"(got {getattr(image, 'shape', type(image))})")
+    return _checked_uint8(image, name, (channels,))
+
+
+def check_image_channels(channels: int) -> int:
+    """*channels* if darknet reads image files for such a network (1: grey, 3: colour); else an InputError."""
+    if channels not in (1, 3):
+        raise InputError(f"the network reads {channels} channels, but darknet reads image files with 1 (grey) or 3 "
+                         f"(colour) only (load_image_cv); give detect() (H, W, {channels}) arrays instead")
+    return channels
+
+
+def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
+    """An image file as a network with *channels* input channels reads it (see the module notes).
+
+    Args:
+        path (str or PathLike): the image file.
+        channels (int): 3: colour, (H, W, 3) BGR uint8 (grey, alpha and 16-bit converted); 1: (H, W) grey uint8,
+            cv2.IMREAD_GRAYSCALE as darknet's OpenCV build reads it.
+
+    Returns:
+        ndarray: the pixels.
+
+    Raises:
+        InputError: missing or undecodable, or a channel count darknet does not read files with.
+    """
     path = os.fspath(path)
+    check_image_channels(channels)
     if not os.path.isfile(path):
         raise InputError(f"image not found: {path}")
     try:
-        image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        image = cv2.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_UNCHANGED)
     except cv2.error:  # OpenCV 4.x raises (rather than returning None) for some limits and corrupt headers
         image = None
     if image is None:
         _explain_undecodable(path)
-    return as_bgr8(image, path)
+    return image if channels == 1 else as_bgr8(image, path)
 
 
 def _explain_undecodable(path: str) -> NoReturn:
@@ -123,11 +184,17 @@ def transform_for(image_w: int, image_h: int, width: int, height: int, letterbox
     return Transform(new_w / image_w, new_h / image_h, pad_x, pad_y, image_w, image_h)
 
 
+def image_channels(image: np.ndarray) -> int:
+    """The channels of an image array: 1 for (H, W), else its last axis."""
+    return 1 if image.ndim == 2 else image.shape[2]
+
+
 def prepare(image_bgr: np.ndarray, width: int, height: int, letterbox: bool,
             out: np.ndarray | None = None, resize: str = DEFAULT_RESIZE) -> tuple[np.ndarray, Transform]:
-    """BGR uint8 → float32 CHW RGB in [0, 1] at width×height, plus the box transform.
-    `out` (3, height, width float32) receives the pixels in place of a new array."""
-    pixels = np.empty((3, height, width), np.float32) if out is None else out
+    """BGR uint8 → float32 CHW RGB in [0, 1] at width×height, plus the box transform; a grey (H, W) image
+    gives one plane, an (H, W, C) array of another channel count C planes in its order (network_image).
+    `out` (C, height, width float32) receives the pixels in place of a new array."""
+    pixels = np.empty((image_channels(image_bgr), height, width), np.float32) if out is None else out
     PREPARERS[resize](image_bgr, pixels, letterbox)
     h, w = image_bgr.shape[:2]
     return pixels, transform_for(w, h, width, height, letterbox, resize)
@@ -154,5 +221,12 @@ PREPARERS = {"darknet": _prepare_darknet, "opencv": _prepare_opencv}
 
 
 def _to_chw(bgr: np.ndarray, out: np.ndarray) -> None:
-    """HWC BGR uint8 → CHW RGB float32 / 255 in one pass (the exact float32 quotient, as darknet)."""
-    np.divide(bgr[:, :, ::-1].transpose(2, 0, 1), np.float32(255.0), out=out, dtype=np.float32)
+    """HWC BGR uint8 → CHW RGB float32 / 255 in one pass (the exact float32 quotient, as darknet); a grey
+    (H, W) image → one plane, another channel count → its planes in order."""
+    if bgr.ndim == 2:
+        planes = bgr[None]
+    elif bgr.shape[2] == 3:
+        planes = bgr[:, :, ::-1].transpose(2, 0, 1)
+    else:
+        planes = bgr.transpose(2, 0, 1)
+    np.divide(planes, np.float32(255.0), out=out, dtype=np.float32)

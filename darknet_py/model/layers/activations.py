@@ -5,7 +5,7 @@ so outputs match darknet to float precision.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -74,8 +74,11 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "mish": _mish,
     "hard_mish": _hard_mish,
     "swish": F.silu,
-    "silu": F.silu,  # alias: darknet calls it swish
+    "silu": F.silu,  # yolor's and yolov7's name for swish; darknet does not know it (see silu_notices)
 }
+# Names darknet's get_activation does not know: it prints "Couldn't find activation function NAME, going with
+# ReLU" and computes ReLU there. darknet_py computes what the name means (what the cfg's authors trained with).
+DARKNET_FALLS_BACK = {"silu": "SiLU, x·sigmoid(x) (darknet's swish)"}
 
 
 class Activation(nn.Module):
@@ -89,6 +92,27 @@ class Activation(nn.Module):
 
     def extra_repr(self) -> str:
         return self.name
+
+
+def silu_notices(sections: Iterable[Section]) -> list[str]:
+    """One message per section whose activation darknet does not know and replaces with ReLU (`silu`, in
+    yolor's and yolov7's cfgs), for the network to warn about once per load.
+
+    Args:
+        sections (iterable of Section): the cfg's layer sections.
+
+    Returns:
+        list[str]: `FILE:LINE: activation=silu …` messages, in cfg order.
+    """
+    found = []
+    for section in sections:
+        name = section.get_str("activation", "") if section.has("activation") else ""
+        if name in DARKNET_FALLS_BACK:
+            found.append(f"{section.where('activation')}: activation={name}: darknet does not know it and computes "
+                         f"ReLU there (\"Couldn't find activation function {name}, going with ReLU\"); darknet_py "
+                         f"computes {DARKNET_FALLS_BACK[name]}, what the cfg's authors trained with — for darknet's "
+                         "results, write activation=relu; for the same function in darknet, activation=swish")
+    return found
 
 
 def activation_from(section: Section, default: str) -> Activation:

@@ -1,0 +1,118 @@
+"""`detect`'s tracking and counting options (--track, --sequence, --save-mot, --line, --zone): the flags, their
+checks, and the stage and outputs they ask for. The work itself is darknet_py.pipeline.tracking's and
+darknet_py.media.tracking_sinks'."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+
+from ..core.errors import InputError
+from ..media.sequence import ImageSequence
+from ..media.sinks import DEFAULT_FPS, Sink, video_stem
+from ..media.sources import source_items
+from ..media.tracking_sinks import TrackingStage, check_tracking_source, tracking_sinks
+from ..pipeline.tracking import DEFAULT_TRACKER, INSTALL_HINT, check_names, parse_line, parse_zone, tracker_names
+
+
+def add_tracking_args(p: argparse.ArgumentParser) -> None:
+    group = p.add_argument_group(f"tracking and counting (needs {INSTALL_HINT})")
+    group.add_argument("--track", nargs="?", const=DEFAULT_TRACKER, metavar="TRACKER",
+                       help=f"follow objects from frame to frame: each detection gets a track id; TRACKER is one of "
+                            f"{', '.join(tracker_names())} (default {DEFAULT_TRACKER})")
+    group.add_argument("--sequence", action="store_true", help="read a folder (or glob) of images as the frames of "
+                       "one video, in name order (a MOTChallenge sequence folder: its img1/ and seqinfo.ini frameRate)")
+    group.add_argument("--save-mot", action="store_true",
+                       help="OUTPUT/<stem>.mot.txt: the tracks in MOTChallenge format (frame,id,x,y,w,h,conf,-1,-1,-1)")
+    group.add_argument("--line", action="append", default=[], metavar="NAME=X1,Y1,X2,Y2",
+                       help="count tracks whose box centre crosses this line (repeatable): 'in' from the left of "
+                            "P1→P2 to its right (y down), 'out' back; pixels, or fractions of the frame when all "
+                            "four are in [0, 1]; counts in OUTPUT/counts.json, each crossing in OUTPUT/events.jsonl")
+    group.add_argument("--zone", action="append", default=[], metavar="NAME=X1,Y1,X2,Y2,X3,Y3[,...]",
+                       help="count tracks entering and leaving this polygon, and how many are inside (repeatable; "
+                            "same units as --line)")
+
+
+def tracking_stage(args) -> TrackingStage | None:
+    """The stage --track asks for, its flags checked (before any model is loaded); None without --track."""
+    if args.track is None:
+        for flag, given in (("--save-mot", args.save_mot), ("--line", args.line), ("--zone", args.zone)):
+            if given:
+                raise InputError(f"{flag} needs --track (counting and MOT output follow tracks)")
+        return None
+    shapes = [parse_line(text) for text in args.line] + [parse_zone(text) for text in args.zone]
+    check_names(shapes)
+    return TrackingStage(args.track, lines=shapes[:len(args.line)], zones=shapes[len(args.line):])
+
+
+def detect_source(args, stages: list = ()) -> tuple[str, list[str] | str | int | ImageSequence]:
+    """What the SOURCE names (media.sources.source_items), or with --sequence the frames of one video; --track
+    refused on separate images, and lines or zones that a video file's frames cannot hold refused before the run."""
+    source = args.source[0]
+    if args.sequence:
+        if source.isdigit() or "://" in source or Path(source).is_file():
+            raise InputError(f"--sequence reads a folder (or glob) of images as a video's frames; {source} is "
+                             "a video, a stream or a single file already")
+        kind, items = "video", ImageSequence.open(source)
+    else:
+        kind, items = source_items(source)
+    if args.track is not None:
+        check_tracking_source(kind, items)
+        size = _frame_size(items)
+        for shape in (shape for stage in stages if isinstance(stage, TrackingStage) for shape in stage.shapes):
+            if size is not None:
+                shape.in_pixels(*size)  # a stream's or camera's frames are checked when the first one comes
+    return kind, items
+
+
+def _frame_size(items) -> tuple[int, int] | None:
+    """The frame size a video file's header or a sequence's first image gives; None for streams and cameras."""
+    if isinstance(items, ImageSequence):
+        return items.capture().size
+    if not isinstance(items, str) or not Path(items).is_file():
+        return None
+    capture = cv2.VideoCapture(items)
+    try:
+        size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        capture.release()
+    return size if min(size) > 0 else None
+
+
+def output_stem(items) -> str:
+    """What a video's (or a sequence's) outputs are named after."""
+    return items.stem if isinstance(items, ImageSequence) else video_stem(items)
+
+
+def tracking_outputs(args, out: Path, items, stage: TrackingStage | None) -> list[Sink]:
+    """The outputs of tracking the flags ask for: the MOT file, counts.json and events.jsonl."""
+    return [] if stage is None else tracking_sinks(out, output_stem(items), stage, args.save_mot)
+
+
+def ray_tracking(args) -> tuple[TrackingStage | None, str | ImageSequence | None, list[str]]:
+    """--ray with --track: the stage, the one video or sequence it follows, and the sources the actors detect on
+    (a sequence's images); without --track: (None, None, the sources as given)."""
+    stage = tracking_stage(args)
+    if stage is None:
+        return None, None, list(args.source)
+    if len(args.source) != 1:
+        raise InputError(f"--track with --ray follows one video (or one --sequence folder); {len(args.source)} "
+                         "sources given")
+    _, items = detect_source(args, [stage])
+    return stage, items, list(items.paths) if isinstance(items, ImageSequence) else [str(items)]
+
+
+def track_ray_run(args, out: Path, items: str | ImageSequence, stage: TrackingStage, names: list[str]) -> None:
+    """Track the finished --ray run's records on this driver, in frame order (distributed.ray_track)."""
+    from ..distributed.ray_track import track_records
+
+    if isinstance(items, ImageSequence):
+        fps = items.fps
+    else:
+        capture = cv2.VideoCapture(str(items))
+        fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+        capture.release()
+    frames = track_records(out, items, stage, tracking_outputs(args, out, items, stage), fps, names)
+    print(f"{frames} frames tracked on this driver → {out}", file=sys.stderr, flush=True)

@@ -1,0 +1,86 @@
+"""`darknet_py.track`: a model's detections on each frame of a video, with track ids, as a generator.
+
+    model = darknet_py.load("yolov4-tiny.cfg", "yolov4-tiny.weights")
+    door = darknet_py.LineCounter("door", (320, 0), (320, 360))
+    for frame, dets in enumerate(darknet_py.track(model, "walk.mp4")):
+        door.update(dets, frame)
+        print(frame, dets.track_ids, dets.labels)
+    print(door.counts)
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from ..core.errors import InputError
+from ..pipeline.detections import Detections
+from ..pipeline.tracking import DEFAULT_TRACKER, Tracker, make_tracker
+from .sequence import ImageSequence
+from .sinks import DEFAULT_FPS
+from .sources import source_items
+from .video import MAX_FAILED_READS, open_capture
+
+
+def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tracker: str | Tracker = DEFAULT_TRACKER,
+          conf_thresh: float = 0.25, nms_thresh: float = 0.45, *, fps: float | None = None,
+          **detect_options) -> Iterator[Detections]:
+    """Detect on every frame of *source* and follow the objects: one `Detections` per frame, with `track_ids`.
+
+    Args:
+        model: what darknet_py.load returns (anything with `.detect()`).
+        source: a video file, a stream URL, a camera index, a folder of frames (read in name order, as
+            `detect --sequence`), or an iterable of BGR uint8 frames.
+        tracker (str or Tracker): a tracker name ("sort", the default; "bytetrack"; "ocsort") or a tracker
+            object (base.Tracker), which is used as it is.
+        conf_thresh (float): score threshold, as `model.detect`.
+        nms_thresh (float): NMS overlap threshold, as `model.detect`.
+        fps (float, optional): the frame rate; None: the video's (frames given as arrays: 25).
+        **detect_options: more of `model.detect`'s options (`classes`, `names`, `multi_label`, ...).
+
+    Yields:
+        Detections: each frame's, in order; `track_ids[i]` is detection i's track (1, 2, …) or -1 while it is in no
+        confirmed track.
+
+    Raises:
+        InputError: an unreadable source, a single image, an unknown tracker, or no `trackers` library installed.
+    """
+    frames, rate = _frames(source)
+    follow = make_tracker(tracker, fps or rate or DEFAULT_FPS) if isinstance(tracker, str) else tracker
+    for frame in frames:
+        dets = model.detect(frame, conf_thresh, nms_thresh, **detect_options)[0]
+        dets.track_ids = follow.update(dets)
+        yield dets
+
+
+def _frames(source) -> tuple[Iterator[np.ndarray], float | None]:
+    """The frames of a source and its frame rate (None where it has none)."""
+    if isinstance(source, (str, int, os.PathLike)):
+        text = os.fspath(source) if not isinstance(source, int) else str(source)
+        kind, items = source_items(text)
+        if kind == "images":
+            if not Path(text).is_dir():
+                raise InputError(f"track() needs a video, a stream, a camera or a folder of frames; {text} is "
+                                 f"{len(items)} separate image(s)")
+            items = ImageSequence.open(text)
+        capture = open_capture(items)
+        return _read(capture), capture.get(cv2.CAP_PROP_FPS) or None
+    return iter(source), None
+
+
+def _read(capture) -> Iterator[np.ndarray]:
+    """Decoded frames until the source ends (MAX_FAILED_READS failed reads in a row); then the capture is released."""
+    failed = 0
+    try:
+        while failed < MAX_FAILED_READS:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                failed += 1
+                continue
+            failed = 0
+            yield frame
+    finally:
+        capture.release()

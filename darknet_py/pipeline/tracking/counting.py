@@ -1,0 +1,260 @@
+"""Counting tracked objects: crossings of a line, entries into and exits from a zone, per class.
+
+Both counters take each frame's tracked `Detections` (with `track_ids`, from a tracker) in frame order and
+follow the centre of each track's box. They work the same in one's own loop as in `darknet-py detect --track`:
+
+    door = LineCounter("door", (320, 0), (320, 360))
+    pen = ZoneCounter("pen", [(0, 200), (200, 200), (200, 360), (0, 360)])
+    for index, dets in enumerate(darknet_py.track(model, "walk.mp4")):
+        for event in door.update(dets, index) + pen.update(dets, index):
+            print(event.to_dict())
+    print(door.counts, pen.counts)
+
+Rules:
+- line: a crossing is counted once, when a track's centre has gone from one side of the line to the other
+  along a path that passes through the segment (walking round its end is not a crossing). `in` is from the
+  left of the directed segment P1→P2 to its right, in image coordinates (y down): for a line drawn left to
+  right, `in` is downwards; `out` is the other way. A centre within `margin` pixels of the line is on neither
+  side yet, so a box whose centre wobbles on the line is not counted back and forth.
+- zone: `entered` when a track's centre goes from outside the polygon to inside, `exited` the other way;
+  a track first seen inside is inside (it counts in the occupancy) without having entered. `max_inside` is
+  the largest number of tracks of a class inside at once.
+- class: the class of the track's box in the frame of the event (its best class, for darknet's multi-label
+  boxes). Detections outside a confirmed track (`track_id` -1) are not counted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from ...core.errors import InputError
+from ..detections import Detections
+from .geometry import inside_polygon, polygon_area
+
+FORGET_AFTER = 1000  # frames unseen after which a track's counting state is dropped (a long-running camera)
+
+
+@dataclass(frozen=True)
+class CountEvent:
+    """One crossing of a line, or one entry into or exit from a zone.
+
+    Args:
+        frame (int): the 0-based frame it happened in.
+        time (float or None): that frame's time in seconds, when known.
+        track_id (int): the track that crossed.
+        class_id (int): its class in that frame.
+        name (str): the class's name.
+        kind (str): "line" or "zone".
+        counter (str): the line's or zone's name.
+        direction (str): "in" / "out" for a line, "entered" / "exited" for a zone.
+    """
+
+    frame: int
+    time: float | None
+    track_id: int
+    class_id: int
+    name: str
+    kind: str
+    counter: str
+    direction: str
+
+    def to_dict(self) -> dict:
+        """`{"frame", "time", "track_id", "class_id", "name", "line" | "zone": NAME, "direction"}` (an events.jsonl line)."""
+        return {"frame": self.frame, "time": None if self.time is None else round(self.time, 6),
+                "track_id": self.track_id, "class_id": self.class_id, "name": self.name, self.kind: self.counter,
+                "direction": self.direction}
+
+
+def tracked_centres(detections: Detections) -> Iterator[tuple[int, int, str, float, float]]:
+    """(track id, class id, class name, centre x, centre y) of each confirmed track in a frame, once per track
+    (a box darknet gives several classes carries one track id: its best class, the first, is used).
+
+    Raises:
+        InputError: the detections were not tracked.
+    """
+    if detections.track_ids is None:
+        raise InputError("counting needs tracked detections (Detections.track_ids): run a tracker first, "
+                         "e.g. darknet_py.track(model, source)")
+    seen: set[int] = set()
+    labels = detections.labels
+    boxes = detections.boxes.tolist()
+    for i, (track_id, class_id) in enumerate(zip(detections.track_ids.tolist(), detections.class_ids.tolist())):
+        if track_id < 0 or track_id in seen:
+            continue
+        seen.add(track_id)
+        x1, y1, x2, y2 = boxes[i]
+        yield track_id, class_id, labels[i], (x1 + x2) / 2, (y1 + y2) / 2
+
+
+def _add(table: dict[str, int], name: str, amount: int = 1) -> None:
+    table[name] = table.get(name, 0) + amount
+
+
+class LineCounter:
+    """Counts tracks whose box centre crosses the segment *start* → *end* (pixels), per class and direction.
+
+    Args:
+        name (str): the line's name (`counts` and events carry it).
+        start ((float, float)): P1, (x, y) in pixels.
+        end ((float, float)): P2, (x, y) in pixels.
+        margin (float): pixels from the line within which a centre is on neither side (see the module's rules).
+
+    Attributes:
+        counts (dict): `{"in": {class name: n}, "out": {class name: n}}`.
+    """
+
+    kind = "line"
+
+    def __init__(self, name: str, start: Sequence[float], end: Sequence[float], margin: float = 1.0) -> None:
+        self.name = name
+        self.start = (float(start[0]), float(start[1]))
+        self.end = (float(end[0]), float(end[1]))
+        dx, dy = self.end[0] - self.start[0], self.end[1] - self.start[1]
+        self._length = float(np.hypot(dx, dy))
+        if self._length == 0:
+            raise InputError(f"line {name!r} has zero length (both ends at {self.start})")
+        self._direction = (dx / self._length, dy / self._length)
+        self.margin = float(margin)
+        self.counts: dict[str, dict[str, int]] = {"in": {}, "out": {}}
+        self._sides: dict[int, tuple[int, float, float, int]] = {}  # track → (side, x, y, last frame seen)
+
+    def _signed_distance(self, x: float, y: float) -> float:
+        """Pixels from the line's infinite extension; positive on the right of P1→P2 (y down), negative on the left."""
+        ux, uy = self._direction
+        return ux * (y - self.start[1]) - uy * (x - self.start[0])
+
+    def _along(self, x: float, y: float) -> float:
+        """Where (x, y) projects onto the segment: 0 at P1, 1 at P2."""
+        ux, uy = self._direction
+        return (ux * (x - self.start[0]) + uy * (y - self.start[1])) / self._length
+
+    def update(self, detections: Detections, frame: int, time: float | None = None) -> list[CountEvent]:
+        """Take one frame's tracked detections; count the crossings they complete.
+
+        Args:
+            detections (Detections): the frame's detections with `track_ids`.
+            frame (int): its 0-based index (frames must come in order).
+            time (float or None): its time in seconds, carried into the events.
+
+        Returns:
+            list[CountEvent]: the crossings completed in this frame.
+        """
+        return self.observe(list(tracked_centres(detections)), frame, time)
+
+    def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
+                time: float | None = None) -> list[CountEvent]:
+        """`update` on a frame's `tracked_centres` (worked out once for all counters)."""
+        events = []
+        for track_id, class_id, name, x, y in tracks:
+            distance = self._signed_distance(x, y)
+            if abs(distance) <= self.margin:
+                if track_id in self._sides:  # still here: not forgotten, side unchanged
+                    side, px, py, _ = self._sides[track_id]
+                    self._sides[track_id] = (side, px, py, frame)
+                continue
+            side = 1 if distance > 0 else -1
+            before = self._sides.get(track_id)
+            self._sides[track_id] = (side, x, y, frame)
+            if before is None or before[0] == side:
+                continue
+            _, px, py, _ = before
+            d0, d1 = self._signed_distance(px, py), distance
+            t = d0 / (d0 - d1)  # where the path from the last side to this one meets the line
+            if 0 <= self._along(px + t * (x - px), py + t * (y - py)) <= 1:
+                direction = "in" if side > 0 else "out"
+                _add(self.counts[direction], name)
+                events.append(CountEvent(frame, time, track_id, class_id, name, self.kind, self.name, direction))
+        _forget(self._sides, frame, lambda state: state[3])
+        return events
+
+
+class ZoneCounter:
+    """Counts tracks whose box centre enters or leaves a polygon, per class, and how many are inside.
+
+    Args:
+        name (str): the zone's name (`counts` and events carry it).
+        polygon (sequence of (float, float)): its corners in order, in pixels (3 or more).
+
+    Attributes:
+        counts (dict): `{"entered": {class: n}, "exited": {class: n}, "max_inside": {class: n}}`.
+        inside (dict): the tracks inside in the last frame, per class: `{class: n}`.
+    """
+
+    kind = "zone"
+
+    def __init__(self, name: str, polygon: Sequence[Sequence[float]]) -> None:
+        self.name = name
+        self.polygon = np.array(polygon, np.float64).reshape(-1, 2)
+        if len(self.polygon) < 3 or polygon_area(self.polygon) == 0:
+            raise InputError(f"zone {name!r} needs at least 3 corners enclosing an area")
+        self.counts: dict[str, dict[str, int]] = {"entered": {}, "exited": {}, "max_inside": {}}
+        self.inside: dict[str, int] = {}
+        self._states: dict[int, tuple[bool, int]] = {}  # track → (inside, last frame seen)
+
+    def update(self, detections: Detections, frame: int, time: float | None = None) -> list[CountEvent]:
+        """Take one frame's tracked detections; count entries and exits, and the occupancy.
+
+        Args:
+            detections (Detections): the frame's detections with `track_ids`.
+            frame (int): its 0-based index (frames must come in order).
+            time (float or None): its time in seconds, carried into the events.
+
+        Returns:
+            list[CountEvent]: the entries and exits in this frame.
+        """
+        return self.observe(list(tracked_centres(detections)), frame, time)
+
+    def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
+                time: float | None = None) -> list[CountEvent]:
+        """`update` on a frame's `tracked_centres` (worked out once for all counters)."""
+        centres = np.array([(x, y) for *_, x, y in tracks], np.float64).reshape(-1, 2)
+        flags = inside_polygon(centres, self.polygon).tolist() if tracks else []
+        events, inside = [], {}
+        for (track_id, class_id, name, _, _), now in zip(tracks, flags):
+            before = self._states.get(track_id)
+            self._states[track_id] = (now, frame)
+            if now:
+                _add(inside, name)
+            if before is not None and before[0] != now:
+                direction = "entered" if now else "exited"
+                _add(self.counts[direction], name)
+                events.append(CountEvent(frame, time, track_id, class_id, name, self.kind, self.name, direction))
+        for name, count in inside.items():
+            self.counts["max_inside"][name] = max(self.counts["max_inside"].get(name, 0), count)
+        self.inside = inside
+        _forget(self._states, frame, lambda state: state[1])
+        return events
+
+
+def _forget(states: dict, frame: int, last_seen) -> None:
+    """Drop the state of tracks unseen for FORGET_AFTER frames (checked every FORGET_AFTER frames: cheap)."""
+    if frame % FORGET_AFTER == 0:
+        for track_id in [t for t, state in states.items() if frame - last_seen(state) > FORGET_AFTER]:
+            del states[track_id]
+
+
+def counts_of(counters: Sequence[LineCounter | ZoneCounter]) -> dict:
+    """The counts of every counter, as counts.json holds them.
+
+    Returns:
+        dict: `{"lines": {NAME: {"in": {…}, "out": {…}}}, "zones": {NAME: {"entered", "exited", "max_inside"}}}`.
+    """
+    return {"lines": {c.name: {k: dict(v) for k, v in c.counts.items()} for c in counters if c.kind == "line"},
+            "zones": {c.name: {k: dict(v) for k, v in c.counts.items()} for c in counters if c.kind == "zone"}}
+
+
+def counts_text(counts: dict) -> str:
+    """The counts on one line, e.g. `counts: door in 3 person, out 1 person; pen entered 2 person, exited 1 person,
+    max inside 2 person`."""
+    parts = []
+    for kind, keys in (("lines", ("in", "out")), ("zones", ("entered", "exited", "max_inside"))):
+        for name, table in counts[kind].items():
+            shown = [f"{key.replace('_', ' ')} {_per_class(table[key])}" for key in keys]
+            parts.append(f"{name} " + ", ".join(shown))
+    return "counts: " + ("; ".join(parts) if parts else "no lines or zones")
+
+
+def _per_class(table: dict[str, int]) -> str:
+    return " + ".join(f"{n} {name}" for name, n in sorted(table.items())) if table else "0"

@@ -1,0 +1,372 @@
+"""Tracking and counting (`detect --track`, darknet_py.track, LineCounter/ZoneCounter): on a short sequence
+generated with known trajectories (benchmarks/tracking_sequences.py: real COCO persons cut out by their
+masks, walking over a real photo and crossing each other), the default tracker's counts are exactly the ones
+the true paths give; every output follows its schema, and the MOT file is read by py-motmetrics as it is and
+scored against the generated ground truth; the Python API, the Ray driver's tracking and supervision agree
+with the command; bad input is one line.
+
+The heavy measurement (every tracker, tuning, HOTA, cost) is benchmarks/tracking.py's.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import jsonschema
+import numpy as np
+import pytest
+
+import darknet_py
+from benchmarks import tracking_sequences as generator
+from darknet_py import cli
+from darknet_py.core.errors import InputError
+from darknet_py.distributed.ray_track import track_records
+from darknet_py.distributed.shards import RESULT_FILE
+from darknet_py.live import LiveOptions, LiveView
+from darknet_py.media.sequence import ImageSequence
+from darknet_py.media.sinks import Result
+from darknet_py.media.tracking_sinks import COUNTS_JSON, EVENTS_JSONL, CountsJsonSink, EventsJsonlSink, MotSink, TrackingStage
+from darknet_py.pipeline.detections import Detections
+from darknet_py.pipeline.tracking import LineCounter, ZoneCounter, counts_of, counts_text, parse_line, parse_zone
+from darknet_py.pipeline.tracking.drawing import LINE_COLOR
+from tests.conftest import IMAGES, official
+
+pytestmark = pytest.mark.timeout(600)  # a hang guard: detection of 48 frames is seconds on a quiet machine
+
+SEED = 14  # one of the short crossings the default counts exactly; benchmarks/tracking.py gives the rate over many
+FRAMES = 48
+
+TRACK_ID = {"type": ["integer", "null"], "minimum": 1}
+RECORD = {
+    "type": "object",
+    "required": ["source", "frame", "time", "width", "height", "detections"],
+    "additionalProperties": False,
+    "properties": {
+        "source": {"type": "string"}, "frame": {"type": "integer", "minimum": 0}, "time": {"type": "number", "minimum": 0},
+        "width": {"type": "integer", "minimum": 1}, "height": {"type": "integer", "minimum": 1},
+        "detections": {"type": "array", "items": {
+            "type": "object", "required": ["class_id", "name", "score", "box", "track_id"], "additionalProperties": False,
+            "properties": {"class_id": {"type": "integer", "minimum": 0}, "name": {"type": "string"},
+                           "score": {"type": "number", "minimum": 0, "maximum": 1},
+                           "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4},
+                           "track_id": TRACK_ID}}},
+    },
+}
+PER_CLASS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 1}}
+COUNTS = {
+    "type": "object", "required": ["lines", "zones"], "additionalProperties": False,
+    "properties": {
+        "lines": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["in", "out"], "additionalProperties": False,
+            "properties": {"in": PER_CLASS, "out": PER_CLASS}}},
+        "zones": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["entered", "exited", "max_inside"], "additionalProperties": False,
+            "properties": {"entered": PER_CLASS, "exited": PER_CLASS, "max_inside": PER_CLASS}}},
+    },
+}
+EVENT = {
+    "type": "object", "required": ["frame", "time", "track_id", "class_id", "name", "direction"],
+    "additionalProperties": False,
+    "properties": {"frame": {"type": "integer", "minimum": 0}, "time": {"type": "number", "minimum": 0},
+                   "track_id": {"type": "integer", "minimum": 1}, "class_id": {"type": "integer", "minimum": 0},
+                   "name": {"type": "string"}, "line": {"type": "string"}, "zone": {"type": "string"},
+                   "direction": {"enum": ["in", "out", "entered", "exited"]}},
+    "oneOf": [{"required": ["line"], "properties": {"direction": {"enum": ["in", "out"]}}},
+              {"required": ["zone"], "properties": {"direction": {"enum": ["entered", "exited"]}}}],
+}
+
+
+def _detect(*args: str) -> tuple[int, str]:
+    """`darknet-py detect ARGS` in this process: (exit code, what it printed on stderr)."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = cli.main(["detect", *args])
+    return code, stderr.getvalue()
+
+
+def _model_args() -> list[str]:
+    cfg, weights = official("yolov4-tiny")
+    return ["--cfg", str(cfg), "--weights", str(weights)]
+
+
+@pytest.fixture(scope="module")
+def crossing(tmp_path_factory) -> Path:
+    """A short generated sequence: four people crossing a line and a zone (MOTChallenge folder + crossing.avi)."""
+    return generator.make("crossing", tmp_path_factory.mktemp("sequences"), seed=SEED, frames=FRAMES, video=True)
+
+
+@pytest.fixture(scope="module")
+def expected(crossing: Path) -> dict:
+    return json.loads((crossing / "expected_counts.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def tracked(crossing: Path, expected: dict, tmp_path_factory) -> tuple[Path, str]:
+    """`detect crossing.avi --track` with every tracking output: (output folder, stderr)."""
+    out = tmp_path_factory.mktemp("tracked")
+    shapes = [arg for line in expected["shapes"]["lines"] for arg in ("--line", line)]
+    shapes += [arg for zone in expected["shapes"]["zones"] for arg in ("--zone", zone)]
+    code, err = _detect(str(crossing.parent / "crossing.avi"), *_model_args(), "--classes", "0", "--track",
+                        "--save-json", "--save-mot", "--exist-ok", "--output", str(out), *shapes)
+    assert code == 0, err
+    return out, err
+
+
+@pytest.fixture(scope="module")
+def model():
+    return darknet_py.load(*official("yolov4-tiny"))
+
+
+def test_the_default_tracker_counts_the_generated_crossings_exactly(tracked, expected: dict) -> None:
+    out, err = tracked
+    counts = json.loads((out / COUNTS_JSON).read_text())
+    assert counts["lines"] == expected["lines"]  # door: 2 in, 2 out, from the true paths
+    assert sum(expected["lines"]["door"]["in"].values()) == 2 and sum(expected["lines"]["door"]["out"].values()) == 2
+    for name, zone in expected["zones"].items():
+        assert {k: counts["zones"][name][k] for k in ("entered", "exited")} == {k: zone[k] for k in ("entered", "exited")}
+        # the most inside at once needs every person detected in one frame, even the one half hidden: at most that
+        assert 1 <= counts["zones"][name]["max_inside"]["person"] <= zone["max_inside"]["person"]
+    assert err.strip().splitlines()[-1] == counts_text(counts)  # the last line printed gives the counts
+    assert err.strip().splitlines()[-1].startswith("counts: door in 2 person, out 2 person; middle entered 4 person")
+
+
+def test_the_tracks_score_against_the_ground_truth_with_py_motmetrics(tracked, crossing: Path) -> None:
+    """The MOT file, read by py-motmetrics as MOTChallenge's format: one id per person, no switch (an
+    independent scorer on the generated truth, not our numbers)."""
+    import motmetrics as mm
+
+    out, _ = tracked
+    hypotheses = mm.io.loadtxt(str(out / "crossing.mot.txt"), fmt="mot15-2D")
+    truth = mm.io.loadtxt(str(crossing / "gt" / "gt.txt"), fmt="mot16")
+    shown = truth[(truth["ClassId"] == 1) & (truth["Visibility"] >= generator.MIN_VISIBLE)]
+    accumulator = mm.MOTAccumulator(auto_id=False)
+    for frame in range(1, FRAMES + 1):
+        people = shown.loc[frame] if frame in shown.index.get_level_values(0) else shown.iloc[:0]
+        found = hypotheses.loc[frame] if frame in hypotheses.index.get_level_values(0) else hypotheses.iloc[:0]
+        overlap = _iou(people[["X", "Y", "Width", "Height"]].to_numpy(), found[["X", "Y", "Width", "Height"]].to_numpy())
+        # motmetrics' iou_matrix calls np.asfarray, gone in NumPy 2: its distance (1 - IoU, none below 0.5) here
+        accumulator.update(people.index.tolist(), found.index.tolist(), np.where(overlap >= 0.5, 1 - overlap, np.nan),
+                           frameid=frame)
+    summary = mm.metrics.create().compute(accumulator, metrics=["num_switches", "idf1", "mota", "num_unique_objects"])
+    assert int(summary["num_unique_objects"].iloc[0]) == 4
+    assert int(summary["num_switches"].iloc[0]) == 0
+    assert float(summary["idf1"].iloc[0]) > 0.8 and float(summary["mota"].iloc[0]) > 0.6
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every (x, y, w, h) box of *a* with every one of *b*."""
+    a, b = a.reshape(-1, 4).astype(float), b.reshape(-1, 4).astype(float)
+    width = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    height = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
+    return inter / (a[:, None, 2] * a[:, None, 3] + b[None, :, 2] * b[None, :, 3] - inter)
+
+
+def test_every_output_follows_its_schema(tracked, crossing: Path) -> None:
+    out, _ = tracked
+    records = json.loads((out / "detections.json").read_text())
+    assert len(records) == FRAMES
+    for index, record in enumerate(records):
+        jsonschema.validate(record, RECORD)
+        assert record["source"] == str(crossing.parent / "crossing.avi") and record["frame"] == index
+        assert record["time"] == pytest.approx(index / generator.FPS) and (record["width"], record["height"]) == generator.SIZE
+    ids = [d["track_id"] for r in records for d in r["detections"] if d["track_id"] is not None]
+    assert len(set(ids)) >= 4 and all(len({d["track_id"] for d in r["detections"]} - {None})
+                                      == sum(d["track_id"] is not None for d in r["detections"]) for r in records)
+    rows = [line.split(",") for line in (out / "crossing.mot.txt").read_text().splitlines()]
+    tracked_boxes = [(r["frame"] + 1, d["track_id"], d["box"]) for r in records for d in r["detections"] if d["track_id"]]
+    assert len(rows) == len(tracked_boxes) and all(len(row) == 10 and row[7:] == ["-1"] * 3 for row in rows)
+    for row, (frame, track, (x1, y1, x2, y2)) in zip(rows, tracked_boxes):
+        assert (int(row[0]), int(row[1])) == (frame, track)
+        assert [float(v) for v in row[2:6]] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=0.011)
+    counts = json.loads((out / COUNTS_JSON).read_text())
+    jsonschema.validate(counts, COUNTS)
+    events = [json.loads(line) for line in (out / EVENTS_JSONL).read_text().splitlines()]
+    for event in events:
+        jsonschema.validate(event, EVENT)
+    # the events add up to the counts, and each happened to a track the records hold in that frame
+    for kind, keys in (("line", ("in", "out")), ("zone", ("entered", "exited"))):
+        for name, table in counts[kind + "s"].items():
+            for key in keys:
+                assert sum(e[kind] == name and e["direction"] == key for e in events if kind in e) == sum(table[key].values())
+    for event in events:
+        assert event["track_id"] in {d["track_id"] for d in records[event["frame"]]["detections"]}
+
+
+def test_the_annotated_video_shows_the_line_and_the_ids(tracked, crossing: Path) -> None:
+    out, _ = tracked
+    capture = cv2.VideoCapture(str(out / "crossing.mp4"))
+    ok, frame = capture.read()
+    assert ok
+    top = frame[22:32, 318:323].reshape(-1, 3).astype(int)  # on the door line, above everyone's head
+    assert np.abs(top - LINE_COLOR).max(axis=1).min() < 40
+    plain = cv2.VideoCapture(str(crossing.parent / "crossing.avi")).read()[1]
+    assert np.abs(frame.astype(int) - plain.astype(int)).mean() > 1  # drawn on
+
+
+def test_the_python_api_gives_the_ids_and_counts_of_the_command(tracked, crossing: Path, expected: dict, model) -> None:
+    out, _ = tracked
+    records = json.loads((out / "detections.json").read_text())
+    door = LineCounter("door", *parse_line(expected["shapes"]["lines"][0]).in_pixels(*generator.SIZE))
+    middle = ZoneCounter("middle", parse_zone(expected["shapes"]["zones"][0]).in_pixels(*generator.SIZE))
+    frames = list(darknet_py.track(model, crossing.parent / "crossing.avi", classes=(0,)))
+    assert len(frames) == FRAMES
+    for index, (dets, record) in enumerate(zip(frames, records)):
+        assert [None if t < 0 else t for t in dets.track_ids.tolist()] == [d["track_id"] for d in record["detections"]]
+        door.update(dets, index)
+        middle.update(dets, index)
+    assert counts_of([door, middle]) == json.loads((out / COUNTS_JSON).read_text())
+
+
+def test_tracking_a_ray_runs_records_on_the_driver_gives_the_same_ids(tracked, crossing: Path, expected: dict,
+                                                                    tmp_path: Path) -> None:
+    """What `detect --ray --track` does once the shards are merged: the untracked records (as the actors write
+    them) tracked on the driver give the ids, counts and events of the run without --ray."""
+    out, _ = tracked
+    video = str(crossing.parent / "crossing.avi")
+    records = json.loads((out / "detections.json").read_text())
+    untracked = [{"source": r["source"], "width": r["width"], "height": r["height"],
+                  "detections": [{k: v for k, v in d.items() if k != "track_id"} for d in r["detections"]],
+                  "frame": r["frame"]} for r in records]
+    (tmp_path / RESULT_FILE).write_text("".join(json.dumps(r) + "\n" for r in reversed(untracked)))  # any order
+    stage = TrackingStage(lines=[parse_line(expected["shapes"]["lines"][0])], zones=[parse_zone(expected["shapes"]["zones"][0])])
+    sinks = [MotSink(tmp_path / "crossing.mot.txt"), CountsJsonSink(tmp_path / COUNTS_JSON, stage),
+             EventsJsonlSink(tmp_path / EVENTS_JSONL)]
+    assert track_records(tmp_path, video, stage, sinks, generator.FPS, model_names()) == FRAMES
+    again = [json.loads(line) for line in (tmp_path / RESULT_FILE).read_text().splitlines()]
+    assert again == records
+    for name in ("crossing.mot.txt", COUNTS_JSON, EVENTS_JSONL):
+        assert (tmp_path / name).read_text().strip() == (out / name).read_text().strip(), name
+
+
+def model_names() -> list[str]:
+    from darknet_py.format.names import default_names
+
+    return default_names(80)
+
+
+def test_the_live_stream_carries_track_ids_and_counts() -> None:
+    stage = TrackingStage(lines=[parse_line("door=0.5,0,0.5,1")])
+    image = np.zeros((100, 200, 3), np.uint8)
+    with LiveView(LiveOptions(json_port=0)) as live:
+        for frame, x in enumerate(np.arange(50.0, 130.0, 10.0)):  # one box walking right over the line
+            dets = Detections(np.array([[x, 30, x + 20, 70]], np.float32), np.array([0.9], np.float32),
+                              np.array([0], np.int64), ["person"], (200, 100))
+            live.write(stage.process(Result("walk.mp4", frame, image, dets, fps=25.0)))
+        shown = json.loads(live.feed.next_frame(0).json())
+    assert shown["frame_id"] == 8 and shown["objects"][0]["track_id"] == 1
+    assert shown["counts"] == {"lines": {"door": {"in": {}, "out": {"person": 1}}}, "zones": {}}
+
+
+def test_the_page_shows_the_counts(crossing: Path, expected: dict, tmp_path: Path) -> None:
+    """--serve with --track: headless Chromium shows each line's and zone's counts beside the stream, and once the
+    source has ended they are counts.json's."""
+    from tests.chromium import Chromium, wait_for
+    from tests.test_live import LiveRun
+
+    out = tmp_path / "out"
+    shapes = ["--line", expected["shapes"]["lines"][0], "--zone", expected["shapes"]["zones"][0]]
+    run = LiveRun(str(crossing.parent / "crossing.avi"), *_model_args(), "--classes", "0", "--track", *shapes,
+                  "--serve", "0", "--keep-serving", "--no-save", "--output", str(out))
+    try:
+        base = run.url("live view")
+        with Chromium(tmp_path / "chromium") as browser:
+            browser.goto(base)
+            rows = browser.evaluate(wait_for(
+                "document.getElementById('state').className === 'finished' && !document.getElementById('counts').hidden",
+                "[...document.querySelectorAll('#counts tbody tr')].map(tr => [...tr.children].map(td => td.textContent))"))
+    finally:
+        code = run.finish(interrupt=True)
+    assert code in (0, 130), run.stderr()
+    counts = json.loads((out / COUNTS_JSON).read_text())
+    door, middle = counts["lines"]["door"], counts["zones"]["middle"]
+    assert rows == [["door", str(sum(door["in"].values())), str(sum(door["out"].values())), ""],
+                    ["middle", str(sum(middle["entered"].values())), str(sum(middle["exited"].values())), "0"]]
+    assert rows[0][1:3] == ["2", "2"]  # everyone has left the zone by the last frame
+
+
+def test_line_directions_ends_and_wobble() -> None:
+    """`in` is from the left of P1→P2 to its right with y down: for a line drawn left to right, downwards.
+    Walking round an end is no crossing; a centre wobbling on the line is counted once."""
+    line = LineCounter("l", (100, 100), (300, 100))
+    paths = {1: [(200, 50), (200, 90), (200, 110), (200, 150)],  # down through the middle: in
+             2: [(250, 150), (250, 120), (250, 60)],  # up: out
+             3: [(350, 50), (350, 150), (50, 150)],  # round the end: nothing
+             4: [(150, 80), (150, 100.5), (150, 99.5), (150, 100.5), (150, 130)]}  # on the line, then down: one in
+    for frame in range(5):
+        tracks = [(t, p[frame]) for t, p in paths.items() if frame < len(p)]
+        boxes = np.array([[x - 5, y - 5, x + 5, y + 5] for _, (x, y) in tracks], np.float32)
+        line.update(Detections(boxes, np.full(len(tracks), 0.9, np.float32), np.zeros(len(tracks), np.int64), ["person"],
+                               (400, 200), track_ids=np.array([t for t, _ in tracks], np.int64)), frame)
+    assert line.counts == {"in": {"person": 2}, "out": {"person": 1}}
+
+
+def test_sequence_folders_read_as_one_video(crossing: Path) -> None:
+    sequence = ImageSequence.open(str(crossing))  # a MOTChallenge folder: img1/ and seqinfo.ini
+    assert (sequence.stem, sequence.fps, len(sequence.paths)) == ("crossing", generator.FPS, FRAMES)
+    capture = sequence.capture()
+    assert (capture.size, capture.get(cv2.CAP_PROP_FRAME_COUNT)) == (generator.SIZE, FRAMES)
+    ok, first = capture.read()
+    assert ok and np.array_equal(first, cv2.imread(str(crossing / "img1" / "000001.jpg")))
+
+
+def test_supervision_round_trip() -> None:
+    dets = Detections(np.array([[1, 2, 30, 40], [5, 6, 50, 60]], np.float32), np.array([0.9, 0.5], np.float32),
+                      np.array([0, 2], np.int64), ["person", "bicycle", "car"], (64, 64), track_ids=np.array([3, -1]))
+    theirs = dets.to_supervision()
+    assert theirs.tracker_id.tolist() == [3, -1] and list(theirs.data["class_name"]) == ["person", "car"]
+    back = Detections.from_supervision(theirs[::-1], names=dets.names, image_size=(64, 64))  # sorted by score again
+    assert np.array_equal(back.boxes, dets.boxes) and back.track_ids.tolist() == [3, -1] and back.labels == dets.labels
+
+
+def test_supervision_missing_says_how_to_install(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "supervision", None)  # `import supervision` now fails as if not installed
+    dets = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+    with pytest.raises(InputError, match=r"pip install supervision"):
+        dets.to_supervision()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--line", "door=10,10,10,10"], "error: --line door=10,10,10,10: the line has zero length"),
+    (["--line", "door=1,2,3"], "error: --line door=1,2,3: the coordinates must be finite x,y pairs"),
+    (["--zone", "pen=0,0,100,100"], "error: --zone pen=0,0,100,100: a zone needs at least 3 points"),
+    (["--zone", "pen=0,0,100,100,100,0,0,100"], "error: --zone pen=0,0,100,100,100,0,0,100: the zone's sides cross"),
+    (["--zone", "pen=0,0,50,50,100,100"], "error: --zone pen=0,0,50,50,100,100: the zone has no area"),
+    (["--line", "door=700,0,700,100"], "error: --line door=700,0,700,100: the point (700, 0) is outside the 640x360 frame"),
+    (["--line", "a=0.5,0,0.5,1", "--line", "a=0,0.5,1,0.5"], "error: --line a=0,0.5,1,0.5: another --line is named 'a'"),
+    (["--track", "kalman"], "error: unknown tracker 'kalman'; use one of bytetrack, ocsort, sort"),
+    (["--save-mot"], "error: --save-mot needs --track"),
+    (["--sequence"], "error: --sequence reads a folder (or glob) of images as a video's frames"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(crossing: Path, tmp_path: Path, flags: list[str], message: str) -> None:
+    track = [] if flags[0] in ("--track", "--save-mot") else ["--track"]
+    code, err = _detect(str(crossing.parent / "crossing.avi"), *_model_args(), "--output", str(tmp_path / "out"),
+                        *track, *flags)
+    assert code == 2 and err.strip().splitlines() == [err.strip()] and err.startswith(message), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_track_on_separate_photos_needs_a_video_or_a_sequence(tmp_path: Path) -> None:
+    code, err = _detect(str(IMAGES), "--track", "--output", str(tmp_path / "out"))
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == (f"error: --track follows objects from frame to frame: it needs a video, a stream, or a "
+                           f"folder of frames given with --sequence (the source is {len(list(IMAGES.glob('*.jpg')))} "
+                           "separate image(s))")
+
+
+def test_track_without_the_extra_says_how_to_install(monkeypatch, crossing: Path, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "trackers", None)  # `import trackers` now fails as if not installed
+    code, err = _detect(str(crossing.parent / "crossing.avi"), "--track", "--output", str(tmp_path / "out"))
+    assert code == 2
+    assert err.strip() == "error: --track needs the `trackers` library, which is not installed: pip install 'darknet-engine[track]'"
+    assert not (tmp_path / "out").exists()
+
+
+def test_counting_needs_tracked_detections() -> None:
+    dets = Detections(np.zeros((1, 4), np.float32), np.ones(1, np.float32), np.zeros(1, np.int64))
+    with pytest.raises(InputError, match="counting needs tracked detections"):
+        LineCounter("l", (0, 0), (1, 1)).update(dets, 0)
