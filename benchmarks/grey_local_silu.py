@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import tempfile
 from pathlib import Path
 
 import darknet_py
+from benchmarks.machine import cpu_model
 from benchmarks.oracle.darknet_reference import build_darknet, build_darknet_opencv
 from benchmarks.oracle.grey_model import coco_category_ids, compare_with_opencv_darknet, grey_files
 from benchmarks.oracle.small_cfgs import LOCAL_CFGS, SILU_CFGS, local_comparison, silu_comparison
@@ -30,10 +30,6 @@ from darknet_py.core.fileio import atomic_write
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
-
-def cpu_model() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")), "unknown")
 
 
 def main() -> None:

@@ -48,6 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.machine import cpu_model
 from darknet_py.core.events import EVENTS
 from darknet_py.core.fileio import atomic_write
 from darknet_py.core.interrupt import STOP_EXIT_CODES
@@ -183,17 +184,6 @@ class Chain:
         shutil.rmtree(self.output, ignore_errors=True)
 
 
-def _cpu_model() -> str:
-    """The CPU's model name as lscpu prints it ("Model name"), from /proc/cpuinfo."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _reference(work: Path) -> tuple[bytes, float]:
     start = time.monotonic()
     run, ray_tmpdir, _ = _run(work / "reference", work / "reference.stderr", None)
@@ -305,7 +295,7 @@ def main() -> None:
     result = {"what": "SIGINT at random moments of detect --ray (COCO subset, yolov4-tiny, 2 workers, shards of 16, "
                       "private local Ray); the next run resumes the same folder (chained) until one completes",
               "seed": args.seed,
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "cpu": _cpu_model(),
+              "machine": f"{platform.machine()}, {os.cpu_count()} cores", "cpu": cpu_model(),
               "summary": summary, "trials": trials}
     out = Path(args.out)
     with atomic_write(out / "sigint_ray.json", "w") as handle:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.machine import cpu_model
 from darknet_py.core.fileio import atomic_write
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def _commit() -> str:
 def _report(commit: str, pytest_args: list[str], rounds: list[dict], planned: int) -> dict:
     loaded = [r for r in rounds if r["load_processes"]]
     return {"commit": commit, "pytest_args": pytest_args or ["(whole suite)"], "cores": os.cpu_count(),
-            "machine": f"{platform.processor() or platform.machine()}", "rounds": rounds,
+            "machine": cpu_model(), "rounds": rounds,
             "rounds_planned": planned, "complete": len(rounds) == planned,
             "all_passed": all(r["passed"] for r in rounds),
             "loaded_rounds_passed": f"{sum(r['passed'] for r in loaded)}/{len(loaded)}"}

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import numpy as np
 import torch
 
 import darknet_py
+from benchmarks.machine import cpu_model
 from darknet_py.core.fileio import atomic_write
 from darknet_py.evaluate.coco import category_ids, evaluate, load_ground_truth
 from darknet_py.format.names import default_names
@@ -55,12 +55,6 @@ GRID = 3
 FILL = 114
 MAP_OPTIONS = {"multi_label": True, "max_det": 100_000, "nms_in_pixels": True}  # darknet_py map's settings
 
-
-def cpu_model() -> str:
-    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 # -- the data --------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ import io
 import itertools
 import json
 import os
-import platform
 import statistics
 import subprocess
 import time
@@ -42,6 +41,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from benchmarks import tracking_sequences as generator
+from benchmarks.machine import cpu_model
 from darknet_py.core.fileio import atomic_write
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.tracking import (
@@ -531,13 +531,6 @@ def _describe(folder: Path, frames: list[Detections]) -> dict:
     return {"frames": len(frames), "people": expected["people"], "detections": sum(len(d) for d in frames),
             "expected": {"lines": expected["lines"], "zones": expected["zones"]}, "shapes": expected["shapes"]}
 
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
-    except (OSError, subprocess.CalledProcessError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def markdown(report: dict) -> str:
