@@ -367,7 +367,7 @@ def stage_cost(objects: int = 50, frames: int = 400) -> dict:
     image = np.zeros((1080, 1920, 3), np.uint8)
     lines = [parse_line("a=960,0,960,1080"), parse_line("b=0,540,1920,540")]
     zones = [parse_zone("c=100,100,800,100,800,500,100,500"), parse_zone("d=0.5,0.5,0.9,0.5,0.9,0.9,0.5,0.9")]
-    stage = TrackingStage("bytetrack", lines=lines, zones=zones)
+    stage = TrackingStage(DEFAULT_TRACKER, lines=lines, zones=zones)
     stage.process(Result("synthetic", 0, image, _walkers(start, velocity, rng, 0), fps=25.0))
     library = stage.tracker._tracker
     inner: list[float] = []
@@ -389,7 +389,7 @@ def stage_cost(objects: int = 50, frames: int = 400) -> dict:
         whole.append(time.perf_counter() - began)
     whole_ms, inner_ms = [1000 * v for v in whole[50:]], [1000 * v for v in inner[50:]]
     ours = [a - b for a, b in zip(whole_ms, inner_ms)]
-    return {"objects": objects, "frames_timed": len(whole_ms), "stage_ms_median": round(statistics.median(whole_ms), 3),
+    return {"tracker": DEFAULT_TRACKER, "objects": objects, "frames_timed": len(whole_ms), "stage_ms_median": round(statistics.median(whole_ms), 3),
             "library_update_ms_median": round(statistics.median(inner_ms), 3),
             "ours_ms_median": round(statistics.median(ours), 3),
             "tracks_at_the_end": len({t for t in stage.tracker._tracker.tracks if t.tracker_id >= 0})}
@@ -549,7 +549,8 @@ def markdown(report: dict) -> str:
     if report.get("cost"):
         cost = report["cost"]
         lines += ["", f"Stage at {cost['stage']['objects']} objects: {cost['stage']['stage_ms_median']} ms per frame "
-                      f"(the library's update {cost['stage']['library_update_ms_median']} ms)."]
+                      f"(the library's {cost['stage'].get('tracker', 'bytetrack')} update "
+                      f"{cost['stage']['library_update_ms_median']} ms)."]
         if "video" in cost:
             lines.append(f"Video loop: {cost['video']['loop_frames_per_s_median']} frames/s; slowdown "
                          f"{cost['video']['slowdown_percent']}%.")
@@ -564,6 +565,8 @@ def main() -> None:
     parser.add_argument("--tune-only", action="store_true", help="tune, write tracking_tuning.json, stop")
     parser.add_argument("--skip-tuning", action="store_true", help="use the tracking_tuning.json already written")
     parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--cost-only", action="store_true",
+                        help="measure only the cost, into the tracking.json already written (quality rows kept)")
     parser.add_argument("--video-frames", type=int, default=150)
     parser.add_argument("--video-rounds", type=int, default=3)
     parser.add_argument("--work", default="runs/tracking-bench", help="sequences and cached detections")
@@ -571,6 +574,12 @@ def main() -> None:
     args = parser.parse_args()
     work, out = Path(args.work), Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
+    if args.cost_only:
+        report = json.loads((out / "tracking.json").read_text())
+        report.update(cpu=cpu_model(), cpus=os.cpu_count(), load_average=[round(v, 2) for v in os.getloadavg()])
+        _measure_cost(report, work, args)
+        _write(report, out)
+        return
     tuning_file = out / "tracking_tuning.json"
     if args.skip_tuning:
         tuning = json.loads(tuning_file.read_text())
@@ -592,10 +601,18 @@ def main() -> None:
     report["shipped_equals_tuned"] = {name: report["shipped_defaults"][name] == found["best"]["settings"]
                                       for name, found in tuning["trackers"].items()}
     if not args.skip_cost:
-        report["cost"] = {"stage": stage_cost()}
-        print(f"stage cost: {report['cost']['stage']}", flush=True)
-        report["cost"]["video"] = video_cost(work, args.video_frames, args.video_rounds)
-        print(f"video cost: {report['cost']['video']}", flush=True)
+        _measure_cost(report, work, args)
+    _write(report, out)
+
+
+def _measure_cost(report: dict, work: Path, args: argparse.Namespace) -> None:
+    report["cost"] = {"stage": stage_cost()}
+    print(f"stage cost: {report['cost']['stage']}", flush=True)
+    report["cost"]["video"] = video_cost(work, args.video_frames, args.video_rounds)
+    print(f"video cost: {report['cost']['video']}", flush=True)
+
+
+def _write(report: dict, out: Path) -> None:
     with atomic_write(out / "tracking.json", "w") as handle:
         json.dump(report, handle, indent=1)
     with atomic_write(out / "tracking.md", "w") as handle:

@@ -161,7 +161,8 @@ def test_activation_formulas(tmp_path: Path, activation: str) -> None:
 # classifier and YOLOv1 layers in tests/test_new_layers.py, recurrent layers step by step in
 # tests/test_recurrent.py.
 COVERED_BY_DARKNET = {"yolo", "region", "Gaussian_yolo", "contrastive", "softmax", "cost", "connected", "detection",
-                      "rnn", "gru", "lstm", "crnn", "conv_lstm"}
+                      "rnn", "gru", "lstm", "crnn", "conv_lstm",
+                      "local"}  # tests/test_local_layer.py: against the real darknet (OpenCV has no [local])
 
 
 def test_every_registered_type_is_covered() -> None:
