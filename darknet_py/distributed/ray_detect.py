@@ -447,18 +447,29 @@ def _drain(dataset, folder: RunFolder, images: int, show_progress: bool) -> None
     written = 0
     progress = Progress("ray detect", images or None, unit="records") if show_progress else None
     events.emit("pipeline-started")
-    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-        for shard, item, of, last, record in zip(batch["shard"], batch["item"], batch["of"], batch["last"], batch["record"]):
-            records = pending.setdefault(str(shard), {})
-            records[int(item)] = str(record)  # keyed: a retried batch replaces, never duplicates
-            if len(records) == int(of):
-                with interrupt.deferred():  # a finished shard is written, not dropped by a stop that lands here
-                    folder.write_shard(str(shard), pending.pop(str(shard)), last=bool(last))
-                written += 1
-                events.emit(f"shards-written {written}")
-        if progress:
-            progress.update(len(batch["record"]))
-        interrupt.check()  # a stop whose exception was swallowed inside Ray while we waited for this batch
+    batches = iter(dataset.iter_batches(batch_size=None, batch_format="numpy"))
+    try:
+        for batch in batches:
+            for shard, item, of, last, record in zip(batch["shard"], batch["item"], batch["of"], batch["last"],
+                                                     batch["record"]):
+                records = pending.setdefault(str(shard), {})
+                records[int(item)] = str(record)  # keyed: a retried batch replaces, never duplicates
+                if len(records) == int(of):
+                    with interrupt.deferred():  # a finished shard is written, not dropped by a stop that lands here
+                        folder.write_shard(str(shard), pending.pop(str(shard)), last=bool(last))
+                    written += 1
+                    events.emit(f"shards-written {written}")
+            if progress:
+                progress.update(len(batch["record"]))
+            interrupt.check()  # a stop whose exception was swallowed inside Ray while we waited for this batch
+    finally:
+        # Closing the iterator shuts Ray Data's executor down now. Left to the garbage collector (the traceback
+        # of a stop keeps it alive), its threads still call into Ray after the caller's ray.shutdown(), and
+        # Ray's core worker then ends the process with exit status 1 instead of our 130.
+        close = getattr(batches, "close", None)
+        if close is not None:
+            with interrupt.deferred():
+                close()
     if progress:
         progress.close()
     if pending:
