@@ -9,10 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import darknet_py
-from benchmarks.oracle.cfg_parity import relative_error, sized_copy
+from benchmarks.oracle.cfg_parity import layer_outputs, relative_error, sized_copy
 from darknet_py.model.info import summary
 from weights_tools.synth import synthesize
 
@@ -63,12 +62,7 @@ def test_every_layer_equals_darknet(case: str, tmp_path: Path, darknet_ref, dark
         dumps = darknet_steps.steps(cfg, weights, pixels[None], tmp_path / "darknet")[0]
     else:
         dumps = darknet_ref.layers(cfg, weights, pixels, tmp_path / "darknet")
-    outputs: list[np.ndarray] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out.reshape(-1).numpy())) for m in model.layers]
-    with torch.inference_mode():
-        model(torch.from_numpy(pixels)[None])
-    for hook in hooks:
-        hook.remove()
+    outputs = layer_outputs(model, pixels)
     for index, (ours, theirs) in enumerate(zip(outputs, dumps)):
         if theirs.type == "cost":
             continue  # darknet leaves a [cost] layer's output unwritten at inference

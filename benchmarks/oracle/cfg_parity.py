@@ -91,6 +91,19 @@ def darknet_heads(dumps: list[LayerDump]) -> list[np.ndarray]:
     return [last.output]
 
 
+def layer_outputs(model: darknet_py.Darknet, pixels: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output, flattened, for one CHW float32 input: what darknet's dump_layers writes per layer."""
+    outputs: list[np.ndarray] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out.reshape(-1).numpy())) for m in model.layers]
+    try:
+        with torch.inference_mode():
+            model(torch.from_numpy(pixels)[None])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return outputs
+
+
 def relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.abs(ours - theirs).max() / max(float(np.abs(theirs).max()), 1e-12))
 

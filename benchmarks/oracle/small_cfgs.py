@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 import darknet_py
-from benchmarks.oracle.cfg_parity import darknet_heads, relative_error
+from benchmarks.oracle.cfg_parity import darknet_heads, layer_outputs, relative_error
 from weights_tools.synth import synthesize
 
 NET = "[net]\nbatch=1\nsubdivisions=1\nwidth={w}\nheight={h}\nchannels=3\n"
@@ -79,12 +79,7 @@ def every_layer_errors(cfg: Path, weights: Path, darknet, work: Path) -> list[fl
     model = darknet_py.load(cfg, weights, fast=False)
     pixels = np.random.default_rng(1).random((3, model.height, model.width), dtype=np.float32)
     dumps = darknet.layers(cfg, weights, pixels, work)
-    outputs: list[np.ndarray] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out.reshape(-1).numpy())) for m in model.layers]
-    with torch.inference_mode():
-        model(torch.from_numpy(pixels)[None])
-    for hook in hooks:
-        hook.remove()
+    outputs = layer_outputs(model, pixels)
     assert [d.type for d in dumps] == [info.type for info in model.infos]
     errors = []
     for ours, theirs in zip(outputs, dumps):

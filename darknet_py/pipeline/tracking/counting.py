@@ -92,7 +92,34 @@ def _add(table: dict[str, int], name: str, amount: int = 1) -> None:
     table[name] = table.get(name, 0) + amount
 
 
-class LineCounter:
+class Counter:
+    """What LineCounter and ZoneCounter share: `update` takes a frame's tracked detections, `observe` the
+    track centres worked out once for every counter of a frame."""
+
+    kind: str
+    name: str
+
+    def update(self, detections: Detections, frame: int, time: float | None = None) -> list[CountEvent]:
+        """Take one frame's tracked detections; count the crossings (a line) or the entries, exits and occupancy
+        (a zone) they complete.
+
+        Args:
+            detections (Detections): the frame's detections with `track_ids`.
+            frame (int): its 0-based index (frames must come in order).
+            time (float or None): its time in seconds, carried into the events.
+
+        Returns:
+            list[CountEvent]: the events of this frame.
+        """
+        return self.observe(list(tracked_centres(detections)), frame, time)
+
+    def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
+                time: float | None = None) -> list[CountEvent]:
+        """`update` on a frame's `tracked_centres` (worked out once for all counters)."""
+        raise NotImplementedError
+
+
+class LineCounter(Counter):
     """Counts tracks whose box centre crosses the segment *start* → *end* (pixels), per class and direction.
 
     Args:
@@ -130,19 +157,6 @@ class LineCounter:
         ux, uy = self._direction
         return (ux * (x - self.start[0]) + uy * (y - self.start[1])) / self._length
 
-    def update(self, detections: Detections, frame: int, time: float | None = None) -> list[CountEvent]:
-        """Take one frame's tracked detections; count the crossings they complete.
-
-        Args:
-            detections (Detections): the frame's detections with `track_ids`.
-            frame (int): its 0-based index (frames must come in order).
-            time (float or None): its time in seconds, carried into the events.
-
-        Returns:
-            list[CountEvent]: the crossings completed in this frame.
-        """
-        return self.observe(list(tracked_centres(detections)), frame, time)
-
     def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
                 time: float | None = None) -> list[CountEvent]:
         """`update` on a frame's `tracked_centres` (worked out once for all counters)."""
@@ -170,7 +184,7 @@ class LineCounter:
         return events
 
 
-class ZoneCounter:
+class ZoneCounter(Counter):
     """Counts tracks whose box centre enters or leaves a polygon, per class, and how many are inside.
 
     Args:
@@ -192,19 +206,6 @@ class ZoneCounter:
         self.counts: dict[str, dict[str, int]] = {"entered": {}, "exited": {}, "max_inside": {}}
         self.inside: dict[str, int] = {}
         self._states: dict[int, tuple[bool, int]] = {}  # track → (inside, last frame seen)
-
-    def update(self, detections: Detections, frame: int, time: float | None = None) -> list[CountEvent]:
-        """Take one frame's tracked detections; count entries and exits, and the occupancy.
-
-        Args:
-            detections (Detections): the frame's detections with `track_ids`.
-            frame (int): its 0-based index (frames must come in order).
-            time (float or None): its time in seconds, carried into the events.
-
-        Returns:
-            list[CountEvent]: the entries and exits in this frame.
-        """
-        return self.observe(list(tracked_centres(detections)), frame, time)
 
     def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
                 time: float | None = None) -> list[CountEvent]:
