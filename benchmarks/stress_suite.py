@@ -1,12 +1,14 @@
 """The test suite on a busy machine: rounds of pytest while other processes keep every core busy.
 
-    python -m benchmarks.stress_suite [--rounds 3] [--load N] [--quiet-round] [--out benchmarks/results] [PYTEST ARGS...]
+    python -m benchmarks.stress_suite [--rounds 3] [--load N] [--quiet-round] [--out benchmarks/results]
+                                      [--file stress_suite.json] [PYTEST ARGS...]
+    python -m benchmarks.stress_suite --rounds 0 --quiet-round --file suite_quiet.json   # the quiet suite time
 
 Each round runs `python -m pytest -q PYTEST ARGS` (the whole suite when none are given) while N
 busy-loop processes (default: one per core) compete with it at the same priority; they start
 before the round and stop after it. `--quiet-round` first runs one round without them, for the
 comparison. Tests synchronise on events, never on time, so every round must pass, only slower.
-Prints each round's time and result and rewrites stress_suite.json as it starts and after every round (each round's
+Prints each round's time and result and rewrites the results file (--file) as it starts and after every round (each round's
 pytest summary line and, for a failed round, the end of its output; `complete` says whether all
 planned rounds ran); exits 0 only if every round passed.
 Not part of CI: the whole suite three times under load takes about 2.5 hours on 2 cores.
@@ -74,6 +76,8 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=os.cpu_count() or 2, help="busy-loop processes (default: one per core)")
     parser.add_argument("--quiet-round", action="store_true", help="first one round without the load, to compare")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--file", default="stress_suite.json",
+                        help="the results file's name in --out (suite_quiet.json for the quiet-time figure)")
     args, pytest_args = parser.parse_known_args()
     plan = ([0] if args.quiet_round else []) + [args.load] * args.rounds
     commit = _commit()  # the code under test is the checkout as the run starts
@@ -81,7 +85,7 @@ def main() -> None:
 
     def save() -> dict:  # after every round, so a run cut short keeps the rounds it finished
         report = _report(commit, pytest_args, rounds, planned=len(plan))
-        with atomic_write(Path(args.out) / "stress_suite.json", "w") as handle:
+        with atomic_write(Path(args.out) / args.file, "w") as handle:
             json.dump(report, handle, indent=1)
         return report
 
