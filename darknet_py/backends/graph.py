@@ -133,7 +133,12 @@ class GraphDetector:
         if self.output_format == "nms":
             raise InputError(f"{self.source} does its NMS inside the graph: it gives detections, not candidates; "
                              "export with --output-format boxes (the default) or raw")
-        outputs = [torch.from_numpy(o) for o in self.run(pixels)]
+        return self.decode_outputs(self.run(pixels))
+
+    def decode_outputs(self, outputs: list[np.ndarray]) -> Candidates:
+        """The graph's outputs (from `run`) → Candidates: the `raw` format's heads decoded here, the `boxes`
+        format's tensors as they are (no copy)."""
+        outputs = [torch.from_numpy(o) for o in outputs]
         if self.output_format == "raw":
             if self._constants is None:
                 self._constants = [head_constants(spec, torch.device("cpu")) for spec in self.heads]

@@ -130,7 +130,8 @@ def _gather_on_host(image: np.ndarray, p: Plan) -> Tensor:
     rows = image if n_rows == image.shape[0] else image[p.rows]
     words = _scratch.get("words", (n_rows, image.shape[1], 4), np.uint8)
     cv2.cvtColor(rows, cv2.COLOR_BGR2RGBA, dst=words)
-    picked = np.take(words.view(np.uint32)[..., 0], p.cols, axis=1)  # (faster than into a given array)
+    picked = _scratch.get("picked", (n_rows, n_cols), np.uint32)  # reused: a fresh one is page faults
+    np.take(words.view(np.uint32)[..., 0], p.cols, axis=1, out=picked, mode="clip")  # ("raise" would buffer `out`)
     split = [_scratch.get(f"plane{c}", (n_rows, n_cols), np.uint8) for c in range(4)]
     cv2.split(picked.view(np.uint8).reshape(n_rows, n_cols, 4), split)
     out_w = n_cols // 2
@@ -185,26 +186,29 @@ def _interpolate(planes: Tensor, p: Plan, out: Tensor, top: Tensor, bottom: Tens
     torch.add(top, bottom, out=out)  # vertical: (1−dy)·top + dy·bottom
 
 
-def resize_image_into(image: np.ndarray, out: Tensor) -> None:
-    """darknet's resize_image of one BGR uint8 (H, W, 3) host image into `out` (3, h, w) float32 RGB (CPU); a
-    grey (H, W) image into `out` (1, h, w), an (H, W, C) one of another channel count into (C, h, w), in order."""
-    p = plan(image.shape[1], image.shape[0], out.shape[-1], out.shape[-2], out.device)
-    top, bottom = (torch.from_numpy(_scratch.get(name, tuple(out.shape), np.float32)) for name in ("top", "bottom"))
+def resize_image_into(image: np.ndarray, out: Tensor | np.ndarray) -> None:
+    """darknet's resize_image of one BGR uint8 (H, W, 3) host image into `out` (3, h, w) float32 RGB in host memory
+    (a numpy array or a CPU tensor, written in place; a view is fine); a grey (H, W) image into `out` (1, h, w), an
+    (H, W, C) one of another channel count into (C, h, w), in order."""
+    target = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
+    p = plan(image.shape[1], image.shape[0], target.shape[-1], target.shape[-2], target.device)
+    top, bottom = (torch.from_numpy(_scratch.get(name, tuple(target.shape), np.float32)) for name in ("top", "bottom"))
     colour = image.ndim == 3 and image.shape[2] == 3
-    _interpolate((_gather_on_host if colour else _gather_planes_on_host)(image, p), p, out, top, bottom)
+    _interpolate((_gather_on_host if colour else _gather_planes_on_host)(image, p), p, target, top, bottom)
 
 
-def prepare_into(image: np.ndarray, out: Tensor, letterbox: bool) -> tuple[int, int]:
-    """resize_image (stretch) or letterbox_image of one BGR uint8 host image into `out` (3, h, w) on the
-    CPU (a grey or other-channel image: see resize_image_into); returns the size (new_w, new_h) the image occupies inside `out`."""
-    height, width = out.shape[-2:]
+def prepare_into(image: np.ndarray, out: Tensor | np.ndarray, letterbox: bool) -> tuple[int, int]:
+    """resize_image (stretch) or letterbox_image of one BGR uint8 host image into `out` (3, h, w) in host memory
+    (a grey or other-channel image: see resize_image_into); returns the size (new_w, new_h) the image occupies inside `out`."""
+    target = out.numpy() if isinstance(out, Tensor) else out
+    height, width = target.shape[-2:]
     if not letterbox:
-        resize_image_into(image, out)
+        resize_image_into(image, target)
         return width, height
     new_w, new_h = letterbox_size(image.shape[1], image.shape[0], width, height)
     left, top = (width - new_w) // 2, (height - new_h) // 2
-    out.fill_(LETTERBOX_FILL)
-    resize_image_into(image, out[:, top:top + new_h, left:left + new_w])
+    target.fill(LETTERBOX_FILL)
+    resize_image_into(image, target[:, top:top + new_h, left:left + new_w])
     return new_w, new_h
 
 

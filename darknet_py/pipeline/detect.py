@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -98,22 +99,48 @@ def nms_settings(specs: Sequence[HeadSpec], options: DetectOptions) -> tuple[str
     return ("none" if kind == "none" else "iou"), GREEDY_DIOU_BETA
 
 
-def select(specs: Sequence[HeadSpec], boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor,
-           batch: PreparedBatch, options: DetectOptions, names: list[str]) -> list[Detections]:
-    """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → Detections per image."""
-    # darknet drops a box whose objectness is not above the threshold before looking at classes
-    scores = scores * (objectness.unsqueeze(-1) > options.conf_thresh)
+class Chosen(NamedTuple):
+    """What passes the thresholds, flat over the batch: one row per (candidate box, class) NMS sees."""
+
+    image_idx: torch.Tensor  # (K,) image of each row
+    box_idx: torch.Tensor  # (K,) candidate box within its image
+    class_idx: torch.Tensor  # (K,)
+    scores: torch.Tensor  # (K,) the score compared with the threshold
+    boxes: torch.Tensor  # (K, 4) xyxy relative to the image (PreparedBatch.relative)
+    num_classes: int
+    class_scores: torch.Tensor  # (N, M, C) every class score of every candidate (for DetectOptions.class_scores)
+    allowed: torch.Tensor | None  # (C,) the DetectOptions.classes gate, if any
+
+
+def threshold(boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor, batch: PreparedBatch,
+              options: DetectOptions) -> Chosen:
+    """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → the rows above the thresholds.
+
+    Args:
+        boxes, objectness, scores (Tensor): what `Backend.candidates` returns.
+        batch (PreparedBatch): the images' transforms (boxes come out relative to each image).
+        options (DetectOptions): thresholds, classes, multi_label.
+
+    Returns:
+        Chosen: on the CPU when a GPU batch has few enough rows (see HOST_NMS_MAX).
+    """
+    # darknet drops a box whose objectness is not above the threshold before looking at classes: only the
+    # boxes that pass it (a few hundred of thousands) have their class scores read, in (image, box) order
+    image_box = (objectness > options.conf_thresh).nonzero(as_tuple=True)
+    gated = scores[image_box]  # (B, C)
+    allowed = None
     if options.classes is not None:
         allowed = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device)
         allowed[[c for c in options.classes if 0 <= c < scores.shape[-1]]] = True
-        scores = scores * allowed
+        gated = gated * allowed
     if options.multi_label is not False:
-        image_idx, box_idx, class_idx = (scores > options.conf_thresh).nonzero(as_tuple=True)
-        chosen = scores[image_idx, box_idx, class_idx]
+        row, class_idx = (gated > options.conf_thresh).nonzero(as_tuple=True)
+        chosen = gated[row, class_idx]
     else:
-        best, best_class = scores.max(-1)
-        image_idx, box_idx = (best > options.conf_thresh).nonzero(as_tuple=True)
-        class_idx, chosen = best_class[image_idx, box_idx], best[image_idx, box_idx]
+        best, best_class = gated.max(-1)
+        row = (best > options.conf_thresh).nonzero().squeeze(1)
+        class_idx, chosen = best_class[row], best[row]
+    image_idx, box_idx = image_box[0][row], image_box[1][row]
     if chosen.numel() > MAX_CANDIDATES:
         top = _top_per_image(image_idx, chosen, MAX_CANDIDATES)
         image_idx, box_idx, class_idx, chosen = image_idx[top], box_idx[top], class_idx[top], chosen[top]
@@ -123,19 +150,61 @@ def select(specs: Sequence[HeadSpec], boxes: torch.Tensor, objectness: torch.Ten
         # per image on an H100 host), microseconds of arithmetic on the CPU: bring the candidates over once
         image_idx, box_idx, class_idx, chosen, candidate_boxes = (
             t.cpu() for t in (image_idx, box_idx, class_idx, chosen, candidate_boxes))
+    return Chosen(image_idx, box_idx, class_idx, chosen, candidate_boxes, scores.shape[-1], scores, allowed)
+
+
+def suppress(specs: Sequence[HeadSpec], chosen: Chosen, batch: PreparedBatch, options: DetectOptions) -> torch.Tensor:
+    """NMS per (image, class) with the cfg's overlap kind (nms_settings).
+
+    Args:
+        specs (Sequence[HeadSpec]): the network's detection heads (the last one names the NMS kind).
+        chosen (Chosen): from `threshold`.
+        batch (PreparedBatch): the images' sizes (for `nms_in_pixels`).
+        options (DetectOptions): nms_thresh, nms_kind, nms_in_pixels.
+
+    Returns:
+        Tensor: indices into `chosen` of the kept rows, best first within each group.
+    """
     kind, beta = nms_settings(specs, options)
     if kind == "none":
-        keep = chosen.argsort(descending=True, stable=True)
-    else:
-        groups = image_idx * scores.shape[-1] + class_idx
-        frame = batch.pixel_boxes(image_idx, candidate_boxes) if options.nms_in_pixels else candidate_boxes
-        keep = batched_nms(frame, chosen, groups, options.nms_thresh, kind, beta)
+        return chosen.scores.argsort(descending=True, stable=True)
+    groups = chosen.image_idx * chosen.num_classes + chosen.class_idx
+    frame = batch.pixel_boxes(chosen.image_idx, chosen.boxes) if options.nms_in_pixels else chosen.boxes
+    return batched_nms(frame, chosen.scores, groups, options.nms_thresh, kind, beta)
+
+
+def finish(chosen: Chosen, keep: torch.Tensor, batch: PreparedBatch, options: DetectOptions,
+           names: list[str]) -> list[Detections]:
+    """The kept rows → one Detections per image, with class_scores when asked for.
+
+    Args:
+        chosen (Chosen): from `threshold`.
+        keep (Tensor): indices into `chosen`, from `suppress`.
+        batch (PreparedBatch): the images' sizes and sources (PreparedBatch.results).
+        options (DetectOptions): max_det, class_scores, conf_thresh.
+        names (list[str]): class names.
+
+    Returns:
+        list[Detections]: one per image of the batch, in its order.
+    """
     class_scores = None
     if options.class_scores:  # darknet's det.prob: every class above the threshold, as it was before NMS
-        every = scores[image_idx[keep].to(scores.device), box_idx[keep].to(scores.device)]
+        # (a kept row's box passed the objectness gate: its class scores as they are, less the classes not asked for)
+        scores = chosen.class_scores
+        every = scores[chosen.image_idx[keep].to(scores.device), chosen.box_idx[keep].to(scores.device)]
+        if chosen.allowed is not None:
+            every = every * chosen.allowed
         class_scores = every * (every > options.conf_thresh)
-    return batch.results(image_idx[keep], candidate_boxes[keep], chosen[keep], class_idx[keep], names,
-                         options.max_det, box_idx[keep], class_scores)
+    return batch.results(chosen.image_idx[keep], chosen.boxes[keep], chosen.scores[keep], chosen.class_idx[keep],
+                         names, options.max_det, chosen.box_idx[keep], class_scores)
+
+
+def select(specs: Sequence[HeadSpec], boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor,
+           batch: PreparedBatch, options: DetectOptions, names: list[str]) -> list[Detections]:
+    """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → Detections per image:
+    `threshold`, then `suppress` (NMS), then `finish` (the stages benchmarks/pipeline.py times apart)."""
+    chosen = threshold(boxes, objectness, scores, batch, options)
+    return finish(chosen, suppress(specs, chosen, batch, options), batch, options, names)
 
 
 def _top_per_image(image_idx: torch.Tensor, scores: torch.Tensor, cap: int) -> torch.Tensor:
@@ -200,13 +269,16 @@ class PreparedBatch:
 
 
 def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: int, letterbox: bool,
-                  resize: str = DEFAULT_RESIZE, device: torch.device | None = None, channels: int = 3) -> PreparedBatch:
+                  resize: str = DEFAULT_RESIZE, device: torch.device | None = None, channels: int = 3,
+                  reuse: bool = False) -> PreparedBatch:
     """Read and pre-process every image into one batch; several images in threads (OpenCV, numpy and
     torch release the GIL), one in the caller's. Errors come in input order.
 
     With darknet's resize, a colour network and a CUDA `device`, the images go up as uint8 and are resized
     there: `pixels` is then a tensor on that device. Otherwise pixels are a numpy array. `channels`: the
-    network's input channels (1: grey, read as darknet reads it; see preprocess).
+    network's input channels (1: grey, read as darknet reads it; see preprocess). `reuse`: host pixels go into
+    this thread's buffer of that shape, which the next reusing call overwrites (detect(): the batch is done
+    with before it returns); otherwise into a new array the caller may keep.
     """
     items = as_image_list(images)
     threaded = len(items) > 1
@@ -215,7 +287,8 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: i
         pixels, _ = darknet_resize.prepare_batch_on_device([image for image, _ in loaded], width, height, letterbox, device)
         transforms = [transform_for(image.shape[1], image.shape[0], width, height, letterbox, resize) for image, _ in loaded]
         return PreparedBatch(pixels, transforms, [source for _, source in loaded])
-    pixels = np.empty((len(items), channels, height, width), np.float32)
+    shape = (len(items), channels, height, width)
+    pixels = _input_buffers.get(shape) if reuse else np.empty(shape, np.float32)
 
     def one(i: int) -> tuple[Transform, str]:
         image, source = _load(items[i], channels)
@@ -223,6 +296,22 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: i
 
     done = list(_preprocess_pool().map(one, range(len(items)))) if threaded else [one(i) for i in range(len(items))]
     return PreparedBatch(pixels, [t for t, _ in done], [s for _, s in done])
+
+
+class _InputBuffers(threading.local):
+    """detect()'s network inputs, one array per thread, kept while the shape stays (a video's frames): a
+    fresh 2 MB array per image costs its page faults each time, and reused memory is still in cache."""
+
+    def __init__(self) -> None:
+        self.pixels: np.ndarray | None = None
+
+    def get(self, shape: tuple[int, ...]) -> np.ndarray:
+        if self.pixels is None or self.pixels.shape != shape:
+            self.pixels = np.empty(shape, np.float32)
+        return self.pixels
+
+
+_input_buffers = _InputBuffers()
 
 
 @functools.cache
@@ -276,7 +365,7 @@ def _detect_whole(backend: Backend, images: ImageLike | Sequence[ImageLike], opt
     """The plain pass: each image whole through the network, one batch."""
     letterbox = backend.letter_box if opts.letterbox is None else opts.letterbox
     batch = prepare_batch(images, backend.width, backend.height, letterbox, opts.resize or backend.resize,
-                          backend.input_device, backend.channels)
+                          backend.input_device, backend.channels, reuse=True)
     boxes, objectness, scores = backend.candidates(batch.pixels)
     return select(backend.heads, boxes, objectness, scores, batch, opts, names)
 

@@ -26,7 +26,6 @@ from typing import NoReturn, Union
 
 import cv2
 import numpy as np
-import torch
 
 from ..core.errors import InputError
 from . import darknet_resize
@@ -201,7 +200,7 @@ def prepare(image_bgr: np.ndarray, width: int, height: int, letterbox: bool,
 
 
 def _prepare_darknet(image_bgr: np.ndarray, pixels: np.ndarray, letterbox: bool) -> None:
-    darknet_resize.prepare_into(np.ascontiguousarray(image_bgr), torch.from_numpy(pixels), letterbox)
+    darknet_resize.prepare_into(np.ascontiguousarray(image_bgr), pixels, letterbox)
 
 
 def _prepare_opencv(image_bgr: np.ndarray, pixels: np.ndarray, letterbox: bool) -> None:
