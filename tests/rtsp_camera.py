@@ -29,10 +29,11 @@ class RtspCamera:
         video (Path): the file to serve.
         size (str): "WxH" sent.
         fps (int): frames per second sent.
+        path (str): the stream's path on the server.
     """
 
-    def __init__(self, video: Path, size: str = "320x180", fps: int = 25) -> None:
-        self.video, self.size, self.fps = video, size, fps
+    def __init__(self, video: Path, size: str = "320x180", fps: int = 25, path: str = "/cam") -> None:
+        self.video, self.size, self.fps, self.path = video, size, fps, path
         self.port = 0  # 0 until the first start: then the port it got, kept for restarts
         self.url = ""
         self.process: subprocess.Popen | None = None
@@ -41,7 +42,7 @@ class RtspCamera:
         """Start the server (on the port of the first start, if there was one) and return its URL once it listens."""
         assert self.process is None, "already running"
         command = [SYSTEM_PYTHON, str(SERVER), str(self.video), "--port", str(self.port), "--size", self.size,
-                   "--fps", str(self.fps)]
+                   "--fps", str(self.fps), "--path", self.path]
         self._errors = tempfile.TemporaryFile("w+")  # a file, not a pipe: a chatty server never blocks on it
         self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                         stderr=self._errors, text=True)

@@ -41,12 +41,15 @@ def test_stream_url(clip: Path, tmp_path: Path, zoo_env) -> None:
 def test_webcam_index(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
     real = cv2.VideoCapture
     opened = []
-    # No camera on CI: index 0 plays the clip, through the same code path a camera takes.
+    # No camera on CI: index 0 plays the clip, through the same code path a camera takes. A camera is live: the
+    # clip's end is a drop, and --reconnect 0 ends the run there (exit 1); every frame is detected (--keep-all-frames).
     monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: opened.append(source) or real(str(clip) if source == 0 else source))
-    assert cli.main(["detect", "0", "--output", str(tmp_path), "--save-json"]) == 0
+    assert cli.main(["detect", "0", "--output", str(tmp_path), "--save-json", "--reconnect", "0", "--keep-all-frames"]) == 1
     assert opened == [0]
     assert frame_count(tmp_path / "camera0.mp4") == CLIP_FRAMES
-    assert f"{CLIP_FRAMES} frames (320x180, 25 fps)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{CLIP_FRAMES} frames (320x180, 25 fps)" in err
+    assert "error: camera 0: the stream dropped after 12 frames; not reconnecting (--reconnect 0)" in err
 
 
 def test_missing_camera_is_one_clear_line(tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:

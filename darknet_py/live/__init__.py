@@ -5,7 +5,8 @@
         run_video(source, detect, output, sinks=[live])   # a sink: write() publishes, finish() ends the streams
 
 The detection loop only calls publish() (a reference swap; boxes are drawn and JPEGs made on the viewers'
-threads); see feed.py for why viewers never slow it.
+threads); see feed.py for why viewers never slow it. `watch(status)` adds a source's figures
+(media.source_status) to `/health` and `/metrics` (health.py).
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 
 from ..core.errors import DarknetWarning, InputError
 from ..media.sinks import Result
+from ..media.source_status import SourceStatus
 from .feed import LiveFeed, LiveFrame
+from .health import SourceBoard
 from .server import start_server
 
 __all__ = ["LiveFeed", "LiveFrame", "LiveOptions", "LiveView", "is_loopback"]
@@ -68,7 +71,7 @@ class LiveView:
 
     def __init__(self, options: LiveOptions) -> None:
         options.check()
-        self.options, self.feed = options, LiveFeed()
+        self.options, self.feed, self.board = options, LiveFeed(), SourceBoard()
         self.urls: dict[str, str] = {}  # "serve" / "mjpeg" / "json" → the URL it answers on
         self._servers = []
         if not is_loopback(options.host):
@@ -77,7 +80,7 @@ class LiveView:
         try:
             for kind, port in (("serve", options.serve), ("mjpeg", options.mjpeg_port), ("json", options.json_port)):
                 if port is not None:
-                    server = start_server(kind, options.host, port, self.feed, options.quality)
+                    server = start_server(kind, options.host, port, self.feed, options.quality, self.board)
                     self._servers.append(server)
                     host = f"[{options.host}]" if ":" in options.host else options.host
                     self.urls[kind] = f"http://{host}:{server.server_address[1]}/"
@@ -87,9 +90,13 @@ class LiveView:
 
     def describe(self) -> list[str]:
         """One line per server, for the terminal."""
-        lines = {"serve": "live view: {url}  (streams: {url}mjpeg, {url}json)",
+        lines = {"serve": "live view: {url}  (streams: {url}mjpeg, {url}json; {url}health, {url}metrics)",
                  "mjpeg": "MJPEG stream: {url}", "json": "JSON stream: {url}"}
         return [lines[kind].format(url=url) for kind, url in self.urls.items()]
+
+    def watch(self, source: SourceStatus) -> None:
+        """Report *source*'s figures at /health and /metrics (--serve)."""
+        self.board.add(source)
 
     def publish(self, image, dets, drawn=None, filename: str | None = None, render=None, extra=None) -> None:
         """The newest frame (see LiveFeed.publish); returns at once."""

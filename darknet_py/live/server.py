@@ -1,7 +1,8 @@
 """HTTP servers for the live view (standard library only): one thread per viewer, each sending the
 newest frame whenever it is ready for one, so a viewer's pace never reaches the detection loop.
 
-Routes: `--serve` holds the page at `/`, `/mjpeg`, `/json` (server-sent events) and `/status`;
+Routes: `--serve` holds the page at `/`, `/mjpeg`, `/json` (server-sent events), `/status`, and each source's
+figures at `/health` (JSON) and `/metrics` (Prometheus; see health.py);
 `--mjpeg-port` / `--json-port` serve darknet's stream at every path, as darknet does.
 """
 from __future__ import annotations
@@ -18,6 +19,8 @@ from urllib.parse import urlsplit
 
 from ..core.errors import InputError
 from .feed import LiveFeed
+from .health import CONTENT_TYPE as METRICS_TYPE
+from .health import SourceBoard
 from .streams import DARKNET_JSON, EVENTS, MJPEG, StreamFormat
 
 # A viewer whose socket takes no bytes for this long is dropped (a stalled one is kept until then:
@@ -56,6 +59,12 @@ class _Handler(BaseHTTPRequestHandler):
     def status(self) -> None:
         self._send_body("application/json", json.dumps(self.server.feed.status()).encode())
 
+    def health(self) -> None:
+        self._send_body("application/json", self.server.board.health())
+
+    def metrics(self) -> None:
+        self._send_body(METRICS_TYPE, self.server.board.metrics())
+
     def stream(self, form: StreamFormat) -> None:
         self.connection.settimeout(SEND_TIMEOUT)
         self.send_response(200)
@@ -87,6 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {  # server kind → path → action; "*": every path
     "serve": {"/": _Handler.page, "/index.html": _Handler.page, "/status": _Handler.status,
+              "/health": _Handler.health, "/metrics": _Handler.metrics,
               "/mjpeg": partial(_Handler.stream, form=MJPEG), "/json": partial(_Handler.stream, form=EVENTS)},
     "mjpeg": {"*": partial(_Handler.stream, form=MJPEG)},
     "json": {"*": partial(_Handler.stream, form=DARKNET_JSON)},
@@ -96,8 +106,8 @@ ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {  # server kind → 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a viewer stuck in a send never keeps the program from exiting
 
-    def __init__(self, address: tuple[str, int], kind: str, feed: LiveFeed, quality: int) -> None:
-        self.kind, self.feed, self.quality = kind, feed, quality
+    def __init__(self, address: tuple[str, int], kind: str, feed: LiveFeed, quality: int, board: SourceBoard) -> None:
+        self.kind, self.feed, self.quality, self.board = kind, feed, quality, board
         super().__init__(address, _Handler)
 
 
@@ -105,11 +115,13 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-def start_server(kind: str, host: str, port: int, feed: LiveFeed, quality: int) -> ThreadingHTTPServer:
-    """A running server of *kind* ("serve", "mjpeg", "json") on host:port (0: any free port)."""
+def start_server(kind: str, host: str, port: int, feed: LiveFeed, quality: int,
+                 board: SourceBoard | None = None) -> ThreadingHTTPServer:
+    """A running server of *kind* ("serve", "mjpeg", "json") on host:port (0: any free port); *board*: the sources
+    /health and /metrics report on."""
     server_class = _Server6 if ":" in host else _Server
     try:
-        server = server_class((host, port), kind, feed, quality)
+        server = server_class((host, port), kind, feed, quality, board or SourceBoard())
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     threading.Thread(target=server.serve_forever, name=f"live-{kind}", daemon=True).start()
