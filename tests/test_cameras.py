@@ -281,3 +281,21 @@ def test_source_names_are_distinct_and_never_hold_credentials() -> None:
 
     assert source_names(["rtsp://a:pw@cam1/live", "rtsp://a:pw@cam2/live", 0, "walk.mp4", "rtsp://a:pw@cam3"]) == [
         "live", "live-2", "camera0", "walk", "stream"]
+
+
+def test_each_source_of_several_has_its_own_streams() -> None:
+    import urllib.error
+
+    image = np.zeros((4, 6, 3), np.uint8)
+    with LiveView(LiveOptions(serve=0)) as live:
+        second = live.source(1)
+        url = live.urls["serve"]
+        second.write(Result("door", 0, image, _dets([1])))
+        second.finish()  # the source ends: its JSON stream sends the last frame, then ends
+        kind, body = _get(url + "json/1")
+        assert kind == "text/event-stream"
+        frames = [json.loads(line[5:]) for line in body.decode().splitlines() if line.startswith("data:") and
+                  line != "data: {}"]
+        assert [[o["name"] for o in frame["objects"]] for frame in frames] == [["car"]]
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            _get(url + "mjpeg/7")

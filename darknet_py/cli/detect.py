@@ -168,7 +168,7 @@ def _detect_here(args, live: LiveView | None) -> int:
 
 def _detect_many(args, live: LiveView | None) -> int:
     """Several videos, streams or cameras through one model (media.many_sources): each source's outputs in
-    OUTPUT/<source name>/, all the sources at /health and /metrics, the first one on the live streams."""
+    OUTPUT/<source name>/, all the sources at /health and /metrics, source N's streams at /mjpeg/N and /json/N."""
     if args.sequence:
         raise InputError("--sequence reads one folder as a video; give one SOURCE with it")
     found = [source_items(source) for source in args.source]
@@ -198,7 +198,8 @@ def _detect_many(args, live: LiveView | None) -> int:
     sinks = []
     for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
         folder.mkdir(parents=True, exist_ok=True)
-        sinks.append(_sinks(args, folder, "video", each, jobs) + ([live] if live and index == 0 else []))
+        sinks.append(_sinks(args, folder, "video", each, jobs) + ([live if index == 0 else live.source(index)]
+                                                                  if live else []))
         if live:
             live.watch(status)
     if live and args.wait_viewers:
