@@ -253,6 +253,7 @@ def test_a_camera_that_comes_back_then_goes_for_good(clip: Path, tmp_path: Path,
     assert [r["frame"] for r in records] == list(range(2 * CLIP_FRAMES))  # one numbering across the reconnect
     times = [r["time"] for r in records]
     assert times == sorted(times) and times[CLIP_FRAMES] - times[CLIP_FRAMES - 1] >= 1.0  # the gap: the 1 s wait
+    monkeypatch.undo()  # the real cv2.VideoCapture again, to count the video's frames
     assert frame_count(out / "camera0.mp4") == 2 * CLIP_FRAMES  # one annotated video, the gap left out
 
 
@@ -299,3 +300,23 @@ def test_each_source_of_several_has_its_own_streams() -> None:
         assert [[o["name"] for o in frame["objects"]] for frame in frames] == [["car"]]
         with pytest.raises(urllib.error.HTTPError, match="404"):
             _get(url + "mjpeg/7")
+
+
+def test_detect_with_several_videos_writes_each_ones_outputs_in_its_folder(clip: Path, tmp_path: Path, capsys) -> None:
+    cfg, weights = official("yolov4-tiny")
+    out = tmp_path / "out"
+    assert cli.main(["detect", str(clip), str(clip), "--cfg", str(cfg), "--weights", str(weights), "--size", "160",
+                     "--save-json", "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert sorted(path.name for path in out.iterdir()) == ["clip", "clip-2"]
+    for name in ("clip", "clip-2"):
+        assert f"{name}: {CLIP_FRAMES} frames (320x180, 25 fps) → {out / name}" in err
+        records = json.loads((out / name / "detections.json").read_text())
+        assert [r["frame"] for r in records] == list(range(CLIP_FRAMES))
+        assert frame_count(out / name / "clip.mp4") == CLIP_FRAMES
+
+
+def test_several_sources_must_be_videos(tmp_path: Path, capsys) -> None:
+    photo = str(official("yolov4-tiny")[0])  # any file that is not a video: read as an image source
+    assert cli.main(["detect", "0", photo, "--output", str(tmp_path / "o")]) == 2
+    assert "several sources must each be a video, a stream or a camera" in capsys.readouterr().err

@@ -55,6 +55,7 @@ class Detect:
                                         text=True)
         self.lines: queue.Queue = queue.Queue()
         self.seen: list[str] = []
+        self.ended = False  # its stderr has been read to the end
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -65,6 +66,7 @@ class Detect:
     def wait_line(self, pattern: str) -> re.Match:
         while True:
             line = self.lines.get(timeout=WAIT)
+            self.ended = line is None
             assert line is not None, f"detect ended before {pattern!r}:\n{''.join(self.seen)}"
             self.seen.append(line)
             if found := re.search(pattern, line):
@@ -77,8 +79,9 @@ class Detect:
             code = self.process.wait(timeout=WAIT)
         finally:
             self.process.kill()
-        while (line := self.lines.get(timeout=WAIT)) is not None:
+        while not self.ended and (line := self.lines.get(timeout=WAIT)) is not None:
             self.seen.append(line)
+        self.ended = True
         return code, "".join(self.seen)
 
 

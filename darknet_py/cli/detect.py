@@ -177,6 +177,7 @@ def _detect_many(args, live: LiveView | None) -> int:
         raise InputError(f"{images[0]}: several sources must each be a video, a stream or a camera (for many images, "
                          "give one folder or glob)")
     items = [item for _, item in found]
+    args.batch = len(items) if args.batch is None else args.batch  # one frame a source a batch at most, by default
     windows = tile_options(args)
     camera = live_source_options(args)
     stages = [_stages(args) for _ in items]  # a tracker per source: each follows one camera

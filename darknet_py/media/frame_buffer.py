@@ -33,30 +33,26 @@ class FrameQueue:
         self._stopping = threading.Event()
         self._on_change = on_change
 
-    def put(self, item: Any) -> None:
-        """Hand over a frame (waits for room; returns at once, dropping it, once abandon() was called)."""
+    def put(self, item: Any) -> bool:
+        """Hand over a frame (waits for room); False when it was dropped because abandon() was called."""
         while not self._stopping.is_set():
             try:
                 self._queue.put(item, timeout=0.1)
                 self._on_change()
-                return
+                return True
             except queue.Full:
                 continue
+        return False
 
     def close(self) -> None:
-        """No more frames: get() returns END after the ones held (never waits, even when full)."""
-        while True:
+        """No more frames: get() returns END after the ones held (waits for room like put(); returns at once
+        once abandon() was called)."""
+        if not self.put(END):  # abandoned: nobody reads; END only if there is room (nothing waits for it)
             try:
                 self._queue.put_nowait(END)
-                self._on_change()
-                return
             except queue.Full:
-                if self._stopping.is_set():
-                    return
-                try:  # the consumer has gone (it abandoned us): room is made by dropping the oldest
-                    self._queue.get_nowait()
-                except queue.Empty:
-                    pass
+                pass
+            self._on_change()
 
     def abandon(self) -> None:
         """The consumer stops taking frames: a reader blocked in put() returns."""

@@ -11,6 +11,7 @@ has its sinks finished at once, and every other's when the run ends, however it 
 from __future__ import annotations
 
 import threading
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -142,9 +143,10 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
                 run.stop.set()
                 if run.frames is not None:
                     run.frames.abandon()
+            deadline = time.monotonic() + LIVE_STOP_WAIT_S  # one wait for all the live readers, not one each
             for run in runs:
                 if run.thread is not None:
-                    run.thread.join(LIVE_STOP_WAIT_S if run.live else None)
+                    run.thread.join(max(deadline - time.monotonic(), 0.0) if run.live else None)
             scope.close()
     if failure is not None:
         done = ", ".join(f"{run.name}: {run.count}" for run in runs)
