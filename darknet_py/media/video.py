@@ -54,8 +54,8 @@ def open_capture(source: str | int | ImageSequence) -> cv2.VideoCapture:
         return source.capture()
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
-        raise InputError(f"cannot open video source {hide_credentials(str(source))!r} (missing file, unsupported "
-                         "codec, or no such camera)")
+        shown = source if isinstance(source, int) else hide_credentials(str(source))  # a camera's index bare
+        raise InputError(f"cannot open video source {shown!r} (missing file, unsupported codec, or no such camera)")
     return capture
 
 
