@@ -320,3 +320,20 @@ def test_several_sources_must_be_videos(tmp_path: Path, capsys) -> None:
     photo = str(official("yolov4-tiny")[0])  # any file that is not a video: read as an image source
     assert cli.main(["detect", "0", photo, "--output", str(tmp_path / "o")]) == 2
     assert "several sources must each be a video, a stream or a camera" in capsys.readouterr().err
+
+
+def test_dropped_frames_are_reported_in_the_progress_and_last_lines() -> None:
+    import io
+
+    from darknet_py.core.progress import Progress
+    from darknet_py.media.run import RunReport
+    from darknet_py.media.video import VideoReport
+
+    report = VideoReport(40, 25.0, (320, 180), False, None, 0, live=True, dropped_frames=160, drops=2)
+    assert RunReport(40, False, report).summary() == (
+        "40 frames (320x180, 25 fps), 160 dropped for newer ones, 2 connection(s) lost")
+    stream = io.StringIO()
+    progress = Progress("cam", None, stream=stream, detail=lambda: "160 dropped for newer")
+    progress.update(40)
+    progress.close()
+    assert stream.getvalue().rstrip().endswith("frames/s  160 dropped for newer")
