@@ -12,7 +12,14 @@ cd "$(dirname "$0")/.."
 #   chromium         headless browser for the page and video tests (tests/test_live.py, tests/test_video_writer.py)
 #   libopencv-dev, pkg-config   the reference darknet built with OpenCV (.darknet-ref-cv), as most users build it:
 #                    grey models are read with cv::imread (tests/test_greyscale.py)
-SYSTEM_PACKAGES=(build-essential python3-venv chromium libopencv-dev pkg-config)
+#   python3-gi, gir1.2-gst-rtsp-server-1.0   a real RTSP camera for tests/test_rtsp.py: GStreamer's RTSP server,
+#                    driven from the system Python (tests/rtsp_server.py; the venv has no PyGObject)
+#   gstreamer1.0-plugins-base, -good, -bad, -ugly, gstreamer1.0-libav   what that server's pipelines use: decodebin
+#                    and videoconvert (base), the RTP payloader (good), intervideosrc/sink to loop the file (bad),
+#                    x264enc (ugly), FFmpeg's decoders for the shared videos (libav)
+SYSTEM_PACKAGES=(build-essential python3-venv chromium libopencv-dev pkg-config
+                 python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+                 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

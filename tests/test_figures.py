@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 # figures are marked; markers on any page are checked)
 PAGES = ["README.md"] + [f"docs/{name}.md" for name in (
     "index", "getting-started", "cli", "python-api", "reference", "parity", "cfgs", "onnx-openvino", "gpu", "live",
-    "ray", "classifiers", "performance", "failures", "architecture", "tiles", "datasets", "tracking")]
+    "ray", "classifiers", "performance", "failures", "architecture", "tiles", "datasets", "tracking", "cameras")]
 
 MARKER = re.compile(r"^\s*<!--\s*figures:\s*(.*?)\s*-->\s*$")
 CANDIDATE = re.compile(r"\d[\d,.]*(?:[eE][-+−]?\d+)?")

@@ -41,12 +41,15 @@ def test_stream_url(clip: Path, tmp_path: Path, zoo_env) -> None:
 def test_webcam_index(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
     real = cv2.VideoCapture
     opened = []
-    # No camera on CI: index 0 plays the clip, through the same code path a camera takes.
+    # No camera on CI: index 0 plays the clip, through the same code path a camera takes. A camera is live: the
+    # clip's end is a drop, and --reconnect 0 ends the run there (exit 1); every frame is detected (--keep-all-frames).
     monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: opened.append(source) or real(str(clip) if source == 0 else source))
-    assert cli.main(["detect", "0", "--output", str(tmp_path), "--save-json"]) == 0
+    assert cli.main(["detect", "0", "--output", str(tmp_path), "--save-json", "--reconnect", "0", "--keep-all-frames"]) == 1
     assert opened == [0]
     assert frame_count(tmp_path / "camera0.mp4") == CLIP_FRAMES
-    assert f"{CLIP_FRAMES} frames (320x180, 25 fps)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{CLIP_FRAMES} frames (320x180, 25 fps)" in err
+    assert "error: camera 0: the stream dropped after 12 frames; not reconnecting (--reconnect 0)" in err
 
 
 def test_missing_camera_is_one_clear_line(tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
@@ -164,9 +167,13 @@ class _DisconnectingCamera:
 def test_a_camera_that_disconnects_leaves_the_frames_done(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
     real = cv2.VideoCapture
     monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: _DisconnectingCamera(real(str(clip)), 5))
-    assert cli.main(["detect", "0", "--output", str(tmp_path / "o")]) == 0
+    # a camera is reconnected after a drop (tests/test_cameras.py, tests/test_rtsp.py); --reconnect 0 ends the run
+    # at the first one (exit 1), with the frames done in a playable file
+    assert cli.main(["detect", "0", "--reconnect", "0", "--keep-all-frames", "--output", str(tmp_path / "o")]) == 1
+    monkeypatch.undo()
     assert frame_count(tmp_path / "o" / "camera0.mp4") == 5
-    assert "5 frames (320x180, 25 fps)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "5 frames (320x180, 25 fps)" in err and "not reconnecting (--reconnect 0)" in err
 
 
 def test_a_huge_photo_gives_the_same_detections_scaled(tmp_path: Path) -> None:

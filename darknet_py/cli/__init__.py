@@ -15,6 +15,7 @@ import warnings
 from types import ModuleType
 
 from ..core import events, interrupt
+from ..core.credentials import hide_credentials
 from ..core.errors import DarknetError
 
 COMMANDS: dict[str, str] = {  # name → help; the module darknet_py.cli.NAME has add_arguments(parser) and run(args)
@@ -33,7 +34,7 @@ def command(name: str) -> ModuleType:
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"warning: {message}\n"
+    return f"warning: {hide_credentials(str(message))}\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +74,7 @@ def _run(args) -> int:
     except DarknetError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {hide_credentials(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -85,11 +86,11 @@ def _run(args) -> int:
         if args.debug:
             traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {hide_credentials(f'{where}{exc.strerror or exc}')}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - a bug: still one line, the traceback on request
         if args.debug:
             traceback.print_exc()
-        print(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} — "
+        print(f"error: unexpected {type(exc).__name__}: {hide_credentials(str(exc).splitlines()[0]) if str(exc) else ''} — "
               "a darknet_py bug; rerun with --debug and report the traceback", file=sys.stderr)
         return 3

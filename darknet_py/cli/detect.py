@@ -10,7 +10,8 @@ from pathlib import Path
 from ..core import interrupt
 from ..core.errors import InputError
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
-from ..media.run import run_source
+from ..media.many_sources import run_many
+from ..media.run import RunReport, run_source
 from ..media.sinks import (
     DARKNET_JSON,
     LABELS_DIR,
@@ -25,9 +26,12 @@ from ..media.sinks import (
     Stage,
     YoloLabelsSink,
 )
+from ..media.source_status import SourceStatus
+from ..media.sources import source_items, source_names
 from ..media.tracking_sinks import TrackingStage
 from ..media.video_writer import CODECS, output_suffix
 from ..pipeline.tracking import counts_text
+from .camera_options import add_camera_args, live_source_options
 from .common import add_backend_arg, add_device_args, add_model_args, fresh_run_dir, load_model
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_sinks, dataset_stages
 from .tile_options import add_tile_args, tile_options
@@ -44,7 +48,9 @@ from .track_options import (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("source", nargs="+", help="image, folder, glob, .txt list of image paths (- reads the list "
-                   "from standard input, as darknet), video file, stream URL, or webcam index (several: --ray only)")
+                   "from standard input, as darknet), video file, stream URL, or webcam index; several videos, "
+                   "streams or cameras run through one model, each source's outputs in OUTPUT/<source name>/ "
+                   "(with --ray: any sources)")
     add_model_args(p)
     p.add_argument("--output", help="output folder (default: a fresh runs/detect/N)")
     p.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
@@ -95,6 +101,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       help="start detecting once N stream connections are open (the page opens two)")
     live.add_argument("--keep-serving", action="store_true",
                       help="when the source ends, keep serving its last frame until Ctrl-C")
+    add_camera_args(p)
     add_tracking_args(p)
     add_dataset_args(p)
     add_tile_args(p)
@@ -114,9 +121,10 @@ def run(args) -> int:
 def _detect_here(args, live: LiveView | None) -> int:
     """One source on this machine: images or a video, with files written and a live view if asked."""
     if len(args.source) > 1:
-        raise InputError(f"{len(args.source)} sources given: without --ray, give one (a folder or a glob for many)")
+        return _detect_many(args, live)
     args.batch = 1 if args.batch is None else args.batch
     windows = tile_options(args)  # bad values fail before the model loads
+    camera = live_source_options(args)
     stages = _stages(args)  # its flags checked (and the tracker library found) before the model loads
     kind, items = detect_source(args, stages)
     check_dataset_args(args, kind, items)
@@ -132,6 +140,9 @@ def _detect_here(args, live: LiveView | None) -> int:
     out = Path(args.output) if args.output else fresh_run_dir()
     out.mkdir(parents=True, exist_ok=True)
     sinks = _sinks(args, out, kind, items, stages) + ([live] if live else [])
+    status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
+    if live and status is not None:
+        live.watch(status)
     if live and args.wait_viewers:
         print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
         live.wait_for_viewers(args.wait_viewers)
@@ -143,13 +154,79 @@ def _detect_here(args, live: LiveView | None) -> int:
         return model.detect(images, args.thresh, args.nms, **options)
 
     report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=stages,
-                        channels=model.channels)
+                        channels=model.channels, live=camera, status=status)
     print(f"{report.summary()} → {out}", file=sys.stderr, flush=True)
     _print_counts(stages)
+    if report.video is not None and report.video.gave_up:
+        print(f"error: {report.video.gave_up}", file=sys.stderr, flush=True)  # the outputs are finished
+        return 1
     if live and args.keep_serving and not report.interrupted:
         print("the source has ended; still serving its last frame — Ctrl-C to stop", file=sys.stderr, flush=True)
         live.hold()
     return interrupt.exit_code() if report.interrupted else 0
+
+
+def _detect_many(args, live: LiveView | None) -> int:
+    """Several videos, streams or cameras through one model (media.many_sources): each source's outputs in
+    OUTPUT/<source name>/, all the sources at /health and /metrics, source N's streams at /mjpeg/N and /json/N."""
+    if args.sequence:
+        raise InputError("--sequence reads one folder as a video; give one SOURCE with it")
+    found = [source_items(source) for source in args.source]
+    images = [source for source, (kind, _) in zip(args.source, found) if kind != "video"]
+    if images:
+        raise InputError(f"{images[0]}: several sources must each be a video, a stream or a camera (for many images, "
+                         "give one folder or glob)")
+    items = [item for _, item in found]
+    args.batch = len(items) if args.batch is None else args.batch  # one frame a source a batch at most, by default
+    windows = tile_options(args)
+    camera = live_source_options(args)
+    stages = [_stages(args) for _ in items]  # a tracker per source: each follows one camera
+    for each in items:
+        check_dataset_args(args, "video", each)
+    if args.show:
+        raise InputError("--show shows one source; drop it with several (--serve shows them in a browser)")
+    if args.output and not args.exist_ok:
+        _refuse_filled_folder(Path(args.output))
+    model, names = load_model(args)
+    for jobs in stages:
+        jobs += dataset_stages(args, names)
+    if live:
+        for line in live.describe():
+            print(line, file=sys.stderr, flush=True)
+    out = Path(args.output) if args.output else fresh_run_dir()
+    folders = [out / name for name in source_names(items)]
+    statuses = [SourceStatus(str(each)) for each in items]
+    sinks = []
+    for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
+        folder.mkdir(parents=True, exist_ok=True)
+        sinks.append(_sinks(args, folder, "video", each, jobs) + ([live if index == 0 else live.source(index)]
+                                                                  if live else []))
+        if live:
+            live.watch(status)
+    if live and args.wait_viewers:
+        print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
+        live.wait_for_viewers(args.wait_viewers)
+    options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
+                   classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind, **windows)
+    if model.stateful:
+        raise InputError("this model has recurrent layers, whose state runs from one frame to the next of one "
+                         "video; run one source at a time")
+
+    def detect_batch(frames):
+        return model.detect(frames, args.thresh, args.nms, **options)
+
+    reports = run_many(items, detect_batch, sinks, args.batch, stages=stages, live=camera, statuses=statuses)
+    for folder, report in zip(folders, reports):
+        print(f"{folder.name}: {RunReport(report.frames, report.interrupted, report).summary()} → {folder}",
+              file=sys.stderr, flush=True)
+    for jobs in stages:
+        _print_counts(jobs)
+    if any(report.interrupted for report in reports):
+        return interrupt.exit_code()
+    gave_up = [report.gave_up for report in reports if report.gave_up]
+    for line in gave_up:
+        print(f"error: {line}", file=sys.stderr, flush=True)
+    return 1 if gave_up else 0
 
 
 def _stages(args) -> list[Stage]:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Callable
 
 
 class Progress:
     def __init__(self, label: str, total: int | None = None, stream=None, unit: str = "frames",
-                 approximate: bool = False) -> None:
+                 approximate: bool = False, detail: Callable[[], str] | None = None) -> None:
         self.label, self.total, self.unit, self.approximate = label, total, unit, approximate
+        self.detail = detail  # more to say at the end of the line (e.g. a camera's frames dropped for newer ones)
         self.stream = stream if stream is not None else sys.stderr
         self.count, self.start, self._last = 0, time.monotonic(), 0.0
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -37,6 +39,8 @@ class Progress:
             text = f"{self.label}: {self.count}/{about}{self.total} {self.unit}  {rate:5.1f} {self.unit}/s  ETA {eta:4.0f}s"
         else:
             text = f"{self.label}: {self.count} {self.unit}  {rate:5.1f} {self.unit}/s"
+        if self.detail is not None:
+            text += f"  {self.detail()}"
         print(text.ljust(70) if self._tty else text, end=end, file=self.stream, flush=True)
 
     def close(self) -> None:

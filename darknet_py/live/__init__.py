@@ -5,7 +5,8 @@
         run_video(source, detect, output, sinks=[live])   # a sink: write() publishes, finish() ends the streams
 
 The detection loop only calls publish() (a reference swap; boxes are drawn and JPEGs made on the viewers'
-threads); see feed.py for why viewers never slow it.
+threads); see feed.py for why viewers never slow it. `watch(status)` adds a source's figures
+(media.source_status) to `/health` and `/metrics` (health.py).
 """
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 
 from ..core.errors import DarknetWarning, InputError
 from ..media.sinks import Result
+from ..media.source_status import SourceStatus
 from .feed import LiveFeed, LiveFrame
+from .health import SourceBoard
 from .server import start_server
 
-__all__ = ["LiveFeed", "LiveFrame", "LiveOptions", "LiveView", "is_loopback"]
+__all__ = ["LiveFeed", "LiveFrame", "LiveOptions", "LiveView", "SourceView", "is_loopback"]
 
 DARKNET_JPEG_QUALITY = 40  # demo.c's jpeg_quality for -mjpeg_port
 
@@ -63,12 +66,36 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
+def publish_result(feed: LiveFeed, result: Result) -> None:
+    """Publish one result to *feed*: the annotated copy if a sink drew it, else a viewer draws it as the result
+    draws itself (with a tracking stage's ids, trails and counts); an image's path is darknet's `filename`; a
+    stage's stream fields (tracking's `counts`) go into the frame's JSON."""
+    feed.publish(result.image, result.detections, result.drawn,
+                 filename=result.source if result.frame is None else None,
+                 render=lambda: result.annotated, extra=result.stream_fields())
+
+
+class SourceView:
+    """The live view of one source of several, as a result sink: write() publishes, finish() ends its streams."""
+
+    def __init__(self, feed: LiveFeed) -> None:
+        self.feed = feed
+
+    def write(self, result: Result) -> None:
+        publish_result(self.feed, result)
+
+    def finish(self) -> None:
+        self.feed.end()
+
+
 class LiveView:
     """The servers asked for in *options*, fed by one LiveFeed; a context manager that closes them."""
 
     def __init__(self, options: LiveOptions) -> None:
         options.check()
-        self.options, self.feed = options, LiveFeed()
+        self.options, self.feed, self.board = options, LiveFeed(), SourceBoard()
+        self.feeds = [self.feed]  # one per source (several sources: /mjpeg/N, /json/N); the first is `feed`
+        self._feeds_lock = threading.Lock()
         self.urls: dict[str, str] = {}  # "serve" / "mjpeg" / "json" → the URL it answers on
         self._servers = []
         if not is_loopback(options.host):
@@ -77,7 +104,8 @@ class LiveView:
         try:
             for kind, port in (("serve", options.serve), ("mjpeg", options.mjpeg_port), ("json", options.json_port)):
                 if port is not None:
-                    server = start_server(kind, options.host, port, self.feed, options.quality)
+                    server = start_server(kind, options.host, port, self.feed, options.quality, self.board,
+                                          self._source_feed)
                     self._servers.append(server)
                     host = f"[{options.host}]" if ":" in options.host else options.host
                     self.urls[kind] = f"http://{host}:{server.server_address[1]}/"
@@ -87,9 +115,25 @@ class LiveView:
 
     def describe(self) -> list[str]:
         """One line per server, for the terminal."""
-        lines = {"serve": "live view: {url}  (streams: {url}mjpeg, {url}json)",
+        lines = {"serve": "live view: {url}  (streams: {url}mjpeg, {url}json; {url}health, {url}metrics)",
                  "mjpeg": "MJPEG stream: {url}", "json": "JSON stream: {url}"}
         return [lines[kind].format(url=url) for kind, url in self.urls.items()]
+
+    def source(self, index: int) -> "SourceView":
+        """A sink for source *index* of several: its frames at /mjpeg/INDEX and /json/INDEX (source 0's also at
+        /mjpeg and /json, and on the page's main view)."""
+        with self._feeds_lock:
+            while len(self.feeds) <= index:
+                self.feeds.append(LiveFeed())
+            return SourceView(self.feeds[index])
+
+    def _source_feed(self, index: int) -> LiveFeed | None:
+        with self._feeds_lock:
+            return self.feeds[index] if index < len(self.feeds) else None
+
+    def watch(self, source: SourceStatus) -> None:
+        """Report *source*'s figures at /health and /metrics (--serve)."""
+        self.board.add(source)
 
     def publish(self, image, dets, drawn=None, filename: str | None = None, render=None, extra=None) -> None:
         """The newest frame (see LiveFeed.publish); returns at once."""
@@ -104,9 +148,7 @@ class LiveView:
         Args:
             result (Result): one image's or video frame's result.
         """
-        self.publish(result.image, result.detections, result.drawn,
-                     filename=result.source if result.frame is None else None,
-                     render=lambda: result.annotated, extra=result.stream_fields())
+        publish_result(self.feed, result)
 
     def wait_for_viewers(self, count: int) -> None:
         self.feed.wait_for_viewers(count)
@@ -126,7 +168,9 @@ class LiveView:
             pass
 
     def close(self) -> None:
-        self.feed.end()
+        with self._feeds_lock:
+            for feed in self.feeds:
+                feed.end()
         for server in self._servers:
             server.shutdown()
             server.server_close()

@@ -1,12 +1,15 @@
 """HTTP servers for the live view (standard library only): one thread per viewer, each sending the
 newest frame whenever it is ready for one, so a viewer's pace never reaches the detection loop.
 
-Routes: `--serve` holds the page at `/`, `/mjpeg`, `/json` (server-sent events) and `/status`;
+Routes: `--serve` holds the page at `/`, `/mjpeg`, `/json` (server-sent events), `/status`, and each source's
+figures at `/health` (JSON) and `/metrics` (Prometheus; see health.py); with several sources, source N's streams at
+`/mjpeg/N` and `/json/N` (`/mjpeg` and `/json`: the first source's);
 `--mjpeg-port` / `--json-port` serve darknet's stream at every path, as darknet does.
 """
 from __future__ import annotations
 
 import json
+import re
 import select
 import socket
 import threading
@@ -18,6 +21,8 @@ from urllib.parse import urlsplit
 
 from ..core.errors import InputError
 from .feed import LiveFeed
+from .health import CONTENT_TYPE as METRICS_TYPE
+from .health import SourceBoard
 from .streams import DARKNET_JSON, EVENTS, MJPEG, StreamFormat
 
 # A viewer whose socket takes no bytes for this long is dropped (a stalled one is kept until then:
@@ -34,6 +39,14 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         routes = ROUTES[self.server.kind]
         action = routes.get(path) or routes.get("*")
+        per_source = SOURCE_STREAM.fullmatch(path) if self.server.kind == "serve" else None
+        if per_source is not None:  # /mjpeg/N, /json/N: source N's stream, when there are several sources
+            feed = self.server.source_feeds(int(per_source["index"]))
+            if feed is None:
+                self.send_error(404, f"no source {per_source['index']} (sources are numbered from 0)")
+                return
+            self.stream(MJPEG if per_source["kind"] == "mjpeg" else EVENTS, feed)
+            return
         if action is None:
             self.send_error(404, "not here: the page is at /, the streams at /mjpeg and /json")
             return
@@ -56,7 +69,13 @@ class _Handler(BaseHTTPRequestHandler):
     def status(self) -> None:
         self._send_body("application/json", json.dumps(self.server.feed.status()).encode())
 
-    def stream(self, form: StreamFormat) -> None:
+    def health(self) -> None:
+        self._send_body("application/json", self.server.board.health())
+
+    def metrics(self) -> None:
+        self._send_body(METRICS_TYPE, self.server.board.metrics())
+
+    def stream(self, form: StreamFormat, feed: LiveFeed | None = None) -> None:
         self.connection.settimeout(SEND_TIMEOUT)
         self.send_response(200)
         self.send_header("Content-Type", form.content_type)
@@ -64,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Pragma", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
-        feed = self.server.feed
+        feed = feed or self.server.feed
         with feed.viewer():
             try:
                 self.wfile.write(form.opening)
@@ -85,8 +104,10 @@ class _Handler(BaseHTTPRequestHandler):
             return True
 
 
+SOURCE_STREAM = re.compile(r"/(?P<kind>mjpeg|json)/(?P<index>\d+)")
 ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {  # server kind → path → action; "*": every path
     "serve": {"/": _Handler.page, "/index.html": _Handler.page, "/status": _Handler.status,
+              "/health": _Handler.health, "/metrics": _Handler.metrics,
               "/mjpeg": partial(_Handler.stream, form=MJPEG), "/json": partial(_Handler.stream, form=EVENTS)},
     "mjpeg": {"*": partial(_Handler.stream, form=MJPEG)},
     "json": {"*": partial(_Handler.stream, form=DARKNET_JSON)},
@@ -96,8 +117,9 @@ ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {  # server kind → 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a viewer stuck in a send never keeps the program from exiting
 
-    def __init__(self, address: tuple[str, int], kind: str, feed: LiveFeed, quality: int) -> None:
-        self.kind, self.feed, self.quality = kind, feed, quality
+    def __init__(self, address: tuple[str, int], kind: str, feed: LiveFeed, quality: int, board: SourceBoard,
+                 source_feeds: Callable[[int], LiveFeed | None]) -> None:
+        self.kind, self.feed, self.quality, self.board, self.source_feeds = kind, feed, quality, board, source_feeds
         super().__init__(address, _Handler)
 
 
@@ -105,11 +127,13 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-def start_server(kind: str, host: str, port: int, feed: LiveFeed, quality: int) -> ThreadingHTTPServer:
-    """A running server of *kind* ("serve", "mjpeg", "json") on host:port (0: any free port)."""
+def start_server(kind: str, host: str, port: int, feed: LiveFeed, quality: int, board: SourceBoard | None = None,
+                 source_feeds: Callable[[int], LiveFeed | None] = lambda index: None) -> ThreadingHTTPServer:
+    """A running server of *kind* ("serve", "mjpeg", "json") on host:port (0: any free port); *board*: the sources
+    /health and /metrics report on; *source_feeds*: source N's feed for /mjpeg/N and /json/N (None: no such source)."""
     server_class = _Server6 if ":" in host else _Server
     try:
-        server = server_class((host, port), kind, feed, quality)
+        server = server_class((host, port), kind, feed, quality, board or SourceBoard(), source_feeds)
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     threading.Thread(target=server.serve_forever, name=f"live-{kind}", daemon=True).start()

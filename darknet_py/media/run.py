@@ -22,7 +22,9 @@ from ..core import events, interrupt
 from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import as_bgr8, read_image
+from .live_reader import LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
+from .source_status import SourceStatus
 from .video import VideoReport, run_video
 
 DetectBatch = Callable[[list[np.ndarray]], list[Detections]]
@@ -51,12 +53,17 @@ class RunReport:
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
         if report.skipped:
             done += f", {report.skipped} unreadable frame(s) skipped"
+        if report.dropped_frames:
+            done += f", {report.dropped_frames} dropped for newer ones"
+        if report.drops:
+            done += f", {report.drops} connection(s) lost"
         return f"{done}, interrupted — the video holds the frames done" if self.interrupted else done
 
 
 def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatch, sinks: Sequence[Sink],
                batch: int = 1, sequence: Callable[[], ContextManager] | None = None,
-               stages: Sequence[Stage] = (), channels: int = 3) -> RunReport:
+               stages: Sequence[Stage] = (), channels: int = 3, live: LiveSourceOptions = LiveSourceOptions(),
+               status: SourceStatus | None = None) -> RunReport:
     """Detect on a source as `sources.source_items` describes it, writing through *sinks*.
 
     Args:
@@ -68,13 +75,16 @@ def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatc
         sequence (callable or None): a video's recurrent-state scope (`Backend.sequence`); see run_video.
         stages (sequence of Stage): jobs between detection and the sinks (tracking, redaction), in order.
         channels (int): the network's input channels: image files are read as it reads them (see run_images).
+        live (LiveSourceOptions): a camera's or stream's reconnects and latest-frame mode (see run_video).
+        status (SourceStatus or None): a video source's figures for /health and /metrics.
 
     Returns:
         RunReport: how many were done, and whether a stop ended the run.
     """
     if kind == "images":
         return run_images(list(items), detect_batch, sinks, batch, stages, channels)
-    report = run_video(items, detect_batch, batch=batch, sinks=sinks, sequence=sequence, stages=stages)
+    report = run_video(items, detect_batch, batch=batch, sinks=sinks, sequence=sequence, stages=stages, live=live,
+                       status=status)
     return RunReport(report.frames, report.interrupted, report)
 
 

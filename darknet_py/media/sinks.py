@@ -36,7 +36,7 @@ from ..core.errors import InputError
 from ..core.fileio import atomic_path, atomic_write, write_image
 from ..pipeline.detections import Detections
 from .darknet_json import darknet_frame_text, darknet_json_file
-from .sources import annotated_name
+from .sources import annotated_name, video_stem  # video_stem: imported from here by other modules too
 from .video_writer import VideoWriter, open_video_writer
 
 RECORDS_JSON = "detections.json"  # --save-json: the records of every image or frame
@@ -59,6 +59,8 @@ class Result:
         fps (float or None): the video's frame rate; None for an image.
         milliseconds (float or None): detection time of this image (its batch's time shared out), for
             darknet's "Predicted in" line; None when not measured.
+        stream_time (float or None): a live source's frame time in seconds since the run's first frame, gaps
+            included (see live_reader); None: frame / fps (a file) or an image.
     """
 
     source: str
@@ -67,6 +69,7 @@ class Result:
     detections: Detections
     fps: float | None = None
     milliseconds: float | None = None
+    stream_time: float | None = None
     _annotated: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
@@ -88,7 +91,9 @@ class Result:
 
     @property
     def time(self) -> float | None:
-        """A video frame's time in the stream, in seconds (frame / fps); None for an image."""
+        """A video frame's time in the stream, in seconds (a live source's own, else frame / fps); None for an image."""
+        if self.stream_time is not None:
+            return self.stream_time
         return None if self.frame is None or not self.fps else self.frame / self.fps
 
     def stream_fields(self) -> dict:
@@ -153,20 +158,6 @@ def finish_all(sinks: Iterable[Sink]) -> None:
         raise failure
 
 
-def video_stem(source: str | int) -> str:
-    """The name a video source's outputs are given: a camera's `cameraN`, else the file's or URL's stem.
-
-    Args:
-        source (str or int): a camera index (or its digits, as given on the command line), a file or a URL.
-
-    Returns:
-        str: e.g. `camera0`, `walk` for `walk.mp4`, `stream` for a URL that ends in a slash.
-    """
-    if isinstance(source, int) or source.isdigit():
-        return f"camera{int(source)}"
-    return Path(source).stem or "stream"
-
-
 def detection_record(detections: Detections, source: str, frame: int | None = None, time: float | None = None) -> dict:
     """The records-JSON entry of one image or frame, as `detections.json` (the CLI) and
     `detections.jsonl` (the Ray driver) hold it.
@@ -211,9 +202,10 @@ class RecordsJsonSink:
         self.records: list[dict] = []
 
     def write(self, result: Result) -> None:
-        tracked = result.detections.track_ids is not None  # tracked frames carry their time too (--track)
+        # tracked frames carry their time too (--track), and a live source's (its gaps are not frame / fps)
+        timed = result.detections.track_ids is not None or result.stream_time is not None
         self.records.append(detection_record(result.detections, result.source, result.frame,
-                                             result.time if tracked else None))
+                                             result.time if timed else None))
 
     def finish(self) -> None:
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import glob
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 
@@ -63,6 +64,43 @@ def listed_images(paths: list[str], name: str) -> list[str]:
     if missing:
         raise InputError(f"{name} lists {len(missing)} image(s) that do not exist (first: {missing[0]})")
     return paths
+
+
+def video_stem(source: str | int) -> str:
+    """The name a video source's outputs are given: a camera's `cameraN`, else the file's or URL's stem.
+
+    Args:
+        source (str or int): a camera index (or its digits, as given on the command line), a file or a URL.
+
+    Returns:
+        str: e.g. `camera0`, `walk` for `walk.mp4`, `stream` for a URL that ends in a slash.
+    """
+    if isinstance(source, int) or source.isdigit():
+        return f"camera{int(source)}"
+    if "://" in source:  # the URL's path only: never its credentials, host or query
+        return Path(urlsplit(source).path).stem or "stream"
+    return Path(source).stem or "stream"
+
+
+def source_names(sources: list) -> list[str]:
+    """A folder name for each of several video sources (their outputs go there): the file's or URL path's stem, a
+    camera's `cameraN`, never a URL's credentials or host; a name taken already gets `-2`, `-3`, ...
+
+    Args:
+        sources (list of str or int): video files, stream URLs, camera indexes.
+
+    Returns:
+        list of str: one distinct name per source, in order.
+    """
+    names: list[str] = []
+    for source in sources:
+        base = video_stem(source)
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}-{n}"
+        names.append(name)
+    return names
 
 
 def annotated_name(source: str) -> str:

@@ -1,28 +1,33 @@
 """Video/stream/webcam detection: decode in a background thread, detect in batches, hand each
 frame's result to the sinks (sinks.py: the annotated video, records, labels, a live view, ...).
+Files keep every frame; live sources (cameras, streams) are read by live_reader.py: reconnected after a
+drop, and only the newest frame kept unless asked otherwise.
 The sinks are always finished: on Ctrl-C or an error the frames done so far form a playable
 video, renamed into place; the caller is told how far it got.
 """
 from __future__ import annotations
 
 import os
-import queue
 import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator, Sequence
 
+import av
 import cv2
 import numpy as np
 
 from ..core import events, interrupt
+from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from ..core.progress import Progress
 from ..pipeline.detections import Detections
+from .frame_buffer import END, FrameQueue, LatestFrame
+from .live_reader import Decoded, LiveReader, LiveSourceOptions
 from .sequence import ImageSequence
 from .sinks import DEFAULT_FPS, AnnotatedVideoSink, Result, Sink, Stage, finish_all, through_stages, write_all
-
-_END = object()
+from .source_status import SourceStatus
+from .stream_capture import StreamCapture
 
 
 @dataclass
@@ -34,6 +39,14 @@ class VideoReport:
     output: str | None
     header_frames: int
     skipped: int = 0  # frames that could not be decoded (or changed size) between good ones
+    live: bool = False  # a camera or a live stream (read with reconnects, the newest frame by default)
+    dropped_frames: int = 0  # live: frames skipped because a newer one came before detection was ready
+    drops: int = 0  # live: connections lost (each followed by reconnect tries)
+    gave_up: str | None = None  # live: why the run ended (the reconnect tries ran out), else None
+
+
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "rtp", "tcp")  # always a live feed
+HTTP_SCHEMES = ("http", "https")  # a live feed (MJPEG, live HLS) unless its headers give a length
 
 
 def open_capture(source: str | int | ImageSequence) -> cv2.VideoCapture:
@@ -41,15 +54,42 @@ def open_capture(source: str | int | ImageSequence) -> cv2.VideoCapture:
         return source.capture()
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
-        raise InputError(f"cannot open video source {source!r} (missing file, unsupported codec, or no such camera)")
+        shown = source if isinstance(source, int) else hide_credentials(str(source))  # a camera's index bare
+        raise InputError(f"cannot open video source {shown!r} (missing file, unsupported codec, or no such camera)")
     return capture
 
 
+def open_stream(url: str, options: LiveSourceOptions) -> StreamCapture:
+    """A new connection to a network stream (StreamCapture); InputError with the reason when it cannot open."""
+    try:
+        return StreamCapture(url, options.open_timeout_s, options.read_timeout_s)
+    except (OSError, av.FFmpegError) as exc:
+        raise InputError(f"cannot open stream {hide_credentials(url)!r}: {hide_credentials(str(exc))}") from None
+
+
+def open_source(source: str | int | ImageSequence, options: LiveSourceOptions) -> tuple[object, Callable | None]:
+    """The first capture of *source*, and for a live source how to open it again (None for files).
+
+    Live: a camera index, a URL of a streaming protocol, or an http(s) URL whose headers give no length (MJPEG,
+    live HLS); an http(s) URL with a length is a file fetched over the network, read like one.
+    """
+    if isinstance(source, int):
+        return open_capture(source), lambda: open_capture(source)
+    scheme = str(source).split("://", 1)[0].lower() if "://" in str(source) else ""
+    if scheme in LIVE_SCHEMES or scheme in HTTP_SCHEMES:
+        stream = open_stream(source, options)
+        if scheme in LIVE_SCHEMES or not stream.info.finite:
+            return stream, lambda: open_stream(source, options)
+        stream.release()
+    return open_capture(source), None
+
+
 MAX_FAILED_READS = 25  # in a row: the end of the file, or a source that has gone away
+LIVE_STOP_WAIT_S = 1.0  # a live reader blocked in a read or a connect is left behind after this (it is a daemon)
 
 
-def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Event, skipped: list[int]) -> None:
-    """Decoded frames into the queue. A frame that fails to decode, or comes at another size than
+def _file_reader(capture: cv2.VideoCapture, frames: FrameQueue, stop: threading.Event, skipped: list[int]) -> None:
+    """Decoded frames of a file into the queue. A frame that fails to decode, or comes at another size than
     the first, is skipped and counted (skipped[0]) as long as good frames follow it."""
     failed, size = 0, None
     try:
@@ -60,19 +100,61 @@ def _reader(capture: cv2.VideoCapture, frames: queue.Queue, stop: threading.Even
                 continue
             skipped[0] += failed if size is not None else 0
             failed, size = 0, size or frame.shape
-            frames.put(frame)
+            frames.put(Decoded(frame, None))
     finally:
-        frames.put(_END)
+        capture.release()
+        frames.close()
+
+
+def start_reader(source: str | int | ImageSequence, capture, reopen: Callable | None, live: LiveSourceOptions,
+                 status: SourceStatus, stop: threading.Event, batch: int, skipped: list[int],
+                 on_change: Callable[[], None] = lambda: None) -> tuple[FrameQueue | LatestFrame, threading.Thread]:
+    """The reader thread of an opened source (started) and the buffer it fills: every frame of a file; for a live
+    source (*reopen* given) the newest frame, or every one with `live.keep_all_frames`, reconnecting after drops.
+
+    Args:
+        source (str, int or ImageSequence): the source as given.
+        capture: its first capture (open_source).
+        reopen (callable or None): how to connect again (open_source); None for a file.
+        live (LiveSourceOptions): reconnects and latest-frame mode.
+        status (SourceStatus): told of drops and reconnects.
+        stop (threading.Event): set when the detection loop ends; the reader then ends.
+        batch (int): frames per detection call (a file's queue holds two batches at least).
+        skipped (list of int): a file's undecodable frames are counted in skipped[0].
+        on_change (callable): called when the buffer gets a frame or is closed (for a loop over many sources).
+
+    Returns:
+        tuple: (the buffer, the started thread).
+    """
+    size = max(8, 2 * batch)
+    if reopen is None:
+        frames: FrameQueue | LatestFrame = FrameQueue(size, on_change)
+        thread: threading.Thread = threading.Thread(target=_file_reader, args=(capture, frames, stop, skipped),
+                                                    daemon=True)
+    else:
+        frames = FrameQueue(size, on_change) if live.keep_all_frames else LatestFrame(on_change)
+        status.count_dropped_frames(lambda: frames.dropped)
+        shown = f"camera {source}" if isinstance(source, int) else hide_credentials(str(source))
+        thread = LiveReader(shown, capture, reopen, frames, live, status, stop)
+    thread.start()
+    return frames, thread
 
 
 def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]],
               output: str | None = None, batch: int = 1, *, sinks: Sequence[Sink] = (), codec: str | None = None,
-              sequence: Callable[[], ContextManager] | None = None, stages: Sequence[Stage] = ()) -> VideoReport:
-    """Detect on every frame of *source*, handing each frame's `Result` to every sink.
+              sequence: Callable[[], ContextManager] | None = None, stages: Sequence[Stage] = (),
+              live: LiveSourceOptions = LiveSourceOptions(), status: SourceStatus | None = None) -> VideoReport:
+    """Detect on every frame of *source* (the newest frame each time, for a live source), handing each frame's
+    `Result` to every sink.
 
     Each frame's sinks are written whole before a stop takes effect (interrupt.deferred); when the source
     ends, or on Ctrl-C or an error, every sink is finished (an annotated video is then a playable file of
     the frames done), and only then is the error raised. A stop ends the run with `interrupted` set.
+
+    A live source (camera, stream) that drops is reconnected (live_reader): the run goes on across the gap with
+    the same sinks, so the annotated video is one file that skips the gap, and the records go on with increasing
+    `frame` and a `time` that includes the gap. If the tries run out (`live.reconnect`), the run ends normally
+    with `gave_up` set.
 
     Args:
         source (str or int): a video file, a stream URL, or a camera index.
@@ -85,22 +167,28 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
             ends, so that a model with recurrent layers carries its state from frame to frame, as darknet's
             demo does.
         stages (sequence of Stage): jobs between detection and the sinks (tracking, redaction), in frame order.
+        live (LiveSourceOptions): reconnect tries and latest-frame mode, for a live source (files ignore it).
+        status (SourceStatus or None): the source's figures for /health and /metrics, kept up to date.
 
     Returns:
-        VideoReport: frames done, the source's fps and size, whether a stop ended it, the annotated video.
+        VideoReport: frames done, the source's fps and size, whether a stop ended it, the annotated video, and for
+        a live source the frames dropped, the connections lost and why it gave up.
     """
+    live.check()
+    name = hide_credentials(str(source))
     sinks = ([AnnotatedVideoSink(output, codec)] if output else []) + list(sinks)
     videos = [sink for sink in sinks if isinstance(sink, AnnotatedVideoSink)]
-    capture = open_capture(source)
+    capture, reopen = open_source(source, live)
     fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-    header_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-    frames: queue.Queue = queue.Queue(maxsize=max(8, 2 * batch))
+    header_frames = int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0))
+    status = status or SourceStatus(name)
+    sinks.append(status)  # last: it counts the frames every other sink has written
     stop = threading.Event()
     skipped = [0]
-    thread = threading.Thread(target=_reader, args=(capture, frames, stop, skipped), daemon=True)
-    thread.start()
-    progress = Progress(os.path.basename(str(source)), header_frames or None, approximate=True)  # headers can lie
+    frames, thread = start_reader(source, capture, reopen, live, status, stop, batch, skipped)
+    progress = Progress(os.path.basename(name) or name, header_frames or None, approximate=True,  # headers can lie
+                        detail=(lambda: f"{frames.dropped} dropped for newer") if isinstance(frames, LatestFrame) else None)
     count, interrupted = 0, False
     failure: Exception | None = None
     scope = ExitStack()
@@ -109,9 +197,11 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
             if sequence is not None:
                 scope.enter_context(sequence())
             for pending in _batches(frames, batch):
-                for frame, dets in zip(pending, detect_batch(pending)):
+                images = [item.image for item in pending]
+                for item, dets in zip(pending, detect_batch(images)):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
-                        write_all(sinks, through_stages(stages, Result(str(source), count, frame, dets, fps=fps)))
+                        result = Result(name, count, item.image, dets, fps=fps, stream_time=item.time)
+                        write_all(sinks, through_stages(stages, result))
                     count += 1
                     progress.update()
                     events.emit(f"frames-detected {count}")
@@ -125,29 +215,28 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     finally:
         scope.close()
         stop.set()
-        while thread.is_alive():
-            try:
-                frames.get_nowait()
-            except queue.Empty:
-                thread.join(0.05)
-        capture.release()
+        frames.abandon()  # a reader waiting for room in the queue returns
+        thread.join(LIVE_STOP_WAIT_S if reopen is not None else None)
         progress.close()
     if failure is not None:
         if count == 0 and isinstance(failure, InputError):
             raise failure  # refused before any frame (e.g. a codec the first frame's size rules out): its own words
         kept = "".join(f"; {video.path} holds the {video.frames} frames done" for video in videos)
         raise InputError(f"video stopped after {count} frames: {failure}{kept}") from failure
-    return VideoReport(count, fps, size, interrupted, videos[0].path if videos else None, header_frames, skipped[0])
+    figures = status.snapshot()
+    return VideoReport(count, fps, size, interrupted, videos[0].path if videos else None, header_frames, skipped[0],
+                       live=reopen is not None, dropped_frames=frames.dropped, drops=figures["drops"],
+                       gave_up=getattr(thread, "gave_up", None))
 
 
-def _batches(frames: queue.Queue, batch: int) -> Iterator[list[np.ndarray]]:
+def _batches(frames: FrameQueue | LatestFrame, batch: int) -> Iterator[list[Decoded]]:
     """Lists of up to *batch* decoded frames, until the reader's end mark."""
     done = False
     while not done:
         pending = []
         while len(pending) < batch:
             item = frames.get()
-            if item is _END:
+            if item is END:
                 done = True
                 break
             pending.append(item)

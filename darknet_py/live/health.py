@@ -1,0 +1,103 @@
+"""`/health` (JSON) and `/metrics` (Prometheus text) of the `--serve` server: the figures of each source
+(media.source_status.SourceStatus), read when asked, never pushed by the detection loop.
+
+/health:
+
+    {"sources": [{"source": "rtsp://***@cam/1", "state": "connected", "fps": 4.8, "last_frame_age_s": 0.21,
+                  "frames": 1234, "drops": 1, "dropped_frames": 4400, "detections": {"person": 812}}]}
+
+/metrics (what Prometheus, Grafana Agent or VictoriaMetrics scrape; made by prometheus_client, so the text
+format is theirs, exactly):
+
+    darknet_py_source_up{source="..."} 1.0            1 while connected, 0 while reconnecting or ended
+    darknet_py_source_state{source="...",state="reconnecting"} 0.0    one series per state, 1 for the current
+    darknet_py_source_fps, darknet_py_source_last_frame_age_seconds
+    darknet_py_source_frames_total, darknet_py_source_drops_total, darknet_py_source_dropped_frames_total
+    darknet_py_detections_total{source="...",class="person"}
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Callable, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from ..media.source_status import CONNECTED, ENDED, RECONNECTING, SourceStatus
+
+STATES = (CONNECTED, RECONNECTING, ENDED)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text exposition format
+
+
+class SourceBoard:
+    """The sources a live view reports on, and their /health and /metrics bodies (asked from server threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sources: list[SourceStatus] = []
+        self.registry = metrics_registry(self.sources)
+
+    def add(self, source: SourceStatus) -> None:
+        with self._lock:
+            self._sources.append(source)
+
+    def sources(self) -> list[SourceStatus]:
+        with self._lock:
+            return list(self._sources)
+
+    def health(self) -> bytes:
+        """`/health`'s body: `{"sources": [SourceStatus.snapshot(), ...]}`."""
+        return json.dumps({"sources": [source.snapshot() for source in self.sources()]}).encode()
+
+    def metrics(self) -> bytes:
+        """`/metrics`'s body, in Prometheus' text format."""
+        return generate_latest(self.registry)
+
+
+class SourceCollector:
+    """A prometheus_client collector that reads the sources' snapshots at each scrape.
+
+    Args:
+        sources (callable): the SourceStatus objects to report, asked at each scrape (sources come and go).
+    """
+
+    def __init__(self, sources: Callable[[], Iterable[SourceStatus]]) -> None:
+        self.sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("darknet_py_source_up", "1 while the source is connected", labels=["source"])
+        state = GaugeMetricFamily("darknet_py_source_state", "1 for the source's current state",
+                                  labels=["source", "state"])
+        fps = GaugeMetricFamily("darknet_py_source_fps", "frames detected per second, last few seconds",
+                                labels=["source"])
+        age = GaugeMetricFamily("darknet_py_source_last_frame_age_seconds", "seconds since the last frame was "
+                                "detected (absent before the first)", labels=["source"])
+        frames = CounterMetricFamily("darknet_py_source_frames", "frames detected", labels=["source"])
+        drops = CounterMetricFamily("darknet_py_source_drops", "connections lost", labels=["source"])
+        dropped = CounterMetricFamily("darknet_py_source_dropped_frames", "frames skipped for a newer one "
+                                      "(latest-frame mode)", labels=["source"])
+        detections = CounterMetricFamily("darknet_py_detections", "detections by class", labels=["source", "class"])
+        for source in self.sources():
+            figures = source.snapshot()
+            name = figures["source"]
+            up.add_metric([name], 1.0 if figures["state"] == CONNECTED else 0.0)
+            for each in STATES:
+                state.add_metric([name, each], 1.0 if figures["state"] == each else 0.0)
+            fps.add_metric([name], figures["fps"])
+            if figures["last_frame_age_s"] is not None:
+                age.add_metric([name], figures["last_frame_age_s"])
+            frames.add_metric([name], figures["frames"])
+            drops.add_metric([name], figures["drops"])
+            dropped.add_metric([name], figures["dropped_frames"])
+            for label, count in sorted(figures["detections"].items()):
+                detections.add_metric([name, label], count)
+        yield from (up, state, fps, age, frames, drops, dropped, detections)
+
+
+def metrics_registry(sources: Callable[[], Iterable[SourceStatus]]) -> CollectorRegistry:
+    """A registry of its own (not prometheus_client's global one: two live views in one process, as the tests
+    make, must not report each other's sources)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SourceCollector(sources))
+    return registry

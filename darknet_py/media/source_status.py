@@ -1,0 +1,100 @@
+"""How a video source is doing, for `/health` and `/metrics` (darknet_py.live): its state, frame rate, the
+age of its last frame, frames detected, connection drops, frames dropped for the newest one, and
+detections per class.
+
+The reader thread reports the connection (`connected`, `dropped`, `ended`); the detection loop reports
+each frame as a sink (`write`); the live server's threads read a `snapshot()`. Everything is behind one lock,
+and each call is a few additions: nothing here slows the loop.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from typing import Callable
+
+from ..core.credentials import hide_credentials
+from .sinks import Result
+
+CONNECTED, RECONNECTING, ENDED = "connected", "reconnecting", "ended"
+FPS_WINDOW_S = 5.0  # the frame rate is measured over the last few seconds: a stall shows at once
+
+
+class SourceStatus:
+    """The figures of one source; a result sink (write/finish) for the frames detected.
+
+    Args:
+        source (str): the source as given (credentials are hidden here, once).
+        clock (callable): seconds on a monotonic clock (tests pass their own).
+    """
+
+    def __init__(self, source: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.source = hide_credentials(str(source))
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state = CONNECTED
+        self._frames = 0
+        self._drops = 0
+        self._dropped_frames: Callable[[], int] = lambda: 0
+        self._last_frame: float | None = None
+        self._recent: deque[float] = deque()
+        self._started = clock()
+        self._classes: Counter[str] = Counter()
+
+    # -- the reader's side ---------------------------------------------------------------------------
+    def count_dropped_frames(self, dropped: Callable[[], int]) -> None:
+        """Where the frames dropped for newer ones are counted (the reader's LatestFrame.dropped)."""
+        self._dropped_frames = dropped
+
+    def dropped(self) -> int:
+        """The connection has dropped; the reader is reconnecting. Returns the number of drops so far."""
+        with self._lock:
+            self._drops += 1
+            self._state = RECONNECTING
+            return self._drops
+
+    def connected(self) -> None:
+        with self._lock:
+            self._state = CONNECTED
+
+    def ended(self) -> None:
+        with self._lock:
+            self._state = ENDED
+
+    # -- the detection loop's side (a sink) -----------------------------------------------------------
+    def write(self, result: Result) -> None:
+        now = self._clock()
+        with self._lock:
+            self._frames += 1
+            self._last_frame = now
+            self._recent.append(now)
+            self._classes.update(result.detections.labels)
+
+    def finish(self) -> None:
+        self.ended()
+
+    # -- the viewers' side ---------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        with self._lock:
+            return self._state
+
+    def snapshot(self) -> dict:
+        """`/health`'s object for this source.
+
+        Returns:
+            dict: `source` (credentials hidden), `state` ("connected", "reconnecting" or "ended"), `fps` (frames
+            detected per second over the last FPS_WINDOW_S seconds), `last_frame_age_s` (None before the first
+            frame), `frames` (detected), `drops` (connections lost), `dropped_frames` (frames skipped for newer
+            ones: latest-frame mode), `detections` ({class name: count}).
+        """
+        now = self._clock()
+        with self._lock:
+            while self._recent and self._recent[0] < now - FPS_WINDOW_S:
+                self._recent.popleft()
+            window = min(FPS_WINDOW_S, now - self._started)
+            return {"source": self.source, "state": self._state,
+                    "fps": round(len(self._recent) / window, 3) if window > 0 else 0.0,
+                    "last_frame_age_s": None if self._last_frame is None else round(now - self._last_frame, 3),
+                    "frames": self._frames, "drops": self._drops, "dropped_frames": int(self._dropped_frames()),
+                    "detections": dict(self._classes)}

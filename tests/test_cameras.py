@@ -1,0 +1,339 @@
+"""Cameras that stay up, without a network: credentials hidden everywhere, the backoff, the frame buffers
+(every frame or the newest), the reconnecting reader against captures that drop, the figures behind /health and
+/metrics, and the CLI's flags. The real RTSP server's tests are in test_rtsp.py.
+
+Nothing waits on a timer for correctness: the fake captures end on their own, and each wait is bounded.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from darknet_py import cli
+from darknet_py.core.credentials import hide_credentials
+from darknet_py.live import LiveOptions, LiveView
+from darknet_py.media import video
+from darknet_py.media.frame_buffer import END, FrameQueue, LatestFrame
+from darknet_py.media.live_reader import LiveReader, LiveSourceOptions, backoff
+from darknet_py.media.sinks import Result, video_stem
+from darknet_py.media.source_status import SourceStatus
+from darknet_py.pipeline.detections import Detections
+from tests.conftest import CLIP_FRAMES, frame_count, official
+
+WAIT = 120.0  # a hang guard: every wait here ends in well under a second when things work
+QUICK = LiveSourceOptions(first_delay_s=0.001, longest_delay_s=0.004)  # the backoff's shape, without its seconds
+
+
+# -- credentials ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("given, shown", [
+    ("rtsp://admin:secret@10.0.0.5:554/stream1", "rtsp://***@10.0.0.5:554/stream1"),
+    ("rtsp://admin@cam/1", "rtsp://***@cam/1"),
+    ("rtsp://user:p@ss@cam/1?x=1", "rtsp://***@cam/1?x=1"),  # a raw "@" in the password: hidden whole
+    ("http://cam/snapshot@2x.jpg", "http://cam/snapshot@2x.jpg"),  # an "@" in the path is not a credential
+    ("rtsp://cam:554/live", "rtsp://cam:554/live"),
+    ("cannot open 'rtsps://a:b@x/1' nor 'http://c:d@y/'", "cannot open 'rtsps://***@x/1' nor 'http://***@y/'"),
+    ("video.mp4", "video.mp4"),
+])
+def test_credentials_are_hidden(given: str, shown: str) -> None:
+    assert hide_credentials(given) == shown
+
+
+def test_output_names_of_a_url_never_hold_its_credentials() -> None:
+    assert video_stem("rtsp://admin:secret@10.0.0.5:554/Streaming/Channels/101") == "101"
+    assert video_stem("rtsp://admin:secret@10.0.0.5") == "stream"
+    assert video_stem("http://127.0.0.1:8000/clip.avi") == "clip"
+
+
+# -- backoff and buffers --------------------------------------------------------------------------------------
+def test_backoff_doubles_from_one_second_to_thirty() -> None:
+    delays = backoff(1.0, 30.0)
+    assert [next(delays) for _ in range(8)] == [1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_latest_frame_keeps_only_the_newest_and_counts_the_rest() -> None:
+    slot = LatestFrame()
+    for item in range(5):
+        slot.put(item)
+    assert slot.get() == 4 and slot.dropped == 4
+    slot.put(5)
+    slot.close()
+    assert slot.get() == 5 and slot.get() is END and slot.dropped == 4
+
+
+def test_frame_queue_keeps_every_frame_and_never_blocks_a_reader_once_abandoned() -> None:
+    frames = FrameQueue(2)
+    frames.put(1)
+    frames.put(2)
+    frames.abandon()
+    frames.put(3)  # full, and nobody takes: returns instead of waiting for ever
+    frames.close()
+    assert [frames.get(), frames.get()] in ([1, 2], [2, END])
+
+
+# -- the reconnecting reader ------------------------------------------------------------------------------------
+class FakeCapture:
+    """A connection that gives *frames* frames (each filled with its number), then drops."""
+
+    def __init__(self, frames: int, start: int = 0, shape=(4, 6, 3)) -> None:
+        self.left, self.next, self.shape, self.released = frames, start, shape, False
+
+    def read(self):
+        if self.left == 0:
+            return False, None
+        self.left -= 1
+        self.next += 1
+        return True, np.full(self.shape, self.next - 1, np.uint8)
+
+    def release(self) -> None:
+        self.released = True
+
+
+def connections(*plan):
+    """reopen() for LiveReader: each entry a FakeCapture to hand out, or an exception to raise (a refused try)."""
+    plan, handed = list(plan), []
+
+    def reopen():
+        item = plan.pop(0) if plan else ConnectionRefusedError("refused: 'rtsp://u:pw@cam/1'")
+        if isinstance(item, Exception):
+            raise item
+        handed.append(item)
+        return item
+    return reopen, handed
+
+
+def read_all(reader: LiveReader, buffer) -> list:
+    reader.start()
+    items = []
+    while (item := buffer.get()) is not END:
+        items.append(item)
+    reader.join(WAIT)
+    assert not reader.is_alive()
+    return items
+
+
+def test_a_dropped_source_is_reconnected_and_its_frames_go_on(monkeypatch) -> None:
+    emitted, lines = [], []
+    monkeypatch.setattr("darknet_py.media.live_reader.events.emit", emitted.append)
+    first = FakeCapture(3)
+    reopen, handed = connections(ConnectionRefusedError("refused"), FakeCapture(2, start=100),
+                                 FakeCapture(2, start=200))
+    status, buffer = SourceStatus("rtsp://u:pw@cam/1"), FrameQueue(64)
+    reader = LiveReader("rtsp://u:pw@cam/1", first, reopen, buffer, LiveSourceOptions(reconnect=2,
+                        first_delay_s=0.001, longest_delay_s=0.004), status, threading.Event(), lines.append)
+    items = read_all(reader, buffer)
+    assert [int(item.image[0, 0, 0]) for item in items] == [0, 1, 2, 100, 101, 200, 201]
+    times = [item.time for item in items]
+    assert times == sorted(times) and times[0] == 0.0  # the run's clock: increasing across the gaps
+    assert first.released and all(capture.released for capture in handed)
+    assert emitted == ["source-dropped 1", "source-reconnected 1", "source-dropped 2", "source-reconnected 2",
+                       "source-dropped 3"]
+    assert reader.gave_up.startswith("rtsp://***@cam/1: gave up after 2 reconnect tries (--reconnect 2)")
+    assert len(lines) == 5 and all("pw" not in line for line in lines)  # one line per drop and per reconnect
+    assert "reconnected after" in lines[1] and "(2 tries)" in lines[1]
+    assert status.snapshot()["drops"] == 3 and status.state == "reconnecting"
+
+
+def test_reconnect_zero_gives_up_at_the_first_drop() -> None:
+    buffer = FrameQueue(8)
+    reader = LiveReader("0", FakeCapture(2), connections()[0], buffer, LiveSourceOptions(reconnect=0),
+                        SourceStatus("0"), threading.Event(), lambda line: None)
+    assert len(read_all(reader, buffer)) == 2 and "not reconnecting (--reconnect 0)" in reader.gave_up
+
+
+def test_a_stop_ends_the_reader_while_it_waits_to_reconnect() -> None:
+    stop, buffer, lines = threading.Event(), FrameQueue(8), []
+    reported = threading.Event()
+
+    def report(line: str) -> None:
+        lines.append(line)
+        reported.set()
+    reader = LiveReader("cam", FakeCapture(1), connections()[0], buffer, LiveSourceOptions(first_delay_s=WAIT),
+                        SourceStatus("cam"), stop, report)
+    reader.start()
+    assert reported.wait(WAIT)  # dropped: now waiting WAIT seconds before its first try
+    stop.set()
+    reader.join(WAIT)
+    assert not reader.is_alive() and reader.gave_up is None
+
+
+def test_a_connection_at_another_size_is_fitted_to_the_first() -> None:
+    buffer = FrameQueue(8)
+    reopen, _ = connections(FakeCapture(1, shape=(8, 12, 3)))
+    reader = LiveReader("cam", FakeCapture(1), reopen, buffer, LiveSourceOptions(reconnect=1, first_delay_s=0.001),
+                        SourceStatus("cam"), threading.Event(), lambda line: None)
+    assert [item.image.shape for item in read_all(reader, buffer)] == [(4, 6, 3), (4, 6, 3)]
+
+
+# -- /health and /metrics ---------------------------------------------------------------------------------------
+def _dets(labels: list[int]) -> Detections:
+    n = len(labels)
+    return Detections(np.zeros((n, 4), np.float32), np.ones(n, np.float32), np.array(labels, np.int64),
+                      ["person", "car"], (6, 4))
+
+
+def test_source_figures() -> None:
+    now = [100.0]
+    status = SourceStatus("rtsp://u:pw@cam/1", clock=lambda: now[0])
+    image = np.zeros((4, 6, 3), np.uint8)
+    for i in range(10):
+        now[0] += 0.5
+        status.write(Result("cam", i, image, _dets([0, 0, 1])))
+    now[0] += 1.0
+    assert status.dropped() == 1
+    figures = status.snapshot()
+    assert figures == {"source": "rtsp://***@cam/1", "state": "reconnecting", "fps": 1.8, "last_frame_age_s": 1.0,
+                       "frames": 10, "drops": 1, "dropped_frames": 0, "detections": {"person": 20, "car": 10}}
+    status.connected()
+    status.finish()
+    assert status.state == "ended"
+
+
+def _get(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=WAIT) as response:
+        return response.headers["Content-Type"], response.read()
+
+
+def test_health_and_metrics_endpoints() -> None:
+    status = SourceStatus("rtsp://admin:secret@cam/1")
+    status.write(Result("cam", 0, np.zeros((4, 6, 3), np.uint8), _dets([0, 1, 1])))
+    with LiveView(LiveOptions(serve=0)) as live:
+        live.watch(status)
+        url = live.urls["serve"]
+        kind, body = _get(url + "health")
+        assert kind == "application/json"
+        (health,) = json.loads(body)["sources"]
+        assert health["source"] == "rtsp://***@cam/1" and health["state"] == "connected" and health["frames"] == 1
+        kind, body = _get(url + "metrics")
+    assert kind.startswith("text/plain; version=0.0.4")
+    text = body.decode()
+    assert "secret" not in text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    source = ("source", "rtsp://***@cam/1")
+    assert samples[("darknet_py_source_up", (source,))] == 1.0
+    assert samples[("darknet_py_source_state", (source, ("state", "reconnecting")))] == 0.0
+    assert samples[("darknet_py_source_frames_total", (source,))] == 1.0
+    assert samples[("darknet_py_source_drops_total", (source,))] == 0.0
+    assert samples[("darknet_py_detections_total", (("class", "car"), source))] == 2.0
+    assert samples[("darknet_py_detections_total", (("class", "person"), source))] == 1.0
+
+
+# -- the CLI ------------------------------------------------------------------------------------------------------
+def test_a_negative_reconnect_is_one_clear_line(capsys, tmp_path: Path) -> None:
+    assert cli.main(["detect", "0", "--reconnect", "-1", "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --reconnect -1: give a number of tries") and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_camera_that_comes_back_then_goes_for_good(clip: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """No camera on CI: index 0 plays the clip, twice (the camera comes back once), then cannot be opened."""
+    monkeypatch.setenv("DARKNET_PY_ZOO", str(official("yolov4-tiny")[0].parents[1]))
+    real, opened = cv2.VideoCapture, []
+
+    def camera(source):
+        opened.append(source)
+        return real(str(clip) if len(opened) <= 2 else str(tmp_path / "unplugged"))
+    monkeypatch.setattr(video.cv2, "VideoCapture", camera)
+    out = tmp_path / "out"
+    code = cli.main(["detect", "0", "--reconnect", "1", "--keep-all-frames", "--save-json", "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert err.rstrip().splitlines()[-1].startswith("error: camera 0: gave up after 1 reconnect try (--reconnect 1)")
+    assert err.count("stream lost") == 2 and err.count("reconnected after") == 1
+    assert opened == [0, 0, 0]
+    records = json.loads((out / "detections.json").read_text())
+    assert [r["frame"] for r in records] == list(range(2 * CLIP_FRAMES))  # one numbering across the reconnect
+    times = [r["time"] for r in records]
+    assert times == sorted(times) and times[CLIP_FRAMES] - times[CLIP_FRAMES - 1] >= 1.0  # the gap: the 1 s wait
+    monkeypatch.undo()  # the real cv2.VideoCapture again, to count the video's frames
+    assert frame_count(out / "camera0.mp4") == 2 * CLIP_FRAMES  # one annotated video, the gap left out
+
+
+# -- many sources, one model ------------------------------------------------------------------------------------
+def test_many_sources_share_one_detection_loop_each_with_its_own_outputs(clip: Path, tmp_path: Path) -> None:
+    from darknet_py.media.many_sources import run_many
+    from darknet_py.media.sinks import RecordsJsonSink
+
+    batches: list[int] = []
+
+    def detect_batch(frames):
+        batches.append(len(frames))
+        return [_dets([0]) for _ in frames]
+    records = [RecordsJsonSink(tmp_path / f"{i}.json") for i in range(2)]
+    statuses = [SourceStatus(str(clip)), SourceStatus(str(clip))]
+    reports = run_many([str(clip), str(clip)], detect_batch, [[records[0]], [records[1]]], statuses=statuses)
+    assert [report.frames for report in reports] == [CLIP_FRAMES, CLIP_FRAMES]
+    assert sum(batches) == 2 * CLIP_FRAMES and max(batches) <= 2  # one frame a source a batch
+    for sink in records:  # files keep every frame, each source numbered on its own
+        assert [r["frame"] for r in json.loads(sink.path.read_text())] == list(range(CLIP_FRAMES))
+    assert [status.state for status in statuses] == ["ended", "ended"]
+
+
+def test_source_names_are_distinct_and_never_hold_credentials() -> None:
+    from darknet_py.media.sources import source_names
+
+    assert source_names(["rtsp://a:pw@cam1/live", "rtsp://a:pw@cam2/live", 0, "walk.mp4", "rtsp://a:pw@cam3"]) == [
+        "live", "live-2", "camera0", "walk", "stream"]
+
+
+def test_each_source_of_several_has_its_own_streams() -> None:
+    import urllib.error
+
+    image = np.zeros((4, 6, 3), np.uint8)
+    with LiveView(LiveOptions(serve=0)) as live:
+        second = live.source(1)
+        url = live.urls["serve"]
+        second.write(Result("door", 0, image, _dets([1])))
+        second.finish()  # the source ends: its JSON stream sends the last frame, then ends
+        kind, body = _get(url + "json/1")
+        assert kind == "text/event-stream"
+        frames = [json.loads(line[5:]) for line in body.decode().splitlines() if line.startswith("data:") and
+                  line != "data: {}"]
+        assert [[o["name"] for o in frame["objects"]] for frame in frames] == [["car"]]
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            _get(url + "mjpeg/7")
+
+
+def test_detect_with_several_videos_writes_each_ones_outputs_in_its_folder(clip: Path, tmp_path: Path, capsys) -> None:
+    cfg, weights = official("yolov4-tiny")
+    out = tmp_path / "out"
+    assert cli.main(["detect", str(clip), str(clip), "--cfg", str(cfg), "--weights", str(weights), "--size", "160",
+                     "--save-json", "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert sorted(path.name for path in out.iterdir()) == ["clip", "clip-2"]
+    for name in ("clip", "clip-2"):
+        assert f"{name}: {CLIP_FRAMES} frames (320x180, 25 fps) → {out / name}" in err
+        records = json.loads((out / name / "detections.json").read_text())
+        assert [r["frame"] for r in records] == list(range(CLIP_FRAMES))
+        assert frame_count(out / name / "clip.mp4") == CLIP_FRAMES
+
+
+def test_several_sources_must_be_videos(tmp_path: Path, capsys) -> None:
+    photo = str(official("yolov4-tiny")[0])  # any file that is not a video: read as an image source
+    assert cli.main(["detect", "0", photo, "--output", str(tmp_path / "o")]) == 2
+    assert "several sources must each be a video, a stream or a camera" in capsys.readouterr().err
+
+
+def test_dropped_frames_are_reported_in_the_progress_and_last_lines() -> None:
+    import io
+
+    from darknet_py.core.progress import Progress
+    from darknet_py.media.run import RunReport
+    from darknet_py.media.video import VideoReport
+
+    report = VideoReport(40, 25.0, (320, 180), False, None, 0, live=True, dropped_frames=160, drops=2)
+    assert RunReport(40, False, report).summary() == (
+        "40 frames (320x180, 25 fps), 160 dropped for newer ones, 2 connection(s) lost")
+    stream = io.StringIO()
+    progress = Progress("cam", None, stream=stream, detail=lambda: "160 dropped for newer")
+    progress.update(40)
+    progress.close()
+    assert stream.getvalue().rstrip().endswith("frames/s  160 dropped for newer")
