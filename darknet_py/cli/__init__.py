@@ -6,7 +6,12 @@ taken charge of stop signals (run_program): a Ctrl-C at any moment of start-up i
 130, never a KeyboardInterrupt traceback from inside an import."""
 from __future__ import annotations
 
-import argparse
+from ..core import startup
+
+if startup.started_as_program():  # first of all: a stop while the rest imports is one line, not a traceback
+    startup.quit_during_startup()
+
+import argparse  # noqa: E402 - after the stop handler, on purpose
 import importlib
 import os
 import sys
