@@ -24,15 +24,15 @@ from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from .frame_buffer import FrameQueue, LatestFrame
 from .source_status import SourceStatus
-from .stream_capture import OPEN_TIMEOUT_S, READ_TIMEOUT_S
+from .stream_capture import OPEN_TIMEOUT_S, READ_TIMEOUT_S, StreamCapture
 
 FIRST_DELAY_S = 1.0  # the first try comes this long after a drop (a camera rebooting needs seconds, not ms)
 LONGEST_DELAY_S = 30.0  # the wait doubles up to this, so a long outage costs one try every 30 s
 
 
 class Capture(Protocol):
-    """What the reader needs of a capture: cv2.VideoCapture, or a StreamCapture (its `time`: the last frame's
-    presentation time, when the stream has one)."""
+    """What the reader needs of a capture: cv2.VideoCapture, or a StreamCapture (which also gives the last
+    frame's presentation time, `time`)."""
 
     def read(self) -> tuple[bool, np.ndarray | None]: ...
 
@@ -135,7 +135,8 @@ class LiveReader(threading.Thread):
                 return count
             now = time.monotonic()
             self._origin = self._origin if self._origin is not None else now
-            pts = getattr(capture, "time", None)  # None for a webcam, and for an RTSP stream's very first frame
+            # a network stream's presentation time (None for its very first frame); a webcam's frames have none
+            pts = capture.time if isinstance(capture, StreamCapture) else None
             if anchor is None and pts is not None:
                 anchor = (now - self._origin, pts)
             # the stream's own clock within a connection (steady, whatever the decoding pace); across a gap,

@@ -28,7 +28,7 @@ from .frame_buffer import END, FrameQueue, LatestFrame
 from .live_reader import Decoded, LiveSourceOptions
 from .sinks import DEFAULT_FPS, Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_status import SourceStatus
-from .video import LIVE_STOP_WAIT_S, VideoReport, open_source, start_reader
+from .video import LIVE_STOP_WAIT_S, VideoReport, gave_up, open_source, start_reader
 
 
 @dataclass(eq=False)
@@ -59,7 +59,7 @@ class _Source:
     def report(self, interrupted: bool) -> VideoReport:
         return VideoReport(self.count, self.fps, self.size, interrupted, None, self.header_frames, self.skipped[0],
                            live=self.live, dropped_frames=self.frames.dropped if self.frames else 0,
-                           drops=self.status.snapshot()["drops"], gave_up=getattr(self.thread, "gave_up", None))
+                           drops=self.status.snapshot()["drops"], gave_up=gave_up(self.thread))
 
 
 def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarray]], list[Detections]],

@@ -140,6 +140,11 @@ def start_reader(source: str | int | ImageSequence, capture, reopen: Callable | 
     return frames, thread
 
 
+def gave_up(reader: threading.Thread | None) -> str | None:
+    """Why a source's reader stopped trying (a live source whose reconnect tries ran out), else None."""
+    return reader.gave_up if isinstance(reader, LiveReader) else None
+
+
 def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]],
               output: str | None = None, batch: int = 1, *, sinks: Sequence[Sink] = (), codec: str | None = None,
               sequence: Callable[[], ContextManager] | None = None, stages: Sequence[Stage] = (),
@@ -226,7 +231,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     figures = status.snapshot()
     return VideoReport(count, fps, size, interrupted, videos[0].path if videos else None, header_frames, skipped[0],
                        live=reopen is not None, dropped_frames=frames.dropped, drops=figures["drops"],
-                       gave_up=getattr(thread, "gave_up", None))
+                       gave_up=gave_up(thread))
 
 
 def _batches(frames: FrameQueue | LatestFrame, batch: int) -> Iterator[list[Decoded]]:
