@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -131,6 +132,8 @@ def test_a_dropped_source_is_reconnected_and_its_frames_go_on(monkeypatch) -> No
     assert [int(item.image[0, 0, 0]) for item in items] == [0, 1, 2, 100, 101, 200, 201]
     times = [item.time for item in items]
     assert times == sorted(times) and times[0] == 0.0  # the run's clock: increasing across the gaps
+    origins = [item.captured - item.time for item in items]  # when the camera sent it: the run's clock, anchored
+    assert max(origins) - min(origins) < 1e-5
     assert first.released and all(capture.released for capture in handed)
     assert emitted == ["source-dropped 1", "source-reconnected 1", "source-dropped 2", "source-reconnected 2",
                        "source-dropped 3"]
@@ -184,12 +187,13 @@ def test_source_figures() -> None:
     image = np.zeros((4, 6, 3), np.uint8)
     for i in range(10):
         now[0] += 0.5
-        status.write(Result("cam", i, image, _dets([0, 0, 1])))
+        # the camera sent frame i at 100.2 + 0.1 i: the detections fall behind by 0.4 s a frame
+        status.write(Result("cam", i, image, _dets([0, 0, 1]), captured=100.2 + 0.1 * i))
     now[0] += 1.0
     assert status.dropped() == 1
     figures = status.snapshot()
     assert figures == {"source": "rtsp://***@cam/1", "state": "reconnecting", "fps": 1.8, "last_frame_age_s": 1.0,
-                       "frames": 10, "drops": 1, "dropped_frames": 0, "detections": {"person": 20, "car": 10}}
+                       "lag_s": 3.9, "frames": 10, "drops": 1, "dropped_frames": 0, "detections": {"person": 20, "car": 10}}
     status.connected()
     status.finish()
     assert status.state == "ended"
@@ -202,7 +206,7 @@ def _get(url: str) -> tuple[str, bytes]:
 
 def test_health_and_metrics_endpoints() -> None:
     status = SourceStatus("rtsp://admin:secret@cam/1")
-    status.write(Result("cam", 0, np.zeros((4, 6, 3), np.uint8), _dets([0, 1, 1])))
+    status.write(Result("cam", 0, np.zeros((4, 6, 3), np.uint8), _dets([0, 1, 1]), captured=time.monotonic()))
     with LiveView(LiveOptions(serve=0)) as live:
         live.watch(status)
         url = live.urls["serve"]
@@ -220,6 +224,7 @@ def test_health_and_metrics_endpoints() -> None:
     assert samples[("darknet_py_source_up", (source,))] == 1.0
     assert samples[("darknet_py_source_state", (source, ("state", "reconnecting")))] == 0.0
     assert samples[("darknet_py_source_frames_total", (source,))] == 1.0
+    assert 0 <= samples[("darknet_py_source_lag_seconds", (source,))] < WAIT  # written just before the server started
     assert samples[("darknet_py_source_drops_total", (source,))] == 0.0
     assert samples[("darknet_py_detections_total", (("class", "car"), source))] == 2.0
     assert samples[("darknet_py_detections_total", (("class", "person"), source))] == 1.0

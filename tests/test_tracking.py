@@ -262,6 +262,17 @@ def test_the_live_stream_carries_track_ids_and_counts() -> None:
     assert shown["counts"] == {"lines": {"door": {"in": {}, "out": {"person": 1}}}, "zones": {}}
 
 
+def test_tracking_keeps_a_live_frames_stream_time_and_capture_moment() -> None:
+    """A camera's frame keeps its own clock through the tracking stage: its records' `time` and the lag /health
+    reports come from it (frame / fps would be wrong for a stream that dropped frames or reconnected)."""
+    stage = TrackingStage(lines=[parse_line("door=0.5,0,0.5,1")])
+    dets = Detections(np.array([[50, 30, 70, 70]], np.float32), np.array([0.9], np.float32), np.array([0], np.int64),
+                      ["person"], (200, 100))
+    tracked = stage.process(Result("rtsp://cam/1", 3, np.zeros((100, 200, 3), np.uint8), dets, fps=25.0,
+                                   stream_time=7.25, captured=1234.5))
+    assert tracked.time == 7.25 and tracked.captured == 1234.5 and tracked.detections.track_ids is not None
+
+
 def test_the_page_shows_the_counts(crossing: Path, expected: dict, tmp_path: Path) -> None:
     """--serve with --track: headless Chromium shows each line's and zone's counts beside the stream, and once the
     source has ended they are counts.json's."""

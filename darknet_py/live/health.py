@@ -4,14 +4,14 @@
 /health:
 
     {"sources": [{"source": "rtsp://***@cam/1", "state": "connected", "fps": 4.8, "last_frame_age_s": 0.21,
-                  "frames": 1234, "drops": 1, "dropped_frames": 4400, "detections": {"person": 812}}]}
+                  "lag_s": 0.43, "frames": 1234, "drops": 1, "dropped_frames": 4400, "detections": {"person": 812}}]}
 
 /metrics (what Prometheus, Grafana Agent or VictoriaMetrics scrape; made by prometheus_client, so the text
 format is theirs, exactly):
 
     darknet_py_source_up{source="..."} 1.0            1 while connected, 0 while reconnecting or ended
     darknet_py_source_state{source="...",state="reconnecting"} 0.0    one series per state, 1 for the current
-    darknet_py_source_fps, darknet_py_source_last_frame_age_seconds
+    darknet_py_source_fps, darknet_py_source_last_frame_age_seconds, darknet_py_source_lag_seconds
     darknet_py_source_frames_total, darknet_py_source_drops_total, darknet_py_source_dropped_frames_total
     darknet_py_detections_total{source="...",class="person"}
 """
@@ -73,6 +73,8 @@ class SourceCollector:
                                 labels=["source"])
         age = GaugeMetricFamily("darknet_py_source_last_frame_age_seconds", "seconds since the last frame was "
                                 "detected (absent before the first)", labels=["source"])
+        lag = GaugeMetricFamily("darknet_py_source_lag_seconds", "how long before its results were written the "
+                                "camera sent the last frame detected (live sources)", labels=["source"])
         frames = CounterMetricFamily("darknet_py_source_frames", "frames detected", labels=["source"])
         drops = CounterMetricFamily("darknet_py_source_drops", "connections lost", labels=["source"])
         dropped = CounterMetricFamily("darknet_py_source_dropped_frames", "frames skipped for a newer one "
@@ -87,12 +89,14 @@ class SourceCollector:
             fps.add_metric([name], figures["fps"])
             if figures["last_frame_age_s"] is not None:
                 age.add_metric([name], figures["last_frame_age_s"])
+            if figures["lag_s"] is not None:
+                lag.add_metric([name], figures["lag_s"])
             frames.add_metric([name], figures["frames"])
             drops.add_metric([name], figures["drops"])
             dropped.add_metric([name], figures["dropped_frames"])
             for label, count in sorted(figures["detections"].items()):
                 detections.add_metric([name, label], count)
-        yield from (up, state, fps, age, frames, drops, dropped, detections)
+        yield from (up, state, fps, age, lag, frames, drops, dropped, detections)
 
 
 def metrics_registry(sources: Callable[[], Iterable[SourceStatus]]) -> CollectorRegistry:

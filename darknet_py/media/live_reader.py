@@ -40,11 +40,15 @@ class Capture(Protocol):
 
 
 class Decoded(NamedTuple):
-    """A decoded frame and its time in the stream (seconds since the run's first frame; None for a file,
-    whose frames are timed by index / fps)."""
+    """A decoded frame, its time in the stream (seconds since the run's first frame; None for a file, whose
+    frames are timed by index / fps), and for a live source the moment the camera sent it (`captured`:
+    time.monotonic() seconds: the frame's presentation time on our clock, placed by the earliest arrival of the
+    connection's frames so far; a webcam's frame: when it was read), from which the detection's lag behind the
+    camera is measured."""
 
     image: np.ndarray
     time: float | None
+    captured: float | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,7 @@ class LiveReader(threading.Thread):
     def _read_connection(self, capture: Capture) -> int:
         """Frames of one connection into the buffer, until a read fails or the run stops; returns how many."""
         count, anchor = 0, None  # anchor: (a frame's run time, its presentation time): the connection's first timed one
+        earliest = None  # the least (arrival - presentation time) so far: the camera's clock on ours
         while not self.stop.is_set():
             ok, image = capture.read()
             if not ok or image is None:
@@ -137,12 +142,16 @@ class LiveReader(threading.Thread):
             self._origin = self._origin if self._origin is not None else now
             # a network stream's presentation time (None for its very first frame); a webcam's frames have none
             pts = capture.time if isinstance(capture, StreamCapture) else None
-            if anchor is None and pts is not None:
-                anchor = (now - self._origin, pts)
+            if pts is not None:
+                anchor = anchor or (now - self._origin, pts)
+                # a frame cannot arrive before the camera sent it, so the earliest arrival for its presentation time
+                # dates the camera's frames (the first ones say little: FFmpeg hands over the first second or so of
+                # a stream at once, read while it probed)
+                earliest = min(earliest, now - pts) if earliest is not None else now - pts
             # the stream's own clock within a connection (steady, whatever the decoding pace); across a gap,
             # the wall clock: a record's time says when the camera saw it, gap included
             at = anchor[0] + (pts - anchor[1]) if anchor is not None and pts is not None else now - self._origin
-            self.buffer.put(Decoded(self._fit(image), round(at, 6)))
+            self.buffer.put(Decoded(self._fit(image), round(at, 6), earliest + pts if pts is not None else now))
             count += 1
         return count
 

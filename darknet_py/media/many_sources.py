@@ -124,7 +124,8 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
                 turn += 1
                 for (run, item), dets in zip(pending, detect_batch([item.image for _, item in pending])):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
-                        result = Result(run.name, run.count, item.image, dets, fps=run.fps, stream_time=item.time)
+                        result = Result(run.name, run.count, item.image, dets, fps=run.fps, stream_time=item.time,
+                                        captured=item.captured)
                         write_all(run.sinks, through_stages(run.stages, result))
                     run.count += 1
                     progress.update()

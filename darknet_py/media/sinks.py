@@ -61,6 +61,8 @@ class Result:
             darknet's "Predicted in" line; None when not measured.
         stream_time (float or None): a live source's frame time in seconds since the run's first frame, gaps
             included (see live_reader); None: frame / fps (a file) or an image.
+        captured (float or None): a live source's frame: when the camera sent it, in time.monotonic() seconds by
+            the stream's clock (see live_reader); the source's figures measure the detection's lag from it.
     """
 
     source: str
@@ -70,6 +72,7 @@ class Result:
     fps: float | None = None
     milliseconds: float | None = None
     stream_time: float | None = None
+    captured: float | None = None
     _annotated: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property

@@ -1,5 +1,5 @@
 """How a video source is doing, for `/health` and `/metrics` (darknet_py.live): its state, frame rate, the
-age of its last frame, frames detected, connection drops, frames dropped for the newest one, and
+age of its last frame, how far the detections lag behind the camera, frames detected, connection drops, frames dropped for the newest one, and
 detections per class.
 
 The reader thread reports the connection (`connected`, `dropped`, `ended`); the detection loop reports
@@ -37,6 +37,7 @@ class SourceStatus:
         self._drops = 0
         self._dropped_frames: Callable[[], int] = lambda: 0
         self._last_frame: float | None = None
+        self._lag: float | None = None
         self._recent: deque[float] = deque()
         self._started = clock()
         self._classes: Counter[str] = Counter()
@@ -67,6 +68,10 @@ class SourceStatus:
         with self._lock:
             self._frames += 1
             self._last_frame = now
+            if result.captured is not None:  # a live source's frame: how long ago the camera sent it
+                # never below 0: a frame may arrive a little earlier, by the stream's clock, than the connection's
+                # first one (whose arrival anchors that clock) did
+                self._lag = max(now - result.captured, 0.0)
             self._recent.append(now)
             self._classes.update(result.detections.labels)
 
@@ -85,7 +90,8 @@ class SourceStatus:
         Returns:
             dict: `source` (credentials hidden), `state` ("connected", "reconnecting" or "ended"), `fps` (frames
             detected per second over the last FPS_WINDOW_S seconds), `last_frame_age_s` (None before the first
-            frame), `frames` (detected), `drops` (connections lost), `dropped_frames` (frames skipped for newer
+            frame), `lag_s` (a live source: how long before its results were written the camera sent the last frame
+            detected, by the stream's clock; None before the first frame and for files), `frames` (detected), `drops` (connections lost), `dropped_frames` (frames skipped for newer
             ones: latest-frame mode), `detections` ({class name: count}).
         """
         now = self._clock()
@@ -96,5 +102,6 @@ class SourceStatus:
             return {"source": self.source, "state": self._state,
                     "fps": round(len(self._recent) / window, 3) if window > 0 else 0.0,
                     "last_frame_age_s": None if self._last_frame is None else round(now - self._last_frame, 3),
+                    "lag_s": None if self._lag is None else round(self._lag, 3),
                     "frames": self._frames, "drops": self._drops, "dropped_frames": int(self._dropped_frames()),
                     "detections": dict(self._classes)}

@@ -112,6 +112,7 @@ class TrackingStage:
         tracks = list(tracked_centres(tracked))  # each track's box centre, once for the counters and the trails
         events = tuple(event for counter in self.counters for event in counter.observe(tracks, frame, time))
         return TrackedResult(result.source, result.frame, result.image, tracked, result.fps, result.milliseconds,
+                             result.stream_time, result.captured,  # a live source's clock, for records and lag
                              events=events, counts=self.counts, trails=self._follow(tracks),
                              inside={c.name: dict(c.inside) for c in self.counters if c.kind == "zone"},
                              lines={c.name: (c.start, c.end) for c in self.counters if c.kind == "line"},

@@ -205,7 +205,8 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
                 images = [item.image for item in pending]
                 for item, dets in zip(pending, detect_batch(images)):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
-                        result = Result(name, count, item.image, dets, fps=fps, stream_time=item.time)
+                        result = Result(name, count, item.image, dets, fps=fps, stream_time=item.time,
+                                        captured=item.captured)
                         write_all(sinks, through_stages(stages, result))
                     count += 1
                     progress.update()
