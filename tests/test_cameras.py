@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from darknet_py import cli
 from darknet_py.core.credentials import hide_credentials
+from darknet_py.core.errors import DarknetWarning
 from darknet_py.live import LiveOptions, LiveView
 from darknet_py.media import video
 from darknet_py.media.frame_buffer import END, FrameQueue, LatestFrame
@@ -319,6 +320,17 @@ def test_detect_with_several_videos_writes_each_ones_outputs_in_its_folder(clip:
         records = json.loads((out / name / "detections.json").read_text())
         assert [r["frame"] for r in records] == list(range(CLIP_FRAMES))
         assert frame_count(out / name / "clip.mp4") == CLIP_FRAMES
+
+
+def test_live_options_given_for_a_file_are_one_warning_and_change_nothing(clip: Path, tmp_path: Path, recwarn) -> None:
+    cfg, weights = official("yolov4-tiny")
+    out = tmp_path / "out"
+    assert cli.main(["detect", str(clip), "--cfg", str(cfg), "--weights", str(weights), "--size", "160", "--no-save",
+                     "--save-json", "--reconnect", "3", "--keep-all-frames", "--output", str(out)]) == 0
+    warning = (f"{clip} is a file, read frame by frame to its end: --reconnect and --keep-all-frames apply to cameras "
+               "and live streams only")
+    assert [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)] == [warning]
+    assert len(json.loads((out / "detections.json").read_text())) == CLIP_FRAMES  # every frame, as without them
 
 
 def test_several_sources_must_be_videos(tmp_path: Path, capsys) -> None:

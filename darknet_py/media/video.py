@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Iterator, Sequence
@@ -19,7 +20,7 @@ import numpy as np
 
 from ..core import events, interrupt
 from ..core.credentials import hide_credentials
-from ..core.errors import InputError
+from ..core.errors import DarknetWarning, InputError
 from ..core.progress import Progress
 from ..pipeline.detections import Detections
 from .frame_buffer import END, FrameQueue, LatestFrame
@@ -82,6 +83,16 @@ def open_source(source: str | int | ImageSequence, options: LiveSourceOptions) -
             return stream, lambda: open_stream(source, options)
         stream.release()
     return open_capture(source), None
+
+
+def ignored_for_files(name: str, live: LiveSourceOptions) -> None:
+    """One warning when live-source options were given for a file (read whole, never reconnected)."""
+    given = [flag for flag, on in (("--reconnect", live.reconnect is not None), ("--keep-all-frames",
+                                                                                 live.keep_all_frames)) if on]
+    if given:
+        warnings.warn(f"{name} is a file, read frame by frame to its end: {' and '.join(given)} "
+                      f"{'applies' if len(given) == 1 else 'apply'} to cameras and live streams only", DarknetWarning,
+                      stacklevel=3)
 
 
 MAX_FAILED_READS = 25  # in a row: the end of the file, or a source that has gone away
@@ -184,6 +195,8 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     sinks = ([AnnotatedVideoSink(output, codec)] if output else []) + list(sinks)
     videos = [sink for sink in sinks if isinstance(sink, AnnotatedVideoSink)]
     capture, reopen = open_source(source, live)
+    if reopen is None:
+        ignored_for_files(name, live)
     fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     header_frames = int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0))
