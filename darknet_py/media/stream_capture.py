@@ -14,6 +14,9 @@ import av
 import cv2
 import numpy as np
 
+# demuxers whose timestamps are a frame counter at an assumed 25 frames/s, not the camera's clock: an HTTP MJPEG
+# stream (multipart JPEGs, as most IP cameras send) carries no time at all, whatever its real frame rate
+UNTIMED_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe", "image2pipe"})
 OPEN_TIMEOUT_S = 10.0  # connecting and reading the stream's headers
 READ_TIMEOUT_S = 5.0  # no packet for this long: the stream has dropped
 
@@ -55,6 +58,7 @@ class StreamCapture:
                                                                 self._stream.codec_context.height),
                                bool(self._container.duration) or bool(self._stream.frames))
         self.time: float | None = None  # the last frame's presentation time in seconds, when the stream gives one
+        self._timed = not UNTIMED_FORMATS.intersection(self._container.format.name.split(","))
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         """The next frame, as cv2.VideoCapture.read gives it: (True, BGR image), or (False, None) when the stream
@@ -63,7 +67,7 @@ class StreamCapture:
             frame = next(self._frames)
         except (StopIteration, av.FFmpegError, OSError):
             return False, None
-        self.time = frame.time
+        self.time = frame.time if self._timed else None  # untimed: the reader times frames by their arrival
         return True, frame.to_ndarray(format="bgr24")
 
     def get(self, prop: int) -> float:
