@@ -4,6 +4,7 @@ from __future__ import annotations
 import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,19 @@ def test_synth_is_deterministic_and_seeded(tmp_path: Path) -> None:
     a, b, c = (synthesize(cfg, seed=s).weight_array() for s in (5, 5, 6))
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert (synthesize(cfg, seed=5).layers[0].bn.running_var > 0).all()
+
+
+@pytest.mark.parametrize("name, side, batch", [("yolov4-tiny", 256, 8), ("yolov4-csp", 256, 8), ("yolov4-p5", 256, 8),
+                                               ("yolov4-p6", 512, 2), ("cspx-p7-mish", 1024, 1)])
+def test_synth_calibrates_deep_cfgs_where_their_deepest_maps_are_8x8(name: str, side: int, batch: int) -> None:
+    """At 256 px P7's stride-128 maps are 2x2, mostly padding: statistics taken there left its heads saturated at
+    1536 px (benchmarks/results/fp16_range.json). Shallower cfgs keep 256 px and their weights."""
+    from weights_tools.synth import _calibration_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", darknet_py.DarknetWarning)  # P7's num=16 has its own test
+        model, used = _calibration_model(str(shared_path(ZOO_CFG / f"{name}.cfg")))
+    assert (model.width, model.height, used) == (side, side, batch)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
