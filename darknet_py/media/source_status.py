@@ -1,6 +1,6 @@
 """How a video source is doing, for `/health` and `/metrics` (darknet_py.live): its state, frame rate, the
-age of its last frame, how far the detections lag behind the camera, frames detected, connection drops, frames dropped for the newest one, and
-detections per class.
+age of its last frame, how far the detections lag behind the camera, frames detected, connection drops,
+frames dropped for the newest one, and detections per class.
 
 The reader thread reports the connection (`connected`, `dropped`, `ended`); the detection loop reports
 each frame as a sink (`write`); the live server's threads read a `snapshot()`. Everything is behind one lock,
@@ -69,8 +69,8 @@ class SourceStatus:
             self._frames += 1
             self._last_frame = now
             if result.captured is not None:  # a live source's frame: how long ago the camera sent it
-                # never below 0: a frame may arrive a little earlier, by the stream's clock, than the connection's
-                # first one (whose arrival anchors that clock) did
+                # at least 0 by construction (live_reader dates a frame no later than its arrival); the floor only
+                # keeps a caller's own clock (tests) from reporting a negative lag
                 self._lag = max(now - result.captured, 0.0)
             self._recent.append(now)
             self._classes.update(result.detections.labels)
@@ -90,9 +90,10 @@ class SourceStatus:
         Returns:
             dict: `source` (credentials hidden), `state` ("connected", "reconnecting" or "ended"), `fps` (frames
             detected per second over the last FPS_WINDOW_S seconds), `last_frame_age_s` (None before the first
-            frame), `lag_s` (a live source: how long before its results were written the camera sent the last frame
-            detected, by the stream's clock; None before the first frame and for files), `frames` (detected), `drops` (connections lost), `dropped_frames` (frames skipped for newer
-            ones: latest-frame mode), `detections` ({class name: count}).
+            frame), `lag_s` (a live source: how long before its results were written the camera sent the last
+            frame detected, by the stream's clock; None before the first frame and for files), `frames` (detected),
+            `drops` (connections lost), `dropped_frames` (frames skipped for newer ones: latest-frame mode),
+            `detections` ({class name: count}).
         """
         now = self._clock()
         with self._lock:
