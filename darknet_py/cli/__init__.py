@@ -63,7 +63,7 @@ def run_program() -> None:
     interpreter's own teardown of torch and Ray can take seconds on a busy machine: the user asked
     to stop, so it is skipped. Until main() takes charge of stop signals, a stop ends the start-up
     with one line (nothing has been written yet)."""
-    interrupt.quit_during_startup()
+    startup.quit_during_startup()
     events.emit("cli-starting")
     code = main()
     if code in interrupt.STOP_EXIT_CODES:

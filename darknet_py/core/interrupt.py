@@ -20,8 +20,6 @@ import threading
 import time
 from typing import Iterator
 
-from . import startup
-
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_EXIT_CODES = tuple(128 + signum for signum in STOP_SIGNALS)  # 130, 143
 WATCH_S = 0.1  # how often the deadline watchdog looks
@@ -51,13 +49,6 @@ class _State:
 
 
 _state = _State()
-
-
-def quit_during_startup() -> None:
-    """Until stop_on_signals() takes over: SIGINT or SIGTERM prints one line and ends the process at once
-    (exit 130 / 143). For a program's first moments, while it imports its libraries: nothing has been
-    written, and Python's own KeyboardInterrupt would end in a traceback from inside an import."""
-    startup.quit_during_startup()
 
 
 def received() -> int | None:
