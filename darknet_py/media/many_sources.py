@@ -28,7 +28,7 @@ from .frame_buffer import END, FrameQueue, LatestFrame
 from .live_reader import Decoded, LiveSourceOptions
 from .sinks import DEFAULT_FPS, Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_status import SourceStatus
-from .video import LIVE_STOP_WAIT_S, VideoReport, gave_up, ignored_for_files, open_source, start_reader
+from .video import LIVE_STOP_WAIT_S, VideoReport, gave_up, open_source, start_reader
 
 
 @dataclass(eq=False)
@@ -98,8 +98,6 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
     try:  # every source opened before any is read: one that cannot be opened fails the run before any output
         for source in sources:
             opened.append(open_source(source, live))
-            if opened[-1][1] is None:
-                ignored_for_files(hide_credentials(str(source)), live)
     except BaseException:
         for capture, _ in opened:
             capture.release()

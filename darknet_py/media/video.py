@@ -72,7 +72,8 @@ def open_source(source: str | int | ImageSequence, options: LiveSourceOptions) -
     """The first capture of *source*, and for a live source how to open it again (None for files).
 
     Live: a camera index, a URL of a streaming protocol, or an http(s) URL whose headers give no length (MJPEG,
-    live HLS); an http(s) URL with a length is a file fetched over the network, read like one.
+    live HLS); an http(s) URL with a length is a file fetched over the network, read like one. Live-source
+    options given for a file are one warning (ignored_for_files).
     """
     if isinstance(source, int):
         return open_capture(source), lambda: open_capture(source)
@@ -82,7 +83,9 @@ def open_source(source: str | int | ImageSequence, options: LiveSourceOptions) -
         if scheme in LIVE_SCHEMES or not stream.info.finite:
             return stream, lambda: open_stream(source, options)
         stream.release()
-    return open_capture(source), None
+    capture = open_capture(source)
+    ignored_for_files(hide_credentials(str(source)), options)
+    return capture, None
 
 
 def ignored_for_files(name: str, live: LiveSourceOptions) -> None:
@@ -92,7 +95,7 @@ def ignored_for_files(name: str, live: LiveSourceOptions) -> None:
     if given:
         warnings.warn(f"{name} is a file, read frame by frame to its end: {' and '.join(given)} "
                       f"{'applies' if len(given) == 1 else 'apply'} to cameras and live streams only", DarknetWarning,
-                      stacklevel=3)
+                      stacklevel=4)
 
 
 MAX_FAILED_READS = 25  # in a row: the end of the file, or a source that has gone away
@@ -195,8 +198,6 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     sinks = ([AnnotatedVideoSink(output, codec)] if output else []) + list(sinks)
     videos = [sink for sink in sinks if isinstance(sink, AnnotatedVideoSink)]
     capture, reopen = open_source(source, live)
-    if reopen is None:
-        ignored_for_files(name, live)
     fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     header_frames = int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0))
