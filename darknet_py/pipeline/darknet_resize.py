@@ -21,7 +21,6 @@ there (not yet run on a GPU: benchmarks/gpu.py and tests/test_cuda.py check it w
 from __future__ import annotations
 
 import functools
-import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -29,6 +28,8 @@ import cv2
 import numpy as np
 import torch
 from torch import Tensor
+
+from .buffers import ThreadBuffers
 
 LETTERBOX_FILL = 0.5
 
@@ -104,21 +105,7 @@ def plan(src_w: int, src_h: int, out_w: int, out_h: int, device: torch.device) -
                 divisor=torch.tensor(255.0, dtype=torch.float32, device=device))
 
 
-class _Scratch(threading.local):
-    """Per-thread work buffers, kept while the shapes stay the same (a video's frames): fresh
-    multi-megabyte buffers per image cost more in page faults than the arithmetic itself."""
-
-    def __init__(self) -> None:
-        self.buffers: dict[str, np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        held = self.buffers.get(name)
-        if held is None or held.shape != shape or held.dtype != dtype:
-            held = self.buffers[name] = np.empty(shape, dtype)
-        return held
-
-
-_scratch = _Scratch()
+_scratch = ThreadBuffers()  # the gather's and the passes' work arrays (see buffers)
 
 
 # -- gathering what darknet reads, as darknet's float pixels v/255: (2, N, 3, R, w) float32 RGB planes, ----

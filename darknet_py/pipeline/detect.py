@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, NamedTuple, Sequence
@@ -23,6 +22,7 @@ from ..format.names import default_names
 from ..model.layers.head import HeadSpec
 from . import darknet_resize
 from .backend import Backend
+from .buffers import ThreadBuffers
 from .detections import Detections
 from .nms import GREEDY_DIOU_BETA, batched_nms
 from .preprocess import (
@@ -288,7 +288,7 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: i
         transforms = [transform_for(image.shape[1], image.shape[0], width, height, letterbox, resize) for image, _ in loaded]
         return PreparedBatch(pixels, transforms, [source for _, source in loaded])
     shape = (len(items), channels, height, width)
-    pixels = _input_buffers.get(shape) if reuse else np.empty(shape, np.float32)
+    pixels = _input_buffers.get("pixels", shape) if reuse else np.empty(shape, np.float32)
 
     def one(i: int) -> tuple[Transform, str]:
         image, source = _load(items[i], channels)
@@ -298,20 +298,7 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: i
     return PreparedBatch(pixels, [t for t, _ in done], [s for _, s in done])
 
 
-class _InputBuffers(threading.local):
-    """detect()'s network inputs, one array per thread, kept while the shape stays (a video's frames): a
-    fresh 2 MB array per image costs its page faults each time, and reused memory is still in cache."""
-
-    def __init__(self) -> None:
-        self.pixels: np.ndarray | None = None
-
-    def get(self, shape: tuple[int, ...]) -> np.ndarray:
-        if self.pixels is None or self.pixels.shape != shape:
-            self.pixels = np.empty(shape, np.float32)
-        return self.pixels
-
-
-_input_buffers = _InputBuffers()
+_input_buffers = ThreadBuffers()  # detect()'s network inputs (prepare_batch's reuse)
 
 
 @functools.cache
