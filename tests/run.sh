@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # System packages the suite needs, installed with apt only when missing (checked with dpkg -s), in one go:
 #   build-essential  gcc, g++, make: the reference darknet and its dump programs are built from source
+#   python3-dev      Python.h, for the package's C kernel (darknet's resize; setup.py) where python3 is Debian's
 #   python3-venv     the .venv below (Debian's python3 has no venv module without it)
 #   chromium         headless browser for the page and video tests (tests/test_live.py, tests/test_video_writer.py)
 #   libopencv-dev, pkg-config   the reference darknet built with OpenCV (.darknet-ref-cv), as most users build it:
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 #   gstreamer1.0-plugins-base, -good, -bad, -ugly, gstreamer1.0-libav   what that server's pipelines use: decodebin
 #                    and videoconvert (base), the RTP payloader (good), intervideosrc/sink to loop the file (bad),
 #                    x264enc (ugly), FFmpeg's decoders for the shared videos (libav)
-SYSTEM_PACKAGES=(build-essential python3-venv chromium libopencv-dev pkg-config
+SYSTEM_PACKAGES=(build-essential python3-dev python3-venv chromium libopencv-dev pkg-config
                  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
                  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
 missing=()

@@ -1,7 +1,8 @@
 """darknet's image resize (resize_image / letterbox_image), what `detector test/valid/map` feed the
 network, against darknet's own (resize_dump): equal on the shared photos (PNG copies, which decode
-alike in both), letterboxed sizes, upscaling and 1-pixel-wide or -high images; and the device path
-(uint8 up, resized there) equal to the host path."""
+alike in both), letterboxed sizes, upscaling and 1-pixel-wide or -high images, through the C kernel and
+through the numpy/torch path each; the C kernel built; and the device path (uint8 up, resized there) equal
+to the host path."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from darknet_py.core.errors import DarknetWarning
+from darknet_py.pipeline import darknet_resize
 from darknet_py.pipeline.darknet_resize import axis, letterbox_size, prepare_batch_on_device
 from darknet_py.pipeline.preprocess import prepare, transform_for
 from tests.conftest import photos
@@ -30,13 +33,20 @@ def pngs(tmp_path_factory) -> list[Path]:
     return made
 
 
+@pytest.fixture(params=["kernel", "tensors"])
+def host_path(request, monkeypatch) -> str:
+    """Each darknet comparison runs through the C kernel and through the numpy/torch path."""
+    monkeypatch.setattr(darknet_resize, "use_kernel", request.param == "kernel")
+    return request.param
+
+
 def _ours(path: Path, width: int, height: int, letterbox: bool) -> np.ndarray:
     return prepare(cv2.imread(str(path)), width, height, letterbox, resize="darknet")[0]
 
 
 @pytest.mark.parametrize("width, height, letterbox", [(416, 416, False), (416, 416, True), (512, 320, True),
                                                       (320, 608, False)])
-def test_equals_darknets_resize(darknet_ref, pngs: list[Path], tmp_path: Path, width: int, height: int,
+def test_equals_darknets_resize(darknet_ref, host_path: str, pngs: list[Path], tmp_path: Path, width: int, height: int,
                                 letterbox: bool) -> None:
     for path in pngs:
         image = cv2.imread(str(path))
@@ -48,7 +58,7 @@ def test_equals_darknets_resize(darknet_ref, pngs: list[Path], tmp_path: Path, w
         assert np.abs(ours - theirs).max() <= 1e-6, path.name  # bit-identical in practice
 
 
-def test_the_last_row_rule_darknet_has(darknet_ref, tmp_path: Path) -> None:
+def test_the_last_row_rule_darknet_has(darknet_ref, host_path: str, tmp_path: Path) -> None:
     """Where (h−1)·scale rounds below in−1, darknet's last row keeps only its (1−dy) term: near black.
     122 → 416 rows does that; the copy must too, not a "correct" bilinear row."""
     y = axis(122, 416, horizontal=False)
@@ -58,6 +68,40 @@ def test_the_last_row_rule_darknet_has(darknet_ref, tmp_path: Path) -> None:
     theirs, _ = darknet_ref.resize(path, 416, 416, False, tmp_path)
     ours = _ours(path, 416, 416, False)
     assert theirs[:, -1].max() < 1e-3 < theirs[:, -2].min() and np.abs(ours - theirs).max() <= 1e-6
+
+
+def test_the_c_kernel_is_built() -> None:
+    """setup.py builds it wherever the tests run (a compiler is there); without it the package falls back silently
+    but for one warning, so a broken build would otherwise only show as slowness."""
+    assert darknet_resize._kernel is not None
+
+
+@pytest.mark.parametrize("shape, letterbox", [((576, 768, 3), True), ((720, 1280, 3), False), ((333, 211), False),
+                                              ((40, 90, 4), True), ((1, 1, 3), False), ((5, 700, 3), True)])
+def test_kernel_equals_tensor_path(monkeypatch, shape: tuple[int, ...], letterbox: bool) -> None:
+    """Bit for bit, on grey and 4-channel sources, strided views in (a crop) and out (a letterbox's inner part)."""
+    image = np.random.default_rng(len(shape) * shape[0]).integers(0, 256, (shape[0] + 7, shape[1] + 9, *shape[2:]),
+                                                                   dtype=np.uint8)[3:3 + shape[0], 5:5 + shape[1]]
+    channels = 1 if len(shape) == 2 else shape[2]
+    outputs = []
+    for kernel in (True, False):
+        monkeypatch.setattr(darknet_resize, "use_kernel", kernel)
+        out = np.full((channels, 320, 416), np.nan, np.float32)
+        outputs.append((out, darknet_resize.prepare_into(image, out, letterbox)))
+    (a, size_a), (b, size_b) = outputs
+    assert size_a == size_b and not np.isnan(a).any() and a.tobytes() == b.tobytes()
+
+
+def test_without_the_kernel_a_warning_and_the_same_pixels(monkeypatch) -> None:
+    image = cv2.imread(str(photos()[0]))
+    expected = prepare(image, 416, 416, False, resize="darknet")[0]
+    monkeypatch.setattr(darknet_resize, "_kernel", None)
+    darknet_resize._kernel_available.cache_clear()
+    try:
+        with pytest.warns(DarknetWarning, match="without its C kernel"):
+            assert np.array_equal(prepare(image, 416, 416, False, resize="darknet")[0], expected)
+    finally:
+        darknet_resize._kernel_available.cache_clear()
 
 
 @pytest.mark.parametrize("letterbox", [False, True])

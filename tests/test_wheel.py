@@ -1,5 +1,5 @@
 """The distribution: `darknet-engine` (the name `darknet-py` on the package index is someone else's), version
-from darknet_py/core/version.py, a wheel that holds every module and its package data, and that — installed
+from darknet_py/core/version.py, a wheel that holds every module, its package data and the compiled resize kernel, and that — installed
 into a clean virtual environment, away from this checkout — runs the main command."""
 from __future__ import annotations
 
@@ -29,8 +29,11 @@ def wheel(tmp_path_factory) -> Path:
 
 
 def test_the_wheel_holds_every_module_and_its_data(wheel: Path) -> None:
-    assert wheel.name == f"darknet_engine-{__version__}-py3-none-any.whl"
+    # a platform wheel: it carries darknet's resize compiled (setup.py) for this Python and machine
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    assert wheel.name.startswith(f"darknet_engine-{__version__}-{tag}-{tag}-") and wheel.name.endswith(".whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    assert any(n.startswith("darknet_py/pipeline/_darknet_resize.") and n.endswith((".so", ".pyd")) for n in names)
     sources = {str(p.relative_to(REPO)) for top in ("darknet_py", "weights_tools") for p in (REPO / top).rglob("*.py")}
     assert sources - names == set()
     assert "darknet_py/live/page.html" in names
@@ -54,6 +57,7 @@ def test_the_wheel_installed_in_a_clean_venv_runs_detect(wheel: Path, tmp_path: 
     result = subprocess.run([str(venv / "bin" / "darknet-py"), "detect", str(shared_path(IMAGES / "dog.jpg")), "--ext-output",
                              "--output", "out"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    assert "without its C kernel" not in result.stderr  # the wheel's kernel loads where it is installed
     assert "dog: 84%" in result.stdout and (elsewhere / "out" / "dog.jpg").is_file()
     where = subprocess.run([str(venv / "bin" / "python"), "-c", "import darknet_py; print(darknet_py.__file__)"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)

@@ -8,19 +8,26 @@ there, so where (h−1)·scale rounds just below in−1 that row is nearly black
 computes and feeds its network. `letterbox_image` resizes to the aspect-kept size (integer
 division) and embeds it at the integer offset on 0.5 grey.
 
-Each output row reads two source rows and each output column two source columns, so only those
-pixels are gathered (as uint8) and converted: the work follows the output size, not the source's
-(a 1280x720 frame is 2.7 M values). Every arithmetic step is the float32 operation darknet's C
-performs, in its order (products and sums as separate kernels, never a fused multiply-add), so the
-result equals darknet's bit for bit on the CPU (tests/test_darknet_resize.py). On the CPU, v/255 is
-looked up in a table of the 256 quotients that division gives (the same floats, far cheaper than a
-conversion and a division per value). On CUDA the same kernels run; the division goes through a
-tensor divisor, since torch turns a division by a CPU scalar into a multiplication by its reciprocal
-there (not yet run on a GPU: benchmarks/gpu.py and tests/test_cuda.py check it where one is lent).
+Every arithmetic step is the float32 operation darknet's C performs, in its order (products and sums
+rounded on their own, never a fused multiply-add), so the result equals darknet's bit for bit on the CPU
+(tests/test_darknet_resize.py). Positions, weights and edge rules come from `axis` for every path below.
+
+- On the CPU, a C kernel (_darknet_resize.c, built by setup.py) makes each output row from the at most two
+  horizontally resized source rows it reads, in one pass: the source is read once, the output written once
+  (0.7 ms for dog.jpg to 416x416 on one core, where the tensor path below takes 1.9; after the network, with
+  the caches and the core as the network leaves them, 1.0 vs 2.2; benchmarks/pipeline.py). v/255 is looked
+  up in a table of the 256 quotients darknet's division gives (the same floats).
+- Where the kernel was not built (no C compiler at install), the same floats come from numpy and torch
+  kernels: only the pixels darknet reads are gathered (as uint8) and converted, then the two passes run as
+  whole-array products and sums. A warning says so once.
+- On CUDA the tensor path runs on the device; the division goes through a tensor divisor, since torch turns
+  a division by a CPU scalar into a multiplication by its reciprocal there (not yet run on a GPU:
+  benchmarks/gpu.py and tests/test_cuda.py check it where one is lent).
 """
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -29,7 +36,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..core.errors import DarknetWarning
 from .buffers import ThreadBuffers
+
+try:  # the C kernel (setup.py builds it where a compiler is; the numpy/torch path below gives the same floats)
+    from . import _darknet_resize as _kernel
+except ImportError:  # pragma: no cover - depends on the install
+    _kernel = None
 
 LETTERBOX_FILL = 0.5
 
@@ -87,6 +100,7 @@ class Plan:
     wy0: Tensor  # (h, 1) vertical weights
     wy1: Tensor
     divisor: Tensor  # 255 as a tensor on the device (see the module notes)
+    axes: tuple[np.ndarray, ...]  # the C kernel's: x i0, i1 (int32), w0, w1 (float32), then y's the same
 
 
 @functools.lru_cache(maxsize=16)
@@ -99,11 +113,25 @@ def plan(src_w: int, src_h: int, out_w: int, out_h: int, device: torch.device) -
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
     cols = np.concatenate([x.i0, x.i1])
+    axes = tuple(np.ascontiguousarray(a, dtype=np.int32 if k < 2 else np.float32)
+                 for ax in (x, y) for k, a in enumerate((ax.i0, ax.i1, ax.w0, ax.w1)))
     return Plan(rows=rows, cols=cols, cols_on_device=put(cols), wx0=put(x.w0[None]), wx1=put(x.w1[None]),
                 row0=put(np.searchsorted(rows, y.i0)), row1=put(np.searchsorted(rows, y.i1)),
                 wy0=put(y.w0[:, None]), wy1=put(y.w1[:, None]),
-                divisor=torch.tensor(255.0, dtype=torch.float32, device=device))
+                divisor=torch.tensor(255.0, dtype=torch.float32, device=device), axes=axes)
 
+
+use_kernel = True  # False: the numpy/torch path even where the C kernel is built (tests, benchmarks)
+
+
+@functools.cache
+def _kernel_available() -> bool:
+    """Whether the C kernel is built; warns once when it is not."""
+    if _kernel is None:
+        warnings.warn("darknet's resize runs without its C kernel (darknet_py/pipeline/_darknet_resize.c was not "
+                      "compiled when the package was installed: no C compiler?): the same pixels, about twice as "
+                      "slowly; reinstall with gcc or clang present to build it", DarknetWarning, stacklevel=4)
+    return _kernel is not None
 
 _scratch = ThreadBuffers()  # the gather's and the passes' work arrays (see buffers)
 
@@ -179,8 +207,11 @@ def resize_image_into(image: np.ndarray, out: Tensor | np.ndarray) -> None:
     (H, W, C) one of another channel count into (C, h, w), in order."""
     target = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
     p = plan(image.shape[1], image.shape[0], target.shape[-1], target.shape[-2], target.device)
-    top, bottom = (torch.from_numpy(_scratch.get(name, tuple(target.shape), np.float32)) for name in ("top", "bottom"))
     colour = image.ndim == 3 and image.shape[2] == 3
+    if use_kernel and _kernel_available():
+        _kernel.resize(image, target.numpy(), *p.axes, _byte_quotients()[0], colour, 0, target.shape[-2])
+        return
+    top, bottom = (torch.from_numpy(_scratch.get(name, tuple(target.shape), np.float32)) for name in ("top", "bottom"))
     _interpolate((_gather_on_host if colour else _gather_planes_on_host)(image, p), p, target, top, bottom)
 
 
