@@ -5,7 +5,12 @@ repeated on its own (benchmarks/results/pipeline.json, int8_video_resize.md). Th
 darknet_resize's host path (the rows read, BGR → RGBA words, the column gather, the split, v/255 by table, the
 horizontal pass, the vertical pass) on pedestrians.avi's frames: once with yolov4-tiny's network (torch, CPU) run
 before every frame, as in the loop, and once back to back. The steps replicate darknet_resize._gather_on_host and
-_interpolate (the same calls, timed one by one); cv2.resize is timed the same way for scale.
+_interpolate (the same calls, timed one by one); cv2.resize is timed the same way for scale, and so is the C
+kernel (darknet_resize's default on the CPU since it was added; `resize_image_into_ms` is the tensor path).
+
+Then what the network leaves behind: the C kernel timed right after each of several kinds of preceding work
+(nothing; the network; the network then a 5 ms sleep; the network on one thread; 32 MB streamed through the
+caches by numpy; the network, then the kernel once untimed), to tell cache contents, threads and time apart.
 
     python -m benchmarks.resize_stages [--frames 40] [--out benchmarks/results]
 """
@@ -80,6 +85,37 @@ def resize_steps(frame: np.ndarray, p: dr.Plan, out: torch.Tensor, top: torch.Te
     return times
 
 
+def kernel_after(model, network_input: torch.Tensor, frames: list[np.ndarray], rounds: int) -> dict[str, float]:
+    """Median ms of the C kernel on each frame right after each kind of preceding work, interleaved frame by frame."""
+    stream = np.ones(32 * 2**20 // 4, np.float32)
+    threads = torch.get_num_threads()
+
+    def one_thread_network() -> None:
+        torch.set_num_threads(1)
+        model.forward_heads(network_input)
+        torch.set_num_threads(threads)
+
+    before = {
+        "nothing": lambda frame: None,
+        "the network": lambda frame: model.forward_heads(network_input),
+        "the network, then 5 ms asleep": lambda frame: (model.forward_heads(network_input), time.sleep(0.005)),
+        "the network on one thread": lambda frame: one_thread_network(),
+        "32 MB streamed by numpy": lambda frame: np.add(stream, 1, out=stream),
+        "the network, then the kernel once": lambda frame: (model.forward_heads(network_input),
+                                                            dr.resize_image_into(frame, out)),
+    }
+    out = torch.from_numpy(np.empty((3, 416, 416), np.float32))
+    times: dict[str, list[float]] = {name: [] for name in before}
+    for _ in range(rounds):
+        for frame in frames:
+            for name, work in before.items():
+                work(frame)
+                start = time.perf_counter()
+                dr.resize_image_into(frame, out)
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: round(statistics.median(values), 3) for name, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=40)
@@ -97,6 +133,7 @@ def main() -> None:
     report = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cpus": os.cpu_count(),
               "torch_threads": torch.get_num_threads(), "frame": f"{width}x{height}", "rows_read": len(p.rows),
               "float_planes_mb": round(2 * 3 * len(p.rows) * (len(p.cols) // 2) * 4 / 2**20, 2)}
+    dr.use_kernel = False  # the steps and `resize_image_into_ms`: the tensor path (the kernel is timed apart)
     with torch.no_grad():
         for label, after_network in (("after the network", True), ("back to back", False)):
             steps: dict[str, list[float]] = {step: [] for step in STEPS}
@@ -124,6 +161,9 @@ def main() -> None:
                              "resize_image_into_ms": round(statistics.median(whole), 3),
                              "cv2_resize_ms": round(statistics.median(opencv), 3)}
             print(label, json.dumps(report[label]), flush=True)
+        dr.use_kernel = True
+        report["kernel_after_ms"] = kernel_after(model, network_input, frames, args.rounds)
+        print("kernel after", json.dumps(report["kernel_after_ms"]), flush=True)
     with atomic_write(Path(args.out) / "resize_stages.json", "w") as handle:
         json.dump(report, handle, indent=1)
 
