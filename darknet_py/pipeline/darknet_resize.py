@@ -14,9 +14,8 @@ rounded on their own, never a fused multiply-add), so the result equals darknet'
 
 - On the CPU, a C kernel (_darknet_resize.c, built by setup.py) makes each output row from the at most two
   horizontally resized source rows it reads, in one pass: the source is read once, the output written once
-  (0.7 ms for dog.jpg to 416x416 on one core, where the tensor path below takes 1.9; after the network, with
-  the caches and the core as the network leaves them, 1.0 vs 2.2; benchmarks/pipeline.py). v/255 is looked
-  up in a table of the 256 quotients darknet's division gives (the same floats).
+  (inside detect(), dog.jpg to 416x416 went from 3.90 to 1.33 ms: benchmarks/results/pipeline.json). v/255 is
+  looked up in a table of the 256 quotients darknet's division gives (the same floats).
 - Where the kernel was not built (no C compiler at install), the same floats come from numpy and torch
   kernels: only the pixels darknet reads are gathered (as uint8) and converted, then the two passes run as
   whole-array products and sums. A warning says so once.
@@ -129,9 +128,10 @@ def _kernel_available() -> bool:
     """Whether the C kernel is built; warns once when it is not."""
     if _kernel is None:
         warnings.warn("darknet's resize runs without its C kernel (darknet_py/pipeline/_darknet_resize.c was not "
-                      "compiled when the package was installed: no C compiler?): the same pixels, about twice as "
-                      "slowly; reinstall with gcc or clang present to build it", DarknetWarning, stacklevel=4)
+                      "compiled when the package was installed: no C compiler?): the same pixels, more slowly; "
+                      "reinstall with gcc or clang present to build it", DarknetWarning, stacklevel=4)
     return _kernel is not None
+
 
 _scratch = ThreadBuffers()  # the gather's and the passes' work arrays (see buffers)
 
