@@ -229,8 +229,10 @@ def bench_preprocess(rounds: int) -> dict:
 
 
 # -- video ---------------------------------------------------------------------------
-def opencv_video_loop(video: Path, cfg: Path, weights: Path, side: int, out: Path) -> tuple[int, float]:
-    """What an OpenCV-DNN user writes: read, detect, draw, write; frames and seconds."""
+def opencv_video_loop(video: Path, cfg: Path, weights: Path, side: int, out: Path,
+                      clock: Callable[[str], None] = lambda stage: None) -> tuple[int, float]:
+    """What an OpenCV-DNN user writes: read, detect, draw, write; frames and seconds. `clock(stage)` is called
+    after each stage of every frame ("decode", "detect", "draw", "encode"; benchmarks/video_stages.py)."""
     start = time.perf_counter()
     model = cv2.dnn_DetectionModel(cv2.dnn.readNetFromDarknet(str(cfg), str(weights)))
     model.setInputParams(scale=1 / 255, size=(side, side), swapRB=True)
@@ -240,14 +242,19 @@ def opencv_video_loop(video: Path, cfg: Path, weights: Path, side: int, out: Pat
     writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*("mp4v" if out.suffix == ".mp4" else "MJPG")), fps, size)
     frames = 0
     while True:
+        clock("start")
         ok, frame = capture.read()
         if not ok:
             break
+        clock("decode")
         class_ids, scores, boxes = model.detect(frame, confThreshold=0.25, nmsThreshold=0.45)
+        clock("detect")
         for c, s, (x, y, w, h) in zip(np.ravel(class_ids), np.ravel(scores), np.reshape(boxes, (-1, 4))):
             cv2.rectangle(frame, (int(x), int(y)), (int(x + w), int(y + h)), (0, 255, 0), 2)
             cv2.putText(frame, f"{int(c)} {s:.2f}", (int(x), int(y) - 4), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1)
+        clock("draw")
         writer.write(frame)
+        clock("encode")
         frames += 1
     writer.release()
     return frames, time.perf_counter() - start
