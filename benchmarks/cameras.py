@@ -44,9 +44,9 @@ import av
 import cv2
 import numpy as np
 
-from benchmarks.machine import cpu_flags, cpu_model
 from darknet_py.core.events import EVENTS
 from darknet_py.core.fileio import atomic_path, atomic_write
+from darknet_py.core.machine import cpu_flags, cpu_model
 from tests.event_pipe import EventPipe
 from tests.rtsp_camera import RtspCamera
 

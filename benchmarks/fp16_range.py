@@ -31,8 +31,8 @@ import numpy as np
 import torch
 
 import darknet_py
-from benchmarks.machine import cpu_model
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 ZOO = REPO.parent / "shared" / "zoo"

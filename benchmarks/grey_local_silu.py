@@ -21,11 +21,11 @@ import tempfile
 from pathlib import Path
 
 import darknet_py
-from benchmarks.machine import cpu_model
 from benchmarks.oracle.darknet_reference import build_darknet, build_darknet_opencv
 from benchmarks.oracle.grey_model import coco_category_ids, compare_with_opencv_darknet, grey_files
 from benchmarks.oracle.small_cfgs import LOCAL_CFGS, SILU_CFGS, local_comparison, silu_comparison
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -28,8 +28,8 @@ import numpy as np
 import torch
 
 import darknet_py
-from benchmarks.machine import cpu_flags, cpu_model
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_flags, cpu_model
 from darknet_py.pipeline import darknet_resize as dr
 
 REPO = Path(__file__).resolve().parents[1]

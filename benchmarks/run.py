@@ -38,10 +38,10 @@ import numpy as np
 import torch
 
 import darknet_py
-from benchmarks.machine import cpu_flags, cpu_model
 from darknet_py.backends.onnxruntime import OnnxDetector
 from darknet_py.backends.openvino import OpenVinoDetector
 from darknet_py.core.fileio import atomic_path, atomic_write
+from darknet_py.core.machine import cpu_flags, cpu_model
 from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.export.openvino import export_openvino
 from darknet_py.export.quantize import Int8Options

@@ -20,11 +20,11 @@ from pathlib import Path
 import cv2
 
 import darknet_py
-from benchmarks.machine import cpu_model
 from benchmarks.oracle.darknet_reference import build_darknet
 from benchmarks.oracle.label_files import compare_label_files
 from darknet_py import cli
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -48,10 +48,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import cpu_model
 from darknet_py.core.events import EVENTS
 from darknet_py.core.fileio import atomic_write
 from darknet_py.core.interrupt import STOP_EXIT_CODES
+from darknet_py.core.machine import cpu_model
 from darknet_py.distributed.shards import RESULT_FILE, RunFolder
 
 REPO = Path(__file__).resolve().parents[1]

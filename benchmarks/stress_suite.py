@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import cpu_model
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 BUSY_LOOP = "while True: pass"

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 import darknet_py
-from benchmarks.machine import cpu_model
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_model
 from darknet_py.evaluate.coco import category_ids, evaluate, load_ground_truth
 from darknet_py.format.names import default_names
 from darknet_py.pipeline import tiles

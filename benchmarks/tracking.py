@@ -41,8 +41,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from benchmarks import tracking_sequences as generator
-from benchmarks.machine import cpu_model
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_model
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.tracking import (
     DEFAULT_TRACKER,

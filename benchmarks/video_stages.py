@@ -37,10 +37,10 @@ import cv2
 import torch
 
 import darknet_py
-from benchmarks.machine import cpu_flags, cpu_model
 from benchmarks.pipeline import timed_network
 from benchmarks.run import REPO, SHARED, opencv_video_loop
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_flags, cpu_model
 from darknet_py.media import sinks, video
 from darknet_py.pipeline.detections import Detections
 

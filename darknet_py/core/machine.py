@@ -1,5 +1,7 @@
-"""What machine a benchmark ran on: every results file names its CPU (sessions get different ones, and the
-ratios differ between them)."""
+"""What CPU this is: its model name and the vector ISA flags that decide which kernels the runtimes pick.
+
+Every benchmark results file names its CPU (sessions get different ones, and the ratios differ between them), and
+`load(..., backend="auto")` remembers the fastest runtime per CPU (darknet_py.backends.fastest)."""
 from __future__ import annotations
 
 import platform
