@@ -5,9 +5,10 @@ default to be the fastest exact path the CPU has. Both depend on the CPU, so thi
 (yolov4-tiny 416 official, yolov4-csp 512 synthetic), in one process:
 
 - the network's FLOPs (darknet's BFLOPs count, as `darknet-py info` prints it);
-- the CPU's fp32 peak as torch reaches it: the best of 2048² / 3072² matmuls and a 256-channel 3x3 convolution
-  on the threads detect() uses, in GFLOP/s. FLOPs / peak is the time no fp32 network goes under here;
-- forward at batch 1 of torch eager (the default), torch.compile and OpenVINO fp32 (the exported ONNX), with
+- the CPU's fp32 peak as torch reaches it: the better of a 3072² matmul and a 256-channel 3x3 convolution on the
+  threads detect() uses, in GFLOP/s, timed in the same interleaved rounds as the networks (this machine's speed
+  drifts). FLOPs / peak is the time no fp32 network goes under here;
+- forward at batch 1 of torch eager (the default), torch.compile, onnxruntime and OpenVINO fp32 (the exported ONNX), with
   their GFLOP/s as a share of that peak, and OpenCV DNN's forward and detect() (medians of interleaved rounds);
 - what the issue's bound (0.5× OpenCV's detect() for yolov4-tiny, 0.45× for yolov4-csp) leaves the network once
   the default detect()'s time outside its network call is taken off (measured within each call, as
@@ -18,7 +19,9 @@ default to be the fastest exact path the CPU has. Both depend on the CPU, so thi
 
     python -m benchmarks.cpu_paths [--rounds 9] [--models yolov4-tiny:416,yolov4-csp:512]
 
-Writes benchmarks/results/cpu_paths.json and cpu_paths.md. About 6 minutes on 2 cores.
+Writes benchmarks/results/cpu_paths.json and cpu_paths.md, one run per CPU model (a run replaces the earlier run on
+the same model and keeps the others: sessions get different machines, and what is fastest differs between them).
+About 7 minutes on 2 cores.
 """
 from __future__ import annotations
 
@@ -37,14 +40,14 @@ import numpy as np
 import torch
 
 import darknet_py
-from benchmarks.machine import cpu_flags, cpu_model
 from benchmarks.pipeline import timed_network
-from benchmarks.run import PHOTO, REPO, interleaved, make_backends, model_files
+from benchmarks.run import PHOTO, REPO, Backend, interleaved, make_backends, model_files
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_flags, cpu_model
 from darknet_py.model.info import summary
 from darknet_py.model.network import build
 
-PATHS = ("torch", "torch-compile", "openvino", "opencv")
+PATHS = ("torch", "torch-compile", "onnxruntime", "openvino", "opencv")
 TARGET_VS_OPENCV = {"yolov4-tiny": 0.5, "yolov4-csp": 0.45}  # issue 29's bounds on the default detect() time
 # one detect() in a fresh process: what a user's first call costs (load + compile + run), and its compiled flag
 WARMUP_PROBE = """
@@ -57,27 +60,24 @@ print(time.perf_counter() - start, model.runner().compiled)
 """
 
 
-def peak_gflops(rounds: int) -> dict:
-    """The best fp32 rate torch reaches on this CPU: large matmuls and one large 3x3 convolution."""
-    def rate(call, flops: float) -> float:
-        for _ in range(3):
-            call()
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - start)
-        return flops / statistics.median(times) / 1e9
+# the best fp32 rates torch reaches here, timed in the same interleaved rounds as the networks (this machine's
+# speed drifts by a third from one minute to another, so a peak measured apart would not be the networks' peak)
+PEAK_FLOPS = {"matmul_3072": 2 * 3072 ** 3, "conv3x3_256x52x52": 2 * 256 * 256 * 9 * 52 * 52}
 
-    found = {}
-    with torch.inference_mode():
-        for n in (2048, 3072):
-            a, b = torch.randn(n, n), torch.randn(n, n)
-            found[f"matmul_{n}"] = rate(lambda: a @ b, 2 * n ** 3)
-        conv = torch.nn.Conv2d(256, 256, 3, padding=1).eval()
-        x = torch.randn(1, 256, 52, 52)
-        found["conv3x3_256x52x52"] = rate(lambda: conv(x), 2 * 256 * 256 * 9 * 52 * 52)
-    return {"gflops": round(max(found.values()), 1), "by_kernel": {k: round(v, 1) for k, v in found.items()}}
+
+def peak_kernels() -> list[Backend]:
+    """The peak's kernels as pseudo-backends for `interleaved` (their forward is the kernel; no detect)."""
+    a, b = torch.randn(3072, 3072), torch.randn(3072, 3072)
+    conv, x = torch.nn.Conv2d(256, 256, 3, padding=1).eval(), torch.randn(1, 256, 52, 52)
+
+    def matmul(_) -> None:
+        with torch.inference_mode():
+            a @ b
+
+    def convolution(_) -> None:
+        with torch.inference_mode():
+            conv(x)
+    return [Backend("matmul_3072", matmul, lambda _: None, 0.0), Backend("conv3x3_256x52x52", convolution, lambda _: None, 0.0)]
 
 
 def warmup(cfg: Path, weights: Path, side: int, cache: Path) -> tuple[float, bool]:
@@ -108,7 +108,7 @@ def outside_network_ms(cfg: Path, weights: Path, side: int, rounds: int) -> floa
     return round(statistics.median(outside) * 1000, 2)
 
 
-def bench_model(spec: str, rounds: int, peak: float, folder: Path) -> dict:
+def bench_model(spec: str, rounds: int, folder: Path) -> dict:
     name, side = spec.split(":")
     side = int(side)
     cfg, weights, kind = model_files(name, side, folder)
@@ -117,17 +117,20 @@ def bench_model(spec: str, rounds: int, peak: float, folder: Path) -> dict:
     backends = make_backends(list(PATHS), cfg, weights, side, folder, "cpu")
     image = cv2.imread(str(PHOTO))
     blob = cv2.dnn.blobFromImage(image, 1 / 255, (side, side), swapRB=True)
-    interleaved(backends, "forward", lambda b: b.forward(blob), rounds)
+    kernels = peak_kernels()
+    interleaved(backends + kernels, "forward", lambda b: b.forward(blob), rounds)
     interleaved(backends, "detect", lambda b: b.detect(image), rounds)
+    by_kernel = {k.name: PEAK_FLOPS[k.name] / statistics.median(k.times["forward"]) / 1e9 for k in kernels}
+    peak = max(by_kernel.values()) * 1e9
     paths = {}
     for b in backends:
         forward, detect = (statistics.median(b.times[m]) for m in ("forward", "detect"))
         paths[b.name] = {"forward_ms": round(forward * 1000, 2), "detect_ms": round(detect * 1000, 2),
-                         "gflops": round(bflops / forward, 1), "share_of_peak": round(bflops / forward / peak, 3)}
+                         "gflops": round(bflops / forward, 1), "share_of_peak": round(bflops * 1e9 / forward / peak, 3)}
     opencv = paths["opencv"]["detect_ms"]
     for entry in paths.values():
         entry["detect_vs_opencv"] = round(entry["detect_ms"] / opencv, 3)
-    floor_ms = bflops / peak * 1000
+    floor_ms = bflops * 1e9 / peak * 1000
     target = TARGET_VS_OPENCV.get(name, 0.5)
     outside = outside_network_ms(cfg, weights, side, rounds)
     budget = target * opencv - outside
@@ -138,7 +141,9 @@ def bench_model(spec: str, rounds: int, peak: float, folder: Path) -> dict:
     saved_ms = paths["torch"]["detect_ms"] - paths["torch-compile"]["detect_ms"]
     first_eager_ms = paths["torch"]["detect_ms"]
     result = {
-        "model": name, "size": side, "weights": kind, "bflops": round(bflops, 3), "paths": paths,
+        "model": name, "size": side, "weights": kind, "bflops": round(bflops, 3),
+        "peak": {"gflops": round(peak / 1e9, 1), "by_kernel": {k: round(v, 1) for k, v in by_kernel.items()}},
+        "paths": paths,
         "floor_forward_ms": round(floor_ms, 2),
         "target_vs_opencv": target,
         "target_detect_ms": round(target * opencv, 2),
@@ -158,14 +163,19 @@ def bench_model(spec: str, rounds: int, peak: float, folder: Path) -> dict:
     return result
 
 
-def markdown(report: dict) -> str:
-    lines = [f"Measured {report['date']} on {report['cpu']} ({report['cores']} cores; {', '.join(report['cpu_flags'])}), "
+def markdown(runs: dict[str, dict]) -> str:
+    """cpu_paths.md: each CPU's run (`runs`: CPU model → report), in the file's order."""
+    return "\n".join(run_markdown(report) for report in runs.values())
+
+
+def run_markdown(report: dict) -> str:
+    lines = [f"## {report['cpu']}", "", f"Measured {report['date']} on {report['cpu']} ({report['cores']} cores; {', '.join(report['cpu_flags'])}), "
              f"{report['torch_threads']} torch threads, torch {report['versions']['torch']}; medians of {report['rounds']} "
-             f"interleaved rounds.", "",
-             f"fp32 peak torch reaches here: **{report['peak']['gflops']} GFLOP/s** "
-             f"({', '.join(f'{k} {v}' for k, v in report['peak']['by_kernel'].items())}).", ""]
+             f"interleaved rounds.", ""]
     for m in report["models"]:
         lines += [f"### {m['model']} {m['size']} ({m['weights']} weights, {m['bflops']} BFLOPs)", "",
+                  f"fp32 peak torch reached in the same rounds: **{m['peak']['gflops']} GFLOP/s** "
+                  f"({', '.join(f'{k} {v}' for k, v in m['peak']['by_kernel'].items())}).", "",
                   "| path | forward ms | GFLOP/s | share of peak | detect() ms | vs OpenCV detect() |", "|---|---|---|---|---|---|"]
         for path, e in m["paths"].items():
             lines.append(f"| {path} | {e['forward_ms']} | {e['gflops']} | {e['share_of_peak']:.0%} | {e['detect_ms']} | "
@@ -192,21 +202,21 @@ def main() -> None:
     import onnxruntime  # noqa: F401  (versions below)
     import openvino
 
-    print("fp32 peak…", flush=True)
-    peak = peak_gflops(args.rounds)
-    print(f"  {peak}", flush=True)
     with tempfile.TemporaryDirectory(prefix="darknet_py-cpu-paths-") as tmp:
-        models = [bench_model(spec, args.rounds, peak["gflops"], Path(tmp)) for spec in args.models.split(",")]
+        models = [bench_model(spec, args.rounds, Path(tmp)) for spec in args.models.split(",")]
     report = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
               "torch_threads": torch.get_num_threads(), "rounds": args.rounds,
               "versions": {"darknet_py": darknet_py.__version__, "torch": torch.__version__, "opencv": cv2.__version__,
                            "openvino": openvino.__version__.split("-")[0], "numpy": np.__version__},
-              "load_average": round(os.getloadavg()[0], 2), "peak": peak, "models": models}
+              "load_average": round(os.getloadavg()[0], 2), "models": models}
     out = Path(args.out)
-    with atomic_write(out / "cpu_paths.json", "w") as handle:
-        json.dump(report, handle, indent=1)
+    path = out / "cpu_paths.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else {}
+    runs[report["cpu"]] = report
+    with atomic_write(path, "w") as handle:
+        json.dump({"runs": runs}, handle, indent=1)
     with atomic_write(out / "cpu_paths.md", "w") as handle:
-        handle.write(markdown(report) + "\n")
+        handle.write(markdown(runs) + "\n")
     print(f"wrote {out / 'cpu_paths.json'} and cpu_paths.md")
 
 

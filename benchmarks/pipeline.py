@@ -11,16 +11,17 @@ the stages it runs, in its order, each timed on its own:
 and, in the same round, the whole `detect(image)` on the decoded image (read excluded, as in
 benchmarks/run.py) and OpenCV's `dnn_DetectionModel.detect` with the same cfg and weights. detect() − forward,
 the issue's figure, is reported twice: as the difference of the two medians, and measured inside each detect()
-call (its time less the time of the network call it makes; see timed_network), the one to read. One process;
+call (its time less the time of the network call it makes; see timed_network), the one to read; and that
+per-call figure again with each backend alone for its rounds (outside_alone), as a user's process runs one. One process;
 each round runs every backend once in rotating order; figures are medians over the rounds. Then the first
 backend's preprocess and post-network stages (decode … results) are timed repeated back to back, warm: their
 gap to the in-pipeline figures is what running right after the network (cold caches, threads) adds.
 
-    python -m benchmarks.pipeline [--label before|after] [--rounds 30]
+    python -m benchmarks.pipeline [--label before|after|after-amd-epyc|…] [--rounds 30]
         [--backends torch,torch-compile,onnxruntime,onnxruntime-int8,openvino,openvino-int8]
 
-Writes benchmarks/results/pipeline.json, keeping the other label's run (so "before" stays while "after"
-is re-measured), and pipeline.md. About two minutes on 2 cores (most of it the int8 calibration).
+Writes benchmarks/results/pipeline.json, keeping the other labels' runs (so "before" stays while "after"
+is re-measured; a run on another kind of CPU takes its own label, as the figures differ by CPU), and pipeline.md. About two minutes on 2 cores (most of it the int8 calibration).
 """
 from __future__ import annotations
 
@@ -40,12 +41,12 @@ import numpy as np
 import torch
 
 import darknet_py
-from benchmarks.machine import cpu_flags, cpu_model
 from benchmarks.run import PHOTO, REPO, SHARED, _exported, _opencv_backend, model_files
 from darknet_py.backends.graph import GraphDetector
 from darknet_py.backends.onnxruntime import OnnxDetector
 from darknet_py.backends.openvino import OpenVinoDetector
 from darknet_py.core.fileio import atomic_write
+from darknet_py.core.machine import cpu_flags, cpu_model
 from darknet_py.format.names import default_names
 from darknet_py.pipeline.decode import decode, head_constants
 from darknet_py.pipeline.detect import DetectOptions, finish, prepare_batch, suppress, threshold
@@ -269,11 +270,30 @@ def alone(staged: Staged, srcs: dict, rounds: int) -> dict[str, dict[str, float]
     return out
 
 
+def outside_alone(staged: list[Staged], srcs: dict, rounds: int) -> dict[str, dict[str, float]]:
+    """Each backend's detect() outside its network call, measured within each call, with that backend alone:
+    `rounds` detect() calls in a row per source (two more first, not counted). In the interleaved rounds the
+    other runtimes' thread pools (onnxruntime's, OpenVINO's, OpenCV's, torch's) are still busy or waking when a
+    backend's post-processing runs; a user's process runs one backend. Returns source → backend → ms."""
+    out: dict[str, dict[str, float]] = {source: {} for source in srcs}
+    for s in staged:
+        for source, (_, image) in srcs.items():
+            seconds = []
+            for i in range(rounds + 2):
+                s.inside[0] = 0.0
+                start = time.perf_counter()
+                s.backend.detect(image)
+                if i >= 2:
+                    seconds.append(time.perf_counter() - start - s.inside[0])
+            out[source][s.name] = ms(statistics.median(seconds))
+    return out
+
+
 def ms(seconds: float) -> float:
     return round(seconds * 1000, 3)
 
 
-def summarise(staged: list[Staged], e2e: dict, outside: dict, warm: dict) -> dict:
+def summarise(staged: list[Staged], e2e: dict, outside: dict, alone_outside: dict, warm: dict) -> dict:
     result = {}
     for source, detects in e2e.items():
         opencv = statistics.median(detects["opencv"])
@@ -289,6 +309,7 @@ def summarise(staged: list[Staged], e2e: dict, outside: dict, warm: dict) -> dic
                 "detect_minus_forward_ms": ms(whole - stages["forward"]),  # two medians' difference (noisy)
                 "outside_network_ms": ms(statistics.median(outside[source][s.name])),  # within each call
                 "outside_network_p90_ms": ms(statistics.quantiles(outside[source][s.name], n=10)[-1]),
+                "outside_network_alone_ms": alone_outside[source][s.name],  # the backend alone in its rounds
                 "detect_vs_opencv": round(whole / opencv, 3),
             }
         result[source] = {"opencv_detect_ms": ms(opencv), "preprocess_alone_ms": warm[source]["preprocess"],
@@ -318,7 +339,7 @@ def versions() -> dict:
 # -- report --------------------------------------------------------------------------------------------
 def markdown(report: dict) -> str:
     lines = []
-    for label in ("before", "after"):
+    for label in ("before", "after", *sorted(set(report) - {"before", "after", "targets"})):
         run = report.get(label)
         if not run:
             continue
@@ -330,20 +351,22 @@ def markdown(report: dict) -> str:
                       f"({entry.get('alone_backend', 'torch')}): preprocess {entry['preprocess_alone_ms']} ms, decode … results "
                       f"{entry.get('post_network_alone_ms', '-')} ms", "",
                       "| backend | " + " | ".join(STAGES) + " | detect() | detect − forward (medians) "
-                      "| detect − forward (same call) | vs OpenCV |",
-                      "|---|" + "---|" * (len(STAGES) + 4)]
+                      "| detect − forward (same call) | same call, backend alone | vs OpenCV |",
+                      "|---|" + "---|" * (len(STAGES) + 5)]
             for name, row in entry["backends"].items():
                 cells = " | ".join(f"{row['stages_ms'][s]:.2f}" for s in STAGES)
-                same_call = f"{row['outside_network_ms']:.2f}" if "outside_network_ms" in row else "–"
+                same_call, alone_call = (f"{row[key]:.2f}" if key in row else "–"
+                                         for key in ("outside_network_ms", "outside_network_alone_ms"))
                 lines.append(f"| {name} | {cells} | {row['detect_ms']:.2f} | {row['detect_minus_forward_ms']:.2f} | "
-                             f"{same_call} | {row['detect_vs_opencv']:.2f}× |")
+                             f"{same_call} | {alone_call} | {row['detect_vs_opencv']:.2f}× |")
             lines.append("")
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--label", default="after", choices=("before", "after"))
+    parser.add_argument("--label", default="after",
+                        help="the run's key in pipeline.json: before, after, or one per kind of CPU (after-amd-epyc)")
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--backends", default=",".join(DEFAULT_BACKENDS))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
@@ -366,10 +389,11 @@ def main() -> None:
                     raise SystemExit(f"{s.name} on {source}: the staged run differs from detect()")
         e2e, outside = measure(staged, opencv_detect, srcs, args.rounds)
         warm = alone(staged[0], srcs, args.rounds)
+        by_itself = outside_alone(staged, srcs, args.rounds)
     run = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
            "threads": thread_settings(), "versions": versions(), "rounds": args.rounds, "model": f"{MODEL}:{SIDE}",
            "load_average": {"start": load_at_start, "end": round(os.getloadavg()[0], 2)},
-           "sources": summarise(staged, e2e, outside, warm)}
+           "sources": summarise(staged, e2e, outside, by_itself, warm)}
     out = Path(args.out)
     path = out / "pipeline.json"
     report = json.loads(path.read_text()) if path.exists() else {}
