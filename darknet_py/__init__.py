@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from .core.version import __version__
 
 if TYPE_CHECKING:
-    from .api import load
+    from .api import fastest_backend, load
     from .backends import Backend, BackendTraits
     from .backends.torch import Darknet
     from .core.errors import CfgError, DarknetError, DarknetWarning, InputError, WeightsError
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .pipeline.tracking import LineCounter, ZoneCounter
 
 _PUBLIC = {  # name → the module that defines it
-    "load": "api",
+    "load": "api", "fastest_backend": "api",
     "Backend": "backends", "BackendTraits": "backends",
     "Darknet": "backends.torch",
     "CfgError": "core.errors", "DarknetError": "core.errors", "DarknetWarning": "core.errors",
@@ -45,7 +45,7 @@ _PUBLIC = {  # name → the module that defines it
 __all__ = [
     "Backend", "BackendTraits", "CfgError", "Classification", "Darknet", "DarknetError", "DarknetWarning",
     "Detections", "InputError", "LayerInfo", "LineCounter", "Network", "Section", "WeightsError", "WeightsHeader",
-    "ZoneCounter", "__version__", "load", "parse_text", "read_cfg", "read_weights", "track", "write_weights",
+    "ZoneCounter", "__version__", "fastest_backend", "load", "parse_text", "read_cfg", "read_weights", "track", "write_weights",
 ]
 assert sorted(__all__) == sorted([*_PUBLIC, "__version__"])
 

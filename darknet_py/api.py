@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import os
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
-from .backends import BACKENDS, GRAPH_BACKENDS, exported_file, graph_backend
+from .backends import BACKENDS, GRAPH_BACKENDS, exported_file, fastest, graph_backend
 from .backends.graph import GraphDetector
 from .backends.graph_classifier import GraphClassifier, classifier_or_detector
 from .backends.torch import Darknet
 from .core.errors import InputError
+from .core.fileio import sha256_file
 from .format.cfg import read_cfg
 from .format.names import default_names
-from .model.network import resolve_device
+from .model.network import resolve_device, size_pair
 from .pipeline.preprocess import DEFAULT_RESIZE, check_resize
 
 
@@ -41,7 +42,9 @@ def load(
     `.classify()`), and their resize is the one recorded at export unless `resize` is given.
     `backend="openvino"` (or "onnxruntime") runs an `.onnx` file, or cfg + weights exported in memory,
     on that runtime; `backend_options` go to its detector (`threads=N`; OpenVINO: `precision="f32"`
-    (default), "bf16" or "f16").
+    (default), "bf16" or "f16"). `backend="auto"` runs cfg + weights on the fastest exact (fp32) runtime
+    for this network on this CPU, measured the first time and remembered (see `fastest_backend`); on CUDA,
+    and for an exported file, it is the same as None.
 
     Args:
         cfg (str or PathLike): a darknet `.cfg` file, or an exported `.onnx` / OpenVINO `.xml` file.
@@ -51,8 +54,8 @@ def load(
         size (int or (int, int), optional): network input size, N or (W, H), instead of the cfg's.
         fast (bool): fold batch norm and keep activations channels-last (torch). Default: True.
         resize (str, optional): "darknet" or "opencv"; None: "darknet", or the one an export recorded.
-        backend (str, optional): "torch", "onnxruntime" or "openvino"; None: torch for a cfg, the
-            file's runtime for an export.
+        backend (str, optional): "torch", "onnxruntime", "openvino" or "auto"; None: torch for a cfg,
+            the file's runtime for an export.
         **backend_options: keywords for a graph runtime's detector (`threads`, OpenVINO's `precision`).
 
     Returns:
@@ -64,8 +67,17 @@ def load(
     """
     if resize is not None:
         check_resize(resize)
-    if backend is not None and backend not in BACKENDS:
-        raise InputError(f"unknown backend '{backend}'; use one of {', '.join(BACKENDS)}")
+    if backend is not None and backend not in (*BACKENDS, AUTO):
+        raise InputError(f"unknown backend '{backend}'; use one of {', '.join((*BACKENDS, AUTO))}")
+    if backend == AUTO:
+        if backend_options:
+            raise InputError(f"options {', '.join(backend_options)} pick a runtime's settings: name the runtime "
+                             f"(backend='onnxruntime' or 'openvino') rather than 'auto'")
+        if exported_file(cfg) or exported_file(weights) or resolve_device(device).type != "cpu":
+            backend = None  # an export runs on its file's runtime; CUDA runs torch
+        else:
+            choice, model = _fastest(cfg, weights, size, resize)
+            return model if model is not None else load(cfg, weights, device, size, fast, resize, choice.backend)
     if backend in GRAPH_BACKENDS:
         graph_backend(backend).require()  # a missing optional runtime is the first thing to hear about
     exported = next((path for path in (cfg, weights) if exported_file(path)), None)
@@ -92,6 +104,59 @@ def load(
     if not fast:
         return model.accelerate(cuda_graphs=False)
     return model.fold_batchnorm().use_channels_last()
+
+
+AUTO = "auto"  # load(backend=AUTO): the fastest exact runtime here (darknet_py.backends.fastest)
+
+
+def fastest_backend(cfg: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None,
+                    size: int | Sequence[int] | None = None, resize: str | None = None,
+                    measuring: Callable[[list[str]], None] | None = None) -> fastest.Choice:
+    """The fastest exact (fp32) runtime for this network on this CPU: what `load(..., backend="auto")` runs.
+
+    The first call for a network, input size and machine builds each installed candidate (torch eager,
+    onnxruntime, OpenVINO with its extra), times its batch-1 network call in interleaved rounds and writes the
+    verdict to DARKNET_PY_CACHE (default ~/.cache/darknet_py)/fastest.json; later calls read it back (seconds
+    for a small network, up to a minute for a large one on 2 cores, the first time; nothing after).
+
+    Args:
+        cfg (str or PathLike): a darknet `.cfg` file.
+        weights (str or PathLike, optional): its `.weights` (None: random weights; the speed is the same).
+        size (int or (int, int), optional): network input size, N or (W, H), instead of the cfg's.
+        resize (str, optional): detect()'s resize, "darknet" or "opencv" (it does not change the verdict).
+        measuring (callable, optional): called with the candidates' names just before they are built and timed
+            (not when the verdict is remembered): a caller's cue to say that this takes a moment.
+
+    Returns:
+        Choice: `.backend` ("torch", "onnxruntime" or "openvino"), each candidate's time (`.network_ms`) and
+        whether the verdict was remembered (`.remembered`); `.describe()` says it in one line.
+
+    Raises:
+        DarknetError: as `load` does for a bad cfg or weights.
+    """
+    return _fastest(cfg, weights, size, resize, measuring)[0]
+
+
+def _fastest(cfg: str | os.PathLike[str], weights: str | os.PathLike[str] | None, size: int | Sequence[int] | None,
+             resize: str | None, measuring: Callable[[list[str]], None] | None = None,
+             ) -> tuple[fastest.Choice, Union[Darknet, GraphDetector, None]]:
+    """The verdict, and the chosen model when it was built for a measurement just now (None when remembered)."""
+    if exported_file(cfg) or exported_file(weights):
+        raise InputError(f"{os.fspath(cfg if exported_file(cfg) else weights)} is an exported model: it has one "
+                         f"runtime's graph, so there is no runtime to choose (use --backend onnxruntime or openvino)")
+    read_cfg(cfg)  # a bad cfg is reported as load() reports it, before anything is measured
+    candidates = fastest.installed()
+    key = fastest.cache_key(sha256_file(cfg), size_pair(size), candidates)
+    remembered = fastest.recall(key)
+    if remembered is not None and remembered.backend in candidates:
+        return remembered, None
+    if measuring is not None:
+        measuring(candidates)
+    builders: dict[str, Callable[[], Union[Darknet, GraphDetector]]] = {
+        name: (lambda name=name: load(cfg, weights, "cpu", size, True, resize, name)) for name in candidates}
+    choice, model = fastest.measure(builders)
+    fastest.remember(key, choice)
+    return choice, model
 
 
 def in_memory_export(model: Darknet, backend: str, device: str,

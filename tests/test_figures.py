@@ -13,8 +13,8 @@ The rule, as a page writer meets it:
   comments, link targets and URLs, dates (2026-11-30), versions (2.13.0) and numbers that are part of a
   name (yolov4, fp16, P7, x86_64, b32, 80GB, mAP@0.50: a letter, digit, `_` or `.` touching either end,
   or `@` before it).
-- **Match.** A number shown with d decimals matches a file value x when x, 100·x (a fraction, x ≤ 1,
-  shown as a percentage) or, for a number followed by "minute(s)"/"min", x/60 (seconds shown as
+- **Match.** A number shown with d decimals matches a file value x when x, 100·x (a fraction, x < 10,
+  shown as a percentage: 181% of a CPU's peak) or, for a number followed by "minute(s)"/"min", x/60 (seconds shown as
   minutes) rounds to it: |x − shown| ≤ half a unit of its last digit. `3.1e-5` matches at its own significant
   digits; `13,500` is 13500; signs are ignored. A JSON file's values are read recursively (numbers in
   its strings and keys as text, and each list's length: a count of its rows); any other file (.md,
@@ -165,7 +165,8 @@ def _exists(name: str, root: Path = REPO) -> bool:
 def matches(shown: Shown, value: float) -> bool:
     """Whether file value `value` is `shown` at the precision shown (module docstring)."""
     candidates = [abs(value)]
-    if abs(value) <= 1 and shown.decimals is not None:  # a fraction shown as a percentage (AP 25.3, 43.50 %)
+    # a fraction shown as a percentage (AP 25.3, 43.50 %; a share above one too: 181% of a CPU's peak)
+    if abs(value) < 10 and shown.decimals is not None:
         candidates.append(abs(value) * 100)
     if shown.minutes:
         candidates.append(abs(value) / 60)

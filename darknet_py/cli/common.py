@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..core.errors import InputError
@@ -40,9 +41,10 @@ def add_device_args(p: argparse.ArgumentParser) -> None:
 def add_backend_arg(p: argparse.ArgumentParser) -> None:
     from ..backends import BACKENDS
 
-    p.add_argument("--backend", choices=BACKENDS, default=None,
+    p.add_argument("--backend", choices=(*BACKENDS, "auto"), default=None,
                    help="inference engine (default torch; onnxruntime for a .onnx file, openvino for a .xml file; "
-                        "openvino needs the extra darknet-engine[openvino])")
+                        "openvino needs the extra darknet-engine[openvino]); auto: the fastest exact (fp32) one "
+                        "for this network on this CPU, measured the first time and remembered")
 
 
 def fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
@@ -73,6 +75,27 @@ def size_arg(args) -> int | list[int] | None:
     return None if not args.size else args.size[0] if len(args.size) == 1 else args.size[:2]
 
 
+def fastest_runtime(args, cfg: str | None, weights: str) -> str | None:
+    """--backend auto: the runtime darknet_py.api.fastest_backend picks on this CPU, said on stderr; None (the
+    usual default) for an exported file or a CUDA device, which have one runtime to run on."""
+    from ..api import fastest_backend
+
+    if args.compile:
+        raise InputError("--backend auto picks among the exact fp32 runtimes; --compile needs --backend torch")
+    if args.half:
+        raise InputError("--backend auto picks among the exact fp32 runtimes; --half needs --backend torch "
+                         "(on CUDA) or --backend openvino")
+    if cfg is None or args.device != "cpu":
+        return None
+    def measuring(candidates: list[str]) -> None:
+        print(f"--backend auto: timing {', '.join(candidates)} on this network and CPU (once; the verdict is "
+              f"remembered)…", file=sys.stderr, flush=True)
+
+    choice = fastest_backend(cfg, weights, size=size_arg(args), resize=args.resize, measuring=measuring)
+    print(f"backend: {choice.describe()}", file=sys.stderr, flush=True)
+    return choice.backend
+
+
 def load_model(args):
     from ..api import load
     from ..backends import GRAPH_BACKENDS, exported_file, graph_backend
@@ -83,7 +106,10 @@ def load_model(args):
     if args.backend in GRAPH_BACKENDS:
         graph_backend(args.backend).require()  # before model files are resolved (or downloaded)
     cfg, weights = model_files(args)
-    backend = args.backend or (exported_file(weights) if cfg is None else "torch")
+    backend = args.backend
+    if backend == "auto":
+        backend = fastest_runtime(args, cfg, weights)
+    backend = backend or (exported_file(weights) if cfg is None else "torch")
     options = {}
     if args.half:
         if backend == "openvino":

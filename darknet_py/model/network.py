@@ -30,7 +30,8 @@ from .layers.softmax import TreeSoftmax
 MAX_INPUT_SIDE = 16384  # larger inputs would exhaust memory long before they help
 
 
-def _size_pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
+def size_pair(size: int | Sequence[int] | None) -> tuple[int, int] | None:
+    """`size` as load() takes it (N, (W, H) or None) as (W, H), or None."""
     if size is None:
         return None
     if isinstance(size, int):
@@ -55,7 +56,7 @@ class Network(nn.Module):
         width = self.net.get_int("width", 0)
         height = self.net.get_int("height", 0)
         channels = self.net.get_int("channels", 3)
-        override = _size_pair(size)
+        override = size_pair(size)
         if override:
             width, height = override
         for name, value in (("width", width), ("height", height)):

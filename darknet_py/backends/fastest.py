@@ -1,0 +1,179 @@
+"""The fastest exact runtime for a network on this CPU: measured once, then remembered (`backend="auto"`).
+
+Which runtime runs a network fastest depends on the CPU and on the network, by margins that matter
+(benchmarks/results/cpu_paths.md): on a 2-core Intel Xeon with AMX, OpenVINO runs yolov4-csp's detect() in less
+than half eager torch's time; on a 2-core AMD EPYC onnxruntime is second for yolov4-tiny and last, at about 1.5×
+torch's time, for yolov4-csp. A fixed default is wrong somewhere, so "auto" does not guess: it times the exact (fp32) runtimes installed here on this network at
+its input size, in interleaved rounds, keeps the fastest, and remembers the verdict in DARKNET_PY_CACHE (default
+~/.cache/darknet_py)/fastest.json, keyed by the cfg's text, the input size, the CPU (model, ISA flags, cores),
+torch's thread count and the runtimes' versions, so later loads on this machine build only the winner.
+
+Candidates: torch eager (batch norm folded, channels-last: load()'s default), onnxruntime (always installed) and
+OpenVINO where its extra is installed, both running the graph exported in memory. Their detections agree with
+torch's within docs/parity.md's tolerance for exported graphs (identical classes, scores ±1e-3, boxes ±0.5 px).
+Not candidates: torch.compile (its first call costs seconds to tens of seconds and pays back only after hundreds of
+frames, cpu_paths.md; --compile asks for it), int8 and half precision (not exact).
+
+May import: pipeline, model, format, core (as backends/ may). The candidates are built by the caller (darknet_py.api).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+
+from ..core.fileio import atomic_write
+from ..core.machine import cpu_flags, cpu_model
+from ..core.version import __version__
+from ..format.zoo import cache_dir
+from ..pipeline.backend import Backend
+
+CANDIDATES = ("torch", "onnxruntime", "openvino")
+# torch (the runtime with every feature: --compile, CUDA graphs, recurrent state) is kept unless another runtime is
+# at least this much faster: a smaller lead is within what a busy machine's speed drift does to a few rounds.
+MARGIN = 0.05
+ROUNDS = 5  # timed candidates() calls per runtime, after one warm-up call each
+CACHE_FILE = "fastest.json"
+CACHE_VERSION = 1  # bumped when the measurement changes, so older verdicts are measured again
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which runtime `backend="auto"` runs, and why.
+
+    Attributes:
+        backend (str): "torch", "onnxruntime" or "openvino".
+        network_ms (dict[str, float]): each candidate's median time of one batch-1 network call with its decoding
+            (`Backend.candidates`), ms, as measured on this CPU.
+        remembered (bool): True when the verdict came from the cache rather than a measurement just now.
+    """
+
+    backend: str
+    network_ms: dict[str, float] = field(default_factory=dict)
+    remembered: bool = False
+
+    def describe(self) -> str:
+        """One line for a log: the runtime and the times it was chosen on, fastest first."""
+        times = ", ".join(f"{name} {ms:.1f} ms" for name, ms in sorted(self.network_ms.items(), key=lambda kv: kv[1]))
+        how = "remembered from an earlier measurement" if self.remembered else "measured now"
+        return f"{self.backend}, the fastest exact runtime for this network on this CPU ({times}; {how})"
+
+
+def pick(network_ms: Mapping[str, float]) -> str:
+    """The runtime to run, from each candidate's time: the fastest, but torch unless another is MARGIN faster.
+
+    Args:
+        network_ms (Mapping[str, float]): candidate name → median ms; must hold "torch".
+
+    Returns:
+        str: the chosen candidate's name.
+    """
+    fastest = min(network_ms, key=network_ms.__getitem__)
+    return fastest if network_ms[fastest] < network_ms["torch"] * (1 - MARGIN) else "torch"
+
+
+def installed() -> list[str]:
+    """The candidates whose runtime this Python can import (torch and onnxruntime are dependencies; OpenVINO is an
+    extra)."""
+    import importlib.util
+
+    return [name for name in CANDIDATES if name == "torch" or importlib.util.find_spec(name) is not None]
+
+
+def cache_key(cfg_sha256: str, size: tuple[int, int] | None, candidates: list[str]) -> str:
+    """What the verdict depends on, hashed: the network, its input size, this CPU, threads, the runtimes' versions.
+
+    Args:
+        cfg_sha256 (str): the cfg file's SHA-256 (weights do not change a dense network's speed).
+        size (tuple[int, int], optional): the input size asked for, (W, H); None: the cfg's own.
+        candidates (list[str]): the runtimes that were (or would be) timed.
+
+    Returns:
+        str: a hex digest, the key in fastest.json.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed_version(package: str) -> str | None:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return None
+
+    facts = {"cache": CACHE_VERSION, "cfg": cfg_sha256, "size": size,
+             "cpu": cpu_model(), "flags": cpu_flags(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+             "darknet_py": __version__, "candidates": candidates,
+             "versions": {package: installed_version(package) for package in ("torch", "onnxruntime", "openvino")}}
+    return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
+
+
+def cache_path() -> Path:
+    return cache_dir() / CACHE_FILE
+
+
+def recall(key: str) -> Choice | None:
+    """The remembered verdict for `key`, or None (none yet, or a cache file that cannot be read: measure again)."""
+    try:
+        entry = json.loads(cache_path().read_text())[key]
+        return Choice(entry["backend"], {k: float(v) for k, v in entry["network_ms"].items()}, remembered=True)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def remember(key: str, choice: Choice) -> None:
+    """Add `choice` to the cache file (written whole, atomically); a cache that cannot be written is skipped: the
+    next load measures again rather than fail."""
+    path = cache_path()
+    try:
+        verdicts = json.loads(path.read_text())
+        if not isinstance(verdicts, dict):
+            verdicts = {}
+    except (OSError, ValueError):
+        verdicts = {}
+    verdicts[key] = {"backend": choice.backend, "network_ms": choice.network_ms, "cpu": cpu_model(),
+                     "date": time.strftime("%Y-%m-%d")}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path, "w") as handle:
+            json.dump(verdicts, handle, indent=1)
+    except OSError:
+        pass
+
+
+def measure(builders: Mapping[str, Callable[[], Backend]], rounds: int = ROUNDS) -> tuple[Choice, Backend]:
+    """Build every candidate, time its batch-1 `candidates()` in interleaved rounds, and keep the fastest.
+
+    Rounds rotate the order, so no runtime always runs right after the same other one (their thread pools stay
+    busy or asleep for a while after a call). The pixels are random: the work of a dense network does not depend
+    on them.
+
+    Args:
+        builders (Mapping[str, Callable[[], Backend]]): candidate name → a function building it; "torch" among them.
+        rounds (int): timed calls per candidate, after one warm-up call each.
+
+    Returns:
+        (Choice, Backend): the verdict, and the chosen candidate already built.
+    """
+    models = {name: build() for name, build in builders.items()}
+    first = next(iter(models.values()))
+    pixels = np.random.default_rng(0).random((1, first.channels, first.height, first.width), dtype=np.float32)
+    names = list(models)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    with torch.inference_mode():
+        for name in names:
+            models[name].candidates(pixels)
+        for r in range(rounds):
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                start = time.perf_counter()
+                models[name].candidates(pixels)
+                times[name].append(time.perf_counter() - start)
+    network_ms = {name: round(statistics.median(seconds) * 1000, 2) for name, seconds in times.items()}
+    winner = pick(network_ms)
+    return Choice(winner, network_ms), models[winner]
