@@ -11,26 +11,21 @@ Per model (yolov4-tiny 416 official, yolov4-csp 512 synthetic), in one process:
     python -m benchmarks.auto_backend [--rounds 15] [--models yolov4-tiny:416,yolov4-csp:512]
 
 Writes benchmarks/results/auto_backend.json and auto_backend.md, one run per CPU model (a run replaces the earlier
-run on the same model and keeps the others). About 3 minutes on 2 cores.
+run on the same model and keeps the others). About a minute on 2 cores.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 import darknet_py
-from benchmarks.run import PHOTO, REPO, Backend, interleaved, make_backends, model_files
-from darknet_py.core.fileio import atomic_write
-from darknet_py.core.machine import cpu_flags, cpu_model
+from benchmarks.cpu_paths import machine_report, run_models, save_per_cpu
+from benchmarks.run import PHOTO, Backend, interleaved, make_backends, model_files
 
 
 def bench_model(spec: str, rounds: int, folder: Path) -> dict:
@@ -92,24 +87,9 @@ def run_markdown(report: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="yolov4-tiny:416,yolov4-csp:512")
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="darknet_py-auto-") as tmp:
-        models = [bench_model(spec, args.rounds, Path(tmp)) for spec in args.models.split(",")]
-    report = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-              "torch_threads": torch.get_num_threads(), "rounds": args.rounds, "opencv": cv2.__version__,
-              "load_average": round(os.getloadavg()[0], 2), "models": models}
-    out = Path(args.out)
-    path = out / "auto_backend.json"
-    runs = json.loads(path.read_text())["runs"] if path.exists() else {}
-    runs[report["cpu"]] = report
-    with atomic_write(path, "w") as handle:
-        json.dump({"runs": runs}, handle, indent=1)
-    with atomic_write(out / "auto_backend.md", "w") as handle:
-        handle.write("\n".join(run_markdown(r) for r in runs.values()))
+    args, models = run_models(__doc__.splitlines()[0], 15, bench_model)
+    report = {**machine_report(args.rounds), "opencv": cv2.__version__, "models": models}
+    path = save_per_cpu(Path(args.out), "auto_backend", report, run_markdown)
     print(f"wrote {path} and auto_backend.md")
 
 

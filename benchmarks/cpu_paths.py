@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -163,9 +164,24 @@ def bench_model(spec: str, rounds: int, folder: Path) -> dict:
     return result
 
 
-def markdown(runs: dict[str, dict]) -> str:
-    """cpu_paths.md: each CPU's run (`runs`: CPU model → report), in the file's order."""
-    return "\n".join(run_markdown(report) for report in runs.values())
+def machine_report(rounds: int) -> dict:
+    """The facts a per-CPU run starts with: date, CPU model and ISA flags, cores, torch threads, rounds, load."""
+    return {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "rounds": rounds, "load_average": round(os.getloadavg()[0], 2)}
+
+
+def save_per_cpu(out: Path, stem: str, report: dict, run_markdown: Callable[[dict], str]) -> Path:
+    """Write `stem`.json as {"runs": {CPU model: report}} (this CPU's earlier run replaced, the other CPUs' kept)
+    and `stem`.md with each run's markdown. Returns the JSON file's path."""
+    path = out / f"{stem}.json"
+    runs = json.loads(path.read_text())["runs"] if path.exists() else {}
+    runs[report["cpu"]] = report
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w") as handle:
+        json.dump({"runs": runs}, handle, indent=1)
+    with atomic_write(out / f"{stem}.md", "w") as handle:
+        handle.write("\n".join(run_markdown(run) for run in runs.values()) + "\n")
+    return path
 
 
 def run_markdown(report: dict) -> str:
@@ -193,30 +209,31 @@ def run_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_models(description: str, rounds: int, bench: Callable[[str, int, Path], dict]) -> tuple[argparse.Namespace, list]:
+    """Parse --models, --rounds (default `rounds`) and --out, and run `bench(spec, rounds, scratch folder)` per model.
+
+    Returns:
+        (Namespace, list[dict]): the arguments and each model's result, in --models order.
+    """
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--models", default="yolov4-tiny:416,yolov4-csp:512")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args()
-    import onnxruntime  # noqa: F401  (versions below)
+    with tempfile.TemporaryDirectory(prefix="darknet_py-bench-") as tmp:
+        return args, [bench(spec, args.rounds, Path(tmp)) for spec in args.models.split(",")]
+
+
+def main() -> None:
     import openvino
 
-    with tempfile.TemporaryDirectory(prefix="darknet_py-cpu-paths-") as tmp:
-        models = [bench_model(spec, args.rounds, Path(tmp)) for spec in args.models.split(",")]
-    report = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
-              "torch_threads": torch.get_num_threads(), "rounds": args.rounds,
+    args, models = run_models(__doc__.splitlines()[0], 9, bench_model)
+    report = {**machine_report(args.rounds),
               "versions": {"darknet_py": darknet_py.__version__, "torch": torch.__version__, "opencv": cv2.__version__,
                            "openvino": openvino.__version__.split("-")[0], "numpy": np.__version__},
-              "load_average": round(os.getloadavg()[0], 2), "models": models}
+              "models": models}
     out = Path(args.out)
-    path = out / "cpu_paths.json"
-    runs = json.loads(path.read_text())["runs"] if path.exists() else {}
-    runs[report["cpu"]] = report
-    with atomic_write(path, "w") as handle:
-        json.dump({"runs": runs}, handle, indent=1)
-    with atomic_write(out / "cpu_paths.md", "w") as handle:
-        handle.write(markdown(runs) + "\n")
+    save_per_cpu(out, "cpu_paths", report, run_markdown)
     print(f"wrote {out / 'cpu_paths.json'} and cpu_paths.md")
 
 
