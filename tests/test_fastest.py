@@ -16,6 +16,7 @@ import darknet_py
 from darknet_py.backends import fastest
 from darknet_py.core.fileio import sha256_file
 from tests.conftest import IMAGES, REPO, official, shared_path
+from weights_tools.synth import synthesize
 
 EVERY_RUNTIME = ["torch", "onnxruntime", "openvino"]  # the dev extra installs OpenVINO
 
@@ -127,3 +128,27 @@ def test_the_cli_says_what_it_measured_then_what_it_remembered(tmp_path: Path) -
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert refused.stderr.strip().splitlines()[-1] == (
         "error: --backend auto picks among the exact fp32 runtimes; --compile needs --backend torch")
+
+
+NET = "[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n"
+HEAD = "[connected]\noutput=10\nactivation=linear\n[softmax]\n"
+
+
+def test_a_classifier_is_timed_classifying_and_a_recurrent_network_on_the_runtimes_that_take_it(
+        tmp_path: Path, cache: Path) -> None:
+    classifier, weights = tmp_path / "classifier.cfg", tmp_path / "classifier.weights"
+    classifier.write_text(NET + HEAD)
+    synthesize(classifier, seed=0).save_weights(weights)
+    choice = darknet_py.fastest_backend(classifier, weights)
+    assert sorted(choice.network_ms) == sorted(EVERY_RUNTIME)
+    model = darknet_py.load(classifier, weights, backend="auto")
+    assert model.traits.name == choice.backend and model.is_classifier
+    image = (np.arange(32 * 32 * 3) % 256).astype(np.uint8).reshape(32, 32, 3)
+    expected, got = darknet_py.load(classifier, weights).classify(image, top=3)[0], model.classify(image, top=3)[0]
+    assert list(got.class_ids) == list(expected.class_ids)
+    assert np.abs(got.probabilities - expected.probabilities).max() <= 1e-5
+
+    recurrent = tmp_path / "recurrent.cfg"  # no export of recurrent layers: torch is the only candidate
+    recurrent.write_text(NET + "[rnn]\noutput=20\nhidden=16\nactivation=leaky\n" + HEAD)
+    only = darknet_py.fastest_backend(recurrent)
+    assert list(only.network_ms) == ["torch"] and only.backend == "torch"

@@ -52,7 +52,8 @@ class Choice:
     Attributes:
         backend (str): "torch", "onnxruntime" or "openvino".
         network_ms (dict[str, float]): each candidate's median time of one batch-1 network call with its decoding
-            (`Backend.candidates`), ms, as measured on this CPU.
+            (`Backend.candidates`; a classifier's `classify`), ms, as measured on this CPU; runtimes that cannot
+            take the network are absent.
         remembered (bool): True when the verdict came from the cache rather than a measurement just now.
     """
 
@@ -147,32 +148,51 @@ def remember(key: str, choice: Choice) -> None:
         pass
 
 
+def timed_call(model: Backend, rng: np.random.Generator) -> Callable[[], object]:
+    """The call `measure` times on `model`: a detector's batch-1 `candidates()` on network-ready pixels, a
+    classifier's `classify()` of one image at the network's size (classifiers have no candidates; classify's
+    pre-processing is the same code on every runtime). The inputs are random: a dense network's work does not
+    depend on them."""
+    if model.is_classifier:
+        shape = (model.height, model.width) if model.channels == 1 else (model.height, model.width, 3)
+        image = rng.integers(0, 256, shape, dtype=np.uint8)
+        return lambda: model.classify(image)
+    pixels = rng.random((1, model.channels, model.height, model.width), dtype=np.float32)
+    return lambda: model.candidates(pixels)
+
+
 def measure(builders: Mapping[str, Callable[[], Backend]], rounds: int = ROUNDS) -> tuple[Choice, Backend]:
-    """Build every candidate, time its batch-1 `candidates()` in interleaved rounds, and keep the fastest.
+    """Build every candidate, time its call (see `timed_call`) in interleaved rounds, and keep the fastest.
 
     Rounds rotate the order, so no runtime always runs right after the same other one (their thread pools stay
-    busy or asleep for a while after a call). The pixels are random: the work of a dense network does not depend
-    on them.
+    busy or asleep for a while after a call). A runtime that cannot take the network (an export refused: a
+    recurrent network; a runtime failing to compile a layer) is left out, as an uninstalled one is.
 
     Args:
-        builders (Mapping[str, Callable[[], Backend]]): candidate name → a function building it; "torch" among them.
+        builders (Mapping[str, Callable[[], Backend]]): candidate name → a function building it; "torch" first.
         rounds (int): timed calls per candidate, after one warm-up call each.
 
     Returns:
         (Choice, Backend): the verdict, and the chosen candidate already built.
     """
-    models = {name: build() for name, build in builders.items()}
-    first = next(iter(models.values()))
-    pixels = np.random.default_rng(0).random((1, first.channels, first.height, first.width), dtype=np.float32)
+    models: dict[str, Backend] = {}
+    for name, build in builders.items():
+        try:
+            models[name] = build()
+        except Exception:  # an export refused, or a runtime that cannot compile a layer: not a candidate
+            if name == "torch":
+                raise  # the network itself is bad: load() says so
+    rng = np.random.default_rng(0)
+    calls = {name: timed_call(model, rng) for name, model in models.items()}
     names = list(models)
     times: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
         for name in names:
-            models[name].candidates(pixels)
+            calls[name]()
         for r in range(rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 start = time.perf_counter()
-                models[name].candidates(pixels)
+                calls[name]()
                 times[name].append(time.perf_counter() - start)
     network_ms = {name: round(statistics.median(seconds) * 1000, 2) for name, seconds in times.items()}
     winner = pick(network_ms)
