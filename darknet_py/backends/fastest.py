@@ -40,7 +40,9 @@ CANDIDATES = ("torch", "onnxruntime", "openvino")
 # torch (the runtime with every feature: --compile, CUDA graphs, recurrent state) is kept unless another runtime is
 # at least this much faster: a smaller lead is within what a busy machine's speed drift does to a few rounds.
 MARGIN = 0.05
-ROUNDS = 5  # timed candidates() calls per runtime, after one warm-up call each
+ROUNDS = 5  # timed calls per runtime, after one warm-up call each
+# ... and 3 where one warm-up call took a second or more (P6/P7 on 2 cores: a measurement of minutes otherwise)
+SLOW_CALL_S, SLOW_ROUNDS = 1.0, 3
 CACHE_FILE = "fastest.json"
 CACHE_VERSION = 1  # bumped when the measurement changes, so older verdicts are measured again
 
@@ -170,7 +172,8 @@ def measure(builders: Mapping[str, Callable[[], Backend]], rounds: int = ROUNDS)
 
     Args:
         builders (Mapping[str, Callable[[], Backend]]): candidate name → a function building it; "torch" first.
-        rounds (int): timed calls per candidate, after one warm-up call each.
+        rounds (int): timed calls per candidate, after one warm-up call each (SLOW_ROUNDS at most where a
+            warm-up call took SLOW_CALL_S or more).
 
     Returns:
         (Choice, Backend): the verdict, and the chosen candidate already built.
@@ -187,8 +190,13 @@ def measure(builders: Mapping[str, Callable[[], Backend]], rounds: int = ROUNDS)
     names = list(models)
     times: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
+        slowest = 0.0
         for name in names:
+            start = time.perf_counter()
             calls[name]()
+            slowest = max(slowest, time.perf_counter() - start)
+        if slowest >= SLOW_CALL_S:
+            rounds = min(rounds, SLOW_ROUNDS)
         for r in range(rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
                 start = time.perf_counter()
