@@ -76,7 +76,7 @@ def load(
         if exported_file(cfg) or exported_file(weights) or resolve_device(device).type != "cpu":
             backend = None  # an export runs on its file's runtime; CUDA runs torch
         else:
-            choice, model = _fastest(cfg, weights, size, resize)
+            choice, model = _fastest(cfg, weights, size, resize, fast=fast)
             return model if model is not None else load(cfg, weights, device, size, fast, resize, choice.backend)
     if backend in GRAPH_BACKENDS:
         graph_backend(backend).require()  # a missing optional runtime is the first thing to hear about
@@ -138,7 +138,7 @@ def fastest_backend(cfg: str | os.PathLike[str], weights: str | os.PathLike[str]
 
 
 def _fastest(cfg: str | os.PathLike[str], weights: str | os.PathLike[str] | None, size: int | Sequence[int] | None,
-             resize: str | None, measuring: Callable[[list[str]], None] | None = None,
+             resize: str | None, measuring: Callable[[list[str]], None] | None = None, fast: bool = True,
              ) -> tuple[fastest.Choice, Union[Darknet, GraphDetector, None]]:
     """The verdict, and the chosen model when it was built for a measurement just now (None when remembered)."""
     if exported_file(cfg) or exported_file(weights):
@@ -146,14 +146,14 @@ def _fastest(cfg: str | os.PathLike[str], weights: str | os.PathLike[str] | None
                          f"runtime's graph, so there is no runtime to choose (use --backend onnxruntime or openvino)")
     read_cfg(cfg)  # a bad cfg is reported as load() reports it, before anything is measured
     candidates = fastest.installed()
-    key = fastest.cache_key(sha256_file(cfg), size_pair(size), candidates)
+    key = fastest.cache_key(sha256_file(cfg), size_pair(size), candidates, fast)
     remembered = fastest.recall(key)
     if remembered is not None and remembered.backend in candidates:
         return remembered, None
     if measuring is not None:
         measuring(candidates)
     builders: dict[str, Callable[[], Union[Darknet, GraphDetector]]] = {
-        name: (lambda name=name: load(cfg, weights, "cpu", size, True, resize, name)) for name in candidates}
+        name: (lambda name=name: load(cfg, weights, "cpu", size, fast, resize, name)) for name in candidates}
     choice, model = fastest.measure(builders)
     fastest.remember(key, choice)
     return choice, model

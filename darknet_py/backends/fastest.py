@@ -91,13 +91,14 @@ def installed() -> list[str]:
     return [name for name in CANDIDATES if name == "torch" or importlib.util.find_spec(name) is not None]
 
 
-def cache_key(cfg_sha256: str, size: tuple[int, int] | None, candidates: list[str]) -> str:
+def cache_key(cfg_sha256: str, size: tuple[int, int] | None, candidates: list[str], fast: bool = True) -> str:
     """What the verdict depends on, hashed: the network, its input size, this CPU, threads, the runtimes' versions.
 
     Args:
         cfg_sha256 (str): the cfg file's SHA-256 (weights do not change a dense network's speed).
         size (tuple[int, int], optional): the input size asked for, (W, H); None: the cfg's own.
         candidates (list[str]): the runtimes that were (or would be) timed.
+        fast (bool): load()'s `fast` for the torch candidate (folded batch norm, channels-last).
 
     Returns:
         str: a hex digest, the key in fastest.json.
@@ -112,7 +113,7 @@ def cache_key(cfg_sha256: str, size: tuple[int, int] | None, candidates: list[st
 
     facts = {"cache": CACHE_VERSION, "cfg": cfg_sha256, "size": size,
              "cpu": cpu_model(), "flags": cpu_flags(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
-             "darknet_py": __version__, "candidates": candidates,
+             "darknet_py": __version__, "candidates": candidates, "fast": fast,
              "versions": {package: installed_version(package) for package in ("torch", "onnxruntime", "openvino")}}
     return hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()
 
