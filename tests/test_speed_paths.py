@@ -1,7 +1,8 @@
 """The fast paths change speed, not results: folded batch norm and channels-last activations
-against the plain modules; int8 export against fp32 (detections on a photo, AP on the COCO subset)."""
+against the plain modules; oneDNN's pre-packed convolutions against eager F.conv2d; int8 export against fp32 (detections on a photo, AP on the COCO subset)."""
 from __future__ import annotations
 
+import copy
 import json
 import warnings
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 import darknet_py
 from darknet_py import cli
 from darknet_py.evaluate.coco import run_map
+from darknet_py.model.layers import prepacked
 from darknet_py.model.layers.conv import ConvLayer
 from tests.conftest import COCO, IMAGES, ZOO_CFG, official, photos, shared_path
 
@@ -244,3 +246,45 @@ def test_compiled_mish_network_on_cpu_matches_eager(synthetic_weights) -> None:
     assert compiled.runner().compiled
     for a, b in zip(got, _heads(eager, pixels)):
         assert (a - b).abs().max() <= 1e-4 * b.abs().max()
+
+
+@pytest.fixture
+def plain_convolutions(monkeypatch: pytest.MonkeyPatch):
+    """A switch for the pre-packed oneDNN convolutions: call it with False for eager F.conv2d."""
+    def switch(on: bool) -> None:
+        monkeypatch.setattr(prepacked, "enabled", on)
+    return switch
+
+
+@pytest.mark.parametrize("name", ["yolov4-tiny", "yolov4-csp"])
+def test_prepacked_convolutions_give_eagers_outputs(name: str, synthetic_weights, plain_convolutions) -> None:
+    """Leaky fused as the kernel's post-op (yolov4-tiny), mish after it (yolov4-csp): eager's numbers, and new
+    weights are packed again rather than served stale."""
+    assert prepacked.available()
+    cfg = shared_path(ZOO_CFG / f"{name}.cfg")
+    weights = official(name)[1] if name == "yolov4-tiny" else synthetic_weights(cfg)
+    model = darknet_py.load(cfg, weights, size=256)
+    x = torch.rand(2, 3, 256, 256)
+    for _ in range(2):  # the second time with other weights, in place
+        plain_convolutions(False)
+        expected = _heads(model, x)
+        plain_convolutions(True)
+        got = _heads(model, x)
+        for a, b in zip(got, expected, strict=True):
+            assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+        model.load_weight_array(darknet_py.load(cfg, fast=False, size=256).weight_array())
+    with torch.enable_grad():  # autograd takes the plain path, so gradients flow
+        model(x.requires_grad_())[0].sum().backward()
+    assert x.grad is not None and x.grad.abs().max() > 0
+
+
+def test_a_model_that_ran_prepacked_still_pickles_and_copies() -> None:
+    cfg, weights = official("yolov4-tiny")
+    model = darknet_py.load(cfg, weights)
+    image = str(shared_path(IMAGES / "dog.jpg"))
+    first = model.detect(image)[0]
+    from ray import cloudpickle  # how Ray ships the module to its actors
+
+    for twin in (cloudpickle.loads(cloudpickle.dumps(model)), copy.deepcopy(model)):
+        again = twin.detect(image)[0]
+        assert again.labels == first.labels and np.array_equal(again.scores, first.scores)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...format.cfg import Section
+from . import prepacked
 from .activations import activation_from
 from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, register, reject_enabled, require_positive
 
@@ -58,8 +59,14 @@ class ConvLayer(Layer):
         self.register_buffer("folded_bias", None, persistent=False)
         self._folded_from: tuple[int, ...] = ()
         self.shares_weights = False  # share_index: the tensors are another layer's
+        # oneDNN's pre-packed kernel with the activation as its post-op, where that activation has one (leaky, relu,
+        # linear); variants (xnor) convolve their own way. Elsewhere it measured no faster (layers/prepacked.py).
+        self._prepacked = type(self).convolve is ConvLayer.convolve and getattr(activation, "name", "") in prepacked.FUSED
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.fold and self._prepacked and prepacked.applies(x):
+            weight, bias = self.folded() if self.bn is not None else (self.conv.weight, self.conv.bias)
+            return prepacked.convolve(self, self.conv, x, weight, bias, self.act.name)
         if self.bn is None:
             return self.act(self.conv(x))
         if self.fold:
