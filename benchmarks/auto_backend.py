@@ -1,7 +1,7 @@
 """What `--backend auto` (load(..., backend="auto")) gives a user on this CPU, against the default and OpenCV DNN.
 
 Per model (yolov4-tiny 416 official, yolov4-csp 512 synthetic), in one process:
-- the first `fastest_backend()` call with an empty cache: its verdict, each candidate's timed network call, and
+- the first `fastest_backend()` call with an empty cache: its verdict, each candidate's timed detect(), and
   the seconds it took (what a user's first `--backend auto` run waits once per network and machine);
 - the second call's seconds (the verdict read back);
 - detect() on dog.jpg of the default (torch eager), of load(backend="auto") and of OpenCV DNN's
@@ -59,7 +59,7 @@ def bench_model(spec: str, rounds: int, folder: Path) -> dict:
                        "vs_opencv": round(statistics.median(b.times["detect"]) / opencv, 3)} for b in backends}
     for row, entry in detect.items():
         print(f"  {row:<22} detect() {entry['detect_ms']:8.2f} ms  {entry['vs_opencv']:.3f}x OpenCV", flush=True)
-    return {"model": name, "size": side, "weights": kind, "chosen": choice.backend, "network_ms": choice.network_ms,
+    return {"model": name, "size": side, "weights": kind, "chosen": choice.backend, "times_ms": choice.times_ms,
             "first_call_s": round(first_s, 1), "second_call_s": round(second_s, 3), "detect": detect,
             "auto_vs_default": round(detect[f"auto ({choice.backend})"]["detect_ms"]
                                      / detect["default (torch)"]["detect_ms"], 3),
@@ -71,11 +71,11 @@ def run_markdown(report: dict) -> str:
              f"Measured {report['date']} on {report['cpu']} ({report['cores']} cores; {', '.join(report['cpu_flags'])}), "
              f"{report['torch_threads']} torch threads; detect() on dog.jpg, medians of {report['rounds']} interleaved "
              f"rounds.", "",
-             "| model | auto chose | candidates' network ms | first call s | later calls s | default detect() ms "
+             "| model | auto chose | candidates' detect() ms as timed | first call s | later calls s | default detect() ms "
              "| auto detect() ms | auto / default | auto vs OpenCV | detections at 0.005, auto vs default |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for m in report["models"]:
-        times = ", ".join(f"{k} {v}" for k, v in sorted(m["network_ms"].items(), key=lambda kv: kv[1]))
+        times = ", ".join(f"{k} {v}" for k, v in sorted(m["times_ms"].items(), key=lambda kv: kv[1]))
         auto = m["detect"][f"auto ({m['chosen']})"]
         a = m["agreement"]
         same = (f"{a['detections']}, labels identical (score ±{a['max_score_diff']:.1e}, box ±{a['max_box_diff_px']:.1e} "

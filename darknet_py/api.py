@@ -30,7 +30,9 @@ def load(
 
     `fast` (default) folds batch norm into the convolutions and keeps activations channels-last
     (see Darknet.fold_batchnorm / use_channels_last); results agree with the plain layout to
-    float rounding. On CUDA it also replays detect()'s network as CUDA graphs (Darknet.accelerate).
+    float rounding. On the CPU, convolutions with leaky, ReLU or linear activations then run on
+    oneDNN's pre-packed weights with the activation fused (darknet_py.model.layers.prepacked), with
+    eager's numbers. On CUDA it also replays detect()'s network as CUDA graphs (Darknet.accelerate).
 
     `resize` picks detect()'s image resize: "darknet" (the default: darknet's own resize_image /
     letterbox_image, what `darknet detector test/valid/map` compute) or "opencv" (cv2.resize, as OpenCV
@@ -115,7 +117,8 @@ def fastest_backend(cfg: str | os.PathLike[str], weights: str | os.PathLike[str]
     """The fastest exact (fp32) runtime for this network on this CPU: what `load(..., backend="auto")` runs.
 
     The first call for a network, input size and machine builds each installed candidate (torch eager,
-    onnxruntime, OpenVINO with its extra), times its batch-1 network call in interleaved rounds and writes the
+    onnxruntime, OpenVINO with its extra), times one detect() (a classifier's classify()) of an image at
+    the network's size in interleaved rounds and writes the
     verdict to DARKNET_PY_CACHE (default ~/.cache/darknet_py)/fastest.json; later calls read it back (seconds
     for a small network, up to a minute for a large one on 2 cores, the first time; nothing after).
 
@@ -128,7 +131,7 @@ def fastest_backend(cfg: str | os.PathLike[str], weights: str | os.PathLike[str]
             (not when the verdict is remembered): a caller's cue to say that this takes a moment.
 
     Returns:
-        Choice: `.backend` ("torch", "onnxruntime" or "openvino"), each candidate's time (`.network_ms`) and
+        Choice: `.backend` ("torch", "onnxruntime" or "openvino"), each candidate's time (`.times_ms`) and
         whether the verdict was remembered (`.remembered`); `.describe()` says it in one line.
 
     Raises:

@@ -28,14 +28,14 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache" / fastest.CACHE_FILE
 
 
-@pytest.mark.parametrize(("network_ms", "chosen"), [
+@pytest.mark.parametrize(("times_ms", "chosen"), [
     ({"torch": 40.0, "onnxruntime": 41.0, "openvino": 39.0}, "torch"),  # 2.5% faster: within the margin
     ({"torch": 40.0, "onnxruntime": 41.0, "openvino": 37.0}, "openvino"),
     ({"torch": 30.0, "onnxruntime": 20.0, "openvino": 25.0}, "onnxruntime"),
     ({"torch": 30.0}, "torch"),
 ])
-def test_the_fastest_runtime_wins_by_more_than_the_margin(network_ms: dict, chosen: str) -> None:
-    assert fastest.pick(network_ms) == chosen
+def test_the_fastest_runtime_wins_by_more_than_the_margin(times_ms: dict, chosen: str) -> None:
+    assert fastest.pick(times_ms) == chosen
 
 
 def test_every_installed_runtime_is_timed_once_then_the_verdict_is_remembered(cache: Path) -> None:
@@ -43,9 +43,9 @@ def test_every_installed_runtime_is_timed_once_then_the_verdict_is_remembered(ca
     measured: list[list[str]] = []
     choice = darknet_py.fastest_backend(cfg, weights, measuring=measured.append)
     assert measured == [EVERY_RUNTIME] and fastest.installed() == EVERY_RUNTIME
-    assert not choice.remembered and sorted(choice.network_ms) == sorted(EVERY_RUNTIME)
-    assert all(0 < ms < 10_000 for ms in choice.network_ms.values())
-    assert choice.backend == fastest.pick(choice.network_ms)
+    assert not choice.remembered and sorted(choice.times_ms) == sorted(EVERY_RUNTIME)
+    assert all(0 < ms < 10_000 for ms in choice.times_ms.values())
+    assert choice.backend == fastest.pick(choice.times_ms)
     assert choice.backend in choice.describe() and "measured now" in choice.describe()
 
     again = darknet_py.fastest_backend(cfg, weights, measuring=measured.append)
@@ -140,7 +140,7 @@ def test_a_classifier_is_timed_classifying_and_a_recurrent_network_on_the_runtim
     classifier.write_text(NET + HEAD)
     synthesize(classifier, seed=0).save_weights(weights)
     choice = darknet_py.fastest_backend(classifier, weights)
-    assert sorted(choice.network_ms) == sorted(EVERY_RUNTIME)
+    assert sorted(choice.times_ms) == sorted(EVERY_RUNTIME)
     model = darknet_py.load(classifier, weights, backend="auto")
     assert model.traits.name == choice.backend and model.is_classifier
     image = (np.arange(32 * 32 * 3) % 256).astype(np.uint8).reshape(32, 32, 3)
@@ -151,4 +151,4 @@ def test_a_classifier_is_timed_classifying_and_a_recurrent_network_on_the_runtim
     recurrent = tmp_path / "recurrent.cfg"  # no export of recurrent layers: torch is the only candidate
     recurrent.write_text(NET + "[rnn]\noutput=20\nhidden=16\nactivation=leaky\n" + HEAD)
     only = darknet_py.fastest_backend(recurrent)
-    assert list(only.network_ms) == ["torch"] and only.backend == "torch"
+    assert list(only.times_ms) == ["torch"] and only.backend == "torch"

@@ -40,11 +40,11 @@ CANDIDATES = ("torch", "onnxruntime", "openvino")
 # torch (the runtime with every feature: --compile, CUDA graphs, recurrent state) is kept unless another runtime is
 # at least this much faster: a smaller lead is within what a busy machine's speed drift does to a few rounds.
 MARGIN = 0.05
-ROUNDS = 5  # timed calls per runtime, after one warm-up call each
+ROUNDS = 5  # timed calls per runtime (each after an untimed one), after one warm-up call each
 # ... and 3 where one warm-up call took a second or more (P6/P7 on 2 cores: a measurement of minutes otherwise)
 SLOW_CALL_S, SLOW_ROUNDS = 1.0, 3
 CACHE_FILE = "fastest.json"
-CACHE_VERSION = 1  # bumped when the measurement changes, so older verdicts are measured again
+CACHE_VERSION = 2  # bumped when the measurement changes, so older verdicts are measured again
 
 
 @dataclass(frozen=True)
@@ -53,34 +53,34 @@ class Choice:
 
     Attributes:
         backend (str): "torch", "onnxruntime" or "openvino".
-        network_ms (dict[str, float]): each candidate's median time of one batch-1 network call with its decoding
-            (`Backend.candidates`; a classifier's `classify`), ms, as measured on this CPU; runtimes that cannot
+        times_ms (dict[str, float]): each candidate's median time of one detect() (a classifier's classify()) of
+            an image at the network's size, ms, as measured on this CPU (see `timed_call`); runtimes that cannot
             take the network are absent.
         remembered (bool): True when the verdict came from the cache rather than a measurement just now.
     """
 
     backend: str
-    network_ms: dict[str, float] = field(default_factory=dict)
+    times_ms: dict[str, float] = field(default_factory=dict)
     remembered: bool = False
 
     def describe(self) -> str:
         """One line for a log: the runtime and the times it was chosen on, fastest first."""
-        times = ", ".join(f"{name} {ms:.1f} ms" for name, ms in sorted(self.network_ms.items(), key=lambda kv: kv[1]))
+        times = ", ".join(f"{name} {ms:.1f} ms" for name, ms in sorted(self.times_ms.items(), key=lambda kv: kv[1]))
         how = "remembered from an earlier measurement" if self.remembered else "measured now"
         return f"{self.backend}, the fastest exact runtime for this network on this CPU ({times}; {how})"
 
 
-def pick(network_ms: Mapping[str, float]) -> str:
+def pick(times_ms: Mapping[str, float]) -> str:
     """The runtime to run, from each candidate's time: the fastest, but torch unless another is MARGIN faster.
 
     Args:
-        network_ms (Mapping[str, float]): candidate name → median ms; must hold "torch".
+        times_ms (Mapping[str, float]): candidate name → median ms; must hold "torch".
 
     Returns:
         str: the chosen candidate's name.
     """
-    fastest = min(network_ms, key=network_ms.__getitem__)
-    return fastest if network_ms[fastest] < network_ms["torch"] * (1 - MARGIN) else "torch"
+    fastest = min(times_ms, key=times_ms.__getitem__)
+    return fastest if times_ms[fastest] < times_ms["torch"] * (1 - MARGIN) else "torch"
 
 
 def installed() -> list[str]:
@@ -126,7 +126,7 @@ def recall(key: str) -> Choice | None:
     """The remembered verdict for `key`, or None (none yet, or a cache file that cannot be read: measure again)."""
     try:
         entry = json.loads(cache_path().read_text())[key]
-        return Choice(entry["backend"], {k: float(v) for k, v in entry["network_ms"].items()}, remembered=True)
+        return Choice(entry["backend"], {k: float(v) for k, v in entry["times_ms"].items()}, remembered=True)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -141,7 +141,7 @@ def remember(key: str, choice: Choice) -> None:
             verdicts = {}
     except (OSError, ValueError):
         verdicts = {}
-    verdicts[key] = {"backend": choice.backend, "network_ms": choice.network_ms, "cpu": cpu_model(),
+    verdicts[key] = {"backend": choice.backend, "times_ms": choice.times_ms, "cpu": cpu_model(),
                      "date": time.strftime("%Y-%m-%d")}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -152,23 +152,27 @@ def remember(key: str, choice: Choice) -> None:
 
 
 def timed_call(model: Backend, rng: np.random.Generator) -> Callable[[], object]:
-    """The call `measure` times on `model`: a detector's batch-1 `candidates()` on network-ready pixels, a
-    classifier's `classify()` of one image at the network's size (classifiers have no candidates; classify's
-    pre-processing is the same code on every runtime). The inputs are random: a dense network's work does not
-    depend on them."""
-    if model.is_classifier:
-        shape = (model.height, model.width) if model.channels == 1 else (model.height, model.width, 3)
-        image = rng.integers(0, 256, shape, dtype=np.uint8)
-        return lambda: model.classify(image)
-    pixels = rng.random((1, model.channels, model.height, model.width), dtype=np.float32)
-    return lambda: model.candidates(pixels)
+    """The call `measure` times on `model`: what a user's run repeats. A detector's detect() and a classifier's
+    classify() of one image at the network's size: the runtimes differ in their network, in what they return and
+    in what detect() does with it (thresholds on onnxruntime's and OpenVINO's outputs cost more than on torch's
+    tensors), while the resize is the same code for all. The image is random: a dense network's work does not
+    depend on it. A network of other than 1 or 3 channels takes arrays of its own: its network-ready candidates()."""
+    if model.channels not in (1, 3):
+        pixels = rng.random((1, model.channels, model.height, model.width), dtype=np.float32)
+        return lambda: model.candidates(pixels)
+    shape = (model.height, model.width) if model.channels == 1 else (model.height, model.width, 3)
+    image = rng.integers(0, 256, shape, dtype=np.uint8)
+    return (lambda: model.classify(image)) if model.is_classifier else (lambda: model.detect(image))
 
 
 def measure(builders: Mapping[str, Callable[[], Backend]], rounds: int = ROUNDS) -> tuple[Choice, Backend]:
     """Build every candidate, time its call (see `timed_call`) in interleaved rounds, and keep the fastest.
 
-    Rounds rotate the order, so no runtime always runs right after the same other one (their thread pools stay
-    busy or asleep for a while after a call). A runtime that cannot take the network (an export refused: a
+    Each round runs every candidate twice and times the second call: right after another runtime's call, that
+    runtime's threads still spin on the cores for a while (OpenVINO's, onnxruntime's, torch's OpenMP pool), which
+    measured torch's yolov4-tiny 49.8 ms against 36 ms in a run of its own; a user's process runs one runtime.
+    (Not where a call takes a second or more: a few ms of spinning do not matter there.) Rounds rotate the order
+    besides. A runtime that cannot take the network (an export refused: a
     recurrent network; a runtime failing to compile a layer) is left out, as an uninstalled one is.
 
     Args:
@@ -196,13 +200,16 @@ def measure(builders: Mapping[str, Callable[[], Backend]], rounds: int = ROUNDS)
             start = time.perf_counter()
             calls[name]()
             slowest = max(slowest, time.perf_counter() - start)
-        if slowest >= SLOW_CALL_S:
+        slow = slowest >= SLOW_CALL_S  # then a few ms of spinning threads do not matter: no settling call
+        if slow:
             rounds = min(rounds, SLOW_ROUNDS)
         for r in range(rounds):
             for name in names[r % len(names):] + names[:r % len(names)]:
+                if not slow:
+                    calls[name]()  # untimed: the previous runtime's threads still spin for a while after its call
                 start = time.perf_counter()
                 calls[name]()
                 times[name].append(time.perf_counter() - start)
-    network_ms = {name: round(statistics.median(seconds) * 1000, 2) for name, seconds in times.items()}
-    winner = pick(network_ms)
-    return Choice(winner, network_ms), models[winner]
+    times_ms = {name: round(statistics.median(seconds) * 1000, 2) for name, seconds in times.items()}
+    winner = pick(times_ms)
+    return Choice(winner, times_ms), models[winner]
