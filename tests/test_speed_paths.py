@@ -19,6 +19,7 @@ from darknet_py.evaluate.coco import run_map
 from darknet_py.model.layers import prepacked
 from darknet_py.model.layers.conv import ConvLayer
 from tests.conftest import COCO, IMAGES, ZOO_CFG, official, photos, shared_path
+from weights_tools.synth import synthesize
 
 ANNOTATIONS = COCO / "instances_val2017_subset.json"
 
@@ -288,3 +289,26 @@ def test_a_model_that_ran_prepacked_still_pickles_and_copies() -> None:
     for twin in (cloudpickle.loads(cloudpickle.dumps(model)), copy.deepcopy(model)):
         again = twin.detect(image)[0]
         assert again.labels == first.labels and np.array_equal(again.scores, first.scores)
+
+
+def test_prepacked_grouped_dilated_strided_and_depthwise_convolutions(tmp_path: Path, plain_convolutions) -> None:
+    """The geometry the zoo's cfgs do not all have (the 87 darknet cfgs are compared with fast=False)."""
+    leaky = "batch_normalize=1\nactivation=leaky\npad=1\n"
+    cfg = tmp_path / "geometry.cfg"
+    cfg.write_text("[net]\nwidth=64\nheight=48\nchannels=3\n"
+                   f"[convolutional]\nfilters=16\nsize=3\nstride=2\n{leaky}"
+                   f"[convolutional]\nfilters=16\nsize=3\ngroups=4\n{leaky}"
+                   f"[convolutional]\nfilters=16\nsize=3\ngroups=16\n{leaky}"  # depthwise
+                   f"[convolutional]\nfilters=24\nsize=3\ndilation=2\n{leaky}"
+                   f"[convolutional]\nfilters=8\nsize=1\nstride=1\n{leaky}"
+                   "[convolutional]\nfilters=10\nsize=1\nactivation=relu\n")
+    weights = tmp_path / "geometry.weights"
+    synthesize(cfg, seed=3).save_weights(weights)
+    model = darknet_py.load(cfg, weights)
+    x = torch.rand(3, 3, 48, 64)
+    plain_convolutions(False)
+    expected = _heads(model, x)
+    plain_convolutions(True)
+    for a, b in zip(_heads(model, x), expected, strict=True):
+        assert a.shape == b.shape and (a - b).abs().max() <= 1e-5 * b.abs().max()
+    assert sum(m in prepacked._packed for m in model.modules() if isinstance(m, ConvLayer)) == 6  # all took the path
