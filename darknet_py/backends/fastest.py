@@ -2,11 +2,13 @@
 
 Which runtime runs a network fastest depends on the CPU and on the network, by margins that matter
 (benchmarks/results/cpu_paths.md): on a 2-core Intel Xeon with AMX, OpenVINO runs yolov4-csp's detect() in less
-than half eager torch's time; on a 2-core AMD EPYC onnxruntime is second for yolov4-tiny and last, at about 1.5×
-torch's time, for yolov4-csp. A fixed default is wrong somewhere, so "auto" does not guess: it times the exact (fp32) runtimes installed here on this network at
-its input size, in interleaved rounds, keeps the fastest, and remembers the verdict in DARKNET_PY_CACHE (default
-~/.cache/darknet_py)/fastest.json, keyed by the cfg's text, the input size, the CPU (model, ISA flags, cores),
-torch's thread count and the runtimes' versions, so later loads on this machine build only the winner.
+than half eager torch's time; on a 2-core AMD EPYC eager torch, onnxruntime and OpenVINO run yolov4-tiny within a
+few percent of each other, while on yolov4-csp onnxruntime takes about 1.3× eager torch's time and OpenVINO 0.6×.
+A fixed default is wrong somewhere, so "auto" does not guess: it times the exact (fp32) runtimes installed here on
+this network at its input size, in interleaved rounds, keeps the fastest, and remembers the verdict in
+DARKNET_PY_CACHE (default ~/.cache/darknet_py)/fastest.json, keyed by the cfg file's SHA-256, the input size, the
+CPU (model, ISA flags, cores), torch's thread count and the runtimes' versions, so later loads on this machine build
+only the winner.
 
 Candidates: torch eager (batch norm folded, channels-last: load()'s default), onnxruntime (always installed) and
 OpenVINO where its extra is installed, both running the graph exported in memory. Their detections agree with
