@@ -75,8 +75,8 @@ def load(
         if backend_options:
             raise InputError(f"options {', '.join(backend_options)} pick a runtime's settings: name the runtime "
                              f"(backend='onnxruntime' or 'openvino') rather than 'auto'")
-        if exported_file(cfg) or exported_file(weights) or resolve_device(device).type != "cpu":
-            backend = None  # an export runs on its file's runtime; CUDA runs torch
+        if not auto_chooses(cfg, weights, device):
+            backend = None
         else:
             choice, model = _fastest(cfg, weights, size, resize, fast=fast)
             return model if model is not None else load(cfg, weights, device, size, fast, resize, choice.backend)
@@ -109,6 +109,12 @@ def load(
 
 
 AUTO = "auto"  # load(backend=AUTO): the fastest exact runtime here (darknet_py.backends.fastest)
+
+
+def auto_chooses(cfg: str | os.PathLike[str] | None, weights: str | os.PathLike[str] | None, device: str) -> bool:
+    """Whether backend="auto" has a runtime to choose: cfg + weights on the CPU. An exported file runs on its
+    file's runtime and CUDA on torch, as with backend=None (load() and the command line both ask here)."""
+    return not (exported_file(cfg) or exported_file(weights)) and resolve_device(device).type == "cpu"
 
 
 def fastest_backend(cfg: str | os.PathLike[str], weights: str | os.PathLike[str] | None = None,

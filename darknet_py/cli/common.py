@@ -78,15 +78,16 @@ def size_arg(args) -> int | list[int] | None:
 def fastest_runtime(args, cfg: str | None, weights: str) -> str | None:
     """--backend auto: the runtime darknet_py.api.fastest_backend picks on this CPU, said on stderr; None (the
     usual default) for an exported file or a CUDA device, which have one runtime to run on."""
-    from ..api import fastest_backend
+    from ..api import auto_chooses, fastest_backend
 
     if args.compile:
         raise InputError("--backend auto picks among the exact fp32 runtimes; --compile needs --backend torch")
     if args.half:
         raise InputError("--backend auto picks among the exact fp32 runtimes; --half needs --backend torch "
                          "(on CUDA) or --backend openvino")
-    if cfg is None or args.device != "cpu":
+    if not auto_chooses(cfg, weights, args.device):
         return None
+
     def measuring(candidates: list[str]) -> None:
         print(f"--backend auto: timing {', '.join(candidates)} on this network and CPU (once; the verdict is "
               f"remembered)…", file=sys.stderr, flush=True)

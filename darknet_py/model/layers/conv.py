@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 from . import prepacked
-from .activations import activation_from
+from .activations import Activation, activation_from
 from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, register, reject_enabled, require_positive
 
 BN_EPSILON = 0.00001  # darknet src/blas.c normalize_cpu
@@ -46,7 +46,7 @@ class ConvLayer(Layer):
         dilation: int,
         groups: int,
         batch_normalize: bool,
-        activation: nn.Module,
+        activation: Activation,
     ) -> None:
         super().__init__()
         self.conv = self.conv_module(
@@ -61,7 +61,7 @@ class ConvLayer(Layer):
         self.shares_weights = False  # share_index: the tensors are another layer's
         # oneDNN's pre-packed kernel with the activation as its post-op, where that activation has one (leaky, relu,
         # linear); variants (xnor) convolve their own way. Elsewhere it measured no faster (layers/prepacked.py).
-        self._prepacked = type(self).convolve is ConvLayer.convolve and getattr(activation, "name", "") in prepacked.FUSED
+        self._prepacked = type(self).convolve is ConvLayer.convolve and activation.name in prepacked.FUSED
 
     def forward(self, x: Tensor) -> Tensor:
         if self.fold and self._prepacked and prepacked.applies(x):

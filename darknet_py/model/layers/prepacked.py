@@ -27,8 +27,9 @@ from torch import Tensor, nn
 # darknet activation → (oneDNN post-op, its scalars): the activations oneDNN computes exactly as torch does
 FUSED = {"leaky": ("leaky_relu", [0.1]), "relu": ("relu", []), "linear": ("none", [])}
 
-# layer → ((source weight, its version, its data pointer), input shape → packed weight)
-_packed: "weakref.WeakKeyDictionary[nn.Module, tuple[tuple, dict[torch.Size, Tensor]]]" = weakref.WeakKeyDictionary()
+# layer → (source weight, (its version, its data pointer), input shape → packed weight)
+_packed: "weakref.WeakKeyDictionary[nn.Module, tuple[Tensor, tuple[int, int], dict[torch.Size, Tensor]]]" = (
+    weakref.WeakKeyDictionary())
 
 
 enabled = True  # False: every convolution takes the plain F.conv2d path (tests and benchmarks compare the two)
@@ -65,12 +66,11 @@ def convolve(layer: nn.Module, conv: nn.Conv2d, x: Tensor, weight: Tensor, bias:
     """
     geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
     # the source tensor itself (held, so its id cannot be reused), its in-place change counter and its memory
-    stamp = (weight, -1 if weight.is_inference() else weight._version, weight.data_ptr())
-    cached = _packed.get(layer)
-    if cached is None or cached[0][0] is not weight or cached[0][1:] != stamp[1:]:
-        cached = (stamp, {})
-        _packed[layer] = cached
-    by_shape = cached[1]
+    version = (-1 if weight.is_inference() else weight._version, weight.data_ptr())
+    entry = _packed.get(layer)
+    if entry is None or entry[0] is not weight or entry[1] != version:
+        entry = _packed[layer] = (weight, version, {})
+    by_shape = entry[2]
     packed = by_shape.get(x.shape)
     if packed is None:  # packed for this input shape: without it oneDNN picks a 1x1 kernel up to 8x slower
         packed = by_shape[x.shape] = torch.ops.mkldnn._reorder_convolution_weight(weight, *geometry, list(x.shape))
