@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 import darknet_py
-from benchmarks.pipeline import timed_network
+from benchmarks.pipeline import outside_calls, timed_network
 from benchmarks.run import PHOTO, REPO, Backend, interleaved, make_backends, model_files
 from darknet_py.core.fileio import atomic_write
 from darknet_py.core.machine import cpu_flags, cpu_model
@@ -98,14 +98,7 @@ def outside_network_ms(cfg: Path, weights: Path, side: int, rounds: int) -> floa
     model = darknet_py.load(cfg, weights, size=side)
     spent = [0.0]
     timed_network(model.runner(), "_forward", spent)
-    image = cv2.imread(str(PHOTO))
-    outside = []
-    for i in range(rounds + 2):
-        spent[0] = 0.0
-        start = time.perf_counter()
-        model.detect(image)
-        if i >= 2:  # two warm-up calls
-            outside.append(time.perf_counter() - start - spent[0])
+    outside = outside_calls(model.detect, cv2.imread(str(PHOTO)), spent, rounds)
     return round(statistics.median(outside) * 1000, 2)
 
 

@@ -142,6 +142,19 @@ def timed_network(owner: object, attribute: str, spent: list[float]) -> None:
     setattr(owner, attribute, timed)
 
 
+def outside_calls(detect: Callable, image: np.ndarray, spent: list[float], rounds: int) -> list[float]:
+    """Seconds each of `rounds` detect(image) calls spends outside its network call, `spent` being the counter
+    timed_network adds the network's seconds to; two calls first, not counted."""
+    seconds = []
+    for i in range(rounds + 2):
+        spent[0] = 0.0
+        start = time.perf_counter()
+        detect(image)
+        if i >= 2:
+            seconds.append(time.perf_counter() - start - spent[0])
+    return seconds
+
+
 def torch_staged(cfg: Path, weights: Path, compile: bool = False) -> Staged:
     """The torch backend; `compile`: its torch.compile path (a faster network, not the default)."""
     model = darknet_py.load(cfg, weights, size=SIDE).accelerate(compile=compile)
@@ -278,14 +291,7 @@ def outside_alone(staged: list[Staged], srcs: dict, rounds: int) -> dict[str, di
     out: dict[str, dict[str, float]] = {source: {} for source in srcs}
     for s in staged:
         for source, (_, image) in srcs.items():
-            seconds = []
-            for i in range(rounds + 2):
-                s.inside[0] = 0.0
-                start = time.perf_counter()
-                s.backend.detect(image)
-                if i >= 2:
-                    seconds.append(time.perf_counter() - start - s.inside[0])
-            out[source][s.name] = ms(statistics.median(seconds))
+            out[source][s.name] = ms(statistics.median(outside_calls(s.backend.detect, image, s.inside, rounds)))
     return out
 
 
