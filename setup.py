@@ -1,15 +1,21 @@
-"""Builds darknet_py's one C extension, darknet's resize kernel (the rest of the metadata is in setup.cfg).
+"""Builds darknet_py's two C extensions (the rest of the metadata is in setup.cfg): darknet's resize kernel and
+the CPU's [yolo] decoding of the candidates above the objectness threshold.
 
-The extension is optional: where it cannot be compiled the package installs without it and darknet_resize
-falls back to its numpy/torch path, which gives the same floats more slowly (tests/test_darknet_resize.py
-checks both against darknet, and that the kernel was built where the tests run).
+Both are optional: where they cannot be compiled the package installs without them and falls back to its
+numpy/torch paths (tests/test_darknet_resize.py and tests/test_yolo_gate.py check both paths, and that the
+kernels were built where the tests run).
 """
+import sys
+
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension(
-    "darknet_py.pipeline._darknet_resize",
-    ["darknet_py/pipeline/_darknet_resize.c"],
-    # darknet rounds every product and sum on its own: no fused multiply-adds, no fast-math reassociation
-    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math"],
-    optional=True,
-)])
+# Every product and sum rounded on its own, as darknet's C and torch's kernels round them: no fused
+# multiply-adds, no fast-math reassociation.
+EXACT_FLOATS = ["-O3", "-ffp-contract=off", "-fno-fast-math"]
+
+setup(ext_modules=[
+    Extension("darknet_py.pipeline._darknet_resize", ["darknet_py/pipeline/_darknet_resize.c"],
+              extra_compile_args=EXACT_FLOATS, optional=True),
+    Extension("darknet_py.pipeline._yolo_gate", ["darknet_py/pipeline/_yolo_gate.c"],
+              extra_compile_args=EXACT_FLOATS, libraries=[] if sys.platform == "win32" else ["m"], optional=True),
+])

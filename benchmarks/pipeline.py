@@ -6,7 +6,9 @@ the stages it runs, in its order, each timed on its own:
 
     read (cv2.imread / the next video frame) → preprocess (prepare_batch: darknet's resize into the float32
     batch) → to_tensor → forward (the network; for an exported graph, the graph with its box decoding)
-    → decode → threshold → nms → results (Detections)
+    → decode (the candidates above the objectness threshold: for torch's [yolo] heads on the CPU only those
+    rows, in C; for a graph, its decoded outputs gated) → threshold (class scores above the threshold)
+    → nms → results (Detections)
 
 and, in the same round, the whole `detect(image)` on the decoded image (read excluded, as in
 benchmarks/run.py) and OpenCV's `dnn_DetectionModel.detect` with the same cfg and weights. detect() − forward,
@@ -48,8 +50,8 @@ from darknet_py.backends.openvino import OpenVinoDetector
 from darknet_py.core.fileio import atomic_write
 from darknet_py.core.machine import cpu_flags, cpu_model
 from darknet_py.format.names import default_names
-from darknet_py.pipeline.decode import decode, head_constants
-from darknet_py.pipeline.detect import DetectOptions, finish, prepare_batch, suppress, threshold
+from darknet_py.pipeline.backend import Gated
+from darknet_py.pipeline.detect import DetectOptions, choose, finish, prepare_batch, suppress
 
 VIDEO = SHARED / "data" / "video" / "pedestrians.avi"
 MODEL, SIDE = "yolov4-tiny", 416
@@ -95,7 +97,7 @@ class Staged:
     backend: object  # darknet_py's Backend (Darknet or GraphDetector)
     to_tensor: Callable[[np.ndarray], object]
     forward: Callable[[object], object]
-    decode: Callable[[object], tuple]
+    decode: Callable[[object], Gated]  # the network's outputs → the candidates above the objectness threshold
     network: tuple[object, str] = (None, "")  # (owner, attribute) of the network call inside detect() (see timed_network)
     times: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # source → stage → seconds
     inside: list[float] = field(default_factory=lambda: [0.0])  # seconds in the network since the last reset
@@ -116,9 +118,9 @@ class Staged:
         clock("to_tensor")
         outputs = self.forward(x)
         clock("forward")
-        candidates = self.decode(outputs)
+        gated = self.decode(outputs)
         clock("decode")
-        chosen = threshold(*candidates, batch, options)
+        chosen = choose(gated, batch, options)
         clock("threshold")
         keep = suppress(b.heads, chosen, batch, options)
         clock("nms")
@@ -159,18 +161,14 @@ def torch_staged(cfg: Path, weights: Path, compile: bool = False) -> Staged:
     """The torch backend; `compile`: its torch.compile path (a faster network, not the default)."""
     model = darknet_py.load(cfg, weights, size=SIDE).accelerate(compile=compile)
     runner = model.runner()
-    constants = [head_constants(spec, model.device) for spec in model.heads]
-
-    def decoded(heads):
-        with torch.inference_mode():
-            return decode([h.float() for h in heads], model.heads, model.width, model.height, constants)
     return Staged("torch-compile" if compile else "torch", model, lambda pixels: torch.from_numpy(pixels).to(model.device),
-                  runner.network, decoded, network=(runner, "_forward"))
+                  runner.network, lambda heads: runner.gate_heads(heads, DetectOptions().conf_thresh),
+                  network=(runner, "_forward"))
 
 
 def graph_staged(name: str, detector: GraphDetector) -> Staged:
     return Staged(name, detector, lambda pixels: np.ascontiguousarray(pixels, np.float32), detector.run,
-                  detector.decode_outputs, network=(detector, "_infer"))
+                  lambda outputs: detector.gate_outputs(outputs, DetectOptions().conf_thresh), network=(detector, "_infer"))
 
 
 def make_staged(names: list[str], cfg: Path, weights: Path, folder: Path) -> list[Staged]:
@@ -277,7 +275,7 @@ def alone(staged: Staged, srcs: dict, rounds: int) -> dict[str, dict[str, float]
         outputs = staged.forward(staged.to_tensor(batch.pixels))
 
         def post():
-            chosen = threshold(*staged.decode(outputs), batch, options)
+            chosen = choose(staged.decode(outputs), batch, options)
             return finish(chosen, suppress(b.heads, chosen, batch, options), batch, options, names)
         out[source] = {"preprocess": back_to_back(preprocess, rounds), "post_network": back_to_back(post, rounds)}
     return out

@@ -54,9 +54,12 @@ def _random_case(rng, n: int, same_size: bool, groups: int):
     return boxes, rng.uniform(0, 1, n).astype(np.float32), rng.integers(0, groups, n)
 
 
-@pytest.mark.parametrize("path", ["default", "grid", "tiles"])
+@pytest.mark.parametrize("path", ["default", "torch-matrix", "grid", "tiles"])
 def test_every_path_equals_darknets_loop(path: str, monkeypatch) -> None:
-    if path != "default":  # the matrix up to DENSE_MAX boxes, the grid beyond
+    # default: the matrix in numpy up to DENSE_MAX CPU boxes, the grid beyond; torch-matrix: the matrix as a GPU runs it
+    if path == "torch-matrix":
+        monkeypatch.setattr(nms, "_on_host", lambda *_: False)
+    if path in ("grid", "tiles"):
         monkeypatch.setattr(nms, "DENSE_MAX", 0)
     if path == "tiles":
         monkeypatch.setattr(nms, "MAX_PAIRS", 0)  # the grid gives up: the bounded-memory all-pairs path
@@ -70,6 +73,21 @@ def test_every_path_equals_darknets_loop(path: str, monkeypatch) -> None:
         kind, beta = [("iou", 0.6), ("diou", 0.6), ("diou", 0.9)][trial % 3]
         ours = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(groups), thresh, kind, beta)
         assert ours.tolist() == _darknet_nms(boxes, scores, groups, thresh, kind, beta), (trial, thresh, kind)
+
+
+@pytest.mark.parametrize("kind, beta", [("iou", 0.6), ("diou", 0.6), ("diou", 0.9)])
+def test_numpy_matrix_is_torchs_to_the_bit(kind: str, beta: float) -> None:
+    """The CPU's few-box path computes the overlap matrix in numpy: every entry equals the torch path's bit for
+    bit (so both decide every tie alike), on crowded, nested, empty and non-finite boxes."""
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 60, 256):
+        boxes, _, _ = _random_case(rng, n, n == 60, 1)
+        if n >= 7:
+            boxes[:5] = [[0.2, 0.2, 0.2, 0.5], [0.5, 0.5, 0.4, 0.6], [np.nan, 0, 1, 1], [-np.inf, 0, np.inf, 1], [0, 0, 1e-30, 1e-30]]
+        ours = nms._host_overlap(boxes, kind, beta)
+        torchs = nms.pairwise_overlap(torch.from_numpy(boxes), kind, beta).numpy()
+        assert ours.dtype == np.float32
+        np.testing.assert_array_equal(ours, torchs)
 
 
 def test_long_chains_resolve_exactly() -> None:

@@ -18,7 +18,8 @@ import torch
 from ..core.errors import InputError
 from ..format.metadata import NMS_DEFAULTS
 from ..model.layers.head import spec_from_dict
-from ..pipeline.backend import BackendTraits, Candidates, Portable
+from ..pipeline import yolo_gate
+from ..pipeline.backend import BackendTraits, Candidates, Gated, Portable, gate
 from ..pipeline.decode import decode, head_constants
 from ..pipeline.detect import DetectOptions, ImageLike, detect, prepare_batch
 from ..pipeline.detections import Detections
@@ -130,10 +131,28 @@ class GraphDetector:
 
     def candidates(self, pixels: np.ndarray) -> Candidates:
         """Decoded candidates (see `Backend.candidates`); the `nms` format has none (its NMS is in the graph)."""
+        self._refuse_nms_format()
+        return self.decode_outputs(self.run(pixels))
+
+    def _refuse_nms_format(self) -> None:
+        """Refuses the `nms` format, whose graph gives detections, not candidates."""
         if self.output_format == "nms":
             raise InputError(f"{self.source} does its NMS inside the graph: it gives detections, not candidates; "
                              "export with --output-format boxes (the default) or raw")
-        return self.decode_outputs(self.run(pixels))
+
+    def candidates_above(self, pixels: np.ndarray, objectness_thresh: float) -> Gated:
+        """The candidates whose objectness exceeds the threshold (see `Backend.candidates_above`): the `raw`
+        format's float32 [yolo] heads decode only those rows (darknet_py.pipeline.yolo_gate)."""
+        self._refuse_nms_format()
+        return self.gate_outputs(self.run(pixels), objectness_thresh)
+
+    def gate_outputs(self, outputs: list[np.ndarray], objectness_thresh: float) -> Gated:
+        """The graph's outputs (from `run`) → the candidates above the threshold."""
+        if self.output_format == "raw":
+            heads = [torch.from_numpy(o) for o in outputs]
+            if yolo_gate.applies(heads, self.heads):
+                return yolo_gate.gate_heads(heads, self.heads, self.width, self.height, objectness_thresh)
+        return gate(self.decode_outputs(outputs), objectness_thresh)
 
     def decode_outputs(self, outputs: list[np.ndarray]) -> Candidates:
         """The graph's outputs (from `run`) → Candidates: the `raw` format's heads decoded here, the `boxes`

@@ -50,6 +50,9 @@ class GraphClassifier:
     def candidates(self, pixels):
         raise InputError(f"{self.source} is a classifier: it has no detection candidates")
 
+    def candidates_above(self, pixels, objectness_thresh):
+        return self.candidates(pixels)
+
     def classify(self, images: ImageLike | Sequence[ImageLike], top: int = 5, *,
                  names: list[str] | None = None) -> list[Classification]:
         """Same contract as Darknet.classify."""

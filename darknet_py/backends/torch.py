@@ -16,7 +16,7 @@ import torch
 
 from ..core.errors import InputError
 from ..model.network import Network
-from ..pipeline.backend import BackendTraits, Candidates, Portable
+from ..pipeline.backend import BackendTraits, Candidates, Gated, Portable
 from ..pipeline.classifications import Classification
 from ..pipeline.classify import classify
 from ..pipeline.detect import detect
@@ -88,6 +88,11 @@ class Darknet(Network):
         """Decoded candidates on the model's device; see `Backend.candidates`. With CUDA graphs the
         tensors are the graph's own outputs: read them before the next call."""
         return self.runner()(pixels)
+
+    def candidates_above(self, pixels: np.ndarray | torch.Tensor, objectness_thresh: float) -> Gated:
+        """The candidates whose objectness exceeds the threshold; see `Backend.candidates_above` (on the CPU,
+        [yolo] heads decode only those rows: darknet_py.pipeline.yolo_gate)."""
+        return self.runner().candidates_above(pixels, objectness_thresh)
 
     def portable(self) -> Portable:
         return Portable("torch", self)

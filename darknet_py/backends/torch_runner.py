@@ -31,6 +31,8 @@ from torch import Tensor
 
 from ..core.errors import DarknetWarning
 from ..model.layers.conv import ConvLayer, tensor_version
+from ..pipeline import yolo_gate
+from ..pipeline.backend import Gated, gate
 from ..pipeline.decode import decode, head_constants
 
 Candidates = tuple[Tensor, Tensor, Tensor]  # boxes (N, M, 4), objectness (N, M), scores (N, M, C)
@@ -156,11 +158,31 @@ class TorchRunner:
         return self.device if self.device.type == "cuda" else None
 
     def __call__(self, pixels: np.ndarray | Tensor) -> Candidates:
+        return self.run(self._on_device(pixels))
+
+    def candidates_above(self, pixels: np.ndarray | Tensor, objectness_thresh: float) -> Gated:
+        """`gate(self(pixels), objectness_thresh)` (Backend.candidates_above). Without graphs, [yolo] heads on the
+        CPU decode only the rows above the threshold (darknet_py.pipeline.yolo_gate); graphs replay their decoding."""
+        if self.uses_graphs:
+            return gate(self(pixels), objectness_thresh)
+        return self.gate_heads(self.network(self._on_device(pixels)), objectness_thresh)
+
+    def gate_heads(self, heads: list[Tensor], objectness_thresh: float) -> Gated:
+        """The network's head outputs (`network`) → the candidates above the threshold: only those rows decoded
+        where yolo_gate applies, else `gate(decode(heads))`."""
+        heads = [h.float() for h in heads]
+        if yolo_gate.applies(heads, self.model.heads):
+            return yolo_gate.gate_heads(heads, self.model.heads, self.model.width, self.model.height, objectness_thresh)
+        with torch.inference_mode():
+            return gate(decode(heads, self.model.heads, self.model.width, self.model.height, self._constants),
+                        objectness_thresh)
+
+    def _on_device(self, pixels: np.ndarray | Tensor) -> Tensor:
         if isinstance(pixels, Tensor):  # prepared on the device already
-            return self.run(pixels.to(self.device))
+            return pixels.to(self.device)
         if self._staging is None:
-            return self.run(torch.from_numpy(pixels).to(self.device))
-        return self.run(self._staging.upload(pixels, self.device))
+            return torch.from_numpy(pixels).to(self.device)
+        return self._staging.upload(pixels, self.device)
 
     def network(self, x: Tensor) -> list[Tensor]:
         """The [yolo] head inputs for a float32 input on the model's device, through the compiled

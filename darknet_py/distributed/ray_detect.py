@@ -246,8 +246,8 @@ class DetectorActor:
         transforms = [Transform(*map(float, t[:4]), int(t[4]), int(t[5])) for t in batch["transform"][rows]]
         prepared = PreparedBatch(np.ascontiguousarray(batch["pixels"][rows], np.float32), transforms,
                                  [str(s) for s in batch["source"][rows]])
-        boxes, objectness, scores = self.model.candidates(prepared.pixels)
-        return select(self.model.heads, boxes, objectness, scores, prepared, self.options, self.names)
+        return select(self.model.heads, self.model.candidates_above(prepared.pixels, self.options.conf_thresh), prepared,
+                      self.options, self.names)
 
 
 def _annotate(row: dict, output: str, names: list[str]) -> dict:

@@ -7,6 +7,7 @@ without importing any backend (imports go from higher roles to lower ones only).
 A backend takes network-ready pixels and gives decoded candidates::
 
     pixels (N, C, H, W) float32 in [0, 1], RGB   ──candidates()──►   boxes (N, M, 4), objectness (N, M), scores (N, M, K)
+                                                 ──candidates_above(t)──►   the rows whose objectness > t (Gated)
 
 and declares what it is (`traits`): its name, where and in which precision it computes, how many
 images one call may take, and whether it replays captured graphs. Everything around that — reading
@@ -20,7 +21,7 @@ protocol with `is_classifier` set: it classifies, and its `detect`/`candidates` 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ContextManager, Protocol, Sequence, runtime_checkable
+from typing import Any, ContextManager, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
@@ -32,6 +33,40 @@ from .preprocess import ImageLike
 
 Candidates = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 """boxes (N, M, 4) xyxy in network-input pixels, objectness (N, M), class scores (N, M, K)."""
+
+
+class Gated(NamedTuple):
+    """The candidates whose objectness exceeds the threshold (darknet reads a box's classes only then), flat over
+    the batch in (image, candidate) order: what `Backend.candidates_above` gives and the thresholds go on with."""
+
+    image_idx: torch.Tensor
+    """(B,) int64: the image of each row."""
+    box_idx: torch.Tensor
+    """(B,) int64: the candidate's index among its image's M."""
+    boxes: torch.Tensor
+    """(B, 4) xyxy in network-input pixels."""
+    scores: torch.Tensor
+    """(B, K) class scores."""
+
+
+def gate(candidates: Candidates, objectness_thresh: float) -> Gated:
+    """The rows of decoded candidates whose objectness exceeds the threshold.
+
+    Args:
+        candidates (Candidates): boxes (N, M, 4), objectness (N, M), scores (N, M, K), as `candidates()` gives them.
+        objectness_thresh (float): darknet's detection threshold.
+
+    Returns:
+        Gated: on the candidates' device.
+    """
+    boxes, objectness, scores = candidates
+    if objectness.device.type == "cpu" and objectness.dtype == torch.float32 and not objectness.requires_grad:
+        # the same rows through numpy: a few calls of a microsecond where torch's dispatch takes tens
+        above = np.nonzero(objectness.numpy() > np.float32(objectness_thresh))
+        image_idx, box_idx = (torch.from_numpy(i) for i in above)
+        return Gated(image_idx, box_idx, torch.from_numpy(boxes.numpy()[above]), torch.from_numpy(scores.numpy()[above]))
+    image_idx, box_idx = (objectness > objectness_thresh).nonzero(as_tuple=True)
+    return Gated(image_idx, box_idx, boxes[image_idx, box_idx], scores[image_idx, box_idx])
 
 
 @dataclass(frozen=True)
@@ -120,7 +155,21 @@ class Backend(Protocol):
 
         Returns:
             boxes (Tensor[N, M, 4]): xyxy in network-input pixels; objectness (Tensor[N, M]);
-            scores (Tensor[N, M, K]): class probabilities, not yet multiplied by objectness.
+            scores (Tensor[N, M, K]): class scores, the numbers darknet compares with the threshold (for [yolo]
+            heads objectness × class probability).
+        """
+        ...
+
+    def candidates_above(self, pixels: np.ndarray | torch.Tensor, objectness_thresh: float) -> Gated:
+        """The candidates whose objectness exceeds the threshold: what detect() runs on. `gate(candidates(pixels))`,
+        or the same rows decoded alone where the backend can (the torch backend's [yolo] heads on the CPU).
+
+        Args:
+            pixels (ndarray or Tensor[N, C, H, W]): as for `candidates`.
+            objectness_thresh (float): darknet's detection threshold.
+
+        Returns:
+            Gated: image and candidate indices, boxes and class scores of the rows above the threshold.
         """
         ...
 

@@ -21,7 +21,7 @@ from ..core.errors import InputError
 from ..format.names import default_names
 from ..model.layers.head import HeadSpec
 from . import darknet_resize
-from .backend import Backend
+from .backend import Backend, Gated, gate
 from .buffers import ThreadBuffers
 from .detections import Detections
 from .nms import GREEDY_DIOU_BETA, batched_nms
@@ -108,13 +108,15 @@ class Chosen(NamedTuple):
     scores: torch.Tensor  # (K,) the score compared with the threshold
     boxes: torch.Tensor  # (K, 4) xyxy relative to the image (PreparedBatch.relative)
     num_classes: int
-    class_scores: torch.Tensor  # (N, M, C) every class score of every candidate (for DetectOptions.class_scores)
+    gated: Gated  # the boxes above the objectness threshold, every class score (for DetectOptions.class_scores)
+    gated_row: torch.Tensor  # (K,) each row's box among `gated`, on gated's device
     allowed: torch.Tensor | None  # (C,) the DetectOptions.classes gate, if any
 
 
 def threshold(boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor, batch: PreparedBatch,
               options: DetectOptions) -> Chosen:
-    """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → the rows above the thresholds.
+    """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → the rows above the thresholds:
+    `gate` then `choose`.
 
     Args:
         boxes, objectness, scores (Tensor): what `Backend.candidates` returns.
@@ -122,35 +124,81 @@ def threshold(boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tenso
         options (DetectOptions): thresholds, classes, multi_label.
 
     Returns:
+        Chosen: see `choose`.
+    """
+    return choose(gate((boxes, objectness, scores), options.conf_thresh), batch, options)
+
+
+def choose(gated: Gated, batch: PreparedBatch, options: DetectOptions) -> Chosen:
+    """The boxes above the objectness threshold (`Backend.candidates_above`) → the (box, class) rows above the
+    score threshold, with the classes asked for; multi-label or the best class of each box.
+
+    Args:
+        gated (Gated): darknet drops a box whose objectness is not above the threshold before looking at its classes.
+        batch (PreparedBatch): the images' transforms (boxes come out relative to each image).
+        options (DetectOptions): conf_thresh, classes, multi_label.
+
+    Returns:
         Chosen: on the CPU when a GPU batch has few enough rows (see HOST_NMS_MAX).
     """
-    # darknet drops a box whose objectness is not above the threshold before looking at classes: only the
-    # boxes that pass it (a few hundred of thousands) have their class scores read, in (image, box) order
-    image_box = (objectness > options.conf_thresh).nonzero(as_tuple=True)
-    gated = scores[image_box]  # (B, C)
+    if _rows_on_host(gated):
+        return _choose_on_host(gated, batch, options)
+    scores = gated.scores  # (B, C)
     allowed = None
     if options.classes is not None:
         allowed = torch.zeros(scores.shape[-1], dtype=torch.bool, device=scores.device)
         allowed[[c for c in options.classes if 0 <= c < scores.shape[-1]]] = True
-        gated = gated * allowed
+        scores = scores * allowed
     if options.multi_label is not False:
-        row, class_idx = (gated > options.conf_thresh).nonzero(as_tuple=True)
-        chosen = gated[row, class_idx]
+        row, class_idx = (scores > options.conf_thresh).nonzero(as_tuple=True)
+        chosen = scores[row, class_idx]
     else:
-        best, best_class = gated.max(-1)
+        best, best_class = scores.max(-1)
         row = (best > options.conf_thresh).nonzero().squeeze(1)
         class_idx, chosen = best_class[row], best[row]
-    image_idx, box_idx = image_box[0][row], image_box[1][row]
+    image_idx = gated.image_idx[row]
     if chosen.numel() > MAX_CANDIDATES:
         top = _top_per_image(image_idx, chosen, MAX_CANDIDATES)
-        image_idx, box_idx, class_idx, chosen = image_idx[top], box_idx[top], class_idx[top], chosen[top]
-    candidate_boxes = batch.relative(image_idx, boxes[image_idx, box_idx])
+        row, image_idx, class_idx, chosen = row[top], image_idx[top], class_idx[top], chosen[top]
+    box_idx, candidate_boxes = gated.box_idx[row], batch.relative(image_idx, gated.boxes[row])
     if candidate_boxes.is_cuda and len(chosen) <= HOST_NMS_MAX:
         # NMS over a few hundred boxes is dozens of tiny kernels and several syncs on a GPU (2.2 ms
         # per image on an H100 host), microseconds of arithmetic on the CPU: bring the candidates over once
         image_idx, box_idx, class_idx, chosen, candidate_boxes = (
             t.cpu() for t in (image_idx, box_idx, class_idx, chosen, candidate_boxes))
-    return Chosen(image_idx, box_idx, class_idx, chosen, candidate_boxes, scores.shape[-1], scores, allowed)
+    return Chosen(image_idx, box_idx, class_idx, chosen, candidate_boxes, gated.scores.shape[-1], gated, row, allowed)
+
+
+def _rows_on_host(gated: Gated) -> bool:
+    return gated.scores.device.type == "cpu" and gated.scores.dtype == torch.float32 and gated.boxes.dtype == torch.float32
+
+
+def _choose_on_host(gated: Gated, batch: PreparedBatch, options: DetectOptions) -> Chosen:
+    """`choose` in numpy, for CPU float32 rows: the same selections and floats (indexing, comparisons and one
+    subtraction and division per coordinate), in a dozen calls of a microsecond each where torch's dispatch took
+    tens (0.3 ms of detect() right after the network on 2 cores)."""
+    scores = gated.scores.numpy()
+    allowed = None
+    if options.classes is not None:
+        allowed = np.zeros(scores.shape[-1], bool)
+        allowed[[c for c in options.classes if 0 <= c < scores.shape[-1]]] = True
+        scores = scores * allowed
+    threshold = np.float32(options.conf_thresh)
+    if options.multi_label is not False:
+        row, class_idx = np.nonzero(scores > threshold)
+        chosen = scores[row, class_idx]
+    else:
+        best_class = scores.argmax(-1)
+        best = np.take_along_axis(scores, best_class[:, None], -1)[:, 0]
+        row = np.flatnonzero(best > threshold)
+        class_idx, chosen = best_class[row], best[row]
+    image_idx = gated.image_idx.numpy()[row]
+    if chosen.size > MAX_CANDIDATES:
+        top = _top_per_image(torch.from_numpy(image_idx), torch.from_numpy(chosen), MAX_CANDIDATES).numpy()
+        row, image_idx, class_idx, chosen = row[top], image_idx[top], class_idx[top], chosen[top]
+    boxes = batch.relative_on_host(image_idx, gated.boxes.numpy()[row])
+    return Chosen(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (image_idx, gated.box_idx.numpy()[row], class_idx, chosen, boxes)),
+                  scores.shape[-1], gated, torch.from_numpy(row), None if allowed is None else torch.from_numpy(allowed))
 
 
 def suppress(specs: Sequence[HeadSpec], chosen: Chosen, batch: PreparedBatch, options: DetectOptions) -> torch.Tensor:
@@ -158,7 +206,7 @@ def suppress(specs: Sequence[HeadSpec], chosen: Chosen, batch: PreparedBatch, op
 
     Args:
         specs (Sequence[HeadSpec]): the network's detection heads (the last one names the NMS kind).
-        chosen (Chosen): from `threshold`.
+        chosen (Chosen): from `choose`.
         batch (PreparedBatch): the images' sizes (for `nms_in_pixels`).
         options (DetectOptions): nms_thresh, nms_kind, nms_in_pixels.
 
@@ -178,7 +226,7 @@ def finish(chosen: Chosen, keep: torch.Tensor, batch: PreparedBatch, options: De
     """The kept rows → one Detections per image, with class_scores when asked for.
 
     Args:
-        chosen (Chosen): from `threshold`.
+        chosen (Chosen): from `choose`.
         keep (Tensor): indices into `chosen`, from `suppress`.
         batch (PreparedBatch): the images' sizes and sources (PreparedBatch.results).
         options (DetectOptions): max_det, class_scores, conf_thresh.
@@ -190,8 +238,7 @@ def finish(chosen: Chosen, keep: torch.Tensor, batch: PreparedBatch, options: De
     class_scores = None
     if options.class_scores:  # darknet's det.prob: every class above the threshold, as it was before NMS
         # (a kept row's box passed the objectness gate: its class scores as they are, less the classes not asked for)
-        scores = chosen.class_scores
-        every = scores[chosen.image_idx[keep].to(scores.device), chosen.box_idx[keep].to(scores.device)]
+        every = chosen.gated.scores[chosen.gated_row[keep.to(chosen.gated_row.device)]]
         if chosen.allowed is not None:
             every = every * chosen.allowed
         class_scores = every * (every > options.conf_thresh)
@@ -199,11 +246,11 @@ def finish(chosen: Chosen, keep: torch.Tensor, batch: PreparedBatch, options: De
                          names, options.max_det, chosen.box_idx[keep], class_scores)
 
 
-def select(specs: Sequence[HeadSpec], boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor,
-           batch: PreparedBatch, options: DetectOptions, names: list[str]) -> list[Detections]:
-    """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → Detections per image:
-    `threshold`, then `suppress` (NMS), then `finish` (the stages benchmarks/pipeline.py times apart)."""
-    chosen = threshold(boxes, objectness, scores, batch, options)
+def select(specs: Sequence[HeadSpec], gated: Gated, batch: PreparedBatch, options: DetectOptions,
+           names: list[str]) -> list[Detections]:
+    """The boxes above the objectness threshold (`Backend.candidates_above`) → Detections per image: `choose`,
+    then `suppress` (NMS), then `finish` (the stages benchmarks/pipeline.py times apart)."""
+    chosen = choose(gated, batch, options)
     return finish(chosen, suppress(specs, chosen, batch, options), batch, options, names)
 
 
@@ -232,6 +279,12 @@ class PreparedBatch:
                              dtype=torch.float32, device=boxes.device)[image_idx]
         offset, extent = frame[:, :2].repeat(1, 2), frame[:, 2:].repeat(1, 2)
         return (boxes.float() - offset) / extent
+
+    def relative_on_host(self, image_idx: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """`relative` in numpy for float32 boxes: the same floats."""
+        frame = np.array([[t.pad_x, t.pad_y, t.scale_x * t.image_w, t.scale_y * t.image_h] for t in self.transforms],
+                         np.float32)[image_idx]
+        return (boxes - np.tile(frame[:, :2], 2)) / np.tile(frame[:, 2:], 2)
 
     def pixel_boxes(self, image_idx: torch.Tensor, relative: torch.Tensor) -> torch.Tensor:
         """Relative boxes → image pixels (not clipped)."""
@@ -306,6 +359,9 @@ def _preprocess_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=min(PREPROCESS_THREADS, os.cpu_count() or 1), thread_name_prefix="darknet_py-prep")
 
 
+os.register_at_fork(after_in_child=_preprocess_pool.cache_clear)  # a forked child has none of the parent's threads
+
+
 def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25,
            nms_thresh: float = 0.45, *, names: list[str] | None = None, tiles: int | str | None = None,
            tile_overlap: float = DEFAULT_OVERLAP, roi: tuple[int, int, int, int] | None = None,
@@ -353,8 +409,7 @@ def _detect_whole(backend: Backend, images: ImageLike | Sequence[ImageLike], opt
     letterbox = backend.letter_box if opts.letterbox is None else opts.letterbox
     batch = prepare_batch(images, backend.width, backend.height, letterbox, opts.resize or backend.resize,
                           backend.input_device, backend.channels, reuse=True)
-    boxes, objectness, scores = backend.candidates(batch.pixels)
-    return select(backend.heads, boxes, objectness, scores, batch, opts, names)
+    return select(backend.heads, backend.candidates_above(batch.pixels, opts.conf_thresh), batch, opts, names)
 
 
 def iter_batches(items: Iterable, size: int) -> Iterable[list]:

@@ -69,6 +69,8 @@ def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, threshold: float,
     """
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
+    if _on_host(boxes, scores, threshold):
+        return torch.from_numpy(_host_dense(boxes.numpy(), scores.numpy(), groups.numpy(), threshold, kind, beta))
     order = scores.argsort(descending=True, stable=True)
     if threshold >= 1:  # IoU and DIoU never exceed 1: nothing is removed
         return order
@@ -80,6 +82,51 @@ def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, threshold: float,
     if pairs is None:
         return order[_tiled_scan(boxes, groups, threshold, kind, beta)]
     return order[_resolve(len(order), *pairs)]
+
+
+# -- a few boxes on the CPU: numpy ----------------------------------------------------------------------
+def _on_host(boxes: Tensor, scores: Tensor, threshold: float) -> bool:
+    """Whether the dense path runs in numpy: float32 CPU boxes, few enough for one matrix, scores without NaN
+    (numpy and torch order NaN differently). A trained network's boxes after the thresholds are a few dozen, and
+    each of the thirty-odd steps of the matrix costs a few microseconds of torch dispatch against one in numpy
+    (0.30 ms → 0.05 ms for yolov4-tiny's 12 rows on dog.jpg)."""
+    return (boxes.device.type == "cpu" and boxes.dtype == torch.float32 and scores.dtype == torch.float32
+            and len(boxes) <= DENSE_MAX and threshold < 1 and not boxes.requires_grad
+            and not np.isnan(scores.numpy()).any())
+
+
+def _host_dense(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float, kind: str,
+                beta: float) -> np.ndarray:
+    """batched_nms's dense path in numpy, deciding exactly as the torch one: the same argsort, and the same
+    float32 steps, each rounded once in both libraries (the DIoU power, which numpy and torch round differently
+    in the last bit, is torch's)."""
+    order = np.argsort(-scores, kind="stable")
+    boxes, groups = boxes[order], groups[order]
+    suppresses = (_host_overlap(boxes, kind, beta) > np.float32(threshold)) & (groups[:, None] == groups[None])
+    return order[_scan_rows(np.triu(suppresses, 1), np.zeros(len(order), bool))]
+
+
+def _host_overlap(boxes: np.ndarray, kind: str, beta: float) -> np.ndarray:
+    """`pairwise_overlap` of float32 boxes with themselves in numpy, step for step (what depends on one box only,
+    its area and centre, computed once per box: the same floats)."""
+    f = np.float32
+    x1, y1, x2, y2 = boxes.T
+    with np.errstate(all="ignore"):  # NaN and infinite boxes give what torch's steps give them
+        area = np.maximum(x2 - x1, f(0)) * np.maximum(y2 - y1, f(0))
+        iw = np.maximum(np.minimum.outer(x2, x2) - np.maximum.outer(x1, x1), f(0))
+        ih = np.maximum(np.minimum.outer(y2, y2) - np.maximum.outer(y1, y1), f(0))
+        inter = iw * ih
+        union = np.add.outer(area, area) - inter
+        iou = np.where((inter > 0) & (union > 0), inter / np.maximum(union, f(1e-12)), f(0))
+        if kind != "diou":
+            return iou
+        cw = np.maximum.outer(x2, x2) - np.minimum.outer(x1, x1)
+        ch = np.maximum.outer(y2, y2) - np.minimum.outer(y1, y1)
+        c = cw * cw + ch * ch
+        dx, dy = np.subtract.outer((x1 + x2) / f(2), (x1 + x2) / f(2)), np.subtract.outer((y1 + y2) / f(2), (y1 + y2) / f(2))
+        d = dx * dx + dy * dy
+        ratio = torch.from_numpy(d / np.maximum(c, f(1e-12))).pow_(beta).numpy()
+        return iou - np.where(c > 0, ratio, f(0))
 
 
 # -- suppressing pairs (src before dst in score order, same group, overlap above the threshold) ----------
@@ -231,9 +278,12 @@ def _tiled_scan(boxes: Tensor, groups: Tensor, threshold: float, kind: str, beta
 
 def _scan(suppresses: Tensor, alive: Tensor) -> Tensor:
     """Walk the boxes in score order; each one still standing removes the later ones it overlaps."""
-    rows = suppresses.cpu().numpy()
-    removed = ~alive.cpu().numpy()
+    return torch.from_numpy(_scan_rows(suppresses.cpu().numpy(), ~alive.cpu().numpy())).to(suppresses.device)
+
+
+def _scan_rows(rows: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """`_scan` on numpy rows (`removed` is updated in place): indices of the boxes left standing."""
     for i in range(len(removed)):
         if not removed[i]:
             removed |= rows[i]
-    return torch.from_numpy(np.flatnonzero(~removed)).to(suppresses.device)
+    return np.flatnonzero(~removed)
