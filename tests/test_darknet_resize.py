@@ -77,9 +77,12 @@ def test_the_c_kernel_is_built() -> None:
 
 
 @pytest.mark.parametrize("shape, letterbox", [((576, 768, 3), True), ((720, 1280, 3), False), ((333, 211), False),
-                                              ((40, 90, 4), True), ((1, 1, 3), False), ((5, 700, 3), True)])
+                                              ((40, 90, 4), True), ((1, 1, 3), False), ((5, 700, 3), True),
+                                              ((300, 9, 3), False), ((50, 2003, 3), True), ((17, 417, 3), False)])
 def test_kernel_equals_tensor_path(monkeypatch, shape: tuple[int, ...], letterbox: bool) -> None:
-    """Bit for bit, on grey and 4-channel sources, strided views in (a crop) and out (a letterbox's inner part)."""
+    """Bit for bit, on grey and 4-channel sources, strided views in (a crop) and out (a letterbox's inner part);
+    colour sources of every width take the kernel's AVX2 columns where the CPU has them (upscaled, 9 px wide:
+    most columns read the last pixel, left to the scalar loop)."""
     image = np.random.default_rng(len(shape) * shape[0]).integers(0, 256, (shape[0] + 7, shape[1] + 9, *shape[2:]),
                                                                    dtype=np.uint8)[3:3 + shape[0], 5:5 + shape[1]]
     channels = 1 if len(shape) == 2 else shape[2]
