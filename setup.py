@@ -1,9 +1,10 @@
-"""Builds darknet_py's two C extensions (the rest of the metadata is in setup.cfg): darknet's resize kernel and
-the CPU's [yolo] decoding of the candidates above the objectness threshold.
+"""Builds darknet_py's C extensions (the rest of the metadata is in setup.cfg), all in darknet_py/pipeline: darknet's
+resize (_darknet_resize.c), the CPU's [yolo] decoding of the candidates above the objectness threshold
+(_yolo_gate.c) and greedy NMS of a few boxes (_greedy_nms.c).
 
-Both are optional: where they cannot be compiled the package installs without them and falls back to its
-numpy/torch paths (tests/test_darknet_resize.py and tests/test_yolo_gate.py check both paths, and that the
-kernels were built where the tests run).
+All are optional: where they cannot be compiled the package installs without them and falls back to its
+numpy/torch paths (tests/test_darknet_resize.py, tests/test_yolo_gate.py and tests/test_nms.py check both
+paths, and that the kernels were built where the tests run).
 """
 import sys
 
@@ -16,6 +17,7 @@ EXACT_FLOATS = ["-O3", "-ffp-contract=off", "-fno-fast-math"]
 setup(ext_modules=[
     Extension("darknet_py.pipeline._darknet_resize", ["darknet_py/pipeline/_darknet_resize.c"],
               extra_compile_args=EXACT_FLOATS, optional=True),
-    Extension("darknet_py.pipeline._yolo_gate", ["darknet_py/pipeline/_yolo_gate.c"],
-              extra_compile_args=EXACT_FLOATS, libraries=[] if sys.platform == "win32" else ["m"], optional=True),
+    *(Extension(f"darknet_py.pipeline.{name}", [f"darknet_py/pipeline/{name}.c"], extra_compile_args=EXACT_FLOATS,
+                libraries=[] if sys.platform == "win32" else ["m"], optional=True)  # expf, powf
+      for name in ("_yolo_gate", "_greedy_nms")),
 ])

@@ -1,6 +1,7 @@
 """NMS: darknet's box-by-box rule (do_nms_sort / diounms_sort) against a literal port of it, on every path
-the fast implementation takes — one overlap matrix and a scan, the size-level grids with the round-based
-resolve, the bounded-memory tiles — including boxes darknet can never match (empty, NaN, infinite)."""
+the fast implementation takes — the CPU's C loop for a few boxes, one overlap matrix and a scan, the
+size-level grids with the round-based resolve, the bounded-memory tiles — including boxes darknet can never
+match (empty, NaN, infinite)."""
 from __future__ import annotations
 
 import numpy as np
@@ -56,9 +57,9 @@ def _random_case(rng, n: int, same_size: bool, groups: int):
 
 @pytest.mark.parametrize("path", ["default", "torch-matrix", "grid", "tiles"])
 def test_every_path_equals_darknets_loop(path: str, monkeypatch) -> None:
-    # default: the matrix in numpy up to DENSE_MAX CPU boxes, the grid beyond; torch-matrix: the matrix as a GPU runs it
+    # default: the C loop up to DENSE_MAX CPU boxes, the grid beyond; torch-matrix: the matrix as a GPU runs it
     if path == "torch-matrix":
-        monkeypatch.setattr(nms, "_on_host", lambda *_: False)
+        monkeypatch.setattr(nms, "use_kernel", False)
     if path in ("grid", "tiles"):
         monkeypatch.setattr(nms, "DENSE_MAX", 0)
     if path == "tiles":
@@ -75,19 +76,30 @@ def test_every_path_equals_darknets_loop(path: str, monkeypatch) -> None:
         assert ours.tolist() == _darknet_nms(boxes, scores, groups, thresh, kind, beta), (trial, thresh, kind)
 
 
+def test_the_kernel_is_built() -> None:
+    assert nms._kernel is not None
+
+
 @pytest.mark.parametrize("kind, beta", [("iou", 0.6), ("diou", 0.6), ("diou", 0.9)])
-def test_numpy_matrix_is_torchs_to_the_bit(kind: str, beta: float) -> None:
-    """The CPU's few-box path computes the overlap matrix in numpy: every entry equals the torch path's bit for
-    bit (so both decide every tie alike), on crowded, nested, empty and non-finite boxes."""
+def test_the_cpu_kernel_decides_as_the_tensor_matrix(kind: str, beta: float, monkeypatch) -> None:
+    """The C loop the CPU runs for a few boxes against the overlap matrix a GPU runs: the same boxes kept, in the
+    same order, on crowds of one box size, nested, empty and non-finite boxes, ties of score."""
     rng = np.random.default_rng(3)
-    for n in (1, 2, 7, 60, 256):
-        boxes, _, _ = _random_case(rng, n, n == 60, 1)
-        if n >= 7:
+    cases = []
+    for trial in range(60):
+        n = int(rng.integers(1, nms.DENSE_MAX + 1))
+        boxes, scores, groups = _random_case(rng, n, trial % 3 == 0, [1, 2, 7][trial % 3])
+        if n >= 6:
             boxes[:5] = [[0.2, 0.2, 0.2, 0.5], [0.5, 0.5, 0.4, 0.6], [np.nan, 0, 1, 1], [-np.inf, 0, np.inf, 1], [0, 0, 1e-30, 1e-30]]
-        ours = nms._host_overlap(boxes, kind, beta)
-        torchs = nms.pairwise_overlap(torch.from_numpy(boxes), kind, beta).numpy()
-        assert ours.dtype == np.float32
-        np.testing.assert_array_equal(ours, torchs)
+            scores[1::7] = scores[0]  # ties: input order decides
+        cases.append((boxes, scores, groups, float(rng.choice([0.3, 0.45, 0.7]))))
+    for use in (True, False):
+        monkeypatch.setattr(nms, "use_kernel", use)
+        assert nms._on_host(torch.from_numpy(cases[0][0]), torch.from_numpy(cases[0][1]), 0.45) == use
+        results = [batched_nms(*map(torch.from_numpy, (b, s, g)), t, kind, beta).tolist() for b, s, g, t in cases]
+        if use:
+            kernel = results
+    assert kernel == results
 
 
 def test_long_chains_resolve_exactly() -> None:

@@ -10,7 +10,7 @@ tensor path they stand in for.
 - Against the tensor path (decode + gate): the same rows, scores within 8 float32 ulps (torch's vectorised
   exponential and libm's differ in the last bits), boxes within 1e-5 of their largest coordinate, on photos
   and on random heads with NaN and infinite values, new_coords and other scale_x_y.
-- detect() with the kernel and the numpy thresholds against detect() with neither: the same detections
+- detect() with the kernel, the numpy thresholds and the C NMS against detect() with none: the same detections
   (classes exact, scores within 8 ulps, boxes within 1e-3 px), with class_scores, a classes filter, one
   label per box and map's 0.005 threshold.
 """
@@ -25,7 +25,7 @@ import torch
 
 import darknet_py
 from darknet_py.pipeline import detect as detect_module
-from darknet_py.pipeline import yolo_gate
+from darknet_py.pipeline import nms, yolo_gate
 from darknet_py.pipeline.backend import gate
 from darknet_py.pipeline.decode import decode
 from darknet_py.pipeline.preprocess import prepare
@@ -135,6 +135,7 @@ def test_detect_equals_detect_without_the_cpu_shortcuts(options: dict, monkeypat
     fast = model.detect(images, **options)
     monkeypatch.setattr(yolo_gate, "use_kernel", False)
     monkeypatch.setattr(detect_module, "_rows_on_host", lambda gated: False)
+    monkeypatch.setattr(nms, "use_kernel", False)
     slow = model.detect(images, **options)
     assert sum(len(d) for d in fast) >= 3
     for a, b in zip(fast, slow):

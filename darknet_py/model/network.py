@@ -124,6 +124,8 @@ class Network(nn.Module):
                 release[i].append(j)
         self._release = release
         self.head_indices = [i for i, m in enumerate(self.layers) if isinstance(m, DetectionHead)]
+        # the specs are frozen and the layers fixed once built: read per detect() call several times, kept once
+        self._head_specs = tuple(self.layers[i].spec for i in self.head_indices)
         # What forward returns: the input of every detection layer, or for a cfg without one (a classifier)
         # the output darknet's get_network_output reports: the last layer that is not [cost].
         detection = [i for i, m in enumerate(self.layers)
@@ -137,7 +139,7 @@ class Network(nn.Module):
     @property
     def heads(self) -> list[HeadSpec]:
         """The detection layers' specs ([yolo], [region], [Gaussian_yolo]) in cfg order: what the decoders read."""
-        return [self.layers[i].spec for i in self.head_indices]
+        return list(self._head_specs)
 
     @property
     def num_classes(self) -> int:

@@ -5,7 +5,9 @@ IoU − (d²/c²)^β — greedynms uses β=0.6 (box_diou), diounms uses the cfg'
 darknet's rule: boxes in score order; a box still standing removes every later box of its group it
 overlaps by more than the threshold.
 
-A trained network's few hundred boxes take one overlap matrix and a scan. Dense candidates (darknet
+A trained network's few hundred boxes take one overlap matrix and a scan; on the CPU, up to DENSE_MAX
+float32 boxes, darknet's own loop in C instead (_greedy_nms.c: the thirty-odd tensor calls of the matrix
+cost more than its arithmetic). Dense candidates (darknet
 map's 0.005 threshold, untrained or crowded images: tens of thousands) would make that matrix the
 cost, while a box can only remove boxes near it and of similar size:
 IoU > t needs the widths (and heights) within a factor t of each other and the centres closer than
@@ -31,6 +33,13 @@ SPARSE_MIN_THRESH = 0.05  # below it nearly every intersecting pair counts: the 
 PAIR_CHUNK = 1 << 22  # candidate pairs examined at a time (memory bound of the grid path)
 MAX_PAIRS = 1 << 25  # suppressing pairs held at most; beyond (near-identical boxes by the thousand): all-pairs path
 _MARGIN = 1e-3  # the geometric bounds are loosened by this fraction of t: float rounding never drops a pair
+
+try:  # built by setup.py where a compiler is; the tensor path decides the same without it
+    from . import _greedy_nms as _kernel
+except ImportError:  # pragma: no cover - depends on the install
+    _kernel = None
+
+use_kernel = True  # tests turn it off to compare with the tensor path
 
 
 def pairwise_overlap(boxes: Tensor, kind: str = "iou", beta: float = GREEDY_DIOU_BETA, other: Tensor | None = None) -> Tensor:
@@ -70,7 +79,7 @@ def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, threshold: float,
     if boxes.numel() == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
     if _on_host(boxes, scores, threshold):
-        return torch.from_numpy(_host_dense(boxes.numpy(), scores.numpy(), groups.numpy(), threshold, kind, beta))
+        return _host_keep(boxes, scores, groups, threshold, kind, beta)
     order = scores.argsort(descending=True, stable=True)
     if threshold >= 1:  # IoU and DIoU never exceed 1: nothing is removed
         return order
@@ -84,49 +93,22 @@ def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, threshold: float,
     return order[_resolve(len(order), *pairs)]
 
 
-# -- a few boxes on the CPU: numpy ----------------------------------------------------------------------
+# -- a few boxes on the CPU: the C kernel --------------------------------------------------------------------
 def _on_host(boxes: Tensor, scores: Tensor, threshold: float) -> bool:
-    """Whether the dense path runs in numpy: float32 CPU boxes, few enough for one matrix, scores without NaN
-    (numpy and torch order NaN differently). A trained network's boxes after the thresholds are a few dozen, and
-    each of the thirty-odd steps of the matrix costs a few microseconds of torch dispatch against one in numpy
-    (0.30 ms → 0.05 ms for yolov4-tiny's 12 rows on dog.jpg)."""
-    return (boxes.device.type == "cpu" and boxes.dtype == torch.float32 and scores.dtype == torch.float32
-            and len(boxes) <= DENSE_MAX and threshold < 1 and not boxes.requires_grad
-            and not np.isnan(scores.numpy()).any())
+    """Whether the dense case runs in _greedy_nms.c: the kernel built, float32 CPU boxes, few enough for one
+    matrix, scores without NaN (the kernel's sort assumes none). A trained network's boxes after the thresholds
+    are a few dozen, and each of the thirty-odd tensor calls of the matrix path costs microseconds of dispatch
+    (yolov4-tiny, dog.jpg, 2 cores: 0.3 ms of detect() after the network)."""
+    return (use_kernel and _kernel is not None and boxes.device.type == "cpu" and boxes.dtype == torch.float32
+            and scores.dtype == torch.float32 and len(boxes) <= DENSE_MAX and threshold < 1
+            and not boxes.requires_grad and not np.isnan(scores.numpy()).any())
 
 
-def _host_dense(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float, kind: str,
-                beta: float) -> np.ndarray:
-    """batched_nms's dense path in numpy, deciding exactly as the torch one: the same argsort, and the same
-    float32 steps, each rounded once in both libraries (the DIoU power, which numpy and torch round differently
-    in the last bit, is torch's)."""
-    order = np.argsort(-scores, kind="stable")
-    boxes, groups = boxes[order], groups[order]
-    suppresses = (_host_overlap(boxes, kind, beta) > np.float32(threshold)) & (groups[:, None] == groups[None])
-    return order[_scan_rows(np.triu(suppresses, 1), np.zeros(len(order), bool))]
-
-
-def _host_overlap(boxes: np.ndarray, kind: str, beta: float) -> np.ndarray:
-    """`pairwise_overlap` of float32 boxes with themselves in numpy, step for step (what depends on one box only,
-    its area and centre, computed once per box: the same floats)."""
-    f = np.float32
-    x1, y1, x2, y2 = boxes.T
-    with np.errstate(all="ignore"):  # NaN and infinite boxes give what torch's steps give them
-        area = np.maximum(x2 - x1, f(0)) * np.maximum(y2 - y1, f(0))
-        iw = np.maximum(np.minimum.outer(x2, x2) - np.maximum.outer(x1, x1), f(0))
-        ih = np.maximum(np.minimum.outer(y2, y2) - np.maximum.outer(y1, y1), f(0))
-        inter = iw * ih
-        union = np.add.outer(area, area) - inter
-        iou = np.where((inter > 0) & (union > 0), inter / np.maximum(union, f(1e-12)), f(0))
-        if kind != "diou":
-            return iou
-        cw = np.maximum.outer(x2, x2) - np.minimum.outer(x1, x1)
-        ch = np.maximum.outer(y2, y2) - np.minimum.outer(y1, y1)
-        c = cw * cw + ch * ch
-        dx, dy = np.subtract.outer((x1 + x2) / f(2), (x1 + x2) / f(2)), np.subtract.outer((y1 + y2) / f(2), (y1 + y2) / f(2))
-        d = dx * dx + dy * dy
-        ratio = torch.from_numpy(d / np.maximum(c, f(1e-12))).pow_(beta).numpy()
-        return iou - np.where(c > 0, ratio, f(0))
+def _host_keep(boxes: Tensor, scores: Tensor, groups: Tensor, threshold: float, kind: str, beta: float) -> Tensor:
+    kept = np.empty(len(boxes), np.int64)
+    count = _kernel.keep(np.ascontiguousarray(boxes.numpy()), np.ascontiguousarray(scores.numpy()),
+                         np.ascontiguousarray(groups.numpy(), np.int64), threshold, kind == "diou", beta, kept)
+    return torch.from_numpy(kept[:count])
 
 
 # -- suppressing pairs (src before dst in score order, same group, overlap above the threshold) ----------
@@ -278,12 +260,9 @@ def _tiled_scan(boxes: Tensor, groups: Tensor, threshold: float, kind: str, beta
 
 def _scan(suppresses: Tensor, alive: Tensor) -> Tensor:
     """Walk the boxes in score order; each one still standing removes the later ones it overlaps."""
-    return torch.from_numpy(_scan_rows(suppresses.cpu().numpy(), ~alive.cpu().numpy())).to(suppresses.device)
-
-
-def _scan_rows(rows: np.ndarray, removed: np.ndarray) -> np.ndarray:
-    """`_scan` on numpy rows (`removed` is updated in place): indices of the boxes left standing."""
+    rows = suppresses.cpu().numpy()
+    removed = ~alive.cpu().numpy()
     for i in range(len(removed)):
         if not removed[i]:
             removed |= rows[i]
-    return np.flatnonzero(~removed)
+    return torch.from_numpy(np.flatnonzero(~removed)).to(suppresses.device)
