@@ -310,18 +310,19 @@ def bench_video(video: Path, folder: Path, rounds: int) -> dict:
 
 # -- report --------------------------------------------------------------------------
 def markdown(report: dict) -> str:
+    batches = [b for b in report["batches"] if b > 1]
     lines = [f"Measured {report['date']} on {report['machine']} (torch {report['torch']}, onnxruntime "
              f"{report['onnxruntime']}, OpenVINO {report.get('openvino', '-')}, OpenCV {report['opencv']}); "
              f"medians of {report['rounds']} interleaved rounds.", "",
-             "| model | backend | forward b1 ms | detect() b1 ms | detect vs OpenCV | "
-             + " | ".join(f"forward b{b} images/s" for b in report["batches"] if b > 1) + " |",
-             "|---|---|---|---|---|" + "---|" * len([b for b in report["batches"] if b > 1])]
+             "| model | backend | forward b1 ms | detect() b1 ms | detect vs OpenCV |"
+             + "".join(f" forward b{b} images/s |" for b in batches),
+             "|---|---|---|---|---|" + "---|" * len(batches)]
     for model in report["models"]:
         for name, e in model["backends"].items():
-            extra = " | ".join(str(e.get(f"forward_b{b}_images_per_s", "")) for b in report["batches"] if b > 1)
+            extra = "".join(f" {e.get(f'forward_b{b}_images_per_s', '')} |" for b in batches)
             ratio = e.get("detect_b1_vs_opencv", "")
             lines.append(f"| {model['model']} {model['size']} ({model['weights']}) | {name} | {e['forward_b1_ms']} | "
-                         f"{e['detect_b1_ms']} | {ratio}{'×' if ratio != '' else ''} | {extra} |")
+                         f"{e['detect_b1_ms']} | {ratio}{'×' if ratio != '' else ''} |{extra}")
     if report.get("preprocess"):
         lines += ["", "Pre-processing alone (prepare(), 416x416, medians of interleaved rounds):", "",
                   "| source | letterbox | darknet's resize ms | cv2.resize ms | ratio |", "|---|---|---|---|---|"]
