@@ -1,4 +1,5 @@
-"""Annotated videos: H.264 MP4 that a browser plays (headless Chromium), the codec choice, and the fallbacks."""
+"""Annotated videos: H.264 MP4 that a browser plays (headless Chromium), the codec choice, the fallbacks, and
+encoding in a thread of its own (every frame, in order; a failure raised once, the file still finished)."""
 from __future__ import annotations
 
 import http.server
@@ -14,6 +15,7 @@ import pytest
 
 from darknet_py import DarknetWarning, InputError, cli
 from darknet_py.media import video, video_writer
+from darknet_py.media.background_writer import BackgroundWriter
 from darknet_py.pipeline.detections import Detections
 from tests.chromium import Chromium, wait_for
 from tests.conftest import CLIP_FRAMES, VIDEO, frame_count, official, shared_path
@@ -162,3 +164,52 @@ def test_odd_sizes_and_mismatched_containers(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="h264 writes .mp4 files, not .avi"):
         video_writer.open_video_writer(str(tmp_path / "a.avi"), 25, (320, 180), "h264")
     assert video_writer.default_codec(".avi", (320, 180)) == "mjpg"
+
+
+# -- encoding in its own thread (media/background_writer.py) --------------------------------------------------
+class _Recorder:
+    """A VideoWriter that keeps what it is given, failing at one frame if told to."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.frames: list[int] = []
+        self.released = threading.Event()
+        self.fail_at = fail_at
+
+    def write(self, frame: np.ndarray) -> None:
+        if int(frame[0, 0, 0]) == self.fail_at:
+            raise OSError("No space left on device")
+        self.frames.append(int(frame[0, 0, 0]))
+
+    def release(self) -> None:
+        self.released.set()
+
+
+def _numbered(i: int) -> np.ndarray:
+    return np.full((2, 2, 3), i, np.uint8)
+
+
+def test_background_encoding_keeps_every_frame_in_order() -> None:
+    inner = _Recorder()
+    writer = BackgroundWriter(inner, queue_frames=2)
+    for i in range(50):
+        writer.write(_numbered(i))
+    writer.release()  # waits for every frame handed over, then finishes the file
+    assert inner.frames == list(range(50)) and writer.written == 50 and inner.released.is_set()
+
+
+def test_an_encoding_failure_is_raised_once_and_the_file_still_finished() -> None:
+    inner = _Recorder(fail_at=3)
+    writer = BackgroundWriter(inner, queue_frames=2)
+    raised = 0
+    for i in range(10):
+        try:
+            writer.write(_numbered(i))
+        except OSError:
+            raised += 1
+    try:
+        writer.release()
+    except OSError:
+        raised += 1
+    assert raised == 1  # in whichever call came first after it, never again
+    assert inner.frames == [0, 1, 2] and writer.written == 3  # nothing after the failing frame
+    assert inner.released.is_set()  # a playable file of the frames before it

@@ -35,9 +35,10 @@ from ..core import interrupt
 from ..core.errors import InputError
 from ..core.fileio import atomic_path, atomic_write, write_image
 from ..pipeline.detections import Detections
+from .background_writer import BackgroundWriter
 from .darknet_json import darknet_frame_text, darknet_json_file
 from .sources import annotated_name, video_stem  # video_stem: imported from here by other modules too
-from .video_writer import VideoWriter, open_video_writer
+from .video_writer import open_video_writer
 
 RECORDS_JSON = "detections.json"  # --save-json: the records of every image or frame
 DARKNET_JSON = "result.json"  # --save-json darknet: the name darknet's docs give `detector test -out`
@@ -239,7 +240,8 @@ class DarknetJsonSink:
 class AnnotatedVideoSink:
     """The annotated video: opened on the first frame at the source's frame rate and size, and finished
     on finish() into a playable file of the frames written, whatever ended the run (written to a
-    temporary name, renamed into place when finished).
+    temporary name, renamed into place when finished). Frames are drawn in the caller's thread and encoded in
+    a thread of their own (background_writer), so encoding overlaps detecting the next frames.
 
     Args:
         path (str or PathLike): the video file; its extension is the container (see video_writer).
@@ -249,15 +251,14 @@ class AnnotatedVideoSink:
     def __init__(self, path: str | os.PathLike[str], codec: str | None = None) -> None:
         self.path = os.fspath(path)
         self.codec = codec
-        self.frames = 0
-        self._writer: VideoWriter | None = None
+        self.frames = 0  # frames in the file: counted as encoded, final once finish() returns
+        self._writer: BackgroundWriter | None = None
         self._file: ContextManager[str] | None = None
 
     def write(self, result: Result) -> None:
         if self._writer is None:
             self._open(result)
         self._writer.write(result.annotated)
-        self.frames += 1
 
     def _open(self, result: Result) -> None:
         suffix = os.path.splitext(self.path)[1]
@@ -265,7 +266,7 @@ class AnnotatedVideoSink:
         temporary = file.__enter__()
         try:
             size = (result.image.shape[1], result.image.shape[0])
-            self._writer = open_video_writer(temporary, result.fps or DEFAULT_FPS, size, self.codec, suffix)
+            self._writer = BackgroundWriter(open_video_writer(temporary, result.fps or DEFAULT_FPS, size, self.codec, suffix))
         except BaseException:
             file.__exit__(*sys.exc_info())  # removes the temporary file
             raise
@@ -277,10 +278,12 @@ class AnnotatedVideoSink:
         if writer is None or file is None:
             return
         try:
-            writer.release()  # a finished, playable file of the frames written
+            writer.release()  # every frame handed over encoded, then a finished, playable file of them
         except BaseException:
             file.__exit__(*sys.exc_info())
             raise
+        finally:
+            self.frames = writer.written
         file.__exit__(None, None, None)  # renamed into place
 
 
