@@ -9,11 +9,13 @@ CLI runs it, writing the annotated video as MJPG (.avi: the OpenCV loop's writer
     detect   the detect_batch call: pre-processing, network, decoding, NMS
     network  the network call inside it (TorchRunner._forward)
     draw     Detections.draw, the annotated frame
-    encode   the video writer's write()
-    rest     the main loop's time outside detect, draw and encode: waiting for a decoded frame, results, progress
+    encode   the video writer's write() (darknet_py: in the encoder thread, media/background_writer.py: it overlaps
+             the rest too)
+    rest     the main loop's time outside detect and draw: waiting for a decoded frame, handing the frame to the
+             encoder (waiting when its queue is full), results, progress
 
 Each is reported as ms per frame (its total over the run / frames) beside the run's wall time per frame, so the
-main-loop stages add up to the wall time and decode shows how much it overlaps. The OpenCV loop (read →
+main-loop stages add up to the wall time and decode and encode show how much they overlap. The OpenCV loop (read →
 dnn_DetectionModel.detect → draw → VideoWriter.write, one thread) is timed the same way. Rounds alternate
 between the runs; figures are medians over rounds.
 
@@ -107,7 +109,7 @@ def ours(model, network_seconds: list[float], out: Path) -> dict[str, float]:
         report = video.run_video(str(VIDEO), detect_batch, output=str(out))
         wall = time.perf_counter() - start
     spent["network"] = network_seconds[0]
-    spent["rest"] = wall - spent["detect"] - spent["draw"] - spent["encode"]
+    spent["rest"] = wall - spent["detect"] - spent["draw"]  # encoding runs in its own thread
     return per_frame(spent, wall, report.frames)
 
 
@@ -139,7 +141,8 @@ def markdown(report: dict) -> str:
     lines = [f"Measured {report['date']} on {report['cpu']} ({report['cores']} cores), {report['torch_threads']} torch "
              f"threads; {report['video']}, {report['model']}, batch 1; ms per frame (a stage's total over the run / "
              f"frames), medians of {report['rounds']} rounds.", "",
-             "| run | decode (reader thread) | detect | network (in detect) | draw | encode | rest of the loop | "
+             "| run | decode (reader thread) | detect | network (in detect) | draw | encode (darknet-py: encoder thread) | "
+             "rest of the loop | "
              "wall | frames/s | vs OpenCV loop |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in report["runs"].items():
         lines.append(f"| {name} | {r['decode_ms']} | {r['detect_ms']} | {r.get('network_ms', '–')} | {r['draw_ms']} | "
