@@ -60,7 +60,8 @@ def gate(candidates: Candidates, objectness_thresh: float) -> Gated:
         Gated: on the candidates' device.
     """
     boxes, objectness, scores = candidates
-    if objectness.device.type == "cpu" and objectness.dtype == torch.float32 and not objectness.requires_grad:
+    if (objectness.device.type == "cpu" and objectness.dtype == torch.float32
+            and not any(t.requires_grad for t in candidates)):
         # the same rows through numpy: a few calls of a microsecond where torch's dispatch takes tens
         above = np.nonzero(objectness.numpy() > np.float32(objectness_thresh))
         image_idx, box_idx = (torch.from_numpy(i) for i in above)
