@@ -147,11 +147,11 @@ class GraphDetector:
         return self.gate_outputs(self.run(pixels), objectness_thresh)
 
     def gate_outputs(self, outputs: list[np.ndarray], objectness_thresh: float) -> Gated:
-        """The graph's outputs (from `run`) → the candidates above the threshold."""
+        """The graph's outputs (from `run`) → the candidates above the threshold (the `raw` format's heads through
+        yolo_gate.decode_above)."""
         if self.output_format == "raw":
-            heads = [torch.from_numpy(o) for o in outputs]
-            if yolo_gate.applies(heads, self.heads):
-                return yolo_gate.gate_heads(heads, self.heads, self.width, self.height, objectness_thresh)
+            return yolo_gate.decode_above([torch.from_numpy(o) for o in outputs], self.heads, self.width, self.height,
+                                          objectness_thresh, self._head_constants())
         return gate(self.decode_outputs(outputs), objectness_thresh)
 
     def decode_outputs(self, outputs: list[np.ndarray]) -> Candidates:
@@ -159,11 +159,15 @@ class GraphDetector:
         format's tensors as they are (no copy)."""
         outputs = [torch.from_numpy(o) for o in outputs]
         if self.output_format == "raw":
-            if self._constants is None:
-                self._constants = [head_constants(spec, torch.device("cpu")) for spec in self.heads]
-            return decode(outputs, self.heads, self.width, self.height, self._constants)
+            return decode(outputs, self.heads, self.width, self.height, self._head_constants())
         boxes, scores, objectness = outputs
         return boxes, objectness, scores
+
+    def _head_constants(self) -> list:
+        """The raw format's decoding constants, made on first use."""
+        if self._constants is None:
+            self._constants = [head_constants(spec, torch.device("cpu")) for spec in self.heads]
+        return self._constants
 
     def detect(self, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
                *, names: list[str] | None = None, **options) -> list[Detections]:

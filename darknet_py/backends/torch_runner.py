@@ -168,14 +168,10 @@ class TorchRunner:
         return self.gate_heads(self.network(self._on_device(pixels)), objectness_thresh)
 
     def gate_heads(self, heads: list[Tensor], objectness_thresh: float) -> Gated:
-        """The network's head outputs (`network`) → the candidates above the threshold: only those rows decoded
-        where yolo_gate applies, else `gate(decode(heads))`."""
-        heads = [h.float() for h in heads]
-        if yolo_gate.applies(heads, self.model.heads):
-            return yolo_gate.gate_heads(heads, self.model.heads, self.model.width, self.model.height, objectness_thresh)
+        """The network's head outputs (`network`) → the candidates above the threshold (yolo_gate.decode_above)."""
         with torch.inference_mode():
-            return gate(decode(heads, self.model.heads, self.model.width, self.model.height, self._constants),
-                        objectness_thresh)
+            return yolo_gate.decode_above([h.float() for h in heads], self.model.heads, self.model.width,
+                                          self.model.height, objectness_thresh, self._constants)
 
     def _on_device(self, pixels: np.ndarray | Tensor) -> Tensor:
         if isinstance(pixels, Tensor):  # prepared on the device already

@@ -37,7 +37,7 @@ PyDoc_STRVAR(gate_doc,
 "Returns:\n"
 "    int: the row after the last one written. Releases the GIL while it runs.");
 
-static int contiguous_float(Py_buffer *b, int ndim, const char *name) {
+static int float32_array(Py_buffer *b, int ndim, const char *name) {
     if (b->itemsize != 4 || b->ndim != ndim || (b->format && strcmp(b->format, "f") != 0)) {
         PyErr_Format(PyExc_ValueError, "%s: a %d-dimensional float32 array expected", name, ndim);
         return 0;
@@ -62,8 +62,8 @@ static PyObject *gate(PyObject *self, PyObject *args) {
     if (PyObject_GetBuffer(box_idx_obj, &box_idx, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto done;
     if (PyObject_GetBuffer(boxes_obj, &boxes, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0) goto done;
     if (PyObject_GetBuffer(scores_obj, &scores, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0) goto done;
-    if (!contiguous_float(&head, 3, "head") || !contiguous_float(&anchors, 2, "anchors") ||
-        !contiguous_float(&boxes, 2, "boxes") || !contiguous_float(&scores, 2, "scores"))
+    if (!float32_array(&head, 3, "head") || !float32_array(&anchors, 2, "anchors") ||
+        !float32_array(&boxes, 2, "boxes") || !float32_array(&scores, 2, "scores"))
         goto done;
     Py_ssize_t n_anchors = anchors.shape[0], h = head.shape[1], w = head.shape[2], classes = scores.shape[1];
     Py_ssize_t rows = boxes.shape[0];

@@ -21,7 +21,7 @@ from ..core.errors import InputError
 from ..format.names import default_names
 from ..model.layers.head import HeadSpec
 from . import darknet_resize
-from .backend import Backend, Gated, gate
+from .backend import Backend, Gated
 from .buffers import ThreadBuffers
 from .detections import Detections
 from .nms import GREEDY_DIOU_BETA, batched_nms
@@ -111,22 +111,6 @@ class Chosen(NamedTuple):
     gated: Gated  # the boxes above the objectness threshold, every class score (for DetectOptions.class_scores)
     gated_row: torch.Tensor  # (K,) each row's box among `gated`, on gated's device
     allowed: torch.Tensor | None  # (C,) the DetectOptions.classes gate, if any
-
-
-def threshold(boxes: torch.Tensor, objectness: torch.Tensor, scores: torch.Tensor, batch: PreparedBatch,
-              options: DetectOptions) -> Chosen:
-    """Decoded candidates (boxes N·M·4 in network px, objectness N·M, scores N·M·C) → the rows above the thresholds:
-    `gate` then `choose`.
-
-    Args:
-        boxes, objectness, scores (Tensor): what `Backend.candidates` returns.
-        batch (PreparedBatch): the images' transforms (boxes come out relative to each image).
-        options (DetectOptions): thresholds, classes, multi_label.
-
-    Returns:
-        Chosen: see `choose`.
-    """
-    return choose(gate((boxes, objectness, scores), options.conf_thresh), batch, options)
 
 
 def choose(gated: Gated, batch: PreparedBatch, options: DetectOptions) -> Chosen:

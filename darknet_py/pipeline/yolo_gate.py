@@ -6,11 +6,12 @@ yolov4-tiny at 416 that is 2,535 boxes × 80 scores made to keep a dozen rows, d
 after the network, with the caches cold, took 1.0 ms of detect() on 2 cores. The C kernel
 (_yolo_gate.c, built by setup.py) reads each candidate's objectness and decodes only those above the
 threshold, with decoders/yolo.py's float32 steps; its logistic and exponential are libm's expf, where
-torch's vectorised one can differ in the last bit (tests/test_yolo_gate.py: the same rows, boxes and
-scores within 2 float32 ulps of the tensor path's, on photos and on random heads).
+torch's vectorised one can differ in the last bits (tests/test_yolo_gate.py: the same rows, scores within
+8 float32 ulps of the tensor path's and boxes within 1e-5 of their scale, on photos and on random heads).
 
-It serves the torch backend on the CPU in float32 (`TorchRunner.candidates_above`); CUDA, other
-precisions, [region]/[Gaussian_yolo] heads and installs without the kernel take the tensor path.
+`decode_above` is what the backends call with their heads (the torch backend's network outputs, a `raw`
+export's graph outputs): the kernel where it `applies` (float32 [yolo] heads on the CPU), the tensor path
+(decode, then gate) for CUDA, other precisions, [region]/[Gaussian_yolo] heads and installs without the kernel.
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ from torch import Tensor
 
 from ..model.layers.head import HeadSpec
 from ..model.layers.yolo import YoloSpec
-from .backend import Gated
+from .backend import Gated, gate
+from .decode import decode
 
 try:  # built by setup.py where a compiler is; the tensor path gives the same rows without it
     from . import _yolo_gate as _kernel
@@ -31,6 +33,26 @@ except ImportError:  # pragma: no cover - depends on the install
     _kernel = None
 
 use_kernel = True  # tests turn it off to compare with the tensor path
+
+
+def decode_above(heads: Sequence[Tensor], specs: Sequence[HeadSpec], net_w: int, net_h: int, objectness_thresh: float,
+                 constants: Sequence | None = None) -> Gated:
+    """The candidates of these heads whose objectness exceeds the threshold: `gate_heads` where it `applies`,
+    else `gate(decode(heads, specs, net_w, net_h, constants))`.
+
+    Args:
+        heads (Sequence[Tensor]): the detection heads' inputs (N, A·V, H, W), in cfg order.
+        specs (Sequence[HeadSpec]): their specs.
+        net_w, net_h (int): the network input size.
+        objectness_thresh (float): darknet's detection threshold.
+        constants (Sequence, optional): decode's per-head constants for the heads' device (decode.head_constants).
+
+    Returns:
+        Gated: in (image, candidate) order.
+    """
+    if applies(heads, specs):
+        return gate_heads(heads, specs, net_w, net_h, objectness_thresh)
+    return gate(decode(heads, specs, net_w, net_h, constants), objectness_thresh)
 
 
 def applies(heads: Sequence[Tensor], specs: Sequence[HeadSpec]) -> bool:
