@@ -126,6 +126,17 @@ class GraphDetector:
     def sequence(self) -> ContextManager:
         return contextlib.nullcontext(self)
 
+    def concurrent(self, calls: int) -> GraphDetector | None:
+        """The same graph in a second runtime instance set up for *calls* runs at once (see `Backend.concurrent`);
+        None on GPUs (not measured there) and for runtimes without one."""
+        if self.device != "cpu" or calls < 2:
+            return None
+        return self._twin(calls)
+
+    def _twin(self, calls: int) -> GraphDetector | None:
+        """What a runtime implements for `concurrent`: a new detector of the same model, thresholds and resize."""
+        return None
+
     def classify(self, images, top: int = 5, *, names: list[str] | None = None):
         raise InputError(f"{self.source} is a detector (it has detection layers): use detect")
 

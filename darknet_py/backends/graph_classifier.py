@@ -44,6 +44,10 @@ class GraphClassifier:
     def portable(self) -> Portable:
         return self.session.portable()
 
+    def concurrent(self, calls: int) -> None:
+        """None: classifying runs one call at a time."""
+        return None
+
     def sequence(self) -> ContextManager:
         return contextlib.nullcontext(self)
 

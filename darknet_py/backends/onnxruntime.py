@@ -12,6 +12,7 @@ from typing import Sequence
 
 import numpy as np
 import onnxruntime as ort
+import torch
 
 from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import read_bytes
@@ -68,6 +69,14 @@ class OnnxDetector(GraphDetector):
             raise InputError(f"{source} is not a loadable ONNX model: {str(exc).splitlines()[0][:300]}") from None
         meta = parse_metadata(self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY), source)
         super().__init__(source, meta, device, size, resize)
+        self.threads = threads
+
+    def _twin(self, calls: int) -> OnnxDetector:
+        """A session with the threads split between *calls* runs (onnxruntime's run() may be called from several
+        threads at once; sharing one session's threads, the runs would wait for each other)."""
+        per_call = max(1, (self.threads or torch.get_num_threads()) // calls)
+        return OnnxDetector(self._model if self._model is not None else self.source, self.device,
+                            (self.width, self.height), threads=per_call, resize=self.resize)
 
     def serialized(self) -> bytes:
         """The ONNX model's bytes (to ship it to other processes)."""

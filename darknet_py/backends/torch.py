@@ -97,6 +97,13 @@ class Darknet(Network):
     def portable(self) -> Portable:
         return Portable("torch", self)
 
+    def concurrent(self, calls: int) -> None:
+        """None: torch's thread count belongs to the process (`torch.set_num_threads`), not to a model, so a twin
+        with the cores split would change it for everything else in the process. (Two detect() calls at once on one
+        thread each ran the network 1.159× as often as one call on 2 threads, benchmarks/results/in_flight.md; on
+        the same machine the onnxruntime and OpenVINO twins run a video 1.155–1.169× as fast.)"""
+        return None
+
     def detect(self, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
                **options) -> list[Detections]:
         """Detections for one image or several (BGR arrays as cv2 reads them, or paths).

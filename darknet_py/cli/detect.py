@@ -11,7 +11,7 @@ from ..core import interrupt
 from ..core.errors import InputError
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
 from ..media.many_sources import run_many
-from ..media.run import RunReport, run_source
+from ..media.run import RunReport, check_in_flight, plan_calls, run_source
 from ..media.sinks import (
     DARKNET_JSON,
     LABELS_DIR,
@@ -69,6 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_device_args(p)
     add_backend_arg(p)
     p.add_argument("--batch", type=int, default=None, help="images per forward (default 1; 8 with --ray)")
+    p.add_argument("--in-flight", type=int, default=None, metavar="N",
+                   help="detections running at once, each on a share of the cores (onnxruntime and OpenVINO on the "
+                        "CPU): more frames/s, each frame later; default 2 for files and images, 1 for cameras and "
+                        "streams; 1: one at a time")
     ray = p.add_argument_group("distributed (Ray)")
     ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                      help="run on Ray: no ADDRESS starts a local Ray; 'auto' or ray://host:port joins a cluster")
@@ -113,6 +117,8 @@ def run(args) -> int:
     if args.ray is not None:
         if live_options.wanted:
             raise InputError("--serve, --mjpeg-port and --json-port are not available with --ray")
+        if args.in_flight is not None:
+            raise InputError("--in-flight is for one machine's run; with --ray, --workers sets how many run at once")
         return _run_detect_on_ray(args)
     with LiveView(live_options) if live_options.wanted else contextlib.nullcontext() as live:
         return _detect_here(args, live)
@@ -123,6 +129,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     if len(args.source) > 1:
         return _detect_many(args, live)
     args.batch = 1 if args.batch is None else args.batch
+    check_in_flight(args.in_flight)
     windows = tile_options(args)  # bad values fail before the model loads
     camera = live_source_options(args)
     stages = _stages(args)  # its flags checked (and the tracker library found) before the model loads
@@ -150,11 +157,13 @@ def _detect_here(args, live: LiveView | None) -> int:
                    classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind,
                    class_scores=args.save_labels, **windows)  # darknet's label order needs each box's scores before NMS
 
+    detector, in_flight = plan_calls(model, kind, items, args.in_flight)
+
     def detect_batch(images):
-        return model.detect(images, args.thresh, args.nms, **options)
+        return detector.detect(images, args.thresh, args.nms, **options)
 
     report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=stages,
-                        channels=model.channels, live=camera, status=status)
+                        channels=model.channels, live=camera, status=status, in_flight=in_flight)
     print(f"{report.summary()} → {out}", file=sys.stderr, flush=True)
     _print_counts(stages)
     if report.video is not None and report.video.gave_up:
@@ -171,6 +180,8 @@ def _detect_many(args, live: LiveView | None) -> int:
     OUTPUT/<source name>/, all the sources at /health and /metrics, source N's streams at /mjpeg/N and /json/N."""
     if args.sequence:
         raise InputError("--sequence reads one folder as a video; give one SOURCE with it")
+    if args.in_flight is not None:
+        raise InputError("--in-flight is for one SOURCE; several sources already share the model frame by frame")
     found = [source_items(source) for source in args.source]
     images = [source for source, (kind, _) in zip(args.source, found) if kind != "video"]
     if images:

@@ -12,21 +12,27 @@ moments through the events `images-done N` and `frames-detected N` (darknet_py.c
 """
 from __future__ import annotations
 
+import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, ContextManager, Sequence
 
 import numpy as np
 
 from ..core import events, interrupt
+from ..core.errors import DarknetWarning, InputError
+from ..pipeline.backend import Backend
 from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import as_bgr8, read_image
+from .in_flight import in_order
 from .live_reader import LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_status import SourceStatus
-from .video import VideoReport, run_video
+from .video import HTTP_SCHEMES, LIVE_SCHEMES, VideoReport, run_video
 
+DEFAULT_CALLS = 2  # detect calls at once for files (plan_calls): 2 cores share them, a bigger CPU splits its cores
 DetectBatch = Callable[[list[np.ndarray]], list[Detections]]
 """BGR images → one Detections per image (e.g. `lambda images: model.detect(images, 0.25, 0.45)`)."""
 
@@ -60,10 +66,49 @@ class RunReport:
         return f"{done}, interrupted — the video holds the frames done" if self.interrupted else done
 
 
+def plan_calls(model: Backend, kind: str, items: list[str] | str | int, requested: int | None) -> tuple[Backend, int]:
+    """The backend a run detects with, and how many of its calls run at once (in_flight.in_order).
+
+    Args:
+        model (Backend): the loaded model.
+        kind (str): "images" or "video" (source_items' first value).
+        items (list of str, str or int): the images, or the video file, stream URL or camera index.
+        requested (int or None): calls at once asked for (`--in-flight`); None: DEFAULT_CALLS for image files and
+            video files where the backend has a twin for it (`Backend.concurrent`) and the CPU 2 cores or more,
+            else 1. Cameras and streams keep 1 unless asked: each frame's latency would grow.
+
+    Returns:
+        tuple: (backend, calls): *model* itself with 1, or its concurrent twin with calls above 1.
+
+    Raises:
+        InputError: *requested* is below 1.
+    """
+    check_in_flight(requested)
+    live = kind == "video" and (isinstance(items, int)
+                                or str(items).split("://", 1)[0].lower() in (*LIVE_SCHEMES, *HTTP_SCHEMES))
+    calls = requested if requested is not None else 1 if live or (os.cpu_count() or 1) < 2 else DEFAULT_CALLS
+    if calls == 1:
+        return model, 1
+    twin = model.concurrent(calls)
+    if twin is None:
+        if requested is not None:
+            warnings.warn(f"the {model.traits.name} backend on {model.traits.device} runs one detection at a time: "
+                          f"--in-flight {requested} is ignored (onnxruntime and OpenVINO on the CPU take it)",
+                          DarknetWarning, stacklevel=2)
+        return model, 1
+    return twin, calls
+
+
+def check_in_flight(requested: int | None) -> None:
+    """InputError unless *requested* (`--in-flight`) is None or at least 1: checked before the model loads."""
+    if requested is not None and requested < 1:
+        raise InputError(f"--in-flight must be at least 1, got {requested}")
+
+
 def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatch, sinks: Sequence[Sink],
                batch: int = 1, sequence: Callable[[], ContextManager] | None = None,
                stages: Sequence[Stage] = (), channels: int = 3, live: LiveSourceOptions = LiveSourceOptions(),
-               status: SourceStatus | None = None) -> RunReport:
+               status: SourceStatus | None = None, in_flight: int = 1) -> RunReport:
     """Detect on a source as `sources.source_items` describes it, writing through *sinks*.
 
     Args:
@@ -77,19 +122,21 @@ def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatc
         channels (int): the network's input channels: image files are read as it reads them (see run_images).
         live (LiveSourceOptions): a camera's or stream's reconnects and latest-frame mode (see run_video).
         status (SourceStatus or None): a video source's figures for /health and /metrics.
+        in_flight (int): detect_batch calls at once (see `plan_calls`); above 1 it must be safe to call from
+            several threads.
 
     Returns:
         RunReport: how many were done, and whether a stop ended the run.
     """
     if kind == "images":
-        return run_images(list(items), detect_batch, sinks, batch, stages, channels)
+        return run_images(list(items), detect_batch, sinks, batch, stages, channels, in_flight)
     report = run_video(items, detect_batch, batch=batch, sinks=sinks, sequence=sequence, stages=stages, live=live,
-                       status=status)
+                       status=status, in_flight=in_flight)
     return RunReport(report.frames, report.interrupted, report)
 
 
 def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[Sink], batch: int = 1,
-               stages: Sequence[Stage] = (), channels: int = 3) -> RunReport:
+               stages: Sequence[Stage] = (), channels: int = 3, in_flight: int = 1) -> RunReport:
     """Detect on image files, *batch* at a time, each decoded once (detection, drawing and sinks share it).
 
     A grey network (`channels` 1) gets each file as darknet reads it for one (cv2.IMREAD_GRAYSCALE), and the
@@ -102,23 +149,28 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
         batch (int): images per detect_batch call.
         stages (sequence of Stage): jobs between detection and the sinks, in order.
         channels (int): the network's input channels, 1 or 3 (darknet reads image files with no others).
+        in_flight (int): batches read and detected at once, on as many threads (in_flight.in_order); results reach
+            the sinks in order, from this thread.
 
     Returns:
         RunReport: images done, and whether a stop ended the run.
     """
+    def read_and_detect(chunk: list[str]) -> tuple[list[np.ndarray], list[Detections], float]:
+        images = [read_image(path, channels) for path in chunk]
+        started = time.perf_counter()
+        found = detect_batch(images)
+        return images, found, (time.perf_counter() - started) * 1000 / len(chunk)
+
     done, interrupted = 0, False
     try:
-        for chunk in iter_batches(paths, batch):
-            images = [read_image(path, channels) for path in chunk]
-            started = time.perf_counter()
-            found = detect_batch(images)
-            milliseconds = (time.perf_counter() - started) * 1000 / len(chunk)
-            for path, image, dets in zip(chunk, map(as_bgr8, images), found):
-                with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
-                    dets.source = path
-                    write_all(sinks, through_stages(stages, Result(path, None, image, dets, milliseconds=milliseconds)))
-                done += 1
-                events.emit(f"images-done {done}")
+        with in_order(read_and_detect, iter_batches(paths, batch), in_flight) as detected:
+            for chunk, (images, found, milliseconds) in detected:
+                for path, image, dets in zip(chunk, map(as_bgr8, images), found):
+                    with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
+                        dets.source = path
+                        write_all(sinks, through_stages(stages, Result(path, None, image, dets, milliseconds=milliseconds)))
+                    done += 1
+                    events.emit(f"images-done {done}")
     except KeyboardInterrupt:
         interrupted = True
     finally:

@@ -24,6 +24,7 @@ from ..core.errors import DarknetWarning, InputError
 from ..core.progress import Progress
 from ..pipeline.detections import Detections
 from .frame_buffer import END, FrameQueue, LatestFrame
+from .in_flight import in_order
 from .live_reader import Decoded, LiveReader, LiveSourceOptions
 from .sequence import ImageSequence
 from .sinks import DEFAULT_FPS, AnnotatedVideoSink, Result, Sink, Stage, finish_all, through_stages, write_all
@@ -162,7 +163,8 @@ def gave_up(reader: threading.Thread | None) -> str | None:
 def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]],
               output: str | None = None, batch: int = 1, *, sinks: Sequence[Sink] = (), codec: str | None = None,
               sequence: Callable[[], ContextManager] | None = None, stages: Sequence[Stage] = (),
-              live: LiveSourceOptions = LiveSourceOptions(), status: SourceStatus | None = None) -> VideoReport:
+              live: LiveSourceOptions = LiveSourceOptions(), status: SourceStatus | None = None,
+              in_flight: int = 1) -> VideoReport:
     """Detect on every frame of *source* (the newest frame each time, for a live source), handing each frame's
     `Result` to every sink.
 
@@ -188,6 +190,9 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
         stages (sequence of Stage): jobs between detection and the sinks (tracking, redaction), in frame order.
         live (LiveSourceOptions): reconnect tries and latest-frame mode, for a live source (files ignore it).
         status (SourceStatus or None): the source's figures for /health and /metrics, kept up to date.
+        in_flight (int): detect_batch calls running at once, on as many threads (in_flight.in_order); the frames'
+            results still reach the sinks in order, from this thread. Above 1, detect_batch must be safe to call
+            from several threads (a `Backend.concurrent` twin's detect is); a recurrent model needs 1.
 
     Returns:
         VideoReport: frames done, the source's fps and size, whether a stop ended it, the annotated video, and for
@@ -215,9 +220,10 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
         try:
             if sequence is not None:
                 scope.enter_context(sequence())
-            for pending in _batches(frames, batch):
-                images = [item.image for item in pending]
-                for item, dets in zip(pending, detect_batch(images)):
+            detected = in_order(lambda pending: detect_batch([item.image for item in pending]), _batches(frames, batch),
+                                in_flight)
+            for pending, found in scope.enter_context(detected):
+                for item, dets in zip(pending, found):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
                         result = Result(name, count, item.image, dets, fps=fps, stream_time=item.time,
                                         captured=item.captured)

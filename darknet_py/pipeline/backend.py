@@ -192,3 +192,17 @@ class Backend(Protocol):
     def portable(self) -> Portable:
         """What rebuilds this backend in another process."""
         ...
+
+    def concurrent(self, calls: int) -> Backend | None:
+        """A twin of this model built for *calls* detect() calls at once, from as many threads, the cores split
+        between them: more images per second than one call on all cores, where a runtime's threads wait for each
+        other at every layer (graph runtimes on a small CPU). This model is left as it was.
+
+        Args:
+            calls (int): calls the twin will run at once (2 or more).
+
+        Returns:
+            Backend or None: the twin, safe to call from *calls* threads at once; None where the backend has none
+            (torch: one thread pool per process; CUDA; classifiers).
+        """
+        ...

@@ -1,0 +1,224 @@
+"""Several detections at once (media/in_flight.py, `Backend.concurrent`, `--in-flight`): results in order and
+equal to one call at a time, at most N calls running, failures and stops leave nothing running, and the CLI's
+videos and folders come out as with one call at a time.
+
+Concurrency is proven with barriers (two calls must be inside `work` together for either to go on), never with
+sleeps or timings."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import darknet_py
+from darknet_py import DarknetWarning, InputError
+from darknet_py.export.onnx import export_onnx
+from darknet_py.export.openvino import export_openvino
+from darknet_py.format.names import COCO_NAMES
+from darknet_py.media.in_flight import in_order
+from darknet_py.media.run import DEFAULT_CALLS, plan_calls
+from tests.conftest import CLIP_FRAMES, REPO, frame_count, official, photos
+from tests.event_pipe import EventPipe
+
+WAIT_S = 60  # a hang guard for barriers and events: a correct run passes them as soon as both sides arrive
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return darknet_py.load(*official("yolov4-tiny"))
+
+
+@pytest.fixture(scope="module")
+def exported(tiny, tmp_path_factory) -> dict[str, Path]:
+    """yolov4-tiny exported as ONNX and OpenVINO IR (fp32)."""
+    folder = tmp_path_factory.mktemp("exports")
+    files = {"onnx": folder / "tiny.onnx", "ir": folder / "tiny.xml"}
+    export_onnx(tiny, files["onnx"], COCO_NAMES)
+    export_openvino(tiny, files["ir"], COCO_NAMES)
+    return files
+
+
+def _same_detections(expected, got, score_tol: float = 1e-4, box_tol: float = 0.5) -> None:
+    """docs/performance.md's claim for a twin: the labels of one call at a time, scores within 1e-4, boxes 0.5 px."""
+    for want, have in zip(expected, got, strict=True):
+        assert have.labels == want.labels
+        assert np.abs(have.scores - want.scores).max(initial=0) <= score_tol
+        assert np.abs(have.boxes - want.boxes).max(initial=0) <= box_tol
+
+
+# -- in_order ----------------------------------------------------------------------------------------------
+def test_in_order_runs_calls_at_once_never_more_and_keeps_the_order() -> None:
+    together = threading.Barrier(2, timeout=WAIT_S)  # items 0 and 1 pass only when both are running
+    lock, running, most = threading.Lock(), [0], [0]
+    taken: list[int] = []
+
+    def items():
+        for i in range(12):
+            taken.append(i)
+            yield i
+
+    def work(i: int) -> int:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            if i < 2:
+                together.wait()
+            return i * i
+        finally:
+            with lock:
+                running[0] -= 1
+
+    seen = []
+    with in_order(work, items(), 2) as done:
+        for item, result in done:
+            assert len(taken) <= item + 3  # never read further ahead than calls + 1
+            seen.append((item, result))
+    assert seen == [(i, i * i) for i in range(12)]
+    assert most[0] == 2
+
+
+def test_one_call_at_a_time_runs_in_the_callers_thread() -> None:
+    caller = threading.get_ident()
+    with in_order(lambda i: threading.get_ident(), range(3), 1) as done:
+        assert [ident for _, ident in done] == [caller] * 3
+
+
+def test_a_failure_is_raised_in_its_turn_and_the_running_calls_end_first() -> None:
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    worked: list[int] = []
+
+    def work(i: int) -> int:
+        worked.append(i)
+        if i == 1:
+            raise ValueError("frame 1 is bad")
+        if i == 2:  # still running when item 1's failure leaves the block
+            started.set()
+            assert release.wait(WAIT_S)
+            finished.set()
+        return i
+
+    threading.Thread(target=lambda: started.wait(WAIT_S) and release.set(), daemon=True).start()
+    got = []
+    with pytest.raises(ValueError, match="frame 1 is bad"):
+        with in_order(work, range(50), 2) as done:
+            for item, _ in done:
+                got.append(item)
+    assert got == [0]
+    assert finished.is_set()  # the block waited for item 2's call
+    assert len(worked) < 50  # the items not started were dropped
+    assert not [t for t in threading.enumerate() if t.name.startswith("darknet_py-detect")]
+
+
+# -- plan_calls and the twins ----------------------------------------------------------------------------
+def test_plan_calls(tiny, exported) -> None:
+    onnx = darknet_py.load(exported["onnx"])
+    many = (os.cpu_count() or 1) >= 2
+    detector, calls = plan_calls(onnx, "video", "clip.mp4", None)
+    assert (calls, detector is not onnx) == ((DEFAULT_CALLS, True) if many else (1, False))
+    assert plan_calls(onnx, "images", ["a.jpg"], 3)[1] == 3
+    for live in (0, "rtsp://camera/stream", "http://host/mjpeg"):  # each frame's latency counts: one at a time
+        assert plan_calls(onnx, "video", live, None) == (onnx, 1)
+    assert plan_calls(onnx, "video", "clip.mp4", 1) == (onnx, 1)
+    assert plan_calls(tiny, "video", "clip.mp4", None) == (tiny, 1)  # torch has no twin
+    with pytest.warns(DarknetWarning, match="torch backend on cpu runs one detection at a time"):
+        assert plan_calls(tiny, "images", ["a.jpg"], 2) == (tiny, 1)
+    with pytest.raises(InputError, match="--in-flight must be at least 1, got 0"):
+        plan_calls(onnx, "video", "clip.mp4", 0)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_a_twin_detects_as_the_model_from_two_threads_at_once(tiny, exported, runtime: str) -> None:
+    model = darknet_py.load(exported["onnx"]) if runtime == "onnxruntime" else darknet_py.load(exported["ir"])
+    twin = model.concurrent(2)
+    assert twin is not None and twin is not model and twin.traits.name == runtime
+    images = [str(p) for p in photos()]
+    expected = [model.detect(image)[0] for image in images]
+    assert sum(len(d) for d in expected) > 20
+    together = threading.Barrier(2, timeout=WAIT_S)
+
+    def work(image: str):
+        if image in images[:2]:
+            together.wait()  # the first two run at once
+        return twin.detect(image)[0]
+
+    with in_order(work, images, 2) as done:
+        got = [found for _, found in done]
+    _same_detections(expected, got)
+    _same_detections(tiny.detect(images), got)  # and as torch, as every export (test_onnx, test_openvino)
+
+
+def test_torch_has_no_twin(tiny) -> None:
+    assert tiny.concurrent(2) is None
+
+
+# -- the CLI -------------------------------------------------------------------------------------------------
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "darknet_py.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_a_video_and_a_folder_at_two_at_once_equal_one_at_a_time(clip: Path, exported, tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in photos():
+        (folder / path.name).symlink_to(path)
+    for source, name in ((clip, "clip"), (folder, "photos")):
+        records = {}
+        for calls in ("1", "2"):
+            out = tmp_path / f"{name}-{calls}"
+            done = _cli("detect", str(source), "--weights", str(exported["onnx"]), "--output", str(out), "--save-json",
+                        "--in-flight", calls)
+            assert done.returncode == 0, done.stderr
+            records[calls] = json.loads((out / "detections.json").read_text())
+        one, two = records["1"], records["2"]
+        assert len(one) == len(two) == (CLIP_FRAMES if name == "clip" else len(photos()))
+        for a, b in zip(one, two):
+            assert a["source"] == b["source"]
+            assert [d["class_id"] for d in a["detections"]] == [d["class_id"] for d in b["detections"]]
+            for x, y in zip(a["detections"], b["detections"]):
+                assert abs(x["score"] - y["score"]) <= 1e-4
+                assert np.abs(np.subtract(x["box"], y["box"])).max() <= 0.5
+        if name == "clip":
+            assert frame_count(next((tmp_path / "clip-2").glob("clip.*"))) == CLIP_FRAMES
+
+
+def test_in_flight_refuses_what_it_cannot_do(clip: Path, tmp_path: Path) -> None:
+    cfg, weights = official("yolov4-tiny")
+    model = ("--cfg", str(cfg), "--weights", str(weights))
+    for sources, extra, says in (([clip], ("--in-flight", "0"), "error: --in-flight must be at least 1, got 0"),
+                                 ([clip, clip], ("--in-flight", "2"), "error: --in-flight is for one SOURCE"),
+                                 ([clip], ("--ray", "--in-flight", "2"), "error: --in-flight is for one machine's run")):
+        done = _cli("detect", *map(str, sources), *model, "--output", str(tmp_path / "out"), *extra)
+        assert done.returncode == 2 and done.stderr.strip().startswith(says), done.stderr
+        assert not (tmp_path / "out").exists()  # refused before any work
+
+
+def test_a_stop_with_two_at_once_keeps_a_playable_video_of_the_frames_done(clip: Path, exported, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "darknet_py.cli", "detect", str(clip), "--weights", str(exported["onnx"]),
+               "--output", str(out), "--save-json", "--in-flight", "2"]
+    with EventPipe() as events:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env("frames-detected 3")},
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for("frames-detected 3", process)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=WAIT_S * 2)
+        finally:
+            process.kill()
+    assert process.returncode == 130, err
+    assert "interrupted — the video holds the frames done" in err
+    (video,) = out.glob("clip.*")
+    frames = frame_count(video)
+    assert 0 < frames < CLIP_FRAMES and f"{frames} frames (320x180, 25 fps)" in err
+    records = json.loads((out / "detections.json").read_text())
+    assert frames <= len(records) <= frames + 1
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
