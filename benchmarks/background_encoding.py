@@ -1,5 +1,6 @@
-"""What encoding the annotated video in a thread of its own (darknet_py/media/background_writer.py) does to the video
-loop's frames/s, against encoding in the detection loop as before.
+"""What drawing and encoding the annotated video in a thread of its own (darknet_py/media/background_writer.py) does
+to the video loop's frames/s, against drawing and encoding in the detection loop as before. (Runs before 2026-12-05
+afternoon drew in the loop in both cases: only encoding had moved.)
 
 pedestrians.avi (341 frames, 1280x720), yolov4-tiny 416 (official weights), batch 1, `run_video` as
 `darknet-py detect VIDEO` runs it, writing MJPG (.avi) and H.264 (.mp4), with the torch backend (fp32) and
@@ -21,8 +22,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 import darknet_py
 from benchmarks.cpu_paths import machine_report, save_per_cpu
 from benchmarks.run import REPO, SHARED, _exported, opencv_video_loop
@@ -39,8 +38,8 @@ class InlineWriter:
     def __init__(self, inner) -> None:
         self.inner, self.written = inner, 0
 
-    def write(self, frame: np.ndarray) -> None:
-        self.inner.write(frame)
+    def write(self, frame) -> None:
+        self.inner.write(frame() if callable(frame) else frame)  # drawn here too, as before the encoder thread
         self.written += 1
 
     def release(self) -> None:
@@ -69,7 +68,7 @@ def markdown(report: dict) -> str:
     lines = [f"## {report['cpu']}", "", f"Measured {report['date']} on {report['cpu']} ({report['cores']} cores), "
              f"{report['torch_threads']} torch threads; {VIDEO.name}, yolov4-tiny 416, batch 1; frames/s, medians of "
              f"{report['rounds']} rounds. OpenCV DNN loop (MJPG): {report['opencv_loop_frames_per_s']} frames/s.", "",
-             "| backend | codec | encoded inline | encoder thread | gain | encoder thread vs OpenCV loop |",
+             "| backend | codec | drawn and encoded inline | in the encoder thread | gain | encoder thread vs OpenCV loop |",
              "|---|---|---|---|---|---|"]
     for row in report["rows"]:
         lines.append(f"| {row['backend']} | {row['codec']} | {row['inline_frames_per_s']} | "

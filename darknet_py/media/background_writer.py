@@ -1,5 +1,6 @@
 """A video writer whose frames are encoded in a thread of their own, so that encoding a frame overlaps detecting
-the next ones instead of adding to them.
+the next ones instead of adding to them; handed a callable instead of a frame, it draws the frame there too
+(AnnotatedVideoSink hands over `lambda: result.annotated`: the boxes are drawn beside detection as well).
 
 The detection loop hands each annotated frame over and goes on; a bounded queue (QUEUE_FRAMES) makes it wait
 when the encoder falls behind, so memory stays bounded. Encoding a 1280x720 frame costs 5 ms (MJPG) to 18 ms
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from typing import Callable, Union
 
 import numpy as np
 
@@ -18,6 +20,8 @@ from .video_writer import VideoWriter
 
 QUEUE_FRAMES = 4  # frames waiting to be encoded at most (1280x720: 2.8 MB each)
 _END = None
+Frame = Union[np.ndarray, Callable[[], np.ndarray]]
+"""A BGR frame, or what makes it (called in the encoder thread: drawing the boxes overlaps detection too)."""
 
 
 class BackgroundWriter:
@@ -31,14 +35,15 @@ class BackgroundWriter:
     def __init__(self, inner: VideoWriter, queue_frames: int = QUEUE_FRAMES) -> None:
         self.inner = inner
         self.written = 0  # frames encoded so far
-        self._frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=queue_frames)
+        self._frames: queue.Queue[Frame | None] = queue.Queue(maxsize=queue_frames)
         self._failure: BaseException | None = None  # the first encoding failure: frames after it are dropped
         self._reported = False
         self._thread = threading.Thread(target=self._encode, name="darknet_py-encode", daemon=True)
         self._thread.start()
 
-    def write(self, frame: np.ndarray) -> None:
-        """Hand a BGR frame over; the caller must not change it afterwards. Raises an earlier frame's encoding failure."""
+    def write(self, frame: Frame) -> None:
+        """Hand a BGR frame over (or a callable that makes it, called in the encoder thread); the caller must not
+        change it afterwards. Raises an earlier frame's encoding failure."""
         self._raise_failure()
         self._frames.put(frame)
 
@@ -55,7 +60,7 @@ class BackgroundWriter:
             if self._failure is not None:
                 continue  # after a failure the rest is dropped, but the queue keeps draining: write() never blocks
             try:
-                self.inner.write(frame)
+                self.inner.write(frame() if callable(frame) else frame)
                 self.written += 1
             except BaseException as exc:  # noqa: BLE001 - raised in the detection loop's thread instead
                 self._failure = exc

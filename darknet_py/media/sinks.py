@@ -240,8 +240,8 @@ class DarknetJsonSink:
 class AnnotatedVideoSink:
     """The annotated video: opened on the first frame at the source's frame rate and size, and finished
     on finish() into a playable file of the frames written, whatever ended the run (written to a
-    temporary name, renamed into place when finished). Frames are drawn in the caller's thread and encoded in
-    a thread of their own (background_writer), so encoding overlaps detecting the next frames.
+    temporary name, renamed into place when finished). Frames are drawn and encoded in a thread of their own
+    (background_writer), so both overlap detecting the next frames.
 
     Args:
         path (str or PathLike): the video file; its extension is the container (see video_writer).
@@ -258,7 +258,9 @@ class AnnotatedVideoSink:
     def write(self, result: Result) -> None:
         if self._writer is None:
             self._open(result)
-        self._writer.write(result.annotated)
+        # drawn in the encoder thread unless a sink before this one has drawn it (Result.annotated is shared)
+        drawn = result.drawn
+        self._writer.write(drawn if drawn is not None else (lambda: result.annotated))
 
     def _open(self, result: Result) -> None:
         suffix = os.path.splitext(self.path)[1]
