@@ -14,7 +14,7 @@ on the shared photos); torch (which has no twin: its frames/s at `--in-flight 2`
 
     python -m benchmarks.in_flight [--rounds 3]
 
-Writes benchmarks/results/in_flight.json and .md, one run per CPU model (the other CPUs' kept). About 10 minutes
+Writes benchmarks/results/in_flight.json and .md, one run per CPU model (the other CPUs' kept). About 20 minutes
 on 2 cores.
 """
 from __future__ import annotations

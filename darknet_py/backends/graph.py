@@ -129,7 +129,7 @@ class GraphDetector:
     def concurrent(self, calls: int) -> GraphDetector | None:
         """The same graph in a second runtime instance set up for *calls* runs at once (see `Backend.concurrent`);
         None on GPUs (not measured there) and for runtimes without one."""
-        if self.device != "cpu" or calls < 2:
+        if self.device.lower() != "cpu" or calls < 2:
             return None
         return self._twin(calls)
 
