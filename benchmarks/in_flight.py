@@ -31,14 +31,13 @@ import numpy as np
 import torch
 
 import darknet_py
+from benchmarks.background_encoding import CFG, VIDEO, WEIGHTS, opencv_frames_per_s
 from benchmarks.cpu_paths import machine_report, save_per_cpu
-from benchmarks.run import REPO, SHARED, _exported, opencv_video_loop
+from benchmarks.run import REPO, SHARED, _exported
 from darknet_py.media import run, video
 from darknet_py.media.sources import source_items
 
-VIDEO = SHARED / "data" / "video" / "pedestrians.avi"
 PHOTOS = SHARED / "data" / "coco-val2017-subset" / "images"
-CFG, WEIGHTS = SHARED / "zoo" / "cfg" / "yolov4-tiny.cfg", SHARED / "zoo" / "weights" / "yolov4-tiny.weights"
 NETWORK_CALLS = 60  # runs per measurement of the network alone
 
 
@@ -101,12 +100,6 @@ def photos_rate(model, calls: int) -> float:
     return report.done / (time.perf_counter() - start)
 
 
-def opencv_rate() -> float:
-    with tempfile.TemporaryDirectory() as folder:
-        frames, seconds = opencv_video_loop(VIDEO, CFG, WEIGHTS, 416, Path(folder) / "cv.avi")
-    return frames / seconds
-
-
 def markdown(report: dict) -> str:
     lines = [f"## {report['cpu']}", "", f"Measured {report['date']} on {report['cpu']} ({report['cores']} cores), "
              f"{report['torch_threads']} torch threads; yolov4-tiny 416, batch 1; medians of {report['rounds']} "
@@ -138,7 +131,7 @@ def main() -> None:
                   "openvino-int8": darknet_py.load(_exported(CFG, WEIGHTS, 416, folder, True, ".xml"))}
         rates: dict[tuple, list[float]] = {}
         for r in range(args.rounds):
-            rates.setdefault(("opencv",), []).append(opencv_rate())
+            rates.setdefault(("opencv",), []).append(opencv_frames_per_s())
             for (name, calls), rate in network_rates(models).items():
                 rates.setdefault((name, "network", calls), []).append(rate)
             for name, model in models.items():
