@@ -33,6 +33,17 @@ def official(name: str) -> tuple[Path, Path]:
     return shared_path(ZOO_CFG / f"{name}.cfg"), shared_path(ZOO_WEIGHTS / f"{name}.weights")
 
 
+def same_detections(expected, got, score_tol: float = 1e-4, box_tol: float = 0.5) -> None:
+    """Two runs' Detections, image by image: the same labels, scores within score_tol, boxes within box_tol px
+    (what docs/parity.md and docs/performance.md claim for exported graphs and their concurrent twins)."""
+    import numpy as np
+
+    for want, have in zip(expected, got, strict=True):
+        assert have.labels == want.labels
+        assert np.abs(have.scores - want.scores).max(initial=0) <= score_tol
+        assert np.abs(have.boxes - want.boxes).max(initial=0) <= box_tol
+
+
 def photos() -> list[Path]:
     found = sorted(shared_path(IMAGES).glob("*.jpg"))
     if not found:

@@ -24,7 +24,7 @@ from darknet_py.export.openvino import export_openvino
 from darknet_py.format.names import COCO_NAMES
 from darknet_py.media.in_flight import in_order
 from darknet_py.media.run import DEFAULT_CALLS, plan_calls
-from tests.conftest import CLIP_FRAMES, REPO, frame_count, official, photos
+from tests.conftest import CLIP_FRAMES, REPO, frame_count, official, photos, same_detections
 from tests.event_pipe import EventPipe
 
 WAIT_S = 60  # a hang guard for barriers and events: a correct run passes them as soon as both sides arrive
@@ -43,14 +43,6 @@ def exported(tiny, tmp_path_factory) -> dict[str, Path]:
     export_onnx(tiny, files["onnx"], COCO_NAMES)
     export_openvino(tiny, files["ir"], COCO_NAMES)
     return files
-
-
-def _same_detections(expected, got, score_tol: float = 1e-4, box_tol: float = 0.5) -> None:
-    """docs/performance.md's claim for a twin: the labels of one call at a time, scores within 1e-4, boxes 0.5 px."""
-    for want, have in zip(expected, got, strict=True):
-        assert have.labels == want.labels
-        assert np.abs(have.scores - want.scores).max(initial=0) <= score_tol
-        assert np.abs(have.boxes - want.boxes).max(initial=0) <= box_tol
 
 
 # -- in_order ----------------------------------------------------------------------------------------------
@@ -151,8 +143,8 @@ def test_a_twin_detects_as_the_model_from_two_threads_at_once(tiny, exported, ru
 
     with in_order(work, images, 2) as done:
         got = [found for _, found in done]
-    _same_detections(expected, got)
-    _same_detections(tiny.detect(images), got)  # and as torch, as every export (test_onnx, test_openvino)
+    same_detections(expected, got)
+    same_detections(tiny.detect(images), got)  # and as torch, as every export (test_onnx, test_openvino)
 
 
 def test_torch_has_no_twin(tiny) -> None:

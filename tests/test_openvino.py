@@ -18,17 +18,10 @@ from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.export.openvino import export_openvino
 from darknet_py.export.quantize import Int8Options
 from darknet_py.format.names import COCO_NAMES
-from tests.conftest import IMAGES, ZOO_CFG, official, photos, shared_path
+from tests.conftest import IMAGES, ZOO_CFG, official, photos, same_detections, shared_path
 
 CSP_SIDE = 320  # yolov4-csp (synthetic weights) at 320: the same network as at 512, a third of the work
 CSP_THRESH = 0.55  # synthetic weights score every box 0.3-0.6: this keeps a few dozen per photo
-
-
-def _same_detections(expected, got, score_tol: float = 1e-4, box_tol: float = 0.5) -> None:
-    for want, have in zip(expected, got, strict=True):
-        assert have.labels == want.labels
-        assert np.abs(have.scores - want.scores).max(initial=0) <= score_tol
-        assert np.abs(have.boxes - want.boxes).max(initial=0) <= box_tol
 
 
 def _same_outputs(expected: list[np.ndarray], got: list[np.ndarray], tolerance: float = 1e-5) -> None:
@@ -50,9 +43,9 @@ def test_yolov4_tiny_detections_equal_torch_on_every_photo(tiny, tmp_path: Path)
     assert sum(len(d) for d in expected) > 20
     detector = darknet_py.load(*official("yolov4-tiny"), backend="openvino")
     assert isinstance(detector, OpenVinoDetector)
-    _same_detections(expected, detector.detect(images))
+    same_detections(expected, detector.detect(images))
     # darknet's map settings: every class above a low threshold
-    _same_detections(tiny.detect(images, 0.005, multi_label=True), detector.detect(images, 0.005, multi_label=True))
+    same_detections(tiny.detect(images, 0.005, multi_label=True), detector.detect(images, 0.005, multi_label=True))
     onnx_file, ir_file = tmp_path / "tiny.onnx", tmp_path / "tiny.xml"
     export_onnx(tiny, onnx_file, COCO_NAMES)
     export_openvino(tiny, ir_file, COCO_NAMES)
@@ -74,7 +67,7 @@ def test_yolov4_csp_detections_equal_torch_on_every_photo(synthetic_weights) -> 
         got = darknet_py.load(cfg, weights, size=CSP_SIDE, backend="openvino").detect(images, CSP_THRESH,
                                                                                       multi_label=False)
     assert sum(len(d) for d in expected) > 100
-    _same_detections(expected, got)
+    same_detections(expected, got)
 
 
 def test_f32_unless_asked(tiny) -> None:
@@ -109,17 +102,17 @@ def test_the_nms_format_takes_its_thresholds_and_fixed_batches_pad(tiny, tmp_pat
     """OpenVINO turns initialised inputs into constants: the nms graph's thresholds must stay inputs."""
     images = [str(p) for p in photos()[:5]]
     nms = OpenVinoDetector(_onnx_bytes(tiny, "nms"))
-    _same_detections(tiny.detect(images, nms_kind="iou", multi_label=False), nms.detect(images))
+    same_detections(tiny.detect(images, nms_kind="iou", multi_label=False), nms.detect(images))
     strict = nms.detect(images, conf_thresh=0.7)
     assert sum(len(d) for d in strict) < sum(len(d) for d in nms.detect(images))
-    _same_detections(tiny.detect(images, 0.7, nms_kind="iou", multi_label=False), strict)
+    same_detections(tiny.detect(images, 0.7, nms_kind="iou", multi_label=False), strict)
     # a fixed batch of 2 over 5 images: three runs, the last padded
     fixed = OpenVinoDetector(_onnx_bytes(tiny, batch=2))
-    _same_detections(tiny.detect(images), fixed.detect(images))
+    same_detections(tiny.detect(images), fixed.detect(images))
     # nms + fixed batch through IR written by export
     ir_file = tmp_path / "nms.xml"
     export_openvino(tiny, ir_file, COCO_NAMES, ExportOptions("nms", batch=2))
-    _same_detections(tiny.detect(images, 0.7, nms_kind="iou", multi_label=False),
+    same_detections(tiny.detect(images, 0.7, nms_kind="iou", multi_label=False),
                      darknet_py.load(ir_file).detect(images, 0.7))
 
 

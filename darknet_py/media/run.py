@@ -30,7 +30,7 @@ from .in_flight import in_order
 from .live_reader import LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_status import SourceStatus
-from .video import HTTP_SCHEMES, LIVE_SCHEMES, VideoReport, run_video
+from .video import HTTP_SCHEMES, LIVE_SCHEMES, VideoReport, run_video, url_scheme
 
 DEFAULT_CALLS = 2  # detect calls at once for files (plan_calls): 2 cores share them, a bigger CPU splits its cores
 DetectBatch = Callable[[list[np.ndarray]], list[Detections]]
@@ -84,8 +84,7 @@ def plan_calls(model: Backend, kind: str, items: list[str] | str | int, requeste
         InputError: *requested* is below 1.
     """
     check_in_flight(requested)
-    live = kind == "video" and (isinstance(items, int)
-                                or str(items).split("://", 1)[0].lower() in (*LIVE_SCHEMES, *HTTP_SCHEMES))
+    live = kind == "video" and (isinstance(items, int) or url_scheme(items) in (*LIVE_SCHEMES, *HTTP_SCHEMES))
     calls = requested if requested is not None else 1 if live or (os.cpu_count() or 1) < 2 else DEFAULT_CALLS
     if calls == 1:
         return model, 1

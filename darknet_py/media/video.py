@@ -69,6 +69,12 @@ def open_stream(url: str, options: LiveSourceOptions) -> StreamCapture:
         raise InputError(f"cannot open stream {hide_credentials(url)!r}: {hide_credentials(str(exc))}") from None
 
 
+def url_scheme(source: str | int | ImageSequence) -> str:
+    """The lowercase URL scheme of a source ("rtsp", "http", ...); "" for a file, a folder or a camera index."""
+    text = str(source)
+    return text.split("://", 1)[0].lower() if "://" in text else ""
+
+
 def open_source(source: str | int | ImageSequence, options: LiveSourceOptions) -> tuple[object, Callable | None]:
     """The first capture of *source*, and for a live source how to open it again (None for files).
 
@@ -78,7 +84,7 @@ def open_source(source: str | int | ImageSequence, options: LiveSourceOptions) -
     """
     if isinstance(source, int):
         return open_capture(source), lambda: open_capture(source)
-    scheme = str(source).split("://", 1)[0].lower() if "://" in str(source) else ""
+    scheme = url_scheme(source)
     if scheme in LIVE_SCHEMES or scheme in HTTP_SCHEMES:
         stream = open_stream(source, options)
         if scheme in LIVE_SCHEMES or not stream.info.finite:
