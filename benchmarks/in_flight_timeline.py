@@ -3,8 +3,8 @@ the picture on docs/performance.md ("Two detections at once").
 
 pedestrians.avi, yolov4-tiny 416 int8 (OpenVINO IR, calibrated on the shared photos), annotated MJPG written,
 `run_video` as `darknet-py detect` runs it. Each stage is timed where it runs (wrappers around the reader's
-`read()`, the detect call, the loop's hand-over to the sinks, and the encoder thread's draw + encode), then a
-window of WINDOW_MS in the middle of the run is drawn as one row per thread.
+`read()`, the detect call, the loop's hand-over to the sinks, and the encoder thread's drawing and encoding, two
+spans a frame on one row), then a window of WINDOW_MS in the middle of the run is drawn as one row per thread.
 
     python -m benchmarks.in_flight_timeline
 
@@ -29,6 +29,7 @@ from benchmarks.run import REPO, _exported
 from darknet_py.core.fileio import atomic_path, atomic_write
 from darknet_py.media import background_writer, video
 from darknet_py.media.run import plan_calls
+from darknet_py.pipeline.detections import Detections
 
 WINDOW_MS = 300  # the stretch of the run drawn
 ROWS = ("decode", "detect, call 1", "detect, call 2", "results to the sinks", "draw + encode")
@@ -64,6 +65,7 @@ def timed_run(model, calls: int) -> tuple[list[tuple[str, float, float]], float]
     spans = Spans()
     detector, calls = plan_calls(model, "video", str(VIDEO), calls)
     opened, write_all, writer_init = video.open_capture, video.write_all, background_writer.BackgroundWriter.__init__
+    draw = Detections.draw
 
     class Capture:  # the reader thread's reads, timed
         def __init__(self, capture) -> None:
@@ -73,28 +75,18 @@ def timed_run(model, calls: int) -> tuple[list[tuple[str, float, float]], float]
         def __getattr__(self, name):
             return getattr(self.capture, name)
 
-    class Inner:  # the encoder thread's draw + encode of each frame (handed the callable that draws it)
+    class Inner:  # the encoder thread's encoding of each frame
         def __init__(self, inner) -> None:
-            self.inner, self.release = inner, inner.release
-            self.write = spans.timed("draw + encode", lambda frame: inner.write(frame() if callable(frame) else frame))
+            self.release = inner.release
+            self.write = spans.timed("draw + encode", inner.write)
 
     def writer(self, inner, *args) -> None:
         writer_init(self, Inner(inner), *args)
 
-    def encode(self) -> None:  # BackgroundWriter._encode, but the callable goes to Inner: the draw is in its span
-        while (frame := self._frames.get()) is not None:
-            if self._failure is None:
-                try:
-                    self.inner.write(frame)
-                    self.written += 1
-                except BaseException as exc:  # noqa: BLE001
-                    self._failure = exc
-
     video.open_capture = lambda source: Capture(opened(source))
     video.write_all = spans.timed("results to the sinks", write_all)
     background_writer.BackgroundWriter.__init__ = writer
-    original_encode = background_writer.BackgroundWriter._encode
-    background_writer.BackgroundWriter._encode = encode
+    Detections.draw = spans.timed("draw + encode", draw)  # only the video sink draws here: in the encoder thread
     try:
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
@@ -104,7 +96,7 @@ def timed_run(model, calls: int) -> tuple[list[tuple[str, float, float]], float]
     finally:
         video.open_capture, video.write_all = opened, write_all
         background_writer.BackgroundWriter.__init__ = writer_init
-        background_writer.BackgroundWriter._encode = original_encode
+        Detections.draw = draw
     return [(row, s - start, e - start) for row, s, e in spans.spans], rate
 
 
