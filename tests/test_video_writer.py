@@ -108,6 +108,41 @@ def test_annotated_pedestrians_mp4_plays_in_chromium(tmp_path: Path) -> None:
         assert np.abs(rgb - _thumbnail_rgb(expected[index])).mean() < 8, f"Chromium shows another picture at frame {index}"
 
 
+def test_h264_comes_back_as_written(tmp_path: Path) -> None:
+    """What FFmpeg's decoder (through OpenCV) reads back from the H.264 writer: flat colours within 3 levels (a wrong
+    matrix or range, BT.709 or full swing, is off by more in the mid-tones) and pedestrians.avi at the picture quality
+    docs/cli.md states, 37.5 dB PSNR or better (benchmarks/results/video_codecs.md: 38.02 over 100 frames)."""
+    colours = [(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255), (128, 128, 128), (255, 255, 255), (0, 0, 0),
+               (40, 90, 200), (200, 60, 30), (70, 160, 120)]
+    flat = tmp_path / "flat.mp4"
+    writer = video_writer.H264Writer(str(flat), 25, (320, 180))
+    for colour in colours:
+        for _ in range(3):
+            writer.write(np.full((180, 320, 3), colour, np.uint8))
+    writer.release()
+    capture, shown = cv2.VideoCapture(str(flat)), []
+    while (read := capture.read())[0]:
+        shown.append(read[1][40:140, 80:240].reshape(-1, 3).mean(0))
+    assert len(shown) == 3 * len(colours)
+    for i, colour in enumerate(colours):
+        assert np.abs(shown[3 * i + 2] - colour).max() <= 3, f"BGR {colour} came back as {shown[3 * i + 2].round(1)}"
+
+    capture, frames = cv2.VideoCapture(str(shared_path(VIDEO / "pedestrians.avi"))), []
+    while len(frames) < 30:
+        frames.append(capture.read()[1])
+    out = tmp_path / "pedestrians.mp4"
+    writer = video_writer.H264Writer(str(out), 50, (1280, 720))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    capture, squared, count = cv2.VideoCapture(str(out)), 0.0, 0
+    while (read := capture.read())[0]:
+        squared += float(np.square(read[1].astype(np.float64) - frames[count]).sum())
+        count += 1
+    assert count == len(frames)
+    assert 10 * np.log10(255.0 ** 2 * count * frames[0].size / squared) >= 37.5
+
+
 class _QuietFiles(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args) -> None:  # noqa: A002
         pass

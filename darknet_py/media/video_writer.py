@@ -36,9 +36,19 @@ def pyav_available() -> bool:
 class H264Writer:
     """H.264 (libx264, yuv420p, BT.601 tagged) in an MP4 with its index up front (plays while loading)."""
 
-    PRESET, CRF = "veryfast", "23"  # ~18 ms per 1280x720 frame here, about MJPG's cost, a tenth of its size
+    # superfast at CRF 25: the picture quality (PSNR) of veryfast at CRF 23 for about half its CPU and a quarter
+    # more bytes (benchmarks/results/video_codecs.md); on a few cores the encoder competes with detection
+    PRESET, CRF = "superfast", "25"
 
-    def __init__(self, path: str, fps: float, size: tuple[int, int]) -> None:
+    def __init__(self, path: str, fps: float, size: tuple[int, int], preset: str | None = None,
+                 crf: str | None = None) -> None:
+        """Args:
+            path (str): the .mp4 to write.
+            fps (float): frames per second it plays at.
+            size (tuple[int, int]): width, height; both even (4:2:0 chroma).
+            preset (str, optional): x264's speed preset (default PRESET).
+            crf (str, optional): x264's constant-quality factor, lower is better (default CRF).
+        """
         import av
 
         width, height = size
@@ -49,7 +59,7 @@ class H264Writer:
         rate = Fraction(fps).limit_denominator(100_000)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
-        self._stream.options = {"preset": self.PRESET, "crf": self.CRF}
+        self._stream.options = {"preset": preset or self.PRESET, "crf": crf or self.CRF}
         context = self._stream.codec_context
         # say what the BGR → YUV conversion used (BT.601, limited range) so players convert it back the same way
         context.colorspace = context.color_primaries = context.color_trc = 6  # SMPTE 170M (BT.601)
@@ -59,7 +69,9 @@ class H264Writer:
     def write(self, frame: np.ndarray) -> None:
         import av
 
-        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
+        # OpenCV's BGR → I420 is BT.601 limited range with each 2x2 block's chroma averaged: closer to the exact
+        # formula than swscale's default, and ~0.7 ms per 1280x720 frame against swscale's ~4.7
+        picture = av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
         picture.pts = self._frames
         self._frames += 1
         for packet in self._stream.encode(picture):
