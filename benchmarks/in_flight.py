@@ -1,4 +1,4 @@
-"""Two detections at once (`--in-flight 2`, darknet_py/media/in_flight.py) against one at a time, on this CPU.
+"""Two detections at once (`--in-flight 2`, darknet_py/core/in_flight.py) against one at a time, on this CPU.
 
 Three levels, each one at a time and two at once in the same rounds:
 - the network alone: the exported graph's run() on one 416x416 input, called from one thread (the detector as

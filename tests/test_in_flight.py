@@ -1,6 +1,6 @@
-"""Several detections at once (media/in_flight.py, `Backend.concurrent`, `--in-flight`): results in order and
+"""Several detections at once (core/in_flight.py, `Backend.concurrent`, `--in-flight`): results in order and
 equal to one call at a time, at most N calls running, failures and stops leave nothing running, and the CLI's
-videos and folders come out as with one call at a time.
+videos, folders and `map` come out as with one call at a time.
 
 Concurrency is proven with barriers (two calls must be inside `work` together for either to go on), never with
 sleeps or timings."""
@@ -22,9 +22,9 @@ from darknet_py import DarknetWarning, InputError
 from darknet_py.export.onnx import export_onnx
 from darknet_py.export.openvino import export_openvino
 from darknet_py.format.names import COCO_NAMES
-from darknet_py.media.in_flight import in_order
+from darknet_py.core.in_flight import in_order
 from darknet_py.media.run import DEFAULT_CALLS, plan_calls
-from tests.conftest import CLIP_FRAMES, REPO, frame_count, official, photos, same_detections
+from tests.conftest import CLIP_FRAMES, COCO, REPO, frame_count, official, photos, same_detections, shared_path
 from tests.event_pipe import EventPipe
 
 WAIT_S = 60  # a hang guard for barriers and events: a correct run passes them as soon as both sides arrive
@@ -180,6 +180,59 @@ def test_a_video_and_a_folder_at_two_at_once_equal_one_at_a_time(clip: Path, exp
                 assert np.abs(np.subtract(x["box"], y["box"])).max() <= 0.5
         if name == "clip":
             assert frame_count(next((tmp_path / "clip-2").glob("clip.*"))) == CLIP_FRAMES
+
+
+class _TwoAtOnce:
+    """A detector whose first two detect() calls pass only together (a barrier): a run with it finishes only if
+    it had two calls running at once."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.num_classes = inner, inner.num_classes
+        self.together = threading.Barrier(2, timeout=WAIT_S)
+        self.calls, self.lock = 0, threading.Lock()
+
+    def detect(self, *args, **kwargs):
+        with self.lock:
+            self.calls += 1
+            first_two = self.calls <= 2
+        if first_two:
+            self.together.wait()
+        return self.inner.detect(*args, **kwargs)
+
+
+def test_map_at_two_at_once_equals_one_at_a_time(exported, tmp_path: Path) -> None:
+    """`darknet-py map` (COCO and darknet's) with the twin: two calls proven at once, the metrics those of one at a
+    time within the bound tests/test_map.py holds between backends (0.001), and --in-flight 0 refused before work."""
+    from benchmarks.oracle.darknet_dataset import write_darknet_dataset
+    from darknet_py.evaluate.darknet_map import run_darknet_map
+
+    annotations = json.loads(shared_path(COCO / "instances_val2017_subset.json").read_text())
+    kept = {image["id"] for image in sorted(annotations["images"], key=lambda i: i["id"])[:16]}
+    annotations["images"] = [i for i in annotations["images"] if i["id"] in kept]
+    annotations["annotations"] = [a for a in annotations["annotations"] if a["image_id"] in kept]
+    subset = tmp_path / "subset.json"
+    subset.write_text(json.dumps(annotations))
+    images = shared_path(COCO / "images")
+    metrics = {}
+    for calls in ("1", "2"):
+        out = tmp_path / f"metrics-{calls}.json"
+        done = _cli("map", "--weights", str(exported["onnx"]), "--images", str(images), "--annotations", str(subset),
+                    "--json-out", str(out), "--in-flight", calls)
+        assert done.returncode == 0, done.stderr
+        metrics[calls] = json.loads(out.read_text())
+    assert metrics["1"]["AP50"] > 0.1
+    for key, value in metrics["1"].items():
+        assert abs(metrics["2"][key] - value) <= 0.001, key
+    done = _cli("map", "--weights", str(exported["onnx"]), "--images", str(images), "--annotations", str(subset),
+                "--json-out", str(tmp_path / "never.json"), "--in-flight", "0")
+    assert done.returncode == 2 and done.stderr.strip() == "error: --in-flight must be at least 1, got 0"
+    assert not (tmp_path / "never.json").exists()
+
+    data = write_darknet_dataset(shared_path(COCO / "instances_val2017_subset.json"), images, tmp_path / "dataset", 12)
+    model = darknet_py.load(exported["onnx"])
+    one = run_darknet_map(model, str(data), progress=False)
+    two = run_darknet_map(_TwoAtOnce(model.concurrent(2)), str(data), progress=False, in_flight=2)
+    assert two.detections == one.detections and abs(two.mean_ap - one.mean_ap) <= 0.001
 
 
 def test_in_flight_refuses_what_it_cannot_do(clip: Path, tmp_path: Path) -> None:

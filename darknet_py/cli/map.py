@@ -8,6 +8,7 @@ import sys
 
 from ..core.errors import InputError
 from ..core.fileio import atomic_write, refuse_overwrite
+from ..media.run import check_in_flight, plan_calls
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 from .tile_options import add_tile_args, tile_options
 
@@ -34,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="--data: score threshold of the precision/recall/F1/TP/FP/FN figures (darknet's -thresh, "
                         "default 0.25)")
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--in-flight", type=int, default=None, metavar="N",
+                   help="detections running at once, each on a share of the cores (onnxruntime and OpenVINO on the "
+                        "CPU; default 2 there); 1: one at a time")
     add_device_args(p)
     add_tile_args(p, roi=False)
     p.add_argument("--json-out", help="write the metrics here (COCO: AP, AP50, …; --data: mAP@IoU, precision, "
@@ -54,8 +58,11 @@ def run(args) -> int:
         if path:
             refuse_overwrite(path, args.exist_ok)
     args.windows = tile_options(args)  # bad values fail before the model loads
+    check_in_flight(args.in_flight)
     model, _ = load_model(args)
-    return _darknet_map(args, model) if args.data_file else _coco_map(args, model)
+    # the images are files: a backend with a twin detects several at once (as `detect` does a folder)
+    detector, args.in_flight = plan_calls(model, "images", [], args.in_flight)
+    return _darknet_map(args, detector) if args.data_file else _coco_map(args, detector)
 
 
 def _darknet_map(args, model) -> int:
@@ -64,7 +71,7 @@ def _darknet_map(args, model) -> int:
     if not 0 < args.iou_thresh < 1:
         raise InputError(f"--iou-thresh must be between 0 and 1, got {args.iou_thresh}")
     result = run_darknet_map(model, args.data_file, args.iou_thresh, args.points, args.conf_thresh, args.thresh,
-                             args.nms, args.batch, **args.windows)
+                             args.nms, args.batch, in_flight=args.in_flight, **args.windows)
     print(f"{result.detections} detections, {result.truths} ground-truth boxes (thresh {args.thresh}, NMS {args.nms})",
           file=sys.stderr)
     print(darknet_text(result))
@@ -77,7 +84,8 @@ def _darknet_map(args, model) -> int:
 def _coco_map(args, model) -> int:
     from ..evaluate.coco import metrics_table, run_map
 
-    report = run_map(model, args.images, args.annotations, args.thresh, args.nms, args.batch, **args.windows)
+    report = run_map(model, args.images, args.annotations, args.thresh, args.nms, args.batch, in_flight=args.in_flight,
+                     **args.windows)
     print(f"{report.images} images, {report.detections} detections (thresh {args.thresh}, NMS {args.nms})", file=sys.stderr)
     print(metrics_table(report.metrics))
     if args.json_out:

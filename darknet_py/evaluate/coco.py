@@ -95,9 +95,10 @@ def evaluate(coco, results: Sequence[dict]) -> dict[str, float]:
 
 
 def run_map(detector, images: str | os.PathLike[str], annotations: str | os.PathLike[str], thresh: float = MAP_THRESH,
-            nms: float = 0.45, batch: int = 1, progress: bool = True, **options) -> MapReport:
-    """Detect on every annotated image and evaluate. `detector`: a Darknet or an OnnxDetector; `options`
-    go to its detect() (e.g. tiles="auto", tile_overlap: darknet_py.pipeline.tiles)."""
+            nms: float = 0.45, batch: int = 1, progress: bool = True, in_flight: int = 1, **options) -> MapReport:
+    """Detect on every annotated image and evaluate. `detector`: a Darknet or an OnnxDetector (with *in_flight*
+    above 1, one safe to call from that many threads: `Backend.concurrent`); `options` go to its detect() (e.g.
+    tiles="auto", tile_overlap: darknet_py.pipeline.tiles)."""
     coco = load_ground_truth(annotations)
     categories = category_ids(coco)
     if detector.num_classes != len(categories):
@@ -107,7 +108,7 @@ def run_map(detector, images: str | os.PathLike[str], annotations: str | os.Path
     results: list[dict] = []
     options = {"nms_in_pixels": True, **options}  # as darknet's `detector valid`, which writes COCO results
     for (image_id, _), dets in zip(pairs, detect_paths(detector, [path for _, path in pairs], thresh, nms, batch,
-                                                       progress, **options)):
+                                                       progress, in_flight=in_flight, **options)):
         results.extend(dets.to_coco(image_id, categories))
     return MapReport(evaluate(coco, results), results, len(pairs), len(results))
 

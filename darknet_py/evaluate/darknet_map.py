@@ -181,11 +181,13 @@ def evaluate(per_image: Iterable[Detections], truths: Sequence[np.ndarray], name
 
 def run_darknet_map(detector, data_file: str, iou_thresh: float = 0.5, points: int = 0, conf_thresh: float = 0.25,
                     thresh: float = MAP_THRESH, nms: float = 0.45, batch: int = 1, progress: bool = True,
-                    **options) -> DarknetMap:
+                    in_flight: int = 1, **options) -> DarknetMap:
     """`darknet detector map DATA CFG WEIGHTS -points N -iou_thresh T -thresh C` on a darknet-format
-    dataset (darknet_data), with `detector` (a Darknet or an OnnxDetector)."""
+    dataset (darknet_data), with `detector` (a Darknet or an OnnxDetector; with *in_flight* above 1, one safe to
+    call from that many threads: `Backend.concurrent`)."""
     dataset = load_dataset(data_file, detector.num_classes)
-    found = detect_paths(detector, dataset.images, thresh, nms, batch, progress, class_scores=True, **options)
+    found = detect_paths(detector, dataset.images, thresh, nms, batch, progress, in_flight=in_flight,
+                         class_scores=True, **options)
     return evaluate(found, dataset.truths, dataset.names, dataset.difficult, iou_thresh, points, conf_thresh)
 
 

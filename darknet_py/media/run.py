@@ -26,7 +26,7 @@ from ..pipeline.backend import Backend
 from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import as_bgr8, read_image
-from .in_flight import in_order
+from ..core.in_flight import in_order
 from .live_reader import LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_status import SourceStatus

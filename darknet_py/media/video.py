@@ -24,7 +24,7 @@ from ..core.errors import DarknetWarning, InputError
 from ..core.progress import Progress
 from ..pipeline.detections import Detections
 from .frame_buffer import END, FrameQueue, LatestFrame
-from .in_flight import in_order
+from ..core.in_flight import in_order
 from .live_reader import Decoded, LiveReader, LiveSourceOptions
 from .sequence import ImageSequence
 from .sinks import DEFAULT_FPS, AnnotatedVideoSink, Result, Sink, Stage, finish_all, through_stages, write_all
