@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import darknet_py
 from darknet_py import DarknetWarning, InputError
+from darknet_py.core.in_flight import in_order
 from darknet_py.export.onnx import export_onnx
 from darknet_py.export.openvino import export_openvino
 from darknet_py.format.names import COCO_NAMES
-from darknet_py.core.in_flight import in_order
 from darknet_py.media.run import DEFAULT_CALLS, plan_calls
 from tests.conftest import CLIP_FRAMES, COCO, REPO, frame_count, official, photos, same_detections, shared_path
 from tests.event_pipe import EventPipe
@@ -119,36 +120,58 @@ def test_plan_calls(tiny, exported) -> None:
     for live in (0, "rtsp://camera/stream", "http://host/mjpeg"):  # each frame's latency counts: one at a time
         assert plan_calls(onnx, "video", live, None) == (onnx, 1)
     assert plan_calls(onnx, "video", "clip.mp4", 1) == (onnx, 1)
-    assert plan_calls(tiny, "video", "clip.mp4", None) == (tiny, 1)  # torch has no twin
+    detector, calls = plan_calls(tiny, "video", "clip.mp4", None)  # eager torch: the same network, threads split
+    twin = many and torch.get_num_threads() >= DEFAULT_CALLS
+    assert (calls, detector is not tiny) == ((DEFAULT_CALLS, True) if twin else (1, False))
+    compiled = darknet_py.load(*official("yolov4-tiny")).accelerate(compile=True)  # compiled code: one call at a time
     with pytest.warns(DarknetWarning, match="torch backend on cpu runs one detection at a time"):
-        assert plan_calls(tiny, "images", ["a.jpg"], 2) == (tiny, 1)
+        assert plan_calls(compiled, "images", ["a.jpg"], 2) == (compiled, 1)
     with pytest.raises(InputError, match="--in-flight must be at least 1, got 0"):
         plan_calls(onnx, "video", "clip.mp4", 0)
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino", "torch"])
 def test_a_twin_detects_as_the_model_from_two_threads_at_once(tiny, exported, runtime: str) -> None:
-    model = darknet_py.load(exported["onnx"]) if runtime == "onnxruntime" else darknet_py.load(exported["ir"])
+    model = {"onnxruntime": lambda: darknet_py.load(exported["onnx"]), "openvino": lambda: darknet_py.load(exported["ir"]),
+             "torch": lambda: tiny}[runtime]()
+    if runtime == "torch" and torch.get_num_threads() < 2:
+        pytest.fail("torch runs on one thread here: the twin needs two to split (set by tests/run.sh's machine)")
     twin = model.concurrent(2)
     assert twin is not None and twin is not model and twin.traits.name == runtime
     images = [str(p) for p in photos()]
     expected = [model.detect(image)[0] for image in images]
     assert sum(len(d) for d in expected) > 20
     together = threading.Barrier(2, timeout=WAIT_S)
+    default, shares = torch.get_num_threads(), set()
 
     def work(image: str):
         if image in images[:2]:
             together.wait()  # the first two run at once
-        return twin.detect(image)[0]
+        found = twin.detect(image)[0]
+        shares.add(torch.get_num_threads())
+        return found
 
     with in_order(work, images, 2) as done:
         got = [found for _, found in done]
     same_detections(expected, got)
     same_detections(tiny.detect(images), got)  # and as torch, as every export (test_onnx, test_openvino)
+    if runtime == "torch":  # each worker ran on its share; this thread and threads started later keep the default
+        assert shares == {default // 2} and torch.get_num_threads() == default
+        later = []
+        thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert later == [default]
 
 
-def test_torch_has_no_twin(tiny) -> None:
-    assert tiny.concurrent(2) is None
+def test_where_torch_has_no_twin(tiny) -> None:
+    import copy
+
+    assert tiny.concurrent(1) is None
+    assert tiny.concurrent(torch.get_num_threads() + 1) is None  # fewer threads than calls: nothing to split
+    assert copy.deepcopy(tiny).double().concurrent(2) is None  # float32 only
+    assert darknet_py.load(*official("yolov4-tiny")).accelerate(compile=True).concurrent(2) is None
+    assert tiny.concurrent(2).concurrent(2) is None  # a twin's share is not split again
 
 
 # -- the CLI -------------------------------------------------------------------------------------------------

@@ -22,11 +22,11 @@ import numpy as np
 
 from ..core import events, interrupt
 from ..core.errors import DarknetWarning, InputError
+from ..core.in_flight import in_order
 from ..pipeline.backend import Backend
 from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import as_bgr8, read_image
-from ..core.in_flight import in_order
 from .live_reader import LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_status import SourceStatus
@@ -92,8 +92,8 @@ def plan_calls(model: Backend, kind: str, items: list[str] | str | int, requeste
     if twin is None:
         if requested is not None:
             warnings.warn(f"the {model.traits.name} backend on {model.traits.device} runs one detection at a time: "
-                          f"--in-flight {requested} is ignored (onnxruntime and OpenVINO on the CPU take it)",
-                          DarknetWarning, stacklevel=2)
+                          f"--in-flight {requested} is ignored (onnxruntime, OpenVINO and eager float32 torch on the "
+                          "CPU take it)", DarknetWarning, stacklevel=2)
         return model, 1
     return twin, calls
 

@@ -21,10 +21,10 @@ import numpy as np
 from ..core import events, interrupt
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
+from ..core.in_flight import in_order
 from ..core.progress import Progress
 from ..pipeline.detections import Detections
 from .frame_buffer import END, FrameQueue, LatestFrame
-from ..core.in_flight import in_order
 from .live_reader import Decoded, LiveReader, LiveSourceOptions
 from .sequence import ImageSequence
 from .sinks import DEFAULT_FPS, AnnotatedVideoSink, Result, Sink, Stage, finish_all, through_stages, write_all

@@ -196,13 +196,14 @@ class Backend(Protocol):
     def concurrent(self, calls: int) -> Backend | None:
         """A twin of this model built for *calls* detect() calls at once, from as many threads, the cores split
         between them: more images per second than one call on all cores, where a runtime's threads wait for each
-        other at every layer (graph runtimes on a small CPU). This model is left as it was.
+        other at every layer (on a small CPU). This model is left as it was (a runtime instance of its own for
+        onnxruntime and OpenVINO; for torch the same network, each calling thread on its share of the threads).
 
         Args:
             calls (int): calls the twin will run at once (2 or more).
 
         Returns:
             Backend or None: the twin, safe to call from *calls* threads at once; None where the backend has none
-            (torch: one thread pool per process; CUDA; classifiers).
+            (CUDA; classifiers; torch compiled, recurrent or not float32).
         """
         ...
