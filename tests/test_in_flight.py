@@ -148,15 +148,19 @@ def test_a_twin_detects_as_the_model_from_two_threads_at_once(tiny, exported, ru
         if image in images[:2]:
             together.wait()  # the first two run at once
         found = twin.detect(image)[0]
-        shares.add(torch.get_num_threads())
+        shares.add(torch.get_num_threads())  # after the call: the worker's own setting again
         return found
 
     with in_order(work, images, 2) as done:
         got = [found for _, found in done]
     same_detections(expected, got)
     same_detections(tiny.detect(images), got)  # and as torch, as every export (test_onnx, test_openvino)
-    if runtime == "torch":  # each worker ran on its share; this thread and threads started later keep the default
-        assert shares == {default // 2} and torch.get_num_threads() == default
+    if runtime == "torch":  # each call ran on its share; afterwards every thread has torch's default again
+        assert shares == {default} and torch.get_num_threads() == default
+        during: list[int] = []
+        twin.candidates_above(np.zeros((1, 3, 416, 416), np.float32), 0.25)  # from this thread: put back after
+        twin._on_share(lambda: during.append(torch.get_num_threads()))
+        assert during == [default // 2] and torch.get_num_threads() == default
         later = []
         thread = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
         thread.start()

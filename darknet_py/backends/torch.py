@@ -23,7 +23,7 @@ from ..pipeline.detect import detect
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import ImageLike
 from .torch_runner import RunnerOptions, TorchRunner
-from .torch_twin import TorchTwin
+from .torch_twin import TorchTwin, openmp_runtime
 
 PRECISIONS = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float64: "float64"}
 
@@ -99,14 +99,16 @@ class Darknet(Network):
         return Portable("torch", self)
 
     def concurrent(self, calls: int) -> TorchTwin | None:
-        """The same model for *calls* detect() calls at once, each calling thread on its share of torch's threads
-        (backends/torch_twin.py): eager float32 on the CPU with at least *calls* torch threads. None on CUDA, for
-        compiled networks (torch.compile's code is not made for calls from several threads), recurrent ones (their
-        state runs frame after frame), classifiers and other dtypes."""
-        if (calls < 2 or self.device.type != "cpu" or self.runner_options.compile or self.stateful or not self.head_indices
-                or next(self.parameters()).dtype != torch.float32 or torch.get_num_threads() < calls):
+        """The same model for *calls* detect() calls at once, each call on its share of torch's threads
+        (backends/torch_twin.py): eager float32 on the CPU with at least *calls* torch threads, torch on OpenMP.
+        None on CUDA, for compiled networks (torch.compile's code is not made for calls from several threads),
+        recurrent ones (their state runs frame after frame), classifiers and other dtypes."""
+        if (calls < 2 or self.device.type != "cpu" or self.runner_options.compile or self.stateful
+                or not self.head_indices or next(self.parameters()).dtype != torch.float32
+                or torch.get_num_threads() < calls):
             return None
-        return TorchTwin(self, calls)
+        openmp = openmp_runtime()
+        return None if openmp is None else TorchTwin(self, calls, openmp)
 
     def detect(self, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
                **options) -> list[Detections]:
