@@ -70,9 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_arg(p)
     p.add_argument("--batch", type=int, default=None, help="images per forward (default 1; 8 with --ray)")
     p.add_argument("--in-flight", type=int, default=None, metavar="N",
-                   help="detections running at once, each on a share of the cores (onnxruntime and OpenVINO on the "
-                        "CPU): more frames/s, each frame later; default 2 for files and images, 1 for cameras and "
-                        "streams; 1: one at a time")
+                   help="detections running at once, each on a share of the cores (on the CPU: torch, onnxruntime, "
+                        "OpenVINO): more frames/s, each frame later; default 2 for files and images, 1 for cameras "
+                        "and streams; 1: one at a time")
     ray = p.add_argument_group("distributed (Ray)")
     ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                      help="run on Ray: no ADDRESS starts a local Ray; 'auto' or ray://host:port joins a cluster")

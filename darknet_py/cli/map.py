@@ -36,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default 0.25)")
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--in-flight", type=int, default=None, metavar="N",
-                   help="detections running at once, each on a share of the cores (onnxruntime and OpenVINO on the "
-                        "CPU; default 2 there); 1: one at a time")
+                   help="detections running at once, each on a share of the cores (on the CPU: torch, onnxruntime, "
+                        "OpenVINO; default 2 there); 1: one at a time")
     add_device_args(p)
     add_tile_args(p, roi=False)
     p.add_argument("--json-out", help="write the metrics here (COCO: AP, AP50, …; --data: mAP@IoU, precision, "

@@ -1,10 +1,10 @@
 """Several detection calls at once, results in order: how a video file, a folder of images or `darknet-py map`
 keeps every core busy when one call cannot.
 
-On a small CPU one graph run on all cores leaves them idle part of the time (the threads wait for each other at
-every layer); two runs at once, each on its share of the cores, finish more frames per second — yolov4-tiny int8
-on a 2-core AMD EPYC: 82.67 runs/s against 68.52 (onnxruntime), 94.21 against 83.37 (OpenVINO), and a video
-written 1.06–1.17× as fast (benchmarks/results/in_flight.md). A backend offers such a twin
+On a small CPU one network run on all cores leaves them idle part of the time (the threads wait for each other at
+every layer); two runs at once, each on its share of the cores, finish more frames per second — yolov4-tiny on a
+2-core AMD EPYC: the default torch backend's video written 1.193× as fast, onnxruntime int8's network 87.44 runs/s
+against 73.43 (benchmarks/results/in_flight.md). A backend offers such a twin
 (`Backend.concurrent`); `media.run.plan_calls` picks it for a run, `in_order` drives it (this module
 imports nothing of darknet_py: it only calls what it is given):
 
