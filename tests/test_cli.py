@@ -43,17 +43,31 @@ def test_folder_glob_and_fresh_run_dirs(tmp_path: Path) -> None:
     assert not list((tmp_path / "g").glob("*.jpg"))
 
 
-def test_video_keeps_every_decoded_frame_size_and_fps(tmp_path: Path) -> None:
-    # pedestrians.avi: the header claims 682 frames, 341 decode.
-    result = _run("detect", str(shared_path(VIDEO / "pedestrians.avi")), "--output", str(tmp_path), "--batch", "4")
+def test_video_keeps_every_decoded_frame_size_and_timing(tmp_path: Path) -> None:
+    """pedestrians.avi's header claims 682 frames at 50 frames/s; 341 decode, 40 ms apart (the others are empty
+    "repeat the last frame" entries). The annotated copy holds the 341 at the times FFmpeg reads in the source: it
+    plays as long as the source (and frame / fps, a record's time when tracked, is the frame's time there)."""
+    import av
+
+    source = shared_path(VIDEO / "pedestrians.avi")
+    result = _run("detect", str(source), "--output", str(tmp_path), "--batch", "4", "--save-json")
     assert result.returncode == 0, result.stderr
-    assert "341 frames (1280x720, 50 fps)" in result.stderr
+    assert "341 frames (1280x720, 25 fps)" in result.stderr
     capture = cv2.VideoCapture(str(tmp_path / "pedestrians.mp4"))  # H.264, which browsers play (test_video_writer.py)
     count = 0
     while capture.read()[0]:
         count += 1
-    assert count == 341 and capture.get(cv2.CAP_PROP_FPS) == 50
+    assert count == 341 and capture.get(cv2.CAP_PROP_FPS) == 25
     assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1280, 720)
+    with av.open(str(source)) as container:  # FFmpeg's own timestamps, independent of OpenCV and of us
+        times = sorted(frame.time for frame in container.decode(video=0))  # presentation order
+    times = [t - times[0] for t in times]  # from the first picture, as the copy starts
+    with av.open(str(tmp_path / "pedestrians.mp4")) as container:
+        written = [frame.time for frame in container.decode(video=0)]
+    records = json.loads((tmp_path / "detections.json").read_text())
+    assert len(times) == len(written) == len(records) == 341 and [r["frame"] for r in records] == list(range(341))
+    half_a_frame = 0.5 / 25 + 1e-3  # the source's last picture sits half a frame early
+    assert max(abs(a - b) for a, b in zip(times, written)) <= half_a_frame
 
 
 @pytest.mark.parametrize("args, message", [

@@ -11,9 +11,10 @@ import cv2
 
 from ..core.errors import InputError
 from ..media.sequence import ImageSequence
-from ..media.sinks import DEFAULT_FPS, Sink, video_stem
+from ..media.sinks import Sink, video_stem
 from ..media.sources import source_items
 from ..media.tracking_sinks import TrackingStage, check_tracking_source, tracking_sinks
+from ..media.video import frame_rate
 from ..pipeline.tracking import DEFAULT_TRACKER, INSTALL_HINT, check_names, parse_line, parse_zone, tracker_names
 
 
@@ -112,7 +113,7 @@ def track_ray_run(args, out: Path, items: str | ImageSequence, stage: TrackingSt
         fps = items.fps
     else:
         capture = cv2.VideoCapture(str(items))
-        fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+        fps = frame_rate(str(items), capture)
         capture.release()
     frames = track_records(out, items, stage, tracking_outputs(args, out, items, stage), fps, names)
     print(f"{frames} frames tracked on this driver → {out}", file=sys.stderr, flush=True)

@@ -26,9 +26,9 @@ from ..core.progress import Progress
 from ..pipeline.detections import Detections
 from .frame_buffer import END, FrameQueue, LatestFrame
 from .live_reader import Decoded, LiveSourceOptions
-from .sinks import DEFAULT_FPS, Result, Sink, Stage, finish_all, through_stages, write_all
+from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_status import SourceStatus
-from .video import LIVE_STOP_WAIT_S, VideoReport, gave_up, open_source, start_reader
+from .video import LIVE_STOP_WAIT_S, VideoReport, frame_rate, gave_up, open_source, start_reader
 
 
 @dataclass(eq=False)
@@ -108,7 +108,7 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
     try:
         for source, (capture, reopen), outputs, jobs, status in zip(sources, opened, sinks, stages, statuses):
             run = _Source(hide_credentials(str(source)), [*outputs, status], list(jobs), status,
-                          capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS,
+                          frame_rate(source, capture),
                           (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))),
                           int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0)), reopen is not None)
             runs.append(run)

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import cv2
 import numpy as np
 
 from ..core.errors import InputError
@@ -22,7 +21,7 @@ from ..pipeline.tracking import DEFAULT_TRACKER, Tracker, make_tracker
 from .sequence import ImageSequence
 from .sinks import DEFAULT_FPS
 from .sources import source_items
-from .video import MAX_FAILED_READS, open_capture
+from .video import MAX_FAILED_READS, frame_rate, open_capture
 
 
 def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tracker: str | Tracker = DEFAULT_TRACKER,
@@ -67,7 +66,7 @@ def _frames(source) -> tuple[Iterator[np.ndarray], float | None]:
                                  f"{len(items)} separate image(s)")
             items = ImageSequence.open(text)
         capture = open_capture(items)
-        return _read(capture), capture.get(cv2.CAP_PROP_FPS) or None
+        return _read(capture), frame_rate(items, capture, default=None)
     return iter(source), None
 
 

@@ -75,6 +75,26 @@ def url_scheme(source: str | int | ImageSequence) -> str:
     return text.split("://", 1)[0].lower() if "://" in text else ""
 
 
+def frame_rate(source: str | int | ImageSequence, capture, default: float | None = DEFAULT_FPS) -> float | None:
+    """The rate a video's frames play at: for a local file FFmpeg's reading of its timestamps (PyAV's `guessed_rate`,
+    what ffmpeg itself keeps when it converts the file), else what the capture says, else *default*.
+
+    OpenCV's CAP_PROP_FPS is the container's average rate, which counts an AVI's empty index entries (frames that
+    repeat the one before; OpenCV decodes past them): pedestrians.avi claims 50 frames/s and 682 frames, and its 341
+    pictures are 40 ms apart. At 50 frames/s the annotated copy would play twice as fast as the source, and every
+    record's time would be half its time in the source.
+    """
+    if isinstance(source, str) and not url_scheme(source) and os.path.isfile(source):
+        try:
+            with av.open(source) as container:
+                guessed = container.streams.video[0].guessed_rate
+            if guessed and float(guessed) > 0:
+                return float(guessed)
+        except (av.FFmpegError, IndexError, OSError, ValueError):
+            pass  # OpenCV opened it; its figure will do
+    return capture.get(cv2.CAP_PROP_FPS) or default
+
+
 def open_source(source: str | int | ImageSequence, options: LiveSourceOptions) -> tuple[object, Callable | None]:
     """The first capture of *source*, and for a live source how to open it again (None for files).
 
@@ -209,7 +229,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     sinks = ([AnnotatedVideoSink(output, codec)] if output else []) + list(sinks)
     videos = [sink for sink in sinks if isinstance(sink, AnnotatedVideoSink)]
     capture, reopen = open_source(source, live)
-    fps = capture.get(cv2.CAP_PROP_FPS) or DEFAULT_FPS
+    fps = frame_rate(source, capture)
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     header_frames = int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0))
     status = status or SourceStatus(name)
