@@ -67,6 +67,8 @@ class TorchTwin:
         self._openmp = openmp
 
     def __getattr__(self, name: str):
+        if name.startswith("_"):  # the twin's own (and, while a copy is being made, not yet set): never the model's
+            raise AttributeError(name)
         return getattr(self._model, name)
 
     def _on_share(self, call, *args, **kwargs):
