@@ -53,6 +53,7 @@ def test_video_keeps_every_decoded_frame_size_and_timing(tmp_path: Path) -> None
     result = _run("detect", str(source), "--output", str(tmp_path), "--batch", "4", "--save-json")
     assert result.returncode == 0, result.stderr
     assert "341 frames (1280x720, 25 fps)" in result.stderr
+    assert "pedestrians.avi: 341/~341 frames" in result.stderr  # the progress line's total: 682 × 25 / 50
     capture = cv2.VideoCapture(str(tmp_path / "pedestrians.mp4"))  # H.264, which browsers play (test_video_writer.py)
     count = 0
     while capture.read()[0]:

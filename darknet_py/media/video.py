@@ -232,12 +232,16 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     fps = frame_rate(source, capture)
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     header_frames = int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0))
+    expected = header_frames
+    header_fps = capture.get(cv2.CAP_PROP_FPS) or 0
+    if header_frames and header_fps >= 1.5 * fps:  # the header counts empty "repeat" entries too (frame_rate)
+        expected = round(header_frames * fps / header_fps)
     status = status or SourceStatus(name)
     sinks.append(status)  # last: it counts the frames every other sink has written
     stop = threading.Event()
     skipped = [0]
     frames, thread = start_reader(source, capture, reopen, live, status, stop, batch, skipped)
-    progress = Progress(os.path.basename(name) or name, header_frames or None, approximate=True,  # headers can lie
+    progress = Progress(os.path.basename(name) or name, expected or None, approximate=True,  # headers can lie
                         detail=(lambda: f"{frames.dropped} dropped for newer") if isinstance(frames, LatestFrame) else None)
     count, interrupted = 0, False
     failure: Exception | None = None
