@@ -70,7 +70,7 @@ class H264Writer:
         import av
 
         # OpenCV's BGR → I420 is BT.601 limited range with each 2x2 block's chroma averaged: closer to the exact
-        # formula than swscale's default, and ~0.7 ms per 1280x720 frame against swscale's ~4.7
+        # formula than swscale's default, and several times cheaper (benchmarks/results/video_codecs.md)
         picture = av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
         picture.pts = self._frames
         self._frames += 1
