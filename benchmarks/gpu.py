@@ -8,7 +8,9 @@ Two figures per configuration, both medians over --repeats timed blocks after wa
 
 Then pre-processing: detect() images/s with darknet's resize on the GPU (the default) against
 `resize="opencv"` (cv2.resize on the CPU, float upload: the path before device-side pre-processing),
-interleaved, for dog.jpg and a 1280x720 video frame at batch 1 and 32.
+interleaved, for dog.jpg and a 1280x720 video frame at batch 1 and 32; and after the network the same
+way: the rows above the objectness threshold fetched to the host in one copy (the default) against
+gated on the device (`runner().fetch_rows = False`).
 
 onnxruntime joins with its CUDA / TensorRT providers when the installed onnxruntime has them.
 Then video: annotated-video frames/s of `darknet-py detect --device cuda --half` beside the plain
@@ -177,31 +179,48 @@ def video_runs(video: Path, folder: Path, rounds: int) -> dict:
             for name in runs}
 
 
-def preprocess_rows(cfg: Path, weights: Path, side: int, repeats: int) -> list[dict]:
-    """detect() images/s, fp16 + CUDA graphs: darknet's resize on the GPU against cv2.resize on the CPU."""
+def _sources() -> dict[str, np.ndarray]:
     frame = cv2.VideoCapture(str(SHARED / "data" / "video" / "pedestrians.avi")).read()[1]
-    sources = {"dog.jpg 768x576": cv2.imread(str(PHOTO)), "video frame 1280x720": frame}
-    models = {resize: darknet_py.load(cfg, weights, device="cuda", size=side, resize=resize).half().accelerate()
-              for resize in ("darknet", "opencv")}
+    return {"dog.jpg 768x576": cv2.imread(str(PHOTO)), "video frame 1280x720": frame}
+
+
+def _interleaved_detect(models: dict, repeats: int) -> list[dict]:
+    """detect() images/s of each model, for each source at batch 1 and 32, the models' calls interleaved."""
     rows = []
-    for source, image in sources.items():
+    for source, image in _sources().items():
         for batch in (1, 32):
             images = [image] * batch
-            seconds: dict[str, list[float]] = {resize: [] for resize in models}
+            seconds: dict[str, list[float]] = {name: [] for name in models}
             for model in models.values():
                 for _ in range(3):
                     model.detect(images)
             for _ in range(repeats):
-                for resize, model in models.items():
+                for name, model in models.items():
                     torch.cuda.synchronize()
                     start = time.perf_counter()
                     model.detect(images)
                     torch.cuda.synchronize()
-                    seconds[resize].append(time.perf_counter() - start)
-            rows.append({"source": source, "batch": batch, **{f"{r}_images_per_s": round(batch / statistics.median(t), 1)
-                                                               for r, t in seconds.items()}})
+                    seconds[name].append(time.perf_counter() - start)
+            rows.append({"source": source, "batch": batch, **{f"{name}_images_per_s": round(batch / statistics.median(t), 1)
+                                                               for name, t in seconds.items()}})
             print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+def preprocess_rows(cfg: Path, weights: Path, side: int, repeats: int) -> list[dict]:
+    """detect() images/s, fp16 + CUDA graphs: darknet's resize on the GPU against cv2.resize on the CPU."""
+    return _interleaved_detect({resize: darknet_py.load(cfg, weights, device="cuda", size=side, resize=resize).half().accelerate()
+                                for resize in ("darknet", "opencv")}, repeats)
+
+
+def fetch_rows(cfg: Path, weights: Path, side: int, repeats: int) -> list[dict]:
+    """detect() images/s, fp16 + CUDA graphs: the rows above the objectness threshold fetched to the host in one copy
+    (pipeline/fetch_gated.py, the default) against gated on the device (TorchRunner.fetch_rows off: the path before)."""
+    models = {}
+    for name, fetch in (("fetched", True), ("device_gate", False)):
+        models[name] = darknet_py.load(cfg, weights, device="cuda", size=side).half().accelerate()
+        models[name].runner().fetch_rows = fetch
+    return _interleaved_detect(models, repeats)
 
 
 def markdown(report: dict) -> str:
@@ -227,6 +246,12 @@ def markdown(report: dict) -> str:
                   "| source | batch | darknet's resize on the GPU | cv2.resize on the CPU |", "|---|---|---|---|"]
         lines += [f"| {r['source']} | {r['batch']} | {r['darknet_images_per_s']} | {r['opencv_images_per_s']} |"
                   for r in report["preprocess"]]
+    if report.get("fetch"):
+        lines += ["", "After the network: detect() images/s (yolov4-tiny 416, fp16, CUDA graphs), the rows above the "
+                  "objectness threshold fetched to the host in one copy (the default) against gated on the device:", "",
+                  "| source | batch | fetched in one copy | gated on the device |", "|---|---|---|---|"]
+        lines += [f"| {r['source']} | {r['batch']} | {r['fetched_images_per_s']} | {r['device_gate_images_per_s']} |"
+                  for r in report["fetch"]]
     if report.get("video"):
         lines += ["", f"Video ({report['video_file']}, yolov4-tiny 416, annotated video written, whole command timed):", "",
                   "| run | frames | frames/s |", "|---|---|---|"]
@@ -281,6 +306,7 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
         cfg, weights, _ = model_files("yolov4-tiny", 416, Path(tmp))
         report["preprocess"] = preprocess_rows(cfg, weights, 416, args.repeats)
+        report["fetch"] = fetch_rows(cfg, weights, 416, args.repeats)
         if not args.no_video:
             report["video_file"] = Path(args.video).name
             report["video"] = video_runs(Path(args.video), Path(tmp), args.video_rounds)

@@ -167,3 +167,20 @@ def test_darknet_resize_on_the_gpu_equals_the_cpus(letterbox: bool) -> None:
     batch, _ = prepare_batch_on_device(images, 416, 320, letterbox, torch.device("cuda"))
     for image, pixels in zip(images, batch.cpu().numpy()):
         assert np.abs(pixels - prepare(image, 416, 320, letterbox, resize="darknet")[0]).max() <= 1e-6
+
+
+@pytest.mark.parametrize("graphs", [True, False])
+def test_rows_fetched_in_one_copy_give_the_device_gates_detections(graphs: bool) -> None:
+    """detect() with the rows above the objectness threshold fetched to the host in one copy (fetch_gated, the default)
+    against `gate` on the device: the same detections to the last bit, at detect's threshold and at map's 0.005 (more
+    rows than a first cap of 64: the first call falls back, the next fetches), batch 1 and a batch of every photo (at
+    0.25: a few hundred rows, NMS on the CPU either way; the device gate's NMS moves to the GPU past HOST_NMS_MAX)."""
+    fetching, gating = _tiny("cuda").accelerate(cuda_graphs=graphs), _tiny("cuda").accelerate(cuda_graphs=graphs)
+    gating.runner().fetch_rows = False
+    fetching.runner()._fetch_cap = 64
+    images = [cv2.imread(str(p)) for p in photos()]
+    for threshold, batch in ((0.25, [images[0]]), (0.25, images), (0.005, [images[0]]), (0.005, [images[0]])):
+        for got, want in zip(fetching.detect(batch, threshold), gating.detect(batch, threshold), strict=True):
+            assert got.labels == want.labels
+            assert np.array_equal(got.boxes, want.boxes) and np.array_equal(got.scores, want.scores)
+    assert fetching.runner()._fetch_cap >= 256  # grew to hold map's rows (dog.jpg: 108 boxes above 0.005)

@@ -34,6 +34,7 @@ from ..model.layers.conv import ConvLayer, tensor_version
 from ..pipeline import yolo_gate
 from ..pipeline.backend import Gated, gate
 from ..pipeline.decode import decode, head_constants
+from ..pipeline.fetch_gated import MIN_CAP, fetch_gated, next_cap
 
 Candidates = tuple[Tensor, Tensor, Tensor]  # boxes (N, M, 4), objectness (N, M), scores (N, M, C)
 MAX_GRAPHS = 4  # input shapes kept captured (each holds its activations); the oldest goes first
@@ -137,6 +138,8 @@ class TorchRunner:
         self._weights = model.weight_tensors()
         self._stamp: tuple[int, ...] | None = None  # the first run folds and captures
         self._checked: set[tuple[int, ...]] = set()  # input shapes whose compiled outputs were checked
+        self.fetch_rows = True  # CUDA: gated rows to the host with one wait (fetch_gated); False: gate on the device
+        self._fetch_cap = MIN_CAP
 
     @property
     def uses_graphs(self) -> bool:
@@ -161,11 +164,19 @@ class TorchRunner:
         return self.run(self._on_device(pixels))
 
     def candidates_above(self, pixels: np.ndarray | Tensor, objectness_thresh: float) -> Gated:
-        """`gate(self(pixels), objectness_thresh)` (Backend.candidates_above). Without graphs, [yolo] heads on the
-        CPU decode only the rows above the threshold (darknet_py.pipeline.yolo_gate); graphs replay their decoding."""
-        if self.uses_graphs:
-            return gate(self(pixels), objectness_thresh)
-        return self.gate_heads(self.network(self._on_device(pixels)), objectness_thresh)
+        """`gate(self(pixels), objectness_thresh)` (Backend.candidates_above). On the CPU, [yolo] heads decode only the
+        rows above the threshold (darknet_py.pipeline.yolo_gate). On CUDA the rows come to host memory with one wait
+        for the GPU (darknet_py.pipeline.fetch_gated) unless `fetch_rows` is off or an image has more rows above the
+        threshold than fetched: then `gate` runs on the device."""
+        if self.device.type != "cuda":
+            return self.gate_heads(self.network(self._on_device(pixels)), objectness_thresh)
+        candidates = self(pixels)
+        if self.fetch_rows:
+            fetched = fetch_gated(candidates, objectness_thresh, self._fetch_cap)
+            self._fetch_cap = next_cap(self._fetch_cap, fetched.most_above)
+            if fetched.gated is not None:
+                return fetched.gated
+        return gate(candidates, objectness_thresh)
 
     def gate_heads(self, heads: list[Tensor], objectness_thresh: float) -> Gated:
         """The network's head outputs (`network`) → the candidates above the threshold (yolo_gate.decode_above)."""
