@@ -85,6 +85,24 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith(message) and "Traceback" not in result.stderr
 
 
+def test_classes_by_name_or_id_and_an_unknown_class_refused(tmp_path: Path) -> None:
+    """--classes takes the model's class names or ids (as --blur does); a class the model lacks ends the run with one
+    line before any output, where filtering on it would have found nothing without a word."""
+    found = {}
+    for name, classes in (("names", ["dog", "bicycle"]), ("ids", ["16", "1"])):
+        result = _run("detect", str(IMAGES / "dog.jpg"), "--classes", *classes, "--save-json", "--no-save",
+                      "--output", str(tmp_path / name))
+        assert result.returncode == 0, result.stderr
+        found[name] = json.loads((tmp_path / name / "detections.json").read_text())[0]["detections"]
+    assert found["names"] == found["ids"] and {d["name"] for d in found["names"]} == {"dog", "bicycle"}
+    for wrong in ("80", "unicorn"):
+        result = _run("detect", str(IMAGES / "dog.jpg"), "--classes", "dog", wrong, "--output", str(tmp_path / wrong))
+        assert result.returncode == 2 and "Traceback" not in result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith(f"error: --classes {wrong}: not a class of this model "
+                                                                 "(80 classes: person, bicycle")
+        assert not (tmp_path / wrong).exists()
+
+
 def test_unreadable_image_and_broken_weights(tmp_path: Path) -> None:
     fake = tmp_path / "fake.jpg"
     fake.write_text("not an image")

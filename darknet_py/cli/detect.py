@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..core import interrupt
 from ..core.errors import InputError
+from ..format.names import class_ids
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
 from ..media.many_sources import run_many
 from ..media.run import RunReport, check_in_flight, plan_calls, run_source
@@ -56,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--thresh", type=float, default=0.25, help="score threshold (default 0.25)")
     p.add_argument("--nms", type=float, default=0.45, help="NMS overlap threshold (default 0.45)")
     p.add_argument("--nms-kind", choices=["iou", "greedynms", "diounms", "none"], help="override the cfg's nms_kind")
-    p.add_argument("--classes", type=int, nargs="+", help="keep only these class ids")
+    p.add_argument("--classes", nargs="+", metavar="CLASS",
+                   help="keep only these classes: names (person, 'traffic light') or ids (0)")
     labels = p.add_mutually_exclusive_group()
     labels.add_argument("--best-class", dest="multi_label", action="store_false", default=None,
                         help="one label per box, its best class (OpenCV DNN's rule); default: every class above "
@@ -140,6 +142,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     if args.output and not args.exist_ok:
         _refuse_filled_folder(Path(args.output))
     model, names = load_model(args)
+    classes = _classes(args, names)
     stages += dataset_stages(args, names)  # redaction, after tracking: it changes the pixels, not the boxes
     if live:  # the servers are up (a taken port failed first); their URLs once there is a model to show
         for line in live.describe():
@@ -154,7 +157,7 @@ def _detect_here(args, live: LiveView | None) -> int:
         print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
         live.wait_for_viewers(args.wait_viewers)
     options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
-                   classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind,
+                   classes=classes, nms_kind=args.nms_kind,
                    class_scores=args.save_labels, **windows)  # darknet's label order needs each box's scores before NMS
 
     detector, in_flight = plan_calls(model, kind, items, args.in_flight)
@@ -199,6 +202,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     if args.output and not args.exist_ok:
         _refuse_filled_folder(Path(args.output))
     model, names = load_model(args)
+    classes = _classes(args, names)
     for jobs in stages:
         jobs += dataset_stages(args, names)
     if live:
@@ -218,7 +222,7 @@ def _detect_many(args, live: LiveView | None) -> int:
         print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
         live.wait_for_viewers(args.wait_viewers)
     options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
-                   classes=tuple(args.classes) if args.classes else None, nms_kind=args.nms_kind, **windows)
+                   classes=classes, nms_kind=args.nms_kind, **windows)
     if model.stateful:
         raise InputError("this model has recurrent layers, whose state runs from one frame to the next of one "
                          "video; run one source at a time")
@@ -298,6 +302,7 @@ def _run_detect_on_ray(args) -> int:
         try:
             require_ray()  # before the model is loaded: a missing extra is the first thing to hear about
             model, names = load_model(args)
+            classes = _classes(args, names)
             if model.stateful:
                 raise InputError("this model has recurrent layers, whose state runs from one video frame to the "
                                  "next; --ray splits videos across workers, so run it without --ray")
@@ -306,7 +311,7 @@ def _run_detect_on_ray(args) -> int:
                                  exist_ok=args.exist_ok)
             report = detect_on_ray(sources, out, model, conf_thresh=args.thresh, nms_thresh=args.nms,
                                    names=names, ray_options=options, multi_label=args.multi_label,
-                                   letterbox=args.letterbox, classes=tuple(args.classes) if args.classes else None,
+                                   letterbox=args.letterbox, classes=classes,
                                    nms_kind=args.nms_kind)
         except KeyboardInterrupt:
             interrupt.announce(hint)
@@ -346,3 +351,8 @@ def _require_display() -> None:
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise InputError("--show needs a display (DISPLAY is not set); drop --show or run where a screen is attached")
 
+
+def _classes(args, names: list[str]) -> tuple[int, ...] | None:
+    """--classes as class ids (names or ids, checked against the model's names: an unknown one is an error, not a
+    run that finds nothing)."""
+    return tuple(sorted(class_ids(args.classes, names, "--classes"))) if args.classes else None

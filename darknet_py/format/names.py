@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from typing import Iterable, Sequence
 
 from ..core.errors import InputError
 
@@ -57,3 +58,30 @@ def resolve_names(num_classes: int, names_file: str | None = None, data_file: st
     if len(names) < num_classes:
         raise InputError(f"the model predicts {num_classes} classes but only {len(names)} names were given")
     return names
+
+
+def class_ids(wanted: Iterable[str], names: Sequence[str], flag: str) -> set[int]:
+    """Class ids from names or ids as given on the command line (`person`, `0`, `traffic light`).
+
+    Args:
+        wanted (iterable of str): class names, or class ids as digits.
+        names (sequence of str): the model's class names.
+        flag (str): the option, for errors (e.g. "--blur").
+
+    Returns:
+        set[int]: the class ids.
+
+    Raises:
+        InputError: a name the model does not have, or an id out of range.
+    """
+    ids = set()
+    for item in wanted:
+        if item in names:
+            ids.add(names.index(item))
+        elif item.isdigit() and int(item) < len(names):
+            ids.add(int(item))
+        else:
+            shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")
+            raise InputError(f"{flag} {item}: not a class of this model ({len(names)} classes: {shown}); give class "
+                             f"names or ids 0..{len(names) - 1}")
+    return ids
