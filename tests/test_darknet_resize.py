@@ -5,6 +5,7 @@ through the numpy/torch path each; the C kernel built; and the device path (uint
 to the host path."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -108,10 +109,13 @@ def test_without_the_kernel_a_warning_and_the_same_pixels(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("letterbox", [False, True])
-def test_device_path_equals_host_path(pngs: list[Path], letterbox: bool) -> None:
-    """The batched path a GPU runs (rows sent as uint8, same-sized images resized together), here on CPU tensors."""
+@pytest.mark.parametrize("threads", [False, True])
+def test_device_path_equals_host_path(pngs: list[Path], letterbox: bool, threads: bool) -> None:
+    """The batched path a GPU runs (rows sent as uint8, gathered one image a thread for a batch, same-sized images
+    resized together), here on CPU tensors."""
     images = [cv2.imread(str(p)) for p in pngs[:4]] + [cv2.imread(str(pngs[0]))]
-    batch, inner = prepare_batch_on_device(images, 416, 320, letterbox, torch.device("cpu"))
+    with ThreadPoolExecutor(3) as pool:
+        batch, inner = prepare_batch_on_device(images, 416, 320, letterbox, torch.device("cpu"), pool.map if threads else map)
     for image, pixels, size in zip(images, batch, inner):
         assert np.array_equal(pixels.numpy(), prepare(image, 416, 320, letterbox, resize="darknet")[0])
         assert size == letterbox_size(image.shape[1], image.shape[0], 416, 320) if letterbox else size == (416, 320)

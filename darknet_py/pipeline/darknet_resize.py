@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import warnings
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -230,23 +230,28 @@ def prepare_into(image: np.ndarray, out: Tensor | np.ndarray, letterbox: bool) -
     return new_w, new_h
 
 
-def _upload_rows(images: Sequence[np.ndarray], rows: np.ndarray, device: torch.device) -> Tensor:
+def _upload_rows(images: Sequence[np.ndarray], rows: np.ndarray, device: torch.device,
+                 map_: Callable[..., Iterable] = map) -> Tensor:
     """The source rows darknet reads of same-sized uint8 images, (N, R, W, 3) on `device`. On CUDA they are gathered
-    straight into pinned host memory (one copy on the host, where stacking copies made two) and sent asynchronously:
-    a pageable upload is staged by the driver and blocks the host. torch's caching host allocator reuses the block
-    once the copy has finished."""
+    straight into pinned host memory (one copy on the host, where stacking copies made two; each image's by `map_`,
+    a thread pool's map for a batch) and sent asynchronously: a pageable upload is staged by the driver and blocks
+    the host. torch's caching host allocator reuses the block once the copy has finished."""
     pinned = device.type == "cuda"
     host = torch.empty((len(images), len(rows), *images[0].shape[1:]), dtype=torch.uint8, pin_memory=pinned)
     staged = host.numpy()
-    for slot, image in zip(staged, images):
-        np.take(image, rows, axis=0, out=slot, mode="clip")  # rows are in range; "raise" would buffer `out`
+
+    def gather(slot: int) -> None:
+        np.take(images[slot], rows, axis=0, out=staged[slot], mode="clip")  # rows are in range; "raise" buffers `out`
+    for _ in map_(gather, range(len(images))):
+        pass
     return host.to(device, non_blocking=pinned)
 
 
 def prepare_batch_on_device(images: Sequence[np.ndarray], width: int, height: int, letterbox: bool,
-                            device: torch.device) -> tuple[Tensor, list[tuple[int, int]]]:
+                            device: torch.device, map_: Callable[..., Iterable] = map) -> tuple[Tensor, list[tuple[int, int]]]:
     """Several BGR uint8 host images → (N, 3, height, width) float32 on `device`, resized there.
-    Each image goes up as uint8, only the rows darknet reads; same-sized images are resized together."""
+    Each image goes up as uint8, only the rows darknet reads (gathered on the host by `map_`: a thread pool's map
+    spreads a batch over cores); same-sized images are resized together."""
     batch = torch.empty((len(images), 3, height, width), dtype=torch.float32, device=device)
     inner: list[tuple[int, int]] = [(width, height)] * len(images)
     by_size: dict[tuple[int, int], list[int]] = {}
@@ -258,7 +263,7 @@ def prepare_batch_on_device(images: Sequence[np.ndarray], width: int, height: in
         new_w, new_h = letterbox_size(image_w, image_h, width, height) if letterbox else (width, height)
         left, top = (width - new_w) // 2, (height - new_h) // 2
         p = plan(image_w, image_h, new_w, new_h, device)
-        sources = _upload_rows([images[i] for i in members], p.rows, device)
+        sources = _upload_rows([images[i] for i in members], p.rows, device, map_)
         planes = torch.empty((2, len(members), 3, len(p.rows), new_w), dtype=torch.float32, device=device)
         _gather_on_device(sources, p, planes)
         index = torch.tensor(members, device=device)

@@ -321,7 +321,8 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: i
     threaded = len(items) > 1
     if resize == "darknet" and device is not None and device.type == "cuda" and channels == 3:
         loaded = list(_preprocess_pool().map(_load, items)) if threaded else [_load(item) for item in items]
-        pixels, _ = darknet_resize.prepare_batch_on_device([image for image, _ in loaded], width, height, letterbox, device)
+        pixels, _ = darknet_resize.prepare_batch_on_device([image for image, _ in loaded], width, height, letterbox, device,
+                                                           _preprocess_pool().map if threaded else map)
         transforms = [transform_for(image.shape[1], image.shape[0], width, height, letterbox, resize) for image, _ in loaded]
         return PreparedBatch(pixels, transforms, [source for _, source in loaded])
     shape = (len(items), channels, height, width)
