@@ -165,6 +165,11 @@ def video_runs(video: Path, folder: Path, rounds: int) -> dict:
         "darknet-py detect --device cuda --half": lambda out: ours_video(video, ours, out),
         "darknet-py detect --device cuda --half --batch 8 --resize opencv": lambda out: ours_video(
             video, [*ours, "--batch", "8", "--resize", "opencv"], out),
+        # issue 29's two video lines: detections only (JSON records), and the command's default H.264 output
+        "darknet-py detect --device cuda --half --batch 8 --no-save --save-json": lambda out: ours_video(
+            video, [*ours, "--batch", "8", "--no-save", "--save-json"], out),
+        "darknet-py detect --device cuda --half --batch 8 (H.264)": lambda out: ours_video(
+            video, [*ours, "--batch", "8"], out, default_codec=True),
     }
     if hasattr(cv2.dnn, "readNetFromDarknet"):  # OpenCV 5 removed it
         runs["opencv loop (CPU)"] = lambda out: opencv_video_loop(video, cfg, weights, 416, out / "cv.avi")

@@ -262,7 +262,8 @@ def opencv_video_loop(video: Path, cfg: Path, weights: Path, side: int, out: Pat
 
 def ours_video(video: Path, model_args: list[str], out: Path, default_codec: bool = False) -> tuple[int, float]:
     """`darknet-py detect VIDEO` timed whole; frames written and seconds. It writes the OpenCV loop's codec, like for
-    like (MJPG for an .avi, else mp4v), unless *default_codec*: then what the command writes by default (H.264)."""
+    like (MJPG for an .avi, else mp4v), unless *default_codec*: then what the command writes by default (H.264).
+    With `--no-save --save-json` in *model_args* the frames are the records of detections.json."""
     from darknet_py import cli
 
     codec = [] if default_codec else ["--codec", "mjpg" if video.suffix.lower() == ".avi" else "mp4v"]
@@ -271,6 +272,8 @@ def ours_video(video: Path, model_args: list[str], out: Path, default_codec: boo
     seconds = time.perf_counter() - start
     if code != 0:
         raise RuntimeError(f"darknet-py detect failed ({code})")
+    if "--no-save" in model_args:  # nothing annotated: the records say how many frames were detected
+        return len(json.loads((out / "detections.json").read_text())), seconds
     (written,) = [f for f in out.iterdir() if f.is_file()]
     frames = int(cv2.VideoCapture(str(written)).get(cv2.CAP_PROP_FRAME_COUNT))
     return frames, seconds
