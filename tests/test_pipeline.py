@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import darknet_py
+from darknet_py.core.errors import InputError
 from darknet_py.format import zoo
 from darknet_py.pipeline.nms import batched_nms, pairwise_overlap
 from darknet_py.pipeline.preprocess import prepare
@@ -70,6 +71,8 @@ def test_cfg_nms_kind_and_multi_label() -> None:
     assert len(multi) >= len(default) and set(default.labels) <= set(multi.labels)
     only_dogs = model.detect(image, classes=(16,))[0]
     assert set(only_dogs.labels) == {"dog"}
+    with pytest.raises(InputError, match=r"classes \[80, -1\]: not class ids of this model \(it has 80: 0..79\)"):
+        model.detect(image, classes=(16, 80, -1))
     batch = model.detect([image, image])
     assert len(batch) == 2 and np.allclose(batch[0].boxes, batch[1].boxes)
 

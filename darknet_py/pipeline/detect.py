@@ -370,6 +370,9 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
 
     Returns:
         list[Detections]: one per image, in input order.
+
+    Raises:
+        InputError: an option out of range, such as a class id the model does not have.
     """
     opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
     opts.validate()
@@ -378,6 +381,10 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
     if not as_image_list(images):
         return []
     names = names or backend.names or default_names(backend.num_classes)
+    unknown = [c for c in opts.classes or () if not 0 <= c < backend.num_classes]
+    if unknown:  # a filter on a class the model lacks would find nothing, silently
+        raise InputError(f"classes {unknown}: not class ids of this model (it has {backend.num_classes}: "
+                         f"0..{backend.num_classes - 1})")
     if windows.wanted:
         if windows.tiles is not None and backend.stateful:  # a recurrent state runs per batch slot, frame to frame
             raise InputError("tiles need a model without recurrent layers: its state would pass from tile to tile")
