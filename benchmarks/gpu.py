@@ -228,6 +228,16 @@ def fetch_rows(cfg: Path, weights: Path, side: int, repeats: int) -> list[dict]:
     return _interleaved_detect(models, repeats)
 
 
+def _ab_table(rows: list[dict] | None, title: str, columns: dict[str, str]) -> list[str]:
+    """Markdown lines of an `_interleaved_detect` table: one row per source and batch, a column per model."""
+    if not rows:
+        return []
+    head = "| source | batch | " + " | ".join(columns.values()) + " |"
+    return ["", title, "", head, "|---|---|" + "---|" * len(columns)] + [
+        f"| {r['source']} | {r['batch']} | " + " | ".join(str(r[f"{key}_images_per_s"]) for key in columns) + " |"
+        for r in rows]
+
+
 def markdown(report: dict) -> str:
     lines = [f"Measured {report['date']} on {report['gpu']} (torch {report['torch']}, CUDA {report['cuda']}); "
              f"medians of {report['repeats']} timed blocks."]
@@ -245,18 +255,12 @@ def markdown(report: dict) -> str:
         lines.append(f"| {row['model']} | {row['dtype']} | {variant} | {row['batch']} | {row['network_images_per_s']} | "
                      f"{row['network_ms']} | {row.get('detect_images_per_s', '')} | {row.get('first_call_s', '')} | "
                      f"{row.get('max_rel_error_vs_fp32_eager', '')} |")
-    if report.get("preprocess"):
-        lines += ["", "Pre-processing: detect() images/s (yolov4-tiny 416, fp16, CUDA graphs), darknet's resize on the "
-                  "GPU (uint8 upload, the default) against cv2.resize on the CPU (float upload, `resize=\"opencv\"`):", "",
-                  "| source | batch | darknet's resize on the GPU | cv2.resize on the CPU |", "|---|---|---|---|"]
-        lines += [f"| {r['source']} | {r['batch']} | {r['darknet_images_per_s']} | {r['opencv_images_per_s']} |"
-                  for r in report["preprocess"]]
-    if report.get("fetch"):
-        lines += ["", "After the network: detect() images/s (yolov4-tiny 416, fp16, CUDA graphs), the rows above the "
-                  "objectness threshold fetched to the host in one copy (the default) against gated on the device:", "",
-                  "| source | batch | fetched in one copy | gated on the device |", "|---|---|---|---|"]
-        lines += [f"| {r['source']} | {r['batch']} | {r['fetched_images_per_s']} | {r['device_gate_images_per_s']} |"
-                  for r in report["fetch"]]
+    lines += _ab_table(report.get("preprocess"), "Pre-processing: detect() images/s (yolov4-tiny 416, fp16, CUDA graphs), "
+                       "darknet's resize on the GPU (uint8 upload, the default) against cv2.resize on the CPU (float upload, "
+                       "`resize=\"opencv\"`):", {"darknet": "darknet's resize on the GPU", "opencv": "cv2.resize on the CPU"})
+    lines += _ab_table(report.get("fetch"), "After the network: detect() images/s (yolov4-tiny 416, fp16, CUDA graphs), the "
+                       "rows above the objectness threshold fetched to the host in one copy (the default) against gated on "
+                       "the device:", {"fetched": "fetched in one copy", "device_gate": "gated on the device"})
     if report.get("video"):
         lines += ["", f"Video ({report['video_file']}, yolov4-tiny 416, annotated video written, whole command timed):", "",
                   "| run | frames | frames/s |", "|---|---|---|"]
