@@ -30,7 +30,7 @@ OWN_SIZE_RUN_LIMIT = 640  # bigger own sizes (P5/P6/P7) are exported and run by 
 
 def _side(cfg: Path) -> int:
     # P7's total stride is 128, so 320 cannot be built (its routes would not line up); it runs at
-    # 256, the smallest size it builds at (its synthetic weights are calibrated at 1024: weights_tools/synth.py).
+    # 256, a multiple of it (its synthetic weights are calibrated at 1024: weights_tools/synth.py).
     # At 384 both torch and onnxruntime sat up to 2e-4 from a float64 run of the same network (weights calibrated
     # at 256 then): fp32 noise of 350 layers, not an export error.
     return 256 if cfg.stem.startswith("cspx-p7") else SMALL_SIDE
