@@ -10,7 +10,8 @@
 #   tests   tests/test_cuda.py (the COCO-AP test left out: the COCO subset does not fit beside PyAV)   ~3
 #   tiny    python -m benchmarks.gpu, yolov4-tiny 416: network / detect() / pre-processing / rows fetched
 #           in one copy vs gated on the device / video (MJPG, H.264, --no-save --save-json)          ~5
-#   p7      python -m benchmarks.gpu, yolov4-p7 1536 (synthetic weights), fp16 graphs, batch 1            ~2
+#   p7      python -m benchmarks.gpu, cspx-p7-mish 1536 (synthetic weights), fp16 graphs, batch 1, and its
+#           heads' error (CPU fp32, GPU fp32/fp16) against a float64 CPU run                             ~3
 # Each step writes its log and results under $OUT/<step>/; copy them into benchmarks/results/ here.
 #
 # yolov4-tiny's weights travel rounded to fp16 (12 MB instead of 24; the largest is 58.9, well inside fp16) and are
@@ -25,7 +26,7 @@ prepare() {
     rm -rf "$DEVICE"
     mkdir -p "$DEVICE"/shared/zoo/cfg "$DEVICE"/shared/zoo/weights "$DEVICE"/shared/data/images \
         "$DEVICE"/shared/data/video "$DEVICE"/whl
-    cp "$shared"/zoo/cfg/*.cfg "$DEVICE"/shared/zoo/cfg/
+    cp "$shared"/zoo/cfg/* "$DEVICE"/shared/zoo/cfg/
     cp "$shared"/data/images/*.jpg "$DEVICE"/shared/data/images/
     cp "$shared"/data/video/pedestrians.avi "$DEVICE"/shared/data/video/
     "$python" - "$shared/zoo/weights/yolov4-tiny.weights" "$DEVICE/yolov4-tiny.weights-fp16.npz" <<'EOF'
@@ -73,7 +74,7 @@ EOF
                    --deselect tests/test_cuda.py::test_fp16_coco_ap_within_half_a_point_of_fp32 2>&1 | tee "$OUT/$step/log" ;;
         tiny) python3 -m benchmarks.gpu --models yolov4-tiny:416 --repeats 5 --video-rounds 2 --out "$OUT/$step" 2>&1 \
                   | tee "$OUT/$step/log" ;;
-        p7) python3 -m benchmarks.gpu --models yolov4-p7:1536 --batch 1 --dtypes fp16 --variants graphs --no-video \
+        p7) python3 -m benchmarks.gpu --models cspx-p7-mish:1536 --batch 1 --dtypes fp16 --variants graphs --no-video --no-side-by-side \
                 --repeats 5 --out "$OUT/$step" 2>&1 | tee "$OUT/$step/log" ;;
         *) echo "unknown step $step (tests, tiny, p7)" >&2; exit 2 ;;
         esac

@@ -18,7 +18,7 @@ OpenCV-DNN loop on the CPU.
 
     python -m benchmarks.gpu [--models yolov4-tiny:416,yolov4-csp:512] [--batch 1,32]
         [--dtypes fp16,fp32] [--variants eager,graphs,compile] [--repeats 7]
-        [--video PATH | --no-video] [--out benchmarks/results]
+        [--video PATH | --no-video] [--no-side-by-side] [--out benchmarks/results]
 
 Writes gpu.json and gpu.md under --out. A configuration that fails is reported with its error
 and the run goes on.
@@ -278,6 +278,8 @@ def main() -> None:
     parser.add_argument("--video", default=str(SHARED / "data" / "video" / "pedestrians.avi"))
     parser.add_argument("--video-rounds", type=int, default=3)
     parser.add_argument("--no-video", action="store_true")
+    parser.add_argument("--no-side-by-side", action="store_true",
+                        help="skip the yolov4-tiny detect() tables (pre-processing, rows fetched vs gated on the device)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args()
     if not torch.cuda.is_available():
@@ -314,8 +316,9 @@ def main() -> None:
                 report["rows"].append(row)
                 print(json.dumps(row), flush=True)
         cfg, weights, _ = model_files("yolov4-tiny", 416, Path(tmp))
-        report["preprocess"] = preprocess_rows(cfg, weights, 416, args.repeats)
-        report["fetch"] = fetch_rows(cfg, weights, 416, args.repeats)
+        if not args.no_side_by_side:
+            report["preprocess"] = preprocess_rows(cfg, weights, 416, args.repeats)
+            report["fetch"] = fetch_rows(cfg, weights, 416, args.repeats)
         if not args.no_video:
             report["video_file"] = Path(args.video).name
             report["video"] = video_runs(Path(args.video), Path(tmp), args.video_rounds)
