@@ -52,6 +52,10 @@ EOF
 
 run() {
     [ -n "${OUT:-}" ] || { echo "OUT is not set: run this through the device tool" >&2; exit 2; }
+    [ $# -gt 0 ] || { echo "name the steps to run: tests, tiny, p7" >&2; exit 2; }
+    for step in "$@"; do
+        case "$step" in tests | tiny | p7) ;; *) echo "unknown step $step (tests, tiny, p7)" >&2; exit 2 ;; esac
+    done
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$DEVICE"/whl/*.whl
     export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 DARKNET_PY_SHARED=$PWD/$DEVICE/shared
     python3 setup.py -q build_ext --inplace > /dev/null 2>&1 || echo "C kernels not built: the CPU side runs without them"
@@ -66,7 +70,8 @@ packed = np.load(sys.argv[1])
 write_weights(sys.argv[2], WeightsHeader(*(int(v) for v in packed["header"])), packed["floats"].astype(np.float32))
 EOF
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
-    for step in "$@"; do
+    local failed=0
+    for step in "$@"; do  # a failing step is reported and the next one still runs: device time is scarce
         mkdir -p "$OUT/$step"
         echo "yolov4-tiny.weights rounded to fp16 and back (benchmarks/device_session.sh)" > "$OUT/$step/weights.txt"
         case "$step" in
@@ -74,11 +79,11 @@ EOF
                    --deselect tests/test_cuda.py::test_fp16_coco_ap_within_half_a_point_of_fp32 2>&1 | tee "$OUT/$step/log" ;;
         tiny) python3 -m benchmarks.gpu --models yolov4-tiny:416 --repeats 5 --video-rounds 2 --out "$OUT/$step" 2>&1 \
                   | tee "$OUT/$step/log" ;;
-        p7) python3 -m benchmarks.gpu --models cspx-p7-mish:1536 --batch 1 --dtypes fp16 --variants graphs --no-video --no-side-by-side \
-                --repeats 5 --out "$OUT/$step" 2>&1 | tee "$OUT/$step/log" ;;
-        *) echo "unknown step $step (tests, tiny, p7)" >&2; exit 2 ;;
-        esac
+        p7) python3 -m benchmarks.gpu --models cspx-p7-mish:1536 --batch 1 --dtypes fp16 --variants graphs --no-video \
+                --no-side-by-side --repeats 5 --out "$OUT/$step" 2>&1 | tee "$OUT/$step/log" ;;
+        esac || { echo "step $step failed" | tee -a "$OUT/$step/log"; failed=1; }
     done
+    return "$failed"
 }
 
 case "${1:-}" in
