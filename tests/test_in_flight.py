@@ -178,6 +178,19 @@ def test_where_torch_has_no_twin(tiny) -> None:
     assert tiny.concurrent(2).concurrent(2) is None  # a twin's share is not split again
 
 
+def test_a_twin_of_a_model_compiled_since_runs_one_call_at_a_time() -> None:
+    """torch.compile's code is not made for calls from several threads: a twin whose model was compiled after the twin
+    was made (a caller's order of calls, not the CLI's) serialises its calls, on the model's own thread settings."""
+    model = darknet_py.load(*official("yolov4-tiny"))
+    twin = model.concurrent(2)
+    assert twin is not None
+    seen = []
+    twin._on_share(lambda: seen.append((twin._one_at_a_time.locked(), torch.get_num_threads())))
+    model.accelerate(compile=True)
+    twin._on_share(lambda: seen.append((twin._one_at_a_time.locked(), torch.get_num_threads())))
+    assert seen == [(False, torch.get_num_threads() // 2), (True, torch.get_num_threads())]
+
+
 # -- the CLI -------------------------------------------------------------------------------------------------
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "darknet_py.cli", *args], cwd=REPO, capture_output=True, text=True,

@@ -17,6 +17,7 @@ import ctypes
 import functools
 import os
 import re
+import threading
 from typing import Sequence
 
 import numpy as np
@@ -58,20 +59,31 @@ class TorchTwin:
 
     Every attribute is the model's (the same network, weights and options). detect(), candidates() and
     candidates_above() run with the calling thread's OpenMP threads set to its share and put back afterwards. Made
-    by `Darknet.concurrent`, which decides where it applies (eager float32 on the CPU, no recurrent state, OpenMP).
+    by `Darknet.concurrent`, which decides where it applies (eager float32 on the CPU, no recurrent state, OpenMP);
+    if the model is compiled, moved or cast after that, the twin's calls run one at a time with the model's settings.
     """
 
     def __init__(self, model, calls: int, openmp: ctypes.CDLL) -> None:
         self._model = model
         self._threads = max(1, torch.get_num_threads() // calls)
         self._openmp = openmp
+        self._one_at_a_time = threading.Lock()  # for a model changed since (see _on_share)
 
     def __getattr__(self, name: str):
         if name.startswith("_"):  # the twin's own (and, while a copy is being made, not yet set): never the model's
             raise AttributeError(name)
         return getattr(self._model, name)
 
+    def _still_applies(self) -> bool:
+        """Whether the model is still what `Darknet.concurrent` made a twin for: eager float32 on the CPU."""
+        model = self._model
+        return (model.device.type == "cpu" and not model.runner_options.compile
+                and next(model.parameters()).dtype == torch.float32)
+
     def _on_share(self, call, *args, **kwargs):
+        if not self._still_applies():  # compiled, moved or cast since: one call at a time, with the model's settings
+            with self._one_at_a_time:
+                return call(*args, **kwargs)
         torch.get_num_threads()  # torch's own first setting of this thread, which would otherwise replace ours
         previous = self._openmp.omp_get_max_threads()
         self._openmp.omp_set_num_threads(self._threads)
