@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Callable, Iterable, Iterator
-
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from ..media.source_status import CONNECTED, ENDED, RECONNECTING, SourceStatus
+
+if TYPE_CHECKING:  # prometheus_client is imported where a live view is made: every command's start-up skips it
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import Metric
 
 STATES = (CONNECTED, RECONNECTING, ENDED)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text exposition format
@@ -52,6 +53,8 @@ class SourceBoard:
 
     def metrics(self) -> bytes:
         """`/metrics`'s body, in Prometheus' text format."""
+        from prometheus_client import generate_latest
+
         return generate_latest(self.registry)
 
 
@@ -66,6 +69,8 @@ class SourceCollector:
         self.sources = sources
 
     def collect(self) -> Iterator[Metric]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
         up = GaugeMetricFamily("darknet_py_source_up", "1 while the source is connected", labels=["source"])
         state = GaugeMetricFamily("darknet_py_source_state", "1 for the source's current state",
                                   labels=["source", "state"])
@@ -102,6 +107,8 @@ class SourceCollector:
 def metrics_registry(sources: Callable[[], Iterable[SourceStatus]]) -> CollectorRegistry:
     """A registry of its own (not prometheus_client's global one: two live views in one process, as the tests
     make, must not report each other's sources)."""
+    from prometheus_client import CollectorRegistry
+
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SourceCollector(sources))
     return registry
