@@ -5,7 +5,7 @@ pinned memory and the wait are CUDA's alone; tests/test_cuda.py runs detect() bo
 The same rows in the same order with the same floats as `gate`, bit for bit: on yolov4-tiny's candidates for real
 photos and a video frame in one batch (counts differ per image) at detect's 0.25 and map's 0.005, on ties at and
 around the threshold, on images with no row above it; None where `cap` is too small, the count reported so the next
-cap holds it; None for NaN objectness, which topk ranks first.
+cap holds it; None past the byte limit; None for NaN objectness, which topk ranks first.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import darknet_py
+from darknet_py.pipeline import fetch_gated as fetch_gated_module
 from darknet_py.pipeline.backend import Gated, gate
 from darknet_py.pipeline.fetch_gated import MAX_CAP, MIN_CAP, fetch_gated, next_cap
 from darknet_py.pipeline.preprocess import prepare
@@ -86,6 +87,16 @@ def test_nothing_above_the_threshold() -> None:
     assert fetched.most_above == 0
     _same(gate(candidates, 0.25), fetched.gated)
     assert fetched.gated.scores.shape == (0, 80)
+
+
+def test_more_bytes_than_the_limit_go_back_to_the_device_gate(street_candidates, monkeypatch) -> None:
+    n, m, classes = street_candidates[2].shape
+    expected = gate(street_candidates, 0.25)
+    most = int(np.bincount(expected.image_idx.numpy()).max())
+    monkeypatch.setattr(fetch_gated_module, "MAX_FETCH_BYTES", n * MIN_CAP * (4 + 1 + classes + 1) * 4 - 1)
+    assert fetch_gated(street_candidates, 0.25, MIN_CAP) == (None, most)  # the count still reported
+    monkeypatch.setattr(fetch_gated_module, "MAX_FETCH_BYTES", n * MIN_CAP * (4 + 1 + classes + 1) * 4)
+    _same(expected, fetch_gated(street_candidates, 0.25, MIN_CAP).gated)
 
 
 def test_nan_objectness_goes_back_to_the_device_gate() -> None:

@@ -30,6 +30,7 @@ from .backend import Candidates, Gated
 MIN_CAP = 256  # rows per image fetched at least (yolov4-tiny keeps a few dozen above 0.25 in a crowded street)
 MAX_CAP = 1 << 16  # at most: 65,536 rows of 85 floats are 22 MB per image
 MAX_INDEX = 1 << 24  # candidate indices travel as float32, exact below 2**24
+MAX_FETCH_BYTES = 64 << 20  # per call: past this (large batches at very low thresholds) the device gate is cheaper
 
 
 class Fetched(NamedTuple):
@@ -52,8 +53,8 @@ def fetch_gated(candidates: Candidates, objectness_thresh: float, cap: int) -> F
 
     Returns:
         Fetched: the gated rows on the host in (image, candidate) order, float32, or None where `gate` must run on
-        the device (more than `cap` rows above the threshold in an image, objectness that is not a number, or more
-        candidates than float32 indexes exactly).
+        the device (more than `cap` rows above the threshold in an image, objectness that is not a number, more
+        candidates than float32 indexes exactly, or more than MAX_FETCH_BYTES to copy).
     """
     boxes, objectness, scores = candidates
     n, m = objectness.shape
@@ -64,8 +65,10 @@ def fetch_gated(candidates: Candidates, objectness_thresh: float, cap: int) -> F
     if m >= MAX_INDEX:
         return Fetched(None, int(above.max()))
     k = min(m, cap)
-    top, index = objectness.topk(k, dim=1, sorted=True)  # (N, k): a fixed size, so no wait
     width = boxes.shape[-1] + 1 + scores.shape[-1] + 1
+    if n * k * width * 4 > MAX_FETCH_BYTES:  # pinned memory and a copy that size cost more than the waits they save
+        return Fetched(None, int(above.max()))
+    top, index = objectness.topk(k, dim=1, sorted=True)  # (N, k): a fixed size, so no wait
     packed = torch.cat([boxes.gather(1, index[..., None].expand(n, k, boxes.shape[-1])).float(), top[..., None].float(),
                         scores.gather(1, index[..., None].expand(n, k, scores.shape[-1])).float(),
                         index[..., None].float()], dim=-1)
