@@ -193,7 +193,7 @@ class GraphDetector:
         return self._detect_in_graph(images, DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options), names)
 
     def _detect_in_graph(self, images, opts: DetectOptions, names: list[str]) -> list[Detections]:
-        opts.validate()
+        opts.validate(self.num_classes)
         if opts.multi_label or opts.nms_kind not in (None, "iou", "default"):
             raise InputError(f"{self.source} does its NMS in the graph (IoU, best class per box); "
                              "for multi-label or DIoU NMS export with --output-format boxes")

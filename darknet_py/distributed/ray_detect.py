@@ -354,7 +354,7 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
     if unknown:
         raise InputError(f"unknown detect option(s) for Ray: {', '.join(unknown)}")
     opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **detect_options)
-    opts.validate()
+    opts.validate(model.num_classes)
     recipe = model_recipe(model, opts.letterbox, opts.resize)
     names = names or model.names or default_names(model.num_classes)
     images, videos = split_sources([sources] if isinstance(sources, (str, os.PathLike)) else sources)

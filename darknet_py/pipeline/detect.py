@@ -59,7 +59,9 @@ class DetectOptions:
     # valid`; IoU does not care, its DIoU (greedynms, diounms) does
     nms_in_pixels: bool = False
 
-    def validate(self) -> None:
+    def validate(self, num_classes: int) -> None:
+        """InputError for an option out of range; `num_classes`: the model's (a filter on a class it lacks would find
+        nothing, silently)."""
         if not 0 <= self.conf_thresh <= 1:
             raise InputError(f"confidence threshold must be in [0, 1], got {self.conf_thresh}")
         if not 0 <= self.nms_thresh <= 1:
@@ -68,6 +70,9 @@ class DetectOptions:
             raise InputError(f"unknown NMS kind '{self.nms_kind}'; use iou, greedynms, diounms or none")
         if self.resize is not None:
             check_resize(self.resize)
+        unknown = [c for c in self.classes or () if not 0 <= c < num_classes]
+        if unknown:
+            raise InputError(f"classes {unknown}: not class ids of this model (it has {num_classes}: 0..{num_classes - 1})")
 
 
 def _load(item: ImageLike, channels: int = 3) -> tuple[np.ndarray, str]:
@@ -375,16 +380,12 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
         InputError: an option out of range, such as a class id the model does not have.
     """
     opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
-    opts.validate()
+    opts.validate(backend.num_classes)
     windows = WindowOptions(tiles, tile_overlap, roi)
     windows.validate()
     if not as_image_list(images):
         return []
     names = names or backend.names or default_names(backend.num_classes)
-    unknown = [c for c in opts.classes or () if not 0 <= c < backend.num_classes]
-    if unknown:  # a filter on a class the model lacks would find nothing, silently
-        raise InputError(f"classes {unknown}: not class ids of this model (it has {backend.num_classes}: "
-                         f"0..{backend.num_classes - 1})")
     if windows.wanted:
         if windows.tiles is not None and backend.stateful:  # a recurrent state runs per batch slot, frame to frame
             raise InputError("tiles need a model without recurrent layers: its state would pass from tile to tile")
