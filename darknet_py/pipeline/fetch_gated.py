@@ -65,13 +65,13 @@ def fetch_gated(candidates: Candidates, objectness_thresh: float, cap: int) -> F
     if m >= MAX_INDEX:
         return Fetched(None, int(above.max()))
     k = min(m, cap)
-    width = boxes.shape[-1] + 1 + scores.shape[-1] + 1
+    coords, classes = boxes.shape[-1], scores.shape[-1]
+    width = coords + 1 + classes + 1  # a packed row: box, objectness, class scores, candidate index
     if n * k * width * 4 > MAX_FETCH_BYTES:  # pinned memory and a copy that size cost more than the waits they save
         return Fetched(None, int(above.max()))
     top, index = objectness.topk(k, dim=1, sorted=True)  # (N, k): a fixed size, so no wait
-    packed = torch.cat([boxes.gather(1, index[..., None].expand(n, k, boxes.shape[-1])).float(), top[..., None].float(),
-                        scores.gather(1, index[..., None].expand(n, k, scores.shape[-1])).float(),
-                        index[..., None].float()], dim=-1)
+    packed = torch.cat([boxes.gather(1, index[..., None].expand(n, k, coords)).float(), top[..., None].float(),
+                        scores.gather(1, index[..., None].expand(n, k, classes)).float(), index[..., None].float()], dim=-1)
     pinned = device.type == "cuda"
     host = torch.empty((n, k, width), dtype=torch.float32, pin_memory=pinned)
     counts = torch.empty(n, dtype=torch.int64, pin_memory=pinned)
@@ -86,14 +86,14 @@ def fetch_gated(candidates: Candidates, objectness_thresh: float, cap: int) -> F
     rows_np = host.numpy()
     image_idx, slot = np.nonzero(np.arange(k) < count[:, None])
     rows = rows_np[image_idx, slot]  # (B, width)
-    if not (rows[:, 4] > np.float32(objectness_thresh)).all():  # NaN objectness sorts first in topk
+    if not (rows[:, coords] > np.float32(objectness_thresh)).all():  # NaN objectness sorts first in topk
         return Fetched(None, most)
     box_idx = rows[:, -1].astype(np.int64)
     order = np.lexsort((box_idx, image_idx))  # candidate order within each image, as gate's nonzero gives it
-    rows, classes = rows[order], scores.shape[-1]
+    rows = rows[order]
     gated = Gated(torch.from_numpy(image_idx[order].astype(np.int64)), torch.from_numpy(box_idx[order]),
-                  torch.from_numpy(np.ascontiguousarray(rows[:, :4])),
-                  torch.from_numpy(np.ascontiguousarray(rows[:, 5:5 + classes])))
+                  torch.from_numpy(np.ascontiguousarray(rows[:, :coords])),
+                  torch.from_numpy(np.ascontiguousarray(rows[:, coords + 1:coords + 1 + classes])))
     return Fetched(gated, most)
 
 
