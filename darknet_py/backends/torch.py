@@ -103,12 +103,17 @@ class Darknet(Network):
         (backends/torch_twin.py): eager float32 on the CPU with at least *calls* torch threads, torch on OpenMP.
         None on CUDA, for compiled networks (torch.compile's code is not made for calls from several threads),
         recurrent ones (their state runs frame after frame), classifiers and other dtypes."""
-        if (calls < 2 or self.device.type != "cpu" or self.runner_options.compile or self.stateful
-                or not self.head_indices or next(self.parameters()).dtype != torch.float32
+        if (calls < 2 or not self.runs_eager_float32_on_cpu() or self.stateful or not self.head_indices
                 or torch.get_num_threads() < calls):
             return None
         openmp = openmp_runtime()
         return None if openmp is None else TorchTwin(self, calls, openmp)
+
+    def runs_eager_float32_on_cpu(self) -> bool:
+        """Whether the network runs eagerly (not compiled) in float32 on the CPU: what a TorchTwin's calls need, asked
+        when it is made (`concurrent`) and at each of its calls (the model may be compiled, moved or cast since)."""
+        return (self.device.type == "cpu" and not self.runner_options.compile
+                and next(self.parameters()).dtype == torch.float32)
 
     def detect(self, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
                **options) -> list[Detections]:

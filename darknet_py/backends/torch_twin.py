@@ -74,14 +74,8 @@ class TorchTwin:
             raise AttributeError(name)
         return getattr(self._model, name)
 
-    def _still_applies(self) -> bool:
-        """Whether the model is still what `Darknet.concurrent` made a twin for: eager float32 on the CPU."""
-        model = self._model
-        return (model.device.type == "cpu" and not model.runner_options.compile
-                and next(model.parameters()).dtype == torch.float32)
-
     def _on_share(self, call, *args, **kwargs):
-        if not self._still_applies():  # compiled, moved or cast since: one call at a time, with the model's settings
+        if not self._model.runs_eager_float32_on_cpu():  # compiled, moved or cast since: one call at a time, with the model's settings
             with self._one_at_a_time:
                 return call(*args, **kwargs)
         torch.get_num_threads()  # torch's own first setting of this thread, which would otherwise replace ours
