@@ -98,7 +98,7 @@ def load(
     if backend_options:
         raise InputError(f"options {', '.join(backend_options)} are for the exported-graph backends, not torch")
     dev = resolve_device(device)
-    model = Darknet(read_cfg(cfg), size)
+    model = Darknet(read_cfg(cfg), size, init_weights=weights is None)  # weights read next: not drawn first
     model.resize = resize or DEFAULT_RESIZE
     if weights is not None:
         model.load_weights(weights)

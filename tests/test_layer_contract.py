@@ -215,6 +215,56 @@ def test_every_registered_type_has_a_description_and_is_used_by_a_test_network()
     assert not missing, f"registered section types no test network builds: {sorted(missing)}"
 
 
+SHARED_AND_NORMALISED = """
+    [net]
+    width=16
+    height=16
+    channels=3
+    [convolutional]
+    batch_normalize=1
+    filters=4
+    size=3
+    pad=1
+    activation=leaky
+    [convolutional]
+    batch_normalize=1
+    filters=4
+    size=3
+    pad=1
+    activation=mish
+    [convolutional]
+    batch_normalize=1
+    filters=4
+    size=3
+    pad=1
+    dilation=2
+    share_index=-1
+    activation=leaky
+    [connected]
+    output=6
+    batch_normalize=1
+    activation=linear
+"""
+
+
+@pytest.mark.parametrize("text", [*COVERAGE_CFGS.values(), SHARED_AND_NORMALISED],
+                         ids=[*COVERAGE_CFGS, "share_index, normalised connected"])
+def test_a_network_built_for_weights_read_next_holds_exactly_what_a_randomly_initialised_one_does(text):
+    """Network(init_weights=False) (load() with a weights file, synthesize) skips torch's random init through
+    registry.weights_module: after the same floats are read, every parameter and buffer equals, bit for bit, the
+    network built with torch's init, so no tensor is left out of the .weights layout unwritten."""
+    sections = parse_text(textwrap.dedent(text), "test.cfg")
+    drawn, skipped = Network(sections), Network(sections, init_weights=False)
+    floats = torch.randn(drawn.num_weights(), generator=torch.Generator().manual_seed(0)).numpy()
+    for model in (drawn, skipped):
+        model.load_weight_array(floats)
+    want, got = drawn.state_dict(), skipped.state_dict()
+    assert list(want) == list(got) and want
+    for name in want:
+        assert type(want[name]) is type(got[name]) and torch.equal(want[name], got[name]), name
+    assert [type(m) for m in drawn.modules()] == [type(m) for m in skipped.modules()]  # the layers' own classes
+
+
 def test_registering_a_type_without_a_description_is_an_error():
     with pytest.raises(TypeError, match=r"\[toy_without_description\] registered without describe="):
         registry.register("toy_without_description")

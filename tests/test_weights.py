@@ -71,6 +71,31 @@ def test_nan_weights_warn_with_the_layer(tmp_path: Path, tiny_cfg: Path) -> None
         darknet_py.load(tiny_cfg, _write(tmp_path / "n.weights", struct.pack("<iiiQ", 0, 2, 5, 0), floats))
 
 
+def test_weights_written_layer_by_layer_read_back_into_tensors_without_a_copy(tmp_path: Path) -> None:
+    """save_weights streams each tensor to the file (no joined copy of all the floats) and gives the official file's
+    bytes back; read_weights' floats are writable, so load_weights hands torch views of the file buffer."""
+    cfg, weights = official("yolov4-tiny")
+    model = darknet_py.load(cfg, weights, fast=False)
+    header, floats = darknet_py.read_weights(weights)
+    assert floats.flags.writeable and floats.dtype == np.float32 and floats.size == model.num_weights()
+    parts = list(model._weight_parts())
+    assert [p.size for p in parts] == [t.numel() for _, ts in model.weight_layout() for t in ts]
+    assert np.array_equal(np.concatenate(parts), floats) and np.array_equal(model.weight_array(), floats)
+    darknet_py.write_weights(tmp_path / "parts.weights", header, iter(parts))
+    darknet_py.write_weights(tmp_path / "one.weights", header, torch.from_numpy(floats))  # a tensor is one array
+    assert (tmp_path / "parts.weights").read_bytes() == (tmp_path / "one.weights").read_bytes() == weights.read_bytes()
+
+
+def test_a_write_that_fails_midway_leaves_no_file(tmp_path: Path) -> None:
+    def parts():
+        yield np.ones(10, np.float32)
+        raise KeyboardInterrupt  # Ctrl-C between two layers
+
+    with pytest.raises(KeyboardInterrupt):
+        darknet_py.write_weights(tmp_path / "w.weights", WeightsHeader(), parts())
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_synth_is_deterministic_and_seeded(tmp_path: Path) -> None:
     cfg = shared_path(ZOO_CFG / "yolov4-tiny.cfg")
     a, b, c = (synthesize(cfg, seed=s).weight_array() for s in (5, 5, 6))

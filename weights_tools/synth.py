@@ -45,16 +45,16 @@ def _calibration_model(cfg: str) -> tuple[Darknet, int]:
     sections = read_cfg(cfg)
     own = (sections[0].get_int("width", 0), sections[0].get_int("height", 0))
     try:
-        model = Darknet(sections, own if 0 < min(own) < CALIBRATION_SIDE else CALIBRATION_SIDE)
+        model = Darknet(sections, own if 0 < min(own) < CALIBRATION_SIDE else CALIBRATION_SIDE, init_weights=False)
     except DarknetError:
-        return Darknet(sections), CALIBRATION_BATCH
+        return Darknet(sections, init_weights=False), CALIBRATION_BATCH
     if (model.width, model.height) != own and any(getattr(m, "fixed_size", False) for m in model.modules()):
-        return Darknet(sections), CALIBRATION_BATCH
+        return Darknet(sections, init_weights=False), CALIBRATION_BATCH
     if (model.width, model.height) == (CALIBRATION_SIDE, CALIBRATION_SIDE):
         smallest = _smallest_map(model)
         if smallest < DEEPEST_MAP:
             scale = -(-DEEPEST_MAP // smallest)
-            return Darknet(sections, CALIBRATION_SIDE * scale), max(1, CALIBRATION_BATCH // scale**2)
+            return Darknet(sections, CALIBRATION_SIDE * scale, init_weights=False), max(1, CALIBRATION_BATCH // scale**2)
     return model, CALIBRATION_BATCH
 
 

@@ -37,8 +37,8 @@ class Darknet(Network):
 
     names: list[str] | None = None  # the torch model carries no class names: the caller's, else COCO's
 
-    def __init__(self, sections, size: int | Sequence[int] | None = None) -> None:
-        super().__init__(sections, size)
+    def __init__(self, sections, size: int | Sequence[int] | None = None, *, init_weights: bool = True) -> None:
+        super().__init__(sections, size, init_weights=init_weights)
         self.runner_options = RunnerOptions()
         self._runner: TorchRunner | None = None  # made on first use; see runner()
 

@@ -26,7 +26,7 @@ def run(args) -> int:
 
     if args.dot:
         refuse_overwrite(args.dot, args.exist_ok)
-    model = build(args.cfg, size_arg(args))
+    model = build(args.cfg, size_arg(args), init_weights=False)  # the table reads shapes, never weight values
     print(json.dumps(summary(model), indent=1) if args.json else format_table(model))
     if args.dot:
         with atomic_write(args.dot, "w") as handle:

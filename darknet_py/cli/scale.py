@@ -24,7 +24,7 @@ def run(args) -> int:
 
     refuse_overwrite(args.output, args.exist_ok)
     spec = ScaleSpec(args.width, args.depth, args.size)
-    base = build(args.cfg)
+    base = build(args.cfg, init_weights=False)  # its structure and counts are read, never its weight values
     header = (f"{Path(args.output).name}: {Path(args.cfg).name} scaled by darknet-py scale "
               f"--width {spec.width:g} --depth {spec.depth:g} --size {spec.size or base.width}\n"
               "New architecture: train it (or convert matching weights); the base weights do not fit.")

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
 from ..core.errors import WeightsError
-from ..core.fileio import atomic_write, read_bytes
+from ..core.fileio import atomic_write, read_writable
 
 # Versions above this are not darknet files (darknet itself treats >1000 as a
 # "transposed" marker for fully-connected layers, which inference cfgs do not use).
@@ -50,7 +51,8 @@ def _describe(path: str) -> str:
 def read_weights(path: str | os.PathLike[str]) -> tuple[WeightsHeader, np.ndarray]:
     """Return the header and every float after it (float32, little-endian)."""
     path = os.fspath(path)
-    data = read_bytes(path, WeightsError, "weights file")
+    # a writable buffer: the floats go into torch tensors without another copy (Network.load_weight_array)
+    data = read_writable(path, WeightsError, "weights file")
     name = _describe(path)
     if len(data) < 12:
         raise WeightsError(f"{name}: {len(data)} bytes is too short for a darknet weights header (at least 16 bytes)")
@@ -73,8 +75,16 @@ def read_weights(path: str | os.PathLike[str]) -> tuple[WeightsHeader, np.ndarra
     return header, floats
 
 
-def write_weights(path: str | os.PathLike[str], header: WeightsHeader, floats: np.ndarray) -> None:
-    """Write header + floats atomically (no partial file on failure)."""
+def write_weights(path: str | os.PathLike[str], header: WeightsHeader, floats: np.ndarray | Iterable[np.ndarray]) -> None:
+    """Write header + floats atomically (no partial file on failure).
+
+    Args:
+        path: the .weights file to write.
+        header: its header.
+        floats: the floats after the header: one array, or the layers' arrays in file order (written one after
+            the other, never joined: a 1.1 GB network is not copied twice more on its way to the file).
+    """
     with atomic_write(path) as handle:
         handle.write(header.pack())
-        handle.write(np.ascontiguousarray(floats, dtype="<f4").tobytes())
+        for part in [floats] if hasattr(floats, "__array__") else floats:  # an array (or tensor), or arrays
+            handle.write(np.ascontiguousarray(part, dtype="<f4").reshape(-1).data)

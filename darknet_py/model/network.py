@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -24,7 +24,7 @@ from .layers.activations import silu_notices
 from .layers.conv import ConvLayer
 from .layers.head import DetectionHead, HeadSpec
 from .layers.recurrent import Recurrent
-from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT, Layer, LayerInfo
+from .layers.registry import MAX_LAYER_ELEMENTS, NETWORK_INPUT, Layer, LayerInfo, weights_follow
 from .layers.softmax import TreeSoftmax
 
 MAX_INPUT_SIDE = 16384  # larger inputs would exhaust memory long before they help
@@ -46,7 +46,17 @@ class Network(nn.Module):
     """A darknet network. `forward` returns the input of every detection layer ([yolo], [region],
     [Gaussian_yolo]), in cfg order, or for a classifier its output (see forward_heads)."""
 
-    def __init__(self, sections: list[Section], size: int | Sequence[int] | None = None) -> None:
+    def __init__(self, sections: list[Section], size: int | Sequence[int] | None = None, *,
+                 init_weights: bool = True) -> None:
+        """Build the layers of `sections` (read_cfg's list, [net] first).
+
+        Args:
+            sections (list[Section]): the cfg's sections.
+            size (int or (int, int), optional): input size N or (W, H) instead of the cfg's.
+            init_weights (bool): False leaves the weights uninitialised, for a caller that writes every one
+                of them next (load_weights, weights_tools' synthesize): torch's random init of P7's 276 M floats
+                costs as long again as reading them. Default: True (torch's random initialisation).
+        """
         super().__init__()
         if not sections:
             raise CfgError("empty cfg: no [net] section")
@@ -81,7 +91,8 @@ class Network(nn.Module):
         notices: dict[str, list[str]] = {}
         for section in layer_sections:
             ctx = BuildContext(section.index, shapes, input_shape, self.net, notices, modules)
-            built = builder_for(section)(section, ctx)
+            with nullcontext() if init_weights else weights_follow():
+                built = builder_for(section)(section, ctx)
             if not isinstance(built.module, Layer):  # the layer contract (darknet_py.model.layers.registry)
                 raise TypeError(f"the builder of [{section.type}] returned a {type(built.module).__name__}, not a Layer")
             elements = built.out_shape.c * built.out_shape.h * built.out_shape.w
@@ -281,12 +292,13 @@ class Network(nn.Module):
         if floats.size != needed:
             raise WeightsError(self._mismatch_message(name, floats.size, needed, layout))
         offset = 0
+        writable = floats.flags.writeable  # read_weights' are; torch reads a read-only array only through a copy
         with torch.no_grad():
             for index, tensors in layout:
                 start = offset
                 for t in tensors:
                     chunk = floats[offset : offset + t.numel()]
-                    t.copy_(torch.from_numpy(chunk.copy()).view_as(t))  # the file buffer is read-only
+                    t.copy_(torch.from_numpy(chunk if writable else chunk.copy()).view_as(t))
                     offset += t.numel()
                 block = floats[start:offset]
                 if not np.isfinite(block).all():
@@ -312,12 +324,19 @@ class Network(nn.Module):
 
     def weight_array(self) -> np.ndarray:
         """The weights as the flat float32 array a .weights file holds after its header."""
-        parts = [t.detach().float().cpu().reshape(-1) for _, ts in self.weight_layout() for t in ts]
+        parts = [torch.from_numpy(part) for part in self._weight_parts()]
         return torch.cat(parts).numpy() if parts else np.zeros(0, np.float32)
 
+    def _weight_parts(self) -> Iterator[np.ndarray]:
+        """Each tensor of the .weights file, in file order, as float32 on the CPU (the tensor itself where it is one)."""
+        for _, tensors in self.weight_layout():
+            for t in tensors:
+                yield t.detach().float().cpu().reshape(-1).numpy()
+
     def save_weights(self, path: str | os.PathLike[str], header: WeightsHeader | None = None) -> None:
-        """Write a darknet .weights file (atomically), with `header` or the one read with the weights."""
-        write_weights(path, header or self.weights_header, self.weight_array())
+        """Write a darknet .weights file (atomically), with `header` or the one read with the weights; tensor by
+        tensor, so the file's floats are never all copied at once (1.1 GB for yolov4-p7)."""
+        write_weights(path, header or self.weights_header, self._weight_parts())
 
 
 def _darknet_tensors(module: Layer) -> list[Tensor]:
@@ -341,6 +360,8 @@ def _refuse_text_networks(net: Section) -> None:
                        "no width/height) has no image input; darknet_py runs networks that take images")
 
 
-def build(cfg: str | os.PathLike[str], size: int | Sequence[int] | None = None) -> Network:
-    """The network of a .cfg file (random weights), at its own input size or `size` (N or (W, H))."""
-    return Network(read_cfg(cfg), size)
+def build(cfg: str | os.PathLike[str], size: int | Sequence[int] | None = None, *, init_weights: bool = True) -> Network:
+    """The network of a .cfg file (random weights), at its own input size or `size` (N or (W, H)); with
+    `init_weights=False` its weights are left uninitialised, for a caller that only reads its shapes (`info`) or
+    writes every weight next (see Network)."""
+    return Network(read_cfg(cfg), size, init_weights=init_weights)

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from ...format.cfg import Section
 from .activations import Activation, activation_from
 from .conv import BN_EPSILON, MAX_LAYER_WEIGHTS, trainable_params
-from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, register, require_positive
+from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, register, require_positive, weights_module
 
 
 class ConnectedLayer(Layer):
@@ -21,7 +21,7 @@ class ConnectedLayer(Layer):
 
     def __init__(self, inputs: int, outputs: int, batch_normalize: bool, activation: nn.Module) -> None:
         super().__init__()
-        self.linear = nn.Linear(inputs, outputs, bias=not batch_normalize)
+        self.linear = weights_module(nn.Linear, inputs, outputs, bias=not batch_normalize)
         self.bn = nn.BatchNorm1d(outputs, eps=BN_EPSILON) if batch_normalize else None
         self.act = activation
 

@@ -10,7 +10,18 @@ from torch import Tensor, nn
 from ...format.cfg import Section
 from . import prepacked
 from .activations import Activation, activation_from
-from .registry import BuildContext, Built, Description, Layer, LayerInfo, Shape, register, reject_enabled, require_positive
+from .registry import (
+    BuildContext,
+    Built,
+    Description,
+    Layer,
+    LayerInfo,
+    Shape,
+    register,
+    reject_enabled,
+    require_positive,
+    weights_module,
+)
 
 BN_EPSILON = 0.00001  # darknet src/blas.c normalize_cpu
 MAX_LAYER_WEIGHTS = 1 << 29  # 2 GiB of float32 in one layer: refuse before allocating
@@ -49,8 +60,9 @@ class ConvLayer(Layer):
         activation: Activation,
     ) -> None:
         super().__init__()
-        self.conv = self.conv_module(
-            in_channels, filters, size, stride, padding * dilation, dilation, groups, bias=not batch_normalize
+        self.conv = weights_module(
+            self.conv_module, in_channels, filters, size, stride, padding * dilation, dilation, groups,
+            bias=not batch_normalize,
         )
         self.bn = nn.BatchNorm2d(filters, eps=BN_EPSILON) if batch_normalize else None
         self.act = activation

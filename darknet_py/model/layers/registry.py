@@ -10,12 +10,17 @@ here, before any weights are read, so size errors surface with file and line. A 
 `darknet-py info` its row: the detail text darknet prints, BFLOPs as darknet counts them, and the
 trainable parameters. Registering a type without one is an error at import, so a new layer cannot
 silently show 0 BFLOPs. Modules in this package are imported (and so registered) automatically:
-a new layer is one new file.
+a new layer is one new file. A layer makes the torch modules that hold its weights (nn.Conv2d, nn.Linear)
+through `weights_module`, so that a network whose weights are written right after it is built skips
+torch's random initialisation of them (see `weights_follow`).
 """
 from __future__ import annotations
 
+import functools
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, NamedTuple, Sequence
+from typing import Callable, ClassVar, Iterator, NamedTuple, Sequence, TypeVar
 
 from torch import Tensor, nn
 
@@ -30,6 +35,51 @@ class Shape(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.w}x{self.h}x{self.c}"
+
+
+_WEIGHTS_FOLLOW: ContextVar[bool] = ContextVar("darknet_py_weights_follow", default=False)  # per thread
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+@contextmanager
+def weights_follow() -> Iterator[None]:
+    """Layers built inside leave their weights uninitialised: the caller writes every one of them next (a
+    .weights file, synthetic weights). torch's random initialisation of them is otherwise wasted, and for
+    the largest networks it is half the load time (yolov4-p7: 276 M floats; benchmarks/results/load.md).
+    It is a context variable, so a network built at the same time in another thread is not affected.
+    """
+    token = _WEIGHTS_FOLLOW.set(True)
+    try:
+        yield
+    finally:
+        _WEIGHTS_FOLLOW.reset(token)
+
+
+def weights_module(factory: type[ModuleT], *args, **kwargs) -> ModuleT:
+    """`factory(*args, **kwargs)`: a torch module that holds a layer's weights (nn.Conv2d, nn.Linear, a subclass),
+    with its parameters left uninitialised inside `weights_follow`.
+
+    Args:
+        factory (type): the module's class; its constructor initialises the parameters by calling
+            `reset_parameters()`, as torch's own layers do.
+        *args, **kwargs: its constructor's arguments.
+
+    Returns:
+        nn.Module: an instance of `factory`.
+    """
+    if not _WEIGHTS_FOLLOW.get():
+        return factory(*args, **kwargs)
+    # Not torch.nn.utils.skip_init: it builds on the meta device, whose first use imports sympy (0.3 s here, more than
+    # the init it saves on yolov4-tiny). The constructor runs with reset_parameters() a no-op (the tensors stay
+    # torch.empty's), then the module becomes the factory's own class again: it pickles and prints as one.
+    module = _without_reset(factory)(*args, **kwargs)
+    module.__class__ = factory
+    return module
+
+
+@functools.cache
+def _without_reset(factory: type[ModuleT]) -> type[ModuleT]:
+    return type(f"Uninitialised{factory.__name__}", (factory,), {"reset_parameters": lambda self: None})
 
 
 NETWORK_INPUT = -1  # source index meaning "the image fed to the network"
