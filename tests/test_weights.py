@@ -71,19 +71,46 @@ def test_nan_weights_warn_with_the_layer(tmp_path: Path, tiny_cfg: Path) -> None
         darknet_py.load(tiny_cfg, _write(tmp_path / "n.weights", struct.pack("<iiiQ", 0, 2, 5, 0), floats))
 
 
-def test_weights_written_layer_by_layer_read_back_into_tensors_without_a_copy(tmp_path: Path) -> None:
-    """save_weights streams each tensor to the file (no joined copy of all the floats) and gives the official file's
-    bytes back; read_weights' floats are writable, so load_weights hands torch views of the file buffer."""
+def test_weights_are_read_and_written_a_tensor_at_a_time(tmp_path: Path) -> None:
+    """load_weights reads the file a tensor at a time (numpy holds at most the largest tensor, traced by tracemalloc;
+    the whole file before), save_weights streams each tensor out (no joined copy of all the floats): the official file's
+    bytes come back, and the same model as from read_weights' array."""
+    import tracemalloc
+
     cfg, weights = official("yolov4-tiny")
-    model = darknet_py.load(cfg, weights, fast=False)
+    model = darknet_py.Darknet(darknet_py.read_cfg(cfg), init_weights=False)
+    largest = max(t.numel() for _, ts in model.weight_layout() for t in ts) * 4
+    tracemalloc.start()
+    try:
+        model.load_weights(weights)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the piece, and isfinite's mask of it (a byte a float)
+    assert largest <= peak < largest * 5 // 4 + (1 << 20) < weights.stat().st_size * 3 // 5
     header, floats = darknet_py.read_weights(weights)
     assert floats.flags.writeable and floats.dtype == np.float32 and floats.size == model.num_weights()
+    assert model.weights_header == header and np.array_equal(model.weight_array(), floats)
     parts = list(model._weight_parts())
     assert [p.size for p in parts] == [t.numel() for _, ts in model.weight_layout() for t in ts]
-    assert np.array_equal(np.concatenate(parts), floats) and np.array_equal(model.weight_array(), floats)
     darknet_py.write_weights(tmp_path / "parts.weights", header, iter(parts))
     darknet_py.write_weights(tmp_path / "one.weights", header, torch.from_numpy(floats))  # a tensor is one array
-    assert (tmp_path / "parts.weights").read_bytes() == (tmp_path / "one.weights").read_bytes() == weights.read_bytes()
+    model.save_weights(tmp_path / "saved.weights")
+    official_bytes = weights.read_bytes()
+    for name in ("parts", "one", "saved"):
+        assert (tmp_path / f"{name}.weights").read_bytes() == official_bytes, name
+
+
+def test_a_weights_file_cut_short_while_read_is_refused(tmp_path: Path) -> None:
+    from darknet_py.format.weights import WeightsFile
+
+    count = 1 << 20  # 4 MiB: beyond what the reader has buffered when the file is cut
+    path = _write(tmp_path / "w.weights", struct.pack("<iiiQ", 0, 2, 5, 0), np.ones(count, np.float32))
+    with WeightsFile(path) as source:
+        assert (source.count, source.header) == (count, WeightsHeader(0, 2, 5, 0))
+        path.write_bytes(path.read_bytes()[:1024])  # another process truncates it after the size was checked
+        with pytest.raises(WeightsError, match="w.weights ended early"):
+            source.read_into(np.empty(count, np.float32))
 
 
 def test_a_write_that_fails_midway_leaves_no_file(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -48,31 +49,85 @@ def _describe(path: str) -> str:
     return os.path.basename(path)
 
 
-def read_weights(path: str | os.PathLike[str]) -> tuple[WeightsHeader, np.ndarray]:
-    """Return the header and every float after it (float32, little-endian)."""
-    path = os.fspath(path)
-    # a writable buffer: the floats go into torch tensors without another copy (Network.load_weight_array)
-    data = read_writable(path, WeightsError, "weights file")
-    name = _describe(path)
-    if len(data) < 12:
-        raise WeightsError(f"{name}: {len(data)} bytes is too short for a darknet weights header (at least 16 bytes)")
-    major, minor, revision = struct.unpack_from("<iii", data, 0)
+def _parse_header(start: bytes | np.ndarray, size: int, name: str) -> WeightsHeader:
+    """The header from the file's first bytes (20 or fewer) and its size; a WeightsError for what is not one."""
+    if size < 12:
+        raise WeightsError(f"{name}: {size} bytes is too short for a darknet weights header (at least 16 bytes)")
+    major, minor, revision = struct.unpack_from("<iii", start, 0)
     if not all(0 <= v <= _MAX_VERSION_FIELD for v in (major, minor, revision)):
         raise WeightsError(
             f"{name}: unrecognised header version {major}.{minor}.{revision}; "
             "darknet weights start with small version numbers such as 0.2.5 — is this a darknet .weights file?"
         )
     header = WeightsHeader(major, minor, revision, 0)
-    if len(data) < header.nbytes:
-        raise WeightsError(f"{name}: file ends inside the header ({len(data)} bytes, header needs {header.nbytes})")
-    fmt = "<Q" if header.seen_is_64bit else "<I"
-    (seen,) = struct.unpack_from(fmt, data, 12)
-    header = WeightsHeader(major, minor, revision, seen)
-    body = len(data) - header.nbytes
+    if size < header.nbytes:
+        raise WeightsError(f"{name}: file ends inside the header ({size} bytes, header needs {header.nbytes})")
+    (seen,) = struct.unpack_from("<Q" if header.seen_is_64bit else "<I", start, 12)
+    body = size - header.nbytes
     if body % 4:
         raise WeightsError(f"{name}: {body} bytes after the header is not a whole number of float32 values")
+    return WeightsHeader(major, minor, revision, seen)
+
+
+def read_weights(path: str | os.PathLike[str]) -> tuple[WeightsHeader, np.ndarray]:
+    """Return the header and every float after it (float32, little-endian)."""
+    path = os.fspath(path)
+    data = read_writable(path, WeightsError, "weights file")  # writable: torch can read it without a copy
+    header = _parse_header(data[:20], len(data), _describe(path))
     floats = np.frombuffer(data, dtype="<f4", offset=header.nbytes).astype(np.float32, copy=False)
     return header, floats
+
+
+class WeightsFile:
+    """A .weights file read front to back a piece at a time (Network.load_weights): the floats go from the file into
+    a piece-sized buffer and on into the network's tensors, so the whole file is never in memory beside them.
+
+    Attributes:
+        header (WeightsHeader): the file's header.
+        count (int): the number of floats after it.
+        name (str): the file's name, for messages.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        path = os.fspath(path)
+        self.name = _describe(path)
+        try:
+            self._handle = open(path, "rb")
+            size = os.fstat(self._handle.fileno()).st_size
+            start = self._handle.read(20)
+        except OSError as exc:
+            raise WeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
+        try:
+            self.header = _parse_header(start, size, self.name)
+            self._handle.seek(self.header.nbytes)
+        except BaseException:
+            self._handle.close()
+            raise
+        self.count = (size - self.header.nbytes) // 4
+
+    def read_into(self, out: np.ndarray) -> None:
+        """Fill `out` (float32, contiguous) with the next `out.size` floats of the file.
+
+        Raises:
+            WeightsError: the file ended early or could not be read (it changed since it was opened).
+        """
+        try:
+            got = self._handle.readinto(memoryview(out).cast("B"))
+        except OSError as exc:
+            raise WeightsError(f"cannot read weights file {self.name}: {exc.strerror or exc}") from None
+        if got != out.nbytes:
+            raise WeightsError(f"{self.name} ended early: it was cut short while it was being read")
+        if sys.byteorder == "big":  # the file is little-endian
+            out.byteswap(inplace=True)
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> "WeightsFile":
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
 
 
 def write_weights(path: str | os.PathLike[str], header: WeightsHeader, floats: np.ndarray | Iterable[np.ndarray]) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from contextlib import contextmanager, nullcontext
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..core.errors import CfgError, DarknetWarning, InputError, WeightsError
 from ..format.cfg import Section, read_cfg
-from ..format.weights import WeightsHeader, read_weights, write_weights
+from ..format.weights import WeightsFile, WeightsHeader, write_weights
 from .layers import BuildContext, Shape, builder_for
 from .layers.activations import silu_notices
 from .layers.conv import ConvLayer
@@ -55,7 +55,7 @@ class Network(nn.Module):
             size (int or (int, int), optional): input size N or (W, H) instead of the cfg's.
             init_weights (bool): False leaves the weights uninitialised, for a caller that writes every one
                 of them next (load_weights, weights_tools' synthesize): torch's random init of P7's 276 M floats
-                was 1.3 s of a 2.8 s load() (benchmarks/results/load_before.json, load.json). Default: True.
+                was about half of its 2.8 s load() (benchmarks/results/load_before.json). Default: True.
         """
         super().__init__()
         if not sections:
@@ -273,15 +273,29 @@ class Network(nn.Module):
     def load_weights(self, path: str | os.PathLike[str]) -> "Network":
         """Read a darknet .weights file into the network (a WeightsError names the first layer that does not fit).
 
+        The file is read a tensor at a time into the layers (besides the network, memory for its largest tensor,
+        not for the whole file). Its size is checked before anything is written; a file that changes while it is
+        read (cut short) raises with the weights partly replaced.
+
         Args:
             path: the .weights file.
 
         Returns:
             Network: this network.
         """
-        header, floats = read_weights(path)
-        self.load_weight_array(floats, os.path.basename(os.fspath(path)))
-        self.weights_header = header
+        with WeightsFile(path) as source:
+            layout = self.weight_layout()
+            needed = self.num_weights()
+            if source.count != needed:
+                raise WeightsError(self._mismatch_message(source.name, source.count, needed, layout))
+            buffer = np.empty(max((t.numel() for _, ts in layout for t in ts), default=0), np.float32)
+
+            def next_floats(n: int) -> np.ndarray:
+                source.read_into(buffer[:n])
+                return buffer[:n]
+
+            self._write_layers(layout, next_floats, source.name)
+        self.weights_header = source.header
         self.weights_path = os.fspath(path)
         return self
 
@@ -292,22 +306,33 @@ class Network(nn.Module):
         if floats.size != needed:
             raise WeightsError(self._mismatch_message(name, floats.size, needed, layout))
         offset = 0
-        writable = floats.flags.writeable  # read_weights' are; torch reads a read-only array only through a copy
+        writable = floats.flags.writeable  # torch reads a read-only array only through a copy
+
+        def next_floats(n: int) -> np.ndarray:
+            nonlocal offset
+            piece = floats[offset : offset + n]
+            offset += n
+            return piece if writable else piece.copy()
+
+        self._write_layers(layout, next_floats, name)
+
+    def _write_layers(self, layout: list[tuple[int, list[Tensor]]], next_floats: Callable[[int], np.ndarray],
+                      name: str) -> None:
+        """Each tensor of `layout` in order gets `next_floats(its size)`; a layer holding NaN/Inf is warned about."""
         with torch.no_grad():
             for index, tensors in layout:
-                start = offset
+                bad = 0
                 for t in tensors:
-                    chunk = floats[offset : offset + t.numel()]
-                    t.copy_(torch.from_numpy(chunk if writable else chunk.copy()).view_as(t))
-                    offset += t.numel()
-                block = floats[start:offset]
-                if not np.isfinite(block).all():
-                    bad = int((~np.isfinite(block)).sum())
+                    piece = next_floats(t.numel())
+                    if not np.isfinite(piece).all():
+                        bad += int(np.count_nonzero(~np.isfinite(piece)))
+                    t.copy_(torch.from_numpy(piece).view_as(t))  # copy_: the fold sees the version change
+                if bad:
                     warnings.warn(
                         f"{name}: layer {index} {self.infos[index].type} (line {self.infos[index].line}) "
                         f"has {bad} NaN/Inf weights; its outputs will be NaN",
                         DarknetWarning,
-                        stacklevel=2,
+                        stacklevel=4,
                     )
 
     def _mismatch_message(self, name: str, have: int, needed: int, layout: list[tuple[int, list[Tensor]]]) -> str:

@@ -45,7 +45,8 @@ ModuleT = TypeVar("ModuleT", bound=nn.Module)
 def weights_follow() -> Iterator[None]:
     """Layers built inside leave their weights uninitialised: the caller writes every one of them next (a
     .weights file, synthetic weights). torch's random initialisation of them is otherwise wasted, and for
-    the largest networks it is half the load time (yolov4-p7: 276 M floats; benchmarks/results/load.md).
+    the largest networks it was about half the load time (yolov4-p7: 276 M floats;
+    benchmarks/results/load_before.json).
     It is a context variable, so a network built at the same time in another thread is not affected.
     """
     token = _WEIGHTS_FOLLOW.set(True)
