@@ -1,6 +1,7 @@
 """The .weights reader/writer, exact float accounting, synth, inspect and convert."""
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
@@ -111,6 +112,20 @@ def test_a_weights_file_cut_short_while_read_is_refused(tmp_path: Path) -> None:
         path.write_bytes(path.read_bytes()[:1024])  # another process truncates it after the size was checked
         with pytest.raises(WeightsError, match="w.weights ended early"):
             source.read_into(np.empty(count, np.float32))
+
+
+def test_weights_from_a_pipe_load(tmp_path: Path) -> None:
+    """`--weights <(zcat yolov4-tiny.weights.gz)`: a pipe has no size to check first; it is read whole, as before."""
+    import threading
+
+    cfg, weights = official("yolov4-tiny")
+    fifo = tmp_path / "weights.pipe"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(weights.read_bytes()), daemon=True)
+    writer.start()  # blocks in open() until load() opens the other end
+    model = darknet_py.load(cfg, fifo, fast=False)
+    writer.join(timeout=60)
+    assert np.array_equal(model.weight_array(), darknet_py.read_weights(weights)[1])
 
 
 def test_a_write_that_fails_midway_leaves_no_file(tmp_path: Path) -> None:

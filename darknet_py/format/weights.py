@@ -6,11 +6,13 @@ layer, in layer order; the model decides how many each layer takes.
 """
 from __future__ import annotations
 
+import io
 import os
+import stat
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Iterable
+from typing import IO, Iterable
 
 import numpy as np
 
@@ -92,10 +94,19 @@ class WeightsFile:
         path = os.fspath(path)
         self.name = _describe(path)
         try:
-            self._handle = open(path, "rb")
-            size = os.fstat(self._handle.fileno()).st_size
+            self._handle: IO[bytes] = open(path, "rb")
+        except OSError as exc:
+            raise WeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
+        try:
+            if stat.S_ISREG(os.fstat(self._handle.fileno()).st_mode):
+                size = os.fstat(self._handle.fileno()).st_size
+            else:  # a pipe (`--weights <(zcat yolov4.weights.gz)`) has no size to check first: read it whole
+                data = self._handle.read()
+                self._handle.close()
+                self._handle, size = io.BytesIO(data), len(data)
             start = self._handle.read(20)
         except OSError as exc:
+            self._handle.close()
             raise WeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
         try:
             self.header = _parse_header(start, size, self.name)
