@@ -7,8 +7,6 @@ import os
 import tempfile
 from typing import IO, Iterator
 
-import numpy as np
-
 from .errors import InputError
 
 
@@ -25,21 +23,6 @@ def read_bytes(path: str, error: type[Exception], what: str) -> bytes:
             return handle.read()
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-
-
-def read_writable(path: str, error: type[Exception], what: str) -> np.ndarray:
-    """The whole file as a writable uint8 array (numpy and torch views of it need no copy), or `error` saying
-    which file could not be read and why. Read straight into the array: a gigabyte of weights is not held twice."""
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size  # 0 for a pipe: then everything comes from read()
-            data = np.empty(size, np.uint8)
-            got = handle.readinto(memoryview(data)) if size else 0
-            rest = handle.read()  # a file that grew while it was read
-    except OSError as exc:
-        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    data = data[:got]
-    return np.concatenate([data, np.frombuffer(rest, np.uint8)]) if rest else data
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

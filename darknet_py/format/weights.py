@@ -17,7 +17,7 @@ from typing import IO, Iterable
 import numpy as np
 
 from ..core.errors import WeightsError
-from ..core.fileio import atomic_write, read_writable
+from ..core.fileio import atomic_write
 
 # Versions above this are not darknet files (darknet itself treats >1000 as a
 # "transposed" marker for fully-connected layers, which inference cfgs do not use).
@@ -72,12 +72,11 @@ def _parse_header(start: bytes | np.ndarray, size: int, name: str) -> WeightsHea
 
 
 def read_weights(path: str | os.PathLike[str]) -> tuple[WeightsHeader, np.ndarray]:
-    """Return the header and every float after it (float32, little-endian)."""
-    path = os.fspath(path)
-    data = read_writable(path, WeightsError, "weights file")  # writable: torch can read it without a copy
-    header = _parse_header(data[:20], len(data), _describe(path))
-    floats = np.frombuffer(data, dtype="<f4", offset=header.nbytes).astype(np.float32, copy=False)
-    return header, floats
+    """Return the header and every float after it (float32; writable, so torch can read it without a copy)."""
+    with WeightsFile(path) as source:
+        floats = np.empty(source.count, np.float32)
+        source.read_into(floats)
+    return source.header, floats
 
 
 class WeightsFile:
@@ -98,8 +97,9 @@ class WeightsFile:
         except OSError as exc:
             raise WeightsError(f"cannot read weights file {path}: {exc.strerror or exc}") from None
         try:
-            if stat.S_ISREG(os.fstat(self._handle.fileno()).st_mode):
-                size = os.fstat(self._handle.fileno()).st_size
+            info = os.fstat(self._handle.fileno())
+            if stat.S_ISREG(info.st_mode):
+                size = info.st_size
             else:  # a pipe (`--weights <(zcat yolov4.weights.gz)`) has no size to check first: read it whole
                 data = self._handle.read()
                 self._handle.close()
