@@ -284,10 +284,7 @@ class Network(nn.Module):
             Network: this network.
         """
         with WeightsFile(path) as source:
-            layout = self.weight_layout()
-            needed = self.num_weights()
-            if source.count != needed:
-                raise WeightsError(self._mismatch_message(source.name, source.count, needed, layout))
+            layout = self._layout_holding(source.count, source.name)
             buffer = np.empty(max((t.numel() for _, ts in layout for t in ts), default=0), np.float32)
 
             def next_floats(n: int) -> np.ndarray:
@@ -301,10 +298,7 @@ class Network(nn.Module):
 
     def load_weight_array(self, floats: np.ndarray, name: str = "weights") -> None:
         """Copy a flat float32 array (the .weights file after its header) into the layers; `name` is for errors."""
-        layout = self.weight_layout()
-        needed = self.num_weights()
-        if floats.size != needed:
-            raise WeightsError(self._mismatch_message(name, floats.size, needed, layout))
+        layout = self._layout_holding(floats.size, name)
         offset = 0
         writable = floats.flags.writeable  # torch reads a read-only array only through a copy
 
@@ -315,6 +309,14 @@ class Network(nn.Module):
             return piece if writable else piece.copy()
 
         self._write_layers(layout, next_floats, name)
+
+    def _layout_holding(self, count: int, name: str) -> list[tuple[int, list[Tensor]]]:
+        """The weight layout, once `count` floats (from `name`) are known to be exactly what it holds."""
+        layout = self.weight_layout()
+        needed = self.num_weights()
+        if count != needed:
+            raise WeightsError(self._mismatch_message(name, count, needed, layout))
+        return layout
 
     def _write_layers(self, layout: list[tuple[int, list[Tensor]]], next_floats: Callable[[int], np.ndarray],
                       name: str) -> None:
@@ -349,8 +351,8 @@ class Network(nn.Module):
 
     def weight_array(self) -> np.ndarray:
         """The weights as the flat float32 array a .weights file holds after its header."""
-        parts = [torch.from_numpy(part) for part in self._weight_parts()]
-        return torch.cat(parts).numpy() if parts else np.zeros(0, np.float32)
+        parts = list(self._weight_parts())
+        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
     def _weight_parts(self) -> Iterator[np.ndarray]:
         """Each tensor of the .weights file, in file order, as float32 on the CPU (the tensor itself where it is one)."""
