@@ -1,10 +1,11 @@
-"""Builds darknet_py's C extensions (the rest of the metadata is in setup.cfg), all in darknet_py/pipeline: darknet's
+"""Builds darknet_py's C extensions (the rest of the metadata is in setup.cfg): in darknet_py/pipeline, darknet's
 resize (_darknet_resize.c), the CPU's [yolo] decoding of the candidates above the objectness threshold
-(_yolo_gate.c) and greedy NMS of a few boxes (_greedy_nms.c).
+(_yolo_gate.c) and greedy NMS of a few boxes (_greedy_nms.c); in darknet_py/model/layers, darknet's mish
+activation in one pass (_mish.c).
 
 All are optional: where they cannot be compiled the package installs without them and falls back to its
-numpy/torch paths (tests/test_darknet_resize.py, tests/test_yolo_gate.py and tests/test_nms.py check both
-paths, and that the kernels were built where the tests run).
+numpy/torch paths (tests/test_darknet_resize.py, tests/test_yolo_gate.py, tests/test_nms.py and
+tests/test_mish_kernel.py check both paths, and that the kernels were built where the tests run).
 """
 import sys
 
@@ -20,4 +21,6 @@ setup(ext_modules=[
     *(Extension(f"darknet_py.pipeline.{name}", [f"darknet_py/pipeline/{name}.c"], extra_compile_args=EXACT_FLOATS,
                 libraries=[] if sys.platform == "win32" else ["m"], optional=True)  # expf, powf
       for name in ("_yolo_gate", "_greedy_nms")),
+    Extension("darknet_py.model.layers._mish", ["darknet_py/model/layers/_mish.c"], extra_compile_args=EXACT_FLOATS,
+              optional=True),
 ])

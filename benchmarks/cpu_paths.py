@@ -202,14 +202,16 @@ def run_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_models(description: str, rounds: int, bench: Callable[[str, int, Path], dict]) -> tuple[argparse.Namespace, list]:
-    """Parse --models, --rounds (default `rounds`) and --out, and run `bench(spec, rounds, scratch folder)` per model.
+def run_models(description: str, rounds: int, bench: Callable[[str, int, Path], dict],
+               models: str = "yolov4-tiny:416,yolov4-csp:512") -> tuple[argparse.Namespace, list]:
+    """Parse --models (default `models`), --rounds (default `rounds`) and --out, and run
+    `bench(spec, rounds, scratch folder)` per model.
 
     Returns:
         (Namespace, list[dict]): the arguments and each model's result, in --models order.
     """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--models", default="yolov4-tiny:416,yolov4-csp:512")
+    parser.add_argument("--models", default=models)
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results"))
     args = parser.parse_args()

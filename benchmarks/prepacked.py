@@ -1,17 +1,20 @@
-"""What oneDNN's pre-packed convolutions (darknet_py/model/layers/prepacked.py) save the default torch path on the CPU.
+"""What the default torch path's CPU kernels save: oneDNN's pre-packed convolutions (darknet_py/model/layers/
+prepacked.py), the C mish kernel (layers/mish_kernel.py) and activations in place (layers/activations.py IN_PLACE).
 
-Per model (yolov4-tiny 416 official, yolov4-csp 512 synthetic), in one process, the same loaded model with the
-pre-packed path on and off (`prepacked.enabled`), and OpenCV DNN beside them, in interleaved rounds (medians):
+Per model (yolov4-tiny 416 official, yolov4-csp 512 and yolov4-csp-swish 512 synthetic), in one process, the same
+loaded model with each piece switched off in turn and all of them off (the default torch path before issue 29's
+kernels), and OpenCV DNN beside them, in interleaved rounds (medians):
 - forward at batch 1 (the network alone) and detect() on dog.jpg;
-- whether the heads are bit-identical with the path on and off, and their largest difference.
+- how far each path's heads are from the default path's (0: bit-identical).
 
-    python -m benchmarks.prepacked [--rounds 15] [--models yolov4-tiny:416,yolov4-csp:512]
+    python -m benchmarks.prepacked [--rounds 15] [--models yolov4-tiny:416,yolov4-csp:512,yolov4-csp-swish:512]
 
 Writes benchmarks/results/prepacked.json and prepacked.md, one run per CPU model (the other CPUs' runs kept).
-About 3 minutes on 2 cores.
+About 6 minutes on 2 cores.
 """
 from __future__ import annotations
 
+import contextlib
 import statistics
 from pathlib import Path
 
@@ -22,18 +25,36 @@ import torch
 import darknet_py
 from benchmarks.cpu_paths import machine_report, run_models, save_per_cpu
 from benchmarks.run import PHOTO, Backend, interleaved, make_backends, model_files
-from darknet_py.model.layers import prepacked
+from darknet_py.model.layers import activations, mish_kernel, prepacked
+
+DEFAULT = "default (all three)"
+NONE = "none of them"
 
 
-def switched(model, on: bool, call):
-    """`call` with the pre-packed path on or off for its duration."""
-    def run(arg):
-        prepacked.enabled = on
-        try:
-            return call(arg)
-        finally:
-            prepacked.enabled = True
-    return run
+@contextlib.contextmanager
+def pieces(packed: bool = True, kernel: bool = True, in_place: bool = True):
+    """The default path with the pieces named False switched off for the duration."""
+    saved = dict(activations.IN_PLACE)
+    prepacked.enabled, mish_kernel.enabled = packed, kernel
+    if not in_place:
+        activations.IN_PLACE.clear()
+    try:
+        yield
+    finally:
+        prepacked.enabled = mish_kernel.enabled = True
+        activations.IN_PLACE.update(saved)
+
+
+def paths_for(model) -> dict[str, dict[str, bool]]:
+    """The paths worth timing for this model: a piece it cannot use is not switched off on its own."""
+    names = {m.name for m in model.modules() if isinstance(m, activations.Activation)}
+    paths = {DEFAULT: {}, "eager F.conv2d": {"packed": False}}
+    if "mish" in names:
+        paths["F.mish"] = {"kernel": False}
+    if names & set(activations.IN_PLACE):
+        paths["not in place"] = {"in_place": False}
+        paths[NONE] = {"packed": False, "kernel": False, "in_place": False}
+    return paths
 
 
 def bench_model(spec: str, rounds: int, folder: Path) -> dict:
@@ -45,17 +66,21 @@ def bench_model(spec: str, rounds: int, folder: Path) -> dict:
     blob = cv2.dnn.blobFromImage(image, 1 / 255, (side, side), swapRB=True)
     x = torch.from_numpy(blob)
 
-    def forward(_):
-        with torch.inference_mode():
-            return model(x)
-    backends = [Backend(f"{label}", switched(model, on, forward), switched(model, on, model.detect), 0.0)
-                for label, on in (("prepacked", True), ("eager F.conv2d", False))]
+    def switched(switches: dict[str, bool], call):
+        def run(arg):
+            with pieces(**switches), torch.inference_mode():
+                return call(arg)
+        return run
+    paths = paths_for(model)
+    backends = [Backend(label, switched(switches, lambda _: model(x)), switched(switches, model.detect), 0.0)
+                for label, switches in paths.items()]
     backends += make_backends(["opencv"], cfg, weights, side, folder, "cpu")
-    packed, plain = backends[0].forward(None), backends[1].forward(None)
-    identical = all(torch.equal(a, b) for a, b in zip(packed, plain, strict=True))
-    largest = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(packed, plain, strict=True))
-    print(f"{name} {side} ({kind} weights): heads {'bit-identical' if identical else f'within {largest:.1e}'}; timing…",
-          flush=True)
+    default = backends[0].forward(None)
+    difference = {}
+    for backend in backends[1:len(paths)]:
+        heads = backend.forward(None)
+        difference[backend.name] = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(heads, default, strict=True))
+    print(f"{name} {side} ({kind} weights): heads vs the default path {difference}; timing…", flush=True)
     interleaved(backends, "forward", lambda b: b.forward(blob), rounds)
     interleaved(backends, "detect", lambda b: b.detect(image), rounds)
     opencv = statistics.median(backends[-1].times["detect"])
@@ -63,13 +88,13 @@ def bench_model(spec: str, rounds: int, folder: Path) -> dict:
                      "detect_ms": round(statistics.median(b.times["detect"]) * 1000, 2),
                      "detect_vs_opencv": round(statistics.median(b.times["detect"]) / opencv, 3)} for b in backends}
     for row, entry in rows.items():
-        print(f"  {row:<16} forward {entry['forward_ms']:8.2f} ms  detect {entry['detect_ms']:8.2f} ms "
+        print(f"  {row:<20} forward {entry['forward_ms']:8.2f} ms  detect {entry['detect_ms']:8.2f} ms "
               f"({entry['detect_vs_opencv']:.3f}x OpenCV)", flush=True)
-    on, off = rows["prepacked"], rows["eager F.conv2d"]
-    return {"model": name, "size": side, "weights": kind, "bit_identical": identical,
-            "largest_relative_difference": largest, "paths": rows,
-            "forward_ratio": round(on["forward_ms"] / off["forward_ms"], 3),
-            "detect_ratio": round(on["detect_ms"] / off["detect_ms"], 3)}
+    before = rows[NONE if NONE in rows else "eager F.conv2d"]
+    return {"model": name, "size": side, "weights": kind, "relative_difference_from_default": difference,
+            "paths": rows, "before": NONE if NONE in rows else "eager F.conv2d",
+            "forward_ratio": round(rows[DEFAULT]["forward_ms"] / before["forward_ms"], 3),
+            "detect_ratio": round(rows[DEFAULT]["detect_ms"] / before["detect_ms"], 3)}
 
 
 def run_markdown(report: dict) -> str:
@@ -84,14 +109,16 @@ def run_markdown(report: dict) -> str:
                          f"{e['detect_vs_opencv']}× |")
     lines.append("")
     for m in report["models"]:
-        same = "bit-identical" if m["bit_identical"] else f"within {m['largest_relative_difference']:.1e} of the largest"
-        lines.append(f"- {m['model']}: pre-packed / eager forward {m['forward_ratio']}×, detect() {m['detect_ratio']}×; "
-                     f"heads {same}.")
+        differences = ", ".join(f"{path} {'bit-identical' if d == 0 else f'{d:.1e}'}"
+                                for path, d in m["relative_difference_from_default"].items())
+        lines.append(f"- {m['model']}: default / {m['before']}: forward {m['forward_ratio']}×, detect() "
+                     f"{m['detect_ratio']}×. Heads vs the default path's, relative to the largest: {differences}.")
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    args, models = run_models(__doc__.splitlines()[0], 15, bench_model)
+    args, models = run_models(__doc__.splitlines()[0], 15, bench_model,
+                              "yolov4-tiny:416,yolov4-csp:512,yolov4-csp-swish:512")
     report = {**machine_report(args.rounds), "torch": torch.__version__, "numpy": np.__version__, "models": models}
     path = save_per_cpu(Path(args.out), "prepacked", report, run_markdown)
     print(f"wrote {path} and prepacked.md")

@@ -29,12 +29,12 @@ def wheel(tmp_path_factory) -> Path:
 
 
 def test_the_wheel_holds_every_module_and_its_data(wheel: Path) -> None:
-    # a platform wheel: it carries darknet's resize and the [yolo] gate compiled (setup.py) for this Python and machine
+    # a platform wheel: it carries the C kernels compiled (setup.py) for this Python and machine
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
     assert wheel.name.startswith(f"darknet_engine-{__version__}-{tag}-{tag}-") and wheel.name.endswith(".whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for kernel in ("_darknet_resize", "_yolo_gate"):
-        assert any(n.startswith(f"darknet_py/pipeline/{kernel}.") and n.endswith((".so", ".pyd")) for n in names), kernel
+    for kernel in ("pipeline/_darknet_resize", "pipeline/_yolo_gate", "pipeline/_greedy_nms", "model/layers/_mish"):
+        assert any(n.startswith(f"darknet_py/{kernel}.") and n.endswith((".so", ".pyd")) for n in names), kernel
     sources = {str(p.relative_to(REPO)) for top in ("darknet_py", "weights_tools") for p in (REPO / top).rglob("*.py")}
     assert sources - names == set()
     assert "darknet_py/live/page.html" in names

@@ -28,6 +28,7 @@ from torch import nn
 from darknet_py.backends.torch import Darknet
 from darknet_py.core.errors import DarknetError
 from darknet_py.format.cfg import read_cfg
+from darknet_py.model.layers import mish_kernel
 from darknet_py.model.layers.connected import ConnectedLayer
 from darknet_py.model.layers.conv import ConvLayer
 from darknet_py.model.layers.local import LocalLayer
@@ -99,7 +100,8 @@ def synthesize(cfg: str | os.PathLike[str], seed: int = 0) -> Darknet:
     hooks = [_core(layer).register_forward_hook(_calibrate_bn(layer.bn)) for layer in layers if layer.bn is not None]
     try:
         image = torch.from_numpy(rng.uniform(0, 1, (batch, model.channels, model.height, model.width)).astype(np.float32))
-        with torch.no_grad():
+        # torch's mish, not the C kernel's (3e-7 apart): the same weights whether or not the kernel was built
+        with torch.no_grad(), mish_kernel.declined():
             # a recurrent layer's state is zero on the first pass; the second calibrates it on a live state
             for _ in range(2 if model.stateful else 1):
                 model(image)

@@ -71,22 +71,24 @@ class ConvLayer(Layer):
         self.register_buffer("folded_bias", None, persistent=False)
         self._folded_from: tuple[int, ...] = ()
         self.shares_weights = False  # share_index: the tensors are another layer's
-        # oneDNN's pre-packed kernel with the activation as its post-op, where that activation has one (leaky, relu,
-        # linear); variants (xnor) convolve their own way. Elsewhere it measured no faster (layers/prepacked.py).
-        self._prepacked = type(self).convolve is ConvLayer.convolve and activation.name in prepacked.FUSED
+        # oneDNN's pre-packed kernel, the activation its post-op where oneDNN computes it as torch does (leaky, relu,
+        # linear), else run on the kernel's output (mish in place); variants (xnor) convolve their own way.
+        self._prepacked = type(self).convolve is ConvLayer.convolve
 
     def forward(self, x: Tensor) -> Tensor:
         if self.fold and self._prepacked and prepacked.applies(x):
             weight, bias = self.folded() if self.bn is not None else (self.conv.weight, self.conv.bias)
-            return prepacked.convolve(self, self.conv, x, weight, bias, self.act.name)
+            if self.act.name in prepacked.FUSED:
+                return prepacked.convolve(self, self.conv, x, weight, bias, self.act.name)
+            return self.act(prepacked.convolve(self, self.conv, x, weight, bias, "linear"), fresh=True)
         if self.bn is None:
-            return self.act(self.conv(x))
+            return self.act(self.conv(x))  # not fresh: a forward hook on self.conv may hold its output
         if self.fold:
             weight, bias = self.folded()
-            return self.act(self.convolve(x, weight, bias))
+            return self.act(self.convolve(x, weight, bias), fresh=True)
         bn = self.bn  # inference statistics always, whatever train()/eval() says
         x = F.batch_norm(self.conv(x), bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
-        return self.act(x)
+        return self.act(x, fresh=True)
 
     def configure(self, s: Section, ctx: BuildContext) -> None:
         """A variant reads its own options here, and refuses those it cannot honour (s.error)."""
