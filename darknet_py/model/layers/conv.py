@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 from . import prepacked
+from .prepacked import tensor_version
 from .activations import Activation, activation_from
 from .registry import (
     BuildContext,
@@ -77,10 +78,9 @@ class ConvLayer(Layer):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.fold and self._prepacked and prepacked.applies(x):
-            weight, bias = self.folded() if self.bn is not None else (self.conv.weight, self.conv.bias)
-            if self.act.name in prepacked.FUSED:
-                return prepacked.convolve(self, self.conv, x, weight, bias, self.act.name)
-            return self.act(prepacked.convolve(self, self.conv, x, weight, bias, "linear"), fresh=True)
+            post_op = self.act.name if self.act.name in prepacked.FUSED else "linear"
+            out = prepacked.convolve(self, self.conv, x, self.darknet_tensors(), self._kernel, post_op)
+            return out if post_op == self.act.name else self.act(out, fresh=True)
         if self.bn is None:
             return self.act(self.conv(x))  # not fresh: a forward hook on self.conv may hold its output
         if self.fold:
@@ -105,26 +105,24 @@ class ConvLayer(Layer):
         sources = self.darknet_tensors()
         stamp = tuple(tensor_version(t) for t in sources) + tuple(t.data_ptr() for t in sources)
         if stamp != self._folded_from or self.folded_weight is None:
-            bn = self.bn
-            with torch.no_grad():
-                scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-                self.folded_weight = self.conv.weight * scale.view(-1, 1, 1, 1)
-                self.folded_bias = bn.bias - bn.running_mean * scale
+            self.folded_weight, self.folded_bias = self._fold()
             self._folded_from = stamp
         return self.folded_weight, self.folded_bias
+
+    def _fold(self) -> tuple[Tensor, Tensor]:
+        bn = self.bn
+        with torch.no_grad():
+            scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+            return self.conv.weight * scale.view(-1, 1, 1, 1), bn.bias - bn.running_mean * scale
+
+    def _kernel(self) -> tuple[Tensor, Tensor | None]:
+        """The kernel the pre-packed path packs: folded, but not kept beside the packed copy."""
+        return self._fold() if self.bn is not None else (self.conv.weight, self.conv.bias)
 
     def darknet_tensors(self) -> list[Tensor]:
         if self.bn is None:
             return [self.conv.bias, self.conv.weight]
         return [self.bn.bias, self.bn.weight, self.bn.running_mean, self.bn.running_var, self.conv.weight]
-
-
-def tensor_version(t: Tensor) -> int:
-    """The in-place change counter of a tensor (−1 for inference tensors, which have none)."""
-    try:
-        return t._version
-    except RuntimeError:  # inference tensors have no version counter; their data_ptr still tells
-        return -1
 
 
 def _conv_out(size_in: int, pad: int, size: int, stride: int) -> int:

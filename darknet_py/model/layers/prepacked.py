@@ -21,8 +21,10 @@ beside the layer (a weak-keyed table), never in it: a layer still pickles for Ra
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import weakref
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -30,10 +32,21 @@ from torch import Tensor, nn
 # darknet activation → (oneDNN post-op, its scalars): the activations oneDNN computes exactly as torch does
 FUSED = {"leaky": ("leaky_relu", [0.1]), "relu": ("relu", []), "linear": ("none", [])}
 
-# layer → (source weight, (its version, its data pointer), input shape → packed weight)
-_packed: "weakref.WeakKeyDictionary[nn.Module, tuple[Tensor, tuple[int, int], dict[torch.Size, Tensor]]]" = (
-    weakref.WeakKeyDictionary())
 
+@dataclasses.dataclass
+class _Packed:
+    """One layer's packed kernels, and what they were made from."""
+    sources: tuple[weakref.ref, ...]  # the layer's own tensors (weakly: an entry never keeps replaced weights alive)
+    versions: tuple[int, ...]  # their in-place change counters when packed
+    bias: Tensor | None  # the kernel's bias (batch norm folded in)
+    by_shape: dict[torch.Size, Tensor]  # input shape → packed weight
+
+    def made_from(self, sources: Sequence[Tensor]) -> bool:
+        return (len(sources) == len(self.sources) and all(ref() is t for ref, t in zip(self.sources, sources))
+                and self.versions == tuple(tensor_version(t) for t in sources))
+
+
+_packed: "weakref.WeakKeyDictionary[nn.Module, _Packed]" = weakref.WeakKeyDictionary()
 
 enabled = True  # False: every convolution takes the plain F.conv2d path (tests and benchmarks compare the two)
 
@@ -53,29 +66,45 @@ def applies(x: Tensor) -> bool:
             and not torch.compiler.is_exporting() and available())
 
 
-def convolve(layer: nn.Module, conv: nn.Conv2d, x: Tensor, weight: Tensor, bias: Tensor | None,
-             activation: str) -> Tensor:
+def convolve(layer: nn.Module, conv: nn.Conv2d, x: Tensor, sources: Sequence[Tensor],
+             kernel: Callable[[], tuple[Tensor, Tensor | None]], activation: str) -> Tensor:
     """The activated `conv2d(x, weight, bias)` with `conv`'s geometry, on weights packed once per change.
+
+    Only the packed copy is kept: `kernel` is called when the layer's tensors changed or a new input shape comes,
+    and what it returns is dropped once packed, so a layer holds its darknet tensors and the packed kernel, not
+    also a folded copy (yolov4-p7: 1.1 GB each).
 
     Args:
         layer (nn.Module): the layer the packed weights belong to (the key of the table).
         conv (nn.Conv2d): its convolution (stride, padding, dilation, groups).
         x (Tensor[N, C, H, W]): float32 CPU input, any memory format.
-        weight (Tensor), bias (Tensor, optional): the kernel to run (batch norm folded in, or the conv's own).
-        activation (str): the darknet activation's name, one of FUSED.
+        sources (Sequence[Tensor]): the tensors the kernel is made from; packed again when one of them is
+            replaced or changed in place (loading weights, .to()).
+        kernel (callable): () → (weight, bias), the kernel to run (batch norm folded in, or the conv's own).
+        activation (str): the post-op, a darknet activation's name in FUSED.
 
     Returns:
         Tensor: the activated output, in the input's memory format.
     """
     geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
-    # the source tensor itself (held, so its id cannot be reused), its in-place change counter and its memory
-    version = (-1 if weight.is_inference() else weight._version, weight.data_ptr())
     entry = _packed.get(layer)
-    if entry is None or entry[0] is not weight or entry[1] != version:
-        entry = _packed[layer] = (weight, version, {})
-    by_shape = entry[2]
-    packed = by_shape.get(x.shape)
+    weight = None
+    if entry is None or not entry.made_from(sources):
+        weight, bias = kernel()
+        entry = _packed[layer] = _Packed(tuple(weakref.ref(t) for t in sources), tuple(tensor_version(t) for t in sources),
+                                         bias, {})
+    packed = entry.by_shape.get(x.shape)
     if packed is None:  # packed for this input shape: without it oneDNN picks a 1x1 kernel up to 8x slower
-        packed = by_shape[x.shape] = torch.ops.mkldnn._reorder_convolution_weight(weight, *geometry, list(x.shape))
+        if weight is None:
+            weight = kernel()[0]
+        packed = entry.by_shape[x.shape] = torch.ops.mkldnn._reorder_convolution_weight(weight, *geometry, list(x.shape))
     post_op, scalars = FUSED[activation]
-    return torch.ops.mkldnn._convolution_pointwise(x, packed, bias, *geometry, post_op, scalars, "")
+    return torch.ops.mkldnn._convolution_pointwise(x, packed, entry.bias, *geometry, post_op, scalars, "")
+
+
+def tensor_version(t: Tensor) -> int:
+    """The in-place change counter of a tensor (−1 for inference tensors, which have none)."""
+    try:
+        return t._version
+    except RuntimeError:  # inference tensors have no version counter; their identity still tells
+        return -1
