@@ -9,8 +9,8 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 from . import prepacked
-from .prepacked import tensor_version
 from .activations import Activation, activation_from
+from .prepacked import tensor_version
 from .registry import (
     BuildContext,
     Built,
