@@ -3,7 +3,9 @@ against the plain modules; oneDNN's pre-packed convolutions against eager F.conv
 from __future__ import annotations
 
 import copy
+import gc
 import json
+import weakref
 import warnings
 from pathlib import Path
 
@@ -277,6 +279,31 @@ def test_prepacked_convolutions_give_eagers_outputs(name: str, synthetic_weights
     with torch.enable_grad():  # autograd takes the plain path, so gradients flow
         model(x.requires_grad_())[0].sum().backward()
     assert x.grad is not None and x.grad.abs().max() > 0
+
+
+def test_prepacked_layers_keep_no_folded_copy_and_follow_replaced_tensors() -> None:
+    """A pre-packed layer holds its darknet tensors and the packed kernel only (no folded copy: 1.1 GB on P7), is
+    packed again when a tensor is replaced, and does not keep the replaced tensor alive."""
+    cfg, weights = official("yolov4-tiny")
+    model = darknet_py.load(cfg, weights)
+    x = torch.rand(1, 3, 416, 416)
+    before = _heads(model, x)
+    convs = [m for m in model.modules() if isinstance(m, ConvLayer)]
+    assert all(m in prepacked._packed for m in convs)
+    assert all(m.folded_weight is None for m in convs)
+    last = model.layers[model.head_indices[0] - 1]  # linear, no batch norm: its own kernel is packed
+    assert last.bn is None and last.act.name == "linear"
+    replaced = weakref.ref(last.conv.weight)
+    with torch.no_grad():
+        last.conv.weight = torch.nn.Parameter(last.conv.weight * 0.5)
+    gc.collect()
+    assert replaced() is None
+    plain = darknet_py.load(cfg, fast=False)
+    plain.load_weight_array(model.weight_array())
+    after = _heads(model, x)
+    for a, b, old in zip(after, _heads(plain, x), before, strict=True):
+        assert (a - b).abs().max() <= 1e-5 * b.abs().max()
+    assert (after[0] - before[0]).abs().max() > 1e-2
 
 
 def test_a_model_that_ran_prepacked_still_pickles_and_copies() -> None:
