@@ -78,6 +78,13 @@ def test_in_place_and_into_another_array_give_the_same_bits() -> None:
     assert np.array_equal(into.view(np.uint32), in_place.view(np.uint32))
 
 
+def test_the_vector_loop_gives_the_scalar_codes_bits() -> None:
+    """One element at a time runs the scalar code; thousands at once, the vector clone this CPU picked."""
+    x = every_exponent()[::97].copy()
+    one_by_one = np.concatenate([kernel_mish(x[i:i + 1]) for i in range(len(x))])
+    assert np.array_equal(kernel_mish(x).view(np.uint32), one_by_one.view(np.uint32))
+
+
 def test_bad_memory_is_refused_with_a_clear_error() -> None:
     x = np.ones(10, dtype=np.float32)
     with pytest.raises(TypeError, match="float32"):
@@ -155,3 +162,13 @@ def test_synthetic_weights_do_not_depend_on_the_kernel(monkeypatch: pytest.Monke
     with_kernel = synthesize(cfg, seed=1).weight_array()
     monkeypatch.setattr(mish_kernel, "enabled", False)
     assert np.array_equal(with_kernel, synthesize(cfg, seed=1).weight_array())
+
+
+def test_torch_compile_traces_a_mish_network_in_one_graph(synthetic_weights) -> None:
+    """The kernel's checks must not break torch.compile's graph (a context variable did: one graph per layer,
+    recompiled per layer until dynamo gave up and ran them eagerly)."""
+    cfg = shared_path(ZOO_CFG / "yolov4-csp.cfg")
+    model = darknet_py.load(cfg, synthetic_weights(cfg), size=256)
+    with torch.no_grad():
+        explained = torch._dynamo.explain(model)(torch.rand(1, 3, 256, 256))
+    assert explained.graph_break_count == 0 and explained.graph_count == 1, explained.break_reasons[:1]

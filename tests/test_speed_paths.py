@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 import gc
 import json
-import weakref
 import warnings
+import weakref
 from pathlib import Path
 
 import cv2

@@ -21,10 +21,10 @@ def _mish(x: Tensor) -> Tensor:
     # darknet: x * tanh(softplus(x)) with softplus threshold 20. Eagerly on the CPU, mish_kernel's one pass
     # (F.mish's three transcendentals were a quarter of yolov4-csp's forward); on the GPU torch's fused kernel;
     # traced to ONNX it is Softplus·Tanh·Mul.
+    if torch.compiler.is_compiling():  # first: nothing the compiler cannot trace through (a context variable)
+        return F.mish(x) if x.is_cuda else _mish_one_exp(x)
     if mish_kernel.applies(x):
         return mish_kernel.mish(x)
-    if torch.compiler.is_compiling() and not x.is_cuda:
-        return _mish_one_exp(x)
     return F.mish(x)
 
 
@@ -96,8 +96,9 @@ def _silu_in_place(x: Tensor) -> Tensor:
 
 
 # Activations with a cheaper form that overwrites its input, for tensors their caller just made and holds alone
-# (a convolution's output): a new tensor per layer costs its page faults, in place saved 31 ms of yolov4-csp's
-# forward at 512 (mish, 443 ms) and 32 of yolov4-csp-swish's (452 ms) on 2 cores.
+# (a convolution's output): a new tensor per layer costs its page faults; in place, yolov4-csp's forward at 512
+# took 436.89 ms instead of 464.29 (mish), yolov4-csp-swish's 398.17 instead of 417.63, on a 2-core AMD EPYC
+# (benchmarks/results/prepacked.md).
 IN_PLACE: dict[str, Callable[[Tensor], Tensor]] = {"mish": _mish_in_place, "swish": _silu_in_place,
                                                   "silu": _silu_in_place}
 

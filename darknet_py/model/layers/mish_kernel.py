@@ -2,10 +2,11 @@
 eager CPU path of every mish network: yolov4-csp, P5, P6, P7, yolov4 (issue 29).
 
 torch's CPU `F.mish` evaluates exp, log1p and tanh, each to the last bit: on yolov4-csp 512 that was a quarter of
-the forward on 2 cores (130-150 ms of 560 for 63 M elements), more than the gap to torch.compile, which fuses a
-one-exponential mish into one loop (activations._mish_one_exp). The kernel computes that same formula in C,
-vectorised, 35 ms on one core for those elements; it stays on one thread because a second one measured slower
-inside the forward (torch's own worker threads are still spinning after each convolution).
+the forward on 2 cores (130-150 ms of 560 for 63 M elements, torch's profiler), more than the gap to torch.compile,
+which fuses a one-exponential mish into one loop (activations._mish_one_exp). The kernel computes that same formula
+in C, vectorised: the forward takes 436.89 ms instead of 532.49 with F.mish on a 2-core AMD EPYC
+(benchmarks/results/prepacked.md). It stays on one thread: split over two, the forward measured slower (torch's
+worker threads are still spinning after each convolution).
 
 It is as accurate as `F.mish` (within 3e-7 relative of float64, tests/test_mish_kernel.py) but not bit-equal to
 it: networks agree with the F.mish path to ~4e-6 of their largest output, and with darknet within the parity
@@ -46,10 +47,11 @@ def declined() -> Iterator[None]:
 
 def applies(x: Tensor) -> bool:
     """Whether `mish` may take `x` (see the module docstring)."""
-    return (enabled and _kernel is not None and not _declined.get() and x.device.type == "cpu" and x.dtype == torch.float32
-            and not (torch.is_grad_enabled() and x.requires_grad)
-            and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
-            and not torch.compiler.is_exporting() and _memory_order(x) is not None)
+    # the compiler's checks first: torch.compile cannot trace through the context variable (a graph break per layer)
+    return (not torch.compiler.is_compiling() and not torch.compiler.is_exporting() and not torch.jit.is_tracing()
+            and enabled and _kernel is not None and not _declined.get() and x.device.type == "cpu"
+            and x.dtype == torch.float32 and not (torch.is_grad_enabled() and x.requires_grad)
+            and _memory_order(x) is not None)
 
 
 def mish(x: Tensor, in_place: bool = False) -> Tensor:

@@ -14,8 +14,9 @@ Used only where it changes nothing else: float32 CPU tensors with autograd off (
 tracing, compiling and exporting (those see the plain F.conv2d), and only if this torch build has the ops. The
 activation is the kernel's post-op where oneDNN computes it as torch does (FUSED: leaky, relu, linear); any other
 runs on the kernel's output (oneDNN's own mish does not exist, its swish and logistic are not torch's to the bit):
-mish by layers/mish_kernel.py and swish in place. Packed, yolov4-csp 512 (mish) ran 529 ms instead of 582 and
-yolov4-csp-swish 415 instead of 443 on a 2-core AMD EPYC, outputs bit-identical (benchmarks/results/prepacked.md).
+mish by layers/mish_kernel.py and swish in place. Packed, yolov4-csp 512's forward (mish) took 436.89 ms instead of
+467.79 and yolov4-csp-swish's 398.17 instead of 439.09 on a 2-core AMD EPYC, outputs bit-identical
+(benchmarks/results/prepacked.md).
 The packed weights are opaque oneDNN tensors that cannot be pickled or deep-copied, so they are kept
 beside the layer (a weak-keyed table), never in it: a layer still pickles for Ray and copies as before.
 """
