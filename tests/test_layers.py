@@ -16,6 +16,7 @@ import torch
 import darknet_py
 from darknet_py.model.layers import supported_types
 from tests import darknet_ref as ref
+from tests.conftest import ZOO_CFG, shared_path
 from tests.oracle import oracle_epsilon
 from weights_tools.synth import synthesize
 
@@ -187,3 +188,9 @@ def test_maxpool_placement_equals_darknet_at_odd_and_even_sizes(size: int, strid
     x = _image(2, side)
     ours = MaxPool(size, (stride, stride), padding)(torch.from_numpy(x)).numpy()
     assert np.array_equal(ours, ref.maxpool(x, size, stride, stride, padding))
+
+
+def test_printing_a_network_names_each_activation() -> None:
+    cfg = shared_path(ZOO_CFG / "yolov4-tiny.cfg")
+    printed = repr(darknet_py.load(cfg, size=128))
+    assert "Activation(leaky)" in printed and "Activation(linear)" in printed

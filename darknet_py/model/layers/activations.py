@@ -123,13 +123,13 @@ class Activation(nn.Module):
             return IN_PLACE[self.name](x)
         return self.fn(x)
 
+    def extra_repr(self) -> str:
+        return self.name
+
 
 def _capturing() -> bool:
     """Whether the call is being traced, compiled or exported: a graph gets the plain functions."""
     return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
-
-    def extra_repr(self) -> str:
-        return self.name
 
 
 def silu_notices(sections: Iterable[Section]) -> list[str]:
