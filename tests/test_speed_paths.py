@@ -283,7 +283,7 @@ def test_prepacked_convolutions_give_eagers_outputs(name: str, synthetic_weights
 
 def test_prepacked_layers_keep_no_folded_copy_and_follow_replaced_tensors() -> None:
     """A pre-packed layer holds its darknet tensors and the packed kernel only (no folded copy: 1.1 GB on P7), is
-    packed again when a tensor is replaced, and does not keep the replaced tensor alive."""
+    packed again when a tensor is replaced or given other memory, and does not keep the replaced tensor alive."""
     cfg, weights = official("yolov4-tiny")
     model = darknet_py.load(cfg, weights)
     x = torch.rand(1, 3, 416, 416)
@@ -293,6 +293,8 @@ def test_prepacked_layers_keep_no_folded_copy_and_follow_replaced_tensors() -> N
     assert all(m.folded_weight is None for m in convs)
     last = model.layers[model.head_indices[0] - 1]  # linear, no batch norm: its own kernel is packed
     assert last.bn is None and last.act.name == "linear"
+    first = model.layers[0]  # batch-normalised: its folded kernel was packed
+    first.conv.weight.data = first.conv.weight.data * 1.5  # other memory, same tensor, same version counter
     replaced = weakref.ref(last.conv.weight)
     with torch.no_grad():
         last.conv.weight = torch.nn.Parameter(last.conv.weight * 0.5)

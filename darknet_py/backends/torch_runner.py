@@ -30,7 +30,8 @@ import torch
 from torch import Tensor
 
 from ..core.errors import DarknetWarning
-from ..model.layers.conv import ConvLayer, tensor_version
+from ..model.layers.conv import ConvLayer
+from ..model.layers.prepacked import tensor_version
 from ..pipeline import yolo_gate
 from ..pipeline.backend import Gated, gate
 from ..pipeline.decode import decode, head_constants

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from ...format.cfg import Section
 from . import prepacked
 from .activations import Activation, activation_from
-from .prepacked import tensor_version
+from .prepacked import sources_stamp
 from .registry import (
     BuildContext,
     Built,
@@ -102,8 +102,7 @@ class ConvLayer(Layer):
         changed in place (loading weights, .to(), .half()), so the fold can never go stale."""
         if self.folded_weight is not None and torch.compiler.is_compiling():
             return self.folded_weight, self.folded_bias  # TorchRunner.refresh() re-folds before compiled code runs
-        sources = self.darknet_tensors()
-        stamp = tuple(tensor_version(t) for t in sources) + tuple(t.data_ptr() for t in sources)
+        stamp = sources_stamp(self.darknet_tensors())
         if stamp != self._folded_from or self.folded_weight is None:
             self.folded_weight, self.folded_bias = self._fold()
             self._folded_from = stamp

@@ -38,13 +38,13 @@ FUSED = {"leaky": ("leaky_relu", [0.1]), "relu": ("relu", []), "linear": ("none"
 class _Packed:
     """One layer's packed kernels, and what they were made from."""
     sources: tuple[weakref.ref, ...]  # the layer's own tensors (weakly: an entry never keeps replaced weights alive)
-    versions: tuple[int, ...]  # their in-place change counters when packed
+    stamp: tuple[int, ...]  # their sources_stamp when packed
     bias: Tensor | None  # the kernel's bias (batch norm folded in)
     by_shape: dict[torch.Size, Tensor]  # input shape → packed weight
 
     def made_from(self, sources: Sequence[Tensor]) -> bool:
         return (len(sources) == len(self.sources) and all(ref() is t for ref, t in zip(self.sources, sources))
-                and self.versions == tuple(tensor_version(t) for t in sources))
+                and self.stamp == sources_stamp(sources))
 
 
 _packed: "weakref.WeakKeyDictionary[nn.Module, _Packed]" = weakref.WeakKeyDictionary()
@@ -92,8 +92,7 @@ def convolve(layer: nn.Module, conv: nn.Conv2d, x: Tensor, sources: Sequence[Ten
     weight = None
     if entry is None or not entry.made_from(sources):
         weight, bias = kernel()
-        entry = _packed[layer] = _Packed(tuple(weakref.ref(t) for t in sources), tuple(tensor_version(t) for t in sources),
-                                         bias, {})
+        entry = _packed[layer] = _Packed(tuple(weakref.ref(t) for t in sources), sources_stamp(sources), bias, {})
     packed = entry.by_shape.get(x.shape)
     if packed is None:  # packed for this input shape: without it oneDNN picks a 1x1 kernel up to 8x slower
         if weight is None:
@@ -103,9 +102,22 @@ def convolve(layer: nn.Module, conv: nn.Conv2d, x: Tensor, sources: Sequence[Ten
     return torch.ops.mkldnn._convolution_pointwise(x, packed, entry.bias, *geometry, post_op, scalars, "")
 
 
+def sources_stamp(sources: Sequence[Tensor]) -> tuple[int, ...]:
+    """What changes when a tensor is changed in place (its version counter) or given other memory (`param.data = …`,
+    `.to()`: its data pointer); what a kernel made from `sources` (folded, packed) is checked against.
+
+    Args:
+        sources (Sequence[Tensor]): the tensors.
+
+    Returns:
+        tuple[int, ...]: their versions, then their data pointers.
+    """
+    return tuple(tensor_version(t) for t in sources) + tuple(t.data_ptr() for t in sources)
+
+
 def tensor_version(t: Tensor) -> int:
     """The in-place change counter of a tensor (−1 for inference tensors, which have none)."""
     try:
         return t._version
-    except RuntimeError:  # inference tensors have no version counter; their identity still tells
+    except RuntimeError:  # inference tensors have no version counter; their data pointer still tells
         return -1
