@@ -18,7 +18,7 @@ from .registry import (
 )
 
 # Not layer families: the contract itself, and helpers the families share.
-_SUPPORT_MODULES = {"registry", "activations", "head", "prepacked"}
+_SUPPORT_MODULES = {"registry", "activations", "head", "prepacked", "mish_kernel", "graph_capture"}
 for _module in pkgutil.iter_modules(__path__):
     if _module.name not in _SUPPORT_MODULES:
         importlib.import_module(f"{__name__}.{_module.name}")

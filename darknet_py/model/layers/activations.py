@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ...format.cfg import Section
 from . import mish_kernel
+from .graph_capture import capturing
 
 MISH_THRESHOLD = 20.0  # darknet's softplus threshold: above it softplus(x) = x, so mish(x) = x
 
@@ -119,17 +120,13 @@ class Activation(nn.Module):
         Returns:
             Tensor: the output (`x` itself where an in-place form ran).
         """
-        if fresh and self.name in IN_PLACE and not _capturing():
+        if fresh and self.name in IN_PLACE and not capturing():
             return IN_PLACE[self.name](x)
         return self.fn(x)
 
     def extra_repr(self) -> str:
         return self.name
 
-
-def _capturing() -> bool:
-    """Whether the call is being traced, compiled or exported: a graph gets the plain functions."""
-    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
 
 
 def silu_notices(sections: Iterable[Section]) -> list[str]:

@@ -26,6 +26,8 @@ from typing import Iterator
 import torch
 from torch import Tensor
 
+from .graph_capture import capturing
+
 try:  # built by setup.py where a compiler is; F.mish gives the same values to 3e-7 without it
     from . import _mish as _kernel
 except ImportError:  # pragma: no cover - depends on the install
@@ -49,8 +51,7 @@ def declined() -> Iterator[None]:
 def applies(x: Tensor) -> bool:
     """Whether `mish` may take `x` (see the module docstring)."""
     # the compiler's checks first: torch.compile cannot trace through the context variable (a graph break per layer)
-    return (not torch.compiler.is_compiling() and not torch.compiler.is_exporting() and not torch.jit.is_tracing()
-            and enabled and _kernel is not None and not _declined.get() and x.device.type == "cpu"
+    return (not capturing() and enabled and _kernel is not None and not _declined.get() and x.device.type == "cpu"
             and x.dtype == torch.float32 and not (torch.is_grad_enabled() and x.requires_grad)
             and _memory_order(x) is not None)
 

@@ -30,6 +30,8 @@ from typing import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from .graph_capture import capturing
+
 # darknet activation → (oneDNN post-op, its scalars): the activations oneDNN computes exactly as torch does
 FUSED = {"leaky": ("leaky_relu", [0.1]), "relu": ("relu", []), "linear": ("none", [])}
 
@@ -63,8 +65,7 @@ def available() -> bool:
 def applies(x: Tensor) -> bool:
     """Whether a call with input `x` may take the pre-packed path (see the module docstring)."""
     return (enabled and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4 and not torch.is_grad_enabled()
-            and not torch.jit.is_tracing() and not torch.compiler.is_compiling()
-            and not torch.compiler.is_exporting() and available())
+            and not capturing() and available())
 
 
 def convolve(layer: nn.Module, conv: nn.Conv2d, x: Tensor, sources: Sequence[Tensor],
