@@ -18,6 +18,7 @@ from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import read_bytes
 from ..format.metadata import METADATA_KEY, parse_metadata
 from .graph import GraphDetector
+from .onnx_mish import for_cpu
 
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
@@ -62,8 +63,11 @@ class OnnxDetector(GraphDetector):
         device = str(device)
         try:
             payload = model if isinstance(model, bytes) else source
+            providers = providers_for(device)
+            if providers == ["CPUExecutionProvider"]:
+                payload = for_cpu(payload)  # mish in operators the CPU provider vectorises (see onnx_mish)
             self._model = model if isinstance(model, bytes) else None
-            self.session = ort.InferenceSession(payload, session_options(threads), providers=providers_for(device))
+            self.session = ort.InferenceSession(payload, session_options(threads), providers=providers)
         except (ort.capi.onnxruntime_pybind11_state.Fail, ort.capi.onnxruntime_pybind11_state.InvalidGraph,
                 ort.capi.onnxruntime_pybind11_state.InvalidProtobuf) as exc:
             raise InputError(f"{source} is not a loadable ONNX model: {str(exc).splitlines()[0][:300]}") from None
