@@ -30,8 +30,6 @@ from ..format.metadata import METADATA_KEY
 EXP_CLAMP = 20.0
 _CLAMP, _TWO = "darknet_py_mish_clamp", "darknet_py_mish_two"
 enabled = True  # False: open graphs as they are (benchmarks/onnx_mish.py times both)
-# protobuf refuses to serialise a message of 2 GiB or more (such a model keeps the standard spelling)
-_MAX_BYTES = 2**31 - 1
 
 
 def rewrite_mish(graph: onnx.GraphProto) -> int:
@@ -108,9 +106,12 @@ def for_cpu(model: str | os.PathLike[str] | bytes) -> str | os.PathLike[str] | b
         proto = onnx.load_from_string(model) if isinstance(model, bytes) else onnx.load(os.fspath(model))
     except Exception:  # noqa: BLE001 - onnxruntime gives the user-facing error for an unreadable file
         return model
-    if _is_half(proto) or rewrite_mish(proto.graph) == 0 or proto.ByteSize() > _MAX_BYTES:
+    if _is_half(proto) or rewrite_mish(proto.graph) == 0:
         return model
-    return proto.SerializeToString()
+    try:
+        return proto.SerializeToString()
+    except ValueError:  # protobuf refuses a message of 2 GiB or more: such a model keeps the standard spelling
+        return model
 
 
 def _is_half(proto: onnx.ModelProto) -> bool:
