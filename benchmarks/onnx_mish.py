@@ -4,8 +4,8 @@ Per model, in one process and interleaved rounds (medians): onnxruntime on the e
 (Softplus·Tanh·Mul) and with the rewrite darknet_py's onnxruntime backend applies, fp32 and int8 (onnxruntime's
 static quantisation, calibrated on the shared photos as benchmarks/run.py does), beside the default torch path
 and OpenCV DNN: forward at batch 1 and detect() on dog.jpg. Then one profiled run of each onnxruntime graph:
-milliseconds per operator type (onnxruntime's own profiler), and how far the rewritten graph's outputs are from
-the standard graph's and from the torch model's (relative to the largest).
+milliseconds per operator type (onnxruntime's own profiler), how far the rewritten graph's outputs are from
+the standard graph's and from the torch model's (relative to the largest), and the seconds opening the file takes.
 
     python -m benchmarks.onnx_mish [--rounds 9] [--models yolov4-csp:512,yolov4-tiny:416]
 
@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import statistics
+import time
 from pathlib import Path
 
 import cv2
@@ -67,6 +68,19 @@ def op_times(payload, feed: np.ndarray, runs: int = 3) -> dict[str, float]:
     return {op: round(ms, 2) for op, ms in totals.most_common()}
 
 
+def open_times(path: Path, rounds: int = 5) -> dict:
+    """Seconds to open the fp32 file as an OnnxDetector, as it is and rewritten (medians of interleaved rounds)."""
+    times: dict[str, list[float]] = {STANDARD: [], REWRITTEN: []}
+    for _ in range(rounds):
+        for variant, on in ((STANDARD, False), (REWRITTEN, True)):
+            with rewrite(on):
+                start = time.perf_counter()
+                OnnxDetector(path)
+                times[variant].append(time.perf_counter() - start)
+    return {"file_mb": round(path.stat().st_size / 1e6, 1),
+            **{f"open_s ({variant})": round(statistics.median(t), 2) for variant, t in times.items()}}
+
+
 def _relative(ours, reference) -> float:
     return max(float(np.abs(np.asarray(a) - np.asarray(b)).max() / np.abs(np.asarray(b)).max())
                for a, b in zip(ours, reference, strict=True))
@@ -89,6 +103,7 @@ def bench_model(spec: str, rounds: int, folder: Path) -> dict:
                 detector = OnnxDetector(path)
             graphs[f"{label} ({variant})"] = payload if on else path
             backends.append(Backend(f"{label} ({variant})", detector.run, detector.detect, 0.0))
+    opening = open_times(_exported(cfg, weights, side, folder, False, ".onnx"))
     backends += make_backends(["torch", "opencv"], cfg, weights, side, folder, "cpu")
     model = darknet_py.load(cfg, weights, size=side)
     with torch.inference_mode():
@@ -117,7 +132,7 @@ def bench_model(spec: str, rounds: int, folder: Path) -> dict:
               f"({entry['detect_vs_opencv']:.3f}x OpenCV)", flush=True)
     profiles = {label: op_times(payload, blob) for label, payload in graphs.items()}
     return {"model": name, "size": side, "weights": kind, "mish_rewritten": rewritten, "difference": difference,
-            "paths": rows, "op_ms": profiles}
+            "paths": rows, "op_ms": profiles, "opening": opening}
 
 
 def run_markdown(report: dict) -> str:
@@ -140,6 +155,8 @@ def run_markdown(report: dict) -> str:
         for label, ops in m["op_ms"].items():
             top = ", ".join(f"{op} {ms}" for op, ms in list(ops.items())[:6])
             lines.append(f"  - {label}, ms per operator type in one forward: {top}.")
+        lines.append(f"  - opening the fp32 file ({m['opening']['file_mb']} MB): "
+                     + ", ".join(f"{k} {v} s" for k, v in m["opening"].items() if k != "file_mb") + ".")
     return "\n".join(lines) + "\n"
 
 

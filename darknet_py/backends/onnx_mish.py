@@ -2,7 +2,7 @@
 
 An export spells darknet's mish as the standard x·Tanh(Softplus(x)), which OpenVINO and OpenCV's ONNX
 reader run as one Mish. onnxruntime runs the three operators, and its CPU Softplus is slow: in a profiled
-yolov4-csp 512 forward its 112 calls took 432.75 ms, more than all 115 convolutions (417.48; 2-core AMD
+yolov4-csp 512 forward its 112 calls took 403.11 ms, more than all 115 convolutions (375.02; 2-core AMD
 EPYC, benchmarks/results/onnx_mish.json). So the onnxruntime backend rewrites each mish, in memory and
 on the CPU only, into element-wise operators its CPU provider vectorises:
 
@@ -12,8 +12,8 @@ the identity darknet_py's own mish kernel uses (darknet_py/model/layers/_mish.c)
 float64 than Softplus·Tanh (2.8e-7 against 4.6e-7 relative over every float32 exponent,
 tests/test_onnx_mish.py) and keeps darknet's branches: at x ≥ 20 the ratio is exactly 1 in float32,
 so mish(x) = x as darknet's softplus threshold gives; eˣ underflows to 0 far below zero, so
-mish(x) = x·0; −inf gives NaN as in darknet. On that machine the forward went from 845.41 to 520.12 ms
-(fp32) and from 628.99 to 240.70 ms (int8: the mish ran in fp32 between a dequantise and a quantise).
+mish(x) = x·0; −inf gives NaN as in darknet. On that machine the forward went from 804.71 to 499.27 ms
+(fp32) and from 577.65 to 230.27 ms (int8: the mish ran in fp32 between a dequantise and a quantise).
 The file on disk keeps the standard spelling, for every other runtime.
 """
 from __future__ import annotations
