@@ -33,9 +33,10 @@ enabled = True  # False: open graphs as they are (benchmarks/onnx_mish.py times 
 
 
 def rewrite_mish(graph: onnx.GraphProto) -> int:
-    """Replace each float32 mish, Mul(x, Tanh(Softplus(x))), by Min, Exp, Add, Mul, Add, Div, Mul of `x`.
+    """Replace each mish, Mul(x, Tanh(Softplus(x))), by Min, Exp, Add, Mul, Add, Div, Mul of `x`.
 
-    A Softplus or Tanh whose output has another consumer (or is a graph output) is left as it is.
+    For float32 graphs (the constants it adds are float32; `for_cpu` leaves fp16 exports alone). A Softplus or
+    Tanh whose output has another consumer (or is a graph output) is left as it is.
 
     Args:
         graph: the graph to change in place; its nodes stay in topological order.
