@@ -74,6 +74,17 @@ def test_only_a_whole_mish_is_rewritten() -> None:
     assert [n.op_type for n in other.graph.node] == ["Softplus", "Tanh", "Mul"]
 
 
+def test_a_graph_without_mish_is_opened_as_it_is(tmp_path: Path) -> None:
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None])])
+    payload = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    path = tmp_path / "relu.onnx"
+    path.write_bytes(payload)
+    assert onnx_mish.for_cpu(payload) is payload and onnx_mish.for_cpu(path) is path
+    assert onnx_mish.for_cpu(mish_graph().SerializeToString()) != mish_graph().SerializeToString()
+
+
 @pytest.fixture(scope="module")
 def csp(synthetic_weights, tmp_path_factory):
     """yolov4-csp (112 mish activations) at 256 with synthetic weights, and its boxes export."""
