@@ -163,6 +163,36 @@ def machine_report(rounds: int) -> dict:
             "torch_threads": torch.get_num_threads(), "rounds": rounds, "load_average": round(os.getloadavg()[0], 2)}
 
 
+def timed_paths(backends: list[Backend], blob: np.ndarray, image: np.ndarray, rounds: int) -> dict[str, dict]:
+    """Forward (on `blob`) and detect() (on `image`) of each backend in interleaved rounds: medians in ms, and
+    detect() against the last backend's (OpenCV DNN), each printed as it comes."""
+    interleaved(backends, "forward", lambda b: b.forward(blob), rounds)
+    interleaved(backends, "detect", lambda b: b.detect(image), rounds)
+    opencv = statistics.median(backends[-1].times["detect"])
+    rows = {b.name: {"forward_ms": round(statistics.median(b.times["forward"]) * 1000, 2),
+                     "detect_ms": round(statistics.median(b.times["detect"]) * 1000, 2),
+                     "detect_vs_opencv": round(statistics.median(b.times["detect"]) / opencv, 3)} for b in backends}
+    width = max(len(name) for name in rows)
+    for row, entry in rows.items():
+        print(f"  {row:<{width}} forward {entry['forward_ms']:8.2f} ms  detect {entry['detect_ms']:8.2f} ms "
+              f"({entry['detect_vs_opencv']:.3f}x OpenCV)", flush=True)
+    return rows
+
+
+def paths_table(report: dict, versions: str) -> list[str]:
+    """A per-CPU run's heading, where and how it was measured (`versions`: the software named), and one table of
+    every model's paths (forward, detect(), detect() against OpenCV DNN's)."""
+    lines = [f"## {report['cpu']}", "",
+             f"Measured {report['date']} on {report['cpu']} ({report['cores']} cores; {', '.join(report['cpu_flags'])}), "
+             f"{versions}; dog.jpg, batch 1, medians of {report['rounds']} interleaved rounds.", "",
+             "| model | path | forward ms | detect() ms | detect() vs OpenCV |", "|---|---|---|---|---|"]
+    for m in report["models"]:
+        for path, e in m["paths"].items():
+            lines.append(f"| {m['model']} {m['size']} ({m['weights']}) | {path} | {e['forward_ms']} | {e['detect_ms']} | "
+                         f"{e['detect_vs_opencv']}× |")
+    return lines + [""]
+
+
 def save_per_cpu(out: Path, stem: str, report: dict, run_markdown: Callable[[dict], str]) -> Path:
     """Write `stem`.json as {"runs": {CPU model: report}} (this CPU's earlier run replaced, the other CPUs' kept)
     and `stem`.md with each run's markdown. Returns the JSON file's path."""

@@ -29,8 +29,8 @@ import onnxruntime as ort
 import torch
 
 import darknet_py
-from benchmarks.cpu_paths import machine_report, run_models, save_per_cpu
-from benchmarks.run import PHOTO, Backend, _exported, interleaved, make_backends, model_files
+from benchmarks.cpu_paths import machine_report, paths_table, run_models, save_per_cpu, timed_paths
+from benchmarks.run import PHOTO, Backend, _exported, make_backends, model_files
 from darknet_py.backends import onnx_mish
 from darknet_py.backends.onnxruntime import OnnxDetector, session_options
 from darknet_py.pipeline.decode import decode
@@ -121,31 +121,14 @@ def bench_model(spec: str, rounds: int, folder: Path) -> dict:
             difference[label] |= {"standard_vs_torch": _relative(standard, reference),
                                   "rewritten_vs_torch": _relative(fast, reference)}
     print(f"{name} {side} ({kind} weights): mish rewritten {rewritten}; differences {difference}; timing…", flush=True)
-    interleaved(backends, "forward", lambda b: b.forward(blob), rounds)
-    interleaved(backends, "detect", lambda b: b.detect(image), rounds)
-    opencv = statistics.median(backends[-1].times["detect"])
-    rows = {b.name: {"forward_ms": round(statistics.median(b.times["forward"]) * 1000, 2),
-                     "detect_ms": round(statistics.median(b.times["detect"]) * 1000, 2),
-                     "detect_vs_opencv": round(statistics.median(b.times["detect"]) / opencv, 3)} for b in backends}
-    for row, entry in rows.items():
-        print(f"  {row:<40} forward {entry['forward_ms']:8.2f} ms  detect {entry['detect_ms']:8.2f} ms "
-              f"({entry['detect_vs_opencv']:.3f}x OpenCV)", flush=True)
+    rows = timed_paths(backends, blob, image, rounds)
     profiles = {label: op_times(payload, blob) for label, payload in graphs.items()}
     return {"model": name, "size": side, "weights": kind, "mish_rewritten": rewritten, "difference": difference,
             "paths": rows, "op_ms": profiles, "opening": opening}
 
 
 def run_markdown(report: dict) -> str:
-    lines = [f"## {report['cpu']}", "",
-             f"Measured {report['date']} on {report['cpu']} ({report['cores']} cores; {', '.join(report['cpu_flags'])}), "
-             f"onnxruntime {report['onnxruntime']}, torch {report['torch']}; dog.jpg, batch 1, medians of "
-             f"{report['rounds']} interleaved rounds.", "",
-             "| model | path | forward ms | detect() ms | detect() vs OpenCV |", "|---|---|---|---|---|"]
-    for m in report["models"]:
-        for path, e in m["paths"].items():
-            lines.append(f"| {m['model']} {m['size']} ({m['weights']}) | {path} | {e['forward_ms']} | {e['detect_ms']} | "
-                         f"{e['detect_vs_opencv']}× |")
-    lines.append("")
+    lines = paths_table(report, f"onnxruntime {report['onnxruntime']}, torch {report['torch']}")
     for m in report["models"]:
         rewritten = ", ".join(f"{label} {count}" for label, count in m["mish_rewritten"].items())
         differences = "; ".join(f"{label}: " + ", ".join(f"{pair.replace('_', ' ')} {d:.1e}" for pair, d in pairs.items())

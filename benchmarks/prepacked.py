@@ -15,7 +15,6 @@ About 6 minutes on 2 cores.
 from __future__ import annotations
 
 import contextlib
-import statistics
 from pathlib import Path
 
 import cv2
@@ -23,8 +22,8 @@ import numpy as np
 import torch
 
 import darknet_py
-from benchmarks.cpu_paths import machine_report, run_models, save_per_cpu
-from benchmarks.run import PHOTO, Backend, interleaved, make_backends, model_files
+from benchmarks.cpu_paths import machine_report, paths_table, run_models, save_per_cpu, timed_paths
+from benchmarks.run import PHOTO, Backend, make_backends, model_files
 from darknet_py.model.layers import activations, mish_kernel, prepacked
 
 DEFAULT = "default (all three)"
@@ -81,15 +80,7 @@ def bench_model(spec: str, rounds: int, folder: Path) -> dict:
         heads = backend.forward(None)
         difference[backend.name] = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(heads, default, strict=True))
     print(f"{name} {side} ({kind} weights): heads vs the default path {difference}; timing…", flush=True)
-    interleaved(backends, "forward", lambda b: b.forward(blob), rounds)
-    interleaved(backends, "detect", lambda b: b.detect(image), rounds)
-    opencv = statistics.median(backends[-1].times["detect"])
-    rows = {b.name: {"forward_ms": round(statistics.median(b.times["forward"]) * 1000, 2),
-                     "detect_ms": round(statistics.median(b.times["detect"]) * 1000, 2),
-                     "detect_vs_opencv": round(statistics.median(b.times["detect"]) / opencv, 3)} for b in backends}
-    for row, entry in rows.items():
-        print(f"  {row:<20} forward {entry['forward_ms']:8.2f} ms  detect {entry['detect_ms']:8.2f} ms "
-              f"({entry['detect_vs_opencv']:.3f}x OpenCV)", flush=True)
+    rows = timed_paths(backends, blob, image, rounds)
     before = rows[NONE if NONE in rows else "eager F.conv2d"]
     return {"model": name, "size": side, "weights": kind, "relative_difference_from_default": difference,
             "paths": rows, "before": NONE if NONE in rows else "eager F.conv2d",
@@ -98,16 +89,7 @@ def bench_model(spec: str, rounds: int, folder: Path) -> dict:
 
 
 def run_markdown(report: dict) -> str:
-    lines = [f"## {report['cpu']}", "",
-             f"Measured {report['date']} on {report['cpu']} ({report['cores']} cores; {', '.join(report['cpu_flags'])}), "
-             f"{report['torch_threads']} torch threads, torch {report['torch']}; dog.jpg, batch 1, medians of "
-             f"{report['rounds']} interleaved rounds.", "",
-             "| model | path | forward ms | detect() ms | detect() vs OpenCV |", "|---|---|---|---|---|"]
-    for m in report["models"]:
-        for path, e in m["paths"].items():
-            lines.append(f"| {m['model']} {m['size']} ({m['weights']}) | {path} | {e['forward_ms']} | {e['detect_ms']} | "
-                         f"{e['detect_vs_opencv']}× |")
-    lines.append("")
+    lines = paths_table(report, f"{report['torch_threads']} torch threads, torch {report['torch']}")
     for m in report["models"]:
         differences = ", ".join(f"{path} {'bit-identical' if d == 0 else f'{d:.1e}'}"
                                 for path, d in m["relative_difference_from_default"].items())
