@@ -3,7 +3,8 @@
 Which runtime runs a network fastest depends on the CPU and on the network, by margins that matter
 (benchmarks/results/cpu_paths.md): on a 2-core Intel Xeon with AMX, OpenVINO runs yolov4-csp's detect() in less
 than half eager torch's time; on a 2-core AMD EPYC eager torch, onnxruntime and OpenVINO run yolov4-tiny within a
-few percent of each other, while on yolov4-csp onnxruntime takes about 1.3× eager torch's time and OpenVINO 0.6×.
+few percent of each other, while on yolov4-csp OpenVINO takes 0.6× eager torch's time (and onnxruntime took 1.3×
+before its backend rewrote mish; about the same as torch since, benchmarks/results/onnx_mish.md).
 A fixed default is wrong somewhere, so "auto" does not guess: it times the exact (fp32) runtimes installed here on
 this network at its input size, in interleaved rounds, keeps the fastest, and remembers the verdict in
 DARKNET_PY_CACHE (default ~/.cache/darknet_py)/fastest.json, keyed by the cfg file's SHA-256, the input size, the
@@ -46,7 +47,8 @@ ROUNDS = 5  # timed calls per runtime (each after an untimed one), after one war
 # ... and 3 where one warm-up call took a second or more (P6/P7 on 2 cores: a measurement of minutes otherwise)
 SLOW_CALL_S, SLOW_ROUNDS = 1.0, 3
 CACHE_FILE = "fastest.json"
-CACHE_VERSION = 2  # bumped when the measurement changes, so older verdicts are measured again
+CACHE_VERSION = 3  # bumped when the measurement or a candidate's speed changes, so older verdicts are measured again
+# (3: the onnxruntime backend runs mish rewritten on the CPU, backends/onnx_mish.py)
 
 
 @dataclass(frozen=True)
