@@ -96,11 +96,16 @@ def rewrite_mish(graph: onnx.GraphProto) -> int:
 
 
 def for_cpu(model: str | os.PathLike[str] | bytes) -> str | os.PathLike[str] | bytes:
-    """What onnxruntime's CPU provider should open for `model` (a path or the file's bytes): the model with
-    its mish activations rewritten (as bytes), or `model` itself when there is nothing to rewrite.
+    """What onnxruntime's CPU provider should open for `model`: its mish activations rewritten, or `model` itself.
 
-    fp16 exports (`--half`, for GPUs) are left alone: e²⁰ overflows float16. A file that does not parse is
-    returned as it is, for onnxruntime to report.
+    fp16 exports (`--half`, for GPUs) are left alone (e²⁰ overflows float16), and so are a graph without mish, a file
+    that does not parse (onnxruntime reports it) and a model protobuf cannot serialise (2 GiB or more).
+
+    Args:
+        model: an exported `.onnx` file's path, or its bytes.
+
+    Returns:
+        The rewritten model as bytes, or `model` unchanged: either can go to `onnxruntime.InferenceSession`.
     """
     if not enabled or not _mentions_softplus(model):
         return model
