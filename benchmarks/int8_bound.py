@@ -28,7 +28,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 import darknet_py
 from benchmarks.cpu_paths import machine_report, save_per_cpu
@@ -38,27 +37,16 @@ from darknet_py.export.onnx import ExportOptions
 from darknet_py.export.openvino import export_openvino
 from darknet_py.export.quantize import Int8Options
 from darknet_py.format.names import default_names
+from darknet_py.model.info import layer_rows
 
 TARGET = 0.25  # issue 29: int8 detect() ≤ 0.25× OpenCV's end-to-end time
 RATE_FLOOR_MACS = 50_000_000  # convolutions smaller than this are too short for their counter to give a rate
 
 
 def network_macs(model) -> dict[int, int]:
-    """Multiply-accumulates of each convolutional layer, by layer index."""
-    counts: dict[int, int] = {}
-    hooks = []
-    for index, layer in enumerate(model.layers):
-        conv = getattr(layer, "conv", None)
-        if isinstance(conv, torch.nn.Conv2d):
-            def count(_module, _inputs, output, index=index, conv=conv):
-                kh, kw = conv.kernel_size
-                counts[index] = output.shape[1] * (conv.in_channels // conv.groups) * kh * kw * output.shape[2] * output.shape[3]
-            hooks.append(layer.register_forward_hook(count))
-    with torch.inference_mode():
-        model(torch.rand(1, 3, model.height, model.width))
-    for hook in hooks:
-        hook.remove()
-    return counts
+    """Multiply-accumulates of each convolutional layer, by layer index (darknet's BFLOPs count, as
+    `darknet-py info` prints it, is two operations per multiply-accumulate)."""
+    return {row.index: round(row.bflops * 1e9 / 2) for row in layer_rows(model) if row.type == "convolutional"}
 
 
 def node_profile(path: Path, blob: np.ndarray, runs: int = 20) -> tuple[dict[int, float], float]:
