@@ -128,7 +128,6 @@ class Activation(nn.Module):
         return self.name
 
 
-
 def silu_notices(sections: Iterable[Section]) -> list[str]:
     """One message per section whose activation darknet does not know and replaces with ReLU (`silu`, in
     yolor's and yolov7's cfgs), for the network to warn about once per load.
