@@ -265,6 +265,24 @@ def test_a_network_built_for_weights_read_next_holds_exactly_what_a_randomly_ini
     assert [type(m) for m in drawn.modules()] == [type(m) for m in skipped.modules()]  # the layers' own classes
 
 
+def test_weights_follow_holds_only_in_its_block_and_its_thread():
+    """registry.weights_follow (a core.scoped_flag.ScopedFlag): a network built by another thread meanwhile, or
+    after the block, gets torch's initialisation."""
+    import threading
+
+    flag = registry._WEIGHTS_FOLLOW
+    seen: list[bool] = []
+    with registry.weights_follow():
+        assert flag
+        with registry.weights_follow():
+            assert flag
+        assert flag  # the inner block restored the outer one's value, not False
+        other = threading.Thread(target=lambda: seen.append(bool(flag)))
+        other.start()
+        other.join()
+    assert seen == [False] and not flag
+
+
 def test_registering_a_type_without_a_description_is_an_error():
     with pytest.raises(TypeError, match=r"\[toy_without_description\] registered without describe="):
         registry.register("toy_without_description")

@@ -19,13 +19,12 @@ graph and a gradient see `F.mish`), and only where the extension was built.
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
-from typing import Iterator
+from contextlib import AbstractContextManager
 
 import torch
 from torch import Tensor
 
+from ...core.scoped_flag import ScopedFlag
 from .graph_capture import capturing
 
 try:  # built by setup.py where a compiler is; F.mish gives the same values to 3e-7 without it
@@ -34,24 +33,19 @@ except ImportError:  # pragma: no cover - depends on the install
     _kernel = None
 
 enabled = True  # False: F.mish everywhere (tests and benchmarks compare the two)
-_declined: contextvars.ContextVar[bool] = contextvars.ContextVar("mish_kernel_declined", default=False)
+_declined = ScopedFlag("mish_kernel_declined")
 
 
-@contextlib.contextmanager
-def declined() -> Iterator[None]:
+def declined() -> AbstractContextManager[None]:
     """F.mish for the networks run inside (in this thread or task only): for numbers that must not depend on
     whether the extension was built (weights_tools.synth's calibration statistics)."""
-    token = _declined.set(True)
-    try:
-        yield
-    finally:
-        _declined.reset(token)
+    return _declined.raised()
 
 
 def applies(x: Tensor) -> bool:
     """Whether `mish` may take `x` (see the module docstring)."""
     # the compiler's checks first: torch.compile cannot trace through the context variable (a graph break per layer)
-    return (not capturing() and enabled and _kernel is not None and not _declined.get() and x.device.type == "cpu"
+    return (not capturing() and enabled and _kernel is not None and not _declined and x.device.type == "cpu"
             and x.dtype == torch.float32 and not (torch.is_grad_enabled() and x.requires_grad)
             and _memory_order(x) is not None)
 

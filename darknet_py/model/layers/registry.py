@@ -17,14 +17,14 @@ torch's random initialisation of them (see `weights_follow`).
 from __future__ import annotations
 
 import functools
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Iterator, NamedTuple, Sequence, TypeVar
+from typing import Callable, ClassVar, NamedTuple, Sequence, TypeVar
 
 from torch import Tensor, nn
 
 from ...core.errors import CfgError
+from ...core.scoped_flag import ScopedFlag
 from ...format.cfg import Section
 
 
@@ -37,23 +37,18 @@ class Shape(NamedTuple):
         return f"{self.w}x{self.h}x{self.c}"
 
 
-_WEIGHTS_FOLLOW: ContextVar[bool] = ContextVar("darknet_py_weights_follow", default=False)  # per thread
+_WEIGHTS_FOLLOW = ScopedFlag("darknet_py_weights_follow")
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
-@contextmanager
-def weights_follow() -> Iterator[None]:
+def weights_follow() -> AbstractContextManager[None]:
     """Layers built inside leave their weights uninitialised: the caller writes every one of them next (a
     .weights file, synthetic weights). torch's random initialisation of them is otherwise wasted, and for
     the largest networks it was about half the load time (yolov4-p7: 276 M floats;
     benchmarks/results/load_before.json).
-    It is a context variable, so a network built at the same time in another thread is not affected.
+    A network built at the same time in another thread is not affected (core.scoped_flag).
     """
-    token = _WEIGHTS_FOLLOW.set(True)
-    try:
-        yield
-    finally:
-        _WEIGHTS_FOLLOW.reset(token)
+    return _WEIGHTS_FOLLOW.raised()
 
 
 def weights_module(factory: type[ModuleT], *args, **kwargs) -> ModuleT:
@@ -68,7 +63,7 @@ def weights_module(factory: type[ModuleT], *args, **kwargs) -> ModuleT:
     Returns:
         nn.Module: an instance of `factory`.
     """
-    if not _WEIGHTS_FOLLOW.get():
+    if not _WEIGHTS_FOLLOW:
         return factory(*args, **kwargs)
     # Not torch.nn.utils.skip_init: it builds on the meta device, whose first use imports sympy (0.3 s here, more than
     # the init it saves on yolov4-tiny). The constructor runs with reset_parameters() a no-op (the tensors stay
