@@ -320,6 +320,12 @@ def test_detect_with_several_videos_writes_each_ones_outputs_in_its_folder(clip:
         records = json.loads((out / name / "detections.json").read_text())
         assert [r["frame"] for r in records] == list(range(CLIP_FRAMES))
         assert frame_count(out / name / "clip.mp4") == CLIP_FRAMES
+    # with nothing to write, no folder is left behind (neither the sources' nor the one they would share)
+    empty = tmp_path / "nothing" / "out"
+    assert cli.main(["detect", str(clip), str(clip), "--cfg", str(cfg), "--weights", str(weights), "--size", "160",
+                     "--no-save", "--output", str(empty)]) == 0
+    assert not (tmp_path / "nothing").exists()
+    assert f"clip-2: {CLIP_FRAMES} frames (320x180, 25 fps)\n" in capsys.readouterr().err
 
 
 def test_live_options_given_for_a_file_are_one_warning_and_change_nothing(clip: Path, tmp_path: Path, recwarn) -> None:

@@ -40,7 +40,11 @@ def test_folder_glob_and_fresh_run_dirs(tmp_path: Path) -> None:
     assert len(list((tmp_path / "runs/detect/1").glob("*.jpg"))) == len(list(IMAGES.glob("*.jpg")))
     result = _run("detect", str(IMAGES / "[dg]*.jpg"), "--no-save", "--ext-output", "--output", str(tmp_path / "g"))
     assert result.returncode == 0 and "dog.jpg:" in result.stdout and "giraffe.jpg:" in result.stdout
-    assert not list((tmp_path / "g").glob("*.jpg"))
+    assert not (tmp_path / "g").exists()  # nothing written: no empty folder left (nor named in the last line)
+    assert result.stderr.splitlines()[-1] == "2 image(s)"
+    result = _run("detect", str(IMAGES / "dog.jpg"), "--no-save", cwd=tmp_path)
+    assert result.returncode == 0 and result.stderr.splitlines()[-1] == "1 image(s)"
+    assert sorted(p.name for p in (tmp_path / "runs" / "detect").iterdir()) == ["1", "2"]  # no runs/detect/3
 
 
 def test_video_keeps_every_decoded_frame_size_and_timing(tmp_path: Path) -> None:

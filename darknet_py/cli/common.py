@@ -54,6 +54,34 @@ def fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
     return root / str(n)
 
 
+def make_folders(*folders: Path) -> list[Path]:
+    """mkdir each of `folders` (parents too); returns those that did not exist before, outermost first, so that
+    `drop_empty` can remove what a run made and left empty (`--no-save` with nothing else to write)."""
+    made: list[Path] = []
+    for folder in folders:
+        missing, above = [], folder
+        while not above.exists():
+            missing.append(above)
+            above = above.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        made += [each for each in reversed(missing) if each not in made]
+    return made
+
+
+def drop_empty(made: list[Path]) -> None:
+    """Remove the folders of `made` (from make_folders) that are still empty, innermost first."""
+    for folder in reversed(made):
+        try:
+            folder.rmdir()  # only an empty folder goes
+        except OSError:
+            pass
+
+
+def written_to(folder: Path) -> str:
+    """" → folder" for a run's last line, or nothing where the run wrote no file there."""
+    return f" → {folder}" if folder.is_dir() else ""
+
+
 def model_files(args) -> tuple[str | None, str]:
     """(cfg, weights) from --cfg/--weights (weights may be an exported .onnx / .xml file) or --model / the default."""
     from ..backends import exported_file

@@ -33,7 +33,16 @@ from ..media.tracking_sinks import TrackingStage
 from ..media.video_writer import CODECS, output_suffix
 from ..pipeline.tracking import counts_text
 from .camera_options import add_camera_args, live_source_options
-from .common import add_backend_arg, add_device_args, add_model_args, fresh_run_dir, load_model
+from .common import (
+    add_backend_arg,
+    add_device_args,
+    add_model_args,
+    drop_empty,
+    fresh_run_dir,
+    load_model,
+    make_folders,
+    written_to,
+)
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_sinks, dataset_stages
 from .tile_options import add_tile_args, tile_options
 from .track_options import (
@@ -148,7 +157,7 @@ def _detect_here(args, live: LiveView | None) -> int:
         for line in live.describe():
             print(line, file=sys.stderr, flush=True)
     out = Path(args.output) if args.output else fresh_run_dir()
-    out.mkdir(parents=True, exist_ok=True)
+    made = make_folders(out)
     sinks = _sinks(args, out, kind, items, stages) + ([live] if live else [])
     status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
     if live and status is not None:
@@ -165,9 +174,12 @@ def _detect_here(args, live: LiveView | None) -> int:
     def detect_batch(images):
         return detector.detect(images, args.thresh, args.nms, **options)
 
-    report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=stages,
-                        channels=model.channels, live=camera, status=status, in_flight=in_flight)
-    print(f"{report.summary()} → {out}", file=sys.stderr, flush=True)
+    try:
+        report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=stages,
+                            channels=model.channels, live=camera, status=status, in_flight=in_flight)
+    finally:
+        drop_empty(made)  # --no-save with nothing else to write: no empty runs/detect/N left behind
+    print(f"{report.summary()}{written_to(out)}", file=sys.stderr, flush=True)
     _print_counts(stages)
     if report.video is not None and report.video.gave_up:
         print(f"error: {report.video.gave_up}", file=sys.stderr, flush=True)  # the outputs are finished
@@ -212,8 +224,8 @@ def _detect_many(args, live: LiveView | None) -> int:
     folders = [out / name for name in source_names(items)]
     statuses = [SourceStatus(str(each)) for each in items]
     sinks = []
+    made = make_folders(*folders)
     for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
-        folder.mkdir(parents=True, exist_ok=True)
         sinks.append(_sinks(args, folder, "video", each, jobs) + ([live if index == 0 else live.source(index)]
                                                                   if live else []))
         if live:
@@ -230,9 +242,12 @@ def _detect_many(args, live: LiveView | None) -> int:
     def detect_batch(frames):
         return model.detect(frames, args.thresh, args.nms, **options)
 
-    reports = run_many(items, detect_batch, sinks, args.batch, stages=stages, live=camera, statuses=statuses)
+    try:
+        reports = run_many(items, detect_batch, sinks, args.batch, stages=stages, live=camera, statuses=statuses)
+    finally:
+        drop_empty(made)
     for folder, report in zip(folders, reports):
-        print(f"{folder.name}: {RunReport(report.frames, report.interrupted, report).summary()} → {folder}",
+        print(f"{folder.name}: {RunReport(report.frames, report.interrupted, report).summary()}{written_to(folder)}",
               file=sys.stderr, flush=True)
     for jobs in stages:
         _print_counts(jobs)
