@@ -75,6 +75,8 @@ class Darknet(Network):
     # -- the Backend protocol ---------------------------------------------------------------
     @property
     def traits(self) -> BackendTraits:
+        """What this model is and can do (see `BackendTraits`): torch, its device and precision, whether it
+        replays CUDA graphs."""
         dtype = next(self.parameters(), torch.zeros(())).dtype
         return BackendTraits(name="torch", device=str(self.device), precision=PRECISIONS.get(dtype, str(dtype)),
                              replays_graphs=self.device.type == "cuda" and self.runner_options.cuda_graphs
@@ -83,6 +85,7 @@ class Darknet(Network):
 
     @property
     def input_device(self) -> torch.device | None:
+        """The device `candidates` wants its pixels on (see `Backend.input_device`)."""
         return self.runner().input_device
 
     def candidates(self, pixels: np.ndarray | torch.Tensor) -> Candidates:
@@ -96,6 +99,7 @@ class Darknet(Network):
         return self.runner().candidates_above(pixels, objectness_thresh)
 
     def portable(self) -> Portable:
+        """This model in a form that pickles to other processes (Ray's actors); see `Backend.portable`."""
         return Portable("torch", self)
 
     def concurrent(self, calls: int) -> TorchTwin | None:

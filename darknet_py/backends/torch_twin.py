@@ -92,10 +92,13 @@ class TorchTwin:
         return self._on_share(self._model.detect, images, conf_thresh, nms_thresh, **options)
 
     def candidates(self, pixels: np.ndarray | torch.Tensor) -> Candidates:
+        """The model's `candidates`, run on this twin's share of the threads."""
         return self._on_share(self._model.candidates, pixels)
 
     def candidates_above(self, pixels: np.ndarray | torch.Tensor, objectness_thresh: float) -> Gated:
+        """The model's `candidates_above`, run on this twin's share of the threads."""
         return self._on_share(self._model.candidates_above, pixels, objectness_thresh)
 
     def concurrent(self, calls: int) -> None:
+        """None: a twin is not split again."""
         return None  # a twin of a twin would split the shares again

@@ -35,15 +35,18 @@ class Section:
 
     # -- locating ---------------------------------------------------------------
     def where(self, key: str | None = None) -> str:
+        """Where the section (or its option `key`) is: "file.cfg:LINE: [type] (layer N)", for messages."""
         line = self.option_lines.get(key, self.line) if key else self.line
         layer = f" (layer {self.index})" if self.index >= 0 else ""
         return f"{os.path.basename(self.path)}:{line}: [{self.type}]{layer}"
 
     def error(self, message: str, key: str | None = None) -> CfgError:
+        """A CfgError saying `message` at `where(key)` (the caller raises it)."""
         return CfgError(f"{self.where(key)}: {message}")
 
     # -- typed access -------------------------------------------------------------
     def has(self, key: str) -> bool:
+        """Whether the section sets option `key`."""
         return key in self.options
 
     def _get(self, key: str, default: object, parse: Callable[[str], T], kind: str) -> T:
@@ -60,18 +63,28 @@ class Section:
             raise self.error(f"option '{key}' must be {kind}, found '{text}'", key) from None
 
     def get_int(self, key: str, default: object = _REQUIRED) -> int:
+        """Option `key` parsed as an integer (darknet's 32-bit int); `default` when it is not set, a CfgError naming the line when it is
+        required (no default) and missing or when its text is not an integer."""
         return self._get(key, default, _parse_int, "an integer")
 
     def get_float(self, key: str, default: object = _REQUIRED) -> float:
+        """Option `key` parsed as a number; `default` when it is not set, a CfgError naming the line when it is
+        required (no default) and missing or when its text is not a number."""
         return self._get(key, default, _parse_float, "a number")
 
     def get_str(self, key: str, default: object = _REQUIRED) -> str:
+        """Option `key` as its text; `default` when it is not set, a CfgError naming the line when it is required (no
+        default) and missing."""
         return self._get(key, default, str, "text")
 
     def get_ints(self, key: str, default: object = _REQUIRED) -> list[int]:
+        """Option `key` parsed as a comma-separated list of integers; `default` when it is not set, a CfgError naming the line when it is
+        required (no default) and missing or when its text is not such a list."""
         return self._get(key, default, lambda t: _parse_list(t, _parse_int), "a comma-separated list of integers")
 
     def get_floats(self, key: str, default: object = _REQUIRED) -> list[float]:
+        """Option `key` parsed as a comma-separated list of numbers; `default` when it is not set, a CfgError naming the line when it is
+        required (no default) and missing or when its text is not such a list."""
         return self._get(key, default, lambda t: _parse_list(t, _parse_float), "a comma-separated list of numbers")
 
 

@@ -36,13 +36,16 @@ class WeightsHeader:
 
     @property
     def seen_is_64bit(self) -> bool:
+        """Whether `seen` is stored in 8 bytes (version 0.2 on) rather than 4."""
         return self.major * 10 + self.minor >= 2
 
     @property
     def nbytes(self) -> int:
+        """The header's size in the file: 20 bytes, or 16 before version 0.2."""
         return 12 + (8 if self.seen_is_64bit else 4)
 
     def pack(self) -> bytes:
+        """The header as darknet writes it (little-endian int32 version numbers, then `seen`)."""
         seen = struct.pack("<Q" if self.seen_is_64bit else "<I", self.seen)
         return struct.pack("<iii", self.major, self.minor, self.revision) + seen
 
