@@ -8,9 +8,10 @@ Each round runs `python -m pytest -q PYTEST ARGS` (the whole suite when none are
 busy-loop processes (default: one per core) compete with it at the same priority; they start
 before the round and stop after it. `--quiet-round` first runs one round without them, for the
 comparison. Tests synchronise on events, never on time, so every round must pass, only slower.
-Prints each round's time and result and rewrites the results file (--file) as it starts and after every round (each round's
-pytest summary line and, for a failed round, the end of its output; `complete` says whether all
-planned rounds ran); exits 0 only if every round passed.
+Prints each round's time and result; writes the results file (--file) when the last round ends (each round's
+pytest summary line and, for a failed round, the end of its output), and FILE.partial beside it as it starts
+and after every round (`complete` says whether all planned rounds ran), so a run cut short keeps what it
+finished; exits 0 only if every round passed.
 Not part of CI: the whole suite three times under load takes about 2.5 hours on 2 cores.
 """
 from __future__ import annotations
@@ -83,13 +84,19 @@ def main() -> None:
     commit = _commit()  # the code under test is the checkout as the run starts
     rounds: list[dict] = []
 
-    def save() -> dict:  # after every round, so a run cut short keeps the rounds it finished
+    final = Path(args.out) / args.file
+    partial = final.with_name(final.name + ".partial")
+
+    def save(path: Path) -> dict:
         report = _report(commit, pytest_args, rounds, planned=len(plan))
-        with atomic_write(Path(args.out) / args.file, "w") as handle:
+        with atomic_write(path, "w") as handle:
             json.dump(report, handle, indent=1)
         return report
 
-    report = save()
+    # Progress goes to FILE.partial, so a run cut short keeps the rounds it finished; FILE itself is replaced only
+    # at the end: the suite under test checks the docs' figures against it (tests/test_figures.py), and a file
+    # rewritten mid-run made that test fail in the very run measuring the suite.
+    report = save(partial)
     with tempfile.TemporaryDirectory(prefix="dp-stress-") as logs:
         for index, load in enumerate(plan, 1):
             result = _round(pytest_args, load, Path(logs) / f"round-{index}.log")
@@ -98,7 +105,9 @@ def main() -> None:
                   f"{result['seconds'] / 60:.1f} min — {result['summary']}", flush=True)
             if not result["passed"]:
                 print(result["output_tail"], flush=True)
-            report = save()
+            report = save(partial)
+    report = save(final)
+    partial.unlink()
     print(f"loaded rounds passed: {report['loaded_rounds_passed']}")
     sys.exit(0 if report["all_passed"] else 1)
 
