@@ -96,7 +96,7 @@ def main() -> None:
     # Progress goes to FILE.partial, so a run cut short keeps the rounds it finished; FILE itself is replaced only
     # at the end: the suite under test checks the docs' figures against it (tests/test_figures.py), and a file
     # rewritten mid-run made that test fail in the very run measuring the suite.
-    report = save(partial)
+    save(partial)
     with tempfile.TemporaryDirectory(prefix="dp-stress-") as logs:
         for index, load in enumerate(plan, 1):
             result = _round(pytest_args, load, Path(logs) / f"round-{index}.log")
@@ -105,7 +105,7 @@ def main() -> None:
                   f"{result['seconds'] / 60:.1f} min — {result['summary']}", flush=True)
             if not result["passed"]:
                 print(result["output_tail"], flush=True)
-            report = save(partial)
+            save(partial)
     report = save(final)
     partial.unlink()
     print(f"loaded rounds passed: {report['loaded_rounds_passed']}")

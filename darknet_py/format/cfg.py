@@ -63,8 +63,8 @@ class Section:
             raise self.error(f"option '{key}' must be {kind}, found '{text}'", key) from None
 
     def get_int(self, key: str, default: object = _REQUIRED) -> int:
-        """Option `key` parsed as an integer (darknet's 32-bit int); `default` when it is not set, a CfgError naming the line when it is
-        required (no default) and missing or when its text is not an integer."""
+        """Option `key` parsed as an integer (darknet's 32-bit int); `default` when it is not set, a CfgError
+        naming the line when it is required (no default) and missing or when its text is not an integer."""
         return self._get(key, default, _parse_int, "an integer")
 
     def get_float(self, key: str, default: object = _REQUIRED) -> float:
@@ -78,13 +78,13 @@ class Section:
         return self._get(key, default, str, "text")
 
     def get_ints(self, key: str, default: object = _REQUIRED) -> list[int]:
-        """Option `key` parsed as a comma-separated list of integers; `default` when it is not set, a CfgError naming the line when it is
-        required (no default) and missing or when its text is not such a list."""
+        """Option `key` parsed as a comma-separated list of integers; `default` when it is not set, a CfgError
+        naming the line when it is required (no default) and missing or when its text is not such a list."""
         return self._get(key, default, lambda t: _parse_list(t, _parse_int), "a comma-separated list of integers")
 
     def get_floats(self, key: str, default: object = _REQUIRED) -> list[float]:
-        """Option `key` parsed as a comma-separated list of numbers; `default` when it is not set, a CfgError naming the line when it is
-        required (no default) and missing or when its text is not such a list."""
+        """Option `key` parsed as a comma-separated list of numbers; `default` when it is not set, a CfgError
+        naming the line when it is required (no default) and missing or when its text is not such a list."""
         return self._get(key, default, lambda t: _parse_list(t, _parse_float), "a comma-separated list of numbers")
 
 
