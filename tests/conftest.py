@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -42,6 +43,16 @@ def same_detections(expected, got, score_tol: float = 1e-4, box_tol: float = 0.5
         assert have.labels == want.labels
         assert np.abs(have.scores - want.scores).max(initial=0) <= score_tol
         assert np.abs(have.boxes - want.boxes).max(initial=0) <= box_tol
+
+
+def as_another_user(command: list[str]) -> list[str]:
+    """`command` run by a user who does not own the test's folders: `nobody` where the tests run as root (root
+    may write anywhere), else the test's own user, for whom a folder's mode already holds."""
+    if os.geteuid() != 0:
+        return command
+    setpriv = shutil.which("setpriv")  # util-linux, in every Debian
+    assert setpriv, "setpriv (util-linux) is needed to run as another user"
+    return [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
 
 
 def photos() -> list[Path]:

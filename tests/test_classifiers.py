@@ -76,6 +76,12 @@ def test_cli_classify_prints_darknets_lines_and_saves_json(darknet_ref, tiny: di
     saved = json.loads((tmp_path / "classifications.json").read_text())
     assert [r["source"] for r in saved] == [str(p) for p in sorted(tiny["pngs"])]
     assert all(len(r["classes"]) == 3 and r["classes"][0]["probability"] >= r["classes"][1]["probability"] for r in saved)
+    (tmp_path / "classifications.json").write_text("[]")  # a file already there is replaced only with --exist-ok
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'classifications.json'} exists; pass --exist-ok to overwrite it"
+    assert (tmp_path / "classifications.json").read_text() == "[]"
+    assert cli.main([*args, "--exist-ok"]) == 0
+    assert json.loads((tmp_path / "classifications.json").read_text()) == saved
 
 
 def test_an_onnx_export_classifies_like_the_torch_model(tiny: dict, tmp_path: Path) -> None:

@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
 import pytest
 
-from tests.conftest import IMAGES, REPO, VIDEO, official, shared_path
+from tests.conftest import IMAGES, REPO, VIDEO, as_another_user, official, shared_path
 
 
 def _run(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -135,6 +137,44 @@ def test_an_output_folder_with_files_needs_exist_ok(tmp_path: Path) -> None:
     assert cv2.imread(str(out / "dog.jpg")) is not None
     (tmp_path / "file").write_text("x")
     assert cli.main(["detect", *dog, "--output", str(tmp_path / "file")]) == 2
+
+
+def test_folders_it_cannot_write_in_are_refused_before_the_model_loads() -> None:
+    """A read-only image folder (--save-labels writes beside the images), --output in it, runs/detect under a
+    read-only working folder, an export into it: one line naming the folder, exit 2, nothing written. The weights
+    file is broken, so the refusal proves it came before the model loaded (seconds, or minutes of export work)."""
+    base = Path(tempfile.mkdtemp(prefix="darknet_py-readonly-"))  # not tmp_path: its parents are root's alone (0700)
+    readonly = base / "images"
+    try:
+        base.chmod(0o755)
+        readonly.mkdir()
+        shutil.copy(shared_path(IMAGES / "dog.jpg"), readonly / "dog.jpg")
+        cfg, _ = official("yolov4-tiny")
+        (base / "broken.weights").write_bytes(b"\0" * 20)
+        (base / "broken.weights").chmod(0o644)
+        readonly.chmod(0o555)
+        for folder in (base, readonly):
+            assert os.access(folder, os.R_OK | os.X_OK)
+        program = [sys.executable, "-m", "darknet_py.cli"]
+        model = ["--cfg", str(cfg), "--weights", str(base / "broken.weights")]
+        detect = [*program, "detect", str(readonly / "dog.jpg"), *model]
+        denied = f"cannot write in {readonly} (permission denied)"
+        cases = [
+            ([*detect, "--save-labels", "--no-save", "--output", str(base / "new")], base,
+             f"error: --save-labels writes each label file where darknet does (beside its image, or images/…→labels/…): "
+             f"{denied}"),
+            ([*detect, "--output", str(readonly / "out" / "deeper")], base, f"error: --output: {denied}"),
+            (detect, readonly, f"error: the run's folder runs/detect/N: {denied}"),
+            ([*program, "export", *model, "-o", str(readonly / "m.onnx")], base, f"error: {readonly / 'm.onnx'}: {denied}"),
+        ]
+        for command, cwd, line in cases:
+            result = subprocess.run(as_another_user(command), cwd=cwd, capture_output=True, text=True, timeout=120)
+            assert result.returncode == 2 and result.stderr.strip().splitlines() == [line], result.stderr
+        assert sorted(p.name for p in readonly.iterdir()) == ["dog.jpg"] and not (base / "new").exists()
+    finally:
+        if readonly.exists():
+            readonly.chmod(0o755)
+        shutil.rmtree(base)
 
 
 def test_a_photo_with_an_extension_opencv_cannot_write_is_saved_as_jpg(tmp_path: Path) -> None:

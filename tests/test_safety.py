@@ -3,6 +3,10 @@ and inside the cache, one clear line (no traceback) for a user error unless --de
 from __future__ import annotations
 
 import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +14,7 @@ import pytest
 import darknet_py
 from darknet_py import cli
 from darknet_py.format import zoo
-from tests.conftest import official
+from tests.conftest import as_another_user, official
 
 
 class _Boom:
@@ -55,11 +59,16 @@ def test_system_errors_and_bugs_are_one_line_too(tmp_path: Path, capsys, monkeyp
     cfg, weights = official("yolov4-tiny")
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    # an output path that runs through a file: the OS error, one line, exit 2
+    # an output path that runs through a file: refused before the export's work, one line, exit 2
     assert cli.main(["export", "--cfg", str(cfg), "--weights", str(weights), "-o", str(blocker / "m.onnx")]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and err.splitlines()[-1] == f"error: {blocker}: File exists"
-    assert not list(tmp_path.glob("**/*.onnx*"))
+    assert "Traceback" not in err and err.splitlines()[-1] == f"error: {blocker / 'm.onnx'}: {blocker} is a file, not a folder"
+    # a name longer than a file name may be: the system's error when the file is written, one line naming it, exit 2
+    too_long = tmp_path / ("m" * 300 + ".onnx")
+    assert cli.main(["export", "--cfg", str(cfg), "--weights", str(weights), "-o", str(too_long)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines()[-1] == f"error: {too_long}: File name too long"
+    assert not list(tmp_path.glob("**/*.onnx*")) and sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
     # a bug deep inside: one line naming it, exit 3, the traceback only with --debug
     from darknet_py.model import info
 
@@ -69,3 +78,30 @@ def test_system_errors_and_bugs_are_one_line_too(tmp_path: Path, capsys, monkeyp
     assert err.count("\n") == 1 and "unexpected ZeroDivisionError" in err and "--debug" in err
     assert cli.main(["--debug", "info", str(cfg)]) == 3
     assert "Traceback (most recent call last)" in capsys.readouterr().err
+
+
+def test_atomic_writes_take_any_legal_name_and_their_errors_name_the_file(tmp_path: Path) -> None:
+    """The temporary file beside the target adds a dot, 8 random characters and a suffix to the name: a legal
+    254-byte name (125 two-byte letters) must still be writable, and a failure names the user's file, not ours."""
+    from darknet_py.core.fileio import atomic_path, atomic_write
+
+    long_name = tmp_path / ("é" * 125 + ".txt")
+    with atomic_write(long_name, "w") as handle:
+        handle.write("kept")
+    image = tmp_path / ("a" * 250 + ".jpg")
+    with atomic_path(image, ".jpg") as temporary:
+        Path(temporary).write_bytes(b"jpeg")
+    assert long_name.read_text() == "kept" and image.read_bytes() == b"jpeg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([long_name.name, image.name])  # no temporary left
+    base = Path(tempfile.mkdtemp(prefix="darknet_py-readonly-"))  # tmp_path's parents are the test user's alone
+    try:
+        base.chmod(0o555)
+        target = base / "result.json"
+        code = f"from darknet_py.core.fileio import atomic_write\nwith atomic_write({str(target)!r}) as h: h.write(b'x')"
+        result = subprocess.run(as_another_user([sys.executable, "-c", code]), capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == \
+            f"PermissionError: [Errno 13] Permission denied: '{target}'", result.stderr
+        assert list(base.iterdir()) == []
+    finally:
+        base.chmod(0o755)
+        shutil.rmtree(base)

@@ -57,13 +57,15 @@ def _compare(theirs: list[Path], ours: list[Path]) -> tuple[int, int]:
     return result.identical, len(result.flipped)
 
 
-def test_photos_labels_equal_darknets_byte_for_byte(darknet_ref, tmp_path: Path) -> None:
+def test_photos_labels_equal_darknets_byte_for_byte(darknet_ref, tmp_path: Path, capsys) -> None:
     theirs = _png_copies(photos(), tmp_path / "darknet")
     ours = _png_copies(photos(), tmp_path / "ours")
     _darknet_save_labels(darknet_ref, theirs)
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"{p}\n" for p in ours))
     _our_save_labels(str(listing), tmp_path / "out")  # a .txt list SOURCE, as darknet reads its standard input
+    # the files are not in --output: the run's last lines say where they went
+    assert f"labels: 9 file(s) where darknet puts them (first: {ours[0].with_suffix('.txt')})" in capsys.readouterr().err
     identical, flips = _compare(theirs, ours)
     assert identical + flips == 9 and identical >= 8  # 9 of 9 identical where this was written
     dog = (tmp_path / "ours" / "dog.txt").read_text().splitlines()

@@ -7,9 +7,12 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.fileio import atomic_write
+from ..core.fileio import atomic_write, refuse_overwrite
 from ..media.sources import source_items
 from .common import add_model_args, fresh_run_dir, model_files, size_arg
+
+CLASSIFY_RUNS = Path("runs/classify")  # --save-json's default: a fresh CLASSIFY_RUNS/N each run
+CLASSIFICATIONS_JSON = "classifications.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -19,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--output", help="folder for --save-json (default: a fresh runs/classify/N)")
     p.add_argument("--save-json", action="store_true", help="write OUTPUT/classifications.json")
+    p.add_argument("--exist-ok", action="store_true", help="replace an OUTPUT/classifications.json already there")
     p.add_argument("--batch", type=int, default=1, help="images per forward (default 1)")
 
 
@@ -34,6 +38,9 @@ def run(args) -> int:
     kind, items = source_items(args.source)
     if kind != "images":
         raise InputError(f"classify takes images (a file, a folder or a glob), not a {kind}: {args.source}")
+    out = Path(args.output) if args.output else fresh_run_dir(CLASSIFY_RUNS)
+    if args.save_json:  # refused before the model loads and every image is classified
+        refuse_overwrite(out / CLASSIFICATIONS_JSON, args.exist_ok)
     cfg, weights = model_files(args)
     model = load(weights if cfg is None else cfg, None if cfg is None else weights, device=args.device, size=size_arg(args))
     if not model.is_classifier:
@@ -46,8 +53,7 @@ def run(args) -> int:
             print("\n".join(f"  {line}" for line in str(result).splitlines()))
             records.append(result.as_dict())
     if args.save_json:
-        out = Path(args.output) if args.output else fresh_run_dir(Path("runs/classify"))
-        with atomic_write(out / "classifications.json", "w") as handle:
+        with atomic_write(out / CLASSIFICATIONS_JSON, "w") as handle:
             json.dump(records, handle)
-        print(f"{len(records)} image(s) → {out / 'classifications.json'}", file=sys.stderr)
+        print(f"{len(records)} image(s) → {out / CLASSIFICATIONS_JSON}", file=sys.stderr)
     return 0

@@ -47,7 +47,10 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
                         "for this network on this CPU, measured the first time and remembered")
 
 
-def fresh_run_dir(root: Path = Path("runs/detect")) -> Path:
+DETECT_RUNS = Path("runs/detect")  # detect's default output: a fresh DETECT_RUNS/N each run
+
+
+def fresh_run_dir(root: Path = DETECT_RUNS) -> Path:
     n = 1
     while (root / str(n)).exists():
         n += 1

@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..core.fileio import require_writable
 from ..media.crops import CROPS_DIR, CropsSink, check_pad
 from ..media.darknet_labels import DarknetLabelsSink, label_path
 from ..media.redact import PIXELATE_CELLS, redact_stage
@@ -52,6 +53,9 @@ def check_dataset_args(args, kind: str, items) -> None:
         if held and not args.exist_ok:  # darknet replaces them; a user's (corrected) labels are not replaced unasked
             raise InputError(f"--save-labels would replace {len(held)} label file(s) already there (first: {held[0]}); "
                              "pass --exist-ok to replace them, as darknet does")
+        for folder in sorted({str(Path(path).parent) for path in labels}):  # not one image detected, then refused
+            require_writable(folder, "--save-labels writes each label file where darknet does (beside its image, or "
+                                     "images/…→labels/…)")
 
 
 def dataset_stages(args, names: list[str]) -> list[Stage]:
@@ -64,6 +68,11 @@ def dataset_flags_given(args) -> tuple[tuple[str, bool], ...]:
     """(flag, whether given) for each of these options (what --ray, which writes records only, refuses)."""
     return (("--save-labels", args.save_labels), ("--save-crops", args.save_crops), ("--blur", bool(args.blur)),
             ("--pixelate", bool(args.pixelate)), ("--no-boxes", args.no_boxes))
+
+
+def dataset_notes(sinks: list[Sink]) -> list[str]:
+    """Lines for the end of a run: where --save-labels put its files (not in OUTPUT, so say where)."""
+    return [sink.summary() for sink in sinks if isinstance(sink, DarknetLabelsSink)]
 
 
 def dataset_sinks(args, out: Path) -> list[Sink]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..core import interrupt
 from ..core.errors import InputError
+from ..core.fileio import require_writable
 from ..format.names import class_ids
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
 from ..media.many_sources import run_many
@@ -34,6 +35,7 @@ from ..media.video_writer import CODECS, output_suffix
 from ..pipeline.tracking import counts_text
 from .camera_options import add_camera_args, live_source_options
 from .common import (
+    DETECT_RUNS,
     add_backend_arg,
     add_device_args,
     add_model_args,
@@ -43,7 +45,14 @@ from .common import (
     make_folders,
     written_to,
 )
-from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_sinks, dataset_stages
+from .dataset_options import (
+    add_dataset_args,
+    check_dataset_args,
+    dataset_flags_given,
+    dataset_notes,
+    dataset_sinks,
+    dataset_stages,
+)
 from .tile_options import add_tile_args, tile_options
 from .track_options import (
     add_tracking_args,
@@ -148,8 +157,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     check_dataset_args(args, kind, items)
     if args.show:
         _require_display()
-    if args.output and not args.exist_ok:
-        _refuse_filled_folder(Path(args.output))
+    _check_output(args)
     model, names = load_model(args)
     classes = _classes(args, names)
     stages += dataset_stages(args, names)  # redaction, after tracking: it changes the pixels, not the boxes
@@ -180,6 +188,8 @@ def _detect_here(args, live: LiveView | None) -> int:
     finally:
         drop_empty(made)  # --no-save with nothing else to write: no empty runs/detect/N left behind
     print(f"{report.summary()}{written_to(out)}", file=sys.stderr, flush=True)
+    for line in dataset_notes(sinks):
+        print(line, file=sys.stderr, flush=True)
     _print_counts(stages)
     if report.video is not None and report.video.gave_up:
         print(f"error: {report.video.gave_up}", file=sys.stderr, flush=True)  # the outputs are finished
@@ -211,8 +221,7 @@ def _detect_many(args, live: LiveView | None) -> int:
         check_dataset_args(args, "video", each)
     if args.show:
         raise InputError("--show shows one source; drop it with several (--serve shows them in a browser)")
-    if args.output and not args.exist_ok:
-        _refuse_filled_folder(Path(args.output))
+    _check_output(args)
     model, names = load_model(args)
     classes = _classes(args, names)
     for jobs in stages:
@@ -348,6 +357,14 @@ def _live_options(args) -> LiveOptions:
     elif args.wait_viewers < 0:
         raise InputError(f"--wait-viewers {args.wait_viewers}: give a number of viewers, 0 or more")
     return options
+
+
+def _check_output(args) -> None:
+    """Before the model loads: an --output folder that holds files (without --exist-ok), or one (or runs/detect)
+    this user cannot write in."""
+    if args.output and not args.exist_ok:
+        _refuse_filled_folder(Path(args.output))
+    require_writable(args.output or DETECT_RUNS, "--output" if args.output else f"the run's folder {DETECT_RUNS}/N")
 
 
 def _refuse_filled_folder(folder: Path) -> None:

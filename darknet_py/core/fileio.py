@@ -11,9 +11,39 @@ from .errors import InputError
 
 
 def refuse_overwrite(path: str | os.PathLike[str], exist_ok: bool) -> None:
-    """A user's file is never replaced unasked."""
+    """Before the work that makes an output file: a user's file is never replaced unasked, and a folder the file
+    cannot be written in is refused now, not after minutes of work.
+
+    Args:
+        path: the file the work will write.
+        exist_ok: whether an existing file may be replaced (--exist-ok).
+
+    Raises:
+        InputError: the file exists (without exist_ok), or its folder cannot be written in.
+    """
     if os.path.exists(path) and not exist_ok:
         raise InputError(f"{os.fspath(path)} exists; pass --exist-ok to overwrite it")
+    require_writable(os.path.dirname(os.path.abspath(path)), os.fspath(path))
+
+
+def require_writable(folder: str | os.PathLike[str], what: str) -> None:
+    """Refuse, before any work, a folder in which files cannot be created: the folder itself or, where it does not
+    exist yet, the nearest folder above it that does (where it would be made).
+
+    Args:
+        folder: where the files would go.
+        what: what would be written there, for the message ("--output", "--save-labels' label files").
+
+    Raises:
+        InputError: naming the folder that refuses and why.
+    """
+    path = os.path.abspath(folder)
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        raise InputError(f"{what}: {path} is a file, not a folder")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise InputError(f"{what}: cannot write in {path} (permission denied)")
 
 
 def read_bytes(path: str, error: type[Exception], what: str) -> bytes:
@@ -34,15 +64,47 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+_NAME_MAX = 255  # the longest file name, in bytes, on Linux file systems (ext4, xfs, btrfs, tmpfs)
+_RANDOM = 8  # the characters mkstemp adds
+
+
+def temporary_prefix(name: str, suffix: str = "") -> str:
+    """The prefix for a temporary file or folder beside `name` (tempfile's `prefix`): ".NAME.", NAME cut so that the
+    whole temporary name stays a legal file name (a user's 250-byte name is legal; with the temporary's additions
+    it would not be).
+
+    Args:
+        name: the file name the temporary stands in for (no folder).
+        suffix: the temporary's suffix (tempfile's `suffix`).
+
+    Returns:
+        The prefix, at most 255 bytes less the suffix and tempfile's 8 random characters.
+    """
+    room = _NAME_MAX - len(os.fsencode(suffix)) - _RANDOM - 2  # the two dots
+    return "." + os.fsencode(name)[:max(room, 0)].decode("utf-8", errors="ignore") + "."
+
+
 def _mkstemp_like_open(path: str, suffix: str) -> tuple[int, str]:
     """mkstemp creates 0600 files; give the final file the mode open() would (0666 & ~umask)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=temporary_prefix(os.path.basename(path), suffix),
+                                   suffix=suffix)
+    except OSError as exc:  # the error names the file the user asked for, not our temporary name
+        raise OSError(exc.errno, exc.strerror, path) from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return fd, tmp
+
+
+def _into_place(tmp: str, path: str) -> None:
+    """Rename the finished temporary file to `path`; a failure (a name too long, a full disk) names `path`."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
 
 
 @contextlib.contextmanager
@@ -54,7 +116,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, os.fspath(path))
+        _into_place(tmp, os.fspath(path))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -69,7 +131,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[str]
     os.close(fd)
     try:
         yield tmp
-        os.replace(tmp, path)
+        _into_place(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -23,6 +23,7 @@ from typing import Callable, Iterator, Sequence
 from ..backends.openvino import INSTALL_HINT, model_from_onnx, require_openvino
 from ..backends.torch import Darknet
 from ..core.errors import InputError
+from ..core.fileio import temporary_prefix
 from ..format.metadata import METADATA_KEY
 from .onnx import ExportOptions, build_onnx, checked_bytes
 from .quantize import Int8Options, calibration_batches, calibration_images, quiet_logger
@@ -91,7 +92,7 @@ def save_ir(ov_model, meta: dict, path: str | os.PathLike[str], compress_to_fp16
     target = Path(path)
     ov_model.set_rt_info(json.dumps(meta), [METADATA_KEY])
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{target.stem}-", dir=target.parent)
+    staging = tempfile.mkdtemp(prefix=temporary_prefix(target.stem), dir=target.parent)
     try:
         ov.save_model(ov_model, os.path.join(staging, "model.xml"), compress_to_fp16=compress_to_fp16)
         os.replace(os.path.join(staging, "model.bin"), target.with_suffix(".bin"))

@@ -88,6 +88,10 @@ class DarknetLabelsSink:
     Images only: a video frame has no image file to put its labels beside (`--save-txt` labels frames).
     """
 
+    def __init__(self) -> None:
+        self.written = 0
+        self.first: Path | None = None
+
     def write(self, result: Result) -> None:
         if result.frame is not None:
             raise InputError("--save-labels writes darknet's label file beside each image; a video's frames have "
@@ -96,6 +100,13 @@ class DarknetLabelsSink:
         os.makedirs(target.parent, exist_ok=True)
         with atomic_write(target, "w") as handle:
             handle.write(darknet_label_lines(result.detections))
+        self.written += 1
+        self.first = self.first or target
+
+    def summary(self) -> str:
+        """Where the label files went (not in the run's folder), for its last lines."""
+        where = f" (first: {self.first})" if self.first else ""
+        return f"labels: {self.written} file(s) where darknet puts them{where}"
 
     def finish(self) -> None:
         pass
