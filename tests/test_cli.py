@@ -177,6 +177,27 @@ def test_folders_it_cannot_write_in_are_refused_before_the_model_loads() -> None
         shutil.rmtree(base)
 
 
+def test_a_folder_source_says_which_videos_it_leaves_out(tmp_path: Path, clip: Path) -> None:
+    """A folder SOURCE is its images: a video beside them is named in a warning, and a folder of videos only is
+    an error that says how to run them, not just "no images"."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(shared_path(IMAGES / "dog.jpg"), folder / "dog.jpg")
+    shutil.copy(clip, folder / "walk.avi")
+    (folder / "notes.txt").write_text("not a source")
+    result = _run("detect", str(folder), "--no-save")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 0 and lines[-1] == "1 image(s)", result.stderr
+    assert f"warning: {folder}: a folder SOURCE is its images; 1 video(s) there are left out (walk.avi): give videos " \
+           "as SOURCEs of their own (several at once: detect a.mp4 b.mp4)" in lines
+    (folder / "dog.jpg").unlink()
+    shutil.copy(clip, folder / "run.avi")
+    result = _run("detect", str(folder), "--no-save")
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].endswith(
+        f"in folder {folder}; it holds 2 video(s) (run.avi, …): give videos as SOURCEs of their own (several at once: "
+        "detect a.mp4 b.mp4)"), result.stderr
+
+
 def test_a_photo_with_an_extension_opencv_cannot_write_is_saved_as_jpg(tmp_path: Path) -> None:
     from darknet_py import cli
 

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import glob
 import sys
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import cv2
 
-from ..core.errors import InputError
+from ..core.errors import DarknetWarning, InputError
 from ..format.darknet_data import read_image_list
 from ..pipeline.preprocess import IMAGE_EXTENSIONS
 
@@ -37,8 +38,14 @@ def source_items(source: str) -> tuple[str, list[str] | str | int]:
     path = Path(source)
     if path.is_dir():
         files = sorted(str(f) for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+        videos = sorted(f.name for f in path.iterdir() if f.suffix.lower() in VIDEO_EXTENSIONS)
+        play = "give videos as SOURCEs of their own (several at once: detect a.mp4 b.mp4)"
         if not files:
-            raise InputError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in folder {source}")
+            held = f"; it holds {len(videos)} video(s) ({_first(videos)}): {play}" if videos else ""
+            raise InputError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in folder {source}{held}")
+        if videos:  # a folder SOURCE is its images; a video there would otherwise be passed over without a word
+            warnings.warn(f"{source}: a folder SOURCE is its images; {len(videos)} video(s) there are left out "
+                          f"({_first(videos)}): {play}", DarknetWarning, stacklevel=2)
         return "images", files
     if path.is_file() and path.suffix.lower() == LIST_EXTENSION:
         return "images", listed_images(read_image_list(path, "image list"), source)
@@ -48,6 +55,10 @@ def source_items(source: str) -> tuple[str, list[str] | str | int]:
     if matches:
         return "images", matches
     raise InputError(f"source not found: {source}")
+
+
+def _first(names: list[str]) -> str:
+    return names[0] + (", …" if len(names) > 1 else "")
 
 
 def listed_images(paths: list[str], name: str) -> list[str]:
