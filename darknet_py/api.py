@@ -10,6 +10,7 @@ from .backends.graph_classifier import GraphClassifier, classifier_or_detector
 from .backends.torch import Darknet
 from .core.errors import InputError
 from .core.fileio import sha256_file
+from .format import zoo
 from .format.cfg import read_cfg
 from .format.names import default_names
 from .model.network import resolve_device, size_pair
@@ -49,9 +50,11 @@ def load(
     and for an exported file, it is the same as None.
 
     Args:
-        cfg (str or PathLike): a darknet `.cfg` file, or an exported `.onnx` / OpenVINO `.xml` file.
+        cfg (str or PathLike): a darknet `.cfg` file, an exported `.onnx` / OpenVINO `.xml` file, or an
+            official model's name ("yolov4-tiny"; cfg/zoo.json lists them): its cfg and official weights, from
+            DARKNET_PY_ZOO or downloaded once and sha256-checked, as `darknet-py detect --model NAME`.
         weights (str or PathLike, optional): the `.weights` for `cfg` (an exported file may come here
-            instead); None: randomly initialised weights.
+            instead); None: randomly initialised weights (an official model's name: its weights).
         device (str): "cpu", "cuda" or "cuda:N". Default: "cpu".
         size (int or (int, int), optional): network input size, N or (W, H), instead of the cfg's.
         fast (bool): fold batch norm and keep activations channels-last (torch). Default: True.
@@ -69,6 +72,11 @@ def load(
     """
     if resize is not None:
         check_resize(resize)
+    if weights is None and _official_name(cfg):
+        known = sorted(zoo.manifest()["models"])
+        if cfg not in known:
+            raise InputError(f"{cfg}: no such file, nor an official model's name (those are: {', '.join(known)})")
+        cfg, weights = zoo.resolve(cfg)
     if backend is not None and backend not in (*BACKENDS, AUTO):
         raise InputError(f"unknown backend '{backend}'; use one of {', '.join((*BACKENDS, AUTO))}")
     if backend == AUTO:
@@ -106,6 +114,12 @@ def load(
     if not fast:
         return model.accelerate(cuda_graphs=False)
     return model.fold_batchnorm().use_channels_last()
+
+
+def _official_name(cfg) -> bool:
+    """Whether `cfg` is a model's name (cfg/zoo.json, as `--model NAME`), not a file: a bare word with no folder and
+    no extension that names no file here. An unknown one is then refused with the known names listed."""
+    return isinstance(cfg, str) and not os.path.exists(cfg) and os.sep not in cfg and "." not in cfg
 
 
 AUTO = "auto"  # load(backend=AUTO): the fastest exact runtime here (darknet_py.backends.fastest)

@@ -16,7 +16,7 @@ from darknet_py.core.errors import InputError
 from darknet_py.format import zoo
 from darknet_py.pipeline.nms import batched_nms, pairwise_overlap
 from darknet_py.pipeline.preprocess import prepare
-from tests.conftest import ZOO_CFG, ZOO_WEIGHTS, official, photos
+from tests.conftest import IMAGES, ZOO_CFG, ZOO_WEIGHTS, official, photos, same_detections, shared_path
 
 
 @pytest.mark.parametrize("letterbox", [True, False])
@@ -136,6 +136,25 @@ def test_zoo_mirror_and_offline_message(tmp_path: Path, monkeypatch) -> None:
         darknet_py.InputError(f"cannot download {url} (offline); download it yourself and put it in …")))
     with pytest.raises(darknet_py.InputError, match="download it yourself"):
         zoo.resolve("yolov4-tiny")
+
+
+def test_load_takes_an_official_name_as_the_cli_s_model(tmp_path: Path, monkeypatch) -> None:
+    """load("yolov4-tiny") is `--model yolov4-tiny`: the official cfg and weights (not random ones); a bare word
+    that is neither a file nor a name lists the names; a file of that name in the working folder wins."""
+    cfg, weights = official("yolov4-tiny")
+    monkeypatch.setenv("DARKNET_PY_ZOO", str(cfg.parents[1]))
+    monkeypatch.chdir(tmp_path)
+    image = str(shared_path(IMAGES / "dog.jpg"))
+    by_name = darknet_py.load("yolov4-tiny").detect(image)[0]
+    same_detections(darknet_py.load(cfg, weights).detect(image), [by_name], score_tol=0, box_tol=0)
+    assert {"dog", "bicycle", "truck"} <= set(by_name.labels)
+    with pytest.raises(darknet_py.InputError, match=r"^yolov4-tinyy: no such file, nor an official model's name "
+                                                    r"\(those are: yolov3, yolov3-tiny, yolov4, "):
+        darknet_py.load("yolov4-tinyy")
+    official_first = darknet_py.load(cfg, weights, fast=False).layers[0].conv.weight
+    assert torch.equal(darknet_py.load("yolov4-tiny", fast=False).layers[0].conv.weight, official_first)
+    (tmp_path / "yolov4-tiny").write_text(cfg.read_text())  # a cfg file without an extension: read, random weights
+    assert not torch.equal(darknet_py.load("yolov4-tiny", fast=False).layers[0].conv.weight, official_first)
 
 
 def test_manifest_sizes_and_digests_match_the_files_we_have() -> None:
