@@ -110,6 +110,10 @@ def test_darknets_resize_image(darknet_ref, tmp_path: Path, size: tuple[int, int
 
 def test_misuse_is_one_clear_error(tiny: dict, tmp_path: Path, capsys) -> None:
     model = darknet_py.load(tiny["cfg"], tiny["weights"])
+    by_path, by_bytes = model.classify([tiny["pngs"][0], tiny["pngs"][0].read_bytes()])  # an upload's bytes, as the file
+    assert by_bytes.labels == by_path.labels and np.array_equal(by_bytes.probabilities, by_path.probabilities)
+    with pytest.raises(darknet_py.InputError, match="cannot read a int as an image"):
+        model.classify(3)
     with pytest.raises(darknet_py.InputError, match="is a classifier.*use classify"):
         model.detect(tiny["pngs"][0])
     with pytest.raises(darknet_py.InputError, match="top must be a positive integer"):

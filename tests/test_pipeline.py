@@ -7,6 +7,7 @@ import threading
 from functools import partial
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -155,6 +156,27 @@ def test_load_takes_an_official_name_as_the_cli_s_model(tmp_path: Path, monkeypa
     assert torch.equal(darknet_py.load("yolov4-tiny", fast=False).layers[0].conv.weight, official_first)
     (tmp_path / "yolov4-tiny").write_text(cfg.read_text())  # a cfg file without an extension: read, random weights
     assert not torch.equal(darknet_py.load("yolov4-tiny", fast=False).layers[0].conv.weight, official_first)
+
+
+def test_detect_takes_an_image_file_s_bytes_as_it_reads_the_file(tmp_path: Path) -> None:
+    """An upload's bytes (bytes, bytearray, memoryview) decode as the file reads: the same detections to the bit;
+    what is not an image, a folder, or a value of another type is one InputError naming it."""
+    model = darknet_py.load(*official("yolov4-tiny"))
+    paths = [shared_path(IMAGES / name) for name in ("dog.jpg", "horses.jpg")]
+    png = tmp_path / "dog.png"
+    png.write_bytes(cv2.imencode(".png", cv2.imread(str(paths[0])))[1].tobytes())
+    from_files = model.detect([*map(str, paths), str(png)])
+    data = [path.read_bytes() for path in [*paths, png]]
+    from_bytes = model.detect([data[0], bytearray(data[1]), memoryview(data[2])])
+    same_detections(from_files, from_bytes, score_tol=0, box_tol=0)
+    assert len(model.detect(data[0])) == 1  # one image's bytes are one image, not a batch of byte values
+    for bad, message in [(b"GIF89a-truncated", r"cannot decode image: image bytes \(16 bytes\) \(not an image"),
+                         (b"", r"cannot decode image: image bytes \(0 bytes\)"),
+                         (str(tmp_path), "is a folder, not an image: pass its images"),
+                         (7, "cannot read a int as an image: give a BGR numpy array, an image path or an image file's bytes"),
+                         ([None], "cannot read a NoneType as an image")]:
+        with pytest.raises(InputError, match=message):
+            model.detect(bad)
 
 
 def test_manifest_sizes_and_digests_match_the_files_we_have() -> None:

@@ -17,7 +17,7 @@ from darknet_py import cli
 from darknet_py.media import sinks, video
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.image_header import header_size
-from darknet_py.pipeline.preprocess import IMAGE_EXTENSIONS, read_image
+from darknet_py.pipeline.preprocess import IMAGE_EXTENSIONS, decode_image, read_image
 from tests.conftest import CLIP_FRAMES, IMAGES, frame_count, official, shared_path
 
 
@@ -215,6 +215,8 @@ def test_an_image_over_opencvs_pixel_limit_is_called_too_large(tmp_path: Path, k
     path.write_bytes(OVERSIZED[kind])
     with pytest.raises(darknet_py.InputError, match=r"image too large: .* 40000x40000 = 1,600,000,000 pixels.*OPENCV_IO_MAX_IMAGE_PIXELS"):
         read_image(path)
+    with pytest.raises(darknet_py.InputError, match=r"image too large: image bytes \(\d+ bytes\) is 40000x40000 = "):
+        decode_image(OVERSIZED[kind])  # the same file's bytes, as detect(bytes) gets them
     # the CLI: one line, exit 2 (bad input), no traceback, nothing written
     cfg, weights = official("yolov4-tiny")
     assert cli.main(["detect", str(path), "--cfg", str(cfg), "--weights", str(weights), "--output", str(tmp_path / "out")]) == 2

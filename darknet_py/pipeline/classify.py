@@ -18,8 +18,7 @@ from ..core.errors import InputError
 from ..format.names import default_names
 from .classifications import Classification, top_classes
 from .darknet_image import center_crop_min, to_float_rgb
-from .detect import ImageLike, as_image_list
-from .preprocess import as_bgr8, read_image
+from .detect import ImageLike, as_image_list, load_image
 
 
 def prepare(images: ImageLike | Sequence[ImageLike], width: int, height: int) -> tuple[np.ndarray, list[str]]:
@@ -28,12 +27,7 @@ def prepare(images: ImageLike | Sequence[ImageLike], width: int, height: int) ->
     pixels = np.empty((len(items), 3, height, width), np.float32)
     sources = []
     for i, item in enumerate(items):
-        if isinstance(item, np.ndarray):
-            image, source = as_bgr8(item), ""
-        elif isinstance(item, (str, os.PathLike)):
-            image, source = read_image(item), os.fspath(item)
-        else:
-            raise InputError(f"cannot classify a {type(item).__name__}: give a BGR numpy array or an image path")
+        image, source = load_image(item)
         pixels[i] = center_crop_min(to_float_rgb(image), width, height)
         sources.append(source)
     return pixels, sources

@@ -27,9 +27,11 @@ from .detections import Detections
 from .nms import GREEDY_DIOU_BETA, batched_nms
 from .preprocess import (
     DEFAULT_RESIZE,
+    ENCODED,
     ImageLike,
     Transform,
     check_resize,
+    decode_image,
     network_image,
     prepare,
     read_image,
@@ -75,22 +77,44 @@ class DetectOptions:
             raise InputError(f"classes {unknown}: not class ids of this model (it has {num_classes}: 0..{num_classes - 1})")
 
 
-def _load(item: ImageLike, channels: int = 3) -> tuple[np.ndarray, str]:
-    """An image as a network with *channels* input channels reads it (preprocess.network_image, read_image),
-    and its path ("" for an array)."""
+IMAGE_KINDS = "a BGR numpy array, an image path or an image file's bytes"
+
+
+def load_image(item: ImageLike, channels: int = 3) -> tuple[np.ndarray, str]:
+    """An image as a network with *channels* input channels reads it (preprocess.network_image, read_image,
+    decode_image), and its path ("" for an array or bytes).
+
+    Args:
+        item (ImageLike): an array, a path or an image file's bytes.
+        channels (int): the network's input channels.
+
+    Returns:
+        tuple: (pixels, source path or "").
+
+    Raises:
+        InputError: anything else, or an image that cannot be read.
+    """
     if isinstance(item, np.ndarray):
         return network_image(item, channels), ""
     if isinstance(item, (str, os.PathLike)):
         return read_image(item, channels), os.fspath(item)
-    raise InputError(f"cannot detect on a {type(item).__name__}: give a BGR numpy array or an image path")
+    if isinstance(item, ENCODED):
+        return decode_image(item, channels), ""
+    raise InputError(f"cannot read a {type(item).__name__} as an image: give {IMAGE_KINDS}, or a list of them")
 
 
 def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
+    """The images of one argument: a single image (an array, a path, bytes) or a batch (a list, an (N, H, W, C)
+    array)."""
     if isinstance(images, np.ndarray) and images.ndim == 4:
         return list(images)
-    if isinstance(images, (np.ndarray, str, os.PathLike)):
+    if isinstance(images, (np.ndarray, str, os.PathLike, *ENCODED)):
         return [images]
-    return list(images)
+    try:
+        return list(images)
+    except TypeError:  # not iterable: one image of a kind load_image refuses, with its words
+        raise InputError(f"cannot read a {type(images).__name__} as an image: give {IMAGE_KINDS}, or a list of them") \
+            from None
 
 
 def nms_settings(specs: Sequence[HeadSpec], options: DetectOptions) -> tuple[str, float]:
@@ -325,7 +349,7 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: i
     items = as_image_list(images)
     threaded = len(items) > 1
     if resize == "darknet" and device is not None and device.type == "cuda" and channels == 3:
-        loaded = list(_preprocess_pool().map(_load, items)) if threaded else [_load(item) for item in items]
+        loaded = list(_preprocess_pool().map(load_image, items)) if threaded else [load_image(item) for item in items]
         pixels, _ = darknet_resize.prepare_batch_on_device([image for image, _ in loaded], width, height, letterbox, device,
                                                            _preprocess_pool().map if threaded else map)
         transforms = [transform_for(image.shape[1], image.shape[0], width, height, letterbox, resize) for image, _ in loaded]
@@ -334,7 +358,7 @@ def prepare_batch(images: ImageLike | Sequence[ImageLike], width: int, height: i
     pixels = _input_buffers.get("pixels", shape) if reuse else np.empty(shape, np.float32)
 
     def one(i: int) -> tuple[Transform, str]:
-        image, source = _load(items[i], channels)
+        image, source = load_image(items[i], channels)
         return prepare(image, width, height, letterbox, out=pixels[i], resize=resize)[1], source
 
     done = list(_preprocess_pool().map(one, range(len(items)))) if threaded else [one(i) for i in range(len(items))]
@@ -389,7 +413,7 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
     if windows.wanted:
         if windows.tiles is not None and backend.stateful:  # a recurrent state runs per batch slot, frame to frame
             raise InputError("tiles need a model without recurrent layers: its state would pass from tile to tile")
-        loaded = [_load(item, backend.channels) for item in as_image_list(images)]
+        loaded = [load_image(item, backend.channels) for item in as_image_list(images)]
         return detect_in_windows(loaded, windows, backend.width, backend.height,
                                  lambda crops: _detect_whole(backend, crops, opts, names), opts.nms_thresh, opts.max_det,
                                  forward_size(backend.traits.device))

@@ -70,6 +70,12 @@ def header_size(path: str) -> tuple[int, int] | None:
             head = f.read(HEADER_BYTES)
     except OSError:
         return None
+    return encoded_size(head)
+
+
+def encoded_size(data: bytes | bytearray | memoryview) -> tuple[int, int] | None:
+    """(width, height) from the start of an image file's bytes (PNG, JPEG, BMP or GIF); None when unknown."""
+    head = bytes(data[:HEADER_BYTES])
     for reader in _READERS:
         size = reader(head)
         if size is not None:

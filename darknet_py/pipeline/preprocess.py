@@ -29,9 +29,11 @@ import numpy as np
 
 from ..core.errors import InputError
 from . import darknet_resize
-from .image_header import header_size, opencv_max_pixels
+from .image_header import encoded_size, header_size, opencv_max_pixels
 
-ImageLike = Union[np.ndarray, str, os.PathLike]  # a BGR uint8 array as cv2 reads it, or an image path
+# a BGR uint8 array as cv2 reads it, an image path, or an image file's bytes (a JPEG, PNG, … as received)
+ImageLike = Union[np.ndarray, str, os.PathLike, bytes]
+ENCODED = (bytes, bytearray, memoryview)  # the types an ImageLike's encoded bytes come as
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what folders and globs pick up
 LETTERBOX_FILL = 0.5
@@ -140,6 +142,9 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
     """
     path = os.fspath(path)
     check_image_channels(channels)
+    if os.path.isdir(path):
+        raise InputError(f"{path} is a folder, not an image: pass its images (a list of paths), as the command line's "
+                         "folder SOURCE does")
     if not os.path.isfile(path):
         raise InputError(f"image not found: {path}")
     try:
@@ -147,18 +152,44 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
     except cv2.error:  # OpenCV 4.x raises (rather than returning None) for some limits and corrupt headers
         image = None
     if image is None:
-        _explain_undecodable(path)
+        _explain_undecodable(path, header_size(path))
     return image if channels == 1 else as_bgr8(image, path)
 
 
-def _explain_undecodable(path: str) -> NoReturn:
-    size, limit = header_size(path), opencv_max_pixels()
+def decode_image(data: bytes | bytearray | memoryview, channels: int = 3) -> np.ndarray:
+    """An image file's bytes (a JPEG, PNG, … as an upload or a socket gives them) as `read_image` reads the file:
+    the same decoder, flags and conversions, so the same pixels.
+
+    Args:
+        data: the encoded image, the whole file.
+        channels (int): as read_image's.
+
+    Returns:
+        ndarray: the pixels, as read_image returns them.
+
+    Raises:
+        InputError: bytes OpenCV cannot decode as an image.
+    """
+    check_image_channels(channels)
+    encoded = np.frombuffer(data, np.uint8)
+    try:
+        image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_UNCHANGED) if encoded.size else None
+    except cv2.error:
+        image = None
+    if image is None:
+        _explain_undecodable(f"image bytes ({encoded.size:,} bytes)", encoded_size(data))
+    return image if channels == 1 else as_bgr8(image, "image bytes")
+
+
+def _explain_undecodable(name: str, size: tuple[int, int] | None) -> NoReturn:
+    """Why OpenCV decoded nothing: over its pixel limit (from the header's `size`), or not an image it reads."""
+    limit = opencv_max_pixels()
     if size is not None and size[0] * size[1] > limit:
         raise InputError(
-            f"image too large: {path} is {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels, over OpenCV's "
+            f"image too large: {name} is {size[0]}x{size[1]} = {size[0] * size[1]:,} pixels, over OpenCV's "
             f"limit of {limit:,} (raise it with the environment variable OPENCV_IO_MAX_IMAGE_PIXELS)"
         )
-    raise InputError(f"cannot decode image: {path} (not an image, or a format OpenCV cannot read)")
+    raise InputError(f"cannot decode image: {name} (not an image, or a format OpenCV cannot read)")
 
 
 def check_resize(resize: str) -> str:
