@@ -1,6 +1,7 @@
 """Shared fixtures. ../shared (official cfgs, weights, photos) must exist: tests fail, never skip, without it."""
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import warnings
@@ -52,7 +53,21 @@ def as_another_user(command: list[str]) -> list[str]:
         return command
     setpriv = shutil.which("setpriv")  # util-linux, in every Debian
     assert setpriv, "setpriv (util-linux) is needed to run as another user"
-    return [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+    as_nobody = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    _nobody_runs_the_package(tuple(as_nobody))
+    return [*as_nobody, *command]
+
+
+@functools.cache
+def _nobody_runs_the_package(as_nobody: tuple[str, ...]) -> None:
+    """A clear failure where `nobody` cannot reach this checkout's Python and package (a checkout or a Python under
+    a private folder), rather than a test failing on a permission error of its own."""
+    import subprocess
+    import sys
+
+    probe = subprocess.run([*as_nobody, sys.executable, "-c", "import darknet_py"], capture_output=True, text=True,
+                           timeout=120)
+    assert probe.returncode == 0, f"user nobody cannot run {sys.executable} with darknet_py: {probe.stderr.strip()[-300:]}"
 
 
 def photos() -> list[Path]:
