@@ -179,6 +179,22 @@ def test_detect_takes_an_image_file_s_bytes_as_it_reads_the_file(tmp_path: Path)
             model.detect(bad)
 
 
+def test_classes_by_name_and_a_readable_repr() -> None:
+    """detect(classes=...) takes names as the command line's --classes does (they used to fail deep inside with a
+    TypeError); repr(Detections) lists what was found instead of every array and all 80 names."""
+    model = darknet_py.load(*official("yolov4-tiny"))
+    image = str(shared_path(IMAGES / "dog.jpg"))
+    by_name = model.detect(image, classes=["dog", "truck"])
+    same_detections(model.detect(image, classes=[16, 7]), by_name, score_tol=0, box_tol=0)
+    assert by_name[0].labels == ["dog", "truck"]
+    assert model.detect(image, classes=["dog", 7])[0].labels == ["dog", "truck"]
+    with pytest.raises(InputError, match=r"^classes doggo: not a class of this model \(80 classes: person, bicycle"):
+        model.detect(image, classes=["doggo"])
+    everything = model.detect(image)[0]
+    assert repr(everything) == f"Detections(4 on {image} 768x576: dog 0.84, truck 0.79, bicycle 0.60, car 0.45)"
+    assert repr(model.detect(image, 0.99)[0]) == f"Detections(0 on {image} 768x576)"
+
+
 def test_manifest_sizes_and_digests_match_the_files_we_have() -> None:
     """Sizes in cfg/zoo.json are what each cfg needs; digests match the official files in ../shared."""
     models = zoo.manifest()["models"]

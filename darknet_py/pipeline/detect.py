@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..core.errors import InputError
-from ..format.names import default_names
+from ..format.names import class_ids, default_names
 from ..model.layers.head import HeadSpec
 from . import darknet_resize
 from .backend import Backend, Gated
@@ -53,7 +53,7 @@ class DetectOptions:
     multi_label: bool | None = None
     letterbox: bool | None = None  # None: the cfg's [net] letter_box
     resize: str | None = None  # None: the model's ("darknet" unless loaded otherwise); "darknet" | "opencv"
-    classes: tuple[int, ...] | None = None  # keep only these class ids
+    classes: tuple[int, ...] | None = None  # keep only these class ids (detect() also takes names)
     nms_kind: str | None = None  # None: the cfg's; "iou", "greedynms", "diounms", "none"
     max_det: int = 1000
     class_scores: bool = False  # also return each box's scores over all classes before NMS (Detections.class_scores)
@@ -395,7 +395,8 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
         tile_overlap (float): fraction of the tile side neighbouring tiles share (default 0.2).
         roi (tuple[int, int, int, int], optional): x1, y1, x2, y2: detect in this region of each image only;
             boxes stay in image pixels.
-        **options: the other DetectOptions fields (multi_label, letterbox, resize, classes, nms_kind, max_det, ...).
+        **options: the other DetectOptions fields (multi_label, letterbox, resize, classes, nms_kind, max_det, ...);
+            `classes` may name classes (["dog", 7]) as the command line's --classes does.
 
     Returns:
         list[Detections]: one per image, in input order.
@@ -403,13 +404,15 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
     Raises:
         InputError: an option out of range, such as a class id the model does not have.
     """
+    names = names or backend.names or default_names(backend.num_classes)
+    if any(isinstance(c, str) for c in options.get("classes") or ()):  # names as the command line takes them
+        options["classes"] = tuple(sorted(class_ids([str(c) for c in options["classes"]], names, "classes")))
     opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
     opts.validate(backend.num_classes)
     windows = WindowOptions(tiles, tile_overlap, roi)
     windows.validate()
     if not as_image_list(images):
         return []
-    names = names or backend.names or default_names(backend.num_classes)
     if windows.wanted:
         if windows.tiles is not None and backend.stateful:  # a recurrent state runs per batch slot, frame to frame
             raise InputError("tiles need a model without recurrent layers: its state would pass from tile to tile")

@@ -11,7 +11,7 @@ import numpy as np
 from ..core.errors import InputError
 
 
-@dataclass
+@dataclass(repr=False)
 class Detections:
     """Boxes xyxy in image pixels (float32, (n, 4)), scores (n,), class ids (n,), and the name table.
 
@@ -49,6 +49,18 @@ class Detections:
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
+
+    SHOWN = 5  # detections a repr lists; the fields themselves hold them all
+
+    def __repr__(self) -> str:
+        """What was found, readable at a prompt: `Detections(4 on dog.jpg 768x576: dog 0.84, truck 0.79, …)`
+        (the dataclass's own repr printed every array and all 80 class names)."""
+        found = [f"{label} {score:.2f}" for label, score in zip(self.labels[:self.SHOWN], self.scores[:self.SHOWN].tolist())]
+        more = ", …" if len(self) > self.SHOWN else ""
+        where = f" on {self.source}" if self.source else ""
+        tracked = ", tracked" if self.track_ids is not None else ""
+        size = f"{self.image_size[0]}x{self.image_size[1]}"
+        return f"Detections({len(self)}{where} {size}{tracked}{': ' if found else ''}{', '.join(found)}{more})"
 
     @property
     def labels(self) -> list[str]:
