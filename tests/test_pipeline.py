@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import re
 import threading
 from functools import partial
 from pathlib import Path
@@ -179,9 +180,10 @@ def test_detect_takes_an_image_file_s_bytes_as_it_reads_the_file(tmp_path: Path)
             model.detect(bad)
 
 
-def test_classes_by_name_and_a_readable_repr() -> None:
+def test_classes_by_name_unknown_options_and_a_readable_repr() -> None:
     """detect(classes=...) takes names as the command line's --classes does (they used to fail deep inside with a
-    TypeError); repr(Detections) lists what was found instead of every array and all 80 names."""
+    TypeError); an unknown keyword is named with the likely one; repr(Detections) lists what was found instead of
+    every array and all 80 names."""
     model = darknet_py.load(*official("yolov4-tiny"))
     image = str(shared_path(IMAGES / "dog.jpg"))
     by_name = model.detect(image, classes=["dog", "truck"])
@@ -190,6 +192,11 @@ def test_classes_by_name_and_a_readable_repr() -> None:
     assert model.detect(image, classes=["dog", 7])[0].labels == ["dog", "truck"]
     with pytest.raises(InputError, match=r"^classes doggo: not a class of this model \(80 classes: person, bicycle"):
         model.detect(image, classes=["doggo"])
+    for wrong, hint in (("thresh", " (did you mean conf_thresh?)"), ("multilabel", " (did you mean multi_label?)"),
+                        ("zzz", "")):  # other tools' names and typos: named, not a TypeError about DetectOptions
+        with pytest.raises(InputError, match=rf"^detect\(\) has no option '{wrong}'{re.escape(hint)}; it takes "
+                                             r"conf_thresh, nms_thresh, multi_label, "):
+            model.detect(image, **{wrong: 0.3})
     everything = model.detect(image)[0]
     assert repr(everything) == f"Detections(4 on {image} 768x576: dog 0.84, truck 0.79, bicycle 0.60, car 0.45)"
     assert repr(model.detect(image, 0.99)[0]) == f"Detections(0 on {image} 768x576)"

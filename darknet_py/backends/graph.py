@@ -190,7 +190,8 @@ class GraphDetector:
             raise InputError(f"{self.source} does its NMS inside the graph: tiles and regions need its candidates; "
                              "export with --output-format boxes (the default) or raw")
         options = {key: value for key, value in options.items() if key not in ("tiles", "tile_overlap", "roi")}
-        return self._detect_in_graph(images, DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options), names)
+        return self._detect_in_graph(images, DetectOptions.given(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options),
+                                     names)
 
     def _detect_in_graph(self, images, opts: DetectOptions, names: list[str]) -> list[Detections]:
         opts.validate(self.num_classes)

@@ -8,6 +8,8 @@ darknet compares them, in coordinates relative to the image (its DIoU depends on
 """
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +46,10 @@ HOST_NMS_MAX = 2048  # candidates up to which a GPU batch runs its NMS on the CP
 MAX_CANDIDATES = 30000  # per image, by score, before NMS (bounds the NMS work at very low thresholds)
 
 
+OPTION_ALIASES = {"thresh": "conf_thresh", "conf": "conf_thresh", "score_thresh": "conf_thresh",
+                  "nms": "nms_thresh", "iou": "nms_thresh", "iou_thresh": "nms_thresh"}  # other tools' names
+
+
 @dataclass(frozen=True)
 class DetectOptions:
     conf_thresh: float = 0.25
@@ -60,6 +66,19 @@ class DetectOptions:
     # darknet compares boxes relative to the image in `detector test` and `map`, in image pixels in `detector
     # valid`; IoU does not care, its DIoU (greedynms, diounms) does
     nms_in_pixels: bool = False
+
+    @classmethod
+    def given(cls, **options) -> DetectOptions:
+        """The options of a detect() call; a keyword that is none of them is an InputError naming it (a dataclass
+        would raise a TypeError about DetectOptions.__init__, a name the caller never wrote)."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        for name in options:
+            if name not in known:
+                close = OPTION_ALIASES.get(name) or next(iter(difflib.get_close_matches(name, known, 1)), None)
+                hint = f" (did you mean {close}?)" if close else ""
+                raise InputError(f"detect() has no option '{name}'{hint}; it takes {', '.join(known)}, names, tiles, "
+                                 "tile_overlap and roi")
+        return cls(**options)
 
     def validate(self, num_classes: int) -> None:
         """InputError for an option out of range; `num_classes`: the model's (a filter on a class it lacks would find
@@ -407,7 +426,7 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
     names = names or backend.names or default_names(backend.num_classes)
     if any(isinstance(c, str) for c in options.get("classes") or ()):  # names as the command line takes them
         options["classes"] = tuple(sorted(class_ids([str(c) for c in options["classes"]], names, "classes")))
-    opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
+    opts = DetectOptions.given(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
     opts.validate(backend.num_classes)
     windows = WindowOptions(tiles, tile_overlap, roi)
     windows.validate()
