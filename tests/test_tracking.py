@@ -314,6 +314,7 @@ def test_line_directions_ends_and_wobble() -> None:
         line.update(Detections(boxes, np.full(len(tracks), 0.9, np.float32), np.zeros(len(tracks), np.int64), ["person"],
                                (400, 200), track_ids=np.array([t for t, _ in tracks], np.int64)), frame)
     assert line.counts == {"in": {"person": 2}, "out": {"person": 1}}
+    assert repr(line) == "LineCounter(l in 2 person, out 1 person)"  # as the command line's counts line says it
 
 
 def test_sequence_folders_read_as_one_video(crossing: Path) -> None:

@@ -118,6 +118,10 @@ class Counter:
         """`update` on a frame's `tracked_centres` (worked out once for all counters)."""
         raise NotImplementedError
 
+    def __repr__(self) -> str:
+        """The counts so far, as the command line prints them: `LineCounter(door in 3 person, out 1 person)`."""
+        return f"{type(self).__name__}({counts_text(counts_of([self])).removeprefix('counts: ')})"
+
 
 class LineCounter(Counter):
     """Counts tracks whose box centre crosses the segment *start* → *end* (pixels), per class and direction.
