@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -47,6 +49,34 @@ def test_folder_glob_and_fresh_run_dirs(tmp_path: Path) -> None:
     result = _run("detect", str(IMAGES / "dog.jpg"), "--no-save", cwd=tmp_path)
     assert result.returncode == 0 and result.stderr.splitlines()[-1] == "1 image(s)"
     assert sorted(p.name for p in (tmp_path / "runs" / "detect").iterdir()) == ["1", "2"]  # no runs/detect/3
+
+
+def test_runs_started_together_never_share_a_folder(tmp_path: Path) -> None:
+    """Each run claims its runs/detect/N with one mkdir that fails when N exists: three detects started at once
+    (a shell loop with &) get 1, 2 and 3, each with its own image (choosing N by looking first gave them all 1,
+    each overwriting the others' files); so do sixteen threads claiming at the same moment."""
+    from darknet_py.cli.common import run_folder
+
+    environment = {**os.environ, "DARKNET_PY_ZOO": str(shared_path(REPO.parent / "shared" / "zoo"))}
+    names = ["dog.jpg", "horses.jpg", "giraffe.jpg"]
+    runs = [subprocess.Popen([sys.executable, "-m", "darknet_py.cli", "detect", str(shared_path(IMAGES / name))],
+                             cwd=tmp_path, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for name in names]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0, 0], errors
+    folders = sorted((tmp_path / "runs" / "detect").iterdir())
+    assert [f.name for f in folders] == ["1", "2", "3"]
+    assert sorted(p.name for f in folders for p in f.iterdir()) == sorted(names)  # one image in each
+    root = tmp_path / "threads"
+    start = threading.Barrier(16)
+
+    def claim(_: int) -> Path:
+        start.wait(timeout=60)
+        return run_folder(None, root)[0]
+
+    with ThreadPoolExecutor(16) as pool:
+        claimed = list(pool.map(claim, range(16)))
+    assert sorted(int(f.name) for f in claimed) == list(range(1, 17))
 
 
 def test_video_keeps_every_decoded_frame_size_and_timing(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.fileio import atomic_write, refuse_overwrite
+from ..core.fileio import atomic_write, refuse_overwrite, require_writable
 from ..media.sources import source_items
-from .common import add_model_args, fresh_run_dir, model_files, size_arg
+from .common import add_model_args, model_files, run_folder, size_arg
 
 CLASSIFY_RUNS = Path("runs/classify")  # --save-json's default: a fresh CLASSIFY_RUNS/N each run
 CLASSIFICATIONS_JSON = "classifications.json"
@@ -38,9 +38,10 @@ def run(args) -> int:
     kind, items = source_items(args.source)
     if kind != "images":
         raise InputError(f"classify takes images (a file, a folder or a glob), not a {kind}: {args.source}")
-    out = Path(args.output) if args.output else fresh_run_dir(CLASSIFY_RUNS)
-    if args.save_json:  # refused before the model loads and every image is classified
-        refuse_overwrite(out / CLASSIFICATIONS_JSON, args.exist_ok)
+    if args.save_json and args.output:  # refused before the model loads and every image is classified
+        refuse_overwrite(Path(args.output) / CLASSIFICATIONS_JSON, args.exist_ok)
+    elif args.save_json:
+        require_writable(CLASSIFY_RUNS, f"the run's folder {CLASSIFY_RUNS}/N")
     cfg, weights = model_files(args)
     model = load(weights if cfg is None else cfg, None if cfg is None else weights, device=args.device, size=size_arg(args))
     if not model.is_classifier:
@@ -53,6 +54,7 @@ def run(args) -> int:
             print("\n".join(f"  {line}" for line in str(result).splitlines()))
             records.append(result.as_dict())
     if args.save_json:
+        out, _ = run_folder(args.output, CLASSIFY_RUNS)
         with atomic_write(out / CLASSIFICATIONS_JSON, "w") as handle:
             json.dump(records, handle)
         print(f"{len(records)} image(s) → {out / CLASSIFICATIONS_JSON}", file=sys.stderr)

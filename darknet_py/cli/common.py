@@ -47,14 +47,33 @@ def add_backend_arg(p: argparse.ArgumentParser) -> None:
                         "for this network on this CPU, measured the first time and remembered")
 
 
-DETECT_RUNS = Path("runs/detect")  # detect's default output: a fresh DETECT_RUNS/N each run
+DETECT_RUNS = Path("runs/detect")  # detect's default output: a fresh DETECT_RUNS/N each run (run_folder)
 
 
-def fresh_run_dir(root: Path = DETECT_RUNS) -> Path:
+def run_folder(output: str | None, root: Path = DETECT_RUNS) -> tuple[Path, list[Path]]:
+    """The run's output folder, made: `output` (--output) with any missing parents, or a fresh root/N claimed with
+    one mkdir that fails when N exists, so that runs started together never share a folder (choosing N by looking
+    first gave two runs the same one, each overwriting the other's files).
+
+    Args:
+        output: the --output folder, or None for a fresh numbered one.
+        root: where the numbered folders are.
+
+    Returns:
+        The folder, and the folders this call made, outermost first (for drop_empty).
+    """
+    if output:
+        return Path(output), make_folders(Path(output))
+    made = make_folders(root)
     n = 1
-    while (root / str(n)).exists():
-        n += 1
-    return root / str(n)
+    while True:
+        folder = root / str(n)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return folder, made + [folder]
 
 
 def make_folders(*folders: Path) -> list[Path]:

@@ -40,9 +40,9 @@ from .common import (
     add_device_args,
     add_model_args,
     drop_empty,
-    fresh_run_dir,
     load_model,
     make_folders,
+    run_folder,
     written_to,
 )
 from .dataset_options import (
@@ -164,8 +164,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     if live:  # the servers are up (a taken port failed first); their URLs once there is a model to show
         for line in live.describe():
             print(line, file=sys.stderr, flush=True)
-    out = Path(args.output) if args.output else fresh_run_dir()
-    made = make_folders(out)
+    out, made = run_folder(args.output)
     sinks = _sinks(args, out, kind, items, stages) + ([live] if live else [])
     status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
     if live and status is not None:
@@ -229,11 +228,11 @@ def _detect_many(args, live: LiveView | None) -> int:
     if live:
         for line in live.describe():
             print(line, file=sys.stderr, flush=True)
-    out = Path(args.output) if args.output else fresh_run_dir()
+    out, made = run_folder(args.output)
     folders = [out / name for name in source_names(items)]
     statuses = [SourceStatus(str(each)) for each in items]
     sinks = []
-    made = make_folders(*folders)
+    made += make_folders(*folders)
     for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
         sinks.append(_sinks(args, folder, "video", each, jobs) + ([live if index == 0 else live.source(index)]
                                                                   if live else []))
@@ -318,7 +317,8 @@ def _run_detect_on_ray(args) -> int:
         raise InputError("--tiles and --roi are not available with --ray (its workers detect whole images)")
     stage, tracked, sources = ray_tracking(args)  # --track: one source, tracked on this driver afterwards
     args.batch = 8 if args.batch is None else args.batch
-    out = Path(args.output) if args.output else fresh_run_dir()
+    # a fresh runs/detect/N is claimed now (two runs must not share one: each would take the other's plan for its own)
+    out, made = (Path(args.output), []) if args.output else run_folder(None)
     rerun = "rerun the same command" if args.output else f"rerun it with --output {out}"
     hint = f"interrupted: finished shards are kept in {out}; {rerun} to resume"
     # finished shards are on disk whole at every moment: a stop may end the process after STOP_DEADLINE_S
@@ -340,6 +340,8 @@ def _run_detect_on_ray(args) -> int:
         except KeyboardInterrupt:
             interrupt.announce(hint)
             raise
+        finally:
+            drop_empty(made)  # refused before any shard (no Ray, a bad model): no empty runs/detect/N left
     print_report(report)
     if stage is not None:
         track_ray_run(args, out, tracked, stage, names)
