@@ -62,8 +62,11 @@ def test_route_of_mismatched_sizes_explains_the_input_size(tmp_path: Path) -> No
     path.write_text(NET + "[convolutional]\nfilters=4\nsize=3\nstride=2\npad=1\n[convolutional]\nfilters=4\nsize=3\n"
                     "stride=2\npad=1\n[upsample]\nstride=2\n[route]\nlayers=-1,-3\n")
     assert darknet_py.load(path).infos[3].out_shape == (8, 16, 16)  # 32 is fine
-    with pytest.raises(CfgError, match=r"x.cfg:\d+: \[route\] \(layer 3\).*layer 2: 4x4x4, layer 0: 3x3x4.*multiple of the network's total stride"):
+    with pytest.raises(CfgError, match=r"x.cfg:\d+: \[route\] \(layer 3\).*layer 2: 4x4x4, layer 0: 3x3x4.*multiple of the network's total "
+                                       r"stride; this network's total stride is 4: try 4 or 8$"):
         darknet_py.load(path, size=6)
+    with pytest.raises(CfgError, match=r"this network's total stride is 4: try height 12 or 16$"):  # the side that is off
+        darknet_py.load(path, size=(32, 14))
 
 
 def test_binary_and_missing_files(tmp_path: Path) -> None:

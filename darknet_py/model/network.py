@@ -91,8 +91,14 @@ class Network(nn.Module):
         notices: dict[str, list[str]] = {}
         for section in layer_sections:
             ctx = BuildContext(section.index, shapes, input_shape, self.net, notices, modules)
-            with nullcontext() if init_weights else weights_follow():
-                built = builder_for(section)(section, ctx)
+            try:
+                with nullcontext() if init_weights else weights_follow():
+                    built = builder_for(section)(section, ctx)
+            except CfgError as error:
+                hint = _stride_hint(sections, width, height) if override else ""
+                if not hint:
+                    raise
+                raise CfgError(f"{error}; {hint}") from None
             if not isinstance(built.module, Layer):  # the layer contract (darknet_py.model.layers.registry)
                 raise TypeError(f"the builder of [{section.type}] returned a {type(built.module).__name__}, not a Layer")
             elements = built.out_shape.c * built.out_shape.h * built.out_shape.w
@@ -392,3 +398,31 @@ def build(cfg: str | os.PathLike[str], size: int | Sequence[int] | None = None, 
     `init_weights=False` its weights are left uninitialised, for a caller that only reads its shapes (`info`) or
     writes every weight next (see Network)."""
     return Network(read_cfg(cfg), size, init_weights=init_weights)
+
+
+def _stride_hint(sections: list[Section], width: int, height: int) -> str:
+    """Where a size given in place of the cfg's fails to build: the network's total stride, from a build at the
+    cfg's own size (its input over its smallest map), and the nearest sizes that are multiples of it; "" where the
+    cfg's own size does not build either, or the size given is such a multiple (the failure is about something else)."""
+    try:
+        own = Network(sections, init_weights=False)
+    except (CfgError, InputError):
+        return ""
+    smallest_w = min(info.out_shape.w for info in own.infos)
+    smallest_h = min(info.out_shape.h for info in own.infos)
+    if own.width % smallest_w or own.height % smallest_h:
+        return ""
+    strides = (own.width // smallest_w, own.height // smallest_h)
+    if width % strides[0] == 0 and height % strides[1] == 0:
+        return ""
+    if strides[0] != strides[1]:
+        return f"this network's total stride is {strides[0]} across and {strides[1]} down"
+
+    def nearest(side: int) -> str:
+        stride = strides[0]
+        return f"{max(stride, side // stride * stride)} or {(side // stride + 1) * stride}"
+
+    off = [(name, side) for name, side in (("width", width), ("height", height)) if side % strides[0]]
+    if len(off) == 2 and width == height:
+        return f"this network's total stride is {strides[0]}: try {nearest(width)}"
+    return f"this network's total stride is {strides[0]}: try " + ", ".join(f"{name} {nearest(side)}" for name, side in off)
