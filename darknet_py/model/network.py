@@ -21,6 +21,7 @@ from ..format.cfg import Section, read_cfg
 from ..format.weights import WeightsFile, WeightsHeader, write_weights
 from .layers import BuildContext, Shape, builder_for
 from .layers.activations import silu_notices
+from .layers.combine import STRIDE_RULE
 from .layers.conv import ConvLayer
 from .layers.head import DetectionHead, HeadSpec
 from .layers.recurrent import Recurrent
@@ -94,8 +95,8 @@ class Network(nn.Module):
             try:
                 with nullcontext() if init_weights else weights_follow():
                     built = builder_for(section)(section, ctx)
-            except CfgError as error:
-                hint = _stride_hint(sections, width, height) if override else ""
+            except CfgError as error:  # maps that do not line up at a size given in place of the cfg's
+                hint = _stride_hint(sections, width, height) if override and STRIDE_RULE in str(error) else ""
                 if not hint:
                     raise
                 raise CfgError(f"{error}; {hint}") from None
@@ -408,8 +409,10 @@ def _stride_hint(sections: list[Section], width: int, height: int) -> str:
         own = Network(sections, init_weights=False)
     except (CfgError, InputError):
         return ""
-    smallest_w = min(info.out_shape.w for info in own.infos)
-    smallest_h = min(info.out_shape.h for info in own.infos)
+    maps = [info.out_shape for info in own.infos if min(info.out_shape.w, info.out_shape.h) > 1]  # not pooled to 1x1
+    if not maps:
+        return ""
+    smallest_w, smallest_h = min(shape.w for shape in maps), min(shape.h for shape in maps)
     if own.width % smallest_w or own.height % smallest_h:
         return ""
     strides = (own.width // smallest_w, own.height // smallest_h)

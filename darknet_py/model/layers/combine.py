@@ -28,6 +28,9 @@ def describe_route(layer: Route, info: LayerInfo) -> Description:
     return Description("       " + ", ".join(str(s) for s in info.sources), 0.0, 0)
 
 
+STRIDE_RULE = "the network input size must be a multiple of the network's total stride"
+
+
 @register("route", describe=describe_route)
 def build_route(s: Section, ctx: BuildContext) -> Built:
     sources = ctx.resolve(s, "layers")
@@ -40,8 +43,7 @@ def build_route(s: Section, ctx: BuildContext) -> Built:
     for index, shape in zip(sources, shapes):
         if (shape.h, shape.w) != (first.h, first.w):
             joined = ", ".join(f"layer {i}: {sh}" for i, sh in zip(sources, shapes))
-            raise s.error(f"cannot concatenate inputs of different sizes ({joined}); "
-                          "the network input size must be a multiple of the network's total stride")
+            raise s.error(f"cannot concatenate inputs of different sizes ({joined}); {STRIDE_RULE}")
         if shape.c % groups:
             raise s.error(f"layer {index} has {shape.c} channels, not divisible by groups={groups}", "groups")
     slices = [(group_id * sh.c // groups, (group_id + 1) * sh.c // groups) for sh in shapes]
