@@ -88,23 +88,28 @@ def _mkstemp_like_open(path: str, suffix: str) -> tuple[int, str]:
     """mkstemp creates 0600 files; give the final file the mode open() would (0666 & ~umask)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=temporary_prefix(os.path.basename(path), suffix),
-                                   suffix=suffix)
-    except OSError as exc:  # the error names the file the user asked for, not our temporary name
-        raise OSError(exc.errno, exc.strerror, path) from None
+    with _errors_name(path):
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=temporary_prefix(os.path.basename(path), suffix), suffix=suffix)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     return fd, tmp
 
 
-def _into_place(tmp: str, path: str) -> None:
-    """Rename the finished temporary file to `path`; a failure (a name too long, a full disk) names `path`."""
+@contextlib.contextmanager
+def _errors_name(path: str) -> Iterator[None]:
+    """An OSError in the block (a name too long, no permission, a full disk) names `path`, the file the user asked
+    for, not the temporary one the work was on."""
     try:
-        os.replace(tmp, path)
+        yield
     except OSError as exc:
         raise OSError(exc.errno, exc.strerror, path) from None
+
+
+def _into_place(tmp: str, path: str) -> None:
+    """Rename the finished temporary file to `path`."""
+    with _errors_name(path):
+        os.replace(tmp, path)
 
 
 @contextlib.contextmanager

@@ -37,8 +37,9 @@ def source_items(source: str) -> tuple[str, list[str] | str | int]:
         return "video", source
     path = Path(source)
     if path.is_dir():
-        files = sorted(str(f) for f in path.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
-        videos = sorted(f.name for f in path.iterdir() if f.suffix.lower() in VIDEO_EXTENSIONS)
+        entries = list(path.iterdir())
+        files = sorted(str(f) for f in entries if f.suffix.lower() in IMAGE_EXTENSIONS)
+        videos = sorted(f.name for f in entries if f.suffix.lower() in VIDEO_EXTENSIONS)
         play = "give videos as SOURCEs of their own (several at once: detect a.mp4 b.mp4)"
         if not files:
             held = f"; it holds {len(videos)} video(s) ({_first(videos)}): {play}" if videos else ""

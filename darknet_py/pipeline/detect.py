@@ -119,7 +119,7 @@ def load_image(item: ImageLike, channels: int = 3) -> tuple[np.ndarray, str]:
         return read_image(item, channels), os.fspath(item)
     if isinstance(item, ENCODED):
         return decode_image(item, channels), ""
-    raise InputError(f"cannot read a {type(item).__name__} as an image: give {IMAGE_KINDS}, or a list of them")
+    raise _not_an_image(item)
 
 
 def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
@@ -132,8 +132,11 @@ def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
     try:
         return list(images)
     except TypeError:  # not iterable: one image of a kind load_image refuses, with its words
-        raise InputError(f"cannot read a {type(images).__name__} as an image: give {IMAGE_KINDS}, or a list of them") \
-            from None
+        raise _not_an_image(images) from None
+
+
+def _not_an_image(value: object) -> InputError:
+    return InputError(f"cannot read a {type(value).__name__} as an image: give {IMAGE_KINDS}, or a list of them")
 
 
 def nms_settings(specs: Sequence[HeadSpec], options: DetectOptions) -> tuple[str, float]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import NoReturn, Union
+from typing import Callable, NoReturn, Union
 
 import cv2
 import numpy as np
@@ -147,13 +147,7 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
                          "folder SOURCE does")
     if not os.path.isfile(path):
         raise InputError(f"image not found: {path}")
-    try:
-        image = cv2.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_UNCHANGED)
-    except cv2.error:  # OpenCV 4.x raises (rather than returning None) for some limits and corrupt headers
-        image = None
-    if image is None:
-        _explain_undecodable(path, header_size(path))
-    return image if channels == 1 else as_bgr8(image, path)
+    return _decoded(lambda flags: cv2.imread(path, flags), channels, path, path, lambda: header_size(path))
 
 
 def decode_image(data: bytes | bytearray | memoryview, channels: int = 3) -> np.ndarray:
@@ -172,13 +166,22 @@ def decode_image(data: bytes | bytearray | memoryview, channels: int = 3) -> np.
     """
     check_image_channels(channels)
     encoded = np.frombuffer(data, np.uint8)
+    return _decoded(lambda flags: cv2.imdecode(encoded, flags) if encoded.size else None, channels, "image bytes",
+                    f"image bytes ({encoded.size:,} bytes)", lambda: encoded_size(data))
+
+
+def _decoded(decode: Callable[[int], np.ndarray | None], channels: int, name: str, described: str,
+             header: Callable[[], tuple[int, int] | None]) -> np.ndarray:
+    """What read_image and decode_image share: OpenCV's decode (`decode(flags)`: imread or imdecode) with the flags
+    darknet reads files with, a failure explained (`described` in the message, `header()` read only then), and the
+    pixels converted for the network (`name` in as_bgr8's errors)."""
     try:
-        image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_UNCHANGED) if encoded.size else None
-    except cv2.error:
+        image = decode(cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # OpenCV 4.x raises (rather than returning None) for some limits and corrupt headers
         image = None
     if image is None:
-        _explain_undecodable(f"image bytes ({encoded.size:,} bytes)", encoded_size(data))
-    return image if channels == 1 else as_bgr8(image, "image bytes")
+        _explain_undecodable(described, header())
+    return image if channels == 1 else as_bgr8(image, name)
 
 
 def _explain_undecodable(name: str, size: tuple[int, int] | None) -> NoReturn:
