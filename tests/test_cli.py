@@ -121,6 +121,31 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith(message) and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args, shown", [
+    (["--help"], "{detect,classify,export,info,scale,map}"),
+    (["info", "--help"], "--dot"),
+    (["scale", "--help"], "--depth"),
+])
+def test_help_and_light_commands_load_no_torch(args: list[str], shown: str) -> None:
+    """Only the command that runs builds its options: the program's own help (and a command that needs no
+    network) answers without importing torch (1.7 s), and still lists what it lists."""
+    code = ("import sys; from darknet_py import cli\n"
+            f"try: cli.main({args!r})\n"
+            "except SystemExit: pass\n"
+            "print('torch' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr.strip() == "False", result.stderr
+    assert shown in result.stdout
+
+
+def test_every_command_still_has_its_options() -> None:
+    """A command's options are there when it is named, after the program's own --debug too."""
+    result = _run("--debug", "detect", "--help")
+    assert result.returncode == 0 and "--save-labels" in result.stdout
+    result = _run("detect", "--thresh")
+    assert result.returncode == 2 and "argument --thresh: expected one argument" in result.stderr
+
+
 def test_classes_by_name_or_id_and_an_unknown_class_refused(tmp_path: Path) -> None:
     """--classes takes the model's class names or ids (as --blur does); a class the model lacks ends the run with one
     line before any output, where filtering on it would have found nothing without a word."""

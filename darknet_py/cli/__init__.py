@@ -38,6 +38,15 @@ def command(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 
+def _named_command(argv: list[str]) -> str | None:
+    """The command that `argv` names: its first word that is not an option (the program's own
+    options take no values), or None when there is none or it is not a command (argparse says so)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {hide_credentials(str(message))}\n"
 
@@ -46,8 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="darknet-py", description="Darknet .cfg/.weights inference")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
+    chosen = _named_command(sys.argv[1:] if argv is None else argv)
     for name, help_text in COMMANDS.items():
-        command(name).add_arguments(sub.add_parser(name, help=help_text))
+        command_parser = sub.add_parser(name, help=help_text)
+        if name == chosen:  # only the command that runs is imported: `darknet-py --help` loads no torch
+            command(name).add_arguments(command_parser)
     args = parser.parse_args(argv)
     warnings.formatwarning = _one_line_warning
     with interrupt.stop_on_signals():  # SIGINT and SIGTERM: Interrupted, exit 130 / 143
