@@ -174,10 +174,38 @@ def test_detect_takes_an_image_file_s_bytes_as_it_reads_the_file(tmp_path: Path)
     for bad, message in [(b"GIF89a-truncated", r"cannot decode image: image bytes \(16 bytes\) \(not an image"),
                          (b"", r"cannot decode image: image bytes \(0 bytes\)"),
                          (str(tmp_path), "is a folder, not an image: pass its images"),
-                         (7, "cannot read a int as an image: give a BGR numpy array, an image path or an image file's bytes"),
+                         (7, "cannot read a int as an image: give a BGR numpy array, an image path, an image file's "
+                             "bytes, a \\(C, H, W\\) RGB tensor or a PIL image"),
                          ([None], "cannot read a NoneType as an image")]:
         with pytest.raises(InputError, match=message):
             model.detect(bad)
+
+
+def test_detect_takes_torchvision_tensors_and_pil_images_as_their_pixels(tmp_path: Path) -> None:
+    """A (C, H, W) RGB tensor (uint8, or float in [0, 1] at any precision that holds 256 levels) and an (N, C, H, W)
+    batch detect as the BGR array of the same pixels, to the bit; a PIL image of a PNG as the file does. An (H, W, C)
+    tensor, whose channel order cannot be known, is refused with what to do."""
+    from PIL import Image
+
+    model = darknet_py.load(*official("yolov4-tiny"))
+    bgr = cv2.imread(str(shared_path(IMAGES / "dog.jpg")))
+    expected = model.detect(bgr)
+    assert len(expected[0]) == 4
+    rgb = torch.from_numpy(np.ascontiguousarray(bgr[:, :, ::-1])).permute(2, 0, 1)
+    for tensor in (rgb, rgb.float() / 255, rgb.double() / 255, rgb.half() / 255):  # x/255·255 lands under x: rounded
+        same_detections(expected, model.detect(tensor), score_tol=0, box_tol=0)
+    batch = model.detect(torch.stack([rgb, rgb.flip(2)]))
+    same_detections([*expected, *model.detect(bgr[:, ::-1].copy())], batch, score_tol=0, box_tol=0)
+    png = tmp_path / "dog.png"
+    cv2.imwrite(str(png), bgr)
+    from_file = model.detect(str(png))
+    for image in (Image.open(png), Image.open(png).convert("RGBA")):
+        same_detections(from_file, model.detect(image), score_tol=0, box_tol=0)
+    with pytest.raises(InputError, match=r"a tensor image is \(C, H, W\) RGB, as torchvision's; got \(576, 768, 3\): "
+                                         r"\.permute\(2, 0, 1\) an RGB \(H, W, C\) tensor, or give a BGR numpy array"):
+        model.detect(torch.from_numpy(bgr))
+    with pytest.raises(InputError, match=r"a tensor image is .* or \(H, W\) grey; got \(5,\)"):
+        model.detect(torch.zeros(5))
 
 
 def test_classes_by_name_unknown_options_and_a_readable_repr() -> None:

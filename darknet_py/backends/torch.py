@@ -121,10 +121,11 @@ class Darknet(Network):
 
     def detect(self, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
                **options) -> list[Detections]:
-        """Detections for one image or several (BGR arrays as cv2 reads them, or paths).
+        """Detections for one image or several (BGR arrays as cv2 reads them, paths, bytes, tensors, PIL images).
 
         Args:
-            images: an image path, a BGR uint8 array (H, W, 3), or a list of them (or an (N, H, W, 3) array).
+            images: an image path, a BGR uint8 array (H, W, 3), an image file's bytes, a (C, H, W) RGB tensor as
+                torchvision's, a PIL image, or a list of them (or an (N, H, W, 3) array, an (N, C, H, W) tensor).
             conf_thresh (float): score threshold (darknet's `-thresh`, default 0.25).
             nms_thresh (float): NMS overlap threshold (default 0.45).
             **options: see darknet_py.pipeline.detect.DetectOptions (multi_label, letterbox, resize, classes,

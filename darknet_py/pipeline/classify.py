@@ -61,7 +61,8 @@ def classify_with(run: Callable[[np.ndarray], np.ndarray], width: int, height: i
 
 def classify(model, images: ImageLike | Sequence[ImageLike], top: int = 5, *,
              names: list[str] | None = None) -> list[Classification]:
-    """Classify one image or several (BGR arrays as cv2 reads them, or paths): one Classification each."""
+    """Classify one image or several (as detect() takes them: BGR arrays, paths, bytes, (C, H, W) RGB tensors, PIL
+    images): one Classification each."""
     if not model.is_classifier:
         raise InputError(f"{os.path.basename(model.cfg_path)} is a detector (it has detection layers): use detect")
     dtype = next(model.parameters(), torch.zeros(())).dtype

@@ -34,9 +34,12 @@ from .preprocess import (
     Transform,
     check_resize,
     decode_image,
+    is_pil_image,
     network_image,
+    pil_array,
     prepare,
     read_image,
+    tensor_array,
     transform_for,
 )
 from .tiles import DEFAULT_OVERLAP, WindowOptions, detect_in_windows, forward_size
@@ -96,7 +99,7 @@ class DetectOptions:
             raise InputError(f"classes {unknown}: not class ids of this model (it has {num_classes}: 0..{num_classes - 1})")
 
 
-IMAGE_KINDS = "a BGR numpy array, an image path or an image file's bytes"
+IMAGE_KINDS = "a BGR numpy array, an image path, an image file's bytes, a (C, H, W) RGB tensor or a PIL image"
 
 
 def load_image(item: ImageLike, channels: int = 3) -> tuple[np.ndarray, str]:
@@ -104,7 +107,7 @@ def load_image(item: ImageLike, channels: int = 3) -> tuple[np.ndarray, str]:
     decode_image), and its path ("" for an array or bytes).
 
     Args:
-        item (ImageLike): an array, a path or an image file's bytes.
+        item (ImageLike): an array, a path, an image file's bytes, a (C, H, W) RGB tensor or a PIL image.
         channels (int): the network's input channels.
 
     Returns:
@@ -119,15 +122,19 @@ def load_image(item: ImageLike, channels: int = 3) -> tuple[np.ndarray, str]:
         return read_image(item, channels), os.fspath(item)
     if isinstance(item, ENCODED):
         return decode_image(item, channels), ""
+    if isinstance(item, torch.Tensor):
+        return network_image(tensor_array(item, channels), channels, "tensor image"), ""
+    if is_pil_image(item):
+        return network_image(pil_array(item), channels, "PIL image"), ""
     raise _not_an_image(item)
 
 
 def as_image_list(images: ImageLike | Sequence[ImageLike]) -> list[ImageLike]:
-    """The images of one argument: a single image (an array, a path, bytes) or a batch (a list, an (N, H, W, C)
-    array)."""
-    if isinstance(images, np.ndarray) and images.ndim == 4:
+    """The images of one argument: a single image (an array, a path, bytes, a tensor, a PIL image) or a batch (a
+    list, an (N, H, W, C) array, an (N, C, H, W) tensor)."""
+    if isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4:
         return list(images)
-    if isinstance(images, (np.ndarray, str, os.PathLike, *ENCODED)):
+    if isinstance(images, (np.ndarray, torch.Tensor, str, os.PathLike, *ENCODED)) or is_pil_image(images):
         return [images]
     try:
         return list(images)
@@ -407,8 +414,10 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
 
     Args:
         backend (Backend): what runs the network (darknet_py.backends: torch, onnxruntime, OpenVINO).
-        images: an image path, a BGR uint8 array (H, W, 3) as cv2 reads it, or a list of them (a grey network,
-            `channels=1`, reads files as grey and converts arrays; see darknet_py.pipeline.preprocess).
+        images: an image path, a BGR uint8 array (H, W, 3) as cv2 reads it, an image file's bytes, a (C, H, W) RGB
+            tensor as torchvision's (uint8, or float in [0, 1]), a PIL image, or a list of them (or an (N, H, W, 3)
+            array, an (N, C, H, W) tensor); a grey network, `channels=1`, reads files as grey and converts the
+            others (see darknet_py.pipeline.preprocess).
         conf_thresh (float): score threshold; a box's objectness must exceed it too (darknet's rule).
         nms_thresh (float): NMS overlap threshold.
         names (list[str], optional): class names (default: the backend's, else COCO's for 80 classes).

@@ -26,13 +26,15 @@ from typing import Callable, NoReturn, Union
 
 import cv2
 import numpy as np
+import torch
 
 from ..core.errors import InputError
 from . import darknet_resize
 from .image_header import encoded_size, header_size, opencv_max_pixels
 
-# a BGR uint8 array as cv2 reads it, an image path, or an image file's bytes (a JPEG, PNG, … as received)
-ImageLike = Union[np.ndarray, str, os.PathLike, bytes]
+# a BGR uint8 array as cv2 reads it, an image path, an image file's bytes (a JPEG, PNG, … as received), a tensor
+# as torchvision holds images ((C, H, W) RGB, uint8 or float in [0, 1]) or a PIL image
+ImageLike = Union[np.ndarray, str, os.PathLike, bytes, torch.Tensor, "PIL.Image.Image"]  # noqa: F821 - PIL is optional
 ENCODED = (bytes, bytearray, memoryview)  # the types an ImageLike's encoded bytes come as
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what folders and globs pick up
@@ -69,7 +71,7 @@ class Transform:
 
 def _checked_uint8(image: np.ndarray, name: str, channels: tuple[int, ...] = (1, 3, 4)) -> np.ndarray:
     """An HxW or HxWxC array with C in *channels*, as uint8 (16-bit keeps its high byte; floats in [0, 1] are
-    scaled by 255, others clipped to 0..255)."""
+    scaled by 255, others clipped to 0..255, both rounded to the nearest level: v/255·255 can land a hair under v)."""
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
         raise InputError(f"{name}: expected an HxW or HxWxC image array, got {getattr(image, 'shape', type(image))}")
     if image.ndim == 3 and image.shape[2] not in channels:
@@ -79,7 +81,7 @@ def _checked_uint8(image: np.ndarray, name: str, channels: tuple[int, ...] = (1,
         return (image >> 8).astype(np.uint8)
     if image.dtype != np.uint8:
         scale = 255.0 if image.dtype.kind == "f" and float(np.nanmax(image)) <= 1.0 else 1.0
-        return np.clip(np.nan_to_num(image.astype(np.float32)) * scale, 0, 255).astype(np.uint8)
+        return np.rint(np.clip(np.nan_to_num(image.astype(np.float32)) * scale, 0, 255)).astype(np.uint8)
     return image
 
 
@@ -116,6 +118,63 @@ def network_image(image: np.ndarray, channels: int = 3, name: str = "image") -> 
         raise InputError(f"{name}: this network reads {channels} channels; give an (H, W, {channels}) array "
                          f"(got {getattr(image, 'shape', type(image))})")
     return _checked_uint8(image, name, (channels,))
+
+
+def is_pil_image(value: object) -> bool:
+    """Whether *value* is a PIL (Pillow) image, without importing PIL (not a dependency)."""
+    return any(kind.__module__ == "PIL.Image" and kind.__name__ == "Image" for kind in type(value).__mro__)
+
+
+def pil_array(image: "PIL.Image.Image") -> np.ndarray:  # noqa: F821 - PIL is optional
+    """A PIL image as the array cv2 would hold: BGR (BGRA with alpha), grey for "L", 16-bit and float kept for
+    `network_image` to convert as it converts cv2's; other modes (palette, CMYK, YCbCr, …) through RGB.
+
+    Args:
+        image (PIL.Image.Image): the image (decoded by PIL, so a JPEG's pixels may differ from OpenCV's by its
+            decoder's rounding).
+
+    Returns:
+        ndarray[H, W] or ndarray[H, W, C]: the pixels.
+    """
+    if image.mode not in ("RGB", "RGBA", "L", "I;16", "I", "F"):
+        image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
+    pixels = np.asarray(image)
+    return _rgb_to_bgr(pixels) if pixels.ndim == 3 else pixels
+
+
+def tensor_array(tensor: torch.Tensor, channels: int = 3) -> np.ndarray:
+    """A tensor as torchvision holds an image — (C, H, W), RGB or grey, uint8 or float in [0, 1], any device — as
+    the (H, W, C) array cv2 would hold (BGR for a colour or grey network; in the given order for other channel
+    counts), for `network_image`.
+
+    Args:
+        tensor (Tensor[C, H, W] or Tensor[H, W]): the image.
+        channels (int): the network's input channels.
+
+    Returns:
+        ndarray: the pixels.
+
+    Raises:
+        InputError: a tensor of another shape (an (H, W, C) one is named as such: its channel order is unknown).
+    """
+    shape = tuple(tensor.shape)
+    if tensor.ndim not in (2, 3) or tensor.numel() == 0:
+        raise InputError(f"a tensor image is (C, H, W) RGB, as torchvision's, or (H, W) grey; got {shape}")
+    if tensor.ndim == 3 and shape[0] not in (1, 3, 4) and shape[2] in (1, 3, 4):
+        raise InputError(f"a tensor image is (C, H, W) RGB, as torchvision's; got {shape}: .permute(2, 0, 1) an RGB "
+                         "(H, W, C) tensor, or give a BGR numpy array")
+    tensor = tensor.detach().cpu()
+    if tensor.is_floating_point() and tensor.dtype != torch.float64:
+        tensor = tensor.float()  # float16 and bfloat16 have no (or no exact) numpy twin
+    pixels = tensor.numpy() if tensor.ndim == 2 else tensor.permute(1, 2, 0).numpy()
+    return _rgb_to_bgr(pixels) if pixels.ndim == 3 and channels in (1, 3) else pixels
+
+
+def _rgb_to_bgr(pixels: np.ndarray) -> np.ndarray:
+    """RGB(A) → BGR(A) (a copy); one channel as it is."""
+    if pixels.shape[2] in (3, 4):
+        return np.ascontiguousarray(np.concatenate([pixels[:, :, 2::-1], pixels[:, :, 3:]], axis=2))
+    return pixels
 
 
 def check_image_channels(channels: int) -> int:
