@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .media.track import track
     from .model.network import LayerInfo, Network
     from .pipeline.classifications import Classification
-    from .pipeline.detections import Detections
+    from .pipeline.detections import Detection, Detections
     from .pipeline.tracking import LineCounter, ZoneCounter
 
 _PUBLIC = {  # name → the module that defines it
@@ -38,13 +38,13 @@ _PUBLIC = {  # name → the module that defines it
     "WeightsHeader": "format.weights", "read_weights": "format.weights", "write_weights": "format.weights",
     "LayerInfo": "model.network", "Network": "model.network",
     "Classification": "pipeline.classifications",
-    "Detections": "pipeline.detections",
+    "Detection": "pipeline.detections", "Detections": "pipeline.detections",
     "track": "media.track", "LineCounter": "pipeline.tracking", "ZoneCounter": "pipeline.tracking",
 }
 
 __all__ = [
     "Backend", "BackendTraits", "CfgError", "Classification", "Darknet", "DarknetError", "DarknetWarning",
-    "Detections", "InputError", "LayerInfo", "LineCounter", "Network", "Section", "WeightsError", "WeightsHeader",
+    "Detection", "Detections", "InputError", "LayerInfo", "LineCounter", "Network", "Section", "WeightsError", "WeightsHeader",
     "ZoneCounter", "__version__", "fastest_backend", "load", "parse_text", "read_cfg", "read_weights", "track", "write_weights",
 ]
 assert sorted(__all__) == sorted([*_PUBLIC, "__version__"])

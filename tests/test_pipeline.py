@@ -1,6 +1,7 @@
 """Pipeline pieces: letterbox round trip, NMS against a box-by-box greedy loop, decode, zoo."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import http.server
 import re
@@ -206,6 +207,31 @@ def test_detect_takes_torchvision_tensors_and_pil_images_as_their_pixels(tmp_pat
         model.detect(torch.from_numpy(bgr))
     with pytest.raises(InputError, match=r"a tensor image is .* or \(H, W\) grey; got \(5,\)"):
         model.detect(torch.zeros(5))
+
+
+def test_detections_iterate_index_and_select_like_a_sequence() -> None:
+    """`for d in dets` gives each detection (box, score, class, name, track); an int gives one, a mask, a slice or
+    indices a Detections of those with every per-detection array cut alike (what `classes=` keeps, by score here)."""
+    model = darknet_py.load(*official("yolov4-tiny"))
+    image = str(shared_path(IMAGES / "dog.jpg"))
+    dets = model.detect(image)[0]
+    rows = list(dets)
+    assert [(d.name, round(d.score, 2)) for d in rows] == [("dog", 0.84), ("truck", 0.79), ("bicycle", 0.6), ("car", 0.45)]
+    assert rows[0] == dets[0] and dets[-1].name == "car" and rows[0].track_id is None
+    assert rows[0].box == tuple(dets.boxes[0].tolist()) and dets[np.int64(1)].class_id == 7
+    box, score, class_id, name, track_id = rows[2]
+    assert (class_id, name) == (1, "bicycle") and score == float(dets.scores[2])
+    sure = dets[dets.scores > 0.5]
+    assert isinstance(sure, darknet_py.Detections) and sure.labels == ["dog", "truck", "bicycle"]
+    assert sure.source == image and sure.image_size == dets.image_size and sure.names is dets.names
+    for field in ("boxes", "unclipped", "box_ids", "class_ids"):
+        assert np.array_equal(getattr(sure, field), getattr(dets, field)[:3])
+    same_detections(model.detect(image, classes=["dog", "car"]), [dets[[0, 3]]], score_tol=0, box_tol=0)
+    assert len(dets[:0]) == 0 and dets[::-1].labels == dets.labels[::-1]
+    with pytest.raises(IndexError):
+        dets[4]
+    tracked = dataclasses.replace(dets, track_ids=np.array([3, -1, 5, 1]))  # -1: in no confirmed track
+    assert [d.track_id for d in tracked] == [3, None, 5, 1] and tracked[1:].track_ids.tolist() == [-1, 5, 1]
 
 
 def test_classes_by_name_unknown_options_and_a_readable_repr() -> None:

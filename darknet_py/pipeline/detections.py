@@ -1,14 +1,26 @@
 """Detections: the one result type every backend returns and the CLI formats."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Iterator, NamedTuple
 
 import cv2
 import numpy as np
 
 from ..core.errors import InputError
+
+
+class Detection(NamedTuple):
+    """One detection: what `Detections` gives when iterated over or indexed with an int."""
+
+    box: tuple[float, float, float, float]  # (x1, y1, x2, y2) in image pixels, clipped to the image
+    score: float
+    class_id: int
+    name: str
+    track_id: int | None = None  # None: not tracked, or in no confirmed track yet
 
 
 @dataclass(repr=False)
@@ -49,6 +61,34 @@ class Detections:
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
+
+    def __getitem__(self, index):
+        """`dets[i]`: the i-th detection as a `Detection`; `dets[dets.scores > 0.5]`, `dets[:3]`, `dets[[0, 2]]`: a
+        `Detections` of those (in that order), every per-detection array cut alike.
+
+        Args:
+            index (int, slice, bool mask or int array): which detections.
+
+        Returns:
+            Detection or Detections: one detection for an int, else the selection.
+
+        Raises:
+            IndexError: an int or mask that does not fit the detections.
+        """
+        if isinstance(index, (int, np.integer)):
+            i = range(len(self))[index]  # negative ints count from the end; an IndexError names the range
+            track = None if self.track_ids is None or self.track_ids[i] < 0 else int(self.track_ids[i])
+            box = tuple(float(v) for v in self.boxes[i])
+            return Detection(box, float(self.scores[i]), int(self.class_ids[i]), self.labels[i], track)
+        chosen = np.arange(len(self))[index]  # slices, masks and index lists as numpy takes them
+        cut = {name: getattr(self, name)[chosen] for name in ("boxes", "scores", "class_ids", "unclipped", "box_ids",
+                                                               "class_scores", "track_ids")
+               if getattr(self, name) is not None}
+        return dataclasses.replace(self, **cut)
+
+    def __iter__(self) -> Iterator[Detection]:
+        """Each detection as a `Detection` (box, score, class_id, name, track_id), best first."""
+        return (self[i] for i in range(len(self)))
 
     SHOWN = 5  # detections a repr lists; the fields themselves hold them all
 
