@@ -177,7 +177,9 @@ def test_unreadable_image_and_broken_weights(tmp_path: Path) -> None:
     assert not list((tmp_path / "o").glob("*.jpg"))
 
 
-def test_an_output_folder_with_files_needs_exist_ok(tmp_path: Path) -> None:
+def test_an_output_folder_with_files_needs_exist_ok(tmp_path: Path, capsys) -> None:
+    """A folder with files is refused without --exist-ok; with it, the last line names the folder only when this
+    run wrote there (it used to say "→ out" after a --no-save run that wrote nothing)."""
     from darknet_py import cli
 
     cfg, weights = official("yolov4-tiny")
@@ -188,8 +190,14 @@ def test_an_output_folder_with_files_needs_exist_ok(tmp_path: Path) -> None:
     assert cli.main(["detect", *dog, "--output", str(out)]) == 2
     assert (out / "dog.jpg").read_bytes() == b"my own picture"  # untouched, nothing added
     assert sorted(p.name for p in out.iterdir()) == ["dog.jpg"]
+    capsys.readouterr()
     assert cli.main(["detect", *dog, "--output", str(out), "--exist-ok"]) == 0
     assert cv2.imread(str(out / "dog.jpg")) is not None
+    assert capsys.readouterr().err.splitlines()[-1] == f"1 image(s) → {out}"
+    assert cli.main(["detect", *dog, "--output", str(out), "--exist-ok", "--no-save"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == "1 image(s)"  # nothing written: no folder named
+    assert cli.main(["detect", *dog, "--output", str(out), "--exist-ok", "--no-save", "--save-txt"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == f"1 image(s) → {out}"  # its labels/dog.txt
     (tmp_path / "file").write_text("x")
     assert cli.main(["detect", *dog, "--output", str(tmp_path / "file")]) == 2
 

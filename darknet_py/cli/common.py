@@ -99,9 +99,33 @@ def drop_empty(made: list[Path]) -> None:
             pass
 
 
-def written_to(folder: Path) -> str:
-    """" → folder" for a run's last line, or nothing where the run wrote no file there."""
-    return f" → {folder}" if folder.is_dir() else ""
+def folder_files(folder: Path, made: list[Path]) -> dict[str, tuple[int, int]] | None:
+    """What is in *folder* before a run writes there: each file → (inode, mtime in ns), so that `written_to` can
+    tell the run's files (written atomically: a new inode) from those that were there; None for a folder the run
+    made (`made`, from run_folder), where every file is the run's."""
+    if folder in made:
+        return None
+    return {str(path): _identity(path) for path in folder.rglob("*") if path.is_file()}
+
+
+def written_to(folder: Path, before: dict[str, tuple[int, int]] | None = None) -> str:
+    """" → folder" for a run's last line, or nothing where the run wrote no file there.
+
+    Args:
+        folder: the run's output folder.
+        before: `folder_files` from before the run (None: the run made the folder, so anything in it is its own).
+    """
+    if not folder.is_dir():
+        return ""
+    if before is None:
+        return f" → {folder}"
+    wrote = any(path.is_file() and before.get(str(path)) != _identity(path) for path in folder.rglob("*"))
+    return f" → {folder}" if wrote else ""
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_ino, status.st_mtime_ns
 
 
 def model_files(args) -> tuple[str | None, str]:

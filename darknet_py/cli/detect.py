@@ -40,6 +40,7 @@ from .common import (
     add_device_args,
     add_model_args,
     drop_empty,
+    folder_files,
     load_model,
     make_folders,
     run_folder,
@@ -165,6 +166,7 @@ def _detect_here(args, live: LiveView | None) -> int:
         for line in live.describe():
             print(line, file=sys.stderr, flush=True)
     out, made = run_folder(args.output)
+    before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
     sinks = _sinks(args, out, kind, items, stages) + ([live] if live else [])
     status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
     if live and status is not None:
@@ -186,7 +188,7 @@ def _detect_here(args, live: LiveView | None) -> int:
                             channels=model.channels, live=camera, status=status, in_flight=in_flight)
     finally:
         drop_empty(made)  # --no-save with nothing else to write: no empty runs/detect/N left behind
-    print(f"{report.summary()}{written_to(out)}", file=sys.stderr, flush=True)
+    print(f"{report.summary()}{written_to(out, before)}", file=sys.stderr, flush=True)
     for line in dataset_notes(sinks):
         print(line, file=sys.stderr, flush=True)
     _print_counts(stages)
@@ -233,6 +235,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     statuses = [SourceStatus(str(each)) for each in items]
     sinks = []
     made += make_folders(*folders)
+    befores = [folder_files(folder, made) for folder in folders]
     for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
         sinks.append(_sinks(args, folder, "video", each, jobs) + ([live if index == 0 else live.source(index)]
                                                                   if live else []))
@@ -254,9 +257,9 @@ def _detect_many(args, live: LiveView | None) -> int:
         reports = run_many(items, detect_batch, sinks, args.batch, stages=stages, live=camera, statuses=statuses)
     finally:
         drop_empty(made)
-    for folder, report in zip(folders, reports):
-        print(f"{folder.name}: {RunReport(report.frames, report.interrupted, report).summary()}{written_to(folder)}",
-              file=sys.stderr, flush=True)
+    for folder, before, report in zip(folders, befores, reports):
+        print(f"{folder.name}: {RunReport(report.frames, report.interrupted, report).summary()}"
+              f"{written_to(folder, before)}", file=sys.stderr, flush=True)
     for jobs in stages:
         _print_counts(jobs)
     if any(report.interrupted for report in reports):
