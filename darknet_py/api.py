@@ -72,10 +72,8 @@ def load(
     """
     if resize is not None:
         check_resize(resize)
-    if weights is None and _official_name(cfg):
-        known = sorted(zoo.manifest()["models"])
-        if cfg not in known:
-            raise InputError(f"{cfg}: no such file, nor an official model's name (those are: {', '.join(known)})")
+    if weights is None and zoo.is_model_name(cfg):
+        zoo.known_name(cfg)
         cfg, weights = zoo.resolve(cfg)
     if backend is not None and backend not in (*BACKENDS, AUTO):
         raise InputError(f"unknown backend '{backend}'; use one of {', '.join((*BACKENDS, AUTO))}")
@@ -114,12 +112,6 @@ def load(
     if not fast:
         return model.accelerate(cuda_graphs=False)
     return model.fold_batchnorm().use_channels_last()
-
-
-def _official_name(cfg) -> bool:
-    """Whether `cfg` is a model's name (cfg/zoo.json, as `--model NAME`), not a file: a bare word with no folder and
-    no extension that names no file here. An unknown one is then refused with the known names listed."""
-    return isinstance(cfg, str) and not os.path.exists(cfg) and os.sep not in cfg and "." not in cfg
 
 
 AUTO = "auto"  # load(backend=AUTO): the fastest exact runtime here (darknet_py.backends.fastest)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,26 @@ def test_cli_table_and_json(capsys) -> None:
     assert set(data) >= {"bflops", "params", "layers", "blocks"} and len(data["layers"]) == 38
     assert [b["type"] for b in data["blocks"]].count("CSPOSA") == 3
     assert data["layers"][0]["output"] == "160x160x32" and data["params"] == 6_056_606
+
+
+def test_info_and_scale_take_an_official_name_and_fetch_its_cfg_only(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`darknet-py info yolov4-tiny` (and scale) read the official cfg, as load("yolov4-tiny") names it (it said
+    "cannot read cfg file yolov4-tiny"); the structure needs no weights, so only the cfg is looked for: a zoo folder
+    with the cfg alone and no network are enough. A bare word that is no name lists the names."""
+    from darknet_py.format import zoo
+
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    shutil.copy(shared_path(ZOO_CFG / "yolov4-tiny.cfg"), folder)
+    monkeypatch.setenv("DARKNET_PY_ZOO", str(folder))
+    monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(zoo, "_download", lambda url, *rest: pytest.fail(f"downloaded {url}"))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["info", str(folder / "yolov4-tiny.cfg")]) == 0
+    by_file = capsys.readouterr().out
+    assert cli.main(["info", "yolov4-tiny"]) == 0
+    assert capsys.readouterr().out == by_file and "Total BFLOPs 6.910" in by_file
+    assert cli.main(["scale", "yolov4-tiny", "--width", "0.5", "-o", "half.cfg"]) == 0
+    assert (tmp_path / "half.cfg").read_text().startswith("# half.cfg: yolov4-tiny.cfg scaled by darknet-py scale")
+    assert cli.main(["info", "yolov4-tinyy"]) == 2
+    assert "error: yolov4-tinyy: no such file, nor an official model's name (those are: yolov3, " in capsys.readouterr().err

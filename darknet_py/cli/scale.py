@@ -8,7 +8,7 @@ from ..core.fileio import atomic_write, refuse_overwrite
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("cfg", help="the base Darknet .cfg file")
+    p.add_argument("cfg", help="the base Darknet .cfg file, or an official model's name (yolov4-csp, …: its cfg)")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier W (filters rounded to multiples of 8)")
     p.add_argument("--depth", type=float, default=1.0, help="multiplier D of the residual units in each CSP stage")
     p.add_argument("--size", type=int, help="network input size S (a multiple of the total stride)")
@@ -17,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from ..format import zoo
     from ..model.info import blocks, summary
     from ..model.network import build
     from ..model.scaling import ScaleSpec, scale
@@ -24,8 +25,9 @@ def run(args) -> int:
 
     refuse_overwrite(args.output, args.exist_ok)
     spec = ScaleSpec(args.width, args.depth, args.size)
-    base = build(args.cfg, init_weights=False)  # its structure and counts are read, never its weight values
-    header = (f"{Path(args.output).name}: {Path(args.cfg).name} scaled by darknet-py scale "
+    cfg = zoo.cfg_or_name(args.cfg)  # a file, or an official model's name (its cfg only)
+    base = build(cfg, init_weights=False)  # its structure and counts are read, never its weight values
+    header = (f"{Path(args.output).name}: {Path(cfg).name} scaled by darknet-py scale "
               f"--width {spec.width:g} --depth {spec.depth:g} --size {spec.size or base.width}\n"
               "New architecture: train it (or convert matching weights); the base weights do not fit.")
     text, scaled = scale(base, spec, header, args.output)

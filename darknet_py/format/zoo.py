@@ -85,19 +85,55 @@ def _download(url: str, target: Path, entry: dict, kind: str) -> None:
 
 def resolve(name: str) -> tuple[Path, Path]:
     """(cfg, weights) for an official model name."""
+    entry = _entry(name)
+    return _fetch(name, entry, "cfg"), _fetch(name, entry, "weights")
+
+
+def resolve_cfg(name: str) -> Path:
+    """The cfg of an official model name, without its weights (for what reads the structure only: info, scale)."""
+    return _fetch(name, _entry(name), "cfg")
+
+
+def is_model_name(text: object) -> bool:
+    """Whether *text* is meant as a model's name where a cfg file is expected: a bare word with no folder and no
+    extension that names no file here (`load("yolov4-tiny")`, `darknet-py info yolov4-tiny`)."""
+    return isinstance(text, str) and not os.path.exists(text) and os.sep not in text and "." not in text
+
+
+def cfg_or_name(text: str) -> str:
+    """*text* itself, or for an official model's name (see is_model_name) its cfg's path.
+
+    Raises:
+        InputError: a bare word that is neither a file nor a name, with the names listed.
+    """
+    if not is_model_name(text):
+        return text
+    known_name(text)
+    return str(resolve_cfg(text))
+
+
+def known_name(word: str) -> None:
+    """InputError, the official names listed, unless *word* (a bare word that names no file) is one of them."""
+    known = sorted(manifest()["models"])
+    if word not in known:
+        raise InputError(f"{word}: no such file, nor an official model's name (those are: {', '.join(known)})")
+
+
+def _entry(name: str) -> dict:
     models = manifest()["models"]
     if name not in models:
         raise InputError(f"unknown model '{name}'; known: {', '.join(sorted(models))}")
     if not _SAFE_NAME.fullmatch(name):  # the name becomes a file name in the cache: no separators, no '..'
         raise InputError(f"model name '{name}' is not a plain file name")
-    entry = models[name]
-    paths = []
-    for kind, filename in (("cfg", f"{name}.cfg"), ("weights", f"{name}.weights")):
-        local = _find_local(filename, kind)
-        if local is not None and _verify(local, entry, kind) is None:
-            paths.append(local)
-            continue
-        target = cache_dir() / filename
-        _download(entry[kind], target, entry, kind)
-        paths.append(target)
-    return paths[0], paths[1]
+    return models[name]
+
+
+def _fetch(name: str, entry: dict, kind: str) -> Path:
+    """The model's *kind* ("cfg" or "weights") file: a good local copy, else downloaded into the cache."""
+    filename = f"{name}.{kind}"
+    local = _find_local(filename, kind)
+    if local is not None and _verify(local, entry, kind) is None:
+        return local
+    target = cache_dir() / filename
+    _download(entry[kind], target, entry, kind)
+    return target
