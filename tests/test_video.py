@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import http.server
 import struct
+import subprocess
+import sys
 import threading
 import zlib
 from functools import partial
@@ -18,7 +20,7 @@ from darknet_py.media import sinks, video
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.image_header import header_size
 from darknet_py.pipeline.preprocess import IMAGE_EXTENSIONS, decode_image, read_image
-from tests.conftest import CLIP_FRAMES, IMAGES, frame_count, official, shared_path
+from tests.conftest import CLIP_FRAMES, IMAGES, REPO, VIDEO, frame_count, official, shared_path
 
 
 @pytest.fixture
@@ -56,8 +58,31 @@ def test_missing_camera_is_one_clear_line(tmp_path: Path, zoo_env, monkeypatch, 
     real = cv2.VideoCapture
     monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: real(str(tmp_path / "no-such-device")))
     assert cli.main(["detect", "7", "--output", str(tmp_path)]) == 2
-    assert "error: cannot open video source 7" in capsys.readouterr().err
+    assert "error: cannot open camera 7: no camera answers at that index, or it is in use" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.mp4"))
+
+
+def test_a_damaged_video_or_a_missing_camera_is_one_line_with_ffmpeg_s_reason(tmp_path: Path, zoo_env) -> None:
+    """As the program runs them (OpenCV's and FFmpeg's own logs quiet): a video cut short before its first picture
+    was "0 frames" and exit 0 after FFmpeg's complaints; a file that is no video, and a camera index nobody
+    answers, printed OpenCV's backends' tries (a dozen lines) before the error. Each is now one line with the
+    reason, exit 2, and no output folder left."""
+    whole = shared_path(VIDEO / "pedestrians.avi")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[:30000])  # the header and part of the first picture
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n")
+    cases = [(cut, f"error: no frame of {cut} could be decoded: "),
+             (text, f"error: cannot read video {text}: Invalid data found when processing input (not a video FFmpeg "
+                    "reads, or a damaged one)"),
+             ("57", "error: cannot open camera 57: no camera answers at that index, or it is in use")]
+    for source, message in cases:
+        out = tmp_path / "out"
+        result = subprocess.run([sys.executable, "-m", "darknet_py.cli", "detect", str(source), "--output", str(out)],
+                                cwd=REPO, capture_output=True, text=True, timeout=300)
+        lines = [line for line in result.stderr.splitlines() if not line.startswith(f"{Path(str(source)).name}: ")]
+        assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), result.stderr
+        assert not out.exists()
 
 
 def _stop_at(frame: int, exc: BaseException):

@@ -77,12 +77,23 @@ def run_program() -> None:
     with one line (nothing has been written yet)."""
     startup.quit_during_startup()
     events.emit("cli-starting")
+    quiet_opencv_logs(sys.argv[1:])
     code = main()
     if code in interrupt.STOP_EXIT_CODES:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def quiet_opencv_logs(argv: list[str]) -> None:
+    """OpenCV's own log and its FFmpeg's off for the program, before cv2 is imported (unless --debug, or the user set
+    them): a camera that is not there printed a dozen lines of its backends' tries before the error, a damaged video
+    FFmpeg's complaint for each frame. The program says what went wrong in one line (media.video.cannot_open, with
+    FFmpeg's reason) and counts the frames it skipped."""
+    if "--debug" not in argv:
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 
 def _run(args) -> int:

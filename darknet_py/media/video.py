@@ -56,9 +56,44 @@ def open_capture(source: str | int | ImageSequence) -> cv2.VideoCapture:
         return source.capture()
     capture = cv2.VideoCapture(source)
     if not capture.isOpened():
-        shown = source if isinstance(source, int) else hide_credentials(str(source))  # a camera's index bare
-        raise InputError(f"cannot open video source {shown!r} (missing file, unsupported codec, or no such camera)")
+        raise InputError(cannot_open(source))
     return capture
+
+
+def cannot_open(source: str | int) -> str:
+    """Why OpenCV could not open *source*, in one line: for a file FFmpeg's own reason (read with PyAV: OpenCV only
+    says it failed, and the program keeps OpenCV's and FFmpeg's logs quiet, see cli.quiet_opencv_logs)."""
+    if isinstance(source, int):
+        return f"cannot open camera {source}: no camera answers at that index, or it is in use"
+    shown = hide_credentials(str(source))
+    if not os.path.isfile(source):
+        return f"cannot open video source {shown!r} (missing file, unsupported codec, or no such camera)"
+    return f"cannot read video {shown}: {_ffmpeg_reason(source)}"
+
+
+def no_frames(source: str) -> str:
+    """The error for a video file that opened but gave no frame at all (cut short before its first picture, or
+    a codec that decodes nothing here)."""
+    reason = _ffmpeg_reason(source, opened=True) if os.path.isfile(source) else "damaged, cut short, or not a video"
+    return f"no frame of {hide_credentials(source)} could be decoded: {reason}"
+
+
+def _ffmpeg_reason(path: str, opened: bool = False) -> str:
+    """What FFmpeg says of the file: its error opening it, or that it reads; *opened*: OpenCV opened it."""
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return "it has no video stream"
+            codec = container.streams.video[0].codec_context.name
+            for _ in container.decode(video=0):
+                break
+            else:
+                return f"FFmpeg decodes no picture of its {codec} stream either (damaged or cut short)"
+    except av.FFmpegError as exc:
+        return f"{exc.strerror or exc} (not a video FFmpeg reads, or a damaged one)"
+    except (OSError, ValueError) as exc:
+        return str(exc)
+    return f"OpenCV's video reader {'decodes none of' if opened else 'cannot open'} its {codec} stream"
 
 
 def open_stream(url: str, options: LiveSourceOptions) -> StreamCapture:
@@ -274,6 +309,8 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
         frames.abandon()  # a reader waiting for room in the queue returns
         thread.join(LIVE_STOP_WAIT_S if reopen is not None else None)
         progress.close()
+    if failure is None and count == 0 and not interrupted and reopen is None and isinstance(source, str):
+        raise InputError(no_frames(source))  # not "0 frames", as if the video were empty: say what is wrong
     if failure is not None:
         if count == 0 and isinstance(failure, InputError):
             raise failure  # refused before any frame (e.g. a codec the first frame's size rules out): its own words
