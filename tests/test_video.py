@@ -62,7 +62,8 @@ def test_missing_camera_is_one_clear_line(tmp_path: Path, zoo_env, monkeypatch, 
     assert not list(tmp_path.glob("*.mp4"))
 
 
-def test_a_damaged_video_or_a_missing_camera_is_one_line_with_ffmpeg_s_reason(tmp_path: Path, zoo_env) -> None:
+def test_a_damaged_video_or_a_missing_camera_is_one_line_with_ffmpeg_s_reason(tmp_path: Path, clip: Path,
+                                                                               zoo_env) -> None:
     """As the program runs them (OpenCV's and FFmpeg's own logs quiet): a video cut short before its first picture
     was "0 frames" and exit 0 after FFmpeg's complaints; a file that is no video, and a camera index nobody
     answers, printed OpenCV's backends' tries (a dozen lines) before the error. Each is now one line with the
@@ -83,6 +84,10 @@ def test_a_damaged_video_or_a_missing_camera_is_one_line_with_ffmpeg_s_reason(tm
         lines = [line for line in result.stderr.splitlines() if not line.startswith(f"{Path(str(source)).name}: ")]
         assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), result.stderr
         assert not out.exists()
+    together = subprocess.run([sys.executable, "-m", "darknet_py.cli", "detect", str(cut), str(clip), "--no-save"],
+                              cwd=REPO, capture_output=True, text=True, timeout=300)  # the other source is done
+    assert together.returncode == 1 and f"clip: {CLIP_FRAMES} frames" in together.stderr, together.stderr
+    assert together.stderr.splitlines()[-1].startswith(cases[0][1]) and "h264 @" not in together.stderr
 
 
 def _stop_at(frame: int, exc: BaseException):

@@ -31,6 +31,7 @@ from ..media.sinks import (
 from ..media.source_status import SourceStatus
 from ..media.sources import source_items, source_names
 from ..media.tracking_sinks import TrackingStage
+from ..media.video import no_frames
 from ..media.video_writer import CODECS, output_suffix
 from ..pipeline.tracking import counts_text
 from .camera_options import add_camera_args, live_source_options
@@ -264,10 +265,12 @@ def _detect_many(args, live: LiveView | None) -> int:
         _print_counts(jobs)
     if any(report.interrupted for report in reports):
         return interrupt.exit_code()
-    gave_up = [report.gave_up for report in reports if report.gave_up]
-    for line in gave_up:
+    failed = [report.gave_up for report in reports if report.gave_up]
+    failed += [no_frames(each) for each, report in zip(items, reports)  # a file that gave nothing: not "0 frames"
+               if isinstance(each, str) and not report.live and report.frames == 0]
+    for line in failed:
         print(f"error: {line}", file=sys.stderr, flush=True)
-    return 1 if gave_up else 0
+    return 1 if failed else 0
 
 
 def _stages(args) -> list[Stage]:
