@@ -22,7 +22,7 @@ from darknet_py.export.onnx import ExportOptions, export_onnx
 from darknet_py.format.cfg import read_cfg
 from darknet_py.format.names import COCO_NAMES, default_names
 from darknet_py.pipeline.decode import decode
-from tests.conftest import CLIP_FRAMES, IMAGES, REPO, frame_count, official, photos, shared_path, zoo_cfgs
+from tests.conftest import CLIP_FRAMES, IMAGES, REPO, frame_count, official, photos, same_detections, shared_path, zoo_cfgs
 
 SMALL_SIDE = 320
 TOLERANCE = 1e-4
@@ -224,6 +224,24 @@ def test_bad_export_requests_are_clear(tmp_path: Path) -> None:
     with pytest.raises(darknet_py.InputError, match="has no darknet_py metadata"):
         darknet_py.load(foreign)
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_cli_export_without_output_names_the_file_after_the_weights(tmp_path: Path, monkeypatch, capsys) -> None:
+    """-o is optional: NAME.onnx in the working folder, NAME the weights' (a trained model's own name), with -fp16
+    for --half; an existing one is refused as any output is."""
+    cfg, weights = official("yolov4-tiny")
+    trained = tmp_path / "yolov4-tiny-custom_best.weights"
+    trained.symlink_to(weights)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["export", "--cfg", str(cfg), "--weights", str(trained)]) == 0
+    assert "wrote yolov4-tiny-custom_best.onnx (boxes, 416x416" in capsys.readouterr().err
+    assert cli.main(["export", "--cfg", str(cfg), "--weights", str(trained), "--half"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["yolov4-tiny-custom_best-fp16.onnx",
+                                                               "yolov4-tiny-custom_best.onnx"]
+    same_detections(darknet_py.load(cfg, weights).detect(str(shared_path(IMAGES / "dog.jpg"))),
+                    darknet_py.load("yolov4-tiny-custom_best.onnx").detect(str(shared_path(IMAGES / "dog.jpg"))))
+    assert cli.main(["export", "--cfg", str(cfg), "--weights", str(trained)]) == 2
+    assert "yolov4-tiny-custom_best.onnx exists; pass --exist-ok" in capsys.readouterr().err
 
 
 def test_cli_export_then_detect_images_folder_and_video(tmp_path: Path, clip: Path, capsys) -> None:

@@ -12,8 +12,9 @@ from .common import add_model_args, model_files, size_arg
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
-    p.add_argument("-o", "--output", required=True,
-                   help="the .onnx file to write, or a .xml file for OpenVINO IR (+ .bin; needs darknet-engine[openvino])")
+    p.add_argument("-o", "--output",
+                   help="the .onnx file to write, or a .xml file for OpenVINO IR (+ .bin; needs darknet-engine[openvino]); "
+                        "default: NAME.onnx here, NAME the weights' (or model's) name, with -fp16 / -int8 for --half / --int8")
     p.add_argument("--batch", default="dynamic", help="'dynamic' (default) or a fixed batch size")
     p.add_argument("--dynamic-size", action="store_true", help="dynamic height/width (any multiple of the stride)")
     p.add_argument("--opset", type=int, default=17)
@@ -37,6 +38,16 @@ def _batch_arg(value: str) -> int | None:
     return int(value)
 
 
+def default_output(args) -> str:
+    """The file an export without -o writes, in the working folder: the weights' name (a trained
+    `yolov4-tiny-custom_best.weights` gives `yolov4-tiny-custom_best.onnx`) or the model's, and what sets the file
+    apart from a plain export of it (`-fp16`, `-int8`), so that the variants of one model do not overwrite each other."""
+    from ..format import zoo
+
+    name = Path(args.weights).stem if args.weights else args.model or zoo.manifest()["default"]
+    return f"{name}{'-fp16' if args.half else ''}{'-int8' if args.int8 else ''}.onnx"
+
+
 def run(args) -> int:
     import time
 
@@ -44,7 +55,7 @@ def run(args) -> int:
     from ..export.onnx import ExportOptions, export_onnx
     from ..format.names import resolve_names
 
-    output = Path(args.output)
+    output = Path(args.output or default_output(args))
     openvino = output.suffix.lower() == ".xml"
     if output.suffix.lower() != ".onnx" and not openvino:
         raise InputError(f"the output should be a .onnx file (or .xml for OpenVINO IR), got {output}")
