@@ -242,6 +242,9 @@ def test_cli_export_without_output_names_the_file_after_the_weights(tmp_path: Pa
                     darknet_py.load("yolov4-tiny-custom_best.onnx").detect(str(shared_path(IMAGES / "dog.jpg"))))
     assert cli.main(["export", "--cfg", str(cfg), "--weights", str(trained)]) == 2
     assert "yolov4-tiny-custom_best.onnx exists; pass --exist-ok" in capsys.readouterr().err
+    assert cli.main(["export", "--weights", "yolov4-tiny-custom_best.onnx"]) == 2  # what is wrong, not "it exists"
+    assert ("error: export needs a Darknet cfg and weights, not an exported model (yolov4-tiny-custom_best.onnx)"
+            in capsys.readouterr().err)
 
 
 def test_cli_export_then_detect_images_folder_and_video(tmp_path: Path, clip: Path, capsys) -> None:

@@ -52,9 +52,12 @@ def run(args) -> int:
     import time
 
     from ..api import load
+    from ..backends import exported_file
     from ..export.onnx import ExportOptions, export_onnx
     from ..format.names import resolve_names
 
+    if exported_file(args.weights):  # before the output is named after it (and found to exist)
+        raise InputError(f"export needs a Darknet cfg and weights, not an exported model ({args.weights})")
     output = Path(args.output or default_output(args))
     openvino = output.suffix.lower() == ".xml"
     if output.suffix.lower() != ".onnx" and not openvino:
@@ -74,8 +77,6 @@ def run(args) -> int:
         int8 = Int8Options(args.calibration, args.calibration_count)
         calibrating = len(calibration_images(int8.calibration, int8.count))  # fails before the export work
     cfg, weights = model_files(args)
-    if cfg is None:
-        raise InputError("export needs a Darknet cfg and weights, not a .onnx file")
     start = time.monotonic()
     model = load(cfg, weights, size=size_arg(args), resize=args.resize)
     opts = opts.resolved(model)
