@@ -220,6 +220,10 @@ def test_the_python_api_gives_the_ids_and_counts_of_the_command(tracked, crossin
         door.update(dets, index)
         middle.update(dets, index)
     assert counts_of([door, middle]) == json.loads((out / COUNTS_JSON).read_text())
+    reader = cv2.VideoCapture(str(crossing.parent / "crossing.avi"))
+    for (image, dets), alone in zip(darknet_py.track(model, crossing.parent / "crossing.avi", classes=(0,),
+                                                     with_frames=True), frames):  # the pixels each frame came from
+        assert np.array_equal(image, reader.read()[1]) and np.array_equal(dets.track_ids, alone.track_ids)
 
 
 def test_tracking_a_ray_runs_records_on_the_driver_gives_the_same_ids(tracked, crossing: Path, expected: dict,

@@ -6,6 +6,9 @@
         door.update(dets, frame)
         print(frame, dets.track_ids, dets.labels)
     print(door.counts)
+
+    for image, dets in darknet_py.track(model, "walk.mp4", with_frames=True):  # the pixels too, to draw on
+        cv2.imshow("walk", dets.draw(image))
 """
 from __future__ import annotations
 
@@ -25,8 +28,8 @@ from .video import MAX_FAILED_READS, frame_rate, open_capture
 
 
 def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tracker: str | Tracker = DEFAULT_TRACKER,
-          conf_thresh: float = 0.25, nms_thresh: float = 0.45, *, fps: float | None = None,
-          **detect_options) -> Iterator[Detections]:
+          conf_thresh: float = 0.25, nms_thresh: float = 0.45, *, fps: float | None = None, with_frames: bool = False,
+          **detect_options) -> Iterator[Detections] | Iterator[tuple[np.ndarray, Detections]]:
     """Detect on every frame of *source* and follow the objects: one `Detections` per frame, with `track_ids`.
 
     Args:
@@ -38,11 +41,13 @@ def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tr
         conf_thresh (float): score threshold, as `model.detect`.
         nms_thresh (float): NMS overlap threshold, as `model.detect`.
         fps (float, optional): the frame rate; None: the video's (frames given as arrays: 25).
+        with_frames (bool): yield (frame, Detections): the BGR frame too, to draw on (`dets.draw(frame)`) or keep;
+            off by default, so that collecting the Detections of a long video does not hold every frame.
         **detect_options: more of `model.detect`'s options (`classes`, `names`, `multi_label`, ...).
 
     Yields:
-        Detections: each frame's, in order; `track_ids[i]` is detection i's track (1, 2, …) or -1 while it is in no
-        confirmed track.
+        Detections: each frame's, in order (with_frames: (frame, Detections)); `track_ids[i]` is detection i's
+        track (1, 2, …) or -1 while it is in no confirmed track.
 
     Raises:
         InputError: an unreadable source, a single image, an unknown tracker, or no `trackers` library installed.
@@ -52,7 +57,7 @@ def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tr
     for frame in frames:
         dets = model.detect(frame, conf_thresh, nms_thresh, **detect_options)[0]
         dets.track_ids = follow.update(dets)
-        yield dets
+        yield (frame, dets) if with_frames else dets
 
 
 def _frames(source) -> tuple[Iterator[np.ndarray], float | None]:
