@@ -232,6 +232,8 @@ def test_detections_iterate_index_and_select_like_a_sequence() -> None:
         dets[4]
     tracked = dataclasses.replace(dets, track_ids=np.array([3, -1, 5, 1]))  # -1: in no confirmed track
     assert [d.track_id for d in tracked] == [3, None, 5, 1] and tracked[1:].track_ids.tolist() == [-1, 5, 1]
+    assert dets == model.detect(image)[0] and dets[:] == dets and dets != sure and tracked != dets  # by value
+    assert dets != dataclasses.replace(dets, source="other.jpg") and dets != "dets"
 
 
 def test_classes_by_name_unknown_options_and_a_readable_repr() -> None:

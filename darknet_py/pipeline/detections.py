@@ -23,7 +23,7 @@ class Detection(NamedTuple):
     track_id: int | None = None  # None: not tracked, or in no confirmed track yet
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class Detections:
     """Boxes xyxy in image pixels (float32, (n, 4)), scores (n,), class ids (n,), and the name table.
 
@@ -85,6 +85,15 @@ class Detections:
                                                                "class_scores", "track_ids")
                if getattr(self, name) is not None}
         return dataclasses.replace(self, **cut)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is: the arrays element for element (dtype aside), names, size and source (the
+        dataclass's own == compared arrays with ==, and raised "the truth value of an array … is ambiguous")."""
+        if not isinstance(other, Detections):
+            return NotImplemented
+        return all(_same(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(self))
+
+    __hash__ = None  # mutable, compared by value
 
     def __iter__(self) -> Iterator[Detection]:
         """Each detection as a `Detection` (box, score, class_id, name, track_id), best first."""
@@ -238,6 +247,13 @@ class Detections:
         tracks = None if detections.tracker_id is None else np.asarray(detections.tracker_id, np.int64)[order]
         return cls(boxes=np.asarray(detections.xyxy, np.float32).reshape(-1, 4)[order], scores=scores[order],
                    class_ids=classes[order], names=list(names), image_size=image_size, source=source, track_ids=tracks)
+
+
+def _same(a: object, b: object) -> bool:
+    """Field equality for Detections: arrays by shape and values, the rest with ==."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and np.array_equal(a, b)
+    return a == b
 
 
 def _require_supervision():
