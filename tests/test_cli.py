@@ -177,6 +177,32 @@ def test_unreadable_image_and_broken_weights(tmp_path: Path) -> None:
     assert not list((tmp_path / "o").glob("*.jpg"))
 
 
+def test_an_unreadable_image_among_others_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    """One broken file in a folder stopped the whole run (the images after it never detected): it is skipped with a
+    warning naming it, as darknet goes on past "Cannot load image" and --ray records it; only a run where no image
+    could be read is an error, in one line."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a-broken.jpg").write_text("not an image")  # first in name order
+    (photos / "dog.jpg").write_bytes(shared_path(IMAGES / "dog.jpg").read_bytes())
+    (photos / "z-empty.png").write_bytes(b"")
+    out = tmp_path / "out"
+    result = _run("detect", str(photos), "--output", str(out), "--save-json")
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warned == [f"warning: cannot decode image: {photos / name} (not an image, or a format OpenCV cannot read); "
+                      "skipped" for name in ("a-broken.jpg", "z-empty.png")]
+    assert result.stderr.splitlines()[-1] == f"1 image(s), 2 unreadable skipped → {out}"
+    assert [r["source"] for r in json.loads((out / "detections.json").read_text())] == [str(photos / "dog.jpg")]
+    assert cv2.imread(str(out / "dog.jpg")) is not None
+    (photos / "dog.jpg").unlink()
+    result = _run("detect", str(photos), "--no-save")
+    assert result.returncode == 2 and "warning" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (f"error: none of the 2 images could be read (the first: cannot decode "
+                                              f"image: {photos / 'a-broken.jpg'} (not an image, or a format OpenCV "
+                                              "cannot read))")
+
+
 def test_an_output_folder_with_files_needs_exist_ok(tmp_path: Path, capsys) -> None:
     """A folder with files is refused without --exist-ok; with it, the last line names the folder only when this
     run wrote there (it used to say "→ out" after a --no-save run that wrote nothing)."""

@@ -45,16 +45,20 @@ class RunReport:
         done (int): images, or video frames, detected and written.
         interrupted (bool): a stop ended the run early (what was done is written).
         video (VideoReport or None): the video's details (fps, size, frames skipped); None for images.
+        unreadable (int): image files that could not be read and were skipped.
     """
 
     done: int
     interrupted: bool
     video: VideoReport | None = None
+    unreadable: int = 0  # images that could not be read, skipped (each named in a warning)
 
     def summary(self) -> str:
         """The run's line for the terminal, e.g. `12 frames (320x180, 25 fps)` or `3 image(s)`."""
         if self.video is None:
-            return f"{self.done} image(s)" + (", interrupted — the images done are saved" if self.interrupted else "")
+            skipped = f", {self.unreadable} unreadable skipped" if self.unreadable else ""
+            return f"{self.done} image(s){skipped}" + (", interrupted — the images done are saved" if self.interrupted
+                                                        else "")
         report = self.video
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
         if report.skipped:
@@ -153,17 +157,32 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
 
     Returns:
         RunReport: images done, and whether a stop ended the run.
-    """
-    def read_and_detect(chunk: list[str]) -> tuple[list[np.ndarray], list[Detections], float]:
-        images = [read_image(path, channels) for path in chunk]
-        started = time.perf_counter()
-        found = detect_batch(images)
-        return images, found, (time.perf_counter() - started) * 1000 / len(chunk)
 
-    done, interrupted = 0, False
+    Raises:
+        InputError: no image could be read (the first one's reason). One that cannot be read among others is
+            skipped with a warning, as darknet goes on past "Cannot load image" (and --ray records the error).
+    """
+    def read_and_detect(chunk: list[str]) -> tuple[list[str], list[np.ndarray], list[Detections], float, list[str]]:
+        paths, images, failures = [], [], []
+        for path in chunk:
+            try:
+                images.append(read_image(path, channels))
+                paths.append(path)
+            except InputError as exc:  # undecodable, too large, gone since listed: this image only
+                failures.append(str(exc))
+        started = time.perf_counter()
+        found = detect_batch(images) if images else []
+        return paths, images, found, (time.perf_counter() - started) * 1000 / max(len(images), 1), failures
+
+    done, interrupted, unreadable, warned = 0, False, [], 0
     try:
         with in_order(read_and_detect, iter_batches(paths, batch), in_flight) as detected:
-            for chunk, (images, found, milliseconds) in detected:
+            for _, (chunk, images, found, milliseconds, failures) in detected:
+                unreadable += failures
+                if images:  # warned once an image was read: if none is, the run's error says it alone
+                    for failure in unreadable[warned:]:
+                        warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
+                    warned = len(unreadable)
                 for path, image, dets in zip(chunk, map(as_bgr8, images), found):
                     with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
                         dets.source = path
@@ -175,4 +194,9 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
     finally:
         with interrupt.deferred():  # a stop now waits for the collected files (records JSON, result.json)
             finish_all([*stages, *sinks])
-    return RunReport(done, interrupted)
+    for failure in unreadable[warned:] if done else ():  # after the last image read
+        warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
+    if unreadable and done == 0 and not interrupted:
+        raise InputError(unreadable[0] if len(unreadable) == 1 else f"none of the {len(unreadable)} images could be "
+                         f"read (the first: {unreadable[0]})")
+    return RunReport(done, interrupted, unreadable=len(unreadable))
