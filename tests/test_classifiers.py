@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import warnings
 from pathlib import Path
 
@@ -132,6 +133,20 @@ def test_misuse_is_one_clear_error(tiny: dict, tmp_path: Path, capsys) -> None:
                             str(tiny["weights"]), "--top", "0"], "--top must be at least 1")):
         assert cli.main(args) == 2
         assert capsys.readouterr().err.strip().startswith(f"error: {message}")
+    mixed = tmp_path / "mixed"  # an unreadable image among others is skipped and named, as detect does
+    mixed.mkdir()
+    (mixed / "broken.png").write_text("not an image")
+    shutil.copy(tiny["pngs"][0], mixed / "good.png")
+    args = ["classify", str(mixed), "--cfg", str(tiny["cfg"]), "--weights", str(tiny["weights"]), "--batch", "2"]
+    assert cli.main(args) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"{mixed / 'good.png'}:\n") and str(mixed / "broken.png") not in captured.out
+    assert captured.err == f"warning: cannot decode image: {mixed / 'broken.png'} (not an image, or a format OpenCV " \
+                           "cannot read); skipped\n"
+    (mixed / "good.png").unlink()
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err == f"error: cannot decode image: {mixed / 'broken.png'} (not an image, or a " \
+                                      "format OpenCV cannot read)\n"
 
 
 @pytest.mark.parametrize("case", ["softmax tree", "connected with batch norm", "shortcut across sizes",

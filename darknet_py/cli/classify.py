@@ -47,15 +47,35 @@ def run(args) -> int:
     if not model.is_classifier:
         raise InputError(f"{Path(cfg or weights).name} is a detector (it has detection layers): use darknet-py detect")
     names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data) else model.names
-    records = []
+    records, unreadable = [], []
     for batch in iter_batches(items, args.batch):
-        for result in model.classify(batch, args.top, names=names):
+        for result in _readable_ones(model, batch, args.top, names, unreadable):
             print(f"{result.source}:")
             print("\n".join(f"  {line}" for line in str(result).splitlines()))
             records.append(result.as_dict())
+    if unreadable and not records:
+        raise InputError(unreadable[0] if len(unreadable) == 1 else f"none of the {len(unreadable)} images could be "
+                         f"read (the first: {unreadable[0]})")
+    for failure in unreadable:  # as detect: skipped, named, and the run goes on
+        print(f"warning: {failure}; skipped", file=sys.stderr)
     if args.save_json:
         out, _ = run_folder(args.output, CLASSIFY_RUNS)
         with atomic_write(out / CLASSIFICATIONS_JSON, "w") as handle:
             json.dump(records, handle)
         print(f"{len(records)} image(s) → {out / CLASSIFICATIONS_JSON}", file=sys.stderr)
     return 0
+
+
+def _readable_ones(model, batch: list[str], top: int, names: list[str], unreadable: list[str]) -> list:
+    """The batch's classifications; when an image of it cannot be read, the others' (each tried alone) and the
+    failures' reasons added to *unreadable*."""
+    try:
+        return model.classify(batch, top, names=names)
+    except InputError:
+        found = []
+        for path in batch:
+            try:
+                found += model.classify([path], top, names=names)
+            except InputError as exc:
+                unreadable.append(str(exc))
+        return found
