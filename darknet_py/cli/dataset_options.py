@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from ..core.fileio import require_writable
 from ..media.crops import CROPS_DIR, CropsSink, check_pad
@@ -48,6 +49,10 @@ def check_dataset_args(args, kind: str, items) -> None:
         if kind != "images":
             raise InputError("--save-labels writes darknet's label file beside each image; a video has none "
                              "(use --save-txt for its frames)")
+        fetched = [path for path in items if "://" in path]
+        if fetched:
+            raise InputError(f"--save-labels writes darknet's label file beside each image; an image URL "
+                             f"({hide_credentials(fetched[0])}) has no folder here (use --save-txt)")
         labels = [label_path(path) for path in items]  # every image's label file has a name, before any is written
         held = [path for path in labels if Path(path).exists()]
         if held and not args.exist_ok:  # darknet replaces them; a user's (corrected) labels are not replaced unasked

@@ -50,7 +50,7 @@ def _span(low: float, high: float, side: int) -> tuple[int, int]:
 
 def crop_name(result: Result, index: int) -> str:
     """`NAME_K.jpg`: the image's stem (a frame's `STEM_FRAME`) and the detection's index."""
-    stem = Path(result.source).stem if result.frame is None else f"{video_stem(result.source)}_{result.frame}"
+    stem = Path(result.name).stem if result.frame is None else f"{video_stem(result.source)}_{result.frame}"
     return f"{stem}_{index}.jpg"
 
 

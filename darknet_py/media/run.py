@@ -21,6 +21,7 @@ from typing import Callable, ContextManager, Sequence
 import numpy as np
 
 from ..core import events, interrupt
+from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
 from ..core.in_flight import in_order
 from ..pipeline.backend import Backend
@@ -185,8 +186,8 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
                     warned = len(unreadable)
                 for path, image, dets in zip(chunk, map(as_bgr8, images), found):
                     with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
-                        dets.source = path
-                        write_all(sinks, through_stages(stages, Result(path, None, image, dets, milliseconds=milliseconds)))
+                        dets.source = shown = hide_credentials(path)  # an image URL's user and password: nowhere
+                        write_all(sinks, through_stages(stages, Result(shown, None, image, dets, milliseconds=milliseconds)))
                     done += 1
                     events.emit(f"images-done {done}")
     except KeyboardInterrupt:

@@ -37,7 +37,7 @@ from ..core.fileio import atomic_path, atomic_write, write_image
 from ..pipeline.detections import Detections
 from .background_writer import BackgroundWriter
 from .darknet_json import darknet_frame_text, darknet_json_file
-from .sources import annotated_name, video_stem  # video_stem: imported from here by other modules too
+from .sources import annotated_name, image_name, video_stem  # video_stem: imported from here by other modules too
 from .video_writer import open_video_writer
 
 RECORDS_JSON = "detections.json"  # --save-json: the records of every image or frame
@@ -108,7 +108,7 @@ class Result:
     def name(self) -> str:
         """What darknet's lines call it: an image's file name, or a frame's `STEM:INDEX` (e.g. `walk:12`)."""
         if self.frame is None:
-            return Path(self.source).name
+            return image_name(self.source)
         return f"{video_stem(self.source)}:{self.frame}"
 
 

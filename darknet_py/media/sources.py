@@ -11,7 +11,8 @@ import cv2
 
 from ..core.errors import DarknetWarning, InputError
 from ..format.darknet_data import read_image_list
-from ..pipeline.preprocess import IMAGE_EXTENSIONS
+from ..pipeline.image_url import url_path
+from ..pipeline.preprocess import IMAGE_EXTENSIONS, is_image_url
 
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
 LIST_EXTENSION = ".txt"  # a list of image paths, one per line (what darknet reads from its standard input)
@@ -33,8 +34,8 @@ def source_items(source: str) -> tuple[str, list[str] | str | int]:
         return "images", listed_images([line.rstrip("\r") for line in text.split("\n") if line.strip()], "standard input")
     if source.isdigit():
         return "video", int(source)
-    if "://" in source:
-        return "video", source
+    if "://" in source:  # an image on a web server is an image (fetched whole); other URLs are streams or videos
+        return ("images", [source]) if is_image_url(source) else ("video", source)
     path = Path(source)
     if path.is_dir():
         entries = list(path.iterdir())
@@ -115,7 +116,14 @@ def source_names(sources: list) -> list[str]:
     return names
 
 
+def image_name(source: str) -> str:
+    """An image source's file name: a path's last part, or the last part of a URL's path (never its host, query or
+    credentials: `https://u:p@host/photos/dog.jpg?s=1` → `dog.jpg`)."""
+    path = url_path(source)
+    return Path(source if path is None else path).name or "image"
+
+
 def annotated_name(source: str) -> str:
     """The source's file name, plus .jpg when OpenCV has no writer for its extension (e.g. photo.raw)."""
-    name = Path(source).name
+    name = image_name(source)
     return name if cv2.haveImageWriter(name) else f"{name}.jpg"

@@ -19,6 +19,7 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 import torch
 
+from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from ..format.names import class_ids, default_names
 from ..model.layers.head import HeadSpec
@@ -119,7 +120,7 @@ def load_image(item: ImageLike, channels: int = 3) -> tuple[np.ndarray, str]:
     if isinstance(item, np.ndarray):
         return network_image(item, channels), ""
     if isinstance(item, (str, os.PathLike)):
-        return read_image(item, channels), os.fspath(item)
+        return read_image(item, channels), hide_credentials(os.fspath(item))  # an image URL's password: not kept
     if isinstance(item, ENCODED):
         return decode_image(item, channels), ""
     if isinstance(item, torch.Tensor):

@@ -28,9 +28,11 @@ import cv2
 import numpy as np
 import torch
 
+from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from . import darknet_resize
 from .image_header import encoded_size, header_size, opencv_max_pixels
+from .image_url import fetch_image, url_path
 
 # a BGR uint8 array as cv2 reads it, an image path, an image file's bytes (a JPEG, PNG, … as received), a tensor
 # as torchvision holds images ((C, H, W) RGB, uint8 or float in [0, 1]) or a PIL image
@@ -189,7 +191,7 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
     """An image file as a network with *channels* input channels reads it (see the module notes).
 
     Args:
-        path (str or PathLike): the image file.
+        path (str or PathLike): the image file, or an http(s) URL of one (fetched whole: see image_url).
         channels (int): 3: colour, (H, W, 3) BGR uint8 (grey, alpha and 16-bit converted); 1: (H, W) grey uint8,
             cv2.IMREAD_GRAYSCALE as darknet's OpenCV build reads it.
 
@@ -201,12 +203,24 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
     """
     path = os.fspath(path)
     check_image_channels(channels)
+    if is_image_url(path):  # fetched, then decoded from its bytes as the file would be (image_url)
+        data, shown = fetch_image(path), hide_credentials(path)
+        encoded = np.frombuffer(data, np.uint8)
+        return _decoded(lambda flags: cv2.imdecode(encoded, flags) if encoded.size else None, channels, shown, shown,
+                        lambda: encoded_size(data))
     if os.path.isdir(path):
         raise InputError(f"{path} is a folder, not an image: pass its images (a list of paths), as the command line's "
                          "folder SOURCE does")
     if not os.path.isfile(path):
         raise InputError(f"image not found: {path}")
     return _decoded(lambda flags: cv2.imread(path, flags), channels, path, path, lambda: header_size(path))
+
+
+def is_image_url(text: str) -> bool:
+    """Whether *text* is an http(s) URL whose path ends in an image file's extension (`…/dog.jpg?size=big`):
+    what read_image fetches and a SOURCE of images; other URLs are streams or videos."""
+    path = url_path(text)
+    return path is not None and os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
 def decode_image(data: bytes | bytearray | memoryview, channels: int = 3) -> np.ndarray:
