@@ -393,3 +393,14 @@ def test_an_openvino_model_ships_to_the_actors(cluster: str, tmp_path: Path) -> 
         found = records[path]
         assert [d["name"] for d in found] == dets.labels
         assert np.abs(np.array([d["score"] for d in found]) - dets.scores).max(initial=0) <= 1e-4
+
+
+def test_image_urls_are_images_and_their_credentials_stay_out_of_the_plan() -> None:
+    """An image URL is an image to shard like a file (fetched where it is read); one with a user and password is
+    refused, since the plan (run.json) and the records keep every source as given."""
+    from darknet_py.core.errors import InputError
+    from darknet_py.distributed.ray_detect import split_sources
+
+    assert split_sources(["http://127.0.0.1:9/dog.jpg"]) == (["http://127.0.0.1:9/dog.jpg"], [])
+    with pytest.raises(InputError, match=r"give the image URL http://\*\*\*@127\.0\.0\.1:9/dog\.jpg without a user"):
+        split_sources(["http://user:secret@127.0.0.1:9/dog.jpg"])

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..backends import Backend, Portable, rebuild
 from ..core import events, interrupt
+from ..core.credentials import hide_credentials
 from ..core.errors import DarknetError, InputError
 from ..core.progress import Progress
 from ..format.names import default_names
@@ -323,6 +324,10 @@ def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:
     videos: list[str] = []
     for source in sources:
         kind, items = source_items(source)
+        secret = next((item for item in items if hide_credentials(item) != item), None) if kind == "images" else None
+        if secret is not None:  # the plan (run.json) and the records keep sources as given
+            raise InputError(f"--ray writes every source into its run plan and records: give the image URL "
+                             f"{hide_credentials(secret)} without a user and password, or run it without --ray")
         if kind == "images":
             images.extend(items)
         elif isinstance(items, int) or "://" in str(items):
