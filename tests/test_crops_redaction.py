@@ -15,10 +15,11 @@ import pytest
 import darknet_py
 from darknet_py import cli
 from darknet_py.live import LiveOptions, LiveView
-from darknet_py.media.crops import CropsSink, box_rect
+from darknet_py.media.crops import CropsSink
 from darknet_py.media.redact import RedactStage, redact_stage
 from darknet_py.media.run import run_images
 from darknet_py.media.sinks import Result
+from darknet_py.pipeline.box_rect import box_rect
 from darknet_py.pipeline.detections import Detections
 from tests.conftest import IMAGES, official, shared_path
 
@@ -63,6 +64,24 @@ def test_crops_are_the_boxes_as_jpegs(noise: np.ndarray, tmp_path: Path) -> None
     frame = CropsSink(tmp_path / "video")
     frame.write(Result("walk.mp4", 12, noise, dets))
     assert (tmp_path / "video" / "car" / "walk_12_1.jpg").is_file()
+
+
+def test_detections_crops_are_what_save_crops_writes(noise: np.ndarray, tmp_path: Path) -> None:
+    """`dets.crops(image, pad)` in Python cuts the rectangles --save-crops writes (the same JPEG once encoded)."""
+    dets = _dets([[10.2, 20.7, 50.1, 60.0], [0.0, 0.0, 30.0, 10.0], [10.2, 20.7, 50.1, 60.0]], [0, 2, 1])
+    for pad, rects in [(0.0, [(10, 20, 51, 60), (0, 0, 30, 10), (10, 20, 51, 60)]),
+                       (0.25, [(0, 10, 61, 70), (0, 0, 38, 13), (0, 10, 61, 70)])]:
+        crops = dets.crops(noise, pad)
+        assert [crop.shape[:2] for crop in crops] == [(y2 - y1, x2 - x1) for x1, y1, x2, y2 in rects]
+        assert all(np.array_equal(crop, noise[y1:y2, x1:x2]) for crop, (x1, y1, x2, y2) in zip(crops, rects))
+        sink = CropsSink(tmp_path / f"crops{pad}", pad)
+        sink.write(Result("photos/street.png", None, noise, dets))
+        sink.finish()
+        assert (tmp_path / f"crops{pad}" / "car" / "street_1.jpg").read_bytes() == cv2.imencode(".jpg", crops[1])[1].tobytes()
+    with pytest.raises(darknet_py.InputError, match=r"^crops: the image is 40x30, the detections were found in a "):
+        dets.crops(noise[:30, :40])
+    with pytest.raises(darknet_py.InputError, match="crops: pad -1"):
+        dets.crops(noise, -1)
 
 
 def _pixelated(region: np.ndarray, cell: int) -> np.ndarray:

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..format.names import class_ids
-from .crops import box_rect
+from ..pipeline.box_rect import box_rect
 from .sinks import Result
 
 PIXELATE_CELLS = 8  # along the box's longer side: a face-sized box keeps no recognisable detail

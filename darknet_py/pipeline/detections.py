@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
+from .box_rect import box_rect
 
 
 class Detection(NamedTuple):
@@ -179,6 +180,30 @@ class Detections:
                      f"width: {_c_round(x2 - x1):4.0f}   height: {_c_round(y2 - y1):4.0f})")
             lines += [f"{self.labels[i]}: {self.scores[i] * 100:.0f}%{where}" for i in members]
         return "\n".join(lines)
+
+    def crops(self, image: np.ndarray, pad: float = 0.0) -> list[np.ndarray]:
+        """Each detection's box cut out of *image*, as `detect --save-crops` cuts it: every pixel the box touches,
+        each side grown by *pad* of the box's width or height, inside the image.
+
+        Args:
+            image (ndarray[H, W, ...]): the image these detections were found in (its size is checked).
+            pad (float): the fraction each side grows by (0.1: 10% of the width left and right, of the height top
+                and bottom).
+
+        Returns:
+            list[ndarray]: one view into *image* per detection, in the detections' order (copy one to keep it apart
+            from the image).
+
+        Raises:
+            InputError: an image of another size than the one detected on, or a negative pad.
+        """
+        if tuple(image.shape[1::-1]) != tuple(self.image_size):
+            raise InputError(f"crops: the image is {image.shape[1]}x{image.shape[0]}, the detections were found in a "
+                             f"{self.image_size[0]}x{self.image_size[1]} one")
+        if not (math.isfinite(pad) and pad >= 0):
+            raise InputError(f"crops: pad {pad}: give a fraction of the box size, 0 or more")
+        rects = (box_rect(box, self.image_size, pad) for box in self.boxes)
+        return [image[top:bottom, left:right] for left, top, right, bottom in rects]
 
     def draw(self, image: np.ndarray) -> np.ndarray:
         """A copy of the BGR image with boxes and labels.
