@@ -45,14 +45,21 @@ def test_an_image_url_detects_as_its_file_to_the_bit(tmp_path: Path, zoo_env) ->
     """An http(s) URL of an image is fetched whole and decoded as the file is read (it went to FFmpeg as a one-frame
     video, whose JPEG decoder rounds otherwise: dog 83% where darknet says 84%): the command's records and labels equal
     the file's, the API's detections too; credentials in the URL are shown nowhere; a missing one is one line."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(http.server.SimpleHTTPRequestHandler,
-                                                                       directory=str(shared_path(IMAGES))))
+    authorizations = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            authorizations.append(self.headers.get("Authorization"))
+            super().do_GET()
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(shared_path(IMAGES))))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_port}"
         url = f"http://user:secret@127.0.0.1:{server.server_port}/dog.jpg?size=big"
         for source, out in ((url, "u"), (str(shared_path(IMAGES / "dog.jpg")), "f")):
             assert cli.main(["detect", source, "--output", str(tmp_path / out), "--save-json", "--save-txt"]) == 0
+        assert authorizations == ["Basic dXNlcjpzZWNyZXQ="]  # the URL's user:secret, as HTTP basic authentication
         from_url, from_file = (json.loads((tmp_path / out / "detections.json").read_text()) for out in "uf")
         assert from_url[0]["source"] == f"http://***@127.0.0.1:{server.server_port}/dog.jpg?size=big"
         assert from_url[0]["detections"] == from_file[0]["detections"] and len(from_file[0]["detections"]) == 4
