@@ -10,6 +10,7 @@ Then darknet's file rules and the metric on hand-made cases with known answers.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,21 @@ def test_difficult_boxes_and_pascal_voc_folders_as_darknet(darknet_ref, tmp_path
     _assert_close_to_darknet(parse_map(darknet_text(ours)), theirs)
     plain = evaluate(found, dataset.truths, dataset.names)
     assert ours.detections < plain.detections  # detections of difficult boxes were dropped
+
+
+def test_an_unreadable_image_counts_as_darknet_counts_it(darknet_ref, tmp_path: Path, capsys) -> None:
+    """darknet's map goes on past "Cannot load image" with a blank 10x10 image, whose objects then count as missed;
+    `map` stopped at it. Now the figures are darknet's, line for line, and a warning names the file."""
+    data = write_darknet_dataset(shared_path(ANNOTATIONS), shared_path(COCO / "images"), tmp_path, count=8)
+    broken = sorted((tmp_path / "images").glob("*.png"))[2]
+    broken.write_bytes(b"not an image")
+    cfg, weights = official("yolov4-tiny")
+    theirs = detector_map(darknet_ref, data, cfg, weights, points=0)
+    named = re.escape(f"cannot decode image: {broken} (not an image, or a format OpenCV cannot read): evaluated as "
+                      "darknet does an image it cannot load, a blank 10x10 one (its objects count as missed)")
+    with pytest.warns(darknet_py.DarknetWarning, match=f"^{named}$"):
+        assert cli.main(["map", "--data", str(data), "--cfg", str(cfg), "--weights", str(weights)]) == 0
+    _assert_close_to_darknet(parse_map(capsys.readouterr().out), theirs)
 
 
 def test_coco_path_with_darknet_valid_settings_equals_darknet_valid(darknet_ref, tmp_path: Path) -> None:

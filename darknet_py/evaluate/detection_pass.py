@@ -2,12 +2,19 @@
 darknet_map): every image once, in order, with darknet's evaluation settings."""
 from __future__ import annotations
 
+import warnings
 from typing import Iterator, Sequence
 
+import numpy as np
+
+from ..core.errors import DarknetWarning, InputError
 from ..core.in_flight import in_order
 from ..core.progress import Progress
 from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
+from ..pipeline.preprocess import read_image
+
+BLANK_SIDE = 10  # darknet's stand-in for an image it cannot load: make_image(10, 10, c), all zeros
 
 MAP_THRESH = 0.005  # darknet detector map's score threshold
 MAX_DETECTIONS = 100_000  # per image: darknet keeps every one (COCOeval keeps each category's best 100 itself)
@@ -34,11 +41,29 @@ def detect_paths(detector, paths: Sequence[str], thresh: float = MAP_THRESH, nms
     """
     options = {"multi_label": True, "max_det": MAX_DETECTIONS, **options}
     meter = Progress(label, len(paths), unit="images") if progress else None
-    with in_order(lambda chunk: detector.detect(chunk, thresh, nms, **options), iter_batches(paths, batch),
-                  in_flight) as done:
+
+    def detect(chunk: list[str]) -> list[Detections]:
+        found = detector.detect([_image_or_blank(path, detector.channels) for path in chunk], thresh, nms, **options)
+        for dets, path in zip(found, chunk):
+            dets.source = path
+        return found
+
+    with in_order(detect, iter_batches(paths, batch), in_flight) as done:
         for chunk, found in done:
             yield from found
             if meter:
                 meter.update(len(chunk))
     if meter:
         meter.close()
+
+
+def _image_or_blank(path: str, channels: int) -> np.ndarray:
+    """The image as detect() reads it, or for one that cannot be read darknet's stand-in, a black 10x10 image
+    (load_image_stb and load_image_cv both return make_image(10, 10, c) after "Cannot load image"): the evaluation
+    goes on, its objects count as missed, and the figures stay darknet's."""
+    try:
+        return read_image(path, channels)
+    except InputError as exc:
+        warnings.warn(f"{exc}: evaluated as darknet does an image it cannot load, a blank {BLANK_SIDE}x{BLANK_SIDE} "
+                      "one (its objects count as missed)", DarknetWarning, stacklevel=2)
+        return np.zeros((BLANK_SIDE, BLANK_SIDE) if channels == 1 else (BLANK_SIDE, BLANK_SIDE, 3), np.uint8)
