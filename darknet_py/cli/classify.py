@@ -16,7 +16,7 @@ CLASSIFICATIONS_JSON = "classifications.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", help="image, folder or glob of images")
+    p.add_argument("source", help="image (a file or an http(s) URL of one), folder or glob of images")
     add_model_args(p)
     p.add_argument("--top", type=int, default=5, help="classes listed per image (default 5)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")

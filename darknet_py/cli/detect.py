@@ -68,8 +68,9 @@ from .track_options import (
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("source", nargs="+", help="image, folder, glob, .txt list of image paths (- reads the list "
-                   "from standard input, as darknet), video file, stream URL, or webcam index; several videos, "
+    p.add_argument("source", nargs="+", help="image (a file or an http(s) URL of one), folder, glob, .txt list of "
+                   "image paths (- reads the list from standard input, as darknet), video file, stream URL, or webcam "
+                   "index; several videos, "
                    "streams or cameras run through one model, each source's outputs in OUTPUT/<source name>/ "
                    "(with --ray: any sources)")
     add_model_args(p)
