@@ -4,8 +4,12 @@ darknet's own resize (resize_dump) against darknet_py.pipeline.darknet_image."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -17,7 +21,8 @@ import torch
 import darknet_py
 from darknet_py import cli
 from darknet_py.pipeline.darknet_image import resize_image, to_float_rgb
-from tests.conftest import ZOO_CFG, photos, shared_path
+from tests.conftest import REPO, ZOO_CFG, photos, shared_path
+from tests.event_pipe import EventPipe
 from weights_tools.synth import synthesize
 
 CLASSIFIER = "tiny.cfg"  # darknet's Tiny Darknet: 224 px, 1000 classes, ~1 BFLOP
@@ -83,6 +88,30 @@ def test_cli_classify_prints_darknets_lines_and_saves_json(darknet_ref, tiny: di
     assert (tmp_path / "classifications.json").read_text() == "[]"
     assert cli.main([*args, "--exist-ok"]) == 0
     assert json.loads((tmp_path / "classifications.json").read_text()) == saved
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_stopped_classify_keeps_the_images_done(tiny: dict, tmp_path: Path, signum: int) -> None:
+    """Ctrl-C (or SIGTERM) after the second image: classifications.json holds the two done (it was written only at
+    the end, so a stop lost every record), exit 130 / 143, and the stop is said."""
+    out = tmp_path / "out"
+    folder = tiny["pngs"][0].parent
+    command = [sys.executable, "-m", "darknet_py.cli", "classify", str(folder), "--cfg", str(tiny["cfg"]), "--weights",
+               str(tiny["weights"]), "--save-json", "--output", str(out)]
+    with EventPipe() as events:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env("images-done 2")},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for("images-done 2", process)
+            process.send_signal(signum)
+            stdout, stderr = process.communicate(timeout=300)
+        finally:
+            process.kill()
+    assert process.returncode == 128 + signum, stderr
+    saved = json.loads((out / "classifications.json").read_text())
+    assert [r["source"] for r in saved] == [str(p) for p in sorted(tiny["pngs"])[:2]]
+    assert stdout.count(":\n") == 2
+    assert stderr.splitlines()[-1] == f"2 image(s), interrupted — the images done are saved → {out / 'classifications.json'}"
 
 
 def test_an_onnx_export_classifies_like_the_torch_model(tiny: dict, tmp_path: Path) -> None:

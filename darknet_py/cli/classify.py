@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..core import events, interrupt
 from ..core.errors import InputError
 from ..core.fileio import atomic_write, refuse_overwrite, require_writable
 from ..media.sources import source_items
@@ -47,23 +48,31 @@ def run(args) -> int:
     if not model.is_classifier:
         raise InputError(f"{Path(cfg or weights).name} is a detector (it has detection layers): use darknet-py detect")
     names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data) else model.names
-    records, unreadable = [], []
-    for batch in iter_batches(items, args.batch):
-        for result in _readable_ones(model, batch, args.top, names, unreadable):
-            print(f"{result.source}:")
-            print("\n".join(f"  {line}" for line in str(result).splitlines()))
-            records.append(result.as_dict())
-    if unreadable and not records:
+    records, unreadable, interrupted = [], [], False
+    try:
+        for batch in iter_batches(items, args.batch):
+            for result in _readable_ones(model, batch, args.top, names, unreadable):
+                with interrupt.deferred():  # an image's lines and record go together
+                    print(f"{result.source}:")
+                    print("\n".join(f"  {line}" for line in str(result).splitlines()), flush=True)
+                    records.append(result.as_dict())
+                events.emit(f"images-done {len(records)}")
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: the images done are kept (classifications.json), as detect keeps them
+        interrupted = True
+    if unreadable and not records and not interrupted:
         raise InputError(unreadable[0] if len(unreadable) == 1 else f"none of the {len(unreadable)} images could be "
                          f"read (the first: {unreadable[0]})")
     for failure in unreadable:  # as detect: skipped, named, and the run goes on
         print(f"warning: {failure}; skipped", file=sys.stderr)
-    if args.save_json:
+    stopped = ", interrupted — the images done are saved" if interrupted else ""
+    if args.save_json and (records or not interrupted):
         out, _ = run_folder(args.output, CLASSIFY_RUNS)
-        with atomic_write(out / CLASSIFICATIONS_JSON, "w") as handle:
+        with interrupt.deferred(), atomic_write(out / CLASSIFICATIONS_JSON, "w") as handle:
             json.dump(records, handle)
-        print(f"{len(records)} image(s) → {out / CLASSIFICATIONS_JSON}", file=sys.stderr)
-    return 0
+        print(f"{len(records)} image(s){stopped} → {out / CLASSIFICATIONS_JSON}", file=sys.stderr)
+    elif interrupted:
+        print(f"{len(records)} image(s){stopped if args.save_json else ', interrupted'}", file=sys.stderr)
+    return interrupt.exit_code() if interrupted else 0
 
 
 def _readable_ones(model, batch: list[str], top: int, names: list[str], unreadable: list[str]) -> list:
