@@ -227,7 +227,7 @@ class _TwoAtOnce:
     it had two calls running at once."""
 
     def __init__(self, inner) -> None:
-        self.inner, self.num_classes = inner, inner.num_classes
+        self.inner, self.num_classes, self.channels = inner, inner.num_classes, inner.channels
         self.together = threading.Barrier(2, timeout=WAIT_S)
         self.calls, self.lock = 0, threading.Lock()
 

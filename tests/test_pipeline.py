@@ -209,6 +209,23 @@ def test_detect_takes_torchvision_tensors_and_pil_images_as_their_pixels(tmp_pat
         model.detect(torch.zeros(5))
 
 
+def test_a_long_list_goes_through_the_network_in_parts(monkeypatch) -> None:
+    """detect(list) ran every image as one batch (1,000 paths: ~14 GB at 416x416); it now runs parts of
+    images_per_call images (64 at 416, 4 at 1536), each image's detections as alone."""
+    from darknet_py.pipeline import detect as detect_module
+
+    model = darknet_py.load(*official("yolov4-tiny"))
+    assert detect_module.images_per_call(416, 416) == 64 and detect_module.images_per_call(1536, 1536) == 4
+    monkeypatch.setattr(detect_module, "MAX_INPUT_PIXELS_PER_CALL", 2 * 416 * 416)
+    seen = []
+    real = model.candidates_above
+    monkeypatch.setattr(model, "candidates_above", lambda pixels, thresh: seen.append(len(pixels)) or real(pixels, thresh))
+    images = [str(p) for p in photos()][:5]
+    found = model.detect(images)
+    assert seen == [2, 2, 1] and [d.source for d in found] == images
+    same_detections([model.detect(image)[0] for image in images], found)
+
+
 def test_detections_iterate_index_and_select_like_a_sequence() -> None:
     """`for d in dets` gives each detection (box, score, class, name, track); an int gives one, a mask, a slice or
     indices a Detections of those with every per-detection array cut alike (what `classes=` keeps, by score here)."""

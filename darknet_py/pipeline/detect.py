@@ -45,6 +45,7 @@ from .preprocess import (
 )
 from .tiles import DEFAULT_OVERLAP, WindowOptions, detect_in_windows, forward_size
 
+MAX_INPUT_PIXELS_PER_CALL = 64 * 416 * 416  # network input pixels of one detect() batch (see images_per_call)
 PREPROCESS_THREADS = 8  # at most; image decoding and resizing scale with cores until memory bandwidth binds
 HOST_NMS_MAX = 2048  # candidates up to which a GPU batch runs its NMS on the CPU (milliseconds there)
 MAX_CANDIDATES = 30000  # per image, by score, before NMS (bounds the NMS work at very low thresholds)
@@ -452,7 +453,25 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
         return detect_in_windows(loaded, windows, backend.width, backend.height,
                                  lambda crops: _detect_whole(backend, crops, opts, names), opts.nms_thresh, opts.max_det,
                                  forward_size(backend.traits.device))
-    return _detect_whole(backend, images, opts, names)
+    return _detect_in_parts(backend, images, opts, names)
+
+
+def images_per_call(width: int, height: int) -> int:
+    """How many images one network call takes at most at this input size: MAX_INPUT_PIXELS_PER_CALL worth (64 at
+    416x416, 4 at P7's 1536x1536), so that a long list given to detect() cannot take all the memory at once."""
+    return max(1, MAX_INPUT_PIXELS_PER_CALL // (width * height))
+
+
+def _detect_in_parts(backend: Backend, images: ImageLike | Sequence[ImageLike], opts: DetectOptions,
+                     names: list[str]) -> list[Detections]:
+    """The plain pass over a list of any length: parts of `images_per_call` images, one after another (a list of
+    1,000 paths went through the network as one batch: about 14 MB per 416x416 image, 14 GB at once). A recurrent
+    network's list stays one batch: each image is a batch slot whose state runs on to the next call."""
+    items = as_image_list(images)
+    per_call = len(items) if backend.stateful else images_per_call(backend.width, backend.height)
+    if len(items) <= per_call:
+        return _detect_whole(backend, items, opts, names)
+    return [dets for part in iter_batches(items, per_call) for dets in _detect_whole(backend, part, opts, names)]
 
 
 def _detect_whole(backend: Backend, images: ImageLike | Sequence[ImageLike], opts: DetectOptions,
