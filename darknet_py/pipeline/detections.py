@@ -78,9 +78,7 @@ class Detections:
         """
         if isinstance(index, (int, np.integer)):
             i = range(len(self))[index]  # negative ints count from the end; an IndexError names the range
-            track = None if self.track_ids is None or self.track_ids[i] < 0 else int(self.track_ids[i])
-            box = tuple(float(v) for v in self.boxes[i])
-            return Detection(box, float(self.scores[i]), int(self.class_ids[i]), self.labels[i], track)
+            return self._detection(i, self.labels[i])
         chosen = np.arange(len(self))[index]  # slices, masks and index lists as numpy takes them
         cut = {name: getattr(self, name)[chosen] for name in ("boxes", "scores", "class_ids", "unclipped", "box_ids",
                                                                "class_scores", "track_ids")
@@ -98,7 +96,12 @@ class Detections:
 
     def __iter__(self) -> Iterator[Detection]:
         """Each detection as a `Detection` (box, score, class_id, name, track_id), best first."""
-        return (self[i] for i in range(len(self)))
+        return (self._detection(i, label) for i, label in enumerate(self.labels))
+
+    def _detection(self, i: int, label: str) -> Detection:
+        track = None if self.track_ids is None or self.track_ids[i] < 0 else int(self.track_ids[i])
+        return Detection(tuple(float(v) for v in self.boxes[i]), float(self.scores[i]), int(self.class_ids[i]), label,
+                         track)
 
     SHOWN = 5  # detections a repr lists; the fields themselves hold them all
 
