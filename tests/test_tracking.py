@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from darknet_py.media.tracking_sinks import COUNTS_JSON, EVENTS_JSONL, CountsJso
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.tracking import LineCounter, ZoneCounter, counts_of, counts_text, parse_line, parse_zone
 from darknet_py.pipeline.tracking.drawing import LINE_COLOR
-from tests.conftest import IMAGES, official
+from tests.conftest import IMAGES, VIDEO, official, shared_path
 
 pytestmark = pytest.mark.timeout(600)  # a hang guard: detection of 48 frames is seconds on a quiet machine
 
@@ -372,6 +373,15 @@ def test_track_on_separate_photos_needs_a_video_or_a_sequence(tmp_path: Path) ->
     assert err.strip() == (f"error: --track follows objects from frame to frame: it needs a video, a stream, or a "
                            f"folder of frames given with --sequence (the source is {len(list(IMAGES.glob('*.jpg')))} "
                            "separate image(s))")
+
+
+def test_track_on_a_video_that_gives_no_frame_says_why(tmp_path: Path, model) -> None:
+    """darknet_py.track() on a video cut short before its first picture yielded nothing, silently; it now raises what
+    the command line says."""
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(shared_path(VIDEO / "pedestrians.avi").read_bytes()[:30000])  # its header, part of a picture
+    with pytest.raises(darknet_py.InputError, match=rf"^no frame of {re.escape(str(cut))} could be decoded: "):
+        list(darknet_py.track(model, cut))
 
 
 def test_track_without_the_extra_says_how_to_install(monkeypatch, crossing: Path, tmp_path: Path) -> None:

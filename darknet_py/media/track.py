@@ -24,7 +24,7 @@ from ..pipeline.tracking import DEFAULT_TRACKER, Tracker, make_tracker
 from .sequence import ImageSequence
 from .sinks import DEFAULT_FPS
 from .sources import source_items
-from .video import MAX_FAILED_READS, frame_rate, open_capture
+from .video import MAX_FAILED_READS, frame_rate, no_frames, open_capture
 
 
 def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tracker: str | Tracker = DEFAULT_TRACKER,
@@ -71,13 +71,15 @@ def _frames(source) -> tuple[Iterator[np.ndarray], float | None]:
                                  f"{len(items)} separate image(s)")
             items = ImageSequence.open(text)
         capture = open_capture(items)
-        return _read(capture), frame_rate(items, capture, default=None)
+        return _read(capture, items if isinstance(items, str) else None), frame_rate(items, capture, default=None)
     return iter(source), None
 
 
-def _read(capture) -> Iterator[np.ndarray]:
-    """Decoded frames until the source ends (MAX_FAILED_READS failed reads in a row); then the capture is released."""
-    failed = 0
+def _read(capture, file: str | None = None) -> Iterator[np.ndarray]:
+    """Decoded frames until the source ends (MAX_FAILED_READS failed reads in a row); then the capture is released.
+    A video *file* that gives no frame at all is an InputError saying why (as the command line says it), not an
+    empty run."""
+    failed = count = 0
     try:
         while failed < MAX_FAILED_READS:
             ok, frame = capture.read()
@@ -85,6 +87,9 @@ def _read(capture) -> Iterator[np.ndarray]:
                 failed += 1
                 continue
             failed = 0
+            count += 1
             yield frame
     finally:
         capture.release()
+    if count == 0 and file is not None and "://" not in file:
+        raise InputError(no_frames(file))
