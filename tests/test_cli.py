@@ -203,6 +203,36 @@ def test_an_unreadable_image_among_others_is_skipped_with_a_warning(tmp_path: Pa
                                               "cannot read))")
 
 
+def test_images_of_one_name_in_several_folders(tmp_path: Path) -> None:
+    """A glob that goes down into folders ('photos/**/*.jpg': recursive) with a/x.jpg and b/x.jpg: their annotated
+    images (labels, crops) would take one name in the run's folder, the second silently replacing the first, so the
+    run is refused before the model loads (the weights here are broken); records alone (--no-save --save-json) keep
+    each path and run. A folder that holds only folders says how to reach their images."""
+    root = tmp_path / "photos"
+    for folder, photo in (("a", "dog.jpg"), ("b", "horses.jpg")):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "x.jpg").write_bytes(shared_path(IMAGES / photo).read_bytes())
+    cfg, weights = official("yolov4-tiny")
+    broken = tmp_path / "broken.weights"
+    broken.write_bytes(weights.read_bytes()[:1000])
+    pattern = str(root / "**" / "*.jpg")
+    first, second = root / "a" / "x.jpg", root / "b" / "x.jpg"
+    for extra, outputs, key in (([], "annotated image", "x.jpg"), (["--no-save", "--save-txt"], "label", "x"),
+                                (["--save-crops"], "annotated image and crops", "x")):
+        result = _run("detect", pattern, "--cfg", str(cfg), "--weights", str(broken), "--output", str(tmp_path / "o"),
+                      *extra)
+        assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
+            f"error: {first} and {second} would write their {outputs} under one name ({key}) in the run's folder, the "
+            "second replacing the first: detect them in separate runs (or with --no-save and --save-json, whose "
+            "records keep each path)"), result.stderr
+    result = _run("detect", pattern, "--no-save", "--save-json", "--output", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert [r["source"] for r in json.loads((tmp_path / "o" / "detections.json").read_text())] == [str(first), str(second)]
+    result = _run("detect", str(root), "--no-save")
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1].endswith(
+        f"in folder {root}; it holds 2 folder(s) (a, …): give one, or a glob that goes down into them ('{pattern}')")
+
+
 def test_an_output_folder_with_files_needs_exist_ok(tmp_path: Path, capsys) -> None:
     """A folder with files is refused without --exist-ok; with it, the last line names the folder only when this
     run wrote there (it used to say "→ out" after a --no-save run that wrote nothing)."""

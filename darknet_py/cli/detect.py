@@ -29,7 +29,7 @@ from ..media.sinks import (
     YoloLabelsSink,
 )
 from ..media.source_status import SourceStatus
-from ..media.sources import source_items, source_names
+from ..media.sources import annotated_name, image_name, source_items, source_names
 from ..media.tracking_sinks import TrackingStage
 from ..media.video import no_frames
 from ..media.video_writer import CODECS, output_suffix
@@ -158,6 +158,8 @@ def _detect_here(args, live: LiveView | None) -> int:
     stages = _stages(args)  # its flags checked (and the tracker library found) before the model loads
     kind, items = detect_source(args, stages)
     check_dataset_args(args, kind, items)
+    if kind == "images":
+        _refuse_shared_names(args, items)
     if args.show:
         _require_display()
     _check_output(args)
@@ -385,6 +387,26 @@ def _refuse_filled_folder(folder: Path) -> None:
         shown = ", ".join(held[:3]) + (", …" if len(held) > 3 else "")
         raise InputError(f"--output {folder} already holds {len(held)} file(s) ({shown}); pass --exist-ok to write "
                          "into it (files with the same names are replaced) or choose another folder")
+
+
+def _refuse_shared_names(args, images: list[str]) -> None:
+    """Before the model loads: images whose outputs would take one name in the run's folder (a/x.jpg and b/x.jpg from
+    a glob or a list over folders: the annotated image is named after the file, its --save-txt label and --save-crops
+    crops after the file's stem) are refused, rather than the second silently replacing the first's. The records
+    (--save-json) name each image by its path, and --save-labels writes beside each image: those never collide."""
+    by_stem = args.save_txt or args.save_crops
+    if args.no_save and not by_stem:
+        return
+    seen: dict[str, str] = {}
+    for path in images:
+        key = Path(image_name(path)).stem if by_stem else annotated_name(path)
+        if key in seen:
+            named = (("annotated image", not args.no_save), ("label", args.save_txt), ("crops", args.save_crops))
+            outputs = " and ".join(name for name, wanted in named if wanted)
+            raise InputError(f"{seen[key]} and {path} would write their {outputs} under one name ({key}) in the run's "
+                             "folder, the second replacing the first: detect them in separate runs (or with --no-save "
+                             "and --save-json, whose records keep each path)")
+        seen[key] = path
 
 
 def _require_display() -> None:

@@ -44,6 +44,10 @@ def source_items(source: str) -> tuple[str, list[str] | str | int]:
         play = "give videos as SOURCEs of their own (several at once: detect a.mp4 b.mp4)"
         if not files:
             held = f"; it holds {len(videos)} video(s) ({_first(videos)}): {play}" if videos else ""
+            folders = sorted(f.name for f in entries if f.is_dir())
+            if folders and not videos:  # a dataset's train/ and val/: a folder SOURCE is not searched below itself
+                held = (f"; it holds {len(folders)} folder(s) ({_first(folders)}): give one, or a glob that goes down "
+                        f"into them ('{Path(source) / '**' / '*.jpg'}')")
             raise InputError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) in folder {source}{held}")
         if videos:  # a folder SOURCE is its images; a video there would otherwise be passed over without a word
             warnings.warn(f"{source}: a folder SOURCE is its images; {len(videos)} video(s) there are left out "
@@ -53,7 +57,7 @@ def source_items(source: str) -> tuple[str, list[str] | str | int]:
         return "images", listed_images(read_image_list(path, "image list"), source)
     if path.is_file():
         return ("video", source) if path.suffix.lower() in VIDEO_EXTENSIONS else ("images", [source])
-    matches = sorted(f for f in glob.glob(source) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
+    matches = sorted(f for f in glob.glob(source, recursive=True) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
     if matches:
         return "images", matches
     raise InputError(f"source not found: {source}")
