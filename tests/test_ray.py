@@ -404,3 +404,19 @@ def test_image_urls_are_images_and_their_credentials_stay_out_of_the_plan() -> N
     assert split_sources(["http://127.0.0.1:9/dog.jpg"]) == (["http://127.0.0.1:9/dog.jpg"], [])
     with pytest.raises(InputError, match=r"give the image URL http://\*\*\*@127\.0\.0\.1:9/dog\.jpg without a user"):
         split_sources(["http://user:secret@127.0.0.1:9/dog.jpg"])
+
+
+def test_images_of_one_name_are_refused_when_their_annotated_copies_would_collide(tmp_path: Path) -> None:
+    """OUTPUT/images/x.jpg for a/x.jpg and b/x.jpg: refused before any shard (no Ray needed to say so); --no-save
+    (records only, each under its path) is not."""
+    from darknet_py.core.errors import InputError
+    from darknet_py.distributed.ray_detect import RayOptions, detect_on_ray
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.jpg").write_bytes(shared_path(IMAGES / "dog.jpg").read_bytes())
+    model = darknet_py.load(*official("yolov4-tiny"))
+    with pytest.raises(InputError, match=r"a/x\.jpg and .*b/x\.jpg would write their annotated image under one name "
+                                         r"\(x\.jpg\) in images/: run them separately, or with --no-save"):
+        detect_on_ray(str(tmp_path / "*" / "x.jpg"), tmp_path / "out", model, ray_options=RayOptions(save_images=True))
+    assert not (tmp_path / "out").exists()

@@ -29,7 +29,7 @@ from ..media.sinks import (
     YoloLabelsSink,
 )
 from ..media.source_status import SourceStatus
-from ..media.sources import annotated_name, image_name, source_items, source_names
+from ..media.sources import first_shared_name, source_items, source_names
 from ..media.tracking_sinks import TrackingStage
 from ..media.video import no_frames
 from ..media.video_writer import CODECS, output_suffix
@@ -395,18 +395,13 @@ def _refuse_shared_names(args, images: list[str]) -> None:
     crops after the file's stem) are refused, rather than the second silently replacing the first's. The records
     (--save-json) name each image by its path, and --save-labels writes beside each image: those never collide."""
     by_stem = args.save_txt or args.save_crops
-    if args.no_save and not by_stem:
-        return
-    seen: dict[str, str] = {}
-    for path in images:
-        key = Path(image_name(path)).stem if by_stem else annotated_name(path)
-        if key in seen:
-            named = (("annotated image", not args.no_save), ("label", args.save_txt), ("crops", args.save_crops))
-            outputs = " and ".join(name for name, wanted in named if wanted)
-            raise InputError(f"{seen[key]} and {path} would write their {outputs} under one name ({key}) in the run's "
-                             "folder, the second replacing the first: detect them in separate runs (or with --no-save "
-                             "and --save-json, whose records keep each path)")
-        seen[key] = path
+    shared = None if args.no_save and not by_stem else first_shared_name(images, by_stem)
+    if shared is not None:
+        named = (("annotated image", not args.no_save), ("label", args.save_txt), ("crops", args.save_crops))
+        outputs = " and ".join(name for name, wanted in named if wanted)
+        raise InputError(f"{shared[0]} and {shared[1]} would write their {outputs} under one name ({shared[2]}) in the "
+                         "run's folder, the second replacing the first: detect them in separate runs (or with "
+                         "--no-save and --save-json, whose records keep each path)")
 
 
 def _require_display() -> None:

@@ -30,7 +30,7 @@ from ..core.errors import DarknetError, InputError
 from ..core.progress import Progress
 from ..format.names import default_names
 from ..media.sinks import AnnotatedImagesSink, Result, detection_record
-from ..media.sources import source_items
+from ..media.sources import first_shared_name, source_items
 from ..pipeline.detect import DetectOptions, PreparedBatch, select
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import DEFAULT_RESIZE, Transform, network_image, prepare, read_image
@@ -254,8 +254,6 @@ class DetectorActor:
 def _annotate(row: dict, output: str, names: list[str]) -> dict:
     """Draw a finished image record onto the source and write it (atomically) under OUTPUT/images, through
     the same sink as the CLI's annotated images."""
-    import cv2
-
     entry = json.loads(row["record"])
     if "error" in entry or "frame" in entry:
         return row
@@ -264,7 +262,7 @@ def _annotate(row: dict, output: str, names: list[str]) -> dict:
                       scores=np.array([d["score"] for d in found], np.float32),
                       class_ids=np.array([d["class_id"] for d in found], np.int64), names=names,
                       image_size=(entry["width"], entry["height"]), source=entry["source"])
-    image = cv2.imread(entry["source"], cv2.IMREAD_COLOR)
+    image = read_image(entry["source"])  # a file, or an image's URL (fetched again: the workers keep no pixels)
     AnnotatedImagesSink(Path(output) / ANNOTATED_DIR).write(Result(entry["source"], None, image, dets))
     return row
 
@@ -363,6 +361,10 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
     recipe = model_recipe(model, opts.letterbox, opts.resize)
     names = names or model.names or default_names(model.num_classes)
     images, videos = split_sources([sources] if isinstance(sources, (str, os.PathLike)) else sources)
+    shared = first_shared_name(images) if options.save_images else None
+    if shared is not None:  # OUTPUT/images/NAME: the second would replace the first
+        raise InputError(f"{shared[0]} and {shared[1]} would write their annotated image under one name ({shared[2]}) "
+                         f"in {ANNOTATED_DIR}/: run them separately, or with --no-save (the records keep each path)")
     threads = options.worker_threads or _default_threads()
     settings = {"model": recipe.digest(), "backend": recipe.backend, "device": recipe.device,
                 "size": [recipe.width, recipe.height], "letterbox": recipe.letterbox, **asdict(opts), "resize": recipe.resize,

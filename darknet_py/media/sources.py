@@ -127,6 +127,24 @@ def image_name(source: str) -> str:
     return Path(source if path is None else path).name or "image"
 
 
+def first_shared_name(paths: list[str], by_stem: bool = False) -> tuple[str, str, str] | None:
+    """The first two images whose outputs named after the file would take one name in one folder (a/x.jpg, b/x.jpg):
+    (first, second, the name), or None.
+
+    Args:
+        paths (list of str): the images of a run.
+        by_stem (bool): compare the files' stems (a label `x.txt`, crops `x_K.jpg`: x.jpg and x.png collide too)
+            rather than the annotated images' names.
+    """
+    seen: dict[str, str] = {}
+    for path in paths:
+        key = Path(image_name(path)).stem if by_stem else annotated_name(path)
+        if key in seen:
+            return seen[key], path, key
+        seen[key] = path
+    return None
+
+
 def annotated_name(source: str) -> str:
     """The source's file name, plus .jpg when OpenCV has no writer for its extension (e.g. photo.raw)."""
     name = image_name(source)
