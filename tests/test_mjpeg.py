@@ -18,7 +18,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.conftest import VIDEO, shared_path
+import darknet_py
+from tests.conftest import VIDEO, official, shared_path
 from tests.event_pipe import EventPipe
 from tests.test_rtsp import Detect, health
 
@@ -90,3 +91,13 @@ def test_an_mjpeg_camera_is_read_live_and_timed_by_arrival(mjpeg_camera: str, tm
     assert min(steps) >= 0
     # every frame kept: the run's clock follows the camera's pace, not FFmpeg's 25 frames/s numbering (0.04 s)
     assert statistics.median(steps) > (PACE_S + 0.04) / 2, steps
+
+
+def test_a_stream_behind_an_image_name_is_refused_not_read_for_ever(mjpeg_camera: str) -> None:
+    """An http(s) URL ending in .jpg is fetched as one image (darknet_py.pipeline.image_url); a server that answers
+    with an endless MJPEG stream is one clear error instead of a read that never ends."""
+    url = mjpeg_camera.replace("/video.mjpg", "/snapshot.jpg")  # the camera streams on every path
+    model = darknet_py.load(*official("yolov4-tiny"))
+    with pytest.raises(darknet_py.InputError, match=r"snapshot\.jpg serves a stream \(multipart/x-mixed-replace\), "
+                                                    r"not one image file$"):
+        model.detect(url)

@@ -44,6 +44,9 @@ def fetch_image(url: str, timeout_s: float = FETCH_TIMEOUT_S) -> bytes:
         request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            kind = response.headers.get_content_type()
+            if kind.startswith("multipart/"):  # an MJPEG stream behind a .jpg name: it would never end
+                raise InputError(f"{hide_credentials(url)} serves a stream ({kind}), not one image file")
             data = response.read(MAX_IMAGE_BYTES + 1)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) if not isinstance(exc, urllib.error.HTTPError) else None
