@@ -71,6 +71,11 @@ def test_an_image_url_detects_as_its_file_to_the_bit(tmp_path: Path, zoo_env) ->
         assert "secret" not in repr(from_api[0]) and "secret" not in from_api[0].source
         with pytest.raises(darknet_py.InputError, match=rf"^cannot fetch image {base}/nope.jpg: HTTP Error 404"):
             model.detect(f"{base}/nope.jpg")
+        listed = tmp_path / "list.txt"  # a darknet image list may hold URLs too
+        listed.write_text(f"{base}/horses.jpg\n{shared_path(IMAGES / 'dog.jpg')}\n")
+        assert cli.main(["detect", str(listed), "--no-save", "--save-json", "--output", str(tmp_path / "l")]) == 0
+        records = json.loads((tmp_path / "l" / "detections.json").read_text())
+        assert [r["source"] for r in records] == [f"{base}/horses.jpg", str(shared_path(IMAGES / "dog.jpg"))]
     finally:
         server.shutdown()
 

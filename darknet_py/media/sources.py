@@ -70,14 +70,14 @@ def _first(names: list[str]) -> str:
 def listed_images(paths: list[str], name: str) -> list[str]:
     """The images of a list SOURCE (format.darknet_data.read_image_list: one path per line as written, relative
     paths from the working directory as darknet opens them, blank lines skipped), each checked to exist before any
-    is detected.
+    is detected (an image's http(s) URL is fetched when it is read).
 
     Raises:
         InputError: a listed image is missing, or the list names none.
     """
     if not paths:
         raise InputError(f"{name} lists no images (one image path per line expected)")
-    missing = [path for path in paths if not Path(path).is_file()]
+    missing = [path for path in paths if not is_image_url(path) and not Path(path).is_file()]  # URLs: when fetched
     if missing:
         raise InputError(f"{name} lists {len(missing)} image(s) that do not exist (first: {missing[0]})")
     return paths
