@@ -204,10 +204,8 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
     path = os.fspath(path)
     check_image_channels(channels)
     if is_image_url(path):  # fetched, then decoded from its bytes as the file would be (image_url)
-        data, shown = fetch_image(path), hide_credentials(path)
-        encoded = np.frombuffer(data, np.uint8)
-        return _decoded(lambda flags: cv2.imdecode(encoded, flags) if encoded.size else None, channels, shown, shown,
-                        lambda: encoded_size(data))
+        shown = hide_credentials(path)
+        return _decoded_bytes(fetch_image(path), channels, shown, shown)
     if os.path.isdir(path):
         raise InputError(f"{path} is a folder, not an image: pass its images (a list of paths), as the command line's "
                          "folder SOURCE does")
@@ -238,9 +236,14 @@ def decode_image(data: bytes | bytearray | memoryview, channels: int = 3) -> np.
         InputError: bytes OpenCV cannot decode as an image.
     """
     check_image_channels(channels)
+    return _decoded_bytes(data, channels, "image bytes", f"image bytes ({memoryview(data).nbytes:,} bytes)")
+
+
+def _decoded_bytes(data: bytes | bytearray | memoryview, channels: int, name: str, described: str) -> np.ndarray:
+    """`_decoded` of an encoded image held in memory (cv2.imdecode): an upload's bytes, or a fetched URL's."""
     encoded = np.frombuffer(data, np.uint8)
-    return _decoded(lambda flags: cv2.imdecode(encoded, flags) if encoded.size else None, channels, "image bytes",
-                    f"image bytes ({encoded.size:,} bytes)", lambda: encoded_size(data))
+    return _decoded(lambda flags: cv2.imdecode(encoded, flags) if encoded.size else None, channels, name, described,
+                    lambda: encoded_size(data))
 
 
 def _decoded(decode: Callable[[int], np.ndarray | None], channels: int, name: str, described: str,
