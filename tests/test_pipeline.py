@@ -224,6 +224,7 @@ def test_a_long_list_goes_through_the_network_in_parts(monkeypatch) -> None:
     found = model.detect(images)
     assert seen == [2, 2, 1] and [d.source for d in found] == images
     same_detections([model.detect(image)[0] for image in images], found)
+    same_detections(found, model.detect(iter(images)), score_tol=0, box_tol=0)  # a generator is read once, whole
 
 
 def test_detections_iterate_index_and_select_like_a_sequence() -> None:

@@ -444,16 +444,17 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
     opts.validate(backend.num_classes)
     windows = WindowOptions(tiles, tile_overlap, roi)
     windows.validate()
-    if not as_image_list(images):
+    items = as_image_list(images)  # once: a generator of images is read through a single time
+    if not items:
         return []
     if windows.wanted:
         if windows.tiles is not None and backend.stateful:  # a recurrent state runs per batch slot, frame to frame
             raise InputError("tiles need a model without recurrent layers: its state would pass from tile to tile")
-        loaded = [load_image(item, backend.channels) for item in as_image_list(images)]
+        loaded = [load_image(item, backend.channels) for item in items]
         return detect_in_windows(loaded, windows, backend.width, backend.height,
                                  lambda crops: _detect_whole(backend, crops, opts, names), opts.nms_thresh, opts.max_det,
                                  forward_size(backend.traits.device))
-    return _detect_in_parts(backend, images, opts, names)
+    return _detect_in_parts(backend, items, opts, names)
 
 
 def images_per_call(width: int, height: int) -> int:
@@ -462,12 +463,11 @@ def images_per_call(width: int, height: int) -> int:
     return max(1, MAX_INPUT_PIXELS_PER_CALL // (width * height))
 
 
-def _detect_in_parts(backend: Backend, images: ImageLike | Sequence[ImageLike], opts: DetectOptions,
+def _detect_in_parts(backend: Backend, items: list[ImageLike], opts: DetectOptions,
                      names: list[str]) -> list[Detections]:
     """The plain pass over a list of any length: parts of `images_per_call` images, one after another (a list of
     1,000 paths went through the network as one batch: about 14 MB per 416x416 image, 14 GB at once). A recurrent
     network's list stays one batch: each image is a batch slot whose state runs on to the next call."""
-    items = as_image_list(images)
     per_call = len(items) if backend.stateful else images_per_call(backend.width, backend.height)
     if len(items) <= per_call:
         return _detect_whole(backend, items, opts, names)
