@@ -10,10 +10,11 @@ from pathlib import Path
 from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from ..core.fileio import require_writable
-from ..media.crops import CROPS_DIR, CropsSink, check_pad
+from ..media.crops import CROPS_DIR, CropsSink
 from ..media.darknet_labels import DarknetLabelsSink, label_path
 from ..media.redact import PIXELATE_CELLS, redact_stage
 from ..media.sinks import Sink, Stage
+from ..pipeline.box_rect import check_pad
 
 
 def add_dataset_args(p: argparse.ArgumentParser) -> None:

@@ -8,15 +8,13 @@ from the image the sinks get, so a class that a redaction stage blurred is cut o
 """
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError
 from ..core.fileio import write_image
-from ..pipeline.box_rect import box_rect
+from ..pipeline.box_rect import box_rect, check_pad
 from .sinks import Result, video_stem
 
 CROPS_DIR = "crops"
@@ -32,13 +30,6 @@ def class_folder(name: str) -> str:
     """A class name as a folder name: path separators become `_` (a name like "N/A" stays one folder)."""
     cleaned = name.replace("/", "_").replace("\\", "_").replace("\0", "_").strip()
     return cleaned if cleaned not in ("", ".", "..") else f"_{cleaned}_"
-
-
-def check_pad(pad: float) -> float:
-    """*pad* if it is a usable --crop-pad (a finite fraction, 0 or more); else an InputError."""
-    if not (math.isfinite(pad) and pad >= 0):
-        raise InputError(f"--crop-pad {pad}: give a fraction of the box size, 0 or more (0.1 adds 10% on each side)")
-    return pad
 
 
 class CropsSink:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from ..core.errors import InputError
+
 
 def box_rect(box, image_size: tuple[int, int], pad: float = 0.0) -> tuple[int, int, int, int]:
     """The whole pixels a box covers, grown by *pad*, inside the image: every pixel the box touches is in.
@@ -30,3 +32,10 @@ def _span(low: float, high: float, side: int) -> tuple[int, int]:
     start = min(max(math.floor(low), 0), side - 1)
     end = max(min(math.ceil(high), side), start + 1)
     return start, end
+
+
+def check_pad(pad: float, what: str = "--crop-pad") -> float:
+    """*pad* if it can grow a box (a finite fraction, 0 or more); else an InputError naming it as *what*."""
+    if not (math.isfinite(pad) and pad >= 0):
+        raise InputError(f"{what} {pad}: give a fraction of the box size, 0 or more (0.1 adds 10% on each side)")
+    return pad

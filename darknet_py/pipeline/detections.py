@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
-from .box_rect import box_rect
+from .box_rect import box_rect, check_pad
 
 
 class Detection(NamedTuple):
@@ -203,8 +203,7 @@ class Detections:
         if tuple(image.shape[1::-1]) != tuple(self.image_size):
             raise InputError(f"crops: the image is {image.shape[1]}x{image.shape[0]}, the detections were found in a "
                              f"{self.image_size[0]}x{self.image_size[1]} one")
-        if not (math.isfinite(pad) and pad >= 0):
-            raise InputError(f"crops: pad {pad}: give a fraction of the box size, 0 or more")
+        check_pad(pad, "crops: pad")
         rects = (box_rect(box, self.image_size, pad) for box in self.boxes)
         return [image[top:bottom, left:right] for left, top, right, bottom in rects]
 
