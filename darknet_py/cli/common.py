@@ -141,8 +141,15 @@ def model_files(args) -> tuple[str | None, str]:
         return args.cfg, args.weights
     if args.weights:
         raise InputError("--weights needs --cfg (unless it is an exported .onnx or .xml file)")
-    cfg, weights = zoo.resolve(args.model or zoo.manifest()["default"])
+    cfg, weights = zoo.resolve(model_name(args))
     return str(cfg), str(weights)
+
+
+def model_name(args) -> str:
+    """The official model --model names, or the default one (cfg/zoo.json's "default") when none is given."""
+    from ..format import zoo
+
+    return args.model or zoo.manifest()["default"]
 
 
 def size_arg(args) -> int | list[int] | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..core.errors import InputError
 from ..core.fileio import refuse_overwrite
-from .common import add_model_args, model_files, size_arg
+from .common import add_model_args, model_files, model_name, size_arg
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,9 +42,7 @@ def default_output(args) -> str:
     """The file an export without -o writes, in the working folder: the weights' name (a trained
     `yolov4-tiny-custom_best.weights` gives `yolov4-tiny-custom_best.onnx`) or the model's, and what sets the file
     apart from a plain export of it (`-fp16`, `-int8`), so that the variants of one model do not overwrite each other."""
-    from ..format import zoo
-
-    name = Path(args.weights).stem if args.weights else args.model or zoo.manifest()["default"]
+    name = Path(args.weights).stem if args.weights else model_name(args)
     return f"{name}{'-fp16' if args.half else ''}{'-int8' if args.int8 else ''}.onnx"
 
 
