@@ -9,6 +9,7 @@ from pathlib import Path
 from ..core import events, interrupt
 from ..core.errors import InputError
 from ..core.fileio import atomic_write, refuse_overwrite, require_writable
+from ..media.run import none_readable
 from ..media.sources import source_items
 from .common import add_model_args, model_files, run_folder, size_arg
 
@@ -60,8 +61,7 @@ def run(args) -> int:
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: the images done are kept (classifications.json), as detect keeps them
         interrupted = True
     if unreadable and not records and not interrupted:
-        raise InputError(unreadable[0] if len(unreadable) == 1 else f"none of the {len(unreadable)} images could be "
-                         f"read (the first: {unreadable[0]})")
+        raise none_readable(unreadable)
     for failure in unreadable:  # as detect: skipped, named, and the run goes on
         print(f"warning: {failure}; skipped", file=sys.stderr)
     stopped = ", interrupted — the images done are saved" if interrupted else ""

@@ -198,6 +198,11 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
     for failure in unreadable[warned:] if done else ():  # after the last image read
         warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
     if unreadable and done == 0 and not interrupted:
-        raise InputError(unreadable[0] if len(unreadable) == 1 else f"none of the {len(unreadable)} images could be "
-                         f"read (the first: {unreadable[0]})")
+        raise none_readable(unreadable)
     return RunReport(done, interrupted, unreadable=len(unreadable))
+
+
+def none_readable(failures: list[str]) -> InputError:
+    """The error of a run where no image could be read (detect, classify), from each image's reason."""
+    return InputError(failures[0] if len(failures) == 1 else f"none of the {len(failures)} images could be read (the "
+                      f"first: {failures[0]})")
