@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .format.cfg import Section, parse_text, read_cfg
     from .format.weights import WeightsHeader, read_weights, write_weights
     from .media.track import track
+    from .media.video_frames import VideoFrames, video_frames
     from .model.network import LayerInfo, Network
     from .pipeline.classifications import Classification
     from .pipeline.detections import Detection, Detections
@@ -39,13 +40,15 @@ _PUBLIC = {  # name → the module that defines it
     "LayerInfo": "model.network", "Network": "model.network",
     "Classification": "pipeline.classifications",
     "Detection": "pipeline.detections", "Detections": "pipeline.detections",
-    "track": "media.track", "LineCounter": "pipeline.tracking", "ZoneCounter": "pipeline.tracking",
+    "track": "media.track", "video_frames": "media.video_frames", "VideoFrames": "media.video_frames",
+    "LineCounter": "pipeline.tracking", "ZoneCounter": "pipeline.tracking",
 }
 
 __all__ = [
     "Backend", "BackendTraits", "CfgError", "Classification", "Darknet", "DarknetError", "DarknetWarning",
     "Detection", "Detections", "InputError", "LayerInfo", "LineCounter", "Network", "Section", "WeightsError", "WeightsHeader",
-    "ZoneCounter", "__version__", "fastest_backend", "load", "parse_text", "read_cfg", "read_weights", "track", "write_weights",
+    "VideoFrames", "ZoneCounter", "__version__", "fastest_backend", "load", "parse_text", "read_cfg", "read_weights", "track",
+    "video_frames", "write_weights",
 ]
 assert sorted(__all__) == sorted([*_PUBLIC, "__version__"])
 

@@ -31,11 +31,13 @@ class EventPipe:
         """Environment additions for the process under test (held at `pause_at` until it gets a signal)."""
         return {EVENTS: str(self.path), **({PAUSE_AT: pause_at} if pause_at else {})}
 
-    def wait_for(self, name: str, process: subprocess.Popen) -> None:
-        """Return once `name` has been reported; fail if the process ends first."""
+    def wait_for(self, name: str, process: subprocess.Popen | None) -> None:
+        """Return once `name` has been reported; fail if the process ends first (None: events of this process,
+        from another of its threads)."""
         end = time.monotonic() + HANG_GUARD_S
         while name not in self.seen:
-            assert process.poll() is None, f"the process ended (exit {process.returncode}) before '{name}'; saw {self.seen}"
+            assert process is None or process.poll() is None, \
+                f"the process ended (exit {process.returncode}) before '{name}'; saw {self.seen}"
             assert time.monotonic() < end, f"no '{name}' within {HANG_GUARD_S} s; saw {self.seen}"
             if select.select([self.fd], [], [], 1.0)[0]:  # 1 s slices only to notice a process that died
                 self._read()

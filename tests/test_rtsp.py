@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import darknet_py
 from darknet_py.core.credentials import hide_credentials
+from darknet_py.core.events import EVENTS
 from darknet_py.media.live_reader import LiveSourceOptions
 from darknet_py.media.sinks import RecordsJsonSink
 from darknet_py.media.video import run_video
@@ -165,6 +167,33 @@ def test_reconnect_n_gives_up_with_exit_1_and_the_outputs_finished(camera: RtspC
     assert last.startswith(f"error: {camera.url}: gave up after 2 reconnect tries (--reconnect 2); last error:"), err
     records = json.loads((out / "detections.json").read_text())
     assert len(records) >= 3 and [r["frame"] for r in records] == list(range(len(records)))
+
+
+@pytest.mark.timeout(int(WAIT))
+def test_video_frames_of_a_camera_go_on_across_a_drop(camera: RtspCamera, monkeypatch) -> None:
+    """darknet_py.video_frames, for one's own loop, reconnects as detect does: the loop waits across the outage."""
+    with EventPipe() as events:
+        monkeypatch.setenv(EVENTS, str(events.path))  # the reader thread reports its drop and reconnection here
+        back = threading.Event()
+
+        def bring_the_camera_back() -> None:
+            events.wait_for("source-dropped 1", None)
+            camera.start()
+            events.wait_for("source-reconnected 1", None)
+            back.set()
+
+        video = darknet_py.video_frames(camera.url)
+        assert video.live and video.size == (320, 180) and video.fps == 25
+        after = 0
+        for image in video:
+            assert image.shape == (180, 320, 3)
+            if video.count == 5:
+                camera.kill()
+                threading.Thread(target=bring_the_camera_back, daemon=True).start()
+            after += back.is_set()
+            if after == 5:  # frames taken after the reconnection (all but the one held at most are from the new one)
+                break
+    assert video.count >= 10 and video.gave_up is None
 
 
 def _empty(frame: np.ndarray) -> Detections:

@@ -13,29 +13,28 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..core.errors import InputError
 from ..pipeline.detections import Detections
 from ..pipeline.tracking import DEFAULT_TRACKER, Tracker, make_tracker
-from .sequence import ImageSequence
 from .sinks import DEFAULT_FPS
-from .sources import source_items
-from .video import MAX_FAILED_READS, frame_rate, no_frames, open_capture
+from .video_frames import video_frames
 
 
 def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tracker: str | Tracker = DEFAULT_TRACKER,
           conf_thresh: float = 0.25, nms_thresh: float = 0.45, *, fps: float | None = None, with_frames: bool = False,
+          reconnect: int | None = None, keep_all_frames: bool = False,
           **detect_options) -> Iterator[Detections] | Iterator[tuple[np.ndarray, Detections]]:
     """Detect on every frame of *source* and follow the objects: one `Detections` per frame, with `track_ids`.
 
     Args:
         model: what darknet_py.load returns (anything with `.detect()`).
         source: a video file, a stream URL, a camera index, a folder of frames (read in name order, as
-            `detect --sequence`), or an iterable of BGR uint8 frames.
+            `detect --sequence`), or an iterable of BGR uint8 frames. Sources are read as `darknet_py.video_frames`
+            reads them: the next frame decoded while this one is detected, a camera or stream reconnected after a
+            drop.
         tracker (str or Tracker): a tracker name ("sort", the default; "bytetrack"; "ocsort") or a tracker
             object (base.Tracker), which is used as it is.
         conf_thresh (float): score threshold, as `model.detect`.
@@ -43,6 +42,8 @@ def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tr
         fps (float, optional): the frame rate; None: the video's (frames given as arrays: 25).
         with_frames (bool): yield (frame, Detections): the BGR frame too, to draw on (`dets.draw(frame)`) or keep;
             off by default, so that collecting the Detections of a long video does not hold every frame.
+        reconnect (int, optional): a live source's reconnect tries after a drop; None: for ever (as video_frames).
+        keep_all_frames (bool): a live source's every frame, not the newest each time (as video_frames).
         **detect_options: more of `model.detect`'s options (`classes`, `names`, `multi_label`, ...).
 
     Yields:
@@ -52,44 +53,13 @@ def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tr
     Raises:
         InputError: an unreadable source, a single image, an unknown tracker, or no `trackers` library installed.
     """
-    frames, rate = _frames(source)
+    if isinstance(source, (str, int, os.PathLike)):
+        frames: Iterable[np.ndarray] = video_frames(source, reconnect=reconnect, keep_all_frames=keep_all_frames)
+        rate: float | None = frames.fps
+    else:
+        frames, rate = source, None
     follow = make_tracker(tracker, fps or rate or DEFAULT_FPS) if isinstance(tracker, str) else tracker
     for frame in frames:
         dets = model.detect(frame, conf_thresh, nms_thresh, **detect_options)[0]
         dets.track_ids = follow.update(dets)
         yield (frame, dets) if with_frames else dets
-
-
-def _frames(source) -> tuple[Iterator[np.ndarray], float | None]:
-    """The frames of a source and its frame rate (None where it has none)."""
-    if isinstance(source, (str, int, os.PathLike)):
-        text = os.fspath(source) if not isinstance(source, int) else str(source)
-        kind, items = source_items(text)
-        if kind == "images":
-            if not Path(text).is_dir():
-                raise InputError(f"track() needs a video, a stream, a camera or a folder of frames; {text} is "
-                                 f"{len(items)} separate image(s)")
-            items = ImageSequence.open(text)
-        capture = open_capture(items)
-        return _read(capture, items if isinstance(items, str) else None), frame_rate(items, capture, default=None)
-    return iter(source), None
-
-
-def _read(capture, file: str | None = None) -> Iterator[np.ndarray]:
-    """Decoded frames until the source ends (MAX_FAILED_READS failed reads in a row); then the capture is released.
-    A video *file* that gives no frame at all is an InputError saying why (as the command line says it), not an
-    empty run."""
-    failed = count = 0
-    try:
-        while failed < MAX_FAILED_READS:
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                failed += 1
-                continue
-            failed = 0
-            count += 1
-            yield frame
-    finally:
-        capture.release()
-    if count == 0 and file is not None and "://" not in file:
-        raise InputError(no_frames(file))

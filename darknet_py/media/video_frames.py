@@ -1,0 +1,163 @@
+"""`darknet_py.video_frames`: the decoded frames of a video, a stream, a camera or a folder of frames, read the way
+`darknet-py detect` reads them, for a loop of one's own.
+
+    video = darknet_py.video_frames("rtsp://cam/1")      # opened now: a bad source fails here, with the reason
+    print(video.fps, video.size)
+    for image in video:                                  # BGR uint8, as cv2 reads it
+        dets = model.detect(image)[0]
+
+What a `cv2.VideoCapture` loop does not: the next frame is decoded on a background thread while the caller works
+on this one; a camera or a stream that drops is reconnected (for ever, or `reconnect` tries) and the loop goes on
+across the gap; a live source gives its newest frame (frames the caller was too slow for are dropped and counted)
+unless `keep_all_frames`; a file's undecodable frames are skipped, and a file with no decodable frame at all is an
+InputError saying why, not an empty loop.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from ..core.credentials import hide_credentials
+from ..core.errors import InputError
+from .frame_buffer import END, LatestFrame
+from .live_reader import LiveSourceOptions
+from .sequence import ImageSequence
+from .sinks import DEFAULT_FPS
+from .source_status import SourceStatus
+from .sources import source_items
+from .video import LIVE_STOP_WAIT_S, frame_rate, no_frames, open_source, start_reader
+from .video import gave_up as reader_gave_up
+
+
+class VideoFrames:
+    """The frames of one source, iterated once; see the module doc.
+
+    Args:
+        source (str, int or path): a video file, a stream URL (rtsp://, http(s)://, ...), a camera index, or a folder
+            of frames (or a glob; read in name order, as `detect --sequence`).
+        reconnect (int or None): a live source's reconnect tries after a drop before the frames end; None: for ever.
+        keep_all_frames (bool): a live source gives every frame (the loop may fall behind the camera) instead of the
+            newest one each time.
+
+    Raises:
+        InputError: a source that cannot be opened (with FFmpeg's reason for a file), a single image or a list of
+            them, a negative `reconnect`.
+
+    Attributes:
+        fps (float): the frame rate (a video's own, as `detect` reads it; a folder's 25 unless it says otherwise).
+        size (tuple of int): (width, height) of the frames.
+        live (bool): a camera or a live stream (reconnected, the newest frame by default).
+        count (int): frames given so far.
+        dropped (int): a live source's frames skipped because a newer one came before the caller took it.
+        skipped (int): a file's frames that could not be decoded, between good ones.
+        gave_up (str or None): why a live source's frames ended (its reconnect tries ran out), else None.
+    """
+
+    def __init__(self, source: str | int | os.PathLike[str], *, reconnect: int | None = None,
+                 keep_all_frames: bool = False) -> None:
+        self._options = LiveSourceOptions(reconnect=reconnect, keep_all_frames=keep_all_frames)
+        self._options.check()
+        self._source = _openable(source)
+        self.name = hide_credentials(str(self._source))
+        self._capture, self._reopen = open_source(self._source, self._options)
+        self.fps: float = frame_rate(self._source, self._capture) or DEFAULT_FPS
+        self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        self.live = self._reopen is not None
+        self.count = self.skipped = 0
+        self._skipped = [0]
+        self._stop = threading.Event()
+        self._buffer = None
+        self._reader: threading.Thread | None = None
+        self._started = False
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._started:
+            raise InputError(f"the frames of {self.name} are read once: call darknet_py.video_frames again to read "
+                             "them again")
+        self._started = True
+        return self._frames()
+
+    def _frames(self) -> Iterator[np.ndarray]:
+        self._buffer, self._reader = start_reader(self._source, self._capture, self._reopen, self._options,
+                                                  SourceStatus(self.name), self._stop, 1, self._skipped)
+        try:
+            while (item := self._buffer.get()) is not END:
+                self.count += 1
+                self.skipped = self._skipped[0]
+                yield item.image
+        finally:
+            self.close()
+        if self.count == 0 and not self.live and isinstance(self._source, str):
+            raise InputError(no_frames(self._source))
+
+    @property
+    def dropped(self) -> int:
+        return self._buffer.dropped if isinstance(self._buffer, LatestFrame) else 0
+
+    @property
+    def gave_up(self) -> str | None:
+        return reader_gave_up(self._reader)
+
+    def close(self) -> None:
+        """Stop reading and let go of the source (also done when the loop ends, breaks, or is garbage-collected)."""
+        self._stop.set()
+        if self._buffer is not None:
+            self._buffer.abandon()  # a reader waiting for room returns
+        if self._reader is not None:
+            # a live reader blocked in a read or a connect is left behind (a daemon thread) after a short wait
+            self._reader.join(LIVE_STOP_WAIT_S if self.live else None)
+        elif not self._started:
+            self._capture.release()
+        self.skipped = self._skipped[0]
+
+    def __enter__(self) -> "VideoFrames":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        kind = "live " if self.live else ""
+        return f"VideoFrames({kind}{self.name}, {self.size[0]}x{self.size[1]} at {self.fps:g} fps, {self.count} read)"
+
+
+def _openable(source: str | int | os.PathLike[str]) -> str | int | ImageSequence:
+    """What open_source takes: a camera index, a video or stream as given, or a folder of frames as a sequence."""
+    if isinstance(source, int):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        raise InputError(f"video_frames() takes a video file, a stream URL, a camera index or a folder of frames, not "
+                         f"a {type(source).__name__}")
+    text = os.fspath(source)
+    kind, items = source_items(text)
+    if kind == "video":
+        return items
+    if not Path(text).is_dir():
+        raise InputError(f"video_frames() needs a video, a stream, a camera or a folder of frames; {hide_credentials(text)} "
+                         f"is {len(items)} separate image(s)")
+    return ImageSequence.open(text)
+
+
+def video_frames(source: str | int | os.PathLike[str], *, reconnect: int | None = None,
+                 keep_all_frames: bool = False) -> VideoFrames:
+    """The decoded BGR frames of *source*, read ahead on a background thread, live sources reconnected.
+
+    Args:
+        source (str, int or path): a video file, a stream URL, a camera index, or a folder of frames.
+        reconnect (int or None): a live source's tries after a drop before the frames end; None: for ever.
+        keep_all_frames (bool): a live source gives every frame instead of the newest each time.
+
+    Returns:
+        VideoFrames: iterate it for the frames (once); `.fps`, `.size`, `.live`, and after or during the loop
+        `.count`, `.dropped`, `.skipped`, `.gave_up`.
+
+    Raises:
+        InputError: the source cannot be opened (see VideoFrames); iterating raises it for a file with no decodable
+            frame.
+    """
+    return VideoFrames(source, reconnect=reconnect, keep_all_frames=keep_all_frames)
