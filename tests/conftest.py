@@ -79,19 +79,22 @@ def photos() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def synthetic_weights(tmp_path_factory):
-    """cfg → a .weights file of deterministic, well-conditioned synthetic weights (made once per run)."""
+    """cfg → a .weights file of deterministic, well-conditioned synthetic weights, made once per run for each cfg
+    text (darknet's cfgs that the zoo holds too, byte for byte, are synthesised once: tests/test_darknet_cfgs.py)."""
     from darknet_py import DarknetWarning
     from weights_tools.synth import synthesize
 
     folder, made = tmp_path_factory.mktemp("synthetic"), {}
 
     def weights_for(cfg: Path) -> Path:
-        if cfg not in made:
+        text = Path(cfg).read_bytes()
+        if text not in made:
+            path = folder / f"{len(made)}-{Path(cfg).stem}.weights"
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DarknetWarning)  # P7's num=16 has its own test
-                synthesize(cfg, seed=0).save_weights(folder / f"{cfg.stem}.weights")
-            made[cfg] = folder / f"{cfg.stem}.weights"
-        return made[cfg]
+                synthesize(cfg, seed=0).save_weights(path)
+            made[text] = path
+        return made[text]
     return weights_for
 
 

@@ -56,8 +56,7 @@ def test_every_zoo_cfg_exports_and_matches_torch(cfg: Path, tmp_path: Path, synt
     # at a small size: raw heads at batch 1 and 2 against the torch backend
     model = _load(cfg, weights, _side(cfg))
     small = tmp_path / "small.onnx"
-    export_onnx(model, small, default_names(model.num_classes), ExportOptions("raw"))
-    onnx.checker.check_model(str(small), full_check=True)
+    export_onnx(model, small, default_names(model.num_classes), ExportOptions("raw"))  # it runs the full ONNX check
     runtime = OnnxDetector(small)
     for batch in (1, 2):
         x = rng.uniform(0, 1, (batch, 3, model.height, model.width)).astype(np.float32)
@@ -87,6 +86,16 @@ def test_every_zoo_cfg_exports_and_matches_torch(cfg: Path, tmp_path: Path, synt
         assert _relative(got_boxes, boxes) <= TOLERANCE
         assert _relative(got_objectness, objectness) <= TOLERANCE
         assert _relative(got_scores, scores) <= TOLERANCE
+
+
+def test_export_refuses_a_graph_the_onnx_checker_fails(tmp_path: Path) -> None:
+    """export_onnx passes every graph through onnx.checker's full check (checked_bytes), which the tests above lean
+    on instead of checking each file again."""
+    model = _load(official("yolov4-tiny")[0], None, 64)
+    proto = onnx_export.build_onnx(model, COCO_NAMES)
+    proto.graph.node[3].input[0] = "nowhere"  # a node reading a value no node makes
+    with pytest.raises(darknet_py.InputError, match="fails the ONNX checker"):
+        onnx_export.checked_bytes(proto)
 
 
 @pytest.fixture(scope="module", params=["yolov4-tiny", "yolov3-tiny"])

@@ -1,7 +1,7 @@
 """detect --ray on a real local Ray cluster (127.0.0.1: a head and two worker nodes), against single-process detect.
 
 Every run here goes through the CLI in its own process, as a user's would, and joins the
-cluster the test started (or, with plain `--ray`, starts its own). The COCO subset's detections
+cluster the test started (or, with plain `--ray`, starts its own). Photos of the COCO subset: their detections
 must equal single-process `detect` exactly (records compared as JSON text, order-independent),
 also when a model actor is killed mid-run and when the driver is interrupted (SIGINT, SIGTERM)
 and the command run again. Interruptions happen at exact moments the run reports through
@@ -35,6 +35,7 @@ from tests.event_pipe import EventPipe
 
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray's switch for "this machine only": nodes and drivers use 127.0.0.1
 SHARD = 16
+CLUSTER_IMAGES = 56  # of the COCO subset: 4 shards of 16, the last one short (the whole subset took 5 times longer)
 RUN_LIMIT_S = 900  # a hang guard, not a speed requirement: a loaded 2-core machine is slow
 COCO_IMAGES = COCO / "images"
 
@@ -119,17 +120,29 @@ def _kill_processes_with(marker: bytes) -> None:
             continue
 
 
+def _linked(folder: Path, count: int) -> Path:
+    """A folder of links to the first *count* photos of the COCO subset."""
+    for path in sorted(shared_path(COCO_IMAGES).iterdir())[:count]:
+        (folder / path.name).symlink_to(path)
+    return folder
+
+
 @pytest.fixture(scope="module")
-def reference() -> list[str]:
-    """Single-process detections of the COCO subset, one JSON record per image, sorted."""
+def photos(tmp_path_factory) -> Path:
+    """The photos the runs on the module's cluster detect."""
+    return _linked(tmp_path_factory.mktemp("photos"), CLUSTER_IMAGES)
+
+
+@pytest.fixture(scope="module")
+def reference(photos: Path) -> list[str]:
+    """Single-process detections of the photos, one JSON record per image, sorted."""
     model = darknet_py.load(*official("yolov4-tiny"))
-    paths = sorted(str(p) for p in shared_path(COCO_IMAGES).iterdir())
-    return sorted(model.detect(path)[0].to_json() for path in paths)
+    return sorted(model.detect(str(path))[0].to_json() for path in sorted(photos.iterdir()))
 
 
-def _command(address: str, output: Path, *extra: str) -> list[str]:
+def _command(address: str, photos: Path, output: Path, *extra: str) -> list[str]:
     cfg, weights = official("yolov4-tiny")
-    return [sys.executable, "-m", "darknet_py.cli", "detect", str(COCO_IMAGES), "--cfg", str(cfg), "--weights", str(weights),
+    return [sys.executable, "-m", "darknet_py.cli", "detect", str(photos), "--cfg", str(cfg), "--weights", str(weights),
             "--ray", address, "--workers", "2", "--no-save", "--shard-size", str(SHARD), "--output", str(output), *extra]
 
 
@@ -143,10 +156,7 @@ FEW_SHARD = 2
 @pytest.fixture(scope="module")
 def few_images(tmp_path_factory) -> Path:
     """8 COCO photos: enough for 4 shards of 2, cheap for the runs that start a Ray of their own."""
-    folder = tmp_path_factory.mktemp("few")
-    for path in sorted(shared_path(COCO_IMAGES).iterdir())[:8]:
-        (folder / path.name).symlink_to(path)
-    return folder
+    return _linked(tmp_path_factory.mktemp("few"), 8)
 
 
 @pytest.fixture(scope="module")
@@ -167,8 +177,8 @@ def _alone_env() -> dict:
     return {**_env(), "RAY_TMPDIR": _private_ray_tmpdir()}
 
 
-def _run(address: str, output: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(_command(address, output, *extra), cwd=REPO, env=_env(), capture_output=True, text=True,
+def _run(address: str, photos: Path, output: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(address, photos, output, *extra), cwd=REPO, env=_env(), capture_output=True, text=True,
                           timeout=RUN_LIMIT_S)
 
 
@@ -191,8 +201,8 @@ def _actor_pids() -> list[int]:
     return pids
 
 
-def test_two_workers_give_exactly_the_single_process_detections(cluster: str, reference: list[str], tmp_path: Path) -> None:
-    result = _run(cluster, tmp_path / "out")
+def test_two_workers_give_exactly_the_single_process_detections(cluster: str, photos: Path, reference: list[str], tmp_path: Path) -> None:
+    result = _run(cluster, photos, tmp_path / "out")
     assert result.returncode == 0, result.stderr
     assert _records(tmp_path / "out") == reference
     assert json.loads((tmp_path / "out" / "run.json").read_text())["settings"]["resize"] == "darknet"  # recorded
@@ -201,10 +211,10 @@ def test_two_workers_give_exactly_the_single_process_detections(cluster: str, re
     assert f"on the Ray cluster at {cluster} (3 CPUs)" in result.stderr
 
 
-def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(cluster: str, reference: list[str], tmp_path: Path) -> None:
+def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(cluster: str, photos: Path, reference: list[str], tmp_path: Path) -> None:
     out = tmp_path / "out"
     with EventPipe() as events:
-        process = subprocess.Popen(_command(cluster, out), cwd=REPO, env={**_env(), **events.env()},
+        process = subprocess.Popen(_command(cluster, photos, out), cwd=REPO, env={**_env(), **events.env()},
                                    stderr=subprocess.PIPE, text=True)
         try:
             events.wait_for("shards-written 1", process)
@@ -239,19 +249,19 @@ def _shard_times(out: Path) -> dict[str, int]:
     return {key: folder.shard_path(key).stat().st_mtime_ns for key in folder.done()}
 
 
-def test_an_interrupted_run_resumes_to_the_same_result(cluster: str, reference: list[str], tmp_path: Path) -> None:
+def test_an_interrupted_run_resumes_to_the_same_result(cluster: str, photos: Path, reference: list[str], tmp_path: Path) -> None:
     out = tmp_path / "out"
     with EventPipe() as events:
-        _interrupted(_command(cluster, out), _env(), events, "shards-written 2", signal.SIGINT)
+        _interrupted(_command(cluster, photos, out), _env(), events, "shards-written 2", signal.SIGINT)
     assert not (out / RESULT_FILE).exists()  # no half result: only whole shards
     kept = _shard_times(out)
     assert len(kept) == 2  # held right after the second shard: exactly those are kept
-    result = _run(cluster, out)
+    result = _run(cluster, photos, out)
     assert result.returncode == 0, result.stderr
     assert "2 shard(s) were already done" in result.stderr
     assert {key: time for key, time in _shard_times(out).items() if key in kept} == kept  # not redone
     assert _records(out) == reference
-    again = _run(cluster, out)
+    again = _run(cluster, photos, out)
     assert again.returncode == 0 and "all" in again.stderr and _records(out) == reference
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -125,17 +126,39 @@ def stops_at_an_assert(model: darknet_py.Darknet) -> bool:
                for m in model.layers)
 
 
-def compare_with_darknet(cfg: Path, darknet, work: Path, release=None) -> list[float]:
-    """Build `cfg` (sized for parity), synthesise weights, run both; the relative error per head."""
+def same_synthetic_weights(cfg: Path, sized: Path) -> bool:
+    """Whether synthesize gives the sized copy the weights it gives the cfg itself: their layers are the same
+    (the copy changed only [net] size, batch and subdivisions) and both are calibrated at CALIBRATION_SIDE, the
+    size synthesize uses for any cfg at least that large."""
+    from darknet_py.format.cfg import read_cfg
+    from weights_tools.synth import CALIBRATION_SIDE
+
+    original, copy = read_cfg(cfg), read_cfg(sized)
+    sides = [original[0].get_int(key, 0) for key in ("width", "height")] + [copy[0].get_int(k, 0) for k in ("width", "height")]
+    return (min(sides) >= CALIBRATION_SIDE and original[0].get_int("channels", 3) == copy[0].get_int("channels", 3)
+            and [(s.type, s.options) for s in original[1:]] == [(s.type, s.options) for s in copy[1:]])
+
+
+def compare_with_darknet(cfg: Path, darknet, work: Path, release=None,
+                         weights_for: Callable[[Path], Path] | None = None) -> list[float]:
+    """Build `cfg` (sized for parity), synthesise weights, run both; the relative error per head.
+
+    Args:
+        weights_for (callable, optional): the synthetic .weights of a cfg as it is (a cache shared with other
+            tests); used where they are the sized copy's too (same_synthetic_weights).
+    """
     from weights_tools.synth import synthesize
 
     work.mkdir(parents=True, exist_ok=True)
     sized = sized_copy(cfg, work, parity_size(cfg))
     without_cpu_gaps(sized)
-    weights = work / "synthetic.weights"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", darknet_py.DarknetWarning)
-        synthesize(sized, seed=0).save_weights(weights)
+        if weights_for is not None and same_synthetic_weights(cfg, sized):
+            weights = weights_for(cfg)
+        else:
+            weights = work / "synthetic.weights"
+            synthesize(sized, seed=0).save_weights(weights)
         model = darknet_py.load(sized, weights, fast=False)
     rng = np.random.default_rng(0)
     pixels = rng.random((model.channels, model.height, model.width), dtype=np.float32)
