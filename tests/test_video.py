@@ -20,7 +20,8 @@ from darknet_py import cli
 from darknet_py.media import sinks, video
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.image_header import header_size
-from darknet_py.pipeline.preprocess import IMAGE_EXTENSIONS, decode_image, read_image
+from darknet_py.pipeline.image_url import IMAGE_EXTENSIONS
+from darknet_py.pipeline.preprocess import decode_image, read_image
 from tests.conftest import CLIP_FRAMES, IMAGES, REPO, VIDEO, frame_count, official, same_detections, shared_path
 
 

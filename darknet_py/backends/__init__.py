@@ -15,10 +15,14 @@ import os
 from typing import TYPE_CHECKING
 
 from ..core.errors import InputError
-from ..pipeline.backend import Backend, BackendTraits, Candidates, Portable
 
 if TYPE_CHECKING:
+    from ..pipeline.backend import Backend, BackendTraits, Candidates, Portable
     from .graph import GraphDetector
+
+# The protocol's names, imported from pipeline.backend on first use (PEP 562): it brings torch, and the command line
+# reads BACKENDS (its --backend choices) from here to build its options, `detect --help` included, without torch.
+_PROTOCOL = ("Backend", "BackendTraits", "Candidates", "Portable")
 
 # Runtimes of exported graphs: name → (module, class), imported only when used (their packages are heavy or optional).
 GRAPH_BACKENDS = {
@@ -31,6 +35,14 @@ EXPORT_SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino"}
 
 __all__ = ["BACKENDS", "Backend", "BackendTraits", "Candidates", "EXPORT_SUFFIXES", "GRAPH_BACKENDS", "Portable",
            "exported_file", "graph_backend", "rebuild"]
+
+
+def __getattr__(name: str):
+    if name not in _PROTOCOL:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = vars(importlib.import_module("darknet_py.pipeline.backend"))[name]
+    globals()[name] = value  # once imported, an ordinary attribute
+    return value
 
 
 def graph_backend(name: str) -> type[GraphDetector]:

@@ -25,7 +25,8 @@ from ..backends.torch import Darknet
 from ..core.errors import InputError
 from ..format.metadata import METADATA_KEY
 from ..pipeline.detect import prepare_batch
-from ..pipeline.preprocess import DEFAULT_RESIZE, IMAGE_EXTENSIONS
+from ..pipeline.image_url import IMAGE_EXTENSIONS
+from ..pipeline.preprocess import DEFAULT_RESIZE
 
 # Ops with int8 kernels in onnxruntime that appear in darknet graphs.
 QUANTIZED_OPS = ["Conv", "LeakyRelu", "Relu", "MaxPool", "Concat", "Resize", "Add", "Slice"]

@@ -16,7 +16,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Callable, ContextManager, Sequence
+from typing import TYPE_CHECKING, Callable, ContextManager, Sequence
 
 import numpy as np
 
@@ -24,14 +24,14 @@ from ..core import events, interrupt
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
 from ..core.in_flight import in_order
-from ..pipeline.backend import Backend
-from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
-from ..pipeline.preprocess import as_bgr8, read_image
 from .live_reader import LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_status import SourceStatus
 from .video import HTTP_SCHEMES, LIVE_SCHEMES, VideoReport, run_video, url_scheme
+
+if TYPE_CHECKING:
+    from ..pipeline.backend import Backend
 
 DEFAULT_CALLS = 2  # detect calls at once for files (plan_calls): 2 cores share them, a bigger CPU splits its cores
 DetectBatch = Callable[[list[np.ndarray]], list[Detections]]
@@ -163,6 +163,11 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
         InputError: no image could be read (the first one's reason). One that cannot be read among others is
             skipped with a warning, as darknet goes on past "Cannot load image" (and --ray records the error).
     """
+    # torch comes with these: imported when images are read, so that the command line builds its options (and
+    # answers --help) without it
+    from ..pipeline.detect import iter_batches
+    from ..pipeline.preprocess import as_bgr8, read_image
+
     def read_and_detect(chunk: list[str]) -> tuple[list[str], list[np.ndarray], list[Detections], float, list[str]]:
         paths, images, failures = [], [], []
         for path in chunk:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
-from ..pipeline.preprocess import IMAGE_EXTENSIONS
+from ..pipeline.image_url import IMAGE_EXTENSIONS
 
 DEFAULT_SEQUENCE_FPS = 25.0
 MOT_FRAMES = "img1"  # MOTChallenge keeps a sequence's frames here, its seqinfo.ini beside

@@ -5,6 +5,7 @@ its downloaded file gives, to the bit. (Read as a video, FFmpeg's JPEG decoder r
 from __future__ import annotations
 
 import base64
+import os
 import urllib.error
 import urllib.request
 from urllib.parse import unquote, urlsplit
@@ -12,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what folders and globs pick up
 URL_SCHEMES = ("http", "https")
 FETCH_TIMEOUT_S = 30.0  # connecting, and each read: a server that stops sending fails the image, not the run
 MAX_IMAGE_BYTES = 1 << 30  # an image file larger than this is refused rather than held in memory
@@ -21,6 +23,13 @@ def url_path(text: str) -> str | None:
     """The path of an http(s) URL (`/photos/dog.jpg`), None for anything else (a file, an rtsp:// stream)."""
     parts = urlsplit(text) if "://" in text else None
     return parts.path if parts is not None and parts.scheme.lower() in URL_SCHEMES else None
+
+
+def is_image_url(text: str) -> bool:
+    """Whether *text* is an http(s) URL whose path ends in an image file's extension (`…/dog.jpg?size=big`):
+    what read_image fetches and a SOURCE of images; other URLs are streams or videos."""
+    path = url_path(text)
+    return path is not None and os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
 def fetch_image(url: str, timeout_s: float = FETCH_TIMEOUT_S) -> bytes:

@@ -32,14 +32,13 @@ from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from . import darknet_resize
 from .image_header import encoded_size, header_size, opencv_max_pixels
-from .image_url import fetch_image, url_path
+from .image_url import fetch_image, is_image_url
 
 # a BGR uint8 array as cv2 reads it, an image path, an image file's bytes (a JPEG, PNG, … as received), a tensor
 # as torchvision holds images ((C, H, W) RGB, uint8 or float in [0, 1]) or a PIL image
 ImageLike = Union[np.ndarray, str, os.PathLike, bytes, torch.Tensor, "PIL.Image.Image"]  # noqa: F821 - PIL is optional
 ENCODED = (bytes, bytearray, memoryview)  # the types an ImageLike's encoded bytes come as
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what folders and globs pick up
 LETTERBOX_FILL = 0.5
 DEFAULT_RESIZE = "darknet"
 
@@ -212,13 +211,6 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
     if not os.path.isfile(path):
         raise InputError(f"image not found: {path}")
     return _decoded(lambda flags: cv2.imread(path, flags), channels, path, path, lambda: header_size(path))
-
-
-def is_image_url(text: str) -> bool:
-    """Whether *text* is an http(s) URL whose path ends in an image file's extension (`…/dog.jpg?size=big`):
-    what read_image fetches and a SOURCE of images; other URLs are streams or videos."""
-    path = url_path(text)
-    return path is not None and os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
 def decode_image(data: bytes | bytearray | memoryview, channels: int = 3) -> np.ndarray:

@@ -47,11 +47,9 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
 from ..core.errors import InputError
 from .detections import Detections
-from .nms import overlap
 
 MIN_TILE = 32  # pixels: below this a tile holds too little for any detector
 MAX_OVERLAP = 0.9  # of the tile side; 0.9 already makes 100 tiles of every 10
@@ -352,6 +350,10 @@ def _matches(boxes: np.ndarray, views: np.ndarray, window_of: np.ndarray, classe
              threshold: float) -> tuple[int, np.ndarray, np.ndarray]:
     """(n, first, second): pairs first < second (in the order boxes stand) of one class from different windows whose
     boxes, clipped to the region both windows saw, overlap by IoU above `threshold`."""
+    import torch  # here, not at the top: the command line reads --tiles' defaults from this module without torch
+
+    from .nms import overlap
+
     n = len(boxes)
     firsts, seconds = [], []
     for c in np.unique(classes):
