@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import darknet_py
-from tests.conftest import CLIP_FRAMES, IMAGES, VIDEO, shared_path
+from tests.conftest import CLIP_FRAMES, IMAGES, VIDEO, official, shared_path
 
 
 def _opencv_frames(path: Path) -> list[np.ndarray]:
@@ -84,3 +84,15 @@ def test_what_is_not_a_video_is_one_clear_error(tmp_path: Path) -> None:
         darknet_py.video_frames(cut, reconnect=-1)
     with pytest.raises(darknet_py.InputError, match="not a list"):
         darknet_py.video_frames([str(cut)])
+
+
+@pytest.mark.timeout(120)
+def test_detect_given_a_video_or_a_stream_says_where_its_frames_are_read() -> None:
+    """model.detect("walk.mp4") said "cannot decode image", and an rtsp:// URL "image not found"."""
+    model = darknet_py.load(*official("yolov4-tiny"))
+    video = shared_path(VIDEO / "pedestrians.avi")
+    with pytest.raises(darknet_py.InputError, match=rf"^{re.escape(str(video))} is a video, not an image: .*"
+                                                    r"darknet_py\.video_frames\(source\)"):
+        model.detect(str(video))
+    with pytest.raises(darknet_py.InputError, match=r"^rtsp://\*\*\*@127\.0\.0\.1:9/cam is a stream, not an image"):
+        model.detect("rtsp://user:secret@127.0.0.1:9/cam")

@@ -11,9 +11,8 @@ import cv2
 
 from ..core.errors import DarknetWarning, InputError
 from ..format.darknet_data import read_image_list
-from ..pipeline.image_url import IMAGE_EXTENSIONS, is_image_url, url_path
+from ..pipeline.image_url import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_image_url, url_path
 
-VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}
 LIST_EXTENSION = ".txt"  # a list of image paths, one per line (what darknet reads from its standard input)
 STDIN = "-"
 

@@ -14,6 +14,7 @@ from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")  # what folders and globs pick up
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm"}  # read as videos
 URL_SCHEMES = ("http", "https")
 FETCH_TIMEOUT_S = 30.0  # connecting, and each read: a server that stops sending fails the image, not the run
 MAX_IMAGE_BYTES = 1 << 30  # an image file larger than this is refused rather than held in memory
