@@ -96,3 +96,6 @@ def test_detect_given_a_video_or_a_stream_says_where_its_frames_are_read() -> No
         model.detect(str(video))
     with pytest.raises(darknet_py.InputError, match=r"^rtsp://\*\*\*@127\.0\.0\.1:9/cam is a stream, not an image"):
         model.detect("rtsp://user:secret@127.0.0.1:9/cam")
+    with pytest.raises(darknet_py.InputError, match=r"^http://127\.0\.0\.1:9/photo\?id=3 is not read as an image, its "
+                                                    r"path not ending in \.jpg, .*fetch it and pass its bytes"):
+        model.detect("http://127.0.0.1:9/photo?id=3")  # nothing is fetched: the name decides

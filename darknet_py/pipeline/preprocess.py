@@ -32,7 +32,7 @@ from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from . import darknet_resize
 from .image_header import encoded_size, header_size, opencv_max_pixels
-from .image_url import VIDEO_EXTENSIONS, fetch_image, is_image_url
+from .image_url import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, fetch_image, is_image_url, url_path
 
 # a BGR uint8 array as cv2 reads it, an image path, an image file's bytes (a JPEG, PNG, … as received), a tensor
 # as torchvision holds images ((C, H, W) RGB, uint8 or float in [0, 1]) or a PIL image
@@ -209,13 +209,23 @@ def read_image(path: str | os.PathLike[str], channels: int = 3) -> np.ndarray:
         raise InputError(f"{path} is a folder, not an image: pass its images (a list of paths), as the command line's "
                          "folder SOURCE does")
     if "://" in path or os.path.splitext(path)[1].lower() in VIDEO_EXTENSIONS:
-        what = "a stream" if "://" in path else "a video"
-        raise InputError(f"{hide_credentials(path)} is {what}, not an image: its frames are detected by "
-                         "`darknet-py detect` given it as SOURCE, or in Python by model.detect(frame) for each frame of "
-                         "darknet_py.video_frames(source) (or darknet_py.track)")
+        raise InputError(_not_an_image(path))
     if not os.path.isfile(path):
         raise InputError(f"image not found: {path}")
     return _decoded(lambda flags: cv2.imread(path, flags), channels, path, path, lambda: header_size(path))
+
+
+def _not_an_image(path: str) -> str:
+    """Why a video file or a URL that names no image is not read as an image, and where its frames are read."""
+    frames = ("its frames are detected by `darknet-py detect` given it as SOURCE, or in Python by model.detect(frame) "
+              "for each frame of darknet_py.video_frames(source) (or darknet_py.track)")
+    shown = hide_credentials(path)
+    if "://" not in path:
+        return f"{shown} is a video, not an image: {frames}"
+    if url_path(path) is None:
+        return f"{shown} is a stream, not an image: {frames}"
+    return (f"{shown} is not read as an image, its path not ending in {', '.join(IMAGE_EXTENSIONS)} (an image served "
+            f"under another name: fetch it and pass its bytes); a stream or a video: {frames}")
 
 
 def decode_image(data: bytes | bytearray | memoryview, channels: int = 3) -> np.ndarray:
