@@ -129,10 +129,11 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     (["detect", "--help"], "--save-labels"),
     (["classify", "--help"], "--top"),
     (["export", "--help"], "--int8"),
+    (["map", "--help"], "--points"),
 ])
 def test_help_and_light_commands_load_no_torch(args: list[str], shown: str) -> None:
     """Only the command that runs builds its options, and they are built without torch (1.7 s of imports): the
-    program's help, a command's help (detect's took 2 s) and a command that needs no network answer at once, and
+    program's help, a command's help (detect's and map's took 2 s) and a command that needs no network answer at once, and
     still list what they list."""
     code = ("import sys; from darknet_py import cli\n"
             f"try: cli.main({args!r})\n"

@@ -30,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ..api import load
+    from ..core.in_flight import iter_batches
     from ..format.names import resolve_names
-    from ..pipeline.detect import iter_batches
 
     if args.top < 1:
         raise InputError(f"--top must be at least 1, got {args.top}")

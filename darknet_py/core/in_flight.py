@@ -70,3 +70,23 @@ def _ordered(pool: ThreadPoolExecutor, work: Callable, items: Iterator, calls: i
     while running:
         item, future = running.popleft()
         yield item, future.result()
+
+
+def iter_batches(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    """*items* in lists of *size* (the last one shorter), in order: the chunks that in_order's calls take.
+
+    Args:
+        items (iterable): anything, consumed once.
+        size (int): items per list, at least 1.
+
+    Yields:
+        list: the next *size* items.
+    """
+    batch: list[Item] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -8,11 +8,9 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..core.errors import DarknetWarning, InputError
-from ..core.in_flight import in_order
+from ..core.in_flight import in_order, iter_batches
 from ..core.progress import Progress
-from ..pipeline.detect import iter_batches
 from ..pipeline.detections import Detections
-from ..pipeline.preprocess import read_image
 
 BLANK_SIDE = 10  # darknet's stand-in for an image it cannot load: make_image(10, 10, c), all zeros
 
@@ -61,6 +59,8 @@ def _image_or_blank(path: str, channels: int) -> np.ndarray:
     """The image as detect() reads it, or for one that cannot be read darknet's stand-in, a black 10x10 image
     (load_image_stb and load_image_cv both return make_image(10, 10, c) after "Cannot load image"): the evaluation
     goes on, its objects count as missed, and the figures stay darknet's."""
+    from ..pipeline.preprocess import read_image  # with torch: not at the top, so that `map --help` needs none
+
     try:
         return read_image(path, channels)
     except InputError as exc:

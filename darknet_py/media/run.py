@@ -23,7 +23,7 @@ import numpy as np
 from ..core import events, interrupt
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
-from ..core.in_flight import in_order
+from ..core.in_flight import in_order, iter_batches
 from ..pipeline.detections import Detections
 from .live_reader import LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
@@ -165,7 +165,6 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
     """
     # torch comes with these: imported when images are read, so that the command line builds its options (and
     # answers --help) without it
-    from ..pipeline.detect import iter_batches
     from ..pipeline.preprocess import as_bgr8, read_image
 
     def read_and_detect(chunk: list[str]) -> tuple[list[str], list[np.ndarray], list[Detections], float, list[str]]:

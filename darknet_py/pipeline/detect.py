@@ -14,13 +14,14 @@ import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
 
 from ..core.credentials import hide_credentials
 from ..core.errors import InputError
+from ..core.in_flight import iter_batches
 from ..format.names import class_ids, default_names
 from ..model.layers.head import HeadSpec
 from . import darknet_resize
@@ -481,14 +482,3 @@ def _detect_whole(backend: Backend, images: ImageLike | Sequence[ImageLike], opt
     batch = prepare_batch(images, backend.width, backend.height, letterbox, opts.resize or backend.resize,
                           backend.input_device, backend.channels, reuse=True)
     return select(backend.heads, backend.candidates_above(batch.pixels, opts.conf_thresh), batch, opts, names)
-
-
-def iter_batches(items: Iterable, size: int) -> Iterable[list]:
-    batch: list = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
