@@ -184,9 +184,10 @@ def test_video_frames_of_a_camera_go_on_across_a_drop(camera: RtspCamera, monkey
 
         video = darknet_py.video_frames(camera.url)
         assert video.live and video.size == (320, 180) and video.fps == 25
-        after = 0
+        after, times = 0, []
         for image in video:
             assert image.shape == (180, 320, 3)
+            times.append(video.time)
             if video.count == 5:
                 camera.kill()
                 threading.Thread(target=bring_the_camera_back, daemon=True).start()
@@ -194,6 +195,7 @@ def test_video_frames_of_a_camera_go_on_across_a_drop(camera: RtspCamera, monkey
             if after == 5:  # frames taken after the reconnection (all but the one held at most are from the new one)
                 break
     assert video.count >= 10 and video.gave_up is None
+    assert times == sorted(times) and max(np.diff(times)) > 0.5  # the stream's own times, the outage among them
 
 
 def _empty(frame: np.ndarray) -> Detections:

@@ -31,7 +31,11 @@ def _opencv_frames(path: Path) -> list[np.ndarray]:
 def test_a_files_frames_are_opencvs_at_ffmpegs_rate(clip: Path) -> None:
     video = darknet_py.video_frames(clip)
     assert (video.size, video.fps, video.live) == ((320, 180), 25.0, False)
-    ours = list(video)
+    ours, times = [], []
+    for image in video:
+        ours.append(image)
+        times.append(video.time)
+    assert times == [index / 25 for index in range(CLIP_FRAMES)]  # frame / fps, as detect's records time them
     theirs = _opencv_frames(clip)
     assert len(ours) == len(theirs) == CLIP_FRAMES == video.count
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))

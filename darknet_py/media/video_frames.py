@@ -53,6 +53,8 @@ class VideoFrames:
         size (tuple of int): (width, height) of the frames.
         live (bool): a camera or a live stream (reconnected, the newest frame by default).
         count (int): frames given so far.
+        time (float or None): the time of the frame last given, in seconds from the first: a live source's own (the
+            outage of a reconnection included), a file's frame number / fps, as `detect`'s records give it.
         dropped (int): a live source's frames skipped because a newer one came before the caller took it.
         skipped (int): a file's frames that could not be decoded, between good ones.
         gave_up (str or None): why a live source's frames ended (its reconnect tries ran out), else None.
@@ -69,6 +71,7 @@ class VideoFrames:
         self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self.live = self._reopen is not None
         self.count = self.skipped = 0
+        self.time: float | None = None
         self._skipped = [0]
         self._stop = threading.Event()
         self._buffer = None
@@ -87,6 +90,7 @@ class VideoFrames:
                                                   SourceStatus(self.name), self._stop, 1, self._skipped)
         try:
             while (item := self._buffer.get()) is not END:
+                self.time = item.time if item.time is not None else self.count / self.fps
                 self.count += 1
                 self.skipped = self._skipped[0]
                 yield item.image
@@ -154,7 +158,7 @@ def video_frames(source: str | int | os.PathLike[str], *, reconnect: int | None 
 
     Returns:
         VideoFrames: iterate it for the frames (once); `.fps`, `.size`, `.live`, and after or during the loop
-        `.count`, `.dropped`, `.skipped`, `.gave_up`.
+        `.count`, `.time`, `.dropped`, `.skipped`, `.gave_up`.
 
     Raises:
         InputError: the source cannot be opened (see VideoFrames); iterating raises it for a file with no decodable
