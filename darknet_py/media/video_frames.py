@@ -86,6 +86,8 @@ class VideoFrames:
         return self._frames()
 
     def _frames(self) -> Iterator[np.ndarray]:
+        if self._stop.is_set():  # closed before the loop began
+            return
         self._buffer, self._reader = start_reader(self._source, self._capture, self._reopen, self._options,
                                                   SourceStatus(self.name), self._stop, 1, self._skipped)
         try:
@@ -112,10 +114,10 @@ class VideoFrames:
         self._stop.set()
         if self._buffer is not None:
             self._buffer.abandon()  # a reader waiting for room returns
-        if self._reader is not None:
+        if self._reader is not None:  # it releases the capture as it ends
             # a live reader blocked in a read or a connect is left behind (a daemon thread) after a short wait
             self._reader.join(LIVE_STOP_WAIT_S if self.live else None)
-        elif not self._started:
+        else:
             self._capture.release()
         self.skipped = self._skipped[0]
 
