@@ -91,6 +91,52 @@ def test_coco_labels_go_to_labels_val2017_as_darknets(darknet_ref, tmp_path: Pat
     assert identical + flips == len(sample) and identical >= len(sample) - 2
 
 
+def test_a_videos_frames_keep_the_labels_darknet_writes_for_them(darknet_ref, clip: Path, tmp_path: Path,
+                                                                  capsys) -> None:
+    """--save-frames 4 on a 12-frame clip: frames 0, 4 and 8 as JPEGs (the decoded frame, as cv2.imwrite writes it),
+    each with the label file darknet's -save_labels writes for that frame (given to darknet as a PNG: the same
+    pixels), and frames.txt listing the images in order."""
+    out = tmp_path / "out"
+    cfg, weights = official("yolov4-tiny")
+    assert cli.main(["detect", str(clip), "--cfg", str(cfg), "--weights", str(weights), "--save-frames", "4",
+                     "--no-save", "--output", str(out)]) == 0
+    assert f"frames: 3 image(s) with darknet label files in {out / 'frames'}" in capsys.readouterr().err
+    capture, frames = cv2.VideoCapture(str(clip)), []
+    while (frame := capture.read()[1]) is not None:
+        frames.append(frame)
+    kept = [0, 4, 8]
+    ours = [out / "frames" / f"clip_{index}.jpg" for index in kept]
+    assert (out / "frames.txt").read_text().splitlines() == [str(path.resolve()) for path in ours]
+    theirs = []
+    for index, jpeg in zip(kept, ours):
+        theirs.append(tmp_path / "darknet" / f"clip_{index}.png")
+        theirs[-1].parent.mkdir(exist_ok=True)
+        cv2.imwrite(str(theirs[-1]), frames[index])
+        expected = cv2.imdecode(cv2.imencode(".jpg", frames[index])[1], cv2.IMREAD_COLOR)
+        assert np.array_equal(cv2.imread(str(jpeg)), expected)  # the frame itself: no boxes drawn on it
+    _darknet_save_labels(darknet_ref, theirs)
+    assert sum(len(path.with_suffix(".txt").read_text().splitlines()) for path in theirs) >= 10  # people found
+    result = compare_label_files(darknet_py.load(cfg, weights), theirs, ours, detected=theirs)
+    assert result.identical + len(result.flipped) == 3 and result.identical >= 2
+
+
+def test_save_frames_is_for_videos_and_every_n_at_least_1(tmp_path: Path, clip: Path, capsys) -> None:
+    cfg, weights = official("yolov4-tiny")
+    model = ["--cfg", str(cfg), "--weights", str(weights)]
+    for source, flags, message in [
+        (str(photos()[0]), ["--save-frames"], "error: --save-frames keeps frames of a video, a stream or a camera; "
+                                              "an image's darknet labels are written by --save-labels"),
+        (str(clip), ["--save-frames", "0"], "error: --save-frames 0: give how often a frame is kept, 1 (every frame) "
+                                            "or more"),
+        (str(clip), ["--save-labels"], "error: --save-labels writes darknet's label file beside each image; a video "
+                                       "has none (--save-frames keeps its frames with their labels, --save-txt labels "
+                                       "each frame)"),
+    ]:
+        assert cli.main(["detect", source, *model, *flags, "--output", str(tmp_path / "o")]) == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == message
+        assert not (tmp_path / "o").exists()
+
+
 def _dets(rows: list[tuple[int, int, float]], class_scores: np.ndarray) -> Detections:
     """(box id, class, score) rows, best first, on a 100x50 image; every box 10..30 x 10..20."""
     boxes = np.tile(np.array([[10, 10, 30, 20]], np.float32), (len(rows), 1))

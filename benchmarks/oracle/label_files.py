@@ -37,18 +37,23 @@ def rounding_flip(ours: str, theirs: str, exact: tuple[float, ...]) -> bool:
     return True
 
 
-def compare_label_files(model, theirs: list[Path], ours: list[Path]) -> LabelComparison:
+def compare_label_files(model, theirs: list[Path], ours: list[Path], detected: list[Path] | None = None) -> LabelComparison:
     """Each of darknet's label files (of the images *theirs*) against ours (of the same images, *ours*); an
-    AssertionError names the first difference that rounding does not explain."""
+    AssertionError names the first difference that rounding does not explain.
+
+    Args:
+        detected (list of Path, optional): the images whose detections give our unrounded values (default *ours*;
+            *theirs* where ours are a lossy copy, as --save-frames' JPEGs are of the frames darknet was given).
+    """
     result = LabelComparison()
-    for their_image, our_image in zip(theirs, ours):
+    for their_image, our_image, detected_image in zip(theirs, ours, detected or ours):
         expected = Path(label_path(str(their_image))).read_bytes()
         written = Path(label_path(str(our_image))).read_bytes()
         if written == expected:
             result.identical += 1
             continue
         mine, its = written.decode().splitlines(), expected.decode().splitlines()
-        exact = [row[1:] for row in darknet_label_rows(model.detect(str(our_image), class_scores=True)[0])]
+        exact = [row[1:] for row in darknet_label_rows(model.detect(str(detected_image), class_scores=True)[0])]
         assert len(mine) == len(its) == len(exact), (our_image.name, mine, its)
         for a, b, values in zip(mine, its, exact):
             assert a == b or rounding_flip(a, b, values), (our_image.name, a, b, values)

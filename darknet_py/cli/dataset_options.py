@@ -12,6 +12,7 @@ from ..core.errors import InputError
 from ..core.fileio import require_writable
 from ..media.crops import CROPS_DIR, CropsSink
 from ..media.darknet_labels import DarknetLabelsSink, label_path
+from ..media.frames_dataset import FramesDatasetSink, check_every
 from ..media.redact import PIXELATE_CELLS, redact_stage
 from ..media.sinks import Sink, Stage
 from ..pipeline.box_rect import check_pad
@@ -24,6 +25,11 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
                             "box) beside the image, or by darknet's images/…→labels/… mapping; byte for byte what "
                             "`darknet detector test … -save_labels` writes (images only; label files already there "
                             "are replaced only with --exist-ok)")
+    group.add_argument("--save-frames", nargs="?", type=int, const=1, default=None, metavar="N",
+                       help="a darknet training set from a video, stream or camera: every Nth frame (default: every "
+                            "frame) as OUTPUT/frames/STEM_FRAME.jpg with its darknet label file beside it (the lines "
+                            "--save-labels writes), and OUTPUT/frames.txt listing them (darknet's train= list), to "
+                            "check and correct in a labelling tool")
     group.add_argument("--save-crops", action="store_true",
                        help="each detection's box as OUTPUT/crops/CLASS/NAME_K.jpg (K: its index in the image's "
                             "detections, as detections.json lists them)")
@@ -46,10 +52,15 @@ def check_dataset_args(args, kind: str, items) -> None:
         if not args.save_crops:
             raise InputError("--crop-pad needs --save-crops")
         check_pad(args.crop_pad)
+    if args.save_frames is not None:
+        check_every(args.save_frames)
+        if kind == "images":
+            raise InputError("--save-frames keeps frames of a video, a stream or a camera; an image's darknet labels "
+                             "are written by --save-labels")
     if args.save_labels:
         if kind != "images":
             raise InputError("--save-labels writes darknet's label file beside each image; a video has none "
-                             "(use --save-txt for its frames)")
+                             "(--save-frames keeps its frames with their labels, --save-txt labels each frame)")
         fetched = [path for path in items if "://" in path]
         if fetched:
             raise InputError(f"--save-labels writes darknet's label file beside each image; an image URL "
@@ -64,6 +75,12 @@ def check_dataset_args(args, kind: str, items) -> None:
                                      "images/…→labels/…)")
 
 
+def darknet_labels(args) -> bool:
+    """Whether darknet's label files are written (--save-labels, --save-frames): their line order needs each box's
+    class scores before NMS (detect(..., class_scores=True))."""
+    return args.save_labels or args.save_frames is not None
+
+
 def dataset_stages(args, names: list[str]) -> list[Stage]:
     """The redaction stage --blur, --pixelate and --no-boxes ask for (class names checked against the model's)."""
     stage = redact_stage(args.blur, args.pixelate, names, boxes=not args.no_boxes)
@@ -72,13 +89,15 @@ def dataset_stages(args, names: list[str]) -> list[Stage]:
 
 def dataset_flags_given(args) -> tuple[tuple[str, bool], ...]:
     """(flag, whether given) for each of these options (what --ray, which writes records only, refuses)."""
-    return (("--save-labels", args.save_labels), ("--save-crops", args.save_crops), ("--blur", bool(args.blur)),
+    return (("--save-labels", args.save_labels), ("--save-frames", args.save_frames is not None),
+            ("--save-crops", args.save_crops), ("--blur", bool(args.blur)),
             ("--pixelate", bool(args.pixelate)), ("--no-boxes", args.no_boxes))
 
 
 def dataset_notes(sinks: list[Sink]) -> list[str]:
-    """Lines for the end of a run: where --save-labels put its files (not in OUTPUT, so say where)."""
-    return [sink.summary() for sink in sinks if isinstance(sink, DarknetLabelsSink)]
+    """Lines for the end of a run: where --save-labels put its files (not in OUTPUT, so say where), what
+    --save-frames kept."""
+    return [sink.summary() for sink in sinks if isinstance(sink, (DarknetLabelsSink, FramesDatasetSink))]
 
 
 def dataset_sinks(args, out: Path) -> list[Sink]:
@@ -86,6 +105,8 @@ def dataset_sinks(args, out: Path) -> list[Sink]:
     sinks: list[Sink] = []
     if args.save_labels:
         sinks.append(DarknetLabelsSink())
+    if args.save_frames is not None:
+        sinks.append(FramesDatasetSink(out, args.save_frames))
     if args.save_crops:
         sinks.append(CropsSink(out / CROPS_DIR, args.crop_pad or 0.0))
     return sinks

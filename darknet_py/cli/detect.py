@@ -50,6 +50,7 @@ from .common import (
 from .dataset_options import (
     add_dataset_args,
     check_dataset_args,
+    darknet_labels,
     dataset_flags_given,
     dataset_notes,
     dataset_sinks,
@@ -180,7 +181,7 @@ def _detect_here(args, live: LiveView | None) -> int:
         live.wait_for_viewers(args.wait_viewers)
     options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
                    classes=classes, nms_kind=args.nms_kind,
-                   class_scores=args.save_labels, **windows)  # darknet's label order needs each box's scores before NMS
+                   class_scores=darknet_labels(args), **windows)
 
     detector, in_flight = plan_calls(model, kind, items, args.in_flight)
 
@@ -249,7 +250,7 @@ def _detect_many(args, live: LiveView | None) -> int:
         print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
         live.wait_for_viewers(args.wait_viewers)
     options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
-                   classes=classes, nms_kind=args.nms_kind, **windows)
+                   classes=classes, nms_kind=args.nms_kind, class_scores=darknet_labels(args), **windows)
     if model.stateful:
         raise InputError("this model has recurrent layers, whose state runs from one frame to the next of one "
                          "video; run one source at a time")

@@ -1,0 +1,72 @@
+"""`detect VIDEO --save-frames [N]`: a darknet training set drawn from a video, stream or camera, for checking and
+correcting in a labelling tool (Yolo_mark, DarkMark) before training on it.
+
+Every Nth frame is written as `OUTPUT/frames/STEM_FRAME.jpg` (the frame as decoded, without boxes; with the
+redaction asked for, --blur / --pixelate, since a training set is kept), its darknet label file
+`STEM_FRAME.txt` beside it (the lines darknet's `-save_labels` writes for an image: `CLASS X Y W H`, its best class
+per box, darknet's order; see darknet_labels), and each image's path as a line of `OUTPUT/frames.txt`, darknet's
+`train=` list. A frame is written whole (image and labels) before its list line, so a run stopped at any moment
+leaves a list whose every line has its image and labels.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..core.errors import InputError
+from ..core.fileio import atomic_write, write_image
+from .darknet_labels import darknet_label_lines
+from .sinks import Result, video_stem
+
+FRAMES_DIR = "frames"
+FRAMES_LIST = "frames.txt"
+
+
+def check_every(every: int) -> None:
+    """InputError unless *every* (`--save-frames N`) is at least 1."""
+    if every < 1:
+        raise InputError(f"--save-frames {every}: give how often a frame is kept, 1 (every frame) or more")
+
+
+class FramesDatasetSink:
+    """Every *every*th frame with its darknet label file, and the list of them (see the module notes).
+
+    Args:
+        out (str or PathLike): the run's folder: the frames go to out/frames/, the list to out/frames.txt.
+        every (int): keep frames 0, every, 2·every, … of each source.
+    """
+
+    def __init__(self, out: str | os.PathLike[str], every: int = 1) -> None:
+        check_every(every)
+        self.folder = Path(out) / FRAMES_DIR
+        self.list_path = Path(out) / FRAMES_LIST
+        self.every = every
+        self.written = 0
+        self._list = None
+
+    def write(self, result: Result) -> None:
+        if result.frame is None:
+            raise InputError("--save-frames keeps frames of a video, a stream or a camera; an image's labels are "
+                             "written by --save-labels")
+        if result.frame % self.every:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{video_stem(result.source).replace(':', '_')}_{result.frame}"
+        image = self.folder / f"{stem}.jpg"
+        write_image(image, result.image)
+        with atomic_write(self.folder / f"{stem}.txt", "w") as handle:
+            handle.write(darknet_label_lines(result.detections))
+        if self._list is None:
+            self._list = open(self.list_path, "w", encoding="utf-8")  # noqa: SIM115 - kept open for the run
+        self._list.write(f"{image.resolve()}\n")
+        self._list.flush()  # a line only once its image and labels are whole
+        self.written += 1
+
+    def summary(self) -> str:
+        """What the run kept, for its last lines."""
+        return f"frames: {self.written} image(s) with darknet label files in {self.folder}, listed in {self.list_path}"
+
+    def finish(self) -> None:
+        if self._list is not None:
+            self._list.close()
+            self._list = None
