@@ -183,6 +183,7 @@ def test_a_run_hands_every_sink_the_redacted_image(tmp_path: Path) -> None:
     (["--save-crops", "--crop-pad", "-0.1"], r"--crop-pad -0.1: give a fraction of the box size, 0 or more"),
     (["--crop-pad", "0.1"], "--crop-pad needs --save-crops"),
     (["--save-crops", "--ray"], "--save-crops is not available with --ray"),
+    (["--save-frames", "5", "--ray"], "--save-frames is not available with --ray"),
 ])
 def test_bad_values_are_one_line_errors(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
     import re
