@@ -5,9 +5,9 @@ result.json, YOLO labels, annotated images and video, darknet's -ext_output line
 window; live.LiveView is a sink too), with darknet's JSON format (darknet_json); darknet's -save_labels files
 (darknet_labels), a training set of a video's frames (frames_dataset), object crops (crops) and the redaction
 stage (redact); the tracking stage with its MOT, counts.json and events.jsonl outputs (tracking_sinks), folders read
-as a video's frames (sequence), darknet_py.track (track) and darknet_py.video_frames (video_frames). Live sources (cameras, streams): network streams through PyAV (stream_capture),
-the reconnecting reader (live_reader), every frame or only the newest (frame_buffer), and each source's
-figures for /health and /metrics (source_status).
+as a video's frames (sequence), darknet_py.track (track) and darknet_py.video_frames (video_frames). Live sources
+(cameras, streams): network streams through PyAV (stream_capture), the reconnecting reader (live_reader), every
+frame or only the newest (frame_buffer), and each source's figures for /health and /metrics (source_status).
 
 May import: evaluate, export, backends, pipeline, model, format, core (in practice: pipeline and below).
 """

@@ -50,14 +50,14 @@ class FramesDatasetSink:
                              "written by --save-labels")
         if result.frame % self.every:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if self._list is None:  # the first frame kept: the folder and the list, once
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._list = open(self.list_path, "w", encoding="utf-8")  # noqa: SIM115 - kept open for the run
         stem = f"{video_stem(result.source).replace(':', '_')}_{result.frame}"
         image = self.folder / f"{stem}.jpg"
         write_image(image, result.image)
         with atomic_write(self.folder / f"{stem}.txt", "w") as handle:
             handle.write(darknet_label_lines(result.detections))
-        if self._list is None:
-            self._list = open(self.list_path, "w", encoding="utf-8")  # noqa: SIM115 - kept open for the run
         self._list.write(f"{image.resolve()}\n")
         self._list.flush()  # a line only once its image and labels are whole
         self.written += 1

@@ -70,7 +70,7 @@ class VideoFrames:
         self.fps: float = frame_rate(self._source, self._capture) or DEFAULT_FPS
         self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
         self.live = self._reopen is not None
-        self.count = self.skipped = 0
+        self.count = 0
         self.time: float | None = None
         self._skipped = [0]
         self._stop = threading.Event()
@@ -94,7 +94,6 @@ class VideoFrames:
             while (item := self._buffer.get()) is not END:
                 self.time = item.time if item.time is not None else self.count / self.fps
                 self.count += 1
-                self.skipped = self._skipped[0]
                 yield item.image
         finally:
             self.close()
@@ -104,6 +103,10 @@ class VideoFrames:
     @property
     def dropped(self) -> int:
         return self._buffer.dropped if isinstance(self._buffer, LatestFrame) else 0
+
+    @property
+    def skipped(self) -> int:
+        return self._skipped[0]  # counted by the reader thread
 
     @property
     def gave_up(self) -> str | None:
@@ -119,7 +122,6 @@ class VideoFrames:
             self._reader.join(LIVE_STOP_WAIT_S if self.live else None)
         else:
             self._capture.release()
-        self.skipped = self._skipped[0]
 
     def __enter__(self) -> "VideoFrames":
         return self
