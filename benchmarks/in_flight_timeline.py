@@ -27,7 +27,7 @@ from benchmarks.background_encoding import CFG, VIDEO, WEIGHTS
 from benchmarks.cpu_paths import machine_report
 from benchmarks.run import REPO, _exported
 from darknet_py.core.fileio import atomic_path, atomic_write
-from darknet_py.media import background_writer, video
+from darknet_py.media import background_writer, video, video_source
 from darknet_py.media.run import plan_calls
 from darknet_py.pipeline.detections import Detections
 
@@ -64,7 +64,7 @@ def timed_run(model, calls: int) -> tuple[list[tuple[str, float, float]], float]
     """One run of the video with *calls* detections at once; its spans and frames/s."""
     spans = Spans()
     detector, calls = plan_calls(model, "video", str(VIDEO), calls)
-    opened, write_all, writer_init = video.open_capture, video.write_all, background_writer.BackgroundWriter.__init__
+    opened, write_all, writer_init = video_source.open_capture, video.write_all, background_writer.BackgroundWriter.__init__
     draw = Detections.draw
 
     class Capture:  # the reader thread's reads, timed
@@ -83,7 +83,7 @@ def timed_run(model, calls: int) -> tuple[list[tuple[str, float, float]], float]
     def writer(self, inner, *args) -> None:
         writer_init(self, Inner(inner), *args)
 
-    video.open_capture = lambda source: Capture(opened(source))
+    video_source.open_capture = lambda source: Capture(opened(source))
     video.write_all = spans.timed("results to the sinks", write_all)
     background_writer.BackgroundWriter.__init__ = writer
     Detections.draw = spans.timed("draw + encode", draw)  # only the video sink draws here: in the encoder thread
@@ -94,7 +94,7 @@ def timed_run(model, calls: int) -> tuple[list[tuple[str, float, float]], float]
                                      output=str(Path(folder) / "out.avi"), codec="mjpg", in_flight=calls)
             rate = report.frames / (time.perf_counter() - start)
     finally:
-        video.open_capture, video.write_all = opened, write_all
+        video_source.open_capture, video.write_all = opened, write_all
         background_writer.BackgroundWriter.__init__ = writer_init
         Detections.draw = draw
     return [(row, s - start, e - start) for row, s, e in spans.spans], rate

@@ -43,7 +43,7 @@ from benchmarks.pipeline import timed_network
 from benchmarks.run import REPO, SHARED, opencv_video_loop
 from darknet_py.core.fileio import atomic_write
 from darknet_py.core.machine import cpu_flags, cpu_model
-from darknet_py.media import sinks, video
+from darknet_py.media import sinks, video, video_source
 from darknet_py.pipeline.detections import Detections
 
 VIDEO = SHARED / "data" / "video" / "pedestrians.avi"
@@ -75,7 +75,7 @@ class _TimedCalls:
 @contextmanager
 def timers(spent: dict[str, float]) -> Iterator[None]:
     """Times run_video's capture reads, drawing and video writes into `spent` while the block runs."""
-    open_capture, open_writer, draw = video.open_capture, sinks.open_video_writer, Detections.draw
+    open_capture, open_writer, draw = video_source.open_capture, sinks.open_video_writer, Detections.draw
 
     def timed_draw(self, image):
         start = time.perf_counter()
@@ -83,13 +83,13 @@ def timers(spent: dict[str, float]) -> Iterator[None]:
             return draw(self, image)
         finally:
             spent["draw"] += time.perf_counter() - start
-    video.open_capture = lambda source: _TimedCalls(open_capture(source), {"read": "decode"}, spent)
+    video_source.open_capture = lambda source: _TimedCalls(open_capture(source), {"read": "decode"}, spent)
     sinks.open_video_writer = lambda *a, **k: _TimedCalls(open_writer(*a, **k), {"write": "encode"}, spent)
     Detections.draw = timed_draw
     try:
         yield
     finally:
-        video.open_capture, sinks.open_video_writer, Detections.draw = open_capture, open_writer, draw
+        video_source.open_capture, sinks.open_video_writer, Detections.draw = open_capture, open_writer, draw
 
 
 def ours(model, network_seconds: list[float], out: Path) -> dict[str, float]:

@@ -21,7 +21,6 @@ from darknet_py import cli
 from darknet_py.core.credentials import hide_credentials
 from darknet_py.core.errors import DarknetWarning
 from darknet_py.live import LiveOptions, LiveView
-from darknet_py.media import video
 from darknet_py.media.frame_buffer import END, FrameQueue, LatestFrame
 from darknet_py.media.live_reader import LiveReader, LiveSourceOptions, backoff
 from darknet_py.media.sinks import Result, video_stem
@@ -247,7 +246,7 @@ def test_a_camera_that_comes_back_then_goes_for_good(clip: Path, tmp_path: Path,
     def camera(source):
         opened.append(source)
         return real(str(clip) if len(opened) <= 2 else str(tmp_path / "unplugged"))
-    monkeypatch.setattr(video.cv2, "VideoCapture", camera)
+    monkeypatch.setattr(cv2, "VideoCapture", camera)
     out = tmp_path / "out"
     code = cli.main(["detect", "0", "--reconnect", "1", "--keep-all-frames", "--save-json", "--output", str(out)])
     err = capsys.readouterr().err

@@ -86,7 +86,7 @@ def test_webcam_index(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) 
     opened = []
     # No camera on CI: index 0 plays the clip, through the same code path a camera takes. A camera is live: the
     # clip's end is a drop, and --reconnect 0 ends the run there (exit 1); every frame is detected (--keep-all-frames).
-    monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: opened.append(source) or real(str(clip) if source == 0 else source))
+    monkeypatch.setattr(cv2, "VideoCapture", lambda source: opened.append(source) or real(str(clip) if source == 0 else source))
     assert cli.main(["detect", "0", "--output", str(tmp_path), "--save-json", "--reconnect", "0", "--keep-all-frames"]) == 1
     assert opened == [0]
     assert frame_count(tmp_path / "camera0.mp4") == CLIP_FRAMES
@@ -97,7 +97,7 @@ def test_webcam_index(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) 
 
 def test_missing_camera_is_one_clear_line(tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
     real = cv2.VideoCapture
-    monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: real(str(tmp_path / "no-such-device")))
+    monkeypatch.setattr(cv2, "VideoCapture", lambda source: real(str(tmp_path / "no-such-device")))
     assert cli.main(["detect", "7", "--output", str(tmp_path)]) == 2
     assert "error: cannot open camera 7: no camera answers at that index, or it is in use" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.mp4"))
@@ -237,7 +237,7 @@ class _DisconnectingCamera:
 
 def test_a_camera_that_disconnects_leaves_the_frames_done(clip: Path, tmp_path: Path, zoo_env, monkeypatch, capsys) -> None:
     real = cv2.VideoCapture
-    monkeypatch.setattr(video.cv2, "VideoCapture", lambda source: _DisconnectingCamera(real(str(clip)), 5))
+    monkeypatch.setattr(cv2, "VideoCapture", lambda source: _DisconnectingCamera(real(str(clip)), 5))
     # a camera is reconnected after a drop (tests/test_cameras.py, tests/test_rtsp.py); --reconnect 0 ends the run
     # at the first one (exit 1), with the frames done in a playable file
     assert cli.main(["detect", "0", "--reconnect", "0", "--keep-all-frames", "--output", str(tmp_path / "o")]) == 1

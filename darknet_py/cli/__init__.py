@@ -89,7 +89,7 @@ def run_program() -> None:
 def quiet_opencv_logs(argv: list[str]) -> None:
     """OpenCV's own log and its FFmpeg's off for the program, before cv2 is imported (unless --debug, or the user set
     them): a camera that is not there printed a dozen lines of its backends' tries before the error, a damaged video
-    FFmpeg's complaint for each frame. The program says what went wrong in one line (media.video.cannot_open, with
+    FFmpeg's complaint for each frame. The program says what went wrong in one line (media.video_source.cannot_open, with
     FFmpeg's reason) and counts the frames it skipped."""
     if "--debug" not in argv:
         os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")

@@ -31,7 +31,7 @@ from ..media.sinks import (
 from ..media.source_status import SourceStatus
 from ..media.sources import first_shared_name, source_items, source_names
 from ..media.tracking_sinks import TrackingStage
-from ..media.video import no_frames
+from ..media.video_source import no_frames
 from ..media.video_writer import CODECS, output_suffix
 from ..pipeline.tracking import counts_text
 from .camera_options import add_camera_args, live_source_options

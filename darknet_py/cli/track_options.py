@@ -14,7 +14,7 @@ from ..media.sequence import ImageSequence
 from ..media.sinks import Sink, video_stem
 from ..media.sources import source_items
 from ..media.tracking_sinks import TrackingStage, check_tracking_source, tracking_sinks
-from ..media.video import frame_rate
+from ..media.video_source import frame_rate
 from ..pipeline.tracking import DEFAULT_TRACKER, INSTALL_HINT, check_names, parse_line, parse_zone, tracker_names
 
 

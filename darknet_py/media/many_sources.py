@@ -1,5 +1,5 @@
 """Many video sources (cameras, streams, files) through one model in one process: one reader thread per source
-(video.start_reader: reconnects, newest frame), and one detection loop that batches whatever frames are ready,
+(source_reader: reconnects, newest frame), and one detection loop that batches whatever frames are ready,
 at most one per source a round, taking the sources in turn. A source that is down or slow holds up no other:
 the loop waits only when no source has a frame.
 
@@ -11,45 +11,39 @@ has its sinks finished at once, and every other's when the run ends, however it 
 from __future__ import annotations
 
 import threading
-import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
 
 from ..core import events, interrupt
-from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from ..core.progress import Progress
 from ..pipeline.detections import Detections
-from .frame_buffer import END, FrameQueue, LatestFrame
+from .frame_buffer import END
 from .live_reader import Decoded, LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
+from .source_reader import SourceReader, close_all
 from .source_status import SourceStatus
-from .video import LIVE_STOP_WAIT_S, VideoReport, frame_rate, gave_up, open_source, start_reader
+from .video import VideoReport
 
 
 @dataclass(eq=False)
 class _Source:
-    """One source's part of the run: its reader and buffer, its outputs and its count."""
+    """One source's part of the run: its reader, its outputs and its count."""
 
-    name: str
+    reader: SourceReader
     sinks: list[Sink]
     stages: list[Stage]
     status: SourceStatus
-    fps: float
-    size: tuple[int, int]
-    header_frames: int
-    live: bool
-    frames: FrameQueue | LatestFrame | None = None
-    thread: threading.Thread | None = None
-    stop: threading.Event = field(default_factory=threading.Event)
-    skipped: list[int] = field(default_factory=lambda: [0])
     count: int = 0
     done: bool = False  # its reader has ended (its buffer gave END)
     finished: bool = False  # its stages and sinks are finished
+
+    @property
+    def name(self) -> str:
+        return self.reader.name
 
     def finish(self) -> None:
         if not self.finished:
@@ -57,9 +51,10 @@ class _Source:
             finish_all([*self.stages, *self.sinks])
 
     def report(self, interrupted: bool) -> VideoReport:
-        return VideoReport(self.count, self.fps, self.size, interrupted, None, self.header_frames, self.skipped[0],
-                           live=self.live, dropped_frames=self.frames.dropped if self.frames else 0,
-                           drops=self.status.snapshot()["drops"], gave_up=gave_up(self.thread))
+        reader = self.reader
+        return VideoReport(self.count, reader.fps, reader.size, interrupted, None, reader.header_frames,
+                           reader.skipped, live=reader.live, dropped_frames=reader.dropped,
+                           drops=self.status.snapshot()["drops"], gave_up=reader.gave_up)
 
 
 def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarray]], list[Detections]],
@@ -94,26 +89,20 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
         with changed:
             changed.notify_all()
 
-    opened: list[tuple] = []
+    readers: list[SourceReader] = []
     try:  # every source opened before any is read: one that cannot be opened fails the run before any output
         for source in sources:
-            opened.append(open_source(source, live))
+            readers.append(SourceReader(source, live))
     except BaseException:
-        for capture, _ in opened:
-            capture.release()
+        close_all(readers)
         raise
-    runs: list[_Source] = []
+    runs = [_Source(reader, [*outputs, status], list(jobs), status)
+            for reader, outputs, jobs, status in zip(readers, sinks, stages, statuses)]
     scope = ExitStack()
     interrupted, failure = False, None
     try:
-        for source, (capture, reopen), outputs, jobs, status in zip(sources, opened, sinks, stages, statuses):
-            run = _Source(hide_credentials(str(source)), [*outputs, status], list(jobs), status,
-                          frame_rate(source, capture),
-                          (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))),
-                          int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0)), reopen is not None)
-            runs.append(run)
-            run.frames, run.thread = start_reader(source, capture, reopen, live, status, run.stop, batch,
-                                                  run.skipped, poke)
+        for run in runs:
+            run.reader.start(run.status, batch, poke)
         progress = scope.enter_context(_progress(runs))
         turn = 0
         try:
@@ -124,7 +113,7 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
                 turn += 1
                 for (run, item), dets in zip(pending, detect_batch([item.image for _, item in pending])):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
-                        result = Result(run.name, run.count, item.image, dets, fps=run.fps, stream_time=item.time,
+                        result = Result(run.name, run.count, item.image, dets, fps=run.reader.fps, stream_time=item.time,
                                         captured=item.captured)
                         write_all(run.sinks, through_stages(run.stages, result))
                     run.count += 1
@@ -140,14 +129,7 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
                 for run in runs:
                     run.finish()
         finally:
-            for run in runs:
-                run.stop.set()
-                if run.frames is not None:
-                    run.frames.abandon()
-            deadline = time.monotonic() + LIVE_STOP_WAIT_S  # one wait for all the live readers, not one each
-            for run in runs:
-                if run.thread is not None:
-                    run.thread.join(max(deadline - time.monotonic(), 0.0) if run.live else None)
+            close_all(readers)  # one wait for all the live readers, not one each
             scope.close()
     if failure is not None:
         done = ", ".join(f"{run.name}: {run.count}" for run in runs)
@@ -167,7 +149,7 @@ def _ready(runs: list[_Source], batch: int, turn: int, changed: threading.Condit
                 for run in order:
                     if run.done or len(pending) >= batch:
                         continue
-                    item = run.frames.take_ready()
+                    item = run.reader.buffer.take_ready()
                     if item is END:
                         run.done = True
                         ended.append(run)
@@ -192,7 +174,7 @@ class _progress:
         self.line = Progress(f"{len(runs)} sources", None, detail=self.detail)
 
     def detail(self) -> str:
-        dropped = sum(run.frames.dropped for run in self.runs if run.frames is not None)
+        dropped = sum(run.reader.dropped for run in self.runs)
         return f"{dropped} dropped for newer" if dropped else ""
 
     def __enter__(self) -> Progress:

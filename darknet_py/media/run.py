@@ -28,7 +28,8 @@ from ..pipeline.detections import Detections
 from .live_reader import LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_status import SourceStatus
-from .video import HTTP_SCHEMES, LIVE_SCHEMES, VideoReport, run_video, url_scheme
+from .video import VideoReport, run_video
+from .video_source import HTTP_SCHEMES, LIVE_SCHEMES, url_scheme
 
 if TYPE_CHECKING:
     from ..pipeline.backend import Backend

@@ -15,23 +15,18 @@ InputError saying why, not an empty loop.
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from typing import Iterator
 
-import cv2
 import numpy as np
 
 from ..core.credentials import hide_credentials
 from ..core.errors import InputError
-from .frame_buffer import END, LatestFrame
 from .live_reader import LiveSourceOptions
 from .sequence import ImageSequence
-from .sinks import DEFAULT_FPS
+from .source_reader import SourceReader
 from .source_status import SourceStatus
 from .sources import source_items
-from .video import LIVE_STOP_WAIT_S, frame_rate, no_frames, open_source, start_reader
-from .video import gave_up as reader_gave_up
 
 
 class VideoFrames:
@@ -62,20 +57,15 @@ class VideoFrames:
 
     def __init__(self, source: str | int | os.PathLike[str], *, reconnect: int | None = None,
                  keep_all_frames: bool = False) -> None:
-        self._options = LiveSourceOptions(reconnect=reconnect, keep_all_frames=keep_all_frames)
-        self._options.check()
-        self._source = _openable(source)
-        self.name = hide_credentials(str(self._source))
-        self._capture, self._reopen = open_source(self._source, self._options)
-        self.fps: float = frame_rate(self._source, self._capture) or DEFAULT_FPS
-        self.size = (int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        self.live = self._reopen is not None
+        options = LiveSourceOptions(reconnect=reconnect, keep_all_frames=keep_all_frames)
+        options.check()
+        self._reader = SourceReader(_openable(source), options)
+        self.name = self._reader.name
+        self.fps: float = self._reader.fps
+        self.size: tuple[int, int] = self._reader.size
+        self.live: bool = self._reader.live
         self.count = 0
         self.time: float | None = None
-        self._skipped = [0]
-        self._stop = threading.Event()
-        self._buffer = None
-        self._reader: threading.Thread | None = None
         self._started = False
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -86,42 +76,34 @@ class VideoFrames:
         return self._frames()
 
     def _frames(self) -> Iterator[np.ndarray]:
-        if self._stop.is_set():  # closed before the loop began
+        if self._reader.closed:  # closed before the loop began
             return
-        self._buffer, self._reader = start_reader(self._source, self._capture, self._reopen, self._options,
-                                                  SourceStatus(self.name), self._stop, 1, self._skipped)
+        self._reader.start(SourceStatus(self.name))
         try:
-            while (item := self._buffer.get()) is not END:
+            for item in self._reader.frames():
                 self.time = item.time if item.time is not None else self.count / self.fps
                 self.count += 1
                 yield item.image
         finally:
             self.close()
-        if self.count == 0 and not self.live and isinstance(self._source, str):
-            raise InputError(no_frames(self._source))
+        if (empty := self._reader.no_frames(self.count)) is not None:
+            raise empty
 
     @property
     def dropped(self) -> int:
-        return self._buffer.dropped if isinstance(self._buffer, LatestFrame) else 0
+        return self._reader.dropped
 
     @property
     def skipped(self) -> int:
-        return self._skipped[0]  # counted by the reader thread
+        return self._reader.skipped
 
     @property
     def gave_up(self) -> str | None:
-        return reader_gave_up(self._reader)
+        return self._reader.gave_up
 
     def close(self) -> None:
         """Stop reading and let go of the source (also done when the loop ends, breaks, or is garbage-collected)."""
-        self._stop.set()
-        if self._buffer is not None:
-            self._buffer.abandon()  # a reader waiting for room returns
-        if self._reader is not None:  # it releases the capture as it ends
-            # a live reader blocked in a read or a connect is left behind (a daemon thread) after a short wait
-            self._reader.join(LIVE_STOP_WAIT_S if self.live else None)
-        else:
-            self._capture.release()
+        self._reader.close()
 
     def __enter__(self) -> "VideoFrames":
         return self
