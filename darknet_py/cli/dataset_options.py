@@ -75,10 +75,12 @@ def check_dataset_args(args, kind: str, items) -> None:
                                      "images/…→labels/…)")
 
 
-def darknet_labels(args) -> bool:
-    """Whether darknet's label files are written (--save-labels, --save-frames): their line order needs each box's
+def darknet_box_order(args) -> bool:
+    """Whether an output lists boxes in the order darknet's NMS leaves them (Detections.nms_order_key): its label
+    files (--save-labels, --save-frames) and its JSON (--save-json darknet, --json-port). That order needs each box's
     class scores before NMS (detect(..., class_scores=True))."""
-    return args.save_labels or args.save_frames is not None
+    return bool(args.save_labels or args.save_frames is not None or args.save_json == "darknet"
+                or args.json_port is not None)
 
 
 def dataset_stages(args, names: list[str]) -> list[Stage]:

@@ -50,7 +50,7 @@ from .common import (
 from .dataset_options import (
     add_dataset_args,
     check_dataset_args,
-    darknet_labels,
+    darknet_box_order,
     dataset_flags_given,
     dataset_notes,
     dataset_sinks,
@@ -181,7 +181,7 @@ def _detect_here(args, live: LiveView | None) -> int:
         live.wait_for_viewers(args.wait_viewers)
     options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
                    classes=classes, nms_kind=args.nms_kind,
-                   class_scores=darknet_labels(args), **windows)
+                   class_scores=darknet_box_order(args), **windows)
 
     detector, in_flight = plan_calls(model, kind, items, args.in_flight)
 
@@ -250,7 +250,7 @@ def _detect_many(args, live: LiveView | None) -> int:
         print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
         live.wait_for_viewers(args.wait_viewers)
     options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
-                   classes=classes, nms_kind=args.nms_kind, class_scores=darknet_labels(args), **windows)
+                   classes=classes, nms_kind=args.nms_kind, class_scores=darknet_box_order(args), **windows)
     if model.stateful:
         raise InputError("this model has recurrent layers, whose state runs from one frame to the next of one "
                          "video; run one source at a time")

@@ -5,7 +5,9 @@ darknet builds it in `detection_to_json` (src/network.c), text for text:
      "relative_coordinates": {"center_x", "center_y", "width", "height"}, "confidence"}, …]}
 Coordinates are fractions of the image's width and height of the unclipped box, printed with %f (6
 decimals); every class of a box above 0.005 (darknet's own floor there) is listed unless its name starts
-with "dont_show". The video demo numbers frames from 1; `detector test -out` from 1 per image too.
+with "dont_show". Boxes come in the order darknet's NMS leaves them (Detections.nms_order_key: exact with the
+detections' `class_scores`), each box's classes by class id. The video demo numbers frames from 1; `detector test
+-out` from 1 per image too.
 Tracked detections (`--track`) add `"track_id"` (an int, or null) to each object, after darknet's keys.
 """
 from __future__ import annotations
@@ -24,7 +26,8 @@ def darknet_frame_text(dets: Detections, frame_id: int, filename: str | None = N
     if filename is not None:
         head += f' "filename":{json.dumps(filename)}, \n'
     objects = []
-    for (x1, y1, x2, y2), members in dets.darknet_boxes():  # dont_show classes are already left out
+    boxes = sorted(dets.darknet_boxes(), key=lambda box: dets.nms_order_key(box[1]))  # stable, as darknet's qsort
+    for (x1, y1, x2, y2), members in boxes:  # dont_show classes are already left out
         centre_x, centre_y, width, height = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
         for i in sorted(members, key=lambda i: int(dets.class_ids[i])):
             if not float(dets.scores[i]) > JSON_FLOOR:

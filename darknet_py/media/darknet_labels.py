@@ -12,8 +12,8 @@ What: one line per box that keeps a class above the threshold after NMS, `CLASS 
 first of equal ones). Lines come in the order darknet's NMS leaves its boxes: `do_nms_sort` sorts them once
 per class, class 0 to the last, by that class's score (glibc's qsort is a stable merge sort), so the boxes
 end up ordered by their score in the last class, then the one before, … — their scores before NMS, which
-`detect(..., class_scores=True)` keeps (`Detections.class_scores`). Without them, the scores kept after
-NMS order the lines (the same whenever NMS removed no class of a box that kept another).
+`detect(..., class_scores=True)` keeps (`Detections.class_scores`; Detections.nms_order_key). Without them, the
+scores kept after NMS order the lines (the same whenever NMS removed no class of a box that kept another).
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def darknet_label_rows(detections: Detections) -> list[tuple[int, float, float, 
         x1, y1, x2, y2 = (float(v) for v in extents[best])
         row = (int(detections.class_ids[best]), (x1 + x2) / 2 / width, (y1 + y2) / 2 / height,
                (x2 - x1) / width, (y2 - y1) / height)
-        entries.append((_nms_order_key(detections, members), row))
+        entries.append((detections.nms_order_key(members), row))
     entries.sort(key=lambda entry: entry[0])  # stable: equal keys keep the detections' order
     return [row for _, row in entries]
 
@@ -68,18 +68,6 @@ def darknet_label_lines(detections: Detections) -> str:
         str: `CLASS X Y W H\n` per box, the values as darknet's `%2.4f` prints them; "" for none.
     """
     return "".join(f"{c} {x:2.4f} {y:2.4f} {w:2.4f} {h:2.4f}\n" for c, x, y, w, h in darknet_label_rows(detections))
-
-
-def _nms_order_key(detections: Detections, members: list[int]) -> tuple[float, ...]:
-    """The box's scores from the last class to the first, negated: darknet's order after do_nms_sort."""
-    if detections.class_scores is not None:
-        scores = detections.class_scores[members[0]].astype(np.float64)
-    else:
-        classes = max(len(detections.names), int(detections.class_ids.max()) + 1)
-        scores = np.zeros(classes)
-        for i in members:
-            scores[int(detections.class_ids[i])] = float(detections.scores[i])
-    return tuple(-scores[::-1])
 
 
 class DarknetLabelsSink:

@@ -174,6 +174,28 @@ class Detections:
         return [(extents[members[0]], [members[0]] + sorted(members[1:], key=lambda i: int(self.class_ids[i])))
                 for members in grouped.values()]
 
+    def nms_order_key(self, members: list[int]) -> tuple[float, ...]:
+        """Where darknet's NMS leaves a box in its list: `do_nms_sort` sorts the boxes once per class, class 0 to the
+        last, by that class's score (glibc's qsort is a stable merge sort), so they end up ordered by their score in
+        the last class, then the one before, ... Sorting by this key (stably) puts boxes in that order.
+
+        Args:
+            members (list of int): the detections of one box (its classes kept).
+
+        Returns:
+            tuple of float: the box's scores from the last class to the first, negated — its scores before NMS when
+            `class_scores` is kept (detect(..., class_scores=True)), else the kept scores (the same order whenever NMS
+            removed no class of a box that kept another).
+        """
+        if self.class_scores is not None:
+            scores = self.class_scores[members[0]].astype(np.float64)
+        else:
+            classes = max(len(self.names), int(self.class_ids.max()) + 1)
+            scores = np.zeros(classes)
+            for i in members:
+                scores[int(self.class_ids[i])] = float(self.scores[i])
+        return tuple(-scores[::-1])
+
     def ext_output(self) -> str:
         """darknet detector test -ext_output's lines: boxes left to right, each its best class first, then
         its other classes; `name: 97%\t(left_x: …   top_y: …   width: …   height: …)`, unclipped."""
