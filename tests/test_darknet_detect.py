@@ -91,6 +91,42 @@ def test_detect_on_jpeg_lists_what_darknet_built_with_opencv_lists(darknet_ref_c
     _assert_same_detections(theirs, tmp_path / "ours" / "detections.json")
 
 
+def test_result_json_and_ext_output_list_unreadable_images_and_darknets_box_order(darknet_ref_cv, tmp_path: Path,
+                                                                                  capsys) -> None:
+    """darknet goes on past "Cannot load image" with a blank 10x10 image, and its result.json and -ext_output list
+    that image too: ours skipped it, so every frame_id after it was one less than darknet's. Each image's objects
+    come in the order darknet's NMS leaves its boxes (ours came best score first: dog.jpg's car and bicycle swapped)."""
+    shown = sorted(photos())[:5]
+    folder = tmp_path / "list"
+    folder.mkdir()
+    broken, empty = folder / "broken.jpg", folder / "empty.png"
+    broken.write_text("not an image")
+    empty.write_bytes(b"")
+    images = [*shown[:2], broken, *shown[2:], empty]  # one among the others, one after the last readable
+    listed = tmp_path / "list.txt"
+    listed.write_text("".join(f"{path}\n" for path in images))
+    cfg, weights = official("yolov4-tiny")
+    _, lines = detector_test(darknet_ref_cv, cfg, weights, images, tmp_path / "darknet")
+    theirs = json.loads((tmp_path / "darknet" / "result.json").read_text())
+    assert [(r["frame_id"], r["filename"]) for r in theirs] == [(i + 1, str(p)) for i, p in enumerate(images)]
+    capsys.readouterr()
+    assert cli.main(["detect", str(listed), "--cfg", str(cfg), "--weights", str(weights), "--ext-output",
+                     "--save-json", "darknet", "--no-save", "--output", str(tmp_path / "ours")]) == 0
+    printed = capsys.readouterr().out
+    ours = json.loads((tmp_path / "ours" / "result.json").read_text())
+    assert [(r["frame_id"], r["filename"]) for r in ours] == [(r["frame_id"], r["filename"]) for r in theirs]
+    assert sum(len(r["objects"]) for r in ours) > 10 and not ours[2]["objects"] and not ours[-1]["objects"]
+    for mine, its in zip(ours, theirs):
+        assert [o["class_id"] for o in mine["objects"]] == [o["class_id"] for o in its["objects"]], its["filename"]
+        for a, b in zip(mine["objects"], its["objects"]):
+            assert abs(a["confidence"] - b["confidence"]) <= 2e-5
+            assert all(abs(a["relative_coordinates"][k] - v) <= 2e-5 for k, v in b["relative_coordinates"].items())
+    assert list(lines) == [str(path) for path in images]  # darknet's "PATH: Predicted in" for each, broken ones too
+    for path, expected in lines.items():
+        block = printed.split(f"{path}: Predicted in")[1].split("Predicted in")[0]
+        assert [line for line in block.splitlines() if "(left_x:" in line] == expected, path
+
+
 def test_best_class_and_opencv_resize_are_the_other_mode(png_folder: Path, tmp_path: Path) -> None:
     """--best-class keeps one label per box (dog.jpg: the car goes), --resize opencv
     is OpenCV DNN's pre-processing (its scores: dog 87%, not darknet's 84%)."""

@@ -10,9 +10,8 @@ import numpy as np
 from ..core.errors import DarknetWarning, InputError
 from ..core.in_flight import in_order, iter_batches
 from ..core.progress import Progress
+from ..pipeline.darknet_image import BLANK_SIDE, unreadable_stand_in
 from ..pipeline.detections import Detections
-
-BLANK_SIDE = 10  # darknet's stand-in for an image it cannot load: make_image(10, 10, c), all zeros
 
 MAP_THRESH = 0.005  # darknet detector map's score threshold
 MAX_DETECTIONS = 100_000  # per image: darknet keeps every one (COCOeval keeps each category's best 100 itself)
@@ -66,4 +65,4 @@ def _image_or_blank(path: str, channels: int) -> np.ndarray:
     except InputError as exc:
         warnings.warn(f"{exc}: evaluated as darknet does an image it cannot load, a blank {BLANK_SIDE}x{BLANK_SIDE} "
                       "one (its objects count as missed)", DarknetWarning, stacklevel=2)
-        return np.zeros((BLANK_SIDE, BLANK_SIDE) if channels == 1 else (BLANK_SIDE, BLANK_SIDE, 3), np.uint8)
+        return unreadable_stand_in(channels)

@@ -24,9 +24,10 @@ from ..core import events, interrupt
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
 from ..core.in_flight import in_order, iter_batches
+from ..pipeline.darknet_image import unreadable_stand_in
 from ..pipeline.detections import Detections
 from .live_reader import LiveSourceOptions
-from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
+from .sinks import Result, Sink, Stage, finish_all, takes_unreadable, through_stages, write_all
 from .source_status import SourceStatus
 from .video import VideoReport, run_video
 from .video_source import HTTP_SCHEMES, LIVE_SCHEMES, url_scheme
@@ -168,33 +169,51 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
     # answers --help) without it
     from ..pipeline.preprocess import as_bgr8, read_image
 
-    def read_and_detect(chunk: list[str]) -> tuple[list[str], list[np.ndarray], list[Detections], float, list[str]]:
-        paths, images, failures = [], [], []
+    stand_ins = any(takes_unreadable(sink) for sink in sinks)  # darknet's lists hold the images it cannot load too
+
+    def read_and_detect(chunk: list[str]) -> tuple[list[str], list[np.ndarray], list[Detections], float, list[str | None]]:
+        paths, images, failures = [], [], []  # failures: why each image could not be read, None for one read
         for path in chunk:
             try:
                 images.append(read_image(path, channels))
-                paths.append(path)
+                failures.append(None)
             except InputError as exc:  # undecodable, too large, gone since listed: this image only
+                if stand_ins:
+                    images.append(unreadable_stand_in(channels))
                 failures.append(str(exc))
+            if len(images) == len(failures):
+                paths.append(path)
         started = time.perf_counter()
         found = detect_batch(images) if images else []
         return paths, images, found, (time.perf_counter() - started) * 1000 / max(len(images), 1), failures
 
     done, interrupted, unreadable, warned = 0, False, [], 0
+    held: list[Result] = []  # unreadable images' stand-ins, written once an image was read (if none is: the error)
     try:
         with in_order(read_and_detect, iter_batches(paths, batch), in_flight) as detected:
             for _, (chunk, images, found, milliseconds, failures) in detected:
-                unreadable += failures
-                if images:  # warned once an image was read: if none is, the run's error says it alone
-                    for failure in unreadable[warned:]:
+                unreadable += [failure for failure in failures if failure is not None]
+                if any(failure is None for failure in failures):  # warned once an image was read: if none is, the
+                    for failure in unreadable[warned:]:          # run's error says it alone
                         warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
                     warned = len(unreadable)
-                for path, image, dets in zip(chunk, map(as_bgr8, images), found):
+                read = [failure for failure in failures if failure is None or stand_ins]
+                for path, image, dets, failure in zip(chunk, images, found, read):
+                    dets.source = shown = hide_credentials(path)  # an image URL's user and password: nowhere
+                    if failure is not None:
+                        held.append(Result(shown, None, image, dets, milliseconds=milliseconds, unreadable=failure))
+                        continue
                     with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
-                        dets.source = shown = hide_credentials(path)  # an image URL's user and password: nowhere
-                        write_all(sinks, through_stages(stages, Result(shown, None, image, dets, milliseconds=milliseconds)))
+                        for stand_in in held:
+                            write_all(sinks, stand_in)
+                        held.clear()
+                        write_all(sinks, through_stages(stages, Result(shown, None, as_bgr8(image), dets,
+                                                                       milliseconds=milliseconds)))
                     done += 1
                     events.emit(f"images-done {done}")
+        if done:  # the images after the last one read
+            for stand_in in held:
+                write_all(sinks, stand_in)
     except KeyboardInterrupt:
         interrupted = True
     finally:

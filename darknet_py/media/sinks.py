@@ -64,6 +64,9 @@ class Result:
             included (see live_reader); None: frame / fps (a file) or an image.
         captured (float or None): a live source's frame: when the camera sent it, in time.monotonic() seconds by
             the stream's clock (see live_reader); the source's figures measure the detection's lag from it.
+        unreadable (str or None): why an image could not be read: `image` is then darknet's stand-in for it
+            (darknet_image.unreadable_stand_in) and `detections` what was found on that, and only the sinks that
+            reproduce darknet's lists of every image given (`takes_unreadable`) are handed it; None: a real image.
     """
 
     source: str
@@ -74,6 +77,7 @@ class Result:
     milliseconds: float | None = None
     stream_time: float | None = None
     captured: float | None = None
+    unreadable: str | None = None
     _annotated: np.ndarray | None = field(default=None, init=False, repr=False)
 
     @property
@@ -113,7 +117,12 @@ class Result:
 
 
 class Sink(Protocol):
-    """Where results go: one write() per image or frame, then one finish(), also after Ctrl-C or an error."""
+    """Where results go: one write() per image or frame, then one finish(), also after Ctrl-C or an error.
+
+    A sink with a true `takes_unreadable` attribute is also written the stand-in result of each image that could not
+    be read (Result.unreadable), in its place in the order: darknet's `detector test` goes on past "Cannot load
+    image" with a blank image, and its lists (result.json, -ext_output) hold that image too.
+    """
 
     def write(self, result: Result) -> None:
         """Take one image's or frame's result (called from the detection loop: must not block)."""
@@ -145,9 +154,15 @@ def through_stages(stages: Iterable[Stage], result: Result) -> Result:
 
 
 def write_all(sinks: Iterable[Sink], result: Result) -> None:
-    """Hand *result* to each of *sinks*, in order."""
+    """Hand *result* to each of *sinks*, in order (an unreadable image's stand-in only to those that take it)."""
     for sink in sinks:
-        sink.write(result)
+        if result.unreadable is None or takes_unreadable(sink):
+            sink.write(result)
+
+
+def takes_unreadable(sink: Sink) -> bool:
+    """Whether *sink* lists an image that could not be read, as darknet does (see Sink)."""
+    return bool(getattr(sink, "takes_unreadable", False))
 
 
 def finish_all(sinks: Iterable[Sink]) -> None:
@@ -218,11 +233,15 @@ class RecordsJsonSink:
 
 class DarknetJsonSink:
     """darknet's `result.json` (`detector test -out`): one object per image or frame, numbered from 1,
-    images with their `filename`; written whole on finish() (see darknet_json).
+    images with their `filename`; written whole on finish() (see darknet_json). An image that could not be read has
+    its object too, as in darknet's file: the objects found on darknet's blank stand-in (none, for a trained
+    detector), and the numbers after it stay darknet's.
 
     Args:
         path (str or PathLike): the file to write.
     """
+
+    takes_unreadable = True
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
@@ -329,11 +348,14 @@ class AnnotatedImagesSink:
 
 class ExtOutputSink:
     """darknet's `-ext_output` lines: for an image `PATH: Predicted in N milli-seconds.`, for a frame
-    `STEM:INDEX: N objects`, then one line per box and class (`Detections.ext_output`).
+    `STEM:INDEX: N objects`, then one line per box and class (`Detections.ext_output`). An image that could not be
+    read has its lines too, as darknet prints them for its blank stand-in.
 
     Args:
         stream (file or None): where the lines go; None: standard output at the time of each write.
     """
+
+    takes_unreadable = True
 
     def __init__(self, stream: IO[str] | None = None) -> None:
         self.stream = stream

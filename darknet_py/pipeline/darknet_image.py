@@ -5,13 +5,29 @@ resize_image is darknet's bilinear resize: align-corners scale (in âˆ’ 1)/(out â
 into a temporary image, then a vertical pass; every step in float32 as the C code computes it
 (including its quirks: the last column copies the last source column, the last row skips the
 lower neighbour). resize_min scales the shorter side to a length; crop_image cuts a window,
-repeating the border where the window leaves the image.
+repeating the border where the window leaves the image. unreadable_stand_in is what darknet detects on in place
+of an image it cannot load.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..core.errors import InputError
+
+BLANK_SIDE = 10  # darknet's stand-in for an image it cannot load: make_image(10, 10, c), all zeros
+
+
+def unreadable_stand_in(channels: int) -> np.ndarray:
+    """The image darknet goes on with after "Cannot load image": load_image_stb and load_image_cv both return
+    make_image(10, 10, c), a black 10x10 image, and `detector test` and `detector map` detect on it.
+
+    Args:
+        channels (int): the network's input channels, 1 or 3.
+
+    Returns:
+        ndarray[10, 10] or ndarray[10, 10, 3]: zeros, uint8 (grey for a 1-channel network, else BGR).
+    """
+    return np.zeros((BLANK_SIDE, BLANK_SIDE) if channels == 1 else (BLANK_SIDE, BLANK_SIDE, 3), np.uint8)
 
 
 def to_float_rgb(image_bgr: np.ndarray) -> np.ndarray:
