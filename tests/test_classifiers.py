@@ -20,6 +20,7 @@ import torch
 
 import darknet_py
 from darknet_py import cli
+from darknet_py.pipeline import detect, preprocess
 from darknet_py.pipeline.darknet_image import resize_image, to_float_rgb
 from tests.conftest import REPO, ZOO_CFG, photos, shared_path
 from tests.event_pipe import EventPipe
@@ -138,7 +139,7 @@ def test_darknets_resize_image(darknet_ref, tmp_path: Path, size: tuple[int, int
     assert ours.shape == theirs.shape and np.abs(ours - theirs).max() <= 1e-6
 
 
-def test_misuse_is_one_clear_error(tiny: dict, tmp_path: Path, capsys) -> None:
+def test_misuse_is_one_clear_error(tiny: dict, tmp_path: Path, capsys, monkeypatch) -> None:
     model = darknet_py.load(tiny["cfg"], tiny["weights"])
     by_path, by_bytes = model.classify([tiny["pngs"][0], tiny["pngs"][0].read_bytes()])  # an upload's bytes, as the file
     assert by_bytes.labels == by_path.labels and np.array_equal(by_bytes.probabilities, by_path.probabilities)
@@ -167,7 +168,12 @@ def test_misuse_is_one_clear_error(tiny: dict, tmp_path: Path, capsys) -> None:
     (mixed / "broken.png").write_text("not an image")
     shutil.copy(tiny["pngs"][0], mixed / "good.png")
     args = ["classify", str(mixed), "--cfg", str(tiny["cfg"]), "--weights", str(tiny["weights"]), "--batch", "2"]
+    read, reads = preprocess.read_image, []
+    for module in (preprocess, detect):  # where the images' reader is called from
+        monkeypatch.setattr(module, "read_image", lambda path, *rest: reads.append(Path(path).name) or read(path, *rest))
     assert cli.main(args) == 0
+    assert sorted(reads) == ["broken.png", "good.png"]  # each file read once (the good one was read again after a bad)
+    monkeypatch.undo()
     captured = capsys.readouterr()
     assert captured.out.startswith(f"{mixed / 'good.png'}:\n") and str(mixed / "broken.png") not in captured.out
     assert captured.err == f"warning: cannot decode image: {mixed / 'broken.png'} (not an image, or a format OpenCV " \

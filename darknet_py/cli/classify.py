@@ -9,6 +9,7 @@ from pathlib import Path
 from ..core import events, interrupt
 from ..core.errors import InputError
 from ..core.fileio import atomic_write, refuse_overwrite, require_writable
+from ..media.classify_run import classify_images
 from ..media.run import none_readable
 from ..media.sources import source_items
 from .common import add_model_args, model_files, run_folder, size_arg
@@ -30,7 +31,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ..api import load
-    from ..core.in_flight import iter_batches
     from ..format.names import resolve_names
 
     if args.top < 1:
@@ -51,13 +51,12 @@ def run(args) -> int:
     names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data) else model.names
     records, unreadable, interrupted = [], [], False
     try:
-        for batch in iter_batches(items, args.batch):
-            for result in _readable_ones(model, batch, args.top, names, unreadable):
-                with interrupt.deferred():  # an image's lines and record go together
-                    print(f"{result.source}:")
-                    print("\n".join(f"  {line}" for line in str(result).splitlines()), flush=True)
-                    records.append(result.as_dict())
-                events.emit(f"images-done {len(records)}")
+        for result in classify_images(model, items, args.top, names, args.batch, unreadable):
+            with interrupt.deferred():  # an image's lines and record go together
+                print(f"{result.source}:")
+                print("\n".join(f"  {line}" for line in str(result).splitlines()), flush=True)
+                records.append(result.as_dict())
+            events.emit(f"images-done {len(records)}")
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: the images done are kept (classifications.json), as detect keeps them
         interrupted = True
     if unreadable and not records and not interrupted:
@@ -73,18 +72,3 @@ def run(args) -> int:
     elif interrupted:
         print(f"{len(records)} image(s){stopped if args.save_json else ', interrupted'}", file=sys.stderr)
     return interrupt.exit_code() if interrupted else 0
-
-
-def _readable_ones(model, batch: list[str], top: int, names: list[str], unreadable: list[str]) -> list:
-    """The batch's classifications; when an image of it cannot be read, the others' (each tried alone) and the
-    failures' reasons added to *unreadable*."""
-    try:
-        return model.classify(batch, top, names=names)
-    except InputError:
-        found = []
-        for path in batch:
-            try:
-                found += model.classify([path], top, names=names)
-            except InputError as exc:
-                unreadable.append(str(exc))
-        return found
