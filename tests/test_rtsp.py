@@ -184,10 +184,11 @@ def test_video_frames_of_a_camera_go_on_across_a_drop(camera: RtspCamera, monkey
 
         video = darknet_py.video_frames(camera.url)
         assert video.live and video.size == (320, 180) and video.fps == 25
-        after, times = 0, []
+        after, times, captured = 0, [], []
         for image in video:
             assert image.shape == (180, 320, 3)
             times.append(video.time)
+            captured.append((video.captured, time.monotonic()))
             if video.count == 5:
                 camera.kill()
                 threading.Thread(target=bring_the_camera_back, daemon=True).start()
@@ -196,6 +197,9 @@ def test_video_frames_of_a_camera_go_on_across_a_drop(camera: RtspCamera, monkey
                 break
     assert video.count >= 10 and video.gave_up is None
     assert times == sorted(times) and max(np.diff(times)) > 0.5  # the stream's own times, the outage among them
+    sent = [moment for moment, _ in captured]  # when the camera sent each frame: before the loop had it, in order
+    assert sent == sorted(sent) and all(moment <= taken for moment, taken in captured)
+    assert max(np.diff(sent)) > 0.5  # the outage
 
 
 def _empty(frame: np.ndarray) -> Detections:

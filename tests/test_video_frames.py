@@ -36,6 +36,7 @@ def test_a_files_frames_are_opencvs_at_ffmpegs_rate(clip: Path) -> None:
         ours.append(image)
         times.append(video.time)
     assert times == [index / 25 for index in range(CLIP_FRAMES)]  # frame / fps, as detect's records time them
+    assert video.captured is None  # a file's frames have no moment of capture
     theirs = _opencv_frames(clip)
     assert len(ours) == len(theirs) == CLIP_FRAMES == video.count
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))

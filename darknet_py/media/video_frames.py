@@ -50,6 +50,9 @@ class VideoFrames:
         count (int): frames given so far.
         time (float or None): the time of the frame last given, in seconds from the first: a live source's own (the
             outage of a reconnection included), a file's frame number / fps, as `detect`'s records give it.
+        captured (float or None): a live source's frame last given: the moment the camera sent it, in
+            time.monotonic() seconds (`time.monotonic() - video.captured` is how far the loop is behind the camera,
+            what /health reports as lag); None for a file.
         dropped (int): a live source's frames skipped because a newer one came before the caller took it.
         skipped (int): a file's frames that could not be decoded, between good ones.
         gave_up (str or None): why a live source's frames ended (its reconnect tries ran out), else None.
@@ -66,6 +69,7 @@ class VideoFrames:
         self.live: bool = self._reader.live
         self.count = 0
         self.time: float | None = None
+        self.captured: float | None = None
         self._started = False
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -82,6 +86,7 @@ class VideoFrames:
         try:
             for item in self._reader.frames():
                 self.time = item.time if item.time is not None else self.count / self.fps
+                self.captured = item.captured
                 self.count += 1
                 yield item.image
         finally:
@@ -144,7 +149,7 @@ def video_frames(source: str | int | os.PathLike[str], *, reconnect: int | None 
 
     Returns:
         VideoFrames: iterate it for the frames (once); `.fps`, `.size`, `.live`, and after or during the loop
-        `.count`, `.time`, `.dropped`, `.skipped`, `.gave_up`.
+        `.count`, `.time`, `.captured`, `.dropped`, `.skipped`, `.gave_up`.
 
     Raises:
         InputError: the source cannot be opened (see VideoFrames); iterating raises it for a file with no decodable
