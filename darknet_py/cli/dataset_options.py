@@ -10,6 +10,7 @@ from pathlib import Path
 from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from ..core.fileio import require_writable
+from ..media.coco_dataset import CocoDatasetSink
 from ..media.crops import CROPS_DIR, CropsSink
 from ..media.darknet_labels import DarknetLabelsSink, label_path
 from ..media.frames_dataset import FramesDatasetSink, check_every
@@ -52,6 +53,9 @@ def check_dataset_args(args, kind: str, items) -> None:
         if not args.save_crops:
             raise InputError("--crop-pad needs --save-crops")
         check_pad(args.crop_pad)
+    if args.save_json == "coco" and kind == "video" and args.save_frames is None:
+        raise InputError("--save-json coco lists image files: for a video, stream or camera add --save-frames [N], "
+                         "whose kept frames are the dataset's images")
     if args.save_frames is not None:
         check_every(args.save_frames)
         if kind == "images":
@@ -98,8 +102,9 @@ def dataset_flags_given(args) -> tuple[tuple[str, bool], ...]:
 
 def dataset_notes(sinks: list[Sink]) -> list[str]:
     """Lines for the end of a run: where --save-labels put its files (not in OUTPUT, so say where), what
-    --save-frames kept."""
-    return [sink.summary() for sink in sinks if isinstance(sink, (DarknetLabelsSink, FramesDatasetSink))]
+    --save-frames kept, what --save-json coco holds."""
+    return [sink.summary() for sink in sinks if isinstance(sink, (DarknetLabelsSink, FramesDatasetSink,
+                                                                  CocoDatasetSink))]
 
 
 def dataset_sinks(args, out: Path) -> list[Sink]:

@@ -12,6 +12,7 @@ from ..core.errors import InputError
 from ..core.fileio import require_writable
 from ..format.names import class_ids
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
+from ..media.coco_dataset import COCO_JSON, CocoDatasetSink
 from ..media.many_sources import run_many
 from ..media.run import RunReport, check_in_flight, plan_calls, run_source
 from ..media.sinks import (
@@ -104,10 +105,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ray.add_argument("--worker-threads", type=int, help="threads per actor (default: this machine's torch default, "
                      "which gives results identical to a run without --ray)")
     ray.add_argument("--shard-size", type=int, default=64, help="images or video frames per output shard (default 64)")
-    p.add_argument("--save-json", nargs="?", const="darknet_py", choices=["darknet_py", "darknet"],
+    p.add_argument("--save-json", nargs="?", const="darknet_py", choices=["darknet_py", "darknet", "coco"],
                    help="write the detections as JSON: OUTPUT/detections.json (darknet_py: records with pixel "
-                        "boxes), or with `--save-json darknet` OUTPUT/result.json in the format of darknet's "
-                        "`detector test -out` (frame_id, filename, objects with relative_coordinates)")
+                        "boxes), with `--save-json darknet` OUTPUT/result.json in the format of darknet's "
+                        "`detector test -out` (frame_id, filename, objects with relative_coordinates), or with "
+                        "`--save-json coco` OUTPUT/coco.json, a COCO dataset for labelling tools (a video's frames "
+                        "with --save-frames)")
     p.add_argument("--save-txt", action="store_true", help="OUTPUT/labels/*.txt: YOLO label lines plus the score")
     p.add_argument("--ext-output", action="store_true",
                    help="darknet's `-ext_output` lines on stdout (name: NN%%, left_x, top_y, width, height)")
@@ -172,7 +175,7 @@ def _detect_here(args, live: LiveView | None) -> int:
             print(line, file=sys.stderr, flush=True)
     out, made = run_folder(args.output)
     before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
-    sinks = _sinks(args, out, kind, items, stages) + ([live] if live else [])
+    sinks = _sinks(args, out, kind, items, names, stages) + ([live] if live else [])
     status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
     if live and status is not None:
         live.watch(status)
@@ -242,7 +245,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     made += make_folders(*folders)
     befores = [folder_files(folder, made) for folder in folders]
     for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
-        sinks.append(_sinks(args, folder, "video", each, jobs) + ([live if index == 0 else live.source(index)]
+        sinks.append(_sinks(args, folder, "video", each, names, jobs) + ([live if index == 0 else live.source(index)]
                                                                   if live else []))
         if live:
             live.watch(status)
@@ -290,7 +293,7 @@ def _print_counts(stages: list[Stage]) -> None:
             print(counts_text(stage.counts), file=sys.stderr, flush=True)
 
 
-def _sinks(args, out: Path, kind: str, items, stages: list[Stage] = ()) -> list[Sink]:
+def _sinks(args, out: Path, kind: str, items, names: list[str], stages: list[Stage] = ()) -> list[Sink]:
     """The outputs the flags ask for, in the order each result is written to them."""
     tracking = next((stage for stage in stages if isinstance(stage, TrackingStage)), None)
     sinks: list[Sink] = tracking_outputs(args, out, items, tracking)
@@ -298,6 +301,9 @@ def _sinks(args, out: Path, kind: str, items, stages: list[Stage] = ()) -> list[
         sinks.append(ExtOutputSink())
     if args.save_json == "darknet":
         sinks.append(DarknetJsonSink(out / DARKNET_JSON))
+    elif args.save_json == "coco":
+        frames = (out, args.save_frames) if args.save_frames is not None else None  # the frames it writes
+        sinks.append(CocoDatasetSink(out / COCO_JSON, names, frames))
     elif args.save_json:
         sinks.append(RecordsJsonSink(out / RECORDS_JSON))
     if args.save_txt:
@@ -319,7 +325,8 @@ def _run_detect_on_ray(args) -> int:
     """--ray: shards over a Ray cluster, results in OUTPUT/detections.jsonl; a rerun resumes."""
     from ..distributed.ray_detect import RayOptions, detect_on_ray, print_report, require_ray
 
-    given_flags = (("--show", args.show), ("--save-txt", args.save_txt), ("--ext-output", args.ext_output))
+    given_flags = (("--show", args.show), ("--save-txt", args.save_txt), ("--ext-output", args.ext_output),
+                   (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):
         if given:
             raise InputError(f"{flag} is not available with --ray (results go to OUTPUT/detections.jsonl)")

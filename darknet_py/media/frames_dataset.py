@@ -22,6 +22,11 @@ FRAMES_DIR = "frames"
 FRAMES_LIST = "frames.txt"
 
 
+def frame_image_path(out: str | os.PathLike[str], result: Result) -> Path:
+    """Where a kept frame's JPEG goes: OUT/frames/STEM_FRAME.jpg."""
+    return Path(out) / FRAMES_DIR / f"{video_stem(result.source).replace(':', '_')}_{result.frame}.jpg"
+
+
 def check_every(every: int) -> None:
     """InputError unless *every* (`--save-frames N`) is at least 1."""
     if every < 1:
@@ -38,7 +43,8 @@ class FramesDatasetSink:
 
     def __init__(self, out: str | os.PathLike[str], every: int = 1) -> None:
         check_every(every)
-        self.folder = Path(out) / FRAMES_DIR
+        self.out = Path(out)
+        self.folder = self.out / FRAMES_DIR
         self.list_path = Path(out) / FRAMES_LIST
         self.every = every
         self.written = 0
@@ -53,10 +59,9 @@ class FramesDatasetSink:
         if self._list is None:  # the first frame kept: the folder and the list, once
             self.folder.mkdir(parents=True, exist_ok=True)
             self._list = open(self.list_path, "w", encoding="utf-8")  # noqa: SIM115 - kept open for the run
-        stem = f"{video_stem(result.source).replace(':', '_')}_{result.frame}"
-        image = self.folder / f"{stem}.jpg"
+        image = frame_image_path(self.out, result)
         write_image(image, result.image)
-        with atomic_write(self.folder / f"{stem}.txt", "w") as handle:
+        with atomic_write(image.with_suffix(".txt"), "w") as handle:
             handle.write(darknet_label_lines(result.detections))
         self._list.write(f"{image.resolve()}\n")
         self._list.flush()  # a line only once its image and labels are whole
