@@ -75,9 +75,13 @@ EVENT = {
     "properties": {"frame": {"type": "integer", "minimum": 0}, "time": {"type": "number", "minimum": 0},
                    "track_id": {"type": "integer", "minimum": 1}, "class_id": {"type": "integer", "minimum": 0},
                    "name": {"type": "string"}, "line": {"type": "string"}, "zone": {"type": "string"},
-                   "direction": {"enum": ["in", "out", "entered", "exited"]}},
-    "oneOf": [{"required": ["line"], "properties": {"direction": {"enum": ["in", "out"]}}},
-              {"required": ["zone"], "properties": {"direction": {"enum": ["entered", "exited"]}}}],
+                   "direction": {"enum": ["in", "out", "entered", "exited"]},
+                   "seconds_inside": {"type": ["number", "null"], "minimum": 0}},
+    "oneOf": [{"required": ["line"], "properties": {"direction": {"enum": ["in", "out"]}},
+               "not": {"required": ["seconds_inside"]}},
+              {"required": ["zone", "seconds_inside"], "properties": {"direction": {"const": "exited"}}},
+              {"required": ["zone"], "properties": {"direction": {"const": "entered"}},
+               "not": {"required": ["seconds_inside"]}}],
 }
 
 
@@ -133,6 +137,60 @@ def test_the_default_tracker_counts_the_generated_crossings_exactly(tracked, exp
         assert 1 <= counts["zones"][name]["max_inside"]["person"] <= zone["max_inside"]["person"]
     assert err.strip().splitlines()[-1] == counts_text(counts)  # the last line printed gives the counts
     assert err.strip().splitlines()[-1].startswith("counts: door in 2 person, out 2 person; middle entered 4 person")
+
+
+def test_each_exit_says_how_long_the_person_was_in_the_zone(tracked, crossing: Path, expected: dict) -> None:
+    """An exit's seconds_inside: from the frame the track entered in (or was first seen inside) to the frame it left
+    in. The true time each person spent inside, from the ground truth's box centres and OpenCV's polygon test (not
+    our counter), matches each exit within three frames: the detected box's centre is not the true one, and a person
+    crossing behind another is seen leaving a little late (here one exit 2 frames late, one 1 frame early)."""
+    out, _ = tracked
+    events = [json.loads(line) for line in (out / EVENTS_JSONL).read_text().splitlines()]
+    exits = [e for e in events if e.get("zone") and e["direction"] == "exited"]
+    entries = {e["track_id"]: e["time"] for e in events if e.get("zone") and e["direction"] == "entered"}
+    assert exits and all(e["seconds_inside"] == pytest.approx(e["time"] - entries[e["track_id"]], abs=1e-6)
+                         for e in exits if e["track_id"] in entries)  # the times of the events themselves
+    shape = parse_zone(expected["shapes"]["zones"][0])
+    name, polygon = shape.name, np.array(shape.in_pixels(*generator.SIZE), np.float32).reshape(-1, 2)
+    paths: dict[int, list[tuple[int, bool]]] = {}
+    for row in (crossing / "gt" / "gt.txt").read_text().split():
+        frame, person, x, y, w, h, _, _, visible = (float(v) for v in row.split(","))
+        if visible >= generator.MIN_VISIBLE:
+            centre = (x + w / 2, y + h / 2)
+            paths.setdefault(int(person), []).append((int(frame) - 1, cv2.pointPolygonTest(polygon, centre, False) > 0))
+    truth = []
+    for path in paths.values():
+        since = None
+        for frame, inside in path:
+            if inside and since is None:
+                since = frame
+            elif not inside and since is not None:
+                truth.append((frame - since) / generator.FPS)
+                since = None
+    assert name == exits[0]["zone"] and len(truth) == len(exits) == sum(expected["zones"][name]["exited"].values())
+    ours = sorted(e["seconds_inside"] for e in exits)
+    assert all(abs(a - b) <= 3.5 / generator.FPS for a, b in zip(ours, sorted(truth))), (ours, sorted(truth))
+
+
+def test_seconds_inside_counts_from_the_entry_or_the_first_sight_and_needs_times() -> None:
+    """A box walking right 10 px a frame at 25 fps through a zone spanning x 100 to 200: inside from frame 5 (centre
+    105) to frame 14 (195), out at frame 15: 0.4 s. One first seen inside counts from then; without times, None."""
+    zone = ZoneCounter("bay", [(100, 0), (200, 0), (200, 100), (100, 100)])
+
+    def at(x: float, track: int = 1) -> Detections:
+        return Detections(np.array([[x - 5, 40, x + 5, 60]], np.float32), np.array([0.9], np.float32),
+                          np.array([0]), ["car"], (400, 100), track_ids=np.array([track]))
+
+    events = [event for frame in range(30) for event in zone.update(at(55 + 10 * frame), frame, frame / 25)]
+    assert [(e.direction, e.frame, e.seconds_inside and round(e.seconds_inside, 6)) for e in events] == [
+        ("entered", 5, None), ("exited", 15, 0.4)]
+    assert events[1].to_dict()["seconds_inside"] == 0.4 and "seconds_inside" not in events[0].to_dict()
+    late = ZoneCounter("bay", [(100, 0), (200, 0), (200, 100), (100, 100)])
+    events = [event for frame in range(10) for event in late.update(at(155 + 10 * frame, 2), frame + 7, (frame + 7) / 25)]
+    assert [(e.direction, e.frame, round(e.seconds_inside, 6)) for e in events] == [("exited", 12, 0.2)]
+    untimed = ZoneCounter("bay", [(100, 0), (200, 0), (200, 100), (100, 100)])
+    events = [event for frame in range(30) for event in untimed.update(at(55 + 10 * frame), frame)]
+    assert [(e.direction, e.seconds_inside) for e in events] == [("entered", None), ("exited", None)]
 
 
 def test_the_tracks_score_against_the_ground_truth_with_py_motmetrics(tracked, crossing: Path) -> None:

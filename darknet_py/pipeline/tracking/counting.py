@@ -18,7 +18,9 @@ Rules:
   side yet, so a box whose centre wobbles on the line is not counted back and forth.
 - zone: `entered` when a track's centre goes from outside the polygon to inside, `exited` the other way;
   a track first seen inside is inside (it counts in the occupancy) without having entered. `max_inside` is
-  the largest number of tracks of a class inside at once.
+  the largest number of tracks of a class inside at once. An exit says how long the track was inside
+  (`seconds_inside`, the time between the frame it entered in, or was first seen inside, and the frame it left in:
+  how long a customer queued, a vehicle stood in a bay), when the frames' times are known.
 - class: the class of the track's box in the frame of the event (its best class, for darknet's multi-label
   boxes). Detections outside a confirmed track (`track_id` -1) are not counted.
 """
@@ -49,6 +51,8 @@ class CountEvent:
         kind (str): "line" or "zone".
         counter (str): the line's or zone's name.
         direction (str): "in" / "out" for a line, "entered" / "exited" for a zone.
+        seconds_inside (float or None): a zone's exit: seconds from the frame the track entered in (or was first
+            seen inside) to this one; None for other events, or when the frames' times are not known.
     """
 
     frame: int
@@ -59,12 +63,17 @@ class CountEvent:
     kind: str
     counter: str
     direction: str
+    seconds_inside: float | None = None
 
     def to_dict(self) -> dict:
-        """`{"frame", "time", "track_id", "class_id", "name", "line" | "zone": NAME, "direction"}` (an events.jsonl line)."""
-        return {"frame": self.frame, "time": None if self.time is None else round(self.time, 6),
-                "track_id": self.track_id, "class_id": self.class_id, "name": self.name, self.kind: self.counter,
-                "direction": self.direction}
+        """`{"frame", "time", "track_id", "class_id", "name", "line" | "zone": NAME, "direction"}`, and for a zone's
+        exit `"seconds_inside"` (an events.jsonl line)."""
+        entry = {"frame": self.frame, "time": None if self.time is None else round(self.time, 6),
+                 "track_id": self.track_id, "class_id": self.class_id, "name": self.name, self.kind: self.counter,
+                 "direction": self.direction}
+        if self.kind == "zone" and self.direction == "exited":
+            entry["seconds_inside"] = None if self.seconds_inside is None else round(self.seconds_inside, 6)
+        return entry
 
 
 def tracked_centres(detections: Detections) -> Iterator[tuple[int, int, str, float, float]]:
@@ -209,7 +218,7 @@ class ZoneCounter(Counter):
             raise InputError(f"zone {name!r} needs at least 3 corners enclosing an area")
         self.counts: dict[str, dict[str, int]] = {"entered": {}, "exited": {}, "max_inside": {}}
         self.inside: dict[str, int] = {}
-        self._states: dict[int, tuple[bool, int]] = {}  # track → (inside, last frame seen)
+        self._states: dict[int, tuple[bool, int, float | None]] = {}  # track → (inside, last frame seen, inside since)
 
     def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
                 time: float | None = None) -> list[CountEvent]:
@@ -219,13 +228,16 @@ class ZoneCounter(Counter):
         events, inside = [], {}
         for (track_id, class_id, name, _, _), now in zip(tracks, flags):
             before = self._states.get(track_id)
-            self._states[track_id] = (now, frame)
+            since = before[2] if before is not None and before[0] and now else (time if now else None)
+            self._states[track_id] = (now, frame, since)
             if now:
                 _add(inside, name)
             if before is not None and before[0] != now:
                 direction = "entered" if now else "exited"
                 _add(self.counts[direction], name)
-                events.append(CountEvent(frame, time, track_id, class_id, name, self.kind, self.name, direction))
+                stayed = time - before[2] if not now and time is not None and before[2] is not None else None
+                events.append(CountEvent(frame, time, track_id, class_id, name, self.kind, self.name, direction,
+                                         stayed))
         for name, count in inside.items():
             self.counts["max_inside"][name] = max(self.counts["max_inside"].get(name, 0), count)
         self.inside = inside
