@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {  # name → help; the module darknet_py.cli.NAME ha
     "info": "layer table, BFLOPs and parameters of a cfg",
     "scale": "write a width/depth/size-scaled cfg (Scaled-YOLOv4 model scaling)",
     "map": "darknet's detector map on an obj.data dataset, or COCO mAP of an annotated folder",
+    "server": "serve a model over HTTP: POST an image to /detect, get its detections as JSON",
 }
 
 

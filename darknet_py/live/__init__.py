@@ -7,6 +7,8 @@
 The detection loop only calls publish() (a reference swap; boxes are drawn and JPEGs made on the viewers'
 threads); see feed.py for why viewers never slow it. `watch(status)` adds a source's figures
 (media.source_status) to `/health` and `/metrics` (health.py).
+
+The detection server of `darknet-py server` (POST an image, get its detections as JSON) is detect_api.py.
 """
 from __future__ import annotations
 

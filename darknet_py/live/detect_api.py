@@ -1,0 +1,263 @@
+"""`darknet-py server`: a model behind HTTP (standard library only) — POST an image, get its detections as JSON.
+
+    POST /detect            the body is an image file (JPEG, PNG, ... whatever `detect` reads) →
+                            {"source", "width", "height", "detections": [{"class_id", "name", "score", "box"}, ...]}
+                            (a detections.json record); `?format=darknet` gives darknet's object instead (frame_id,
+                            objects with relative_coordinates, as -out and -json_port write it); `?thresh=0.4`,
+                            `?nms=0.5` for this request; `?name=dog.jpg` is the record's source
+    GET  /health            {"model", "requests", "failed", "images", "mean_ms", "up_s"}
+    GET  /metrics           the same as Prometheus text (prometheus_client's format)
+
+The detections are those of `model.detect(image_bytes, thresh, nms)` — the same pixels (`decode_image` reads the
+bytes as `read_image` reads the file), so the same numbers as `darknet-py detect` on the file. A request that fails
+is a JSON `{"error": "..."}` with 400 (an image that cannot be decoded, a bad parameter), 404, 405 or 413 (a body
+over MAX_BODY); the server goes on. Requests are read on a thread each and detected one at a time (one model), on
+one thread that stays.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from ..core.errors import DarknetError, InputError
+from ..media.darknet_json import darknet_frame
+from ..media.sinks import detection_record
+from .health import CONTENT_TYPE as METRICS_TYPE
+
+MAX_BODY = 64 * 1024 * 1024  # bytes: a 64 MiB image file is far beyond any camera's JPEG
+JSON_TYPE = "application/json"
+
+
+class DetectService:
+    """One model answering detection requests, and its figures.
+
+    Args:
+        detect (callable): (image file bytes, thresh, nms) → the image's Detections (e.g. a model's detect()[0]).
+        model (str): the model's name, for /health.
+        thresh (float): the score threshold of a request that names none.
+        nms (float): the NMS threshold of a request that names none.
+    """
+
+    def __init__(self, detect: Callable, model: str, thresh: float = 0.25, nms: float = 0.45) -> None:
+        self._detect = detect
+        self.model, self.thresh, self.nms = model, thresh, nms
+        # one model: requests are detected one at a time, on one long-lived thread — torch on a fresh thread per
+        # request (the server's) is a third slower (benchmarks/results/server_overhead.json)
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="detect")
+        self._figures = threading.Lock()
+        self.requests = self.failed = self.images = 0
+        self.seconds = 0.0
+        self.started = time.monotonic()
+
+    def answer(self, body: bytes, query: str) -> dict:
+        """The JSON answer to one POST /detect.
+
+        Args:
+            body (bytes): the image file.
+            query (str): the URL's query string (format, thresh, nms, name).
+
+        Returns:
+            dict: the detections.json record, or darknet's object with `format=darknet`.
+
+        Raises:
+            InputError: an image that cannot be decoded, or a bad parameter (the answer is then a 400).
+        """
+        with self._figures:
+            self.requests += 1
+            frame_id = self.requests
+        try:
+            params = {key: values[-1] for key, values in parse_qs(query).items()}
+            unknown = sorted(set(params) - {"format", "thresh", "nms", "name"})
+            if unknown:
+                raise InputError(f"unknown parameter {unknown[0]!r}: POST /detect takes format, thresh, nms and name")
+            form = params.get("format", "darknet_py")
+            if form not in ("darknet_py", "darknet"):
+                raise InputError(f"format={form}: give darknet_py (a detections.json record) or darknet")
+            thresh, nms = _fraction(params, "thresh", self.thresh), _fraction(params, "nms", self.nms)
+            if not body:
+                raise InputError("the request has no body: POST the image file itself (curl --data-binary @dog.jpg)")
+            dets, spent = self._worker.submit(_timed, self._detect, body, thresh, nms).result()
+        except Exception:  # noqa: BLE001 - counted, then answered by the handler (400, or 500 for a bug)
+            with self._figures:
+                self.failed += 1
+            raise
+        with self._figures:
+            self.images += 1
+            self.seconds += spent
+        name = params.get("name", "")
+        if form == "darknet":
+            return darknet_frame(dets, frame_id, name or None)
+        return detection_record(dets, name)
+
+    def close(self) -> None:
+        """Let the detection thread go (after the server has stopped)."""
+        self._worker.shutdown(wait=True)
+
+    def refused(self) -> None:
+        """Count a request refused before detection (a wrong path, method or size)."""
+        with self._figures:
+            self.requests += 1
+            self.failed += 1
+
+    def health(self) -> dict:
+        with self._figures:
+            mean = self.seconds * 1000 / self.images if self.images else None
+            return {"model": self.model, "requests": self.requests, "failed": self.failed, "images": self.images,
+                    "mean_ms": None if mean is None else round(mean, 3),
+                    "up_s": round(time.monotonic() - self.started, 3)}
+
+    def metrics(self) -> bytes:
+        """/health's figures in Prometheus' text format (prometheus_client's exposition)."""
+        from prometheus_client import CollectorRegistry, generate_latest
+
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_ApiCollector(self))
+        return generate_latest(registry)
+
+
+class _ApiCollector:
+    """The service's figures at each scrape, as prometheus_client metric families."""
+
+    def __init__(self, service: DetectService) -> None:
+        self.service = service
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        figures, model = self.service.health(), [self.service.model]
+        for name, help_text, value in (("requests", "detection requests received", figures["requests"]),
+                                       ("failed", "requests answered with an error", figures["failed"]),
+                                       ("images", "images detected", figures["images"]),
+                                       ("detect_seconds", "seconds spent detecting", self.service.seconds)):
+            family = CounterMetricFamily(f"darknet_py_api_{name}", help_text, labels=["model"])
+            family.add_metric(model, value)
+            yield family
+        up = GaugeMetricFamily("darknet_py_api_up_seconds", "seconds since the server started", labels=["model"])
+        up.add_metric(model, figures["up_s"])
+        yield up
+
+
+def _timed(detect: Callable, *args) -> tuple[object, float]:
+    started = time.perf_counter()
+    found = detect(*args)
+    return found, time.perf_counter() - started
+
+
+def _fraction(params: dict[str, str], key: str, default: float) -> float:
+    if key not in params:
+        return default
+    try:
+        value = float(params[key])
+    except ValueError:
+        raise InputError(f"{key}={params[key]}: give a number in [0, 1]") from None
+    if not 0 <= value <= 1:
+        raise InputError(f"{key}={params[key]}: give a number in [0, 1]")
+    return value
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: a client sending many images keeps its connection
+    server_version = "darknet_py"
+    server: "_Server"
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        url = urlsplit(self.path)
+        if url.path != "/detect":
+            self._refuse(404, "not here: POST images to /detect")
+            return
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self._refuse(411, "send the image with a Content-Length (curl --data-binary @dog.jpg does)")
+            return
+        if int(length) > MAX_BODY:
+            self._refuse(413, f"the body is {int(length):,} bytes; at most {MAX_BODY:,} are taken")
+            return
+        body = self.rfile.read(int(length))
+        try:
+            answer = self.server.service.answer(body, url.query)
+        except DarknetError as exc:
+            self._send(400, {"error": str(exc)})
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug: said to the client, and the server goes on
+            self._send(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+            return
+        self._send(200, answer)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        path = urlsplit(self.path).path
+        if path == "/health":
+            self._send(200, self.server.service.health())
+        elif path == "/metrics":
+            self._send_bytes(200, METRICS_TYPE, self.server.service.metrics())
+        elif path == "/detect":
+            self._refuse(405, "POST the image to /detect (curl --data-binary @dog.jpg http://HOST:PORT/detect)")
+        else:
+            self._refuse(404, "not here: POST images to /detect; GET /health, /metrics")
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.server.service.refused()
+        self._send(status, {"error": message})
+
+    def _send(self, status: int, answer: dict) -> None:
+        self._send_bytes(status, JSON_TYPE, json.dumps(answer).encode())
+
+    def _send_bytes(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        if status == 405:
+            self.send_header("Allow", "POST")
+        if status >= 400:  # a refused body may still be on its way: this connection ends with the answer
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - a request per image is not news
+        pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a client stuck in a send never keeps the program from exiting
+    service: DetectService
+
+    def __init__(self, address: tuple[str, int]) -> None:
+        super().__init__(address, _Handler)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+def listen(host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+    """A socket listening on host:port, not answering yet (`serve` starts that): a port in use fails here, before a
+    model is loaded for it; requests that come meanwhile wait in the socket's queue.
+
+    Args:
+        host (str): the address to listen on (127.0.0.1: this machine only).
+        port (int): the port (0: any free one; `server.server_address` says which).
+
+    Returns:
+        ThreadingHTTPServer: the bound server.
+
+    Raises:
+        InputError: the address cannot be listened on (a port in use, an unknown host).
+    """
+    server_class = _Server6 if ":" in host else _Server
+    try:
+        return server_class((host, port))
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def serve(server: ThreadingHTTPServer, service: DetectService) -> None:
+    """Answer the requests to *server* (from `listen`) with *service*, on threads of their own, until
+    `server.shutdown()`; `server.server_close()` then closes the socket."""
+    server.service = service
+    threading.Thread(target=server.serve_forever, name="detect-api", daemon=True).start()

@@ -1,0 +1,146 @@
+"""`darknet-py server`: the real program, listening on a real socket, asked over HTTP by a real client (urllib). Its
+answers are what `model.detect` gives for the same image file in this process, number for number; bad requests get
+a JSON error and the server goes on; /metrics is read back by prometheus_client's own parser; Ctrl-C stops it."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+import darknet_py
+from darknet_py.media.darknet_json import darknet_frame
+from darknet_py.media.sinks import detection_record
+from tests.conftest import official, photos
+
+REPO = Path(__file__).resolve().parents[1]
+WAIT = 60  # seconds: a generous bound for a busy machine, never a pace
+
+
+@pytest.fixture(scope="module")
+def server():
+    """`darknet-py server --port 0` with yolov4-tiny: (its URL, the process); stopped with Ctrl-C at the end."""
+    cfg, weights = official("yolov4-tiny")
+    process = subprocess.Popen([sys.executable, "-m", "darknet_py.cli", "server", "--cfg", str(cfg), "--weights",
+                                str(weights), "--port", "0"], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ})
+    try:
+        for line in process.stderr:  # the line that says where it listens: the server is up when it is printed
+            if line.startswith("serving "):
+                url = line.split(" at ", 1)[1].split("/detect", 1)[0]
+                break
+        else:
+            pytest.fail(f"the server did not start (exit {process.wait(WAIT)})")
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(WAIT)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return darknet_py.load(*official("yolov4-tiny"))
+
+
+def _post(url: str, body: bytes) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=WAIT) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.timeout(300)
+def test_each_answer_is_model_detect_of_the_same_file(server, model) -> None:
+    url, _ = server
+    for photo in photos():
+        status, answer = _post(f"{url}/detect", photo.read_bytes())
+        assert status == 200
+        assert answer == json.loads(json.dumps(detection_record(model.detect(str(photo))[0], "")))
+    dog = next(photo for photo in photos() if photo.name == "dog.jpg")
+    status, answer = _post(f"{url}/detect?format=darknet&name=dog.jpg&thresh=0.5", dog.read_bytes())
+    assert status == 200 and answer["filename"] == "dog.jpg"
+    expected = darknet_frame(model.detect(str(dog), 0.5)[0], answer["frame_id"], "dog.jpg")
+    assert answer == expected and [o["name"] for o in answer["objects"]] == ["dog", "truck", "bicycle"]
+
+
+@pytest.mark.timeout(300)
+def test_requests_at_once_get_their_own_answers(server, model) -> None:
+    url, _ = server
+    images = photos()
+    expected = {photo.name: json.loads(json.dumps(detection_record(model.detect(str(photo))[0], photo.name)))
+                for photo in images}
+
+    def ask(photo: Path) -> tuple[str, int, dict]:
+        return (photo.name, *_post(f"{url}/detect?name={photo.name}", photo.read_bytes()))
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, images * 4))
+    assert len(answers) == 4 * len(images)
+    assert all(status == 200 and answer == expected[name] for name, status, answer in answers)
+
+
+@pytest.mark.timeout(120)
+def test_bad_requests_are_answered_and_the_server_goes_on(server) -> None:
+    url, _ = server
+    before = json.loads(urllib.request.urlopen(f"{url}/health", timeout=WAIT).read())
+    status, answer = _post(f"{url}/detect", b"not an image")
+    assert status == 400 and answer["error"].startswith("cannot decode image")
+    assert _post(f"{url}/detect?thresh=2", b"x") == (400, {"error": "thresh=2: give a number in [0, 1]"})
+    assert _post(f"{url}/detect?size=9", b"x")[0] == 400
+    assert _post(f"{url}/detect", b"")[1]["error"].startswith("the request has no body")
+    assert _post(f"{url}/elsewhere", b"x")[0] == 404
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{url}/detect", timeout=WAIT)
+    assert refused.value.code == 405 and refused.value.headers["Allow"] == "POST"
+    status, answer = _post(f"{url}/detect", next(iter(photos())).read_bytes())
+    assert status == 200 and answer["detections"]  # still serving
+    after = json.loads(urllib.request.urlopen(f"{url}/health", timeout=WAIT).read())
+    assert after["requests"] - before["requests"] == 7 and after["failed"] - before["failed"] == 6
+    assert after["images"] - before["images"] == 1 and after["model"] == "yolov4-tiny" and after["mean_ms"] > 0
+    scraped = urllib.request.urlopen(f"{url}/metrics", timeout=WAIT).read().decode()
+    samples = {sample.name: sample.value for family in text_string_to_metric_families(scraped)
+               for sample in family.samples}
+    figures = json.loads(urllib.request.urlopen(f"{url}/health", timeout=WAIT).read())
+    assert samples["darknet_py_api_requests_total"] == figures["requests"]
+    assert samples["darknet_py_api_failed_total"] == figures["failed"]
+    assert samples["darknet_py_api_images_total"] == figures["images"]
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_it_with_its_figures(server) -> None:
+    url, process = server
+    process.send_signal(signal.SIGINT)
+    assert process.wait(WAIT) == 130
+    last = process.stderr.read().strip().splitlines()[-1]
+    assert last.endswith("request(s) answered with an error") and " image(s) detected, " in last
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{url}/health", timeout=WAIT)
+
+
+def test_bad_options_are_one_line(capsys) -> None:
+    """Each before the model loads: a port in use is said before the (here missing) model files are looked for."""
+    from darknet_py import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for args, message in ((["--thresh", "2"], "--thresh 2.0: give a number in [0, 1]"),
+                              (["--port", "70000"], "--port 70000: give a port from 1 to 65535"),
+                              (["--port", str(port), "--cfg", "missing.cfg", "--weights", "missing.weights"],
+                               f"cannot listen on 127.0.0.1:{port}: Address already in use")):
+            assert cli.main(["server", *args]) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
