@@ -106,6 +106,12 @@ class DetectService:
             self.failed += 1
 
     def health(self) -> dict:
+        """The figures /health answers with.
+
+        Returns:
+            dict: `{"model", "requests", "failed", "images", "mean_ms" (per image detected; None before the first),
+            "up_s"}`.
+        """
         with self._figures:
             mean = self.seconds * 1000 / self.images if self.images else None
             return {"model": self.model, "requests": self.requests, "failed": self.failed, "images": self.images,
