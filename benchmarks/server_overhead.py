@@ -35,7 +35,8 @@ def main() -> None:
     model = darknet_py.load(CFG, WEIGHTS)
     photos = [path.read_bytes() for path in sorted((SHARED / "data" / "images").glob("*.jpg"))]
     server = listen("127.0.0.1", 0)
-    service = DetectService(lambda body, thresh, nms: model.detect(body, thresh, nms)[0], "yolov4-tiny")
+    service = DetectService(lambda body, thresh, nms, classes: model.detect(body, thresh, nms, classes=classes)[0],
+                            "yolov4-tiny", model.names)
     serve(server, service)
     url = f"http://127.0.0.1:{server.server_address[1]}/detect"
     direct, posted, fresh = [], [], []

@@ -73,6 +73,9 @@ def test_each_answer_is_model_detect_of_the_same_file(server, model) -> None:
     assert status == 200 and answer["filename"] == "dog.jpg"
     expected = darknet_frame(model.detect(str(dog), 0.5)[0], answer["frame_id"], "dog.jpg")
     assert answer == expected and [o["name"] for o in answer["objects"]] == ["dog", "truck", "bicycle"]
+    status, answer = _post(f"{url}/detect?classes=dog,2", dog.read_bytes())  # a name and an id
+    assert status == 200 and [d["name"] for d in answer["detections"]] == ["dog", "car"]
+    assert answer == json.loads(json.dumps(detection_record(model.detect(str(dog), classes=(16, 2))[0], "")))
 
 
 @pytest.mark.timeout(300)
@@ -99,6 +102,8 @@ def test_bad_requests_are_answered_and_the_server_goes_on(server) -> None:
     assert status == 400 and answer["error"].startswith("cannot decode image")
     assert _post(f"{url}/detect?thresh=2", b"x") == (400, {"error": "thresh=2: give a number in [0, 1]"})
     assert _post(f"{url}/detect?size=9", b"x")[0] == 400
+    status, answer = _post(f"{url}/detect?classes=unicorn", b"x")
+    assert status == 400 and answer["error"].startswith("classes= unicorn: not a class of this model (80 classes")
     assert _post(f"{url}/detect", b"")[1]["error"].startswith("the request has no body")
     assert _post(f"{url}/elsewhere", b"x")[0] == 404
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -107,7 +112,7 @@ def test_bad_requests_are_answered_and_the_server_goes_on(server) -> None:
     status, answer = _post(f"{url}/detect", next(iter(photos())).read_bytes())
     assert status == 200 and answer["detections"]  # still serving
     after = json.loads(urllib.request.urlopen(f"{url}/health", timeout=WAIT).read())
-    assert after["requests"] - before["requests"] == 7 and after["failed"] - before["failed"] == 6
+    assert after["requests"] - before["requests"] == 8 and after["failed"] - before["failed"] == 7
     assert after["images"] - before["images"] == 1 and after["model"] == "yolov4-tiny" and after["mean_ms"] > 0
     scraped = urllib.request.urlopen(f"{url}/metrics", timeout=WAIT).read().decode()
     samples = {sample.name: sample.value for family in text_string_to_metric_families(scraped)

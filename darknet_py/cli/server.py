@@ -42,11 +42,11 @@ def run(args) -> int:
         server.server_close()
         raise
 
-    def detect(image: bytes, thresh: float, nms: float):
-        return model.detect(image, thresh, nms, names=names)[0]
+    def detect(image: bytes, thresh: float, nms: float, classes: tuple[int, ...] | None):
+        return model.detect(image, thresh, nms, names=names, classes=classes)[0]
 
     shown = Path(args.cfg or args.weights).stem if (args.cfg or args.weights) else model_name(args)
-    service = DetectService(detect, shown, args.thresh, args.nms)
+    service = DetectService(detect, shown, names, args.thresh, args.nms)
     serve(server, service)
     host, port = server.server_address[:2]
     address = f"[{host}]" if ":" in host else host

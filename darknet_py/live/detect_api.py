@@ -4,7 +4,8 @@
                             {"source", "width", "height", "detections": [{"class_id", "name", "score", "box"}, ...]}
                             (a detections.json record); `?format=darknet` gives darknet's object instead (frame_id,
                             objects with relative_coordinates, as -out and -json_port write it); `?thresh=0.4`,
-                            `?nms=0.5` for this request; `?name=dog.jpg` is the record's source
+                            `?nms=0.5` for this request; `?classes=person,car` (names or ids) keeps those classes;
+                            `?name=dog.jpg` is the record's source
     GET  /health            {"model", "requests", "failed", "images", "mean_ms", "up_s"}
     GET  /metrics           the same as Prometheus text (prometheus_client's format)
 
@@ -26,6 +27,7 @@ from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..core.errors import DarknetError, InputError
+from ..format.names import class_ids
 from ..media.darknet_json import darknet_frame
 from ..media.sinks import detection_record
 from .health import CONTENT_TYPE as METRICS_TYPE
@@ -38,15 +40,17 @@ class DetectService:
     """One model answering detection requests, and its figures.
 
     Args:
-        detect (callable): (image file bytes, thresh, nms) → the image's Detections (e.g. a model's detect()[0]).
+        detect (callable): (image file bytes, thresh, nms, classes: tuple of ids or None) → the image's Detections
+            (e.g. a model's detect()[0]).
         model (str): the model's name, for /health.
+        names (list of str): the model's class names (what `classes=` is checked against).
         thresh (float): the score threshold of a request that names none.
         nms (float): the NMS threshold of a request that names none.
     """
 
-    def __init__(self, detect: Callable, model: str, thresh: float = 0.25, nms: float = 0.45) -> None:
+    def __init__(self, detect: Callable, model: str, names: list[str], thresh: float = 0.25, nms: float = 0.45) -> None:
         self._detect = detect
-        self.model, self.thresh, self.nms = model, thresh, nms
+        self.model, self.names, self.thresh, self.nms = model, list(names), thresh, nms
         # one model: requests are detected one at a time, on one long-lived thread — torch on a fresh thread per
         # request (the server's) is a third slower (benchmarks/results/server_overhead.json)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="detect")
@@ -60,7 +64,7 @@ class DetectService:
 
         Args:
             body (bytes): the image file.
-            query (str): the URL's query string (format, thresh, nms, name).
+            query (str): the URL's query string (format, thresh, nms, classes, name).
 
         Returns:
             dict: the detections.json record, or darknet's object with `format=darknet`.
@@ -73,16 +77,21 @@ class DetectService:
             frame_id = self.requests
         try:
             params = {key: values[-1] for key, values in parse_qs(query).items()}
-            unknown = sorted(set(params) - {"format", "thresh", "nms", "name"})
+            unknown = sorted(set(params) - {"format", "thresh", "nms", "classes", "name"})
             if unknown:
-                raise InputError(f"unknown parameter {unknown[0]!r}: POST /detect takes format, thresh, nms and name")
+                raise InputError(f"unknown parameter {unknown[0]!r}: POST /detect takes format, thresh, nms, classes "
+                                 "and name")
             form = params.get("format", "darknet_py")
             if form not in ("darknet_py", "darknet"):
                 raise InputError(f"format={form}: give darknet_py (a detections.json record) or darknet")
             thresh, nms = _fraction(params, "thresh", self.thresh), _fraction(params, "nms", self.nms)
+            classes = None
+            if "classes" in params:  # names or ids, checked: an unknown one is an error, not an empty answer
+                wanted = [item.strip() for item in params["classes"].split(",") if item.strip()]
+                classes = tuple(sorted(class_ids(wanted, self.names, "classes=")))
             if not body:
                 raise InputError("the request has no body: POST the image file itself (curl --data-binary @dog.jpg)")
-            dets, spent = self._worker.submit(_timed, self._detect, body, thresh, nms).result()
+            dets, spent = self._worker.submit(_timed, self._detect, body, thresh, nms, classes).result()
         except Exception:  # noqa: BLE001 - counted, then answered by the handler (400, or 500 for a bug)
             with self._figures:
                 self.failed += 1
