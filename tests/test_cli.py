@@ -203,8 +203,9 @@ def test_an_unreadable_image_among_others_is_skipped_with_a_warning(tmp_path: Pa
     assert [r["source"] for r in json.loads((out / "detections.json").read_text())] == [str(photos / "dog.jpg")]
     assert cv2.imread(str(out / "dog.jpg")) is not None
     (photos / "dog.jpg").unlink()
-    result = _run("detect", str(photos), "--no-save")
+    result = _run("detect", str(photos), "--no-save", "--save-json", "darknet", "--output", str(tmp_path / "failed"))
     assert result.returncode == 2 and "warning" not in result.stderr
+    assert not (tmp_path / "failed").exists()  # no result.json of nothing beside the error
     assert result.stderr.splitlines()[-1] == (f"error: none of the 2 images could be read (the first: cannot decode "
                                               f"image: {photos / 'a-broken.jpg'} (not an image, or a format OpenCV "
                                               "cannot read))")

@@ -108,7 +108,7 @@ def test_a_damaged_video_or_a_missing_camera_is_one_line_with_ffmpeg_s_reason(tm
     """As the program runs them (OpenCV's and FFmpeg's own logs quiet): a video cut short before its first picture
     was "0 frames" and exit 0 after FFmpeg's complaints; a file that is no video, and a camera index nobody
     answers, printed OpenCV's backends' tries (a dozen lines) before the error. Each is now one line with the
-    reason, exit 2, and no output folder left."""
+    reason, exit 2, and no output folder left (no detections.json of no frame beside the error either)."""
     whole = shared_path(VIDEO / "pedestrians.avi")
     cut = tmp_path / "cut.avi"
     cut.write_bytes(whole.read_bytes()[:30000])  # the header and part of the first picture
@@ -120,8 +120,8 @@ def test_a_damaged_video_or_a_missing_camera_is_one_line_with_ffmpeg_s_reason(tm
              ("57", "error: cannot open camera 57: no camera answers at that index, or it is in use")]
     for source, message in cases:
         out = tmp_path / "out"
-        result = subprocess.run([sys.executable, "-m", "darknet_py.cli", "detect", str(source), "--output", str(out)],
-                                cwd=REPO, capture_output=True, text=True, timeout=300)
+        result = subprocess.run([sys.executable, "-m", "darknet_py.cli", "detect", str(source), "--output", str(out),
+                                 "--save-json"], cwd=REPO, capture_output=True, text=True, timeout=300)
         lines = [line for line in result.stderr.splitlines() if not line.startswith(f"{Path(str(source)).name}: ")]
         assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), result.stderr
         assert not out.exists()

@@ -88,6 +88,9 @@ class CocoDatasetSink:
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:
             json.dump({"images": self.images, "annotations": self.annotations, "categories": categories}, handle)
 
+    def discard(self) -> None:
+        """The run read nothing: no file (see sinks.finish_all)."""
+
     def summary(self) -> str:
         """What the dataset holds, for the run's last lines."""
         return f"coco: {len(self.images)} image(s), {len(self.annotations)} annotation(s) in {self.path}"

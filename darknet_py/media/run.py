@@ -218,7 +218,7 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
         interrupted = True
     finally:
         with interrupt.deferred():  # a stop now waits for the collected files (records JSON, result.json)
-            finish_all([*stages, *sinks])
+            finish_all([*stages, *sinks], nothing_read=bool(unreadable) and done == 0 and not interrupted)
     for failure in unreadable[warned:] if done else ():  # after the last image read
         warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
     if unreadable and done == 0 and not interrupted:

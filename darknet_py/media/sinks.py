@@ -121,7 +121,9 @@ class Sink(Protocol):
 
     A sink with a true `takes_unreadable` attribute is also written the stand-in result of each image that could not
     be read (Result.unreadable), in its place in the order: darknet's `detector test` goes on past "Cannot load
-    image" with a blank image, and its lists (result.json, -ext_output) hold that image too.
+    image" with a blank image, and its lists (result.json, -ext_output) hold that image too. A sink that collects
+    results into one file may have `discard()`, called instead of finish() when the run fails without reading
+    anything (finish_all).
     """
 
     def write(self, result: Result) -> None:
@@ -165,12 +167,21 @@ def takes_unreadable(sink: Sink) -> bool:
     return bool(getattr(sink, "takes_unreadable", False))
 
 
-def finish_all(sinks: Iterable[Sink]) -> None:
-    """Finish every sink, in order, even when one of them fails; then raise the first failure."""
+def finish_all(sinks: Iterable[Sink], nothing_read: bool = False) -> None:
+    """Finish every sink, in order, even when one of them fails; then raise the first failure.
+
+    Args:
+        sinks (iterable of Sink): the sinks (and stages) of the run.
+        nothing_read (bool): the run fails without a single image or frame read (none could be): a sink that
+            collects results into one file (`discard`) writes none, rather than an empty list beside the error.
+    """
     failure: BaseException | None = None
     for sink in sinks:
         try:
-            sink.finish()
+            if nothing_read and hasattr(sink, "discard"):
+                sink.discard()
+            else:
+                sink.finish()
         except BaseException as exc:  # noqa: BLE001 - the other sinks' files are finished first
             failure = failure or exc
     if failure is not None:
@@ -230,6 +241,9 @@ class RecordsJsonSink:
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:
             json.dump(self.records, handle)
 
+    def discard(self) -> None:
+        """The run read nothing: no file (see finish_all)."""
+
 
 class DarknetJsonSink:
     """darknet's `result.json` (`detector test -out`): one object per image or frame, numbered from 1,
@@ -254,6 +268,9 @@ class DarknetJsonSink:
     def finish(self) -> None:
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:
             handle.write(darknet_json_file(self.frames))
+
+    def discard(self) -> None:
+        """The run read nothing: no file (see finish_all)."""
 
 
 class AnnotatedVideoSink:

@@ -113,7 +113,8 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
             failure = exc
         finally:
             with interrupt.deferred():  # a stop now waits for the files: a playable video of the frames done
-                finish_all([*stages, *sinks])
+                empty = failure is None and not interrupted and reader.no_frames(count) is not None
+                finish_all([*stages, *sinks], nothing_read=empty)  # a file with no frame: no empty outputs
     finally:
         scope.close()
         reader.close()
