@@ -26,7 +26,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, ContextManager, Iterable, Protocol
+from typing import IO, ContextManager, Iterable, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -66,7 +66,7 @@ class Result:
             the stream's clock (see live_reader); the source's figures measure the detection's lag from it.
         unreadable (str or None): why an image could not be read: `image` is then darknet's stand-in for it
             (darknet_image.unreadable_stand_in) and `detections` what was found on that, and only the sinks that
-            reproduce darknet's lists of every image given (`takes_unreadable`) are handed it; None: a real image.
+            reproduce darknet's lists of every image given (ListsUnreadable) are handed it; None: a real image.
     """
 
     source: str
@@ -119,11 +119,8 @@ class Result:
 class Sink(Protocol):
     """Where results go: one write() per image or frame, then one finish(), also after Ctrl-C or an error.
 
-    A sink with a true `takes_unreadable` attribute is also written the stand-in result of each image that could not
-    be read (Result.unreadable), in its place in the order: darknet's `detector test` goes on past "Cannot load
-    image" with a blank image, and its lists (result.json, -ext_output) hold that image too. A sink that collects
-    results into one file may have `discard()`, called instead of finish() when the run fails without reading
-    anything (finish_all).
+    Two things a sink may also do, each its own protocol below: list the images that could not be read
+    (ListsUnreadable), and write nothing when the run read nothing (Discards).
     """
 
     def write(self, result: Result) -> None:
@@ -133,6 +130,23 @@ class Sink(Protocol):
     def finish(self) -> None:
         """The run has ended, whole or not: complete every file (atomically) and release what is held."""
         ...
+
+
+@runtime_checkable
+class ListsUnreadable(Protocol):
+    """A sink also written the stand-in result of each image that could not be read (Result.unreadable), in its place
+    in the order, when `takes_unreadable` is true: darknet's `detector test` goes on past "Cannot load image" with a
+    blank image, and its lists (result.json, -ext_output) hold that image too."""
+
+    takes_unreadable: bool
+
+
+@runtime_checkable
+class Discards(Protocol):
+    """A sink that collects results into one file: when the run fails without reading anything, `discard()` is
+    called instead of finish(), and no file of nothing is written beside the error (finish_all)."""
+
+    def discard(self) -> None: ...
 
 
 class Stage(Protocol):
@@ -163,8 +177,8 @@ def write_all(sinks: Iterable[Sink], result: Result) -> None:
 
 
 def takes_unreadable(sink: Sink) -> bool:
-    """Whether *sink* lists an image that could not be read, as darknet does (see Sink)."""
-    return bool(getattr(sink, "takes_unreadable", False))
+    """Whether *sink* lists an image that could not be read, as darknet does (ListsUnreadable)."""
+    return isinstance(sink, ListsUnreadable) and sink.takes_unreadable
 
 
 def finish_all(sinks: Iterable[Sink], nothing_read: bool = False) -> None:
@@ -173,12 +187,12 @@ def finish_all(sinks: Iterable[Sink], nothing_read: bool = False) -> None:
     Args:
         sinks (iterable of Sink): the sinks (and stages) of the run.
         nothing_read (bool): the run fails without a single image or frame read (none could be): a sink that
-            collects results into one file (`discard`) writes none, rather than an empty list beside the error.
+            collects results into one file (Discards) writes none, rather than an empty list beside the error.
     """
     failure: BaseException | None = None
     for sink in sinks:
         try:
-            if nothing_read and hasattr(sink, "discard"):
+            if nothing_read and isinstance(sink, Discards):
                 sink.discard()
             else:
                 sink.finish()
