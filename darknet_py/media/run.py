@@ -171,34 +171,39 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
 
     stand_ins = any(takes_unreadable(sink) for sink in sinks)  # darknet's lists hold the images it cannot load too
 
-    def read_and_detect(chunk: list[str]) -> tuple[list[str], list[np.ndarray], list[Detections], float, list[str | None]]:
-        paths, images, failures = [], [], []  # failures: why each image could not be read, None for one read
+    def read_and_detect(chunk: list[str]) -> tuple[list[str], list[np.ndarray], list[Detections], float,
+                                                   list[str | None], list[str]]:
+        """The chunk's images detected: (their paths, pixels, detections, ms each, why each is a stand-in (None: read)),
+        and why each image of the chunk that could not be read could not (stand-in or not)."""
+        paths, images, stand_in_for, failures = [], [], [], []
         for path in chunk:
             try:
-                images.append(read_image(path, channels))
-                failures.append(None)
+                image, failure = read_image(path, channels), None
             except InputError as exc:  # undecodable, too large, gone since listed: this image only
-                if stand_ins:
-                    images.append(unreadable_stand_in(channels))
-                failures.append(str(exc))
-            if len(images) == len(failures):
-                paths.append(path)
+                failure = str(exc)
+                failures.append(failure)
+                if not stand_ins:
+                    continue
+                image = unreadable_stand_in(channels)
+            paths.append(path)
+            images.append(image)
+            stand_in_for.append(failure)
         started = time.perf_counter()
         found = detect_batch(images) if images else []
-        return paths, images, found, (time.perf_counter() - started) * 1000 / max(len(images), 1), failures
+        milliseconds = (time.perf_counter() - started) * 1000 / max(len(images), 1)
+        return paths, images, found, milliseconds, stand_in_for, failures
 
     done, interrupted, unreadable, warned = 0, False, [], 0
     held: list[Result] = []  # unreadable images' stand-ins, written once an image was read (if none is: the error)
     try:
         with in_order(read_and_detect, iter_batches(paths, batch), in_flight) as detected:
-            for _, (chunk, images, found, milliseconds, failures) in detected:
-                unreadable += [failure for failure in failures if failure is not None]
-                if any(failure is None for failure in failures):  # warned once an image was read: if none is, the
-                    for failure in unreadable[warned:]:          # run's error says it alone
+            for _, (detected_paths, images, found, milliseconds, stand_in_for, failures) in detected:
+                unreadable += failures
+                if None in stand_in_for:  # warned once an image was read: if none is, the run's error says it alone
+                    for failure in unreadable[warned:]:
                         warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
                     warned = len(unreadable)
-                read = [failure for failure in failures if failure is None or stand_ins]
-                for path, image, dets, failure in zip(chunk, images, found, read):
+                for path, image, dets, failure in zip(detected_paths, images, found, stand_in_for):
                     dets.source = shown = hide_credentials(path)  # an image URL's user and password: nowhere
                     if failure is not None:
                         held.append(Result(shown, None, image, dets, milliseconds=milliseconds, unreadable=failure))
