@@ -23,6 +23,7 @@ from ..core import interrupt
 from ..core.errors import InputError
 from ..core.fileio import atomic_write
 from ..format.names import COCO_NAMES
+from .darknet_labels import best_class
 from .frames_dataset import frame_image_path
 from .sinks import Result
 
@@ -73,8 +74,7 @@ class CocoDatasetSink:
         image_id = len(self.images) + 1
         self.images.append({"id": image_id, "file_name": file_name, "width": int(width), "height": int(height)})
         for _, members in dets.darknet_boxes():  # dont_show classes are already left out
-            # its best class, as darknet's -save_labels picks it: the first of the highest scores
-            best = min(members, key=lambda i: (-float(dets.scores[i]), int(dets.class_ids[i])))
+            best = best_class(dets, members)  # as darknet's -save_labels picks it
             x1, y1, x2, y2 = (round(float(v), 2) for v in dets.boxes[best])  # clipped to the image
             w, h = round(x2 - x1, 2), round(y2 - y1, 2)
             self.annotations.append({"id": len(self.annotations) + 1, "image_id": image_id,

@@ -48,14 +48,27 @@ def darknet_label_rows(detections: Detections) -> list[tuple[int, float, float, 
         groups.setdefault(int(ids[i]), []).append(i)
     entries = []
     for members in groups.values():
-        # darknet's loop: the first class with the highest score (strictly greater wins)
-        best = min(members, key=lambda i: (-float(detections.scores[i]), int(detections.class_ids[i])))
+        best = best_class(detections, members)
         x1, y1, x2, y2 = (float(v) for v in extents[best])
         row = (int(detections.class_ids[best]), (x1 + x2) / 2 / width, (y1 + y2) / 2 / height,
                (x2 - x1) / width, (y2 - y1) / height)
         entries.append((detections.nms_order_key(members), row))
     entries.sort(key=lambda entry: entry[0])  # stable: equal keys keep the detections' order
     return [row for _, row in entries]
+
+
+def best_class(detections: Detections, members: list[int]) -> int:
+    """The detection of a box whose class darknet's -save_labels writes: its loop keeps the first class with the
+    highest score (a later one must be strictly greater).
+
+    Args:
+        detections (Detections): an image's detections.
+        members (list of int): the detections of one box.
+
+    Returns:
+        int: the index of the chosen one in *detections*.
+    """
+    return min(members, key=lambda i: (-float(detections.scores[i]), int(detections.class_ids[i])))
 
 
 def darknet_label_lines(detections: Detections) -> str:

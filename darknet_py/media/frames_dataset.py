@@ -45,7 +45,7 @@ class FramesDatasetSink:
         check_every(every)
         self.out = Path(out)
         self.folder = self.out / FRAMES_DIR
-        self.list_path = Path(out) / FRAMES_LIST
+        self.list_path = self.out / FRAMES_LIST
         self.every = every
         self.written = 0
         self._list = None
