@@ -125,10 +125,17 @@ def test_a_damaged_video_or_a_missing_camera_is_one_line_with_ffmpeg_s_reason(tm
         lines = [line for line in result.stderr.splitlines() if not line.startswith(f"{Path(str(source)).name}: ")]
         assert result.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), result.stderr
         assert not out.exists()
-    together = subprocess.run([sys.executable, "-m", "darknet_py.cli", "detect", str(cut), str(clip), "--no-save"],
-                              cwd=REPO, capture_output=True, text=True, timeout=300)  # the other source is done
+    # with another source, that one is done; the cut file's error is the last line (not "cut: 0 frames"), and its
+    # folder holds no detections.json of nothing, so it is not left
+    out = tmp_path / "together"
+    together = subprocess.run([sys.executable, "-m", "darknet_py.cli", "detect", str(cut), str(clip), "--no-save",
+                               "--save-json", "--output", str(out)], cwd=REPO, capture_output=True, text=True,
+                              timeout=300)
     assert together.returncode == 1 and f"clip: {CLIP_FRAMES} frames" in together.stderr, together.stderr
     assert together.stderr.splitlines()[-1].startswith(cases[0][1]) and "h264 @" not in together.stderr
+    assert "cut: 0 frames" not in together.stderr
+    assert [path.name for path in out.iterdir()] == ["clip"]
+    assert len(json.loads((out / "clip" / "detections.json").read_text())) == CLIP_FRAMES
 
 
 def _stop_at(frame: int, exc: BaseException):

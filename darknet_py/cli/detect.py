@@ -32,7 +32,6 @@ from ..media.sinks import (
 from ..media.source_status import SourceStatus
 from ..media.sources import first_shared_name, source_items, source_names
 from ..media.tracking_sinks import TrackingStage
-from ..media.video_source import no_frames
 from ..media.video_writer import CODECS, output_suffix
 from ..pipeline.tracking import counts_text
 from .camera_options import add_camera_args, live_source_options
@@ -266,15 +265,14 @@ def _detect_many(args, live: LiveView | None) -> int:
     finally:
         drop_empty(made)
     for folder, before, report in zip(folders, befores, reports):
-        print(f"{folder.name}: {RunReport(report.frames, report.interrupted, report).summary()}"
-              f"{written_to(folder, before)}", file=sys.stderr, flush=True)
+        if report.no_frames is None:  # a file that gave nothing is its error line below, not "0 frames"
+            print(f"{folder.name}: {RunReport(report.frames, report.interrupted, report).summary()}"
+                  f"{written_to(folder, before)}", file=sys.stderr, flush=True)
     for jobs in stages:
         _print_counts(jobs)
     if any(report.interrupted for report in reports):
         return interrupt.exit_code()
-    failed = [report.gave_up for report in reports if report.gave_up]
-    failed += [no_frames(each) for each, report in zip(items, reports)  # a file that gave nothing: not "0 frames"
-               if isinstance(each, str) and not report.live and report.frames == 0]
+    failed = [report.gave_up or report.no_frames for report in reports if report.gave_up or report.no_frames]
     for line in failed:
         print(f"error: {line}", file=sys.stderr, flush=True)
     return 1 if failed else 0

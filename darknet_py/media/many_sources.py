@@ -40,21 +40,26 @@ class _Source:
     count: int = 0
     done: bool = False  # its reader has ended (its buffer gave END)
     finished: bool = False  # its stages and sinks are finished
+    empty: str | None = None  # a file that ended without giving a frame: the error, one line
 
     @property
     def name(self) -> str:
         return self.reader.name
 
-    def finish(self) -> None:
+    def finish(self, ended: bool = False) -> None:
+        """Finish its stages and sinks; *ended*: its reader reached the end (a file that gave no frame then leaves
+        no collected JSON of nothing, as run_video's one source does)."""
         if not self.finished:
             self.finished = True
-            finish_all([*self.stages, *self.sinks])
+            if ended and (error := self.reader.no_frames(self.count)) is not None:
+                self.empty = str(error)
+            finish_all([*self.stages, *self.sinks], nothing_read=self.empty is not None)
 
     def report(self, interrupted: bool) -> VideoReport:
         reader = self.reader
         return VideoReport(self.count, reader.fps, reader.size, interrupted, None, reader.header_frames,
                            reader.skipped, live=reader.live, dropped_frames=reader.dropped,
-                           drops=self.status.snapshot()["drops"], gave_up=reader.gave_up)
+                           drops=self.status.snapshot()["drops"], gave_up=reader.gave_up, no_frames=self.empty)
 
 
 def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarray]], list[Detections]],
@@ -73,7 +78,8 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
         statuses (sequence of SourceStatus or None): each source's figures for /health and /metrics.
 
     Returns:
-        list of VideoReport: one per source, in order (`interrupted` set on all when a stop ended the run).
+        list of VideoReport: one per source, in order (`interrupted` set on all when a stop ended the run; a file
+        that gave no frame has `no_frames` set, and its collecting sinks (`Discards`) wrote nothing).
 
     Raises:
         InputError: a source cannot be opened (before any detection), or detection failed (after every
@@ -161,7 +167,7 @@ def _ready(runs: list[_Source], batch: int, turn: int, changed: threading.Condit
                     changed.wait(1.0)  # a timed wait, so Ctrl-C is seen at once
         for run in ended:  # outside the lock: the other readers go on while these files are written
             with interrupt.deferred():
-                run.finish()
+                run.finish(ended=True)
         if pending:
             return pending
 

@@ -38,6 +38,7 @@ class VideoReport:
     dropped_frames: int = 0  # live: frames skipped because a newer one came before detection was ready
     drops: int = 0  # live: connections lost (each followed by reconnect tries)
     gave_up: str | None = None  # live: why the run ended (the reconnect tries ran out), else None
+    no_frames: str | None = None  # one of several sources (run_many), a file that gave no frame: why; else None
 
 
 def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list[Detections]],
