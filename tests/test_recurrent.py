@@ -143,6 +143,11 @@ def test_a_video_carries_the_state_from_frame_to_frame(tmp_path: Path, clip: Pat
     as_photos = [json.loads(model.detect(f, 0.05)[0].to_json())["detections"] for f in frames]
     assert len(from_cli) == len(frames) and from_cli == in_order
     assert any(d for d in in_order) and in_order != as_photos
+    # two videos through one recurrent model would mix their states: refused, and no run folder is left
+    both = tmp_path / "both"
+    assert cli.main(["detect", str(clip), str(clip), "--cfg", str(cfg), "--weights", str(weights),
+                     "--output", str(both)]) == 2
+    assert not both.exists()
 
 
 def test_stateful_models_never_run_from_a_graph_or_compiled_code(tmp_path: Path) -> None:

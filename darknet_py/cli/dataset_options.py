@@ -1,7 +1,7 @@
 """`detect`'s options for building datasets and sharing results: darknet's `-save_labels` (--save-labels),
 object crops (--save-crops, --crop-pad) and redaction (--blur, --pixelate, --no-boxes): the flags, their
-checks before the model loads, and the stage and sinks they ask for. The work is darknet_py.media's
-(darknet_labels, crops, redact)."""
+checks before the model loads, and the redaction stage they ask for (their files are media.outputs' to choose).
+The work is darknet_py.media's (darknet_labels, crops, redact)."""
 from __future__ import annotations
 
 import argparse
@@ -10,12 +10,10 @@ from pathlib import Path
 from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from ..core.fileio import require_writable
-from ..media.coco_dataset import CocoDatasetSink
-from ..media.crops import CROPS_DIR, CropsSink
-from ..media.darknet_labels import DarknetLabelsSink, label_path
-from ..media.frames_dataset import FramesDatasetSink, check_every
+from ..media.darknet_labels import label_path
+from ..media.frames_dataset import check_every
 from ..media.redact import PIXELATE_CELLS, redact_stage
-from ..media.sinks import Sink, Stage
+from ..media.sinks import Stage
 from ..pipeline.box_rect import check_pad
 
 
@@ -79,14 +77,6 @@ def check_dataset_args(args, kind: str, items) -> None:
                                      "images/…→labels/…)")
 
 
-def darknet_box_order(args) -> bool:
-    """Whether an output lists boxes in the order darknet's NMS leaves them (Detections.nms_order_key): its label
-    files (--save-labels, --save-frames) and its JSON (--save-json darknet, --json-port). That order needs each box's
-    class scores before NMS (detect(..., class_scores=True))."""
-    return bool(args.save_labels or args.save_frames is not None or args.save_json == "darknet"
-                or args.json_port is not None)
-
-
 def dataset_stages(args, names: list[str]) -> list[Stage]:
     """The redaction stage --blur, --pixelate and --no-boxes ask for (class names checked against the model's)."""
     stage = redact_stage(args.blur, args.pixelate, names, boxes=not args.no_boxes)
@@ -98,22 +88,3 @@ def dataset_flags_given(args) -> tuple[tuple[str, bool], ...]:
     return (("--save-labels", args.save_labels), ("--save-frames", args.save_frames is not None),
             ("--save-crops", args.save_crops), ("--blur", bool(args.blur)),
             ("--pixelate", bool(args.pixelate)), ("--no-boxes", args.no_boxes))
-
-
-def dataset_notes(sinks: list[Sink]) -> list[str]:
-    """Lines for the end of a run: where --save-labels put its files (not in OUTPUT, so say where), what
-    --save-frames kept, what --save-json coco holds."""
-    return [sink.summary() for sink in sinks if isinstance(sink, (DarknetLabelsSink, FramesDatasetSink,
-                                                                  CocoDatasetSink))]
-
-
-def dataset_sinks(args, out: Path) -> list[Sink]:
-    """The label files and crops the flags ask for."""
-    sinks: list[Sink] = []
-    if args.save_labels:
-        sinks.append(DarknetLabelsSink())
-    if args.save_frames is not None:
-        sinks.append(FramesDatasetSink(out, args.save_frames))
-    if args.save_crops:
-        sinks.append(CropsSink(out / CROPS_DIR, args.crop_pad or 0.0))
-    return sinks

@@ -12,27 +12,14 @@ from ..core.errors import InputError
 from ..core.fileio import require_writable
 from ..format.names import class_ids
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
-from ..media.coco_dataset import COCO_JSON, CocoDatasetSink
 from ..media.many_sources import run_many
+from ..media.outputs import Outputs
 from ..media.run import RunReport, check_in_flight, plan_calls, run_source
-from ..media.sinks import (
-    DARKNET_JSON,
-    LABELS_DIR,
-    RECORDS_JSON,
-    AnnotatedImagesSink,
-    AnnotatedVideoSink,
-    DarknetJsonSink,
-    ExtOutputSink,
-    RecordsJsonSink,
-    ShowSink,
-    Sink,
-    Stage,
-    YoloLabelsSink,
-)
+from ..media.sinks import Stage
 from ..media.source_status import SourceStatus
 from ..media.sources import first_shared_name, source_items, source_names
 from ..media.tracking_sinks import TrackingStage
-from ..media.video_writer import CODECS, output_suffix
+from ..media.video_writer import CODECS
 from ..pipeline.tracking import counts_text
 from .camera_options import add_camera_args, live_source_options
 from .common import (
@@ -47,25 +34,9 @@ from .common import (
     run_folder,
     written_to,
 )
-from .dataset_options import (
-    add_dataset_args,
-    check_dataset_args,
-    darknet_box_order,
-    dataset_flags_given,
-    dataset_notes,
-    dataset_sinks,
-    dataset_stages,
-)
+from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_stages
 from .tile_options import add_tile_args, tile_options
-from .track_options import (
-    add_tracking_args,
-    detect_source,
-    output_stem,
-    ray_tracking,
-    track_ray_run,
-    tracking_outputs,
-    tracking_stage,
-)
+from .track_options import add_tracking_args, detect_source, ray_tracking, track_ray_run, tracking_stage
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -167,24 +138,16 @@ def _detect_here(args, live: LiveView | None) -> int:
         _require_display()
     _check_output(args)
     model, names = load_model(args)
-    classes = _classes(args, names)
+    options = _detect_options(args, names, windows)
     stages += dataset_stages(args, names)  # redaction, after tracking: it changes the pixels, not the boxes
-    if live:  # the servers are up (a taken port failed first); their URLs once there is a model to show
-        for line in live.describe():
-            print(line, file=sys.stderr, flush=True)
+    _describe(live)
     out, made = run_folder(args.output)
     before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
-    sinks = _sinks(args, out, kind, items, names, stages) + ([live] if live else [])
+    sinks = outputs(args).sinks(out, kind, items, names, stages) + ([live] if live else [])
     status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
     if live and status is not None:
         live.watch(status)
-    if live and args.wait_viewers:
-        print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
-        live.wait_for_viewers(args.wait_viewers)
-    options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
-                   classes=classes, nms_kind=args.nms_kind,
-                   class_scores=darknet_box_order(args), **windows)
-
+    _wait_for_viewers(args, live)
     detector, in_flight = plan_calls(model, kind, items, args.in_flight)
 
     def detect_batch(images):
@@ -196,7 +159,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     finally:
         drop_empty(made)  # --no-save with nothing else to write: no empty runs/detect/N left behind
     print(f"{report.summary()}{written_to(out, before)}", file=sys.stderr, flush=True)
-    for line in dataset_notes(sinks):
+    for line in Outputs.notes(sinks):
         print(line, file=sys.stderr, flush=True)
     _print_counts(stages)
     if report.video is not None and report.video.gave_up:
@@ -231,12 +194,13 @@ def _detect_many(args, live: LiveView | None) -> int:
         raise InputError("--show shows one source; drop it with several (--serve shows them in a browser)")
     _check_output(args)
     model, names = load_model(args)
-    classes = _classes(args, names)
+    if model.stateful:  # before any folder is made
+        raise InputError("this model has recurrent layers, whose state runs from one frame to the next of one "
+                         "video; run one source at a time")
+    options = _detect_options(args, names, windows)
     for jobs in stages:
         jobs += dataset_stages(args, names)
-    if live:
-        for line in live.describe():
-            print(line, file=sys.stderr, flush=True)
+    _describe(live)
     out, made = run_folder(args.output)
     folders = [out / name for name in source_names(items)]
     statuses = [SourceStatus(str(each)) for each in items]
@@ -244,18 +208,11 @@ def _detect_many(args, live: LiveView | None) -> int:
     made += make_folders(*folders)
     befores = [folder_files(folder, made) for folder in folders]
     for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
-        sinks.append(_sinks(args, folder, "video", each, names, jobs) + ([live if index == 0 else live.source(index)]
-                                                                  if live else []))
+        sinks.append(outputs(args).sinks(folder, "video", each, names, jobs)
+                     + ([live if index == 0 else live.source(index)] if live else []))
         if live:
             live.watch(status)
-    if live and args.wait_viewers:
-        print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
-        live.wait_for_viewers(args.wait_viewers)
-    options = dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox,
-                   classes=classes, nms_kind=args.nms_kind, class_scores=darknet_box_order(args), **windows)
-    if model.stateful:
-        raise InputError("this model has recurrent layers, whose state runs from one frame to the next of one "
-                         "video; run one source at a time")
+    _wait_for_viewers(args, live)
 
     def detect_batch(frames):
         return model.detect(frames, args.thresh, args.nms, **options)
@@ -291,29 +248,11 @@ def _print_counts(stages: list[Stage]) -> None:
             print(counts_text(stage.counts), file=sys.stderr, flush=True)
 
 
-def _sinks(args, out: Path, kind: str, items, names: list[str], stages: list[Stage] = ()) -> list[Sink]:
-    """The outputs the flags ask for, in the order each result is written to them."""
-    tracking = next((stage for stage in stages if isinstance(stage, TrackingStage)), None)
-    sinks: list[Sink] = tracking_outputs(args, out, items, tracking)
-    if args.ext_output:
-        sinks.append(ExtOutputSink())
-    if args.save_json == "darknet":
-        sinks.append(DarknetJsonSink(out / DARKNET_JSON))
-    elif args.save_json == "coco":
-        frames = (out, args.save_frames) if args.save_frames is not None else None  # the frames it writes
-        sinks.append(CocoDatasetSink(out / COCO_JSON, names, frames))
-    elif args.save_json:
-        sinks.append(RecordsJsonSink(out / RECORDS_JSON))
-    if args.save_txt:
-        sinks.append(YoloLabelsSink(out / LABELS_DIR))
-    if not args.no_save and kind == "images":
-        sinks.append(AnnotatedImagesSink(out))
-    elif not args.no_save:
-        sinks.append(AnnotatedVideoSink(out / f"{output_stem(items)}{output_suffix(args.codec, items)}", args.codec))
-    sinks += dataset_sinks(args, out)
-    if args.show:
-        sinks.append(ShowSink())
-    return sinks
+def outputs(args) -> Outputs:
+    """The outputs the flags ask for (media.outputs builds their sinks)."""
+    return Outputs(annotated=not args.no_save, codec=args.codec, json=args.save_json, yolo_labels=args.save_txt,
+                   ext_output=args.ext_output, darknet_labels=args.save_labels, frames_every=args.save_frames,
+                   crops=args.save_crops, crop_pad=args.crop_pad or 0.0, mot=args.save_mot, show=args.show)
 
 
 STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
@@ -362,6 +301,32 @@ def _run_detect_on_ray(args) -> int:
         track_ray_run(args, out, tracked, stage, names)
         _print_counts([stage])
     return 0
+
+
+def _detect_options(args, names: list[str], windows: dict) -> dict:
+    """detect()'s keyword arguments from the flags (thresholds aside): class names, label rule, letterbox,
+    --classes (checked against the names), NMS kind, the class scores darknet's box order needs, tiles."""
+    return dict(names=names, multi_label=args.multi_label, letterbox=args.letterbox, classes=_classes(args, names),
+                nms_kind=args.nms_kind, class_scores=_darknet_box_order(args), **windows)
+
+
+def _describe(live: LiveView | None) -> None:
+    """The live view's URLs: its servers are up (a taken port failed first), and there is a model to show."""
+    for line in live.describe() if live else ():
+        print(line, file=sys.stderr, flush=True)
+
+
+def _wait_for_viewers(args, live: LiveView | None) -> None:
+    """--wait-viewers N: detection starts once N stream connections are open."""
+    if live and args.wait_viewers:
+        print(f"waiting for {args.wait_viewers} viewer(s)", file=sys.stderr, flush=True)
+        live.wait_for_viewers(args.wait_viewers)
+
+
+def _darknet_box_order(args) -> bool:
+    """Whether detections keep each box's class scores, for outputs listing boxes in darknet's NMS order: its label
+    files and JSON (Outputs.darknet_box_order) and its -json_port stream."""
+    return outputs(args).darknet_box_order or args.json_port is not None
 
 
 def _live_options(args) -> LiveOptions:

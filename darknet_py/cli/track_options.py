@@ -1,6 +1,6 @@
 """`detect`'s tracking and counting options (--track, --sequence, --save-mot, --line, --zone): the flags, their
-checks, and the stage and outputs they ask for. The work itself is darknet_py.pipeline.tracking's and
-darknet_py.media.tracking_sinks'."""
+checks, and the stage they ask for (their files are media.outputs' to choose). The work itself is
+darknet_py.pipeline.tracking's and darknet_py.media.tracking_sinks'."""
 from __future__ import annotations
 
 import argparse
@@ -10,10 +10,10 @@ from pathlib import Path
 import cv2
 
 from ..core.errors import InputError
+from ..media.outputs import Outputs
 from ..media.sequence import ImageSequence
-from ..media.sinks import Sink, video_stem
 from ..media.sources import source_items
-from ..media.tracking_sinks import TrackingStage, check_tracking_source, tracking_sinks
+from ..media.tracking_sinks import TrackingStage, check_tracking_source
 from ..media.video_source import frame_rate
 from ..pipeline.tracking import DEFAULT_TRACKER, INSTALL_HINT, check_names, parse_line, parse_zone, tracker_names
 
@@ -82,16 +82,6 @@ def _frame_size(items) -> tuple[int, int] | None:
     return size if min(size) > 0 else None
 
 
-def output_stem(items) -> str:
-    """What a video's (or a sequence's) outputs are named after."""
-    return items.stem if isinstance(items, ImageSequence) else video_stem(items)
-
-
-def tracking_outputs(args, out: Path, items, stage: TrackingStage | None) -> list[Sink]:
-    """The outputs of tracking the flags ask for: the MOT file, counts.json and events.jsonl."""
-    return [] if stage is None else tracking_sinks(out, output_stem(items), stage, args.save_mot)
-
-
 def ray_tracking(args) -> tuple[TrackingStage | None, str | ImageSequence | None, list[str]]:
     """--ray with --track: the stage, the one video or sequence it follows, and the sources the actors detect on
     (a sequence's images); without --track: (None, None, the sources as given)."""
@@ -115,5 +105,6 @@ def track_ray_run(args, out: Path, items: str | ImageSequence, stage: TrackingSt
         capture = cv2.VideoCapture(str(items))
         fps = frame_rate(str(items), capture)
         capture.release()
-    frames = track_records(out, items, stage, tracking_outputs(args, out, items, stage), fps, names)
+    frames = track_records(out, items, stage, Outputs(mot=args.save_mot).tracking_sinks(out, items, stage), fps,
+                           names)
     print(f"{frames} frames tracked on this driver → {out}", file=sys.stderr, flush=True)

@@ -1,7 +1,7 @@
 """media/: where images come from and where results go. What a SOURCE names (sources), a video source
 opened (video_source) and read ahead (source_reader), the detection of one (video) or many (many_sources), video
 writing (video_writer), the detection run over a source (run), the classification run over images (classify_run),
-and the result
+which outputs a run writes, one field per output flag (outputs: Outputs builds the sinks), and the result
 sinks every caller writes through, the CLI and the Ray driver alike (sinks: records JSON, darknet
 result.json, YOLO labels, annotated images and video, darknet's -ext_output lines, the --show
 window; live.LiveView is a sink too), with darknet's JSON format (darknet_json); darknet's -save_labels files

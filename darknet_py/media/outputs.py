@@ -1,0 +1,150 @@
+"""What a detection run writes, said once: `Outputs` names the files and views a run gives (as `darknet-py detect`'s
+flags ask for them) and builds its sinks, so that the CLI, a script and a test write the same files the same way.
+
+    outputs = Outputs(json="coco", crops=True, annotated=False)
+    sinks = outputs.sinks(Path("out"), "images", paths, names)  # names: coco.json's categories
+    run_source("images", paths, detect_batch, sinks)
+    for line in outputs.notes(sinks):
+        print(line)
+
+Each output is one sink of media.sinks (or of darknet_labels, frames_dataset, crops, coco_dataset, tracking_sinks);
+this module only chooses and orders them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..core.errors import InputError
+from .coco_dataset import COCO_JSON, CocoDatasetSink
+from .crops import CROPS_DIR, CropsSink
+from .darknet_labels import DarknetLabelsSink
+from .frames_dataset import FramesDatasetSink
+from .sequence import ImageSequence
+from .sinks import (
+    DARKNET_JSON,
+    LABELS_DIR,
+    RECORDS_JSON,
+    AnnotatedImagesSink,
+    AnnotatedVideoSink,
+    DarknetJsonSink,
+    ExtOutputSink,
+    RecordsJsonSink,
+    ShowSink,
+    Sink,
+    Stage,
+    YoloLabelsSink,
+    video_stem,
+)
+from .tracking_sinks import TrackingStage, tracking_sinks
+from .video_writer import output_suffix
+
+JSON_KINDS = ("darknet_py", "darknet", "coco")  # detections.json records, darknet's result.json, a COCO dataset
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The outputs of one detection run; each field is one of `darknet-py detect`'s flags.
+
+    Attributes:
+        annotated (bool): the annotated images, or the annotated video (not --no-save).
+        codec (str or None): the annotated video's codec (--codec; None: by its container, see video_writer).
+        json (str or None): --save-json: "darknet_py" (OUTPUT/detections.json, records with pixel boxes), "darknet"
+            (OUTPUT/result.json, darknet's `detector test -out`), "coco" (OUTPUT/coco.json, a COCO dataset), or None.
+        yolo_labels (bool): --save-txt: OUTPUT/labels/*.txt, YOLO label lines with the score.
+        ext_output (bool): --ext-output: darknet's `-ext_output` lines on stdout.
+        darknet_labels (bool): --save-labels: darknet's `-save_labels` file beside each image.
+        frames_every (int or None): --save-frames N: every Nth frame of a video with its label file (a darknet
+            training set); None: no frames kept.
+        crops (bool): --save-crops: each box as OUTPUT/crops/CLASS/NAME_K.jpg.
+        crop_pad (float): grow each crop's sides by this fraction of the box (--crop-pad).
+        mot (bool): --save-mot: the tracks in MOTChallenge format (needs a TrackingStage among the stages).
+        show (bool): --show: a window (needs a display).
+    """
+
+    annotated: bool = True
+    codec: str | None = None
+    json: str | None = None
+    yolo_labels: bool = False
+    ext_output: bool = False
+    darknet_labels: bool = False
+    frames_every: int | None = None
+    crops: bool = False
+    crop_pad: float = 0.0
+    mot: bool = False
+    show: bool = False
+
+    def __post_init__(self) -> None:
+        if self.json is not None and self.json not in JSON_KINDS:
+            raise InputError(f"--save-json {self.json}: expected one of {', '.join(JSON_KINDS)}")
+
+    def sinks(self, out: Path, kind: str, items, names: Sequence[str] | None = None,
+              stages: Sequence[Stage] = ()) -> list[Sink]:
+        """The sinks of these outputs, in the order each result is written to them.
+
+        Args:
+            out (Path): the run's folder (it exists).
+            kind (str): "images" or "video" (what media.sources.source_items says of the source).
+            items: the source's items: image paths, or the video (path, URL, camera index, ImageSequence).
+            names (sequence of str or None): the model's class names: coco.json's categories (needed for it only).
+            stages (sequence of Stage): the run's stages; a TrackingStage among them gives the tracking outputs
+                (the MOT file, counts.json and events.jsonl).
+
+        Returns:
+            list of Sink: tracking outputs first (they read the tracks), then the JSON, labels, annotated images
+            or video, the dataset's files, and a window last.
+        """
+        tracking = next((stage for stage in stages if isinstance(stage, TrackingStage)), None)
+        sinks: list[Sink] = self.tracking_sinks(out, items, tracking) if tracking is not None else []
+        if self.ext_output:
+            sinks.append(ExtOutputSink())
+        if self.json == "darknet":
+            sinks.append(DarknetJsonSink(out / DARKNET_JSON))
+        elif self.json == "coco":
+            if names is None:
+                raise InputError("coco.json lists the model's classes as its categories: give the class names")
+            frames = (out, self.frames_every) if self.frames_every is not None else None  # the frames it writes
+            sinks.append(CocoDatasetSink(out / COCO_JSON, list(names), frames))
+        elif self.json:
+            sinks.append(RecordsJsonSink(out / RECORDS_JSON))
+        if self.yolo_labels:
+            sinks.append(YoloLabelsSink(out / LABELS_DIR))
+        if self.annotated and kind == "images":
+            sinks.append(AnnotatedImagesSink(out))
+        elif self.annotated:
+            sinks.append(AnnotatedVideoSink(out / f"{output_stem(items)}{output_suffix(self.codec, items)}", self.codec))
+        if self.darknet_labels:
+            sinks.append(DarknetLabelsSink())
+        if self.frames_every is not None:
+            sinks.append(FramesDatasetSink(out, self.frames_every))
+        if self.crops:
+            sinks.append(CropsSink(out / CROPS_DIR, self.crop_pad))
+        if self.show:
+            sinks.append(ShowSink())
+        return sinks
+
+    def tracking_sinks(self, out: Path, items, stage: TrackingStage) -> list[Sink]:
+        """The outputs of tracking: the MOT file (when asked for), counts.json and events.jsonl (when the stage
+        counts lines or zones); named after the video (or sequence) *items*."""
+        return tracking_sinks(out, output_stem(items), stage, self.mot)
+
+    @property
+    def darknet_box_order(self) -> bool:
+        """Whether an output lists boxes in the order darknet's NMS leaves them (Detections.nms_order_key): its
+        label files (--save-labels, --save-frames) and its JSON (--save-json darknet). That order needs each box's
+        class scores before NMS (detect(..., class_scores=True))."""
+        return self.darknet_labels or self.frames_every is not None or self.json == "darknet"
+
+    @staticmethod
+    def notes(sinks: Sequence[Sink]) -> list[str]:
+        """Lines for the end of a run: where darknet's label files went (beside the images, not in the run's
+        folder), what --save-frames kept, what coco.json holds."""
+        return [sink.summary() for sink in sinks if isinstance(sink, (DarknetLabelsSink, FramesDatasetSink,
+                                                                      CocoDatasetSink))]
+
+
+def output_stem(items) -> str:
+    """What a video's (or a sequence's) outputs are named after: the file's stem, a URL's last part (never its
+    credentials), cameraN, or the sequence folder's name."""
+    return items.stem if isinstance(items, ImageSequence) else video_stem(items)
