@@ -489,3 +489,13 @@ def test_the_live_url_is_printed_only_once_the_model_is_loaded(tmp_path: Path, c
                      "--output", str(tmp_path / "p")]) == 0
     err = capsys.readouterr().err
     assert "http://127.0.0.1:" in err and err.index("http://") < err.index("1 image(s)")
+
+
+def test_a_stop_while_waiting_for_viewers_leaves_no_run_folder(tmp_path: Path) -> None:
+    """Ctrl-C before the first viewer came: exit 130 and no empty output folder (it was made before the wait)."""
+    out = tmp_path / "out"
+    run = LiveRun(str(shared_path(IMAGES / "dog.jpg")), "--serve", "0", "--wait-viewers", "1", "--save-json",
+                  "--output", str(out))
+    run.wait_line(r"waiting for 1 viewer\(s\)")
+    assert run.finish(interrupt=True) == 130, run.stderr()
+    assert not out.exists()

@@ -141,23 +141,23 @@ def _detect_here(args, live: LiveView | None) -> int:
     options = _detect_options(args, names, windows)
     stages += dataset_stages(args, names)  # redaction, after tracking: it changes the pixels, not the boxes
     _describe(live)
-    out, made = run_folder(args.output)
-    before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
-    sinks = outputs(args).sinks(out, kind, items, names, stages) + ([live] if live else [])
-    status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
-    if live and status is not None:
-        live.watch(status)
-    _wait_for_viewers(args, live)
     detector, in_flight = plan_calls(model, kind, items, args.in_flight)
 
     def detect_batch(images):
         return detector.detect(images, args.thresh, args.nms, **options)
 
+    out, made = run_folder(args.output)
     try:
+        before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
+        sinks = outputs(args).sinks(out, kind, items, names, stages) + ([live] if live else [])
+        status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
+        if live and status is not None:
+            live.watch(status)
+        _wait_for_viewers(args, live)
         report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=stages,
                             channels=model.channels, live=camera, status=status, in_flight=in_flight)
-    finally:
-        drop_empty(made)  # --no-save with nothing else to write: no empty runs/detect/N left behind
+    finally:  # --no-save with nothing else to write, or a stop before the run: no empty runs/detect/N left behind
+        drop_empty(made)
     print(f"{report.summary()}{written_to(out, before)}", file=sys.stderr, flush=True)
     for line in Outputs.notes(sinks):
         print(line, file=sys.stderr, flush=True)
@@ -201,23 +201,22 @@ def _detect_many(args, live: LiveView | None) -> int:
     for jobs in stages:
         jobs += dataset_stages(args, names)
     _describe(live)
-    out, made = run_folder(args.output)
-    folders = [out / name for name in source_names(items)]
-    statuses = [SourceStatus(str(each)) for each in items]
-    sinks = []
-    made += make_folders(*folders)
-    befores = [folder_files(folder, made) for folder in folders]
-    for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
-        sinks.append(outputs(args).sinks(folder, "video", each, names, jobs)
-                     + ([live if index == 0 else live.source(index)] if live else []))
-        if live:
-            live.watch(status)
-    _wait_for_viewers(args, live)
-
     def detect_batch(frames):
         return model.detect(frames, args.thresh, args.nms, **options)
 
+    out, made = run_folder(args.output)
+    folders = [out / name for name in source_names(items)]
     try:
+        made += make_folders(*folders)
+        befores = [folder_files(folder, made) for folder in folders]
+        statuses = [SourceStatus(str(each)) for each in items]
+        sinks = []
+        for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
+            sinks.append(outputs(args).sinks(folder, "video", each, names, jobs)
+                         + ([live if index == 0 else live.source(index)] if live else []))
+            if live:
+                live.watch(status)
+        _wait_for_viewers(args, live)
         reports = run_many(items, detect_batch, sinks, args.batch, stages=stages, live=camera, statuses=statuses)
     finally:
         drop_empty(made)
