@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Union
 
 from ..core.errors import InputError
 from .coco_dataset import COCO_JSON, CocoDatasetSink
@@ -41,6 +41,7 @@ from .tracking_sinks import TrackingStage, tracking_sinks
 from .video_writer import output_suffix
 
 JSON_KINDS = ("darknet_py", "darknet", "coco")  # detections.json records, darknet's result.json, a COCO dataset
+SourceItems = Union[Sequence[str], str, int, ImageSequence]  # image paths, or one video (file, URL, camera, sequence)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Outputs:
         if self.json is not None and self.json not in JSON_KINDS:
             raise InputError(f"--save-json {self.json}: expected one of {', '.join(JSON_KINDS)}")
 
-    def sinks(self, out: Path, kind: str, items, names: Sequence[str] | None = None,
+    def sinks(self, out: Path, kind: str, items: SourceItems, names: Sequence[str] | None = None,
               stages: Sequence[Stage] = ()) -> list[Sink]:
         """The sinks of these outputs, in the order each result is written to them.
 
@@ -124,7 +125,7 @@ class Outputs:
             sinks.append(ShowSink())
         return sinks
 
-    def tracking_sinks(self, out: Path, items, stage: TrackingStage) -> list[Sink]:
+    def tracking_sinks(self, out: Path, items: SourceItems, stage: TrackingStage) -> list[Sink]:
         """The outputs of tracking: the MOT file (when asked for), counts.json and events.jsonl (when the stage
         counts lines or zones); named after the video (or sequence) *items*."""
         return tracking_sinks(out, output_stem(items), stage, self.mot)
@@ -144,7 +145,7 @@ class Outputs:
                                                                       CocoDatasetSink))]
 
 
-def output_stem(items) -> str:
+def output_stem(items: str | int | ImageSequence) -> str:
     """What a video's (or a sequence's) outputs are named after: the file's stem, a URL's last part (never its
     credentials), cameraN, or the sequence folder's name."""
     return items.stem if isinstance(items, ImageSequence) else video_stem(items)
