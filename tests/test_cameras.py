@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from darknet_py import cli
 from darknet_py.core.credentials import hide_credentials
-from darknet_py.core.errors import DarknetWarning
+from darknet_py.core.errors import DarknetWarning, InputError
 from darknet_py.live import LiveOptions, LiveView
 from darknet_py.media.frame_buffer import END, FrameQueue, LatestFrame
 from darknet_py.media.live_reader import LiveReader, LiveSourceOptions, backoff
@@ -117,6 +117,44 @@ def read_all(reader: LiveReader, buffer) -> list:
     reader.join(WAIT)
     assert not reader.is_alive()
     return items
+
+
+def test_a_stride_counts_a_live_sources_frames_across_reconnects() -> None:
+    """--vid-stride 3 on a camera: every 3rd frame received, counted over the connections (3 + 2 + 2 frames), each
+    with the run's clock as without a stride."""
+    reopen, _ = connections(FakeCapture(2, start=100), FakeCapture(2, start=200))
+    buffer = FrameQueue(64)
+    reader = LiveReader("cam", FakeCapture(3), reopen, buffer, LiveSourceOptions(reconnect=2, first_delay_s=0.001,
+                        longest_delay_s=0.004), SourceStatus("cam"), threading.Event(), lambda line: None, stride=3)
+    items = read_all(reader, buffer)
+    assert [int(item.image[0, 0, 0]) for item in items] == [0, 100, 201]  # received 1st, 4th, 7th
+    times = [item.time for item in items]
+    assert times == sorted(times) and times[0] == 0.0 and all(item.index is None for item in items)
+
+
+def test_video_frames_and_track_take_every_nth_frame(clip: Path) -> None:
+    """video_frames(vid_stride=N): the clip's frames 0, N, 2N, … as OpenCV reads them, `.frame` and `.time` theirs in
+    the file; track(vid_stride=N) on frames given as arrays takes the same ones."""
+    import darknet_py
+
+    capture, frames = cv2.VideoCapture(str(clip)), []
+    while (read := capture.read())[0]:
+        frames.append(read[1])
+    capture.release()
+    video = darknet_py.video_frames(str(clip), vid_stride=5)
+    seen = [(video.frame, video.time, image) for image in video]
+    assert [(frame, time) for frame, time, _ in seen] == [(0, 0.0), (5, 0.2), (10, 0.4)] and video.count == 3
+    assert all(np.array_equal(image, frames[frame]) for frame, _, image in seen)
+    with pytest.raises(InputError, match="--vid-stride 0"):
+        darknet_py.video_frames(str(clip), vid_stride=0)
+
+    class Model:  # what track() calls of a model: the frames it was given are what it detects on
+        def detect(self, image, *args, **kwargs):
+            given.append(image)
+            return [_dets([])]
+    given: list = []
+    assert len(list(darknet_py.track(Model(), iter(frames), vid_stride=4))) == 3
+    assert all(a is b for a, b in zip(given, frames[::4])) and len(given) == 3
 
 
 def test_a_dropped_source_is_reconnected_and_its_frames_go_on(monkeypatch) -> None:

@@ -108,7 +108,44 @@ def test_video_keeps_every_decoded_frame_size_and_timing(tmp_path: Path) -> None
     assert max(abs(a - b) for a, b in zip(times, written)) <= half_a_frame
 
 
+def test_vid_stride_detects_every_nth_frame_numbered_and_timed_as_in_the_source(tmp_path: Path) -> None:
+    """--vid-stride 5 on pedestrians.avi: the records are frames 0, 5, 10, … with their times in the source (frame /
+    25 fps), each one's detections those of that frame as OpenCV reads it; the annotated video holds those frames at
+    5 fps, so it plays as long as the source."""
+    import numpy as np
+
+    import darknet_py
+
+    source = str(shared_path(VIDEO / "pedestrians.avi"))
+    result = _run("detect", source, "--output", str(tmp_path), "--vid-stride", "5", "--save-json", "--size", "160")
+    assert result.returncode == 0, result.stderr
+    assert "69 frames (1280x720, 25 fps), every 5th frame" in result.stderr
+    records = json.loads((tmp_path / "detections.json").read_text())
+    assert [r["frame"] for r in records] == list(range(0, 341, 5))
+    assert [r["time"] for r in records] == [round(frame / 25, 6) for frame in range(0, 341, 5)]
+    cfg, weights = official("yolov4-tiny")
+    model = darknet_py.load(cfg, weights, size=160)
+    capture, frames = cv2.VideoCapture(source), []
+    while (read := capture.read())[0]:
+        frames.append(read[1])
+    capture.release()
+    assert sum(bool(r["detections"]) for r in records) > 30  # people are found
+    for record in records:  # each record: its own frame's detections
+        expected = json.loads(model.detect(frames[record["frame"]])[0].to_json())["detections"]
+        assert [d["name"] for d in record["detections"]] == [d["name"] for d in expected]
+        assert np.allclose([d["box"] for d in record["detections"]], [d["box"] for d in expected], atol=1e-2)
+    video = cv2.VideoCapture(str(tmp_path / "pedestrians.mp4"))
+    count = 0
+    while video.read()[0]:
+        count += 1
+    assert count == 69 and video.get(cv2.CAP_PROP_FPS) == 5
+
+
 @pytest.mark.parametrize("args, message", [
+    (["detect", "dog.jpg", "--vid-stride", "2"], "error: --vid-stride takes every Nth frame of a video; the source is "
+                                                 "1 separate image(s)"),
+    (["detect", "dog.jpg", "--vid-stride", "0"], "error: --vid-stride 0: give a number of frames, 1 or more"),
+    (["detect", "dog.jpg", "--ray", "--vid-stride", "3"], "error: --vid-stride 3 is not available with --ray"),
     (["detect", "nowhere.jpg"], "error: source not found: nowhere.jpg"),
     (["detect", "dog.jpg", "--model", "yolov9"], "error: unknown model 'yolov9'"),
     (["detect", "dog.jpg", "--half"], "error: --half needs the torch backend on a CUDA device"),

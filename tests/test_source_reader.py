@@ -70,3 +70,37 @@ def test_readers_waiting_for_room_end_when_closed() -> None:
         assert event.wait(30)  # 8 frames held: the reader now waits for room
     close_all(readers)  # waits for files' readers to the end: a reader that stayed blocked would time the test out
     assert not any(reader._thread.is_alive() or reader._capture.isOpened() for reader in readers)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("stride", [3, 7])
+def test_a_stride_gives_the_files_frames_0_n_2n_numbered_and_timed_as_in_the_file(stride: int) -> None:
+    """--vid-stride N: OpenCV's reading of frames 0, N, 2N, … of pedestrians.avi (the frames between are grabbed, not
+    converted), each with its number in the file and its time there (number / 25 fps); the expected count and the
+    rate of the frames given are the file's divided by N."""
+    path = str(shared_path(VIDEO / "pedestrians.avi"))
+    reader = SourceReader(path, LiveSourceOptions(), stride)
+    assert reader.expected_frames == -(-341 // stride) and reader.rate == 25.0 / stride
+    reader.start(SourceStatus(reader.name), batch=4)
+    try:
+        given = [(reader.frame_number(item, count), item.time, _digest(item.image))
+                 for count, item in enumerate(reader.frames())]
+    finally:
+        reader.close()
+    capture, theirs = cv2.VideoCapture(path), []
+    while (read := capture.read())[0]:
+        theirs.append(_digest(read[1]))
+    capture.release()
+    kept = list(range(0, len(theirs), stride))
+    assert len(theirs) == 341 and len(given) == len(kept) == reader.expected_frames
+    assert [number for number, _, _ in given] == kept
+    assert [time for _, time, _ in given] == [round(number / 25.0, 6) for number in kept]
+    assert [digest for _, _, digest in given] == [theirs[number] for number in kept]
+
+
+def test_a_stride_below_one_is_refused_before_the_source_opens(tmp_path: Path) -> None:
+    from darknet_py.core.errors import InputError
+
+    for stride in (0, -2):
+        with pytest.raises(InputError, match=f"--vid-stride {stride}: give a number of frames, 1 or more"):
+            SourceReader(str(tmp_path / "not-there.mp4"), LiveSourceOptions(), stride)

@@ -16,6 +16,7 @@ from ..media.many_sources import run_many
 from ..media.outputs import Outputs
 from ..media.run import RunReport, check_in_flight, plan_calls, run_source
 from ..media.sinks import Stage
+from ..media.source_reader import check_stride
 from ..media.source_status import SourceStatus
 from ..media.sources import first_shared_name, source_items, source_names
 from ..media.tracking_sinks import TrackingStage
@@ -68,6 +69,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="detections running at once, each on a share of the cores (on the CPU: torch, onnxruntime, "
                         "OpenVINO): more frames/s, each frame later; default 2 for files and images, 1 for cameras "
                         "and streams; 1: one at a time")
+    p.add_argument("--vid-stride", type=int, default=1, metavar="N",
+                   help="detect every Nth frame of a video, stream or camera (default 1: every frame): N times less "
+                        "work; outputs keep each frame's number and time in the source, and the annotated video plays "
+                        "at the source's speed (fps / N)")
     ray = p.add_argument_group("distributed (Ray)")
     ray.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
                      help="run on Ray: no ADDRESS starts a local Ray; 'auto' or ray://host:port joins a cluster")
@@ -131,6 +136,10 @@ def _detect_here(args, live: LiveView | None) -> int:
     camera = live_source_options(args)
     stages = _stages(args)  # its flags checked (and the tracker library found) before the model loads
     kind, items = detect_source(args, stages)
+    check_stride(args.vid_stride)
+    if kind == "images" and args.vid_stride != 1:
+        raise InputError(f"--vid-stride takes every Nth frame of a video; the source is {len(items)} separate "
+                         "image(s)")
     check_dataset_args(args, kind, items)
     if kind == "images":
         _refuse_shared_names(args, items)
@@ -155,7 +164,8 @@ def _detect_here(args, live: LiveView | None) -> int:
             live.watch(status)
         _wait_for_viewers(args, live)
         report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=stages,
-                            channels=model.channels, live=camera, status=status, in_flight=in_flight)
+                            channels=model.channels, live=camera, status=status, in_flight=in_flight,
+                            vid_stride=args.vid_stride)
     finally:  # --no-save with nothing else to write, or a stop before the run: no empty runs/detect/N left behind
         drop_empty(made)
     print(f"{report.summary()}{written_to(out, before)}", file=sys.stderr, flush=True)
@@ -187,6 +197,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     args.batch = len(items) if args.batch is None else args.batch  # one frame a source a batch at most, by default
     windows = tile_options(args)
     camera = live_source_options(args)
+    check_stride(args.vid_stride)
     stages = [_stages(args) for _ in items]  # a tracker per source: each follows one camera
     for each in items:
         check_dataset_args(args, "video", each)
@@ -217,7 +228,8 @@ def _detect_many(args, live: LiveView | None) -> int:
             if live:
                 live.watch(status)
         _wait_for_viewers(args, live)
-        reports = run_many(items, detect_batch, sinks, args.batch, stages=stages, live=camera, statuses=statuses)
+        reports = run_many(items, detect_batch, sinks, args.batch, stages=stages, live=camera, statuses=statuses,
+                           vid_stride=args.vid_stride)
     finally:
         drop_empty(made)
     for folder, before, report in zip(folders, befores, reports):
@@ -262,6 +274,7 @@ def _run_detect_on_ray(args) -> int:
     from ..distributed.ray_detect import RayOptions, detect_on_ray, print_report, require_ray
 
     given_flags = (("--show", args.show), ("--save-txt", args.save_txt), ("--ext-output", args.ext_output),
+                   (f"--vid-stride {args.vid_stride}", args.vid_stride != 1),
                    (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):
         if given:

@@ -40,15 +40,16 @@ class Capture(Protocol):
 
 
 class Decoded(NamedTuple):
-    """A decoded frame, its time in the stream (seconds since the run's first frame; None for a file, whose
-    frames are timed by index / fps), and for a live source the moment the camera sent it (`captured`:
+    """A decoded frame, its time in the stream (seconds since the run's first frame; None for a file read frame by
+    frame, whose frames are timed by index / fps), for a live source the moment the camera sent it (`captured`:
     time.monotonic() seconds: the frame's presentation time on our clock, placed by the earliest arrival of the
     connection's frames so far; a webcam's frame: when it was read), from which the detection's lag behind the
-    camera is measured."""
+    camera is measured, and for a file read every Nth frame (a vid_stride) its number among the file's frames."""
 
     image: np.ndarray
     time: float | None
     captured: float | None = None
+    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,12 @@ class LiveReader(threading.Thread):
         status (SourceStatus): told of drops and reconnects (for /health).
         stop (threading.Event): set by the detection loop when it ends; the reader then ends too.
         report (callable): where the drop and reconnect lines go (default: stderr).
+        stride (int): only every *stride*th frame received goes into the buffer (a vid_stride); 1: every one.
     """
 
     def __init__(self, source: str, capture: Capture, reopen: Callable[[], Capture], buffer: FrameQueue | LatestFrame,
                  options: LiveSourceOptions, status: SourceStatus, stop: threading.Event,
-                 report: Callable[[str], None] = say) -> None:
+                 report: Callable[[str], None] = say, stride: int = 1) -> None:
         super().__init__(name="live-reader", daemon=True)  # a reader stuck in a read never holds the program
         self.name_shown = hide_credentials(str(source))
         self.capture, self.reopen, self.buffer = capture, reopen, buffer
@@ -114,6 +116,8 @@ class LiveReader(threading.Thread):
         self.gave_up: str | None = None  # why the reader stopped trying, when it did
         self.size: tuple[int, ...] | None = None  # the first connection's frame shape: later ones are fitted to it
         self._origin: float | None = None  # monotonic time of the run's first frame
+        self.stride = stride
+        self._received = 0  # frames received, all connections together (the stride counts them)
 
     def run(self) -> None:
         capture: Capture | None = self.capture
@@ -151,7 +155,9 @@ class LiveReader(threading.Thread):
             # the stream's own clock within a connection (steady, whatever the decoding pace); across a gap,
             # the wall clock: a record's time says when the camera saw it, gap included
             at = anchor[0] + (pts - anchor[1]) if anchor is not None and pts is not None else now - self._origin
-            self.buffer.put(Decoded(self._fit(image), round(at, 6), earliest + pts if pts is not None else now))
+            if self._received % self.stride == 0:
+                self.buffer.put(Decoded(self._fit(image), round(at, 6), earliest + pts if pts is not None else now))
+            self._received += 1
             count += 1
         return count
 

@@ -59,13 +59,14 @@ class _Source:
         reader = self.reader
         return VideoReport(self.count, reader.fps, reader.size, interrupted, None, reader.header_frames,
                            reader.skipped, live=reader.live, dropped_frames=reader.dropped,
-                           drops=self.status.snapshot()["drops"], gave_up=reader.gave_up, no_frames=self.empty)
+                           drops=self.status.snapshot()["drops"], gave_up=reader.gave_up, no_frames=self.empty,
+                           stride=reader.stride)
 
 
 def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarray]], list[Detections]],
              sinks: Sequence[Sequence[Sink]], batch: int | None = None, *, stages: Sequence[Sequence[Stage]] = (),
              live: LiveSourceOptions = LiveSourceOptions(),
-             statuses: Sequence[SourceStatus] | None = None) -> list[VideoReport]:
+             statuses: Sequence[SourceStatus] | None = None, vid_stride: int = 1) -> list[VideoReport]:
     """Detect on several video sources at once through one *detect_batch*, each source's results to its sinks.
 
     Args:
@@ -76,6 +77,7 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
         stages (sequence of sequences of Stage): each source's stages (tracking, redaction); default none.
         live (LiveSourceOptions): reconnects and latest-frame mode of the live sources.
         statuses (sequence of SourceStatus or None): each source's figures for /health and /metrics.
+        vid_stride (int): detect every Nth frame of each source (see video.run_video).
 
     Returns:
         list of VideoReport: one per source, in order (`interrupted` set on all when a stop ended the run; a file
@@ -98,7 +100,7 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
     readers: list[SourceReader] = []
     try:  # every source opened before any is read: one that cannot be opened fails the run before any output
         for source in sources:
-            readers.append(SourceReader(source, live))
+            readers.append(SourceReader(source, live, vid_stride))
     except BaseException:
         close_all(readers)
         raise
@@ -119,8 +121,8 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
                 turn += 1
                 for (run, item), dets in zip(pending, detect_batch([item.image for _, item in pending])):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
-                        result = Result(run.name, run.count, item.image, dets, fps=run.reader.fps, stream_time=item.time,
-                                        captured=item.captured)
+                        result = Result(run.name, run.reader.frame_number(item, run.count), item.image, dets,
+                                        fps=run.reader.rate, stream_time=item.time, captured=item.captured)
                         write_all(run.sinks, through_stages(run.stages, result))
                     run.count += 1
                     progress.update()

@@ -66,6 +66,8 @@ class RunReport:
         done = f"{report.frames} frames ({report.size[0]}x{report.size[1]}, {report.fps:g} fps)"
         if report.skipped:
             done += f", {report.skipped} unreadable frame(s) skipped"
+        if report.stride > 1:
+            done += f", every {_ordinal(report.stride)} frame"
         if report.dropped_frames:
             done += f", {report.dropped_frames} dropped for newer ones"
         if report.drops:
@@ -114,7 +116,7 @@ def check_in_flight(requested: int | None) -> None:
 def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatch, sinks: Sequence[Sink],
                batch: int = 1, sequence: Callable[[], ContextManager] | None = None,
                stages: Sequence[Stage] = (), channels: int = 3, live: LiveSourceOptions = LiveSourceOptions(),
-               status: SourceStatus | None = None, in_flight: int = 1) -> RunReport:
+               status: SourceStatus | None = None, in_flight: int = 1, vid_stride: int = 1) -> RunReport:
     """Detect on a source as `sources.source_items` describes it, writing through *sinks*.
 
     Args:
@@ -130,6 +132,7 @@ def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatc
         status (SourceStatus or None): a video source's figures for /health and /metrics.
         in_flight (int): detect_batch calls at once (see `plan_calls`); above 1 it must be safe to call from
             several threads.
+        vid_stride (int): a video's every Nth frame (see run_video); images ignore it.
 
     Returns:
         RunReport: how many were done, and whether a stop ended the run.
@@ -137,7 +140,7 @@ def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatc
     if kind == "images":
         return run_images(list(items), detect_batch, sinks, batch, stages, channels, in_flight)
     report = run_video(items, detect_batch, batch=batch, sinks=sinks, sequence=sequence, stages=stages, live=live,
-                       status=status, in_flight=in_flight)
+                       status=status, in_flight=in_flight, vid_stride=vid_stride)
     return RunReport(report.frames, report.interrupted, report)
 
 
@@ -235,3 +238,9 @@ def none_readable(failures: list[str]) -> InputError:
     """The error of a run where no image could be read (detect, classify), from each image's reason."""
     return InputError(failures[0] if len(failures) == 1 else f"none of the {len(failures)} images could be read (the "
                       f"first: {failures[0]})")
+
+
+def _ordinal(n: int) -> str:
+    """2nd, 3rd, 4th, 11th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

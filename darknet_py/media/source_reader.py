@@ -38,20 +38,26 @@ class SourceReader:
         source (str, int or ImageSequence): a video file, a stream URL, a camera index, or a folder of frames.
         live (LiveSourceOptions): reconnect tries and latest-frame mode, for a live source (files ignore them, with
             one warning, video_source.ignored_for_files).
+        stride (int): give every *stride*th frame (a vid_stride): a file's frames 0, N, 2N, … (those between are
+            decoded, as the next needs them, but not converted nor queued), a live source's every Nth frame received;
+            1 (the default): every frame.
 
     Raises:
-        InputError: the source cannot be opened (video_source.cannot_open says why).
+        InputError: the source cannot be opened (video_source.cannot_open says why), or *stride* is below 1.
 
     Attributes:
         name (str): the source as shown in messages (credentials hidden).
         live (bool): a camera or a live stream (reconnected after drops, the newest frame by default).
         fps (float): the rate its frames play at (video_source.frame_rate).
+        stride (int): every how many frames one is given.
         size (tuple of int): (width, height) of its frames.
         header_frames (int): the frame count its header claims (0 when it says none).
         buffer (FrameQueue, LatestFrame or None): what the reader fills, once started.
     """
 
-    def __init__(self, source: str | int | ImageSequence, live: LiveSourceOptions) -> None:
+    def __init__(self, source: str | int | ImageSequence, live: LiveSourceOptions, stride: int = 1) -> None:
+        check_stride(stride)
+        self.stride = stride
         self.source = source
         self.name = hide_credentials(str(source))
         self.options = live
@@ -67,12 +73,25 @@ class SourceReader:
         self._skipped = [0]  # counted by a file's reader thread
 
     @property
+    def rate(self) -> float:
+        """The rate of the frames it gives: `fps` / `stride` (an annotated video of them plays at the source's
+        speed; a tracker sees this much time between them)."""
+        return self.fps / self.stride
+
+    @property
     def expected_frames(self) -> int:
         """The frames a file should give (0: unknown): its header's count, less the empty "repeat" entries an AVI
-        index counts when its header rate is a multiple of the pictures' (video_source.frame_rate)."""
-        if self.header_frames and self._header_fps >= 1.5 * self.fps:
-            return round(self.header_frames * self.fps / self._header_fps)
-        return self.header_frames
+        index counts when its header rate is a multiple of the pictures' (video_source.frame_rate), one in `stride`."""
+        count = self.header_frames
+        if count and self._header_fps >= 1.5 * self.fps:
+            count = round(count * self.fps / self._header_fps)
+        return -(-count // self.stride)
+
+    def frame_number(self, item: Decoded, count: int) -> int:
+        """A given frame's number in its source, for its Result: a strided file's own frame number, else *count*
+        (the frames given before it: a file's frame number at stride 1; a live source's frames are numbered as
+        they are given)."""
+        return item.index if item.index is not None else count
 
     def start(self, status: SourceStatus, batch: int = 1,
               on_change: Callable[[], None] = lambda: None) -> FrameQueue | LatestFrame:
@@ -91,13 +110,14 @@ class SourceReader:
         if self._reopen is None:
             self.buffer = FrameQueue(size, on_change)
             self._thread = threading.Thread(target=_read_file, args=(self._capture, self.buffer, self._stop,
-                                                                     self._skipped), daemon=True)
+                                                                     self._skipped, self.stride, self.fps), daemon=True)
         else:
             buffer = FrameQueue(size, on_change) if self.options.keep_all_frames else LatestFrame(on_change)
             self.buffer = buffer
             status.count_dropped_frames(lambda: buffer.dropped)
             shown = f"camera {self.source}" if isinstance(self.source, int) else self.name
-            self._thread = LiveReader(shown, self._capture, self._reopen, buffer, self.options, status, self._stop)
+            self._thread = LiveReader(shown, self._capture, self._reopen, buffer, self.options, status, self._stop,
+                                      stride=self.stride)
         self._thread.start()
         return self.buffer
 
@@ -164,19 +184,36 @@ def close_all(readers: Sequence[SourceReader]) -> None:
             reader._thread.join(max(deadline - time.monotonic(), 0.0) if reader.live else None)
 
 
-def _read_file(capture: cv2.VideoCapture, frames: FrameQueue, stop: threading.Event, skipped: list[int]) -> None:
-    """Decoded frames of a file into the queue. A frame that fails to decode, or comes at another size than
-    the first, is skipped and counted (skipped[0]) as long as good frames follow it."""
-    failed, size = 0, None
+def check_stride(stride: int) -> None:
+    """InputError unless *stride* (`--vid-stride`) is a whole number of frames, 1 or more."""
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise InputError(f"--vid-stride {stride}: give a number of frames, 1 or more (1: every frame)")
+
+
+def _read_file(capture: cv2.VideoCapture, frames: FrameQueue, stop: threading.Event, skipped: list[int],
+               stride: int = 1, fps: float = 0.0) -> None:
+    """Decoded frames of a file into the queue: every *stride*th one (numbered among the file's good frames, and timed
+    index / *fps*, when *stride* is above 1). A frame that fails to decode, or comes at another size than the first,
+    is skipped and counted (skipped[0]) as long as good frames follow it; frames passed over by the stride are only
+    grabbed (decoded, not converted), so their size is not checked."""
+    failed, size, index = 0, None, 0
     try:
         while not stop.is_set() and failed < MAX_FAILED_READS:
-            ok, frame = capture.read()
-            if not ok or frame is None or (size is not None and frame.shape != size):
-                failed += 1
-                continue
+            if size is not None and index % stride:
+                if not capture.grab():
+                    failed += 1
+                    continue
+                frame = None
+            else:
+                ok, frame = capture.read()
+                if not ok or frame is None or (size is not None and frame.shape != size):
+                    failed += 1
+                    continue
             skipped[0] += failed if size is not None else 0
             failed, size = 0, size or frame.shape
-            frames.put(Decoded(frame, None))
+            if frame is not None:
+                frames.put(Decoded(frame, None) if stride == 1 else Decoded(frame, round(index / fps, 6), None, index))
+            index += 1
     finally:
         capture.release()
         frames.close()

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Iterable, Iterator
 
@@ -20,12 +21,13 @@ import numpy as np
 from ..pipeline.detections import Detections
 from ..pipeline.tracking import DEFAULT_TRACKER, Tracker, make_tracker
 from .sinks import DEFAULT_FPS
+from .source_reader import check_stride
 from .video_frames import video_frames
 
 
 def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tracker: str | Tracker = DEFAULT_TRACKER,
           conf_thresh: float = 0.25, nms_thresh: float = 0.45, *, fps: float | None = None, with_frames: bool = False,
-          reconnect: int | None = None, keep_all_frames: bool = False,
+          reconnect: int | None = None, keep_all_frames: bool = False, vid_stride: int = 1,
           **detect_options) -> Iterator[Detections] | Iterator[tuple[np.ndarray, Detections]]:
     """Detect on every frame of *source* and follow the objects: one `Detections` per frame, with `track_ids`.
 
@@ -44,6 +46,8 @@ def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tr
             off by default, so that collecting the Detections of a long video does not hold every frame.
         reconnect (int, optional): a live source's reconnect tries after a drop; None: for ever (as video_frames).
         keep_all_frames (bool): a live source's every frame, not the newest each time (as video_frames).
+        vid_stride (int): detect and track every Nth frame only (as video_frames; frames given as arrays too); the
+            tracker is told the rate of the frames it sees (fps / N).
         **detect_options: more of `model.detect`'s options (`classes`, `names`, `multi_label`, ...).
 
     Yields:
@@ -54,11 +58,14 @@ def track(model, source: str | int | os.PathLike[str] | Iterable[np.ndarray], tr
         InputError: an unreadable source, a single image, an unknown tracker, or no `trackers` library installed.
     """
     if isinstance(source, (str, int, os.PathLike)):
-        frames: Iterable[np.ndarray] = video_frames(source, reconnect=reconnect, keep_all_frames=keep_all_frames)
+        frames: Iterable[np.ndarray] = video_frames(source, reconnect=reconnect, keep_all_frames=keep_all_frames,
+                                                    vid_stride=vid_stride)
         rate: float | None = frames.fps
     else:
-        frames, rate = source, None
-    follow = make_tracker(tracker, fps or rate or DEFAULT_FPS) if isinstance(tracker, str) else tracker
+        check_stride(vid_stride)
+        frames, rate = itertools.islice(source, 0, None, vid_stride), None
+    # the tracker sees one frame in vid_stride: that much more time passes between them
+    follow = make_tracker(tracker, (fps or rate or DEFAULT_FPS) / vid_stride) if isinstance(tracker, str) else tracker
     for frame in frames:
         dets = model.detect(frame, conf_thresh, nms_thresh, **detect_options)[0]
         dets.track_ids = follow.update(dets)

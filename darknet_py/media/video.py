@@ -38,6 +38,7 @@ class VideoReport:
     dropped_frames: int = 0  # live: frames skipped because a newer one came before detection was ready
     drops: int = 0  # live: connections lost (each followed by reconnect tries)
     gave_up: str | None = None  # live: why the run ended (the reconnect tries ran out), else None
+    stride: int = 1  # every how many frames of the source one was detected (--vid-stride)
     no_frames: str | None = None  # one of several sources (run_many), a file that gave no frame: why; else None
 
 
@@ -45,7 +46,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
               output: str | None = None, batch: int = 1, *, sinks: Sequence[Sink] = (), codec: str | None = None,
               sequence: Callable[[], ContextManager] | None = None, stages: Sequence[Stage] = (),
               live: LiveSourceOptions = LiveSourceOptions(), status: SourceStatus | None = None,
-              in_flight: int = 1) -> VideoReport:
+              in_flight: int = 1, vid_stride: int = 1) -> VideoReport:
     """Detect on every frame of *source* (the newest frame each time, for a live source), handing each frame's
     `Result` to every sink.
 
@@ -74,6 +75,9 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
         in_flight (int): detect_batch calls running at once, on as many threads (in_flight.in_order); the frames'
             results still reach the sinks in order, from this thread. Above 1, detect_batch must be safe to call
             from several threads (a `Backend.concurrent` twin's detect is); a recurrent model needs 1.
+        vid_stride (int): detect every Nth frame (source_reader.SourceReader's stride): each Result keeps its frame's
+            number and time in the source, and its `fps` is the source's / N (an annotated video plays at the
+            source's speed).
 
     Returns:
         VideoReport: frames done, the source's fps and size, whether a stop ended it, the annotated video, and for
@@ -82,8 +86,8 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
     live.check()
     sinks = ([AnnotatedVideoSink(output, codec)] if output else []) + list(sinks)
     videos = [sink for sink in sinks if isinstance(sink, AnnotatedVideoSink)]
-    reader = SourceReader(source, live)
-    name, fps = reader.name, reader.fps
+    reader = SourceReader(source, live, vid_stride)
+    name, fps = reader.name, reader.rate
     status = status or SourceStatus(name)
     sinks.append(status)  # last: it counts the frames every other sink has written
     reader.start(status, batch)
@@ -102,8 +106,8 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
             for pending, found in scope.enter_context(detected):
                 for item, dets in zip(pending, found):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
-                        result = Result(name, count, item.image, dets, fps=fps, stream_time=item.time,
-                                        captured=item.captured)
+                        result = Result(name, reader.frame_number(item, count), item.image, dets, fps=fps,
+                                        stream_time=item.time, captured=item.captured)
                         write_all(sinks, through_stages(stages, result))
                     count += 1
                     progress.update()
@@ -127,6 +131,6 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
             raise failure  # refused before any frame (e.g. a codec the first frame's size rules out): its own words
         kept = "".join(f"; {video.path} holds the {video.frames} frames done" for video in videos)
         raise InputError(f"video stopped after {count} frames: {failure}{kept}") from failure
-    return VideoReport(count, fps, reader.size, interrupted, videos[0].path if videos else None, reader.header_frames,
-                       reader.skipped, live=reader.live, dropped_frames=reader.dropped,
-                       drops=status.snapshot()["drops"], gave_up=reader.gave_up)
+    return VideoReport(count, reader.fps, reader.size, interrupted, videos[0].path if videos else None,
+                       reader.header_frames, reader.skipped, live=reader.live, dropped_frames=reader.dropped,
+                       drops=status.snapshot()["drops"], gave_up=reader.gave_up, stride=reader.stride)

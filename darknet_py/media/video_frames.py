@@ -24,7 +24,7 @@ from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from .live_reader import LiveSourceOptions
 from .sequence import ImageSequence
-from .source_reader import SourceReader
+from .source_reader import SourceReader, check_stride
 from .source_status import SourceStatus
 from .sources import source_items
 
@@ -38,16 +38,20 @@ class VideoFrames:
         reconnect (int or None): a live source's reconnect tries after a drop before the frames end; None: for ever.
         keep_all_frames (bool): a live source gives every frame (the loop may fall behind the camera) instead of the
             newest one each time.
+        vid_stride (int): give every Nth frame: a file's frames 0, N, 2N, … (`.frame` and `.time` are theirs in the
+            file), a live source's every Nth frame received; 1: every frame.
 
     Raises:
         InputError: a source that cannot be opened (with FFmpeg's reason for a file), a single image or a list of
-            them, a negative `reconnect`.
+            them, a negative `reconnect`, a `vid_stride` below 1.
 
     Attributes:
         fps (float): the frame rate (a video's own, as `detect` reads it; a folder's 25 unless it says otherwise).
         size (tuple of int): (width, height) of the frames.
         live (bool): a camera or a live stream (reconnected, the newest frame by default).
         count (int): frames given so far.
+        frame (int or None): the number of the frame last given: a file's frame number (vid_stride counted), a live
+            source's count of frames given before it; None before the first.
         time (float or None): the time of the frame last given, in seconds from the first: a live source's own (the
             outage of a reconnection included), a file's frame number / fps, as `detect`'s records give it.
         captured (float or None): a live source's frame last given: the moment the camera sent it, in
@@ -59,15 +63,17 @@ class VideoFrames:
     """
 
     def __init__(self, source: str | int | os.PathLike[str], *, reconnect: int | None = None,
-                 keep_all_frames: bool = False) -> None:
+                 keep_all_frames: bool = False, vid_stride: int = 1) -> None:
         options = LiveSourceOptions(reconnect=reconnect, keep_all_frames=keep_all_frames)
         options.check()
-        self._reader = SourceReader(_openable(source), options)
+        check_stride(vid_stride)  # before the source is opened
+        self._reader = SourceReader(_openable(source), options, vid_stride)
         self.name = self._reader.name
         self.fps: float = self._reader.fps
         self.size: tuple[int, int] = self._reader.size
         self.live: bool = self._reader.live
         self.count = 0
+        self.frame: int | None = None
         self.time: float | None = None
         self.captured: float | None = None
         self._started = False
@@ -85,6 +91,7 @@ class VideoFrames:
         self._reader.start(SourceStatus(self.name))
         try:
             for item in self._reader.frames():
+                self.frame = self._reader.frame_number(item, self.count)
                 self.time = item.time if item.time is not None else self.count / self.fps
                 self.captured = item.captured
                 self.count += 1
@@ -139,20 +146,21 @@ def _openable(source: str | int | os.PathLike[str]) -> str | int | ImageSequence
 
 
 def video_frames(source: str | int | os.PathLike[str], *, reconnect: int | None = None,
-                 keep_all_frames: bool = False) -> VideoFrames:
+                 keep_all_frames: bool = False, vid_stride: int = 1) -> VideoFrames:
     """The decoded BGR frames of *source*, read ahead on a background thread, live sources reconnected.
 
     Args:
         source (str, int or path): a video file, a stream URL, a camera index, or a folder of frames.
         reconnect (int or None): a live source's tries after a drop before the frames end; None: for ever.
         keep_all_frames (bool): a live source gives every frame instead of the newest each time.
+        vid_stride (int): every Nth frame only (see VideoFrames); 1: every frame.
 
     Returns:
         VideoFrames: iterate it for the frames (once); `.fps`, `.size`, `.live`, and after or during the loop
-        `.count`, `.time`, `.captured`, `.dropped`, `.skipped`, `.gave_up`.
+        `.count`, `.frame`, `.time`, `.captured`, `.dropped`, `.skipped`, `.gave_up`.
 
     Raises:
         InputError: the source cannot be opened (see VideoFrames); iterating raises it for a file with no decodable
             frame.
     """
-    return VideoFrames(source, reconnect=reconnect, keep_all_frames=keep_all_frames)
+    return VideoFrames(source, reconnect=reconnect, keep_all_frames=keep_all_frames, vid_stride=vid_stride)
