@@ -10,7 +10,7 @@ output's rows and thresholds, and the `Backend` protocol — whose detect() is t
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager, Sequence
+from typing import ContextManager, NoReturn, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,22 @@ INPUT_NAME = "images"  # the pixels input of every export
 
 class GraphDetector:
     """The torch model's `.detect()` and `Detections` over an exported graph (the `Backend` protocol);
-    subclasses run the graph."""
+    subclasses run the graph.
+
+    Args:
+        source (str): the model's file, or a stand-in name ("<bytes>") for one given in memory; used in messages.
+        meta (dict): the export's "darknet_py" metadata (format.metadata.parse_metadata): input size, letterbox,
+            class names, head specs, output format, batch, dynamic size.
+        device (str): the device the runtime runs on ("cpu", "cuda:0", an OpenVINO device).
+        size (int, sequence of int or None): the input size to run at, a side or (width, height); None: the
+            export's.
+        resize (str or None): the image resize ("darknet" or "opencv"); None: the one the export records (darknet's
+            for files from before it was recorded).
+
+    Raises:
+        InputError: a size other than the export's for a fixed-size export, a size that is not a multiple of the
+            network's stride, or an unknown resize.
+    """
 
     backend = ""  # the registry name (darknet_py.backends.BACKENDS)
     is_classifier = False
@@ -62,12 +77,20 @@ class GraphDetector:
         """One run of the graph: named inputs → its outputs in the file's order (arrays the caller may keep)."""
         raise NotImplementedError
 
-    def serialized(self):
-        """The model as bytes (to ship it to other processes; the constructor takes it back)."""
+    def serialized(self) -> bytes | tuple[bytes, bytes]:
+        """The model as bytes (to ship it to other processes; the constructor takes it back).
+
+        Returns:
+            bytes or tuple of (bytes, bytes): the file's bytes; OpenVINO IR gives (xml, bin).
+        """
         raise NotImplementedError
 
     def options(self) -> dict:
-        """Constructor keywords, besides device, size and threads, that rebuild this detector elsewhere."""
+        """Constructor keywords, besides device, size and threads, that rebuild this detector elsewhere.
+
+        Returns:
+            dict: {"resize": the image resize} (a runtime may add its own).
+        """
         return {"resize": self.resize}
 
     # -- shared -----------------------------------------------------------------------------
@@ -88,6 +111,7 @@ class GraphDetector:
 
     @property
     def num_classes(self) -> int:
+        """Classes of the first detection head (0 for an export with none)."""
         return self.heads[0].classes if self.heads else 0
 
     def _chunks(self, pixels: np.ndarray) -> list[tuple[int, np.ndarray]]:
@@ -103,7 +127,17 @@ class GraphDetector:
         return self._infer({INPUT_NAME: np.ascontiguousarray(chunk, np.float32), **(feeds or {})})
 
     def run(self, pixels: np.ndarray) -> list[np.ndarray]:
-        """The graph's outputs for network-ready pixels (N, C, H, W float32), padding removed."""
+        """The graph's outputs for network-ready pixels (N, C, H, W float32), padding removed.
+
+        The images are run in chunks of the export's batch (one chunk for a free batch), a last short chunk padded
+        with blank images for a fixed-batch graph; the chunks' outputs are joined along the batch axis.
+
+        Args:
+            pixels (np.ndarray): (N, C, H, W) network-ready pixels, at the detector's `height` x `width`.
+
+        Returns:
+            list of np.ndarray: the graph's outputs in the file's order, N rows each.
+        """
         parts = [[o[: len(chunk)] for o in self._forward(chunk)] for _, chunk in self._chunks(pixels)]
         if len(parts) == 1:
             return parts[0]
@@ -112,23 +146,40 @@ class GraphDetector:
     # -- the Backend protocol -----------------------------------------------------------------------
     @property
     def traits(self) -> BackendTraits:
+        """Name, device, precision, batch limit (the export's fixed batch, else None); candidates unless `nms`."""
         precision = "int8" if self.meta.get("int8") else "float16" if self.meta.get("half") else "float32"
         return BackendTraits(name=self.backend, device=self.device, precision=self.precision_name(precision),
                              max_batch=self.meta["batch"] or None, candidates=self.output_format != "nms")
 
     def precision_name(self, exported: str) -> str:
-        """The precision it computes in, given the export's ("float32", "float16", "int8")."""
+        """The precision it computes in, given the export's ("float32", "float16", "int8").
+
+        Args:
+            exported (str): the export's precision, from its metadata.
+
+        Returns:
+            str: *exported* itself here; a runtime that computes otherwise says what it computes in.
+        """
         return exported
 
     def portable(self) -> Portable:
+        """What rebuilds this detector in another process: its backend name, `serialized()` and `options()`."""
         return Portable(self.backend, self.serialized(), self.options())
 
     def sequence(self) -> ContextManager:
+        """A no-op context (an export has no recurrent state); it yields the detector."""
         return contextlib.nullcontext(self)
 
     def concurrent(self, calls: int) -> GraphDetector | None:
         """The same graph in a second runtime instance set up for *calls* runs at once (see `Backend.concurrent`);
-        None on GPUs (not measured there) and for runtimes without one."""
+        None on GPUs (not measured there) and for runtimes without one.
+
+        Args:
+            calls (int): runs the twin will serve at once.
+
+        Returns:
+            GraphDetector or None: the twin; None off the CPU, for fewer than 2 calls, or where the runtime has none.
+        """
         if self.device.lower() != "cpu" or calls < 2:
             return None
         return self._twin(calls)
@@ -137,11 +188,27 @@ class GraphDetector:
         """What a runtime implements for `concurrent`: a new detector of the same model, thresholds and resize."""
         return None
 
-    def classify(self, images, top: int = 5, *, names: list[str] | None = None):
+    def classify(self, images: ImageLike | Sequence[ImageLike], top: int = 5, *,
+                 names: list[str] | None = None) -> NoReturn:
+        """Refused: this export is a detector (see GraphClassifier for exported classifiers).
+
+        Raises:
+            InputError: always.
+        """
         raise InputError(f"{self.source} is a detector (it has detection layers): use detect")
 
     def candidates(self, pixels: np.ndarray) -> Candidates:
-        """Decoded candidates (see `Backend.candidates`); the `nms` format has none (its NMS is in the graph)."""
+        """Decoded candidates (see `Backend.candidates`); the `nms` format has none (its NMS is in the graph).
+
+        Args:
+            pixels (np.ndarray): (N, C, H, W) network-ready pixels (see `run`).
+
+        Returns:
+            Candidates: boxes (N, M, 4) xyxy in network-input pixels, objectness (N, M), class scores (N, M, K).
+
+        Raises:
+            InputError: the export's output format is `nms`.
+        """
         self._refuse_nms_format()
         return self.decode_outputs(self.run(pixels))
 
@@ -153,13 +220,32 @@ class GraphDetector:
 
     def candidates_above(self, pixels: np.ndarray, objectness_thresh: float) -> Gated:
         """The candidates whose objectness exceeds the threshold (see `Backend.candidates_above`): the `raw`
-        format's float32 [yolo] heads decode only those rows (darknet_py.pipeline.yolo_gate)."""
+        format's float32 [yolo] heads decode only those rows (darknet_py.pipeline.yolo_gate).
+
+        Args:
+            pixels (np.ndarray): (N, C, H, W) network-ready pixels (see `run`).
+            objectness_thresh (float): darknet's detection threshold.
+
+        Returns:
+            Gated: the rows above the threshold, flat over the batch.
+
+        Raises:
+            InputError: the export's output format is `nms`.
+        """
         self._refuse_nms_format()
         return self.gate_outputs(self.run(pixels), objectness_thresh)
 
     def gate_outputs(self, outputs: list[np.ndarray], objectness_thresh: float) -> Gated:
         """The graph's outputs (from `run`) → the candidates above the threshold (the `raw` format's heads through
-        yolo_gate.decode_above)."""
+        yolo_gate.decode_above).
+
+        Args:
+            outputs (list of np.ndarray): the graph's outputs for a batch, as `run` gives them.
+            objectness_thresh (float): darknet's detection threshold.
+
+        Returns:
+            Gated: the rows above the threshold, flat over the batch.
+        """
         if self.output_format == "raw":
             return yolo_gate.decode_above([torch.from_numpy(o) for o in outputs], self.heads, self.width, self.height,
                                           objectness_thresh, self._head_constants())
@@ -167,7 +253,15 @@ class GraphDetector:
 
     def decode_outputs(self, outputs: list[np.ndarray]) -> Candidates:
         """The graph's outputs (from `run`) → Candidates: the `raw` format's heads decoded here, the `boxes`
-        format's tensors as they are (no copy)."""
+        format's tensors as they are (no copy).
+
+        Args:
+            outputs (list of np.ndarray): the graph's outputs for a batch, as `run` gives them; the `boxes` format's
+                are (boxes, scores, objectness).
+
+        Returns:
+            Candidates: (boxes, objectness, scores) tensors.
+        """
         outputs = [torch.from_numpy(o) for o in outputs]
         if self.output_format == "raw":
             return decode(outputs, self.heads, self.width, self.height, self._head_constants())
@@ -182,7 +276,22 @@ class GraphDetector:
 
     def detect(self, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25, nms_thresh: float = 0.45,
                *, names: list[str] | None = None, **options) -> list[Detections]:
-        """Same contract as Darknet.detect; the `nms` format runs thresholds and NMS inside the graph."""
+        """Same contract as Darknet.detect; the `nms` format runs thresholds and NMS inside the graph.
+
+        Args:
+            images (ImageLike or sequence of ImageLike): as darknet_py.pipeline.detect.detect takes them.
+            conf_thresh (float): score threshold (objectness too, darknet's rule).
+            nms_thresh (float): NMS overlap threshold.
+            names (list of str or None): class names; None: the export's.
+            **options: the other options of darknet_py.pipeline.detect.detect (classes, max_det, tiles, roi...).
+
+        Returns:
+            list of Detections: one per image, in input order.
+
+        Raises:
+            InputError: an option out of range; for the `nms` format also tiles or a region, multi-label, or an NMS
+                kind other than IoU (which need the candidates).
+        """
         names = names or self.names
         if self.output_format != "nms":
             return detect(self, images, conf_thresh, nms_thresh, names=names, **options)
@@ -227,6 +336,16 @@ class GraphDetector:
 
 def nms_feeds(conf_thresh: float = NMS_DEFAULTS["conf_thresh"], iou_thresh: float = NMS_DEFAULTS["iou_thresh"],
               max_det: int = NMS_DEFAULTS["max_det"]) -> dict[str, np.ndarray]:
-    """The `nms` graph's threshold inputs."""
+    """The `nms` graph's threshold inputs.
+
+    Args:
+        conf_thresh (float): the score threshold.
+        iou_thresh (float): the NMS overlap threshold.
+        max_det (int): the most detections per image.
+
+    Returns:
+        dict of str to np.ndarray: {"conf_thresh", "iou_thresh"} as float32 and {"max_det"} as int64, each of shape
+        (1,), keyed by the graph's input names.
+    """
     return {"conf_thresh": np.array([conf_thresh], np.float32), "iou_thresh": np.array([iou_thresh], np.float32),
             "max_det": np.array([max_det], np.int64)}

@@ -24,7 +24,21 @@ _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
 def providers_for(device: str) -> list[str]:
-    """Execution providers for `device`, best first; a note when a GPU one is missing."""
+    """Execution providers for `device`, best first; a note when a GPU one is missing.
+
+    Args:
+        device (str): "cpu", or "cuda" / "cuda:N".
+
+    Returns:
+        list of str: ["CPUExecutionProvider"] for the CPU; for CUDA the TensorRT and CUDA providers this
+        onnxruntime has, then the CPU's.
+
+    Raises:
+        InputError: a device that is neither cpu nor cuda.
+
+    Warns:
+        DarknetWarning: a CUDA device, but this onnxruntime has no CUDA provider (it will run on the CPU).
+    """
     if device == "cpu":
         return ["CPUExecutionProvider"]
     if not device.startswith("cuda"):
@@ -38,6 +52,15 @@ def providers_for(device: str) -> list[str]:
 
 
 def session_options(threads: int | None = None) -> ort.SessionOptions:
+    """onnxruntime's session options for a detector: every graph optimisation, sequential execution, errors-only
+    logging, and worker threads that do not spin after a run.
+
+    Args:
+        threads (int or None): intra-op threads; None (or 0): onnxruntime's default.
+
+    Returns:
+        ort.SessionOptions: the options.
+    """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -51,7 +74,21 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
 
 
 class OnnxDetector(GraphDetector):
-    """darknet_py.load("model.onnx") returns one of these."""
+    """darknet_py.load("model.onnx") returns one of these.
+
+    On the CPU provider alone the graph's Mish is first rewritten into operators it vectorises (onnx_mish.for_cpu).
+
+    Args:
+        model (str, PathLike or bytes): the ONNX file written by `darknet-py export`, or its bytes.
+        device (str): "cpu", or "cuda" / "cuda:N" (see `providers_for`).
+        size (int, sequence of int or None): the input size to run at (see GraphDetector); None: the export's.
+        threads (int or None): onnxruntime's intra-op threads; None: its default.
+        resize (str or None): the image resize ("darknet" or "opencv"); None: the export's.
+
+    Raises:
+        InputError: the file is missing or is not a loadable ONNX model, an unknown device, or metadata, size or
+            resize that GraphDetector refuses.
+    """
 
     backend = "onnxruntime"
 
@@ -83,7 +120,14 @@ class OnnxDetector(GraphDetector):
                             (self.width, self.height), threads=per_call, resize=self.resize)
 
     def serialized(self) -> bytes:
-        """The ONNX model's bytes (to ship it to other processes)."""
+        """The ONNX model's bytes (to ship it to other processes): those it was given, else the file's.
+
+        Returns:
+            bytes: the model, as given (not the CPU rewrite).
+
+        Raises:
+            InputError: the file cannot be read (any more).
+        """
         return read_bytes(self.source, InputError, "ONNX model") if self._model is None else self._model
 
     def _infer(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

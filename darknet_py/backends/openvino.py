@@ -16,7 +16,7 @@ import functools
 import os
 import threading
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Any, Sequence, Union
 
 import numpy as np
 
@@ -32,7 +32,15 @@ IRBytes = tuple[bytes, bytes]  # an IR in memory: (.xml, .bin)
 ModelSource = Union[str, os.PathLike, bytes, IRBytes]
 
 
-def require_openvino():
+def require_openvino() -> Any:
+    """The `openvino` package, imported now.
+
+    Returns:
+        module: openvino.
+
+    Raises:
+        InputError: OpenVINO is not installed (with the pip command that installs it).
+    """
     try:
         import openvino
     except ImportError:
@@ -41,13 +49,30 @@ def require_openvino():
 
 
 @functools.cache
-def core():
-    """One OpenVINO Core per process (it holds the loaded device plugins)."""
+def core() -> Any:
+    """One OpenVINO Core per process (it holds the loaded device plugins).
+
+    Returns:
+        openvino.Core: made on the first call, the same one after.
+
+    Raises:
+        InputError: OpenVINO is not installed.
+    """
     return require_openvino().Core()
 
 
 def ov_device(device: str) -> str:
-    """darknet_py's device name → OpenVINO's: cpu → CPU; an OpenVINO device (GPU, GPU.1, NPU) as it is."""
+    """darknet_py's device name → OpenVINO's: cpu → CPU; an OpenVINO device (GPU, GPU.1, NPU) as it is.
+
+    Args:
+        device (str): the device asked for, in any case.
+
+    Returns:
+        str: "CPU", or the device upper-cased when OpenVINO has it here.
+
+    Raises:
+        InputError: OpenVINO has no such device here (a CUDA one gets a hint to use torch or onnxruntime).
+    """
     device = str(device)
     if device.lower() == "cpu":
         return "CPU"
@@ -59,6 +84,18 @@ def ov_device(device: str) -> str:
 
 
 def check_precision(precision: str, device: str) -> str:
+    """The inference precision asked for, once OpenVINO's *device* is known to compute in it.
+
+    Args:
+        precision (str): "f32", "bf16" or "f16".
+        device (str): OpenVINO's device name (from `ov_device`).
+
+    Returns:
+        str: *precision* itself.
+
+    Raises:
+        InputError: an unknown precision, or one the device's OPTIMIZATION_CAPABILITIES do not list.
+    """
     if precision not in PRECISIONS:
         raise InputError(f"unknown OpenVINO precision '{precision}'; use one of {', '.join(PRECISIONS)}")
     capabilities = core().get_property(device, "OPTIMIZATION_CAPABILITIES")
@@ -68,7 +105,17 @@ def check_precision(precision: str, device: str) -> str:
 
 
 def half_precision(device: str = "cpu") -> str:
-    """What --half means on this device: bf16 where it has it, else f16."""
+    """What --half means on this device: bf16 where it has it, else f16.
+
+    Args:
+        device (str): darknet_py's device name (see `ov_device`).
+
+    Returns:
+        str: "bf16" or "f16".
+
+    Raises:
+        InputError: the device computes in neither, or OpenVINO has no such device.
+    """
     target = ov_device(device)
     capabilities = core().get_property(target, "OPTIMIZATION_CAPABILITIES")
     for precision in ("bf16", "f16"):
@@ -77,11 +124,21 @@ def half_precision(device: str = "cpu") -> str:
     raise InputError(f"--half: OpenVINO's {target} here computes neither bf16 nor f16 (it offers {', '.join(capabilities)})")
 
 
-def model_from_onnx(data: bytes, source: str):
+def model_from_onnx(data: bytes, source: str) -> tuple[Any, dict]:
     """An OpenVINO model of an ONNX export, with its metadata.
 
     OpenVINO turns inputs that have an initializer into constants; the `nms` format's thresholds
     (conf_thresh, iou_thresh, max_det) must stay inputs, so their defaults are dropped first.
+
+    Args:
+        data (bytes): the ONNX file's bytes.
+        source (str): the file's name (or "<bytes>"), for messages.
+
+    Returns:
+        tuple of (openvino.Model, dict): the model read by OpenVINO, and the export's "darknet_py" metadata.
+
+    Raises:
+        InputError: OpenVINO cannot read the bytes as ONNX, or the metadata is missing or unreadable.
     """
     ov_core = core()
     try:
@@ -104,19 +161,51 @@ def _rt_text(model, path: list[str]) -> str | None:
     return model.get_rt_info(path).astype(str) if model.has_rt_info(path) else None
 
 
-def model_metadata(model, source: str) -> dict:
-    """Metadata of a model read from IR (ours, at the top) or from ONNX (kept by the frontend)."""
+def model_metadata(model: Any, source: str) -> dict:
+    """Metadata of a model read from IR (ours, at the top) or from ONNX (kept by the frontend).
+
+    Args:
+        model (openvino.Model): the model OpenVINO read.
+        source (str): the file's name, for messages.
+
+    Returns:
+        dict: the export's "darknet_py" metadata (format.metadata.parse_metadata).
+
+    Raises:
+        InputError: the model holds no darknet_py metadata, or metadata that cannot be read.
+    """
     raw = _rt_text(model, [METADATA_KEY])
     return parse_metadata(raw if raw is not None else _rt_text(model, ["framework", METADATA_KEY]), source)
 
 
 class OpenVinoDetector(GraphDetector):
-    """darknet_py.load("model.xml") or load(..., backend="openvino") returns one of these."""
+    """darknet_py.load("model.xml") or load(..., backend="openvino") returns one of these.
+
+    With one stream the model is compiled for latency (each run on all the threads, one run at a time); with more,
+    for throughput (that many runs at once, each calling thread with its own infer request). A dynamic-size export
+    is reshaped to the run's fixed height and width first (the batch stays free unless the export fixed it).
+
+    Args:
+        model (str, PathLike, bytes or (bytes, bytes)): an ONNX export or OpenVINO IR (`.xml`, its `.bin` beside
+            it) file, ONNX bytes, or IR as (xml, bin) bytes.
+        device (str): "cpu" or an OpenVINO device (GPU, GPU.1, NPU); see `ov_device`.
+        size (int, sequence of int or None): the input size to run at (see GraphDetector); None: the export's.
+        threads (int or None): OpenVINO's inference threads; None: its default.
+        precision (str): the inference precision, "f32", "bf16" or "f16" (see `check_precision`).
+        resize (str or None): the image resize ("darknet" or "opencv"); None: the export's.
+        streams (int): runs at once (OpenVINO's NUM_STREAMS); 1: latency mode.
+
+    Raises:
+        InputError: OpenVINO is not installed; the file (or an IR's .bin) is missing or cannot be read; an
+            unknown device or precision; the model cannot be compiled; or metadata, size or resize that
+            GraphDetector refuses.
+    """
 
     backend = "openvino"
 
     @classmethod
     def require(cls) -> None:
+        """Raise an InputError with the pip command when OpenVINO is not installed."""
         require_openvino()
 
     def __init__(self, model: ModelSource, device: str = "cpu", size: int | Sequence[int] | None = None,
@@ -171,7 +260,14 @@ class OpenVinoDetector(GraphDetector):
         return source, None, ov_model, meta
 
     def serialized(self) -> bytes | IRBytes:
-        """ONNX bytes, or (xml, bin) bytes for IR: what the constructor takes back in another process."""
+        """ONNX bytes, or (xml, bin) bytes for IR: what the constructor takes back in another process.
+
+        Returns:
+            bytes or tuple of (bytes, bytes): the bytes it was given, else the file's (and the IR's .bin).
+
+        Raises:
+            InputError: a file cannot be read (any more).
+        """
         if self._payload is not None:
             return self._payload
         if self.source.lower().endswith(IR_SUFFIX):
@@ -180,10 +276,18 @@ class OpenVinoDetector(GraphDetector):
         return read_bytes(self.source, InputError, "ONNX model")
 
     def options(self) -> dict:
+        """Constructor keywords that rebuild this detector elsewhere: the resize and the precision."""
         return {**super().options(), "precision": self.precision}
 
     def precision_name(self, exported: str) -> str:
-        """int8 for an int8 export, else the inference precision asked of OpenVINO."""
+        """int8 for an int8 export, else the inference precision asked of OpenVINO.
+
+        Args:
+            exported (str): the export's precision ("float32", "float16", "int8").
+
+        Returns:
+            str: "int8", or "float32", "bfloat16" or "float16" after the precision OpenVINO computes in.
+        """
         return exported if exported == "int8" else {"f32": "float32", "bf16": "bfloat16", "f16": "float16"}[self.precision]
 
     def _twin(self, calls: int) -> OpenVinoDetector:

@@ -20,6 +20,19 @@ PAUSE_LIMIT_S = 600  # a held process that is never signalled goes on after this
 
 
 def emit(name: str) -> None:
+    """Report that the run has reached the moment *name*, when DARKNET_PY_EVENTS asks for events.
+
+    The name is appended as one line to the DARKNET_PY_EVENTS path without blocking; if it cannot be written (no
+    reader, a full pipe, a bad path) the event is dropped and nothing else happens. When it was written and
+    DARKNET_PY_PAUSE_AT names this event, the process then holds here (interrupt.pause_until_stopped) until a stop
+    signal, or for at most PAUSE_LIMIT_S seconds.
+
+    Args:
+        name (str): the event, one word (a line of the events file).
+
+    Raises:
+        Interrupted: a stop signal arrived while the process was held at this event.
+    """
     path = os.environ.get(EVENTS)
     if not path:
         return

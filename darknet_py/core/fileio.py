@@ -5,9 +5,12 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from typing import IO, Iterator
+from typing import IO, TYPE_CHECKING, Iterator
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def refuse_overwrite(path: str | os.PathLike[str], exist_ok: bool) -> None:
@@ -15,8 +18,8 @@ def refuse_overwrite(path: str | os.PathLike[str], exist_ok: bool) -> None:
     cannot be written in is refused now, not after minutes of work.
 
     Args:
-        path: the file the work will write.
-        exist_ok: whether an existing file may be replaced (--exist-ok).
+        path (str or PathLike): the file the work will write.
+        exist_ok (bool): whether an existing file may be replaced (--exist-ok).
 
     Raises:
         InputError: the file exists (without exist_ok), or its folder cannot be written in.
@@ -31,8 +34,8 @@ def require_writable(folder: str | os.PathLike[str], what: str) -> None:
     exist yet, the nearest folder above it that does (where it would be made).
 
     Args:
-        folder: where the files would go.
-        what: what would be written there, for the message ("--output", "--save-labels' label files").
+        folder (str or PathLike): where the files would go.
+        what (str): what would be written there, for the message ("--output", "--save-labels' label files").
 
     Raises:
         InputError: naming the folder that refuses and why.
@@ -47,7 +50,20 @@ def require_writable(folder: str | os.PathLike[str], what: str) -> None:
 
 
 def read_bytes(path: str, error: type[Exception], what: str) -> bytes:
-    """The whole file, or `error` saying which file could not be read and why."""
+    """The whole file, or `error` saying which file could not be read and why.
+
+    Args:
+        path (str): the file.
+        error (type of Exception): what to raise when it cannot be read (CfgError, WeightsError, InputError...);
+            it is called with the message only.
+        what (str): what the file is, for the message ("weights", "cfg").
+
+    Returns:
+        bytes: the file's contents.
+
+    Raises:
+        error: the file cannot be opened or read ("cannot read WHAT PATH: REASON").
+    """
     try:
         with open(path, "rb") as handle:
             return handle.read()
@@ -56,7 +72,17 @@ def read_bytes(path: str, error: type[Exception], what: str) -> bytes:
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks (weights files run to gigabytes)."""
+    """Hex sha256 of a file, read in 1 MiB blocks (weights files run to gigabytes).
+
+    Args:
+        path (str or PathLike): the file.
+
+    Returns:
+        str: the digest, 64 lowercase hex digits.
+
+    Raises:
+        OSError: the file cannot be opened or read.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -74,11 +100,11 @@ def temporary_prefix(name: str, suffix: str = "") -> str:
     it would not be).
 
     Args:
-        name: the file name the temporary stands in for (no folder).
-        suffix: the temporary's suffix (tempfile's `suffix`).
+        name (str): the file name the temporary stands in for (no folder).
+        suffix (str): the temporary's suffix (tempfile's `suffix`).
 
     Returns:
-        The prefix, at most 255 bytes less the suffix and tempfile's 8 random characters.
+        str: the prefix, at most 255 bytes less the suffix and tempfile's 8 random characters.
     """
     room = _NAME_MAX - len(os.fsencode(suffix)) - _RANDOM - 2  # the two dots
     return "." + os.fsencode(name)[:max(room, 0)].decode("utf-8", errors="ignore") + "."
@@ -114,7 +140,21 @@ def _into_place(tmp: str, path: str) -> None:
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
-    """Write to a temporary file beside `path`, then rename it into place on success."""
+    """Write to a temporary file beside `path`, then rename it into place on success.
+
+    The temporary file gets the mode open() would give a new file, and is flushed and fsynced before the rename;
+    on any exception (an interrupt too) it is removed and `path` is left as it was. The folder is made if missing.
+
+    Args:
+        path (str or PathLike): the file to write.
+        mode (str): the temporary file's open mode ("wb", "w").
+
+    Yields:
+        IO: the open temporary file.
+
+    Raises:
+        OSError: the temporary file cannot be made or moved into place; the error names `path`.
+    """
     fd, tmp = _mkstemp_like_open(os.fspath(path), ".tmp")
     try:
         with os.fdopen(fd, mode) as handle:
@@ -130,7 +170,22 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[str]:
-    """Yield a temporary path for writers that need a file name (cv2, onnx, torch.save)."""
+    """Yield a temporary path for writers that need a file name (cv2, onnx, torch.save).
+
+    The (empty) temporary file is made beside `path` and renamed to it when the block ends without an exception;
+    on any exception it is removed and `path` is left as it was. It is not fsynced.
+
+    Args:
+        path (str or PathLike): the file to write.
+        suffix (str): the temporary's suffix (writers that choose the format by it need the right one);
+            "": ".tmp".
+
+    Yields:
+        str: the temporary file's path.
+
+    Raises:
+        OSError: the temporary file cannot be made or moved into place; the error names `path`.
+    """
     path = os.fspath(path)
     fd, tmp = _mkstemp_like_open(path, suffix or ".tmp")
     os.close(fd)
@@ -143,8 +198,16 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[str]
         raise
 
 
-def write_image(target: str | os.PathLike[str], image) -> None:
-    """cv2.imwrite, atomically, with OpenCV's failures as one InputError."""
+def write_image(target: str | os.PathLike[str], image: np.ndarray) -> None:
+    """cv2.imwrite, atomically, with OpenCV's failures as one InputError.
+
+    Args:
+        target (str or PathLike): the image file; its extension chooses the format.
+        image (np.ndarray): the pixels, as cv2.imwrite takes them (BGR or grey).
+
+    Raises:
+        InputError: OpenCV cannot write the image (its error's last line, or no reason).
+    """
     import cv2
 
     target = os.fspath(target)

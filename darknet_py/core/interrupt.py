@@ -26,7 +26,13 @@ WATCH_S = 0.1  # how often the deadline watchdog looks
 
 
 class Interrupted(KeyboardInterrupt):
-    """A stop asked for by a signal; `exit_code` is what a shell reports for it (128 + the signal number)."""
+    """A stop asked for by a signal; `exit_code` is what a shell reports for it (128 + the signal number).
+
+    A KeyboardInterrupt, so that code which handles Ctrl-C handles SIGTERM's stop the same way.
+
+    Args:
+        signum (int): the signal that asked for the stop (SIGINT or SIGTERM); the exception's message is its name.
+    """
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
@@ -34,6 +40,7 @@ class Interrupted(KeyboardInterrupt):
 
     @property
     def exit_code(self) -> int:
+        """128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
         return 128 + self.signum
 
 
@@ -57,18 +64,37 @@ def received() -> int | None:
 
 
 def exit_code(default: int = 130) -> int:
-    """128 + the stop signal's number; `default` (Ctrl-C's 130) for a KeyboardInterrupt from elsewhere."""
+    """The exit status for a stop: 128 + the stop signal's number, as a shell reports it.
+
+    Args:
+        default (int): the status when no stop signal was recorded (a KeyboardInterrupt from elsewhere);
+            Ctrl-C's 130.
+
+    Returns:
+        int: 128 + the recorded signal's number, or *default*.
+    """
     return 128 + _state.signum if _state.signum is not None else default
 
 
 def check() -> None:
-    """Raise Interrupted if a stop was asked for: the exception the handler raised may have been swallowed."""
+    """Raise Interrupted if a stop was asked for: the exception the handler raised may have been swallowed.
+
+    Inside `deferred()` it does nothing: the stop is raised when the block ends.
+
+    Raises:
+        Interrupted: a stop signal was recorded (and no `deferred()` block is running).
+    """
     if _state.signum is not None and not _state.deferring:
         raise Interrupted(_state.signum)
 
 
 def announce(message: str | None = None) -> None:
-    """Tell the user, once, what a stop keeps and how to go on (the deadline's message unless given)."""
+    """Tell the user, once, what a stop keeps and how to go on; later calls write nothing.
+
+    Args:
+        message (str or None): the line to write on stderr; None (or empty): the running `deadline()`'s message,
+            or "interrupted" outside one.
+    """
     if not _state.announced:
         _state.announced = True
         _write_stderr(message or _state.message or "interrupted")
@@ -118,7 +144,13 @@ def stop_on_signals() -> Iterator[None]:
 @contextlib.contextmanager
 def deferred() -> Iterator[None]:
     """A stop that arrives inside waits until the block is done (a finished shard is written, not dropped),
-    then is raised; one that came before (and is being handled) does not stop the block or come back."""
+    then is raised; one that came before (and is being handled) does not stop the block or come back.
+
+    Blocks nest: the held stop is raised when the outermost one ends.
+
+    Raises:
+        Interrupted: a stop signal arrived while the block ran (raised after it, once no block is left).
+    """
     _state.deferring += 1
     try:
         yield
@@ -158,7 +190,15 @@ def handlers_kept() -> Iterator[None]:
 def deadline(seconds: float, message: str) -> Iterator[None]:
     """From a stop signal on, the process ends within `seconds` even if the way out hangs (Ray's teardown,
     a C call that never returns): for work whose finished parts are already safe on disk. `message` is
-    printed once, by announce() on the normal way out or by the watchdog before it ends the process."""
+    printed once, by announce() on the normal way out or by the watchdog before it ends the process.
+
+    A daemon thread watches, every WATCH_S seconds, while the block runs; it ends the process (os._exit, with
+    `exit_code()`) once *seconds* have passed since it first saw a recorded stop.
+
+    Args:
+        seconds (float): how long the way out may take after a stop signal.
+        message (str): what a stop keeps and how to go on, for `announce()`.
+    """
     _state.message = message
     done = threading.Event()
     watchdog = threading.Thread(target=_watch, args=(seconds, done), name="stop-deadline", daemon=True)
@@ -183,7 +223,14 @@ def _watch(seconds: float, done: threading.Event) -> None:
 
 def pause_until_stopped(limit_s: float) -> None:
     """Wait for a stop signal (tests hold a process at an exact point this way; one that does not handle
-    them waits to be ended); returns after `limit_s`."""
+    them waits to be ended); returns after `limit_s`.
+
+    Args:
+        limit_s (float): the longest wait, in seconds.
+
+    Raises:
+        Interrupted: a stop signal arrived (or had been recorded) while waiting.
+    """
     end = time.monotonic() + limit_s
     while time.monotonic() < end:
         check()

@@ -7,11 +7,26 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from typing import Callable, TextIO
 
 
 class Progress:
-    def __init__(self, label: str, total: int | None = None, stream=None, unit: str = "frames",
+    """A progress line on a stream: the count so far, the rate, and an ETA when the total is known.
+
+    On a terminal the line is redrawn in place at most twice a second; on any other stream (a log) a plain line is
+    written at most every 10 seconds. `close()` writes the final line.
+
+    Args:
+        label (str): what the work is, at the start of the line.
+        total (int or None): how many units the work has; None (or 0): unknown, so no total and no ETA.
+        stream (text stream or None): where the line goes; None: sys.stderr.
+        unit (str): what is counted ("frames", "images"), shown after the count and in the rate.
+        approximate (bool): the total is an estimate: shown as "~TOTAL".
+        detail (callable or None): called at each line for more to say at its end (e.g. a camera's frames
+            dropped for newer ones).
+    """
+
+    def __init__(self, label: str, total: int | None = None, stream: TextIO | None = None, unit: str = "frames",
                  approximate: bool = False, detail: Callable[[], str] | None = None) -> None:
         self.label, self.total, self.unit, self.approximate = label, total, unit, approximate
         self.detail = detail  # more to say at the end of the line (e.g. a camera's frames dropped for newer ones)
@@ -21,10 +36,16 @@ class Progress:
 
     @property
     def rate(self) -> float:
+        """Units done per second since the start (0.0 before any time has passed)."""
         elapsed = time.monotonic() - self.start
         return self.count / elapsed if elapsed > 0 else 0.0
 
     def update(self, n: int = 1) -> None:
+        """Count *n* more units done, and redraw (or log) the line if it is time to.
+
+        Args:
+            n (int): units done since the last update.
+        """
         self.count += n
         now = time.monotonic()
         if now - self._last >= (0.5 if self._tty else 10.0):
@@ -44,4 +65,5 @@ class Progress:
         print(text.ljust(70) if self._tty else text, end=end, file=self.stream, flush=True)
 
     def close(self) -> None:
+        """Write the line once more, ending it with a newline (whether or not it is time to)."""
         self._show(end="\n")

@@ -20,8 +20,16 @@ def started_as_program() -> bool:
     return first == "-m" or os.path.basename(first) == "darknet-py"
 
 
-def quit_at_once(signum: int, frame) -> None:
-    """A stop signal during start-up: one line, and the process ends with 128 + the signal's number."""
+def quit_at_once(signum: int, frame: object) -> None:
+    """A stop signal during start-up: one line, and the process ends with 128 + the signal's number.
+
+    A signal handler: it writes "interrupted" to stderr and ends the process with os._exit (no cleanup, no
+    traceback).
+
+    Args:
+        signum (int): the signal received.
+        frame (frame or None): the interrupted stack frame (unused).
+    """
     os.write(2, b"interrupted\n")
     os._exit(128 + signum)
 

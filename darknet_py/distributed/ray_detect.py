@@ -19,7 +19,7 @@ import os
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence, TextIO
 
 import numpy as np
 
@@ -41,7 +41,15 @@ PREPARE_CPUS = 0.5  # logical CPUs per read/pre-process task: leaves room beside
 ANNOTATED_DIR = "images"
 
 
-def require_ray():
+def require_ray() -> Any:
+    """The `ray` package, imported now with its Data library.
+
+    Returns:
+        module: ray.
+
+    Raises:
+        InputError: Ray or Ray Data is not installed (with the pip command that installs it).
+    """
     try:
         import ray
         import ray.data  # noqa: F401 - the Data library is a separate extra of Ray
@@ -52,7 +60,20 @@ def require_ray():
 
 @dataclass
 class RayOptions:
-    """How the work is spread; none of these changes a result except `worker_threads` (float summation order)."""
+    """How the work is spread; none of these changes a result except `worker_threads` (float summation order).
+
+    Attributes:
+        address (str or None): None, "" or "local": start a private local Ray; "auto" or "ray://host:port": join a
+            cluster. A Ray this process has already initialised is used whatever this says.
+        workers (int): model actors, 1 CPU each (and 1 GPU each on CUDA).
+        worker_threads (int or None): torch/onnxruntime/OpenVINO threads per actor; None: this process's torch
+            thread count.
+        batch (int): images (or frames) per forward on an actor.
+        shard_size (int): images (or video frames) per output shard.
+        save_images (bool): also write annotated copies of the images in OUTPUT/images (not of video frames).
+        exist_ok (bool): write into an output folder that holds files but no run plan.
+        progress (bool): a progress line on stderr.
+    """
 
     address: str | None = None  # None or "": start a local Ray; "auto" or "ray://host:port": join a cluster
     workers: int = 2  # model actors
@@ -64,6 +85,11 @@ class RayOptions:
     progress: bool = True
 
     def validate(self) -> None:
+        """Refuse counts below 1.
+
+        Raises:
+            InputError: workers, batch, shard_size or worker_threads (when given) below 1, named as its option.
+        """
         for name in ("workers", "batch", "shard_size"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -73,6 +99,21 @@ class RayOptions:
 
 @dataclass
 class RayReport:
+    """What `detect_on_ray` did (`print_report` says it in one line).
+
+    Attributes:
+        images (int): the images of the plan.
+        frames (int): the video records (one per frame; one for a video that could not be read).
+        records (int): the records in detections.jsonl.
+        errors (int): the error records among them (sources that could not be read).
+        shards_run (int): the shards (image shards and videos) run by this call.
+        shards_resumed (int): the shards an earlier run had finished (0 for a new run).
+        seconds (float): the time from the plan to the merged result (Ray's start included).
+        output (Path): the output folder.
+        workers (int): model actors asked for.
+        ray (str): what it ran on, in words ("a private local Ray (2 CPUs)"); "" when nothing was left to run.
+    """
+
     images: int
     frames: int
     records: int
@@ -86,6 +127,7 @@ class RayReport:
 
     @property
     def per_second(self) -> float:
+        """Images and frames per second of `seconds` (0.0 for no time)."""
         done = self.images + self.frames
         return done / self.seconds if self.seconds > 0 else 0.0
 
@@ -94,7 +136,17 @@ class RayReport:
 @dataclass
 class ModelRecipe:
     """What an actor needs to rebuild the checked model: the backend's `Portable` (the torch module itself, or an
-    exported graph's bytes) and the settings the driver's pre-processing uses."""
+    exported graph's bytes) and the settings the driver's pre-processing uses.
+
+    Attributes:
+        portable (Portable): what rebuilds the backend (darknet_py.backends.rebuild).
+        device (str): where the actors run it ("cpu", "cuda:0").
+        width (int): the network input width.
+        height (int): the network input height.
+        letterbox (bool): whether images are letterboxed.
+        resize (str): the image resize (darknet_py.pipeline.preprocess), recorded in run.json.
+        channels (int): the network's input channels (1: images read grey, frames converted; see preprocess).
+    """
 
     portable: Portable
     device: str
@@ -106,14 +158,27 @@ class ModelRecipe:
 
     @property
     def backend(self) -> str:
+        """The backend's registry name (torch, onnxruntime, openvino)."""
         return self.portable.backend
 
     def build(self, threads: int) -> Backend:
-        """The backend on this worker."""
+        """The backend on this worker.
+
+        Args:
+            threads (int): torch (and graph runtime) threads in this process.
+
+        Returns:
+            Backend: the model, rebuilt on `device` at `width` x `height`.
+        """
         return rebuild(self.portable, self.device, self.width, self.height, threads)
 
     def digest(self) -> str:
-        """Identifies the network and its weights: a resumed run must use the very same model."""
+        """Identifies the network and its weights: a resumed run must use the very same model.
+
+        Returns:
+            str: hex sha256 of the backend's name and, for torch, the module's repr and every state tensor; for a
+            graph, its bytes (and its options).
+        """
         digest = hashlib.sha256(self.backend.encode())
         payload = self.portable.payload
         if self.backend == "torch":
@@ -130,7 +195,19 @@ class ModelRecipe:
 
 
 def model_recipe(model: Backend, letterbox: bool | None = None, resize: str | None = None) -> ModelRecipe:
-    """A loaded model (what darknet_py.load returns) → what actors rebuild."""
+    """A loaded model (what darknet_py.load returns) → what actors rebuild.
+
+    Args:
+        model (Backend): the loaded, checked model.
+        letterbox (bool or None): letterbox the images; None: the model's (the cfg's letter_box).
+        resize (str or None): the image resize; None: the model's.
+
+    Returns:
+        ModelRecipe: the model's portable form with its device, input size, channels and pre-processing.
+
+    Raises:
+        InputError: the model gives no candidates (an export with its NMS inside the graph).
+    """
     traits = model.traits
     if not traits.candidates:
         raise InputError("this model gives detections, not candidates (an export does its NMS inside the graph); "
@@ -221,7 +298,16 @@ def _chunk_batch(video: VideoSource, chunk: int, rows: list, recipe: ModelRecipe
 
 
 class DetectorActor:
-    """One model per actor; batches of pre-processed rows in, one JSON record per row out."""
+    """One model per actor; batches of pre-processed rows in, one JSON record per row out.
+
+    Built by Ray Data in each actor (ActorPoolStrategy): the model is fetched from the object store and rebuilt.
+
+    Args:
+        recipe_ref (list): one ray.ObjectRef of the ModelRecipe, in a list; the actor fetches it (ray.get).
+        options (dict): the DetectOptions fields, as dataclasses.asdict gives them.
+        names (list of str): the class names for the records.
+        threads (int): torch (and graph runtime) threads in the actor.
+    """
 
     def __init__(self, recipe_ref: list, options: dict, names: list[str], threads: int) -> None:
         import ray
@@ -232,6 +318,16 @@ class DetectorActor:
         self.options, self.names = DetectOptions(**options), names
 
     def __call__(self, batch: dict) -> dict:
+        """Detect on a batch of rows and turn each into its JSON record.
+
+        Args:
+            batch (dict): numpy columns: shard, item, of, last, source, frame (-1 for an image), pixels (N, C, H, W),
+                transform (N, 6) and error ("" for a row that was read).
+
+        Returns:
+            dict: the shard, item, of, last and source columns, and "record": each row's JSON line (the detection
+            record, or {"source", "error"} for a row with an error).
+        """
         errors = batch["error"]
         ok = np.flatnonzero(errors == "")
         records = [json.dumps({"source": str(s), "error": str(e)}) for s, e in zip(batch["source"], errors)]
@@ -317,7 +413,18 @@ def _quiet_data_context(ray) -> None:
 
 
 def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Image files (from files, folders, globs) and video files; streams and cameras are refused."""
+    """Image files (from files, folders, globs) and video files; streams and cameras are refused.
+
+    Args:
+        sources (sequence of str): what `darknet-py detect` takes as SOURCE (see media.sources.source_items).
+
+    Returns:
+        tuple of (list of str, list of str): the images and the video files, each without repeats and sorted.
+
+    Raises:
+        InputError: an image URL with a user and password (the plan would keep it), a stream URL or a camera,
+            or a source that media.sources refuses.
+    """
     images: list[str] = []
     videos: list[str] = []
     for source in sources:
@@ -335,15 +442,36 @@ def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:
     return sorted(dict.fromkeys(images)), sorted(dict.fromkeys(videos))
 
 
-def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], model, *,
+def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], model: Backend, *,
                   conf_thresh: float = 0.25, nms_thresh: float = 0.45, names: list[str] | None = None,
-                  ray_options: RayOptions | None = None, **detect_options) -> RayReport:
+                  ray_options: RayOptions | None = None, **detect_options: Any) -> RayReport:
     """Detect over image files, folders, globs and video files on Ray; results in OUTPUT/detections.jsonl.
 
     `model` is what darknet_py.load returns (torch or ONNX); it is checked here and shipped to the
     actors. Rerunning with the same output folder resumes: finished shards are kept, the rest run.
     Records equal single-process `model.detect` ones when `worker_threads` equals this process's
     torch thread count (the default): more or fewer threads can change float sums in the last bit.
+
+    Args:
+        sources (str or sequence of str): image files, folders, globs and video files (no streams or cameras).
+        output (str or PathLike): the run's folder: run.json, shards/, detections.jsonl (and images/).
+        model (Backend): what darknet_py.load returns; it must give candidates (not an `nms` export).
+        conf_thresh (float): score threshold.
+        nms_thresh (float): NMS overlap threshold.
+        names (list of str or None): class names for the records; None: the model's, else COCO's for 80 classes.
+        ray_options (RayOptions or None): how the work is spread; None: RayOptions().
+        **detect_options: other DetectOptions fields (class ids in `classes`, max_det, letterbox...); tiles,
+            tile_overlap and roi are refused.
+
+    Returns:
+        RayReport: what was done, and where.
+
+    Raises:
+        InputError: invalid Ray options, tiles or regions, an unknown or out-of-range detect option, a model
+            without candidates, a refused source, two images that would write one annotated name, an output
+            folder holding another run (or other files without exist_ok), Ray not installed or a cluster that
+            cannot be joined or cannot hold the workers, or shards still unfinished at the end.
+        Interrupted: a stop signal (finished shards are kept; a rerun resumes).
     """
     import time
 
@@ -484,7 +612,14 @@ def _drain(dataset, folder: RunFolder, images: int, show_progress: bool) -> None
                          "rerun the same command to finish them")
 
 
-def print_report(report: RayReport, stream=None) -> None:
+def print_report(report: RayReport, stream: TextIO | None = None) -> None:
+    """Say what a run did: images and frames, shards run (time, rate, what it ran on) or already done, where the
+    records are, and a warning line when some sources could not be read.
+
+    Args:
+        report (RayReport): what `detect_on_ray` returned.
+        stream (text stream or None): where the lines go; None: sys.stderr.
+    """
     stream = stream or sys.stderr
     done = f"{report.images} image(s)" + (f", {report.frames} video frame(s)" if report.frames else "")
     if report.shards_run:

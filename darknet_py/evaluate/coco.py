@@ -14,25 +14,53 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..core.errors import InputError
 from ..core.fileio import read_bytes
 from .detection_pass import MAP_THRESH, detect_paths
+
+if TYPE_CHECKING:
+    from pycocotools.coco import COCO
+
+    from ..pipeline.backend import Backend
 
 METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
 
 @dataclass
 class MapReport:
+    """What `run_map` found: the COCO metrics and the results they were computed from.
+
+    Attributes:
+        metrics (dict of str to float): AP, AP50, AP75, APs, APm, APl as fractions (-1: COCOeval had no ground
+            truth for it, e.g. no small objects).
+        results (list of dict): the COCO results entries (image_id, category_id, score, bbox), in image order.
+        images (int): the annotated images detected on.
+        detections (int): the results entries.
+    """
+
     metrics: dict[str, float]
     results: list[dict]  # COCO results entries
     images: int
     detections: int
 
 
-def load_ground_truth(path: str | os.PathLike[str]):
-    """A pycocotools COCO object; files without info/licenses are fine, missing essentials are not."""
+def load_ground_truth(path: str | os.PathLike[str]) -> COCO:
+    """A pycocotools COCO object; files without info/licenses are fine, missing essentials are not.
+
+    Annotations without `area`, `iscrowd` or `id` get the bbox's area, 0 and their 1-based position.
+
+    Args:
+        path (str or PathLike): a COCO instances annotation file (JSON).
+
+    Returns:
+        COCO: the ground truth, indexed.
+
+    Raises:
+        InputError: the file cannot be read or is not JSON, is not a JSON object, lacks "images", "annotations" or
+            "categories", or has an annotation without image_id, category_id or bbox.
+    """
     from pycocotools.coco import COCO
 
     path = os.fspath(path)
@@ -60,13 +88,31 @@ def load_ground_truth(path: str | os.PathLike[str]):
     return coco
 
 
-def category_ids(coco) -> list[int]:
-    """Darknet class index → COCO category id: the annotation file's sorted ids."""
+def category_ids(coco: COCO) -> list[int]:
+    """Darknet class index → COCO category id: the annotation file's sorted ids.
+
+    Args:
+        coco (COCO): the ground truth.
+
+    Returns:
+        list of int: the category ids in ascending order; class i is the i-th.
+    """
     return sorted(coco.getCatIds())
 
 
-def image_paths(coco, folder: str | os.PathLike[str]) -> list[tuple[int, str]]:
-    """(image id, path) for every annotated image; a clear error when files are missing."""
+def image_paths(coco: COCO, folder: str | os.PathLike[str]) -> list[tuple[int, str]]:
+    """(image id, path) for every annotated image; a clear error when files are missing.
+
+    Args:
+        coco (COCO): the ground truth; each image's `file_name` is taken relative to *folder*.
+        folder (str or PathLike): the image folder.
+
+    Returns:
+        list of (int, str): every image of the annotation file, by ascending id.
+
+    Raises:
+        InputError: the folder does not exist, or images are missing from it (how many, the first three named).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise InputError(f"image folder not found: {folder}")
@@ -78,8 +124,19 @@ def image_paths(coco, folder: str | os.PathLike[str]) -> list[tuple[int, str]]:
     return pairs
 
 
-def evaluate(coco, results: Sequence[dict]) -> dict[str, float]:
-    """COCOeval (bbox) → {AP, AP50, AP75, APs, APm, APl}; no detections at all gives zeros."""
+def evaluate(coco: COCO, results: Sequence[dict]) -> dict[str, float]:
+    """COCOeval (bbox) → {AP, AP50, AP75, APs, APm, APl}; no detections at all gives zeros.
+
+    Every image of the ground truth is evaluated (one without results counts its objects as missed); pycocotools'
+    printing is silenced.
+
+    Args:
+        coco (COCO): the ground truth.
+        results (sequence of dict): COCO results entries (image_id, category_id, score, bbox); not changed.
+
+    Returns:
+        dict of str to float: the six metrics of METRICS, as fractions (-1 where COCOeval has no ground truth).
+    """
     from pycocotools.cocoeval import COCOeval
 
     if not results:
@@ -94,11 +151,34 @@ def evaluate(coco, results: Sequence[dict]) -> dict[str, float]:
     return {key: float(value) for key, value in zip(METRICS, evaluator.stats[:6])}
 
 
-def run_map(detector, images: str | os.PathLike[str], annotations: str | os.PathLike[str], thresh: float = MAP_THRESH,
-            nms: float = 0.45, batch: int = 1, progress: bool = True, in_flight: int = 1, **options) -> MapReport:
+def run_map(detector: Backend, images: str | os.PathLike[str], annotations: str | os.PathLike[str],
+            thresh: float = MAP_THRESH, nms: float = 0.45, batch: int = 1, progress: bool = True, in_flight: int = 1,
+            **options: Any) -> MapReport:
     """Detect on every annotated image and evaluate. `detector`: a Darknet or an OnnxDetector (with *in_flight*
     above 1, one safe to call from that many threads: `Backend.concurrent`); `options` go to its detect() (e.g.
-    tiles="auto", tile_overlap: darknet_py.pipeline.tiles)."""
+    tiles="auto", tile_overlap: darknet_py.pipeline.tiles).
+
+    Detection is multi-label, uncapped and compares boxes in image pixels for NMS (as darknet's `detector valid`)
+    unless `options` say otherwise; class i is reported as the i-th sorted category id.
+
+    Args:
+        detector (Backend): the model.
+        images (str or PathLike): the image folder.
+        annotations (str or PathLike): the COCO instances annotation file.
+        thresh (float): the score threshold (darknet's `detector map`: 0.005).
+        nms (float): the NMS overlap threshold.
+        batch (int): images per detect() call.
+        progress (bool): a progress line on stderr.
+        in_flight (int): detect() calls running at once.
+        **options: more detect() options (DetectOptions fields, tiles, tile_overlap, roi).
+
+    Returns:
+        MapReport: the metrics and the results entries.
+
+    Raises:
+        InputError: an unreadable or malformed annotation file, a model whose class count is not the number of
+            categories, a missing image folder or images, or a detect() option out of range.
+    """
     coco = load_ground_truth(annotations)
     categories = category_ids(coco)
     if detector.num_classes != len(categories):
@@ -114,6 +194,14 @@ def run_map(detector, images: str | os.PathLike[str], annotations: str | os.Path
 
 
 def metrics_table(metrics: dict[str, float]) -> str:
+    """The metrics as two lines of text: the names, then the values in percent ("n/a" for a negative one).
+
+    Args:
+        metrics (dict of str to float): at least the six keys of METRICS, as fractions.
+
+    Returns:
+        str: the header line and the values line, columns 6 characters wide.
+    """
     header = " ".join(f"{key:>6}" for key in METRICS)
     values = " ".join(f"{metrics[key] * 100:6.2f}" if metrics[key] >= 0 else f"{'n/a':>6}" for key in METRICS)
     return f"{header}\n{values}"

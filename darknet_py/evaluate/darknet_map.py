@@ -13,7 +13,7 @@ the precision made monotone (`points` 0) or the mean of `points` interpolated pr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
@@ -21,11 +21,24 @@ from ..format.darknet_data import load_dataset
 from ..pipeline.detections import Detections
 from .detection_pass import MAP_THRESH, detect_paths
 
+if TYPE_CHECKING:
+    from ..pipeline.backend import Backend
+
 POINTS = (0, 11, 101)
 
 
 @dataclass
 class ClassResult:
+    """One class's line of `darknet detector map`.
+
+    Attributes:
+        id (int): the class id.
+        name (str): the class name.
+        ap (float): its average precision, a fraction.
+        tp (int): its true positives at conf_thresh.
+        fp (int): its false positives at conf_thresh.
+    """
+
     id: int
     name: str
     ap: float  # a fraction
@@ -35,6 +48,25 @@ class ClassResult:
 
 @dataclass
 class DarknetMap:
+    """What `darknet detector map` reports (`darknet_text` prints it as darknet does).
+
+    Attributes:
+        iou_thresh (float): the IoU a detection needs with a truth to match it (-iou_thresh).
+        points (int): 0 (area under the curve), 11 (VOC2007) or 101 (COCO) recall points (-points).
+        conf_thresh (float): the score above which detections count towards TP, FP, FN and the average IoU.
+        mean_ap (float): the mean of the classes' APs (those without ground truth count as 0), a fraction.
+        precision (float): TP / (TP + FP) at conf_thresh (NaN for 0/0, darknet's -nan).
+        recall (float): TP / truths at conf_thresh (NaN for 0/0).
+        f1 (float): the F1 score of precision and recall (NaN when both are 0).
+        tp (int): true positives at conf_thresh.
+        fp (int): false positives at conf_thresh.
+        fn (int): truths less true positives.
+        average_iou (float): the TPs' IoUs summed, over TP + FP (darknet's average IoU), a fraction.
+        classes (list of ClassResult): one per class, by id.
+        detections (int): the (box, class) detections kept for the AP curves.
+        truths (int): the ground-truth boxes.
+    """
+
     iou_thresh: float
     points: int
     conf_thresh: float
@@ -51,6 +83,8 @@ class DarknetMap:
     truths: int = 0
 
     def as_json(self) -> dict:
+        """The report as a JSON-ready dict: the mAP under the key "mAP@IOU" (e.g. "mAP@0.50"), every other field
+        under its name, and the classes as dicts (id, name, ap, tp, fp)."""
         return {f"mAP@{self.iou_thresh:.2f}": self.mean_ap, "precision": self.precision, "recall": self.recall,
                 "f1": self.f1, "tp": self.tp, "fp": self.fp, "fn": self.fn, "average_iou": self.average_iou,
                 "iou_thresh": self.iou_thresh, "points": self.points, "conf_thresh": self.conf_thresh,
@@ -59,7 +93,15 @@ class DarknetMap:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """darknet's box_iou in float32 on centre boxes (x, y, w, h): a (n, 4) against b (m, 4) → (n, m)."""
+    """darknet's box_iou in float32 on centre boxes (x, y, w, h): a (n, 4) against b (m, 4) → (n, m).
+
+    Args:
+        a (np.ndarray): (n, 4) centre boxes.
+        b (np.ndarray): (m, 4) centre boxes.
+
+    Returns:
+        np.ndarray: (n, m) float32 IoUs; 0 where the boxes do not overlap or the union is 0.
+    """
     a, b = a.astype(np.float32)[:, None], b.astype(np.float32)[None]
 
     def overlap(c1, w1, c2, w2):
@@ -78,7 +120,18 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def darknet_order(dets: Detections, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """(centre boxes relative to the image (k, 4), scores after NMS (k, classes)) per box, in darknet's order
     after do_nms_sort: stable sorts by each class's score in turn, so by the last class's score first —
-    scores as they were when sorted, before that class's NMS (Detections.class_scores, when present)."""
+    scores as they were when sorted, before that class's NMS (Detections.class_scores, when present).
+
+    Detections that share a box (`box_ids`, multi-label) become one row; boxes are the unclipped ones when recorded.
+
+    Args:
+        dets (Detections): one image's detections.
+        classes (int): the model's class count.
+
+    Returns:
+        tuple of (np.ndarray, np.ndarray): (k, 4) float32 centre boxes (x, y, w, h) relative to the image, and
+        (k, classes) float32 scores after NMS (0 for a class the box was not kept for), in darknet's order.
+    """
     if len(dets) == 0:
         return np.zeros((0, 4), np.float32), np.zeros((0, classes), np.float32)
     ids = np.arange(len(dets)) if dets.box_ids is None else dets.box_ids
@@ -98,7 +151,17 @@ def darknet_order(dets: Detections, classes: int) -> tuple[np.ndarray, np.ndarra
 
 class MapAccumulator:
     """darknet's map, one image at a time (in the valid list's order): memory holds the scored
-    detections, not the images' Detections."""
+    detections, not the images' Detections.
+
+    Args:
+        names (sequence of str): the class names; their count is the class count.
+        iou_thresh (float): the IoU a detection needs with a truth to match it.
+        points (int): 0, 11 or 101 recall points (see POINTS).
+        conf_thresh (float): the score above which detections count towards TP, FP and the average IoU.
+
+    Raises:
+        ValueError: *points* is not one of POINTS.
+    """
 
     def __init__(self, names: Sequence[str], iou_thresh: float = 0.5, points: int = 0, conf_thresh: float = 0.25) -> None:
         if points not in POINTS:
@@ -115,7 +178,14 @@ class MapAccumulator:
 
     def add(self, dets: Detections, truth: np.ndarray, difficult: np.ndarray | None = None) -> None:
         """One image: its Detections (multi-label, at darknet's 0.005) and truths (n, 5: class, x, y, w, h
-        relative); `difficult` boxes in the same form."""
+        relative); `difficult` boxes in the same form.
+
+        Args:
+            dets (Detections): the image's detections.
+            truth (np.ndarray): (n, 5) ground truth: class, then the centre box relative to the image.
+            difficult (np.ndarray or None): (d, 5) difficult boxes: a detection of one, matched to no truth, is
+                dropped rather than counted.
+        """
         classes = len(self.names)
         iou_limit, conf_limit = np.float32(self.iou_thresh), np.float32(self.conf_thresh)  # darknet compares floats
         truth_class = truth[:, 0].astype(np.int64)
@@ -150,6 +220,11 @@ class MapAccumulator:
         self.unique_truths += len(truth)
 
     def result(self) -> DarknetMap:
+        """The metrics over every image added so far.
+
+        Returns:
+            DarknetMap: the report.
+        """
         classes = len(self.names)
         aps = _average_precisions(np.concatenate(self.scores + [np.zeros(0, np.float32)]),
                                   np.concatenate(self.class_of + [np.zeros(0, np.int64)]),
@@ -172,19 +247,57 @@ class MapAccumulator:
 def evaluate(per_image: Iterable[Detections], truths: Sequence[np.ndarray], names: Sequence[str],
              difficult: Sequence[np.ndarray] | None = None, iou_thresh: float = 0.5, points: int = 0,
              conf_thresh: float = 0.25) -> DarknetMap:
-    """darknet detector map over images: Detections and truths per image, in the valid list's order."""
+    """darknet detector map over images: Detections and truths per image, in the valid list's order.
+
+    Args:
+        per_image (iterable of Detections): each image's detections, in order (consumed one at a time).
+        truths (sequence of np.ndarray): each image's (n, 5) ground truth, in the same order.
+        names (sequence of str): the class names.
+        difficult (sequence of np.ndarray or None): each image's difficult boxes, if the dataset lists them.
+        iou_thresh (float): the IoU a detection needs with a truth to match it.
+        points (int): 0, 11 or 101 recall points.
+        conf_thresh (float): the score above which detections count towards TP, FP and the average IoU.
+
+    Returns:
+        DarknetMap: the report.
+
+    Raises:
+        ValueError: *points* is not one of POINTS.
+    """
     accumulator = MapAccumulator(names, iou_thresh, points, conf_thresh)
     for i, dets in enumerate(per_image):
         accumulator.add(dets, truths[i], difficult[i] if difficult is not None else None)
     return accumulator.result()
 
 
-def run_darknet_map(detector, data_file: str, iou_thresh: float = 0.5, points: int = 0, conf_thresh: float = 0.25,
-                    thresh: float = MAP_THRESH, nms: float = 0.45, batch: int = 1, progress: bool = True,
-                    in_flight: int = 1, **options) -> DarknetMap:
+def run_darknet_map(detector: Backend, data_file: str, iou_thresh: float = 0.5, points: int = 0,
+                    conf_thresh: float = 0.25, thresh: float = MAP_THRESH, nms: float = 0.45, batch: int = 1,
+                    progress: bool = True, in_flight: int = 1, **options: Any) -> DarknetMap:
     """`darknet detector map DATA CFG WEIGHTS -points N -iou_thresh T -thresh C` on a darknet-format
     dataset (darknet_data), with `detector` (a Darknet or an OnnxDetector; with *in_flight* above 1, one safe to
-    call from that many threads: `Backend.concurrent`)."""
+    call from that many threads: `Backend.concurrent`).
+
+    Args:
+        detector (Backend): the model.
+        data_file (str): the dataset's .data file (its valid list, names, and optionally difficult list).
+        iou_thresh (float): the IoU a detection needs with a truth to match it (-iou_thresh).
+        points (int): 0, 11 or 101 recall points (-points).
+        conf_thresh (float): the score above which detections count towards TP, FP and the average IoU (-thresh).
+        thresh (float): the detection score threshold (darknet's 0.005).
+        nms (float): the NMS overlap threshold.
+        batch (int): images per detect() call.
+        progress (bool): a progress line on stderr.
+        in_flight (int): detect() calls running at once.
+        **options: more detect() options (DetectOptions fields, tiles, tile_overlap, roi).
+
+    Returns:
+        DarknetMap: the report.
+
+    Raises:
+        InputError: the dataset cannot be read or does not fit the model's class count, or a detect() option out
+            of range.
+        ValueError: *points* is not one of POINTS.
+    """
     dataset = load_dataset(data_file, detector.num_classes)
     found = detect_paths(detector, dataset.images, thresh, nms, batch, progress, in_flight=in_flight,
                          class_scores=True, **options)
@@ -229,7 +342,15 @@ def _average_precisions(scores: np.ndarray, class_of: np.ndarray, truth_of: np.n
 
 
 def darknet_text(result: DarknetMap) -> str:
-    """What `darknet detector map` prints, line for line (its progress chatter left out)."""
+    """What `darknet detector map` prints, line for line (its progress chatter left out).
+
+    Args:
+        result (DarknetMap): the report.
+
+    Returns:
+        str: the per-class lines, then the precision/recall/F1, TP/FP/FN/average IoU and mAP lines (no final
+        newline).
+    """
     lines = [f"class_id = {c.id}, name = {c.name}, ap = {c.ap * 100:2.2f}%   \t (TP = {c.tp}, FP = {c.fp}) "
              for c in result.classes]
     lines += ["", f" for conf_thresh = {result.conf_thresh:1.2f}, precision = {_c_float(result.precision, '1.2f')}, "

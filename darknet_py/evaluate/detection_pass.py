@@ -3,7 +3,7 @@ darknet_map): every image once, in order, with darknet's evaluation settings."""
 from __future__ import annotations
 
 import warnings
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -13,20 +13,27 @@ from ..core.progress import Progress
 from ..pipeline.darknet_image import BLANK_SIDE, unreadable_stand_in
 from ..pipeline.detections import Detections
 
+if TYPE_CHECKING:
+    from ..pipeline.backend import Backend
+
 MAP_THRESH = 0.005  # darknet detector map's score threshold
 MAX_DETECTIONS = 100_000  # per image: darknet keeps every one (COCOeval keeps each category's best 100 itself)
 
 
-def detect_paths(detector, paths: Sequence[str], thresh: float = MAP_THRESH, nms: float = 0.45, batch: int = 1,
-                 progress: bool = True, label: str = "map", in_flight: int = 1, **options) -> Iterator[Detections]:
+def detect_paths(detector: Backend, paths: Sequence[str], thresh: float = MAP_THRESH, nms: float = 0.45, batch: int = 1,
+                 progress: bool = True, label: str = "map", in_flight: int = 1, **options: Any) -> Iterator[Detections]:
     """Detections of every image path, in order: darknet's multi-label rule and no cap on their number
     unless `options` say otherwise.
 
+    An image that cannot be read is detected on as darknet's stand-in, a blank 10x10 image (its objects count as
+    missed), with a DarknetWarning; each Detections' `source` is its path.
+
     Args:
-        detector: a Backend (a Darknet, an OnnxDetector, ...); with *in_flight* above 1, one safe to call from that
+        detector (Backend): a Darknet, an OnnxDetector, ...; with *in_flight* above 1, one safe to call from that
             many threads at once (`Backend.concurrent`).
         paths (sequence of str): the images.
-        thresh, nms (float): score and NMS thresholds.
+        thresh (float): the score threshold.
+        nms (float): the NMS overlap threshold.
         batch (int): images per detect() call.
         progress (bool): a progress line on stderr.
         label (str): the progress line's name.
@@ -35,6 +42,9 @@ def detect_paths(detector, paths: Sequence[str], thresh: float = MAP_THRESH, nms
 
     Yields:
         Detections: one per path, in order.
+
+    Raises:
+        InputError: a detect() option out of range.
     """
     options = {"multi_label": True, "max_det": MAX_DETECTIONS, **options}
     meter = Progress(label, len(paths), unit="images") if progress else None

@@ -40,6 +40,18 @@ MIN_OPSET, MAX_OPSET = 11, 20
 
 @dataclass(frozen=True)
 class ExportOptions:
+    """How a network is exported: `darknet-py export`'s graph options.
+
+    Attributes:
+        output_format (str or None): "raw" (the heads' tensors), "boxes" (decoded candidates: boxes, scores,
+            objectness), "nms" (final detections, thresholds as inputs) or "classes" (a classifier's
+            probabilities); None: boxes for a detector, classes for a classifier.
+        batch (int or None): a fixed batch size; None: a dynamic batch axis.
+        dynamic_size (bool): height and width as dynamic axes (any multiple of the network stride).
+        opset (int): the ONNX opset, MIN_OPSET to MAX_OPSET.
+        half (bool): the network computes in fp16 inside the graph; inputs and outputs stay fp32.
+    """
+
     output_format: str | None = None  # None: the model's own, boxes for a detector and classes for a classifier
     batch: int | None = None  # None: dynamic batch
     dynamic_size: bool = False
@@ -47,10 +59,28 @@ class ExportOptions:
     half: bool = False
 
     def resolved(self, model: Darknet) -> "ExportOptions":
-        """These options with the output format filled in for `model`."""
+        """These options with the output format filled in for `model`.
+
+        Args:
+            model (Darknet): the network to export.
+
+        Returns:
+            ExportOptions: a copy whose output_format is the given one, else "classes" for a classifier and
+            "boxes" for a detector.
+        """
         return replace(self, output_format=self.output_format or ("classes" if model.is_classifier else "boxes"))
 
     def validate(self, model: Darknet) -> None:
+        """Refuse options `model` cannot be exported with (call it on `resolved` options).
+
+        Args:
+            model (Darknet): the network to export.
+
+        Raises:
+            InputError: an unknown output format; a recurrent layer; "classes" for a detector or another format for
+                a classifier; an opset outside MIN_OPSET..MAX_OPSET; a batch below 1; an output layer darknet_py does
+                not decode; "boxes" or "nms" without a detection layer; or --dynamic-size with fixed-size layers.
+        """
         if self.output_format not in OUTPUT_FORMATS:
             raise InputError(f"unknown output format '{self.output_format}'; use one of {', '.join(OUTPUT_FORMATS)}")
         for index in model.recurrent:  # ONNX graphs are stateless: one call cannot see the last one
@@ -82,7 +112,14 @@ class ExportOptions:
 
 
 def head_strides(model: Darknet) -> list[tuple[float, float]]:
-    """(x, y) network pixels per grid cell of every detection layer's input, as darknet computes them."""
+    """(x, y) network pixels per grid cell of every detection layer's input, as darknet computes them.
+
+    Args:
+        model (Darknet): the network.
+
+    Returns:
+        list of (float, float): one (width / grid width, height / grid height) per detection layer, in cfg order.
+    """
     strides = []
     for i in model.head_indices:
         shape = model.infos[i].in_shapes[0]
@@ -196,6 +233,19 @@ def _sha256(path: str | None) -> str | None:
 
 
 def metadata(model: Darknet, opts: ExportOptions, names: Sequence[str], weights_path: str | None) -> dict:
+    """The "darknet_py" metadata an export carries: everything a runtime needs to run it as the torch backend does.
+
+    Args:
+        model (Darknet): the exported network.
+        opts (ExportOptions): the export's options (resolved: output_format set).
+        names (sequence of str): the class names.
+        weights_path (str or None): the weights file, for its name and sha256 (None: not recorded).
+
+    Returns:
+        dict: format version, output format, task, input size, channels, letterbox, resize, batch, dynamic size,
+        half, names, head specs with strides, the `nms` defaults, the cfg's and weights' names and sha256 (None for
+        a file that is not there), and the producer.
+    """
     return {
         "format_version": FORMAT_VERSION,
         "output_format": opts.output_format,
@@ -219,7 +269,24 @@ def metadata(model: Darknet, opts: ExportOptions, names: Sequence[str], weights_
 
 def build_onnx(model: Darknet, names: Sequence[str], opts: ExportOptions = ExportOptions(),
                weights_path: str | None = None) -> onnx.ModelProto:
-    """The ONNX model in memory, with metadata (see export_onnx; not yet checked)."""
+    """The ONNX model in memory, with metadata (see export_onnx; not yet checked).
+
+    The options are resolved and validated, the network traced (a copy in fp16 with `opts.half`), the `nms`
+    format's detection nodes appended, the output shapes declared and the graph simplified. The metadata goes in
+    under "darknet_py", the class names under "names" too.
+
+    Args:
+        model (Darknet): the network to export.
+        names (sequence of str): the class names to record.
+        opts (ExportOptions): the graph's options.
+        weights_path (str or None): the weights file, recorded by name and sha256.
+
+    Returns:
+        onnx.ModelProto: the model.
+
+    Raises:
+        InputError: options the model cannot be exported with (see ExportOptions.validate).
+    """
     opts = opts.resolved(model)
     opts.validate(model)
     if opts.half:
@@ -239,7 +306,13 @@ def build_onnx(model: Darknet, names: Sequence[str], opts: ExportOptions = Expor
 
 
 def simplify(graph: onnx.GraphProto) -> None:
-    """Constants become initializers, Identity nodes disappear, nodes nobody reads are dropped."""
+    """Constants become initializers, Identity nodes disappear, nodes nobody reads are dropped.
+
+    Identity nodes that give a graph output are kept; initializers no node reads are dropped too.
+
+    Args:
+        graph (onnx.GraphProto): the graph, changed in place.
+    """
     outputs = {o.name for o in graph.output}
     rename: dict[str, str] = {}
     kept = []
@@ -269,7 +342,17 @@ def simplify(graph: onnx.GraphProto) -> None:
 
 
 def checked_bytes(proto: onnx.ModelProto) -> bytes:
-    """Serialised once, and passed through onnx.checker (full check: types and shapes too)."""
+    """Serialised once, and passed through onnx.checker (full check: types and shapes too).
+
+    Args:
+        proto (onnx.ModelProto): the model.
+
+    Returns:
+        bytes: the serialised model.
+
+    Raises:
+        InputError: the checker refuses the graph (a darknet_py bug).
+    """
     data = proto.SerializeToString()
     try:
         onnx.checker.check_model(data, full_check=True)
@@ -282,7 +365,23 @@ def export_onnx(model: Darknet, path: str | os.PathLike[str], names: Sequence[st
                 opts: ExportOptions = ExportOptions(), weights_path: str | None = None,
                 int8: "Int8Options | None" = None) -> onnx.ModelProto:
     """Trace (and with `int8`, quantise), check and write `path` atomically: an interrupted
-    export leaves no partial file."""
+    export leaves no partial file.
+
+    Args:
+        model (Darknet): the network to export.
+        path (str or PathLike): the .onnx file to write (an existing one is replaced).
+        names (sequence of str): the class names to record.
+        opts (ExportOptions): the graph's options.
+        weights_path (str or None): the weights file to record; None: the model's own.
+        int8 (Int8Options or None): quantise to int8, calibrated on these images (darknet_py.export.quantize).
+
+    Returns:
+        onnx.ModelProto: the model written.
+
+    Raises:
+        InputError: int8 with half, options the model cannot be exported with, a calibration folder without
+            images, or a graph the ONNX checker refuses.
+    """
     if int8 is not None and opts.half:
         raise InputError("--int8 and --half do not combine: int8 is for CPUs, fp16 for GPUs")
     proto = build_onnx(model, names, opts, weights_path or model.weights_path)

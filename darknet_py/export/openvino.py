@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..backends.openvino import INSTALL_HINT, model_from_onnx, require_openvino
 from ..backends.torch import Darknet
@@ -38,6 +38,21 @@ def export_openvino(model: Darknet, path: str | os.PathLike[str], names: Sequenc
 
     `opts.half` stores the weights as fp16 (half the file); the compute precision is chosen when the
     model is loaded (f32 unless asked otherwise).
+
+    Args:
+        model (Darknet): the network to export.
+        path (str or PathLike): the .xml file to write; the .bin goes beside it (existing ones are replaced).
+        names (sequence of str): the class names to record.
+        opts (ExportOptions): the graph's options (the ONNX export's); `half` compresses the stored weights.
+        weights_path (str or None): the weights file to record; None: the model's own.
+        int8 (Int8Options or None): quantise to int8 with NNCF, calibrated on these images.
+
+    Returns:
+        dict: the "darknet_py" metadata the IR carries (with "half", and "int8" when quantised).
+
+    Raises:
+        InputError: int8 with half, OpenVINO (or for int8, NNCF) not installed, options the model cannot be
+            exported with, or a calibration folder without images.
     """
     if int8 is not None and opts.half:
         raise InputError("--int8 and --half do not combine: int8 weights are already smaller than fp16")
@@ -51,8 +66,26 @@ def export_openvino(model: Darknet, path: str | os.PathLike[str], names: Sequenc
     return meta
 
 
-def quantize_nncf(ov_model, model: Darknet, meta: dict, opts: Int8Options):
-    """An int8 copy of `ov_model` (converted from an fp32 export of `model`); records the calibration in `meta`."""
+def quantize_nncf(ov_model: Any, model: Darknet, meta: dict, opts: Int8Options) -> Any:
+    """An int8 copy of `ov_model` (converted from an fp32 export of `model`); records the calibration in `meta`.
+
+    NNCF's post-training quantisation (preset NNCF_PRESET) of the network's own layers: the convolutions in front
+    of the detection layers, the decoding and NMS stay fp32 (NNCF's ignored scope).
+
+    Args:
+        ov_model (openvino.Model): the fp32 model.
+        model (Darknet): the exported network: its input size, letterbox, resize and channels pre-process the
+            calibration images, and its detection layers say which convolutions stay fp32.
+        meta (dict): the export's metadata; its "batch" and "output_format" shape the calibration feeds, and an
+            "int8" entry (images used, folder, NNCF version, preset) is added to it.
+        opts (Int8Options): the calibration (only its folder and count are used).
+
+    Returns:
+        openvino.Model: the quantised model.
+
+    Raises:
+        InputError: NNCF is not installed, or a calibration folder without images.
+    """
     try:
         import nncf
     except ImportError:
@@ -85,9 +118,22 @@ class _Calibration:
         return iter(self._make())
 
 
-def save_ir(ov_model, meta: dict, path: str | os.PathLike[str], compress_to_fp16: bool = False) -> None:
+def save_ir(ov_model: Any, meta: dict, path: str | os.PathLike[str], compress_to_fp16: bool = False) -> None:
     """Write OpenVINO IR (`path` .xml + its .bin) with `meta`; both files appear whole or not at all
-    (the .bin goes into place first: a reader never sees a new .xml beside an old .bin)."""
+    (the .bin goes into place first: a reader never sees a new .xml beside an old .bin).
+
+    The files are saved in a temporary folder beside `path` (made, with its parents, if missing), then renamed
+    into place; the temporary folder is removed however it ends.
+
+    Args:
+        ov_model (openvino.Model): the model; `meta` is set in its rt_info under "darknet_py".
+        meta (dict): the export's metadata.
+        path (str or PathLike): the .xml file; the .bin is `path` with the suffix .bin.
+        compress_to_fp16 (bool): store the weights as fp16.
+
+    Raises:
+        InputError: OpenVINO is not installed.
+    """
     ov = require_openvino()
     target = Path(path)
     ov_model.set_rt_info(json.dumps(meta), [METADATA_KEY])

@@ -34,6 +34,15 @@ QUANTIZED_OPS = ["Conv", "LeakyRelu", "Relu", "MaxPool", "Concat", "Resize", "Ad
 
 @dataclass(frozen=True)
 class Int8Options:
+    """How an export is quantised to int8 (`darknet-py export --int8`).
+
+    Attributes:
+        calibration (str): a folder of images (searched recursively) whose activation ranges are measured.
+        count (int): the most images used, the first in sorted path order.
+        method (str): onnxruntime's CalibrationMethod, by name ("Percentile", "MinMax", "Entropy").
+        fmt (str): onnxruntime's QuantFormat, by name: "QDQ" (portable: TensorRT reads it) or "QOperator".
+    """
+
     calibration: str  # a folder of images
     count: int = 100  # images used, in sorted order
     # onnxruntime CalibrationMethod: Percentile (99.999%) loses 0.5 AP50 on yolov4-tiny where MinMax
@@ -43,6 +52,18 @@ class Int8Options:
 
 
 def calibration_images(folder: str, count: int) -> list[str]:
+    """The calibration images: the image files under *folder* (recursively), the first *count* in sorted order.
+
+    Args:
+        folder (str): the calibration folder.
+        count (int): the most images to take (at least 1).
+
+    Returns:
+        list of str: the images' paths.
+
+    Raises:
+        InputError: *folder* is not a folder, holds no image files, or *count* is below 1.
+    """
     if not os.path.isdir(folder):
         raise InputError(f"--calibration must be a folder of images, got {folder}")
     found = sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
@@ -58,7 +79,23 @@ def calibration_batches(paths: list[str], width: int, height: int, letterbox: bo
                         resize: str = DEFAULT_RESIZE, channels: int = 3) -> Iterator[np.ndarray]:
     """Network-ready pixels of the calibration images, `batch` at a time, pre-processed by detect()'s own
     pipeline (`channels`: the network's, 1 reads them grey); the last chunk is padded with its last image (a
-    fixed-batch graph takes nothing else)."""
+    fixed-batch graph takes nothing else).
+
+    Args:
+        paths (list of str): the calibration images.
+        width (int): the network's input width.
+        height (int): the network's input height.
+        letterbox (bool): keep the aspect ratio (the cfg's letter_box).
+        batch (int): images per chunk.
+        resize (str): the image resize, "darknet" or "opencv".
+        channels (int): the network's input channels.
+
+    Yields:
+        np.ndarray: (batch, channels, height, width) float32 pixels.
+
+    Raises:
+        InputError: an image cannot be read.
+    """
     for start in range(0, len(paths), batch):
         pixels = prepare_batch(paths[start:start + batch], width, height, letterbox, resize, channels=channels).pixels
         if len(pixels) < batch:
@@ -97,7 +134,11 @@ def _nodes_to_quantize(proto: onnx.ModelProto, model: Darknet) -> list[str]:
 def quiet_logger(name: str | None = None) -> Iterator[None]:
     """Only errors from logger `name` (None: the root logger) and its handlers for the duration, levels
     restored after: onnxruntime.quantization advises through the root logger and NNCF logs every node it
-    leaves alone, while the CLI reports progress itself."""
+    leaves alone, while the CLI reports progress itself.
+
+    Args:
+        name (str or None): the logger's name.
+    """
     logger = logging.getLogger(name)
     levels = [(item, item.level) for item in (logger, *logger.handlers)]
     for item, _ in levels:
@@ -110,7 +151,24 @@ def quiet_logger(name: str | None = None) -> Iterator[None]:
 
 
 def quantize_int8(proto: onnx.ModelProto, model: Darknet, opts: Int8Options) -> onnx.ModelProto:
-    """An int8 copy of `proto` (an fp32 export of `model`), with the calibration recorded in its metadata."""
+    """An int8 copy of `proto` (an fp32 export of `model`), with the calibration recorded in its metadata.
+
+    onnxruntime's static quantisation, per output channel (int8 weights, uint8 activations), of the network's own
+    layers only: the convolutions in front of the detection layers and the decoding stay fp32.
+
+    Args:
+        proto (onnx.ModelProto): the fp32 export (build_onnx's, with its "darknet_py" metadata).
+        model (Darknet): the exported network: its input size, letterbox, resize and channels pre-process the
+            calibration images, and its detection layers say which convolutions stay fp32.
+        opts (Int8Options): the calibration.
+
+    Returns:
+        onnx.ModelProto: the quantised model, its metadata with an "int8" entry (images used, folder, method,
+        format).
+
+    Raises:
+        InputError: a calibration folder without images, a count below 1, or an image that cannot be read.
+    """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     paths = calibration_images(opts.calibration, opts.count)

@@ -19,6 +19,19 @@ COCO_NAMES = [n.replace("_", " ") for n in COCO_NAMES]  # darknet's coco.names s
 
 
 def read_names(path: str | os.PathLike[str]) -> list[str]:
+    """The class names of a darknet .names file: one a line, in class-id order.
+
+    Lines are stripped and blank ones skipped; bytes that are not UTF-8 are replaced, not refused.
+
+    Args:
+        path (str or PathLike): the .names file.
+
+    Returns:
+        list of str: the names; the first is class 0.
+
+    Raises:
+        InputError: the file cannot be read, or lists no names.
+    """
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -31,7 +44,21 @@ def read_names(path: str | os.PathLike[str]) -> list[str]:
 
 
 def names_from_data(path: str | os.PathLike[str]) -> list[str]:
-    """A darknet .data file points at its names file with `names = …` (relative to the cwd or the .data file)."""
+    """The class names of the names file a darknet .data file points at with `names = …`.
+
+    The path is tried as given (relative to the cwd), then relative to the .data file's folder, then as its base
+    name in that folder; the first that is a file is read with `read_names`.
+
+    Args:
+        path (str or PathLike): the .data file.
+
+    Returns:
+        list of str: the names; the first is class 0.
+
+    Raises:
+        InputError: the .data file cannot be read, has no `names =` line, or its names file is not found (or
+            cannot be read, or lists no names).
+    """
     path = os.fspath(path)
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
@@ -50,10 +77,31 @@ def names_from_data(path: str | os.PathLike[str]) -> list[str]:
 
 
 def default_names(num_classes: int) -> list[str]:
+    """Names for a model given none: COCO's 80 when it has 80 classes, else "class_0", "class_1", ...
+
+    Args:
+        num_classes (int): the classes the model predicts.
+
+    Returns:
+        list of str: *num_classes* names.
+    """
     return list(COCO_NAMES) if num_classes == len(COCO_NAMES) else [f"class_{i}" for i in range(num_classes)]
 
 
 def resolve_names(num_classes: int, names_file: str | None = None, data_file: str | None = None) -> list[str]:
+    """A model's class names: from the names file if given, else the .data file's, else `default_names`.
+
+    Args:
+        num_classes (int): the classes the model predicts.
+        names_file (str or None): a .names file (--names); it wins over *data_file*.
+        data_file (str or None): a darknet .data file whose `names =` line is read.
+
+    Returns:
+        list of str: the names, at least *num_classes* of them (a file may list more).
+
+    Raises:
+        InputError: a file cannot be read or lists no names, or fewer names than the model's classes were given.
+    """
     names = read_names(names_file) if names_file else names_from_data(data_file) if data_file else default_names(num_classes)
     if len(names) < num_classes:
         raise InputError(f"the model predicts {num_classes} classes but only {len(names)} names were given")

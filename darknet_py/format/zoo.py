@@ -24,6 +24,15 @@ _MANIFEST_PLACES = (
 
 
 def manifest() -> dict:
+    """The model zoo's manifest (cfg/zoo.json): the source checkout's, else the installed copy's.
+
+    Returns:
+        dict: the parsed JSON; its "models" maps each official name to its entry (the cfg and weights URLs,
+        and optionally each file's size and sha256).
+
+    Raises:
+        InputError: no manifest is found in this installation.
+    """
     for place in _MANIFEST_PLACES:
         if place.is_file():
             return json.loads(place.read_text())
@@ -31,6 +40,7 @@ def manifest() -> dict:
 
 
 def cache_dir() -> Path:
+    """Where downloaded models are kept: $DARKNET_PY_CACHE, else ~/.cache/darknet_py (it may not exist yet)."""
     return Path(os.environ.get("DARKNET_PY_CACHE", Path.home() / ".cache" / "darknet_py"))
 
 
@@ -84,24 +94,62 @@ def _download(url: str, target: Path, entry: dict, kind: str) -> None:
 
 
 def resolve(name: str) -> tuple[Path, Path]:
-    """(cfg, weights) for an official model name."""
+    """(cfg, weights) for an official model name.
+
+    Each file is a local copy that passes the manifest's size and sha256 checks (in the cache or a DARKNET_PY_ZOO
+    folder, directly or under a `cfg`/`weights` subfolder), else it is downloaded into the cache.
+
+    Args:
+        name (str): the official model's name (a key of the manifest's "models").
+
+    Returns:
+        tuple of (Path, Path): the cfg file and the weights file.
+
+    Raises:
+        InputError: an unknown or unsafe name, no manifest, or a download that fails or is corrupt.
+    """
     entry = _entry(name)
     return _fetch(name, entry, "cfg"), _fetch(name, entry, "weights")
 
 
 def resolve_cfg(name: str) -> Path:
-    """The cfg of an official model name, without its weights (for what reads the structure only: info, scale)."""
+    """The cfg of an official model name, without its weights (for what reads the structure only: info, scale).
+
+    Args:
+        name (str): the official model's name.
+
+    Returns:
+        Path: the cfg file, local or downloaded into the cache (as `resolve` finds it).
+
+    Raises:
+        InputError: an unknown or unsafe name, no manifest, or a download that fails or is corrupt.
+    """
     return _fetch(name, _entry(name), "cfg")
 
 
 def is_model_name(text: object) -> bool:
     """Whether *text* is meant as a model's name where a cfg file is expected: a bare word with no folder and no
-    extension that names no file here (`load("yolov4-tiny")`, `darknet-py info yolov4-tiny`)."""
+    extension that names no file here (`load("yolov4-tiny")`, `darknet-py info yolov4-tiny`).
+
+    It does not look in the manifest: `known_name` checks that the word is an official name.
+
+    Args:
+        text (object): what was given where a cfg is expected; only a str can be a name.
+
+    Returns:
+        bool: True for a str with no path separator and no "." that is not an existing path.
+    """
     return isinstance(text, str) and not os.path.exists(text) and os.sep not in text and "." not in text
 
 
 def cfg_or_name(text: str) -> str:
     """*text* itself, or for an official model's name (see is_model_name) its cfg's path.
+
+    Args:
+        text (str): a cfg file's path, or an official model's name.
+
+    Returns:
+        str: *text* unchanged, or the name's cfg file (local, or downloaded into the cache).
 
     Raises:
         InputError: a bare word that is neither a file nor a name, with the names listed.
@@ -113,7 +161,14 @@ def cfg_or_name(text: str) -> str:
 
 
 def known_name(word: str) -> None:
-    """InputError, the official names listed, unless *word* (a bare word that names no file) is one of them."""
+    """InputError, the official names listed, unless *word* (a bare word that names no file) is one of them.
+
+    Args:
+        word (str): the bare word given where a file was expected.
+
+    Raises:
+        InputError: *word* is not an official model's name (or the manifest is missing).
+    """
     known = sorted(manifest()["models"])
     if word not in known:
         raise InputError(f"{word}: no such file, nor an official model's name (those are: {', '.join(known)})")
