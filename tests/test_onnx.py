@@ -132,6 +132,28 @@ def test_onnxruntime_detections_equal_torch_on_every_photo(official_exports, fmt
     _assert_same_detections(expected, got)
 
 
+@pytest.mark.parametrize("fmt", ["boxes", "nms"])
+def test_classes_by_name_id_or_set_keep_the_same_boxes_on_every_output_format(official_exports, fmt: str) -> None:
+    """classes=["dog", "car"], (2, 16) and {16, 2}: what the torch model keeps of those classes, on an export whose
+    NMS is ours and on one whose NMS is in the graph (the `nms` format took only a list of ids: a name raised a
+    TypeError, a set kept nothing). The graph picks each box's best class among all of them, then keeps the classes
+    asked for; ours picks the best among those asked for."""
+    model, paths = official_exports
+    images = [str(p) for p in photos()]
+    exported = darknet_py.load(paths[fmt])
+    if fmt == "nms":
+        expected = [d[np.isin(d.class_ids, (2, 16))] for d in model.detect(images, **IN_GRAPH)]
+    else:
+        expected = model.detect(images, classes=(2, 16))
+    assert "dog" in {label for d in expected for label in d.labels} <= {"car", "dog"}
+    for classes in (["dog", "car"], (2, 16), {16, 2}):
+        _assert_same_detections(expected, exported.detect(images, classes=classes))
+    with pytest.raises(darknet_py.InputError, match="unicorn"):
+        exported.detect(images[0], classes=["unicorn"])
+    with pytest.raises(darknet_py.InputError, match="neither a class id nor a class name"):
+        exported.detect(images[0], classes=[2.5])
+
+
 def test_dynamic_size_export_is_right_at_every_stride_multiple(tmp_path: Path) -> None:
     cfg, weights = official("yolov4-tiny")
     path = tmp_path / "dynamic.onnx"

@@ -430,3 +430,9 @@ def test_images_of_one_name_are_refused_when_their_annotated_copies_would_collid
                                          r"\(x\.jpg\) in images/: run them separately, or with --no-save"):
         detect_on_ray(str(tmp_path / "*" / "x.jpg"), tmp_path / "out", model, ray_options=RayOptions(save_images=True))
     assert not (tmp_path / "out").exists()
+    # classes by name, as model.detect takes them: checked before Ray too (a name was a TypeError deep in it)
+    with pytest.raises(InputError, match="would write their annotated image under one name"):
+        detect_on_ray(str(tmp_path / "*" / "x.jpg"), tmp_path / "out", model, classes=["dog", 2],
+                      ray_options=RayOptions(save_images=True))
+    with pytest.raises(InputError, match="unicorn"):
+        detect_on_ray(str(tmp_path / "*" / "x.jpg"), tmp_path / "out", model, classes=["unicorn"])

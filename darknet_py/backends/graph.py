@@ -17,11 +17,12 @@ import torch
 
 from ..core.errors import InputError
 from ..format.metadata import NMS_DEFAULTS
+from ..format.names import default_names
 from ..model.layers.head import spec_from_dict
 from ..pipeline import yolo_gate
 from ..pipeline.backend import BackendTraits, Candidates, Gated, Portable, gate
 from ..pipeline.decode import decode, head_constants
-from ..pipeline.detect import DetectOptions, ImageLike, detect, prepare_batch
+from ..pipeline.detect import DetectOptions, ImageLike, class_filter, detect, prepare_batch
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import DEFAULT_RESIZE, check_resize
 
@@ -299,6 +300,9 @@ class GraphDetector:
             raise InputError(f"{self.source} does its NMS inside the graph: tiles and regions need its candidates; "
                              "export with --output-format boxes (the default) or raw")
         options = {key: value for key, value in options.items() if key not in ("tiles", "tile_overlap", "roi")}
+        names = names or default_names(self.num_classes)
+        if options.get("classes") is not None:  # names or ids, any iterable, as detect() takes them
+            options["classes"] = class_filter(options["classes"], names)
         return self._detect_in_graph(images, DetectOptions.given(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options),
                                      names)
 

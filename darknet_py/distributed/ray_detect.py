@@ -31,7 +31,7 @@ from ..core.progress import Progress
 from ..format.names import default_names
 from ..media.sinks import AnnotatedImagesSink, Result, detection_record
 from ..media.sources import first_shared_name, source_items
-from ..pipeline.detect import DetectOptions, PreparedBatch, select
+from ..pipeline.detect import DetectOptions, PreparedBatch, class_filter, select
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import DEFAULT_RESIZE, Transform, network_image, prepare, read_image
 from .shards import Plan, RunFolder, VideoSource
@@ -484,10 +484,12 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
     unknown = sorted(set(detect_options) - {f.name for f in fields(DetectOptions)})
     if unknown:
         raise InputError(f"unknown detect option(s) for Ray: {', '.join(unknown)}")
+    names = names or model.names or default_names(model.num_classes)
+    if detect_options.get("classes") is not None:  # names or ids, any iterable, as model.detect takes them
+        detect_options["classes"] = class_filter(detect_options["classes"], names)
     opts = DetectOptions(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **detect_options)
     opts.validate(model.num_classes)
     recipe = model_recipe(model, opts.letterbox, opts.resize)
-    names = names or model.names or default_names(model.num_classes)
     images, videos = split_sources([sources] if isinstance(sources, (str, os.PathLike)) else sources)
     shared = first_shared_name(images) if options.save_images else None
     if shared is not None:  # OUTPUT/images/NAME: the second would replace the first

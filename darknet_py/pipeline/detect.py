@@ -14,7 +14,7 @@ import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -408,6 +408,29 @@ def _preprocess_pool() -> ThreadPoolExecutor:
 os.register_at_fork(after_in_child=_preprocess_pool.cache_clear)  # a forked child has none of the parent's threads
 
 
+def class_filter(classes: Iterable[int | str], names: Sequence[str]) -> tuple[int, ...]:
+    """detect()'s `classes` as the sorted class ids DetectOptions holds: ids, or names as the command line's
+    --classes takes them (["dog", 7]), in any iterable (a list, a tuple, a set).
+
+    Args:
+        classes (iterable of int or str): class ids, or names of *names*.
+        names (sequence of str): the model's class names.
+
+    Returns:
+        tuple of int: the class ids, sorted, each once.
+
+    Raises:
+        InputError: a name the model does not have, an id out of range, or a value that is neither.
+    """
+    given = list(classes)
+    if any(isinstance(c, str) for c in given):  # names as the command line takes them
+        return tuple(sorted(class_ids([str(c) for c in given], names, "classes")))
+    wrong = [c for c in given if isinstance(c, bool) or not isinstance(c, (int, np.integer))]
+    if wrong:
+        raise InputError(f"classes: {wrong[0]!r} is neither a class id nor a class name")
+    return tuple(sorted({int(c) for c in given}))
+
+
 def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25,
            nms_thresh: float = 0.45, *, names: list[str] | None = None, tiles: int | str | None = None,
            tile_overlap: float = DEFAULT_OVERLAP, roi: tuple[int, int, int, int] | None = None,
@@ -439,8 +462,8 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
         InputError: an option out of range, such as a class id the model does not have.
     """
     names = names or backend.names or default_names(backend.num_classes)
-    if any(isinstance(c, str) for c in options.get("classes") or ()):  # names as the command line takes them
-        options["classes"] = tuple(sorted(class_ids([str(c) for c in options["classes"]], names, "classes")))
+    if options.get("classes") is not None:
+        options["classes"] = class_filter(options["classes"], names)
     opts = DetectOptions.given(conf_thresh=conf_thresh, nms_thresh=nms_thresh, **options)
     opts.validate(backend.num_classes)
     windows = WindowOptions(tiles, tile_overlap, roi)
