@@ -20,6 +20,7 @@ import darknet_py
 from benchmarks.oracle.darknet_commands import detector_map, detector_valid, parse_map
 from benchmarks.oracle.darknet_dataset import write_darknet_dataset
 from darknet_py import cli
+from darknet_py.core.errors import InputError
 from darknet_py.evaluate.coco import evaluate as coco_evaluate
 from darknet_py.evaluate.coco import load_ground_truth, run_map
 from darknet_py.evaluate.darknet_map import MapAccumulator, darknet_text, evaluate
@@ -203,6 +204,8 @@ def test_known_answers() -> None:
     text = darknet_text(result)
     assert "class_id = 0, name = a, ap = 25.00%   \t (TP = 0, FP = 1) " in text
     assert " mean average precision (mAP@0.50) = 0.125000, or 12.50 % " in text and "precision = 0.00" in text
+    with pytest.raises(InputError, match=r"points 5: darknet's mAP takes \(0, 11, 101\)"):  # not a bare ValueError
+        evaluate([low], [truth[:2]], ["a", "b"], points=5)
 
 
 def test_darknets_per_image_rule_counts_a_truth_once_in_box_order() -> None:

@@ -68,7 +68,11 @@ def test_annotation_files_without_info_or_licenses_and_broken_ones(tmp_path: Pat
     coco = load_ground_truth(_hand_made(tmp_path, with_optional_keys=False))
     assert evaluate(coco, _perfect(tmp_path / "gt.json"))["AP"] == pytest.approx(1.0)
     for content, message in (("{not json", "is not valid JSON"), ("[]", "expected a COCO instances object"),
-                             ('{"images": []}', "no annotations, categories")):
+                             ('{"images": []}', "no annotations, categories"),
+                             ('{"images": [], "annotations": {}, "categories": []}', "must each be a JSON list"),
+                             ('{"images": [], "annotations": [7], "categories": []}', "annotation 0 lacks image_id"),
+                             ('{"images": [], "annotations": [{"image_id": 1, "category_id": 1, "bbox": [1, 2]}], '
+                              '"categories": []}', r"annotation 0: bbox must be \[x, y, width, height\]")):
         bad = tmp_path / "bad.json"
         bad.write_text(content)
         with pytest.raises(darknet_py.InputError, match=message):

@@ -148,8 +148,9 @@ def test_classes_by_name_id_or_set_keep_the_same_boxes_on_every_output_format(of
     assert "dog" in {label for d in expected for label in d.labels} <= {"car", "dog"}
     for classes in (["dog", "car"], (2, 16), {16, 2}):
         _assert_same_detections(expected, exported.detect(images, classes=classes))
-    with pytest.raises(darknet_py.InputError, match="unicorn"):
-        exported.detect(images[0], classes=["unicorn"])
+    for unknown in ("unicorn", "²", "80"):  # "²" passes str.isdigit() but not int()
+        with pytest.raises(darknet_py.InputError, match=f"classes {unknown}: not a class of this model"):
+            exported.detect(images[0], classes=[unknown])
     with pytest.raises(darknet_py.InputError, match="neither a class id nor a class name"):
         exported.detect(images[0], classes=[2.5])
 

@@ -37,13 +37,18 @@ def test_downloads_need_https_and_stay_in_the_cache(tmp_path: Path, monkeypatch)
     monkeypatch.setenv("DARKNET_PY_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("DARKNET_PY_ZOO", raising=False)
     plain = {"cfg": "http://example.com/m.cfg", "weights": "http://example.com/m.weights"}
-    monkeypatch.setattr(zoo, "manifest", lambda: {"models": {"m": plain, "../escape": plain, ".hidden": plain}})
-    with pytest.raises(darknet_py.InputError, match="non-https"):
-        zoo.resolve("m")
+    lookalike = {"cfg": "http://127.0.0.1.example.com/m.cfg", "weights": "http://127.0.0.1.example.com/m.weights"}
+    monkeypatch.setattr(zoo, "manifest", lambda: {"models": {"m": plain, "n": lookalike, "../escape": plain,
+                                                             ".hidden": plain}})
+    for name in ("m", "n"):  # plain http only from this machine (the tests' server), not a host named like it
+        with pytest.raises(darknet_py.InputError, match="non-https"):
+            zoo.resolve(name)
     for name in ("../escape", ".hidden"):
         with pytest.raises(darknet_py.InputError, match="not a plain file name"):
             zoo.resolve(name)
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+    monkeypatch.setenv("DARKNET_PY_CACHE", "")  # set but empty: the default, not the working folder
+    assert zoo.cache_dir() == Path.home() / ".cache" / "darknet_py"
 
 
 def test_user_errors_are_one_line_and_debug_shows_the_traceback(tmp_path: Path, capsys) -> None:

@@ -262,24 +262,27 @@ def _decode_video(batch: dict, recipe: ModelRecipe, chunk_size: int):
     video = VideoSource(str(batch["key"][0]), str(batch["path"][0]))
     skip = set(json.loads(str(batch["skip"][0])))
     capture = cv2.VideoCapture(video.path)
-    frames = _frames(capture, lambda index: index // chunk_size not in skip)
-    current = next(frames, None) if capture.isOpened() else None
-    if current is None:
-        yield _chunk_batch(video, 0, [], recipe, last=True, error=f"cannot read any frame of video {video.path}")
-        return
-    rows: list = []
-    while current is not None:
-        following = next(frames, None)
-        index, frame = current
-        chunk = index // chunk_size
-        if chunk not in skip:
-            rows.append((index, *prepare(network_image(frame, recipe.channels), recipe.width, recipe.height, recipe.letterbox, resize=recipe.resize)))
-        if following is None or following[0] // chunk_size != chunk:
+    try:  # released however the generator ends: an unreadable video, or closed early by Ray
+        frames = _frames(capture, lambda index: index // chunk_size not in skip)
+        current = next(frames, None) if capture.isOpened() else None
+        if current is None:
+            yield _chunk_batch(video, 0, [], recipe, last=True, error=f"cannot read any frame of video {video.path}")
+            return
+        rows: list = []
+        while current is not None:
+            following = next(frames, None)
+            index, frame = current
+            chunk = index // chunk_size
             if chunk not in skip:
-                yield _chunk_batch(video, chunk, rows, recipe, last=following is None)
-            rows = []
-        current = following
-    capture.release()
+                rows.append((index, *prepare(network_image(frame, recipe.channels), recipe.width, recipe.height,
+                                             recipe.letterbox, resize=recipe.resize)))
+            if following is None or following[0] // chunk_size != chunk:
+                if chunk not in skip:
+                    yield _chunk_batch(video, chunk, rows, recipe, last=following is None)
+                rows = []
+            current = following
+    finally:
+        capture.release()
 
 
 def _chunk_batch(video: VideoSource, chunk: int, rows: list, recipe: ModelRecipe, last: bool, error: str = "") -> dict:

@@ -59,7 +59,8 @@ def load_ground_truth(path: str | os.PathLike[str]) -> COCO:
 
     Raises:
         InputError: the file cannot be read or is not JSON, is not a JSON object, lacks "images", "annotations" or
-            "categories", or has an annotation without image_id, category_id or bbox.
+            "categories" (or they are not lists), or has an annotation without image_id, category_id or a bbox of
+            4 numbers.
     """
     from pycocotools.coco import COCO
 
@@ -73,9 +74,14 @@ def load_ground_truth(path: str | os.PathLike[str]) -> COCO:
     missing = [key for key in ("images", "annotations", "categories") if key not in data]
     if missing:
         raise InputError(f"{path}: not a COCO instances file (no {', '.join(missing)})")
+    if not all(isinstance(data[key], list) for key in ("images", "annotations", "categories")):
+        raise InputError(f"{path}: images, annotations and categories must each be a JSON list")
     for i, ann in enumerate(data["annotations"]):
-        if not {"image_id", "category_id", "bbox"} <= ann.keys():
+        if not isinstance(ann, dict) or not {"image_id", "category_id", "bbox"} <= ann.keys():
             raise InputError(f"{path}: annotation {i} lacks image_id, category_id or bbox")
+        box = ann["bbox"]
+        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
+            raise InputError(f"{path}: annotation {i}: bbox must be [x, y, width, height] (4 numbers), found {box!r}")
         ann.setdefault("area", float(ann["bbox"][2] * ann["bbox"][3]))
         ann.setdefault("iscrowd", 0)
         ann.setdefault("id", i + 1)

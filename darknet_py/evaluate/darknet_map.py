@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 
+from ..core.errors import InputError
 from ..format.darknet_data import load_dataset
 from ..pipeline.detections import Detections
 from .detection_pass import MAP_THRESH, detect_paths
@@ -160,12 +161,12 @@ class MapAccumulator:
         conf_thresh (float): the score above which detections count towards TP, FP and the average IoU.
 
     Raises:
-        ValueError: *points* is not one of POINTS.
+        InputError: *points* is not one of POINTS.
     """
 
     def __init__(self, names: Sequence[str], iou_thresh: float = 0.5, points: int = 0, conf_thresh: float = 0.25) -> None:
         if points not in POINTS:
-            raise ValueError(f"points must be one of {POINTS}")
+            raise InputError(f"points {points}: darknet's mAP takes {POINTS} (0: every point, 11: VOC2007, 101: COCO)")
         self.names, self.iou_thresh, self.points, self.conf_thresh = list(names), iou_thresh, points, conf_thresh
         classes = len(self.names)
         self.truth_count = np.zeros(classes, np.int64)
@@ -262,7 +263,7 @@ def evaluate(per_image: Iterable[Detections], truths: Sequence[np.ndarray], name
         DarknetMap: the report.
 
     Raises:
-        ValueError: *points* is not one of POINTS.
+        InputError: *points* is not one of POINTS.
     """
     accumulator = MapAccumulator(names, iou_thresh, points, conf_thresh)
     for i, dets in enumerate(per_image):
@@ -296,7 +297,7 @@ def run_darknet_map(detector: Backend, data_file: str, iou_thresh: float = 0.5, 
     Raises:
         InputError: the dataset cannot be read or does not fit the model's class count, or a detect() option out
             of range.
-        ValueError: *points* is not one of POINTS.
+        InputError: *points* is not one of POINTS.
     """
     dataset = load_dataset(data_file, detector.num_classes)
     found = detect_paths(detector, dataset.images, thresh, nms, batch, progress, in_flight=in_flight,

@@ -126,7 +126,7 @@ def class_ids(wanted: Iterable[str], names: Sequence[str], flag: str) -> set[int
     for item in wanted:
         if item in names:
             ids.add(names.index(item))
-        elif item.isdigit() and int(item) < len(names):
+        elif item.isascii() and item.isdigit() and int(item) < len(names):  # "²" is a digit int() refuses
             ids.add(int(item))
         else:
             shown = ", ".join(names[:8]) + (", …" if len(names) > 8 else "")

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def manifest() -> dict:
 
 def cache_dir() -> Path:
     """Where downloaded models are kept: $DARKNET_PY_CACHE, else ~/.cache/darknet_py (it may not exist yet)."""
-    return Path(os.environ.get("DARKNET_PY_CACHE", Path.home() / ".cache" / "darknet_py"))
+    return Path(os.environ.get("DARKNET_PY_CACHE") or Path.home() / ".cache" / "darknet_py")  # set empty: unset
 
 
 def _mirror_dirs() -> list[Path]:
@@ -69,7 +70,8 @@ def _verify(path: Path, entry: dict, kind: str) -> str | None:
 
 
 def _download(url: str, target: Path, entry: dict, kind: str) -> None:
-    if not url.startswith("https://") and not url.startswith("http://127.0.0.1"):
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname == "127.0.0.1"):  # tests' server
         raise InputError(f"refusing to download over a non-https URL: {url}")
     try:
         with urllib.request.urlopen(url, timeout=60) as response, atomic_path(target) as tmp:
