@@ -16,7 +16,6 @@ Needs the reference darknet (.darknet-ref) and its OpenCV build (.darknet-ref-cv
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import darknet_py
 from benchmarks.oracle.darknet_reference import build_darknet, build_darknet_opencv
 from benchmarks.oracle.grey_model import coco_category_ids, compare_with_opencv_darknet, grey_files
 from benchmarks.oracle.small_cfgs import LOCAL_CFGS, SILU_CFGS, local_comparison, silu_comparison
-from darknet_py.core.fileio import atomic_write
+from benchmarks.report import write_json
 from darknet_py.core.machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,10 +55,7 @@ def main() -> None:
         dog = model.detect(str(SHARED / "data" / "images" / "dog.jpg"))[0]
         results["grey"] = {"photos": len(photos), "dog_score": float(dog.scores[dog.labels.index("dog")]),
                            **vars(compared)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(args.out / "grey_local_silu.json", "w") as handle:
-        json.dump(results, handle, indent=1)
-    print(json.dumps(results, indent=1))
+    write_json(args.out, "grey_local_silu.json", results, indent=1)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ service detects on one thread that stays instead).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import threading
 import time
@@ -18,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import darknet_py
-from darknet_py.core.fileio import atomic_write
+from benchmarks.report import write_json
 from darknet_py.core.machine import cpu_model
 from darknet_py.live.detect_api import DetectService, listen, serve
 
@@ -81,10 +80,7 @@ def main() -> None:
               "second_pass_detect_ms_median": round(statistics.median(same) * 1000, 2),
               "fresh_thread_detect_ms_median": round(statistics.median(fresh) * 1000, 2),
               "date": time.strftime("%Y-%m-%d")}
-    args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(args.out / "server_overhead.json", "w") as handle:
-        json.dump(result, handle, indent=2)
-    print(json.dumps(result, indent=2))
+    write_json(args.out, "server_overhead.json", result, indent=2)
 
 
 if __name__ == "__main__":

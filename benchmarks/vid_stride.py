@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from darknet_py.core.fileio import atomic_write
+from benchmarks.report import write_json
 from darknet_py.core.machine import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -64,10 +64,7 @@ def main() -> None:
                           "source_frames_per_s": round(341 / statistics.median(runs), 1),
                           "time_vs_every_frame": round(statistics.median(runs) / base, 3)}
             for stride, runs in times[mode].items()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(args.out / "vid_stride.json", "w") as handle:
-        json.dump(result, handle, indent=2)
-    print(json.dumps(result, indent=2))
+    write_json(args.out, "vid_stride.json", result, indent=2)
 
 
 if __name__ == "__main__":
