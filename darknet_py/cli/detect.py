@@ -158,7 +158,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     out, made = run_folder(args.output)
     try:
         before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
-        sinks = outputs(args).sinks(out, kind, items, names, stages) + ([live] if live else [])
+        sinks = _outputs(args).sinks(out, kind, items, names, stages) + ([live] if live else [])
         status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
         if live and status is not None:
             live.watch(status)
@@ -223,7 +223,7 @@ def _detect_many(args, live: LiveView | None) -> int:
         statuses = [SourceStatus(str(each)) for each in items]
         sinks = []
         for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
-            sinks.append(outputs(args).sinks(folder, "video", each, names, jobs)
+            sinks.append(_outputs(args).sinks(folder, "video", each, names, jobs)
                          + ([live if index == 0 else live.source(index)] if live else []))
             if live:
                 live.watch(status)
@@ -259,7 +259,7 @@ def _print_counts(stages: list[Stage]) -> None:
             print(counts_text(stage.counts), file=sys.stderr, flush=True)
 
 
-def outputs(args) -> Outputs:
+def _outputs(args) -> Outputs:
     """The outputs the flags ask for (media.outputs builds their sinks)."""
     return Outputs(annotated=not args.no_save, codec=args.codec, json=args.save_json, yolo_labels=args.save_txt,
                    ext_output=args.ext_output, darknet_labels=args.save_labels, frames_every=args.save_frames,
@@ -338,7 +338,7 @@ def _wait_for_viewers(args, live: LiveView | None) -> None:
 def _darknet_box_order(args) -> bool:
     """Whether detections keep each box's class scores, for outputs listing boxes in darknet's NMS order: its label
     files and JSON (Outputs.darknet_box_order) and its -json_port stream."""
-    return outputs(args).darknet_box_order or args.json_port is not None
+    return _outputs(args).darknet_box_order or args.json_port is not None
 
 
 def _live_options(args) -> LiveOptions:
