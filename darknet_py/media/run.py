@@ -24,6 +24,7 @@ from ..core import events, interrupt
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
 from ..core.in_flight import in_order, iter_batches
+from ..core.progress import Progress
 from ..pipeline.darknet_image import unreadable_stand_in
 from ..pipeline.detections import Detections
 from .live_reader import LiveSourceOptions
@@ -198,9 +199,11 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
 
     done, interrupted, unreadable, warned = 0, False, [], 0
     held: list[Result] = []  # unreadable images' stand-ins, written once an image was read (if none is: the error)
+    # a folder's or a list's progress (count, rate, ETA) on stderr, as a video's; none for one image
+    progress = Progress("detect", len(paths), unit="images") if len(paths) > 1 else None
     try:
         with in_order(read_and_detect, iter_batches(paths, batch), in_flight) as detected:
-            for _, (detected_paths, images, found, milliseconds, stand_in_for, failures) in detected:
+            for chunk, (detected_paths, images, found, milliseconds, stand_in_for, failures) in detected:
                 unreadable += failures
                 if None in stand_in_for:  # warned once an image was read: if none is, the run's error says it alone
                     for failure in unreadable[warned:]:
@@ -219,12 +222,16 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
                                                                        milliseconds=milliseconds)))
                     done += 1
                     events.emit(f"images-done {done}")
+                if progress is not None:
+                    progress.update(len(chunk))  # its unreadable images too: they are done with
         if done:  # the images after the last one read
             for stand_in in held:
                 write_all(sinks, stand_in)
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        if progress is not None and done:  # its last line: how far it got (a run that read nothing is its error)
+            progress.close()
         with interrupt.deferred():  # a stop now waits for the collected files (records JSON, result.json)
             finish_all([*stages, *sinks], nothing_read=bool(unreadable) and done == 0 and not interrupted)
     for failure in unreadable[warned:] if done else ():  # after the last image read
