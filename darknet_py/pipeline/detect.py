@@ -409,15 +409,15 @@ os.register_at_fork(after_in_child=_preprocess_pool.cache_clear)  # a forked chi
 
 
 def class_filter(classes: Iterable[int | str], names: Sequence[str]) -> tuple[int, ...]:
-    """detect()'s `classes` as the sorted class ids DetectOptions holds: ids, or names as the command line's
-    --classes takes them (["dog", 7]), in any iterable (a list, a tuple, a set).
+    """detect()'s `classes` as the class ids DetectOptions holds: ids, or names as the command line's --classes
+    takes them (["dog", 7]), in any iterable (a list, a tuple, a set).
 
     Args:
         classes (iterable of int or str): class ids, or names of *names*.
         names (sequence of str): the model's class names.
 
     Returns:
-        tuple of int: the class ids, sorted, each once.
+        tuple of int: the class ids, each once: sorted when names were given, else in the order given.
 
     Raises:
         InputError: a name the model does not have, an id out of range, or a value that is neither.
@@ -428,7 +428,7 @@ def class_filter(classes: Iterable[int | str], names: Sequence[str]) -> tuple[in
     wrong = [c for c in given if isinstance(c, bool) or not isinstance(c, (int, np.integer))]
     if wrong:
         raise InputError(f"classes: {wrong[0]!r} is neither a class id nor a class name")
-    return tuple(sorted({int(c) for c in given}))
+    return tuple(dict.fromkeys(int(c) for c in given))  # in the order given (an error names them so), each once
 
 
 def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25,
