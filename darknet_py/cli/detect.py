@@ -212,6 +212,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     for jobs in stages:
         jobs += dataset_stages(args, names)
     _describe(live)
+
     def detect_batch(frames):
         return model.detect(frames, args.thresh, args.nms, **options)
 
