@@ -40,19 +40,22 @@ class _Source:
     count: int = 0
     done: bool = False  # its reader has ended (its buffer gave END)
     finished: bool = False  # its stages and sinks are finished
-    empty: str | None = None  # a file that ended without giving a frame: the error, one line
 
     @property
     def name(self) -> str:
         return self.reader.name
 
-    def finish(self, ended: bool = False) -> None:
-        """Finish its stages and sinks; *ended*: its reader reached the end (a file that gave no frame then leaves
-        no collected JSON of nothing, as run_video's one source does)."""
+    @property
+    def empty(self) -> str | None:
+        """A file that reached its end without giving a frame: the error, one line; else None."""
+        error = self.reader.no_frames(self.count) if self.done else None
+        return None if error is None else str(error)
+
+    def finish(self) -> None:
+        """Finish its stages and sinks (a file that gave no frame leaves no collected JSON of nothing, as run_video's
+        one source does)."""
         if not self.finished:
             self.finished = True
-            if ended and (error := self.reader.no_frames(self.count)) is not None:
-                self.empty = str(error)
             finish_all([*self.stages, *self.sinks], nothing_read=self.empty is not None)
 
     def report(self, interrupted: bool) -> VideoReport:
@@ -169,7 +172,7 @@ def _ready(runs: list[_Source], batch: int, turn: int, changed: threading.Condit
                     changed.wait(1.0)  # a timed wait, so Ctrl-C is seen at once
         for run in ended:  # outside the lock: the other readers go on while these files are written
             with interrupt.deferred():
-                run.finish(ended=True)
+                run.finish()
         if pending:
             return pending
 
