@@ -17,12 +17,12 @@ import torch
 
 from ..core.errors import InputError
 from ..format.metadata import NMS_DEFAULTS
-from ..format.names import default_names
+from ..format.names import class_filter, default_names
 from ..model.layers.head import spec_from_dict
 from ..pipeline import yolo_gate
 from ..pipeline.backend import BackendTraits, Candidates, Gated, Portable, gate
 from ..pipeline.decode import decode, head_constants
-from ..pipeline.detect import DetectOptions, ImageLike, class_filter, detect, prepare_batch
+from ..pipeline.detect import DetectOptions, ImageLike, detect, prepare_batch
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import DEFAULT_RESIZE, check_resize
 

@@ -28,10 +28,10 @@ from ..core import events, interrupt
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetError, InputError
 from ..core.progress import Progress
-from ..format.names import default_names
+from ..format.names import class_filter, default_names
 from ..media.sinks import AnnotatedImagesSink, Result, detection_record
 from ..media.sources import first_shared_name, source_items
-from ..pipeline.detect import DetectOptions, PreparedBatch, class_filter, select
+from ..pipeline.detect import DetectOptions, PreparedBatch, select
 from ..pipeline.detections import Detections
 from ..pipeline.preprocess import DEFAULT_RESIZE, Transform, network_image, prepare, read_image
 from .shards import Plan, RunFolder, VideoSource

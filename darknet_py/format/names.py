@@ -1,6 +1,7 @@
 """Class names: COCO's 80 by default, or a darknet .names / .data file."""
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Iterable, Sequence
 
@@ -133,3 +134,29 @@ def class_ids(wanted: Iterable[str], names: Sequence[str], flag: str) -> set[int
             raise InputError(f"{flag} {item}: not a class of this model ({len(names)} classes: {shown}); give class "
                              f"names or ids 0..{len(names) - 1}")
     return ids
+
+
+def class_filter(classes: Iterable[int | str], names: Sequence[str], flag: str = "classes") -> tuple[int, ...]:
+    """detect()'s `classes` as the class ids DetectOptions holds: ids, or names as the command line's --classes
+    takes them (["dog", 7]), in any iterable (a list, a tuple, a set).
+
+    Args:
+        classes (iterable of int or str): class ids, or names of *names*.
+        names (sequence of str): the model's class names.
+        flag (str): what the caller calls the option, for errors ("classes", the server's "classes=").
+
+    Returns:
+        tuple of int: the class ids, each once: sorted when names were given, else in the order given.
+
+    Raises:
+        InputError: a name the model does not have or an id out of range, given as text (class_ids), or a value that
+            is neither; ids given as numbers are checked against the model by DetectOptions.validate.
+    """
+    given = list(classes)
+    if any(isinstance(c, str) for c in given):  # names as the command line takes them
+        return tuple(sorted(class_ids([str(c) for c in given], names, flag)))
+    # numbers.Integral: Python's and numpy's ints (bool is one too, but no class id)
+    wrong = [c for c in given if isinstance(c, bool) or not isinstance(c, numbers.Integral)]
+    if wrong:
+        raise InputError(f"{flag}: {wrong[0]!r} is neither a class id nor a class name")
+    return tuple(dict.fromkeys(int(c) for c in given))  # in the order given (an error names them so), each once

@@ -27,7 +27,7 @@ from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..core.errors import DarknetError, InputError
-from ..format.names import class_ids
+from ..format.names import class_filter
 from ..media.darknet_json import darknet_frame
 from ..media.sinks import detection_record
 from .health import CONTENT_TYPE as METRICS_TYPE
@@ -88,7 +88,7 @@ class DetectService:
             classes = None
             if "classes" in params:  # names or ids, checked: an unknown one is an error, not an empty answer
                 wanted = [item.strip() for item in params["classes"].split(",") if item.strip()]
-                classes = tuple(sorted(class_ids(wanted, self.names, "classes=")))
+                classes = class_filter(wanted, self.names, "classes=")
             if not body:
                 raise InputError("the request has no body: POST the image file itself (curl --data-binary @dog.jpg)")
             dets, spent = self._worker.submit(_timed, self._detect, body, thresh, nms, classes).result()

@@ -14,7 +14,7 @@ import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ import torch
 from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from ..core.in_flight import iter_batches
-from ..format.names import class_ids, default_names
+from ..format.names import class_filter, default_names
 from ..model.layers.head import HeadSpec
 from . import darknet_resize
 from .backend import Backend, Gated
@@ -406,29 +406,6 @@ def _preprocess_pool() -> ThreadPoolExecutor:
 
 
 os.register_at_fork(after_in_child=_preprocess_pool.cache_clear)  # a forked child has none of the parent's threads
-
-
-def class_filter(classes: Iterable[int | str], names: Sequence[str]) -> tuple[int, ...]:
-    """detect()'s `classes` as the class ids DetectOptions holds: ids, or names as the command line's --classes
-    takes them (["dog", 7]), in any iterable (a list, a tuple, a set).
-
-    Args:
-        classes (iterable of int or str): class ids, or names of *names*.
-        names (sequence of str): the model's class names.
-
-    Returns:
-        tuple of int: the class ids, each once: sorted when names were given, else in the order given.
-
-    Raises:
-        InputError: a name the model does not have, an id out of range, or a value that is neither.
-    """
-    given = list(classes)
-    if any(isinstance(c, str) for c in given):  # names as the command line takes them
-        return tuple(sorted(class_ids([str(c) for c in given], names, "classes")))
-    wrong = [c for c in given if isinstance(c, bool) or not isinstance(c, (int, np.integer))]
-    if wrong:
-        raise InputError(f"classes: {wrong[0]!r} is neither a class id nor a class name")
-    return tuple(dict.fromkeys(int(c) for c in given))  # in the order given (an error names them so), each once
 
 
 def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thresh: float = 0.25,
