@@ -222,9 +222,9 @@ def _detect_many(args, live: LiveView | None) -> int:
         made += make_folders(*folders)
         befores = [folder_files(folder, made) for folder in folders]
         statuses = [SourceStatus(str(each)) for each in items]
-        sinks = []
+        outputs, sinks = _outputs(args), []
         for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
-            sinks.append(_outputs(args).sinks(folder, "video", each, names, jobs)
+            sinks.append(outputs.sinks(folder, "video", each, names, jobs)
                          + ([live if index == 0 else live.source(index)] if live else []))
             if live:
                 live.watch(status)
