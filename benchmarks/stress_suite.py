@@ -2,7 +2,8 @@
 
     python -m benchmarks.stress_suite [--rounds 3] [--load N] [--quiet-round] [--out benchmarks/results]
                                       [--file stress_suite.json] [PYTEST ARGS...]
-    python -m benchmarks.stress_suite --rounds 0 --quiet-round --file suite_quiet.json   # the quiet suite time
+    OMP_WAIT_POLICY=PASSIVE python -m benchmarks.stress_suite --rounds 0 --quiet-round --file suite_quiet.json \
+        -n 2 --dist loadfile   # the quiet suite time, its tests run as tests/run.sh runs them
 
 Each round runs `python -m pytest -q PYTEST ARGS` (the whole suite when none are given) while N
 busy-loop processes (default: one per core) compete with it at the same priority; they start
@@ -65,7 +66,7 @@ def _commit() -> str:
 def _report(commit: str, pytest_args: list[str], rounds: list[dict], planned: int) -> dict:
     loaded = [r for r in rounds if r["load_processes"]]
     return {"commit": commit, "pytest_args": pytest_args or ["(whole suite)"], "cores": os.cpu_count(),
-            "machine": cpu_model(), "rounds": rounds,
+            "machine": cpu_model(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(unset)"), "rounds": rounds,
             "rounds_planned": planned, "complete": len(rounds) == planned,
             "all_passed": all(r["passed"] for r in rounds),
             "loaded_rounds_passed": f"{sum(r['passed'] for r in loaded)}/{len(loaded)}"}

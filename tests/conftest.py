@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import warnings
@@ -80,22 +81,36 @@ def photos() -> list[Path]:
 @pytest.fixture(scope="session")
 def synthetic_weights(tmp_path_factory):
     """cfg → a .weights file of deterministic, well-conditioned synthetic weights, made once per run for each cfg
-    text (darknet's cfgs that the zoo holds too, byte for byte, are synthesised once: tests/test_darknet_cfgs.py)."""
+    text (darknet's cfgs that the zoo holds too, byte for byte, are synthesised once: tests/test_darknet_cfgs.py).
+    The workers of one run (tests/run.sh: pytest-xdist) share them: one synthesises, another waits for it."""
+    from benchmarks.oracle.darknet_reference import build_lock
     from darknet_py import DarknetWarning
     from weights_tools.synth import synthesize
 
-    folder, made = tmp_path_factory.mktemp("synthetic"), {}
+    folder = run_wide_folder(tmp_path_factory, "synthetic")
 
     def weights_for(cfg: Path) -> Path:
         text = Path(cfg).read_bytes()
-        if text not in made:
-            path = folder / f"{len(made)}-{Path(cfg).stem}.weights"
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DarknetWarning)  # P7's num=16 has its own test
-                synthesize(cfg, seed=0).save_weights(path)
-            made[text] = path
-        return made[text]
+        path = folder / f"{hashlib.sha256(text).hexdigest()[:16]}-{Path(cfg).stem}.weights"
+        with build_lock(path):
+            if not path.exists():
+                partial = path.with_suffix(".partial")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DarknetWarning)  # P7's num=16 has its own test
+                    synthesize(cfg, seed=0).save_weights(partial)
+                partial.replace(path)  # whole or absent: a worker stopped mid-write leaves no weights to take
+        return path
     return weights_for
+
+
+def run_wide_folder(tmp_path_factory, name: str) -> Path:
+    """A folder every worker of this pytest run shares: under pytest-xdist, in the run's own base folder (the
+    workers' base folders are inside it; it is removed when the run passes), else a fresh one."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return tmp_path_factory.mktemp(name)
+    folder = tmp_path_factory.getbasetemp().parent / name
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

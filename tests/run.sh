@@ -38,4 +38,10 @@ pip install -q -e ".[dev]"
 lint-imports --no-cache >/dev/null || lint-imports --no-cache  # quiet when kept, the report when broken
 ruff check -q .
 NO_MKDOCS_2_WARNING=1 mkdocs build --strict -q  # the API reference, the CLI help pages, every link
-python -m pytest -q "$@"
+# Two processes, a test file each at a time (pytest-xdist --dist loadfile, so that a file's module fixtures, such
+# as its Ray cluster, stay one): while one waits on Ray, a camera or a browser, the other computes. OpenMP threads
+# that find no work sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE): the two workers' torch threads, spinning on
+# two cores, made the whole run barely shorter than one process (README). DARKNET_PY_TEST_WORKERS=0 runs
+# the tests in one process.
+export OMP_WAIT_POLICY=PASSIVE
+python -m pytest -q -n "${DARKNET_PY_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -14,11 +14,14 @@ The suite fails, never skips, when darknet cannot be built.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -87,16 +90,31 @@ class DarknetProgram:
         return done.stdout
 
 
+@contextlib.contextmanager
+def build_lock(path: Path) -> Iterator[None]:
+    """Hold the lock of a build (a folder or a file): pytest's workers (tests/run.sh runs two) each ask for darknet
+    at their start; one builds it while the other waits, then finds it built.
+
+    Args:
+        path (Path): what is built; the lock is the file beside it named `<name>.lock`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or when the process dies
+        yield
+
+
 def build_darknet() -> DarknetProgram:
     """Build (or find) the reference darknet; pytest.fail when it cannot be built."""
     if not BUILD_SCRIPT.exists():
         pytest.fail(f"required shared data is missing: {BUILD_SCRIPT} (the reference darknet; see README)")
-    try:
-        subprocess.run(["bash", str(BUILD_SCRIPT), str(BUILD_DIR)], check=True, capture_output=True, text=True,
-                       timeout=BUILD_TIMEOUT)
-    except subprocess.CalledProcessError as exc:
-        pytest.fail(f"the reference darknet did not build ({BUILD_SCRIPT}): {exc.stderr[-2000:]}")
-    _build_cpu_dump(BUILD_DIR)
+    with build_lock(BUILD_DIR):
+        try:
+            subprocess.run(["bash", str(BUILD_SCRIPT), str(BUILD_DIR)], check=True, capture_output=True, text=True,
+                           timeout=BUILD_TIMEOUT)
+        except subprocess.CalledProcessError as exc:
+            pytest.fail(f"the reference darknet did not build ({BUILD_SCRIPT}): {exc.stderr[-2000:]}")
+        _build_cpu_dump(BUILD_DIR)
     return DarknetProgram(BUILD_DIR)
 
 
@@ -110,11 +128,12 @@ def build_darknet_opencv() -> DarknetProgram:
     if found.returncode != 0:
         pytest.fail("the OpenCV build of the reference darknet needs OpenCV's development files: "
                     "apt-get install libopencv-dev pkg-config (tests/run.sh installs them)")
-    try:
-        subprocess.run(["bash", str(BUILD_SCRIPT), str(OPENCV_BUILD_DIR)], check=True, capture_output=True, text=True,
-                       timeout=BUILD_TIMEOUT, env={**os.environ, "OPENCV": "1"})
-    except subprocess.CalledProcessError as exc:
-        pytest.fail(f"the reference darknet (OPENCV=1) did not build ({BUILD_SCRIPT}): {exc.stderr[-2000:]}")
+    with build_lock(OPENCV_BUILD_DIR):
+        try:
+            subprocess.run(["bash", str(BUILD_SCRIPT), str(OPENCV_BUILD_DIR)], check=True, capture_output=True,
+                           text=True, timeout=BUILD_TIMEOUT, env={**os.environ, "OPENCV": "1"})
+        except subprocess.CalledProcessError as exc:
+            pytest.fail(f"the reference darknet (OPENCV=1) did not build ({BUILD_SCRIPT}): {exc.stderr[-2000:]}")
     return DarknetProgram(OPENCV_BUILD_DIR)
 
 

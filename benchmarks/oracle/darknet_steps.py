@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.oracle.darknet_reference import DarknetProgram, LayerDump, run_build_steps
+from benchmarks.oracle.darknet_reference import DarknetProgram, LayerDump, build_lock, run_build_steps
 
 STEPS_MAIN = Path(__file__).resolve().parent / "dump_steps.c"
 
@@ -72,10 +72,16 @@ def _net_option(cfg: Path, key: str, default: int) -> int:
 
 def build_steps(darknet: DarknetProgram) -> StepsProgram:
     """Compile dump_steps (once per machine; again when dump_steps.c changes); pytest.fail if it cannot."""
-    folder = darknet.folder
+    with build_lock(darknet.folder):
+        _build_steps(darknet.folder)
+    return StepsProgram(darknet)
+
+
+def _build_steps(folder: Path) -> None:
+    """dump_steps in `folder` (the darknet build), unless it is there and newer than its source."""
     target = folder / "dump_steps"
     if target.exists() and target.stat().st_mtime >= STEPS_MAIN.stat().st_mtime:
-        return StepsProgram(darknet)
+        return
     include = [f"-I{folder / 'include'}", f"-I{folder / '3rdparty' / 'stb' / 'include'}"]
     objects = sorted(str(o) for o in (folder / "obj").glob("*.o") if o.name not in ("darknet.o", "parser.o"))
     steps = [
@@ -87,5 +93,4 @@ def build_steps(darknet: DarknetProgram) -> StepsProgram:
          "-o", str(folder / "dump_steps.tmp"), "-lm", "-pthread", "-lgomp"],
     ]
     run_build_steps(steps, folder / "dump_steps.tmp", target)
-    return StepsProgram(darknet)
 
