@@ -3,7 +3,7 @@
     python -m benchmarks.stress_suite [--rounds 3] [--load N] [--quiet-round] [--out benchmarks/results]
                                       [--file stress_suite.json] [PYTEST ARGS...]
     OMP_WAIT_POLICY=PASSIVE python -m benchmarks.stress_suite --rounds 0 --quiet-round --file suite_quiet.json \
-        -n 2 --dist loadfile   # the quiet suite time, its tests run as tests/run.sh runs them
+        -n2 --dist=loadfile   # the quiet suite time, its tests run as tests/run.sh runs them
 
 Each round runs `python -m pytest -q PYTEST ARGS` (the whole suite when none are given) while N
 busy-loop processes (default: one per core) compete with it at the same priority; they start
