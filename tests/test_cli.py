@@ -59,7 +59,7 @@ def test_runs_started_together_never_share_a_folder(tmp_path: Path) -> None:
     """Each run claims its runs/detect/N with one mkdir that fails when N exists: three detects started at once
     (a shell loop with &) get 1, 2 and 3, each with its own image (choosing N by looking first gave them all 1,
     each overwriting the others' files); so do sixteen threads claiming at the same moment."""
-    from darknet_py.cli.common import run_folder
+    from darknet_py.media.run_folders import run_folder
 
     environment = {**os.environ, "DARKNET_PY_ZOO": str(shared_path(REPO.parent / "shared" / "zoo"))}
     names = ["dog.jpg", "horses.jpg", "giraffe.jpg"]

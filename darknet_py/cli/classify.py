@@ -11,8 +11,9 @@ from ..core.errors import InputError
 from ..core.fileio import atomic_write, refuse_overwrite, require_writable
 from ..media.classify_run import classify_images
 from ..media.run import none_readable
+from ..media.run_folders import run_folder
 from ..media.sources import source_items
-from .common import add_model_args, model_files, run_folder, size_arg
+from .common import add_model_args, model_files, size_arg
 
 CLASSIFY_RUNS = Path("runs/classify")  # --save-json's default: a fresh CLASSIFY_RUNS/N each run
 CLASSIFICATIONS_JSON = "classifications.json"

@@ -15,6 +15,7 @@ from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
 from ..media.many_sources import run_many
 from ..media.outputs import Outputs
 from ..media.run import RunReport, check_in_flight, plan_calls, run_source
+from ..media.run_folders import DETECT_RUNS, drop_empty, folder_files, make_folders, run_folder, written_to
 from ..media.sinks import Stage
 from ..media.source_reader import check_stride
 from ..media.source_status import SourceStatus
@@ -23,18 +24,7 @@ from ..media.tracking_sinks import TrackingStage
 from ..media.video_writer import CODECS
 from ..pipeline.tracking import counts_text
 from .camera_options import add_camera_args, live_source_options
-from .common import (
-    DETECT_RUNS,
-    add_backend_arg,
-    add_device_args,
-    add_model_args,
-    drop_empty,
-    folder_files,
-    load_model,
-    make_folders,
-    run_folder,
-    written_to,
-)
+from .common import add_backend_arg, add_device_args, add_model_args, load_model
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_stages
 from .tile_options import add_tile_args, tile_options
 from .track_options import add_tracking_args, detect_source, ray_tracking, track_ray_run, tracking_stage
