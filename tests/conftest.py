@@ -93,12 +93,10 @@ def synthetic_weights(tmp_path_factory):
         text = Path(cfg).read_bytes()
         path = folder / f"{hashlib.sha256(text).hexdigest()[:16]}-{Path(cfg).stem}.weights"
         with build_lock(path):
-            if not path.exists():
-                partial = path.with_suffix(".partial")
+            if not path.exists():  # save_weights writes atomically: a worker stopped mid-write leaves none to take
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", DarknetWarning)  # P7's num=16 has its own test
-                    synthesize(cfg, seed=0).save_weights(partial)
-                partial.replace(path)  # whole or absent: a worker stopped mid-write leaves no weights to take
+                    synthesize(cfg, seed=0).save_weights(path)
         return path
     return weights_for
 
