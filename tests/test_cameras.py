@@ -363,6 +363,16 @@ def test_detect_with_several_videos_writes_each_ones_outputs_in_its_folder(clip:
                      "--no-save", "--output", str(empty)]) == 0
     assert not (tmp_path / "nothing").exists()
     assert f"clip-2: {CLIP_FRAMES} frames (320x180, 25 fps)\n" in capsys.readouterr().err
+    # each source's notes follow its line: what --save-frames kept of it, in its folder
+    kept = tmp_path / "kept"
+    assert cli.main(["detect", str(clip), str(clip), "--cfg", str(cfg), "--weights", str(weights), "--size", "160",
+                     "--no-save", "--save-frames", "4", "--output", str(kept)]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    for name in ("clip", "clip-2"):
+        summary = lines.index(f"{name}: {CLIP_FRAMES} frames (320x180, 25 fps) → {kept / name}")
+        assert lines[summary + 1] == (f"frames: 3 image(s) with darknet label files in {kept / name / 'frames'}, "
+                                      f"listed in {kept / name / 'frames.txt'}")
+        assert len((kept / name / "frames.txt").read_text().splitlines()) == 3
 
 
 def test_live_options_given_for_a_file_are_one_warning_and_change_nothing(clip: Path, tmp_path: Path, recwarn) -> None:

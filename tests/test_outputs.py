@@ -50,6 +50,36 @@ def test_a_script_through_outputs_writes_what_the_cli_writes(tmp_path: Path) -> 
             assert written[name].decode() == data.decode(), name
 
 
+def test_a_script_through_detect_into_folder_gets_the_cli_s_folder_files_and_lines(tmp_path: Path, monkeypatch,
+                                                                                  capsys) -> None:
+    """media.detect_run.detect_into_folder: a fresh runs/detect/N, the CLI's files in it, the CLI's last lines; a
+    run that writes nothing leaves no folder behind."""
+    from darknet_py.media.detect_run import detect_into_folder
+
+    cfg, weights = official("yolov4-tiny")
+    paths = [str(path) for path in photos()[:3]]
+    monkeypatch.chdir(tmp_path)
+    listed = tmp_path / "images.txt"
+    listed.write_text("".join(f"{path}\n" for path in paths))
+    assert cli.main(["detect", str(listed), "--cfg", str(cfg), "--weights", str(weights), "--save-json", "darknet",
+                     "--save-txt"]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == f"3 image(s) → {Path('runs/detect/1')}"
+
+    model = darknet_py.load(cfg, weights)
+    outputs = Outputs(json="darknet", yolo_labels=True)
+    outcome = detect_into_folder("images", paths, lambda images: model.detect(
+        images, 0.25, 0.45, class_scores=outputs.darknet_box_order), outputs, model.names)
+    assert outcome.lines == [f"3 image(s) → {Path('runs/detect/2')}"]  # the next fresh folder, the CLI's line
+    assert outcome.exit_code() == 0 and not outcome.errors and [r.done for r in outcome.reports] == [3]
+    by_cli, by_script = _files(tmp_path / "runs/detect/1"), _files(tmp_path / "runs/detect/2")
+    assert "result.json" in by_cli and by_script.keys() == by_cli.keys()
+    for name, data in by_cli.items():
+        assert by_script[name] == data, name
+
+    nothing = detect_into_folder("images", paths, lambda images: model.detect(images), Outputs(annotated=False))
+    assert nothing.lines == ["3 image(s)"] and not (tmp_path / "runs/detect/3").exists()
+
+
 def test_each_flag_asks_for_its_sink_in_the_cli_s_order(tmp_path: Path) -> None:
     every = Outputs(json="darknet_py", yolo_labels=True, ext_output=True, darknet_labels=True, crops=True, show=True)
     kinds = [type(sink).__name__ for sink in every.sinks(tmp_path, "images", ["a.jpg"])]

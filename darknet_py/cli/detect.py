@@ -9,20 +9,16 @@ from pathlib import Path
 
 from ..core import interrupt
 from ..core.errors import InputError
-from ..core.fileio import require_writable
 from ..format.names import class_ids
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
-from ..media.many_sources import run_many
+from ..media.detect_run import FolderOutcome, counts_lines, detect_into_folder, detect_into_folders
 from ..media.outputs import Outputs
-from ..media.run import RunReport, check_in_flight, plan_calls, run_source
-from ..media.run_folders import DETECT_RUNS, drop_empty, folder_files, make_folders, run_folder, written_to
+from ..media.run import check_in_flight, plan_calls
+from ..media.run_folders import check_output_folder, drop_empty, run_folder
 from ..media.sinks import Stage
 from ..media.source_reader import check_stride
-from ..media.source_status import SourceStatus
-from ..media.sources import first_shared_name, source_items, source_names
-from ..media.tracking_sinks import TrackingStage
+from ..media.sources import first_shared_name, source_items
 from ..media.video_writer import CODECS
-from ..pipeline.tracking import counts_text
 from .camera_options import add_camera_args, live_source_options
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_stages
@@ -135,7 +131,7 @@ def _detect_here(args, live: LiveView | None) -> int:
         _refuse_shared_names(args, items)
     if args.show:
         _require_display()
-    _check_output(args)
+    check_output_folder(args.output, args.exist_ok)
     model, names = load_model(args)
     options = _detect_options(args, names, windows)
     stages += dataset_stages(args, names)  # redaction, after tracking: it changes the pixels, not the boxes
@@ -145,30 +141,15 @@ def _detect_here(args, live: LiveView | None) -> int:
     def detect_batch(images):
         return detector.detect(images, args.thresh, args.nms, **options)
 
-    out, made = run_folder(args.output)
-    try:
-        before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
-        sinks = _outputs(args).sinks(out, kind, items, names, stages) + ([live] if live else [])
-        status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
-        if live and status is not None:
-            live.watch(status)
-        _wait_for_viewers(args, live)
-        report = run_source(kind, items, detect_batch, sinks, args.batch, sequence=model.sequence, stages=stages,
-                            channels=model.channels, live=camera, status=status, in_flight=in_flight,
-                            vid_stride=args.vid_stride)
-    finally:  # --no-save with nothing else to write, or a stop before the run: no empty runs/detect/N left behind
-        drop_empty(made)
-    print(f"{report.summary()}{written_to(out, before)}", file=sys.stderr, flush=True)
-    for line in Outputs.notes(sinks):
-        print(line, file=sys.stderr, flush=True)
-    _print_counts(stages)
-    if report.video is not None and report.video.gave_up:
-        print(f"error: {report.video.gave_up}", file=sys.stderr, flush=True)  # the outputs are finished
-        return 1
-    if live and args.keep_serving and not report.interrupted:
+    outcome = detect_into_folder(kind, items, detect_batch, _outputs(args), names, output=args.output, stages=stages,
+                                 viewer=live, ready=lambda: _wait_for_viewers(args, live), batch=args.batch,
+                                 sequence=model.sequence, channels=model.channels, live=camera, in_flight=in_flight,
+                                 vid_stride=args.vid_stride)
+    _print_outcome(outcome)
+    if live and args.keep_serving and not outcome.interrupted and not outcome.errors:
         print("the source has ended; still serving its last frame — Ctrl-C to stop", file=sys.stderr, flush=True)
         live.hold()
-    return interrupt.exit_code() if report.interrupted else 0
+    return outcome.exit_code()
 
 
 def _detect_many(args, live: LiveView | None) -> int:
@@ -193,7 +174,7 @@ def _detect_many(args, live: LiveView | None) -> int:
         check_dataset_args(args, "video", each)
     if args.show:
         raise InputError("--show shows one source; drop it with several (--serve shows them in a browser)")
-    _check_output(args)
+    check_output_folder(args.output, args.exist_ok)
     model, names = load_model(args)
     if model.stateful:  # before any folder is made
         raise InputError("this model has recurrent layers, whose state runs from one frame to the next of one "
@@ -206,35 +187,11 @@ def _detect_many(args, live: LiveView | None) -> int:
     def detect_batch(frames):
         return model.detect(frames, args.thresh, args.nms, **options)
 
-    out, made = run_folder(args.output)
-    folders = [out / name for name in source_names(items)]
-    try:
-        made += make_folders(*folders)
-        befores = [folder_files(folder, made) for folder in folders]
-        statuses = [SourceStatus(str(each)) for each in items]
-        outputs, sinks = _outputs(args), []
-        for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
-            sinks.append(outputs.sinks(folder, "video", each, names, jobs)
-                         + ([live if index == 0 else live.source(index)] if live else []))
-            if live:
-                live.watch(status)
-        _wait_for_viewers(args, live)
-        reports = run_many(items, detect_batch, sinks, args.batch, stages=stages, live=camera, statuses=statuses,
-                           vid_stride=args.vid_stride)
-    finally:
-        drop_empty(made)
-    for folder, before, report in zip(folders, befores, reports):
-        if report.no_frames is None:  # a file that gave nothing is its error line below, not "0 frames"
-            print(f"{folder.name}: {RunReport(report.frames, report.interrupted, report).summary()}"
-                  f"{written_to(folder, before)}", file=sys.stderr, flush=True)
-    for jobs in stages:
-        _print_counts(jobs)
-    if any(report.interrupted for report in reports):
-        return interrupt.exit_code()
-    failed = [report.gave_up or report.no_frames for report in reports if report.gave_up or report.no_frames]
-    for line in failed:
-        print(f"error: {line}", file=sys.stderr, flush=True)
-    return 1 if failed else 0
+    outcome = detect_into_folders(items, detect_batch, _outputs(args), names, output=args.output, stages=stages,
+                                  viewer=live, ready=lambda: _wait_for_viewers(args, live), batch=args.batch,
+                                  live=camera, vid_stride=args.vid_stride)
+    _print_outcome(outcome)
+    return outcome.exit_code()
 
 
 def _stages(args) -> list[Stage]:
@@ -243,11 +200,10 @@ def _stages(args) -> list[Stage]:
     return [tracking] if tracking else []
 
 
-def _print_counts(stages: list[Stage]) -> None:
-    """The counts of the lines and zones, as the last line printed (also after Ctrl-C)."""
-    for stage in stages:
-        if isinstance(stage, TrackingStage) and stage.shapes:
-            print(counts_text(stage.counts), file=sys.stderr, flush=True)
+def _print_outcome(outcome: FolderOutcome) -> None:
+    """The run's last lines on stderr, then what ended a source early (`error: …`; its outputs are finished)."""
+    for line in outcome.lines + [f"error: {error}" for error in outcome.errors]:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _outputs(args) -> Outputs:
@@ -302,7 +258,8 @@ def _run_detect_on_ray(args) -> int:
     print_report(report)
     if stage is not None:
         track_ray_run(args, out, tracked, stage, names)
-        _print_counts([stage])
+        for line in counts_lines([stage]):
+            print(line, file=sys.stderr, flush=True)
     return 0
 
 
@@ -342,25 +299,6 @@ def _live_options(args) -> LiveOptions:
     elif args.wait_viewers < 0:
         raise InputError(f"--wait-viewers {args.wait_viewers}: give a number of viewers, 0 or more")
     return options
-
-
-def _check_output(args) -> None:
-    """Before the model loads: an --output folder that holds files (without --exist-ok), or one (or runs/detect)
-    this user cannot write in."""
-    if args.output and not args.exist_ok:
-        _refuse_filled_folder(Path(args.output))
-    require_writable(args.output or DETECT_RUNS, "--output" if args.output else f"the run's folder {DETECT_RUNS}/N")
-
-
-def _refuse_filled_folder(folder: Path) -> None:
-    """A user's files are never replaced unasked: an --output folder must be new or empty."""
-    if folder.exists() and not folder.is_dir():
-        raise InputError(f"--output {folder} is a file, not a folder")
-    held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
-    if held:
-        shown = ", ".join(held[:3]) + (", …" if len(held) > 3 else "")
-        raise InputError(f"--output {folder} already holds {len(held)} file(s) ({shown}); pass --exist-ok to write "
-                         "into it (files with the same names are replaced) or choose another folder")
 
 
 def _refuse_shared_names(args, images: list[str]) -> None:

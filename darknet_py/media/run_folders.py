@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.errors import InputError
+from ..core.fileio import require_writable
+
 DETECT_RUNS = Path("runs/detect")  # detect's default output: a fresh DETECT_RUNS/N each run (run_folder)
 
 
@@ -34,6 +37,26 @@ def run_folder(output: str | None, root: Path = DETECT_RUNS) -> tuple[Path, list
             n += 1
             continue
         return folder, made + [folder]
+
+
+def check_output_folder(output: str | None, exist_ok: bool = False, root: Path = DETECT_RUNS) -> None:
+    """Refuse, before any work, an --output folder that holds files (a user's files are never replaced unasked:
+    unless *exist_ok*), an --output that is a file, or a folder (--output, or *root* for a fresh numbered one) this
+    user cannot write in.
+
+    Raises:
+        InputError: one line naming the folder and what to do.
+    """
+    if output and not exist_ok:
+        folder = Path(output)
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"--output {folder} is a file, not a folder")
+        held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        if held:
+            shown = ", ".join(held[:3]) + (", …" if len(held) > 3 else "")
+            raise InputError(f"--output {folder} already holds {len(held)} file(s) ({shown}); pass --exist-ok to "
+                             "write into it (files with the same names are replaced) or choose another folder")
+    require_writable(output or root, "--output" if output else f"the run's folder {root}/N")
 
 
 def make_folders(*folders: Path) -> list[Path]:
