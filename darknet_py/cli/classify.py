@@ -2,21 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from ..core import events, interrupt
+from ..core import interrupt
 from ..core.errors import InputError
-from ..core.fileio import atomic_write, refuse_overwrite, require_writable
-from ..media.classify_run import classify_images
-from ..media.run import none_readable
-from ..media.run_folders import run_folder
+from ..media.classify_run import check_classify_output, classify_run
 from ..media.sources import source_items
 from .common import add_model_args, model_files, size_arg
-
-CLASSIFY_RUNS = Path("runs/classify")  # --save-json's default: a fresh CLASSIFY_RUNS/N each run
-CLASSIFICATIONS_JSON = "classifications.json"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,35 +34,22 @@ def run(args) -> int:
     kind, items = source_items(args.source)
     if kind != "images":
         raise InputError(f"classify takes images (a file, a folder or a glob), not a {kind}: {args.source}")
-    if args.save_json and args.output:  # refused before the model loads and every image is classified
-        refuse_overwrite(Path(args.output) / CLASSIFICATIONS_JSON, args.exist_ok)
-    elif args.save_json:
-        require_writable(CLASSIFY_RUNS, f"the run's folder {CLASSIFY_RUNS}/N")
+    check_classify_output(args.save_json, args.output, args.exist_ok)  # before the model loads
     cfg, weights = model_files(args)
     model = load(weights if cfg is None else cfg, None if cfg is None else weights, device=args.device, size=size_arg(args))
     if not model.is_classifier:
         raise InputError(f"{Path(cfg or weights).name} is a detector (it has detection layers): use darknet-py detect")
     names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data) else model.names
-    records, unreadable, interrupted = [], [], False
-    try:
-        for result in classify_images(model, items, args.top, names, args.batch, unreadable):
-            with interrupt.deferred():  # an image's lines and record go together
-                print(f"{result.source}:")
-                print("\n".join(f"  {line}" for line in str(result).splitlines()), flush=True)
-                records.append(result.as_dict())
-            events.emit(f"images-done {len(records)}")
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: the images done are kept (classifications.json), as detect keeps them
-        interrupted = True
-    if unreadable and not records and not interrupted:
-        raise none_readable(unreadable)
-    for failure in unreadable:  # as detect: skipped, named, and the run goes on
+    outcome = classify_run(model, items, args.top, names, args.batch, each=_print_result, save_json=args.save_json,
+                           output=args.output, progress=not sys.stdout.isatty())  # a terminal shows the results
+    for failure in outcome.unreadable:  # as detect: skipped, named, and the run goes on
         print(f"warning: {failure}; skipped", file=sys.stderr)
-    stopped = ", interrupted — the images done are saved" if interrupted else ""
-    if args.save_json and (records or not interrupted):
-        out, _ = run_folder(args.output, CLASSIFY_RUNS)
-        with interrupt.deferred(), atomic_write(out / CLASSIFICATIONS_JSON, "w") as handle:
-            json.dump(records, handle)
-        print(f"{len(records)} image(s){stopped} → {out / CLASSIFICATIONS_JSON}", file=sys.stderr)
-    elif interrupted:
-        print(f"{len(records)} image(s){stopped if args.save_json else ', interrupted'}", file=sys.stderr)
-    return interrupt.exit_code() if interrupted else 0
+    if outcome.summary() is not None:
+        print(outcome.summary(), file=sys.stderr)
+    return interrupt.exit_code() if outcome.interrupted else 0
+
+
+def _print_result(result) -> None:
+    """darknet's `classifier predict` lines: the image, then each class and its probability."""
+    print(f"{result.source}:")
+    print("\n".join(f"  {line}" for line in str(result).splitlines()), flush=True)
