@@ -9,17 +9,20 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 import darknet_py
 from darknet_py.media.darknet_json import darknet_frame
 from darknet_py.media.sinks import detection_record
+from darknet_py.pipeline.detections import Detections
 from tests.conftest import official, photos
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,9 +32,15 @@ WAIT = 60  # seconds: a generous bound for a busy machine, never a pace
 @pytest.fixture(scope="module")
 def server():
     """`darknet-py server --port 0` with yolov4-tiny: (its URL, the process); stopped with Ctrl-C at the end."""
+    yield from _started()
+
+
+def _started(*flags: str):
+    """`darknet-py server --port 0 FLAGS` with yolov4-tiny, up: yields (its URL, the process); killed afterwards if
+    it still runs."""
     cfg, weights = official("yolov4-tiny")
     process = subprocess.Popen([sys.executable, "-m", "darknet_py.cli", "server", "--cfg", str(cfg), "--weights",
-                                str(weights), "--port", "0"], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                                str(weights), "--port", "0", *flags], cwd=REPO, stderr=subprocess.PIPE, text=True,
                                env={**os.environ})
     try:
         for line in process.stderr:  # the line that says where it listens: the server is up when it is printed
@@ -92,6 +101,41 @@ def test_requests_at_once_get_their_own_answers(server, model) -> None:
         answers = list(pool.map(ask, images * 4))
     assert len(answers) == 4 * len(images)
     assert all(status == 200 and answer == expected[name] for name, status, answer in answers)
+
+
+@pytest.mark.timeout(300)
+def test_in_flight_2_detects_two_requests_at_once_with_the_answers_of_one_at_a_time(model) -> None:
+    """--in-flight 2: the model's concurrent twin, each request on half the cores; its answers are model.detect's
+    within the tolerance docs/performance.md gives a twin (scores 1e-4, boxes 0.5 px)."""
+    from darknet_py.live.detect_api import DetectService
+
+    together = threading.Barrier(2, timeout=WAIT)  # passes only if two detections run at once
+    nothing = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), ["a"], (4, 3))
+    service = DetectService(lambda body, thresh, nms, classes: together.wait() * 0 or nothing, "barrier", ["a"],
+                            in_flight=2)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda _: service.answer(b"x", ""), range(2)))
+        assert answers == [{"source": "", "width": 4, "height": 3, "detections": []}] * 2
+        assert service.health()["images"] == 2
+    finally:
+        service.close()
+    with pytest.raises(darknet_py.InputError, match="--in-flight must be at least 1, got 0"):
+        DetectService(lambda *args: None, "none", [], in_flight=0)
+
+    images = photos()
+    expected = {photo.name: detection_record(model.detect(str(photo))[0], photo.name) for photo in images}
+    for url, _ in _started("--in-flight", "2"):
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda photo: (photo.name, *_post(f"{url}/detect?name={photo.name}",
+                                                                      photo.read_bytes())), images * 2))
+    assert len(answers) == 2 * len(images) and all(status == 200 for _, status, _ in answers)
+    for name, _, answer in answers:
+        want = expected[name]["detections"]
+        assert [d["name"] for d in answer["detections"]] == [d["name"] for d in want], name
+        for mine, theirs in zip(answer["detections"], want):
+            assert abs(mine["score"] - theirs["score"]) <= 1e-4
+            assert max(abs(a - b) for a, b in zip(mine["box"], theirs["box"])) <= 0.5
 
 
 @pytest.mark.timeout(120)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..core import interrupt
 from ..core.errors import InputError
+from ..media.run import check_in_flight, concurrent_calls
 from .common import add_backend_arg, add_device_args, add_model_args, load_model, model_name
 
 DEFAULT_PORT = 8080
@@ -24,6 +25,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; "
                    "0.0.0.0 lets others send images, without authentication)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free one)")
+    p.add_argument("--in-flight", type=int, default=1, metavar="N",
+                   help="requests detected at once, each on a share of the cores (on the CPU: torch, onnxruntime, "
+                        "OpenVINO): more images/s while several clients send at once, each answer later (default 1: "
+                        "one at a time, each on every core)")
     p.set_defaults(batch=1)
 
 
@@ -35,18 +40,20 @@ def run(args) -> int:
             raise InputError(f"{flag} {value}: give a number in [0, 1]")
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: give a port from 1 to 65535 (0: any free one)")
+    check_in_flight(args.in_flight)
     server = listen(args.host, args.port)  # a port in use fails now, not after the model has loaded
     try:
         model, names = load_model(args)
+        detector, in_flight = concurrent_calls(model, args.in_flight)
     except BaseException:
         server.server_close()
         raise
 
     def detect(image: bytes, thresh: float, nms: float, classes: tuple[int, ...] | None):
-        return model.detect(image, thresh, nms, names=names, classes=classes)[0]
+        return detector.detect(image, thresh, nms, names=names, classes=classes)[0]
 
     shown = Path(args.cfg or args.weights).stem if (args.cfg or args.weights) else model_name(args)
-    service = DetectService(detect, shown, names, args.thresh, args.nms)
+    service = DetectService(detect, shown, names, args.thresh, args.nms, in_flight)
     serve(server, service)
     host, port = server.server_address[:2]
     address = f"[{host}]" if ":" in host else host

@@ -12,8 +12,8 @@
 The detections are those of `model.detect(image_bytes, thresh, nms)` — the same pixels (`decode_image` reads the
 bytes as `read_image` reads the file), so the same numbers as `darknet-py detect` on the file. A request that fails
 is a JSON `{"error": "..."}` with 400 (an image that cannot be decoded, a bad parameter), 404, 405 or 413 (a body
-over MAX_BODY); the server goes on. Requests are read on a thread each and detected one at a time (one model), on
-one thread that stays.
+over MAX_BODY); the server goes on. Requests are read on a thread each and detected on threads that stay: one at a
+time by default, or `in_flight` at once (a model's concurrent twin, each call on a share of the cores).
 """
 from __future__ import annotations
 
@@ -46,14 +46,19 @@ class DetectService:
         names (list of str): the model's class names (what `classes=` is checked against).
         thresh (float): the score threshold of a request that names none.
         nms (float): the NMS threshold of a request that names none.
+        in_flight (int): requests detected at once, each on a detection thread of its own (1: one at a time); above
+            1, *detect* must be safe to call from that many threads (a concurrent twin's detect, `Backend.concurrent`).
     """
 
-    def __init__(self, detect: Callable, model: str, names: list[str], thresh: float = 0.25, nms: float = 0.45) -> None:
+    def __init__(self, detect: Callable, model: str, names: list[str], thresh: float = 0.25, nms: float = 0.45,
+                 in_flight: int = 1) -> None:
+        if in_flight < 1:
+            raise InputError(f"--in-flight must be at least 1, got {in_flight}")
         self._detect = detect
-        self.model, self.names, self.thresh, self.nms = model, list(names), thresh, nms
-        # one model: requests are detected one at a time, on one long-lived thread — torch on a fresh thread per
-        # request (the server's) is a third slower (benchmarks/results/server_overhead.json)
-        self._worker = ThreadPoolExecutor(1, thread_name_prefix="detect")
+        self.model, self.names, self.thresh, self.nms, self.in_flight = model, list(names), thresh, nms, in_flight
+        # detection threads that stay: torch on a fresh thread per request (the server's) is a third slower
+        # (benchmarks/results/server_overhead.json), and a twin's calling thread keeps its share of the cores
+        self._worker = ThreadPoolExecutor(in_flight, thread_name_prefix="detect")
         self._figures = threading.Lock()
         self.requests = self.failed = self.images = 0
         self.seconds = 0.0
@@ -105,7 +110,7 @@ class DetectService:
         return detection_record(dets, name)
 
     def close(self) -> None:
-        """Let the detection thread go (after the server has stopped)."""
+        """Let the detection threads go (after the server has stopped)."""
         self._worker.shutdown(wait=True)
 
     def refused(self) -> None:

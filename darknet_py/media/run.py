@@ -96,14 +96,29 @@ def plan_calls(model: Backend, kind: str, items: list[str] | str | int, requeste
     check_in_flight(requested)
     live = kind == "video" and (isinstance(items, int) or url_scheme(items) in (*LIVE_SCHEMES, *HTTP_SCHEMES))
     calls = requested if requested is not None else 1 if live or (os.cpu_count() or 1) < 2 else DEFAULT_CALLS
+    return concurrent_calls(model, calls, warn=requested is not None)
+
+
+def concurrent_calls(model: Backend, calls: int, warn: bool = True) -> tuple[Backend, int]:
+    """The backend that runs *calls* detect() calls at once (`Backend.concurrent`), and how many it runs.
+
+    Args:
+        model (Backend): the loaded model.
+        calls (int): calls at once wanted (1 or more).
+        warn (bool): warn when the backend runs one at a time (where a user asked for more with --in-flight).
+
+    Returns:
+        tuple: (backend, calls): *model* itself with 1, or its concurrent twin with *calls* above 1.
+    """
+    check_in_flight(calls)
     if calls == 1:
         return model, 1
     twin = model.concurrent(calls)
     if twin is None:
-        if requested is not None:
+        if warn:
             warnings.warn(f"the {model.traits.name} backend on {model.traits.device} runs one detection at a time: "
-                          f"--in-flight {requested} is ignored (onnxruntime, OpenVINO and eager float32 torch on the "
-                          "CPU take it)", DarknetWarning, stacklevel=2)
+                          f"--in-flight {calls} is ignored (onnxruntime, OpenVINO and eager float32 torch on the "
+                          "CPU take it)", DarknetWarning, stacklevel=3)
         return model, 1
     return twin, calls
 
