@@ -116,9 +116,10 @@ def concurrent_calls(model: Backend, calls: int, warn: bool = True) -> tuple[Bac
     twin = model.concurrent(calls)
     if twin is None:
         if warn:
-            warnings.warn(f"the {model.traits.name} backend on {model.traits.device} runs one detection at a time: "
-                          f"--in-flight {calls} is ignored (onnxruntime, OpenVINO and eager float32 torch on the "
-                          "CPU take it)", DarknetWarning, stacklevel=3)
+            warnings.warn(f"the {model.traits.name} backend on {model.traits.device} cannot run {calls} detections at "
+                          f"once here: --in-flight {calls} is ignored, one runs at a time (onnxruntime and OpenVINO on "
+                          "the CPU take it, and eager float32 torch on the CPU with a torch thread per detection)",
+                          DarknetWarning, stacklevel=3)
         return model, 1
     return twin, calls
 
