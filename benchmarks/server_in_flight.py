@@ -1,11 +1,11 @@
-"""`darknet-py server --in-flight 2` against the default one detection at a time: images answered per second and the
-median time of one answer, with 1 client and with 4 clients sending at once (each a thread of this process posting
-the 9 shared photos in turn, a new HTTP connection per request, as curl and urllib make them). The two servers are
-the real program (`python -m darknet_py.cli server --port 0`), both up for the whole run; each round measures every
+"""`darknet-py server --in-flight 2` (the default on a CPU of 2 cores or more) against `--in-flight 1`, one detection at
+a time: images answered per second and the median time of one answer, with 1, 2 and 4 clients sending at once
+(each a thread of this process posting the 9 shared photos in turn, a new HTTP connection per request, as curl and
+urllib make them). The two servers are the real program (`python -m darknet_py.cli server --port 0`), both up for the whole run; each round measures every
 case once, in rotating order, and the figures are medians over the rounds. Official yolov4-tiny 416, torch on the
 CPU, on this machine.
 
-    python -m benchmarks.server_in_flight [--rounds 7] [--requests 36] [--out benchmarks/results]
+    python -m benchmarks.server_in_flight [--rounds 15] [--requests 36] [--out benchmarks/results]
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CFG, WEIGHTS = SHARED / "zoo" / "cfg" / "yolov4-tiny.cfg", SHARED / "zoo" / "weights" / "yolov4-tiny.weights"
 IN_FLIGHT = (1, 2)
-CLIENTS = (1, 4)
+CLIENTS = (1, 2, 4)
 
 
 def start(in_flight: int) -> tuple[subprocess.Popen, str]:
@@ -58,7 +58,7 @@ def measure(url: str, photos: list[bytes], clients: int, requests: int) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--requests", type=int, default=36, help="posts per case per round (default 36: 4 × 9 photos)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()

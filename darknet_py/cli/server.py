@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
 from pathlib import Path
 
 from ..core import interrupt
 from ..core.errors import InputError
-from ..media.run import check_in_flight, concurrent_calls
+from ..media.run import DEFAULT_CALLS, check_in_flight, concurrent_calls
 from .common import add_backend_arg, add_device_args, add_model_args, load_model, model_name
 
 DEFAULT_PORT = 8080
@@ -25,10 +26,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only; "
                    "0.0.0.0 lets others send images, without authentication)")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any free one)")
-    p.add_argument("--in-flight", type=int, default=1, metavar="N",
-                   help="requests detected at once, each on a share of the cores (on the CPU: torch, onnxruntime, "
-                        "OpenVINO): more images/s while several clients send at once, each answer later (default 1: "
-                        "one at a time, each on every core)")
+    p.add_argument("--in-flight", type=int, default=None, metavar="N",
+                   help=f"requests detected at once (on the CPU: torch, onnxruntime, OpenVINO): a request alone runs "
+                        f"on every core, requests beside each other on a share each, so several clients get more "
+                        f"images/s (default {DEFAULT_CALLS} where the backend can and the CPU has 2 cores or more; 1: "
+                        f"one at a time)")
     p.set_defaults(batch=1)
 
 
@@ -44,16 +46,21 @@ def run(args) -> int:
     server = listen(args.host, args.port)  # a port in use fails now, not after the model has loaded
     try:
         model, names = load_model(args)
-        detector, in_flight = concurrent_calls(model, args.in_flight)
+        calls = args.in_flight if args.in_flight is not None else DEFAULT_CALLS if (os.cpu_count() or 1) >= 2 else 1
+        detector, in_flight = concurrent_calls(model, calls, warn=args.in_flight is not None)
     except BaseException:
         server.server_close()
         raise
 
-    def detect(image: bytes, thresh: float, nms: float, classes: tuple[int, ...] | None):
-        return detector.detect(image, thresh, nms, names=names, classes=classes)[0]
+    def detect_with(backend):
+        def detect(image: bytes, thresh: float, nms: float, classes: tuple[int, ...] | None):
+            return backend.detect(image, thresh, nms, names=names, classes=classes)[0]
+        return detect
 
     shown = Path(args.cfg or args.weights).stem if (args.cfg or args.weights) else model_name(args)
-    service = DetectService(detect, shown, names, args.thresh, args.nms, in_flight)
+    # a request alone is detected by the model on every core; the twin's share is for requests beside another
+    service = DetectService(detect_with(detector), shown, names, args.thresh, args.nms, in_flight,
+                            detect_alone=detect_with(model) if detector is not model else None)
     serve(server, service)
     host, port = server.server_address[:2]
     address = f"[{host}]" if ":" in host else host

@@ -48,13 +48,18 @@ class DetectService:
         nms (float): the NMS threshold of a request that names none.
         in_flight (int): requests detected at once, each on a detection thread of its own (1: one at a time); above
             1, *detect* must be safe to call from that many threads (a concurrent twin's detect, `Backend.concurrent`).
+        detect_alone (callable or None): with in_flight above 1, what detects a request that starts while no other
+            is being detected (the model itself, on every core), *detect* (the twin, on a share of the cores) being
+            for those that start beside another; None: *detect* for every request.
     """
 
     def __init__(self, detect: Callable, model: str, names: list[str], thresh: float = 0.25, nms: float = 0.45,
-                 in_flight: int = 1) -> None:
+                 in_flight: int = 1, detect_alone: Callable | None = None) -> None:
         if in_flight < 1:
             raise InputError(f"--in-flight must be at least 1, got {in_flight}")
-        self._detect = detect
+        self._detect, self._detect_alone = detect, detect_alone
+        self._running = 0  # detections under way (guarded by _figures)
+        self.alone = 0  # requests detected by detect_alone, counted for the tests and benchmarks
         self.model, self.names, self.thresh, self.nms, self.in_flight = model, list(names), thresh, nms, in_flight
         # detection threads that stay: torch on a fresh thread per request (the server's) is a third slower
         # (benchmarks/results/server_overhead.json), and a twin's calling thread keeps its share of the cores
@@ -96,7 +101,7 @@ class DetectService:
                 classes = class_filter(wanted, self.names, "classes=")
             if not body:
                 raise InputError("the request has no body: POST the image file itself (curl --data-binary @dog.jpg)")
-            dets, spent = self._worker.submit(_timed, self._detect, body, thresh, nms, classes).result()
+            dets, spent = self._worker.submit(self._detect_one, body, thresh, nms, classes).result()
         except Exception:  # noqa: BLE001 - counted, then answered by the handler (400, or 500 for a bug)
             with self._figures:
                 self.failed += 1
@@ -108,6 +113,19 @@ class DetectService:
         if form == "darknet":
             return darknet_frame(dets, frame_id, name or None)
         return detection_record(dets, name)
+
+    def _detect_one(self, *args) -> tuple[object, float]:
+        """One request's detections and seconds, on a detection thread: by detect_alone when no other detection is
+        under way (a lone client gets every core), else by detect (a share of them)."""
+        with self._figures:
+            alone = self._running == 0 and self._detect_alone is not None
+            self._running += 1
+            self.alone += alone
+        try:
+            return _timed(self._detect_alone if alone else self._detect, *args)
+        finally:
+            with self._figures:
+                self._running -= 1
 
     def close(self) -> None:
         """Let the detection threads go (after the server has stopped)."""

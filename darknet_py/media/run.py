@@ -36,7 +36,7 @@ from .video_source import HTTP_SCHEMES, LIVE_SCHEMES, url_scheme
 if TYPE_CHECKING:
     from ..pipeline.backend import Backend
 
-DEFAULT_CALLS = 2  # detect calls at once for files (plan_calls): 2 cores share them, a bigger CPU splits its cores
+DEFAULT_CALLS = 2  # detect calls at once for files (plan_calls) and the server: 2 cores share them, a bigger CPU splits its cores
 DetectBatch = Callable[[list[np.ndarray]], list[Detections]]
 """BGR images → one Detections per image (e.g. `lambda images: model.detect(images, 0.25, 0.45)`)."""
 
