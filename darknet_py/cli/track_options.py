@@ -7,14 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
-
 from ..core.errors import InputError
 from ..media.outputs import Outputs
 from ..media.sequence import ImageSequence
 from ..media.sources import source_items
 from ..media.tracking_sinks import TrackingStage, check_tracking_source
-from ..media.video_source import frame_rate
+from ..media.video_source import file_frame_rate, header_size
 from ..pipeline.tracking import DEFAULT_TRACKER, INSTALL_HINT, check_names, parse_line, parse_zone, tracker_names
 
 
@@ -61,25 +59,11 @@ def detect_source(args, stages: list = ()) -> tuple[str, list[str] | str | int |
         kind, items = source_items(source)
     if args.track is not None:
         check_tracking_source(kind, items)
-        size = _frame_size(items)
+        size = header_size(items)
         for shape in (shape for stage in stages if isinstance(stage, TrackingStage) for shape in stage.shapes):
             if size is not None:
                 shape.in_pixels(*size)  # a stream's or camera's frames are checked when the first one comes
     return kind, items
-
-
-def _frame_size(items) -> tuple[int, int] | None:
-    """The frame size a video file's header or a sequence's first image gives; None for streams and cameras."""
-    if isinstance(items, ImageSequence):
-        return items.capture().size
-    if not isinstance(items, str) or not Path(items).is_file():
-        return None
-    capture = cv2.VideoCapture(items)
-    try:
-        size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    finally:
-        capture.release()
-    return size if min(size) > 0 else None
 
 
 def ray_tracking(args) -> tuple[TrackingStage | None, str | ImageSequence | None, list[str]]:
@@ -99,12 +83,6 @@ def track_ray_run(args, out: Path, items: str | ImageSequence, stage: TrackingSt
     """Track the finished --ray run's records on this driver, in frame order (distributed.ray_track)."""
     from ..distributed.ray_track import track_records
 
-    if isinstance(items, ImageSequence):
-        fps = items.fps
-    else:
-        capture = cv2.VideoCapture(str(items))
-        fps = frame_rate(str(items), capture)
-        capture.release()
-    frames = track_records(out, items, stage, Outputs(mot=args.save_mot).tracking_sinks(out, items, stage), fps,
-                           names)
+    frames = track_records(out, items, stage, Outputs(mot=args.save_mot).tracking_sinks(out, items, stage),
+                           file_frame_rate(items), names)
     print(f"{frames} frames tracked on this driver → {out}", file=sys.stderr, flush=True)

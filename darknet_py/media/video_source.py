@@ -102,6 +102,32 @@ def frame_rate(source: str | int | ImageSequence, capture, default: float | None
     return capture.get(cv2.CAP_PROP_FPS) or default
 
 
+def header_size(source: str | int | ImageSequence) -> tuple[int, int] | None:
+    """The frame size (width, height) a video file's header or a sequence's first image gives, before any frame is
+    read; None for streams and cameras (their first frame says it) and for a file whose header gives none."""
+    if isinstance(source, ImageSequence):
+        return source.capture().size
+    if not isinstance(source, str) or url_scheme(source) or not os.path.isfile(source):
+        return None
+    capture = cv2.VideoCapture(source)
+    try:
+        size = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    finally:
+        capture.release()
+    return size if min(size) > 0 else None
+
+
+def file_frame_rate(source: str | ImageSequence) -> float:
+    """The rate a video file's (or a sequence's) frames play at, opened for this alone (see `frame_rate`)."""
+    if isinstance(source, ImageSequence):
+        return source.fps
+    capture = cv2.VideoCapture(source)
+    try:
+        return frame_rate(source, capture)
+    finally:
+        capture.release()
+
+
 def open_source(source: str | int | ImageSequence, options: LiveSourceOptions) -> tuple[object, Callable | None]:
     """The first capture of *source*, and for a live source how to open it again (None for files).
 
