@@ -121,6 +121,13 @@ class Chromium:
             raise AssertionError(f"in the page: {details.get('exception', {}).get('description') or details}")
         return result["result"].get("value")
 
+    def choose_file(self, selector: str, path: Path) -> None:
+        """Choose *path* in the page's file input *selector*, as a user does in its dialog (its change event fires)."""
+        root = self.call("DOM.getDocument", session=True)["root"]["nodeId"]
+        node = self.call("DOM.querySelector", session=True, nodeId=root, selector=selector)["nodeId"]
+        assert node, f"no {selector} in the page"
+        self.call("DOM.setFileInputFiles", session=True, nodeId=node, files=[str(path)])
+
     def screenshot(self) -> bytes:
         return base64.b64decode(self.call("Page.captureScreenshot", session=True, format="png")["data"])
 

@@ -3,6 +3,7 @@ answers are what `model.detect` gives for the same image file in this process, n
 a JSON error and the server goes on; /metrics is read back by prometheus_client's own parser; Ctrl-C stops it."""
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,6 +25,7 @@ import darknet_py
 from darknet_py.media.darknet_json import darknet_frame
 from darknet_py.media.sinks import detection_record
 from darknet_py.pipeline.detections import Detections
+from tests.chromium import Chromium, wait_for
 from tests.conftest import official, photos
 
 REPO = Path(__file__).resolve().parents[1]
@@ -182,6 +185,49 @@ def test_bad_requests_are_answered_and_the_server_goes_on(server) -> None:
     assert samples["darknet_py_api_requests_total"] == figures["requests"]
     assert samples["darknet_py_api_failed_total"] == figures["failed"]
     assert samples["darknet_py_api_images_total"] == figures["images"]
+
+
+@pytest.mark.timeout(300)
+def test_the_page_draws_and_lists_a_chosen_image_s_answer(server, model, tmp_path: Path) -> None:
+    """GET / in a real browser (Chromium): an image chosen in its file input is posted to /detect, and the page lists
+    the answer (model.detect's record for the file) and draws its boxes over the image; a file that is no image shows
+    the server's error."""
+    url, _ = server
+    dog = next(photo for photo in photos() if photo.name == "dog.jpg")
+    expected = json.loads(json.dumps(detection_record(model.detect(str(dog))[0], "dog.jpg")))
+    answered = wait_for("window.lastAnswer || document.getElementById('error').textContent",
+                        """({answer: window.lastAnswer || null, error: document.getElementById('error').textContent,
+                            rows: [...document.querySelectorAll('#detections tbody tr')].map(
+                                tr => [...tr.children].map(td => td.textContent)),
+                            model: document.getElementById('model').textContent,
+                            png: document.getElementById('canvas').toDataURL('image/png')})""")
+    with Chromium(tmp_path / "chromium") as browser:
+        browser.goto(url + "/")
+        browser.choose_file("#file", dog)
+        shown = browser.evaluate(answered)
+        (tmp_path / "page.png").write_bytes(browser.screenshot())
+        not_an_image = tmp_path / "notes.txt"
+        not_an_image.write_text("not an image")
+        browser.evaluate("window.lastAnswer = null")
+        browser.choose_file("#file", not_an_image)
+        refused = browser.evaluate(answered)
+    assert shown["error"] == "" and shown["answer"] == expected and shown["model"] == "yolov4-tiny"
+    assert [row[0] for row in shown["rows"]] == [d["name"] for d in expected["detections"]] == ["dog", "truck",
+                                                                                                  "bicycle", "car"]
+    drawn = cv2.imdecode(np.frombuffer(base64.b64decode(shown["png"].split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imread(str(dog))
+    assert drawn.shape == image.shape
+    difference = np.abs(drawn.astype(int) - image.astype(int)).max(axis=2)
+    marked = np.zeros(image.shape[:2], bool)  # each box's outline (a few px wide) and the label above its corner
+    for d in expected["detections"]:
+        x1, y1, x2, y2 = (round(v) for v in d["box"])
+        marked[max(0, y1 - 40):y2 + 6, max(0, x1 - 6):x2 + 6] = True
+        marked[y1 + 6:y2 - 6, x1 + 6:x2 - 6] = False
+    assert np.median(difference[~marked]) <= 2  # elsewhere the browser's decoding of the same JPEG
+    best = expected["detections"][0]["box"]  # drawn last, on top: its left edge is its class colour all along
+    x1, y1, y2 = round(best[0]), round(best[1]), round(best[3])
+    assert np.median(difference[y1 + 10:y2 - 10, x1]) > 40
+    assert refused["error"].startswith("cannot decode image") and refused["answer"] is None
 
 
 @pytest.mark.timeout(120)

@@ -37,7 +37,7 @@ def test_the_wheel_holds_every_module_and_its_data(wheel: Path) -> None:
         assert any(n.startswith(f"darknet_py/{kernel}.") and n.endswith((".so", ".pyd")) for n in names), kernel
     sources = {str(p.relative_to(REPO)) for top in ("darknet_py", "weights_tools") for p in (REPO / top).rglob("*.py")}
     assert sources - names == set()
-    assert "darknet_py/live/page.html" in names
+    assert {"darknet_py/live/page.html", "darknet_py/live/detect_page.html"} <= names
     assert f"darknet_engine-{__version__}.data/data/share/darknet_py/zoo.json" in names
     metadata = zipfile.ZipFile(wheel).read(f"darknet_engine-{__version__}.dist-info/METADATA").decode()
     assert f"Name: {DISTRIBUTION}\n" in metadata and f"Version: {__version__}\n" in metadata

@@ -6,6 +6,7 @@
                             objects with relative_coordinates, as -out and -json_port write it); `?thresh=0.4`,
                             `?nms=0.5` for this request; `?classes=person,car` (names or ids) keeps those classes;
                             `?name=dog.jpg` is the record's source
+    GET  /                  a page to try it in a browser: choose or drop an image, its boxes drawn over it and listed
     GET  /health            {"model", "requests", "failed", "images", "mean_ms", "up_s"}
     GET  /metrics           the same as Prometheus text (prometheus_client's format)
 
@@ -23,6 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +34,7 @@ from ..media.darknet_json import darknet_frame
 from ..media.sinks import detection_record
 from .health import CONTENT_TYPE as METRICS_TYPE
 
+PAGE = "detect_page.html"  # GET /: choose or drop an image, see its boxes drawn and listed
 MAX_BODY = 64 * 1024 * 1024  # bytes: a 64 MiB image file is far beyond any camera's JPEG
 JSON_TYPE = "application/json"
 
@@ -229,14 +232,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         path = urlsplit(self.path).path
-        if path == "/health":
+        if path in ("/", "/index.html"):  # a page to try the model in a browser: choose or drop an image
+            self._send_bytes(200, "text/html; charset=utf-8", resources.files(__package__).joinpath(PAGE).read_bytes())
+        elif path == "/health":
             self._send(200, self.server.service.health())
         elif path == "/metrics":
             self._send_bytes(200, METRICS_TYPE, self.server.service.metrics())
         elif path == "/detect":
             self._refuse(405, "POST the image to /detect (curl --data-binary @dog.jpg http://HOST:PORT/detect)")
         else:
-            self._refuse(404, "not here: POST images to /detect; GET /health, /metrics")
+            self._refuse(404, "not here: POST images to /detect; GET / (a page to try it), /health, /metrics")
 
     def _refuse(self, status: int, message: str) -> None:
         self.server.service.refused()
