@@ -64,8 +64,8 @@ def run(args) -> int:
     serve(server, service)
     host, port = server.server_address[:2]
     address = f"[{host}]" if ":" in host else host
-    print(f"serving {service.model} at http://{address}:{port}/detect (POST an image; GET /health, /metrics) — "
-          "Ctrl-C to stop", file=sys.stderr, flush=True)
+    print(f"serving {service.model} at http://{address}:{port}/detect (POST an image; GET /health, /metrics; a page "
+          f"to try it at http://{address}:{port}/) — Ctrl-C to stop", file=sys.stderr, flush=True)
     try:
         forever = threading.Event()
         while not forever.wait(1.0):  # a timed wait, so Ctrl-C is seen at once
