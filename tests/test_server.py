@@ -4,6 +4,7 @@ a JSON error and the server goes on; /metrics is read back by prometheus_client'
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ from darknet_py.media.sinks import detection_record
 from darknet_py.pipeline.detections import Detections
 from tests.chromium import Chromium, wait_for
 from tests.conftest import official, photos
+from tests.event_pipe import EventPipe
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT = 60  # seconds: a generous bound for a busy machine, never a pace
@@ -228,6 +230,61 @@ def test_the_page_draws_and_lists_a_chosen_image_s_answer(server, model, tmp_pat
     x1, y1, y2 = round(best[0]), round(best[1]), round(best[3])
     assert np.median(difference[y1 + 10:y2 - 10, x1]) > 40
     assert refused["error"].startswith("cannot decode image") and refused["answer"] is None
+
+
+@pytest.mark.timeout(300)
+def test_a_stop_answers_the_requests_already_taken(model) -> None:
+    """SIGTERM (a scheduler's stop) while a request is on its way: its image still arrives after the stop, and it
+    gets its answer before the server ends with 143; while it drains, a request on a kept-alive connection is
+    refused with 503."""
+    cfg, weights = official("yolov4-tiny")
+    dog = next(photo for photo in photos() if photo.name == "dog.jpg")
+    body = dog.read_bytes()
+    expected = json.loads(json.dumps(detection_record(model.detect(str(dog))[0], "dog.jpg")))
+    with EventPipe() as events:
+        process = subprocess.Popen([sys.executable, "-m", "darknet_py.cli", "server", "--cfg", str(cfg), "--weights",
+                                    str(weights), "--port", "0"], cwd=REPO, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, **events.env()})
+        try:
+            url = next(line for line in process.stderr if line.startswith("serving ")).split(" at ", 1)[1]
+            port = int(url.split("/detect", 1)[0].rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as client:
+                client.sendall(f"POST /detect?name=dog.jpg HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:1000])
+                events.wait_for("request-taken 1", process)  # the server has the request, not yet its image
+                process.send_signal(signal.SIGTERM)
+                events.wait_for("draining", process)  # stopped: no new connection, this request still answered
+                client.sendall(body[1000:])
+                reply = http.client.HTTPResponse(client)
+                reply.begin()
+                status, answer = reply.status, json.loads(reply.read())
+            assert process.wait(WAIT) == 143
+            last = process.stderr.read().strip().splitlines()[-1]
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(WAIT)
+    assert status == 200 and answer == expected
+    assert last == "1 image(s) detected, 0 request(s) answered with an error"
+
+    from darknet_py.live.detect_api import DetectService, listen, serve
+
+    server = listen("127.0.0.1", 0)
+    service = DetectService(lambda *args: model.detect(str(dog))[0], "tiny", ["person"])
+    serve(server, service)
+    try:
+        kept = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=WAIT)
+        kept.request("POST", "/detect", body=b"x")
+        assert kept.getresponse().read() and service.health()["images"] == 1  # answered, the connection kept
+        assert service.drain(WAIT) == 0
+        kept.request("POST", "/detect", body=b"x")
+        reply = kept.getresponse()
+        assert reply.status == 503 and json.loads(reply.read())["error"].startswith("the server is stopping")
+        kept.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        service.close()
 
 
 @pytest.mark.timeout(120)

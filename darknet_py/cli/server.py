@@ -8,12 +8,13 @@ import sys
 import threading
 from pathlib import Path
 
-from ..core import interrupt
+from ..core import events, interrupt
 from ..core.errors import InputError
 from ..media.run import DEFAULT_CALLS, check_in_flight, concurrent_calls
 from .common import add_backend_arg, add_device_args, add_model_args, load_model, model_name
 
 DEFAULT_PORT = 8080
+DRAIN_S = 30.0  # after a stop, the requests already taken have this long to be answered
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,9 +75,11 @@ def run(args) -> int:
         pass
     finally:
         server.shutdown()
-        server.server_close()
+        server.server_close()  # new connections are refused; the requests already taken are answered first
+        events.emit("draining")
+        unanswered = service.drain(DRAIN_S)  # (a second Ctrl-C ends the process at once)
         service.close()
     figures = service.health()
-    print(f"{figures['images']} image(s) detected, {figures['failed']} request(s) answered with an error",
-          file=sys.stderr, flush=True)
+    print(f"{figures['images']} image(s) detected, {figures['failed']} request(s) answered with an error"
+          + (f", {unanswered} left unanswered after {DRAIN_S:g} s" if unanswered else ""), file=sys.stderr, flush=True)
     return interrupt.exit_code()

@@ -13,7 +13,8 @@
 The detections are those of `model.detect(image_bytes, thresh, nms)` — the same pixels (`decode_image` reads the
 bytes as `read_image` reads the file), so the same numbers as `darknet-py detect` on the file. A request that fails
 is a JSON `{"error": "..."}` with 400 (an image that cannot be decoded, a bad parameter), 404, 405 or 413 (a body
-over MAX_BODY); the server goes on. Requests are read on a thread each and detected on threads that stay: one at a
+over MAX_BODY), 503 once it is stopping; the server goes on. A stop (Ctrl-C, SIGTERM) answers every request
+already taken before the process ends (`drain`). Requests are read on a thread each and detected on threads that stay: one at a
 time by default, or `in_flight` at once (a model's concurrent twin, each call on a share of the cores).
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from importlib import resources
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
+from ..core import events
 from ..core.errors import DarknetError, InputError
 from ..format.names import class_filter
 from ..media.darknet_json import darknet_frame
@@ -68,6 +70,10 @@ class DetectService:
         # (benchmarks/results/server_overhead.json), and a twin's calling thread keeps its share of the cores
         self._worker = ThreadPoolExecutor(in_flight, thread_name_prefix="detect")
         self._figures = threading.Lock()
+        self._answering = 0  # POSTs between `begin` and `end`: read, detected, answered (guarded by _idle)
+        self._stopping = False  # `drain` was called: new POSTs are refused (503)
+        self._taken = 0  # POSTs taken so far
+        self._idle = threading.Condition()
         self.requests = self.failed = self.images = 0
         self.seconds = 0.0
         self.started = time.monotonic()
@@ -117,6 +123,39 @@ class DetectService:
             return darknet_frame(dets, frame_id, name or None)
         return detection_record(dets, name)
 
+    def begin(self) -> bool:
+        """A POST arrives: count it as being answered until `end`; False once the service is draining (the request is
+        then refused, and its client may send it again elsewhere)."""
+        with self._idle:
+            if self._stopping:
+                return False
+            self._answering += 1
+            self._taken += 1
+            taken = self._taken
+        events.emit(f"request-taken {taken}")  # tests stop the server at this exact moment
+        return True
+
+    def end(self) -> None:
+        """A POST counted by `begin` has been answered (its reply written)."""
+        with self._idle:
+            self._answering -= 1
+            self._idle.notify_all()
+
+    def drain(self, timeout: float) -> int:
+        """Stop taking POSTs and wait until those being answered have their replies (a stop that answers what it
+        took: a client never loses a request it sent before the stop).
+
+        Args:
+            timeout (float): the longest wait, in seconds.
+
+        Returns:
+            int: POSTs still unanswered when the wait ended (0: every one was answered).
+        """
+        with self._idle:
+            self._stopping = True
+            self._idle.wait_for(lambda: self._answering == 0, timeout)
+            return self._answering
+
     def _detect_one(self, *args) -> tuple[object, float]:
         """One request's detections and seconds, on a detection thread: by detect_alone when no other detection is
         under way (a lone client gets every core), else by detect (a share of them)."""
@@ -124,6 +163,7 @@ class DetectService:
             alone = self._running == 0 and self._detect_alone is not None
             self._running += 1
             self.alone += alone
+
         try:
             return _timed(self._detect_alone if alone else self._detect, *args)
         finally:
@@ -208,6 +248,16 @@ class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        service = self.server.service
+        if not service.begin():
+            self._refuse(503, "the server is stopping: send the image again to another (or, later, this) server")
+            return
+        try:
+            self._post()
+        finally:  # after the reply is written: the stop waits for it (drain)
+            service.end()
+
+    def _post(self) -> None:
         url = urlsplit(self.path)
         if url.path != "/detect":
             self._refuse(404, "not here: POST images to /detect")
