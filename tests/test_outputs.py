@@ -3,16 +3,24 @@ from Outputs and runs a source through them writes what the CLI writes for the s
 output flag names the sink it asks for, in the CLI's order."""
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import darknet_py
 from darknet_py import cli
-from darknet_py.core.errors import InputError
+from darknet_py.core.errors import DarknetWarning, InputError
 from darknet_py.media.outputs import Outputs
 from darknet_py.media.run import run_source
-from tests.conftest import official, photos
+from tests.conftest import CLIP_FRAMES, REPO, official, photos
+from tests.event_pipe import EventPipe
+
+WAIT = 60  # seconds: a bound for a busy machine, never a pace
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -95,7 +103,68 @@ def test_each_flag_asks_for_its_sink_in_the_cli_s_order(tmp_path: Path) -> None:
 
 
 def test_outputs_refuse_what_cannot_be_written(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="--save-json yaml: expected one of darknet_py, darknet, coco"):
+    with pytest.raises(InputError, match="--save-json yaml: expected one of darknet_py, jsonl, darknet, coco"):
         Outputs(json="yaml")
     with pytest.raises(InputError, match="coco.json lists the model's classes"):
         Outputs(json="coco").sinks(tmp_path, "images", ["a.jpg"])
+
+
+def test_jsonl_records_are_the_json_records_a_line_each(clip: Path, tmp_path: Path) -> None:
+    cfg, weights = official("yolov4-tiny")
+    for kind, out in (("darknet_py", tmp_path / "json"), ("jsonl", tmp_path / "jsonl")):
+        assert cli.main(["detect", str(clip), "--cfg", str(cfg), "--weights", str(weights), "--size", "160",
+                         "--no-save", "--save-json", kind, "--output", str(out)]) == 0
+    records = json.loads((tmp_path / "json" / "detections.json").read_text())
+    lines = (tmp_path / "jsonl" / "detections.jsonl").read_text().splitlines()
+    assert len(records) == CLIP_FRAMES and [json.loads(line) for line in lines] == records
+    assert sorted(path.name for path in (tmp_path / "jsonl").iterdir()) == ["detections.jsonl"]
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_run_keeps_every_jsonl_record_written_before(clip: Path, tmp_path: Path) -> None:
+    """SIGKILL (no handler runs: out of memory, `kill -9`) after the 5th frame: detections.jsonl holds the 5 records
+    written so far, each line whole, the records a finished run gives for those frames."""
+    cfg, weights = official("yolov4-tiny")
+    whole = tmp_path / "whole"
+    assert cli.main(["detect", str(clip), "--cfg", str(cfg), "--weights", str(weights), "--size", "160", "--no-save",
+                     "--save-json", "jsonl", "--output", str(whole)]) == 0
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "darknet_py.cli", "detect", str(clip), "--cfg", str(cfg), "--weights",
+               str(weights), "--size", "160", "--no-save", "--save-json", "jsonl", "--output", str(killed)]
+    with EventPipe() as events:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env("frames-detected 5")},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for("frames-detected 5", process)  # held there: the 5th record is written
+            process.kill()
+            process.wait(WAIT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(WAIT)
+    kept = (killed / "detections.jsonl").read_text()
+    assert kept.endswith("\n")
+    assert kept.splitlines() == (whole / "detections.jsonl").read_text().splitlines()[:5]
+
+
+def test_collected_json_on_a_camera_or_stream_is_a_warning(tmp_path: Path, recwarn) -> None:
+    """A live source (its frames carry when the camera sent them) runs until stopped: --save-json (and darknet) hold
+    every record until then, which the first frame's warning says; jsonl does not, and a file's frames do not."""
+    from darknet_py.media.sinks import DarknetJsonSink, RecordsJsonSink, RecordsLinesSink, Result
+    from darknet_py.pipeline.detections import Detections
+
+    nothing = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), ["a"], (4, 3))
+    image = np.zeros((3, 4, 3), np.uint8)
+    for sink, flag in ((RecordsJsonSink(tmp_path / "a.json"), "--save-json"),
+                       (DarknetJsonSink(tmp_path / "b.json"), "--save-json darknet")):
+        with pytest.warns(DarknetWarning, match=f"runs until it is stopped: {flag} holds every frame's record in "
+                                                "memory") as caught:
+            sink.write(Result("rtsp://user:secret@cam/stream", 0, image, nothing, captured=1.0))
+        sink.write(Result("rtsp://user:secret@cam/stream", 1, image, nothing, captured=1.1))  # once, at the first
+        assert len(caught) == 1 and "secret" not in str(caught[0].message)
+    recwarn.clear()
+    lines = RecordsLinesSink(tmp_path / "c.jsonl")
+    lines.write(Result("cam", 0, image, nothing, captured=1.0))
+    lines.finish()
+    RecordsJsonSink(tmp_path / "d.json").write(Result("walk.mp4", 0, image, nothing))  # a file ends
+    assert not [w for w in recwarn if issubclass(w.category, DarknetWarning)]

@@ -66,9 +66,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ray.add_argument("--worker-threads", type=int, help="threads per actor (default: this machine's torch default, "
                      "which gives results identical to a run without --ray)")
     ray.add_argument("--shard-size", type=int, default=64, help="images or video frames per output shard (default 64)")
-    p.add_argument("--save-json", nargs="?", const="darknet_py", choices=["darknet_py", "darknet", "coco"],
+    p.add_argument("--save-json", nargs="?", const="darknet_py", choices=["darknet_py", "jsonl", "darknet", "coco"],
                    help="write the detections as JSON: OUTPUT/detections.json (darknet_py: records with pixel "
-                        "boxes), with `--save-json darknet` OUTPUT/result.json in the format of darknet's "
+                        "boxes, written when the run ends), with `--save-json jsonl` the same records in "
+                        "OUTPUT/detections.jsonl, a line each, appended as each image or frame is done (for cameras "
+                        "and long videos: nothing held in memory, nothing lost if the run dies; what --ray writes), "
+                        "with `--save-json darknet` OUTPUT/result.json in the format of darknet's "
                         "`detector test -out` (frame_id, filename, objects with relative_coordinates), or with "
                         "`--save-json coco` OUTPUT/coco.json, a COCO dataset for labelling tools (a video's frames "
                         "with --save-frames)")

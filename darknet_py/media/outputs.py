@@ -26,11 +26,13 @@ from .sinks import (
     DARKNET_JSON,
     LABELS_DIR,
     RECORDS_JSON,
+    RECORDS_JSONL,
     AnnotatedImagesSink,
     AnnotatedVideoSink,
     DarknetJsonSink,
     ExtOutputSink,
     RecordsJsonSink,
+    RecordsLinesSink,
     ShowSink,
     Sink,
     Stage,
@@ -40,7 +42,8 @@ from .sinks import (
 from .tracking_sinks import TrackingStage, tracking_sinks
 from .video_writer import output_suffix
 
-JSON_KINDS = ("darknet_py", "darknet", "coco")  # detections.json records, darknet's result.json, a COCO dataset
+# detections.json records, the same records a line each as they come, darknet's result.json, a COCO dataset
+JSON_KINDS = ("darknet_py", "jsonl", "darknet", "coco")
 SourceItems = Union[Sequence[str], str, int, ImageSequence]  # image paths, or one video (file, URL, camera, sequence)
 
 
@@ -51,7 +54,8 @@ class Outputs:
     Attributes:
         annotated (bool): the annotated images, or the annotated video (not --no-save).
         codec (str or None): the annotated video's codec (--codec; None: by its container, see video_writer).
-        json (str or None): --save-json: "darknet_py" (OUTPUT/detections.json, records with pixel boxes), "darknet"
+        json (str or None): --save-json: "darknet_py" (OUTPUT/detections.json, records with pixel boxes), "jsonl"
+            (OUTPUT/detections.jsonl, the same records a line each, appended as they come), "darknet"
             (OUTPUT/result.json, darknet's `detector test -out`), "coco" (OUTPUT/coco.json, a COCO dataset), or None.
         yolo_labels (bool): --save-txt: OUTPUT/labels/*.txt, YOLO label lines with the score.
         ext_output (bool): --ext-output: darknet's `-ext_output` lines on stdout.
@@ -107,8 +111,11 @@ class Outputs:
                 raise InputError("coco.json lists the model's classes as its categories: give the class names")
             frames = (out, self.frames_every) if self.frames_every is not None else None  # the frames it writes
             sinks.append(CocoDatasetSink(out / COCO_JSON, list(names), frames))
+        elif self.json == "jsonl":
+            sinks.append(RecordsLinesSink(out / RECORDS_JSONL))
         elif self.json:
             sinks.append(RecordsJsonSink(out / RECORDS_JSON))
+
         if self.yolo_labels:
             sinks.append(YoloLabelsSink(out / LABELS_DIR))
         if self.annotated and kind == "images":

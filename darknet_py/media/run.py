@@ -31,7 +31,7 @@ from .live_reader import LiveSourceOptions
 from .sinks import Result, Sink, Stage, finish_all, takes_unreadable, through_stages, write_all
 from .source_status import SourceStatus
 from .video import VideoReport, run_video
-from .video_source import HTTP_SCHEMES, LIVE_SCHEMES, url_scheme
+from .video_source import live_source
 
 if TYPE_CHECKING:
     from ..pipeline.backend import Backend
@@ -94,7 +94,7 @@ def plan_calls(model: Backend, kind: str, items: list[str] | str | int, requeste
         InputError: *requested* is below 1.
     """
     check_in_flight(requested)
-    live = kind == "video" and (isinstance(items, int) or url_scheme(items) in (*LIVE_SCHEMES, *HTTP_SCHEMES))
+    live = kind == "video" and live_source(items)
     calls = requested if requested is not None else 1 if live or (os.cpu_count() or 1) < 2 else DEFAULT_CALLS
     return concurrent_calls(model, calls, warn=requested is not None)
 

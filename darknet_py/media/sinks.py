@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, ContextManager, Iterable, Protocol, runtime_checkable
@@ -32,7 +33,8 @@ import cv2
 import numpy as np
 
 from ..core import interrupt
-from ..core.errors import InputError
+from ..core.credentials import hide_credentials
+from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import atomic_path, atomic_write, write_image
 from ..pipeline.detections import Detections
 from .background_writer import BackgroundWriter
@@ -41,6 +43,7 @@ from .sources import annotated_name, image_name, video_stem  # video_stem: impor
 from .video_writer import open_video_writer
 
 RECORDS_JSON = "detections.json"  # --save-json: the records of every image or frame
+RECORDS_JSONL = "detections.jsonl"  # --save-json jsonl (and --ray): the same records, a line each, as they come
 DARKNET_JSON = "result.json"  # --save-json darknet: the name darknet's docs give `detector test -out`
 LABELS_DIR = "labels"  # --save-txt
 DEFAULT_FPS = 25.0  # a video whose header gives no frame rate is written at this one
@@ -246,6 +249,8 @@ class RecordsJsonSink:
         self.records: list[dict] = []
 
     def write(self, result: Result) -> None:
+        if not self.records:
+            warn_if_live(result, "--save-json")
         # tracked frames carry their time too (--track), and a live source's (its gaps are not frame / fps)
         timed = result.detections.track_ids is not None or result.stream_time is not None
         self.records.append(detection_record(result.detections, result.source, result.frame,
@@ -257,6 +262,50 @@ class RecordsJsonSink:
 
     def discard(self) -> None:
         """The run read nothing: no file (see finish_all)."""
+
+
+def warn_if_live(result: Result, flag: str) -> None:
+    """At a collected JSON's first result: a warning when it comes from a camera or stream (`captured` set), whose run
+    goes on until it is stopped, every record held in memory until then: `--save-json jsonl` writes each as it comes.
+
+    Args:
+        result (Result): the first image's or frame's result.
+        flag (str): the option that asked for the file (`--save-json`, `--save-json darknet`).
+    """
+    if result.captured is not None:
+        warnings.warn(f"{hide_credentials(str(result.source))} runs until it is stopped: {flag} holds every frame's record "
+                      "in memory and writes its file when the run ends; --save-json jsonl appends each record to "
+                      "detections.jsonl as it comes", DarknetWarning, stacklevel=3)
+
+
+class RecordsLinesSink:
+    """`detections.jsonl` (--save-json jsonl): one `detection_record()` per line, each appended and flushed as its
+    image or frame is done, the records of `detections.json` in the file `--ray` writes. A run that dies (killed,
+    out of memory) keeps every record written before, and a camera that runs for weeks holds none of them in
+    memory; a reader takes the complete lines.
+
+    Args:
+        path (str or PathLike): the file, made (empty) with the first image or frame; one already there is replaced.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._handle: IO[str] | None = None
+        self.written = 0
+
+    def write(self, result: Result) -> None:
+        if self._handle is None:
+            self._handle = open(self.path, "w", encoding="utf-8")
+        timed = result.detections.track_ids is not None or result.stream_time is not None  # as RecordsJsonSink
+        record = detection_record(result.detections, result.source, result.frame, result.time if timed else None)
+        self._handle.write(json.dumps(record) + "\n")  # one write a record: a line is whole or not there
+        self._handle.flush()
+        self.written += 1
+
+    def finish(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 class DarknetJsonSink:
@@ -276,6 +325,8 @@ class DarknetJsonSink:
         self.frames: list[str] = []
 
     def write(self, result: Result) -> None:
+        if not self.frames:
+            warn_if_live(result, "--save-json darknet")
         filename = result.source if result.frame is None else None
         self.frames.append(darknet_frame_text(result.detections, len(self.frames) + 1, filename))
 

@@ -82,6 +82,12 @@ def url_scheme(source: str | int | ImageSequence) -> str:
     return text.split("://", 1)[0].lower() if "://" in text else ""
 
 
+def live_source(source: str | int | ImageSequence) -> bool:
+    """Whether a video source runs until it is stopped, rather than to an end: a camera index, or a stream URL (an
+    http(s) URL too, which is most often an MJPEG camera or a live playlist)."""
+    return isinstance(source, int) or url_scheme(source) in (*LIVE_SCHEMES, *HTTP_SCHEMES)
+
+
 def frame_rate(source: str | int | ImageSequence, capture, default: float | None = DEFAULT_FPS) -> float | None:
     """The rate a video's frames play at: for a local file FFmpeg's reading of its timestamps (PyAV's `guessed_rate`,
     what ffmpeg itself keeps when it converts the file), else what the capture says, else *default*.
