@@ -14,12 +14,14 @@ import io
 import json
 import re
 import sys
+import urllib.request
 from pathlib import Path
 
 import cv2
 import jsonschema
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 import darknet_py
 from benchmarks import tracking_sequences as generator
@@ -353,10 +355,31 @@ def test_the_page_shows_the_counts(crossing: Path, expected: dict, tmp_path: Pat
             rows = browser.evaluate(wait_for(
                 "document.getElementById('state').className === 'finished' && !document.getElementById('counts').hidden",
                 "[...document.querySelectorAll('#counts tbody tr')].map(tr => [...tr.children].map(td => td.textContent))"))
+        # the source has ended (the page says so): /health and /metrics hold the final counts
+        with urllib.request.urlopen(base + "health", timeout=60) as reply:
+            health = json.loads(reply.read())
+        with urllib.request.urlopen(base + "metrics", timeout=60) as reply:
+            scraped = reply.read().decode()
     finally:
         code = run.finish(interrupt=True)
     assert code in (0, 130), run.stderr()
     counts = json.loads((out / COUNTS_JSON).read_text())
+    (source,) = health["sources"]
+    assert source["counts"] == counts and source["inside"]["middle"] == {}
+    samples = {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+               for family in text_string_to_metric_families(scraped) for sample in family.samples}
+    name = source["source"]
+    expected_samples = {("darknet_py_line_crossings_total", (("class", label), ("direction", direction),
+                                                             ("line", "door"), ("source", name))): n
+                        for direction in ("in", "out") for label, n in counts["lines"]["door"][direction].items()}
+    expected_samples |= {("darknet_py_zone_transitions_total", (("class", label), ("direction", direction),
+                                                                ("source", name), ("zone", "middle"))): n
+                         for direction in ("entered", "exited")
+                         for label, n in counts["zones"]["middle"][direction].items()}
+    expected_samples[("darknet_py_zone_inside", (("class", "person"), ("source", name), ("zone", "middle")))] = 0
+    counted = {key: value for key, value in samples.items() if key[0].startswith(("darknet_py_line_",
+                                                                                   "darknet_py_zone_"))}
+    assert counted == expected_samples and expected_samples
     door, middle = counts["lines"]["door"], counts["zones"]["middle"]
     assert rows == [["door", str(sum(door["in"].values())), str(sum(door["out"].values())), ""],
                     ["middle", str(sum(middle["entered"].values())), str(sum(middle["exited"].values())), "0"]]

@@ -85,6 +85,12 @@ class SourceCollector:
         dropped = CounterMetricFamily("darknet_py_source_dropped_frames", "frames skipped for a newer one "
                                       "(latest-frame mode)", labels=["source"])
         detections = CounterMetricFamily("darknet_py_detections", "detections by class", labels=["source", "class"])
+        crossings = CounterMetricFamily("darknet_py_line_crossings", "tracks that crossed a line (--line), by "
+                                        "direction and class", labels=["source", "line", "direction", "class"])
+        zone_moves = CounterMetricFamily("darknet_py_zone_transitions", "tracks that entered or left a zone (--zone), "
+                                         "by class", labels=["source", "zone", "direction", "class"])
+        inside = GaugeMetricFamily("darknet_py_zone_inside", "tracks inside a zone (--zone) now, by class",
+                                   labels=["source", "zone", "class"])
         for source in self.sources():
             figures = source.snapshot()
             name = figures["source"]
@@ -101,7 +107,19 @@ class SourceCollector:
             dropped.add_metric([name], figures["dropped_frames"])
             for label, count in sorted(figures["detections"].items()):
                 detections.add_metric([name, label], count)
-        yield from (up, state, fps, age, lag, frames, drops, dropped, detections)
+            counts = figures.get("counts", {})  # only where lines or zones are counted
+            for line, directions in sorted(counts.get("lines", {}).items()):
+                for direction in ("in", "out"):
+                    for label, count in sorted(directions[direction].items()):
+                        crossings.add_metric([name, line, direction, label], count)
+            for zone, directions in sorted(counts.get("zones", {}).items()):
+                for direction in ("entered", "exited"):
+                    for label, count in sorted(directions[direction].items()):
+                        zone_moves.add_metric([name, zone, direction, label], count)
+                now = figures.get("inside", {}).get(zone, {})
+                for label in sorted({*directions["entered"], *now}):  # 0 for a class that has been and gone
+                    inside.add_metric([name, zone, label], now.get(label, 0))
+        yield from (up, state, fps, age, lag, frames, drops, dropped, detections, crossings, zone_moves, inside)
 
 
 def metrics_registry(sources: Callable[[], Iterable[SourceStatus]]) -> CollectorRegistry:

@@ -1,6 +1,6 @@
 """How a video source is doing, for `/health` and `/metrics` (darknet_py.live): its state, frame rate, the
 age of its last frame, how far the detections lag behind the camera, frames detected, connection drops,
-frames dropped for the newest one, and detections per class.
+frames dropped for the newest one, detections per class, and the counts of its lines and zones (--track).
 
 The reader thread reports the connection (`connected`, `dropped`, `ended`); the detection loop reports
 each frame as a sink (`write`); the live server's threads read a `snapshot()`. Everything is behind one lock,
@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..core.credentials import hide_credentials
 from .sinks import Result
+from .tracking_sinks import TrackedResult
 
 CONNECTED, RECONNECTING, ENDED = "connected", "reconnecting", "ended"
 FPS_WINDOW_S = 5.0  # the frame rate is measured over the last few seconds: a stall shows at once
@@ -41,6 +42,8 @@ class SourceStatus:
         self._recent: deque[float] = deque()
         self._started = clock()
         self._classes: Counter[str] = Counter()
+        self._counts: dict | None = None  # a tracking stage's line and zone counts (--track --line/--zone)
+        self._inside: dict = {}
 
     # -- the reader's side ---------------------------------------------------------------------------
     def count_dropped_frames(self, dropped: Callable[[], int]) -> None:
@@ -74,6 +77,8 @@ class SourceStatus:
                 self._lag = max(now - result.captured, 0.0)
             self._recent.append(now)
             self._classes.update(result.detections.labels)
+            if isinstance(result, TrackedResult) and (result.counts.get("lines") or result.counts.get("zones")):
+                self._counts, self._inside = result.counts, result.inside  # fresh dicts each frame: kept as they are
 
     def finish(self) -> None:
         self.ended()
@@ -93,7 +98,8 @@ class SourceStatus:
             frame), `lag_s` (a live source: how long before its results were written the camera sent the last
             frame detected, by the stream's clock; None before the first frame and for files), `frames` (detected),
             `drops` (connections lost), `dropped_frames` (frames skipped for newer ones: latest-frame mode),
-            `detections` ({class name: count}).
+            `detections` ({class name: count}); with lines or zones counted (--track --line/--zone), also `counts`
+            (counts.json's object so far) and `inside` ({zone: {class name: tracks inside now}}).
         """
         now = self._clock()
         with self._lock:
@@ -105,4 +111,5 @@ class SourceStatus:
                     "last_frame_age_s": None if self._last_frame is None else round(now - self._last_frame, 3),
                     "lag_s": None if self._lag is None else round(self._lag, 3),
                     "frames": self._frames, "drops": self._drops, "dropped_frames": int(self._dropped_frames()),
-                    "detections": dict(self._classes)}
+                    "detections": dict(self._classes),
+                    **({} if self._counts is None else {"counts": self._counts, "inside": self._inside})}
