@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -36,7 +38,8 @@ from darknet_py.media.tracking_sinks import COUNTS_JSON, EVENTS_JSONL, CountsJso
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.tracking import LineCounter, ZoneCounter, counts_of, counts_text, parse_line, parse_zone
 from darknet_py.pipeline.tracking.drawing import LINE_COLOR
-from tests.conftest import IMAGES, VIDEO, official, shared_path
+from tests.conftest import IMAGES, REPO, VIDEO, official, shared_path
+from tests.event_pipe import EventPipe
 
 pytestmark = pytest.mark.timeout(600)  # a hang guard: detection of 48 frames is seconds on a quiet machine
 
@@ -384,6 +387,40 @@ def test_the_page_shows_the_counts(crossing: Path, expected: dict, tmp_path: Pat
     assert rows == [["door", str(sum(door["in"].values())), str(sum(door["out"].values())), ""],
                     ["middle", str(sum(middle["entered"].values())), str(sum(middle["exited"].values())), "0"]]
     assert rows[0][1:3] == ["2", "2"]  # everyone has left the zone by the last frame
+
+
+@pytest.mark.timeout(300)
+def test_a_killed_run_leaves_counts_json_with_every_event_of_events_jsonl(crossing: Path, expected: dict, tracked,
+                                                                          tmp_path: Path) -> None:
+    """SIGKILL (no handler runs) at frame 30 of 48: counts.json holds the counts of the events written by then, which
+    are the finished run's events of those frames."""
+    out = tmp_path / "killed"
+    shapes = ["--line", expected["shapes"]["lines"][0], "--zone", expected["shapes"]["zones"][0]]
+    command = [sys.executable, "-m", "darknet_py.cli", "detect", str(crossing.parent / "crossing.avi"), *_model_args(),
+               "--classes", "0", "--track", *shapes, "--no-save", "--output", str(out)]
+    with EventPipe() as events:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env("frames-detected 30")},
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for("frames-detected 30", process)  # held there: frames 0..29 are written
+            process.kill()
+            process.wait(60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(60)
+    written = [json.loads(line) for line in (out / EVENTS_JSONL).read_text().splitlines()]
+    finished = [json.loads(line) for line in (tracked[0] / EVENTS_JSONL).read_text().splitlines()]
+    assert written == [event for event in finished if event["frame"] < 30] and written
+    folded = {"lines": {"door": {"in": {}, "out": {}}}, "zones": {"middle": {"entered": {}, "exited": {}}}}
+    for event in written:
+        kind, name = ("lines", event["line"]) if "line" in event else ("zones", event["zone"])
+        table = folded[kind][name][event["direction"]]
+        table[event["name"]] = table.get(event["name"], 0) + 1
+    counts = json.loads((out / COUNTS_JSON).read_text())
+    assert counts["lines"] == folded["lines"]
+    assert {name: {k: v for k, v in zone.items() if k != "max_inside"} for name, zone in counts["zones"].items()} \
+        == folded["zones"]
 
 
 def test_line_directions_ends_and_wobble() -> None:

@@ -185,7 +185,9 @@ class MotSink:
 
 
 class CountsJsonSink:
-    """`counts.json`: the stage's counts when the run ends, however it ends (written whole).
+    """`counts.json`: the stage's counts so far, written whole (replaced atomically) at the first frame, at each frame
+    with a crossing, entry or exit, and when the run ends, however it ends. A camera counting for weeks has its file
+    current, and a run that dies (killed, out of memory) leaves the counts of every event in events.jsonl.
 
     Args:
         path (str or PathLike): the file.
@@ -194,13 +196,20 @@ class CountsJsonSink:
 
     def __init__(self, path: str | os.PathLike[str], stage: TrackingStage) -> None:
         self.path, self.stage = Path(path), stage
+        self._started = False
 
     def write(self, result: Result) -> None:
-        pass
+        events = result.events if isinstance(result, TrackedResult) else ()
+        if events or not self._started:  # crossings are rare next to frames: a small file, now and then
+            self._started = True
+            self._save(result.counts if isinstance(result, TrackedResult) else self.stage.counts)
 
     def finish(self) -> None:
+        self._save(self.stage.counts)
+
+    def _save(self, counts: dict) -> None:
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:
-            json.dump(self.stage.counts, handle, indent=1)
+            json.dump(counts, handle, indent=1)
 
 
 class EventsJsonlSink:
