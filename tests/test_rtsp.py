@@ -46,13 +46,16 @@ def camera():
         yield started
 
 
+def _model_args() -> list[str]:
+    cfg, weights = official("yolov4-tiny")
+    return ["--cfg", str(cfg), "--weights", str(weights)]
+
+
 class Detect:
     """`darknet-py detect …` in a subprocess, reporting its events; its stderr lines kept as they come."""
 
     def __init__(self, events: EventPipe, *args: str) -> None:
-        cfg, weights = official("yolov4-tiny")
-        command = [sys.executable, "-m", "darknet_py.cli", "detect", *args, "--cfg", str(cfg), "--weights",
-                   str(weights), "--size", "160"]
+        command = [sys.executable, "-m", "darknet_py.cli", "detect", *args, *_model_args(), "--size", "160"]
         self.process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env()},
                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True)
@@ -150,6 +153,37 @@ def test_a_camera_that_drops_for_ten_seconds_is_reconnected_and_nothing_is_lost(
         hide_credentials(url)}
     assert all(SECRET not in path.name for path in out.rglob("*"))
     assert sorted(path.name for path in out.iterdir()) == ["cam.mp4", "detections.json"]
+
+
+@pytest.mark.timeout(int(WAIT))
+def test_a_killed_camera_run_keeps_its_recording_but_the_last_seconds(camera: RtspCamera, tmp_path: Path) -> None:
+    """SIGKILL (no handler runs: out of memory, `kill -9`) after 150 frames of a camera were detected and encoded:
+    the annotated video, written in place as a fragmented MP4, plays its frames up to the last keyframe (2 s at
+    most are lost: at 25 frames/s, frame 100's), with the camera's size and rate; and it was no temporary file."""
+    out = tmp_path / "out"
+    with EventPipe() as events:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "darknet_py.cli", "detect", camera.url, *_model_args(), "--size", "160",
+             "--output", str(out)], cwd=REPO, env={**os.environ, **events.env("frames-detected 150")},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for("frames-encoded 150", process)  # the detection loop is held at frame 150
+            process.kill()
+            process.wait(WAIT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(WAIT)
+    assert sorted(path.name for path in out.iterdir()) == ["cam.mp4"]
+    import cv2
+
+    capture = cv2.VideoCapture(str(out / "cam.mp4"))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    assert frames >= 100 and (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == \
+        (320, 180) and capture.get(cv2.CAP_PROP_FPS) == 25
+    capture.release()
 
 
 def test_reconnect_n_gives_up_with_exit_1_and_the_outputs_finished(camera: RtspCamera, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Callable, Union
 
 import numpy as np
 
+from ..core import events
 from .video_writer import VideoWriter
 
 QUEUE_FRAMES = 4  # frames waiting to be encoded at most (1280x720: 2.8 MB each)
@@ -62,6 +63,7 @@ class BackgroundWriter:
             try:
                 self.inner.write(frame() if callable(frame) else frame)
                 self.written += 1
+                events.emit(f"frames-encoded {self.written}")
             except BaseException as exc:  # noqa: BLE001 - raised in the detection loop's thread instead
                 self._failure = exc
 

@@ -40,7 +40,7 @@ from ..pipeline.detections import Detections
 from .background_writer import BackgroundWriter
 from .darknet_json import darknet_frame_text, darknet_json_file
 from .sources import annotated_name, image_name, video_stem  # video_stem: imported from here by other modules too
-from .video_writer import open_video_writer
+from .video_writer import default_codec, open_video_writer
 
 RECORDS_JSON = "detections.json"  # --save-json: the records of every image or frame
 RECORDS_JSONL = "detections.jsonl"  # --save-json jsonl (and --ray): the same records, a line each, as they come
@@ -341,7 +341,8 @@ class DarknetJsonSink:
 class AnnotatedVideoSink:
     """The annotated video: opened on the first frame at the source's frame rate and size, and finished
     on finish() into a playable file of the frames written, whatever ended the run (written to a
-    temporary name, renamed into place when finished). Frames are drawn and encoded in a thread of their own
+    temporary name, renamed into place when finished; a camera's or stream's H.264 recording in place instead,
+    fragmented, see H264Writer). Frames are drawn and encoded in a thread of their own
     (background_writer), so both overlap detecting the next frames.
 
     Args:
@@ -365,11 +366,19 @@ class AnnotatedVideoSink:
 
     def _open(self, result: Result) -> None:
         suffix = os.path.splitext(self.path)[1]
+        size = (result.image.shape[1], result.image.shape[0])
+        codec = self.codec or default_codec(suffix, size)
+        if result.captured is not None and codec == "h264":
+            # a camera's or stream's recording runs until it is stopped, perhaps for weeks: written where it belongs,
+            # fragmented (playable while it grows, all but its last seconds kept if the process is killed), not under
+            # a temporary name that only a clean end would rename
+            self._writer = BackgroundWriter(open_video_writer(self.path, result.fps or DEFAULT_FPS, size, codec,
+                                                              live=True))
+            return
         file = atomic_path(self.path, suffix)
         temporary = file.__enter__()
         try:
-            size = (result.image.shape[1], result.image.shape[0])
-            self._writer = BackgroundWriter(open_video_writer(temporary, result.fps or DEFAULT_FPS, size, self.codec, suffix))
+            self._writer = BackgroundWriter(open_video_writer(temporary, result.fps or DEFAULT_FPS, size, codec, suffix))
         except BaseException:
             file.__exit__(*sys.exc_info())  # removes the temporary file
             raise
@@ -378,7 +387,13 @@ class AnnotatedVideoSink:
     def finish(self) -> None:
         writer, file = self._writer, self._file
         self._writer = self._file = None
-        if writer is None or file is None:
+        if writer is None:
+            return
+        if file is None:  # a live recording, in place: finished where it is
+            try:
+                writer.release()
+            finally:
+                self.frames = writer.written
             return
         try:
             writer.release()  # every frame handed over encoded, then a finished, playable file of them

@@ -33,21 +33,27 @@ def pyav_available() -> bool:
     return True
 
 
+LIVE_KEYFRAME_S = 2.0  # a live recording's keyframe (and fragment) interval, seconds
+
+
 class H264Writer:
-    """H.264 (libx264, yuv420p, BT.601 tagged) in an MP4 with its index up front (plays while loading)."""
+    """H.264 (libx264, yuv420p, BT.601 tagged) in an MP4 with its index up front (plays while loading); with *live*,
+    a fragmented MP4 instead, a fragment per keyframe, a keyframe every LIVE_KEYFRAME_S: a camera's recording that
+    plays while it is written, and that keeps all but its last seconds if the process is killed."""
 
     # superfast at CRF 25: the picture quality (PSNR) of veryfast at CRF 23 for about half its CPU and a quarter
     # more bytes (benchmarks/results/video_codecs.md); on a few cores the encoder competes with detection
     PRESET, CRF = "superfast", "25"
 
     def __init__(self, path: str, fps: float, size: tuple[int, int], preset: str | None = None,
-                 crf: str | None = None) -> None:
+                 crf: str | None = None, live: bool = False) -> None:
         """Args:
             path (str): the .mp4 to write.
             fps (float): frames per second it plays at.
             size (tuple[int, int]): width, height; both even (4:2:0 chroma).
             preset (str, optional): x264's speed preset (default PRESET).
             crf (str, optional): x264's constant-quality factor, lower is better (default CRF).
+            live (bool): fragmented, for a source that runs until it is stopped (see the class).
         """
         import av
 
@@ -55,7 +61,12 @@ class H264Writer:
         if width % 2 or height % 2:
             raise InputError(f"H.264 (4:2:0) needs an even width and height; the video is {width}x{height}: "
                              "use --codec mp4v or --codec mjpg")
-        self._container = av.open(path, "w", format="mp4", options={"movflags": "+faststart"})
+        # faststart moves the index to the front when the file is closed; a recording that may be killed first is
+        # fragmented instead (an empty index up front, then fragments that each carry their own)
+        # (each packet flushed to the file as it is muxed, or a killed process would leave the last buffers unwritten)
+        options = ({"movflags": "+frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"} if live
+                   else {"movflags": "+faststart"})
+        self._container = av.open(path, "w", format="mp4", options=options)
         rate = Fraction(fps).limit_denominator(100_000)
         self._stream = self._container.add_stream("libx264", rate=rate)
         self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
@@ -64,6 +75,8 @@ class H264Writer:
         # say what the BGR → YUV conversion used (BT.601, limited range) so players convert it back the same way
         context.colorspace = context.color_primaries = context.color_trc = 6  # SMPTE 170M (BT.601)
         context.color_range = 1  # MPEG / limited
+        if live:  # a fragment per keyframe: a killed recording loses at most this much
+            context.gop_size = max(1, round(LIVE_KEYFRAME_S * fps))
         self._frames = 0
 
     def write(self, frame: np.ndarray) -> None:
@@ -152,11 +165,14 @@ def default_codec(suffix: str, size: tuple[int, int]) -> str:
 
 
 def open_video_writer(path: str, fps: float, size: tuple[int, int], codec: str | None = None,
-                      suffix: str | None = None) -> VideoWriter:
-    """A writer for *path* (a temporary name; *suffix* is the final name's extension when it differs)."""
+                      suffix: str | None = None, live: bool = False) -> VideoWriter:
+    """A writer for *path* (a temporary name; *suffix* is the final name's extension when it differs); *live*: the
+    recording of a camera or stream (H.264: fragmented, see H264Writer)."""
     suffix = (suffix or os.path.splitext(path)[1]).lower()
     codec = codec or default_codec(suffix, size)
     require_codec(codec)
     if CODECS[codec].suffix != suffix:
         raise InputError(f"{codec} writes {CODECS[codec].suffix} files, not {suffix or 'files without an extension'}")
+    if live and codec == "h264":
+        return H264Writer(path, fps, size, live=True)
     return CODECS[codec].open(path, fps, size)
