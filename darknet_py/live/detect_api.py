@@ -14,8 +14,9 @@ The detections are those of `model.detect(image_bytes, thresh, nms)` — the sam
 bytes as `read_image` reads the file), so the same numbers as `darknet-py detect` on the file. A request that fails
 is a JSON `{"error": "..."}` with 400 (an image that cannot be decoded, a bad parameter), 404, 405 or 413 (a body
 over MAX_BODY), 503 once it is stopping; the server goes on. A stop (Ctrl-C, SIGTERM) answers every request
-already taken before the process ends (`drain`). Requests are read on a thread each and detected on threads that stay: one at a
-time by default, or `in_flight` at once (a model's concurrent twin, each call on a share of the cores).
+already taken before the process ends (`drain`). Requests are read on a thread each and detected on threads that
+stay: one at a time, or `in_flight` at once (a lone request on the model and every core, one beside another on the
+model's concurrent twin and a share of them).
 """
 from __future__ import annotations
 
@@ -163,7 +164,6 @@ class DetectService:
             alone = self._running == 0 and self._detect_alone is not None
             self._running += 1
             self.alone += alone
-
         try:
             return _timed(self._detect_alone if alone else self._detect, *args)
         finally:

@@ -291,7 +291,6 @@ class RecordsLinesSink:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._handle: IO[str] | None = None
-        self.written = 0
 
     def write(self, result: Result) -> None:
         if self._handle is None:
@@ -300,7 +299,6 @@ class RecordsLinesSink:
         record = detection_record(result.detections, result.source, result.frame, result.time if timed else None)
         self._handle.write(json.dumps(record) + "\n")  # one write a record: a line is whole or not there
         self._handle.flush()
-        self.written += 1
 
     def finish(self) -> None:
         if self._handle is not None:
