@@ -14,7 +14,9 @@ sink (`finish_all`), which leaves complete files::
 
 Files appear whole or not at all (darknet_py.core.fileio): per-result files (labels, annotated images)
 as each result is written, collected ones (records JSON, darknet's result.json, the annotated video)
-on finish(). The annotated image is drawn once, by the first sink that needs it, and shared.
+on finish(). Two grow as the run goes, for sources that run until stopped: detections.jsonl a whole line
+a result (RecordsLinesSink), and a camera's H.264 recording a fragment at a time (AnnotatedVideoSink).
+The annotated image is drawn once, by the first sink that needs it, and shared.
 
 A live view (darknet_py.live.LiveView) is a sink too: its write() publishes the frame, its finish()
 ends the streams.
@@ -236,7 +238,7 @@ def labels_name(result: Result) -> str:
     return f"{video_stem(result.source).replace(':', '_')}_{result.frame}.txt"
 
 
-# -- collected files, written on finish() --------------------------------------------------------------------
+# -- collected files, written on finish() (and the records' line file, written as it goes) ---------------------
 class RecordsJsonSink:
     """`detections.json`: a JSON list of `detection_record()`s, one per image or frame, written whole on finish().
 
