@@ -15,6 +15,7 @@ from pathlib import Path
 from darknet_py.core.events import EVENTS, PAUSE_AT
 
 HANG_GUARD_S = 600  # only a broken run waits this long: the events come as soon as the work allows
+REPO = Path(__file__).resolve().parents[1]
 
 
 class EventPipe:
@@ -59,3 +60,17 @@ class EventPipe:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def kill_at(command: list[str], held_at: str, seen: str | None = None) -> None:
+    """Run *command* (from the repository, reporting its events), hold it at event *held_at*, wait until it has also
+    reported *seen* (another thread's moment; default: *held_at* itself), then SIGKILL it: no handler runs, as when
+    the kernel kills a process out of memory. The test then reads what such a death leaves behind."""
+    with EventPipe() as events:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env(held_at)},
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            events.wait_for(seen or held_at, process)
+        finally:
+            process.kill()
+            process.wait(HANG_GUARD_S)

@@ -4,8 +4,6 @@ output flag names the sink it asks for, in the CLI's order."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -17,10 +15,8 @@ from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning, InputError
 from darknet_py.media.outputs import Outputs
 from darknet_py.media.run import run_source
-from tests.conftest import CLIP_FRAMES, REPO, official, photos
-from tests.event_pipe import EventPipe
-
-WAIT = 60  # seconds: a bound for a busy machine, never a pace
+from tests.conftest import CLIP_FRAMES, official, photos
+from tests.event_pipe import kill_at
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -131,17 +127,7 @@ def test_a_killed_run_keeps_every_jsonl_record_written_before(clip: Path, tmp_pa
     killed = tmp_path / "killed"
     command = [sys.executable, "-m", "darknet_py.cli", "detect", str(clip), "--cfg", str(cfg), "--weights",
                str(weights), "--size", "160", "--no-save", "--save-json", "jsonl", "--output", str(killed)]
-    with EventPipe() as events:
-        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env("frames-detected 5")},
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            events.wait_for("frames-detected 5", process)  # held there: the 5th record is written
-            process.kill()
-            process.wait(WAIT)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(WAIT)
+    kill_at(command, "frames-detected 5")  # held there: the 5th record is written
     kept = (killed / "detections.jsonl").read_text()
     assert kept.endswith("\n")
     assert kept.splitlines() == (whole / "detections.jsonl").read_text().splitlines()[:5]

@@ -31,7 +31,7 @@ from darknet_py.media.sinks import RecordsJsonSink
 from darknet_py.media.video import run_video
 from darknet_py.pipeline.detections import Detections
 from tests.conftest import REPO, VIDEO, official, shared_path
-from tests.event_pipe import EventPipe
+from tests.event_pipe import EventPipe, kill_at
 from tests.rtsp_camera import RtspCamera
 
 WAIT = 300.0  # a hang guard for each wait; reached only when something is broken
@@ -161,19 +161,8 @@ def test_a_killed_camera_run_keeps_its_recording_but_the_last_seconds(camera: Rt
     the annotated video, written in place as a fragmented MP4, plays its frames up to the last keyframe (2 s at
     most are lost: at 25 frames/s, frame 100's), with the camera's size and rate; and it was no temporary file."""
     out = tmp_path / "out"
-    with EventPipe() as events:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "darknet_py.cli", "detect", camera.url, *_model_args(), "--size", "160",
-             "--output", str(out)], cwd=REPO, env={**os.environ, **events.env("frames-detected 150")},
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            events.wait_for("frames-encoded 150", process)  # the detection loop is held at frame 150
-            process.kill()
-            process.wait(WAIT)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(WAIT)
+    kill_at([sys.executable, "-m", "darknet_py.cli", "detect", camera.url, *_model_args(), "--size", "160", "--output",
+             str(out)], "frames-detected 150", "frames-encoded 150")  # encoded, the detection loop held at 150
     assert sorted(path.name for path in out.iterdir()) == ["cam.mp4"]
     import cv2
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import re
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -38,8 +36,8 @@ from darknet_py.media.tracking_sinks import COUNTS_JSON, EVENTS_JSONL, CountsJso
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.tracking import LineCounter, ZoneCounter, counts_of, counts_text, parse_line, parse_zone
 from darknet_py.pipeline.tracking.drawing import LINE_COLOR
-from tests.conftest import IMAGES, REPO, VIDEO, official, shared_path
-from tests.event_pipe import EventPipe
+from tests.conftest import IMAGES, VIDEO, official, shared_path
+from tests.event_pipe import kill_at
 
 pytestmark = pytest.mark.timeout(600)  # a hang guard: detection of 48 frames is seconds on a quiet machine
 
@@ -398,17 +396,7 @@ def test_a_killed_run_leaves_counts_json_with_every_event_of_events_jsonl(crossi
     shapes = ["--line", expected["shapes"]["lines"][0], "--zone", expected["shapes"]["zones"][0]]
     command = [sys.executable, "-m", "darknet_py.cli", "detect", str(crossing.parent / "crossing.avi"), *_model_args(),
                "--classes", "0", "--track", *shapes, "--no-save", "--output", str(out)]
-    with EventPipe() as events:
-        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env("frames-detected 30")},
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            events.wait_for("frames-detected 30", process)  # held there: frames 0..29 are written
-            process.kill()
-            process.wait(60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait(60)
+    kill_at(command, "frames-detected 30")  # held there: frames 0..29 are written
     written = [json.loads(line) for line in (out / EVENTS_JSONL).read_text().splitlines()]
     finished = [json.loads(line) for line in (tracked[0] / EVENTS_JSONL).read_text().splitlines()]
     assert written == [event for event in finished if event["frame"] < 30] and written
