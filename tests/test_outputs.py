@@ -4,6 +4,7 @@ output flag names the sink it asks for, in the CLI's order."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -154,3 +155,24 @@ def test_collected_json_on_a_camera_or_stream_is_a_warning(tmp_path: Path, recwa
     lines.finish()
     RecordsJsonSink(tmp_path / "d.json").write(Result("walk.mp4", 0, image, nothing))  # a file ends
     assert not [w for w in recwarn if issubclass(w.category, DarknetWarning)]
+
+
+def test_line_files_survive_logrotate_copytruncate(tmp_path: Path) -> None:
+    """detections.jsonl and events.jsonl are appended to: after logrotate's copytruncate (the file copied, then cut to
+    nothing under the running process), the next line starts the file, with no hole of NULs where it ended."""
+    from darknet_py.media.sinks import RecordsLinesSink, Result
+    from darknet_py.pipeline.detections import Detections
+
+    one = Detections(np.array([[1, 1, 3, 2]], np.float32), np.array([0.9], np.float32), np.array([0], np.int64),
+                     ["person"], (4, 3))
+    image = np.zeros((3, 4, 3), np.uint8)
+    sink = RecordsLinesSink(tmp_path / "detections.jsonl")
+    for frame in range(3):
+        sink.write(Result("cam", frame, image, one))
+    rotated = (tmp_path / "detections.jsonl").read_bytes()
+    os.truncate(tmp_path / "detections.jsonl", 0)  # what copytruncate does once it has copied the file
+    sink.write(Result("cam", 3, image, one))
+    sink.finish()
+    assert len(rotated.splitlines()) == 3
+    after = (tmp_path / "detections.jsonl").read_bytes()
+    assert b"\0" not in after and [json.loads(line)["frame"] for line in after.splitlines()] == [3]

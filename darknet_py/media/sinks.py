@@ -280,6 +280,14 @@ def warn_if_live(result: Result, flag: str) -> None:
                       "detections.jsonl as it comes", DarknetWarning, stacklevel=3)
 
 
+def open_lines_file(path: Path) -> IO[str]:
+    """A line file that a run appends to for as long as it runs (detections.jsonl, events.jsonl): made empty (one
+    already there is replaced), then opened for appending, so that logrotate's `copytruncate` works on it — each
+    write goes to the end of the file as it is now, not past where a truncated file ended (a hole of NULs)."""
+    open(path, "w", encoding="utf-8").close()
+    return open(path, "a", encoding="utf-8")
+
+
 class RecordsLinesSink:
     """`detections.jsonl` (--save-json jsonl): one `detection_record()` per line, each appended and flushed as its
     image or frame is done, the records of `detections.json` in the file `--ray` writes. A run that dies (killed,
@@ -296,7 +304,7 @@ class RecordsLinesSink:
 
     def write(self, result: Result) -> None:
         if self._handle is None:
-            self._handle = open(self.path, "w", encoding="utf-8")
+            self._handle = open_lines_file(self.path)
         timed = result.detections.track_ids is not None or result.stream_time is not None  # as RecordsJsonSink
         record = detection_record(result.detections, result.source, result.frame, result.time if timed else None)
         self._handle.write(json.dumps(record) + "\n")  # one write a record: a line is whole or not there

@@ -29,7 +29,7 @@ from ..core.fileio import atomic_write
 from ..pipeline.tracking import DEFAULT_TRACKER, LineCounter, Shape, Tracker, ZoneCounter, counts_of, make_tracker
 from ..pipeline.tracking.counting import tracked_centres
 from ..pipeline.tracking.drawing import draw_counters, draw_trails
-from .sinks import DEFAULT_FPS, Result, detection_record
+from .sinks import DEFAULT_FPS, Result, detection_record, open_lines_file
 
 COUNTS_JSON = "counts.json"
 EVENTS_JSONL = "events.jsonl"
@@ -228,7 +228,7 @@ class EventsJsonlSink:
 
     def write(self, result: Result) -> None:
         if not self._started:
-            self._handle, self._started = open(self.path, "w", encoding="utf-8"), True
+            self._handle, self._started = open_lines_file(self.path), True
         events = result.events if isinstance(result, TrackedResult) else ()
         if events and self._handle is not None:
             self._handle.write("".join(json.dumps(event.to_dict()) + "\n" for event in events))
