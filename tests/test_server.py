@@ -161,6 +161,25 @@ def test_in_flight_2_detects_two_requests_at_once_a_lone_one_on_every_core() -> 
 
 
 @pytest.mark.timeout(120)
+def test_model_service_is_the_command_s_service_for_a_script(model) -> None:
+    """live.detect_api.model_service: two at once by default on this 2-core CPU (a lone request on the model), one at
+    a time when asked; each answer is model.detect's record of the file."""
+    from darknet_py.live.detect_api import model_service
+
+    dog = next(photo for photo in photos() if photo.name == "dog.jpg")
+    expected = json.loads(json.dumps(detection_record(model.detect(str(dog))[0], "dog.jpg")))
+    assert model.names is None  # a cfg's model: COCO's names for its 80 classes, as detect gives them
+    for in_flight, calls, alone in ((None, 2, 1), (1, 1, 0)):
+        service = model_service(model, "yolov4-tiny", in_flight=in_flight)
+        try:
+            assert service.in_flight == calls
+            assert json.loads(json.dumps(service.answer(dog.read_bytes(), "name=dog.jpg"))) == expected
+            assert service.alone == alone  # the lone request ran on the model itself
+        finally:
+            service.close()
+
+
+@pytest.mark.timeout(120)
 def test_bad_requests_are_answered_and_the_server_goes_on(server) -> None:
     url, _ = server
     before = json.loads(urllib.request.urlopen(f"{url}/health", timeout=WAIT).read())

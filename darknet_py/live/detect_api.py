@@ -21,22 +21,28 @@ model's concurrent twin and a share of them).
 from __future__ import annotations
 
 import json
+import os
 import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from ..core import events
 from ..core.errors import DarknetError, InputError
-from ..format.names import class_filter
+from ..format.names import class_filter, default_names
 from ..media.darknet_json import darknet_frame
+from ..media.run import DEFAULT_CALLS, concurrent_calls
 from ..media.sinks import detection_record
 from .health import CONTENT_TYPE as METRICS_TYPE
 
+if TYPE_CHECKING:
+    from ..pipeline.backend import Backend
+
+DRAIN_S = 30.0  # after a stop, the requests already taken have this long to be answered
 PAGE = "detect_page.html"  # GET /: choose or drop an image, see its boxes drawn and listed
 MAX_BODY = 64 * 1024 * 1024  # bytes: a 64 MiB image file is far beyond any camera's JPEG
 JSON_TYPE = "application/json"
@@ -347,6 +353,67 @@ def listen(host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
         return server_class((host, port))
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def model_service(model: Backend, name: str, names: list[str] | None = None, thresh: float = 0.25, nms: float = 0.45,
+                  in_flight: int | None = None) -> DetectService:
+    """The service of `darknet-py server` for a loaded model: requests detected with *names*, several at once on the
+    CPU where the backend has a concurrent twin (a lone request on the model and every core, one beside another on
+    the twin and a share of them).
+
+    Args:
+        model (Backend): the loaded model (darknet_py.load).
+        name (str): the model's name, for /health.
+        names (list of str or None): the class names answers carry; None: the model's (an export's), else COCO's
+            for 80 classes, else class_0, class_1, ...
+        thresh (float): the score threshold of a request that names none.
+        nms (float): the NMS threshold of a request that names none.
+        in_flight (int or None): requests detected at once; None: DEFAULT_CALLS on a CPU of 2 cores or more where
+            the backend can (else 1, quietly); a number the backend cannot take is a warning, and 1.
+
+    Returns:
+        DetectService: ready for `serve`.
+    """
+    names = list(names or model.names or default_names(model.num_classes))
+    calls = in_flight if in_flight is not None else DEFAULT_CALLS if (os.cpu_count() or 1) >= 2 else 1
+    detector, calls = concurrent_calls(model, calls, warn=in_flight is not None)
+
+    def detect_with(backend: Backend) -> Callable:
+        def detect(image: bytes, thresh: float, nms: float, classes: tuple[int, ...] | None):
+            return backend.detect(image, thresh, nms, names=names, classes=classes)[0]
+        return detect
+
+    return DetectService(detect_with(detector), name, names, thresh, nms, calls,
+                         detect_alone=detect_with(model) if detector is not model else None)
+
+
+def serve_until_stopped(server: ThreadingHTTPServer, service: DetectService, drain_s: float = DRAIN_S) -> int:
+    """Answer requests (`serve`) until Ctrl-C or SIGTERM, then stop as a server should: new connections refused at
+    once, the requests already taken answered (for up to *drain_s* seconds; a second stop ends the process at once),
+    the detection threads let go.
+
+    Args:
+        server (ThreadingHTTPServer): from `listen`.
+        service (DetectService): what answers.
+        drain_s (float): how long the requests already taken have to be answered after the stop.
+
+    Returns:
+        int: requests left unanswered when the drain ended (0: every one was answered).
+    """
+    serve(server, service)
+    try:
+        forever = threading.Event()
+        while not forever.wait(1.0):  # a timed wait, so Ctrl-C is seen at once
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()  # new connections are refused; the requests already taken are answered first
+        events.emit("draining")
+        unanswered = service.drain(drain_s)
+        service.close()
+    return unanswered
 
 
 def serve(server: ThreadingHTTPServer, service: DetectService) -> None:
