@@ -115,7 +115,6 @@ class Outputs:
             sinks.append(RecordsLinesSink(out / RECORDS_JSONL))
         elif self.json:
             sinks.append(RecordsJsonSink(out / RECORDS_JSON))
-
         if self.yolo_labels:
             sinks.append(YoloLabelsSink(out / LABELS_DIR))
         if self.annotated and kind == "images":
