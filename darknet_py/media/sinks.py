@@ -23,6 +23,7 @@ ends the streams.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -253,10 +254,7 @@ class RecordsJsonSink:
     def write(self, result: Result) -> None:
         if not self.records:
             warn_if_live(result, "--save-json")
-        # tracked frames carry their time too (--track), and a live source's (its gaps are not frame / fps)
-        timed = result.detections.track_ids is not None or result.stream_time is not None
-        self.records.append(detection_record(result.detections, result.source, result.frame,
-                                             result.time if timed else None))
+        self.records.append(result_record(result))
 
     def finish(self) -> None:
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:
@@ -280,12 +278,41 @@ def warn_if_live(result: Result, flag: str) -> None:
                       "detections.jsonl as it comes", DarknetWarning, stacklevel=3)
 
 
-def open_lines_file(path: Path) -> IO[str]:
-    """A line file that a run appends to for as long as it runs (detections.jsonl, events.jsonl): made empty (one
-    already there is replaced), then opened for appending, so that logrotate's `copytruncate` works on it — each
-    write goes to the end of the file as it is now, not past where a truncated file ended (a hole of NULs)."""
-    open(path, "w", encoding="utf-8").close()
-    return open(path, "a", encoding="utf-8")
+def result_record(result: Result) -> dict:
+    """The records-JSON entry of a result (detections.json, detections.jsonl): `detection_record()` with the frame's
+    time where it tells something frame / fps does not: a tracked frame's (--track), a live source's (its gaps)."""
+    timed = result.detections.track_ids is not None or result.stream_time is not None
+    return detection_record(result.detections, result.source, result.frame, result.time if timed else None)
+
+
+class LinesFile:
+    """A line file that a run appends to for as long as it runs (detections.jsonl, events.jsonl), each call's lines
+    in one write, flushed: a run that dies keeps every line written before. Made empty on the first call (one already
+    there is replaced), then opened for appending, so that logrotate's `copytruncate` works on it — each write goes to
+    the end of the file as it is now, not past where a truncated file ended (a hole of NULs).
+
+    Args:
+        path (str or PathLike): the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._handle: IO[str] | None = None
+
+    def append(self, lines: Iterable[str]) -> None:
+        """Add *lines* (without their newlines); the file is made on the first call, even with none."""
+        if self._handle is None:
+            open(self.path, "w", encoding="utf-8").close()
+            self._handle = open(self.path, "a", encoding="utf-8")
+        text = "".join(line + "\n" for line in lines)
+        if text:
+            self._handle.write(text)
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 class RecordsLinesSink:
@@ -300,20 +327,13 @@ class RecordsLinesSink:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._handle: IO[str] | None = None
+        self._lines = LinesFile(self.path)
 
     def write(self, result: Result) -> None:
-        if self._handle is None:
-            self._handle = open_lines_file(self.path)
-        timed = result.detections.track_ids is not None or result.stream_time is not None  # as RecordsJsonSink
-        record = detection_record(result.detections, result.source, result.frame, result.time if timed else None)
-        self._handle.write(json.dumps(record) + "\n")  # one write a record: a line is whole or not there
-        self._handle.flush()
+        self._lines.append([json.dumps(result_record(result))])
 
     def finish(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        self._lines.close()
 
 
 class DarknetJsonSink:
@@ -376,17 +396,15 @@ class AnnotatedVideoSink:
         suffix = os.path.splitext(self.path)[1]
         size = (result.image.shape[1], result.image.shape[0])
         codec = self.codec or default_codec(suffix, size)
-        if result.captured is not None and codec == "h264":
-            # a camera's or stream's recording runs until it is stopped, perhaps for weeks: written where it belongs,
-            # fragmented (playable while it grows, all but its last seconds kept if the process is killed), not under
-            # a temporary name that only a clean end would rename
-            self._writer = BackgroundWriter(open_video_writer(self.path, result.fps or DEFAULT_FPS, size, codec,
-                                                              live=True))
-            return
-        file = atomic_path(self.path, suffix)
+        # a camera's or stream's recording runs until it is stopped, perhaps for weeks: written where it belongs,
+        # fragmented (playable while it grows, all but its last seconds kept if the process is killed), not under a
+        # temporary name that only a clean end would rename
+        live = result.captured is not None and codec == "h264"
+        file = contextlib.nullcontext(self.path) if live else atomic_path(self.path, suffix)
         temporary = file.__enter__()
         try:
-            self._writer = BackgroundWriter(open_video_writer(temporary, result.fps or DEFAULT_FPS, size, codec, suffix))
+            self._writer = BackgroundWriter(open_video_writer(temporary, result.fps or DEFAULT_FPS, size, codec, suffix,
+                                                              live=live))
         except BaseException:
             file.__exit__(*sys.exc_info())  # removes the temporary file
             raise
@@ -395,13 +413,7 @@ class AnnotatedVideoSink:
     def finish(self) -> None:
         writer, file = self._writer, self._file
         self._writer = self._file = None
-        if writer is None:
-            return
-        if file is None:  # a live recording, in place: finished where it is
-            try:
-                writer.release()
-            finally:
-                self.frames = writer.written
+        if writer is None or file is None:
             return
         try:
             writer.release()  # every frame handed over encoded, then a finished, playable file of them
@@ -410,7 +422,7 @@ class AnnotatedVideoSink:
             raise
         finally:
             self.frames = writer.written
-        file.__exit__(None, None, None)  # renamed into place
+        file.__exit__(None, None, None)  # renamed into place (a live recording: already there)
 
 
 # -- per-result files and lines -------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from ..core.fileio import atomic_write
 from ..pipeline.tracking import DEFAULT_TRACKER, LineCounter, Shape, Tracker, ZoneCounter, counts_of, make_tracker
 from ..pipeline.tracking.counting import tracked_centres
 from ..pipeline.tracking.drawing import draw_counters, draw_trails
-from .sinks import DEFAULT_FPS, Result, detection_record, open_lines_file
+from .sinks import DEFAULT_FPS, LinesFile, Result, detection_record
 
 COUNTS_JSON = "counts.json"
 EVENTS_JSONL = "events.jsonl"
@@ -223,21 +223,14 @@ class EventsJsonlSink:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._handle: IO[str] | None = None
-        self._started = False
+        self._lines = LinesFile(self.path)
 
     def write(self, result: Result) -> None:
-        if not self._started:
-            self._handle, self._started = open_lines_file(self.path), True
         events = result.events if isinstance(result, TrackedResult) else ()
-        if events and self._handle is not None:
-            self._handle.write("".join(json.dumps(event.to_dict()) + "\n" for event in events))
-            self._handle.flush()
+        self._lines.append(json.dumps(event.to_dict()) for event in events)
 
     def finish(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        self._lines.close()
 
 
 class RecordsJsonlSink:
