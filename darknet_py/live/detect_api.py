@@ -21,7 +21,6 @@ model's concurrent twin and a share of them).
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import time
@@ -35,7 +34,7 @@ from ..core import events
 from ..core.errors import DarknetError, InputError
 from ..format.names import class_filter, default_names
 from ..media.darknet_json import darknet_frame
-from ..media.run import DEFAULT_CALLS, concurrent_calls
+from ..media.run import concurrent_calls, default_calls
 from ..media.sinks import detection_record
 from .health import CONTENT_TYPE as METRICS_TYPE
 
@@ -368,15 +367,15 @@ def model_service(model: Backend, name: str, names: list[str] | None = None, thr
             for 80 classes, else class_0, class_1, ...
         thresh (float): the score threshold of a request that names none.
         nms (float): the NMS threshold of a request that names none.
-        in_flight (int or None): requests detected at once; None: DEFAULT_CALLS on a CPU of 2 cores or more where
-            the backend can (else 1, quietly); a number the backend cannot take is a warning, and 1.
+        in_flight (int or None): requests detected at once; None: `media.run.default_calls()` (2 on 2 cores or
+            more) where the backend can (else 1, quietly); a number the backend cannot take is a warning, and 1.
 
     Returns:
         DetectService: ready for `serve`.
     """
     names = list(names or model.names or default_names(model.num_classes))
-    calls = in_flight if in_flight is not None else DEFAULT_CALLS if (os.cpu_count() or 1) >= 2 else 1
-    detector, calls = concurrent_calls(model, calls, warn=in_flight is not None)
+    detector, calls = concurrent_calls(model, in_flight if in_flight is not None else default_calls(),
+                                       warn=in_flight is not None)
 
     def detect_with(backend: Backend) -> Callable:
         def detect(image: bytes, thresh: float, nms: float, classes: tuple[int, ...] | None):

@@ -95,8 +95,14 @@ def plan_calls(model: Backend, kind: str, items: list[str] | str | int, requeste
     """
     check_in_flight(requested)
     live = kind == "video" and live_source(items)
-    calls = requested if requested is not None else 1 if live or (os.cpu_count() or 1) < 2 else DEFAULT_CALLS
+    calls = requested if requested is not None else 1 if live else default_calls()
     return concurrent_calls(model, calls, warn=requested is not None)
+
+
+def default_calls() -> int:
+    """Detect calls at once where none are asked for and each result's delay does not count (files, the server's
+    requests): DEFAULT_CALLS on a CPU of 2 cores or more, else 1."""
+    return DEFAULT_CALLS if (os.cpu_count() or 1) >= 2 else 1
 
 
 def concurrent_calls(model: Backend, calls: int, warn: bool = True) -> tuple[Backend, int]:
