@@ -87,7 +87,12 @@ def detect_into_folder(kind: str, items: SourceItems, detect_batch: DetectBatch,
         viewer (Viewer or None): a live view fed every result, and told a video source's figures.
         ready (callable or None): called once the folder and sinks are ready, before the first image is read (e.g.
             to wait for the live view's viewers).
-        batch, sequence, channels, live, in_flight, vid_stride: as `run.run_source` takes them.
+        batch (int): images or frames per detect_batch call (as `run.run_source` takes it).
+        sequence (callable or None): a video's recurrent-state scope (`Backend.sequence`).
+        channels (int): the network's input channels: image files are read as it reads them.
+        live (LiveSourceOptions): a camera's or stream's reconnects and latest-frame mode.
+        in_flight (int): detect_batch calls at once; above 1 it must be safe to call from several threads.
+        vid_stride (int): a video's every Nth frame; images ignore it.
 
     Returns:
         FolderOutcome: the report, the last lines, and the exit status.
@@ -133,7 +138,9 @@ def detect_into_folders(items: Sequence[str | int], detect_batch: DetectBatch, o
             at /health and /metrics.
         ready (callable or None): called once the folders and sinks are ready, before the first frame is read.
         batch (int or None): frames per detection at most (default: one per source).
-        live, vid_stride: as `many_sources.run_many` takes them.
+        live (LiveSourceOptions): reconnects and latest-frame mode of the live sources (as `many_sources.run_many`
+            takes it).
+        vid_stride (int): detect every Nth frame of each source.
 
     Returns:
         FolderOutcome: a report per source, the last lines (each source's summary and its sinks' notes; a source
