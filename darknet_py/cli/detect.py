@@ -19,7 +19,7 @@ from ..media.sinks import Stage
 from ..media.source_reader import check_stride
 from ..media.sources import first_shared_name, source_items
 from ..media.video_writer import CODECS
-from .camera_options import add_camera_args, live_source_options
+from .camera_options import add_camera_args, live_source_options, segmenting
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_stages
 from .tile_options import add_tile_args, tile_options
@@ -123,6 +123,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     check_in_flight(args.in_flight)
     windows = tile_options(args)  # bad values fail before the model loads
     camera = live_source_options(args)
+    segmenting(args)  # checked before the model loads
     stages = _stages(args)  # its flags checked (and the tracker library found) before the model loads
     kind, items = detect_source(args, stages)
     check_stride(args.vid_stride)
@@ -171,6 +172,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     args.batch = len(items) if args.batch is None else args.batch  # one frame a source a batch at most, by default
     windows = tile_options(args)
     camera = live_source_options(args)
+    segmenting(args)  # checked before the model loads
     check_stride(args.vid_stride)
     stages = [_stages(args) for _ in items]  # a tracker per source: each follows one camera
     for each in items:
@@ -213,7 +215,8 @@ def _outputs(args) -> Outputs:
     """The outputs the flags ask for (media.outputs builds their sinks)."""
     return Outputs(annotated=not args.no_save, codec=args.codec, json=args.save_json, yolo_labels=args.save_txt,
                    ext_output=args.ext_output, darknet_labels=args.save_labels, frames_every=args.save_frames,
-                   crops=args.save_crops, crop_pad=args.crop_pad or 0.0, mot=args.save_mot, show=args.show)
+                   crops=args.save_crops, crop_pad=args.crop_pad or 0.0, mot=args.save_mot, show=args.show,
+                   segments=segmenting(args))
 
 
 STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
@@ -224,7 +227,8 @@ def _run_detect_on_ray(args) -> int:
     from ..distributed.ray_detect import RayOptions, detect_on_ray, print_report, require_ray
 
     given_flags = (("--show", args.show), ("--save-txt", args.save_txt), ("--ext-output", args.ext_output),
-                   (f"--vid-stride {args.vid_stride}", args.vid_stride != 1),
+                   (f"--vid-stride {args.vid_stride}", args.vid_stride != 1), ("--segment", args.segment is not None),
+                   ("--keep-segments", args.keep_segments is not None),
                    (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):
         if given:

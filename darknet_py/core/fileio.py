@@ -5,7 +5,8 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from typing import IO, TYPE_CHECKING, Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Iterable, Iterator
 
 from .errors import InputError
 
@@ -218,3 +219,33 @@ def write_image(target: str | os.PathLike[str], image: np.ndarray) -> None:
             raise InputError(f"cannot write {target}: {str(error).strip().splitlines()[-1]}") from error
         if not written:
             raise InputError(f"cannot write {target}")
+
+
+class LinesFile:
+    """A line file that a run appends to for as long as it runs (detections.jsonl, events.jsonl, a recording's segments.jsonl), each call's lines
+    in one write, flushed: a run that dies keeps every line written before. Made empty on the first call (one already
+    there is replaced), then opened for appending, so that logrotate's `copytruncate` works on it — each write goes to
+    the end of the file as it is now, not past where a truncated file ended (a hole of NULs).
+
+    Args:
+        path (str or PathLike): the file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._handle: IO[str] | None = None
+
+    def append(self, lines: Iterable[str]) -> None:
+        """Add *lines* (without their newlines); the file is made on the first call, even with none."""
+        if self._handle is None:
+            open(self.path, "w", encoding="utf-8").close()
+            self._handle = open(self.path, "a", encoding="utf-8")
+        text = "".join(line + "\n" for line in lines)
+        if text:
+            self._handle.write(text)
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

@@ -25,6 +25,13 @@ Frame = Union[np.ndarray, Callable[[], np.ndarray]]
 """A BGR frame, or what makes it (called in the encoder thread: drawing the boxes overlaps detection too)."""
 
 
+class _Action:
+    """Work handed to the encoder thread between two frames (BackgroundWriter.call)."""
+
+    def __init__(self, run: Callable[[], None]) -> None:
+        self.run = run
+
+
 class BackgroundWriter:
     """A `VideoWriter` that encodes through `inner` in a background thread, in the order frames were written.
 
@@ -36,7 +43,7 @@ class BackgroundWriter:
     def __init__(self, inner: VideoWriter, queue_frames: int = QUEUE_FRAMES) -> None:
         self.inner = inner
         self.written = 0  # frames encoded so far
-        self._frames: queue.Queue[Frame | None] = queue.Queue(maxsize=queue_frames)
+        self._frames: queue.Queue[Frame | _Action | None] = queue.Queue(maxsize=queue_frames)
         self._failure: BaseException | None = None  # the first encoding failure: frames after it are dropped
         self._reported = False
         self._thread = threading.Thread(target=self._encode, name="darknet_py-encode", daemon=True)
@@ -47,6 +54,13 @@ class BackgroundWriter:
         change it afterwards. Raises an earlier frame's encoding failure."""
         self._raise_failure()
         self._frames.put(frame)
+
+    def call(self, action: Callable[[], None]) -> None:
+        """Run *action* in the encoder thread once every frame handed over before it is encoded, before any frame
+        handed over after it (a recording's next segment begins there). Its failure is raised as an encoding
+        failure is, and the frames after it are dropped."""
+        self._raise_failure()
+        self._frames.put(_Action(action))
 
     def release(self) -> None:
         """Encode every frame handed over, then finish the file; raises an encoding failure after finishing."""
@@ -61,6 +75,9 @@ class BackgroundWriter:
             if self._failure is not None:
                 continue  # after a failure the rest is dropped, but the queue keeps draining: write() never blocks
             try:
+                if isinstance(frame, _Action):
+                    frame.run()
+                    continue
                 self.inner.write(frame() if callable(frame) else frame)
                 self.written += 1
                 events.emit(f"frames-encoded {self.written}")

@@ -21,6 +21,7 @@ from .coco_dataset import COCO_JSON, CocoDatasetSink
 from .crops import CROPS_DIR, CropsSink
 from .darknet_labels import DarknetLabelsSink
 from .frames_dataset import FramesDatasetSink
+from .recording import Segmenting
 from .sequence import ImageSequence
 from .sinks import (
     DARKNET_JSON,
@@ -66,6 +67,8 @@ class Outputs:
         crop_pad (float): grow each crop's sides by this fraction of the box (--crop-pad).
         mot (bool): --save-mot: the tracks in MOTChallenge format (needs a TrackingStage among the stages).
         show (bool): --show: a window (needs a display).
+        segments (Segmenting or None): --segment, --keep-segments: a camera's or stream's annotated video as a file
+            per segment of its time (media.recording); None: one file.
     """
 
     annotated: bool = True
@@ -79,6 +82,7 @@ class Outputs:
     crop_pad: float = 0.0
     mot: bool = False
     show: bool = False
+    segments: Segmenting | None = None
 
     def __post_init__(self) -> None:
         if self.json is not None and self.json not in JSON_KINDS:
@@ -120,7 +124,8 @@ class Outputs:
         if self.annotated and kind == "images":
             sinks.append(AnnotatedImagesSink(out))
         elif self.annotated:
-            sinks.append(AnnotatedVideoSink(out / f"{output_stem(items)}{output_suffix(self.codec, items)}", self.codec))
+            sinks.append(AnnotatedVideoSink(out / f"{output_stem(items)}{output_suffix(self.codec, items)}", self.codec,
+                                            self.segments))
         if self.darknet_labels:
             sinks.append(DarknetLabelsSink())
         if self.frames_every is not None:

@@ -23,14 +23,15 @@ ends the streams.
 """
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import os
-import sys
+import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, ContextManager, Iterable, Protocol, runtime_checkable
+from typing import IO, Iterable, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -38,12 +39,13 @@ import numpy as np
 from ..core import interrupt
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
-from ..core.fileio import atomic_path, atomic_write, write_image
+from ..core.fileio import LinesFile, atomic_write, write_image
 from ..pipeline.detections import Detections
 from .background_writer import BackgroundWriter
 from .darknet_json import darknet_frame_text, darknet_json_file
+from .recording import SegmentedRecording, Segmenting, recording
 from .sources import annotated_name, image_name, video_stem  # video_stem: imported from here by other modules too
-from .video_writer import default_codec, open_video_writer
+from .video_writer import default_codec
 
 RECORDS_JSON = "detections.json"  # --save-json: the records of every image or frame
 RECORDS_JSONL = "detections.jsonl"  # --save-json jsonl (and --ray): the same records, a line each, as they come
@@ -285,36 +287,6 @@ def result_record(result: Result) -> dict:
     return detection_record(result.detections, result.source, result.frame, result.time if timed else None)
 
 
-class LinesFile:
-    """A line file that a run appends to for as long as it runs (detections.jsonl, events.jsonl), each call's lines
-    in one write, flushed: a run that dies keeps every line written before. Made empty on the first call (one already
-    there is replaced), then opened for appending, so that logrotate's `copytruncate` works on it — each write goes to
-    the end of the file as it is now, not past where a truncated file ended (a hole of NULs).
-
-    Args:
-        path (str or PathLike): the file.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._handle: IO[str] | None = None
-
-    def append(self, lines: Iterable[str]) -> None:
-        """Add *lines* (without their newlines); the file is made on the first call, even with none."""
-        if self._handle is None:
-            open(self.path, "w", encoding="utf-8").close()
-            self._handle = open(self.path, "a", encoding="utf-8")
-        text = "".join(line + "\n" for line in lines)
-        if text:
-            self._handle.write(text)
-            self._handle.flush()
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-
 class RecordsLinesSink:
     """`detections.jsonl` (--save-json jsonl): one `detection_record()` per line, each appended and flushed as its
     image or frame is done, the records of `detections.json` in the file `--ray` writes. A run that dies (killed,
@@ -370,24 +342,33 @@ class AnnotatedVideoSink:
     """The annotated video: opened on the first frame at the source's frame rate and size, and finished
     on finish() into a playable file of the frames written, whatever ended the run (written to a
     temporary name, renamed into place when finished; a camera's or stream's H.264 recording in place instead,
-    fragmented, see H264Writer). Frames are drawn and encoded in a thread of their own
+    fragmented; see media.recording). Given *segments*, a camera's or stream's recording is a file per segment
+    of its time instead (recording.SegmentedRecording). Frames are drawn and encoded in a thread of their own
     (background_writer), so both overlap detecting the next frames.
 
     Args:
         path (str or PathLike): the video file; its extension is the container (see video_writer).
         codec (str or None): "h264", "mp4v" or "mjpg"; None: the default for the extension.
+        segments (Segmenting or None): how a live recording is cut (--segment); None: one file. A file's video is
+            always one file (a warning says so when segments were asked for).
     """
 
-    def __init__(self, path: str | os.PathLike[str], codec: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], codec: str | None = None,
+                 segments: Segmenting | None = None) -> None:
         self.path = os.fspath(path)
         self.codec = codec
+        self.segments = segments
         self.frames = 0  # frames in the file: counted as encoded, final once finish() returns
         self._writer: BackgroundWriter | None = None
-        self._file: ContextManager[str] | None = None
+        self._segmented: SegmentedRecording | None = None
+        self._segment_time = 0.0  # the stream time the segment being written began at
+        self._started = datetime.now(timezone.utc)  # a segmented recording: the wall clock at stream time 0
 
     def write(self, result: Result) -> None:
         if self._writer is None:
             self._open(result)
+        elif self._segmented is not None and result.time - self._segment_time >= self._segmented.segmenting.seconds:
+            self._begin_segment(result)
         # drawn in the encoder thread unless a sink before this one has drawn it (Result.annotated is shared)
         drawn = result.drawn
         self._writer.write(drawn if drawn is not None else (lambda: result.annotated))
@@ -396,33 +377,36 @@ class AnnotatedVideoSink:
         suffix = os.path.splitext(self.path)[1]
         size = (result.image.shape[1], result.image.shape[0])
         codec = self.codec or default_codec(suffix, size)
-        # a camera's or stream's recording runs until it is stopped, perhaps for weeks: written where it belongs,
-        # fragmented (playable while it grows, all but its last seconds kept if the process is killed), not under a
-        # temporary name that only a clean end would rename
-        live = result.captured is not None and codec == "h264"
-        file = contextlib.nullcontext(self.path) if live else atomic_path(self.path, suffix)
-        temporary = file.__enter__()
-        try:
-            self._writer = BackgroundWriter(open_video_writer(temporary, result.fps or DEFAULT_FPS, size, codec, suffix,
-                                                              live=live))
-        except BaseException:
-            file.__exit__(*sys.exc_info())  # removes the temporary file
-            raise
-        self._file = file
+        live = result.captured is not None
+        if self.segments is not None and not live:
+            warnings.warn(f"{hide_credentials(result.source)} is a file: its annotated video is one file "
+                          "(--segment cuts the recordings of cameras and live streams)", DarknetWarning, stacklevel=2)
+        inner = recording(self.path, result.fps or DEFAULT_FPS, size, codec, live, self.segments)
+        if isinstance(inner, SegmentedRecording):
+            # the first segment begun here, not in the encoder thread: a size the codec refuses is refused before
+            # any frame, in its own words
+            self._segmented = inner
+            # segments are named by the wall clock at the run's first frame plus the stream's time (the records'
+            # `time`): names and records keep one clock, and segments SECONDS apart in the stream are named so
+            captured = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - result.captured)
+            self._started = captured - timedelta(seconds=result.time)
+            self._segment_time = result.time
+            inner.begin(result.frame, result.time, captured)
+        self._writer = BackgroundWriter(inner)
+
+    def _begin_segment(self, result: Result) -> None:
+        self._segment_time = result.time
+        self._writer.call(functools.partial(self._segmented.begin, result.frame, result.time,
+                                            self._started + timedelta(seconds=result.time)))
 
     def finish(self) -> None:
-        writer, file = self._writer, self._file
-        self._writer = self._file = None
-        if writer is None or file is None:
+        writer, self._writer = self._writer, None
+        if writer is None:
             return
         try:
             writer.release()  # every frame handed over encoded, then a finished, playable file of them
-        except BaseException:
-            file.__exit__(*sys.exc_info())
-            raise
         finally:
             self.frames = writer.written
-        file.__exit__(None, None, None)  # renamed into place (a live recording: already there)
 
 
 # -- per-result files and lines -------------------------------------------------------------------------

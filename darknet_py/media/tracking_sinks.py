@@ -25,11 +25,11 @@ import numpy as np
 
 from ..core import interrupt
 from ..core.errors import InputError
-from ..core.fileio import atomic_write
+from ..core.fileio import LinesFile, atomic_write
 from ..pipeline.tracking import DEFAULT_TRACKER, LineCounter, Shape, Tracker, ZoneCounter, counts_of, make_tracker
 from ..pipeline.tracking.counting import tracked_centres
 from ..pipeline.tracking.drawing import draw_counters, draw_trails
-from .sinks import DEFAULT_FPS, LinesFile, Result, detection_record
+from .sinks import DEFAULT_FPS, Result, detection_record
 
 COUNTS_JSON = "counts.json"
 EVENTS_JSONL = "events.jsonl"

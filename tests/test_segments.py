@@ -1,0 +1,177 @@
+"""A camera's recording in segments (--segment, --keep-segments): a file per SECONDS of the stream, each a whole video
+of the frames its index line says, the oldest deleted beyond N, finished segments whole when the process is killed;
+against a real RTSP server (GStreamer's, tests/rtsp_server.py), files decoded by OpenCV's FFmpeg.
+
+Every wait is on an event of the run (`segment-begun N`; darknet_py.core.events).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from darknet_py import cli
+from darknet_py.core.errors import DarknetWarning
+from darknet_py.media.recording import SEGMENT_TIME_FORMAT, SegmentedRecording, Segmenting
+from tests.conftest import CLIP_FRAMES, REPO, VIDEO, frame_count, official, shared_path
+from tests.event_pipe import EventPipe, kill_at
+from tests.rtsp_camera import RtspCamera
+
+WAIT = 300.0  # a hang guard for each wait; reached only when something is broken
+SECONDS = 2  # --segment in the camera tests: 50 frames of the 25 fps camera
+
+
+@pytest.fixture
+def camera():
+    with RtspCamera(shared_path(VIDEO / "car_traffic_small.mp4")) as started:
+        yield started
+
+
+def _detect(camera: RtspCamera, out: Path, *flags: str) -> list[str]:
+    cfg, weights = official("yolov4-tiny")
+    return [sys.executable, "-m", "darknet_py.cli", "detect", camera.url, "--cfg", str(cfg), "--weights", str(weights),
+            "--size", "160", "--save-json", "jsonl", "--segment", str(SECONDS), "--output", str(out), *flags]
+
+
+def _index(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "cam.segments.jsonl").read_text().splitlines()]
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "detections.jsonl").read_text().splitlines()]
+
+
+def _check_index(index: list[dict], records: list[dict]) -> None:
+    """Each segment begins at a record: its frame and time; SECONDS or more of the stream after the one before; named by
+    the wall clock at the run's first frame plus that time."""
+    time_of = {record["frame"]: record["time"] for record in records}
+    assert index[0]["first_frame"] == 0 and index[0]["time"] == 0.0
+    start = datetime.fromisoformat(index[0]["captured"])
+    for before, segment in zip(index, index[1:]):
+        assert segment["time"] - before["time"] >= SECONDS
+        assert segment["first_frame"] > before["first_frame"]
+    for segment in index:
+        assert segment["time"] == round(time_of[segment["first_frame"]], 3)
+        captured = datetime.fromisoformat(segment["captured"])
+        assert abs(captured - (start + timedelta(seconds=segment["time"]))) <= timedelta(milliseconds=2)
+        assert segment["file"] == f"cam_{captured.astimezone(timezone.utc).strftime(SEGMENT_TIME_FORMAT)}.mp4"
+    assert abs(start - datetime.now(timezone.utc)) < timedelta(seconds=WAIT)
+
+
+def _frames_of(index: list[dict], records: list[dict], k: int) -> int:
+    """The records of segment k: from its first frame up to the next segment's."""
+    end = index[k + 1]["first_frame"] if k + 1 < len(index) else float("inf")
+    return sum(index[k]["first_frame"] <= record["frame"] < end for record in records)
+
+
+def _video(path: Path) -> tuple[int, tuple[float, float], float]:
+    """Frames decoded from the start (the segment plays on its own), size, rate."""
+    capture = cv2.VideoCapture(str(path))
+    size = capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    return frame_count(path), size, fps
+
+
+@pytest.mark.timeout(int(WAIT))
+def test_a_camera_recorded_in_segments_keeps_the_newest_each_a_whole_video_of_its_frames(camera: RtspCamera,
+                                                                                          tmp_path: Path) -> None:
+    """--segment 2 --keep-segments 2, stopped with Ctrl-C once the 4th segment has begun: the index lists 4 (or, by
+    the time the stop lands, more) segments; only the newest 2 are on disk, the older deleted; each kept file plays
+    from its first frame and holds exactly its records' frames, at the camera's size and rate."""
+    out = tmp_path / "out"
+    with EventPipe() as events:
+        process = subprocess.Popen(_detect(camera, out, "--keep-segments", "2"), cwd=REPO,
+                                   env={**os.environ, **events.env()}, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for("segment-begun 4", process)
+            process.send_signal(signal.SIGINT)
+            err = process.communicate(timeout=WAIT)[1]
+        finally:
+            process.kill()
+    assert process.returncode == 130, err
+    index, records = _index(out), _records(out)
+    assert len(index) >= 4
+    _check_index(index, records)
+    kept = [segment["file"] for segment in index[-2:]]
+    assert sorted(path.name for path in out.iterdir()) == sorted(["cam.segments.jsonl", "detections.jsonl", *kept])
+    for k in (len(index) - 2, len(index) - 1):
+        assert _video(out / index[k]["file"]) == (_frames_of(index, records, k), (320, 180), 25)
+    assert _frames_of(index, records, len(index) - 2) >= SECONDS * 25 * 0.5  # a real segment, not a sliver
+
+
+@pytest.mark.timeout(int(WAIT))
+def test_a_killed_segmented_recording_keeps_its_finished_segments_whole(camera: RtspCamera, tmp_path: Path) -> None:
+    """SIGKILL (no handler runs) just as the 3rd segment has begun: the first two are finished videos holding every
+    frame their index lines say; nothing else is there but the 3rd (in place, no temporary file; its file appears with
+    its first frame encoded)."""
+    out = tmp_path / "out"
+    kill_at(_detect(camera, out), "segment-begun 3")
+    index, records = _index(out), _records(out)
+    assert len(index) == 3
+    _check_index(index, records)
+    files = {path.name for path in out.iterdir()}
+    assert {"cam.segments.jsonl", "detections.jsonl", index[0]["file"], index[1]["file"]} <= files
+    assert files <= {"cam.segments.jsonl", "detections.jsonl", *(segment["file"] for segment in index)}
+    for k in (0, 1):
+        assert _video(out / index[k]["file"]) == (_frames_of(index, records, k), (320, 180), 25)
+
+
+def _frame(value: int) -> np.ndarray:
+    return np.full((64, 96, 3), value, np.uint8)
+
+
+def test_segments_never_write_over_or_delete_a_file_the_run_did_not_make(tmp_path: Path) -> None:
+    """Two segments named for the same second (a rerun into the same folder leaves the first run's files there):
+    the new one gets `-2`; --keep-segments 1 deletes this run's older segments and nothing else. MJPG segments are
+    written under a temporary name and renamed when finished."""
+    at = datetime(2026, 12, 7, 8, 0, 0, tzinfo=timezone.utc)
+    earlier_run = tmp_path / f"cam_{at.strftime(SEGMENT_TIME_FORMAT)}.avi"
+    earlier_run.write_bytes(b"a file this run did not make")
+    recording = SegmentedRecording(tmp_path / "cam.avi", Segmenting(1, keep=1), 25, (96, 64), "mjpg")
+    for k, first in enumerate((0, 3, 5)):
+        recording.begin(first, float(k), at + timedelta(seconds=k))
+        for value in range(first, first + (3 if k == 0 else 2)):
+            recording.write(_frame(value))
+    recording.release()
+    names = [json.loads(line)["file"] for line in (tmp_path / "cam.segments.jsonl").read_text().splitlines()]
+    assert names == ["cam_20261207T080000Z-2.avi", "cam_20261207T080001Z.avi", "cam_20261207T080002Z.avi"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([earlier_run.name, names[2],
+                                                                       "cam.segments.jsonl"])
+    assert earlier_run.read_bytes() == b"a file this run did not make"
+    assert frame_count(tmp_path / names[2]) == 2
+
+
+@pytest.mark.parametrize("flags, line", [
+    (["--keep-segments", "3"], "error: --keep-segments N keeps the newest N files of --segment SECONDS: give --segment"),
+    (["--segment", "0.5"], "error: --segment 0.5: give the seconds of each file, 1 or more"),
+    (["--segment", "60", "--keep-segments", "0"], "error: --keep-segments 0: give how many files to keep, 1 or more"),
+    (["--segment", "60", "--no-save"], "error: --segment cuts the annotated video into files, and --no-save writes"),
+    (["--segment", "60", "--ray"], "error: --segment is not available with --ray"),
+])
+def test_segment_flags_that_mean_nothing_are_one_line_before_any_work(flags: list[str], line: str, tmp_path: Path,
+                                                                      capsys) -> None:
+    assert cli.main(["detect", "rtsp://127.0.0.1:9/cam", *flags, "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_segment_given_for_a_file_is_one_warning_and_one_video(clip: Path, tmp_path: Path, recwarn) -> None:
+    cfg, weights = official("yolov4-tiny")
+    out = tmp_path / "out"
+    assert cli.main(["detect", str(clip), "--cfg", str(cfg), "--weights", str(weights), "--size", "160",
+                     "--segment", "1", "--keep-segments", "1", "--output", str(out)]) == 0
+    warning = f"{clip} is a file: its annotated video is one file (--segment cuts the recordings of cameras and live " \
+              "streams)"
+    assert [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)] == [warning]
+    assert [path.name for path in out.iterdir()] == ["clip.mp4"] and frame_count(out / "clip.mp4") == CLIP_FRAMES
