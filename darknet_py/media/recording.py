@@ -121,7 +121,6 @@ class SegmentedRecording:
         self.begun = 0  # segments begun by this run
         self._current: RecordingFile | None = None
         self._kept: deque[Path] = deque()  # this run's segments on disk, oldest first
-        self._names: set[str] = set()  # every name this run gave, deleted ones included
 
     def begin(self, first_frame: int, time: float, captured: datetime) -> None:
         """Finish the segment being written and begin the next, whose first frame is the next one written.
@@ -163,14 +162,13 @@ class SegmentedRecording:
             current.release()
 
     def _free_name(self, captured: datetime) -> Path:
-        # two segments never share a second at 1 s or more a segment, but a rerun into the same folder may have left
-        # a file of that name: never written over
+        # a run's segments begin 1 s or more apart on one clock, so their names differ (and nothing need be kept to
+        # tell them apart), but a rerun into the same folder may have left a file of that name: never written over
         base = f"{self.stem}_{captured.strftime(SEGMENT_TIME_FORMAT)}"
         name, n = f"{base}{self.suffix}", 1
-        while name in self._names or (self.folder / name).exists():
+        while (self.folder / name).exists():
             n += 1
             name = f"{base}-{n}{self.suffix}"
-        self._names.add(name)
         return self.folder / name
 
 
