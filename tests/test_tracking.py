@@ -391,12 +391,15 @@ def test_the_page_shows_the_counts(crossing: Path, expected: dict, tmp_path: Pat
 def test_a_killed_run_leaves_counts_json_with_every_event_of_events_jsonl(crossing: Path, expected: dict, tracked,
                                                                           tmp_path: Path) -> None:
     """SIGKILL (no handler runs) at frame 30 of 48: counts.json holds the counts of the events written by then, which
-    are the finished run's events of those frames."""
+    are the finished run's events of those frames, and the MOT file the finished run's lines of those frames."""
     out = tmp_path / "killed"
     shapes = ["--line", expected["shapes"]["lines"][0], "--zone", expected["shapes"]["zones"][0]]
     command = [sys.executable, "-m", "darknet_py.cli", "detect", str(crossing.parent / "crossing.avi"), *_model_args(),
-               "--classes", "0", "--track", *shapes, "--no-save", "--output", str(out)]
+               "--classes", "0", "--track", *shapes, "--save-mot", "--no-save", "--output", str(out)]
     kill_at(command, "frames-detected 30")  # held there: frames 0..29 are written
+    mot = (out / "crossing.mot.txt").read_text().splitlines()
+    finished_mot = (tracked[0] / "crossing.mot.txt").read_text().splitlines()
+    assert mot == [line for line in finished_mot if int(line.split(",")[0]) <= 30] and mot  # MOT frames count from 1
     written = [json.loads(line) for line in (out / EVENTS_JSONL).read_text().splitlines()]
     finished = [json.loads(line) for line in (tracked[0] / EVENTS_JSONL).read_text().splitlines()]
     assert written == [event for event in finished if event["frame"] < 30] and written

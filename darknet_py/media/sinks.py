@@ -14,8 +14,9 @@ sink (`finish_all`), which leaves complete files::
 
 Files appear whole or not at all (darknet_py.core.fileio): per-result files (labels, annotated images)
 as each result is written, collected ones (records JSON, darknet's result.json, the annotated video)
-on finish(). Two grow as the run goes, for sources that run until stopped: detections.jsonl a whole line
-a result (RecordsLinesSink), and a camera's H.264 recording a fragment at a time (AnnotatedVideoSink).
+on finish(). Some grow as the run goes, for sources that run until stopped: detections.jsonl a whole line
+a result (RecordsLinesSink; events.jsonl and the MOT file likewise, tracking_sinks), and a camera's H.264 recording
+a fragment at a time (AnnotatedVideoSink; a file per segment with --segment, media.recording).
 The annotated image is drawn once, by the first sink that needs it, and shared.
 
 A live view (darknet_py.live.LiveView) is a sink too: its write() publishes the frame, its finish()

@@ -1,7 +1,7 @@
 """Tracking in the run loop: the stage that gives each frame's detections their track ids and counts what
 crosses the lines and zones (`TrackingStage`), and the outputs it adds (sinks):
 
-    OUTPUT/<stem>.mot.txt   --save-mot: MOTChallenge lines `frame,id,x,y,w,h,conf,-1,-1,-1` (frames from 1), whole on finish
+    OUTPUT/<stem>.mot.txt   --save-mot: MOTChallenge lines `frame,id,x,y,w,h,conf,-1,-1,-1` (frames from 1), appended a frame at a time
     OUTPUT/counts.json      the counts of every line and zone, whole on finish (also after Ctrl-C or a stream error)
     OUTPUT/events.jsonl     one line per crossing, entry or exit, appended and flushed as it happens
 
@@ -165,23 +165,24 @@ def mot_lines(result: Result) -> list[str]:
 
 
 class MotSink:
-    """`--save-mot`: the tracks in MOTChallenge format, which TrackEval and py-motmetrics read as they are;
-    written whole on finish().
+    """`--save-mot`: the tracks in MOTChallenge format, which TrackEval and py-motmetrics read as they are; each
+    frame's lines appended and flushed as the frame is done (a LinesFile), so a camera tracked for weeks holds none of
+    them in memory and a run that dies keeps every frame's lines written before.
 
     Args:
-        path (str or PathLike): the file (`OUTPUT/<stem>.mot.txt`).
+        path (str or PathLike): the file (`OUTPUT/<stem>.mot.txt`), made (empty) with the first frame; one already
+            there is replaced.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.lines: list[str] = []
+        self._lines = LinesFile(self.path)
 
     def write(self, result: Result) -> None:
-        self.lines.extend(mot_lines(result))
+        self._lines.append(mot_lines(result))
 
     def finish(self) -> None:
-        with interrupt.deferred(), atomic_write(self.path, "w") as handle:
-            handle.write("".join(line + "\n" for line in self.lines))
+        self._lines.close()
 
 
 class CountsJsonSink:
