@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 from ..core.errors import InputError
-from ..core.fileio import atomic_write, write_image
+from ..core.fileio import LinesFile, atomic_write, write_image
 from .darknet_labels import darknet_label_lines
 from .sinks import Result, video_stem
 
@@ -48,7 +48,7 @@ class FramesDatasetSink:
         self.list_path = self.out / FRAMES_LIST
         self.every = every
         self.written = 0
-        self._list = None
+        self._list = LinesFile(self.list_path)
 
     def write(self, result: Result) -> None:
         if result.frame is None:
@@ -56,15 +56,13 @@ class FramesDatasetSink:
                              "written by --save-labels")
         if result.frame % self.every:
             return
-        if self._list is None:  # the first frame kept: the folder and the list, once
+        if not self.written:  # the first frame kept: the folder, once
             self.folder.mkdir(parents=True, exist_ok=True)
-            self._list = open(self.list_path, "w", encoding="utf-8")  # noqa: SIM115 - kept open for the run
         image = frame_image_path(self.out, result)
         write_image(image, result.image)
         with atomic_write(image.with_suffix(".txt"), "w") as handle:
             handle.write(darknet_label_lines(result.detections))
-        self._list.write(f"{image.resolve()}\n")
-        self._list.flush()  # a line only once its image and labels are whole
+        self._list.append([str(image.resolve())])  # a line only once its image and labels are whole
         self.written += 1
 
     def summary(self) -> str:
@@ -72,6 +70,4 @@ class FramesDatasetSink:
         return f"frames: {self.written} image(s) with darknet label files in {self.folder}, listed in {self.list_path}"
 
     def finish(self) -> None:
-        if self._list is not None:
-            self._list.close()
-            self._list = None
+        self._list.close()
