@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import darknet_py
+from benchmarks.oracle.darknet_commands import detector_map, parse_map
 from benchmarks.oracle.label_files import compare_label_files
 from darknet_py import cli
 from darknet_py.media.darknet_labels import darknet_label_lines
@@ -118,6 +119,26 @@ def test_a_videos_frames_keep_the_labels_darknet_writes_for_them(darknet_ref, cl
     assert sum(len(path.with_suffix(".txt").read_text().splitlines()) for path in theirs) >= 10  # people found
     result = compare_label_files(darknet_py.load(cfg, weights), theirs, ours, detected=theirs)
     assert result.identical + len(result.flipped) == 3 and result.identical >= 2
+
+
+def test_a_videos_frames_are_a_set_darknet_reads_as_it_stands(darknet_ref, clip: Path, tmp_path: Path,
+                                                              capsys) -> None:
+    """--save-frames writes obj.data and obj.names beside frames.txt: the real darknet's `detector map` reads the set
+    through them (each label line is a truth it counts, TP + FN; the model finds most of its own labels again), and
+    `darknet-py map --data` on the same file prints darknet's lines."""
+    out = tmp_path / "out"
+    cfg, weights = official("yolov4-tiny")
+    assert cli.main(["detect", str(clip), "--cfg", str(cfg), "--weights", str(weights), "--save-frames", "4",
+                     "--no-save", "--output", str(out)]) == 0
+    assert f"listed in {out / 'frames.txt'} (darknet's {out / 'obj.data'})" in capsys.readouterr().err
+    assert (out / "obj.names").read_text() == (darknet_ref.folder / "data" / "coco.names").read_text()  # 80 classes
+    assert (out / "backup").is_dir()  # darknet's training saves its weights there: it must exist
+    theirs = detector_map(darknet_ref, out / "obj.data", cfg, weights)
+    truths = sum(len(path.read_text().splitlines()) for path in (out / "frames").glob("*.txt"))
+    assert theirs.tp + theirs.fn == truths and truths >= 10
+    assert theirs.classes[0][:2] == (0, "person") and theirs.classes[0][2] > 50  # mAP averages all 80 classes
+    assert cli.main(["map", "--data", str(out / "obj.data"), "--cfg", str(cfg), "--weights", str(weights)]) == 0
+    assert parse_map(capsys.readouterr().out).lines == theirs.lines
 
 
 def test_save_frames_is_for_videos_and_every_n_at_least_1(tmp_path: Path, clip: Path, capsys) -> None:

@@ -7,19 +7,29 @@ redaction asked for, --blur / --pixelate, since a training set is kept), its dar
 per box, darknet's order; see darknet_labels), and each image's path as a line of `OUTPUT/frames.txt`, darknet's
 `train=` list. A frame is written whole (image and labels) before its list line, so a run stopped at any moment
 leaves a list whose every line has its image and labels.
+
+With the model's class names, the set is ready for darknet as it stands: `OUTPUT/obj.names` (the names, one a line)
+and `OUTPUT/obj.data` (`classes=`, `train=` and `valid=` the list, `names=`, `backup=` an OUTPUT/backup/ folder made
+for the weights darknet saves while training), written with the first frame kept, so that `darknet detector train
+OUTPUT/obj.data CFG WEIGHTS` or `darknet-py map --data OUTPUT/obj.data` reads it.
 """
 from __future__ import annotations
 
 import os
+import re
+import warnings
 from pathlib import Path
+from typing import Sequence
 
-from ..core.errors import InputError
+from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import LinesFile, atomic_write, write_image
 from .darknet_labels import darknet_label_lines
 from .sinks import Result, video_stem
 
 FRAMES_DIR = "frames"
 FRAMES_LIST = "frames.txt"
+_WHITESPACE = re.compile(r"\s")
+DATA_FILE, NAMES_FILE, BACKUP_DIR = "obj.data", "obj.names", "backup"  # the names darknet's README gives them
 
 
 def frame_image_path(out: str | os.PathLike[str], result: Result) -> Path:
@@ -39,14 +49,17 @@ class FramesDatasetSink:
     Args:
         out (str or PathLike): the run's folder: the frames go to out/frames/, the list to out/frames.txt.
         every (int): keep frames 0, every, 2·every, … of each source.
+        names (sequence of str or None): the model's class names: out/obj.names and out/obj.data are written with
+            them; None: neither.
     """
 
-    def __init__(self, out: str | os.PathLike[str], every: int = 1) -> None:
+    def __init__(self, out: str | os.PathLike[str], every: int = 1, names: Sequence[str] | None = None) -> None:
         check_every(every)
         self.out = Path(out)
         self.folder = self.out / FRAMES_DIR
         self.list_path = self.out / FRAMES_LIST
         self.every = every
+        self.names = list(names) if names is not None else None
         self.written = 0
         self._list = LinesFile(self.list_path)
 
@@ -56,8 +69,10 @@ class FramesDatasetSink:
                              "written by --save-labels")
         if result.frame % self.every:
             return
-        if not self.written:  # the first frame kept: the folder, once
+        if not self.written:  # the first frame kept: the folder and darknet's files, once
             self.folder.mkdir(parents=True, exist_ok=True)
+            if self.names is not None:
+                self._write_data_files()
         image = frame_image_path(self.out, result)
         write_image(image, result.image)
         with atomic_write(image.with_suffix(".txt"), "w") as handle:
@@ -65,9 +80,25 @@ class FramesDatasetSink:
         self._list.append([str(image.resolve())])  # a line only once its image and labels are whole
         self.written += 1
 
+    def _write_data_files(self) -> None:
+        out = self.out.resolve()
+        if _WHITESPACE.search(str(out)):  # darknet's read_data_cfg removes every space of a line
+            warnings.warn(f"{DATA_FILE}: darknet reads .data files without their spaces, and {out} has some: move the "
+                          "set to a path without spaces (or edit the paths) before training on it", DarknetWarning,
+                          stacklevel=4)
+        (out / BACKUP_DIR).mkdir(exist_ok=True)
+        with atomic_write(out / NAMES_FILE, "w") as handle:
+            handle.write("".join(f"{name}\n" for name in self.names))
+        with atomic_write(out / DATA_FILE, "w") as handle:
+            handle.write(f"classes = {len(self.names)}\ntrain = {out / FRAMES_LIST}\nvalid = {out / FRAMES_LIST}\n"
+                         f"names = {out / NAMES_FILE}\nbackup = {out / BACKUP_DIR}/\n")
+
     def summary(self) -> str:
         """What the run kept, for its last lines."""
-        return f"frames: {self.written} image(s) with darknet label files in {self.folder}, listed in {self.list_path}"
+        listed = f"listed in {self.list_path}"
+        if self.names is not None and self.written:
+            listed += f" (darknet's {self.out / DATA_FILE})"
+        return f"frames: {self.written} image(s) with darknet label files in {self.folder}, {listed}"
 
     def finish(self) -> None:
         self._list.close()

@@ -96,7 +96,8 @@ class Outputs:
             out (Path): the run's folder (it exists).
             kind (str): "images" or "video" (what media.sources.source_items says of the source).
             items: the source's items: image paths, or the video (path, URL, camera index, ImageSequence).
-            names (sequence of str or None): the model's class names: coco.json's categories (needed for it only).
+            names (sequence of str or None): the model's class names: coco.json's categories (needed for it), and the
+                obj.names and obj.data that --save-frames writes beside its frames.
             stages (sequence of Stage): the run's stages; a TrackingStage among them gives the tracking outputs
                 (the MOT file, counts.json and events.jsonl).
 
@@ -129,7 +130,7 @@ class Outputs:
         if self.darknet_labels:
             sinks.append(DarknetLabelsSink())
         if self.frames_every is not None:
-            sinks.append(FramesDatasetSink(out, self.frames_every))
+            sinks.append(FramesDatasetSink(out, self.frames_every, names))
         if self.crops:
             sinks.append(CropsSink(out / CROPS_DIR, self.crop_pad))
         if self.show:
