@@ -27,8 +27,9 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
     group.add_argument("--save-frames", nargs="?", type=int, const=1, default=None, metavar="N",
                        help="a darknet training set from a video, stream or camera: every Nth frame (default: every "
                             "frame) as OUTPUT/frames/STEM_FRAME.jpg with its darknet label file beside it (the lines "
-                            "--save-labels writes), and OUTPUT/frames.txt listing them (darknet's train= list), to "
-                            "check and correct in a labelling tool")
+                            "--save-labels writes), OUTPUT/frames.txt listing them (darknet's train= list), and "
+                            "OUTPUT/obj.data and obj.names pointing at them (darknet detector train OUTPUT/obj.data "
+                            "…), to check and correct in a labelling tool before training")
     group.add_argument("--save-crops", action="store_true",
                        help="each detection's box as OUTPUT/crops/CLASS/NAME_K.jpg (K: its index in the image's "
                             "detections, as detections.json lists them)")
