@@ -169,7 +169,7 @@ def detect_into_folders(items: Sequence[str | int], detect_batch: DetectBatch, o
     for folder, before, report, its_sinks in zip(folders, befores, reports, sinks):
         if report.video.no_frames is None:  # a file that gave nothing is its error below, not "0 frames"
             lines += [f"{folder.name}: {report.summary()}{written_to(folder, before)}", *Outputs.notes(its_sinks)]
-    lines += [line for jobs in stages for line in counts_lines(jobs)]
+    lines += [f"{folder.name}: {line}" for folder, jobs in zip(folders, stages) for line in counts_lines(jobs)]
     errors = [video.gave_up or video.no_frames for video in videos if video.gave_up or video.no_frames]
     return FolderOutcome(reports, lines, errors, any(video.interrupted for video in videos))
 
