@@ -142,6 +142,41 @@ def test_the_default_tracker_counts_the_generated_crossings_exactly(tracked, exp
     assert err.strip().splitlines()[-1].startswith("counts: door in 2 person, out 2 person; middle entered 4 person")
 
 
+@pytest.mark.timeout(600)
+def test_each_source_of_several_counts_its_own_lines_and_zones(tracked, crossing: Path, expected: dict,
+                                                              tmp_path: Path) -> None:
+    """Two cameras through one model, each with its own line or zone (`SOURCE:NAME=…`): the first source counts only
+    the line and the second only the zone, each exactly as the run with both on one source counted it (the same
+    video; one frame a detection, as there), and the last lines say which source each count is of."""
+    second = tmp_path / "second.avi"
+    second.write_bytes((crossing.parent / "crossing.avi").read_bytes())
+    (line,), (zone,) = expected["shapes"]["lines"], expected["shapes"]["zones"]
+    out = tmp_path / "out"
+    code, err = _detect(str(crossing.parent / "crossing.avi"), str(second), *_model_args(), "--classes", "0", "--track",
+                        "--batch", "1", "--line", f"crossing:{line}", "--zone", f"second:{zone}", "--no-save",
+                        "--output", str(out))
+    assert code == 0, err
+    both = json.loads((tracked[0] / COUNTS_JSON).read_text())
+    assert json.loads((out / "crossing" / COUNTS_JSON).read_text()) == {"lines": both["lines"], "zones": {}}
+    assert json.loads((out / "second" / COUNTS_JSON).read_text()) == {"lines": {}, "zones": both["zones"]}
+    events = [json.loads(text) for text in (tracked[0] / EVENTS_JSONL).read_text().splitlines()]
+    for folder, key in (("crossing", "line"), ("second", "zone")):
+        assert [json.loads(text) for text in (out / folder / EVENTS_JSONL).read_text().splitlines()] == \
+            [event for event in events if key in event]
+    last = err.strip().splitlines()[-2:]
+    assert last == [f"crossing: {counts_text({'lines': both['lines'], 'zones': {}})}",
+                    f"second: {counts_text({'lines': {}, 'zones': both['zones']})}"]
+
+
+def test_a_line_for_a_source_that_is_not_there_is_one_line_before_any_work(tmp_path: Path, capsys) -> None:
+    assert cli.main(["detect", "rtsp://127.0.0.1:9/gate", "0", "--track", "--line", "door=0.5,0,0.5,1", "--zone",
+                     "cam9:hall=0,0,1,0,1,1", "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: --zone cam9:hall=0,0,1,0,1,1: no source is named 'cam9' (the sources here: gate, camera0; "
+                   "NAME=… without SOURCE: counts on every one)\n")
+    assert not (tmp_path / "o").exists()
+
+
 def test_each_exit_says_how_long_the_person_was_in_the_zone(tracked, crossing: Path, expected: dict) -> None:
     """An exit's seconds_inside: from the frame the track entered in (or was first seen inside) to the frame it left
     in. The true time each person spent inside, from the ground truth's box centres and OpenCV's polygon test (not

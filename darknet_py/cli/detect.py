@@ -17,13 +17,20 @@ from ..media.run import check_in_flight, plan_calls
 from ..media.run_folders import check_output_folder, drop_empty, run_folder
 from ..media.sinks import Stage
 from ..media.source_reader import check_stride
-from ..media.sources import first_shared_name, source_items
+from ..media.sources import first_shared_name, source_items, source_names
 from ..media.video_writer import CODECS
 from .camera_options import add_camera_args, live_source_options, segmenting
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_stages
 from .tile_options import add_tile_args, tile_options
-from .track_options import add_tracking_args, detect_source, ray_tracking, track_ray_run, tracking_stage
+from .track_options import (
+    add_tracking_args,
+    detect_source,
+    ray_tracking,
+    single_source_name,
+    track_ray_run,
+    tracking_stage,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -124,7 +131,8 @@ def _detect_here(args, live: LiveView | None) -> int:
     windows = tile_options(args)  # bad values fail before the model loads
     camera = live_source_options(args)
     segmenting(args)  # checked before the model loads
-    stages = _stages(args)  # its flags checked (and the tracker library found) before the model loads
+    name = single_source_name(args)
+    stages = _stages(args, name, [name])  # its flags checked (and the tracker library found) before the model loads
     kind, items = detect_source(args, stages)
     check_stride(args.vid_stride)
     if kind == "images" and args.vid_stride != 1:
@@ -174,7 +182,8 @@ def _detect_many(args, live: LiveView | None) -> int:
     camera = live_source_options(args)
     segmenting(args)  # checked before the model loads
     check_stride(args.vid_stride)
-    stages = [_stages(args) for _ in items]  # a tracker per source: each follows one camera
+    names = source_names(items)
+    stages = [_stages(args, name, names) for name in names]  # a tracker per source: each follows one camera
     for each in items:
         check_dataset_args(args, "video", each)
     if args.show:
@@ -199,9 +208,10 @@ def _detect_many(args, live: LiveView | None) -> int:
     return outcome.exit_code()
 
 
-def _stages(args) -> list[Stage]:
-    """The jobs the flags ask for between detection and the sinks (tracking, counting, redaction), in order."""
-    tracking = tracking_stage(args)
+def _stages(args, source: str, sources: list[str]) -> list[Stage]:
+    """The jobs the flags ask for between detection and the sinks (tracking, counting, redaction), in order, for
+    the source named *source* (its lines and zones) among *sources*."""
+    tracking = tracking_stage(args, source, sources)
     return [tracking] if tracking else []
 
 

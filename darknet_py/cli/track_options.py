@@ -4,16 +4,18 @@ darknet_py.pipeline.tracking's and darknet_py.media.tracking_sinks'."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
+from typing import Sequence
 
 from ..core.errors import InputError
 from ..media.outputs import Outputs
 from ..media.sequence import ImageSequence
-from ..media.sources import source_items
+from ..media.sources import source_items, video_stem
 from ..media.tracking_sinks import TrackingStage, check_tracking_source
 from ..media.video_source import file_frame_rate, header_size
-from ..pipeline.tracking import DEFAULT_TRACKER, INSTALL_HINT, check_names, parse_line, parse_zone, tracker_names
+from ..pipeline.tracking import DEFAULT_TRACKER, INSTALL_HINT, Shape, check_names, parse_line, parse_zone, tracker_names
 
 
 def add_tracking_args(p: argparse.ArgumentParser) -> None:
@@ -25,25 +27,60 @@ def add_tracking_args(p: argparse.ArgumentParser) -> None:
                        "one video, in name order (a MOTChallenge sequence folder: its img1/ and seqinfo.ini frameRate)")
     group.add_argument("--save-mot", action="store_true",
                        help="OUTPUT/<stem>.mot.txt: the tracks in MOTChallenge format (frame,id,x,y,w,h,conf,-1,-1,-1)")
-    group.add_argument("--line", action="append", default=[], metavar="NAME=X1,Y1,X2,Y2",
+    group.add_argument("--line", action="append", default=[], metavar="[SOURCE:]NAME=X1,Y1,X2,Y2",
                        help="count tracks whose box centre crosses this line (repeatable): 'in' from the left of "
                             "P1→P2 to its right (y down), 'out' back; pixels, or fractions of the frame when all "
-                            "four are in [0, 1]; counts in OUTPUT/counts.json, each crossing in OUTPUT/events.jsonl")
-    group.add_argument("--zone", action="append", default=[], metavar="NAME=X1,Y1,X2,Y2,X3,Y3[,...]",
+                            "four are in [0, 1]; counts in OUTPUT/counts.json, each crossing in OUTPUT/events.jsonl; "
+                            "SOURCE: (a source's name, as its OUTPUT/<source name>/ folder) counts on that source only, "
+                            "else on every source")
+    group.add_argument("--zone", action="append", default=[], metavar="[SOURCE:]NAME=X1,Y1,X2,Y2,X3,Y3[,...]",
                        help="count tracks entering and leaving this polygon, and how many are inside (repeatable; "
-                            "same units as --line)")
+                            "same units and SOURCE: as --line)")
 
 
-def tracking_stage(args) -> TrackingStage | None:
-    """The stage --track asks for, its flags checked (before any model is loaded); None without --track."""
+def tracking_stage(args, source: str | None = None, sources: Sequence[str] = ()) -> TrackingStage | None:
+    """The stage --track asks for, for one source, its flags checked (before any model is loaded); None without
+    --track.
+
+    Args:
+        args: the parsed flags.
+        source (str or None): the source's name (its output folder's, `sources.source_names`; a single source's
+            `video_stem`): the lines and zones given for it (`SOURCE:NAME=…`) and for every source (`NAME=…`).
+            None: every line and zone, any `SOURCE:` checked against *sources* only.
+        sources (sequence of str): every source's name, for refusing a `SOURCE:` that names none of them.
+
+    Returns:
+        TrackingStage or None: its own tracker and counters.
+    """
     if args.track is None:
         for flag, given in (("--save-mot", args.save_mot), ("--line", args.line), ("--zone", args.zone)):
             if given:
                 raise InputError(f"{flag} needs --track (counting and MOT output follow tracks)")
         return None
-    shapes = [parse_line(text) for text in args.line] + [parse_zone(text) for text in args.zone]
-    check_names(shapes)
-    return TrackingStage(args.track, lines=shapes[:len(args.line)], zones=shapes[len(args.line):])
+    lines = [shape for text in args.line if (shape := _for_source("line", text, source, sources)) is not None]
+    zones = [shape for text in args.zone if (shape := _for_source("zone", text, source, sources)) is not None]
+    check_names(lines + zones)
+    return TrackingStage(args.track, lines=lines, zones=zones)
+
+
+def single_source_name(args) -> str:
+    """The name a run of one SOURCE gives its outputs (and `SOURCE:` in --line / --zone): the video's or stream's
+    stem, `cameraN`, or with --sequence the folder's name."""
+    source = args.source[0]
+    return ImageSequence(source, []).stem if args.sequence else video_stem(source)
+
+
+def _for_source(kind: str, text: str, source: str | None, sources: Sequence[str]) -> Shape | None:
+    """The shape `--KIND TEXT` gives *source*: parsed, or None when it names another source."""
+    name, _, _ = text.partition("=")
+    chosen, colon, _ = name.partition(":")
+    parse = parse_line if kind == "line" else parse_zone
+    if not colon:
+        return parse(text)
+    if chosen not in sources:
+        raise InputError(f"--{kind} {text}: no source is named {chosen!r} (the sources here: {', '.join(sources)}; "
+                         f"NAME=… without SOURCE: counts on every one)")
+    return dataclasses.replace(parse(text[len(chosen) + 1:]), text=text) if source in (None, chosen) else None
 
 
 def detect_source(args, stages: list = ()) -> tuple[str, list[str] | str | int | ImageSequence]:
@@ -69,7 +106,8 @@ def detect_source(args, stages: list = ()) -> tuple[str, list[str] | str | int |
 def ray_tracking(args) -> tuple[TrackingStage | None, str | ImageSequence | None, list[str]]:
     """--ray with --track: the stage, the one video or sequence it follows, and the sources the actors detect on
     (a sequence's images); without --track: (None, None, the sources as given)."""
-    stage = tracking_stage(args)
+    name = single_source_name(args)
+    stage = tracking_stage(args, name, [name])
     if stage is None:
         return None, None, list(args.source)
     if len(args.source) != 1:
