@@ -371,7 +371,7 @@ def test_detect_with_several_videos_writes_each_ones_outputs_in_its_folder(clip:
     for name in ("clip", "clip-2"):
         summary = lines.index(f"{name}: {CLIP_FRAMES} frames (320x180, 25 fps) → {kept / name}")
         assert lines[summary + 1] == (f"frames: 3 image(s) with darknet label files in {kept / name / 'frames'}, "
-                                      f"listed in {kept / name / 'frames.txt'}")
+                                      f"listed in {kept / name / 'frames.txt'} (darknet's {kept / name / 'obj.data'})")
         assert len((kept / name / "frames.txt").read_text().splitlines()) == 3
 
 
