@@ -7,9 +7,11 @@ Nothing waits on a timer for correctness: the fake captures end on their own, an
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import urllib.request
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
@@ -25,7 +27,9 @@ from darknet_py.media.frame_buffer import END, FrameQueue, LatestFrame
 from darknet_py.media.live_reader import LiveReader, LiveSourceOptions, backoff
 from darknet_py.media.sinks import Result, video_stem
 from darknet_py.media.source_status import SourceStatus
+from darknet_py.media.tracking_sinks import EventsJsonlSink, TrackedResult
 from darknet_py.pipeline.detections import Detections
+from darknet_py.pipeline.tracking.counting import CountEvent
 from tests.conftest import CLIP_FRAMES, frame_count, official
 
 WAIT = 120.0  # a hang guard: every wait here ends in well under a second when things work
@@ -298,6 +302,38 @@ def test_a_camera_that_comes_back_then_goes_for_good(clip: Path, tmp_path: Path,
     assert times == sorted(times) and times[CLIP_FRAMES] - times[CLIP_FRAMES - 1] >= 1.0  # the gap: the 1 s wait
     monkeypatch.undo()  # the real cv2.VideoCapture again, to count the video's frames
     assert frame_count(out / "camera0.mp4") == 2 * CLIP_FRAMES  # one annotated video, the gap left out
+
+
+def test_a_cameras_records_and_events_carry_the_frames_date(clip: Path, tmp_path: Path, monkeypatch) -> None:
+    """A live source's records (and events) carry `utc`: this machine's clock when the first frame came, plus the
+    record's `time`, to the millisecond; a file's records carry none (test_tracking's schemas)."""
+    monkeypatch.setenv("DARKNET_PY_ZOO", str(official("yolov4-tiny")[0].parents[1]))
+    real = cv2.VideoCapture
+    monkeypatch.setattr(cv2, "VideoCapture", lambda source: real(str(clip)))  # camera 0 plays the clip, then ends
+    out = tmp_path / "out"
+    before = datetime.now(timezone.utc)
+    assert cli.main(["detect", "0", "--reconnect", "0", "--keep-all-frames", "--size", "160", "--save-json", "jsonl",
+                     "--no-save", "--output", str(out)]) == 1  # the camera ends: gave up at once
+    after = datetime.now(timezone.utc)
+    records = [json.loads(line) for line in (out / "detections.jsonl").read_text().splitlines()]
+    assert len(records) == CLIP_FRAMES
+    dates = [datetime.fromisoformat(record["utc"]) for record in records]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", record["utc"]) for record in records)
+    assert before - timedelta(milliseconds=1) <= dates[0] <= dates[-1] <= after
+    for record, date in zip(records, dates):
+        assert abs((date - dates[0]).total_seconds() - (record["time"] - records[0]["time"])) <= 0.0011
+
+
+def test_an_event_of_a_live_frame_carries_its_date(tmp_path: Path) -> None:
+    event = CountEvent(7, 0.28, 3, 0, "person", "line", "door", "in")
+    frame = np.zeros((4, 4, 3), np.uint8)
+    sink = EventsJsonlSink(tmp_path / "events.jsonl")
+    sink.write(TrackedResult("rtsp://cam/1", 7, frame, _dets([]), 25.0, stream_time=0.28, captured=1.0,
+                             wall_time=1_796_601_600.28, events=(event,)))
+    sink.write(TrackedResult("walk.mp4", 7, frame, _dets([]), 25.0, events=(event,)))  # a file's frame: no date
+    sink.finish()
+    lines = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert lines == [{**event.to_dict(), "utc": "2026-12-07T00:00:00.280Z"}, event.to_dict()]
 
 
 # -- many sources, one model ------------------------------------------------------------------------------------

@@ -44,12 +44,15 @@ class Decoded(NamedTuple):
     frame, whose frames are timed by index / fps), for a live source the moment the camera sent it (`captured`:
     time.monotonic() seconds: the frame's presentation time on our clock, placed by the earliest arrival of the
     connection's frames so far; a webcam's frame: when it was read), from which the detection's lag behind the
-    camera is measured, and for a file read every Nth frame (a vid_stride) its number among the file's frames."""
+    camera is measured, for a file read every Nth frame (a vid_stride) its number among the file's frames, and for a
+    live source its `wall` time: this machine's clock (epoch seconds) when the run's first frame came, plus `time`
+    (one clock for every output that gives a frame's date: records, events, a recording's segments)."""
 
     image: np.ndarray
     time: float | None
     captured: float | None = None
     index: int | None = None
+    wall: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class LiveReader(threading.Thread):
         self.gave_up: str | None = None  # why the reader stopped trying, when it did
         self.size: tuple[int, ...] | None = None  # the first connection's frame shape: later ones are fitted to it
         self._origin: float | None = None  # monotonic time of the run's first frame
+        self._wall_origin = 0.0  # the wall clock (epoch seconds) at that moment (not `_started`: Thread has one)
         self.stride = stride
         self._received = 0  # frames received, all connections together (the stride counts them)
 
@@ -143,7 +147,8 @@ class LiveReader(threading.Thread):
             if not ok or image is None:
                 return count
             now = time.monotonic()
-            self._origin = self._origin if self._origin is not None else now
+            if self._origin is None:
+                self._origin, self._wall_origin = now, time.time()
             # a network stream's presentation time (None for its very first frame); a webcam's frames have none
             pts = capture.time if isinstance(capture, StreamCapture) else None
             if pts is not None:
@@ -156,7 +161,8 @@ class LiveReader(threading.Thread):
             # the wall clock: a record's time says when the camera saw it, gap included
             at = anchor[0] + (pts - anchor[1]) if anchor is not None and pts is not None else now - self._origin
             if self._received % self.stride == 0:
-                self.buffer.put(Decoded(self._fit(image), round(at, 6), earliest + pts if pts is not None else now))
+                self.buffer.put(Decoded(self._fit(image), round(at, 6), earliest + pts if pts is not None else now,
+                                        wall=self._wall_origin + round(at, 6)))
             self._received += 1
             count += 1
         return count

@@ -125,7 +125,8 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
                 for (run, item), dets in zip(pending, detect_batch([item.image for _, item in pending])):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
                         result = Result(run.name, run.reader.frame_number(item, run.count), item.image, dets,
-                                        fps=run.reader.rate, stream_time=item.time, captured=item.captured)
+                                        fps=run.reader.rate, stream_time=item.time, captured=item.captured,
+                                        wall_time=item.wall)
                         write_all(run.sinks, through_stages(run.stages, result))
                     run.count += 1
                     progress.update()

@@ -15,19 +15,20 @@ import os
 import sys
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import ContextManager
 
 import numpy as np
 
 from ..core import events
+from ..core.dates import utc_datetime, utc_text
 from ..core.errors import InputError
 from ..core.fileio import LinesFile, atomic_path
 from .video_writer import VideoWriter, open_video_writer
 
 SEGMENTS_SUFFIX = ".segments.jsonl"  # STEM.segments.jsonl: a line per segment, written as it begins
-SEGMENT_TIME_FORMAT = "%Y%m%dT%H%M%SZ"  # in a segment's name: when its first frame was captured, UTC
+SEGMENT_TIME_FORMAT = "%Y%m%dT%H%M%SZ"  # in a segment's name: its first frame's date, UTC
 
 
 class RecordingFile:
@@ -96,11 +97,11 @@ class Segmenting:
 
 
 class SegmentedRecording:
-    """A camera's or stream's recording as a file per segment, `STEM_YYYYmmddTHHMMSSZ.EXT` (when its first frame was
-    captured, UTC), each begun by `begin()` between two frames and finished when the next begins; with `keep`, the
-    oldest of this run's segments are deleted beyond that many. `STEM.segments.jsonl` gets a line per segment as it
-    begins (flushed): its file, the record frame number and `time` of its first frame, and the UTC time in its name —
-    a segment holds the frames from its `first_frame` up to the next line's. Files this run did not write are never
+    """A camera's or stream's recording as a file per segment, `STEM_YYYYmmddTHHMMSSZ.EXT` (its first frame's date,
+    UTC: the records' `utc`), each begun by `begin()` between two frames and finished when the next begins; with
+    `keep`, the oldest of this run's segments are deleted beyond that many. `STEM.segments.jsonl` gets a line per
+    segment as it begins (flushed): its file, and the record `frame`, `time` and `utc` of its first frame — a
+    segment holds the frames from its `first_frame` up to the next line's. Files this run did not write are never
     deleted.
 
     Args:
@@ -122,23 +123,21 @@ class SegmentedRecording:
         self._current: RecordingFile | None = None
         self._kept: deque[Path] = deque()  # this run's segments on disk, oldest first
 
-    def begin(self, first_frame: int, time: float, captured: datetime) -> None:
+    def begin(self, first_frame: int, time: float, date: float) -> None:
         """Finish the segment being written and begin the next, whose first frame is the next one written.
 
         Args:
             first_frame (int): that frame's number in the run's records.
             time (float): its `time` in the records (seconds since the run's first frame).
-            captured (datetime): when the camera captured it, by the wall clock (an aware datetime): the segment's
-                name.
+            date (float): its date, epoch seconds (the records' `utc`): the segment's name.
         """
         self._finish_current()
-        path = self._free_name(captured.astimezone(timezone.utc))
+        path = self._free_name(utc_datetime(date))
         self._current = RecordingFile(path, *self._open, live=True)
         self.begun += 1
         self._kept.append(path)
-        self.index.append([json.dumps({"file": path.name, "first_frame": first_frame, "time": round(time, 3),
-                                       "captured": captured.astimezone(timezone.utc).isoformat(timespec="milliseconds")
-                                       .replace("+00:00", "Z")})])
+        self.index.append([json.dumps({"file": path.name, "first_frame": first_frame, "time": round(time, 6),
+                                       "utc": utc_text(date)})])
         while self.segmenting.keep is not None and len(self._kept) > self.segmenting.keep:
             with contextlib.suppress(FileNotFoundError):  # removed by someone else already: nothing to do
                 os.unlink(self._kept.popleft())
@@ -161,10 +160,10 @@ class SegmentedRecording:
         if current is not None:
             current.release()
 
-    def _free_name(self, captured: datetime) -> Path:
+    def _free_name(self, date: datetime) -> Path:
         # a run's segments begin 1 s or more apart on one clock, so their names differ (and nothing need be kept to
         # tell them apart), but a rerun into the same folder may have left a file of that name: never written over
-        base = f"{self.stem}_{captured.strftime(SEGMENT_TIME_FORMAT)}"
+        base = f"{self.stem}_{date.strftime(SEGMENT_TIME_FORMAT)}"
         name, n = f"{base}{self.suffix}", 1
         while (self.folder / name).exists():
             n += 1

@@ -30,7 +30,6 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Iterable, Protocol, runtime_checkable
 
@@ -39,6 +38,7 @@ import numpy as np
 
 from ..core import interrupt
 from ..core.credentials import hide_credentials
+from ..core.dates import utc_text
 from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import LinesFile, atomic_write, write_image
 from ..pipeline.detections import Detections
@@ -73,6 +73,8 @@ class Result:
             included (see live_reader); None: frame / fps (a file) or an image.
         captured (float or None): a live source's frame: when the camera sent it, in time.monotonic() seconds by
             the stream's clock (see live_reader); the source's figures measure the detection's lag from it.
+        wall_time (float or None): a live source's frame: its date, epoch seconds (this machine's clock when the run's
+            first frame came, plus `stream_time`; see live_reader.Decoded); None: a file's frame or an image.
         unreadable (str or None): why an image could not be read: `image` is then darknet's stand-in for it
             (darknet_image.unreadable_stand_in) and `detections` what was found on that, and only the sinks that
             reproduce darknet's lists of every image given (ListsUnreadable) are handed it; None: a real image.
@@ -86,6 +88,7 @@ class Result:
     milliseconds: float | None = None
     stream_time: float | None = None
     captured: float | None = None
+    wall_time: float | None = None
     unreadable: str | None = None
     _annotated: np.ndarray | None = field(default=None, init=False, repr=False)
 
@@ -112,6 +115,12 @@ class Result:
         if self.stream_time is not None:
             return self.stream_time
         return None if self.frame is None or not self.fps else self.frame / self.fps
+
+    @property
+    def utc(self) -> str | None:
+        """A live source's frame's date as ISO 8601 UTC to the millisecond (`2026-12-07T08:05:22.585Z`); None for a
+        file's frame or an image."""
+        return None if self.wall_time is None else utc_text(self.wall_time)
 
     def stream_fields(self) -> dict:
         """What a live JSON stream adds to darknet's frame object (a counting stage's running counts); none here."""
@@ -283,9 +292,13 @@ def warn_if_live(result: Result, flag: str) -> None:
 
 def result_record(result: Result) -> dict:
     """The records-JSON entry of a result (detections.json, detections.jsonl): `detection_record()` with the frame's
-    time where it tells something frame / fps does not: a tracked frame's (--track), a live source's (its gaps)."""
+    time where it tells something frame / fps does not: a tracked frame's (--track), a live source's (its gaps), and
+    a live source's frame's date (`utc`)."""
     timed = result.detections.track_ids is not None or result.stream_time is not None
-    return detection_record(result.detections, result.source, result.frame, result.time if timed else None)
+    record = detection_record(result.detections, result.source, result.frame, result.time if timed else None)
+    if result.utc is not None:
+        record["utc"] = result.utc
+    return record
 
 
 class RecordsLinesSink:
@@ -363,7 +376,6 @@ class AnnotatedVideoSink:
         self._writer: BackgroundWriter | None = None
         self._segmented: SegmentedRecording | None = None
         self._segment_time = 0.0  # the stream time the segment being written began at
-        self._started = datetime.now(timezone.utc)  # a segmented recording: the wall clock at stream time 0
 
     def write(self, result: Result) -> None:
         if self._writer is None:
@@ -387,18 +399,13 @@ class AnnotatedVideoSink:
             # the first segment begun here, not in the encoder thread: a size the codec refuses is refused before
             # any frame, in its own words
             self._segmented = inner
-            # segments are named by the wall clock at the run's first frame plus the stream's time (the records'
-            # `time`): names and records keep one clock, and segments SECONDS apart in the stream are named so
-            captured = datetime.now(timezone.utc) - timedelta(seconds=time.monotonic() - result.captured)
-            self._started = captured - timedelta(seconds=result.time)
             self._segment_time = result.time
-            inner.begin(result.frame, result.time, captured)
+            inner.begin(result.frame, result.time, _date(result))
         self._writer = BackgroundWriter(inner)
 
     def _begin_segment(self, result: Result) -> None:
         self._segment_time = result.time
-        self._writer.call(functools.partial(self._segmented.begin, result.frame, result.time,
-                                            self._started + timedelta(seconds=result.time)))
+        self._writer.call(functools.partial(self._segmented.begin, result.frame, result.time, _date(result)))
 
     def finish(self) -> None:
         writer, self._writer = self._writer, None
@@ -408,6 +415,11 @@ class AnnotatedVideoSink:
             writer.release()  # every frame handed over encoded, then a finished, playable file of them
         finally:
             self.frames = writer.written
+
+
+def _date(result: Result) -> float:
+    """A live frame's date (epoch seconds): the records' `utc`, so a segment's name and its first record's agree."""
+    return result.wall_time if result.wall_time is not None else time.time()
 
 
 # -- per-result files and lines -------------------------------------------------------------------------

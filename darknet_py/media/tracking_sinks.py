@@ -113,6 +113,7 @@ class TrackingStage:
         events = tuple(event for counter in self.counters for event in counter.observe(tracks, frame, time))
         return TrackedResult(result.source, result.frame, result.image, tracked, result.fps, result.milliseconds,
                              result.stream_time, result.captured,  # a live source's clock, for records and lag
+                             wall_time=result.wall_time,
                              events=events, counts=self.counts, trails=self._follow(tracks),
                              inside={c.name: dict(c.inside) for c in self.counters if c.kind == "zone"},
                              lines={c.name: (c.start, c.end) for c in self.counters if c.kind == "line"},
@@ -228,7 +229,8 @@ class EventsJsonlSink:
 
     def write(self, result: Result) -> None:
         events = result.events if isinstance(result, TrackedResult) else ()
-        self._lines.append(json.dumps(event.to_dict()) for event in events)
+        date = {"utc": result.utc} if result.utc is not None else {}  # a live source's: the frame's date
+        self._lines.append(json.dumps({**event.to_dict(), **date}) for event in events)
 
     def finish(self) -> None:
         self._lines.close()

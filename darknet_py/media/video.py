@@ -107,7 +107,7 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
                 for item, dets in zip(pending, found):
                     with interrupt.deferred():  # a frame's outputs are written whole before a stop takes effect
                         result = Result(name, reader.frame_number(item, count), item.image, dets, fps=fps,
-                                        stream_time=item.time, captured=item.captured)
+                                        stream_time=item.time, captured=item.captured, wall_time=item.wall)
                         write_all(sinks, through_stages(stages, result))
                     count += 1
                     progress.update()
