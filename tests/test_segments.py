@@ -21,6 +21,8 @@ import pytest
 from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning
 from darknet_py.media.recording import SEGMENT_TIME_FORMAT, SegmentedRecording, Segmenting
+from darknet_py.media.sinks import AnnotatedVideoSink, Result
+from darknet_py.pipeline.detections import Detections
 from tests.conftest import CLIP_FRAMES, REPO, VIDEO, frame_count, official, shared_path
 from tests.event_pipe import EventPipe, kill_at
 from tests.rtsp_camera import RtspCamera
@@ -126,6 +128,67 @@ def test_a_killed_segmented_recording_keeps_its_finished_segments_whole(camera: 
     assert files <= {"cam.segments.jsonl", "detections.jsonl", *(segment["file"] for segment in index)}
     for k in (0, 1):
         assert _video(out / index[k]["file"]) == (_frames_of(index, records, k), (320, 180), 25)
+
+
+def _run(camera: RtspCamera, out: Path, segments_begun: int, *flags: str) -> None:
+    """`detect` on the camera until its *segments_begun*th segment has begun, then Ctrl-C (exit 130)."""
+    with EventPipe() as events:
+        process = subprocess.Popen(_detect(camera, out, *flags), cwd=REPO, env={**os.environ, **events.env()},
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)
+        try:
+            events.wait_for(f"segment-begun {segments_begun}", process)
+            process.send_signal(signal.SIGINT)
+            err = process.communicate(timeout=WAIT)[1]
+        finally:
+            process.kill()
+    assert process.returncode == 130, err
+
+
+@pytest.mark.timeout(int(WAIT))
+def test_a_camera_run_again_into_its_folder_goes_on_from_the_last_run(camera: RtspCamera, tmp_path: Path) -> None:
+    """A camera service restarted into the same folder (--exist-ok) loses nothing the last run wrote: its records'
+    lines stay and the new run's follow, each dated; --keep-segments 3 counts the last run's segments (the index goes
+    on), so the oldest are deleted across the restart; the training set's frames and labels are named by their date,
+    so the new run (whose frames are numbered from 0 again) writes over none of them, and its list goes on."""
+    out = tmp_path / "out"
+    flags = ("--keep-segments", "3", "--save-frames", "10", "--save-txt", "--exist-ok")
+    _run(camera, out, 2, *flags)
+    first_records = (out / "detections.jsonl").read_text()
+    first_frames = {path.name: path.read_bytes() for path in (out / "frames").iterdir()}
+    first_labels = {path.name: path.read_bytes() for path in (out / "labels").iterdir()}
+    first_list = (out / "frames.txt").read_text()
+    first_index = _index(out)
+    assert len(first_index) >= 2 and first_frames and first_labels
+    _run(camera, out, 3, *flags)
+    records, index = _records(out), _index(out)
+    assert (out / "detections.jsonl").read_text().startswith(first_records)
+    second = records[len(first_records.splitlines()):]
+    assert second and second[0]["frame"] == 0 and second[0]["utc"] > json.loads(first_records.splitlines()[-1])["utc"]
+    assert index[:len(first_index)] == first_index and len(index) >= len(first_index) + 3
+    _check_index(index[len(first_index):], second)
+    assert sorted(path.name for path in out.glob("cam_*.mp4")) == sorted(segment["file"] for segment in index[-3:])
+    for folder, files in (("frames", first_frames), ("labels", first_labels)):  # the first run's files, as they were
+        assert {name: (out / folder / name).read_bytes() for name in files} == files
+    listed = (out / "frames.txt").read_text()
+    assert listed.startswith(first_list) and len(listed.splitlines()) == len(list((out / "frames").glob("*.jpg")))
+    assert all(Path(line).is_file() for line in listed.splitlines())
+
+
+def test_a_cameras_one_file_recording_never_writes_over_an_earlier_runs(tmp_path: Path) -> None:
+    earlier = tmp_path / "cam.mp4"
+    earlier.write_bytes(b"the last run's recording")
+    sink = AnnotatedVideoSink(earlier)
+    for k in range(3):
+        sink.write(Result("rtsp://cam/1", k, _frame(40 * k), _no_detections(), 25.0, stream_time=k / 25,
+                          captured=float(k), wall_time=1_796_601_600 + k / 25))
+    sink.finish()
+    assert earlier.read_bytes() == b"the last run's recording"
+    assert sink.path == str(tmp_path / "cam-2.mp4") and frame_count(tmp_path / "cam-2.mp4") == 3
+
+
+def _no_detections() -> Detections:
+    return Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), ["x"], (96, 64))
 
 
 def _frame(value: int) -> np.ndarray:

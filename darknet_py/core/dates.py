@@ -16,6 +16,12 @@ def utc_text(epoch: float) -> str:
     return utc_datetime(epoch).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def utc_stamp(epoch: float) -> str:
+    """Epoch seconds as ISO 8601's basic format to the millisecond, for file names: `20261207T082411.557Z`."""
+    milliseconds = round(epoch * 1000)
+    return f"{utc_datetime(milliseconds // 1000).strftime('%Y%m%dT%H%M%S')}.{milliseconds % 1000:03d}Z"
+
+
 def utc_datetime(epoch: float) -> datetime:
     """Epoch seconds as an aware UTC datetime."""
     return datetime.fromtimestamp(epoch, timezone.utc)

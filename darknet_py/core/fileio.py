@@ -199,6 +199,17 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[str]
         raise
 
 
+def free_path(path: str | os.PathLike[str]) -> Path:
+    """*path*, or where a file is there already the first of `STEM-2.EXT`, `STEM-3.EXT`, … that is free: what a run
+    writes where an earlier run's file must not be written over."""
+    path = Path(path)
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
+
+
 def write_image(target: str | os.PathLike[str], image: np.ndarray) -> None:
     """cv2.imwrite, atomically, with OpenCV's failures as one InputError.
 
@@ -222,23 +233,28 @@ def write_image(target: str | os.PathLike[str], image: np.ndarray) -> None:
 
 
 class LinesFile:
-    """A line file that a run appends to for as long as it runs (detections.jsonl, events.jsonl, a recording's segments.jsonl), each call's lines
-    in one write, flushed: a run that dies keeps every line written before. Made empty on the first call (one already
-    there is replaced), then opened for appending, so that logrotate's `copytruncate` works on it — each write goes to
-    the end of the file as it is now, not past where a truncated file ended (a hole of NULs).
+    """A line file that a run appends to for as long as it runs (detections.jsonl, events.jsonl, a recording's
+    segments.jsonl), each call's lines in one write, flushed: a run that dies keeps every line written before. Made
+    empty on the first call (one already there is replaced) unless told to keep an earlier run's lines, then opened
+    for appending, so that logrotate's `copytruncate` works on it — each write goes to the end of the file as it is
+    now, not past where a truncated file ended (a hole of NULs).
 
     Args:
         path (str or PathLike): the file.
+        replace (bool): make a file already there empty first; False: append to it (a camera's run after an
+            earlier one into the same folder: a restarted service keeps what it wrote before).
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], replace: bool = True) -> None:
         self.path = Path(path)
+        self.replace = replace
         self._handle: IO[str] | None = None
 
     def append(self, lines: Iterable[str]) -> None:
         """Add *lines* (without their newlines); the file is made on the first call, even with none."""
         if self._handle is None:
-            open(self.path, "w", encoding="utf-8").close()
+            if self.replace:
+                open(self.path, "w", encoding="utf-8").close()
             self._handle = open(self.path, "a", encoding="utf-8")
         text = "".join(line + "\n" for line in lines)
         if text:

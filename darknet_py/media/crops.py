@@ -15,14 +15,15 @@ import numpy as np
 
 from ..core.fileio import write_image
 from ..pipeline.box_rect import box_rect, check_pad
-from .sinks import Result, video_stem
+from .sinks import Result, frame_file_stem
 
 CROPS_DIR = "crops"
 
 
 def crop_name(result: Result, index: int) -> str:
-    """`NAME_K.jpg`: the image's stem (a frame's `STEM_FRAME`) and the detection's index."""
-    stem = Path(result.name).stem if result.frame is None else f"{video_stem(result.source)}_{result.frame}"
+    """`NAME_K.jpg`: the image's stem (a frame's `STEM_FRAME`, a camera's `STEM_DATE`: sinks.frame_file_stem) and the
+    detection's index."""
+    stem = Path(result.name).stem if result.frame is None else frame_file_stem(result)
     return f"{stem}_{index}.jpg"
 
 

@@ -24,7 +24,7 @@ from typing import Sequence
 from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import LinesFile, atomic_write, write_image
 from .darknet_labels import darknet_label_lines
-from .sinks import Result, video_stem
+from .sinks import Result, continues, frame_file_stem
 
 FRAMES_DIR = "frames"
 FRAMES_LIST = "frames.txt"
@@ -33,8 +33,9 @@ DATA_FILE, NAMES_FILE, BACKUP_DIR = "obj.data", "obj.names", "backup"  # the nam
 
 
 def frame_image_path(out: str | os.PathLike[str], result: Result) -> Path:
-    """Where a kept frame's JPEG goes: OUT/frames/STEM_FRAME.jpg."""
-    return Path(out) / FRAMES_DIR / f"{video_stem(result.source).replace(':', '_')}_{result.frame}.jpg"
+    """Where a kept frame's JPEG goes: OUT/frames/STEM_FRAME.jpg; a camera's or stream's frame OUT/frames/STEM_DATE.jpg
+    (sinks.frame_file_stem)."""
+    return Path(out) / FRAMES_DIR / f"{frame_file_stem(result)}.jpg"
 
 
 def check_every(every: int) -> None:
@@ -61,7 +62,7 @@ class FramesDatasetSink:
         self.every = every
         self.names = list(names) if names is not None else None
         self.written = 0
-        self._list = LinesFile(self.list_path)
+        self._list: LinesFile | None = None
 
     def write(self, result: Result) -> None:
         if result.frame is None:
@@ -69,8 +70,9 @@ class FramesDatasetSink:
                              "written by --save-labels")
         if result.frame % self.every:
             return
-        if not self.written:  # the first frame kept: the folder and darknet's files, once
+        if self._list is None:  # the first frame kept: the folder, the list and darknet's files, once
             self.folder.mkdir(parents=True, exist_ok=True)
+            self._list = LinesFile(self.list_path, replace=not continues(result))  # a camera's goes on
             if self.names is not None:
                 self._write_data_files()
         image = frame_image_path(self.out, result)
@@ -101,4 +103,5 @@ class FramesDatasetSink:
         return f"frames: {self.written} image(s) with darknet label files in {self.folder}, {listed}"
 
     def finish(self) -> None:
-        self._list.close()
+        if self._list is not None:
+            self._list.close()

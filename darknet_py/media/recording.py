@@ -15,7 +15,6 @@ import os
 import sys
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import ContextManager
 
@@ -24,8 +23,8 @@ import numpy as np
 from ..core import events
 from ..core.dates import utc_datetime, utc_text
 from ..core.errors import InputError
-from ..core.fileio import LinesFile, atomic_path
-from .video_writer import VideoWriter, open_video_writer
+from ..core.fileio import LinesFile, atomic_path, free_path
+from .video_writer import open_video_writer
 
 SEGMENTS_SUFFIX = ".segments.jsonl"  # STEM.segments.jsonl: a line per segment, written as it begins
 SEGMENT_TIME_FORMAT = "%Y%m%dT%H%M%SZ"  # in a segment's name: its first frame's date, UTC
@@ -101,8 +100,10 @@ class SegmentedRecording:
     UTC: the records' `utc`), each begun by `begin()` between two frames and finished when the next begins; with
     `keep`, the oldest of this run's segments are deleted beyond that many. `STEM.segments.jsonl` gets a line per
     segment as it begins (flushed): its file, and the record `frame`, `time` and `utc` of its first frame — a
-    segment holds the frames from its `first_frame` up to the next line's. Files this run did not write are never
-    deleted.
+    segment holds the frames from its `first_frame` up to the next line's. The index goes on from an earlier run's
+    into the same folder (a camera service restarted): the segments it lists that are still there count among the
+    kept, so `keep` bounds the recording across restarts too. Files the index does not list are never deleted, nor
+    written over (a name taken gets `-2`).
 
     Args:
         path (str or PathLike): the recording's one-file name (`OUTPUT/STEM.EXT`): segments go beside it.
@@ -118,10 +119,10 @@ class SegmentedRecording:
         self.folder, self.stem, self.suffix = path.parent, path.stem, path.suffix
         self.segmenting = segmenting
         self._open = (fps, size, codec)
-        self.index = LinesFile(self.folder / f"{self.stem}{SEGMENTS_SUFFIX}")
+        self.index = LinesFile(self.folder / f"{self.stem}{SEGMENTS_SUFFIX}", replace=False)
         self.begun = 0  # segments begun by this run
         self._current: RecordingFile | None = None
-        self._kept: deque[Path] = deque()  # this run's segments on disk, oldest first
+        self._kept: deque[Path] = deque(listed_segments(self.index.path))  # on disk, oldest first
 
     def begin(self, first_frame: int, time: float, date: float) -> None:
         """Finish the segment being written and begin the next, whose first frame is the next one written.
@@ -132,7 +133,9 @@ class SegmentedRecording:
             date (float): its date, epoch seconds (the records' `utc`): the segment's name.
         """
         self._finish_current()
-        path = self._free_name(utc_datetime(date))
+        # a run's segments begin 1 s or more apart on one clock, so their names differ, but a file of that name may be
+        # there from an earlier run: never written over
+        path = free_path(self.folder / f"{self.stem}_{utc_datetime(date).strftime(SEGMENT_TIME_FORMAT)}{self.suffix}")
         self._current = RecordingFile(path, *self._open, live=True)
         self.begun += 1
         self._kept.append(path)
@@ -160,20 +163,24 @@ class SegmentedRecording:
         if current is not None:
             current.release()
 
-    def _free_name(self, date: datetime) -> Path:
-        # a run's segments begin 1 s or more apart on one clock, so their names differ (and nothing need be kept to
-        # tell them apart), but a rerun into the same folder may have left a file of that name: never written over
-        base = f"{self.stem}_{date.strftime(SEGMENT_TIME_FORMAT)}"
-        name, n = f"{base}{self.suffix}", 1
-        while (self.folder / name).exists():
-            n += 1
-            name = f"{base}-{n}{self.suffix}"
-        return self.folder / name
+
+def listed_segments(index: Path) -> list[Path]:
+    """The segments an index lists that are still on disk, in its order (oldest first); a line a killed run left cut
+    short is passed over."""
+    listed = []
+    with contextlib.suppress(FileNotFoundError), open(index, encoding="utf-8") as lines:
+        for line in lines:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                path = index.parent / Path(json.loads(line)["file"]).name  # a name in this folder, nothing else
+                if path.is_file() and path not in listed:
+                    listed.append(path)
+    return listed
 
 
 def recording(path: str | os.PathLike[str], fps: float, size: tuple[int, int], codec: str, live: bool,
-              segmenting: Segmenting | None) -> VideoWriter:
-    """The writer of a run's annotated video: segments for a live source when *segmenting* is given, else one file."""
+              segmenting: Segmenting | None) -> RecordingFile | SegmentedRecording:
+    """The writer of a run's annotated video: segments for a live source when *segmenting* is given, else one file —
+    a live source's never written over an earlier run's (`-2`), a file's rerun replacing it."""
     if live and segmenting is not None:
         return SegmentedRecording(path, segmenting, fps, size, codec)
-    return RecordingFile(path, fps, size, codec, live)
+    return RecordingFile(free_path(path) if live else path, fps, size, codec, live)

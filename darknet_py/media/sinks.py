@@ -38,13 +38,13 @@ import numpy as np
 
 from ..core import interrupt
 from ..core.credentials import hide_credentials
-from ..core.dates import utc_text
+from ..core.dates import utc_stamp, utc_text
 from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import LinesFile, atomic_write, write_image
 from ..pipeline.detections import Detections
 from .background_writer import BackgroundWriter
 from .darknet_json import darknet_frame_text, darknet_json_file
-from .recording import SegmentedRecording, Segmenting, recording
+from .recording import RecordingFile, SegmentedRecording, Segmenting, recording
 from .sources import annotated_name, image_name, video_stem  # video_stem: imported from here by other modules too
 from .video_writer import default_codec
 
@@ -248,7 +248,15 @@ def labels_name(result: Result) -> str:
     """The YOLO label file of an image (`dog.jpg` → `dog.txt`) or a frame (`walk.mp4` frame 3 → `walk_3.txt`)."""
     if result.frame is None:
         return Path(result.name.replace(":", "_")).stem + ".txt"
-    return f"{video_stem(result.source).replace(':', '_')}_{result.frame}.txt"
+    return f"{frame_file_stem(result)}.txt"
+
+
+def frame_file_stem(result: Result) -> str:
+    """What a video frame's own files (labels, crops, a dataset's image) are named after: `STEM_FRAME` (`walk_3`);
+    a camera's or stream's frame `STEM_DATE` (its `utc`, `cam_20261207T082411.557Z`), since a restarted run numbers
+    its frames from 0 again and must not write over an earlier run's files."""
+    stem = video_stem(result.source).replace(":", "_")
+    return f"{stem}_{result.frame if result.wall_time is None else utc_stamp(result.wall_time)}"
 
 
 # -- collected files, written on finish() (and the records' line file, written as it goes) ---------------------
@@ -308,18 +316,29 @@ class RecordsLinesSink:
     memory; a reader takes the complete lines.
 
     Args:
-        path (str or PathLike): the file, made (empty) with the first image or frame; one already there is replaced.
+        path (str or PathLike): the file, made (empty) with the first image or frame; one already there is replaced —
+            a camera's or stream's is appended to (see `continues`).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lines = LinesFile(self.path)
+        self._lines: LinesFile | None = None
 
     def write(self, result: Result) -> None:
+        self._lines = self._lines or LinesFile(self.path, replace=not continues(result))
         self._lines.append([json.dumps(result_record(result))])
 
     def finish(self) -> None:
-        self._lines.close()
+        if self._lines is not None:
+            self._lines.close()
+
+
+def continues(result: Result) -> bool:
+    """Whether a run's line files (records, events, a dataset's list) go on from an earlier run's into the same folder
+    rather than replace them: for a camera or stream (`captured` set), whose run is the stream's next stretch — a
+    service restarted after a crash or a reboot loses nothing it wrote, each line dated by its `utc` — but not for a
+    file, whose rerun does the same work again."""
+    return result.captured is not None
 
 
 class DarknetJsonSink:
@@ -395,7 +414,9 @@ class AnnotatedVideoSink:
             warnings.warn(f"{hide_credentials(result.source)} is a file: its annotated video is one file "
                           "(--segment cuts the recordings of cameras and live streams)", DarknetWarning, stacklevel=2)
         inner = recording(self.path, result.fps or DEFAULT_FPS, size, codec, live, self.segments)
-        if isinstance(inner, SegmentedRecording):
+        if isinstance(inner, RecordingFile):
+            self.path = inner.path  # a camera's, beside an earlier run's: cam-2.mp4
+        else:
             # the first segment begun here, not in the encoder thread: a size the codec refuses is refused before
             # any frame, in its own words
             self._segmented = inner

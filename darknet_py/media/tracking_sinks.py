@@ -29,7 +29,7 @@ from ..core.fileio import LinesFile, atomic_write
 from ..pipeline.tracking import DEFAULT_TRACKER, LineCounter, Shape, Tracker, ZoneCounter, counts_of, make_tracker
 from ..pipeline.tracking.counting import tracked_centres
 from ..pipeline.tracking.drawing import draw_counters, draw_trails
-from .sinks import DEFAULT_FPS, Result, detection_record
+from .sinks import DEFAULT_FPS, Result, continues, detection_record
 
 COUNTS_JSON = "counts.json"
 EVENTS_JSONL = "events.jsonl"
@@ -220,20 +220,23 @@ class EventsJsonlSink:
     one write).
 
     Args:
-        path (str or PathLike): the file, made (empty) with the first frame; a file already there is replaced.
+        path (str or PathLike): the file, made (empty) with the first frame; a file already there is replaced — a
+            camera's or stream's is appended to (sinks.continues).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lines = LinesFile(self.path)
+        self._lines: LinesFile | None = None
 
     def write(self, result: Result) -> None:
+        self._lines = self._lines or LinesFile(self.path, replace=not continues(result))
         events = result.events if isinstance(result, TrackedResult) else ()
         date = {"utc": result.utc} if result.utc is not None else {}  # a live source's: the frame's date
         self._lines.append(json.dumps({**event.to_dict(), **date}) for event in events)
 
     def finish(self) -> None:
-        self._lines.close()
+        if self._lines is not None:
+            self._lines.close()
 
 
 class RecordsJsonlSink:
