@@ -157,6 +157,29 @@ def test_collected_json_on_a_camera_or_stream_is_a_warning(tmp_path: Path, recwa
     assert not [w for w in recwarn if issubclass(w.category, DarknetWarning)]
 
 
+def test_a_cameras_records_go_on_from_an_earlier_runs_even_one_killed_mid_line(tmp_path: Path) -> None:
+    """A camera's (or stream's) detections.jsonl is appended to by a run into the same folder, a file's replaced; a
+    line an earlier run was killed in the middle of stays on its own, the new run's lines whole after it."""
+    from darknet_py.media.sinks import RecordsLinesSink, Result
+    from darknet_py.pipeline.detections import Detections
+
+    none = Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64), ["x"], (4, 3))
+    image = np.zeros((3, 4, 3), np.uint8)
+    path = tmp_path / "detections.jsonl"
+    earlier = '{"source": "rtsp://cam/1", "frame": 0}\n{"source": "rtsp://cam/1", "fra'
+    path.write_text(earlier)
+    sink = RecordsLinesSink(path)
+    sink.write(Result("rtsp://cam/1", 0, image, none, 25.0, stream_time=0.0, captured=1.0, wall_time=1_796_601_600.0))
+    sink.finish()
+    lines = path.read_text().splitlines()
+    assert lines[:2] == earlier.splitlines() and json.loads(lines[2])["utc"] == "2026-12-07T00:00:00.000Z"
+    assert len(lines) == 3
+    sink = RecordsLinesSink(path)
+    sink.write(Result("walk.mp4", 0, image, none, 25.0))  # a file's run: the file replaced
+    sink.finish()
+    assert [json.loads(line)["source"] for line in path.read_text().splitlines()] == ["walk.mp4"]
+
+
 def test_line_files_survive_logrotate_copytruncate(tmp_path: Path) -> None:
     """detections.jsonl and events.jsonl are appended to: after logrotate's copytruncate (the file copied, then cut to
     nothing under the running process), the next line starts the file, with no hole of NULs where it ended."""

@@ -256,6 +256,8 @@ class LinesFile:
             if self.replace:
                 open(self.path, "w", encoding="utf-8").close()
             self._handle = open(self.path, "a", encoding="utf-8")
+            if not self.replace and not _ends_a_line(self.path):
+                self._handle.write("\n")  # an earlier run killed mid-line: its cut line stays cut, not joined to ours
         text = "".join(line + "\n" for line in lines)
         if text:
             self._handle.write(text)
@@ -265,3 +267,12 @@ class LinesFile:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+
+def _ends_a_line(path: Path) -> bool:
+    """Whether a file is empty or ends with a newline."""
+    with open(path, "rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
