@@ -20,12 +20,13 @@ def add_camera_args(p: argparse.ArgumentParser) -> None:
                             "newest frame each time, the ones in between dropped and counted (files keep every frame)")
     group.add_argument("--segment", type=float, metavar="SECONDS",
                        help="record the annotated video as a new file every SECONDS of the stream, "
-                            "OUTPUT/STEM_YYYYmmddTHHMMSSZ.mp4 (when its first frame was captured, UTC), each listed "
-                            "in OUTPUT/STEM.segments.jsonl with its first frame's number and time as it begins; "
+                            "OUTPUT/STEM_YYYYmmddTHHMMSSZ.mp4 (its first frame's date, UTC), each listed in "
+                            "OUTPUT/STEM.segments.jsonl with its first frame's number, time and date as it begins; "
                             "default: one file for the whole run")
     group.add_argument("--keep-segments", type=int, metavar="N",
-                       help="with --segment: keep the N newest files of the run, deleting the oldest as each new one "
-                            "begins (N x SECONDS of recording on disk); default: keep every one")
+                       help="with --segment: keep the N newest files the index lists (an earlier run's into the same "
+                            "folder too), deleting the oldest as each new one begins (N x SECONDS of recording on "
+                            "disk); default: keep every one")
 
 
 def live_source_options(args) -> LiveSourceOptions:

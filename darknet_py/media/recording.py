@@ -98,7 +98,7 @@ class Segmenting:
 class SegmentedRecording:
     """A camera's or stream's recording as a file per segment, `STEM_YYYYmmddTHHMMSSZ.EXT` (its first frame's date,
     UTC: the records' `utc`), each begun by `begin()` between two frames and finished when the next begins; with
-    `keep`, the oldest of this run's segments are deleted beyond that many. `STEM.segments.jsonl` gets a line per
+    `keep`, the oldest segments are deleted beyond that many. `STEM.segments.jsonl` gets a line per
     segment as it begins (flushed): its file, and the record `frame`, `time` and `utc` of its first frame — a
     segment holds the frames from its `first_frame` up to the next line's. The index goes on from an earlier run's
     into the same folder (a camera service restarted): the segments it lists that are still there count among the
@@ -122,7 +122,9 @@ class SegmentedRecording:
         self.index = LinesFile(self.folder / f"{self.stem}{SEGMENTS_SUFFIX}", replace=False)
         self.begun = 0  # segments begun by this run
         self._current: RecordingFile | None = None
-        self._kept: deque[Path] = deque(listed_segments(self.index.path))  # on disk, oldest first
+        # the segments that `keep` counts, on disk, oldest first (none held without `keep`: a run of weeks in short
+        # segments would hold millions of names)
+        self._kept: deque[Path] = deque(listed_segments(self.index.path) if segmenting.keep is not None else ())
 
     def begin(self, first_frame: int, time: float, date: float) -> None:
         """Finish the segment being written and begin the next, whose first frame is the next one written.
@@ -138,7 +140,8 @@ class SegmentedRecording:
         path = free_path(self.folder / f"{self.stem}_{utc_datetime(date).strftime(SEGMENT_TIME_FORMAT)}{self.suffix}")
         self._current = RecordingFile(path, *self._open, live=True)
         self.begun += 1
-        self._kept.append(path)
+        if self.segmenting.keep is not None:
+            self._kept.append(path)
         self.index.append([json.dumps({"file": path.name, "first_frame": first_frame, "time": round(time, 6),
                                        "utc": utc_text(date)})])
         while self.segmenting.keep is not None and len(self._kept) > self.segmenting.keep:
@@ -167,14 +170,12 @@ class SegmentedRecording:
 def listed_segments(index: Path) -> list[Path]:
     """The segments an index lists that are still on disk, in its order (oldest first); a line a killed run left cut
     short is passed over."""
-    listed = []
+    listed: dict[Path, None] = {}  # in order, each once
     with contextlib.suppress(FileNotFoundError), open(index, encoding="utf-8") as lines:
         for line in lines:
             with contextlib.suppress(ValueError, KeyError, TypeError):
-                path = index.parent / Path(json.loads(line)["file"]).name  # a name in this folder, nothing else
-                if path.is_file() and path not in listed:
-                    listed.append(path)
-    return listed
+                listed[index.parent / Path(json.loads(line)["file"]).name] = None  # a name in this folder, no other
+    return [path for path in listed if path.is_file()]
 
 
 def recording(path: str | os.PathLike[str], fps: float, size: tuple[int, int], codec: str, live: bool,
