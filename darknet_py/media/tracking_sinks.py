@@ -1,9 +1,12 @@
 """Tracking in the run loop: the stage that gives each frame's detections their track ids and counts what
 crosses the lines and zones (`TrackingStage`), and the outputs it adds (sinks):
 
-    OUTPUT/<stem>.mot.txt   --save-mot: MOTChallenge lines `frame,id,x,y,w,h,conf,-1,-1,-1` (frames from 1), appended a frame at a time
-    OUTPUT/counts.json      the counts of every line and zone, whole on finish (also after Ctrl-C or a stream error)
-    OUTPUT/events.jsonl     one line per crossing, entry or exit, appended and flushed as it happens
+    OUTPUT/<stem>.mot.txt   --save-mot: MOTChallenge lines `frame,id,x,y,w,h,conf,-1,-1,-1` (frames from 1), appended
+                            a frame at a time
+    OUTPUT/counts.json      the counts of every line and zone, replaced whole at the first frame, at each frame with an
+                            event and on finish (also after Ctrl-C or a stream error)
+    OUTPUT/events.jsonl     one line per crossing, entry or exit, appended and flushed as it happens (a camera's: with
+                            its `utc`, going on from an earlier run's)
 
     stage = TrackingStage("sort", lines=[parse_line("door=0.5,0,0.5,1")])
     run_video("walk.mp4", detect, stages=[stage], sinks=[MotSink(out / "walk.mot.txt"), CountsJsonSink(out / "counts.json", stage),
