@@ -1,6 +1,7 @@
 """A camera's recording in segments (--segment, --keep-segments): a file per SECONDS of the stream, each a whole video
 of the frames its index line says, the oldest deleted beyond N, finished segments whole when the process is killed;
-against a real RTSP server (GStreamer's, tests/rtsp_server.py), files decoded by OpenCV's FFmpeg.
+and a camera run again into its folder going on from the last run (records, segments, dataset files); against a real
+RTSP server (GStreamer's, tests/rtsp_server.py), files decoded by OpenCV's FFmpeg.
 
 Every wait is on an event of the run (`segment-begun N`; darknet_py.core.events).
 """
@@ -84,6 +85,21 @@ def _video(path: Path) -> tuple[int, tuple[float, float], float]:
     return frame_count(path), size, fps
 
 
+def _run(camera: RtspCamera, out: Path, segments_begun: int, *flags: str) -> None:
+    """`detect` on the camera until its *segments_begun*th segment has begun, then Ctrl-C (exit 130)."""
+    with EventPipe() as events:
+        process = subprocess.Popen(_detect(camera, out, *flags), cwd=REPO, env={**os.environ, **events.env()},
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)
+        try:
+            events.wait_for(f"segment-begun {segments_begun}", process)
+            process.send_signal(signal.SIGINT)
+            err = process.communicate(timeout=WAIT)[1]
+        finally:
+            process.kill()
+    assert process.returncode == 130, err
+
+
 @pytest.mark.timeout(int(WAIT))
 def test_a_camera_recorded_in_segments_keeps_the_newest_each_a_whole_video_of_its_frames(camera: RtspCamera,
                                                                                           tmp_path: Path) -> None:
@@ -92,17 +108,7 @@ def test_a_camera_recorded_in_segments_keeps_the_newest_each_a_whole_video_of_it
     disk, the older deleted; each kept file plays from its first frame and holds exactly its records' frames, at the
     camera's size and rate, and a whole segment is 2 s of the 25 fps camera: 50 frames."""
     out = tmp_path / "out"
-    with EventPipe() as events:
-        process = subprocess.Popen(_detect(camera, out, "--keep-segments", "2", "--keep-all-frames"), cwd=REPO,
-                                   env={**os.environ, **events.env()}, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            events.wait_for("segment-begun 4", process)
-            process.send_signal(signal.SIGINT)
-            err = process.communicate(timeout=WAIT)[1]
-        finally:
-            process.kill()
-    assert process.returncode == 130, err
+    _run(camera, out, 4, "--keep-segments", "2", "--keep-all-frames")
     index, records = _index(out), _records(out)
     assert len(index) >= 4
     _check_index(index, records)
@@ -128,21 +134,6 @@ def test_a_killed_segmented_recording_keeps_its_finished_segments_whole(camera: 
     assert files <= {"cam.segments.jsonl", "detections.jsonl", *(segment["file"] for segment in index)}
     for k in (0, 1):
         assert _video(out / index[k]["file"]) == (_frames_of(index, records, k), (320, 180), 25)
-
-
-def _run(camera: RtspCamera, out: Path, segments_begun: int, *flags: str) -> None:
-    """`detect` on the camera until its *segments_begun*th segment has begun, then Ctrl-C (exit 130)."""
-    with EventPipe() as events:
-        process = subprocess.Popen(_detect(camera, out, *flags), cwd=REPO, env={**os.environ, **events.env()},
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True)
-        try:
-            events.wait_for(f"segment-begun {segments_begun}", process)
-            process.send_signal(signal.SIGINT)
-            err = process.communicate(timeout=WAIT)[1]
-        finally:
-            process.kill()
-    assert process.returncode == 130, err
 
 
 @pytest.mark.timeout(int(WAIT))
