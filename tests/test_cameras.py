@@ -443,3 +443,25 @@ def test_dropped_frames_are_reported_in_the_progress_and_last_lines() -> None:
     progress.update(40)
     progress.close()
     assert stream.getvalue().rstrip().endswith("frames/s  160 dropped for newer")
+
+
+def test_a_cameras_progress_line_gives_its_rate_now_not_its_average_since_it_started(monkeypatch) -> None:
+    """A camera that ran at 25 frames/s for an hour, then at 2: its log lines (every 10 s) say 2.0 within 10 s."""
+    import io
+
+    from darknet_py.core import progress as progress_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(progress_module.time, "monotonic", lambda: clock[0])
+    stream = io.StringIO()
+    progress = progress_module.Progress("cam", None, stream=stream)
+    for _ in range(3600 * 25):  # an hour at 25 frames/s
+        clock[0] += 0.04
+        progress.update()
+    for _ in range(40):  # then 20 s at 2
+        clock[0] += 0.5
+        progress.update()
+    lines = stream.getvalue().splitlines()
+    assert lines[-1].endswith(" frames    2.0 frames/s") and lines[-3].endswith(" frames   25.0 frames/s")
+    progress.close()  # the last line: the rate of the last 10 s too
+    assert stream.getvalue().splitlines()[-1] == "cam: 90040 frames    2.0 frames/s"

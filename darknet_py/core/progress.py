@@ -1,13 +1,18 @@
 """A small progress line for long work: count, rate, ETA (stderr, no dependency).
 
 On a terminal the line redraws in place twice a second; in a log (not a tty) a plain line
-is written every 10 seconds instead, so CI logs stay readable.
+is written every 10 seconds instead, so CI logs stay readable. Work with a total shows the rate
+since the start (and the ETA from it); work without one (a camera, for weeks) the rate over the
+last RECENT_S seconds: what it does now, not its average since it started.
 """
 from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from typing import Callable, TextIO
+
+RECENT_S = 10.0  # the window of the rate shown for work without a total
 
 
 class Progress:
@@ -33,6 +38,7 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.count, self.start, self._last = 0, time.monotonic(), 0.0
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._seen: deque[tuple[float, int]] = deque([(self.start, 0)])  # (time, count) at each line, RECENT_S back
 
     @property
     def rate(self) -> float:
@@ -52,8 +58,17 @@ class Progress:
             self._last = now
             self._show(end="\r" if self._tty else "\n")
 
+    def recent_rate(self) -> float:
+        """Units done per second over about the last RECENT_S seconds (since the start, before that)."""
+        now = time.monotonic()
+        while len(self._seen) > 1 and now - self._seen[1][0] >= RECENT_S:
+            self._seen.popleft()  # the oldest sample kept is the newest one RECENT_S or more back
+        since, counted = self._seen[0]
+        self._seen.append((now, self.count))
+        return (self.count - counted) / (now - since) if now > since else 0.0
+
     def _show(self, end: str) -> None:
-        rate = self.rate
+        rate = self.rate if self.total else self.recent_rate()
         if self.total:
             eta = max(self.total - self.count, 0) / rate if rate > 0 else 0
             about = "~" if self.approximate else ""
