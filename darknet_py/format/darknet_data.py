@@ -21,11 +21,12 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..core.errors import DarknetWarning, InputError
-from ..core.fileio import read_bytes
+from ..core.fileio import atomic_write, read_bytes
 from .names import read_names
 
 _FOLDER_RULES = (  # src/utils.c replace_image_to_label, in its order; each replaces the first occurrence
@@ -138,21 +139,21 @@ def load_dataset(data_file: str | os.PathLike[str], model_classes: int) -> Darkn
     """Read obj.data, its valid list, names and labels, checked against the model's class count."""
     data_file = os.fspath(data_file)
     options = read_data_file(data_file)
-    names = read_names(_find(options.get("names", "data/names.list"), data_file, "names"))
+    names = read_names(data_path(options.get("names", "data/names.list"), data_file, "names"))
     declared = options.get("classes")
     if declared is not None and (not declared.isdigit() or int(declared) != model_classes):
         raise InputError(f"{data_file}: classes={declared}, but the model predicts {model_classes} classes")
     if len(names) != model_classes:
         raise InputError(f"{data_file}: its names file lists {len(names)} names, the model predicts {model_classes} "
                          "classes (darknet stops here too)")
-    images = read_image_list(_find(options.get("valid", "data/train.txt"), data_file, "valid"), "valid list")
+    images = read_image_list(data_path(options.get("valid", "data/train.txt"), data_file, "valid"), "valid list")
     if not images:
         raise InputError(f"{data_file}: the valid list names no images")
     notes = LabelNotes()
     truths = [read_labels(label_path(image), model_classes, notes) for image in images]
     difficult = None
     if "difficult" in options:
-        hard = read_image_list(_find(options["difficult"], data_file, "difficult"), "difficult list")
+        hard = read_image_list(data_path(options["difficult"], data_file, "difficult"), "difficult list")
         if len(hard) < len(images):
             raise InputError(f"{data_file}: the difficult list names {len(hard)} images, the valid list {len(images)}; "
                              "darknet pairs them line by line")
@@ -161,9 +162,40 @@ def load_dataset(data_file: str | os.PathLike[str], model_classes: int) -> Darkn
     return DarknetDataset(data_file, images, truths, difficult, names, model_classes)
 
 
-def _find(target: str, data_file: str, key: str) -> str:
+def data_path(target: str, data_file: str, key: str) -> str:
     """A path named in obj.data: as darknet opens it (from the working folder), else beside the data file."""
     for candidate in (target, os.path.join(os.path.dirname(data_file), target)):
         if os.path.isfile(candidate):
             return candidate
     raise InputError(f"{data_file}: {key}={target} not found (darknet opens it from the working folder, {Path.cwd()})")
+
+
+DATA_FILE, NAMES_FILE, BACKUP_DIR = "obj.data", "obj.names", "backup"  # the names darknet's README gives them
+
+
+def write_data_files(folder: str | os.PathLike[str], names: Sequence[str], lists: Mapping[str, str | os.PathLike[str]]
+                     ) -> Path:
+    """A set's `obj.names` and `obj.data` in *folder*, and the `backup/` folder darknet saves its weights in while
+    training (it stops at the first save without one), so that `darknet detector train FOLDER/obj.data …` reads the
+    set as it stands. A folder whose path has spaces gets a warning: darknet reads .data files without them.
+
+    Args:
+        folder (str or PathLike): where the set is.
+        names (sequence of str): the class names, in class-id order.
+        lists (mapping of str to path): `train` and/or `valid` → the image list's path.
+
+    Returns:
+        Path: the obj.data file.
+    """
+    folder = Path(folder).resolve()
+    if _WHITESPACE.search(str(folder)):  # read_data_cfg removes every space of a line, paths' included
+        warnings.warn(f"{DATA_FILE}: darknet reads .data files without their spaces, and {folder} has some: move the "
+                      "set to a path without spaces (or edit the paths) before training on it", DarknetWarning,
+                      stacklevel=2)
+    (folder / BACKUP_DIR).mkdir(exist_ok=True)
+    with atomic_write(folder / NAMES_FILE, "w") as handle:
+        handle.write("".join(f"{name}\n" for name in names))
+    listed = "".join(f"{key} = {Path(path).resolve()}\n" for key, path in lists.items())
+    with atomic_write(folder / DATA_FILE, "w") as handle:
+        handle.write(f"classes = {len(names)}\n{listed}names = {folder / NAMES_FILE}\nbackup = {folder / BACKUP_DIR}/\n")
+    return folder / DATA_FILE

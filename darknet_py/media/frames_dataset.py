@@ -16,20 +16,17 @@ OUTPUT/obj.data CFG WEIGHTS` or `darknet-py map --data OUTPUT/obj.data` reads it
 from __future__ import annotations
 
 import os
-import re
-import warnings
 from pathlib import Path
 from typing import Sequence
 
-from ..core.errors import DarknetWarning, InputError
+from ..core.errors import InputError
 from ..core.fileio import LinesFile, atomic_write, write_image
+from ..format.darknet_data import DATA_FILE, write_data_files
 from .darknet_labels import darknet_label_lines
 from .sinks import Result, continues, frame_file_stem
 
 FRAMES_DIR = "frames"
 FRAMES_LIST = "frames.txt"
-_WHITESPACE = re.compile(r"\s")
-DATA_FILE, NAMES_FILE, BACKUP_DIR = "obj.data", "obj.names", "backup"  # the names darknet's README gives them
 
 
 def frame_image_path(out: str | os.PathLike[str], result: Result) -> Path:
@@ -74,26 +71,13 @@ class FramesDatasetSink:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._list = LinesFile(self.list_path, replace=not continues(result))  # a camera's goes on
             if self.names is not None:
-                self._write_data_files()
+                write_data_files(self.out, self.names, {"train": self.list_path, "valid": self.list_path})
         image = frame_image_path(self.out, result)
         write_image(image, result.image)
         with atomic_write(image.with_suffix(".txt"), "w") as handle:
             handle.write(darknet_label_lines(result.detections))
         self._list.append([str(image.resolve())])  # a line only once its image and labels are whole
         self.written += 1
-
-    def _write_data_files(self) -> None:
-        out = self.out.resolve()
-        if _WHITESPACE.search(str(out)):  # darknet's read_data_cfg removes every space of a line
-            warnings.warn(f"{DATA_FILE}: darknet reads .data files without their spaces, and {out} has some: move the "
-                          "set to a path without spaces (or edit the paths) before training on it", DarknetWarning,
-                          stacklevel=4)
-        (out / BACKUP_DIR).mkdir(exist_ok=True)
-        with atomic_write(out / NAMES_FILE, "w") as handle:
-            handle.write("".join(f"{name}\n" for name in self.names))
-        with atomic_write(out / DATA_FILE, "w") as handle:
-            handle.write(f"classes = {len(self.names)}\ntrain = {out / FRAMES_LIST}\nvalid = {out / FRAMES_LIST}\n"
-                         f"names = {out / NAMES_FILE}\nbackup = {out / BACKUP_DIR}/\n")
 
     def summary(self) -> str:
         """What the run kept, for its last lines."""

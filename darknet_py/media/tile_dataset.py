@@ -1,0 +1,200 @@
+"""`darknet-py slice`: a darknet training set cut into tiles, for small objects in large images — train on tiles at
+the network's scale, then detect with `--tiles` (the same grid, pipeline.tiles.tile_grid).
+
+Each image of the set's `train=` and `valid=` lists is cut into overlapping tiles of TILE source pixels a side; each
+tile is written as `OUTPUT/tiles/STEM_X_Y.EXT` (X, Y: its top-left corner in the image) with its darknet label file
+beside it: the image's boxes clipped to the tile, those that keep at least `min_visible` of their area (SAHI's
+`min_area_ratio` rule), in the tile's own relative coordinates. `OUTPUT/train.txt` and `OUTPUT/valid.txt` list the
+tiles (a line once its image and labels are whole), and `OUTPUT/obj.data` / `obj.names` point at them, so that
+`darknet detector train OUTPUT/obj.data CFG WEIGHTS` trains on the tiles as they stand.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from ..core.errors import InputError
+from ..core.fileio import LinesFile, atomic_write, write_image
+from ..format.darknet_data import (
+    LabelNotes,
+    data_path,
+    label_path,
+    read_data_file,
+    read_image_list,
+    read_labels,
+    write_data_files,
+)
+from ..format.names import read_names
+from ..pipeline.tiles import DEFAULT_OVERLAP, MAX_OVERLAP, MIN_TILE, tile_grid
+
+TILES_DIR = "tiles"
+DEFAULT_MIN_VISIBLE = 0.1  # SAHI's min_area_ratio default: a box cut to less than this of its area is dropped
+LISTS = ("train", "valid")
+
+
+@dataclass(frozen=True)
+class SliceOptions:
+    """How a set is cut (`darknet-py slice`'s flags).
+
+    Args:
+        tile (int): the tiles' side, source pixels (at least MIN_TILE).
+        overlap (float): the fraction of a tile that neighbours share, at least (0 to MAX_OVERLAP).
+        min_visible (float): a box is kept in a tile when that much of its area lies inside it (0 < F <= 1).
+        skip_empty (bool): leave out the tiles with no box (default: keep them, as negatives to train on).
+    """
+
+    tile: int
+    overlap: float = DEFAULT_OVERLAP
+    min_visible: float = DEFAULT_MIN_VISIBLE
+    skip_empty: bool = False
+
+    def check(self) -> None:
+        """Raises InputError for values that cannot be meant."""
+        if self.tile < MIN_TILE:
+            raise InputError(f"--tile {self.tile}: give the tiles' side in pixels, {MIN_TILE} or more")
+        if not 0 <= self.overlap <= MAX_OVERLAP:
+            raise InputError(f"--overlap {self.overlap:g}: give a fraction of the tile from 0 to {MAX_OVERLAP}")
+        if not 0 < self.min_visible <= 1:
+            raise InputError(f"--min-visible {self.min_visible:g}: give the fraction of a box's area a tile must "
+                             "hold, above 0 and at most 1")
+
+
+@dataclass
+class SliceReport:
+    """What a slice wrote: images read, tiles written per list, boxes written, tiles left out as empty."""
+
+    images: int = 0
+    tiles: dict[str, int] | None = None
+    boxes: int = 0
+    empty_skipped: int = 0
+
+    def summary(self) -> str:
+        listed = ", ".join(f"{count} in {name}.txt" for name, count in (self.tiles or {}).items())
+        skipped = f", {self.empty_skipped} empty tile(s) left out" if self.empty_skipped else ""
+        return f"{self.images} image(s) → {sum((self.tiles or {}).values())} tile(s) ({listed}), {self.boxes} box(es)" \
+               f"{skipped}"
+
+
+def tile_boxes(truths: np.ndarray, image_size: tuple[int, int], window: Sequence[int],
+               min_visible: float) -> np.ndarray:
+    """The label rows of one tile: the image's boxes clipped to it, kept when at least *min_visible* of each box's
+    area is inside, in the tile's relative coordinates.
+
+    Args:
+        truths (ndarray[N, 5]): the image's label rows: class, x centre, y centre, width, height (relative).
+        image_size (tuple[int, int]): the image's width and height, pixels.
+        window (sequence of int): the tile's x1, y1, x2, y2 in the image, pixels.
+        min_visible (float): the fraction of a box's area the tile must hold.
+
+    Returns:
+        ndarray[M, 5]: class, x centre, y centre, width, height relative to the tile (float64).
+    """
+    width, height = image_size
+    x1, y1, x2, y2 = (float(v) for v in window)
+    cx, cy, w, h = truths[:, 1] * width, truths[:, 2] * height, truths[:, 3] * width, truths[:, 4] * height
+    left, top, right, bottom = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    cut_left, cut_top = np.maximum(left, x1), np.maximum(top, y1)
+    cut_right, cut_bottom = np.minimum(right, x2), np.minimum(bottom, y2)
+    inside = (cut_right > cut_left) & (cut_bottom > cut_top)
+    area = w * h
+    cut_area = np.where(inside, (cut_right - cut_left) * (cut_bottom - cut_top), 0.0)
+    keep = inside & (area > 0) & (cut_area >= min_visible * np.where(area > 0, area, 1.0))
+    tile_w, tile_h = x2 - x1, y2 - y1
+    rows = np.stack([truths[:, 0], ((cut_left + cut_right) / 2 - x1) / tile_w, ((cut_top + cut_bottom) / 2 - y1) / tile_h,
+                     (cut_right - cut_left) / tile_w, (cut_bottom - cut_top) / tile_h], axis=1)
+    return rows[keep]
+
+
+def label_text(rows: np.ndarray) -> str:
+    """Darknet label lines, `CLASS X Y W H` with six decimals."""
+    return "".join(f"{int(c)} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n" for c, x, y, w, h in rows.tolist())
+
+
+def slice_dataset(data_file: str | os.PathLike[str], out: str | os.PathLike[str], options: SliceOptions,
+                  progress: Callable[[int], None] | None = None) -> SliceReport:
+    """Cut a darknet set (an obj.data) into tiles with their labels, lists, obj.data and obj.names in *out*.
+
+    Args:
+        data_file (str or PathLike): the set's obj.data (its `train=`, `valid=`, `names=`; `classes=` checked).
+        out (str or PathLike): the folder to write (made if missing).
+        options (SliceOptions): the tiles, their overlap, the visibility rule, whether empty tiles are kept.
+        progress (callable or None): called with 1 after each image.
+
+    Returns:
+        SliceReport: what was written.
+
+    Raises:
+        InputError: a file obj.data names is missing, a label file is malformed, an image cannot be read.
+    """
+    options.check()
+    data_file = os.fspath(data_file)
+    settings = read_data_file(data_file)
+    names = read_names(data_path(settings.get("names", "data/names.list"), data_file, "names"))
+    declared = settings.get("classes")
+    if declared is not None and (not declared.isdigit() or int(declared) != len(names)):
+        raise InputError(f"{data_file}: classes={declared}, but its names file lists {len(names)} names")
+    lists = {name: data_path(settings[name], data_file, name) for name in LISTS if name in settings}
+    if not lists:
+        raise InputError(f"{data_file}: neither train= nor valid= names an image list to slice")
+    out = Path(out).resolve()
+    (out / TILES_DIR).mkdir(parents=True, exist_ok=True)
+    report, notes, done = SliceReport(tiles={}), LabelNotes(), {}  # done: a list already cut → the tiles it gave
+    stems: dict[str, int] = {}  # each source image stem → how many images had it (a second one gets -2)
+    for name, listed in lists.items():
+        list_file = LinesFile(out / f"{name}.txt")
+        list_file.append([])  # made, even if it ends up empty
+        report.tiles[name] = 0
+        if os.path.realpath(listed) in done:  # valid= the same list as train=: its tiles, listed again
+            tiles = done[os.path.realpath(listed)]
+            list_file.append(tiles)
+            report.tiles[name] = len(tiles)
+            list_file.close()
+            continue
+        tiles = []
+        try:
+            for image_path in read_image_list(listed, f"{name} list"):
+                written = _slice_image(image_path, read_labels(label_path(image_path), len(names), notes), out,
+                                       options, stems, report)
+                list_file.append(written)  # each tile's line once its image and labels are whole
+                tiles += written
+                report.tiles[name] += len(written)
+                if progress is not None:
+                    progress(1)
+        finally:
+            list_file.close()
+        done[os.path.realpath(listed)] = tiles
+    notes.warn()
+    write_data_files(out, names, {name: out / f"{name}.txt" for name in lists})
+    return report
+
+
+def _slice_image(image_path: str, truths: np.ndarray, out: Path, options: SliceOptions, stems: dict[str, int],
+                 report: SliceReport) -> list[str]:
+    image = cv2.imread(image_path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{image_path}: cannot read the image (a list line of the set)")
+    report.images += 1
+    height, width = image.shape[:2]
+    stem, suffix = Path(image_path).stem, (".png" if image_path.lower().endswith(".png") else ".jpg")
+    stems[stem] = stems.get(stem, 0) + 1
+    stem = stem if stems[stem] == 1 else f"{stem}-{stems[stem]}"  # two images of one name in different folders
+    written = []
+    for window in tile_grid(width, height, options.tile, options.tile, options.overlap).tolist():
+        rows = tile_boxes(truths, (width, height), window, options.min_visible)
+        if options.skip_empty and not len(rows):
+            report.empty_skipped += 1
+            continue
+        x1, y1, x2, y2 = window
+        tile = out / TILES_DIR / f"{stem}_{x1}_{y1}{suffix}"
+        write_image(tile, np.ascontiguousarray(image[y1:y2, x1:x2]))
+        with atomic_write(tile.with_suffix(".txt"), "w") as handle:
+            handle.write(label_text(rows))
+        report.boxes += len(rows)
+        written.append(str(tile))
+    return written
+

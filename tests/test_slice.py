@@ -1,0 +1,138 @@
+"""`darknet-py slice`: a darknet set cut into tiles. Each tile's labels are checked against SAHI's own slicing of the
+same COCO annotations in the same window (`sahi.slicing.process_coco_annotations`: the boxes clipped to the tile,
+those keeping at least min_area_ratio of their area), each tile's pixels against the image's, the tiles against
+`--tiles`' grid, and the lists and obj.data against what darknet reads (our darknet_data, which reads them as
+darknet does)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from sahi.slicing import process_coco_annotations
+from sahi.utils.coco import CocoAnnotation
+
+from benchmarks.oracle.darknet_dataset import write_darknet_dataset
+from darknet_py import cli
+from darknet_py.format.darknet_data import label_path, read_data_file, read_image_list
+from darknet_py.pipeline.tiles import tile_grid
+from tests.conftest import COCO, REPO, shared_path
+
+ANNOTATIONS = COCO / "instances_val2017_subset.json"
+TILE, OVERLAP, MIN_VISIBLE = 256, 0.2, 0.1
+IMAGES = 12
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """The first 12 images of the COCO subset as a darknet set (PNG copies, labels beside), train= and valid= both."""
+    folder = tmp_path_factory.mktemp("set")
+    data = write_darknet_dataset(shared_path(ANNOTATIONS), shared_path(COCO / "images"), folder, count=IMAGES)
+    data.write_text(data.read_text().replace("valid = ", "train = " + str(folder / "valid.txt") + "\nvalid = ", 1))
+    return data
+
+
+@pytest.fixture(scope="module")
+def sliced(dataset: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sliced") / "tiles-set"
+    assert cli.main(["slice", str(dataset), "--tile", str(TILE), "--overlap", str(OVERLAP), "--min-visible",
+                     str(MIN_VISIBLE), "-o", str(out)]) == 0
+    return out
+
+
+def _coco() -> tuple[dict, dict, dict]:
+    data = json.loads(shared_path(ANNOTATIONS).read_text())
+    index = {c: i for i, c in enumerate(sorted(c["id"] for c in data["categories"]))}
+    images = {Path(image["file_name"]).stem: image for image in data["images"]}
+    boxes: dict[int, list] = {}
+    for ann in data["annotations"]:
+        if not ann.get("iscrowd", 0):  # as the darknet set was written
+            boxes.setdefault(ann["image_id"], []).append(ann)
+    return index, images, boxes
+
+
+def test_each_tiles_labels_are_sahis_slicing_of_the_same_boxes(sliced: Path) -> None:
+    index, images, boxes = _coco()
+    tiles = read_image_list(sliced / "valid.txt")
+    compared = kept = 0
+    for tile in tiles:
+        stem, x1, y1 = Path(tile).stem.rsplit("_", 2)
+        height, width = cv2.imread(tile).shape[:2]
+        window = [int(x1), int(y1), int(x1) + width, int(y1) + height]
+        image = images[stem]
+        theirs = sorted((index[a.category_id], *np.round(a.bbox, 2)) for a in process_coco_annotations(
+            [CocoAnnotation(category_id=b["category_id"], bbox=b["bbox"]) for b in boxes.get(image["id"], [])],
+            window, MIN_VISIBLE))
+        rows = np.array([line.split() for line in Path(label_path(tile)).read_text().splitlines()], float).reshape(-1, 5)
+        ours = sorted((int(c), *np.round([(x - w / 2) * width, (y - h / 2) * height, w * width, h * height], 2))
+                      for c, x, y, w, h in rows)
+        assert [row[0] for row in ours] == [row[0] for row in theirs], tile
+        assert not ours or np.allclose([row[1:] for row in ours], [row[1:] for row in theirs], atol=0.02), tile
+        compared += 1
+        kept += len(ours)
+    assert compared == len(tiles) and kept >= 100  # every tile, and enough boxes to mean something
+
+
+def test_the_tiles_are_the_images_pixels_on_detects_grid(sliced: Path, dataset: Path) -> None:
+    images = read_image_list(dataset.parent / "valid.txt")
+    tiles = read_image_list(sliced / "valid.txt")
+    expected = []
+    for path in images:
+        image = cv2.imread(path)
+        for x1, y1, x2, y2 in tile_grid(image.shape[1], image.shape[0], TILE, TILE, OVERLAP).tolist():
+            tile = sliced / "tiles" / f"{Path(path).stem}_{x1}_{y1}.png"
+            assert np.array_equal(cv2.imread(str(tile)), image[y1:y2, x1:x2])
+            expected.append(str(tile))
+    assert tiles == expected  # in the list's order, every tile (empty ones too by default)
+
+
+def test_obj_data_lists_both_lists_and_the_names(sliced: Path, dataset: Path) -> None:
+    data = read_data_file(sliced / "obj.data")
+    assert data["classes"] == "80" and (sliced / "backup").is_dir()
+    assert read_image_list(data["train"]) == read_image_list(data["valid"])  # train= and valid= were one list
+    assert Path(data["names"]).read_text() == (dataset.parent / "coco.names").read_text()
+
+
+def test_skip_empty_leaves_out_the_tiles_without_a_box(dataset: Path, sliced: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "kept"
+    assert cli.main(["slice", str(dataset), "--tile", str(TILE), "--skip-empty", "-o", str(out)]) == 0
+    every = read_image_list(sliced / "valid.txt")
+    empty = [tile for tile in every if not Path(label_path(tile)).read_text()]
+    kept = read_image_list(out / "valid.txt")
+    assert empty and [Path(tile).name for tile in kept] == [Path(t).name for t in every if t not in empty]
+    assert f"{len(empty)} empty tile(s) left out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags, line", [
+    (["--tile", "16"], "error: --tile 16: give the tiles' side in pixels, 32 or more"),
+    (["--tile", "256", "--overlap", "0.95"], "error: --overlap 0.95: give a fraction of the tile from 0 to 0.9"),
+    (["--tile", "256", "--min-visible", "0"], "error: --min-visible 0: give the fraction of a box's area"),
+])
+def test_flags_that_mean_nothing_are_one_line(dataset: Path, flags: list[str], line: str, tmp_path: Path,
+                                              capsys) -> None:
+    assert cli.main(["slice", str(dataset), *flags, "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_set_with_a_missing_list_is_one_line(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "obj.data"
+    data.write_text("classes = 1\ntrain = nowhere/train.txt\nnames = obj.names\n")
+    (tmp_path / "obj.names").write_text("thing\n")
+    assert cli.main(["slice", str(data), "--tile", "256", "-o", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {data}: train=nowhere/train.txt not found")
+    assert not (tmp_path / "o").exists()  # nothing made before the set is found whole
+
+
+def test_slicing_loads_no_torch(dataset: Path, tmp_path: Path) -> None:
+    """No network runs: the command starts and works without torch's 1.7 s of imports."""
+    code = ("import sys; from darknet_py import cli\n"
+            f"code = cli.main(['slice', {str(dataset)!r}, '--tile', '512', '-o', {str(tmp_path / 'o')!r}])\n"
+            "print(code, 'torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.stdout.split() == ["0", "False"], result.stderr
