@@ -11,7 +11,7 @@ tiles (a line once its image and labels are whole), and `OUTPUT/obj.data` / `obj
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -69,15 +69,15 @@ class SliceReport:
     """What a slice wrote: images read, tiles written per list, boxes written, tiles left out as empty."""
 
     images: int = 0
-    tiles: dict[str, int] | None = None
+    tiles: dict[str, int] = field(default_factory=dict)  # list name → tiles it lists
     boxes: int = 0
     empty_skipped: int = 0
 
     def summary(self) -> str:
-        listed = ", ".join(f"{count} in {name}.txt" for name, count in (self.tiles or {}).items())
+        """The run's last line, e.g. `14 image(s) → 224 tile(s) (112 in train.txt, 112 in valid.txt), 623 box(es)`."""
+        listed = ", ".join(f"{count} in {name}.txt" for name, count in self.tiles.items())
         skipped = f", {self.empty_skipped} empty tile(s) left out" if self.empty_skipped else ""
-        return f"{self.images} image(s) → {sum((self.tiles or {}).values())} tile(s) ({listed}), {self.boxes} box(es)" \
-               f"{skipped}"
+        return f"{self.images} image(s) → {sum(self.tiles.values())} tile(s) ({listed}), {self.boxes} box(es){skipped}"
 
 
 def tile_boxes(truths: np.ndarray, image_size: tuple[int, int], window: Sequence[int],
@@ -143,7 +143,7 @@ def slice_dataset(data_file: str | os.PathLike[str], out: str | os.PathLike[str]
         raise InputError(f"{data_file}: neither train= nor valid= names an image list to slice")
     out = Path(out).resolve()
     (out / TILES_DIR).mkdir(parents=True, exist_ok=True)
-    report, notes, done = SliceReport(tiles={}), LabelNotes(), {}  # done: a list already cut → the tiles it gave
+    report, notes, done = SliceReport(), LabelNotes(), {}  # done: a list already cut → the tiles it gave
     stems: dict[str, int] = {}  # each source image stem → how many images had it (a second one gets -2)
     for name, listed in lists.items():
         list_file = LinesFile(out / f"{name}.txt")
