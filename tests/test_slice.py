@@ -136,3 +136,26 @@ def test_slicing_loads_no_torch(dataset: Path, tmp_path: Path) -> None:
             "print(code, 'torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.stdout.split() == ["0", "False"], result.stderr
+
+
+def test_a_slice_stopped_by_a_bad_label_file_leaves_a_set_of_the_tiles_done(dataset: Path, tmp_path: Path,
+                                                                              capsys) -> None:
+    """The third image's label file is malformed: one error line naming its line, and the set so far — obj.data
+    and a list of the first two images' tiles, each with its labels — is one darknet reads."""
+    images = read_image_list(dataset.parent / "valid.txt")
+    broken = tmp_path / "set"
+    broken.mkdir()
+    for image in images[:3]:
+        (broken / Path(image).name).write_bytes(Path(image).read_bytes())
+        (broken / Path(label_path(image)).name).write_bytes(Path(label_path(image)).read_bytes())
+    bad = broken / Path(label_path(images[2])).name
+    bad.write_text("0 0.5 0.5 0.2\n")
+    (broken / "list.txt").write_text("".join(f"{broken / Path(image).name}\n" for image in images[:3]))
+    (broken / "names.txt").write_text((dataset.parent / "coco.names").read_text())
+    (broken / "obj.data").write_text(f"classes = 80\ntrain = {broken / 'list.txt'}\nnames = {broken / 'names.txt'}\n")
+    out = tmp_path / "out"
+    assert cli.main(["slice", str(broken / "obj.data"), "--tile", str(TILE), "-o", str(out)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith(f"error: {bad}:1: expected 'class x_center y_center")
+    tiles = read_image_list(read_data_file(out / "obj.data")["train"])
+    assert tiles and {Path(tile).name.rsplit("_", 2)[0] for tile in tiles} == {Path(i).stem for i in images[:2]}
+    assert all(Path(tile).is_file() and Path(label_path(tile)).is_file() for tile in tiles)

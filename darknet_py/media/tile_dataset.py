@@ -5,8 +5,9 @@ Each image of the set's `train=` and `valid=` lists is cut into overlapping tile
 tile is written as `OUTPUT/tiles/STEM_X_Y.EXT` (X, Y: its top-left corner in the image) with its darknet label file
 beside it: the image's boxes clipped to the tile, those that keep at least `min_visible` of their area (SAHI's
 `min_area_ratio` rule), in the tile's own relative coordinates. `OUTPUT/train.txt` and `OUTPUT/valid.txt` list the
-tiles (a line once its image and labels are whole), and `OUTPUT/obj.data` / `obj.names` point at them, so that
-`darknet detector train OUTPUT/obj.data CFG WEIGHTS` trains on the tiles as they stand.
+tiles (a line once its image and labels are whole), and `OUTPUT/obj.data` / `obj.names` (written first) point at
+them, so that `darknet detector train OUTPUT/obj.data CFG WEIGHTS` trains on the tiles as they stand — also on those
+of a slice stopped half way.
 """
 from __future__ import annotations
 
@@ -143,6 +144,9 @@ def slice_dataset(data_file: str | os.PathLike[str], out: str | os.PathLike[str]
         raise InputError(f"{data_file}: neither train= nor valid= names an image list to slice")
     out = Path(out).resolve()
     (out / TILES_DIR).mkdir(parents=True, exist_ok=True)
+    # first: a slice stopped half way (Ctrl-C, a bad label file further on) leaves a set darknet reads, of the tiles
+    # listed so far
+    write_data_files(out, names, {name: out / f"{name}.txt" for name in lists})
     report, notes, done = SliceReport(), LabelNotes(), {}  # done: a list already cut → the tiles it gave
     stems: dict[str, int] = {}  # each source image stem → how many images had it (a second one gets -2)
     for name, listed in lists.items():
@@ -169,7 +173,6 @@ def slice_dataset(data_file: str | os.PathLike[str], out: str | os.PathLike[str]
             list_file.close()
         done[os.path.realpath(listed)] = tiles
     notes.warn()
-    write_data_files(out, names, {name: out / f"{name}.txt" for name in lists})
     return report
 
 
