@@ -252,10 +252,12 @@ def test_the_page_draws_and_lists_a_chosen_image_s_answer(server, model, tmp_pat
 
 
 @pytest.mark.timeout(300)
-def test_a_stop_answers_the_requests_already_taken(model) -> None:
+@pytest.mark.parametrize("held_at", [None, "serving"], ids=["serving", "starting"])
+def test_a_stop_answers_the_requests_already_taken(model, held_at: str | None) -> None:
     """SIGTERM (a scheduler's stop) while a request is on its way: its image still arrives after the stop, and it
-    gets its answer before the server ends with 143; while it drains, a request on a kept-alive connection is
-    refused with 503."""
+    gets its answer before the server ends with 143 — also when the stop lands while the server is still starting
+    (held where its thread serves and the main thread is not yet waiting: the request taken by then is drained too);
+    while it drains, a request on a kept-alive connection is refused with 503."""
     cfg, weights = official("yolov4-tiny")
     dog = next(photo for photo in photos() if photo.name == "dog.jpg")
     body = dog.read_bytes()
@@ -263,7 +265,7 @@ def test_a_stop_answers_the_requests_already_taken(model) -> None:
     with EventPipe() as events:
         process = subprocess.Popen([sys.executable, "-m", "darknet_py.cli", "server", "--cfg", str(cfg), "--weights",
                                     str(weights), "--port", "0"], cwd=REPO, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, **events.env()})
+                                   env={**os.environ, **events.env(held_at)})
         try:
             url = next(line for line in process.stderr if line.startswith("serving ")).split(" at ", 1)[1]
             port = int(url.split("/detect", 1)[0].rsplit(":", 1)[1])

@@ -229,9 +229,10 @@ def pause_until_stopped(limit_s: float) -> None:
         limit_s (float): the longest wait, in seconds.
 
     Raises:
-        Interrupted: a stop signal arrived (or had been recorded) while waiting.
+        Interrupted: a stop signal arrived (or had been recorded) while waiting; held at a point inside `deferred()`,
+            the wait ends and the stop is raised when the block ends.
     """
     end = time.monotonic() + limit_s
-    while time.monotonic() < end:
-        check()
-        time.sleep(0.05)  # a signal cuts the sleep short: the handler raises here
+    while time.monotonic() < end and _state.signum is None:
+        time.sleep(0.05)  # a signal cuts the sleep short: the handler raises here (outside deferred())
+    check()

@@ -30,7 +30,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import parse_qs, urlsplit
 
-from ..core import events
+from ..core import events, interrupt
 from ..core.errors import DarknetError, InputError
 from ..format.names import class_filter, default_names
 from ..media.darknet_json import darknet_frame
@@ -399,8 +399,12 @@ def serve_until_stopped(server: ThreadingHTTPServer, service: DetectService, dra
     Returns:
         int: requests left unanswered when the drain ended (0: every one was answered).
     """
-    serve(server, service)
     try:
+        # a stop while the server thread starts is held to here, inside the try: its requests are drained as any
+        # other stop's (raised between serve() and the try, it skipped the drain and lost a request already taken)
+        with interrupt.deferred():
+            serve(server, service)
+            events.emit("serving")  # tests stop the server here: the thread serves, the main thread is not yet waiting
         forever = threading.Event()
         while not forever.wait(1.0):  # a timed wait, so Ctrl-C is seen at once
             pass
