@@ -33,23 +33,29 @@ class EventPipe:
         return {EVENTS: str(self.path), **({PAUSE_AT: pause_at} if pause_at else {})}
 
     def wait_for(self, name: str, process: subprocess.Popen | None) -> None:
-        """Return once `name` has been reported; fail if the process ends first (None: events of this process,
-        from another of its threads)."""
+        """Return once `name` has been reported; fail if the process ends without having reported it (None: events of
+        this process, from another of its threads)."""
         end = time.monotonic() + HANG_GUARD_S
         while name not in self.seen:
-            assert process is None or process.poll() is None, \
-                f"the process ended (exit {process.returncode}) before '{name}'; saw {self.seen}"
+            if process is not None and process.poll() is not None:
+                while select.select([self.fd], [], [], 0)[0] and self._read():
+                    pass  # what it reported before it ended may still be in the pipe
+                assert name in self.seen, f"the process ended (exit {process.returncode}) before '{name}'; saw {self.seen}"
+                return
             assert time.monotonic() < end, f"no '{name}' within {HANG_GUARD_S} s; saw {self.seen}"
             if select.select([self.fd], [], [], 1.0)[0]:  # 1 s slices only to notice a process that died
                 self._read()
 
-    def _read(self) -> None:
+    def _read(self) -> bool:
+        """Take what the pipe holds (up to 64 KiB); False when it held nothing."""
         try:
-            self._partial += os.read(self.fd, 65536)
+            data = os.read(self.fd, 65536)
         except BlockingIOError:
-            return
+            return False
+        self._partial += data
         *lines, self._partial = self._partial.split(b"\n")
         self.seen.extend(line.decode() for line in lines)
+        return bool(data)
 
     def close(self) -> None:
         os.close(self.fd)
