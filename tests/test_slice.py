@@ -44,6 +44,16 @@ def sliced(dataset: Path, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="module")
+def sliced_coco(tmp_path_factory) -> Path:
+    """The whole COCO subset (its JPEGs and instances JSON) cut straight into a darknet set of tiles."""
+    out = tmp_path_factory.mktemp("sliced-coco") / "tiles-set"
+    assert cli.main(["slice", "--images", str(shared_path(COCO / "images")), "--annotations",
+                     str(shared_path(ANNOTATIONS)), "--tile", str(TILE), "--overlap", str(OVERLAP), "--min-visible",
+                     str(MIN_VISIBLE), "-o", str(out)]) == 0
+    return out
+
+
 def _coco() -> tuple[dict, dict, dict]:
     data = json.loads(shared_path(ANNOTATIONS).read_text())
     index = {c: i for i, c in enumerate(sorted(c["id"] for c in data["categories"]))}
@@ -55,9 +65,12 @@ def _coco() -> tuple[dict, dict, dict]:
     return index, images, boxes
 
 
-def test_each_tiles_labels_are_sahis_slicing_of_the_same_boxes(sliced: Path) -> None:
+@pytest.mark.parametrize("which", ["darknet set", "coco"])
+def test_each_tiles_labels_are_sahis_slicing_of_the_same_boxes(which: str, request) -> None:
+    """Both ways in — a darknet .data set, a COCO folder — give each tile SAHI's slicing of the image's boxes."""
+    sliced = request.getfixturevalue("sliced" if which == "darknet set" else "sliced_coco")
     index, images, boxes = _coco()
-    tiles = read_image_list(sliced / "valid.txt")
+    tiles = read_image_list(sliced / ("valid.txt" if which == "darknet set" else "train.txt"))
     compared = kept = 0
     for tile in tiles:
         stem, x1, y1 = Path(tile).stem.rsplit("_", 2)
@@ -90,6 +103,26 @@ def test_the_tiles_are_the_images_pixels_on_detects_grid(sliced: Path, dataset: 
     assert tiles == expected  # in the list's order, every tile (empty ones too by default)
 
 
+def test_a_coco_folder_is_cut_as_its_darknet_set_is(sliced: Path, sliced_coco: Path) -> None:
+    """The COCO subset cut straight from its JSON gives the tiles (and labels, to the darknet labels' six decimals)
+    that its darknet set gives, with the categories as the classes, in map's order, named."""
+    darknet_tiles = read_image_list(sliced / "valid.txt")
+    coco_tiles = {Path(tile).stem: tile for tile in read_image_list(sliced_coco / "train.txt")}
+    assert len(coco_tiles) > len(darknet_tiles)  # the 12 images' tiles among the whole subset's
+    for tile in darknet_tiles:
+        theirs = coco_tiles[Path(tile).stem]
+        # the PNG copy's tile holds the image's pixels exactly; the JPEG's tile is the same pixels encoded as JPEG
+        region = cv2.imread(tile)
+        assert np.array_equal(cv2.imread(theirs), cv2.imdecode(cv2.imencode(".jpg", region)[1], cv2.IMREAD_COLOR))
+        ours = np.array([line.split() for line in Path(label_path(tile)).read_text().splitlines()], float)
+        straight = np.array([line.split() for line in Path(label_path(theirs)).read_text().splitlines()], float)
+        assert ours.shape == straight.shape and np.allclose(ours, straight, atol=2e-5), tile
+    data = read_data_file(sliced_coco / "obj.data")
+    assert data["train"] == data["valid"] and Path(data["names"]).read_text() == (
+        "".join(c["name"] + "\n" for c in sorted(json.loads(shared_path(ANNOTATIONS).read_text())["categories"],
+                                                 key=lambda c: c["id"])))
+
+
 def test_obj_data_lists_both_lists_and_the_names(sliced: Path, dataset: Path) -> None:
     data = read_data_file(sliced / "obj.data")
     assert data["classes"] == "80" and (sliced / "backup").is_dir()
@@ -105,6 +138,13 @@ def test_skip_empty_leaves_out_the_tiles_without_a_box(dataset: Path, sliced: Pa
     kept = read_image_list(out / "valid.txt")
     assert empty and [Path(tile).name for tile in kept] == [Path(t).name for t in every if t not in empty]
     assert f"{len(empty)} empty tile(s) left out" in capsys.readouterr().err
+
+
+def test_one_set_to_slice_is_one_line(tmp_path: Path, capsys) -> None:
+    for given in ([], ["x.data", "--images", "i"], ["--annotations", "a.json"]):
+        assert cli.main(["slice", *given, "--tile", "256", "-o", str(tmp_path / "o")]) == 2
+        assert capsys.readouterr().err == ("error: give the set to slice: its darknet .data file, or --images and "
+                                           "--annotations (COCO)\n")
 
 
 @pytest.mark.parametrize("flags, line", [

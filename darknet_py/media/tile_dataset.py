@@ -7,14 +7,14 @@ beside it: the image's boxes clipped to the tile, those that keep at least `min_
 `min_area_ratio` rule), in the tile's own relative coordinates. `OUTPUT/train.txt` and `OUTPUT/valid.txt` list the
 tiles (a line once its image and labels are whole), and `OUTPUT/obj.data` / `obj.names` (written first) point at
 them, so that `darknet detector train OUTPUT/obj.data CFG WEIGHTS` trains on the tiles as they stand — also on those
-of a slice stopped half way.
+of a slice stopped half way. A COCO-annotated folder (`slice_coco`) is cut the same way into a darknet set.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -147,57 +147,122 @@ def slice_dataset(data_file: str | os.PathLike[str], out: str | os.PathLike[str]
     # first: a slice stopped half way (Ctrl-C, a bad label file further on) leaves a set darknet reads, of the tiles
     # listed so far
     write_data_files(out, names, {name: out / f"{name}.txt" for name in lists})
-    report, notes, done = SliceReport(), LabelNotes(), {}  # done: a list already cut → the tiles it gave
-    stems: dict[str, int] = {}  # each source image stem → how many images had it (a second one gets -2)
+    cutter, notes, done = _Cutter(out, options, progress), LabelNotes(), {}  # done: a list cut → the tiles it gave
     for name, listed in lists.items():
-        list_file = LinesFile(out / f"{name}.txt")
-        list_file.append([])  # made, even if it ends up empty
-        report.tiles[name] = 0
         if os.path.realpath(listed) in done:  # valid= the same list as train=: its tiles, listed again
-            tiles = done[os.path.realpath(listed)]
-            list_file.append(tiles)
-            report.tiles[name] = len(tiles)
-            list_file.close()
+            cutter.relist(name, done[os.path.realpath(listed)])
             continue
-        tiles = []
+        images = read_image_list(listed, f"{name} list")
+        done[os.path.realpath(listed)] = cutter.cut(name, ((path, _darknet_truths(path, len(names), notes))
+                                                           for path in images))
+    notes.warn()
+    return cutter.report
+
+
+def slice_coco(images: str | os.PathLike[str], annotations: str | os.PathLike[str], out: str | os.PathLike[str],
+               options: SliceOptions, progress: Callable[[int], None] | None = None) -> SliceReport:
+    """Cut a COCO-annotated folder (`--images`, `--annotations`, as `map` takes them) into a darknet set of tiles:
+    classes in the order of the sorted category ids (as `map` numbers them), named by the categories; crowd regions
+    left out (darknet's labels have none); one list, `train.txt`, that obj.data gives as `valid=` too.
+
+    Args:
+        images (str or PathLike): the image folder (each image's `file_name` is relative to it).
+        annotations (str or PathLike): a COCO instances JSON.
+        out (str or PathLike): the folder to write (made if missing).
+        options (SliceOptions): the tiles, their overlap, the visibility rule, whether empty tiles are kept.
+        progress (callable or None): called with 1 after each image.
+
+    Returns:
+        SliceReport: what was written.
+
+    Raises:
+        InputError: the annotation file is not COCO instances JSON, images are missing, an image cannot be read.
+    """
+    from ..evaluate.coco import category_ids, image_paths, load_ground_truth
+
+    options.check()
+    coco = load_ground_truth(annotations)
+    categories = category_ids(coco)
+    index = {category: k for k, category in enumerate(categories)}
+    pairs = image_paths(coco, images)
+    out = Path(out).resolve()
+    (out / TILES_DIR).mkdir(parents=True, exist_ok=True)
+    listed = out / "train.txt"
+    write_data_files(out, [coco.cats[category]["name"] for category in categories], {"train": listed, "valid": listed})
+    cutter = _Cutter(out, options, progress)
+
+    def truths(image_id: int) -> Callable[[int, int], np.ndarray]:
+        boxes = [(index[a["category_id"]], *a["bbox"]) for a in coco.imgToAnns.get(image_id, []) if not a["iscrowd"]]
+        return lambda width, height: np.array([(c, (x + w / 2) / width, (y + h / 2) / height, w / width, h / height)
+                                               for c, x, y, w, h in boxes], np.float64).reshape(-1, 5)
+
+    cutter.cut("train", ((path, truths(image_id)) for image_id, path in pairs))
+    return cutter.report
+
+
+def _darknet_truths(image_path: str, classes: int, notes: LabelNotes) -> Callable[[int, int], np.ndarray]:
+    """An image's label rows, read from its darknet label file (already relative: the image's size is not needed)."""
+    rows = read_labels(label_path(image_path), classes, notes)
+    return lambda width, height: rows
+
+
+class _Cutter:
+    """Writes the tiles of images and their list files, counting in `report`; names tiles so that two images of one
+    name (in different folders) do not share them."""
+
+    def __init__(self, out: Path, options: SliceOptions, progress: Callable[[int], None] | None) -> None:
+        self.out, self.options, self.progress = out, options, progress
+        self.report = SliceReport()
+        self._stems: dict[str, int] = {}  # each image stem → how many images had it (a second one gets -2)
+
+    def cut(self, name: str, images: Iterable[tuple[str, Callable[[int, int], np.ndarray]]]) -> list[str]:
+        """Cut *images* (each a path and its label rows for its width and height) into OUT/NAME.txt's tiles."""
+        tiles: list[str] = []
+        list_file = LinesFile(self.out / f"{name}.txt")
+        list_file.append([])  # made, even if it ends up empty
+        self.report.tiles[name] = 0
         try:
-            for image_path in read_image_list(listed, f"{name} list"):
-                written = _slice_image(image_path, read_labels(label_path(image_path), len(names), notes), out,
-                                       options, stems, report)
+            for image_path, truths in images:
+                written = self._slice_image(image_path, truths)
                 list_file.append(written)  # each tile's line once its image and labels are whole
                 tiles += written
-                report.tiles[name] += len(written)
-                if progress is not None:
-                    progress(1)
+                self.report.tiles[name] += len(written)
+                if self.progress is not None:
+                    self.progress(1)
         finally:
             list_file.close()
-        done[os.path.realpath(listed)] = tiles
-    notes.warn()
-    return report
+        return tiles
 
+    def relist(self, name: str, tiles: list[str]) -> None:
+        """OUT/NAME.txt listing tiles already cut (a list obj.data names twice)."""
+        list_file = LinesFile(self.out / f"{name}.txt")
+        list_file.append(tiles)
+        list_file.close()
+        self.report.tiles[name] = len(tiles)
 
-def _slice_image(image_path: str, truths: np.ndarray, out: Path, options: SliceOptions, stems: dict[str, int],
-                 report: SliceReport) -> list[str]:
-    image = cv2.imread(image_path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"{image_path}: cannot read the image (a list line of the set)")
-    report.images += 1
-    height, width = image.shape[:2]
-    stem, suffix = Path(image_path).stem, (".png" if image_path.lower().endswith(".png") else ".jpg")
-    stems[stem] = stems.get(stem, 0) + 1
-    stem = stem if stems[stem] == 1 else f"{stem}-{stems[stem]}"  # two images of one name in different folders
-    written = []
-    for window in tile_grid(width, height, options.tile, options.tile, options.overlap).tolist():
-        rows = tile_boxes(truths, (width, height), window, options.min_visible)
-        if options.skip_empty and not len(rows):
-            report.empty_skipped += 1
-            continue
-        x1, y1, x2, y2 = window
-        tile = out / TILES_DIR / f"{stem}_{x1}_{y1}{suffix}"
-        write_image(tile, np.ascontiguousarray(image[y1:y2, x1:x2]))
-        with atomic_write(tile.with_suffix(".txt"), "w") as handle:
-            handle.write(label_text(rows))
-        report.boxes += len(rows)
-        written.append(str(tile))
-    return written
+    def _slice_image(self, image_path: str, truths_for: Callable[[int, int], np.ndarray]) -> list[str]:
+        options, report, out = self.options, self.report, self.out
+        image = cv2.imread(image_path, cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError(f"{image_path}: cannot read the image")
+        report.images += 1
+        height, width = image.shape[:2]
+        truths = truths_for(width, height)
+        stem, suffix = Path(image_path).stem, (".png" if image_path.lower().endswith(".png") else ".jpg")
+        self._stems[stem] = self._stems.get(stem, 0) + 1
+        stem = stem if self._stems[stem] == 1 else f"{stem}-{self._stems[stem]}"
+        written = []
+        for window in tile_grid(width, height, options.tile, options.tile, options.overlap).tolist():
+            rows = tile_boxes(truths, (width, height), window, options.min_visible)
+            if options.skip_empty and not len(rows):
+                report.empty_skipped += 1
+                continue
+            x1, y1, x2, y2 = window
+            tile = out / TILES_DIR / f"{stem}_{x1}_{y1}{suffix}"
+            write_image(tile, np.ascontiguousarray(image[y1:y2, x1:x2]))
+            with atomic_write(tile.with_suffix(".txt"), "w") as handle:
+                handle.write(label_text(rows))
+            report.boxes += len(rows)
+            written.append(str(tile))
+        return written
 
