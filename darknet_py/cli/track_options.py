@@ -36,6 +36,10 @@ def add_tracking_args(p: argparse.ArgumentParser) -> None:
     group.add_argument("--zone", action="append", default=[], metavar="[SOURCE:]NAME=X1,Y1,X2,Y2,X3,Y3[,...]",
                        help="count tracks entering and leaving this polygon, and how many are inside (repeatable; "
                             "same units and SOURCE: as --line)")
+    group.add_argument("--dwell", type=float, metavar="SECONDS",
+                       help="with --zone: a track inside a zone for SECONDS is one 'dwelling' event (in "
+                            "OUTPUT/events.jsonl and the counts) at the frame it gets there, while it is still inside: "
+                            "a queue that does not move, someone loitering; once a visit")
 
 
 def tracking_stage(args, source: str | None = None, sources: Sequence[str] = ()) -> TrackingStage | None:
@@ -53,14 +57,20 @@ def tracking_stage(args, source: str | None = None, sources: Sequence[str] = ())
         TrackingStage or None: its own tracker and counters.
     """
     if args.track is None:
-        for flag, given in (("--save-mot", args.save_mot), ("--line", args.line), ("--zone", args.zone)):
+        for flag, given in (("--save-mot", args.save_mot), ("--line", args.line), ("--zone", args.zone),
+                            ("--dwell", args.dwell is not None)):
             if given:
                 raise InputError(f"{flag} needs --track (counting and MOT output follow tracks)")
         return None
+    if args.dwell is not None:
+        if not args.zone:
+            raise InputError(f"--dwell {args.dwell:g} counts long stays in zones: give a --zone")
+        if not args.dwell > 0:
+            raise InputError(f"--dwell {args.dwell:g}: give the seconds a stay in a zone takes to count, above 0")
     lines = [shape for text in args.line if (shape := _for_source("line", text, source, sources)) is not None]
     zones = [shape for text in args.zone if (shape := _for_source("zone", text, source, sources)) is not None]
     check_names(lines + zones)
-    return TrackingStage(args.track, lines=lines, zones=zones)
+    return TrackingStage(args.track, lines=lines, zones=zones, dwell_s=args.dwell)
 
 
 def single_source_name(args) -> str:

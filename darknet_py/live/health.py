@@ -88,7 +88,7 @@ class SourceCollector:
         crossings = CounterMetricFamily("darknet_py_line_crossings", "tracks that crossed a line (--line), by "
                                         "direction and class", labels=["source", "line", "direction", "class"])
         zone_moves = CounterMetricFamily("darknet_py_zone_transitions", "tracks that entered or left a zone (--zone), "
-                                         "by class", labels=["source", "zone", "direction", "class"])
+                                         "or stayed in it --dwell seconds (direction dwelling), by class", labels=["source", "zone", "direction", "class"])
         inside = GaugeMetricFamily("darknet_py_zone_inside", "tracks inside a zone (--zone) now, by class",
                                    labels=["source", "zone", "class"])
         for source in self.sources():
@@ -113,8 +113,8 @@ class SourceCollector:
                     for label, count in sorted(directions[direction].items()):
                         crossings.add_metric([name, line, direction, label], count)
             for zone, directions in sorted(counts.get("zones", {}).items()):
-                for direction in ("entered", "exited"):
-                    for label, count in sorted(directions[direction].items()):
+                for direction in ("entered", "exited", "dwelling"):  # dwelling: with --dwell only
+                    for label, count in sorted(directions.get(direction, {}).items()):
                         zone_moves.add_metric([name, zone, direction, label], count)
                 now = figures.get("inside", {}).get(zone, {})
                 for label in sorted({*directions["entered"], *now}):  # 0 for a class that has been and gone

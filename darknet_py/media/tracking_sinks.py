@@ -86,13 +86,14 @@ class TrackingStage:
         tracker (str): a registered tracker name ("bytetrack", "ocsort", "sort").
         lines (sequence of Shape): counting lines (geometry.parse_line).
         zones (sequence of Shape): counting zones (geometry.parse_zone).
+        dwell_s (float or None): a stay in a zone this long is a `dwelling` event (ZoneCounter); None: none.
         trail (int): box centres kept per track for the drawn trail.
         **tracker_settings: the tracker's own keywords (make_tracker).
     """
 
     def __init__(self, tracker: str = DEFAULT_TRACKER, lines: Sequence[Shape] = (), zones: Sequence[Shape] = (),
-                 trail: int = TRAIL_LENGTH, **tracker_settings) -> None:
-        self.tracker_name, self.shapes = tracker, [*lines, *zones]
+                 trail: int = TRAIL_LENGTH, dwell_s: float | None = None, **tracker_settings) -> None:
+        self.tracker_name, self.shapes, self.dwell_s = tracker, [*lines, *zones], dwell_s
         self.trail, self.tracker_settings = trail, tracker_settings
         make_tracker(tracker, **tracker_settings)  # an unknown name or a missing library: refused before the run
         self.tracker: Tracker | None = None
@@ -103,7 +104,7 @@ class TrackingStage:
     @property
     def counts(self) -> dict:
         """The counts so far, as counts.json holds them (`{"lines": {…}, "zones": {…}}`)."""
-        return counts_of(self.counters) if self.counters or not self.shapes else _empty_counts(self.shapes)
+        return counts_of(self.counters) if self.counters or not self.shapes else _empty_counts(self.shapes, self.dwell_s)
 
     def process(self, result: Result) -> TrackedResult:
         if self.tracker is None:
@@ -127,7 +128,8 @@ class TrackingStage:
         self.tracker = make_tracker(self.tracker_name, result.fps or DEFAULT_FPS, **self.tracker_settings)
         for shape in self.shapes:
             points = shape.in_pixels(width, height)
-            self.counters.append(LineCounter(shape.name, *points) if shape.kind == "line" else ZoneCounter(shape.name, points))
+            self.counters.append(LineCounter(shape.name, *points) if shape.kind == "line"
+                                 else ZoneCounter(shape.name, points, self.dwell_s))
 
     def _follow(self, tracks: list[tuple]) -> dict[int, tuple]:
         """Add each track's box centre to its trail; the trails of the tracks in this frame (immutable tuples, so
@@ -145,10 +147,11 @@ class TrackingStage:
         pass
 
 
-def _empty_counts(shapes: Sequence[Shape]) -> dict:
+def _empty_counts(shapes: Sequence[Shape], dwell_s: float | None = None) -> dict:
     """counts.json when no frame was processed: every line and zone at zero."""
+    zone = {"entered": {}, "exited": {}, "max_inside": {}, **({"dwelling": {}} if dwell_s is not None else {})}
     return {"lines": {s.name: {"in": {}, "out": {}} for s in shapes if s.kind == "line"},
-            "zones": {s.name: {"entered": {}, "exited": {}, "max_inside": {}} for s in shapes if s.kind == "zone"}}
+            "zones": {s.name: {key: {} for key in zone} for s in shapes if s.kind == "zone"}}
 
 
 def mot_lines(result: Result) -> list[str]:

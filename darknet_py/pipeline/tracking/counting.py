@@ -40,7 +40,7 @@ FORGET_AFTER = 1000  # frames unseen after which a track's counting state is dro
 
 @dataclass(frozen=True)
 class CountEvent:
-    """One crossing of a line, or one entry into or exit from a zone.
+    """One crossing of a line, or one entry into, exit from or long stay in a zone.
 
     Args:
         frame (int): the 0-based frame it happened in.
@@ -50,9 +50,10 @@ class CountEvent:
         name (str): the class's name.
         kind (str): "line" or "zone".
         counter (str): the line's or zone's name.
-        direction (str): "in" / "out" for a line, "entered" / "exited" for a zone.
-        seconds_inside (float or None): a zone's exit: seconds from the frame the track entered in (or was first
-            seen inside) to this one; None for other events, or when the frames' times are not known.
+        direction (str): "in" / "out" for a line, "entered" / "exited" for a zone, and "dwelling" for a track
+            inside a zone for its dwell time (ZoneCounter's `dwell_s`), still there.
+        seconds_inside (float or None): a zone's exit or dwelling: seconds from the frame the track entered in (or
+            was first seen inside) to this one; None for other events, or when the frames' times are not known.
     """
 
     frame: int
@@ -67,11 +68,11 @@ class CountEvent:
 
     def to_dict(self) -> dict:
         """`{"frame", "time", "track_id", "class_id", "name", "line" | "zone": NAME, "direction"}`, and for a zone's
-        exit `"seconds_inside"` (an events.jsonl line)."""
+        exit or dwelling `"seconds_inside"` (an events.jsonl line)."""
         entry = {"frame": self.frame, "time": None if self.time is None else round(self.time, 6),
                  "track_id": self.track_id, "class_id": self.class_id, "name": self.name, self.kind: self.counter,
                  "direction": self.direction}
-        if self.kind == "zone" and self.direction == "exited":
+        if self.kind == "zone" and self.direction in ("exited", "dwelling"):
             entry["seconds_inside"] = None if self.seconds_inside is None else round(self.seconds_inside, 6)
         return entry
 
@@ -200,25 +201,38 @@ class LineCounter(Counter):
 class ZoneCounter(Counter):
     """Counts tracks whose box centre enters or leaves a polygon, per class, and how many are inside.
 
+    With *dwell_s*, a track that has been inside for that long is one `dwelling` event too, at the frame it gets
+    there, while it is still inside (a queue that does not move, someone loitering): once a visit; a track that
+    leaves and comes back starts a new visit.
+
     Args:
         name (str): the zone's name (`counts` and events carry it).
         polygon (sequence of (float, float)): its corners in order, in pixels (3 or more).
+        dwell_s (float or None): the stay, in seconds, that is a `dwelling` event (needs the frames' times); None:
+            none.
 
     Attributes:
-        counts (dict): `{"entered": {class: n}, "exited": {class: n}, "max_inside": {class: n}}`.
+        counts (dict): `{"entered": {class: n}, "exited": {class: n}, "max_inside": {class: n}}`, and with
+            *dwell_s* `"dwelling": {class: n}`.
         inside (dict): the tracks inside in the last frame, per class: `{class: n}`.
     """
 
     kind = "zone"
 
-    def __init__(self, name: str, polygon: Sequence[Sequence[float]]) -> None:
+    def __init__(self, name: str, polygon: Sequence[Sequence[float]], dwell_s: float | None = None) -> None:
         self.name = name
         self.polygon = np.array(polygon, np.float64).reshape(-1, 2)
         if len(self.polygon) < 3 or polygon_area(self.polygon) == 0:
             raise InputError(f"zone {name!r} needs at least 3 corners enclosing an area")
+        if dwell_s is not None and not dwell_s > 0:
+            raise InputError(f"--dwell {dwell_s:g}: give the seconds a stay in a zone takes to count, above 0")
+        self.dwell_s = dwell_s
         self.counts: dict[str, dict[str, int]] = {"entered": {}, "exited": {}, "max_inside": {}}
+        if dwell_s is not None:
+            self.counts["dwelling"] = {}
         self.inside: dict[str, int] = {}
-        self._states: dict[int, tuple[bool, int, float | None]] = {}  # track → (inside, last frame seen, inside since)
+        # track → (inside, last frame seen, inside since, its dwelling told this visit)
+        self._states: dict[int, tuple[bool, int, float | None, bool]] = {}
 
     def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
                 time: float | None = None) -> list[CountEvent]:
@@ -228,8 +242,9 @@ class ZoneCounter(Counter):
         events, inside = [], {}
         for (track_id, class_id, name, _, _), now in zip(tracks, flags):
             before = self._states.get(track_id)
-            since = before[2] if before is not None and before[0] and now else (time if now else None)
-            self._states[track_id] = (now, frame, since)
+            staying = before is not None and before[0] and now  # inside then and now: the same visit
+            since = before[2] if staying else (time if now else None)
+            told = staying and before[3]
             if now:
                 _add(inside, name)
             if before is not None and before[0] != now:
@@ -238,6 +253,13 @@ class ZoneCounter(Counter):
                 stayed = time - before[2] if not now and time is not None and before[2] is not None else None
                 events.append(CountEvent(frame, time, track_id, class_id, name, self.kind, self.name, direction,
                                          stayed))
+            if (now and not told and self.dwell_s is not None and time is not None and since is not None
+                    and time - since >= self.dwell_s - 1e-9):  # the frame the stay reaches dwell_s
+                told = True
+                _add(self.counts["dwelling"], name)
+                events.append(CountEvent(frame, time, track_id, class_id, name, self.kind, self.name, "dwelling",
+                                         time - since))
+            self._states[track_id] = (now, frame, since, told)
         for name, count in inside.items():
             self.counts["max_inside"][name] = max(self.counts["max_inside"].get(name, 0), count)
         self.inside = inside
@@ -266,9 +288,9 @@ def counts_text(counts: dict) -> str:
     """The counts on one line, e.g. `counts: door in 3 person, out 1 person; pen entered 2 person, exited 1 person,
     max inside 2 person`."""
     parts = []
-    for kind, keys in (("lines", ("in", "out")), ("zones", ("entered", "exited", "max_inside"))):
+    for kind, keys in (("lines", ("in", "out")), ("zones", ("entered", "exited", "max_inside", "dwelling"))):
         for name, table in counts[kind].items():
-            shown = [f"{key.replace('_', ' ')} {_per_class(table[key])}" for key in keys]
+            shown = [f"{key.replace('_', ' ')} {_per_class(table[key])}" for key in keys if key in table]
             parts.append(f"{name} " + ", ".join(shown))
     return "counts: " + ("; ".join(parts) if parts else "no lines or zones")
 

@@ -47,8 +47,9 @@ def draw_counters(canvas: np.ndarray, lines: Mapping[str, np.ndarray], zones: Ma
         _label(canvas, name, tuple(corners[0, 0]), ZONE_COLOR)
         table = counts["zones"].get(name, {})
         now = sum((inside or {}).get(name, {}).values())
+        dwelling = f", dwelling {_total(table['dwelling'])}" if "dwelling" in table else ""  # with --dwell
         rows.append((f"{name}: {now} inside, entered {_total(table.get('entered'))}, "
-                     f"exited {_total(table.get('exited'))}", ZONE_COLOR))
+                     f"exited {_total(table.get('exited'))}{dwelling}", ZONE_COLOR))
     for name, (start, end) in lines.items():
         p1, p2 = tuple(int(round(v)) for v in start), tuple(int(round(v)) for v in end)
         cv2.line(canvas, p1, p2, LINE_COLOR, thickness, cv2.LINE_AA)
