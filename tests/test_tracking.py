@@ -444,15 +444,15 @@ def test_tracking_keeps_a_live_frames_stream_time_and_capture_moment() -> None:
 
 
 def test_the_page_shows_the_counts(crossing: Path, expected: dict, tmp_path: Path) -> None:
-    """--serve with --track: headless Chromium shows each line's and zone's counts beside the stream, and once the
-    source has ended they are counts.json's."""
+    """--serve with --track: headless Chromium shows each line's and zone's counts beside the stream (with --dwell,
+    the zones' dwelling too), and once the source has ended they are counts.json's, as /health and /metrics say."""
     from tests.chromium import Chromium, wait_for
     from tests.test_live import LiveRun
 
     out = tmp_path / "out"
     shapes = ["--line", expected["shapes"]["lines"][0], "--zone", expected["shapes"]["zones"][0]]
     run = LiveRun(str(crossing.parent / "crossing.avi"), *_model_args(), "--classes", "0", "--track", *shapes,
-                  "--serve", "0", "--keep-serving", "--no-save", "--output", str(out))
+                  "--dwell", "0.2", "--serve", "0", "--keep-serving", "--no-save", "--output", str(out))
     try:
         base = run.url("live view")
         with Chromium(tmp_path / "chromium") as browser:
@@ -479,15 +479,17 @@ def test_the_page_shows_the_counts(crossing: Path, expected: dict, tmp_path: Pat
                         for direction in ("in", "out") for label, n in counts["lines"]["door"][direction].items()}
     expected_samples |= {("darknet_py_zone_transitions_total", (("class", label), ("direction", direction),
                                                                 ("source", name), ("zone", "middle"))): n
-                         for direction in ("entered", "exited")
+                         for direction in ("entered", "exited", "dwelling")
                          for label, n in counts["zones"]["middle"][direction].items()}
     expected_samples[("darknet_py_zone_inside", (("class", "person"), ("source", name), ("zone", "middle")))] = 0
     counted = {key: value for key, value in samples.items() if key[0].startswith(("darknet_py_line_",
                                                                                    "darknet_py_zone_"))}
     assert counted == expected_samples and expected_samples
     door, middle = counts["lines"]["door"], counts["zones"]["middle"]
-    assert rows == [["door", str(sum(door["in"].values())), str(sum(door["out"].values())), ""],
-                    ["middle", str(sum(middle["entered"].values())), str(sum(middle["exited"].values())), "0"]]
+    assert rows == [["door", str(sum(door["in"].values())), str(sum(door["out"].values())), "", ""],
+                    ["middle", str(sum(middle["entered"].values())), str(sum(middle["exited"].values())), "0",
+                     str(sum(middle["dwelling"].values()))]]
+    assert sum(middle["dwelling"].values()) == 4  # the ground truth: four people each stay 0.36 s or more
     assert rows[0][1:3] == ["2", "2"]  # everyone has left the zone by the last frame
 
 
