@@ -88,7 +88,8 @@ class SourceCollector:
         crossings = CounterMetricFamily("darknet_py_line_crossings", "tracks that crossed a line (--line), by "
                                         "direction and class", labels=["source", "line", "direction", "class"])
         zone_moves = CounterMetricFamily("darknet_py_zone_transitions", "tracks that entered or left a zone (--zone), "
-                                         "or stayed in it --dwell seconds (direction dwelling), by class", labels=["source", "zone", "direction", "class"])
+                                         "or stayed in it --dwell seconds (direction dwelling), by class",
+                                         labels=["source", "zone", "direction", "class"])
         inside = GaugeMetricFamily("darknet_py_zone_inside", "tracks inside a zone (--zone) now, by class",
                                    labels=["source", "zone", "class"])
         for source in self.sources():
