@@ -130,14 +130,20 @@ def test_obj_data_lists_both_lists_and_the_names(sliced: Path, dataset: Path) ->
     assert Path(data["names"]).read_text() == (dataset.parent / "coco.names").read_text()
 
 
-def test_skip_empty_leaves_out_the_tiles_without_a_box(dataset: Path, sliced: Path, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("fraction", [0.0, 0.5])
+def test_empty_keeps_that_fraction_of_the_tiles_without_a_box(fraction: float, dataset: Path, sliced: Path,
+                                                              tmp_path: Path, capsys) -> None:
+    """--empty 0 leaves out every tile without a box; --empty 0.5 keeps every second of them (the 2nd, 4th, …);
+    the tiles with boxes are all there, in order."""
     out = tmp_path / "kept"
-    assert cli.main(["slice", str(dataset), "--tile", str(TILE), "--skip-empty", "-o", str(out)]) == 0
+    assert cli.main(["slice", str(dataset), "--tile", str(TILE), "--empty", str(fraction), "-o", str(out)]) == 0
     every = read_image_list(sliced / "valid.txt")
     empty = [tile for tile in every if not Path(label_path(tile)).read_text()]
+    chosen = set(empty[1::2]) if fraction else set()
     kept = read_image_list(out / "valid.txt")
-    assert empty and [Path(tile).name for tile in kept] == [Path(t).name for t in every if t not in empty]
-    assert f"{len(empty)} empty tile(s) left out" in capsys.readouterr().err
+    assert len(empty) >= 4 and [Path(tile).name for tile in kept] == [
+        Path(t).name for t in every if t not in empty or t in chosen]
+    assert f"{len(empty) - len(chosen)} empty tile(s) left out" in capsys.readouterr().err
 
 
 def test_one_set_to_slice_is_one_line(tmp_path: Path, capsys) -> None:
@@ -151,6 +157,7 @@ def test_one_set_to_slice_is_one_line(tmp_path: Path, capsys) -> None:
     (["--tile", "16"], "error: --tile 16: give the tiles' side in pixels, 32 or more"),
     (["--tile", "256", "--overlap", "0.95"], "error: --overlap 0.95: give a fraction of the tile from 0 to 0.9"),
     (["--tile", "256", "--min-visible", "0"], "error: --min-visible 0: give the fraction of a box's area"),
+    (["--tile", "256", "--empty", "1.5"], "error: --empty 1.5: give the fraction of the tiles without a box to keep"),
 ])
 def test_flags_that_mean_nothing_are_one_line(dataset: Path, flags: list[str], line: str, tmp_path: Path,
                                               capsys) -> None:

@@ -27,8 +27,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-visible", type=float, default=DEFAULT_MIN_VISIBLE, metavar="F",
                    help="keep a box in a tile when at least this fraction of its area is inside it, clipped to the "
                         f"tile (default {DEFAULT_MIN_VISIBLE}, SAHI's min_area_ratio)")
-    p.add_argument("--skip-empty", action="store_true",
-                   help="leave out tiles with no box (default: keep them, negatives to train on)")
+    p.add_argument("--empty", type=float, default=1.0, metavar="F",
+                   help="the fraction of tiles with no box that are kept, as negatives to train on, spread evenly "
+                        "(default 1: every one; 0: none; 0.25: one in four)")
     p.add_argument("-o", "--output", required=True, help="the folder to write: tiles/ (each tile and its label "
                    "file), train.txt and valid.txt, obj.data, obj.names, backup/")
     p.add_argument("--exist-ok", action="store_true", help="write into an --output folder that already holds files")
@@ -41,7 +42,7 @@ def run(args) -> int:
     coco = args.images is not None or args.annotations is not None
     if coco == (args.data is not None) or (coco and (args.images is None or args.annotations is None)):
         raise InputError("give the set to slice: its darknet .data file, or --images and --annotations (COCO)")
-    options = SliceOptions(args.tile, args.overlap, args.min_visible, args.skip_empty)
+    options = SliceOptions(args.tile, args.overlap, args.min_visible, args.empty)
     options.check()
     check_output_folder(args.output, args.exist_ok)
     progress = Progress("slice", unit="images")  # its first line comes with the first image sliced

@@ -11,6 +11,7 @@ of a slice stopped half way. A COCO-annotated folder (`slice_coco`) is cut the s
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,13 +47,14 @@ class SliceOptions:
         tile (int): the tiles' side, source pixels (at least MIN_TILE).
         overlap (float): the fraction of a tile that neighbours share, at least (0 to MAX_OVERLAP).
         min_visible (float): a box is kept in a tile when that much of its area lies inside it (0 < F <= 1).
-        skip_empty (bool): leave out the tiles with no box (default: keep them, as negatives to train on).
+        empty (float): the fraction of the tiles with no box that are kept, as negatives to train on, spread evenly
+            over the set (1: every one, the default; 0: none; 0.25: one in four).
     """
 
     tile: int
     overlap: float = DEFAULT_OVERLAP
     min_visible: float = DEFAULT_MIN_VISIBLE
-    skip_empty: bool = False
+    empty: float = 1.0
 
     def check(self) -> None:
         """Raises InputError for values that cannot be meant."""
@@ -63,6 +65,8 @@ class SliceOptions:
         if not 0 < self.min_visible <= 1:
             raise InputError(f"--min-visible {self.min_visible:g}: give the fraction of a box's area a tile must "
                              "hold, above 0 and at most 1")
+        if not 0 <= self.empty <= 1:
+            raise InputError(f"--empty {self.empty:g}: give the fraction of the tiles without a box to keep, 0 to 1")
 
 
 @dataclass
@@ -214,6 +218,7 @@ class _Cutter:
         self.out, self.options, self.progress = out, options, progress
         self.report = SliceReport()
         self._stems: dict[str, int] = {}  # each image stem → how many images had it (a second one gets -2)
+        self._empty_seen = 0  # tiles without a box so far: the kept ones are spread evenly over them
 
     def cut(self, name: str, images: Iterable[tuple[str, Callable[[int, int], np.ndarray]]]) -> list[str]:
         """Cut *images* (each a path and its label rows for its width and height) into OUT/NAME.txt's tiles."""
@@ -254,9 +259,12 @@ class _Cutter:
         written = []
         for window in tile_grid(width, height, options.tile, options.tile, options.overlap).tolist():
             rows = tile_boxes(truths, (width, height), window, options.min_visible)
-            if options.skip_empty and not len(rows):
-                report.empty_skipped += 1
-                continue
+            if not len(rows):
+                self._empty_seen += 1
+                # kept when the running share of kept empty tiles falls below `empty`: evenly spread, deterministic
+                if math.floor(self._empty_seen * options.empty) == math.floor((self._empty_seen - 1) * options.empty):
+                    report.empty_skipped += 1
+                    continue
             x1, y1, x2, y2 = window
             tile = out / TILES_DIR / f"{stem}_{x1}_{y1}{suffix}"
             write_image(tile, np.ascontiguousarray(image[y1:y2, x1:x2]))
