@@ -26,8 +26,9 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
                             "are replaced only with --exist-ok)")
     group.add_argument("--save-frames", nargs="?", type=int, const=1, default=None, metavar="N",
                        help="a darknet training set from a video, stream or camera: every Nth frame (default: every "
-                            "frame) as OUTPUT/frames/STEM_FRAME.jpg with its darknet label file beside it (the lines "
-                            "--save-labels writes), OUTPUT/frames.txt listing them (darknet's train= list), and "
+                            "frame) as OUTPUT/frames/STEM_FRAME.jpg (a camera's: STEM_DATE.jpg) with its darknet label "
+                            "file beside it (the lines --save-labels writes), OUTPUT/frames.txt listing them (darknet's "
+                            "train= list), and "
                             "OUTPUT/obj.data and obj.names pointing at them (darknet detector train OUTPUT/obj.data "
                             "…), to check and correct in a labelling tool before training")
     group.add_argument("--save-crops", action="store_true",
