@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..core.errors import InputError
-from ..media.outputs import Outputs
+from ..media.outputs import Outputs, output_stem
 from ..media.sequence import ImageSequence
-from ..media.sources import source_items, video_stem
+from ..media.sources import source_items
 from ..media.tracking_sinks import TrackingStage, check_tracking_source
 from ..media.video_source import file_frame_rate, header_size
 from ..pipeline.tracking import DEFAULT_TRACKER, INSTALL_HINT, Shape, check_names, parse_line, parse_zone, tracker_names
@@ -42,15 +42,14 @@ def add_tracking_args(p: argparse.ArgumentParser) -> None:
                             "a queue that does not move, someone loitering; once a visit")
 
 
-def tracking_stage(args, source: str | None = None, sources: Sequence[str] = ()) -> TrackingStage | None:
+def tracking_stage(args, source: str, sources: Sequence[str]) -> TrackingStage | None:
     """The stage --track asks for, for one source, its flags checked (before any model is loaded); None without
     --track.
 
     Args:
         args: the parsed flags.
-        source (str or None): the source's name (its output folder's, `sources.source_names`; a single source's
-            `video_stem`): the lines and zones given for it (`SOURCE:NAME=…`) and for every source (`NAME=…`).
-            None: every line and zone, any `SOURCE:` checked against *sources* only.
+        source (str): the source's name (its output folder's, `sources.source_names`; a single source's
+            `single_source_name`): the lines and zones given for it (`SOURCE:NAME=…`) and for every source (`NAME=…`).
         sources (sequence of str): every source's name, for refusing a `SOURCE:` that names none of them.
 
     Returns:
@@ -62,25 +61,22 @@ def tracking_stage(args, source: str | None = None, sources: Sequence[str] = ())
             if given:
                 raise InputError(f"{flag} needs --track (counting and MOT output follow tracks)")
         return None
-    if args.dwell is not None:
-        if not args.zone:
-            raise InputError(f"--dwell {args.dwell:g} counts long stays in zones: give a --zone")
-        if not args.dwell > 0:
-            raise InputError(f"--dwell {args.dwell:g}: give the seconds a stay in a zone takes to count, above 0")
+    if args.dwell is not None and not args.zone:
+        raise InputError(f"--dwell {args.dwell:g} counts long stays in zones: give a --zone")
     lines = [shape for text in args.line if (shape := _for_source("line", text, source, sources)) is not None]
     zones = [shape for text in args.zone if (shape := _for_source("zone", text, source, sources)) is not None]
     check_names(lines + zones)
-    return TrackingStage(args.track, lines=lines, zones=zones, dwell_s=args.dwell)
+    return TrackingStage(args.track, lines=lines, zones=zones, dwell_s=args.dwell)  # the dwell time checked there
 
 
 def single_source_name(args) -> str:
     """The name a run of one SOURCE gives its outputs (and `SOURCE:` in --line / --zone): the video's or stream's
     stem, `cameraN`, or with --sequence the folder's name."""
     source = args.source[0]
-    return ImageSequence(source, []).stem if args.sequence else video_stem(source)
+    return output_stem(ImageSequence(source, []) if args.sequence else source)  # before the sequence's frames are listed
 
 
-def _for_source(kind: str, text: str, source: str | None, sources: Sequence[str]) -> Shape | None:
+def _for_source(kind: str, text: str, source: str, sources: Sequence[str]) -> Shape | None:
     """The shape `--KIND TEXT` gives *source*: parsed, or None when it names another source."""
     name, _, _ = text.partition("=")
     chosen, colon, _ = name.partition(":")
@@ -90,7 +86,7 @@ def _for_source(kind: str, text: str, source: str | None, sources: Sequence[str]
     if chosen not in sources:
         raise InputError(f"--{kind} {text}: no source is named {chosen!r} (the sources here: {', '.join(sources)}; "
                          f"NAME=… without SOURCE: counts on every one)")
-    return dataclasses.replace(parse(text[len(chosen) + 1:]), text=text) if source in (None, chosen) else None
+    return dataclasses.replace(parse(text[len(chosen) + 1:]), text=text) if source == chosen else None
 
 
 def detect_source(args, stages: list = ()) -> tuple[str, list[str] | str | int | ImageSequence]:

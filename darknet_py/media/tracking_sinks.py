@@ -30,7 +30,7 @@ from ..core import interrupt
 from ..core.errors import InputError
 from ..core.fileio import LinesFile, atomic_write
 from ..pipeline.tracking import DEFAULT_TRACKER, LineCounter, Shape, Tracker, ZoneCounter, counts_of, make_tracker
-from ..pipeline.tracking.counting import tracked_centres
+from ..pipeline.tracking.counting import check_dwell, tracked_centres
 from ..pipeline.tracking.drawing import draw_counters, draw_trails
 from .sinks import DEFAULT_FPS, Result, continues, detection_record
 
@@ -93,6 +93,7 @@ class TrackingStage:
 
     def __init__(self, tracker: str = DEFAULT_TRACKER, lines: Sequence[Shape] = (), zones: Sequence[Shape] = (),
                  trail: int = TRAIL_LENGTH, dwell_s: float | None = None, **tracker_settings) -> None:
+        check_dwell(dwell_s)  # the counters are made at the first frame: a bad value is refused before the run
         self.tracker_name, self.shapes, self.dwell_s = tracker, [*lines, *zones], dwell_s
         self.trail, self.tracker_settings = trail, tracker_settings
         make_tracker(tracker, **tracker_settings)  # an unknown name or a missing library: refused before the run

@@ -224,8 +224,7 @@ class ZoneCounter(Counter):
         self.polygon = np.array(polygon, np.float64).reshape(-1, 2)
         if len(self.polygon) < 3 or polygon_area(self.polygon) == 0:
             raise InputError(f"zone {name!r} needs at least 3 corners enclosing an area")
-        if dwell_s is not None and not dwell_s > 0:
-            raise InputError(f"--dwell {dwell_s:g}: give the seconds a stay in a zone takes to count, above 0")
+        check_dwell(dwell_s)
         self.dwell_s = dwell_s
         self.counts: dict[str, dict[str, int]] = {"entered": {}, "exited": {}, "max_inside": {}}
         if dwell_s is not None:
@@ -265,6 +264,12 @@ class ZoneCounter(Counter):
         self.inside = inside
         _forget(self._states, frame, lambda state: state[1])
         return events
+
+
+def check_dwell(dwell_s: float | None) -> None:
+    """Refuse a dwell time (ZoneCounter's, `--dwell`) that is not above 0; None (no dwelling events) passes."""
+    if dwell_s is not None and not dwell_s > 0:
+        raise InputError(f"--dwell {dwell_s:g}: give the seconds a stay in a zone takes to count, above 0")
 
 
 def _forget(states: dict, frame: int, last_seen) -> None:
