@@ -58,8 +58,9 @@ class Progress:
             self._last = now
             self._show(end="\r" if self._tty else "\n")
 
-    def recent_rate(self) -> float:
-        """Units done per second over about the last RECENT_S seconds (since the start, before that)."""
+    def _recent_rate(self) -> float:
+        """Units done per second over about the last RECENT_S seconds (since the start, before that); each call is
+        one more sample of the window (so only the shown line asks)."""
         now = time.monotonic()
         while len(self._seen) > 1 and now - self._seen[1][0] >= RECENT_S:
             self._seen.popleft()  # the oldest sample kept is the newest one RECENT_S or more back
@@ -68,7 +69,7 @@ class Progress:
         return (self.count - counted) / (now - since) if now > since else 0.0
 
     def _show(self, end: str) -> None:
-        rate = self.rate if self.total else self.recent_rate()
+        rate = self.rate if self.total else self._recent_rate()
         if self.total:
             eta = max(self.total - self.count, 0) / rate if rate > 0 else 0
             about = "~" if self.approximate else ""

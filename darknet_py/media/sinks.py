@@ -304,7 +304,7 @@ def result_record(result: Result) -> dict:
     a live source's frame's date (`utc`)."""
     timed = result.detections.track_ids is not None or result.stream_time is not None
     record = detection_record(result.detections, result.source, result.frame, result.time if timed else None)
-    if result.utc is not None:
+    if result.wall_time is not None:  # a live source's frame: its date, formatted once
         record["utc"] = result.utc
     return record
 

@@ -238,7 +238,7 @@ class EventsJsonlSink:
     def write(self, result: Result) -> None:
         self._lines = self._lines or LinesFile(self.path, replace=not continues(result))
         events = result.events if isinstance(result, TrackedResult) else ()
-        date = {"utc": result.utc} if result.utc is not None else {}  # a live source's: the frame's date
+        date = {"utc": result.utc} if result.wall_time is not None else {}  # a live source's: the frame's date
         self._lines.append(json.dumps({**event.to_dict(), **date}) for event in events)
 
     def finish(self) -> None:
