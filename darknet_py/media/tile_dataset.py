@@ -15,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -146,12 +146,8 @@ def slice_dataset(data_file: str | os.PathLike[str], out: str | os.PathLike[str]
     lists = {name: data_path(settings[name], data_file, name) for name in LISTS if name in settings}
     if not lists:
         raise InputError(f"{data_file}: neither train= nor valid= names an image list to slice")
-    out = Path(out).resolve()
-    (out / TILES_DIR).mkdir(parents=True, exist_ok=True)
-    # first: a slice stopped half way (Ctrl-C, a bad label file further on) leaves a set darknet reads, of the tiles
-    # listed so far
-    write_data_files(out, names, {name: out / f"{name}.txt" for name in lists})
-    cutter, notes, done = _Cutter(out, options, progress), LabelNotes(), {}  # done: a list cut → the tiles it gave
+    cutter = _Cutter(out, options, progress, names, {name: name for name in lists})
+    notes, done = LabelNotes(), {}  # done: a list cut → the tiles it gave
     for name, listed in lists.items():
         if os.path.realpath(listed) in done:  # valid= the same list as train=: its tiles, listed again
             cutter.relist(name, done[os.path.realpath(listed)])
@@ -189,11 +185,8 @@ def slice_coco(images: str | os.PathLike[str], annotations: str | os.PathLike[st
     categories = category_ids(coco)
     index = {category: k for k, category in enumerate(categories)}
     pairs = image_paths(coco, images)
-    out = Path(out).resolve()
-    (out / TILES_DIR).mkdir(parents=True, exist_ok=True)
-    listed = out / "train.txt"
-    write_data_files(out, [coco.cats[category]["name"] for category in categories], {"train": listed, "valid": listed})
-    cutter = _Cutter(out, options, progress)
+    cutter = _Cutter(out, options, progress, [coco.cats[category]["name"] for category in categories],
+                     {"train": "train", "valid": "train"})
 
     def truths(image_id: int) -> Callable[[int, int], np.ndarray]:
         boxes = [(index[a["category_id"]], *a["bbox"]) for a in coco.imgToAnns.get(image_id, []) if not a["iscrowd"]]
@@ -211,11 +204,24 @@ def _darknet_truths(image_path: str, classes: int, notes: LabelNotes) -> Callabl
 
 
 class _Cutter:
-    """Writes the tiles of images and their list files, counting in `report`; names tiles so that two images of one
-    name (in different folders) do not share them."""
+    """Writes a set of tiles: its folder, obj.data and obj.names first (a slice stopped half way — Ctrl-C, a bad
+    label file further on — leaves a set darknet reads, of the tiles listed so far), then the tiles of images and
+    their list files, counting in `report`; names tiles so that two images of one name (in different folders) do not
+    share them.
 
-    def __init__(self, out: Path, options: SliceOptions, progress: Callable[[int], None] | None) -> None:
-        self.out, self.options, self.progress = out, options, progress
+    Args:
+        out (str or PathLike): the folder (made if missing).
+        options (SliceOptions): how images are cut.
+        progress (callable or None): called with 1 after each image.
+        names (list of str): the class names (obj.names).
+        lists (mapping of str to str): obj.data's `train` / `valid` → the name of the list file (OUT/NAME.txt).
+    """
+
+    def __init__(self, out: str | os.PathLike[str], options: SliceOptions, progress: Callable[[int], None] | None,
+                 names: list[str], lists: Mapping[str, str]) -> None:
+        self.out, self.options, self.progress = Path(out).resolve(), options, progress
+        (self.out / TILES_DIR).mkdir(parents=True, exist_ok=True)
+        write_data_files(self.out, names, {key: self.out / f"{name}.txt" for key, name in lists.items()})
         self.report = SliceReport()
         self._stems: dict[str, int] = {}  # each image stem → how many images had it (a second one gets -2)
         self._empty_seen = 0  # tiles without a box so far: the kept ones are spread evenly over them
