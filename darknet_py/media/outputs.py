@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence, Union
 
 from ..core.errors import InputError
+from .clips import Clipping, ClipsSink
 from .coco_dataset import COCO_JSON, CocoDatasetSink
 from .crops import CROPS_DIR, CropsSink
 from .darknet_labels import DarknetLabelsSink
@@ -69,6 +70,8 @@ class Outputs:
         show (bool): --show: a window (needs a display).
         segments (Segmenting or None): --segment, --keep-segments: a camera's or stream's annotated video as a file
             per segment of its time (media.recording); None: one file.
+        clips (Clipping or None): --clips, --clip-on: a video's, stream's or camera's clips of the moments something
+            is detected, or a line or zone counts (media.clips); None: none.
     """
 
     annotated: bool = True
@@ -83,6 +86,7 @@ class Outputs:
     mot: bool = False
     show: bool = False
     segments: Segmenting | None = None
+    clips: Clipping | None = None
 
     def __post_init__(self) -> None:
         if self.json is not None and self.json not in JSON_KINDS:
@@ -127,6 +131,10 @@ class Outputs:
         elif self.annotated:
             sinks.append(AnnotatedVideoSink(out / f"{output_stem(items)}{output_suffix(self.codec, items)}", self.codec,
                                             self.segments))
+        if self.clips is not None:
+            if kind == "images":
+                raise InputError("--clips cuts clips out of a video, stream or camera; the source is images")
+            sinks.append(ClipsSink(out, self.clips, self.codec))
         if self.darknet_labels:
             sinks.append(DarknetLabelsSink())
         if self.frames_every is not None:
@@ -152,9 +160,9 @@ class Outputs:
     @staticmethod
     def notes(sinks: Sequence[Sink]) -> list[str]:
         """Lines for the end of a run: where darknet's label files went (beside the images, not in the run's
-        folder), what --save-frames kept, what coco.json holds."""
+        folder), what --save-frames kept, what coco.json holds, the clips cut."""
         return [sink.summary() for sink in sinks if isinstance(sink, (DarknetLabelsSink, FramesDatasetSink,
-                                                                      CocoDatasetSink))]
+                                                                      CocoDatasetSink, ClipsSink))]
 
 
 def output_stem(items: str | int | ImageSequence) -> str:

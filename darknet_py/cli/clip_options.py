@@ -1,0 +1,48 @@
+"""detect's --clips, --clip-on and --keep-clips: the flags and their checks before the model loads (the clips are media.clips')."""
+from __future__ import annotations
+
+import argparse
+
+from ..core.errors import InputError
+from ..media.clips import CLIPS_DIR, CLIPS_JSONL, TRIGGERS, Clipping
+
+
+def add_clip_args(p: argparse.ArgumentParser) -> None:
+    """--clips SECONDS, --clip-on and --keep-clips, in their own help group."""
+    group = p.add_argument_group("clips (videos, streams, cameras)")
+    group.add_argument("--clips", type=float, metavar="SECONDS",
+                       help=f"a short annotated video of each moment something is detected: from SECONDS before the "
+                            f"first frame with a detection to SECONDS after the last (detections less than SECONDS "
+                            f"apart: one clip), OUTPUT/{CLIPS_DIR}/STEM_FIRST.mp4 (FIRST: its first frame's number, a "
+                            f"camera's date), each listed in OUTPUT/{CLIPS_JSONL} once it is finished; the SECONDS "
+                            f"before are held in memory as JPEG (1280x720: 2.8 MB a second at 25 fps)")
+    group.add_argument("--clip-on", choices=TRIGGERS, default=None,
+                       help="what begins a clip: detections (any the run keeps: mind --classes; the default) or "
+                            "events (a crossing, entry, exit or dwelling of --line/--zone)")
+    group.add_argument("--keep-clips", type=int, metavar="N",
+                       help="keep the N newest clips the index lists (an earlier run's into the same folder too), "
+                            "deleting the oldest as each new one is finished; default: keep every one")
+
+
+def clipping(args, kind: str = "video") -> Clipping | None:
+    """--clips, --clip-on and --keep-clips, checked (InputError for values that mean nothing, clips of images, events without a
+    line or zone to count); None: no clips.
+
+    Args:
+        args: detect's parsed flags.
+        kind (str): "images" or "video", as media.sources.source_items says of the source.
+    """
+    if args.clips is None:
+        if args.clip_on is not None:
+            raise InputError(f"--clip-on {args.clip_on} says what begins a clip of --clips SECONDS: give --clips too")
+        if args.keep_clips is not None:
+            raise InputError("--keep-clips N keeps the newest N clips of --clips SECONDS: give --clips too")
+        return None
+    clips = Clipping(args.clips, args.clip_on or TRIGGERS[0], args.keep_clips)
+    clips.check()
+    if kind == "images":
+        raise InputError("--clips cuts clips out of a video, stream or camera; the source is separate images")
+    if clips.on == "events" and not (args.line or args.zone):
+        raise InputError("--clip-on events begins a clip at a crossing, entry or exit: give --line or --zone (with "
+                         "--track)")
+    return clips
