@@ -1,15 +1,17 @@
-"""detect's --clips, --clip-on and --keep-clips: the flags and their checks before the model loads (the clips are media.clips')."""
+"""detect's --clips, --clip-on, --keep-clips and --notify: the flags and their checks before the model loads (the clips
+are media.clips', the messages media.notify's)."""
 from __future__ import annotations
 
 import argparse
 
 from ..core.errors import InputError
 from ..media.clips import CLIPS_DIR, CLIPS_JSONL, TRIGGERS, Clipping
+from ..media.notify import check_notify_url
 
 
 def add_clip_args(p: argparse.ArgumentParser) -> None:
-    """--clips SECONDS, --clip-on and --keep-clips, in their own help group."""
-    group = p.add_argument_group("clips (videos, streams, cameras)")
+    """--clips SECONDS, --clip-on, --keep-clips and --notify URL, in their own help group."""
+    group = p.add_argument_group("clips and notifications (videos, streams, cameras)")
     group.add_argument("--clips", type=float, metavar="SECONDS",
                        help=f"a short annotated video of each moment something is detected: from SECONDS before the "
                             f"first frame with a detection to SECONDS after the last (detections less than SECONDS "
@@ -22,6 +24,21 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
     group.add_argument("--keep-clips", type=int, metavar="N",
                        help="keep the N newest clips the index lists (an earlier run's into the same folder too), "
                             "deleting the oldest as each new one is finished; default: keep every one")
+    group.add_argument("--notify", metavar="URL",
+                       help="POST each crossing, entry, exit or dwelling of --line/--zone (its events.jsonl line) and "
+                            "each clip of --clips once it is finished (its clips.jsonl line) to URL as JSON, from a "
+                            "thread of their own, in order; a receiver that is down gets them when it is back (tried "
+                            "again after 1 s doubling to 30 s)")
+
+
+def check_notify(args) -> None:
+    """--notify: a URL to POST to, and something to post (InputError otherwise)."""
+    if args.notify is None:
+        return
+    check_notify_url(args.notify)
+    if args.clips is None and not (args.line or args.zone):
+        raise InputError("--notify posts the crossings, entries and exits of --line/--zone and the clips of --clips: "
+                         "give one of them")
 
 
 def clipping(args, kind: str = "video") -> Clipping | None:

@@ -20,7 +20,7 @@ from ..media.source_reader import check_stride
 from ..media.sources import first_shared_name, source_items, source_names
 from ..media.video_writer import CODECS
 from .camera_options import add_camera_args, live_source_options, segmenting
-from .clip_options import add_clip_args, clipping
+from .clip_options import add_clip_args, check_notify, clipping
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_stages
 from .tile_options import add_tile_args, tile_options
@@ -142,6 +142,7 @@ def _detect_here(args, live: LiveView | None) -> int:
                          "image(s)")
     check_dataset_args(args, kind, items)
     clipping(args, kind)
+    check_notify(args)
     if kind == "images":
         _refuse_shared_names(args, items)
     if args.show:
@@ -190,6 +191,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     for each in items:
         check_dataset_args(args, "video", each)
     clipping(args)
+    check_notify(args)
     if args.show:
         raise InputError("--show shows one source; drop it with several (--serve shows them in a browser)")
     check_output_folder(args.output, args.exist_ok)
@@ -230,7 +232,7 @@ def _outputs(args) -> Outputs:
     return Outputs(annotated=not args.no_save, codec=args.codec, json=args.save_json, yolo_labels=args.save_txt,
                    ext_output=args.ext_output, darknet_labels=args.save_labels, frames_every=args.save_frames,
                    crops=args.save_crops, crop_pad=args.crop_pad or 0.0, mot=args.save_mot, show=args.show,
-                   segments=segmenting(args), clips=clipping(args))
+                   segments=segmenting(args), clips=clipping(args), notify=args.notify)
 
 
 STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
@@ -244,7 +246,7 @@ def _run_detect_on_ray(args) -> int:
                    (f"--vid-stride {args.vid_stride}", args.vid_stride != 1), ("--segment", args.segment is not None),
                    ("--keep-segments", args.keep_segments is not None),
                    ("--clips", args.clips is not None), ("--clip-on", args.clip_on is not None),
-                   ("--keep-clips", args.keep_clips is not None),
+                   ("--keep-clips", args.keep_clips is not None), ("--notify", args.notify is not None),
                    (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):
         if given:

@@ -42,6 +42,7 @@ CLIPS_DIR = "clips"
 CLIPS_JSONL = "clips.jsonl"
 TRIGGERS = ("detections", "events")  # what begins a clip: any detection kept, or a counting event
 RING_JPEG_QUALITY = 90  # the lead-in's frames: 1 level off on average (1280x720), a third of the size at 95
+ClipListener = Callable[[dict, Path], None]  # ClipsSink's on_clip: a listed clip's index line and its file
 TIME_SLACK = 1e-6  # frame / fps in floats (4.9 - 3.9 > 1.0): a frame SECONDS away exactly, at the records' precision, is in
 
 
@@ -89,11 +90,15 @@ class ClipsSink:
         out (str or PathLike): the run's folder: the clips go in its `clips/`, their index is its `clips.jsonl`.
         clipping (Clipping): the lead-in and tail, and what sets a clip off.
         codec (str or None): "h264", "mp4v" or "mjpg" (an `.avi`); None: H.264 where PyAV is installed (video_writer).
+        on_clip (callable or None): called with each clip's index line (a dict) and its file as the clip is listed, in
+            the clip thread (`--notify`: NotifySink.clip).
     """
 
-    def __init__(self, out: str | os.PathLike[str], clipping: Clipping, codec: str | None = None) -> None:
+    def __init__(self, out: str | os.PathLike[str], clipping: Clipping, codec: str | None = None,
+                 on_clip: ClipListener | None = None) -> None:
         clipping.check()
         self.out = Path(out)
+        self.on_clip = on_clip
         self.clipping = clipping
         self.codec = codec
         self.clips = 0  # clips begun
@@ -138,7 +143,8 @@ class ClipsSink:
         size = (result.image.shape[1], result.image.shape[0])
         suffix = CODECS[self.codec].suffix if self.codec else ".mp4"
         self._recorder = _ClipRecorder(self.out, self.clipping, result.fps or DEFAULT_FPS,
-                                       self.codec or default_codec(suffix, size), suffix, live=continues(result))
+                                       self.codec or default_codec(suffix, size), suffix, live=continues(result),
+                                       on_clip=self.on_clip)
         self._writer = BackgroundWriter(self._recorder)
 
     def _triggers(self, result: Result) -> list[str]:
@@ -167,8 +173,9 @@ class _ClipRecorder:
     `release()` is the BackgroundWriter's `inner.release()` at the end.
     """
 
-    def __init__(self, out: Path, clipping: Clipping, fps: float, codec: str, suffix: str, live: bool) -> None:
-        self.out, self.seconds, self.keep = out, clipping.seconds, clipping.keep
+    def __init__(self, out: Path, clipping: Clipping, fps: float, codec: str, suffix: str, live: bool,
+                 on_clip: ClipListener | None = None) -> None:
+        self.out, self.seconds, self.keep, self.on_clip = out, clipping.seconds, clipping.keep, on_clip
         self.fps, self.codec, self.suffix, self.live = fps, codec, suffix, live
         # a camera's clips go on from an earlier run's (named by date, never written over); a file's rerun replaces
         self.index = LinesFile(out / CLIPS_JSONL, replace=not live)
@@ -238,6 +245,8 @@ class _ClipRecorder:
         line[on] = why
         self.index.append([json.dumps(line)])
         self.finished += 1
+        if self.on_clip is not None:
+            self.on_clip(line, Path(clip.path))
         if self.keep is not None:
             path = Path(clip.path)
             self._kept = deque(kept for kept in self._kept if kept != path)  # a file's rerun: the same name again

@@ -22,6 +22,7 @@ from .coco_dataset import COCO_JSON, CocoDatasetSink
 from .crops import CROPS_DIR, CropsSink
 from .darknet_labels import DarknetLabelsSink
 from .frames_dataset import FramesDatasetSink
+from .notify import Notifier, NotifySink
 from .recording import Segmenting
 from .sequence import ImageSequence
 from .sinks import (
@@ -72,6 +73,8 @@ class Outputs:
             per segment of its time (media.recording); None: one file.
         clips (Clipping or None): --clips, --clip-on: a video's, stream's or camera's clips of the moments something
             is detected, or a line or zone counts (media.clips); None: none.
+        notify (str or None): --notify URL: each counting event and each clip POSTed there as JSON (media.notify);
+            None: none.
     """
 
     annotated: bool = True
@@ -87,6 +90,7 @@ class Outputs:
     show: bool = False
     segments: Segmenting | None = None
     clips: Clipping | None = None
+    notify: str | None = None
 
     def __post_init__(self) -> None:
         if self.json is not None and self.json not in JSON_KINDS:
@@ -111,6 +115,9 @@ class Outputs:
         """
         tracking = next((stage for stage in stages if isinstance(stage, TrackingStage)), None)
         sinks: list[Sink] = self.tracking_sinks(out, items, tracking) if tracking is not None else []
+        if self.notify is not None and kind == "images":
+            raise InputError("--notify posts the events and clips of a video, stream or camera; the source is images")
+        notify = NotifySink(Notifier(self.notify), output_stem(items)) if self.notify is not None else None
         if self.ext_output:
             sinks.append(ExtOutputSink())
         if self.json == "darknet":
@@ -134,7 +141,9 @@ class Outputs:
         if self.clips is not None:
             if kind == "images":
                 raise InputError("--clips cuts clips out of a video, stream or camera; the source is images")
-            sinks.append(ClipsSink(out, self.clips, self.codec))
+            sinks.append(ClipsSink(out, self.clips, self.codec, on_clip=notify.clip if notify else None))
+        if notify is not None:
+            sinks.append(notify)  # after the clips: the last clip, finished on finish(), is posted before it closes
         if self.darknet_labels:
             sinks.append(DarknetLabelsSink())
         if self.frames_every is not None:
@@ -160,9 +169,9 @@ class Outputs:
     @staticmethod
     def notes(sinks: Sequence[Sink]) -> list[str]:
         """Lines for the end of a run: where darknet's label files went (beside the images, not in the run's
-        folder), what --save-frames kept, what coco.json holds, the clips cut."""
+        folder), what --save-frames kept, what coco.json holds, the clips cut, the messages --notify delivered."""
         return [sink.summary() for sink in sinks if isinstance(sink, (DarknetLabelsSink, FramesDatasetSink,
-                                                                      CocoDatasetSink, ClipsSink))]
+                                                                      CocoDatasetSink, ClipsSink, NotifySink))]
 
 
 def output_stem(items: str | int | ImageSequence) -> str:

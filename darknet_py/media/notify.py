@@ -1,0 +1,197 @@
+"""Telling another program as things happen (`--notify URL`): each crossing, entry, exit or dwelling of `--line` /
+`--zone`, and each clip of `--clips` once it is a finished file, POSTed to URL as one JSON object — a home-automation
+webhook, a chat bot, a script that files an alert.
+
+    {"type": "event", "source": "gate", "frame": 62, "time": 2.48, "track_id": 1, "class_id": 0, "name": "person",
+     "line": "door", "direction": "in", "utc": "2026-12-07T08:05:24.594Z"}
+    {"type": "clip", "source": "gate", "file": "clips/gate_20261207T080522.114Z.mp4", "path": "/var/lib/…", …}
+
+An event is its events.jsonl line and a clip its clips.jsonl line (plus the clip's absolute path), with `type` and
+`source` (the source's name, as its output folder has it). Messages go in order from a thread of their own, so a slow
+or absent receiver never holds up detection. A receiver that cannot be reached or answers 5xx is tried again, the same
+message, after waits of 1 s doubling to 30 s, for as long as the run goes on: messages wait in memory (up to
+QUEUE_MESSAGES, then the oldest are dropped and counted), in their order, so a receiver down for an hour gets that
+hour's messages when it is back. A 4xx answer (the receiver refuses that message) is not tried again. When the run ends,
+messages still waiting get DRAIN_S seconds to go; the run's last lines say how many were delivered and how many not.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import threading
+import urllib.error
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core import events
+from ..core.credentials import hide_credentials
+from ..core.errors import DarknetWarning, InputError
+from ..core.version import __version__
+from .sinks import Result
+from .tracking_sinks import TrackedResult
+
+QUEUE_MESSAGES = 10_000  # messages waiting for a receiver that is down, at most (a few MB)
+FIRST_WAIT_S, LONGEST_WAIT_S = 1.0, 30.0  # between tries of a message the receiver did not take
+REQUEST_TIMEOUT_S = 10.0  # one POST: connecting and the answer
+DRAIN_S = 5.0  # at the run's end, what is still waiting gets this long
+
+
+def check_notify_url(url: str) -> None:
+    """Raises InputError for a URL that is not http(s)://host…"""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
+        raise InputError(f"--notify {hide_credentials(url)}: give an http:// or https:// URL to POST to")
+
+
+@dataclass
+class NotifyReport:
+    """What a Notifier did: messages delivered, refused by the receiver (4xx), and never delivered (still waiting when
+    the run ended, or dropped from a full queue)."""
+
+    delivered: int = 0
+    refused: int = 0
+    undelivered: int = 0
+    last_error: str = ""
+
+
+class Notifier:
+    """POSTs JSON messages to one URL, in order, from a thread of its own (see the module's docstring).
+
+    Args:
+        url (str): where to POST (http or https).
+        queue_messages (int): messages that may wait, at most; beyond, the oldest are dropped (counted undelivered).
+    """
+
+    def __init__(self, url: str, queue_messages: int = QUEUE_MESSAGES) -> None:
+        check_notify_url(url)
+        self.url = url
+        self.report = NotifyReport()
+        self._waiting: collections.deque[bytes] = collections.deque()
+        self._limit = queue_messages
+        self._changed = threading.Condition()
+        self._closing = False
+        self._failing = False  # the receiver failed the message at the head of the queue: warned once, until it takes one
+        self._failed_tries = 0
+        self._thread = threading.Thread(target=self._send_all, name="darknet_py-notify", daemon=True)
+        self._thread.start()
+
+    def post(self, message: dict) -> None:
+        """Queue *message* (a JSON object) to be POSTed; returns at once. Safe from any thread."""
+        body = json.dumps(message).encode()
+        with self._changed:
+            if len(self._waiting) >= self._limit:
+                self._waiting.popleft()
+                self.report.undelivered += 1
+            self._waiting.append(body)
+            self._changed.notify()
+
+    def close(self, drain_s: float = DRAIN_S) -> NotifyReport:
+        """Let what is waiting go for up to *drain_s* seconds, then stop; what is left is counted undelivered.
+
+        Returns:
+            NotifyReport: the run's figures.
+        """
+        with self._changed:
+            self._closing = True
+            self._changed.notify()
+        self._thread.join(drain_s)
+        with self._changed:
+            self.report.undelivered += len(self._waiting)
+            self._waiting.clear()
+            self._changed.notify()  # a try still under way finds the queue empty and ends
+        return self.report
+
+    def _send_all(self) -> None:
+        wait = FIRST_WAIT_S
+        while True:
+            with self._changed:
+                while not self._waiting and not self._closing:
+                    self._changed.wait()
+                if not self._waiting:
+                    return
+                body = self._waiting[0]
+            error = self._send(body)
+            with self._changed:
+                if error is None or error.startswith("refused"):
+                    if self._waiting and self._waiting[0] is body:
+                        self._waiting.popleft()
+                    if error is None:
+                        self.report.delivered += 1
+                        self._failing, wait = False, FIRST_WAIT_S
+                        events.emit(f"notify-delivered {self.report.delivered}")
+                    else:
+                        self.report.refused += 1
+                        self.report.last_error = error
+                        self._warn(f"the receiver {error}: that message is dropped")
+                    continue
+                self.report.last_error = error
+                self._failed_tries += 1
+                events.emit(f"notify-failed {self._failed_tries}")
+                if self._closing:
+                    return  # the run has ended: what is waiting is counted undelivered (close), not tried in a loop
+                if not self._failing:
+                    self._failing = True
+                    self._warn(f"{error}; trying again, messages kept in order (up to {self._limit})")
+                # the wait is cut short by the end of the run, whose drain then tries once more
+                if self._changed.wait_for(lambda: self._closing, timeout=wait):
+                    wait = FIRST_WAIT_S
+                wait = min(wait * 2, LONGEST_WAIT_S)
+
+    def _send(self, body: bytes) -> str | None:
+        """POST one message: None when the receiver took it (2xx), else why not ("refused …" for a 4xx)."""
+        request = urllib.request.Request(self.url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "User-Agent": f"darknet-py/{__version__}"})
+        try:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:
+                answer.read()
+            return None
+        except urllib.error.HTTPError as exc:
+            answer = f"{exc.code} {exc.reason}"
+            return f"refused it with {answer}" if 400 <= exc.code < 500 else f"answered {answer}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            return f"cannot be reached: {reason}"
+
+    def _warn(self, text: str) -> None:
+        warnings.warn(f"--notify {hide_credentials(self.url)}: {text}", DarknetWarning, stacklevel=2)
+
+
+class NotifySink:
+    """Posts each frame's counting events (a TrackedResult's) to a Notifier, and finishes it when the run ends; clips
+    reach it through `clip()`, which ClipsSink calls as each clip is listed.
+
+    Args:
+        notifier (Notifier): where messages go.
+        source (str): the source's name in each message.
+    """
+
+    def __init__(self, notifier: Notifier, source: str) -> None:
+        self.notifier, self.source = notifier, source
+
+    def write(self, result: Result) -> None:
+        found = result.events if isinstance(result, TrackedResult) else ()
+        date = {"utc": result.utc} if result.wall_time is not None else {}
+        for event in found:
+            self.notifier.post({"type": "event", "source": self.source, **event.to_dict(), **date})
+
+    def clip(self, line: dict, path: Path) -> None:
+        """A clip finished and listed (its clips.jsonl *line*, its file at *path*). Called from the clip thread."""
+        self.notifier.post({"type": "clip", "source": self.source, **line, "path": str(path.resolve())})
+
+    def summary(self) -> str:
+        """What was delivered, for the run's last lines."""
+        report = self.notifier.report
+        text = f"notify: {report.delivered} delivered to {hide_credentials(self.notifier.url)}"
+        if report.refused:
+            text += f", {report.refused} refused"
+        if report.undelivered:
+            text += f", {report.undelivered} not delivered"
+        if report.refused or report.undelivered:
+            text += f" (last: {report.last_error})"
+        return text
+
+    def finish(self) -> None:
+        self.notifier.close()
+

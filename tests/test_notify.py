@@ -1,0 +1,179 @@
+"""--notify URL: each counting event and each clip POSTed as JSON to a real HTTP server started here, equal to its
+events.jsonl / clips.jsonl line; a receiver that is down gets every message, in order, once it is back; 5xx tried
+again, 4xx not; a receiver that never answers costs the run nothing but a warning and the count in its last line.
+
+Every wait is on an event of the notifier (darknet_py.core.events: notify-failed N, notify-delivered N).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from darknet_py import cli
+from darknet_py.core.errors import DarknetWarning
+from darknet_py.core.events import EVENTS
+from darknet_py.media.notify import Notifier
+from tests.event_pipe import EventPipe
+from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
+from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that keeps what it is POSTed: (status it answered, content type, JSON body)."""
+
+    def __init__(self, port: int = 0, answer: Callable[[int, dict], int] = lambda n, body: 200) -> None:
+        self.got: list[tuple[int, str, dict]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status = answer(len(receiver.got), body)
+                receiver.got.append((status, self.headers["Content-Type"], body))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def taken(self) -> list[dict]:
+        """The bodies it answered 2xx, in order."""
+        return [body for status, _, body in self.got if status < 300]
+
+
+@contextlib.contextmanager
+def receiver(**kwargs) -> Iterator[Receiver]:
+    started = Receiver(**kwargs)
+    try:
+        yield started
+    finally:
+        started.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def notifier_events(monkeypatch) -> Iterator[EventPipe]:
+    """The notifier's events, in this process."""
+    with EventPipe() as pipe:
+        monkeypatch.setenv(EVENTS, str(pipe.path))
+        yield pipe
+
+
+@pytest.mark.timeout(300)
+def test_each_event_and_clip_is_posted_as_its_line(crossing: Path, expected: dict, tmp_path: Path) -> None:  # noqa: F811
+    """The generated crossing counted at its line and zone, with clips around the events: the receiver is POSTed each
+    events.jsonl line and each clips.jsonl line (with the clip's absolute path), as JSON, each kind in its file's order,
+    and the run's last line says how many."""
+    out = tmp_path / "out"
+    with receiver() as hook:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = cli.main(["detect", str(crossing.parent / "crossing.avi"), *_model_args(), "--classes", "0",
+                             "--track", "--line", expected["shapes"]["lines"][0], "--zone",
+                             expected["shapes"]["zones"][0], "--clips", "0.4", "--clip-on", "events", "--no-save",
+                             "--notify", hook.url, "--output", str(out)])
+        assert code == 0, stderr.getvalue()
+    events, clips = _lines(out / "events.jsonl"), _lines(out / "clips.jsonl")
+    assert events and clips
+    assert {content for _, content, _ in hook.got} == {"application/json"}
+    got = hook.taken()
+    assert [body for body in got if body["type"] == "event"] == [
+        {"type": "event", "source": "crossing", **event} for event in events]
+    assert [body for body in got if body["type"] == "clip"] == [
+        {"type": "clip", "source": "crossing", **clip, "path": str((out / clip["file"]).resolve())} for clip in clips]
+    assert f"notify: {len(events) + len(clips)} delivered to {hook.url}\n" in stderr.getvalue()
+
+
+@pytest.mark.timeout(120)
+def test_a_receiver_that_is_down_gets_every_message_in_order_once_it_is_back(notifier_events: EventPipe,
+                                                                              recwarn) -> None:
+    port = _free_port()
+    notifier = Notifier(f"http://127.0.0.1:{port}/hook")
+    for n in range(5):
+        notifier.post({"n": n})
+    notifier_events.wait_for("notify-failed 1", None)  # nothing listens: the first message was not taken
+    with receiver(port=port) as hook:
+        notifier_events.wait_for("notify-delivered 5", None)
+        report = notifier.close()
+    assert hook.taken() == [{"n": n} for n in range(5)]
+    assert (report.delivered, report.refused, report.undelivered) == (5, 0, 0)
+    warned = [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
+    assert len(warned) == 1 and warned[0].startswith(f"--notify http://127.0.0.1:{port}/hook: cannot be reached:")
+
+
+@pytest.mark.timeout(120)
+def test_a_5xx_is_tried_again_and_a_4xx_is_not(notifier_events: EventPipe, recwarn) -> None:
+    """The receiver answers its first request 503 and message 1 always 400: message 0 is taken on its second try,
+    message 1 dropped after one (a receiver that refuses a message refuses it again), message 2 taken."""
+    def answer(request: int, body: dict) -> int:
+        return 503 if request == 0 else 400 if body["n"] == 1 else 200
+
+    with receiver(answer=answer) as hook:
+        notifier = Notifier(hook.url)
+        for n in range(3):
+            notifier.post({"n": n})
+        notifier_events.wait_for("notify-delivered 2", None)
+        report = notifier.close()
+    assert [(status, body["n"]) for status, _, body in hook.got] == [(503, 0), (200, 0), (400, 1), (200, 2)]
+    assert (report.delivered, report.refused, report.undelivered) == (2, 1, 0)
+    warned = [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
+    assert [text.split(": ", 1)[1] for text in warned] == [
+        "answered 503 Service Unavailable; trying again, messages kept in order (up to 10000)",
+        "the receiver refused it with 400 Bad Request: that message is dropped"]
+
+
+@pytest.mark.timeout(300)
+def test_a_receiver_that_never_answers_costs_the_run_a_warning_and_a_count(video, tmp_path: Path,  # noqa: F811
+                                                                          recwarn) -> None:
+    """Nothing listens at the URL: the run does its work (both clips written and listed), exits 0, warns once, and its
+    last line counts the two clips' messages as not delivered."""
+    path, _ = video
+    url = f"http://127.0.0.1:{_free_port()}/hook"
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = cli.main(["detect", str(path), *_model_args(), "--clips", "1", "--no-save", "--notify", url, "--output",
+                         str(tmp_path / "out")])
+    assert code == 0
+    assert len(_lines(tmp_path / "out" / "clips.jsonl")) == 2
+    err = stderr.getvalue()
+    warned = [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
+    assert len(warned) == 1 and warned[0].startswith(f"--notify {url}: cannot be reached"), warned
+    assert f"notify: 0 delivered to {url}, 2 not delivered (last: cannot be reached: " in err
+
+
+@pytest.mark.parametrize("flags, line", [
+    (["--notify", "ftp://host/x", "--clips", "2"], "error: --notify ftp://host/x: give an http:// or https:// URL to POST to"),
+    (["--notify", "http://127.0.0.1:9/x"], "error: --notify posts the crossings, entries and exits of --line/--zone and "
+                                           "the clips of --clips: give one of them"),
+    (["--notify", "http://127.0.0.1:9/x", "--ray"], "error: --notify is not available with --ray"),
+])
+def test_notify_flags_that_mean_nothing_are_one_line_before_any_work(flags: list[str], line: str, tmp_path: Path,
+                                                                     capsys) -> None:
+    assert cli.main(["detect", "rtsp://127.0.0.1:9/cam", *flags, "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
