@@ -43,6 +43,7 @@ from .sinks import (
     video_stem,
 )
 from .tracking_sinks import TrackingStage, tracking_sinks
+from .video_source import live_source
 from .video_writer import output_suffix
 
 # detections.json records, the same records a line each as they come, darknet's result.json, a COCO dataset
@@ -156,8 +157,10 @@ class Outputs:
 
     def tracking_sinks(self, out: Path, items: SourceItems, stage: TrackingStage) -> list[Sink]:
         """The outputs of tracking: the MOT file (when asked for), counts.json and events.jsonl (when the stage
-        counts lines or zones); named after the video (or sequence) *items*."""
-        return tracking_sinks(out, output_stem(items), stage, self.mot)
+        counts lines or zones); named after the video (or sequence) *items*, a camera's or stream's counts going on from
+        an earlier run's counts.json in *out*."""
+        return tracking_sinks(out, output_stem(items), stage, self.mot,
+                              live=not isinstance(items, (list, ImageSequence)) and live_source(items))
 
     @property
     def darknet_box_order(self) -> bool:

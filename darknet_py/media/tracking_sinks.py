@@ -30,7 +30,7 @@ from ..core import interrupt
 from ..core.errors import InputError
 from ..core.fileio import LinesFile, atomic_write
 from ..pipeline.tracking import DEFAULT_TRACKER, LineCounter, Shape, Tracker, ZoneCounter, counts_of, make_tracker
-from ..pipeline.tracking.counting import check_dwell, tracked_centres
+from ..pipeline.tracking.counting import add_earlier_counts, check_counts, check_dwell, tracked_centres
 from ..pipeline.tracking.drawing import draw_counters, draw_trails
 from .sinks import DEFAULT_FPS, Result, continues, detection_record
 
@@ -99,8 +99,30 @@ class TrackingStage:
         make_tracker(tracker, **tracker_settings)  # an unknown name or a missing library: refused before the run
         self.tracker: Tracker | None = None
         self.counters: list[LineCounter | ZoneCounter] = []
+        self.earlier_counts: dict | None = None  # a live source's counters go on from these (resume_from)
         self._trails: dict[int, tuple] = {}
         self._frames = 0
+
+    def resume_from(self, counts_json: str | os.PathLike[str]) -> None:
+        """A camera's or stream's counters start from the counts in *counts_json* (an earlier run's into the same
+        folder: a service restarted), read now, before the run, and added at the first frame if the source is live
+        (`sinks.continues`); a file's counts start from 0 (its rerun counts the same frames again).
+
+        Args:
+            counts_json (str or PathLike): the counts.json this run writes; missing: start from 0.
+
+        Raises:
+            InputError: the file is there but holds no counts (naming it): the run would write over it.
+        """
+        path = Path(counts_json)
+        if not path.is_file():
+            return
+        try:
+            earlier = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not JSON ({exc}): the counts a camera's run goes on from; move the file away "
+                             "to count from 0") from None
+        self.earlier_counts = check_counts(earlier, str(path))
 
     @property
     def counts(self) -> dict:
@@ -131,6 +153,8 @@ class TrackingStage:
             points = shape.in_pixels(width, height)
             self.counters.append(LineCounter(shape.name, *points) if shape.kind == "line"
                                  else ZoneCounter(shape.name, points, self.dwell_s))
+        if continues(result) and self.earlier_counts is not None:
+            add_earlier_counts(self.counters, self.earlier_counts)
 
     def _follow(self, tracks: list[tuple]) -> dict[int, tuple]:
         """Add each track's box centre to its trail; the trails of the tracks in this frame (immutable tuples, so
@@ -268,13 +292,17 @@ class RecordsJsonlSink:
             handle.write("".join(line + "\n" for line in self.lines))
 
 
-def tracking_sinks(out: Path, stem: str, stage: TrackingStage, save_mot: bool) -> list:
+def tracking_sinks(out: Path, stem: str, stage: TrackingStage, save_mot: bool, live: bool = False) -> list:
     """The outputs of `detect --track`: the MOT file when asked for, counts.json and events.jsonl when the stage
-    counts lines or zones."""
+    counts lines or zones — a *live* source's (a camera, a stream) counts going on from the counts.json of an earlier
+    run into *out*."""
     sinks: list = [MotSink(out / f"{stem}{MOT_SUFFIX}")] if save_mot else []
     if stage.shapes:
+        if live:
+            stage.resume_from(out / COUNTS_JSON)
         sinks += [CountsJsonSink(out / COUNTS_JSON, stage), EventsJsonlSink(out / EVENTS_JSONL)]
     return sinks
+
 
 
 def check_tracking_source(kind: str, items) -> None:

@@ -289,6 +289,53 @@ def counts_of(counters: Sequence[LineCounter | ZoneCounter]) -> dict:
             "zones": {c.name: {k: dict(v) for k, v in c.counts.items()} for c in counters if c.kind == "zone"}}
 
 
+def check_counts(counts: object, where: str = "counts") -> dict:
+    """*counts* if it is shaped as counts_of() gives counts: `{"lines": {NAME: {KEY: {class: n}}}, "zones": {…}}`,
+    each n a whole number, 0 or more.
+
+    Args:
+        counts: what was read (a counts.json's JSON).
+        where (str): what it was read from, for the error.
+
+    Returns:
+        dict: *counts*.
+
+    Raises:
+        InputError: naming the first part that is not so.
+    """
+    if not isinstance(counts, dict) or not all(isinstance(counts.get(kind, {}), dict) for kind in ("lines", "zones")):
+        raise InputError(f"{where}: expected {{\"lines\": {{…}}, \"zones\": {{…}}}}, found {str(counts)[:200]}")
+    for kind in ("lines", "zones"):
+        for name, table in counts.get(kind, {}).items():
+            if not isinstance(table, dict):
+                raise InputError(f"{where}: {kind[:-1]} {name!r}: expected an object of counts, found {table!r}")
+            for key, per_class in table.items():
+                if not isinstance(per_class, dict) or not all(
+                        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in per_class.values()):
+                    raise InputError(f"{where}: {kind[:-1]} {name!r} {key}: expected counts per class (whole numbers, "
+                                     f"0 or more), found {str(per_class)[:200]}")
+    return counts
+
+
+def add_earlier_counts(counters: Sequence[LineCounter | ZoneCounter], earlier: dict) -> None:
+    """Start *counters* from an earlier run's counts (a camera's counts.json, its service restarted): crossings,
+    entries, exits and dwellings added per class, `max_inside` the larger of the two. A line or zone is matched by its
+    name; what the earlier counts hold for a name no counter has now, or a count this run does not keep (`dwelling`
+    without a dwell time), is left out.
+
+    Args:
+        counters (sequence of LineCounter or ZoneCounter): this run's.
+        earlier (dict): counts as counts_of() gives them (check_counts).
+    """
+    for counter in counters:
+        for key, per_class in earlier.get(f"{counter.kind}s", {}).get(counter.name, {}).items():
+            mine = counter.counts.get(key)
+            if mine is None:
+                continue
+            for name, n in per_class.items():
+                mine[name] = max(mine.get(name, 0), n) if key == "max_inside" else mine.get(name, 0) + n
+
+
 def counts_text(counts: dict) -> str:
     """The counts on one line, e.g. `counts: door in 3 person, out 1 person; pen entered 2 person, exited 1 person,
     max inside 2 person`."""
