@@ -108,6 +108,26 @@ def test_each_event_and_clip_is_posted_as_its_line(crossing: Path, expected: dic
     assert f"notify: {len(events) + len(clips)} delivered to {hook.url}\n" in stderr.getvalue()
 
 
+@pytest.mark.timeout(300)
+def test_several_sources_messages_name_each_source_as_its_folder(video, tmp_path: Path) -> None:  # noqa: F811
+    """Two videos of one name through one model: each one's clips are posted with its folder's name (walk, walk-2)
+    and their clips' paths in that folder."""
+    path, _ = video
+    twin = tmp_path / "twin" / path.name
+    twin.parent.mkdir()
+    twin.write_bytes(path.read_bytes())
+    out = tmp_path / "out"
+    with receiver() as hook:
+        code = cli.main(["detect", str(path), str(twin), *_model_args(), "--clips", "1", "--no-save", "--notify",
+                         hook.url, "--output", str(out)])
+        assert code == 0
+    for name in ("walk", "walk-2"):
+        clips = _lines(out / name / "clips.jsonl")
+        assert len(clips) == 2
+        assert [body for body in hook.taken() if body["source"] == name] == [
+            {"type": "clip", "source": name, **clip, "path": str((out / name / clip["file"]).resolve())} for clip in clips]
+
+
 @pytest.mark.timeout(120)
 def test_a_receiver_that_is_down_gets_every_message_in_order_once_it_is_back(notifier_events: EventPipe,
                                                                               recwarn) -> None:

@@ -155,7 +155,8 @@ def detect_into_folders(items: Sequence[str | int], detect_batch: DetectBatch, o
         statuses = [SourceStatus(str(each)) for each in items]
         sinks = []
         for index, (folder, each, jobs, status) in enumerate(zip(folders, items, stages, statuses)):
-            sinks.append(outputs.sinks(folder, "video", each, names, jobs) + ([viewer.source(index)] if viewer else []))
+            sinks.append(outputs.sinks(folder, "video", each, names, jobs, source=folder.name)
+                         + ([viewer.source(index)] if viewer else []))
             if viewer is not None:
                 viewer.watch(status)
         if ready is not None:

@@ -98,7 +98,7 @@ class Outputs:
             raise InputError(f"--save-json {self.json}: expected one of {', '.join(JSON_KINDS)}")
 
     def sinks(self, out: Path, kind: str, items: SourceItems, names: Sequence[str] | None = None,
-              stages: Sequence[Stage] = ()) -> list[Sink]:
+              stages: Sequence[Stage] = (), source: str | None = None) -> list[Sink]:
         """The sinks of these outputs, in the order each result is written to them.
 
         Args:
@@ -109,6 +109,8 @@ class Outputs:
                 obj.names and obj.data that --save-frames writes beside its frames.
             stages (sequence of Stage): the run's stages; a TrackingStage among them gives the tracking outputs
                 (the MOT file, counts.json and events.jsonl).
+            source (str or None): the source's name in --notify's messages: its folder's name among several sources;
+                None: what its outputs are named after (output_stem).
 
         Returns:
             list of Sink: tracking outputs first (they read the tracks), then the JSON, labels, annotated images
@@ -116,9 +118,6 @@ class Outputs:
         """
         tracking = next((stage for stage in stages if isinstance(stage, TrackingStage)), None)
         sinks: list[Sink] = self.tracking_sinks(out, items, tracking) if tracking is not None else []
-        if self.notify is not None and kind == "images":
-            raise InputError("--notify posts the events and clips of a video, stream or camera; the source is images")
-        notify = NotifySink(Notifier(self.notify), output_stem(items)) if self.notify is not None else None
         if self.ext_output:
             sinks.append(ExtOutputSink())
         if self.json == "darknet":
@@ -139,12 +138,7 @@ class Outputs:
         elif self.annotated:
             sinks.append(AnnotatedVideoSink(out / f"{output_stem(items)}{output_suffix(self.codec, items)}", self.codec,
                                             self.segments))
-        if self.clips is not None:
-            if kind == "images":
-                raise InputError("--clips cuts clips out of a video, stream or camera; the source is images")
-            sinks.append(ClipsSink(out, self.clips, self.codec, on_clip=notify.clip if notify else None))
-        if notify is not None:
-            sinks.append(notify)  # after the clips: the last clip, finished on finish(), is posted before it closes
+        sinks += self._happenings(out, kind, items, source)
         if self.darknet_labels:
             sinks.append(DarknetLabelsSink())
         if self.frames_every is not None:
@@ -153,6 +147,20 @@ class Outputs:
             sinks.append(CropsSink(out / CROPS_DIR, self.crop_pad))
         if self.show:
             sinks.append(ShowSink())
+        return sinks
+
+    def _happenings(self, out: Path, kind: str, items: SourceItems, source: str | None) -> list[Sink]:
+        """The clips (--clips) and the messages to another program (--notify), which the clips feed."""
+        if (self.clips is not None or self.notify is not None) and kind == "images":
+            flag = "--clips cuts clips out of" if self.clips is not None else "--notify posts the events and clips of"
+            raise InputError(f"{flag} a video, stream or camera; the source is images")
+        # the notifier's thread starts here, after every check that could refuse the run
+        notify = NotifySink(Notifier(self.notify), source or output_stem(items)) if self.notify is not None else None
+        sinks: list[Sink] = []
+        if self.clips is not None:
+            sinks.append(ClipsSink(out, self.clips, self.codec, on_clip=notify.clip if notify else None))
+        if notify is not None:
+            sinks.append(notify)  # after the clips: the last clip, finished on finish(), is posted before it closes
         return sinks
 
     def tracking_sinks(self, out: Path, items: SourceItems, stage: TrackingStage) -> list[Sink]:
