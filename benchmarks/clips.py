@@ -6,10 +6,12 @@ runs first); and the lead-in ring's own figures on the video's annotated frames:
 (medians), so the memory a lead-in of SECONDS holds at the video's rate.
 
     python -m benchmarks.clips [--rounds 3] [--out benchmarks/results]
+    python -m benchmarks.clips --picture docs/clips.jpg    # only the docs' picture: clips around a door's crossings
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from benchmarks.report import write_json
 from darknet_py.core.machine import cpu_model
@@ -66,11 +69,71 @@ def ring_figures() -> dict:
             f"lead_in_mb_of_{SECONDS:g}_s_at_25_fps": round(size * 25 * SECONDS / 2**20, 1)}
 
 
+PICTURE_FLAGS = ["--track", "--classes", "person", "--line", "door=0.5,0,0.5,1", "--clips", "1", "--clip-on", "events",
+                 "--no-save"]
+WIDTH, THUMB = 1200, 220  # the picture's width; a clip's first frame, this wide above its bar
+
+
+def picture(path: Path) -> None:
+    """The docs' picture: pedestrians.avi counted at a door line with `--clips 1 --clip-on events`, on a time line —
+    each crossing a tick, each clip a bar (its lead-in and tail lighter), each clip's first frame above it."""
+    out = Path(tempfile.mkdtemp(prefix="clips-picture-"))
+    try:
+        subprocess.run([sys.executable, "-m", "darknet_py.cli", "detect", str(VIDEO), *PICTURE_FLAGS, "--output",
+                        str(out), "--exist-ok"], check=True, cwd=REPO, env={**os.environ, "DARKNET_PY_ZOO": str(ZOO)},
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+        clips = [json.loads(line) for line in (out / "clips.jsonl").read_text().splitlines()]
+        firsts = [cv2.VideoCapture(str(out / clip["file"])).read()[1] for clip in clips]
+    finally:
+        shutil.rmtree(out)
+    duration = ring_figures()["frames"] / 25.0
+    left, right = 60, WIDTH - 30
+    x = lambda t: int(left + (right - left) * t / duration)  # noqa: E731 - a scale, used below only
+    thumb_h = THUMB * 720 // 1280
+    height = thumb_h + 190
+    canvas = np.full((height, WIDTH, 3), 255, np.uint8)
+    tick_y, bar_y, axis_y = thumb_h + 50, thumb_h + 70, thumb_h + 150
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    free_x = 0
+    for k, (clip, first) in enumerate(zip(clips, firsts)):
+        start, end = clip["time"], clip["time"] + clip["seconds"]
+        triggers = [e["time"] for e in events if start <= e["time"] <= end]
+        cv2.rectangle(canvas, (x(start), bar_y), (x(end), bar_y + 24), (200, 230, 200), -1)
+        cv2.rectangle(canvas, (x(min(triggers)), bar_y), (x(max(triggers)), bar_y + 24), (60, 160, 60), -1)
+        cv2.putText(canvas, f"clip {k + 1}: {clip['frames']} frames", (x(start), bar_y + 44), font, 0.45, (40, 40, 40), 1,
+                    cv2.LINE_AA)
+        tx = max(min(x(start), WIDTH - THUMB), free_x)  # above its bar, right of the thumbnail before
+        if tx + THUMB <= WIDTH:
+            canvas[10:10 + thumb_h, tx:tx + THUMB] = cv2.resize(first, (THUMB, thumb_h), interpolation=cv2.INTER_AREA)
+            cv2.line(canvas, (tx + THUMB // 2, 10 + thumb_h), (x(start), bar_y), (150, 150, 150), 1, cv2.LINE_AA)
+            free_x = tx + THUMB + 10
+    for event in events:
+        cv2.line(canvas, (x(event["time"]), tick_y - 14), (x(event["time"]), tick_y + 6), (40, 40, 200), 2)
+    cv2.putText(canvas, "door crossings", (4, tick_y - 2), font, 0.45, (40, 40, 200), 1, cv2.LINE_AA)
+    legend = [((200, 230, 200), "a clip: from 1 s before its first crossing ..."),
+              ((60, 160, 60), "... through its crossings (less than 1 s apart: one clip) ..."),
+              ((200, 230, 200), "... to 1 s after its last; above it, its first frame")]
+    for k, (colour, text) in enumerate(legend):
+        cv2.rectangle(canvas, (10, 20 + 26 * k), (34, 36 + 26 * k), colour, -1)
+        cv2.putText(canvas, text, (42, 34 + 26 * k), font, 0.45, (40, 40, 40), 1, cv2.LINE_AA)
+    cv2.line(canvas, (left, axis_y), (right, axis_y), (0, 0, 0), 1)
+    for second in range(0, int(duration) + 1, 2):
+        cv2.line(canvas, (x(second), axis_y), (x(second), axis_y + 5), (0, 0, 0), 1)
+        cv2.putText(canvas, f"{second} s", (x(second) - 8, axis_y + 22), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    print(f"{path}: {len(clips)} clips around {len(events)} crossings", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument("--picture", type=Path, help="draw the docs' picture there instead of measuring")
     args = parser.parse_args()
+    if args.picture:
+        picture(args.picture)
+        return
     ring = ring_figures()
     frames = ring["frames"]  # as decoded, as the command counts them (the header says twice as many)
     seconds: dict[str, list[float]] = {name: [] for name in RUNS}
