@@ -9,8 +9,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Iterator
@@ -21,9 +26,13 @@ from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning
 from darknet_py.core.events import EVENTS
 from darknet_py.media.notify import Notifier
+from tests.conftest import REPO, VIDEO, official, shared_path
 from tests.event_pipe import EventPipe
+from tests.rtsp_camera import RtspCamera
 from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
 from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
+
+WAIT = 300.0  # a hang guard for each wait; reached only when something is broken
 
 
 class Receiver:
@@ -128,6 +137,44 @@ def test_several_sources_messages_name_each_source_as_its_folder(video, tmp_path
             {"type": "clip", "source": name, **clip, "path": str((out / name / clip["file"]).resolve())} for clip in clips]
 
 
+@pytest.fixture
+def camera():
+    with RtspCamera(shared_path(VIDEO / "car_traffic_small.mp4")) as started:
+        yield started
+
+
+@pytest.mark.timeout(int(WAIT))
+def test_a_cameras_drop_and_return_are_posted(camera: RtspCamera, tmp_path: Path) -> None:
+    """The real RTSP camera killed and started again under a run with only --notify: the receiver is POSTed the drop
+    (`reconnecting`, drops 1) and the return (`connected`, drops 1, the seconds it was away), dated, in that order."""
+    cfg, weights = official("yolov4-tiny")
+    with receiver() as hook, EventPipe() as events:
+        process = subprocess.Popen([sys.executable, "-m", "darknet_py.cli", "detect", camera.url, "--cfg", str(cfg),
+                                    "--weights", str(weights), "--size", "160", "--no-save", "--notify", hook.url,
+                                    "--output", str(tmp_path / "out")], cwd=REPO, env={**os.environ, **events.env()},
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True)
+        try:
+            events.wait_for("frames-detected 5", process)
+            camera.kill()
+            events.wait_for("notify-delivered 1", process)
+            camera.start()
+            events.wait_for("notify-delivered 2", process)
+            process.send_signal(signal.SIGINT)
+            err = process.communicate(timeout=WAIT)[1]
+        finally:
+            process.kill()
+    assert process.returncode == 130, err
+    dropped, back = hook.taken()
+    assert {k: dropped[k] for k in ("type", "source", "state", "drops")} == {
+        "type": "source", "source": "cam", "state": "reconnecting", "drops": 1}
+    assert {k: back[k] for k in ("type", "source", "state", "drops")} == {
+        "type": "source", "source": "cam", "state": "connected", "drops": 1}
+    away = datetime.fromisoformat(back["utc"]) - datetime.fromisoformat(dropped["utc"])
+    assert back["down_s"] > 0 and abs(away.total_seconds() - back["down_s"]) < 1.0
+    assert "notify: 2 delivered to" in err
+
+
 @pytest.mark.timeout(120)
 def test_a_receiver_that_is_down_gets_every_message_in_order_once_it_is_back(notifier_events: EventPipe,
                                                                               recwarn) -> None:
@@ -185,10 +232,17 @@ def test_a_receiver_that_never_answers_costs_the_run_a_warning_and_a_count(video
     assert f"notify: 0 delivered to {url}, 2 not delivered (last: cannot be reached: " in err
 
 
+def test_notify_with_nothing_to_post_is_one_line_before_any_work(tmp_path: Path, capsys) -> None:
+    """A file with neither lines, zones nor clips has nothing to post (a camera has: its drops)."""
+    source = shared_path(VIDEO / "pedestrians.avi")
+    assert cli.main(["detect", str(source), "--notify", "http://127.0.0.1:9/x", "--output", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == ("error: --notify posts the crossings, entries and exits of --line/--zone, the "
+                                       "clips of --clips and a camera's or stream's drops: give one of them\n")
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("flags, line", [
     (["--notify", "ftp://host/x", "--clips", "2"], "error: --notify ftp://host/x: give an http:// or https:// URL to POST to"),
-    (["--notify", "http://127.0.0.1:9/x"], "error: --notify posts the crossings, entries and exits of --line/--zone and "
-                                           "the clips of --clips: give one of them"),
     (["--notify", "http://127.0.0.1:9/x", "--ray"], "error: --notify is not available with --ray"),
 ])
 def test_notify_flags_that_mean_nothing_are_one_line_before_any_work(flags: list[str], line: str, tmp_path: Path,

@@ -25,20 +25,26 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
                        help="keep the N newest clips the index lists (an earlier run's into the same folder too), "
                             "deleting the oldest as each new one is finished; default: keep every one")
     group.add_argument("--notify", metavar="URL",
-                       help="POST each crossing, entry, exit or dwelling of --line/--zone (its events.jsonl line) and "
-                            "each clip of --clips once it is finished (its clips.jsonl line) to URL as JSON, from a "
-                            "thread of their own, in order; a receiver that is down gets them when it is back (tried "
-                            "again after 1 s doubling to 30 s)")
+                       help="POST each crossing, entry, exit or dwelling of --line/--zone (its events.jsonl line), "
+                            "each clip of --clips once it is finished (its clips.jsonl line), and each drop and return "
+                            "of a camera's or stream's connection to URL as JSON, from a thread of their own, in "
+                            "order; a receiver that is down gets them when it is back (tried again after 1 s doubling "
+                            "to 30 s)")
 
 
-def check_notify(args) -> None:
-    """--notify: a URL to POST to, and something to post (InputError otherwise)."""
+def check_notify(args, live: bool) -> None:
+    """--notify: a URL to POST to, and something to post (InputError otherwise).
+
+    Args:
+        args: detect's parsed flags.
+        live (bool): a source is a camera or a stream, whose drops and returns are posted.
+    """
     if args.notify is None:
         return
     check_notify_url(args.notify)
-    if args.clips is None and not (args.line or args.zone):
-        raise InputError("--notify posts the crossings, entries and exits of --line/--zone and the clips of --clips: "
-                         "give one of them")
+    if args.clips is None and not (args.line or args.zone) and not live:
+        raise InputError("--notify posts the crossings, entries and exits of --line/--zone, the clips of --clips and "
+                         "a camera's or stream's drops: give one of them")
 
 
 def clipping(args, kind: str = "video") -> Clipping | None:

@@ -18,6 +18,7 @@ from ..media.run_folders import check_output_folder, drop_empty, run_folder
 from ..media.sinks import Stage
 from ..media.source_reader import check_stride
 from ..media.sources import first_shared_name, source_items, source_names
+from ..media.video_source import live_source
 from ..media.video_writer import CODECS
 from .camera_options import add_camera_args, live_source_options, segmenting
 from .clip_options import add_clip_args, check_notify, clipping
@@ -142,7 +143,7 @@ def _detect_here(args, live: LiveView | None) -> int:
                          "image(s)")
     check_dataset_args(args, kind, items)
     clipping(args, kind)
-    check_notify(args)
+    check_notify(args, live=kind == "video" and live_source(items))
     if kind == "images":
         _refuse_shared_names(args, items)
     if args.show:
@@ -191,7 +192,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     for each in items:
         check_dataset_args(args, "video", each)
     clipping(args)
-    check_notify(args)
+    check_notify(args, live=any(live_source(each) for each in items))
     if args.show:
         raise InputError("--show shows one source; drop it with several (--serve shows them in a browser)")
     check_output_folder(args.output, args.exist_ok)

@@ -20,6 +20,7 @@ from ..core import interrupt
 from ..pipeline.tracking import counts_text
 from .live_reader import LiveSourceOptions
 from .many_sources import run_many
+from .notify import NotifySink
 from .outputs import Outputs, SourceItems
 from .run import DetectBatch, RunReport, run_source
 from .run_folders import drop_empty, folder_files, make_folders, run_folder, written_to
@@ -108,6 +109,8 @@ def detect_into_folder(kind: str, items: SourceItems, detect_batch: DetectBatch,
         status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
         if viewer is not None and status is not None:
             viewer.watch(status)
+        if status is not None:
+            watch_connection(sinks, status)
         if ready is not None:
             ready()
         report = run_source(kind, items, detect_batch, sinks, batch, sequence=sequence, stages=stages,
@@ -159,6 +162,7 @@ def detect_into_folders(items: Sequence[str | int], detect_batch: DetectBatch, o
                          + ([viewer.source(index)] if viewer else []))
             if viewer is not None:
                 viewer.watch(status)
+            watch_connection(sinks[-1], status)
         if ready is not None:
             ready()
         videos = run_many(items, detect_batch, sinks, batch, stages=stages, live=live, statuses=statuses,
@@ -179,3 +183,10 @@ def counts_lines(stages: Sequence[Stage]) -> list[str]:
     """The counts of the tracking stage's lines and zones among *stages*, for the run's last lines (also after
     Ctrl-C): one line per stage that counts."""
     return [counts_text(stage.counts) for stage in stages if isinstance(stage, TrackingStage) and stage.shapes]
+
+
+def watch_connection(sinks: Sequence[Sink], status: SourceStatus) -> None:
+    """The sinks that tell others when a source's connection drops and comes back (--notify) follow its *status*."""
+    for sink in sinks:
+        if isinstance(sink, NotifySink):
+            sink.watch(status)

@@ -1,10 +1,11 @@
 """Telling another program as things happen (`--notify URL`): each crossing, entry, exit or dwelling of `--line` /
-`--zone`, and each clip of `--clips` once it is a finished file, POSTed to URL as one JSON object — a home-automation
-webhook, a chat bot, a script that files an alert.
+`--zone`, each clip of `--clips` once it is a finished file, and each drop and return of a camera's or stream's
+connection, POSTed to URL as one JSON object — a home-automation webhook, a chat bot, a script that files an alert.
 
     {"type": "event", "source": "gate", "frame": 62, "time": 2.48, "track_id": 1, "class_id": 0, "name": "person",
      "line": "door", "direction": "in", "utc": "2026-12-07T08:05:24.594Z"}
     {"type": "clip", "source": "gate", "file": "clips/gate_20261207T080522.114Z.mp4", "path": "/var/lib/…", …}
+    {"type": "source", "source": "gate", "state": "connected", "drops": 1, "down_s": 7.4, "utc": "…"}
 
 An event is its events.jsonl line and a clip its clips.jsonl line (plus the clip's absolute path), with `type` and
 `source` (the source's name, as its output folder has it). Messages go in order from a thread of their own, so a slow
@@ -19,6 +20,7 @@ from __future__ import annotations
 import collections
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -27,9 +29,11 @@ from pathlib import Path
 
 from ..core import events
 from ..core.credentials import hide_credentials
+from ..core.dates import utc_text
 from ..core.errors import DarknetWarning, InputError
 from ..core.version import __version__
 from .sinks import Result
+from .source_status import SourceStatus
 from .tracking_sinks import TrackedResult
 
 QUEUE_MESSAGES = 10_000  # messages waiting for a receiver that is down, at most (a few MB)
@@ -160,7 +164,8 @@ class Notifier:
 
 class NotifySink:
     """Posts each frame's counting events (a TrackedResult's) to a Notifier, and finishes it when the run ends; clips
-    reach it through `clip()`, which ClipsSink calls as each clip is listed.
+    reach it through `clip()`, which ClipsSink calls as each clip is listed, and a live source's drops and returns
+    through `watch()` of its SourceStatus.
 
     Args:
         notifier (Notifier): where messages go.
@@ -175,6 +180,13 @@ class NotifySink:
         date = {"utc": result.utc} if result.wall_time is not None else {}
         for event in found:
             self.notifier.post({"type": "event", "source": self.source, **event.to_dict(), **date})
+
+    def watch(self, status: SourceStatus) -> None:
+        """Post the connection's drops and returns of the source *status* follows (a camera's, a stream's)."""
+        status.on_change(self._source_changed)
+
+    def _source_changed(self, change: dict) -> None:
+        self.notifier.post({"type": "source", "source": self.source, **change, "utc": utc_text(time.time())})
 
     def clip(self, line: dict, path: Path) -> None:
         """A clip finished and listed (its clips.jsonl *line*, its file at *path*). Called from the clip thread."""

@@ -44,6 +44,13 @@ class SourceStatus:
         self._classes: Counter[str] = Counter()
         self._counts: dict | None = None  # a tracking stage's line and zone counts (--track --line/--zone)
         self._inside: dict = {}
+        self._lost_at: float | None = None  # when the connection dropped, while reconnecting
+        self._listeners: list[Callable[[dict], None]] = []
+
+    def on_change(self, listener: Callable[[dict], None]) -> None:
+        """Call *listener* as the connection drops (`{"state": "reconnecting", "drops": N}`) and comes back
+        (`{"state": "connected", "drops": N, "down_s": seconds it was away}`), in the reader's thread (--notify)."""
+        self._listeners.append(listener)
 
     # -- the reader's side ---------------------------------------------------------------------------
     def count_dropped_frames(self, dropped: Callable[[], int]) -> None:
@@ -54,12 +61,24 @@ class SourceStatus:
         """The connection has dropped; the reader is reconnecting. Returns the number of drops so far."""
         with self._lock:
             self._drops += 1
-            self._state = RECONNECTING
-            return self._drops
+            self._state, self._lost_at = RECONNECTING, self._clock()
+            change = {"state": RECONNECTING, "drops": self._drops}
+        self._tell(change)
+        return change["drops"]
 
     def connected(self) -> None:
+        """The connection is back (after dropped())."""
         with self._lock:
-            self._state = CONNECTED
+            back = self._state == RECONNECTING and self._lost_at is not None
+            change = {"state": CONNECTED, "drops": self._drops,
+                      "down_s": round(self._clock() - self._lost_at, 3) if back else 0.0}
+            self._state, self._lost_at = CONNECTED, None
+        if back:
+            self._tell(change)
+
+    def _tell(self, change: dict) -> None:
+        for listener in self._listeners:  # outside the lock: a listener may take its time, never the viewers'
+            listener(change)
 
     def ended(self) -> None:
         with self._lock:
