@@ -6,6 +6,7 @@ Every wait is on an event of the notifier (darknet_py.core.events: notify-failed
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -25,7 +26,7 @@ import pytest
 from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning
 from darknet_py.core.events import EVENTS
-from darknet_py.media.notify import Notifier
+from darknet_py.media.notify import Notifier, NotifySink
 from tests.conftest import REPO, VIDEO, official, shared_path
 from tests.event_pipe import EventPipe
 from tests.rtsp_camera import RtspCamera
@@ -40,12 +41,16 @@ class Receiver:
 
     def __init__(self, port: int = 0, answer: Callable[[int, dict], int] = lambda n, body: 200) -> None:
         self.got: list[tuple[int, str, dict]] = []
+        self.paths: list[str] = []
+        self.authorization: list[str | None] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status = answer(len(receiver.got), body)
+                receiver.paths.append(self.path)
+                receiver.authorization.append(self.headers.get("Authorization"))
                 receiver.got.append((status, self.headers["Content-Type"], body))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -190,6 +195,21 @@ def test_a_receiver_that_is_down_gets_every_message_in_order_once_it_is_back(not
     assert (report.delivered, report.refused, report.undelivered) == (5, 0, 0)
     warned = [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
     assert len(warned) == 1 and warned[0].startswith(f"--notify http://127.0.0.1:{port}/hook: cannot be reached:")
+
+
+@pytest.mark.timeout(120)
+def test_a_user_and_password_in_the_url_go_as_basic_authentication(notifier_events: EventPipe) -> None:
+    """`http://user:p%40ss@host/hook`: the request goes to the URL without them, with curl's Authorization header
+    (`user:p@ss` in base64), and the report shows the URL with them hidden."""
+    with receiver() as hook:
+        url = hook.url.replace("http://", "http://user:p%40ss@")
+        sink = NotifySink(Notifier(url), "cam")
+        sink.notifier.post({"n": 0})
+        notifier_events.wait_for("notify-delivered 1", None)
+        sink.finish()
+    assert hook.got[0][2] == {"n": 0} and hook.paths == ["/hook"]
+    assert hook.authorization == ["Basic " + base64.b64encode(b"user:p@ss").decode()]
+    assert sink.summary() == f"notify: 1 delivered to {hook.url.replace('http://', 'http://***@')}"
 
 
 @pytest.mark.timeout(120)

@@ -270,7 +270,8 @@ class _ClipRecorder:
 
 def listed_clips(index: Path) -> list[Path]:
     """The clips an index lists that are still on disk, oldest first, each once; a line a killed run left cut short is
-    passed over, and so is a name outside the index's `clips/` folder (the index names no other file)."""
+    passed over, and a listed name is only ever looked for in the index's `clips/` folder (never a path elsewhere,
+    whatever the line says)."""
     listed: dict[Path, None] = {}
     with contextlib.suppress(FileNotFoundError), open(index, encoding="utf-8") as lines:
         for line in lines:

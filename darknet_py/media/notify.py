@@ -17,11 +17,13 @@ messages still waiting get DRAIN_S seconds to go; the run's last lines say how m
 """
 from __future__ import annotations
 
+import base64
 import collections
 import json
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from dataclasses import dataclass
@@ -71,6 +73,7 @@ class Notifier:
     def __init__(self, url: str, queue_messages: int = QUEUE_MESSAGES) -> None:
         check_notify_url(url)
         self.url = url
+        self._target, self._headers = _request_parts(url)
         self.report = NotifyReport()
         self._waiting: collections.deque[bytes] = collections.deque()
         self._limit = queue_messages
@@ -145,8 +148,7 @@ class Notifier:
 
     def _send(self, body: bytes) -> str | None:
         """POST one message: None when the receiver took it (2xx), else why not ("refused …" for a 4xx)."""
-        request = urllib.request.Request(self.url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "User-Agent": f"darknet-py/{__version__}"})
+        request = urllib.request.Request(self._target, data=body, method="POST", headers=self._headers)
         try:
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:
                 answer.read()
@@ -160,6 +162,20 @@ class Notifier:
 
     def _warn(self, text: str) -> None:
         warnings.warn(f"--notify {hide_credentials(self.url)}: {text}", DarknetWarning, stacklevel=2)
+
+
+def _request_parts(url: str) -> tuple[str, dict[str, str]]:
+    """The URL to POST to and the request's headers: a user and password in *url* (`https://user:pass@host/…`) go as
+    HTTP basic authentication, as curl sends them, not in the URL (urllib would try to resolve them as the host)."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Content-Type": "application/json", "User-Agent": f"darknet-py/{__version__}"}
+    if parts.username is None:
+        return url, headers
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), headers
 
 
 class NotifySink:
