@@ -131,6 +131,20 @@ def test_clips_hold_the_seconds_around_each_run_of_detections_frame_for_frame(vi
 
 
 @pytest.mark.timeout(300)
+def test_clip_classes_choose_the_detections_that_begin_a_clip(video, tmp_path: Path) -> None:
+    """--clip-classes dog: the same two clips (every dog.jpg frame has its dog), their lines counting the dogs only,
+    the other classes still in the records; --clip-classes person (no one in dog.jpg): no clip, an empty index."""
+    path, _ = video
+    for wanted, clips in (("dog", [(20, 49, {"dog": 10}), (70, 94, {"dog": 5})]), ("person", [])):
+        out = tmp_path / wanted
+        assert cli.main(["detect", str(path), *_model_args(), "--clips", "1", "--clip-classes", wanted, "--no-save",
+                         "--save-json", "jsonl", "--output", str(out)]) == 0
+        assert [(c["first_frame"], c["last_frame"], c["detections"]) for c in _lines(out / "clips.jsonl")] == clips
+        names = {d["name"] for record in _lines(out / "detections.jsonl") for d in record["detections"]}
+        assert {"dog", "bicycle", "truck"} <= names
+
+
+@pytest.mark.timeout(300)
 def test_keep_clips_deletes_the_oldest_as_each_new_one_is_finished(video, tmp_path: Path) -> None:
     """--keep-clips 1: the index lists both clips, only the newest is on disk; a file the index does not list (a
     user's, in clips/) is left alone."""
@@ -256,6 +270,10 @@ def test_a_cameras_clips_are_finished_on_ctrl_c_dated_and_go_on_across_a_restart
                                               "give --line or --zone"),
     (["--clips", "2", "--ray"], "error: --clips is not available with --ray"),
     (["--keep-clips", "2"], "error: --keep-clips N keeps the newest N clips of --clips SECONDS: give --clips too"),
+    (["--clip-classes", "person"], "error: --clip-classes chooses the detections that begin a clip of --clips SECONDS: "
+                                   "give --clips too"),
+    (["--clips", "1", "--clip-on", "events", "--line", "door=0,0,1,1", "--track", "--clip-classes", "person"],
+     "error: --clip-classes chooses the detections that begin a clip; with --clip-on events, crossings do"),
     (["--clips", "2", "--keep-clips", "0"], "error: --keep-clips 0: give how many clips to keep, 1 or more"),
 ])
 def test_clip_flags_that_mean_nothing_are_one_line_before_any_work(flags: list[str], line: str, tmp_path: Path,

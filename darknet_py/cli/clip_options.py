@@ -3,8 +3,10 @@ are media.clips', the messages media.notify's)."""
 from __future__ import annotations
 
 import argparse
+from typing import Sequence
 
 from ..core.errors import InputError
+from ..format.names import class_ids
 from ..media.clips import CLIPS_DIR, CLIPS_JSONL, TRIGGERS, Clipping
 from ..media.notify import check_notify_url
 
@@ -21,6 +23,9 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
     group.add_argument("--clip-on", choices=TRIGGERS, default=None,
                        help="what begins a clip: detections (any the run keeps: mind --classes; the default) or "
                             "events (a crossing, entry, exit or dwelling of --line/--zone)")
+    group.add_argument("--clip-classes", nargs="+", metavar="CLASS",
+                       help="only detections of these classes (names or ids) begin a clip; the others are drawn as "
+                            "usual (--classes leaves them out everywhere); default: any detection")
     group.add_argument("--keep-clips", type=int, metavar="N",
                        help="keep the N newest clips the index lists (an earlier run's into the same folder too), "
                             "deleting the oldest as each new one is finished; default: keep every one")
@@ -47,21 +52,29 @@ def check_notify(args, live: bool) -> None:
                          "a camera's or stream's drops: give one of them")
 
 
-def clipping(args, kind: str = "video") -> Clipping | None:
+def clipping(args, kind: str = "video", names: Sequence[str] | None = None) -> Clipping | None:
     """--clips, --clip-on and --keep-clips, checked (InputError for values that mean nothing, clips of images, events without a
     line or zone to count); None: no clips.
 
     Args:
         args: detect's parsed flags.
         kind (str): "images" or "video", as media.sources.source_items says of the source.
+        names (sequence of str or None): the model's class names, for --clip-classes (InputError for one it does not
+            have); None: before the model loads, the flags checked without them.
     """
     if args.clips is None:
         if args.clip_on is not None:
             raise InputError(f"--clip-on {args.clip_on} says what begins a clip of --clips SECONDS: give --clips too")
         if args.keep_clips is not None:
             raise InputError("--keep-clips N keeps the newest N clips of --clips SECONDS: give --clips too")
+        if args.clip_classes is not None:
+            raise InputError("--clip-classes chooses the detections that begin a clip of --clips SECONDS: give --clips "
+                             "too")
         return None
-    clips = Clipping(args.clips, args.clip_on or TRIGGERS[0], args.keep_clips)
+    # the classes as ids once the model's names are known; before, a stand-in that checks the rest
+    classes = tuple(sorted(class_ids(args.clip_classes, names, "--clip-classes"))) if args.clip_classes and names \
+        else (() if args.clip_classes else None)
+    clips = Clipping(args.clips, args.clip_on or TRIGGERS[0], args.keep_clips, classes)
     clips.check()
     if kind == "images":
         raise InputError("--clips cuts clips out of a video, stream or camera; the source is separate images")

@@ -158,7 +158,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     def detect_batch(images):
         return detector.detect(images, args.thresh, args.nms, **options)
 
-    outcome = detect_into_folder(kind, items, detect_batch, _outputs(args), names, output=args.output, stages=stages,
+    outcome = detect_into_folder(kind, items, detect_batch, _outputs(args, names), names, output=args.output, stages=stages,
                                  viewer=live, ready=lambda: _wait_for_viewers(args, live), batch=args.batch,
                                  sequence=model.sequence, channels=model.channels, live=camera, in_flight=in_flight,
                                  vid_stride=args.vid_stride)
@@ -208,7 +208,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     def detect_batch(frames):
         return model.detect(frames, args.thresh, args.nms, **options)
 
-    outcome = detect_into_folders(items, detect_batch, _outputs(args), names, output=args.output, stages=stages,
+    outcome = detect_into_folders(items, detect_batch, _outputs(args, names), names, output=args.output, stages=stages,
                                   viewer=live, ready=lambda: _wait_for_viewers(args, live), batch=args.batch,
                                   live=camera, vid_stride=args.vid_stride)
     _print_outcome(outcome)
@@ -228,12 +228,13 @@ def _print_outcome(outcome: FolderOutcome) -> None:
         print(line, file=sys.stderr, flush=True)
 
 
-def _outputs(args) -> Outputs:
-    """The outputs the flags ask for (media.outputs builds their sinks)."""
+def _outputs(args, names: list[str] | None = None) -> Outputs:
+    """The outputs the flags ask for (media.outputs builds their sinks); *names*, the model's class names, once it is
+    loaded (--clip-classes)."""
     return Outputs(annotated=not args.no_save, codec=args.codec, json=args.save_json, yolo_labels=args.save_txt,
                    ext_output=args.ext_output, darknet_labels=args.save_labels, frames_every=args.save_frames,
                    crops=args.save_crops, crop_pad=args.crop_pad or 0.0, mot=args.save_mot, show=args.show,
-                   segments=segmenting(args), clips=clipping(args), notify=args.notify)
+                   segments=segmenting(args), clips=clipping(args, names=names), notify=args.notify)
 
 
 STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
@@ -247,7 +248,7 @@ def _run_detect_on_ray(args) -> int:
                    (f"--vid-stride {args.vid_stride}", args.vid_stride != 1), ("--segment", args.segment is not None),
                    ("--keep-segments", args.keep_segments is not None),
                    ("--clips", args.clips is not None), ("--clip-on", args.clip_on is not None),
-                   ("--keep-clips", args.keep_clips is not None), ("--notify", args.notify is not None),
+                   ("--keep-clips", args.keep_clips is not None), ("--clip-classes", args.clip_classes is not None), ("--notify", args.notify is not None),
                    (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):
         if given:

@@ -57,11 +57,14 @@ class Clipping:
             with a crossing, entry, exit or dwelling of the run's lines and zones).
         keep (int or None): keep only this many clips, the newest, deleting the oldest as each new one is finished
             (an earlier run's into the same folder among them: the index lists them); None: keep every one.
+        classes (tuple of int or None): with "detections": only detections of these class ids begin a clip or keep it
+            going (the others are drawn, as every output has them); None: any detection.
     """
 
     seconds: float
     on: str = "detections"
     keep: int | None = None
+    classes: tuple[int, ...] | None = None
 
     def check(self) -> None:
         """Raises InputError for values that cannot be meant."""
@@ -72,6 +75,9 @@ class Clipping:
             raise InputError(f"--keep-clips {self.keep}: give how many clips to keep, 1 or more")
         if self.on not in TRIGGERS:
             raise InputError(f"--clip-on {self.on}: expected one of {', '.join(TRIGGERS)}")
+        if self.classes is not None and self.on != "detections":
+            raise InputError("--clip-classes chooses the detections that begin a clip; with --clip-on events, "
+                             "crossings do (--classes chooses what is tracked)")
 
 
 class _Frame(NamedTuple):
@@ -148,12 +154,16 @@ class ClipsSink:
         self._writer = BackgroundWriter(self._recorder)
 
     def _triggers(self, result: Result) -> list[str]:
-        """What in this frame sets a clip off (or keeps one going): its detections' class names, or its events'
-        line and zone names with their direction."""
+        """What in this frame sets a clip off (or keeps one going): its detections' class names (of the classes
+        asked for), or its events' line and zone names with their direction."""
         if self.clipping.on == "events":
             found = result.events if isinstance(result, TrackedResult) else ()
             return [f"{event.counter} {event.direction}" for event in found]
-        return result.detections.labels
+        found = result.detections
+        if self.clipping.classes is None:
+            return found.labels
+        return [label for label, class_id in zip(found.labels, found.class_ids.tolist())
+                if class_id in self.clipping.classes]
 
     def _end(self, writer: BackgroundWriter | None = None) -> None:
         why, self._why, self._last_trigger = self._why, {}, None
