@@ -234,9 +234,16 @@ def test_source_figures() -> None:
     now[0] += 1.0
     assert status.dropped() == 1
     figures = status.snapshot()
+    (drop,) = figures.pop("recent")  # what happened lately: the drop, dated
     assert figures == {"source": "rtsp://***@cam/1", "state": "reconnecting", "fps": 1.8, "last_frame_age_s": 1.0,
                        "lag_s": 3.9, "frames": 10, "drops": 1, "dropped_frames": 0, "detections": {"person": 20, "car": 10}}
+    assert {key: drop[key] for key in ("type", "state", "drops")} == {"type": "source", "state": "reconnecting",
+                                                                      "drops": 1}
+    now[0] += 2.5
     status.connected()
+    back, again = status.snapshot()["recent"]  # newest first
+    assert (back["state"], back["drops"], back["down_s"]) == ("connected", 1, 2.5) and again == drop
+    assert back["utc"] >= drop["utc"]
     status.finish()
     assert status.state == "ended"
 

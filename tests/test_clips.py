@@ -12,6 +12,8 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -186,6 +188,50 @@ def test_clips_on_events_hold_the_seconds_around_each_crossing(crossing: Path, e
             why[key] = why.get(key, 0) + 1
         assert clip["events"] == why
         assert frame_count(out / clip["file"]) == clip["frames"] == last - first + 1
+
+
+@pytest.mark.timeout(300)
+def test_the_page_lists_the_clips_with_a_link_that_plays_each(video, tmp_path: Path) -> None:
+    """--serve with --clips: once the video has ended, headless Chromium shows both clips in the page's `recent` table,
+    newest first, each with a link; /health lists them as clips.jsonl does, and each link sends the clip's file, byte
+    for byte; a name /health does not list (another file of the folder, a path out of it) is a 404."""
+    from tests.chromium import Chromium, wait_for
+    from tests.test_live import LiveRun
+
+    path, _ = video
+    out = tmp_path / "out"
+    run = LiveRun(str(path), *_model_args(), "--clips", "1", "--serve", "0", "--keep-serving", "--no-save", "--output",
+                  str(out))
+    try:
+        base = run.url("live view")
+        with Chromium(tmp_path / "chromium") as browser:
+            browser.goto(base)
+            rows = browser.evaluate(wait_for(
+                "document.getElementById('state').className === 'finished' && "
+                "document.querySelectorAll('#recent tbody tr[data-type=clip]').length === 2",
+                "[...document.querySelectorAll('#recent tbody tr')].map(tr => [tr.children[2].textContent, "
+                "tr.querySelector('a').getAttribute('href')])"))
+        with urllib.request.urlopen(base + "health", timeout=60) as reply:
+            (source,) = json.loads(reply.read())["sources"]
+        sent = {}
+        for _, href in rows:
+            with urllib.request.urlopen(base + href.lstrip("/"), timeout=60) as reply:
+                sent[href] = (reply.headers["Content-Type"], reply.read())
+        refused = []
+        for name in ("clips.jsonl", "..%2Fclips.jsonl", "walk_21.mp4"):
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(f"{base}clips/0/{name}", timeout=60)
+            refused.append(answer.value.code)
+    finally:
+        code = run.finish(interrupt=True)
+    assert code in (0, 130), "".join(run.seen)
+    index = _lines(out / "clips.jsonl")
+    assert source["recent"] == [{"type": "clip", **clip} for clip in reversed(index)]
+    assert [text.split(":")[0] for text, _ in rows] == ["clip, 2.4 s", "clip, 2.9 s"]
+    assert [href for _, href in rows] == ["/clips/0/walk_70.mp4", "/clips/0/walk_20.mp4"]
+    for href, (content_type, body) in sent.items():
+        assert content_type == "video/mp4" and body == (out / "clips" / href.rsplit("/", 1)[1]).read_bytes()
+    assert refused == [404, 404, 404]
 
 
 @pytest.fixture

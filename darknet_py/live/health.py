@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from ..media.source_status import CONNECTED, ENDED, RECONNECTING, SourceStatus
@@ -46,6 +47,11 @@ class SourceBoard:
     def sources(self) -> list[SourceStatus]:
         with self._lock:
             return list(self._sources)
+
+    def clip_file(self, index: int, name: str) -> Path | None:
+        """The file of source *index*'s recent clip *name* (SourceStatus.clip_file); None: no such source or clip."""
+        sources = self.sources()
+        return sources[index].clip_file(name) if 0 <= index < len(sources) else None
 
     def health(self) -> bytes:
         """`/health`'s body: `{"sources": [SourceStatus.snapshot(), ...]}`."""

@@ -3,21 +3,24 @@ newest frame whenever it is ready for one, so a viewer's pace never reaches the 
 
 Routes: `--serve` holds the page at `/`, `/mjpeg`, `/json` (server-sent events), `/status`, and each source's
 figures at `/health` (JSON) and `/metrics` (Prometheus; see health.py); with several sources, source N's streams at
-`/mjpeg/N` and `/json/N` (`/mjpeg` and `/json`: the first source's);
+`/mjpeg/N` and `/json/N` (`/mjpeg` and `/json`: the first source's); source N's recent clips (`--clips`, as /health
+lists them) at `/clips/N/NAME`;
 `--mjpeg-port` / `--json-port` serve darknet's stream at every path, as darknet does.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import select
+import shutil
 import socket
 import threading
 from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Callable
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..core.errors import InputError
 from .feed import LiveFeed
@@ -47,6 +50,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.stream(MJPEG if per_source["kind"] == "mjpeg" else EVENTS, feed)
             return
+        clip = CLIP_FILE.fullmatch(path) if self.server.kind == "serve" else None
+        if clip is not None:  # /clips/N/NAME: a recent clip of source N, as /health lists it (the page links there)
+            self.clip(int(clip["index"]), unquote(clip["name"]))
+            return
         if action is None:
             self.send_error(404, "not here: the page is at /, the streams at /mjpeg and /json")
             return
@@ -74,6 +81,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def metrics(self) -> None:
         self._send_body(METRICS_TYPE, self.server.board.metrics())
+
+    def clip(self, index: int, name: str) -> None:
+        """Send a recent clip's file (only a file /health lists: never another path)."""
+        path = self.server.board.clip_file(index, name)
+        if path is None:
+            self.send_error(404, f"no recent clip {name!r} of source {index} (the page links to those /health lists)")
+            return
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            self.send_response(200)
+            self.send_header("Content-Type", CLIP_TYPES.get(path.suffix.lower(), "application/octet-stream"))
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            try:
+                shutil.copyfileobj(handle, self.wfile, CLIP_CHUNK)
+            except OSError:  # the viewer left
+                self.close_connection = True
 
     def stream(self, form: StreamFormat, feed: LiveFeed | None = None) -> None:
         self.connection.settimeout(SEND_TIMEOUT)
@@ -105,6 +129,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 SOURCE_STREAM = re.compile(r"/(?P<kind>mjpeg|json)/(?P<index>\d+)")
+CLIP_FILE = re.compile(r"/clips/(?P<index>\d+)/(?P<name>[^/]+)")
+CLIP_TYPES = {".mp4": "video/mp4", ".avi": "video/x-msvideo"}
+CLIP_CHUNK = 1 << 20
 ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {  # server kind → path → action; "*": every path
     "serve": {"/": _Handler.page, "/index.html": _Handler.page, "/status": _Handler.status,
               "/health": _Handler.health, "/metrics": _Handler.metrics,

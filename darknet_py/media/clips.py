@@ -96,15 +96,12 @@ class ClipsSink:
         out (str or PathLike): the run's folder: the clips go in its `clips/`, their index is its `clips.jsonl`.
         clipping (Clipping): the lead-in and tail, and what sets a clip off.
         codec (str or None): "h264", "mp4v" or "mjpg" (an `.avi`); None: H.264 where PyAV is installed (video_writer).
-        on_clip (callable or None): called with each clip's index line (a dict) and its file as the clip is listed, in
-            the clip thread (`--notify`: NotifySink.clip).
     """
 
-    def __init__(self, out: str | os.PathLike[str], clipping: Clipping, codec: str | None = None,
-                 on_clip: ClipListener | None = None) -> None:
+    def __init__(self, out: str | os.PathLike[str], clipping: Clipping, codec: str | None = None) -> None:
         clipping.check()
         self.out = Path(out)
-        self.on_clip = on_clip
+        self._listeners: list[ClipListener] = []
         self.clipping = clipping
         self.codec = codec
         self.clips = 0  # clips begun
@@ -112,6 +109,11 @@ class ClipsSink:
         self._recorder: _ClipRecorder | None = None
         self._last_trigger: float | None = None  # the time of the open clip's last trigger; None: no clip open
         self._why: dict[str, int] = {}  # the open clip's triggers: class or event name → how many
+
+    def on_clip(self, listener: ClipListener) -> None:
+        """Call *listener* with each clip's index line (a dict) and its file as the clip is listed, in the clip thread
+        (`--notify`: NotifySink.clip; the live view's source figures: SourceStatus.clip). Before the run."""
+        self._listeners.append(listener)
 
     def write(self, result: Result) -> None:
         if self._writer is None:
@@ -150,7 +152,7 @@ class ClipsSink:
         suffix = CODECS[self.codec].suffix if self.codec else ".mp4"
         self._recorder = _ClipRecorder(self.out, self.clipping, result.fps or DEFAULT_FPS,
                                        self.codec or default_codec(suffix, size), suffix, live=continues(result),
-                                       on_clip=self.on_clip)
+                                       listeners=self._listeners)
         self._writer = BackgroundWriter(self._recorder)
 
     def _triggers(self, result: Result) -> list[str]:
@@ -184,8 +186,8 @@ class _ClipRecorder:
     """
 
     def __init__(self, out: Path, clipping: Clipping, fps: float, codec: str, suffix: str, live: bool,
-                 on_clip: ClipListener | None = None) -> None:
-        self.out, self.seconds, self.keep, self.on_clip = out, clipping.seconds, clipping.keep, on_clip
+                 listeners: list[ClipListener]) -> None:
+        self.out, self.seconds, self.keep, self.listeners = out, clipping.seconds, clipping.keep, listeners
         self.fps, self.codec, self.suffix, self.live = fps, codec, suffix, live
         # a camera's clips go on from an earlier run's (named by date, never written over); a file's rerun replaces
         self.index = LinesFile(out / CLIPS_JSONL, replace=not live)
@@ -255,8 +257,8 @@ class _ClipRecorder:
         line[on] = why
         self.index.append([json.dumps(line)])
         self.finished += 1
-        if self.on_clip is not None:
-            self.on_clip(line, Path(clip.path))
+        for listener in self.listeners:
+            listener(line, Path(clip.path))
         if self.keep is not None:
             path = Path(clip.path)
             self._kept = deque(kept for kept in self._kept if kept != path)  # a file's rerun: the same name again

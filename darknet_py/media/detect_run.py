@@ -18,6 +18,7 @@ from typing import Callable, ContextManager, Protocol, Sequence
 
 from ..core import interrupt
 from ..pipeline.tracking import counts_text
+from .clips import ClipsSink
 from .live_reader import LiveSourceOptions
 from .many_sources import run_many
 from .notify import NotifySink
@@ -110,7 +111,7 @@ def detect_into_folder(kind: str, items: SourceItems, detect_batch: DetectBatch,
         if viewer is not None and status is not None:
             viewer.watch(status)
         if status is not None:
-            watch_connection(sinks, status)
+            connect_status(sinks, status)
         if ready is not None:
             ready()
         report = run_source(kind, items, detect_batch, sinks, batch, sequence=sequence, stages=stages,
@@ -162,7 +163,7 @@ def detect_into_folders(items: Sequence[str | int], detect_batch: DetectBatch, o
                          + ([viewer.source(index)] if viewer else []))
             if viewer is not None:
                 viewer.watch(status)
-            watch_connection(sinks[-1], status)
+            connect_status(sinks[-1], status)
         if ready is not None:
             ready()
         videos = run_many(items, detect_batch, sinks, batch, stages=stages, live=live, statuses=statuses,
@@ -185,8 +186,11 @@ def counts_lines(stages: Sequence[Stage]) -> list[str]:
     return [counts_text(stage.counts) for stage in stages if isinstance(stage, TrackingStage) and stage.shapes]
 
 
-def watch_connection(sinks: Sequence[Sink], status: SourceStatus) -> None:
-    """The sinks that tell others when a source's connection drops and comes back (--notify) follow its *status*."""
+def connect_status(sinks: Sequence[Sink], status: SourceStatus) -> None:
+    """A source's *status* (/health) and its sinks, linked both ways: --notify posts the drops and returns of the
+    connection the status follows, and each clip a ClipsSink lists joins the status' recent happenings."""
     for sink in sinks:
         if isinstance(sink, NotifySink):
             sink.watch(status)
+        elif isinstance(sink, ClipsSink):
+            sink.on_clip(status.clip)

@@ -158,7 +158,9 @@ class Outputs:
         notify = NotifySink(Notifier(self.notify), source or output_stem(items)) if self.notify is not None else None
         sinks: list[Sink] = []
         if self.clips is not None:
-            sinks.append(ClipsSink(out, self.clips, self.codec, on_clip=notify.clip if notify else None))
+            sinks.append(ClipsSink(out, self.clips, self.codec))
+            if notify is not None:
+                sinks[-1].on_clip(notify.clip)
         if notify is not None:
             sinks.append(notify)  # after the clips: the last clip, finished on finish(), is posted before it closes
         return sinks

@@ -11,14 +11,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
+from pathlib import Path
 from typing import Callable
 
 from ..core.credentials import hide_credentials
+from ..core.dates import utc_text
 from .sinks import Result
 from .tracking_sinks import TrackedResult
 
 CONNECTED, RECONNECTING, ENDED = "connected", "reconnecting", "ended"
 FPS_WINDOW_S = 5.0  # the frame rate is measured over the last few seconds: a stall shows at once
+RECENT = 20  # happenings (counting events, clips, drops and returns) that /health lists, the newest
 
 
 class SourceStatus:
@@ -39,13 +42,15 @@ class SourceStatus:
         self._dropped_frames: Callable[[], int] = lambda: 0
         self._last_frame: float | None = None
         self._lag: float | None = None
-        self._recent: deque[float] = deque()
+        self._frame_times: deque[float] = deque()
         self._started = clock()
         self._classes: Counter[str] = Counter()
         self._counts: dict | None = None  # a tracking stage's line and zone counts (--track --line/--zone)
         self._inside: dict = {}
         self._lost_at: float | None = None  # when the connection dropped, while reconnecting
         self._listeners: list[Callable[[dict], None]] = []
+        self._recent: deque[dict] = deque(maxlen=RECENT)
+        self._clip_files: dict[str, Path] = {}  # the recent clips' files by name: the only files the page links to
 
     def on_change(self, listener: Callable[[dict], None]) -> None:
         """Call *listener* as the connection drops (`{"state": "reconnecting", "drops": N}`) and comes back
@@ -63,6 +68,7 @@ class SourceStatus:
             self._drops += 1
             self._state, self._lost_at = RECONNECTING, self._clock()
             change = {"state": RECONNECTING, "drops": self._drops}
+            self._recent.append({"type": "source", **change, "utc": utc_text(time.time())})
         self._tell(change)
         return change["drops"]
 
@@ -73,8 +79,24 @@ class SourceStatus:
             change = {"state": CONNECTED, "drops": self._drops,
                       "down_s": round(self._clock() - self._lost_at, 3) if back else 0.0}
             self._state, self._lost_at = CONNECTED, None
+            if back:
+                self._recent.append({"type": "source", **change, "utc": utc_text(time.time())})
         if back:
             self._tell(change)
+
+    def clip(self, line: dict, path: Path) -> None:
+        """A clip of this source is finished and listed (ClipsSink's listener; its clips.jsonl *line*, its file)."""
+        with self._lock:
+            self._recent.append({"type": "clip", **line})
+            self._clip_files[Path(line["file"]).name] = path
+            shown = {Path(happening["file"]).name for happening in self._recent if happening["type"] == "clip"}
+            self._clip_files = {name: file for name, file in self._clip_files.items() if name in shown}
+
+    def clip_file(self, name: str) -> Path | None:
+        """The file of the recent clip named *name* (as /health lists it), if it is still on disk; else None."""
+        with self._lock:
+            path = self._clip_files.get(name)
+        return path if path is not None and path.is_file() else None
 
     def _tell(self, change: dict) -> None:
         for listener in self._listeners:  # outside the lock: a listener may take its time, never the viewers'
@@ -94,10 +116,12 @@ class SourceStatus:
                 # at least 0 by construction (live_reader dates a frame no later than its arrival); the floor only
                 # keeps a caller's own clock (tests) from reporting a negative lag
                 self._lag = max(now - result.captured, 0.0)
-            self._recent.append(now)
+            self._frame_times.append(now)
             self._classes.update(result.detections.labels)
             if isinstance(result, TrackedResult) and (result.counts.get("lines") or result.counts.get("zones")):
                 self._counts, self._inside = result.counts, result.inside  # fresh dicts each frame: kept as they are
+                date = {"utc": result.utc} if result.wall_time is not None else {}
+                self._recent.extend({"type": "event", **event.to_dict(), **date} for event in result.events)
 
     def finish(self) -> None:
         self.ended()
@@ -118,17 +142,20 @@ class SourceStatus:
             frame detected, by the stream's clock; None before the first frame and for files), `frames` (detected),
             `drops` (connections lost), `dropped_frames` (frames skipped for newer ones: latest-frame mode),
             `detections` ({class name: count}); with lines or zones counted (--track --line/--zone), also `counts`
-            (counts.json's object so far) and `inside` ({zone: {class name: tracks inside now}}).
+            (counts.json's object so far) and `inside` ({zone: {class name: tracks inside now}}); once anything has
+            happened, `recent`: the last RECENT counting events (events.jsonl's lines), clips (clips.jsonl's) and
+            drops and returns of the connection (--notify's source messages), newest first, each with its `type`.
         """
         now = self._clock()
         with self._lock:
-            while self._recent and self._recent[0] < now - FPS_WINDOW_S:
-                self._recent.popleft()
+            while self._frame_times and self._frame_times[0] < now - FPS_WINDOW_S:
+                self._frame_times.popleft()
             window = min(FPS_WINDOW_S, now - self._started)
             return {"source": self.source, "state": self._state,
-                    "fps": round(len(self._recent) / window, 3) if window > 0 else 0.0,
+                    "fps": round(len(self._frame_times) / window, 3) if window > 0 else 0.0,
                     "last_frame_age_s": None if self._last_frame is None else round(now - self._last_frame, 3),
                     "lag_s": None if self._lag is None else round(self._lag, 3),
                     "frames": self._frames, "drops": self._drops, "dropped_frames": int(self._dropped_frames()),
                     "detections": dict(self._classes),
-                    **({} if self._counts is None else {"counts": self._counts, "inside": self._inside})}
+                    **({} if self._counts is None else {"counts": self._counts, "inside": self._inside}),
+                    **({"recent": list(reversed(self._recent))} if self._recent else {})}
