@@ -21,17 +21,16 @@ import base64
 import collections
 import json
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from ..core import events
 from ..core.credentials import hide_credentials
-from ..core.dates import utc_text
 from ..core.errors import DarknetWarning, InputError
 from ..core.version import __version__
 from .sinks import Result
@@ -49,6 +48,13 @@ def check_notify_url(url: str) -> None:
     scheme, _, rest = url.partition("://")
     if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
         raise InputError(f"--notify {hide_credentials(url)}: give an http:// or https:// URL to POST to")
+
+
+class _Failure(NamedTuple):
+    """A message the receiver did not take: why (for the warning and the last lines), and whether to send it again."""
+
+    reason: str
+    retry: bool
 
 
 @dataclass
@@ -119,35 +125,34 @@ class Notifier:
                 if not self._waiting:
                     return
                 body = self._waiting[0]
-            error = self._send(body)
+            failure = self._send(body)
             with self._changed:
-                if error is None or error.startswith("refused"):
-                    if self._waiting and self._waiting[0] is body:
+                if failure is None or not failure.retry:
+                    if self._waiting and self._waiting[0] is body:  # not cleared by close() meanwhile
                         self._waiting.popleft()
-                    if error is None:
+                    if failure is None:
                         self.report.delivered += 1
                         self._failing, wait = False, FIRST_WAIT_S
                         events.emit(f"notify-delivered {self.report.delivered}")
                     else:
                         self.report.refused += 1
-                        self.report.last_error = error
-                        self._warn(f"the receiver {error}: that message is dropped")
+                        self.report.last_error = failure.reason
+                        self._warn(f"the receiver {failure.reason}: that message is dropped")
                     continue
-                self.report.last_error = error
+                self.report.last_error = failure.reason
                 self._failed_tries += 1
                 events.emit(f"notify-failed {self._failed_tries}")
                 if self._closing:
                     return  # the run has ended: what is waiting is counted undelivered (close), not tried in a loop
                 if not self._failing:
                     self._failing = True
-                    self._warn(f"{error}; trying again, messages kept in order (up to {self._limit})")
-                # the wait is cut short by the end of the run, whose drain then tries once more
-                if self._changed.wait_for(lambda: self._closing, timeout=wait):
-                    wait = FIRST_WAIT_S
+                    self._warn(f"{failure.reason}; trying again, messages kept in order (up to {self._limit})")
+                # the end of the run cuts the wait short: its drain tries once more at once
+                self._changed.wait_for(lambda: self._closing, timeout=wait)
                 wait = min(wait * 2, LONGEST_WAIT_S)
 
-    def _send(self, body: bytes) -> str | None:
-        """POST one message: None when the receiver took it (2xx), else why not ("refused …" for a 4xx)."""
+    def _send(self, body: bytes) -> _Failure | None:
+        """POST one message: None when the receiver took it (2xx), else why not and whether to try again."""
         request = urllib.request.Request(self._target, data=body, method="POST", headers=self._headers)
         try:
             with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:
@@ -155,10 +160,12 @@ class Notifier:
             return None
         except urllib.error.HTTPError as exc:
             answer = f"{exc.code} {exc.reason}"
-            return f"refused it with {answer}" if 400 <= exc.code < 500 else f"answered {answer}"
+            if 400 <= exc.code < 500:  # the receiver refuses this message: sending it again gets the same answer
+                return _Failure(f"refused it with {answer}", retry=False)
+            return _Failure(f"answered {answer}", retry=True)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            return f"cannot be reached: {reason}"
+            return _Failure(f"cannot be reached: {reason}", retry=True)
 
     def _warn(self, text: str) -> None:
         warnings.warn(f"--notify {hide_credentials(self.url)}: {text}", DarknetWarning, stacklevel=2)
@@ -202,7 +209,7 @@ class NotifySink:
         status.on_change(self._source_changed)
 
     def _source_changed(self, change: dict) -> None:
-        self.notifier.post({"type": "source", "source": self.source, **change, "utc": utc_text(time.time())})
+        self.notifier.post({"type": "source", "source": self.source, **change})
 
     def clip(self, line: dict, path: Path) -> None:
         """A clip finished and listed (its clips.jsonl *line*, its file at *path*). Called from the clip thread."""

@@ -53,8 +53,9 @@ class SourceStatus:
         self._clip_files: dict[str, Path] = {}  # the recent clips' files by name: the only files the page links to
 
     def on_change(self, listener: Callable[[dict], None]) -> None:
-        """Call *listener* as the connection drops (`{"state": "reconnecting", "drops": N}`) and comes back
-        (`{"state": "connected", "drops": N, "down_s": seconds it was away}`), in the reader's thread (--notify)."""
+        """Call *listener* as the connection drops (`{"state": "reconnecting", "drops": N, "utc": date}`) and comes
+        back (`{"state": "connected", "drops": N, "down_s": seconds it was away, "utc": date}`), in the reader's thread
+        (--notify)."""
         self._listeners.append(listener)
 
     # -- the reader's side ---------------------------------------------------------------------------
@@ -67,8 +68,8 @@ class SourceStatus:
         with self._lock:
             self._drops += 1
             self._state, self._lost_at = RECONNECTING, self._clock()
-            change = {"state": RECONNECTING, "drops": self._drops}
-            self._recent.append({"type": "source", **change, "utc": utc_text(time.time())})
+            change = {"state": RECONNECTING, "drops": self._drops, "utc": utc_text(time.time())}
+            self._recent.append({"type": "source", **change})
         self._tell(change)
         return change["drops"]
 
@@ -77,10 +78,10 @@ class SourceStatus:
         with self._lock:
             back = self._state == RECONNECTING and self._lost_at is not None
             change = {"state": CONNECTED, "drops": self._drops,
-                      "down_s": round(self._clock() - self._lost_at, 3) if back else 0.0}
+                      "down_s": round(self._clock() - self._lost_at, 3) if back else 0.0, "utc": utc_text(time.time())}
             self._state, self._lost_at = CONNECTED, None
             if back:
-                self._recent.append({"type": "source", **change, "utc": utc_text(time.time())})
+                self._recent.append({"type": "source", **change})
         if back:
             self._tell(change)
 
