@@ -1,5 +1,5 @@
-"""detect's --clips, --clip-on, --keep-clips and --notify: the flags and their checks before the model loads (the clips
-are media.clips', the messages media.notify's)."""
+"""detect's --clips, --clip-on, --clip-classes, --keep-clips and --notify: the flags and their checks before the model
+loads (the clips are media.clips', the messages media.notify's)."""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +12,7 @@ from ..media.notify import check_notify_url
 
 
 def add_clip_args(p: argparse.ArgumentParser) -> None:
-    """--clips SECONDS, --clip-on, --keep-clips and --notify URL, in their own help group."""
+    """--clips SECONDS, --clip-on, --clip-classes, --keep-clips and --notify URL, in their own help group."""
     group = p.add_argument_group("clips and notifications (videos, streams, cameras)")
     group.add_argument("--clips", type=float, metavar="SECONDS",
                        help=f"a short annotated video of each moment something is detected: from SECONDS before the "
@@ -53,8 +53,8 @@ def check_notify(args, live: bool) -> None:
 
 
 def clipping(args, kind: str = "video", names: Sequence[str] | None = None) -> Clipping | None:
-    """--clips, --clip-on and --keep-clips, checked (InputError for values that mean nothing, clips of images, events without a
-    line or zone to count); None: no clips.
+    """--clips, --clip-on, --clip-classes and --keep-clips, checked (InputError for values that mean nothing, clips of
+    images, events without a line or zone to count, a class the model does not have); None: no clips.
 
     Args:
         args: detect's parsed flags.

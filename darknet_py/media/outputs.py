@@ -72,10 +72,10 @@ class Outputs:
         show (bool): --show: a window (needs a display).
         segments (Segmenting or None): --segment, --keep-segments: a camera's or stream's annotated video as a file
             per segment of its time (media.recording); None: one file.
-        clips (Clipping or None): --clips, --clip-on: a video's, stream's or camera's clips of the moments something
-            is detected, or a line or zone counts (media.clips); None: none.
-        notify (str or None): --notify URL: each counting event and each clip POSTed there as JSON (media.notify);
-            None: none.
+        clips (Clipping or None): --clips, --clip-on, --clip-classes, --keep-clips: a video's, stream's or camera's
+            clips of the moments something is detected, or a line or zone counts (media.clips); None: none.
+        notify (str or None): --notify URL: each counting event, each clip and each drop and return of a live source's
+            connection POSTed there as JSON (media.notify); None: none.
     """
 
     annotated: bool = True
