@@ -159,7 +159,8 @@ def test_a_camera_that_drops_for_ten_seconds_is_reconnected_and_nothing_is_lost(
 def test_a_killed_camera_run_keeps_its_recording_but_the_last_seconds(camera: RtspCamera, tmp_path: Path) -> None:
     """SIGKILL (no handler runs: out of memory, `kill -9`) after 150 frames of a camera were detected and encoded:
     the annotated video, written in place as a fragmented MP4, plays its frames up to the last keyframe (2 s at
-    most are lost: at 25 frames/s, frame 100's), with the camera's size and rate; and it was no temporary file."""
+    most are lost: at 25 frames/s, frame 100's), with the camera's size, each frame at its time on the camera's clock;
+    and it was no temporary file."""
     out = tmp_path / "out"
     kill_at([sys.executable, "-m", "darknet_py.cli", "detect", camera.url, *_model_args(), "--size", "160", "--output",
              str(out)], "frames-detected 150", "frames-encoded 150")  # encoded, the detection loop held at 150
@@ -167,12 +168,16 @@ def test_a_killed_camera_run_keeps_its_recording_but_the_last_seconds(camera: Rt
     import cv2
 
     capture = cv2.VideoCapture(str(out / "cam.mp4"))
-    frames = 0
+    shown = []  # each frame's time in the video, ms
     while capture.read()[0]:
-        frames += 1
-    assert frames >= 100 and (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == \
-        (320, 180) and capture.get(cv2.CAP_PROP_FPS) == 25
+        shown.append(capture.get(cv2.CAP_PROP_POS_MSEC))
+    assert len(shown) >= 100 and (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == \
+        (320, 180)
     capture.release()
+    # on the camera's clock: after the first frame (whose time is its arrival), frames a whole number of the camera's
+    # 40 ms apart — the frames skipped for newer ones take their time
+    steps = np.diff(shown[1:])
+    assert shown == sorted(set(shown)) and np.all(np.abs(steps - 40 * np.round(steps / 40)) <= 1.0), shown
 
 
 def test_reconnect_n_gives_up_with_exit_1_and_the_outputs_finished(camera: RtspCamera, tmp_path: Path) -> None:

@@ -70,19 +70,24 @@ def _check_index(index: list[dict], records: list[dict]) -> None:
     assert abs(start - datetime.now(timezone.utc)) < timedelta(seconds=WAIT)
 
 
-def _frames_of(index: list[dict], records: list[dict], k: int) -> int:
+def _records_of(index: list[dict], records: list[dict], k: int) -> list[dict]:
     """The records of segment k: from its first frame up to the next segment's."""
     end = index[k + 1]["first_frame"] if k + 1 < len(index) else float("inf")
-    return sum(index[k]["first_frame"] <= record["frame"] < end for record in records)
+    return [record for record in records if index[k]["first_frame"] <= record["frame"] < end]
 
 
-def _video(path: Path) -> tuple[int, tuple[float, float], float]:
-    """Frames decoded from the start (the segment plays on its own), size, rate."""
+def _check_video(path: Path, records: list[dict]) -> None:
+    """A segment (decoded by OpenCV's FFmpeg from its start: it plays on its own) holds exactly its records' frames at
+    the camera's size, each shown at its record's time since the segment's first, to the millisecond."""
     capture = cv2.VideoCapture(str(path))
-    size = capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)
-    fps = capture.get(cv2.CAP_PROP_FPS)
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (320, 180)
+    shown = []
+    while capture.read()[0]:
+        shown.append(capture.get(cv2.CAP_PROP_POS_MSEC))
     capture.release()
-    return frame_count(path), size, fps
+    assert len(shown) == len(records) == frame_count(path)
+    expected = [(record["time"] - records[0]["time"]) * 1000 for record in records]
+    assert np.abs(np.array(shown) - expected).max() <= 1.0, list(zip(shown, expected))
 
 
 def _run(camera: RtspCamera, out: Path, segments_begun: int, *flags: str) -> None:
@@ -106,7 +111,7 @@ def test_a_camera_recorded_in_segments_keeps_the_newest_each_a_whole_video_of_it
     """--segment 2 --keep-segments 2 (every frame detected: --keep-all-frames), stopped with Ctrl-C once the 4th
     segment has begun: the index lists 4 (or, by the time the stop lands, more) segments; only the newest 2 are on
     disk, the older deleted; each kept file plays from its first frame and holds exactly its records' frames, at the
-    camera's size and rate, and a whole segment is 2 s of the 25 fps camera: 50 frames."""
+    camera's size, each at its record's time, and a whole segment is 2 s of the 25 fps camera: 50 frames."""
     out = tmp_path / "out"
     _run(camera, out, 4, "--keep-segments", "2", "--keep-all-frames")
     index, records = _index(out), _records(out)
@@ -115,15 +120,15 @@ def test_a_camera_recorded_in_segments_keeps_the_newest_each_a_whole_video_of_it
     kept = [segment["file"] for segment in index[-2:]]
     assert sorted(path.name for path in out.iterdir()) == sorted(["cam.segments.jsonl", "detections.jsonl", *kept])
     for k in (len(index) - 2, len(index) - 1):
-        assert _video(out / index[k]["file"]) == (_frames_of(index, records, k), (320, 180), 25)
-    assert _frames_of(index, records, len(index) - 2) == SECONDS * 25  # by the stream's clock: every frame is 40 ms
+        _check_video(out / index[k]["file"], _records_of(index, records, k))
+    assert len(_records_of(index, records, len(index) - 2)) == SECONDS * 25  # the stream's clock: every frame 40 ms
 
 
 @pytest.mark.timeout(int(WAIT))
 def test_a_killed_segmented_recording_keeps_its_finished_segments_whole(camera: RtspCamera, tmp_path: Path) -> None:
     """SIGKILL (no handler runs) just as the 3rd segment has begun: the first two are finished videos holding every
-    frame their index lines say; nothing else is there but the 3rd (in place, no temporary file; its file appears with
-    its first frame encoded)."""
+    frame their index lines say, each at its record's time (newest-frame mode: the frames skipped take their time);
+    nothing else is there but the 3rd (in place, no temporary file; its file appears with its first frame encoded)."""
     out = tmp_path / "out"
     kill_at(_detect(camera, out), "segment-begun 3")
     index, records = _index(out), _records(out)
@@ -133,7 +138,7 @@ def test_a_killed_segmented_recording_keeps_its_finished_segments_whole(camera: 
     assert {"cam.segments.jsonl", "detections.jsonl", index[0]["file"], index[1]["file"]} <= files
     assert files <= {"cam.segments.jsonl", "detections.jsonl", *(segment["file"] for segment in index)}
     for k in (0, 1):
-        assert _video(out / index[k]["file"]) == (_frames_of(index, records, k), (320, 180), 25)
+        _check_video(out / index[k]["file"], _records_of(index, records, k))
 
 
 @pytest.mark.timeout(int(WAIT))
@@ -164,6 +169,34 @@ def test_a_camera_run_again_into_its_folder_goes_on_from_the_last_run(camera: Rt
     listed = (out / "frames.txt").read_text()
     assert listed.startswith(first_list) and len(listed.splitlines()) == len(list((out / "frames").glob("*.jpg")))
     assert all(Path(line).is_file() for line in listed.splitlines())
+
+
+@pytest.mark.timeout(int(WAIT))
+def test_a_cameras_recording_plays_in_the_cameras_time(camera: RtspCamera, tmp_path: Path) -> None:
+    """The default newest-frame mode at the network's own size (frames the model cannot keep up with are skipped):
+    each frame of the one-file recording shows (OpenCV's FFmpeg) at its record's time since the first, to the
+    millisecond, so the video lasts as long as the camera was watched, whatever was skipped."""
+    out = tmp_path / "out"
+    cfg, weights = official("yolov4-tiny")
+    command = [sys.executable, "-m", "darknet_py.cli", "detect", camera.url, "--cfg", str(cfg), "--weights",
+               str(weights), "--save-json", "jsonl", "--output", str(out)]
+    with EventPipe() as events:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env()}, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for("frames-detected 40", process)
+            process.send_signal(signal.SIGINT)
+            err = process.communicate(timeout=WAIT)[1]
+        finally:
+            process.kill()
+    assert process.returncode == 130, err
+    records = _records(out)
+    capture, shown = cv2.VideoCapture(str(out / "cam.mp4")), []
+    while capture.read()[0]:
+        shown.append(capture.get(cv2.CAP_PROP_POS_MSEC))
+    assert len(shown) == len(records) >= 40
+    expected = [(record["time"] - records[0]["time"]) * 1000 for record in records]
+    assert np.abs(np.array(shown) - expected).max() <= 1.0, list(zip(shown, expected))
 
 
 def test_a_cameras_one_file_recording_never_writes_over_an_earlier_runs(tmp_path: Path) -> None:

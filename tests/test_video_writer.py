@@ -108,6 +108,26 @@ def test_annotated_pedestrians_mp4_plays_in_chromium(tmp_path: Path) -> None:
         assert np.abs(rgb - _thumbnail_rgb(expected[index])).mean() < 8, f"Chromium shows another picture at frame {index}"
 
 
+def test_a_live_h264_recording_times_each_frame_by_its_stream_time(tmp_path: Path) -> None:
+    """A camera's H.264 recording (live): each frame shows at its stream time since the first, to the millisecond, as
+    FFmpeg (through OpenCV) reads them back — frames a newest-frame run skipped and a reconnect's gap take their real
+    time (the frame before the gap stays on screen); a frame without a time comes 1 / fps after the one before; a
+    file's recording stays one frame every 1 / fps whatever times it is given."""
+    times = [10.0, 10.04, 10.2, 10.24, 13.5, 13.54, None]
+    shown = {}
+    for live in (True, False):
+        path = tmp_path / f"{live}.mp4"
+        writer = video_writer.H264Writer(str(path), 25, (320, 180), live=live)
+        for k, time in enumerate(times):
+            writer.write(np.full((180, 320, 3), 20 * k, np.uint8), time)
+        writer.release()
+        capture, shown[live] = cv2.VideoCapture(str(path)), []
+        while capture.read()[0]:
+            shown[live].append(round(capture.get(cv2.CAP_PROP_POS_MSEC)))
+    assert shown[True] == [0, 40, 200, 240, 3500, 3540, 3580]
+    assert shown[False] == [40 * k for k in range(len(times))]
+
+
 def test_h264_comes_back_as_written(tmp_path: Path) -> None:
     """What FFmpeg's decoder (through OpenCV) reads back from the H.264 writer: flat colours within 3 levels (a wrong
     matrix or range, BT.709 or full swing, is off by more in the mid-tones) and pedestrians.avi at the picture quality
@@ -210,7 +230,7 @@ class _Recorder:
         self.released = threading.Event()
         self.fail_at = fail_at
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
         if int(frame[0, 0, 0]) == self.fail_at:
             raise OSError("No space left on device")
         self.frames.append(int(frame[0, 0, 0]))

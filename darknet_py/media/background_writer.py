@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Callable, Union
+from typing import Callable, NamedTuple, Union
 
 import numpy as np
 
@@ -32,6 +32,13 @@ class _Action:
         self.run = run
 
 
+class _Timed(NamedTuple):
+    """A frame handed over (or what makes it) and its time in the stream."""
+
+    frame: Frame
+    time: float | None
+
+
 class BackgroundWriter:
     """A `VideoWriter` that encodes through `inner` in a background thread, in the order frames were written.
 
@@ -43,17 +50,18 @@ class BackgroundWriter:
     def __init__(self, inner: VideoWriter, queue_frames: int = QUEUE_FRAMES) -> None:
         self.inner = inner
         self.written = 0  # frames encoded so far
-        self._frames: queue.Queue[Frame | _Action | None] = queue.Queue(maxsize=queue_frames)
+        self._frames: queue.Queue[_Timed | _Action | None] = queue.Queue(maxsize=queue_frames)
         self._failure: BaseException | None = None  # the first encoding failure: frames after it are dropped
         self._reported = False
         self._thread = threading.Thread(target=self._encode, name="darknet_py-encode", daemon=True)
         self._thread.start()
 
-    def write(self, frame: Frame) -> None:
-        """Hand a BGR frame over (or a callable that makes it, called in the encoder thread); the caller must not
-        change it afterwards. Raises an earlier frame's encoding failure."""
+    def write(self, frame: Frame, time: float | None = None) -> None:
+        """Hand a BGR frame over (or a callable that makes it, called in the encoder thread), with its time in the
+        stream (VideoWriter.write); the caller must not change it afterwards. Raises an earlier frame's encoding
+        failure."""
         self._raise_failure()
-        self._frames.put(frame)
+        self._frames.put(_Timed(frame, time))
 
     def call(self, action: Callable[[], None]) -> None:
         """Run *action* in the encoder thread once every frame handed over before it is encoded, before any frame
@@ -78,7 +86,8 @@ class BackgroundWriter:
                 if isinstance(frame, _Action):
                     frame.run()
                     continue
-                self.inner.write(frame() if callable(frame) else frame)
+                image = frame.frame() if callable(frame.frame) else frame.frame
+                self.inner.write(image, frame.time)
                 self.written += 1
                 events.emit(f"frames-encoded {self.written}")
             except BaseException as exc:  # noqa: BLE001 - raised in the detection loop's thread instead

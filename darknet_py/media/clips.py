@@ -239,7 +239,7 @@ class _ClipRecorder:
             self._add(old, cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
 
     def _add(self, place: _Frame, frame: np.ndarray) -> None:
-        self._clip.write(frame)
+        self._clip.write(frame, place.time)
         self._last = place
         self._count += 1
 
@@ -268,7 +268,7 @@ class _ClipRecorder:
                     os.unlink(self._kept.popleft())
         events.emit(f"clip-finished {self.finished}")
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
         raise RuntimeError("ClipsSink hands its frames over with take()")  # BackgroundWriter.call, never write
 
     def release(self) -> None:

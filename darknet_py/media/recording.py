@@ -60,8 +60,8 @@ class RecordingFile:
             self._file.__exit__(*sys.exc_info())  # removes the temporary file
             raise
 
-    def write(self, frame: np.ndarray) -> None:
-        self._writer.write(frame)
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
+        self._writer.write(frame, time)
 
     def release(self) -> None:
         """Finish the file: renamed into place (in place already), or removed if it cannot be finished."""
@@ -149,10 +149,10 @@ class SegmentedRecording:
                 os.unlink(self._kept.popleft())
         events.emit(f"segment-begun {self.begun}")
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
         if self._current is None:
             raise RuntimeError("SegmentedRecording.write before begin()")  # AnnotatedVideoSink begins one first
-        self._current.write(frame)
+        self._current.write(frame, time)
 
     def release(self) -> None:
         """Finish the segment being written and the index."""

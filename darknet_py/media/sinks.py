@@ -403,7 +403,7 @@ class AnnotatedVideoSink:
             self._begin_segment(result)
         # drawn in the encoder thread unless a sink before this one has drawn it (Result.annotated is shared)
         drawn = result.drawn
-        self._writer.write(drawn if drawn is not None else (lambda: result.annotated))
+        self._writer.write(drawn if drawn is not None else (lambda: result.annotated), result.time)
 
     def _open(self, result: Result) -> None:
         suffix = os.path.splitext(self.path)[1]

@@ -20,7 +20,9 @@ from ..core.errors import DarknetWarning, InputError
 
 
 class VideoWriter(Protocol):
-    def write(self, frame: np.ndarray) -> None: ...
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
+        """Add *frame* (BGR); *time*: its time in the stream, seconds, for a writer that times its frames (a live
+        source's H.264); the others give every frame 1 / fps."""
 
     def release(self) -> None: ...
 
@@ -34,12 +36,17 @@ def pyav_available() -> bool:
 
 
 LIVE_KEYFRAME_S = 2.0  # a live recording's keyframe (and fragment) interval, seconds
+TIMED_TICKS = 1000  # a live recording's frames are timed in milliseconds
 
 
 class H264Writer:
     """H.264 (libx264, yuv420p, BT.601 tagged) in an MP4 with its index up front (plays while loading); with *live*,
     a fragmented MP4 instead, a fragment per keyframe, a keyframe every LIVE_KEYFRAME_S: a camera's recording that
-    plays while it is written, and that keeps all but its last seconds if the process is killed."""
+    plays while it is written, and that keeps all but its last seconds if the process is killed.
+
+    A live recording's frames are timed by their time in the stream (to the millisecond), not 1 / fps each: the
+    frames a camera's newest-frame mode skipped, or a reconnect's gap, take their real time, so an hour of camera
+    plays in an hour (the frame before a gap stays on screen through it) instead of faster by the frames skipped."""
 
     # superfast at CRF 25: the picture quality (PSNR) of veryfast at CRF 23 for about half its CPU and a quarter
     # more bytes (benchmarks/results/video_codecs.md); on a few cores the encoder competes with detection
@@ -77,18 +84,34 @@ class H264Writer:
         context.color_range = 1  # MPEG / limited
         if live:  # a fragment per keyframe: a killed recording loses at most this much
             context.gop_size = max(1, round(LIVE_KEYFRAME_S * fps))
+            # timed to the millisecond by each frame's stream time (see the class)
+            context.time_base = self._stream.time_base = Fraction(1, TIMED_TICKS)
+        self._live, self._fps = live, fps
         self._frames = 0
+        self._first_time: float | None = None
+        self._last_pts = -1
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
         import av
 
         # OpenCV's BGR → I420 is BT.601 limited range with each 2x2 block's chroma averaged: closer to the exact
         # formula than swscale's default, and several times cheaper (benchmarks/results/video_codecs.md)
         picture = av.VideoFrame.from_ndarray(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
-        picture.pts = self._frames
+        picture.pts = self._timed_pts(time) if self._live else self._frames
         self._frames += 1
         for packet in self._stream.encode(picture):
             self._container.mux(packet)
+
+    def _timed_pts(self, time: float | None) -> int:
+        """A live frame's pts in TIMED_TICKS: its stream time since the first frame's (a frame without one, 1 / fps
+        after the last); always after the last frame's, as the muxer requires."""
+        if time is None:
+            pts = self._last_pts + max(1, round(TIMED_TICKS / self._fps))
+        else:
+            self._first_time = time if self._first_time is None else self._first_time
+            pts = round((time - self._first_time) * TIMED_TICKS)
+        self._last_pts = max(pts, self._last_pts + 1)
+        return self._last_pts
 
     def release(self) -> None:
         if self._container is None:
@@ -107,8 +130,8 @@ class OpenCVWriter:
         if not self._writer.isOpened():
             raise InputError(f"OpenCV cannot write {fourcc} video to {path}")
 
-    def write(self, frame: np.ndarray) -> None:
-        self._writer.write(frame)
+    def write(self, frame: np.ndarray, time: float | None = None) -> None:
+        self._writer.write(frame)  # OpenCV's writers know only a fixed frame rate
 
     def release(self) -> None:
         self._writer.release()
