@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import tempfile
 import time
@@ -80,3 +81,19 @@ def kill_at(command: list[str], held_at: str, seen: str | None = None) -> None:
         finally:
             process.kill()
             process.wait(HANG_GUARD_S)
+
+
+def interrupt_at(command: list[str], event: str) -> str:
+    """Run *command* (from the repository, reporting its events) until it reports *event*, then Ctrl-C it (SIGINT) and
+    wait for it to finish its files and exit 130, as a user stopping a camera run does. Returns its stderr."""
+    with EventPipe() as events:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env()}, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            events.wait_for(event, process)
+            process.send_signal(signal.SIGINT)
+            err = process.communicate(timeout=HANG_GUARD_S)[1]
+        finally:
+            process.kill()
+    assert process.returncode == 130, err
+    return err

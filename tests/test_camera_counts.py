@@ -8,9 +8,6 @@ Every wait is on an event of the run (darknet_py.core.events).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,8 +18,8 @@ from darknet_py.core.errors import InputError
 from darknet_py.media.tracking_sinks import TrackingStage
 from darknet_py.pipeline.tracking import parse_line
 from darknet_py.pipeline.tracking.counting import check_counts
-from tests.conftest import REPO, official
-from tests.event_pipe import EventPipe
+from tests.conftest import official
+from tests.event_pipe import interrupt_at
 from tests.rtsp_camera import RtspCamera
 from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
 
@@ -43,16 +40,7 @@ def _run(camera: RtspCamera, out: Path, shapes: list[str], frames: int) -> None:
     command = [sys.executable, "-m", "darknet_py.cli", "detect", camera.url, "--cfg", str(cfg), "--weights",
                str(weights), "--classes", "0", "--track", *shapes, "--keep-all-frames", "--no-save", "--exist-ok",
                "--output", str(out)]
-    with EventPipe() as events:
-        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env()}, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            events.wait_for(f"frames-detected {frames}", process)
-            process.send_signal(signal.SIGINT)
-            err = process.communicate(timeout=WAIT)[1]
-        finally:
-            process.kill()
-    assert process.returncode == 130, err
+    interrupt_at(command, f"frames-detected {frames}")
 
 
 def _tally(events: list[dict]) -> dict:

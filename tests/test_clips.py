@@ -8,9 +8,6 @@ Every wait is on an event of the run (darknet_py.core.events).
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -23,8 +20,8 @@ import pytest
 
 from darknet_py import cli
 from darknet_py.core.dates import utc_stamp
-from tests.conftest import REPO, SHARED, VIDEO, frame_count, official, shared_path
-from tests.event_pipe import EventPipe
+from tests.conftest import SHARED, VIDEO, frame_count, official, shared_path
+from tests.event_pipe import interrupt_at
 from tests.rtsp_camera import RtspCamera
 from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
 
@@ -245,16 +242,7 @@ def _camera_run(camera: RtspCamera, out: Path, frames: int) -> None:
     command = [sys.executable, "-m", "darknet_py.cli", "detect", camera.url, *_model_args(), "--size", "160",
                "--keep-all-frames", "--clips", "0.5", "--no-save", "--save-json", "jsonl", "--exist-ok",
                "--output", str(out)]
-    with EventPipe() as events:
-        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env()}, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            events.wait_for(f"frames-detected {frames}", process)
-            process.send_signal(signal.SIGINT)
-            err = process.communicate(timeout=WAIT)[1]
-        finally:
-            process.kill()
-    assert process.returncode == 130, err
+    interrupt_at(command, f"frames-detected {frames}")
 
 
 def _check_camera_clips(index: list[dict], records: list[dict]) -> None:

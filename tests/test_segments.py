@@ -8,9 +8,6 @@ Every wait is on an event of the run (`segment-begun N`; darknet_py.core.events)
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -24,8 +21,8 @@ from darknet_py.core.errors import DarknetWarning
 from darknet_py.media.recording import SEGMENT_TIME_FORMAT, SegmentedRecording, Segmenting
 from darknet_py.media.sinks import AnnotatedVideoSink, Result
 from darknet_py.pipeline.detections import Detections
-from tests.conftest import CLIP_FRAMES, REPO, VIDEO, frame_count, official, shared_path
-from tests.event_pipe import EventPipe, kill_at
+from tests.conftest import CLIP_FRAMES, VIDEO, frame_count, official, shared_path
+from tests.event_pipe import interrupt_at, kill_at
 from tests.rtsp_camera import RtspCamera
 
 WAIT = 300.0  # a hang guard for each wait; reached only when something is broken
@@ -92,17 +89,7 @@ def _check_video(path: Path, records: list[dict]) -> None:
 
 def _run(camera: RtspCamera, out: Path, segments_begun: int, *flags: str) -> None:
     """`detect` on the camera until its *segments_begun*th segment has begun, then Ctrl-C (exit 130)."""
-    with EventPipe() as events:
-        process = subprocess.Popen(_detect(camera, out, *flags), cwd=REPO, env={**os.environ, **events.env()},
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                   text=True)
-        try:
-            events.wait_for(f"segment-begun {segments_begun}", process)
-            process.send_signal(signal.SIGINT)
-            err = process.communicate(timeout=WAIT)[1]
-        finally:
-            process.kill()
-    assert process.returncode == 130, err
+    interrupt_at(_detect(camera, out, *flags), f"segment-begun {segments_begun}")
 
 
 @pytest.mark.timeout(int(WAIT))
@@ -180,16 +167,7 @@ def test_a_cameras_recording_plays_in_the_cameras_time(camera: RtspCamera, tmp_p
     cfg, weights = official("yolov4-tiny")
     command = [sys.executable, "-m", "darknet_py.cli", "detect", camera.url, "--cfg", str(cfg), "--weights",
                str(weights), "--save-json", "jsonl", "--output", str(out)]
-    with EventPipe() as events:
-        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **events.env()}, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        try:
-            events.wait_for("frames-detected 40", process)
-            process.send_signal(signal.SIGINT)
-            err = process.communicate(timeout=WAIT)[1]
-        finally:
-            process.kill()
-    assert process.returncode == 130, err
+    interrupt_at(command, "frames-detected 40")
     records = _records(out)
     capture, shown = cv2.VideoCapture(str(out / "cam.mp4")), []
     while capture.read()[0]:
