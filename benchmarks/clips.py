@@ -7,6 +7,7 @@ runs first); and the lead-in ring's own figures on the video's annotated frames:
 
     python -m benchmarks.clips [--rounds 3] [--out benchmarks/results]
     python -m benchmarks.clips --picture docs/clips.jpg    # only the docs' picture: clips around a door's crossings
+    python -m benchmarks.clips --page-picture docs/recent.jpg   # the --serve page listing them (headless Chromium)
 """
 from __future__ import annotations
 
@@ -125,14 +126,44 @@ def picture(path: Path) -> None:
     print(f"{path}: {len(clips)} clips around {len(events)} crossings", file=sys.stderr)
 
 
+def page_picture(path: Path) -> None:
+    """The docs' picture of the --serve page once pedestrians.avi has ended, counted at the door line with clips
+    around its crossings: the last frame, the counts, and the recent crossings and clips with their links."""
+    from tests.chromium import Chromium, wait_for
+    from tests.test_live import LiveRun
+
+    out = Path(tempfile.mkdtemp(prefix="clips-page-"))
+    run = LiveRun(str(VIDEO), *PICTURE_FLAGS, "--serve", "0", "--keep-serving", "--output", str(out), "--exist-ok")
+    try:
+        base = run.url("live view")
+        with Chromium(out / "chromium") as browser:
+            browser.goto(base)
+            browser.evaluate(wait_for("document.getElementById('state').className === 'finished' && "
+                                      "document.querySelectorAll('#recent tbody tr[data-type=clip]').length === 2",
+                                      "true", timeout_s=600))
+            png = browser.screenshot()
+    finally:
+        run.finish(interrupt=True)
+        shutil.rmtree(out)
+    if path.suffix.lower() in (".jpg", ".jpeg"):  # a screenshot of a video frame: a third of the PNG's bytes
+        cv2.imwrite(str(path), cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    else:
+        path.write_bytes(png)
+    print(f"{path}: the page with its recent crossings and clips", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     parser.add_argument("--picture", type=Path, help="draw the docs' picture there instead of measuring")
+    parser.add_argument("--page-picture", type=Path, help="take the docs' picture of the --serve page there instead")
     args = parser.parse_args()
-    if args.picture:
-        picture(args.picture)
+    if args.picture or args.page_picture:
+        if args.picture:
+            picture(args.picture)
+        if args.page_picture:
+            page_picture(args.page_picture)
         return
     ring = ring_figures()
     frames = ring["frames"]  # as decoded, as the command counts them (the header says twice as many)
