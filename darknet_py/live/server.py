@@ -85,10 +85,14 @@ class _Handler(BaseHTTPRequestHandler):
     def clip(self, index: int, name: str) -> None:
         """Send a recent clip's file (only a file /health lists: never another path)."""
         path = self.server.board.clip_file(index, name)
-        if path is None:
+        try:
+            handle = open(path, "rb") if path is not None else None
+        except FileNotFoundError:  # deleted since (--keep-clips)
+            handle = None
+        if handle is None:
             self.send_error(404, f"no recent clip {name!r} of source {index} (the page links to those /health lists)")
             return
-        with open(path, "rb") as handle:
+        with handle:
             size = os.fstat(handle.fileno()).st_size
             self.send_response(200)
             self.send_header("Content-Type", CLIP_TYPES.get(path.suffix.lower(), "application/octet-stream"))
