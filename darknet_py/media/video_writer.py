@@ -106,7 +106,7 @@ class H264Writer:
         """A live frame's pts in TIMED_TICKS: its stream time since the first frame's (a frame without one, 1 / fps
         after the last); always after the last frame's, as the muxer requires."""
         if time is None:
-            pts = self._last_pts + max(1, round(TIMED_TICKS / self._fps))
+            pts = self._last_pts + max(1, round(TIMED_TICKS / self._fps)) if self._last_pts >= 0 else 0
         else:
             self._first_time = time if self._first_time is None else self._first_time
             pts = round((time - self._first_time) * TIMED_TICKS)
