@@ -101,7 +101,7 @@ def notifier_events(monkeypatch) -> Iterator[EventPipe]:
 def test_each_event_and_clip_is_posted_as_its_line(crossing: Path, expected: dict, tmp_path: Path) -> None:  # noqa: F811
     """The generated crossing counted at its line and zone, with clips around the events: the receiver is POSTed each
     events.jsonl line and each clips.jsonl line (with the clip's absolute path), as JSON, each kind in its file's order,
-    and the run's last line says how many."""
+    each with the --notify-header given (printed nowhere), and the run's last line says how many."""
     out = tmp_path / "out"
     with receiver() as hook:
         stderr = io.StringIO()
@@ -109,11 +109,13 @@ def test_each_event_and_clip_is_posted_as_its_line(crossing: Path, expected: dic
             code = cli.main(["detect", str(crossing.parent / "crossing.avi"), *_model_args(), "--classes", "0",
                              "--track", "--line", expected["shapes"]["lines"][0], "--zone",
                              expected["shapes"]["zones"][0], "--clips", "0.4", "--clip-on", "events", "--no-save",
-                             "--notify", hook.url, "--output", str(out)])
+                             "--notify", hook.url, "--notify-header", "Authorization: Bearer s3cret", "--output",
+                             str(out)])
         assert code == 0, stderr.getvalue()
     events, clips = _lines(out / "events.jsonl"), _lines(out / "clips.jsonl")
     assert events and clips
     assert {content for _, content, _ in hook.got} == {"application/json"}
+    assert set(hook.authorization) == {"Bearer s3cret"} and "s3cret" not in stderr.getvalue()
     got = hook.taken()
     assert [body for body in got if body["type"] == "event"] == [
         {"type": "event", "source": "crossing", **event} for event in events]
@@ -264,6 +266,9 @@ def test_notify_with_nothing_to_post_is_one_line_before_any_work(tmp_path: Path,
 @pytest.mark.parametrize("flags, line", [
     (["--notify", "ftp://host/x", "--clips", "2"], "error: --notify ftp://host/x: give an http:// or https:// URL to POST to"),
     (["--notify", "http://127.0.0.1:9/x", "--ray"], "error: --notify is not available with --ray"),
+    (["--notify", "http://127.0.0.1:9/x", "--notify-header", "Bearer s3cret"],
+     "error: --notify-header: give NAME: VALUE (e.g. 'Authorization: Bearer TOKEN'); one given is not a header"),
+    (["--notify-header", "X-Token: s3cret"], "error: --notify-header is sent with --notify's messages: give --notify URL"),
 ])
 def test_notify_flags_that_mean_nothing_are_one_line_before_any_work(flags: list[str], line: str, tmp_path: Path,
                                                                      capsys) -> None:

@@ -8,7 +8,7 @@ from typing import Sequence
 from ..core.errors import InputError
 from ..format.names import class_ids
 from ..media.clips import CLIPS_DIR, CLIPS_JSONL, TRIGGERS, Clipping
-from ..media.notify import check_notify_url
+from ..media.notify import check_notify_url, parse_header
 
 
 def add_clip_args(p: argparse.ArgumentParser) -> None:
@@ -35,6 +35,9 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
                             "of a camera's or stream's connection to URL as JSON, from a thread of their own, in "
                             "order; a receiver that is down gets them when it is back (tried again after 1 s doubling "
                             "to 30 s)")
+    group.add_argument("--notify-header", action="append", default=[], metavar="'NAME: VALUE'",
+                       help="a header sent with every --notify message (repeatable), e.g. 'Authorization: Bearer "
+                            "TOKEN' for a receiver that wants a token; never printed")
 
 
 def check_notify(args, live: bool) -> None:
@@ -45,11 +48,19 @@ def check_notify(args, live: bool) -> None:
         live (bool): a source is a camera or a stream, whose drops and returns are posted.
     """
     if args.notify is None:
+        if args.notify_header:
+            raise InputError("--notify-header is sent with --notify's messages: give --notify URL too")
         return
     check_notify_url(args.notify)
+    notify_headers(args)
     if args.clips is None and not (args.line or args.zone) and not live:
         raise InputError("--notify posts the crossings, entries and exits of --line/--zone, the clips of --clips and "
                          "a camera's or stream's drops: give one of them")
+
+
+def notify_headers(args) -> dict[str, str]:
+    """--notify-header's headers, checked (InputError for one that is not NAME: VALUE)."""
+    return dict(parse_header(text) for text in args.notify_header)
 
 
 def clipping(args, kind: str = "video", names: Sequence[str] | None = None) -> Clipping | None:

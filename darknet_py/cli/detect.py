@@ -21,7 +21,7 @@ from ..media.sources import first_shared_name, source_items, source_names
 from ..media.video_source import live_source
 from ..media.video_writer import CODECS
 from .camera_options import add_camera_args, live_source_options, segmenting
-from .clip_options import add_clip_args, check_notify, clipping
+from .clip_options import add_clip_args, check_notify, clipping, notify_headers
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_stages
 from .tile_options import add_tile_args, tile_options
@@ -234,7 +234,8 @@ def _outputs(args, names: list[str] | None = None) -> Outputs:
     return Outputs(annotated=not args.no_save, codec=args.codec, json=args.save_json, yolo_labels=args.save_txt,
                    ext_output=args.ext_output, darknet_labels=args.save_labels, frames_every=args.save_frames,
                    crops=args.save_crops, crop_pad=args.crop_pad or 0.0, mot=args.save_mot, show=args.show,
-                   segments=segmenting(args), clips=clipping(args, names=names), notify=args.notify)
+                   segments=segmenting(args), clips=clipping(args, names=names), notify=args.notify,
+                   notify_headers=tuple(notify_headers(args).items()))
 
 
 STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
@@ -249,6 +250,7 @@ def _run_detect_on_ray(args) -> int:
                    ("--keep-segments", args.keep_segments is not None),
                    ("--clips", args.clips is not None), ("--clip-on", args.clip_on is not None),
                    ("--keep-clips", args.keep_clips is not None), ("--clip-classes", args.clip_classes is not None), ("--notify", args.notify is not None),
+                   ("--notify-header", bool(args.notify_header)),
                    (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):
         if given:

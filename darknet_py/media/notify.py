@@ -74,12 +74,15 @@ class Notifier:
     Args:
         url (str): where to POST (http or https).
         queue_messages (int): messages that may wait, at most; beyond, the oldest are dropped (counted undelivered).
+        headers (dict or None): more request headers (`--notify-header`: a receiver's token), sent with every
+            message and never printed.
     """
 
-    def __init__(self, url: str, queue_messages: int = QUEUE_MESSAGES) -> None:
+    def __init__(self, url: str, queue_messages: int = QUEUE_MESSAGES, headers: dict[str, str] | None = None) -> None:
         check_notify_url(url)
         self.url = url
         self._target, self._headers = _request_parts(url)
+        self._headers.update(headers or {})
         self.report = NotifyReport()
         self._waiting: collections.deque[bytes] = collections.deque()
         self._limit = queue_messages
@@ -169,6 +172,18 @@ class Notifier:
 
     def _warn(self, text: str) -> None:
         warnings.warn(f"--notify {hide_credentials(self.url)}: {text}", DarknetWarning, stacklevel=2)
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """`NAME: VALUE` (`--notify-header`) as (name, value); InputError naming the flag (never the value, which is
+    often a secret) for one that is not a header."""
+    name, colon, value = text.partition(":")
+    name, value = name.strip(), value.strip()
+    if not colon or not name or any(c.isspace() or not c.isprintable() for c in name) or "\n" in value or "\r" in value:
+        # the text is not shown: a header given wrongly is still most often a secret
+        raise InputError("--notify-header: give NAME: VALUE (e.g. 'Authorization: Bearer TOKEN'); one given is not a "
+                         "header")
+    return name, value
 
 
 def _request_parts(url: str) -> tuple[str, dict[str, str]]:

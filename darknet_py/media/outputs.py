@@ -76,6 +76,7 @@ class Outputs:
             clips of the moments something is detected, or a line or zone counts (media.clips); None: none.
         notify (str or None): --notify URL: each counting event, each clip and each drop and return of a live source's
             connection POSTed there as JSON (media.notify); None: none.
+        notify_headers (tuple of (name, value)): --notify-header: more headers sent with each message.
     """
 
     annotated: bool = True
@@ -92,6 +93,7 @@ class Outputs:
     segments: Segmenting | None = None
     clips: Clipping | None = None
     notify: str | None = None
+    notify_headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.json is not None and self.json not in JSON_KINDS:
@@ -155,7 +157,8 @@ class Outputs:
             flag = "--clips cuts clips out of" if self.clips is not None else "--notify posts the events and clips of"
             raise InputError(f"{flag} a video, stream or camera; the source is images")
         # the notifier's thread starts here, after every check that could refuse the run
-        notify = NotifySink(Notifier(self.notify), source or output_stem(items)) if self.notify is not None else None
+        notify = NotifySink(Notifier(self.notify, headers=dict(self.notify_headers)), source or output_stem(items)) \
+            if self.notify is not None else None
         sinks: list[Sink] = []
         if self.clips is not None:
             sinks.append(ClipsSink(out, self.clips, self.codec))
