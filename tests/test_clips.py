@@ -191,7 +191,8 @@ def test_clips_on_events_hold_the_seconds_around_each_crossing(crossing: Path, e
 def test_the_page_lists_the_clips_with_a_link_that_plays_each(video, tmp_path: Path) -> None:
     """--serve with --clips: once the video has ended, headless Chromium shows both clips in the page's `recent` table,
     newest first, each with a link; /health lists them as clips.jsonl does, and each link sends the clip's file, byte
-    for byte; a name /health does not list (another file of the folder, a path out of it) is a 404."""
+    for byte, or the part of it a Range header asks for (a browser seeking; beyond the file: 416); a name /health does
+    not list (another file of the folder, a path out of it) is a 404."""
     from tests.chromium import Chromium, wait_for
     from tests.test_live import LiveRun
 
@@ -214,7 +215,14 @@ def test_the_page_lists_the_clips_with_a_link_that_plays_each(video, tmp_path: P
         for _, href in rows:
             with urllib.request.urlopen(base + href.lstrip("/"), timeout=60) as reply:
                 sent[href] = (reply.headers["Content-Type"], reply.read())
-        refused = []
+        parts = {}  # a browser seeks by asking for parts of the file (HTTP Range)
+        first_href = base + rows[0][1].lstrip("/")
+        for asked in ("bytes=100-199", "bytes=-50", "bytes=5-2"):
+            with urllib.request.urlopen(urllib.request.Request(first_href, headers={"Range": asked}), timeout=60) as reply:
+                parts[asked] = (reply.status, reply.headers["Content-Range"], reply.read())
+        with pytest.raises(urllib.error.HTTPError) as beyond:
+            urllib.request.urlopen(urllib.request.Request(first_href, headers={"Range": "bytes=99999999-"}), timeout=60)
+        refused = [beyond.value.code]
         for name in ("clips.jsonl", "..%2Fclips.jsonl", "walk_21.mp4"):
             with pytest.raises(urllib.error.HTTPError) as answer:
                 urllib.request.urlopen(f"{base}clips/0/{name}", timeout=60)
@@ -228,7 +236,12 @@ def test_the_page_lists_the_clips_with_a_link_that_plays_each(video, tmp_path: P
     assert [href for _, href in rows] == ["/clips/0/walk_70.mp4", "/clips/0/walk_20.mp4"]
     for href, (content_type, body) in sent.items():
         assert content_type == "video/mp4" and body == (out / "clips" / href.rsplit("/", 1)[1]).read_bytes()
-    assert refused == [404, 404, 404]
+    assert refused == [416, 404, 404, 404]
+    whole = (out / "clips" / "walk_70.mp4").read_bytes()
+    size = len(whole)
+    assert parts == {"bytes=100-199": (206, f"bytes 100-199/{size}", whole[100:200]),
+                     "bytes=-50": (206, f"bytes {size - 50}-{size - 1}/{size}", whole[-50:]),
+                     "bytes=5-2": (200, None, whole)}  # an invalid range is ignored: the whole file, as HTTP says
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import select
-import shutil
 import socket
 import threading
 from functools import partial
@@ -94,12 +93,27 @@ class _Handler(BaseHTTPRequestHandler):
             return
         with handle:
             size = os.fstat(handle.fileno()).st_size
-            self.send_response(200)
+            wanted = byte_range(self.headers.get("Range"), size)
+            if wanted is None:
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{size}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            start, end, partial = wanted
+            self.send_response(206 if partial else 200)
             self.send_header("Content-Type", CLIP_TYPES.get(path.suffix.lower(), "application/octet-stream"))
-            self.send_header("Content-Length", str(size))
+            self.send_header("Accept-Ranges", "bytes")  # a browser seeks in the clip by asking for parts of it
+            if partial:
+                self.send_header("Content-Range", f"bytes {start}-{end - 1}/{size}")
+            self.send_header("Content-Length", str(end - start))
             self.end_headers()
+            handle.seek(start)
+            left = end - start
             try:
-                shutil.copyfileobj(handle, self.wfile, CLIP_CHUNK)
+                while left > 0 and (chunk := handle.read(min(CLIP_CHUNK, left))):
+                    self.wfile.write(chunk)
+                    left -= len(chunk)
             except OSError:  # the viewer left
                 self.close_connection = True
 
@@ -130,6 +144,26 @@ class _Handler(BaseHTTPRequestHandler):
             return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
         except OSError:
             return True
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int, bool] | None:
+    """The part of a *size*-byte file an HTTP `Range` header asks for, as (start, end, whether a range was asked):
+    [start, end) of the file; the whole file and False without one, or with one this server does not serve (several
+    ranges, another unit, an invalid one: HTTP lets it send all); None for a range the file does not hold (a 416).
+
+    Args:
+        header (str or None): `bytes=START-END`, `bytes=START-` or `bytes=-LAST`.
+        size (int): the file's length.
+    """
+    found = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header or "")
+    if found is None or found[1] == found[2] == "" or (found[1] and found[2] and int(found[2]) < int(found[1])):
+        return 0, size, False
+    if found[1] == "":  # the last N bytes
+        last = min(int(found[2]), size)
+        return (size - last, size, True) if last > 0 else None
+    start = int(found[1])
+    end = min(int(found[2]) + 1, size) if found[2] else size
+    return (start, end, True) if start < size else None
 
 
 SOURCE_STREAM = re.compile(r"/(?P<kind>mjpeg|json)/(?P<index>\d+)")
