@@ -27,11 +27,12 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Iterable, Protocol, runtime_checkable
+from typing import IO, Callable, Iterable, Protocol, runtime_checkable
 
 import cv2
 import numpy as np
@@ -91,6 +92,8 @@ class Result:
     wall_time: float | None = None
     unreadable: str | None = None
     _annotated: np.ndarray | None = field(default=None, init=False, repr=False)
+    # drawn once even when two threads want it at once (the recording's encoder and the clips' each draw in theirs)
+    _draw_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     @property
     def annotated(self) -> np.ndarray:
@@ -99,8 +102,14 @@ class Result:
         Returns:
             ndarray[H, W, 3]: a BGR copy of `image` with the detections drawn.
         """
+        return self._drawn_once(lambda: self.detections.draw(self.image))
+
+    def _drawn_once(self, draw: Callable[[], np.ndarray]) -> np.ndarray:
+        """`_annotated`, made by *draw* the first time, in whichever thread asks first; the others wait for it."""
         if self._annotated is None:
-            self._annotated = self.detections.draw(self.image)
+            with self._draw_lock:
+                if self._annotated is None:
+                    self._annotated = draw()
         return self._annotated
 
     @property

@@ -63,13 +63,14 @@ class TrackedResult(Result):
     @property
     def annotated(self) -> np.ndarray:
         """The frame with boxes, track ids, trails, lines and zones with their counts (drawn once, then shared)."""
-        if self._annotated is None:
-            canvas = self.detections.draw(self.image)
-            draw_trails(canvas, self.trails)
-            if self.lines or self.zones:
-                draw_counters(canvas, self.lines, self.zones, self.counts, self.inside)
-            self._annotated = canvas
-        return self._annotated
+        return self._drawn_once(self._draw_tracked)
+
+    def _draw_tracked(self) -> np.ndarray:
+        canvas = self.detections.draw(self.image)
+        draw_trails(canvas, self.trails)
+        if self.lines or self.zones:
+            draw_counters(canvas, self.lines, self.zones, self.counts, self.inside)
+        return canvas
 
     def stream_fields(self) -> dict:
         """`counts` (counts.json so far) and `inside` (each zone's tracks now, per class) for the live JSON stream."""
