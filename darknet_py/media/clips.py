@@ -16,7 +16,6 @@ written are that thread's alone, and the detection loop only says, between two f
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -33,6 +32,7 @@ from ..core.dates import utc_text
 from ..core.errors import InputError
 from ..core.fileio import LinesFile, free_path
 from .background_writer import BackgroundWriter
+from .kept_files import KeptFiles, listed_files
 from .recording import RecordingFile
 from .sinks import DEFAULT_FPS, Result, continues, frame_file_stem
 from .tracking_sinks import TrackedResult
@@ -187,13 +187,14 @@ class _ClipRecorder:
 
     def __init__(self, out: Path, clipping: Clipping, fps: float, codec: str, suffix: str, live: bool,
                  listeners: list[ClipListener]) -> None:
-        self.out, self.seconds, self.keep, self.listeners = out, clipping.seconds, clipping.keep, listeners
+        self.out, self.seconds, self.listeners = out, clipping.seconds, listeners
         self.fps, self.codec, self.suffix, self.live = fps, codec, suffix, live
         # a camera's clips go on from an earlier run's (named by date, never written over); a file's rerun replaces
         self.index = LinesFile(out / CLIPS_JSONL, replace=not live)
         # the clips that `keep` counts, on disk, oldest first: an earlier run's that the index lists among them (read
         # before the index is emptied for a file's rerun, whose clips keep their names and are written over)
-        self._kept: deque[Path] = deque(listed_clips(self.index.path) if self.keep is not None else ())
+        self._kept = KeptFiles(clipping.keep, listed_files(self.index.path, out / CLIPS_DIR)
+                               if clipping.keep is not None else ())
         self.index.append([])  # made (or emptied) now: a rerun of a file without clips lists none
         self.finished = 0
         self._ring: deque[tuple[_Frame, np.ndarray]] = deque()  # (frame, its JPEG bytes), oldest first
@@ -259,13 +260,7 @@ class _ClipRecorder:
         self.finished += 1
         for listener in self.listeners:
             listener(line, Path(clip.path))
-        if self.keep is not None:
-            path = Path(clip.path)
-            self._kept = deque(kept for kept in self._kept if kept != path)  # a file's rerun: the same name again
-            self._kept.append(path)
-            while len(self._kept) > self.keep:
-                with contextlib.suppress(FileNotFoundError):  # removed by someone else already: nothing to do
-                    os.unlink(self._kept.popleft())
+        self._kept.add(Path(clip.path))
         events.emit(f"clip-finished {self.finished}")
 
     def write(self, frame: np.ndarray, time: float | None = None) -> None:
@@ -279,14 +274,3 @@ class _ClipRecorder:
         finally:
             self.index.close()
 
-
-def listed_clips(index: Path) -> list[Path]:
-    """The clips an index lists that are still on disk, oldest first, each once; a line a killed run left cut short is
-    passed over, and a listed name is only ever looked for in the index's `clips/` folder (never a path elsewhere,
-    whatever the line says)."""
-    listed: dict[Path, None] = {}
-    with contextlib.suppress(FileNotFoundError), open(index, encoding="utf-8") as lines:
-        for line in lines:
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                listed[index.parent / CLIPS_DIR / Path(json.loads(line)["file"]).name] = None
-    return [path for path in listed if path.is_file()]

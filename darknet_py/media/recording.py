@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import sys
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ContextManager
@@ -24,6 +23,7 @@ from ..core import events
 from ..core.dates import utc_datetime, utc_text
 from ..core.errors import InputError
 from ..core.fileio import LinesFile, atomic_path, free_path
+from .kept_files import KeptFiles, listed_files
 from .video_writer import open_video_writer
 
 SEGMENTS_SUFFIX = ".segments.jsonl"  # STEM.segments.jsonl: a line per segment, written as it begins
@@ -122,9 +122,9 @@ class SegmentedRecording:
         self.index = LinesFile(self.folder / f"{self.stem}{SEGMENTS_SUFFIX}", replace=False)
         self.begun = 0  # segments begun by this run
         self._current: RecordingFile | None = None
-        # the segments that `keep` counts, on disk, oldest first (none held without `keep`: a run of weeks in short
-        # segments would hold millions of names)
-        self._kept: deque[Path] = deque(listed_segments(self.index.path) if segmenting.keep is not None else ())
+        # the segments that `keep` counts, on disk, oldest first: an earlier run's that the index lists among them
+        self._kept = KeptFiles(segmenting.keep, listed_files(self.index.path, self.folder)
+                               if segmenting.keep is not None else ())
 
     def begin(self, first_frame: int, time: float, date: float) -> None:
         """Finish the segment being written and begin the next, whose first frame is the next one written.
@@ -140,13 +140,9 @@ class SegmentedRecording:
         path = free_path(self.folder / f"{self.stem}_{utc_datetime(date).strftime(SEGMENT_TIME_FORMAT)}{self.suffix}")
         self._current = RecordingFile(path, *self._open, live=True)
         self.begun += 1
-        if self.segmenting.keep is not None:
-            self._kept.append(path)
         self.index.append([json.dumps({"file": path.name, "first_frame": first_frame, "time": round(time, 6),
                                        "utc": utc_text(date)})])
-        while self.segmenting.keep is not None and len(self._kept) > self.segmenting.keep:
-            with contextlib.suppress(FileNotFoundError):  # removed by someone else already: nothing to do
-                os.unlink(self._kept.popleft())
+        self._kept.add(path)
         events.emit(f"segment-begun {self.begun}")
 
     def write(self, frame: np.ndarray, time: float | None = None) -> None:
@@ -165,17 +161,6 @@ class SegmentedRecording:
         current, self._current = self._current, None
         if current is not None:
             current.release()
-
-
-def listed_segments(index: Path) -> list[Path]:
-    """The segments an index lists that are still on disk, in its order (oldest first); a line a killed run left cut
-    short is passed over."""
-    listed: dict[Path, None] = {}  # in order, each once
-    with contextlib.suppress(FileNotFoundError), open(index, encoding="utf-8") as lines:
-        for line in lines:
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                listed[index.parent / Path(json.loads(line)["file"]).name] = None  # a name in this folder, no other
-    return [path for path in listed if path.is_file()]
 
 
 def recording(path: str | os.PathLike[str], fps: float, size: tuple[int, int], codec: str, live: bool,
