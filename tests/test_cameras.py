@@ -22,9 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from darknet_py import cli
 from darknet_py.core.credentials import hide_credentials
 from darknet_py.core.errors import DarknetWarning, InputError
+from darknet_py.core.retry import backoff
 from darknet_py.live import LiveOptions, LiveView
 from darknet_py.media.frame_buffer import END, FrameQueue, LatestFrame
-from darknet_py.media.live_reader import LiveReader, LiveSourceOptions, backoff
+from darknet_py.media.live_reader import LiveReader, LiveSourceOptions
 from darknet_py.media.sinks import Result, video_stem
 from darknet_py.media.source_status import SourceStatus
 from darknet_py.media.tracking_sinks import EventsJsonlSink, TrackedResult

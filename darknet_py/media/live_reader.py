@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterator, NamedTuple, Protocol
+from typing import Callable, NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -22,6 +22,7 @@ import numpy as np
 from ..core import events
 from ..core.credentials import hide_credentials
 from ..core.errors import InputError
+from ..core.retry import backoff
 from .frame_buffer import FrameQueue, LatestFrame
 from .source_status import SourceStatus
 from .stream_capture import OPEN_TIMEOUT_S, READ_TIMEOUT_S, StreamCapture
@@ -80,14 +81,6 @@ class LiveSourceOptions:
         """Raises InputError for values that mean nothing (a negative number of tries)."""
         if self.reconnect is not None and self.reconnect < 0:
             raise InputError(f"--reconnect {self.reconnect}: give a number of tries, 0 or more (default: for ever)")
-
-
-def backoff(first: float, longest: float) -> Iterator[float]:
-    """The waits between reconnect tries: *first*, doubling each time, never above *longest*."""
-    delay = first
-    while True:
-        yield delay
-        delay = min(delay * 2, longest)
 
 
 def say(line: str) -> None:

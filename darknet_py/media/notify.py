@@ -32,6 +32,7 @@ from typing import NamedTuple
 from ..core import events
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
+from ..core.retry import backoff
 from ..core.version import __version__
 from .sinks import Result
 from .source_status import SourceStatus
@@ -120,7 +121,7 @@ class Notifier:
         return self.report
 
     def _send_all(self) -> None:
-        wait = FIRST_WAIT_S
+        waits = backoff(FIRST_WAIT_S, LONGEST_WAIT_S)
         while True:
             with self._changed:
                 while not self._waiting and not self._closing:
@@ -135,7 +136,7 @@ class Notifier:
                         self._waiting.popleft()
                     if failure is None:
                         self.report.delivered += 1
-                        self._failing, wait = False, FIRST_WAIT_S
+                        self._failing, waits = False, backoff(FIRST_WAIT_S, LONGEST_WAIT_S)
                         events.emit(f"notify-delivered {self.report.delivered}")
                     else:
                         self.report.refused += 1
@@ -151,8 +152,7 @@ class Notifier:
                     self._failing = True
                     self._warn(f"{failure.reason}; trying again, messages kept in order (up to {self._limit})")
                 # the end of the run cuts the wait short: its drain tries once more at once
-                self._changed.wait_for(lambda: self._closing, timeout=wait)
-                wait = min(wait * 2, LONGEST_WAIT_S)
+                self._changed.wait_for(lambda: self._closing, timeout=next(waits))
 
     def _send(self, body: bytes) -> _Failure | None:
         """POST one message: None when the receiver took it (2xx), else why not and whether to try again."""
