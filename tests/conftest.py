@@ -128,6 +128,17 @@ def clip(tmp_path_factory) -> Path:
     return path
 
 
+def refused_before_work(flags: list[str], line: str, out: Path, capsys) -> None:
+    """`detect` on a camera URL nothing listens at, with *flags* that mean nothing: exit 2, one `error:` line on stderr
+    beginning with *line*, and no *out* folder made: refused before the model loads or anything is written."""
+    from darknet_py import cli
+
+    assert cli.main(["detect", "rtsp://127.0.0.1:9/cam", *flags, "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1, err
+    assert not out.exists()
+
+
 def frame_count(path: Path) -> int:
     import cv2
 

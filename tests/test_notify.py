@@ -27,7 +27,7 @@ from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning
 from darknet_py.core.events import EVENTS
 from darknet_py.media.notify import Notifier, NotifySink
-from tests.conftest import REPO, VIDEO, official, shared_path
+from tests.conftest import REPO, VIDEO, official, refused_before_work, shared_path
 from tests.event_pipe import EventPipe
 from tests.rtsp_camera import RtspCamera
 from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
@@ -272,7 +272,4 @@ def test_notify_with_nothing_to_post_is_one_line_before_any_work(tmp_path: Path,
 ])
 def test_notify_flags_that_mean_nothing_are_one_line_before_any_work(flags: list[str], line: str, tmp_path: Path,
                                                                      capsys) -> None:
-    assert cli.main(["detect", "rtsp://127.0.0.1:9/cam", *flags, "--output", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(line) and err.count("\n") == 1, err
-    assert not (tmp_path / "o").exists()
+    refused_before_work(flags, line, tmp_path / "o", capsys)
