@@ -20,7 +20,7 @@ import pytest
 
 from darknet_py import cli
 from darknet_py.core.dates import utc_stamp
-from tests.conftest import SHARED, VIDEO, frame_count, official, refused_before_work, shared_path
+from tests.conftest import SHARED, VIDEO, frame_count, official, opencv_frames, refused_before_work, shared_path
 from tests.event_pipe import interrupt_at
 from tests.rtsp_camera import RtspCamera
 from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
@@ -86,15 +86,6 @@ def _clips_by_the_rule(triggers: list[int], seconds: float, frames: int, fps: fl
     return [(max(0, group[0] - span), min(frames - 1, group[-1] + span)) for group in groups]
 
 
-def _decoded(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while (got := capture.read())[0]:
-        frames.append(got[1])
-    capture.release()
-    return frames
-
-
 def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -125,7 +116,7 @@ def test_clips_hold_the_seconds_around_each_run_of_detections_frame_for_frame(vi
             for detection in record["detections"]:
                 labels[detection["name"]] = labels.get(detection["name"], 0) + 1
         assert clip["detections"] == labels and "utc" not in clip  # a file's frames have no date
-        assert [_number(image) for image in _decoded(out / clip["file"])] == list(range(first, last + 1))
+        assert [_number(image) for image in opencv_frames(out / clip["file"])] == list(range(first, last + 1))
     assert sorted(p.name for p in (out / "clips").iterdir()) == ["walk_20.mp4", "walk_70.mp4"]
 
 

@@ -15,16 +15,7 @@ import numpy as np
 import pytest
 
 import darknet_py
-from tests.conftest import CLIP_FRAMES, IMAGES, VIDEO, official, shared_path
-
-
-def _opencv_frames(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while (read := capture.read())[0]:
-        frames.append(read[1])
-    capture.release()
-    return frames
+from tests.conftest import CLIP_FRAMES, IMAGES, VIDEO, official, opencv_frames, shared_path
 
 
 @pytest.mark.timeout(120)
@@ -37,7 +28,7 @@ def test_a_files_frames_are_opencvs_at_ffmpegs_rate(clip: Path) -> None:
         times.append(video.time)
     assert times == [index / 25 for index in range(CLIP_FRAMES)]  # frame / fps, as detect's records time them
     assert video.captured is None  # a file's frames have no moment of capture
-    theirs = _opencv_frames(clip)
+    theirs = opencv_frames(clip)
     assert len(ours) == len(theirs) == CLIP_FRAMES == video.count
     assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
     assert (video.dropped, video.skipped, video.gave_up) == (0, 0, None)
@@ -51,7 +42,7 @@ def test_a_files_frames_are_opencvs_at_ffmpegs_rate(clip: Path) -> None:
 
 @pytest.mark.timeout(120)
 def test_a_folder_of_frames_reads_in_name_order(clip: Path, tmp_path: Path) -> None:
-    frames = _opencv_frames(clip)
+    frames = opencv_frames(clip)
     for index, frame in enumerate(frames):  # names whose order is not the numbers' (10 before 2 as text)
         cv2.imwrite(str(tmp_path / f"frame_{index:03d}.png"), frame)
     video = darknet_py.video_frames(tmp_path)
