@@ -40,12 +40,13 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
                             "TOKEN' for a receiver that wants a token; never printed")
 
 
-def check_notify(args, live: bool) -> None:
+def check_notify(args, live: bool, watched: bool = False) -> None:
     """--notify: a URL to POST to, and something to post (InputError otherwise).
 
     Args:
         args: detect's parsed flags.
         live (bool): a source is a camera or a stream, whose drops and returns are posted.
+        watched (bool): the source is a folder watched for images (--watch), each one with detections posted.
     """
     if args.notify is None:
         if args.notify_header:
@@ -53,9 +54,9 @@ def check_notify(args, live: bool) -> None:
         return
     check_notify_url(args.notify)
     notify_headers(args)
-    if args.clips is None and not (args.line or args.zone) and not live:
-        raise InputError("--notify posts the crossings, entries and exits of --line/--zone, the clips of --clips and "
-                         "a camera's or stream's drops: give one of them")
+    if args.clips is None and not (args.line or args.zone) and not live and not watched:
+        raise InputError("--notify posts the crossings, entries and exits of --line/--zone, the clips of --clips, "
+                         "a camera's or stream's drops and the images --watch finds something in: give one of them")
 
 
 def notify_headers(args) -> dict[str, str]:

@@ -33,6 +33,7 @@ from .track_options import (
     track_ray_run,
     tracking_stage,
 )
+from .watch_options import add_watch_args, folder_images, watched_folder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -110,6 +111,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_tracking_args(p)
     add_dataset_args(p)
     add_tile_args(p)
+    add_watch_args(p)
     p.set_defaults(multi_label=None)  # darknet's rule unless --best-class
 
 
@@ -127,6 +129,7 @@ def run(args) -> int:
 
 def _detect_here(args, live: LiveView | None) -> int:
     """One source on this machine: images or a video, with files written and a live view if asked."""
+    watched = watched_folder(args)
     if len(args.source) > 1:
         return _detect_many(args, live)
     args.batch = 1 if args.batch is None else args.batch
@@ -136,15 +139,15 @@ def _detect_here(args, live: LiveView | None) -> int:
     segmenting(args)  # checked before the model loads
     name = single_source_name(args)
     stages = _stages(args, name, [name])  # its flags checked (and the tracker library found) before the model loads
-    kind, items = detect_source(args, stages)
+    kind, items = ("images", watched) if watched is not None else detect_source(args, stages)
     check_stride(args.vid_stride)
     if kind == "images" and args.vid_stride != 1:
         raise InputError(f"--vid-stride takes every Nth frame of a video; the source is {len(items)} separate "
                          "image(s)")
-    check_dataset_args(args, kind, items)
+    check_dataset_args(args, kind, folder_images(watched) if watched is not None else items)
     clipping(args, kind)
-    check_notify(args, live=kind == "video" and live_source(items))
-    if kind == "images":
+    check_notify(args, live=kind == "video" and live_source(items), watched=watched is not None)
+    if kind == "images" and watched is None:
         _refuse_shared_names(args, items)
     if args.show:
         _require_display()
@@ -153,6 +156,8 @@ def _detect_here(args, live: LiveView | None) -> int:
     options = _detect_options(args, names, windows)
     stages += dataset_stages(args, names)  # redaction, after tracking: it changes the pixels, not the boxes
     _describe(live)
+    if watched is not None:
+        print(f"watching {watched.folder} for images (Ctrl-C to stop)", file=sys.stderr, flush=True)
     detector, in_flight = plan_calls(model, kind, items, args.in_flight)
 
     def detect_batch(images):
@@ -250,7 +255,7 @@ def _run_detect_on_ray(args) -> int:
                    ("--keep-segments", args.keep_segments is not None),
                    ("--clips", args.clips is not None), ("--clip-on", args.clip_on is not None),
                    ("--keep-clips", args.keep_clips is not None), ("--clip-classes", args.clip_classes is not None), ("--notify", args.notify is not None),
-                   ("--notify-header", bool(args.notify_header)),
+                   ("--notify-header", bool(args.notify_header)), ("--watch", args.watch),
                    (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):
         if given:

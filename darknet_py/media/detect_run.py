@@ -29,6 +29,7 @@ from .sinks import Sink, Stage
 from .source_status import SourceStatus
 from .sources import source_names
 from .tracking_sinks import TrackingStage
+from .watched_folder import WatchedFolder
 
 
 class Viewer(Protocol):
@@ -106,6 +107,9 @@ def detect_into_folder(kind: str, items: SourceItems, detect_batch: DetectBatch,
     out, made = run_folder(output)
     try:
         before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
+        if isinstance(items, WatchedFolder):  # goes on from an earlier run's list; dates each image by its file
+            items.resume_from(out)
+            stages = [items, *stages]
         sinks = outputs.sinks(out, kind, items, names, stages) + ([viewer.source(0)] if viewer else [])
         status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
         if viewer is not None and status is not None:

@@ -34,7 +34,7 @@ from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
 from ..core.retry import backoff
 from ..core.version import __version__
-from .sinks import Result
+from .sinks import Result, result_record
 from .source_status import SourceStatus
 from .tracking_sinks import TrackedResult
 
@@ -203,7 +203,8 @@ def _request_parts(url: str) -> tuple[str, dict[str, str]]:
 class NotifySink:
     """Posts each frame's counting events (a TrackedResult's) to a Notifier, and finishes it when the run ends; clips
     reach it through `clip()`, which ClipsSink calls as each clip is listed, and a live source's drops and returns
-    through `watch()` of its SourceStatus.
+    through `watch()` of its SourceStatus. An image's result (a watched folder's: --watch) is posted when something is
+    detected in it: its detections.jsonl record, the image named by `file` (its name) and `path` (absolute).
 
     Args:
         notifier (Notifier): where messages go.
@@ -214,6 +215,13 @@ class NotifySink:
         self.notifier, self.source = notifier, source
 
     def write(self, result: Result) -> None:
+        if result.frame is None:  # an image of a watched folder (--watch): posted when something is detected in it
+            if len(result.detections):
+                record = result_record(result)
+                path = Path(record.pop("source"))
+                self.notifier.post({"type": "detections", "source": self.source, "file": path.name,
+                                    "path": str(path.resolve()), **record})
+            return
         found = result.events if isinstance(result, TrackedResult) else ()
         date = {"utc": result.utc} if result.wall_time is not None else {}
         for event in found:

@@ -45,10 +45,12 @@ from .sinks import (
 from .tracking_sinks import TrackingStage, tracking_sinks
 from .video_source import live_source
 from .video_writer import output_suffix
+from .watched_folder import WatchedFolder
 
 # detections.json records, the same records a line each as they come, darknet's result.json, a COCO dataset
 JSON_KINDS = ("darknet_py", "jsonl", "darknet", "coco")
-SourceItems = Union[Sequence[str], str, int, ImageSequence]  # image paths, or one video (file, URL, camera, sequence)
+# image paths (or a folder watched for them), or one video (file, URL, camera, sequence)
+SourceItems = Union[Sequence[str], WatchedFolder, str, int, ImageSequence]
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ class Outputs:
 
         Returns:
             list of Sink: tracking outputs first (they read the tracks), then the JSON, labels, annotated images
-            or video, the dataset's files, and a window last.
+            or video, the dataset's files, a window, and a watched folder's index last.
         """
         tracking = next((stage for stage in stages if isinstance(stage, TrackingStage)), None)
         sinks: list[Sink] = self.tracking_sinks(out, items, tracking) if tracking is not None else []
@@ -149,13 +151,17 @@ class Outputs:
             sinks.append(CropsSink(out / CROPS_DIR, self.crop_pad))
         if self.show:
             sinks.append(ShowSink())
+        if isinstance(items, WatchedFolder) and items.index is not None:
+            sinks.append(items.index)  # last: an image is listed done once every other output of it is written
         return sinks
 
     def _happenings(self, out: Path, kind: str, items: SourceItems, source: str | None) -> list[Sink]:
         """The clips (--clips) and the messages to another program (--notify), which the clips feed."""
-        if (self.clips is not None or self.notify is not None) and kind == "images":
+        watched = isinstance(items, WatchedFolder)  # --notify posts each image with detections
+        if (self.clips is not None or (self.notify is not None and not watched)) and kind == "images":
             flag = "--clips cuts clips out of" if self.clips is not None else "--notify posts the events and clips of"
-            raise InputError(f"{flag} a video, stream or camera; the source is images")
+            raise InputError(f"{flag} a video, stream or camera (or with --watch, the images with detections); the "
+                             "source is images")
         # the notifier's thread starts here, after every check that could refuse the run
         notify = NotifySink(Notifier(self.notify, headers=dict(self.notify_headers)), source or output_stem(items)) \
             if self.notify is not None else None
@@ -190,7 +196,9 @@ class Outputs:
                                                                       CocoDatasetSink, ClipsSink, NotifySink))]
 
 
-def output_stem(items: str | int | ImageSequence) -> str:
+def output_stem(items: str | int | ImageSequence | WatchedFolder) -> str:
     """What a video's (or a sequence's) outputs are named after: the file's stem, a URL's last part (never its
-    credentials), cameraN, or the sequence folder's name."""
+    credentials), cameraN, or the sequence folder's name; a watched folder's name (--notify's `source`)."""
+    if isinstance(items, WatchedFolder):
+        return items.folder.resolve().name
     return items.stem if isinstance(items, ImageSequence) else video_stem(items)

@@ -16,7 +16,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, ContextManager, Sequence
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Sequence
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from .sinks import Result, Sink, Stage, finish_all, takes_unreadable, through_st
 from .source_status import SourceStatus
 from .video import VideoReport, run_video
 from .video_source import live_source
+from .watched_folder import WatchedFolder
 
 if TYPE_CHECKING:
     from ..pipeline.backend import Backend
@@ -50,17 +51,21 @@ class RunReport:
         interrupted (bool): a stop ended the run early (what was done is written).
         video (VideoReport or None): the video's details (fps, size, frames skipped); None for images.
         unreadable (int): image files that could not be read and were skipped.
+        watched (bool): the images came from a watched folder (--watch), whose run ends only when it is stopped.
     """
 
     done: int
     interrupted: bool
     video: VideoReport | None = None
     unreadable: int = 0  # images that could not be read, skipped (each named in a warning)
+    watched: bool = False
 
     def summary(self) -> str:
         """The run's line for the terminal, e.g. `12 frames (320x180, 25 fps)` or `3 image(s)`."""
         if self.video is None:
             skipped = f", {self.unreadable} unreadable skipped" if self.unreadable else ""
+            if self.watched:
+                return f"{self.done} image(s){skipped}, watched until stopped"
             return f"{self.done} image(s){skipped}" + (", interrupted — the images done are saved" if self.interrupted
                                                         else "")
         report = self.video
@@ -85,7 +90,7 @@ def plan_calls(model: Backend, kind: str, items: list[str] | str | int, requeste
         items (list of str, str or int): the images, or the video file, stream URL or camera index.
         requested (int or None): calls at once asked for (`--in-flight`); None: DEFAULT_CALLS for image files and
             video files where the backend has a twin for it (`Backend.concurrent`) and the CPU 2 cores or more,
-            else 1. Cameras and streams keep 1 unless asked: each frame's latency would grow.
+            else 1. Cameras, streams and a watched folder keep 1 unless asked: each result's delay would grow.
 
     Returns:
         tuple: (backend, calls): *model* itself with 1, or its concurrent twin with calls above 1.
@@ -94,7 +99,9 @@ def plan_calls(model: Backend, kind: str, items: list[str] | str | int, requeste
         InputError: *requested* is below 1.
     """
     check_in_flight(requested)
-    live = kind == "video" and live_source(items)
+    # a camera's frame, a watched folder's image: each result wanted as soon as it can be (more calls would each
+    # wait for the next item)
+    live = (kind == "video" and live_source(items)) or isinstance(items, WatchedFolder)
     calls = requested if requested is not None else 1 if live else default_calls()
     return concurrent_calls(model, calls, warn=requested is not None)
 
@@ -160,14 +167,15 @@ def run_source(kind: str, items: list[str] | str | int, detect_batch: DetectBatc
     Returns:
         RunReport: how many were done, and whether a stop ended the run.
     """
-    if kind == "images":
-        return run_images(list(items), detect_batch, sinks, batch, stages, channels, in_flight)
+    if kind == "images":  # a watched folder's images are taken as they come
+        paths = items if isinstance(items, WatchedFolder) else list(items)
+        return run_images(paths, detect_batch, sinks, batch, stages, channels, in_flight)
     report = run_video(items, detect_batch, batch=batch, sinks=sinks, sequence=sequence, stages=stages, live=live,
                        status=status, in_flight=in_flight, vid_stride=vid_stride)
     return RunReport(report.frames, report.interrupted, report)
 
 
-def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[Sink], batch: int = 1,
+def run_images(paths: Iterable[str], detect_batch: DetectBatch, sinks: Sequence[Sink], batch: int = 1,
                stages: Sequence[Stage] = (), channels: int = 3, in_flight: int = 1) -> RunReport:
     """Detect on image files, *batch* at a time, each decoded once (detection, drawing and sinks share it).
 
@@ -175,7 +183,9 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
     sinks that grey image as BGR (the network saw no colour: the annotated image shows none either).
 
     Args:
-        paths (sequence of str): image files; each result's `source` is its path as given here.
+        paths (iterable of str): image files; each result's `source` is its path as given here. A list is counted
+            (progress on stderr); another iterable (a WatchedFolder) is taken as it gives them, without end, each
+            unreadable one warned about at once.
         detect_batch (DetectBatch): images → their Detections.
         sinks (sequence of Sink): where the results go; all are finished when the run ends, however it ends.
         batch (int): images per detect_batch call.
@@ -222,12 +232,13 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
     done, interrupted, unreadable, warned = 0, False, [], 0
     held: list[Result] = []  # unreadable images' stand-ins, written once an image was read (if none is: the error)
     # a folder's or a list's progress (count, rate, ETA) on stderr, as a video's; none for one image
-    progress = Progress("detect", len(paths), unit="images") if len(paths) > 1 else None
+    endless = not isinstance(paths, Sequence)
+    progress = Progress("detect", len(paths), unit="images") if not endless and len(paths) > 1 else None
     try:
         with in_order(read_and_detect, iter_batches(paths, batch), in_flight) as detected:
             for chunk, (detected_paths, images, found, milliseconds, stand_in_for, failures) in detected:
                 unreadable += failures
-                if None in stand_in_for:  # warned once an image was read: if none is, the run's error says it alone
+                if None in stand_in_for or endless:  # once an image was read: if none is, the run's error says it
                     for failure in unreadable[warned:]:
                         warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
                     warned = len(unreadable)
@@ -260,7 +271,7 @@ def run_images(paths: Sequence[str], detect_batch: DetectBatch, sinks: Sequence[
         warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
     if unreadable and done == 0 and not interrupted:
         raise none_readable(unreadable)
-    return RunReport(done, interrupted, unreadable=len(unreadable))
+    return RunReport(done, interrupted, unreadable=len(unreadable), watched=endless)
 
 
 def none_readable(failures: list[str]) -> InputError:

@@ -294,14 +294,14 @@ class RecordsJsonSink:
 
 
 def warn_if_live(result: Result, flag: str) -> None:
-    """At a collected JSON's first result: a warning when it comes from a camera or stream (`captured` set), whose run
-    goes on until it is stopped, every record held in memory until then: `--save-json jsonl` writes each as it comes.
+    """At a collected JSON's first result: a warning when it comes from a camera or stream, or a watched folder
+    (`continues`), whose run goes on until it is stopped, every record held in memory until then: `--save-json jsonl` writes each as it comes.
 
     Args:
         result (Result): the first image's or frame's result.
         flag (str): the option that asked for the file (`--save-json`, `--save-json darknet`).
     """
-    if result.captured is not None:
+    if continues(result):  # a camera's or stream's frame, a watched folder's image: runs that end when stopped
         warnings.warn(f"{hide_credentials(str(result.source))} runs until it is stopped: {flag} holds every frame's record "
                       "in memory and writes its file when the run ends; --save-json jsonl appends each record to "
                       "detections.jsonl as it comes", DarknetWarning, stacklevel=3)
@@ -345,9 +345,10 @@ class RecordsLinesSink:
 def continues(result: Result) -> bool:
     """Whether a run's line files (records, events, a dataset's list) go on from an earlier run's into the same folder
     rather than replace them: for a camera or stream (`captured` set), whose run is the stream's next stretch — a
-    service restarted after a crash or a reboot loses nothing it wrote, each line dated by its `utc` — but not for a
-    file, whose rerun does the same work again."""
-    return result.captured is not None
+    service restarted after a crash or a reboot loses nothing it wrote, each line dated by its `utc` — and for a
+    watched folder's image (dated, `wall_time`, with no frame: --watch goes on where it stopped), but not for a file,
+    whose rerun does the same work again."""
+    return result.captured is not None or (result.frame is None and result.wall_time is not None)
 
 
 class DarknetJsonSink:

@@ -1,0 +1,304 @@
+"""A folder watched for images (`darknet-py detect FOLDER --watch`): the images there now, then each one that arrives,
+each taken only once it is whole — what a camera uploading snapshots over FTP, a scanner or another program drops into
+a folder — until the run is stopped.
+
+    folder = WatchedFolder("incoming/")
+    folder.resume_from(Path("out"))          # an earlier run's out/watched.jsonl: the images it did are not done again
+    for path in folder:                      # blocks until the next image is whole; Ctrl-C ends it
+        ...
+        folder.index.write(result)           # listed in out/watched.jsonl once its outputs are written
+
+When is a file whole? A writer that closes it or renames it into the folder says so at once (inotify, through the
+`watchdog` library, where the system has it); a file that nothing announces (one there when the run starts, one on a
+network share, whose writes inotify does not see) is taken once two looks at it `poll_s` apart find the same size and
+modification time. Either way a JPEG must end with its end-of-image marker and a PNG with its IEND chunk: an upload
+that stalls half way is not read (OpenCV would decode the half and fill the rest with grey, without an error) until it
+is finished, or has not changed for GIVE_UP_S, when it is detected as it is, with a warning.
+
+An image is done again when its file changes (a camera that overwrites snapshot.jpg): the index keeps each name's size
+and modification time.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..core import events
+from ..core.dates import utc_text
+from ..core.errors import DarknetWarning, InputError
+from ..core.fileio import LinesFile
+from ..pipeline.image_url import IMAGE_EXTENSIONS
+from .sinks import Result
+
+WATCHED_JSONL = "watched.jsonl"  # the images done, a line each: {"file", "size", "mtime_ns", "utc"}
+POLL_S = 1.0  # seconds between two looks at the folder (--watch-poll)
+GIVE_UP_S = 30.0  # a JPEG or PNG cut short and unchanged this long is detected as it is (a writer that died)
+_PNG_END = b"\0\0\0\0IEND\xaeB`\x82"  # a PNG's last chunk: IEND, no data, its fixed CRC
+_TAIL = 64  # bytes read from a file's end to find its end marker (cameras pad a JPEG with a few zeros)
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A file as a look at it found it: its size and modification time, which tell one version of it from the next."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: Path) -> FileState | None:
+        """*path*'s state now; None when it is gone (or not a file)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        return cls(stat.st_size, stat.st_mtime_ns) if path.is_file() else None
+
+
+@dataclass
+class _Pending:
+    """A file not yet taken: its state at the last look, since when it has been so (time.monotonic()), and whether the
+    run has said it waits for its end."""
+
+    state: FileState
+    since: float
+    told: bool = False
+
+
+def looks_whole(path: Path) -> bool:
+    """Whether an image file has its end: a JPEG its end-of-image marker (FF D9, trailing zero or whitespace bytes
+    allowed), a PNG its IEND chunk (with its CRC); other formats have no end marker to look for (True).
+
+    Args:
+        path (Path): the file.
+
+    Returns:
+        bool: False for an empty file, or a JPEG or PNG whose end is missing (still being written, or cut short).
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(size - _TAIL, 0))
+            tail = handle.read()
+    except OSError:
+        return False
+    if head.startswith(b"\xff\xd8"):
+        return tail.rstrip(b"\x00 \t\r\n").endswith(b"\xff\xd9")
+    if head.startswith(b"\x89PNG"):
+        return tail.endswith(_PNG_END)
+    return size > 0
+
+
+class WatchedFolder:
+    """The images of a folder, those there now (by name) and then those that arrive (in the order they become whole),
+    each yielded once it is whole, for ever: iterating blocks until the next one (a stop, Ctrl-C or SIGTERM, ends it).
+    Only the folder itself is watched, not the folders in it.
+
+    Args:
+        folder (str or PathLike): the folder (it must exist).
+        poll_s (float): seconds between two looks at the folder (a file nothing announces is taken at the second look
+            that finds it unchanged).
+
+    Raises:
+        InputError: *folder* is not a folder, or *poll_s* is not above 0.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], poll_s: float = POLL_S) -> None:
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise InputError(f"--watch watches a folder for images; {folder} is not a folder")
+        if not poll_s > 0:
+            raise InputError(f"--watch-poll {poll_s}: give the seconds between two looks at the folder, above 0")
+        self.poll_s = poll_s
+        self.done: dict[str, FileState] = {}  # each image's version done (by this run or an earlier one)
+        self.taken: dict[str, FileState] = {}  # the version yielded, until the index lists it
+        self._seen: dict[str, _Pending] = {}  # the files not yet whole: the last look's state, since when
+        self._told: dict[str, FileState] = {}  # the files announced whole (closed, or moved in) since the last look
+        self._announced: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._observer = None
+        self.index: WatchedIndex | None = None
+
+    def resume_from(self, out: Path) -> None:
+        """The run's folder *out* is known: its `watched.jsonl` (an earlier run's into the same folder) lists images done
+        already, which are not done again unless they changed; the images done from now on are added to it."""
+        with contextlib.suppress(FileNotFoundError), open(out / WATCHED_JSONL, encoding="utf-8") as lines:
+            for line in lines:
+                with contextlib.suppress(ValueError, KeyError, TypeError):  # a line a killed run left cut short
+                    entry = json.loads(line)
+                    self.done[entry["file"]] = FileState(int(entry["size"]), int(entry["mtime_ns"]))
+        self.index = WatchedIndex(out / WATCHED_JSONL, self)
+
+    def __iter__(self) -> Iterator[str]:
+        self._start_observer()
+        backlog = self._backlog()
+        yield from backlog  # those there now, by name, as a folder run takes them
+        idle, given = False, len(backlog)
+        while True:
+            ready = self._settled(self._announced_states(), announced=True)
+            if not ready:  # nothing announced: a look at the whole folder, its files in the order they were written
+                ready = self._settled(sorted(self._look().items(), key=lambda item: (item[1].mtime_ns, item[0])))
+            for path in ready:
+                idle, given = False, given + 1
+                yield path
+            if not ready:
+                if not idle:  # for tests: the images this run has taken are done, and it waits for more
+                    events.emit(f"watch-idle {given}")
+                    idle = True
+                with contextlib.suppress(queue.Empty):
+                    self._told_whole(self._announced.get(timeout=self.poll_s))
+
+    def _backlog(self) -> list[str]:
+        """The images there when the run starts (by name), once two looks poll_s apart find them unchanged (those still
+        changing then are taken later, as new ones are)."""
+        first = sorted(self._look().items())
+        if not first:
+            return []
+        self._settled(first)  # notes them: nothing announced them whole
+        time.sleep(self.poll_s)
+        now = self._look()
+        return self._settled([(name, now[name]) for name, _ in first if name in now])
+
+    def _look(self) -> dict[str, FileState]:
+        """The image files in the folder now that this run has still to do (not done in the version on disk), with
+        their states: one directory read and one stat per file."""
+        found: dict[str, FileState] = {}
+        try:
+            with os.scandir(self.folder) as entries:
+                for entry in entries:
+                    if os.path.splitext(entry.name)[1].lower() not in IMAGE_EXTENSIONS or entry.name.startswith("."):
+                        continue
+                    with contextlib.suppress(OSError):  # removed meanwhile
+                        if entry.is_file():
+                            stat = entry.stat()
+                            found[entry.name] = FileState(stat.st_size, stat.st_mtime_ns)
+        except OSError as exc:  # the folder itself removed or unmounted: the run cannot go on
+            raise InputError(f"--watch: cannot read the folder {self.folder} any more ({exc.strerror})") from None
+        for name in [name for name in self._seen if name not in found]:  # gone before it was whole
+            del self._seen[name]
+        return {name: state for name, state in found.items() if self._pending(name, state)}
+
+    def _pending(self, name: str, state: FileState) -> bool:
+        """Whether *name* in *state* is still to do: neither done nor taken in that version."""
+        return self.done.get(name) != state and self.taken.get(name) != state
+
+    def _announced_states(self) -> list[tuple[str, FileState]]:
+        """The files announced whole (closed after writing, or moved in) since the last call, in the order they were,
+        with their states when they were."""
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._told_whole(self._announced.get_nowait())
+        told = [(name, state) for name, state in self._told.items() if self._pending(name, state)]
+        self._told.clear()
+        return told
+
+    def _told_whole(self, name: str) -> None:
+        state = FileState.of(self.folder / name)
+        if state is not None and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not name.startswith("."):
+            self._told.pop(name, None)  # to the end: the order they were announced in
+            self._told[name] = state
+
+    def _settled(self, files: list[tuple[str, FileState]], announced: bool = False) -> list[str]:
+        """The paths of *files* (name, state) that are whole now, marked taken: those *announced* whole at once, others
+        once a look finds them as the last look did; a JPEG or PNG without its end only once it has it (or after
+        GIVE_UP_S unchanged)."""
+        now, ready = time.monotonic(), []
+        for name, state in files:
+            pending = self._seen.get(name)
+            if pending is None or pending.state != state:
+                pending = self._seen[name] = _Pending(state, now)
+                if not announced:
+                    continue
+            path = self.folder / name
+            if not looks_whole(path):
+                if now - pending.since < GIVE_UP_S:
+                    if not pending.told:  # for tests: the run has seen it, and waits for its end
+                        events.emit(f"watch-not-whole {name}")
+                        pending.told = True
+                    continue
+                warnings.warn(f"{path} has not changed for {GIVE_UP_S:g} s but its end is missing (cut short?): "
+                              "detected as it is", DarknetWarning, stacklevel=2)
+            if FileState.of(path) != state:  # written again since the look: the next look sees to it
+                continue
+            del self._seen[name]
+            self.taken[name] = state
+            ready.append(str(path))
+        return ready
+
+    def _start_observer(self) -> None:
+        """inotify's word that a file was closed after writing or moved in (through watchdog), where the system has it;
+        without it (another system, no watchdog, no inotify instances left) the looks alone find new files."""
+        try:
+            from watchdog.events import FileSystemEventHandler
+            from watchdog.observers import Observer
+        except ImportError:
+            return
+        announced = self._announced
+
+        class Announcer(FileSystemEventHandler):
+            def on_closed(self, event) -> None:
+                announced.put(Path(event.src_path).name)
+
+            def on_moved(self, event) -> None:
+                if Path(event.dest_path).parent == self_folder:
+                    announced.put(Path(event.dest_path).name)
+
+        self_folder = self.folder
+        try:
+            observer = Observer()
+            observer.schedule(Announcer(), str(self.folder), recursive=False)
+            observer.daemon = True
+            observer.start()
+        except OSError as exc:  # inotify's limits reached: looks only
+            warnings.warn(f"--watch: no inotify for {self.folder} ({exc}); new files are found by looking every "
+                          f"{self.poll_s:g} s", DarknetWarning, stacklevel=3)
+            return
+        self._observer = observer
+
+    def process(self, result: Result) -> Result:
+        """A Stage: the image's result dated by its file's modification time (when the camera or program wrote it),
+        so that its records carry `utc`."""
+        state = self.taken.get(Path(result.source).name)
+        if state is not None:
+            result.wall_time = state.mtime_ns / 1e9
+        return result
+
+    def finish(self) -> None:
+        """Stop watching (the inotify thread)."""
+        if self._observer is not None:
+            self._observer.stop()
+            self._observer.join(timeout=5)
+            self._observer = None
+
+
+class WatchedIndex:
+    """`watched.jsonl`, the sink that lists each image once every other output of it is written (the last sink): a
+    line `{"file", "size", "mtime_ns", "utc"}` appended and flushed, so that a run again into the same folder does not
+    do it again, whatever stopped the first (a kill included: an image not listed is done again).
+
+    Args:
+        path (Path): the file (an earlier run's is appended to).
+        folder (WatchedFolder): the folder whose images it lists.
+    """
+
+    def __init__(self, path: Path, folder: WatchedFolder) -> None:
+        self.folder = folder
+        self._lines = LinesFile(path, replace=False)
+
+    def write(self, result: Result) -> None:
+        name = Path(result.source).name
+        state = self.folder.taken.pop(name, None)
+        if state is None:
+            return
+        self.folder.done[name] = state
+        self._lines.append([json.dumps({"file": name, "size": state.size, "mtime_ns": state.mtime_ns,
+                                        "utc": utc_text(state.mtime_ns / 1e9)})])
+
+    def finish(self) -> None:
+        self._lines.close()

@@ -1,0 +1,245 @@
+"""detect FOLDER --watch: the images there, then each one that arrives — copied in, moved in, written slowly, written
+again — detected once it is whole, as a run over the finished files detects them; a run again into the same folder goes
+on where the last one stopped; --notify posts the images something is found in (to a real HTTP server).
+
+Every wait is on an event of the run (darknet_py.core.events: watch-idle N once the N images it took are done and it
+waits for more, watch-not-whole NAME once it has seen a file without its end), never on time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from darknet_py import cli
+from darknet_py.media.watched_folder import WATCHED_JSONL, looks_whole
+from tests.conftest import IMAGES, REPO, official, shared_path
+from tests.event_pipe import HANG_GUARD_S, EventPipe
+from tests.test_notify import receiver
+
+TINY = official("yolov4-tiny")
+
+
+def _photo(name: str) -> bytes:
+    return shared_path(IMAGES / name).read_bytes()
+
+
+def _command(folder: Path, out: Path, *flags: str) -> list[str]:
+    return [sys.executable, "-m", "darknet_py.cli", "detect", str(folder), "--watch", "--watch-poll", "0.2", "--cfg",
+            str(TINY[0]), "--weights", str(TINY[1]), "--save-json", "jsonl", "--output", str(out), *flags]
+
+
+class WatchRun:
+    """`detect --watch` in a process of its own, reporting its events; stop() is Ctrl-C."""
+
+    def __init__(self, command: list[str]) -> None:
+        self.events = EventPipe()
+        self.process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **self.events.env()},
+                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        text=True)
+
+    def wait_for(self, event: str) -> None:
+        self.events.wait_for(event, self.process)
+
+    def stop(self) -> str:
+        """Ctrl-C; the run ends with 130 and its last lines. Returns its stderr."""
+        self.process.send_signal(signal.SIGINT)
+        err = self.process.communicate(timeout=HANG_GUARD_S)[1]
+        assert self.process.returncode == 130, err
+        return err
+
+    def __enter__(self) -> WatchRun:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.process.kill()
+        self.process.wait(HANG_GUARD_S)
+        self.events.close()
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "detections.jsonl").read_text().splitlines()]
+
+
+def _plain_run(files: dict[str, bytes], folder: Path) -> dict[str, dict]:
+    """The records of a plain (not watched) run over *files*, by name: what the watched run must find in each."""
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    out = folder.parent / f"{folder.name}-out"
+    assert cli.main(["detect", str(folder), "--cfg", str(TINY[0]), "--weights", str(TINY[1]), "--save-json", "jsonl",
+                     "--no-save", "--in-flight", "1", "--output", str(out)]) == 0
+    return {Path(record["source"]).name: record for record in _records(out)}
+
+
+def _without_place(record: dict) -> dict:
+    """A record without what names where and when the file was (its folder and date), for comparing two runs' finds."""
+    return {key: value for key, value in record.items() if key not in ("source", "utc")}
+
+
+@pytest.mark.timeout(600)
+def test_every_way_an_image_arrives_is_detected_once_whole(tmp_path: Path) -> None:
+    """Two photos there at the start, then one copied in, one written elsewhere and moved in, one written half, held
+    open while the run has looked at it, then finished, and the first photo written again as another: each is detected
+    once, whole (its record equals a plain run's over the finished files: a half-read JPEG decodes with a grey rest
+    and finds other things), in the order it arrived, each record dated by its file's modification time, each listed
+    in watched.jsonl with its size and time, each annotated image written."""
+    folder, out = tmp_path / "incoming", tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(_photo("dog.jpg"))
+    (folder / "b.jpg").write_bytes(_photo("horses.jpg"))
+    states = {}
+    with WatchRun(_command(folder, out)) as run:
+        run.wait_for("watch-idle 2")
+        shutil.copy(IMAGES / "eagle.jpg", folder / "c.jpg")
+        run.wait_for("watch-idle 3")
+        staged = tmp_path / "d.jpg"
+        staged.write_bytes(_photo("person.jpg"))
+        os.replace(staged, folder / "d.jpg")
+        run.wait_for("watch-idle 4")
+        kite = _photo("kite.jpg")
+        with open(folder / "e.jpg", "wb") as slow:
+            slow.write(kite[:len(kite) // 2])
+            slow.flush()
+            run.wait_for("watch-not-whole e.jpg")  # looked at, twice unchanged, and not taken
+            slow.write(kite[len(kite) // 2:])
+        run.wait_for("watch-idle 5")
+        states["a-first"] = os.stat(folder / "a.jpg")
+        (folder / "a.jpg").write_bytes(_photo("giraffe.jpg"))
+        run.wait_for("watch-idle 6")
+        err = run.stop()
+    assert "6 image(s), watched until stopped" in err, err
+    records = _records(out)
+    assert [Path(record["source"]).name for record in records] == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg", "a.jpg"]
+    plain = _plain_run({"a.jpg": _photo("dog.jpg"), "b.jpg": _photo("horses.jpg"), "c.jpg": _photo("eagle.jpg"),
+                        "d.jpg": _photo("person.jpg"), "e.jpg": _photo("kite.jpg"), "f.jpg": _photo("giraffe.jpg")},
+                       tmp_path / "plain")
+    expected = ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg", "f.jpg"]
+    assert [_without_place(record) for record in records] == [_without_place(plain[name]) for name in expected]
+    assert all(record["detections"] for record in records)
+    listed = [json.loads(line) for line in (out / WATCHED_JSONL).read_text().splitlines()]
+    final = {name: os.stat(folder / name) for name in ("a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg")}
+    stats = [states["a-first"], final["b.jpg"], final["c.jpg"], final["d.jpg"], final["e.jpg"], final["a.jpg"]]
+    names = ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg", "a.jpg"]
+    assert [(entry["file"], entry["size"], entry["mtime_ns"]) for entry in listed] == [
+        (name, stat.st_size, stat.st_mtime_ns) for name, stat in zip(names, stats)]
+    for record, entry in zip(records, listed):
+        assert record["utc"] == entry["utc"]
+        assert abs(np.datetime64(record["utc"].rstrip("Z")).astype("datetime64[ns]").astype(np.int64)
+                   - entry["mtime_ns"]) <= 1_000_000  # the file's time, to the ms
+    assert sorted(path.name for path in out.glob("*.jpg")) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "e.jpg"]
+
+
+@pytest.mark.timeout(600)
+def test_a_run_again_into_its_folder_goes_on_where_the_last_stopped(tmp_path: Path) -> None:
+    """Stopped after two photos; meanwhile a third arrives and the second is written again: the next run into the same
+    folder detects those two and not the first, appending to the first run's records and list."""
+    folder, out = tmp_path / "incoming", tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(_photo("dog.jpg"))
+    (folder / "b.jpg").write_bytes(_photo("horses.jpg"))
+    with WatchRun(_command(folder, out)) as run:
+        run.wait_for("watch-idle 2")
+        run.stop()
+    (folder / "c.jpg").write_bytes(_photo("eagle.jpg"))
+    (folder / "b.jpg").write_bytes(_photo("kite.jpg"))
+    with WatchRun(_command(folder, out, "--exist-ok")) as run:
+        run.wait_for("watch-idle 2")
+        err = run.stop()
+    assert "2 image(s), watched until stopped" in err, err
+    records = _records(out)
+    assert [Path(record["source"]).name for record in records] == ["a.jpg", "b.jpg", "b.jpg", "c.jpg"]
+    assert records[1]["width"] == cv2.imdecode(np.frombuffer(_photo("horses.jpg"), np.uint8), cv2.IMREAD_COLOR).shape[1]
+    assert records[2]["width"] == cv2.imdecode(np.frombuffer(_photo("kite.jpg"), np.uint8), cv2.IMREAD_COLOR).shape[1]
+    listed = [json.loads(line)["file"] for line in (out / WATCHED_JSONL).read_text().splitlines()]
+    assert listed == ["a.jpg", "b.jpg", "b.jpg", "c.jpg"]
+
+
+@pytest.mark.timeout(600)
+def test_notify_posts_each_image_something_is_found_in(tmp_path: Path) -> None:
+    """--notify with --watch: a photo with objects is POSTed as its detections.jsonl record, with type, the folder's name
+    as source and the image as file and path; an empty grey picture, in which nothing is found, is not."""
+    folder, out = tmp_path / "yard", tmp_path / "out"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "empty.png"), np.full((240, 320, 3), 128, np.uint8))
+    with receiver() as hook:
+        with WatchRun(_command(folder, out, "--notify", hook.url)) as run:
+            run.wait_for("watch-idle 1")
+            shutil.copy(IMAGES / "dog.jpg", folder / "dog.jpg")
+            run.wait_for("watch-idle 2")
+            run.wait_for("notify-delivered 1")
+            err = run.stop()
+        assert "notify: 1 delivered" in err, err
+        records = _records(out)
+        assert [Path(record["source"]).name for record in records] == ["empty.png", "dog.jpg"]
+        assert records[0]["detections"] == [] and records[1]["detections"]
+        place = {"type": "detections", "source": "yard", "file": "dog.jpg", "path": str((folder / "dog.jpg").resolve())}
+        assert hook.taken() == [{**place, **{key: value for key, value in records[1].items() if key != "source"}}]
+
+
+@pytest.mark.timeout(600)
+def test_a_folder_that_disappears_ends_the_run_with_one_line(tmp_path: Path) -> None:
+    """The watched folder removed under the run: one `error:` line naming it, exit 2, the image done before written."""
+    folder, out = tmp_path / "incoming", tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(_photo("dog.jpg"))
+    with WatchRun(_command(folder, out)) as run:
+        run.wait_for("watch-idle 1")
+        shutil.rmtree(folder)
+        err = run.process.communicate(timeout=HANG_GUARD_S)[1]
+    assert run.process.returncode == 2, err
+    assert err.splitlines()[-1] == f"error: --watch: cannot read the folder {folder} any more (No such file or directory)"
+    assert "Traceback" not in err
+    assert [Path(record["source"]).name for record in _records(out)] == ["a.jpg"]
+    assert [json.loads(line)["file"] for line in (out / WATCHED_JSONL).read_text().splitlines()] == ["a.jpg"]
+
+
+def test_looks_whole_finds_the_end_of_jpegs_and_pngs(tmp_path: Path) -> None:
+    """A JPEG cut anywhere, or a PNG cut before its IEND chunk, has no end (OpenCV would decode either, greying the
+    rest); whole, or padded with zeros as some cameras do, it has."""
+    jpeg = _photo("dog.jpg")
+    png = cv2.imencode(".png", cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))[1].tobytes()
+    path = tmp_path / "x"
+    for data, whole in ((jpeg, True), (jpeg + b"\0" * 16, True), (png, True), (b"", False)):
+        path.write_bytes(data)
+        assert looks_whole(path) is whole
+    for data in (jpeg, png):
+        for cut in (len(data) // 3, len(data) // 2, len(data) - 1, len(data) - 13):
+            path.write_bytes(data[:cut])
+            assert not looks_whole(path), cut
+
+
+@pytest.mark.parametrize("flags, line", [
+    (["--watch-poll", "1"], "error: --watch-poll sets how often --watch looks at its folder: give --watch too"),
+    (["--watch", "--watch-poll", "0"], "error: --watch-poll 0.0: give the seconds"),
+    (["--watch", "--batch", "4"], "error: --batch 4: --watch detects each image as soon as it is whole"),
+    (["--watch", "--in-flight", "2"], "error: --in-flight 2: --watch detects each image"),
+    (["--watch", "--track"], "error: --track is not available with --watch"),
+    (["--watch", "--clips", "2"], "error: --clips cuts clips out of a video"),
+])
+def test_flags_that_mean_nothing_with_watch_are_refused_before_work(flags, line, tmp_path: Path, capsys) -> None:
+    """One error line, exit 2, no folder made: before the model loads."""
+    folder, out = tmp_path / "incoming", tmp_path / "out"
+    folder.mkdir()
+    assert cli.main(["detect", str(folder), "--cfg", str(TINY[0]), "--weights", str(TINY[1]), *flags,
+                     "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(line) and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_watch_needs_one_folder(tmp_path: Path, capsys) -> None:
+    photo = shared_path(IMAGES / "dog.jpg")
+    for sources, line in (([str(photo)], f"error: --watch watches a folder for images; {photo} is not a folder"),
+                          ([str(tmp_path), str(tmp_path)], "error: --watch watches one folder; 2 sources given")):
+        assert cli.main(["detect", *sources, "--watch", "--output", str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(line) and err.count("\n") == 1, err
