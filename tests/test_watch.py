@@ -13,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -23,7 +25,7 @@ from darknet_py import cli
 from darknet_py.media.watched_folder import WATCHED_JSONL, looks_whole
 from tests.conftest import IMAGES, REPO, official, shared_path
 from tests.event_pipe import HANG_GUARD_S, EventPipe
-from tests.test_notify import receiver
+from tests.test_notify import _free_port, receiver
 
 TINY = official("yolov4-tiny")
 
@@ -200,6 +202,31 @@ def test_a_folder_that_disappears_ends_the_run_with_one_line(tmp_path: Path) -> 
     assert "Traceback" not in err
     assert [Path(record["source"]).name for record in _records(out)] == ["a.jpg"]
     assert [json.loads(line)["file"] for line in (out / WATCHED_JSONL).read_text().splitlines()] == ["a.jpg"]
+
+
+@pytest.mark.timeout(600)
+def test_health_tells_how_the_watched_folder_is_doing(tmp_path: Path) -> None:
+    """--serve with --watch: /health lists the folder with the images done, their detections per class (as the records
+    count them) and how long after its file was written the last image's results were (at least 0, at most the time
+    from the file's writing to the request)."""
+    folder, out, port = tmp_path / "incoming", tmp_path / "out", _free_port()
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(_photo("dog.jpg"))
+    with WatchRun(_command(folder, out, "--serve", str(port))) as run:
+        run.wait_for("watch-idle 1")
+        shutil.copy(IMAGES / "horses.jpg", folder / "b.jpg")
+        run.wait_for("watch-idle 2")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=60) as answer:
+            health = json.loads(answer.read())
+        asked = time.time()
+        run.stop()
+    (source,) = health["sources"]
+    records = _records(out)
+    counted: dict[str, int] = {}
+    for detection in (detection for record in records for detection in record["detections"]):
+        counted[detection["name"]] = counted.get(detection["name"], 0) + 1
+    assert (source["source"], source["frames"], source["detections"]) == (str(folder), 2, counted)
+    assert 0 <= source["lag_s"] <= asked - os.stat(folder / "b.jpg").st_mtime_ns / 1e9
 
 
 def test_looks_whole_finds_the_end_of_jpegs_and_pngs(tmp_path: Path) -> None:

@@ -112,6 +112,9 @@ def detect_into_folder(kind: str, items: SourceItems, detect_batch: DetectBatch,
             stages = [items, *stages]
         sinks = outputs.sinks(out, kind, items, names, stages) + ([viewer.source(0)] if viewer else [])
         status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
+        if isinstance(items, WatchedFolder):  # a folder watched for as long as a camera runs: its figures too
+            status = SourceStatus(str(items.folder))
+            sinks.append(status)  # last, as run_video puts a video's: it counts what every other sink has written
         if viewer is not None and status is not None:
             viewer.watch(status)
         if status is not None:

@@ -1,5 +1,5 @@
-"""How a video source is doing, for `/health` and `/metrics` (darknet_py.live): its state, frame rate, the
-age of its last frame, how far the detections lag behind the camera, frames detected, connection drops,
+"""How a video source (or a folder watched for images: --watch) is doing, for `/health` and `/metrics`
+(darknet_py.live): its state, frame rate, the age of its last frame, how far the detections lag behind the camera, frames detected, connection drops,
 frames dropped for the newest one, detections per class, and the counts of its lines and zones (--track).
 
 The reader thread reports the connection (`connected`, `dropped`, `ended`); the detection loop reports
@@ -117,6 +117,8 @@ class SourceStatus:
                 # at least 0 by construction (live_reader dates a frame no later than its arrival); the floor only
                 # keeps a caller's own clock (tests) from reporting a negative lag
                 self._lag = max(now - result.captured, 0.0)
+            elif result.frame is None and result.wall_time is not None:  # a watched folder's image: since its file
+                self._lag = max(time.time() - result.wall_time, 0.0)  # was written (another machine's clock: >= 0)
             self._frame_times.append(now)
             self._classes.update(result.detections.labels)
             if isinstance(result, TrackedResult) and (result.counts.get("lines") or result.counts.get("zones")):
@@ -140,7 +142,8 @@ class SourceStatus:
             dict: `source` (credentials hidden), `state` ("connected", "reconnecting" or "ended"), `fps` (frames
             detected per second over the last FPS_WINDOW_S seconds), `last_frame_age_s` (None before the first
             frame), `lag_s` (a live source: how long before its results were written the camera sent the last
-            frame detected, by the stream's clock; None before the first frame and for files), `frames` (detected),
+            frame detected, by the stream's clock; a watched folder: how long after its file was written the last
+            image's results were; None before the first frame and for files), `frames` (detected; images),
             `drops` (connections lost), `dropped_frames` (frames skipped for newer ones: latest-frame mode),
             `detections` ({class name: count}); with lines or zones counted (--track --line/--zone), also `counts`
             (counts.json's object so far) and `inside` ({zone: {class name: tracks inside now}}); once anything has
