@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -22,7 +23,9 @@ import numpy as np
 import pytest
 
 from darknet_py import cli
-from darknet_py.media.watched_folder import WATCHED_JSONL, looks_whole
+from darknet_py.core.events import EVENTS
+from darknet_py.media import watched_folder
+from darknet_py.media.watched_folder import WATCHED_JSONL, WatchedFolder, looks_whole
 from tests.conftest import IMAGES, REPO, official, shared_path
 from tests.event_pipe import HANG_GUARD_S, EventPipe
 from tests.test_notify import _free_port, receiver
@@ -227,6 +230,50 @@ def test_health_tells_how_the_watched_folder_is_doing(tmp_path: Path) -> None:
         counted[detection["name"]] = counted.get(detection["name"], 0) + 1
     assert (source["source"], source["frames"], source["detections"]) == (str(folder), 2, counted)
     assert 0 <= source["lag_s"] <= asked - os.stat(folder / "b.jpg").st_mtime_ns / 1e9
+
+
+@pytest.mark.timeout(300)
+def test_looks_alone_find_what_no_writer_announces(tmp_path: Path, monkeypatch) -> None:
+    """Without inotify (a network share, where writes on another machine announce nothing): a photo written is found
+    by looking, one written half and held open is not taken until it is finished, and one written again in place —
+    which changes no folder time — is found by the folder's whole reading every FULL_LOOK_S (made short here)."""
+    monkeypatch.setattr(watched_folder, "FULL_LOOK_S", 0.3)
+    monkeypatch.setattr(watched_folder, "CHANGED_S", 0.0)  # read whole only when the folder's time changes, or then
+    folder = tmp_path / "share"
+    folder.mkdir()
+    watched = WatchedFolder(folder, poll_s=0.05, inotify=False)
+    taken: list[tuple[str, int]] = []
+
+    def detect_each() -> None:  # what a run does with each image: done, then the next
+        for path in watched:
+            name = Path(path).name
+            taken.append((name, len(Path(path).read_bytes())))
+            watched.done[name] = watched.taken.pop(name)
+
+    with EventPipe() as pipe:
+        monkeypatch.setenv(EVENTS, str(pipe.path))
+        consumer = threading.Thread(target=detect_each, daemon=True)
+        consumer.start()
+        try:
+            pipe.wait_for("watch-idle 0", None)
+            (folder / "a.jpg").write_bytes(_photo("dog.jpg"))
+            pipe.wait_for("watch-idle 1", None)
+            kite = _photo("kite.jpg")
+            with open(folder / "b.jpg", "wb") as slow:
+                slow.write(kite[:1000])
+                slow.flush()
+                pipe.wait_for("watch-not-whole b.jpg", None)
+                slow.write(kite[1000:])
+            pipe.wait_for("watch-idle 2", None)
+            with open(folder / "a.jpg", "r+b") as in_place:  # the same name, no folder change
+                in_place.write(_photo("horses.jpg"))
+                in_place.truncate()
+            pipe.wait_for("watch-idle 3", None)
+        finally:
+            watched.close()
+            consumer.join(60)
+    assert not consumer.is_alive()
+    assert taken == [("a.jpg", len(_photo("dog.jpg"))), ("b.jpg", len(kite)), ("a.jpg", len(_photo("horses.jpg")))]
 
 
 def test_looks_whole_finds_the_end_of_jpegs_and_pngs(tmp_path: Path) -> None:
