@@ -171,23 +171,29 @@ def test_a_run_again_into_its_folder_goes_on_where_the_last_stopped(tmp_path: Pa
 @pytest.mark.timeout(600)
 def test_notify_posts_each_image_something_is_found_in(tmp_path: Path) -> None:
     """--notify with --watch: a photo with objects is POSTed as its detections.jsonl record, with type, the folder's name
-    as source and the image as file and path; an empty grey picture, in which nothing is found, is not."""
+    as source and the image as file (its path below the folder: one in a subfolder too) and path; an empty grey
+    picture, in which nothing is found, is not."""
     folder, out = tmp_path / "yard", tmp_path / "out"
     folder.mkdir()
     cv2.imwrite(str(folder / "empty.png"), np.full((240, 320, 3), 128, np.uint8))
     with receiver() as hook:
-        with WatchRun(_command(folder, out, "--notify", hook.url)) as run:
+        with WatchRun(_command(folder, out, "--notify", hook.url, "--watch-subfolders")) as run:
             run.wait_for("watch-idle 1")
             shutil.copy(IMAGES / "dog.jpg", folder / "dog.jpg")
             run.wait_for("watch-idle 2")
-            run.wait_for("notify-delivered 1")
+            (folder / "cam2").mkdir()
+            shutil.copy(IMAGES / "horses.jpg", folder / "cam2" / "horses.jpg")
+            run.wait_for("watch-idle 3")
+            run.wait_for("notify-delivered 2")
             err = run.stop()
-        assert "notify: 1 delivered" in err, err
+        assert "notify: 2 delivered" in err, err
         records = _records(out)
-        assert [Path(record["source"]).name for record in records] == ["empty.png", "dog.jpg"]
-        assert records[0]["detections"] == [] and records[1]["detections"]
-        place = {"type": "detections", "source": "yard", "file": "dog.jpg", "path": str((folder / "dog.jpg").resolve())}
-        assert hook.taken() == [{**place, **{key: value for key, value in records[1].items() if key != "source"}}]
+        assert [Path(record["source"]).name for record in records] == ["empty.png", "dog.jpg", "horses.jpg"]
+        assert records[0]["detections"] == [] and records[1]["detections"] and records[2]["detections"]
+        assert hook.taken() == [
+            {"type": "detections", "source": "yard", "file": name, "path": str((folder / name).resolve()),
+             **{key: value for key, value in record.items() if key != "source"}}
+            for name, record in (("dog.jpg", records[1]), ("cam2/horses.jpg", records[2]))]
 
 
 @pytest.mark.timeout(600)
@@ -276,6 +282,91 @@ def test_looks_alone_find_what_no_writer_announces(tmp_path: Path, monkeypatch) 
     assert taken == [("a.jpg", len(_photo("dog.jpg"))), ("b.jpg", len(kite)), ("a.jpg", len(_photo("horses.jpg")))]
 
 
+@pytest.mark.timeout(600)
+def test_subfolders_are_watched_as_they_appear(tmp_path: Path) -> None:
+    """--watch-subfolders: a photo in the folder and one in a day's folder at the start, then a new day's folder made
+    and a photo written into it, then a folder with a photo moved in whole: each is detected once (as a plain run over
+    the files detects it), listed by its path below the folder, its outputs named by that path with _ for / (the days'
+    photos share their file name)."""
+    folder, out = tmp_path / "ftp", tmp_path / "out"
+    (folder / "day1").mkdir(parents=True)
+    (folder / "x.jpg").write_bytes(_photo("dog.jpg"))
+    (folder / "day1" / "001.jpg").write_bytes(_photo("horses.jpg"))
+    with WatchRun(_command(folder, out, "--watch-subfolders", "--save-txt")) as run:
+        run.wait_for("watch-idle 2")
+        (folder / "day2").mkdir()
+        shutil.copy(IMAGES / "eagle.jpg", folder / "day2" / "001.jpg")
+        run.wait_for("watch-idle 3")
+        staged = tmp_path / "day3"
+        staged.mkdir()
+        (staged / "001.jpg").write_bytes(_photo("person.jpg"))
+        os.replace(staged, folder / "day3")
+        run.wait_for("watch-idle 4")
+        run.stop()
+    names = ["day1/001.jpg", "x.jpg", "day2/001.jpg", "day3/001.jpg"]
+    records = _records(out)
+    assert [str(Path(record["source"]).relative_to(folder).as_posix()) for record in records] == names
+    plain = _plain_run({"a.jpg": _photo("horses.jpg"), "b.jpg": _photo("dog.jpg"), "c.jpg": _photo("eagle.jpg"),
+                        "d.jpg": _photo("person.jpg")}, tmp_path / "plain")
+    assert [_without_place(record) for record in records] == [_without_place(plain[f"{n}.jpg"]) for n in "abcd"]
+    assert [json.loads(line)["file"] for line in (out / WATCHED_JSONL).read_text().splitlines()] == names
+    flat = [name.replace("/", "_") for name in names]
+    assert sorted(path.name for path in out.glob("*.jpg")) == sorted(flat)
+    assert sorted(path.name for path in (out / "labels").iterdir()) == sorted(Path(name).stem + ".txt" for name in flat)
+
+
+@pytest.mark.timeout(600)
+def test_without_subfolders_only_the_folder_is_watched(tmp_path: Path) -> None:
+    folder, out = tmp_path / "ftp", tmp_path / "out"
+    (folder / "day1").mkdir(parents=True)
+    (folder / "x.jpg").write_bytes(_photo("dog.jpg"))
+    (folder / "day1" / "001.jpg").write_bytes(_photo("horses.jpg"))
+    with WatchRun(_command(folder, out)) as run:
+        run.wait_for("watch-idle 1")
+        shutil.copy(IMAGES / "eagle.jpg", folder / "day1" / "002.jpg")
+        shutil.copy(IMAGES / "kite.jpg", folder / "y.jpg")
+        run.wait_for("watch-idle 2")
+        run.stop()
+    assert [Path(record["source"]).name for record in _records(out)] == ["x.jpg", "y.jpg"]
+
+
+@pytest.mark.timeout(300)
+def test_looks_alone_follow_subfolders_made_and_removed(tmp_path: Path, monkeypatch) -> None:
+    """Without inotify, with subfolders: a photo two folders down, in folders made after the start, is found by
+    looking; a subfolder removed (with a photo half written in it) is forgotten, and the watch goes on."""
+    folder = tmp_path / "share"
+    folder.mkdir()
+    watched = WatchedFolder(folder, poll_s=0.05, inotify=False, subfolders=True)
+    taken: list[str] = []
+
+    def detect_each() -> None:
+        for path in watched:
+            name = watched.name_of(path)
+            taken.append(name)
+            watched.done[name] = watched.taken.pop(name)
+
+    with EventPipe() as pipe:
+        monkeypatch.setenv(EVENTS, str(pipe.path))
+        consumer = threading.Thread(target=detect_each, daemon=True)
+        consumer.start()
+        try:
+            pipe.wait_for("watch-idle 0", None)
+            (folder / "cam1" / "2026-12-07").mkdir(parents=True)
+            (folder / "cam1" / "2026-12-07" / "a.jpg").write_bytes(_photo("dog.jpg"))
+            pipe.wait_for("watch-idle 1", None)
+            (folder / "cam2").mkdir()
+            (folder / "cam2" / "half.jpg").write_bytes(_photo("kite.jpg")[:1000])
+            pipe.wait_for("watch-not-whole cam2/half.jpg", None)
+            shutil.rmtree(folder / "cam2")
+            (folder / "b.jpg").write_bytes(_photo("horses.jpg"))
+            pipe.wait_for("watch-idle 2", None)
+        finally:
+            watched.close()
+            consumer.join(60)
+    assert not consumer.is_alive()
+    assert taken == ["cam1/2026-12-07/a.jpg", "b.jpg"]
+
+
 def test_looks_whole_finds_the_end_of_jpegs_and_pngs(tmp_path: Path) -> None:
     """A JPEG cut anywhere, or a PNG cut before its IEND chunk, has no end (OpenCV would decode either, greying the
     rest); whole, or padded with zeros as some cameras do, it has."""
@@ -298,6 +389,7 @@ def test_looks_whole_finds_the_end_of_jpegs_and_pngs(tmp_path: Path) -> None:
     (["--watch", "--in-flight", "2"], "error: --in-flight 2: --watch detects each image"),
     (["--watch", "--track"], "error: --track is not available with --watch"),
     (["--watch", "--clips", "2"], "error: --clips cuts clips out of a video"),
+    (["--watch-subfolders"], "error: --watch-subfolders says whether --watch looks at its folder: give --watch too"),
 ])
 def test_flags_that_mean_nothing_with_watch_are_refused_before_work(flags, line, tmp_path: Path, capsys) -> None:
     """One error line, exit 2, no folder made: before the model loads."""
@@ -308,6 +400,20 @@ def test_flags_that_mean_nothing_with_watch_are_refused_before_work(flags, line,
     err = capsys.readouterr().err
     assert err.startswith(line) and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_outputs_inside_the_watched_folder_are_refused(tmp_path: Path, capsys) -> None:
+    """The run's annotated images written where it watches would be detected again, without end: --output the folder,
+    or with --watch-subfolders a folder below it, is one error line before any work."""
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    for flags, output, where in (([], folder, "the watched folder"),
+                                 (["--watch-subfolders"], folder / "out", "a folder below the watched folder")):
+        assert cli.main(["detect", str(folder), "--watch", *flags, "--output", str(output)]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"error: the run's outputs would go into {where} ({output}), whose new images --watch detects: "
+                       "give --output a folder outside it\n")
+        assert sorted(folder.iterdir()) == []
 
 
 def test_watch_needs_one_folder(tmp_path: Path, capsys) -> None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core.errors import InputError
+from ..media.run_folders import DETECT_RUNS
 from ..media.watched_folder import POLL_S, WATCHED_JSONL, WatchedFolder
 from ..pipeline.image_url import IMAGE_EXTENSIONS
 
@@ -19,6 +20,10 @@ def add_watch_args(p: argparse.ArgumentParser) -> None:
                             f"each one done is listed in OUTPUT/{WATCHED_JSONL}, so a run again into the same --output "
                             "(--exist-ok) goes on where it stopped; with --notify each image in which something is "
                             "detected is POSTed")
+    group.add_argument("--watch-subfolders", action="store_true",
+                       help="--watch the folders in the folder too, and theirs, as they appear (a camera's upload "
+                            "into a folder a day): outputs are named by the image's path below the folder with _ for "
+                            "/ (OUTPUT/2026-12-07_0001.jpg)")
     group.add_argument("--watch-poll", type=float, default=None, metavar="SECONDS",
                        help=f"seconds between two looks at the folder (default {POLL_S:g}): a file no writer announces "
                             "(one there at the start, one on a network share) is taken once two looks find it "
@@ -29,8 +34,10 @@ def watched_folder(args) -> WatchedFolder | None:
     """--watch checked against the other flags (InputError for what a folder that never ends cannot do), and the folder
     it watches; None without --watch (--watch-poll alone is refused)."""
     if not args.watch:
-        if args.watch_poll is not None:
-            raise InputError("--watch-poll sets how often --watch looks at its folder: give --watch too")
+        for flag, given in (("--watch-poll sets how often", args.watch_poll is not None),
+                            ("--watch-subfolders says whether", args.watch_subfolders)):
+            if given:
+                raise InputError(f"{flag} --watch looks at its folder: give --watch too")
         return None
     if len(args.source) != 1:
         raise InputError(f"--watch watches one folder; {len(args.source)} sources given")
@@ -43,10 +50,25 @@ def watched_folder(args) -> WatchedFolder | None:
     for flag, value in (("--batch", args.batch), ("--in-flight", args.in_flight)):
         if value is not None and value != 1:
             raise InputError(f"{flag} {value}: --watch detects each image as soon as it is whole, one at a time")
-    return WatchedFolder(args.source[0], POLL_S if args.watch_poll is None else args.watch_poll)
+    folder = WatchedFolder(args.source[0], POLL_S if args.watch_poll is None else args.watch_poll,
+                           subfolders=args.watch_subfolders)
+    _refuse_output_inside(folder, Path(args.output or DETECT_RUNS))
+    return folder
+
+
+def _refuse_output_inside(folder: WatchedFolder, output: Path) -> None:
+    """InputError when the run's outputs would land where it watches (its annotated images detected again, and theirs,
+    without end): --output the watched folder itself, or with --watch-subfolders any folder below it."""
+    watched, out = folder.folder.resolve(), output.resolve()
+    inside = out == watched or (folder.subfolders and watched in out.parents)
+    if inside:
+        where = "the watched folder" if out == watched else "a folder below the watched folder"
+        raise InputError(f"the run's outputs would go into {where} ({output}), whose new images --watch detects: give "
+                         "--output a folder outside it")
 
 
 def folder_images(folder: WatchedFolder) -> list[str]:
-    """The image files in the watched folder now (for the checks of flags that write beside them: --save-labels)."""
-    return sorted(str(path) for path in Path(folder.folder).iterdir()
-                  if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file())
+    """The image files in the watched folder now, and in its subfolders with --watch-subfolders (for the checks of
+    flags that write beside them: --save-labels)."""
+    found = folder.folder.rglob("*") if folder.subfolders else folder.folder.iterdir()
+    return sorted(str(path) for path in found if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file())

@@ -27,7 +27,7 @@ import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 from ..core import events
 from ..core.credentials import hide_credentials
@@ -204,23 +204,27 @@ class NotifySink:
     """Posts each frame's counting events (a TrackedResult's) to a Notifier, and finishes it when the run ends; clips
     reach it through `clip()`, which ClipsSink calls as each clip is listed, and a live source's drops and returns
     through `watch()` of its SourceStatus. An image's result (a watched folder's: --watch) is posted when something is
-    detected in it: its detections.jsonl record, the image named by `file` (its name) and `path` (absolute).
+    detected in it: its detections.jsonl record, the image named by `file` (*image_name* of its path) and `path`
+    (absolute).
 
     Args:
         notifier (Notifier): where messages go.
         source (str): the source's name in each message.
+        image_name (callable): an image's path → its `file` in the message (default: the file's name; a watched
+            folder's WatchedFolder.name_of: its path below the folder).
     """
 
-    def __init__(self, notifier: Notifier, source: str) -> None:
-        self.notifier, self.source = notifier, source
+    def __init__(self, notifier: Notifier, source: str, image_name: Callable[[str], str] = lambda path: Path(path).name
+                 ) -> None:
+        self.notifier, self.source, self.image_name = notifier, source, image_name
 
     def write(self, result: Result) -> None:
         if result.frame is None:  # an image of a watched folder (--watch): posted when something is detected in it
             if len(result.detections):
                 record = result_record(result)
-                path = Path(record.pop("source"))
-                self.notifier.post({"type": "detections", "source": self.source, "file": path.name,
-                                    "path": str(path.resolve()), **record})
+                path = record.pop("source")
+                self.notifier.post({"type": "detections", "source": self.source, "file": self.image_name(path),
+                                    "path": str(Path(path).resolve()), **record})
             return
         found = result.events if isinstance(result, TrackedResult) else ()
         date = {"utc": result.utc} if result.wall_time is not None else {}

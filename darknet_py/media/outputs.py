@@ -163,8 +163,10 @@ class Outputs:
             raise InputError(f"{flag} a video, stream or camera (or with --watch, the images with detections); the "
                              "source is images")
         # the notifier's thread starts here, after every check that could refuse the run
-        notify = NotifySink(Notifier(self.notify, headers=dict(self.notify_headers)), source or output_stem(items)) \
-            if self.notify is not None else None
+        notify = None
+        if self.notify is not None:  # a watched folder's image is named by its path below the folder (subfolders)
+            notify = NotifySink(Notifier(self.notify, headers=dict(self.notify_headers)), source or output_stem(items),
+                                **({"image_name": items.name_of} if watched else {}))
         sinks: list[Sink] = []
         if self.clips is not None:
             sinks.append(ClipsSink(out, self.clips, self.codec))

@@ -79,6 +79,8 @@ class Result:
         unreadable (str or None): why an image could not be read: `image` is then darknet's stand-in for it
             (darknet_image.unreadable_stand_in) and `detections` what was found on that, and only the sinks that
             reproduce darknet's lists of every image given (ListsUnreadable) are handed it; None: a real image.
+        output_name (str or None): the name an image's outputs take (`name`) where its file's name is not enough: a
+            watched folder's image in a subfolder, `2026-12-07_0001.jpg` (watched_folder); None: the file's name.
     """
 
     source: str
@@ -91,6 +93,7 @@ class Result:
     captured: float | None = None
     wall_time: float | None = None
     unreadable: str | None = None
+    output_name: str | None = None
     _annotated: np.ndarray | None = field(default=None, init=False, repr=False)
     # drawn once even when two threads want it at once (the recording's encoder and the clips' each draw in theirs)
     _draw_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
@@ -137,9 +140,10 @@ class Result:
 
     @property
     def name(self) -> str:
-        """What darknet's lines call it: an image's file name, or a frame's `STEM:INDEX` (e.g. `walk:12`)."""
+        """What darknet's lines call it and its outputs are named after: an image's file name (or `output_name`), or a
+        frame's `STEM:INDEX` (e.g. `walk:12`)."""
         if self.frame is None:
-            return image_name(self.source)
+            return self.output_name or image_name(self.source)
         return f"{video_stem(self.source)}:{self.frame}"
 
 
@@ -484,7 +488,7 @@ class AnnotatedImagesSink:
         self.folder = Path(folder)
 
     def write(self, result: Result) -> None:
-        name = annotated_name(result.source) if result.frame is None else f"{video_stem(result.source)}_{result.frame}.jpg"
+        name = annotated_name(result.name) if result.frame is None else f"{video_stem(result.source)}_{result.frame}.jpg"
         write_image(self.folder / name, result.annotated)
 
     def finish(self) -> None:

@@ -101,7 +101,7 @@ def looks_whole(path: Path) -> bool:
 class WatchedFolder:
     """The images of a folder, those there now (by name) and then those that arrive (in the order they become whole),
     each yielded once it is whole, for ever: iterating blocks until the next one (a stop, Ctrl-C or SIGTERM, or
-    close() from another thread ends it). Only the folder itself is watched, not the folders in it.
+    close() from another thread ends it). Only the folder itself is watched, unless *subfolders*.
 
     Args:
         folder (str or PathLike): the folder (it must exist).
@@ -109,13 +109,18 @@ class WatchedFolder:
             that finds it unchanged).
         inotify (bool): take a file at once when inotify says it was closed or moved in (where the system and the
             `watchdog` library give it); False: by looking only (benchmarks.watch measures both).
+        subfolders (bool): the folders in it too, and theirs, as they appear (a camera's FTP upload into a folder a
+            day); an image is then named by its path from *folder* (`2026-12-07/0001.jpg`), and its outputs by that
+            path with `_` for `/` (see `process`). Hidden folders (`.name`) and links to folders are not entered.
 
     Raises:
         InputError: *folder* is not a folder, or *poll_s* is not above 0.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], poll_s: float = POLL_S, inotify: bool = True) -> None:
+    def __init__(self, folder: str | os.PathLike[str], poll_s: float = POLL_S, inotify: bool = True,
+                 subfolders: bool = False) -> None:
         self.folder = Path(folder)
+        self.subfolders = subfolders
         if not self.folder.is_dir():
             raise InputError(f"--watch watches a folder for images; {folder} is not a folder")
         if not poll_s > 0:
@@ -129,8 +134,10 @@ class WatchedFolder:
         self._closed = False
         self._observer = None
         self._inotify = inotify
-        self._folder_time: int | None = None  # the folder's modification time at the last look
-        self._changed_at = self._next_full_look = 0.0  # when it last changed; when to read it whole at the latest
+        # each folder watched ("" the folder itself; with subfolders, each below it as its path from it): its
+        # modification time at the last look, and when that last changed
+        self._folders: dict[str, tuple[int | None, float]] = {"": (None, 0.0)}
+        self._next_full_look = 0.0  # when to read every file's state at the latest
         self.index: WatchedIndex | None = None
 
     def resume_from(self, out: Path) -> None:
@@ -176,58 +183,97 @@ class WatchedFolder:
         return self._settled([(name, now[name]) for name, _ in first if name in now])
 
     def _look(self) -> dict[str, FileState]:
-        """The image files in the folder now that this run has still to do (not done in the version on disk), with
-        their states. What is read depends on what may have changed, so that a big folder of images done costs little
-        to watch (a stat per file: 0.7 s for 100,000 files on a 2-core AMD EPYC, benchmarks/results/watch.json):
-        - every FULL_LOOK_S (and at the first look), the folder's list and every file's state: a file written again
+        """The image files in the folder now that this run has still to do (not done in the version on disk), by name,
+        with their states. What is read depends on what may have changed, so that a big folder of images done costs
+        little to watch (a stat per file: 0.7 s for 100,000 files on a 2-core AMD EPYC, benchmarks/results/watch.json):
+        - every FULL_LOOK_S (and at the first look), every folder's list and every file's state: a file written again
           under its name, in place or renamed over the old one, is found by this where inotify cannot see it (a
           share); a folder so big that this takes long is read so less often (1% of the time at most);
-        - when the folder's own time changed (a file added, removed or renamed into it), and for CHANGED_S after
-          (file systems whose times are coarse), its list, and the state of each name not done;
+        - the list of a folder whose own time changed (a file or folder added, removed or renamed into it), and for
+          CHANGED_S after (file systems whose times are coarse), and the state of each name in it not done;
         - otherwise the state of the files seen but not yet whole."""
         now = time.monotonic()
-        try:
-            folder_time = self.folder.stat().st_mtime_ns
-        except OSError as exc:  # the folder itself removed or unmounted: the run cannot go on
-            raise InputError(f"--watch: cannot read the folder {self.folder} any more ({exc.strerror})") from None
-        if folder_time != self._folder_time:
-            self._folder_time, self._changed_at = folder_time, now
         if now >= self._next_full_look:
-            found = self._read_folder(every_state=True)
+            self._note_folder("", self._folder_time(), now)
+            found = self._read_folder("", every_state=True, now=now)
             self._next_full_look = time.monotonic() + max(FULL_LOOK_S, 100 * (time.monotonic() - now))
-            return found
-        if now - self._changed_at < CHANGED_S:
-            return self._read_folder(every_state=False)
-        found = {}
-        for name in list(self._seen):
-            state = FileState.of(self.folder / name)
-            if state is None:  # gone before it was whole
-                del self._seen[name]
-            elif self._pending(name, state):
-                found[name] = state
-        return found
+        else:
+            found = {}
+            for below in list(self._folders):
+                if below not in self._folders:  # under a folder that this look found gone
+                    continue
+                folder_time = self._folder_time(below)
+                if folder_time is None:  # a subfolder removed: what was in it is gone too
+                    self._forget(below)
+                    continue
+                if now - self._note_folder(below, folder_time, now) < CHANGED_S:
+                    found.update(self._read_folder(below, every_state=False, now=now))
+        for name in list(self._seen):  # the files not yet whole, wherever they are
+            if name not in found:
+                state = FileState.of(self.folder / name)
+                if state is None:  # gone before it was whole
+                    del self._seen[name]
+                else:
+                    found[name] = state
+        return {name: state for name, state in found.items() if self._pending(name, state)}
 
-    def _read_folder(self, every_state: bool) -> dict[str, FileState]:
-        """The image files in the folder that are still to do, with their states: one directory read, and a stat per
-        file (*every_state*) or per file not done yet."""
+    def _read_folder(self, below: str, every_state: bool, now: float) -> dict[str, FileState]:
+        """The image files in the folder *below* (a path from the watched folder, "" for itself) by name, with their
+        states: one directory read, and a stat per file (*every_state*) or per file not done yet; with subfolders, the
+        folders in it read the same way, those not known before noted as changed now.
+
+        Raises:
+            InputError: the watched folder itself cannot be read (removed, unmounted).
+        """
         found: dict[str, FileState] = {}
+        prefix = f"{below}/" if below else ""
         try:
-            with os.scandir(self.folder) as entries:
+            with os.scandir(self.folder / below) as entries:
                 for entry in entries:
-                    name = entry.name
+                    name = prefix + entry.name
                     if not every_state and (name in self.done or name in self.taken) and name not in self._seen:
                         continue  # done (or being done) in some version: not looked at
-                    if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS or name.startswith("."):
+                    if entry.name.startswith("."):
                         continue
                     with contextlib.suppress(OSError):  # removed meanwhile
-                        if entry.is_file():
+                        if self.subfolders and entry.is_dir(follow_symlinks=False):
+                            if every_state or name not in self._folders:  # else its own time says when to read it
+                                self._note_folder(name, entry.stat(follow_symlinks=False).st_mtime_ns, now)
+                                found.update(self._read_folder(name, every_state, now))
+                        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
                             stat = entry.stat()
                             found[name] = FileState(stat.st_size, stat.st_mtime_ns)
-        except OSError as exc:  # the folder itself removed or unmounted: the run cannot go on
-            raise InputError(f"--watch: cannot read the folder {self.folder} any more ({exc.strerror})") from None
-        for name in [name for name in self._seen if name not in found]:  # gone before it was whole
-            del self._seen[name]
-        return {name: state for name, state in found.items() if self._pending(name, state)}
+        except OSError as exc:
+            if not below:  # the folder itself removed or unmounted: the run cannot go on
+                raise InputError(f"--watch: cannot read the folder {self.folder} any more ({exc.strerror})") from None
+            self._forget(below)
+        return found
+
+    def _folder_time(self, below: str = "") -> int | None:
+        """The modification time of the folder *below* (a path from the watched folder); None when a subfolder is gone.
+
+        Raises:
+            InputError: the watched folder itself cannot be read (removed, unmounted): the run cannot go on.
+        """
+        try:
+            return (self.folder / below).stat().st_mtime_ns
+        except OSError as exc:
+            if not below:
+                raise InputError(f"--watch: cannot read the folder {self.folder} any more ({exc.strerror})") from None
+            return None
+
+    def _note_folder(self, below: str, folder_time: int | None, now: float) -> float:
+        """Note the folder *below*'s modification time as a look found it; returns when it last changed (*now* for a
+        folder new to this watch, or whose time is not the last look's)."""
+        last = self._folders.get(below)
+        if last is None or last[0] != folder_time:
+            last = self._folders[below] = (folder_time, now)
+        return last[1]
+
+    def _forget(self, below: str) -> None:
+        """The subfolder *below* is gone: it and the folders in it are no longer looked at."""
+        for name in [name for name in self._folders if name == below or name.startswith(f"{below}/")]:
+            del self._folders[name]
 
     def _pending(self, name: str, state: FileState) -> bool:
         """Whether *name* in *state* is still to do: neither done nor taken in that version."""
@@ -244,10 +290,17 @@ class WatchedFolder:
         return told
 
     def _told_whole(self, name: str) -> None:
+        """inotify announced *name* (its path from the watched folder) closed or moved in."""
         state = FileState.of(self.folder / name)
-        if state is not None and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not name.startswith("."):
+        hidden = any(part.startswith(".") for part in name.split("/"))
+        if state is not None and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not hidden:
             self._told.pop(name, None)  # to the end: the order they were announced in
             self._told[name] = state
+
+    def name_of(self, path: str) -> str:
+        """An image's name here: its path from the watched folder, with `/` (`2026-12-07/0001.jpg`; `x.jpg` in the
+        folder itself)."""
+        return Path(path).relative_to(self.folder).as_posix()
 
     def _settled(self, files: list[tuple[str, FileState]], announced: bool = False) -> list[str]:
         """The paths of *files* (name, state) that are whole now, marked taken: those *announced* whole at once, others
@@ -286,20 +339,23 @@ class WatchedFolder:
             from watchdog.observers import Observer
         except ImportError:
             return
-        announced = self._announced
+        announced, root = self._announced, self.folder
+
+        def announce(path: str) -> None:
+            with contextlib.suppress(ValueError):  # moved out of the watched folder
+                announced.put(Path(path).relative_to(root).as_posix())
 
         class Announcer(FileSystemEventHandler):
             def on_closed(self, event) -> None:
-                announced.put(Path(event.src_path).name)
+                announce(event.src_path)
 
             def on_moved(self, event) -> None:
-                if Path(event.dest_path).parent == self_folder:
-                    announced.put(Path(event.dest_path).name)
+                if not event.is_directory:  # a folder moved in: its folder's look lists it
+                    announce(event.dest_path)
 
-        self_folder = self.folder
         try:
             observer = Observer()
-            observer.schedule(Announcer(), str(self.folder), recursive=False)
+            observer.schedule(Announcer(), str(self.folder), recursive=self.subfolders)
             observer.daemon = True
             observer.start()
         except OSError as exc:  # inotify's limits reached: looks only
@@ -310,10 +366,15 @@ class WatchedFolder:
 
     def process(self, result: Result) -> Result:
         """A Stage: the image's result dated by its file's modification time (when the camera or program wrote it),
-        so that its records carry `utc`."""
-        state = self.taken.get(Path(result.source).name)
+        so that its records carry `utc`; one in a subfolder is named by its path from the watched folder with `_` for
+        `/` (`2026-12-07_0001.jpg`: a folder a day holds the same names every day), which its outputs are named after
+        (the annotated image, --save-txt's label, --save-crops' crops)."""
+        name = self.name_of(result.source)
+        state = self.taken.get(name)
         if state is not None:
             result.wall_time = state.mtime_ns / 1e9
+        if "/" in name:
+            result.output_name = name.replace("/", "_")
         return result
 
     def finish(self) -> None:
@@ -346,7 +407,7 @@ class WatchedIndex:
         self._lines = LinesFile(path, replace=False)
 
     def write(self, result: Result) -> None:
-        name = Path(result.source).name
+        name = self.folder.name_of(result.source)
         state = self.folder.taken.pop(name, None)
         if state is None:
             return
