@@ -197,6 +197,28 @@ def test_notify_posts_each_image_something_is_found_in(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(600)
+def test_a_file_that_is_no_image_is_skipped_listed_and_not_tried_again(tmp_path: Path) -> None:
+    """A .jpg that is not an image: one warning naming it, the watch goes on to the next, and watched.jsonl lists it
+    with its error, so a run again into the folder does not try it again (nor warn)."""
+    folder, out = tmp_path / "incoming", tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"not an image at all\n")
+    (folder / "b.jpg").write_bytes(_photo("dog.jpg"))
+    with WatchRun(_command(folder, out)) as run:
+        run.wait_for("watch-idle 2")
+        err = run.stop()
+    warned = [line for line in err.splitlines() if "warning" in line]
+    assert len(warned) == 1 and "a.jpg" in warned[0] and warned[0].endswith("; skipped"), err
+    assert [Path(record["source"]).name for record in _records(out)] == ["b.jpg"]
+    listed = [json.loads(line) for line in (out / WATCHED_JSONL).read_text().splitlines()]
+    assert [(entry["file"], "error" in entry) for entry in listed] == [("a.jpg", True), ("b.jpg", False)]
+    with WatchRun(_command(folder, out, "--exist-ok")) as run:
+        run.wait_for("watch-idle 0")
+        err = run.stop()
+    assert "warning" not in err and "0 image(s), watched until stopped" in err, err
+
+
+@pytest.mark.timeout(600)
 def test_a_folder_that_disappears_ends_the_run_with_one_line(tmp_path: Path) -> None:
     """The watched folder removed under the run: one `error:` line naming it, exit 2, the image done before written."""
     folder, out = tmp_path / "incoming", tmp_path / "out"

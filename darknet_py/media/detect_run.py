@@ -107,13 +107,14 @@ def detect_into_folder(kind: str, items: SourceItems, detect_batch: DetectBatch,
     out, made = run_folder(output)
     try:
         before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
-        if isinstance(items, WatchedFolder):  # goes on from an earlier run's list; dates each image by its file
+        watched = isinstance(items, WatchedFolder)
+        if watched:  # goes on from an earlier run's list; dates each image by its file
             items.resume_from(out)
             stages = [items, *stages]
         sinks = outputs.sinks(out, kind, items, names, stages) + ([viewer.source(0)] if viewer else [])
-        status = SourceStatus(str(items)) if kind == "video" else None  # for /health and /metrics
-        if isinstance(items, WatchedFolder):  # a folder watched for as long as a camera runs: its figures too
-            status = SourceStatus(str(items.folder))
+        # for /health and /metrics: a video's, and a folder watched for as long as a camera runs
+        status = SourceStatus(str(items.folder)) if watched else SourceStatus(str(items)) if kind == "video" else None
+        if watched:
             sinks.append(status)  # last, as run_video puts a video's: it counts what every other sink has written
         if viewer is not None and status is not None:
             viewer.watch(status)

@@ -185,7 +185,7 @@ def run_images(paths: Iterable[str], detect_batch: DetectBatch, sinks: Sequence[
     Args:
         paths (iterable of str): image files; each result's `source` is its path as given here. A list is counted
             (progress on stderr); another iterable (a WatchedFolder) is taken as it gives them, without end, each
-            unreadable one warned about at once.
+            unreadable one warned about (and its stand-in written to the sinks that take one) at once.
         detect_batch (DetectBatch): images → their Detections.
         sinks (sequence of Sink): where the results go; all are finished when the run ends, however it ends.
         batch (int): images per detect_batch call.
@@ -246,6 +246,9 @@ def run_images(paths: Iterable[str], detect_batch: DetectBatch, sinks: Sequence[
                     dets.source = shown = hide_credentials(path)  # an image URL's user and password: nowhere
                     if failure is not None:
                         held.append(Result(shown, None, image, dets, milliseconds=milliseconds, unreadable=failure))
+                        if endless:  # no end to wait for: listed now (a watched folder's index)
+                            with interrupt.deferred():
+                                write_all(sinks, held.pop())
                         continue
                     with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
                         for stand_in in held:
@@ -271,7 +274,7 @@ def run_images(paths: Iterable[str], detect_batch: DetectBatch, sinks: Sequence[
         warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
     if unreadable and done == 0 and not interrupted:
         raise none_readable(unreadable)
-    return RunReport(done, interrupted, unreadable=len(unreadable), watched=endless)
+    return RunReport(done, interrupted, unreadable=len(unreadable), watched=isinstance(paths, WatchedFolder))
 
 
 def none_readable(failures: list[str]) -> InputError:

@@ -395,12 +395,15 @@ class WatchedFolder:
 class WatchedIndex:
     """`watched.jsonl`, the sink that lists each image once every other output of it is written (the last sink): a
     line `{"file", "size", "mtime_ns", "utc"}` appended and flushed, so that a run again into the same folder does not
-    do it again, whatever stopped the first (a kill included: an image not listed is done again).
+    do it again, whatever stopped the first (a kill included: an image not listed is done again). A file that could
+    not be read (not an image, cut short for good) is listed too, with its `error`: tried again only once it changes.
 
     Args:
         path (Path): the file (an earlier run's is appended to).
         folder (WatchedFolder): the folder whose images it lists.
     """
+
+    takes_unreadable = True  # media.sinks.ListsUnreadable
 
     def __init__(self, path: Path, folder: WatchedFolder) -> None:
         self.folder = folder
@@ -412,8 +415,9 @@ class WatchedIndex:
         if state is None:
             return
         self.folder.done[name] = state
+        failed = {} if result.unreadable is None else {"error": result.unreadable}
         self._lines.append([json.dumps({"file": name, "size": state.size, "mtime_ns": state.mtime_ns,
-                                        "utc": utc_text(state.mtime_ns / 1e9)})])
+                                        "utc": utc_text(state.mtime_ns / 1e9), **failed})])
 
     def finish(self) -> None:
         self._lines.close()
