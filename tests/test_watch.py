@@ -353,6 +353,43 @@ def test_without_subfolders_only_the_folder_is_watched(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(300)
+def test_a_busy_folder_does_not_hold_up_files_nothing_announces(tmp_path: Path) -> None:
+    """Files announced one after another, each before the last is done (inotify's word put in the watcher's queue here,
+    so that it is always ahead), do not stop the looks: a JPEG written half, then finished without being closed (as a
+    writer on another machine of a share leaves it, unseen by inotify), is taken among them — within its first 2,000,
+    where it comes after the few that a look every poll_s lets through."""
+    folder = tmp_path / "busy"
+    folder.mkdir()
+    kite = _photo("kite.jpg")
+    slow = open(folder / "slow.jpg", "wb")  # noqa: SIM115 - held open across the watch
+    slow.write(kite[:1000])
+    slow.flush()
+    watched = WatchedFolder(folder, poll_s=0.01, inotify=False)
+
+    def announce(index: int) -> None:
+        (folder / f"n{index}.jpg").write_bytes(b"\xff\xd8\xff\xd9")
+        watched._announced.put(f"n{index}.jpg")  # what inotify's thread does on its close
+
+    announce(0)
+    taken: list[str] = []
+    try:
+        for path in watched:
+            name = watched.name_of(path)
+            taken.append(name)
+            watched.done[name] = watched.taken.pop(name)
+            if name == "slow.jpg" or len(taken) > 2000:
+                break
+            if len(taken) == 1:
+                slow.write(kite[1000:])  # whole now, and never closed while watched
+                slow.flush()
+            announce(len(taken))
+    finally:
+        watched.close()
+        slow.close()
+    assert taken[-1] == "slow.jpg", f"not taken among {len(taken)} announced files"
+
+
+@pytest.mark.timeout(300)
 def test_looks_alone_follow_subfolders_made_and_removed(tmp_path: Path, monkeypatch) -> None:
     """Without inotify, with subfolders: a photo two folders down, in folders made after the start, is found by
     looking; a subfolder removed (with a photo half written in it) is forgotten, and the watch goes on."""

@@ -138,6 +138,7 @@ class WatchedFolder:
         # modification time at the last look, and when that last changed
         self._folders: dict[str, tuple[int | None, float]] = {"": (None, 0.0)}
         self._next_full_look = 0.0  # when to read every file's state at the latest
+        self._looked_at = 0.0  # when the last look began
         self.index: WatchedIndex | None = None
 
     def resume_from(self, out: Path) -> None:
@@ -157,8 +158,11 @@ class WatchedFolder:
         idle, given = False, len(backlog)
         while not self._closed:
             ready = self._settled(self._announced_states(), announced=True)
-            if not ready:  # nothing announced: a look at the whole folder, its files in the order they were written
-                ready = self._settled(sorted(self._look().items(), key=lambda item: (item[1].mtime_ns, item[0])))
+            # a look when nothing was announced, and at least every poll_s while announced files keep coming (the
+            # files nothing announces, and those announced before they were whole, are not held up by a busy folder)
+            if not ready or time.monotonic() - self._looked_at >= self.poll_s:
+                found = self._look()  # in the order they were written
+                ready += self._settled(sorted(found.items(), key=lambda item: (item[1].mtime_ns, item[0])))
             for path in ready:
                 idle, given = False, given + 1
                 yield path
@@ -192,7 +196,7 @@ class WatchedFolder:
         - the list of a folder whose own time changed (a file or folder added, removed or renamed into it), and for
           CHANGED_S after (file systems whose times are coarse), and the state of each name in it not done;
         - otherwise the state of the files seen but not yet whole."""
-        now = time.monotonic()
+        now = self._looked_at = time.monotonic()
         if now >= self._next_full_look:
             self._note_folder("", self._folder_time(), now)
             found = self._read_folder("", every_state=True, now=now)
