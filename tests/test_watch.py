@@ -7,6 +7,7 @@ waits for more, watch-not-whole NAME once it has seen a file without its end), n
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -88,6 +90,30 @@ def _plain_run(files: dict[str, bytes], folder: Path) -> dict[str, dict]:
 def _without_place(record: dict) -> dict:
     """A record without what names where and when the file was (its folder and date), for comparing two runs' finds."""
     return {key: value for key, value in record.items() if key not in ("source", "utc")}
+
+
+@contextlib.contextmanager
+def _in_a_thread(watched: WatchedFolder, monkeypatch) -> Iterator[tuple[EventPipe, list[tuple[str, int]]]]:
+    """*watched* iterated in a thread as a run does (each image done, then the next), its events reported to the pipe
+    it yields with the list of (name, bytes) of each image taken; closed at the end, the thread with it."""
+    taken: list[tuple[str, int]] = []
+
+    def detect_each() -> None:
+        for path in watched:
+            name = watched.name_of(path)
+            taken.append((name, len(Path(path).read_bytes())))
+            watched.done[name] = watched.taken.pop(name)
+
+    with EventPipe() as pipe:
+        monkeypatch.setenv(EVENTS, str(pipe.path))
+        consumer = threading.Thread(target=detect_each, daemon=True)
+        consumer.start()
+        try:
+            yield pipe, taken
+        finally:
+            watched.close()
+            consumer.join(60)
+    assert not consumer.is_alive()
 
 
 @pytest.mark.timeout(600)
@@ -270,37 +296,21 @@ def test_looks_alone_find_what_no_writer_announces(tmp_path: Path, monkeypatch) 
     folder = tmp_path / "share"
     folder.mkdir()
     watched = WatchedFolder(folder, poll_s=0.05, inotify=False)
-    taken: list[tuple[str, int]] = []
-
-    def detect_each() -> None:  # what a run does with each image: done, then the next
-        for path in watched:
-            name = Path(path).name
-            taken.append((name, len(Path(path).read_bytes())))
-            watched.done[name] = watched.taken.pop(name)
-
-    with EventPipe() as pipe:
-        monkeypatch.setenv(EVENTS, str(pipe.path))
-        consumer = threading.Thread(target=detect_each, daemon=True)
-        consumer.start()
-        try:
-            pipe.wait_for("watch-idle 0", None)
-            (folder / "a.jpg").write_bytes(_photo("dog.jpg"))
-            pipe.wait_for("watch-idle 1", None)
-            kite = _photo("kite.jpg")
-            with open(folder / "b.jpg", "wb") as slow:
-                slow.write(kite[:1000])
-                slow.flush()
-                pipe.wait_for("watch-not-whole b.jpg", None)
-                slow.write(kite[1000:])
-            pipe.wait_for("watch-idle 2", None)
-            with open(folder / "a.jpg", "r+b") as in_place:  # the same name, no folder change
-                in_place.write(_photo("horses.jpg"))
-                in_place.truncate()
-            pipe.wait_for("watch-idle 3", None)
-        finally:
-            watched.close()
-            consumer.join(60)
-    assert not consumer.is_alive()
+    with _in_a_thread(watched, monkeypatch) as (pipe, taken):
+        pipe.wait_for("watch-idle 0", None)
+        (folder / "a.jpg").write_bytes(_photo("dog.jpg"))
+        pipe.wait_for("watch-idle 1", None)
+        kite = _photo("kite.jpg")
+        with open(folder / "b.jpg", "wb") as slow:
+            slow.write(kite[:1000])
+            slow.flush()
+            pipe.wait_for("watch-not-whole b.jpg", None)
+            slow.write(kite[1000:])
+        pipe.wait_for("watch-idle 2", None)
+        with open(folder / "a.jpg", "r+b") as in_place:  # the same name, no folder change
+            in_place.write(_photo("horses.jpg"))
+            in_place.truncate()
+        pipe.wait_for("watch-idle 3", None)
     assert taken == [("a.jpg", len(_photo("dog.jpg"))), ("b.jpg", len(kite)), ("a.jpg", len(_photo("horses.jpg")))]
 
 
@@ -396,34 +406,18 @@ def test_looks_alone_follow_subfolders_made_and_removed(tmp_path: Path, monkeypa
     folder = tmp_path / "share"
     folder.mkdir()
     watched = WatchedFolder(folder, poll_s=0.05, inotify=False, subfolders=True)
-    taken: list[str] = []
-
-    def detect_each() -> None:
-        for path in watched:
-            name = watched.name_of(path)
-            taken.append(name)
-            watched.done[name] = watched.taken.pop(name)
-
-    with EventPipe() as pipe:
-        monkeypatch.setenv(EVENTS, str(pipe.path))
-        consumer = threading.Thread(target=detect_each, daemon=True)
-        consumer.start()
-        try:
-            pipe.wait_for("watch-idle 0", None)
-            (folder / "cam1" / "2026-12-07").mkdir(parents=True)
-            (folder / "cam1" / "2026-12-07" / "a.jpg").write_bytes(_photo("dog.jpg"))
-            pipe.wait_for("watch-idle 1", None)
-            (folder / "cam2").mkdir()
-            (folder / "cam2" / "half.jpg").write_bytes(_photo("kite.jpg")[:1000])
-            pipe.wait_for("watch-not-whole cam2/half.jpg", None)
-            shutil.rmtree(folder / "cam2")
-            (folder / "b.jpg").write_bytes(_photo("horses.jpg"))
-            pipe.wait_for("watch-idle 2", None)
-        finally:
-            watched.close()
-            consumer.join(60)
-    assert not consumer.is_alive()
-    assert taken == ["cam1/2026-12-07/a.jpg", "b.jpg"]
+    with _in_a_thread(watched, monkeypatch) as (pipe, taken):
+        pipe.wait_for("watch-idle 0", None)
+        (folder / "cam1" / "2026-12-07").mkdir(parents=True)
+        (folder / "cam1" / "2026-12-07" / "a.jpg").write_bytes(_photo("dog.jpg"))
+        pipe.wait_for("watch-idle 1", None)
+        (folder / "cam2").mkdir()
+        (folder / "cam2" / "half.jpg").write_bytes(_photo("kite.jpg")[:1000])
+        pipe.wait_for("watch-not-whole cam2/half.jpg", None)
+        shutil.rmtree(folder / "cam2")
+        (folder / "b.jpg").write_bytes(_photo("horses.jpg"))
+        pipe.wait_for("watch-idle 2", None)
+    assert [name for name, _ in taken] == ["cam1/2026-12-07/a.jpg", "b.jpg"]
 
 
 def test_looks_whole_finds_the_end_of_jpegs_and_pngs(tmp_path: Path) -> None:
