@@ -55,7 +55,11 @@ def _ours(folder: Path, whole_reads: bool, inotify: bool = True) -> WatchedFolde
     for entry in os.scandir(folder):
         watched.done[entry.name] = FileState.of(Path(entry.path))
     if whole_reads:  # every look reads the list and every file's state, as --watch's first version did
-        watched._look = lambda: watched._read_folder(every_state=True)
+        def every_state() -> dict:
+            found = watched._read_folder("", every_state=True, now=time.monotonic())
+            return {name: state for name, state in found.items() if watched._pending(name, state)}
+
+        watched._look = every_state
     return watched
 
 
@@ -78,6 +82,8 @@ def child_idle(watcher: str, folder: Path, seconds: float) -> None:
         consumer = threading.Thread(target=lambda: [None for _ in watched], daemon=True)
         consumer.start()
         time.sleep(seconds)
+        if not consumer.is_alive():  # the watcher failed: its CPU time would mean nothing
+            raise RuntimeError(f"{watcher}: the watch ended before its {seconds:g} s")
         watched.close()
         consumer.join()
     end = os.times()
