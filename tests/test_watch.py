@@ -469,6 +469,23 @@ def test_outputs_inside_the_watched_folder_are_refused(tmp_path: Path, capsys) -
         assert sorted(folder.iterdir()) == []
 
 
+def test_save_labels_refuses_to_replace_labels_the_watch_would_write_over(tmp_path: Path, capsys) -> None:
+    """--save-labels writes beside each image: a label already beside an image the watch will detect (in a subfolder,
+    with --watch-subfolders) is refused before any work, as for a folder run; one beside an image in a hidden folder,
+    which the watch never enters, is not."""
+    folder, out = tmp_path / "incoming", tmp_path / "out"
+    for below in ("day1", ".trash"):
+        (folder / below).mkdir(parents=True)
+        (folder / below / "a.jpg").write_bytes(_photo("dog.jpg"))
+        (folder / below / "a.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    assert cli.main(["detect", str(folder), "--watch", "--watch-subfolders", "--save-labels", "--cfg", str(TINY[0]),
+                     "--weights", str(TINY[1]), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: --save-labels would replace 1 label file(s) already there (first: {folder / 'day1' / 'a.txt'}); "
+                   "pass --exist-ok to replace them, as darknet does\n")
+    assert not out.exists()
+
+
 def test_watch_needs_one_folder(tmp_path: Path, capsys) -> None:
     photo = shared_path(IMAGES / "dog.jpg")
     for sources, line in (([str(photo)], f"error: --watch watches a folder for images; {photo} is not a folder"),

@@ -33,7 +33,7 @@ from .track_options import (
     track_ray_run,
     tracking_stage,
 )
-from .watch_options import add_watch_args, folder_images, watched_folder
+from .watch_options import add_watch_args, watched_folder
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -144,7 +144,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     if kind == "images" and args.vid_stride != 1:
         raise InputError(f"--vid-stride takes every Nth frame of a video; the source is {len(items)} separate "
                          "image(s)")
-    check_dataset_args(args, kind, folder_images(watched) if watched is not None else items)
+    check_dataset_args(args, kind, watched.images() if watched is not None else items)
     clipping(args, kind)
     check_notify(args, live=kind == "video" and live_source(items), watched=watched is not None)
     if kind == "images" and watched is None:

@@ -8,7 +8,6 @@ from pathlib import Path
 from ..core.errors import InputError
 from ..media.run_folders import DETECT_RUNS
 from ..media.watched_folder import POLL_S, WATCHED_JSONL, WatchedFolder
-from ..pipeline.image_url import IMAGE_EXTENSIONS
 
 
 def add_watch_args(p: argparse.ArgumentParser) -> None:
@@ -66,9 +65,3 @@ def _refuse_output_inside(folder: WatchedFolder, output: Path) -> None:
         raise InputError(f"the run's outputs would go into {where} ({output}), whose new images --watch detects: give "
                          "--output a folder outside it")
 
-
-def folder_images(folder: WatchedFolder) -> list[str]:
-    """The image files in the watched folder now, and in its subfolders with --watch-subfolders (for the checks of
-    flags that write beside them: --save-labels)."""
-    found = folder.folder.rglob("*") if folder.subfolders else folder.folder.iterdir()
-    return sorted(str(path) for path in found if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file())

@@ -245,10 +245,12 @@ def run_images(paths: Iterable[str], detect_batch: DetectBatch, sinks: Sequence[
                 for path, image, dets, failure in zip(detected_paths, images, found, stand_in_for):
                     dets.source = shown = hide_credentials(path)  # an image URL's user and password: nowhere
                     if failure is not None:
-                        held.append(Result(shown, None, image, dets, milliseconds=milliseconds, unreadable=failure))
+                        stand_in = Result(shown, None, image, dets, milliseconds=milliseconds, unreadable=failure)
                         if endless:  # no end to wait for: listed now (a watched folder's index)
                             with interrupt.deferred():
-                                write_all(sinks, held.pop())
+                                write_all(sinks, stand_in)
+                        else:
+                            held.append(stand_in)
                         continue
                     with interrupt.deferred():  # an image detected is saved whole before a stop takes effect
                         for stand_in in held:

@@ -249,7 +249,7 @@ class WatchedFolder:
                             found[name] = FileState(stat.st_size, stat.st_mtime_ns)
         except OSError as exc:
             if not below:  # the folder itself removed or unmounted: the run cannot go on
-                raise InputError(f"--watch: cannot read the folder {self.folder} any more ({exc.strerror})") from None
+                raise self._gone(exc) from None
             self._forget(below)
         return found
 
@@ -263,8 +263,18 @@ class WatchedFolder:
             return (self.folder / below).stat().st_mtime_ns
         except OSError as exc:
             if not below:
-                raise InputError(f"--watch: cannot read the folder {self.folder} any more ({exc.strerror})") from None
+                raise self._gone(exc) from None
             return None
+
+    def _gone(self, exc: OSError) -> InputError:
+        """The run's error when the watched folder itself can no longer be read (*exc*: why)."""
+        return InputError(f"--watch: cannot read the folder {self.folder} any more ({exc.strerror})")
+
+    def images(self) -> list[str]:
+        """The image files in the folder now, by the watch's own rules (the folders below with *subfolders*, no hidden
+        names, no links to folders), their paths sorted: for the checks of the flags that write beside them before the
+        run (--save-labels)."""
+        return sorted(str(self.folder / name) for name in self._read_folder("", every_state=True, now=time.monotonic()))
 
     def _note_folder(self, below: str, folder_time: int | None, now: float) -> float:
         """Note the folder *below*'s modification time as a look found it; returns when it last changed (*now* for a
