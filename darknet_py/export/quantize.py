@@ -25,7 +25,7 @@ from ..backends.torch import Darknet
 from ..core.errors import InputError
 from ..format.metadata import METADATA_KEY
 from ..pipeline.detect import prepare_batch
-from ..pipeline.image_url import IMAGE_EXTENSIONS
+from ..pipeline.image_url import IMAGE_EXTENSIONS, has_image_extension
 from ..pipeline.preprocess import DEFAULT_RESIZE
 
 # Ops with int8 kernels in onnxruntime that appear in darknet graphs.
@@ -67,7 +67,7 @@ def calibration_images(folder: str, count: int) -> list[str]:
     if not os.path.isdir(folder):
         raise InputError(f"--calibration must be a folder of images, got {folder}")
     found = sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
-                   if p.lower().endswith(IMAGE_EXTENSIONS))
+                   if has_image_extension(p))
     if not found:
         raise InputError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the calibration folder {folder}")
     if count < 1:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..core.errors import InputError
-from ..pipeline.image_url import IMAGE_EXTENSIONS
+from ..pipeline.image_url import IMAGE_EXTENSIONS, has_image_extension
 
 DEFAULT_SEQUENCE_FPS = 25.0
 MOT_FRAMES = "img1"  # MOTChallenge keeps a sequence's frames here, its seqinfo.ini beside
@@ -45,7 +45,7 @@ class ImageSequence:
         if (folder / MOT_FRAMES).is_dir() and not _images_in(folder):
             folder = folder / MOT_FRAMES
         paths = _images_in(folder) if folder.is_dir() else sorted(
-            f for f in glob.glob(source) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
+            f for f in glob.glob(source) if has_image_extension(f))
         if not paths:
             raise InputError(f"--sequence {source}: no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) there")
         return cls(source, paths, _mot_frame_rate(folder) or DEFAULT_SEQUENCE_FPS)
@@ -101,7 +101,7 @@ class SequenceCapture:
 def _images_in(folder: Path) -> list[str]:
     if not folder.is_dir():
         return []
-    return sorted(str(f) for f in folder.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+    return sorted(str(f) for f in folder.iterdir() if has_image_extension(f))
 
 
 def _mot_frame_rate(frames: Path) -> float | None:

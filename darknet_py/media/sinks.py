@@ -129,6 +129,11 @@ class Result:
         return None if self.frame is None or not self.fps else self.frame / self.fps
 
     @property
+    def watched_image(self) -> bool:
+        """Whether this is an image of a watched folder (--watch): an image (no frame) dated by its file's time."""
+        return self.frame is None and self.wall_time is not None
+
+    @property
     def utc(self) -> str | None:
         """A live source's frame's date as ISO 8601 UTC to the millisecond (`2026-12-07T08:05:22.585Z`); None for a
         file's frame or an image."""
@@ -352,7 +357,7 @@ def continues(result: Result) -> bool:
     service restarted after a crash or a reboot loses nothing it wrote, each line dated by its `utc` — and for a
     watched folder's image (dated, `wall_time`, with no frame: --watch goes on where it stopped), but not for a file,
     whose rerun does the same work again."""
-    return result.captured is not None or (result.frame is None and result.wall_time is not None)
+    return result.captured is not None or result.watched_image
 
 
 class DarknetJsonSink:

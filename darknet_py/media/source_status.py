@@ -117,7 +117,7 @@ class SourceStatus:
                 # at least 0 by construction (live_reader dates a frame no later than its arrival); the floor only
                 # keeps a caller's own clock (tests) from reporting a negative lag
                 self._lag = max(now - result.captured, 0.0)
-            elif result.frame is None and result.wall_time is not None:  # a watched folder's image: since its file
+            elif result.watched_image:  # a watched folder's image: since its file
                 self._lag = max(time.time() - result.wall_time, 0.0)  # was written (another machine's clock: >= 0)
             self._frame_times.append(now)
             self._classes.update(result.detections.labels)

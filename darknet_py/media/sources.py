@@ -11,7 +11,7 @@ import cv2
 
 from ..core.errors import DarknetWarning, InputError
 from ..format.darknet_data import read_image_list
-from ..pipeline.image_url import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, is_image_url, url_path
+from ..pipeline.image_url import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, has_image_extension, is_image_url, url_path
 
 LIST_EXTENSION = ".txt"  # a list of image paths, one per line (what darknet reads from its standard input)
 STDIN = "-"
@@ -37,7 +37,7 @@ def source_items(source: str) -> tuple[str, list[str] | str | int]:
     path = Path(source)
     if path.is_dir():
         entries = list(path.iterdir())
-        files = sorted(str(f) for f in entries if f.suffix.lower() in IMAGE_EXTENSIONS)
+        files = sorted(str(f) for f in entries if has_image_extension(f))
         videos = sorted(f.name for f in entries if f.suffix.lower() in VIDEO_EXTENSIONS)
         play = "give videos as SOURCEs of their own (several at once: detect a.mp4 b.mp4)"
         if not files:
@@ -55,7 +55,7 @@ def source_items(source: str) -> tuple[str, list[str] | str | int]:
         return "images", listed_images(read_image_list(path, "image list"), source)
     if path.is_file():
         return ("video", source) if path.suffix.lower() in VIDEO_EXTENSIONS else ("images", [source])
-    matches = sorted(f for f in glob.glob(source, recursive=True) if Path(f).suffix.lower() in IMAGE_EXTENSIONS)
+    matches = sorted(f for f in glob.glob(source, recursive=True) if has_image_extension(f))
     if matches:
         return "images", matches
     raise InputError(f"source not found: {source}")

@@ -34,7 +34,7 @@ from ..core import events
 from ..core.dates import utc_text
 from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import LinesFile
-from ..pipeline.image_url import IMAGE_EXTENSIONS
+from ..pipeline.image_url import has_image_extension
 from .sinks import Result
 
 WATCHED_JSONL = "watched.jsonl"  # the images done, a line each: {"file", "size", "mtime_ns", "utc"}
@@ -244,7 +244,7 @@ class WatchedFolder:
                             if every_state or name not in self._folders:  # else its own time says when to read it
                                 self._note_folder(name, entry.stat(follow_symlinks=False).st_mtime_ns, now)
                                 found.update(self._read_folder(name, every_state, now))
-                        elif os.path.splitext(entry.name)[1].lower() in IMAGE_EXTENSIONS and entry.is_file():
+                        elif has_image_extension(entry.name) and entry.is_file():
                             stat = entry.stat()
                             found[name] = FileState(stat.st_size, stat.st_mtime_ns)
         except OSError as exc:
@@ -307,7 +307,7 @@ class WatchedFolder:
         """inotify announced *name* (its path from the watched folder) closed or moved in."""
         state = FileState.of(self.folder / name)
         hidden = any(part.startswith(".") for part in name.split("/"))
-        if state is not None and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and not hidden:
+        if state is not None and has_image_extension(name) and not hidden:
             self._told.pop(name, None)  # to the end: the order they were announced in
             self._told[name] = state
 

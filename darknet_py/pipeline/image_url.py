@@ -20,6 +20,12 @@ FETCH_TIMEOUT_S = 30.0  # connecting, and each read: a server that stops sending
 MAX_IMAGE_BYTES = 1 << 30  # an image file larger than this is refused rather than held in memory
 
 
+def has_image_extension(name: str | os.PathLike) -> bool:
+    """Whether a file's name or path ends in an image extension (IMAGE_EXTENSIONS, any case): what folders, globs,
+    --sequence, --watch and --calibration pick up as images."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
 def url_path(text: str) -> str | None:
     """The path of an http(s) URL (`/photos/dog.jpg`), None for anything else (a file, an rtsp:// stream)."""
     parts = urlsplit(text) if "://" in text else None
@@ -30,7 +36,7 @@ def is_image_url(text: str) -> bool:
     """Whether *text* is an http(s) URL whose path ends in an image file's extension (`…/dog.jpg?size=big`):
     what read_image fetches and a SOURCE of images; other URLs are streams or videos."""
     path = url_path(text)
-    return path is not None and os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+    return path is not None and has_image_extension(path)
 
 
 def fetch_image(url: str, timeout_s: float = FETCH_TIMEOUT_S) -> bytes:
