@@ -18,9 +18,11 @@ cd "$(dirname "$0")/.."
 #   gstreamer1.0-plugins-base, -good, -bad, -ugly, gstreamer1.0-libav   what that server's pipelines use: decodebin
 #                    and videoconvert (base), the RTP payloader (good), intervideosrc/sink to loop the file (bad),
 #                    x264enc (ugly), FFmpeg's decoders for the shared videos (libav)
+#   mosquitto        a real MQTT broker for tests/test_notify_mqtt.py (--notify mqtt://), started by the tests
+#                    (the package's own service is not used)
 SYSTEM_PACKAGES=(build-essential python3-dev python3-venv chromium libopencv-dev pkg-config
                  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-                 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+                 gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto)
 missing=()
 for package in "${SYSTEM_PACKAGES[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -30,14 +30,16 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
                        help="keep the N newest clips the index lists (an earlier run's into the same folder too), "
                             "deleting the oldest as each new one is finished; default: keep every one")
     group.add_argument("--notify", metavar="URL",
-                       help="POST each crossing, entry, exit or dwelling of --line/--zone (its events.jsonl line), "
+                       help="send each crossing, entry, exit or dwelling of --line/--zone (its events.jsonl line), "
                             "each clip of --clips once it is finished (its clips.jsonl line), and each drop and return "
-                            "of a camera's or stream's connection to URL as JSON, from a thread of their own, in "
-                            "order; a receiver that is down gets them when it is back (tried again after 1 s doubling "
-                            "to 30 s)")
+                            "of a camera's or stream's connection as JSON, from a thread of their own, in order: "
+                            "POSTed to an http(s):// URL, or published to an MQTT broker, "
+                            "mqtt(s)://[USER:PASSWORD@]HOST[:PORT]/TOPIC, under TOPIC/SOURCE/TYPE (QoS 1; TOPIC/status "
+                            "is online or offline, retained, offline also as the connection's last will); a receiver "
+                            "that is down gets them when it is back (tried again after 1 s doubling to 30 s)")
     group.add_argument("--notify-header", action="append", default=[], metavar="'NAME: VALUE'",
-                       help="a header sent with every --notify message (repeatable), e.g. 'Authorization: Bearer "
-                            "TOKEN' for a receiver that wants a token; never printed")
+                       help="a header sent with every http(s) --notify message (repeatable), e.g. 'Authorization: "
+                            "Bearer TOKEN' for a receiver that wants a token; never printed")
 
 
 def check_notify(args, live: bool, watched: bool = False) -> None:
@@ -52,7 +54,7 @@ def check_notify(args, live: bool, watched: bool = False) -> None:
         if args.notify_header:
             raise InputError("--notify-header is sent with --notify's messages: give --notify URL too")
         return
-    check_notify_url(args.notify)
+    check_notify_url(args.notify, headers=bool(args.notify_header))
     notify_headers(args)
     if args.clips is None and not (args.line or args.zone) and not live and not watched:
         raise InputError("--notify posts the crossings, entries and exits of --line/--zone, the clips of --clips, "

@@ -1,6 +1,8 @@
 """Telling another program as things happen (`--notify URL`): each crossing, entry, exit or dwelling of `--line` /
-`--zone`, each clip of `--clips` once it is a finished file, and each drop and return of a camera's or stream's
-connection, POSTed to URL as one JSON object — a home-automation webhook, a chat bot, a script that files an alert.
+`--zone`, each clip of `--clips` once it is a finished file, each drop and return of a camera's or stream's connection,
+and each image of a watched folder something is detected in, sent to URL as one JSON object — POSTed to an http(s)://
+URL (a home-automation webhook, a chat bot, a script that files an alert; notify_http), or published to an MQTT broker
+for an mqtt(s):// URL (Home Assistant, Node-RED; notify_mqtt: TOPIC/SOURCE/TYPE, with an online/offline status topic).
 
     {"type": "event", "source": "gate", "frame": 62, "time": 2.48, "track_id": 1, "class_id": 0, "name": "person",
      "line": "door", "direction": "in", "utc": "2026-12-07T08:05:24.594Z"}
@@ -9,53 +11,60 @@ connection, POSTed to URL as one JSON object — a home-automation webhook, a ch
 
 An event is its events.jsonl line and a clip its clips.jsonl line (plus the clip's absolute path), with `type` and
 `source` (the source's name, as its output folder has it). Messages go in order from a thread of their own, so a slow
-or absent receiver never holds up detection. A receiver that cannot be reached or answers 5xx is tried again, the same
-message, after waits of 1 s doubling to 30 s, for as long as the run goes on: messages wait in memory (up to
+or absent receiver never holds up detection. A receiver that cannot be reached (or answers 5xx) is tried again, the
+same message, after waits of 1 s doubling to 30 s, for as long as the run goes on: messages wait in memory (up to
 QUEUE_MESSAGES, then the oldest are dropped and counted), in their order, so a receiver down for an hour gets that
-hour's messages when it is back. A 4xx answer (the receiver refuses that message) is not tried again. When the run ends,
+hour's messages when it is back. A message the receiver refuses (HTTP 4xx) is not tried again. When the run ends,
 messages still waiting get DRAIN_S seconds to go; the run's last lines say how many were delivered and how many not.
 """
 from __future__ import annotations
 
-import base64
 import collections
 import json
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable
 
 from ..core import events
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
 from ..core.retry import backoff
-from ..core.version import __version__
+from .notify_http import HttpTransport
+from .notify_mqtt import PORTS as MQTT_SCHEMES
+from .notify_mqtt import MqttTransport, mqtt_target, topic_level
+from .notify_transport import Transport
 from .sinks import Result, result_record
 from .source_status import SourceStatus
 from .tracking_sinks import TrackedResult
 
 QUEUE_MESSAGES = 10_000  # messages waiting for a receiver that is down, at most (a few MB)
 FIRST_WAIT_S, LONGEST_WAIT_S = 1.0, 30.0  # between tries of a message the receiver did not take
-REQUEST_TIMEOUT_S = 10.0  # one POST: connecting and the answer
 DRAIN_S = 5.0  # at the run's end, what is still waiting gets this long
+CLOSE_S = 2.0  # then the transport's last word (MQTT: `offline` on the status topic) this long at most
 
 
-def check_notify_url(url: str) -> None:
-    """Raises InputError for a URL that is not http(s)://host…"""
+def check_notify_url(url: str, headers: bool = False) -> None:
+    """Raises InputError for a URL that is neither http(s)://host… nor a valid mqtt(s)://host…/topic, or for headers
+    (*headers* true: --notify-header given) with an MQTT URL, which has none."""
     scheme, _, rest = url.partition("://")
+    if scheme.lower() in MQTT_SCHEMES:
+        mqtt_target(url)
+        if headers:
+            raise InputError(f"--notify-header: headers go with an http(s):// --notify; an MQTT broker "
+                             f"({hide_credentials(url)}) takes none (put a user and password in the URL)")
+        return
     if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
-        raise InputError(f"--notify {hide_credentials(url)}: give an http:// or https:// URL to POST to")
+        raise InputError(f"--notify {hide_credentials(url)}: give an http:// or https:// URL to POST to, or an mqtt:// "
+                         f"or mqtts:// broker and topic to publish to")
 
 
-class _Failure(NamedTuple):
-    """A message the receiver did not take: why (for the warning and the last lines), and whether to send it again."""
-
-    reason: str
-    retry: bool
+def transport_for(url: str, headers: dict[str, str]) -> Transport:
+    """The transport of a checked --notify URL: MQTT for mqtt(s)://, else HTTP POSTs."""
+    if url.partition("://")[0].lower() in MQTT_SCHEMES:
+        return MqttTransport(url)
+    return HttpTransport(url, headers)
 
 
 @dataclass
@@ -70,22 +79,22 @@ class NotifyReport:
 
 
 class Notifier:
-    """POSTs JSON messages to one URL, in order, from a thread of its own (see the module's docstring).
+    """Sends JSON messages to one URL (POSTed, or published to a broker), in order, from a thread of its own (see the
+    module's docstring).
 
     Args:
-        url (str): where to POST (http or https).
+        url (str): where to send (http, https, mqtt or mqtts).
         queue_messages (int): messages that may wait, at most; beyond, the oldest are dropped (counted undelivered).
-        headers (dict or None): more request headers (`--notify-header`: a receiver's token), sent with every
-            message and never printed.
+        headers (dict or None): more request headers (`--notify-header`: a receiver's token), sent with every message
+            and never printed (HTTP only).
     """
 
     def __init__(self, url: str, queue_messages: int = QUEUE_MESSAGES, headers: dict[str, str] | None = None) -> None:
-        check_notify_url(url)
+        check_notify_url(url, headers=bool(headers))
         self.url = url
-        self._target, self._headers = _request_parts(url)
-        self._headers.update(headers or {})
+        self._transport = transport_for(url, headers or {})
         self.report = NotifyReport()
-        self._waiting: collections.deque[bytes] = collections.deque()
+        self._waiting: collections.deque[tuple[str, bytes]] = collections.deque()
         self._limit = queue_messages
         self._changed = threading.Condition()
         self._closing = False
@@ -95,13 +104,15 @@ class Notifier:
         self._thread.start()
 
     def post(self, message: dict) -> None:
-        """Queue *message* (a JSON object) to be POSTed; returns at once. Safe from any thread."""
+        """Queue *message* (a JSON object) to be sent; returns at once. Safe from any thread. Its `source` and `type`
+        make its route (MQTT: the topic below the URL's, `gate/event`)."""
         body = json.dumps(message).encode()
+        route = "/".join(topic_level(str(message[key])) for key in ("source", "type") if key in message)
         with self._changed:
             if len(self._waiting) >= self._limit:
                 self._waiting.popleft()
                 self.report.undelivered += 1
-            self._waiting.append(body)
+            self._waiting.append((route, body))
             self._changed.notify()
 
     def close(self, drain_s: float = DRAIN_S) -> NotifyReport:
@@ -118,6 +129,7 @@ class Notifier:
             self.report.undelivered += len(self._waiting)
             self._waiting.clear()
             self._changed.notify()  # a try still under way finds the queue empty and ends
+        self._transport.close(CLOSE_S)
         return self.report
 
     def _send_all(self) -> None:
@@ -128,11 +140,11 @@ class Notifier:
                     self._changed.wait()
                 if not self._waiting:
                     return
-                body = self._waiting[0]
-            failure = self._send(body)
+                head = self._waiting[0]
+            failure = self._transport.send(*head)
             with self._changed:
                 if failure is None or not failure.retry:
-                    if self._waiting and self._waiting[0] is body:  # not cleared by close() meanwhile
+                    if self._waiting and self._waiting[0] is head:  # not cleared by close() meanwhile
                         self._waiting.popleft()
                     if failure is None:
                         self.report.delivered += 1
@@ -154,22 +166,6 @@ class Notifier:
                 # the end of the run cuts the wait short: its drain tries once more at once
                 self._changed.wait_for(lambda: self._closing, timeout=next(waits))
 
-    def _send(self, body: bytes) -> _Failure | None:
-        """POST one message: None when the receiver took it (2xx), else why not and whether to try again."""
-        request = urllib.request.Request(self._target, data=body, method="POST", headers=self._headers)
-        try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_S) as answer:
-                answer.read()
-            return None
-        except urllib.error.HTTPError as exc:
-            answer = f"{exc.code} {exc.reason}"
-            if 400 <= exc.code < 500:  # the receiver refuses this message: sending it again gets the same answer
-                return _Failure(f"refused it with {answer}", retry=False)
-            return _Failure(f"answered {answer}", retry=True)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            return _Failure(f"cannot be reached: {reason}", retry=True)
-
     def _warn(self, text: str) -> None:
         warnings.warn(f"--notify {hide_credentials(self.url)}: {text}", DarknetWarning, stacklevel=2)
 
@@ -184,20 +180,6 @@ def parse_header(text: str) -> tuple[str, str]:
         raise InputError("--notify-header: give NAME: VALUE (e.g. 'Authorization: Bearer TOKEN'); one given is not a "
                          "header")
     return name, value
-
-
-def _request_parts(url: str) -> tuple[str, dict[str, str]]:
-    """The URL to POST to and the request's headers: a user and password in *url* (`https://user:pass@host/…`) go as
-    HTTP basic authentication, as curl sends them, not in the URL (urllib would try to resolve them as the host)."""
-    parts = urllib.parse.urlsplit(url)
-    headers = {"Content-Type": "application/json", "User-Agent": f"darknet-py/{__version__}"}
-    if parts.username is None:
-        return url, headers
-    user = urllib.parse.unquote(parts.username)
-    password = urllib.parse.unquote(parts.password or "")
-    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=host)), headers
 
 
 class NotifySink:

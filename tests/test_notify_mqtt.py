@@ -1,0 +1,226 @@
+"""--notify mqtt://…: events, clips and watched images published to a real MQTT broker (Mosquitto, started here) under
+TOPIC/SOURCE/TYPE, each equal to its line in the run's files; TOPIC/status online, then offline — said by the run when
+it ends, by the broker (the connection's last will) when the run is killed; a broker that is down gets every message in
+order once it is back; a user and password, a wrong password, TLS with the broker's certificate checked.
+
+Every wait is on an event of the run or the notifier (notify-failed N, notify-delivered N, watch-idle N) or on a message
+the subscriber receives; none on time.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import signal
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from darknet_py import cli
+from darknet_py.core.errors import DarknetWarning
+from darknet_py.core.events import EVENTS
+from darknet_py.media.notify import Notifier, NotifySink
+from tests.conftest import IMAGES, refused_before_work
+from tests.event_pipe import EventPipe
+from tests.mqtt_broker import Broker, Subscriber, make_certificates
+from tests.test_clips import _lines, _model_args
+from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
+from tests.test_watch import WatchRun, _command, _records
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    started = Broker(tmp_path / "broker").start()
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@contextlib.contextmanager
+def subscribed(broker: Broker, topic: str, **kwargs) -> Iterator[Subscriber]:
+    subscriber = Subscriber(broker, topic, **kwargs)
+    try:
+        yield subscriber
+    finally:
+        subscriber.close()
+
+
+@pytest.fixture
+def notifier_events(monkeypatch) -> Iterator[EventPipe]:
+    """The notifier's events, in this process."""
+    with EventPipe() as pipe:
+        monkeypatch.setenv(EVENTS, str(pipe.path))
+        yield pipe
+
+
+def _warnings(recwarn) -> list[str]:
+    return [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
+
+
+@pytest.mark.timeout(300)
+def test_each_event_and_clip_is_published_under_its_source_and_type(crossing: Path, expected: dict, tmp_path: Path,  # noqa: F811
+                                                                    broker: Broker) -> None:
+    """The generated crossing counted at its line and zone, with clips around the events: the broker gets `online` on
+    darknet/status, then each events.jsonl line on darknet/crossing/event and each clips.jsonl line (with the clip's
+    absolute path) on darknet/crossing/clip, each kind in its file's order, then `offline` (retained: a subscriber that
+    comes later is told the run is down); the run's last line says how many were delivered."""
+    out, url = tmp_path / "out", f"{broker.url}/darknet"
+    with subscribed(broker, "darknet/#") as subscriber:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = cli.main(["detect", str(crossing.parent / "crossing.avi"), *_model_args(), "--classes", "0",
+                             "--track", "--line", expected["shapes"]["lines"][0], "--zone",
+                             expected["shapes"]["zones"][0], "--clips", "0.4", "--clip-on", "events", "--no-save",
+                             "--notify", url, "--output", str(out)])
+        assert code == 0, stderr.getvalue()
+        events, clips = _lines(out / "events.jsonl"), _lines(out / "clips.jsonl")
+        assert events and clips
+        got = subscriber.take(2 + len(events) + len(clips))
+        assert subscriber.received.empty()  # `offline` was published last: nothing else can be on its way
+    assert got[0] == ("darknet/status", "online", False) and got[-1] == ("darknet/status", "offline", False)
+    messages = [(topic, json.loads(payload)) for topic, payload, _ in got[1:-1]]
+    assert [body for topic, body in messages if topic == "darknet/crossing/event"] == [
+        {"type": "event", "source": "crossing", **event} for event in events]
+    assert [body for topic, body in messages if topic == "darknet/crossing/clip"] == [
+        {"type": "clip", "source": "crossing", **clip, "path": str((out / clip["file"]).resolve())} for clip in clips]
+    assert len(messages) == len(events) + len(clips)
+    assert f"notify: {len(events) + len(clips)} delivered to {url}\n" in stderr.getvalue()
+    with subscribed(broker, "darknet/status") as later:
+        assert later.next() == ("darknet/status", "offline", True)
+
+
+@pytest.mark.timeout(300)
+def test_a_run_killed_is_marked_offline_by_the_broker(tmp_path: Path, broker: Broker) -> None:
+    """--watch with --notify mqtt://…/cams: each photo something is found in is published on cams/yard/detections as its
+    detections.jsonl record (with file and path); then the run is SIGKILLed — no handler runs, nothing of ours says
+    goodbye — and the broker publishes the connection's last will, `offline` on cams/status, retained."""
+    folder, out = tmp_path / "yard", tmp_path / "out"
+    folder.mkdir()
+    shutil.copy(IMAGES / "dog.jpg", folder / "dog.jpg")
+    with subscribed(broker, "cams/#") as subscriber, \
+            WatchRun(_command(folder, out, "--notify", f"{broker.url}/cams")) as run:
+        assert subscriber.next() == ("cams/status", "online", False)
+        run.wait_for("watch-idle 1")
+        shutil.copy(IMAGES / "horses.jpg", folder / "horses.jpg")
+        run.wait_for("watch-idle 2")
+        run.wait_for("notify-delivered 2")
+        published = subscriber.take(2)
+        run.process.send_signal(signal.SIGKILL)
+        assert run.process.wait(60) == -signal.SIGKILL
+        assert subscriber.next() == ("cams/status", "offline", False)
+    records = _records(out)
+    assert [Path(record["source"]).name for record in records] == ["dog.jpg", "horses.jpg"]
+    assert [(topic, json.loads(payload)) for topic, payload, _ in published] == [
+        ("cams/yard/detections", {"type": "detections", "source": "yard", "file": name,
+                                  "path": str((folder / name).resolve()),
+                                  **{key: value for key, value in record.items() if key != "source"}})
+        for name, record in zip(("dog.jpg", "horses.jpg"), records)]
+    with subscribed(broker, "cams/status") as later:
+        assert later.next() == ("cams/status", "offline", True)
+
+
+@pytest.mark.timeout(300)
+def test_a_broker_that_is_down_gets_every_message_in_order_once_it_is_back(tmp_path: Path, notifier_events: EventPipe,
+                                                                            recwarn) -> None:
+    """The broker stops (keeping its sessions, as Mosquitto with persistence does across a restart); 5 messages are
+    posted while it is away: the first try fails (one warning), and once it is started again on its port every message
+    is delivered, in order, to a subscriber whose session the broker kept — after the run's `online`."""
+    broker = Broker(tmp_path / "broker", persistence=True).start()
+    try:
+        with subscribed(broker, "t/#", session="test-subscriber") as subscriber:
+            broker.stop()
+            notifier = Notifier(f"{broker.url}/t")
+            for n in range(5):
+                notifier.post({"type": "event", "source": "gate", "n": n})
+            notifier_events.wait_for("notify-failed 1", None)  # no broker: not connected within the try
+            broker.start()
+            notifier_events.wait_for("notify-delivered 5", None)
+            report = notifier.close()
+            got = subscriber.take(7)
+    finally:
+        broker.stop()
+    assert got[0][:2] == ("t/status", "online") and got[-1][:2] == ("t/status", "offline")
+    assert [(topic, json.loads(payload)) for topic, payload, _ in got[1:-1]] == [
+        ("t/gate/event", {"type": "event", "source": "gate", "n": n}) for n in range(5)]
+    assert (report.delivered, report.refused, report.undelivered) == (5, 0, 0)
+    warned = _warnings(recwarn)
+    assert len(warned) == 1 and warned[0].startswith(f"--notify {broker.url}/t: cannot be reached: "), warned
+    assert "trying again, messages kept in order" in warned[0]
+
+
+@pytest.mark.timeout(300)
+def test_a_user_and_password_in_the_url_log_in_and_a_wrong_one_is_warned_of(tmp_path: Path,
+                                                                             notifier_events: EventPipe,
+                                                                             recwarn) -> None:
+    """A broker that asks for a password: `mqtt://user:p%40ss@…` logs in as user with p@ss, and a source named with
+    wildcards is one topic level (`a+b#c` → a_b_c); a wrong password is refused by the broker: one warning that says
+    so, the message counted not delivered, and the password shown nowhere."""
+    broker = Broker(tmp_path / "broker", users={"cam": "p@ss"}).start()
+    try:
+        with subscribed(broker, "t/#", user=("cam", "p@ss")) as subscriber:
+            sink = NotifySink(Notifier(f"mqtt://cam:p%40ss@127.0.0.1:{broker.port}/t"), "a+b#c")
+            sink.notifier.post({"type": "event", "source": sink.source, "n": 0})
+            notifier_events.wait_for("notify-delivered 1", None)
+            sink.finish()
+            got = subscriber.take(3)
+        wrong = NotifySink(Notifier(f"mqtt://cam:wrong@127.0.0.1:{broker.port}/t"), "gate")
+        wrong.notifier.post({"type": "event", "source": "gate", "n": 1})
+        notifier_events.wait_for("notify-failed 1", None)
+        wrong.finish()
+    finally:
+        broker.stop()
+    assert got[1] == ("t/a_b_c/event", json.dumps({"type": "event", "source": "a+b#c", "n": 0}), False)
+    assert sink.summary() == f"notify: 1 delivered to mqtt://***@127.0.0.1:{broker.port}/t"
+    warned = _warnings(recwarn)
+    assert warned == [f"--notify mqtt://***@127.0.0.1:{broker.port}/t: the broker refused the connection: Not "
+                      f"authorized; trying again, messages kept in order (up to 10000)"]
+    assert wrong.summary() == (f"notify: 0 delivered to mqtt://***@127.0.0.1:{broker.port}/t, 1 not delivered (last: "
+                               f"the broker refused the connection: Not authorized)")
+
+
+@pytest.mark.timeout(300)
+def test_mqtts_checks_the_brokers_certificate(tmp_path: Path, notifier_events: EventPipe, monkeypatch,
+                                              recwarn) -> None:
+    """A broker over TLS whose certificate a CA made here signed: with that CA as the trusted bundle (SSL_CERT_FILE, as
+    for OpenSSL) the message is delivered; with the system's CAs only, the connection fails on the certificate."""
+    ca, cert, key = make_certificates(tmp_path)
+    broker = Broker(tmp_path / "broker", tls=(cert, key)).start()
+    url = f"mqtts://127.0.0.1:{broker.port}/t"
+    try:
+        untrusted = Notifier(url)
+        untrusted.post({"type": "event", "source": "gate", "n": 0})
+        notifier_events.wait_for("notify-failed 1", None)
+        assert untrusted.close().undelivered == 1
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        with subscribed(broker, "t/#", ca=ca) as subscriber:
+            trusted = Notifier(url)
+            trusted.post({"type": "event", "source": "gate", "n": 1})
+            notifier_events.wait_for("notify-delivered 1", None)
+            assert trusted.close().delivered == 1
+            got = subscriber.take(3)
+    finally:
+        broker.stop()
+    assert got[1] == ("t/gate/event", json.dumps({"type": "event", "source": "gate", "n": 1}), False)
+    warned = _warnings(recwarn)
+    assert len(warned) == 1 and "certificate verify failed" in warned[0], warned
+
+
+@pytest.mark.parametrize("url, flags, line", [
+    ("mqtt://", [], "error: --notify mqtt://: give the broker, mqtt://HOST[:PORT]/TOPIC"),
+    ("mqtt://broker:port/t", [], "error: --notify mqtt://broker:port/t: the port must be a number from 1 to 65535"),
+    ("mqtt://broker/cams/#", [], "error: --notify mqtt://broker/cams/#: the topic 'cams/#' holds + or #, MQTT's "
+                                 "wildcards, which a message cannot be published to"),
+    ("mqtt://broker/cams?qos=2", [], "error: --notify mqtt://broker/cams?qos=2: an MQTT URL is mqtt://HOST[:PORT]/TOPIC, "
+                                     "without ?…"),
+    ("mqtt://broker/cams/+/x", [], "error: --notify mqtt://broker/cams/+/x: the topic 'cams/+/x' holds + or #, MQTT's "
+                                   "wildcards, which a message cannot be published to"),
+    ("mqtt://u:secret@broker/t", ["--notify-header", "X-Token: s3cret"],
+     "error: --notify-header: headers go with an http(s):// --notify; an MQTT broker (mqtt://***@broker/t) takes none "
+     "(put a user and password in the URL)"),
+])
+def test_mqtt_urls_that_mean_nothing_are_one_line_before_any_work(url: str, flags: list[str], line: str,
+                                                                   tmp_path: Path, capsys) -> None:
+    refused_before_work(["--notify", url, "--clips", "2", *flags], line, tmp_path / "o", capsys)
