@@ -1,6 +1,7 @@
 """--notify mqtt://…: events, clips and watched images published to a real MQTT broker (Mosquitto, started here) under
-TOPIC/SOURCE/TYPE, each equal to its line in the run's files; TOPIC/status online, then offline — said by the run when
-it ends, by the broker (the connection's last will) when the run is killed; a broker that is down gets every message in
+TOPIC/SOURCE/TYPE, each equal to its line in the run's files, and the retained states objects and counts;
+TOPIC/SOURCE/status online, then offline — said by the run when it ends, by the broker (the connection's last will)
+when the run is killed; a broker that is down gets every message in
 order once it is back; a user and password, a wrong password, TLS with the broker's certificate checked.
 
 Every wait is on an event of the run or the notifier (notify-failed N, notify-delivered N, watch-idle N) or on a message
@@ -13,15 +14,19 @@ import io
 import json
 import shutil
 import signal
+from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pytest
 
 from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning
 from darknet_py.core.events import EVENTS
-from darknet_py.media.notify import Notifier, NotifySink
+from darknet_py.media.notify import STATE_EVERY_S, Notifier, NotifySink
+from darknet_py.media.sinks import Result
+from darknet_py.pipeline.detections import Detections
 from tests.conftest import IMAGES, refused_before_work
 from tests.event_pipe import EventPipe
 from tests.mqtt_broker import Broker, Subscriber, make_certificates
@@ -60,13 +65,31 @@ def _warnings(recwarn) -> list[str]:
     return [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
 
 
+def _objects_states(records: list[dict]) -> list[tuple[int, dict]]:
+    """(frame, objects) of each `objects` state a run over frames with *records* (detections.jsonl) sends, by the
+    rule the docs give: the first frame's, then a change at least STATE_EVERY_S of video time after the last one sent,
+    and the last frame's if it differs from the last sent."""
+    sent: list[tuple[int, dict]] = []
+    sent_at = 0.0
+    for record in records:
+        objects = dict(sorted(Counter(found["name"] for found in record["detections"]).items()))
+        if not sent or (objects != sent[-1][1] and record["time"] - sent_at >= STATE_EVERY_S):
+            sent.append((record["frame"], objects))
+            sent_at = record["time"]
+    if objects != sent[-1][1]:
+        sent.append((records[-1]["frame"], objects))
+    return sent
+
+
 @pytest.mark.timeout(300)
-def test_each_event_and_clip_is_published_under_its_source_and_type(crossing: Path, expected: dict, tmp_path: Path,  # noqa: F811
-                                                                    broker: Broker) -> None:
+def test_each_event_clip_and_state_is_published_under_its_source_and_type(crossing: Path, expected: dict,  # noqa: F811
+                                                                          tmp_path: Path, broker: Broker) -> None:
     """The generated crossing counted at its line and zone, with clips around the events: the broker gets `online` on
-    darknet/status, then each events.jsonl line on darknet/crossing/event and each clips.jsonl line (with the clip's
-    absolute path) on darknet/crossing/clip, each kind in its file's order, then `offline` (retained: a subscriber that
-    comes later is told the run is down); the run's last line says how many were delivered."""
+    darknet/crossing/status, each events.jsonl line on darknet/crossing/event and each clips.jsonl line (with the clip's
+    absolute path) on …/clip, in their files' order; retained states: on …/counts the counts at the first frame and
+    after each frame with events (the last equal to counts.json), on …/objects the classes in view by the rule the docs
+    give, checked against detections.jsonl; then `offline`. A subscriber that comes later is told the last of each
+    state and that the run is down. The run's last line says how many were delivered."""
     out, url = tmp_path / "out", f"{broker.url}/darknet"
     with subscribed(broker, "darknet/#") as subscriber:
         stderr = io.StringIO()
@@ -74,35 +97,79 @@ def test_each_event_and_clip_is_published_under_its_source_and_type(crossing: Pa
             code = cli.main(["detect", str(crossing.parent / "crossing.avi"), *_model_args(), "--classes", "0",
                              "--track", "--line", expected["shapes"]["lines"][0], "--zone",
                              expected["shapes"]["zones"][0], "--clips", "0.4", "--clip-on", "events", "--no-save",
-                             "--notify", url, "--output", str(out)])
+                             "--save-json", "jsonl", "--notify", url, "--output", str(out)])
         assert code == 0, stderr.getvalue()
         events, clips = _lines(out / "events.jsonl"), _lines(out / "clips.jsonl")
-        assert events and clips
-        got = subscriber.take(2 + len(events) + len(clips))
+        records = _lines(out / "detections.jsonl")
+        counts = json.loads((out / "counts.json").read_text())
+        counted_frames = sorted({records[0]["frame"], *(event["frame"] for event in events)})
+        objects = _objects_states(records)
+        assert events and clips and len(objects) >= 2
+        got = subscriber.take(2 + len(events) + len(clips) + len(counted_frames) + len(objects))
         assert subscriber.received.empty()  # `offline` was published last: nothing else can be on its way
-    assert got[0] == ("darknet/status", "online", False) and got[-1] == ("darknet/status", "offline", False)
-    messages = [(topic, json.loads(payload)) for topic, payload, _ in got[1:-1]]
-    assert [body for topic, body in messages if topic == "darknet/crossing/event"] == [
-        {"type": "event", "source": "crossing", **event} for event in events]
-    assert [body for topic, body in messages if topic == "darknet/crossing/clip"] == [
+    assert got[0] == ("darknet/crossing/status", "online", False)
+    assert got[-1] == ("darknet/crossing/status", "offline", False)
+    published: dict[str, list[dict]] = {}
+    for topic, payload, retained in got[1:-1]:
+        assert not retained  # live: a subscriber already there gets a retained message as any other
+        published.setdefault(topic, []).append(json.loads(payload))
+    assert published.pop("darknet/crossing/event") == [{"type": "event", "source": "crossing", **event} for event in events]
+    assert published.pop("darknet/crossing/clip") == [
         {"type": "clip", "source": "crossing", **clip, "path": str((out / clip["file"]).resolve())} for clip in clips]
-    assert len(messages) == len(events) + len(clips)
-    assert f"notify: {len(events) + len(clips)} delivered to {url}\n" in stderr.getvalue()
-    with subscribed(broker, "darknet/status") as later:
-        assert later.next() == ("darknet/status", "offline", True)
+    sent_counts = published.pop("darknet/crossing/counts")
+    assert [state["frame"] for state in sent_counts] == counted_frames
+    assert {key: sent_counts[-1][key] for key in counts} == counts and set(sent_counts[-1]["inside"]) == set(counts["zones"])
+    sent_objects = published.pop("darknet/crossing/objects")
+    assert [(state["frame"], state["objects"]) for state in sent_objects] == objects
+    times = {record["frame"]: record["time"] for record in records}
+    assert [state["time"] for state in sent_objects] == [times[frame] for frame, _ in objects]
+    assert not published
+    assert f"notify: {len(got) - 2} delivered to {url}\n" in stderr.getvalue()
+    with subscribed(broker, "darknet/crossing/+") as later:
+        last = {topic: (payload, retained) for topic, payload, retained in later.take(3)}
+    assert last == {"darknet/crossing/status": ("offline", True),
+                    "darknet/crossing/counts": (json.dumps(sent_counts[-1]), True),
+                    "darknet/crossing/objects": (json.dumps(sent_objects[-1]), True)}
+
+
+def _frame(frame: int, names: list[str]) -> Result:
+    """A 10 fps video's frame holding one box of each class in *names* (of dog, cat)."""
+    classes = ["dog", "cat"]
+    found = Detections(np.zeros((len(names), 4), np.float32), np.ones(len(names), np.float32),
+                       np.array([classes.index(name) for name in names], np.int64), classes, (64, 48))
+    return Result("yard.mp4", frame, np.zeros((48, 64, 3), np.uint8), found, fps=10.0)
+
+
+@pytest.mark.timeout(120)
+def test_the_objects_state_is_the_latest_at_most_once_a_second(broker: Broker) -> None:
+    """Frames at 10 fps: the first frame's objects are sent; a change 0.1 s later is held back (less than a second
+    after the last sent), a return to what was sent sends nothing, a change 1.2 s in is sent, and the last frame's
+    objects, different from the last sent and too soon to be sent, are sent when the run ends."""
+    frames = [(0, ["dog"]), (1, []), (2, ["dog"]), (5, ["dog", "dog"]), (12, ["cat", "dog"]), (13, ["cat"])]
+    with subscribed(broker, "t/#") as subscriber:
+        sink = NotifySink(Notifier(f"{broker.url}/t", source="yard"), "yard")
+        for frame, names in frames:
+            sink.write(_frame(frame, names))
+        sink.finish()
+        got = [subscriber.next() for _ in range(5)]
+    assert got[0][:2] == ("t/yard/status", "online") and got[-1][:2] == ("t/yard/status", "offline")
+    assert [(topic, json.loads(payload)) for topic, payload, _ in got[1:-1]] == [
+        ("t/yard/objects", {"type": "objects", "source": "yard", "objects": objects, "frame": frame, "time": frame / 10})
+        for frame, objects in ((0, {"dog": 1}), (12, {"cat": 1, "dog": 1}), (13, {"cat": 1}))]
 
 
 @pytest.mark.timeout(300)
 def test_a_run_killed_is_marked_offline_by_the_broker(tmp_path: Path, broker: Broker) -> None:
     """--watch with --notify mqtt://…/cams: each photo something is found in is published on cams/yard/detections as its
     detections.jsonl record (with file and path); then the run is SIGKILLed — no handler runs, nothing of ours says
-    goodbye — and the broker publishes the connection's last will, `offline` on cams/status, retained."""
+    goodbye — and the broker publishes the connection's last will, `offline` on cams/yard/status, retained. (A watched
+    folder's images send no states: each image is its own message.)"""
     folder, out = tmp_path / "yard", tmp_path / "out"
     folder.mkdir()
     shutil.copy(IMAGES / "dog.jpg", folder / "dog.jpg")
     with subscribed(broker, "cams/#") as subscriber, \
             WatchRun(_command(folder, out, "--notify", f"{broker.url}/cams")) as run:
-        assert subscriber.next() == ("cams/status", "online", False)
+        assert subscriber.next() == ("cams/yard/status", "online", False)
         run.wait_for("watch-idle 1")
         shutil.copy(IMAGES / "horses.jpg", folder / "horses.jpg")
         run.wait_for("watch-idle 2")
@@ -110,7 +177,7 @@ def test_a_run_killed_is_marked_offline_by_the_broker(tmp_path: Path, broker: Br
         published = subscriber.take(2)
         run.process.send_signal(signal.SIGKILL)
         assert run.process.wait(60) == -signal.SIGKILL
-        assert subscriber.next() == ("cams/status", "offline", False)
+        assert subscriber.next() == ("cams/yard/status", "offline", False)
     records = _records(out)
     assert [Path(record["source"]).name for record in records] == ["dog.jpg", "horses.jpg"]
     assert [(topic, json.loads(payload)) for topic, payload, _ in published] == [
@@ -118,8 +185,8 @@ def test_a_run_killed_is_marked_offline_by_the_broker(tmp_path: Path, broker: Br
                                   "path": str((folder / name).resolve()),
                                   **{key: value for key, value in record.items() if key != "source"}})
         for name, record in zip(("dog.jpg", "horses.jpg"), records)]
-    with subscribed(broker, "cams/status") as later:
-        assert later.next() == ("cams/status", "offline", True)
+    with subscribed(broker, "cams/yard/status") as later:
+        assert later.next() == ("cams/yard/status", "offline", True)
 
 
 @pytest.mark.timeout(300)

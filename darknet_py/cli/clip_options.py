@@ -34,9 +34,11 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
                             "each clip of --clips once it is finished (its clips.jsonl line), and each drop and return "
                             "of a camera's or stream's connection as JSON, from a thread of their own, in order: "
                             "POSTed to an http(s):// URL, or published to an MQTT broker, "
-                            "mqtt(s)://[USER:PASSWORD@]HOST[:PORT]/TOPIC, under TOPIC/SOURCE/TYPE (QoS 1; TOPIC/status "
-                            "is online or offline, retained, offline also as the connection's last will); a receiver "
-                            "that is down gets them when it is back (tried again after 1 s doubling to 30 s)")
+                            "mqtt(s)://[USER:PASSWORD@]HOST[:PORT]/TOPIC, under TOPIC/SOURCE/TYPE (QoS 1; retained "
+                            "states too: TOPIC/SOURCE/objects, the classes in view, and with --line/--zone "
+                            "TOPIC/SOURCE/counts; TOPIC/SOURCE/status is online or offline, offline also as the "
+                            "connection's last will); a receiver that is down gets them when it is back (tried again "
+                            "after 1 s doubling to 30 s)")
     group.add_argument("--notify-header", action="append", default=[], metavar="'NAME: VALUE'",
                        help="a header sent with every http(s) --notify message (repeatable), e.g. 'Authorization: "
                             "Bearer TOKEN' for a receiver that wants a token; never printed")

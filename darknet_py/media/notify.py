@@ -43,6 +43,7 @@ QUEUE_MESSAGES = 10_000  # messages waiting for a receiver that is down, at most
 FIRST_WAIT_S, LONGEST_WAIT_S = 1.0, 30.0  # between tries of a message the receiver did not take
 DRAIN_S = 5.0  # at the run's end, what is still waiting gets this long
 CLOSE_S = 2.0  # then the transport's last word (MQTT: `offline` on the status topic) this long at most
+STATE_EVERY_S = 1.0  # a video's `objects` state (MQTT): at most one per second of its time, the latest
 
 
 def check_notify_url(url: str, headers: bool = False) -> None:
@@ -60,10 +61,10 @@ def check_notify_url(url: str, headers: bool = False) -> None:
                          f"or mqtts:// broker and topic to publish to")
 
 
-def transport_for(url: str, headers: dict[str, str]) -> Transport:
-    """The transport of a checked --notify URL: MQTT for mqtt(s)://, else HTTP POSTs."""
+def transport_for(url: str, headers: dict[str, str], source: str = "") -> Transport:
+    """The transport of a checked --notify URL: MQTT for mqtt(s)://, else HTTP POSTs; *source*: whose messages."""
     if url.partition("://")[0].lower() in MQTT_SCHEMES:
-        return MqttTransport(url)
+        return MqttTransport(url, source)
     return HttpTransport(url, headers)
 
 
@@ -87,14 +88,17 @@ class Notifier:
         queue_messages (int): messages that may wait, at most; beyond, the oldest are dropped (counted undelivered).
         headers (dict or None): more request headers (`--notify-header`: a receiver's token), sent with every message
             and never printed (HTTP only).
+        source (str): the source whose messages these are, where the transport names it apart from the messages
+            (MQTT: its status topic, TOPIC/SOURCE/status); "": none.
     """
 
-    def __init__(self, url: str, queue_messages: int = QUEUE_MESSAGES, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, url: str, queue_messages: int = QUEUE_MESSAGES, headers: dict[str, str] | None = None,
+                 source: str = "") -> None:
         check_notify_url(url, headers=bool(headers))
         self.url = url
-        self._transport = transport_for(url, headers or {})
+        self._transport = transport_for(url, headers or {}, source)
         self.report = NotifyReport()
-        self._waiting: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._waiting: collections.deque[tuple[str, bytes, bool]] = collections.deque()
         self._limit = queue_messages
         self._changed = threading.Condition()
         self._closing = False
@@ -103,16 +107,23 @@ class Notifier:
         self._thread = threading.Thread(target=self._send_all, name="darknet_py-notify", daemon=True)
         self._thread.start()
 
-    def post(self, message: dict) -> None:
+    @property
+    def retains(self) -> bool:
+        """Whether the receiver keeps a route's last message for those who come later (MQTT), so states are worth
+        sending (see NotifySink)."""
+        return self._transport.retains
+
+    def post(self, message: dict, retain: bool = False) -> None:
         """Queue *message* (a JSON object) to be sent; returns at once. Safe from any thread. Its `source` and `type`
-        make its route (MQTT: the topic below the URL's, `gate/event`)."""
+        make its route (MQTT: the topic below the URL's, `gate/event`); *retain*: a state, kept by a receiver that
+        `retains` as the route's last word."""
         body = json.dumps(message).encode()
         route = "/".join(topic_level(str(message[key])) for key in ("source", "type") if key in message)
         with self._changed:
             if len(self._waiting) >= self._limit:
                 self._waiting.popleft()
                 self.report.undelivered += 1
-            self._waiting.append((route, body))
+            self._waiting.append((route, body, retain))
             self._changed.notify()
 
     def close(self, drain_s: float = DRAIN_S) -> NotifyReport:
@@ -189,6 +200,13 @@ class NotifySink:
     detected in it: its detections.jsonl record, the image named by `file` (*image_name* of its path) and `path`
     (absolute).
 
+    To a receiver that keeps states (MQTT's retained messages: `notifier.retains`) a video's frames also send two,
+    each the latest word on its topic for whoever subscribes later (a Home Assistant sensor):
+    - `objects`: how many of each class the frame holds (`{"person": 2, "car": 1}`), at the first frame and then when
+      that changes, at most once per STATE_EVERY_S of the video's time (the latest; the last one at the end);
+    - `counts`: with --line/--zone, counts.json's counts and each zone's tracks inside now, at the first frame and at
+      each frame with an event (as counts.json is written).
+
     Args:
         notifier (Notifier): where messages go.
         source (str): the source's name in each message.
@@ -199,6 +217,10 @@ class NotifySink:
     def __init__(self, notifier: Notifier, source: str, image_name: Callable[[str], str] = lambda path: Path(path).name
                  ) -> None:
         self.notifier, self.source, self.image_name = notifier, source, image_name
+        self._counted = False  # the counts state was sent (at the first frame, then at each event)
+        self._objects: tuple[dict, dict] | None = None  # the latest frame's objects and where it was (frame, time…)
+        self._sent_objects: dict | None = None  # the objects state last sent, and the video time it was sent at
+        self._sent_at = 0.0
 
     def write(self, result: Result) -> None:
         if result.frame is None:  # an image of a watched folder (--watch): posted when something is detected in it
@@ -212,6 +234,25 @@ class NotifySink:
         date = {"utc": result.utc} if result.wall_time is not None else {}
         for event in found:
             self.notifier.post({"type": "event", "source": self.source, **event.to_dict(), **date})
+        if self.notifier.retains:
+            self._states(result, bool(found), date)
+
+    def _states(self, result: Result, events: bool, date: dict) -> None:
+        """The frame's `counts` and `objects` states (see the class' docstring), sent retained."""
+        time = result.time or 0.0
+        where = {"frame": result.frame, "time": round(time, 6), **date}
+        if isinstance(result, TrackedResult) and (result.lines or result.zones) and (events or not self._counted):
+            self._counted = True
+            self.notifier.post({"type": "counts", "source": self.source, **result.counts, "inside": result.inside,
+                                **where}, retain=True)
+        self._objects = (dict(sorted(collections.Counter(result.detections.labels).items())), where)
+        if self._sent_objects is None or (self._objects[0] != self._sent_objects and time - self._sent_at >= STATE_EVERY_S):
+            self._send_objects(time)
+
+    def _send_objects(self, time: float) -> None:
+        objects, where = self._objects
+        self._sent_objects, self._sent_at = objects, time
+        self.notifier.post({"type": "objects", "source": self.source, "objects": objects, **where}, retain=True)
 
     def watch(self, status: SourceStatus) -> None:
         """Post the connection's drops and returns of the source *status* follows (a camera's, a stream's)."""
@@ -237,5 +278,7 @@ class NotifySink:
         return text
 
     def finish(self) -> None:
+        if self._objects is not None and self._objects[0] != self._sent_objects:  # the last frame's word is the last
+            self._send_objects(self._objects[1]["time"])
         self.notifier.close()
 

@@ -21,11 +21,13 @@ class HttpTransport:
         headers (dict): more request headers (`--notify-header`), sent with every message.
     """
 
+    retains = False  # a POST is a message, not a state a receiver keeps
+
     def __init__(self, url: str, headers: dict[str, str]) -> None:
         self._target, self._headers = _request_parts(url)
         self._headers.update(headers)
 
-    def send(self, route: str, body: bytes) -> Failure | None:
+    def send(self, route: str, body: bytes, retain: bool = False) -> Failure | None:
         """POST one message: None when the receiver took it (2xx); a 4xx is not tried again (the receiver refuses that
         message and would refuse it again), a 5xx or no answer is."""
         request = urllib.request.Request(self._target, data=body, method="POST", headers=self._headers)

@@ -7,9 +7,12 @@ Mosquitto, Home Assistant's, EMQX — rather than POSTed, the way home automatio
 - QoS 1: a message counts as delivered when the broker acknowledges it (PUBACK), one at a time, in order (the Notifier,
   media/notify, keeps the queue and tries again while the broker is away). A message sent when the connection broke is
   not published again by us: paho-mqtt resends it on reconnection (flagged DUP), and we wait for that acknowledgement.
-- `TOPIC/status` says whether the run is up, retained, in Home Assistant's availability words: `online` once connected,
-  `offline` when the run ends — and, as the connection's last will, published by the broker itself when the run dies
-  (SIGKILL, a power cut, a lost network: within 1.5 × KEEPALIVE_S where the connection was not closed).
+- States (a video's `objects` in view, its `counts`: media/notify's NotifySink) are published retained: the broker
+  keeps the last of each topic for whoever subscribes later.
+- `TOPIC/SOURCE/status` (a connection per source) says whether the run is up, retained, in Home Assistant's
+  availability words: `online` once connected, `offline` when the run ends — and, as the connection's last will,
+  published by the broker itself when the run dies (SIGKILL, a power cut, a lost network: within 1.5 × KEEPALIVE_S
+  where the connection was not closed).
 - The connection is paho-mqtt's (MQTT 3.1.1, clean session), reconnecting after 1 s doubling to 30 s; mqtts:// checks
   the broker's certificate against the system's CAs (SSL_CERT_FILE names another bundle, as for OpenSSL).
 """
@@ -28,7 +31,7 @@ from .notify_transport import Failure
 
 DEFAULT_TOPIC = "darknet-py"
 PORTS = {"mqtt": 1883, "mqtts": 8883}
-STATUS = "status"  # TOPIC/status: online / offline, retained
+STATUS = "status"  # TOPIC/SOURCE/status: online / offline, retained
 KEEPALIVE_S = 30  # without a word for 1.5 × this, the broker takes the run for dead and publishes its will
 ANSWER_S = 10.0  # one try: waiting for the connection, then for the broker's acknowledgement
 RECONNECT_S = (1, 30)  # paho's waits between connection attempts: the first, doubling up to the last
@@ -90,15 +93,18 @@ class MqttTransport:
 
     Args:
         url (str): `mqtt://…` or `mqtts://…` (see mqtt_target).
+        source (str): the source whose messages these are: its status topic is TOPIC/SOURCE/status ("": TOPIC/status).
         keepalive_s (int): the connection's keepalive, which bounds how soon the broker publishes the will of a run
             that died without closing it.
     """
 
-    def __init__(self, url: str, keepalive_s: int = KEEPALIVE_S) -> None:
+    retains = True  # a state (a source's objects in view, its counts) is kept by the broker for later subscribers
+
+    def __init__(self, url: str, source: str = "", keepalive_s: int = KEEPALIVE_S) -> None:
         import paho.mqtt.client as mqtt  # here, not at the top: 40 ms, paid only by a run that notifies a broker
 
         self.target = mqtt_target(url)
-        self.status_topic = f"{self.target.topic}/{STATUS}"
+        self.status_topic = "/".join([self.target.topic, *([topic_level(source)] if source else []), STATUS])
         self._changed = threading.Condition()
         self._connected = False
         self._closed = False
@@ -121,8 +127,8 @@ class MqttTransport:
         client.loop_start()  # paho's thread: connects, reconnects, resends what was not acknowledged
         self._client = client
 
-    def send(self, route: str, body: bytes) -> Failure | None:
-        """Publish one message under TOPIC/*route* at QoS 1 and wait for the broker's acknowledgement (ANSWER_S at
+    def send(self, route: str, body: bytes, retain: bool = False) -> Failure | None:
+        """Publish one message under TOPIC/*route* at QoS 1 (retained: *retain*) and wait for the broker's acknowledgement (ANSWER_S at
         most). A message already published (the same *body*, given again after a failure) is not published again:
         paho resends it once connected, and this waits for its acknowledgement."""
         # paho calls on_publish holding its own lock: publish() is called without ours, or the two could deadlock
@@ -137,7 +143,8 @@ class MqttTransport:
         if pending is None:
             # taken even when the connection broke meanwhile (rc NO_CONN): paho sends it once it is back (its queue
             # has no limit set, so it is always taken)
-            info = self._client.publish(f"{self.target.topic}/{route}" if route else self.target.topic, body, qos=1)
+            info = self._client.publish(f"{self.target.topic}/{route}" if route else self.target.topic, body, qos=1,
+                                        retain=retain)
             pending = self._pending = (body, info.mid)
         mid = pending[1]
         with self._changed:

@@ -15,13 +15,16 @@ class Failure(NamedTuple):
 class Transport(Protocol):
     """Delivers the Notifier's messages, one at a time, from its thread."""
 
-    def send(self, route: str, body: bytes) -> Failure | None:
+    retains: bool  # whether the receiver keeps the last message of a route for those who come later (MQTT's retain)
+
+    def send(self, route: str, body: bytes, retain: bool = False) -> Failure | None:
         """Deliver one message; None once the receiver has taken it.
 
         Args:
             route (str): `SOURCE/TYPE` of the message (`gate/event`), "" for one with neither: where a transport that
                 has topics puts it (MQTT: under its topic); an HTTP POST goes to the one URL whatever it is.
             body (bytes): the message, JSON.
+            retain (bool): a state rather than a happening: kept as the route's last word (where `retains`).
 
         Returns:
             Failure or None: why the receiver did not take it, and whether the same message may be sent again (the

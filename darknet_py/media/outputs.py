@@ -165,7 +165,8 @@ class Outputs:
         # the notifier's thread starts here, after every check that could refuse the run
         notify = None
         if self.notify is not None:  # a watched folder's image is named by its path below the folder (subfolders)
-            notify = NotifySink(Notifier(self.notify, headers=dict(self.notify_headers)), source or output_stem(items),
+            name = source or output_stem(items)
+            notify = NotifySink(Notifier(self.notify, headers=dict(self.notify_headers), source=name), name,
                                 **({"image_name": items.name_of} if watched else {}))
         sinks: list[Sink] = []
         if self.clips is not None:
