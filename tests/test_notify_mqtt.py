@@ -30,7 +30,7 @@ from darknet_py.pipeline.detections import Detections
 from tests.conftest import IMAGES, refused_before_work
 from tests.event_pipe import EventPipe
 from tests.mqtt_broker import Broker, Subscriber, make_certificates
-from tests.test_clips import _lines, _model_args
+from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
 from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
 from tests.test_watch import WatchRun, _command, _records
 
@@ -130,6 +130,31 @@ def test_each_event_clip_and_state_is_published_under_its_source_and_type(crossi
     assert last == {"darknet/crossing/status": ("offline", True),
                     "darknet/crossing/counts": (json.dumps(sent_counts[-1]), True),
                     "darknet/crossing/objects": (json.dumps(sent_objects[-1]), True)}
+
+
+@pytest.mark.timeout(300)
+def test_several_sources_each_have_their_topics_and_status(video, tmp_path: Path, broker: Broker) -> None:  # noqa: F811
+    """Two videos of one name through one model: each one's clips go to darknet/walk/clip and darknet/walk-2/clip, its
+    objects to …/objects, and each has its own status (online first, offline last: a connection each, so one source's
+    end is not taken for the others')."""
+    path, _ = video
+    twin = tmp_path / "twin" / path.name
+    twin.parent.mkdir()
+    twin.write_bytes(path.read_bytes())
+    out = tmp_path / "out"
+    with subscribed(broker, "darknet/#") as subscriber:
+        assert cli.main(["detect", str(path), str(twin), *_model_args(), "--clips", "1", "--no-save", "--notify",
+                         f"{broker.url}/darknet", "--output", str(out)]) == 0
+        got: list[tuple[str, str, bool]] = []
+        while sum(payload == "offline" for _, payload, _ in got) < 2:  # each source's last message
+            got.append(subscriber.next())
+    for name in ("walk", "walk-2"):
+        mine = [(topic.split("/")[2], payload) for topic, payload, _ in got if topic.split("/")[1] == name]
+        assert mine[0] == ("status", "online") and mine[-1] == ("status", "offline")
+        assert [json.loads(payload) for kind, payload in mine if kind == "clip"] == [
+            {"type": "clip", "source": name, **clip, "path": str((out / name / clip["file"]).resolve())}
+            for clip in _lines(out / name / "clips.jsonl")]
+        assert {kind for kind, _ in mine} == {"status", "clip", "objects"}
 
 
 def _frame(frame: int, names: list[str]) -> Result:
