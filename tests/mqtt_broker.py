@@ -96,7 +96,8 @@ class Broker:
 
 
 class Subscriber:
-    """A paho client subscribed to *topic* (QoS 1) that puts each (topic, payload text, retained) in `received`.
+    """A paho client subscribed to *topic* (QoS 1) that puts each (topic, payload, retained) in `received`: the payload
+    as text, or as bytes where it is not UTF-8 (a JPEG).
 
     Args:
         broker (Broker): where to connect.
@@ -109,14 +110,14 @@ class Subscriber:
 
     def __init__(self, broker: Broker, topic: str, session: str | None = None, user: tuple[str, str] | None = None,
                  ca: Path | None = None) -> None:
-        self.received: queue.Queue[tuple[str, str, bool]] = queue.Queue()
+        self.received: queue.Queue[tuple[str, str | bytes, bool]] = queue.Queue()
         self._subscribed = threading.Event()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=session or "",
                                   clean_session=session is None, protocol=mqtt.MQTTv311)
         self.client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = lambda client, userdata, message: self.received.put(
-            (message.topic, message.payload.decode(), bool(message.retain)))
+            (message.topic, _text_or_bytes(message.payload), bool(message.retain)))
         if user:
             self.client.username_pw_set(*user)
         if ca:
@@ -126,19 +127,26 @@ class Subscriber:
         self.client.loop_start()
         assert self._subscribed.wait(WAIT_S), "the subscriber's subscription was not acknowledged"
 
-    def next(self) -> tuple[str, str, bool]:
+    def next(self) -> tuple[str, str | bytes, bool]:
         """The next message (topic, payload, retained), waiting for it."""
         try:
             return self.received.get(timeout=WAIT_S)
         except queue.Empty:
             raise AssertionError(f"no message within {WAIT_S} s") from None
 
-    def take(self, count: int) -> list[tuple[str, str, bool]]:
+    def take(self, count: int) -> list[tuple[str, str | bytes, bool]]:
         return [self.next() for _ in range(count)]
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _text_or_bytes(payload: bytes) -> str | bytes:
+    try:
+        return payload.decode()
+    except UnicodeDecodeError:
+        return payload
 
 
 def make_certificates(folder: Path) -> tuple[Path, Path, Path]:

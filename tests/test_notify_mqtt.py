@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 import pytest
 
@@ -65,20 +66,48 @@ def _warnings(recwarn) -> list[str]:
     return [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
 
 
-def _objects_states(records: list[dict]) -> list[tuple[int, dict]]:
+def _objects_states(records: list[dict]) -> tuple[list[tuple[int, dict]], set[int]]:
     """(frame, objects) of each `objects` state a run over frames with *records* (detections.jsonl) sends, by the
-    rule the docs give: the first frame's, then a change at least STATE_EVERY_S of video time after the last one sent,
-    and the last frame's if it differs from the last sent."""
+    rule the docs give — the first frame's, then a change at least STATE_EVERY_S of video time after the last one
+    sent, and the last frame's if it differs from the last sent — and the frames whose state, sent during the run, has
+    more of some class than the one before (each sends a snapshot)."""
     sent: list[tuple[int, dict]] = []
+    rose: set[int] = set()
     sent_at = 0.0
     for record in records:
         objects = dict(sorted(Counter(found["name"] for found in record["detections"]).items()))
         if not sent or (objects != sent[-1][1] and record["time"] - sent_at >= STATE_EVERY_S):
+            before = sent[-1][1] if sent else {}
+            if any(count > before.get(name, 0) for name, count in objects.items()):
+                rose.add(record["frame"])
             sent.append((record["frame"], objects))
             sent_at = record["time"]
     if objects != sent[-1][1]:
         sent.append((records[-1]["frame"], objects))
-    return sent
+    return sent, rose
+
+
+def _video_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of *path*, decoded by OpenCV (the reference the snapshots are compared with)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return frames
+        frames.append(frame)
+
+
+def _check_snapshots(snapshots: list[bytes], frames: list[np.ndarray], at_frames: list[int]) -> None:
+    """Each snapshot is a JPEG of the video's frame it should be (of all frames, the closest to it) with boxes drawn on
+    it (pixels far from the frame's)."""
+    assert len(snapshots) == len(at_frames)
+    for jpeg, frame_index in zip(snapshots, at_frames):
+        picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert picture.shape == frames[0].shape
+        distances = [float(np.abs(picture.astype(np.int16) - frame).mean()) for frame in frames]
+        assert int(np.argmin(distances)) == frame_index, (frame_index, sorted(range(len(frames)), key=distances.__getitem__)[:3])
+        assert int((np.abs(picture.astype(np.int16) - frames[frame_index]).max(axis=2) > 80).sum()) > 100  # drawn
 
 
 @pytest.mark.timeout(300)
@@ -88,8 +117,10 @@ def test_each_event_clip_and_state_is_published_under_its_source_and_type(crossi
     darknet/crossing/status, each events.jsonl line on darknet/crossing/event and each clips.jsonl line (with the clip's
     absolute path) on …/clip, in their files' order; retained states: on …/counts the counts at the first frame and
     after each frame with events (the last equal to counts.json), on …/objects the classes in view by the rule the docs
-    give, checked against detections.jsonl; then `offline`. A subscriber that comes later is told the last of each
-    state and that the run is down. The run's last line says how many were delivered."""
+    give, checked against detections.jsonl, on …/snapshot the annotated frame of each event and of each rise in the
+    objects, each the video's frame it should be (OpenCV's decoding) with boxes drawn; then `offline`. A subscriber that
+    comes later is told the last of each state and that the run is down. The run's last line says how many were
+    delivered."""
     out, url = tmp_path / "out", f"{broker.url}/darknet"
     with subscribed(broker, "darknet/#") as subscriber:
         stderr = io.StringIO()
@@ -103,16 +134,19 @@ def test_each_event_clip_and_state_is_published_under_its_source_and_type(crossi
         records = _lines(out / "detections.jsonl")
         counts = json.loads((out / "counts.json").read_text())
         counted_frames = sorted({records[0]["frame"], *(event["frame"] for event in events)})
-        objects = _objects_states(records)
+        objects, rose = _objects_states(records)
+        snapshot_frames = sorted({*(event["frame"] for event in events), *rose})
         assert events and clips and len(objects) >= 2
-        got = subscriber.take(2 + len(events) + len(clips) + len(counted_frames) + len(objects))
+        got = subscriber.take(2 + len(events) + len(clips) + len(counted_frames) + len(objects) + len(snapshot_frames))
         assert subscriber.received.empty()  # `offline` was published last: nothing else can be on its way
     assert got[0] == ("darknet/crossing/status", "online", False)
     assert got[-1] == ("darknet/crossing/status", "offline", False)
     published: dict[str, list[dict]] = {}
     for topic, payload, retained in got[1:-1]:
         assert not retained  # live: a subscriber already there gets a retained message as any other
-        published.setdefault(topic, []).append(json.loads(payload))
+        published.setdefault(topic, []).append(payload if topic.endswith("/snapshot") else json.loads(payload))
+    _check_snapshots(published.pop("darknet/crossing/snapshot"), _video_frames(crossing.parent / "crossing.avi"),
+                     snapshot_frames)
     assert published.pop("darknet/crossing/event") == [{"type": "event", "source": "crossing", **event} for event in events]
     assert published.pop("darknet/crossing/clip") == [
         {"type": "clip", "source": "crossing", **clip, "path": str((out / clip["file"]).resolve())} for clip in clips]
@@ -126,7 +160,8 @@ def test_each_event_clip_and_state_is_published_under_its_source_and_type(crossi
     assert not published
     assert f"notify: {len(got) - 2} delivered to {url}\n" in stderr.getvalue()
     with subscribed(broker, "darknet/crossing/+") as later:
-        last = {topic: (payload, retained) for topic, payload, retained in later.take(3)}
+        last = {topic: (payload, retained) for topic, payload, retained in later.take(4)}
+    assert last.pop("darknet/crossing/snapshot")[1]
     assert last == {"darknet/crossing/status": ("offline", True),
                     "darknet/crossing/counts": (json.dumps(sent_counts[-1]), True),
                     "darknet/crossing/objects": (json.dumps(sent_objects[-1]), True)}
@@ -154,7 +189,7 @@ def test_several_sources_each_have_their_topics_and_status(video, tmp_path: Path
         assert [json.loads(payload) for kind, payload in mine if kind == "clip"] == [
             {"type": "clip", "source": name, **clip, "path": str((out / name / clip["file"]).resolve())}
             for clip in _lines(out / name / "clips.jsonl")]
-        assert {kind for kind, _ in mine} == {"status", "clip", "objects"}
+        assert {kind for kind, _ in mine} == {"status", "clip", "objects", "snapshot"}
 
 
 def _frame(frame: int, names: list[str]) -> Result:
@@ -166,29 +201,38 @@ def _frame(frame: int, names: list[str]) -> Result:
 
 
 @pytest.mark.timeout(120)
-def test_the_objects_state_is_the_latest_at_most_once_a_second(broker: Broker) -> None:
+def test_the_objects_state_is_the_latest_at_most_once_a_second(broker: Broker, notifier_events: EventPipe) -> None:
     """Frames at 10 fps: the first frame's objects are sent; a change 0.1 s later is held back (less than a second
     after the last sent), a return to what was sent sends nothing, a change 1.2 s in is sent, and the last frame's
-    objects, different from the last sent and too soon to be sent, are sent when the run ends."""
-    frames = [(0, ["dog"]), (1, []), (2, ["dog"]), (5, ["dog", "dog"]), (12, ["cat", "dog"]), (13, ["cat"])]
+    objects, different from the last sent and too soon to be sent, are sent when the run ends. A snapshot goes with each
+    state sent during the run that holds more of a class than the one before."""
+    # each frame, and the messages delivered once it is written (each one let go before the next frame: a frame's
+    # state waiting behind another is replaced by a newer one only while the broker is away, never here)
+    frames = [(0, ["dog"], 2), (1, [], 2), (2, ["dog"], 2), (5, ["dog", "dog"], 2), (12, ["cat", "dog"], 4),
+              (13, ["cat"], 4)]
     with subscribed(broker, "t/#") as subscriber:
         sink = NotifySink(Notifier(f"{broker.url}/t", source="yard"), "yard")
-        for frame, names in frames:
+        for frame, names, delivered in frames:
             sink.write(_frame(frame, names))
+            notifier_events.wait_for(f"notify-delivered {delivered}", None)
         sink.finish()
-        got = [subscriber.next() for _ in range(5)]
+        got = [subscriber.next() for _ in range(7)]
     assert got[0][:2] == ("t/yard/status", "online") and got[-1][:2] == ("t/yard/status", "offline")
-    assert [(topic, json.loads(payload)) for topic, payload, _ in got[1:-1]] == [
+    assert [(topic, json.loads(payload)) for topic, payload, _ in got[1:-1] if topic == "t/yard/objects"] == [
         ("t/yard/objects", {"type": "objects", "source": "yard", "objects": objects, "frame": frame, "time": frame / 10})
         for frame, objects in ((0, {"dog": 1}), (12, {"cat": 1, "dog": 1}), (13, {"cat": 1}))]
+    # a snapshot where something came into view: the first frame, and frame 12's cat (not the end's fewer)
+    assert [topic for topic, _, _ in got[1:-1]] == ["t/yard/objects", "t/yard/snapshot"] * 2 + ["t/yard/objects"]
+    for _, jpeg, _ in got[2:5:2]:
+        assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (48, 64, 3)
 
 
 @pytest.mark.timeout(300)
 def test_a_run_killed_is_marked_offline_by_the_broker(tmp_path: Path, broker: Broker) -> None:
     """--watch with --notify mqtt://…/cams: each photo something is found in is published on cams/yard/detections as its
-    detections.jsonl record (with file and path); then the run is SIGKILLed — no handler runs, nothing of ours says
-    goodbye — and the broker publishes the connection's last will, `offline` on cams/yard/status, retained. (A watched
-    folder's images send no states: each image is its own message.)"""
+    detections.jsonl record (with file and path), and its picture on cams/yard/snapshot (the photo, boxes drawn); then
+    the run is SIGKILLed — no handler runs, nothing of ours says goodbye — and the broker publishes the connection's
+    last will, `offline` on cams/yard/status, retained."""
     folder, out = tmp_path / "yard", tmp_path / "out"
     folder.mkdir()
     shutil.copy(IMAGES / "dog.jpg", folder / "dog.jpg")
@@ -198,18 +242,23 @@ def test_a_run_killed_is_marked_offline_by_the_broker(tmp_path: Path, broker: Br
         run.wait_for("watch-idle 1")
         shutil.copy(IMAGES / "horses.jpg", folder / "horses.jpg")
         run.wait_for("watch-idle 2")
-        run.wait_for("notify-delivered 2")
-        published = subscriber.take(2)
+        run.wait_for("notify-delivered 4")
+        published = subscriber.take(4)
         run.process.send_signal(signal.SIGKILL)
         assert run.process.wait(60) == -signal.SIGKILL
         assert subscriber.next() == ("cams/yard/status", "offline", False)
     records = _records(out)
     assert [Path(record["source"]).name for record in records] == ["dog.jpg", "horses.jpg"]
-    assert [(topic, json.loads(payload)) for topic, payload, _ in published] == [
+    assert [(topic, json.loads(payload)) for topic, payload, _ in published[::2]] == [
         ("cams/yard/detections", {"type": "detections", "source": "yard", "file": name,
                                   "path": str((folder / name).resolve()),
                                   **{key: value for key, value in record.items() if key != "source"}})
         for name, record in zip(("dog.jpg", "horses.jpg"), records)]
+    assert [topic for topic, _, _ in published[1::2]] == ["cams/yard/snapshot"] * 2
+    for (_, jpeg, _), name in zip(published[1::2], ("dog.jpg", "horses.jpg")):
+        picture, photo = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.imread(str(IMAGES / name))
+        difference = np.abs(picture.astype(np.int16) - photo).max(axis=2)
+        assert picture.shape == photo.shape and np.median(difference) < 8 and (difference > 80).sum() > 100
     with subscribed(broker, "cams/yard/status") as later:
         assert later.next() == ("cams/yard/status", "offline", True)
 
@@ -217,27 +266,33 @@ def test_a_run_killed_is_marked_offline_by_the_broker(tmp_path: Path, broker: Br
 @pytest.mark.timeout(300)
 def test_a_broker_that_is_down_gets_every_message_in_order_once_it_is_back(tmp_path: Path, notifier_events: EventPipe,
                                                                             recwarn) -> None:
-    """The broker stops (keeping its sessions, as Mosquitto with persistence does across a restart); 5 messages are
-    posted while it is away: the first try fails (one warning), and once it is started again on its port every message
-    is delivered, in order, to a subscriber whose session the broker kept — after the run's `online`."""
+    """The broker stops (keeping its sessions, as Mosquitto with persistence does across a restart); a state is posted,
+    its first try fails (one warning), then 5 events each followed by a newer state: once the broker is started again
+    on its port every event is delivered, in order, to a subscriber whose session the broker kept — after the run's
+    `online` — with the first state (on its way when the broker went) and the last (the 4 between replaced)."""
     broker = Broker(tmp_path / "broker", persistence=True).start()
     try:
         with subscribed(broker, "t/#", session="test-subscriber") as subscriber:
             broker.stop()
             notifier = Notifier(f"{broker.url}/t")
+            notifier.post({"type": "counts", "source": "gate", "n": 0}, retain=True)
+            notifier_events.wait_for("notify-failed 1", None)  # no broker: not connected within the try
             for n in range(5):
                 notifier.post({"type": "event", "source": "gate", "n": n})
-            notifier_events.wait_for("notify-failed 1", None)  # no broker: not connected within the try
+                notifier.post({"type": "counts", "source": "gate", "n": n + 1}, retain=True)
             broker.start()
-            notifier_events.wait_for("notify-delivered 5", None)
+            notifier_events.wait_for("notify-delivered 7", None)
             report = notifier.close()
-            got = subscriber.take(7)
+            got = subscriber.take(9)
     finally:
         broker.stop()
     assert got[0][:2] == ("t/status", "online") and got[-1][:2] == ("t/status", "offline")
+    # the first state was on its way when the broker went; of the 5 posted while it was away, the last one
     assert [(topic, json.loads(payload)) for topic, payload, _ in got[1:-1]] == [
-        ("t/gate/event", {"type": "event", "source": "gate", "n": n}) for n in range(5)]
-    assert (report.delivered, report.refused, report.undelivered) == (5, 0, 0)
+        ("t/gate/counts", {"type": "counts", "source": "gate", "n": 0}),
+        *(("t/gate/event", {"type": "event", "source": "gate", "n": n}) for n in range(5)),
+        ("t/gate/counts", {"type": "counts", "source": "gate", "n": 5})]
+    assert (report.delivered, report.refused, report.undelivered, report.replaced) == (7, 0, 0, 4)
     warned = _warnings(recwarn)
     assert len(warned) == 1 and warned[0].startswith(f"--notify {broker.url}/t: cannot be reached: "), warned
     assert "trying again, messages kept in order" in warned[0]

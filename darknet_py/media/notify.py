@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import cv2
+import numpy as np
+
 from ..core import events
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
@@ -44,6 +47,8 @@ FIRST_WAIT_S, LONGEST_WAIT_S = 1.0, 30.0  # between tries of a message the recei
 DRAIN_S = 5.0  # at the run's end, what is still waiting gets this long
 CLOSE_S = 2.0  # then the transport's last word (MQTT: `offline` on the status topic) this long at most
 STATE_EVERY_S = 1.0  # a video's `objects` state (MQTT): at most one per second of its time, the latest
+SNAPSHOT, SNAPSHOT_QUALITY = "snapshot", 90  # the annotated picture's route (MQTT) and its JPEG quality
+PICTURES_WAITING = 8  # pictures waiting for a slow receiver, at most (a 1280x720 frame is 2.7 MB until encoded)
 
 
 def check_notify_url(url: str, headers: bool = False) -> None:
@@ -70,13 +75,36 @@ def transport_for(url: str, headers: dict[str, str], source: str = "") -> Transp
 
 @dataclass
 class NotifyReport:
-    """What a Notifier did: messages delivered, refused by the receiver (4xx), and never delivered (still waiting when
-    the run ended, or dropped from a full queue)."""
+    """What a Notifier did: messages delivered, refused by the receiver (4xx), never delivered (still waiting when the
+    run ended, or dropped from a full queue), and states replaced while waiting (by a newer one of the same route, the
+    receiver away; or the oldest of too many pictures)."""
 
     delivered: int = 0
     refused: int = 0
     undelivered: int = 0
+    replaced: int = 0
     last_error: str = ""
+
+
+@dataclass(eq=False)
+class _Message:
+    """One message waiting: its route, whether it is a state (kept by a receiver that `retains`), and its body — JSON,
+    or an image, encoded as JPEG when first sent (in the notifier's thread, not the detection loop's)."""
+
+    route: str
+    retain: bool
+    body: bytes | None = None
+    image: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        self.picture = self.image is not None
+
+    def payload(self) -> bytes:
+        """The body, the same bytes object every time (a transport may be waiting for its first sending)."""
+        if self.body is None:
+            ok, encoded = cv2.imencode(".jpg", self.image, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
+            self.body, self.image = encoded.tobytes(), None
+        return self.body
 
 
 class Notifier:
@@ -98,7 +126,7 @@ class Notifier:
         self.url = url
         self._transport = transport_for(url, headers or {}, source)
         self.report = NotifyReport()
-        self._waiting: collections.deque[tuple[str, bytes, bool]] = collections.deque()
+        self._waiting: collections.deque[_Message] = collections.deque()
         self._limit = queue_messages
         self._changed = threading.Condition()
         self._closing = False
@@ -117,14 +145,34 @@ class Notifier:
         """Queue *message* (a JSON object) to be sent; returns at once. Safe from any thread. Its `source` and `type`
         make its route (MQTT: the topic below the URL's, `gate/event`); *retain*: a state, kept by a receiver that
         `retains` as the route's last word."""
-        body = json.dumps(message).encode()
         route = "/".join(topic_level(str(message[key])) for key in ("source", "type") if key in message)
+        self._queue(_Message(route, retain, body=json.dumps(message).encode()))
+
+    def post_image(self, source: str, kind: str, image: np.ndarray) -> None:
+        """Queue *image* (BGR; not changed afterwards) to be sent as a JPEG state under *source*/*kind* (MQTT:
+        TOPIC/SOURCE/KIND, retained), encoded in the notifier's thread. Only for a receiver that `retains`."""
+        self._queue(_Message(f"{topic_level(source)}/{kind}", True, image=image))
+
+    def _queue(self, message: _Message) -> None:
         with self._changed:
+            # never the head of the queue, which may be on its way
+            if message.retain and self._failing:  # a receiver that is away gets the last state, not each one
+                self._drop_first(lambda waiting: waiting.retain and waiting.route == message.route)
+            if message.picture and sum(waiting.picture for waiting in self._waiting) >= PICTURES_WAITING:
+                self._drop_first(lambda waiting: waiting.picture)  # a slow receiver: pictures bounded in memory
             if len(self._waiting) >= self._limit:
                 self._waiting.popleft()
                 self.report.undelivered += 1
-            self._waiting.append((route, body, retain))
+            self._waiting.append(message)
             self._changed.notify()
+
+    def _drop_first(self, which: Callable[[_Message], bool]) -> None:
+        """Drop the first waiting message *which* picks, the head aside, counted as replaced (the lock held)."""
+        for index in range(1, len(self._waiting)):
+            if which(self._waiting[index]):
+                del self._waiting[index]
+                self.report.replaced += 1
+                return
 
     def close(self, drain_s: float = DRAIN_S) -> NotifyReport:
         """Let what is waiting go for up to *drain_s* seconds, then stop; what is left is counted undelivered.
@@ -152,7 +200,7 @@ class Notifier:
                 if not self._waiting:
                     return
                 head = self._waiting[0]
-            failure = self._transport.send(*head)
+            failure = self._transport.send(head.route, head.payload(), head.retain)
             with self._changed:
                 if failure is None or not failure.retry:
                     if self._waiting and self._waiting[0] is head:  # not cleared by close() meanwhile
@@ -205,7 +253,12 @@ class NotifySink:
     - `objects`: how many of each class the frame holds (`{"person": 2, "car": 1}`), at the first frame and then when
       that changes, at most once per STATE_EVERY_S of the video's time (the latest; the last one at the end);
     - `counts`: with --line/--zone, counts.json's counts and each zone's tracks inside now, at the first frame and at
-      each frame with an event (as counts.json is written).
+      each frame with an event (as counts.json is written);
+    and a third, the picture: `snapshot`, the annotated frame as a JPEG, at each frame with an event and each frame
+    whose `objects` state, sent, holds more of some class than the one before (something came into view); a watched
+    folder's image something is detected in, annotated, too. While the receiver is away, a state waiting is replaced by
+    the next one of its topic (Notifier: only the last counts), so an hour away costs a few messages, not an hour of
+    pictures; and at most PICTURES_WAITING pictures wait for a slow one.
 
     Args:
         notifier (Notifier): where messages go.
@@ -229,6 +282,8 @@ class NotifySink:
                 path = record.pop("source")
                 self.notifier.post({"type": "detections", "source": self.source, "file": self.image_name(path),
                                     "path": str(Path(path).resolve()), **record})
+                if self.notifier.retains:
+                    self.notifier.post_image(self.source, SNAPSHOT, result.annotated)
             return
         found = result.events if isinstance(result, TrackedResult) else ()
         date = {"utc": result.utc} if result.wall_time is not None else {}
@@ -245,9 +300,14 @@ class NotifySink:
             self._counted = True
             self.notifier.post({"type": "counts", "source": self.source, **result.counts, "inside": result.inside,
                                 **where}, retain=True)
-        self._objects = (dict(sorted(collections.Counter(result.detections.labels).items())), where)
-        if self._sent_objects is None or (self._objects[0] != self._sent_objects and time - self._sent_at >= STATE_EVERY_S):
+        objects = dict(sorted(collections.Counter(result.detections.labels).items()))
+        self._objects, before = (objects, where), self._sent_objects
+        if before is None or (objects != before and time - self._sent_at >= STATE_EVERY_S):
             self._send_objects(time)
+            # something came into view (more of a class than before): its picture, as at an event
+            events = events or any(count > (before or {}).get(name, 0) for name, count in objects.items())
+        if events:
+            self.notifier.post_image(self.source, SNAPSHOT, result.annotated)
 
     def _send_objects(self, time: float) -> None:
         objects, where = self._objects
@@ -275,6 +335,8 @@ class NotifySink:
             text += f", {report.undelivered} not delivered"
         if report.refused or report.undelivered:
             text += f" (last: {report.last_error})"
+        if report.replaced:
+            text += f"; {report.replaced} states replaced by newer ones while waiting"
         return text
 
     def finish(self) -> None:
