@@ -6,6 +6,7 @@ unlike its stdout); the subscriber's messages arrive in a queue the test waits o
 """
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import queue
@@ -166,3 +167,105 @@ def make_certificates(folder: Path) -> tuple[Path, Path, Path]:
              "2", "-extfile", extensions]):
         subprocess.run(["openssl", *map(str, command)], check=True, capture_output=True)
     return ca, cert, key
+
+
+class Proxy:
+    """A TCP proxy between MQTT clients and *broker* that reads the packets clients send (their type, flags and
+    packet id) and can hold back the broker's answers, then cut the connections — a network that loses a PUBACK.
+
+    Args:
+        broker (Broker): where to forward.
+    """
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker_port = broker.port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.hold_answers = threading.Event()
+        # what clients sent: (type, flags, packet id, topic, payload)
+        self.sent: queue.Queue[tuple[int, int, int | None, str, bytes]] = queue.Queue()
+        self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            upstream = socket.create_connection(("127.0.0.1", self.broker_port))
+            self._pairs.append((client, upstream))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket, from_client: bool) -> None:
+        pending = b""
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                for each in (source, target):
+                    each.close()
+                return
+            if from_client:
+                pending = self._read_packets(pending + data)
+            elif self.hold_answers.is_set():
+                continue  # the broker's answer is lost
+            try:
+                target.sendall(data)
+            except OSError:
+                return
+
+    def _read_packets(self, data: bytes) -> bytes:
+        """Note each whole packet of *data* in `sent`; return the incomplete rest."""
+        while len(data) >= 2:
+            length, multiplier, position = 0, 1, 1
+            while position < len(data):
+                byte = data[position]
+                length += (byte & 0x7F) * multiplier
+                multiplier *= 128
+                position += 1
+                if not byte & 0x80:
+                    break
+            else:
+                return data
+            end = position + length
+            if len(data) < end:
+                return data
+            kind, flags, body = data[0] >> 4, data[0] & 0x0F, data[position:end]
+            packet_id, topic, payload = None, "", b""
+            if kind == 3:  # PUBLISH: topic, then a packet id when QoS > 0, then the payload
+                topic_length = int.from_bytes(body[:2], "big")
+                topic = body[2:2 + topic_length].decode()
+                payload = body[2 + topic_length:]
+                if flags & 0x06:
+                    packet_id, payload = int.from_bytes(payload[:2], "big"), payload[2:]
+            self.sent.put((kind, flags, packet_id, topic, payload))
+            data = data[end:]
+        return data
+
+    def cut(self) -> None:
+        """Close every connection through the proxy, and let answers through again for the next ones."""
+        for pair in self._pairs:
+            for each in pair:
+                with contextlib.suppress(OSError):
+                    each.shutdown(socket.SHUT_RDWR)
+                each.close()
+        self._pairs.clear()
+        self.hold_answers.clear()
+
+    def published(self, topic: str) -> tuple[int, int | None, bytes]:
+        """Wait for the next PUBLISH a client sends to *topic*: (its flags, its packet id, its payload)."""
+        while True:
+            try:
+                kind, flags, packet_id, sent_topic, payload = self.sent.get(timeout=WAIT_S)
+            except queue.Empty:
+                raise AssertionError(f"no PUBLISH to {topic} within {WAIT_S} s") from None
+            if kind == 3 and sent_topic == topic:
+                return flags, packet_id, payload
+
+    def close(self) -> None:
+        self.listener.close()
+        self.cut()

@@ -25,12 +25,13 @@ import pytest
 from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning
 from darknet_py.core.events import EVENTS
+from darknet_py.media import notify_mqtt
 from darknet_py.media.notify import STATE_EVERY_S, Notifier, NotifySink
 from darknet_py.media.sinks import Result
 from darknet_py.pipeline.detections import Detections
 from tests.conftest import IMAGES, refused_before_work
 from tests.event_pipe import EventPipe
-from tests.mqtt_broker import Broker, Subscriber, make_certificates
+from tests.mqtt_broker import Broker, Proxy, Subscriber, make_certificates
 from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
 from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
 from tests.test_watch import WatchRun, _command, _records
@@ -296,6 +297,40 @@ def test_a_broker_that_is_down_gets_every_message_in_order_once_it_is_back(tmp_p
     warned = _warnings(recwarn)
     assert len(warned) == 1 and warned[0].startswith(f"--notify {broker.url}/t: cannot be reached: "), warned
     assert "trying again, messages kept in order" in warned[0]
+
+
+@pytest.mark.timeout(300)
+def test_a_message_whose_acknowledgement_is_lost_is_resent_by_paho_not_published_again(
+        broker: Broker, notifier_events: EventPipe, monkeypatch) -> None:
+    """Through a proxy that loses the broker's answers: a message is published (the broker has it: a subscriber gets
+    it), its acknowledgement never comes back and the try fails (ANSWER_S, made 1 s here); then the connection is cut.
+    On reconnecting, paho-mqtt resends it — the same packet id, flagged DUP — and the notifier's next try collects its
+    acknowledgement: delivered once; the run itself publishes it no second time (the next PUBLISH is the next message).
+    QoS 1 is at least once: the subscriber may see it twice."""
+    monkeypatch.setattr(notify_mqtt, "ANSWER_S", 1.0)
+    proxy = Proxy(broker)
+    try:
+        with subscribed(broker, "t/#") as subscriber:
+            notifier = Notifier(f"mqtt://127.0.0.1:{proxy.port}/t")
+            assert subscriber.next()[:2] == ("t/status", "online")
+            proxy.hold_answers.set()
+            notifier.post({"type": "event", "source": "gate", "n": 0})
+            first_flags, first_id, first = proxy.published("t/gate/event")
+            assert subscriber.next()[:2] == ("t/gate/event", json.dumps({"type": "event", "source": "gate", "n": 0}))
+            notifier_events.wait_for("notify-failed 1", None)  # no acknowledgement within the try
+            proxy.cut()
+            again_flags, again_id, again = proxy.published("t/gate/event")
+            notifier_events.wait_for("notify-delivered 1", None)
+            notifier.post({"type": "event", "source": "gate", "n": 1})
+            notifier_events.wait_for("notify-delivered 2", None)
+            _, _, following = proxy.published("t/gate/event")  # the next message, not another copy of the first
+            report = notifier.close()
+    finally:
+        proxy.close()
+    assert (first_flags & 0x08, again_flags & 0x08) == (0, 0x08) and again_id == first_id  # DUP, the same packet
+    assert first == again == json.dumps({"type": "event", "source": "gate", "n": 0}).encode()
+    assert following == json.dumps({"type": "event", "source": "gate", "n": 1}).encode()
+    assert (report.delivered, report.undelivered) == (2, 0)
 
 
 @pytest.mark.timeout(300)

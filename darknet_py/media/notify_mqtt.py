@@ -6,7 +6,8 @@ Mosquitto, Home Assistant's, EMQX — rather than POSTed, the way home automatio
   (`darknet/+/event`); TOPIC defaults to `darknet-py`.
 - QoS 1: a message counts as delivered when the broker acknowledges it (PUBACK), one at a time, in order (the Notifier,
   media/notify, keeps the queue and tries again while the broker is away). A message sent when the connection broke is
-  not published again by us: paho-mqtt resends it on reconnection (flagged DUP), and we wait for that acknowledgement.
+  not published again by us: paho-mqtt resends it on reconnection (flagged DUP), and we wait for that acknowledgement
+  (at least once: a subscriber may get it twice).
 - States (a video's `objects` in view, its `counts`: media/notify's NotifySink) are published retained: the broker
   keeps the last of each topic for whoever subscribes later.
 - `TOPIC/SOURCE/status` (a connection per source) says whether the run is up, retained, in Home Assistant's
