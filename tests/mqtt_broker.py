@@ -78,7 +78,8 @@ class Broker:
                     ready.set()
             ready.set()  # it ended: start() reports that
 
-        threading.Thread(target=read, args=(self.process,), daemon=True).start()
+        self._reader = threading.Thread(target=read, args=(self.process,), daemon=True)
+        self._reader.start()
         assert ready.wait(WAIT_S) and self.process.poll() is None, f"mosquitto did not start: {self.log}"
         return self
 
@@ -88,6 +89,7 @@ class Broker:
             self.process.terminate()
             self.process.wait(WAIT_S)
         if self.process is not None:
+            self._reader.join(WAIT_S)  # it has read the log to its end: the pipe can be closed under no one
             self.process.stderr.close()
         self.process = None
 

@@ -1,8 +1,8 @@
 """--notify mqtt://…: events, clips and watched images published to a real MQTT broker (Mosquitto, started here) under
-TOPIC/SOURCE/TYPE, each equal to its line in the run's files, and the retained states objects and counts;
+TOPIC/SOURCE/TYPE, each equal to its line in the run's files, and the retained states objects, counts and snapshot;
 TOPIC/SOURCE/status online, then offline — said by the run when it ends, by the broker (the connection's last will)
-when the run is killed; a broker that is down gets every message in
-order once it is back; a user and password, a wrong password, TLS with the broker's certificate checked.
+when the run is killed; a broker that is down gets every message in order once it is back (and each state's last);
+a lost acknowledgement; a user and password, a wrong password, TLS with the broker's certificate checked.
 
 Every wait is on an event of the run or the notifier (notify-failed N, notify-delivered N, watch-idle N) or on a message
 the subscriber receives; none on time.
@@ -301,7 +301,7 @@ def test_a_broker_that_is_down_gets_every_message_in_order_once_it_is_back(tmp_p
 
 @pytest.mark.timeout(300)
 def test_a_message_whose_acknowledgement_is_lost_is_resent_by_paho_not_published_again(
-        broker: Broker, notifier_events: EventPipe, monkeypatch) -> None:
+        broker: Broker, notifier_events: EventPipe, monkeypatch, recwarn) -> None:
     """Through a proxy that loses the broker's answers: a message is published (the broker has it: a subscriber gets
     it), its acknowledgement never comes back and the try fails (ANSWER_S, made 1 s here); then the connection is cut.
     On reconnecting, paho-mqtt resends it — the same packet id, flagged DUP — and the notifier's next try collects its
@@ -331,6 +331,8 @@ def test_a_message_whose_acknowledgement_is_lost_is_resent_by_paho_not_published
     assert first == again == json.dumps({"type": "event", "source": "gate", "n": 0}).encode()
     assert following == json.dumps({"type": "event", "source": "gate", "n": 1}).encode()
     assert (report.delivered, report.undelivered) == (2, 0)
+    assert _warnings(recwarn) == [f"--notify mqtt://127.0.0.1:{proxy.port}/t: no acknowledgement from the broker within "
+                                  f"1 s; trying again, messages kept in order (up to 10000)"]
 
 
 @pytest.mark.timeout(300)

@@ -35,8 +35,10 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
                             "of a camera's or stream's connection as JSON, from a thread of their own, in order: "
                             "POSTed to an http(s):// URL, or published to an MQTT broker, "
                             "mqtt(s)://[USER:PASSWORD@]HOST[:PORT]/TOPIC, under TOPIC/SOURCE/TYPE (QoS 1; retained "
-                            "states too: TOPIC/SOURCE/objects, the classes in view, and with --line/--zone "
-                            "TOPIC/SOURCE/counts; TOPIC/SOURCE/status is online or offline, offline also as the "
+                            "states too: TOPIC/SOURCE/objects, the classes in view, with --line/--zone "
+                            "TOPIC/SOURCE/counts, and TOPIC/SOURCE/snapshot, the annotated frame as a JPEG at each "
+                            "event or object coming into view; TOPIC/SOURCE/status is online or offline, offline also as "
+                            "the "
                             "connection's last will); a receiver that is down gets them when it is back (tried again "
                             "after 1 s doubling to 30 s)")
     group.add_argument("--notify-header", action="append", default=[], metavar="'NAME: VALUE'",

@@ -292,11 +292,12 @@ class NotifySink:
         if self.notifier.retains:
             self._states(result, bool(found), date)
 
-    def _states(self, result: Result, events: bool, date: dict) -> None:
-        """The frame's `counts` and `objects` states (see the class' docstring), sent retained."""
+    def _states(self, result: Result, happened: bool, date: dict) -> None:
+        """The frame's `counts` and `objects` states and its snapshot (see the class' docstring), sent retained;
+        *happened*: the frame has events."""
         time = result.time or 0.0
         where = {"frame": result.frame, "time": round(time, 6), **date}
-        if isinstance(result, TrackedResult) and (result.lines or result.zones) and (events or not self._counted):
+        if isinstance(result, TrackedResult) and (result.lines or result.zones) and (happened or not self._counted):
             self._counted = True
             self.notifier.post({"type": "counts", "source": self.source, **result.counts, "inside": result.inside,
                                 **where}, retain=True)
@@ -305,8 +306,8 @@ class NotifySink:
         if before is None or (objects != before and time - self._sent_at >= STATE_EVERY_S):
             self._send_objects(time)
             # something came into view (more of a class than before): its picture, as at an event
-            events = events or any(count > (before or {}).get(name, 0) for name, count in objects.items())
-        if events:
+            happened = happened or any(count > (before or {}).get(name, 0) for name, count in objects.items())
+        if happened:
             self.notifier.post_image(self.source, SNAPSHOT, result.annotated)
 
     def _send_objects(self, time: float) -> None:

@@ -129,9 +129,9 @@ class MqttTransport:
         self._client = client
 
     def send(self, route: str, body: bytes, retain: bool = False) -> Failure | None:
-        """Publish one message under TOPIC/*route* at QoS 1 (retained: *retain*) and wait for the broker's acknowledgement (ANSWER_S at
-        most). A message already published (the same *body*, given again after a failure) is not published again:
-        paho resends it once connected, and this waits for its acknowledgement."""
+        """Publish one message under TOPIC/*route* at QoS 1 (retained: *retain*) and wait for the broker's
+        acknowledgement (ANSWER_S at most). A message already published (the same *body*, given again after a failure)
+        is not published again: paho resends it once connected, and this waits for its acknowledgement."""
         # paho calls on_publish holding its own lock: publish() is called without ours, or the two could deadlock
         with self._changed:
             pending = self._pending if self._pending is not None and self._pending[0] is body else None
