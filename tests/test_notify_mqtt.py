@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
 import signal
 from collections import Counter
@@ -33,6 +34,7 @@ from tests.conftest import IMAGES, refused_before_work
 from tests.event_pipe import EventPipe
 from tests.mqtt_broker import Broker, Proxy, Subscriber, make_certificates
 from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
+from tests.test_notify import receiver
 from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
 from tests.test_watch import WatchRun, _command, _records
 
@@ -191,6 +193,31 @@ def test_several_sources_each_have_their_topics_and_status(video, tmp_path: Path
             {"type": "clip", "source": name, **clip, "path": str((out / name / clip["file"]).resolve())}
             for clip in _lines(out / name / "clips.jsonl")]
         assert {kind for kind, _ in mine} == {"status", "clip", "objects", "snapshot"}
+
+
+@pytest.mark.timeout(300)
+def test_a_webhook_and_a_broker_each_get_every_event(crossing: Path, expected: dict, tmp_path: Path,  # noqa: F811
+                                                      broker: Broker) -> None:
+    """--notify given twice, an HTTP receiver and a broker: each gets every events.jsonl line (the webhook with the
+    --notify-header, the broker without: it has none), the broker its states too, the webhook no states; the run's last
+    lines count each."""
+    out, url = tmp_path / "out", f"{broker.url}/darknet"
+    with subscribed(broker, "darknet/crossing/event") as subscriber, receiver() as hook:
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            code = cli.main(["detect", str(crossing.parent / "crossing.avi"), *_model_args(), "--classes", "0",
+                             "--track", "--line", expected["shapes"]["lines"][0], "--no-save", "--notify", hook.url,
+                             "--notify", url, "--notify-header", "Authorization: Bearer s3cret", "--output", str(out)])
+        assert code == 0, stderr.getvalue()
+        events = _lines(out / "events.jsonl")
+        published = [json.loads(payload) for _, payload, _ in subscriber.take(len(events))]
+    assert events
+    assert hook.taken() == published == [{"type": "event", "source": "crossing", **event} for event in events]
+    assert set(hook.authorization) == {"Bearer s3cret"}
+    err = stderr.getvalue()
+    assert f"notify: {len(events)} delivered to {hook.url}\n" in err and "s3cret" not in err
+    to_broker = re.search(rf"notify: (\d+) delivered to {re.escape(url)}\n", err)
+    assert to_broker and int(to_broker[1]) > len(events)  # the states too
 
 
 def _frame(frame: int, names: list[str]) -> Result:
@@ -401,6 +428,8 @@ def test_mqtts_checks_the_brokers_certificate(tmp_path: Path, notifier_events: E
                                      "without ?…"),
     ("mqtt://broker/cams/+/x", [], "error: --notify mqtt://broker/cams/+/x: the topic 'cams/+/x' holds + or #, MQTT's "
                                    "wildcards, which a message cannot be published to"),
+    ("mqtt://b/t", ["--notify", "mqtt://b/t"], "error: --notify mqtt://b/t is given twice: each URL would get every "
+                                               "message twice"),
     ("mqtt://u:secret@broker/t", ["--notify-header", "X-Token: s3cret"],
      "error: --notify-header: headers go with an http(s):// --notify; an MQTT broker (mqtt://***@broker/t) takes none "
      "(put a user and password in the URL)"),

@@ -1,14 +1,15 @@
-"""detect's --clips, --clip-on, --clip-classes, --keep-clips and --notify: the flags and their checks before the model
-loads (the clips are media.clips', the messages media.notify's)."""
+"""detect's --clips, --clip-on, --clip-classes, --keep-clips and --notify (repeatable): the flags and their checks
+before the model loads (the clips are media.clips', the messages media.notify's)."""
 from __future__ import annotations
 
 import argparse
 from typing import Sequence
 
+from ..core.credentials import hide_credentials
 from ..core.errors import InputError
 from ..format.names import class_ids
 from ..media.clips import CLIPS_DIR, CLIPS_JSONL, TRIGGERS, Clipping
-from ..media.notify import check_notify_url, parse_header
+from ..media.notify import check_notify_url, is_mqtt, parse_header
 
 
 def add_clip_args(p: argparse.ArgumentParser) -> None:
@@ -29,7 +30,7 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
     group.add_argument("--keep-clips", type=int, metavar="N",
                        help="keep the N newest clips the index lists (an earlier run's into the same folder too), "
                             "deleting the oldest as each new one is finished; default: keep every one")
-    group.add_argument("--notify", metavar="URL",
+    group.add_argument("--notify", metavar="URL", action="append", default=[],
                        help="send each crossing, entry, exit or dwelling of --line/--zone (its events.jsonl line), "
                             "each clip of --clips once it is finished (its clips.jsonl line), and each drop and return "
                             "of a camera's or stream's connection as JSON, from a thread of their own, in order: "
@@ -40,10 +41,11 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
                             "event or object coming into view; TOPIC/SOURCE/status is online or offline, offline also as "
                             "the "
                             "connection's last will); a receiver that is down gets them when it is back (tried again "
-                            "after 1 s doubling to 30 s)")
+                            "after 1 s doubling to 30 s); repeatable: each URL gets every message (a broker and a "
+                            "webhook)")
     group.add_argument("--notify-header", action="append", default=[], metavar="'NAME: VALUE'",
-                       help="a header sent with every http(s) --notify message (repeatable), e.g. 'Authorization: "
-                            "Bearer TOKEN' for a receiver that wants a token; never printed")
+                       help="a header sent with every message to an http(s) --notify URL (repeatable), e.g. "
+                            "'Authorization: Bearer TOKEN' for a receiver that wants a token; never printed")
 
 
 def check_notify(args, live: bool, watched: bool = False) -> None:
@@ -54,11 +56,16 @@ def check_notify(args, live: bool, watched: bool = False) -> None:
         live (bool): a source is a camera or a stream, whose drops and returns are posted.
         watched (bool): the source is a folder watched for images (--watch), each one with detections posted.
     """
-    if args.notify is None:
+    if not args.notify:
         if args.notify_header:
             raise InputError("--notify-header is sent with --notify's messages: give --notify URL too")
         return
-    check_notify_url(args.notify, headers=bool(args.notify_header))
+    for url in args.notify:
+        check_notify_url(url)
+        if args.notify.count(url) > 1:
+            raise InputError(f"--notify {hide_credentials(url)} is given twice: each URL would get every message twice")
+    if args.notify_header and all(is_mqtt(url) for url in args.notify):
+        check_notify_url(args.notify[0], headers=True)  # headers with brokers only: refused, naming the first
     notify_headers(args)
     if args.clips is None and not (args.line or args.zone) and not live and not watched:
         raise InputError("--notify posts the crossings, entries and exits of --line/--zone, the clips of --clips, "

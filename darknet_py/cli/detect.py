@@ -239,7 +239,7 @@ def _outputs(args, names: list[str] | None = None) -> Outputs:
     return Outputs(annotated=not args.no_save, codec=args.codec, json=args.save_json, yolo_labels=args.save_txt,
                    ext_output=args.ext_output, darknet_labels=args.save_labels, frames_every=args.save_frames,
                    crops=args.save_crops, crop_pad=args.crop_pad or 0.0, mot=args.save_mot, show=args.show,
-                   segments=segmenting(args), clips=clipping(args, names=names), notify=args.notify,
+                   segments=segmenting(args), clips=clipping(args, names=names), notify=tuple(args.notify),
                    notify_headers=tuple(notify_headers(args).items()))
 
 
@@ -254,7 +254,7 @@ def _run_detect_on_ray(args) -> int:
                    (f"--vid-stride {args.vid_stride}", args.vid_stride != 1), ("--segment", args.segment is not None),
                    ("--keep-segments", args.keep_segments is not None),
                    ("--clips", args.clips is not None), ("--clip-on", args.clip_on is not None),
-                   ("--keep-clips", args.keep_clips is not None), ("--clip-classes", args.clip_classes is not None), ("--notify", args.notify is not None),
+                   ("--keep-clips", args.keep_clips is not None), ("--clip-classes", args.clip_classes is not None), ("--notify", bool(args.notify)),
                    ("--notify-header", bool(args.notify_header)), ("--watch", args.watch),
                    (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):

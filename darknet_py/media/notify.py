@@ -51,11 +51,16 @@ SNAPSHOT, SNAPSHOT_QUALITY = "snapshot", 90  # the annotated picture's route (MQ
 PICTURES_WAITING = 8  # pictures waiting for a slow receiver, at most (a 1280x720 frame is 2.7 MB until encoded)
 
 
+def is_mqtt(url: str) -> bool:
+    """Whether a --notify URL names an MQTT broker (mqtt://, mqtts://) rather than an HTTP receiver."""
+    return url.partition("://")[0].lower() in MQTT_SCHEMES
+
+
 def check_notify_url(url: str, headers: bool = False) -> None:
     """Raises InputError for a URL that is neither http(s)://host… nor a valid mqtt(s)://host…/topic, or for headers
     (*headers* true: --notify-header given) with an MQTT URL, which has none."""
     scheme, _, rest = url.partition("://")
-    if scheme.lower() in MQTT_SCHEMES:
+    if is_mqtt(url):
         mqtt_target(url)
         if headers:
             raise InputError(f"--notify-header: headers go with an http(s):// --notify; an MQTT broker "
@@ -68,7 +73,7 @@ def check_notify_url(url: str, headers: bool = False) -> None:
 
 def transport_for(url: str, headers: dict[str, str], source: str = "") -> Transport:
     """The transport of a checked --notify URL: MQTT for mqtt(s)://, else HTTP POSTs; *source*: whose messages."""
-    if url.partition("://")[0].lower() in MQTT_SCHEMES:
+    if is_mqtt(url):
         return MqttTransport(url, source)
     return HttpTransport(url, headers)
 

@@ -22,7 +22,7 @@ from .coco_dataset import COCO_JSON, CocoDatasetSink
 from .crops import CROPS_DIR, CropsSink
 from .darknet_labels import DarknetLabelsSink
 from .frames_dataset import FramesDatasetSink
-from .notify import Notifier, NotifySink
+from .notify import Notifier, NotifySink, is_mqtt
 from .recording import Segmenting
 from .sequence import ImageSequence
 from .sinks import (
@@ -76,9 +76,9 @@ class Outputs:
             per segment of its time (media.recording); None: one file.
         clips (Clipping or None): --clips, --clip-on, --clip-classes, --keep-clips: a video's, stream's or camera's
             clips of the moments something is detected, or a line or zone counts (media.clips); None: none.
-        notify (str or None): --notify URL: each counting event, each clip and each drop and return of a live source's
-            connection POSTed there as JSON (media.notify); None: none.
-        notify_headers (tuple of (name, value)): --notify-header: more headers sent with each message.
+        notify (tuple of str): --notify URLs: each counting event, each clip and each drop and return of a live source's
+            connection POSTed to each http(s) URL or published to each mqtt(s) broker as JSON (media.notify).
+        notify_headers (tuple of (name, value)): --notify-header: more headers sent with each http(s) message.
     """
 
     annotated: bool = True
@@ -94,7 +94,7 @@ class Outputs:
     show: bool = False
     segments: Segmenting | None = None
     clips: Clipping | None = None
-    notify: str | None = None
+    notify: tuple[str, ...] = ()
     notify_headers: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -158,23 +158,21 @@ class Outputs:
     def _happenings(self, out: Path, kind: str, items: SourceItems, source: str | None) -> list[Sink]:
         """The clips (--clips) and the messages to another program (--notify), which the clips feed."""
         watched = isinstance(items, WatchedFolder)  # --notify posts each image with detections
-        if (self.clips is not None or (self.notify is not None and not watched)) and kind == "images":
+        if (self.clips is not None or (self.notify and not watched)) and kind == "images":
             flag = "--clips cuts clips out of" if self.clips is not None else "--notify posts the events and clips of"
             raise InputError(f"{flag} a video, stream or camera (or with --watch, the images with detections); the "
                              "source is images")
         # the notifier's thread starts here, after every check that could refuse the run
-        notify = None
-        if self.notify is not None:  # a watched folder's image is named by its path below the folder (subfolders)
-            name = source or output_stem(items)
-            notify = NotifySink(Notifier(self.notify, headers=dict(self.notify_headers), source=name), name,
-                                **({"image_name": items.name_of} if watched else {}))
+        name = (source or output_stem(items)) if self.notify else ""
+        # a watched folder's image is named by its path below the folder (subfolders)
+        notify = [NotifySink(Notifier(url, headers=None if is_mqtt(url) else dict(self.notify_headers), source=name),
+                             name, **({"image_name": items.name_of} if watched else {})) for url in self.notify]
         sinks: list[Sink] = []
         if self.clips is not None:
             sinks.append(ClipsSink(out, self.clips, self.codec))
-            if notify is not None:
-                sinks[-1].on_clip(notify.clip)
-        if notify is not None:
-            sinks.append(notify)  # after the clips: the last clip, finished on finish(), is posted before it closes
+            for each in notify:
+                sinks[-1].on_clip(each.clip)
+        sinks += notify  # after the clips: the last clip, finished on finish(), is posted before they close
         return sinks
 
     def tracking_sinks(self, out: Path, items: SourceItems, stage: TrackingStage) -> list[Sink]:
