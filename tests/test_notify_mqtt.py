@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import signal
+import urllib.request
 from collections import Counter
 from pathlib import Path
 from typing import Iterator
@@ -22,17 +23,20 @@ from typing import Iterator
 import cv2
 import numpy as np
 import pytest
+from prometheus_client import generate_latest
 
 from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning
 from darknet_py.core.events import EVENTS
+from darknet_py.live.health import metrics_registry
 from darknet_py.media import notify_mqtt
 from darknet_py.media.notify import STATE_EVERY_S, Notifier, NotifySink
 from darknet_py.media.sinks import Result
+from darknet_py.media.source_status import SourceStatus
 from darknet_py.pipeline.detections import Detections
 from tests.conftest import IMAGES, refused_before_work
 from tests.event_pipe import EventPipe
-from tests.mqtt_broker import Broker, Proxy, Subscriber, make_certificates
+from tests.mqtt_broker import Broker, Proxy, Subscriber, free_port, make_certificates
 from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
 from tests.test_notify import receiver
 from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
@@ -260,21 +264,26 @@ def test_a_run_killed_is_marked_offline_by_the_broker(tmp_path: Path, broker: Br
     """--watch with --notify mqtt://…/cams: each photo something is found in is published on cams/yard/detections as its
     detections.jsonl record (with file and path), and its picture on cams/yard/snapshot (the photo, boxes drawn); then
     the run is SIGKILLed — no handler runs, nothing of ours says goodbye — and the broker publishes the connection's
-    last will, `offline` on cams/yard/status, retained."""
+    last will, `offline` on cams/yard/status, retained. Before, --serve's /health showed the 4 messages delivered."""
     folder, out = tmp_path / "yard", tmp_path / "out"
     folder.mkdir()
     shutil.copy(IMAGES / "dog.jpg", folder / "dog.jpg")
+    port = free_port()
     with subscribed(broker, "cams/#") as subscriber, \
-            WatchRun(_command(folder, out, "--notify", f"{broker.url}/cams")) as run:
+            WatchRun(_command(folder, out, "--notify", f"{broker.url}/cams", "--serve", str(port))) as run:
         assert subscriber.next() == ("cams/yard/status", "online", False)
         run.wait_for("watch-idle 1")
         shutil.copy(IMAGES / "horses.jpg", folder / "horses.jpg")
         run.wait_for("watch-idle 2")
         run.wait_for("notify-delivered 4")
         published = subscriber.take(4)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=60) as answer:
+            (source,) = json.loads(answer.read())["sources"]
         run.process.send_signal(signal.SIGKILL)
         assert run.process.wait(60) == -signal.SIGKILL
         assert subscriber.next() == ("cams/yard/status", "offline", False)
+    assert source["notify"] == [{"url": f"{broker.url}/cams", "up": True, "waiting": 0, "delivered": 4, "refused": 0,
+                                 "undelivered": 0, "replaced": 0, "last_error": ""}]
     records = _records(out)
     assert [Path(record["source"]).name for record in records] == ["dog.jpg", "horses.jpg"]
     assert [(topic, json.loads(payload)) for topic, payload, _ in published[::2]] == [
@@ -324,6 +333,37 @@ def test_a_broker_that_is_down_gets_every_message_in_order_once_it_is_back(tmp_p
     warned = _warnings(recwarn)
     assert len(warned) == 1 and warned[0].startswith(f"--notify {broker.url}/t: cannot be reached: "), warned
     assert "trying again, messages kept in order" in warned[0]
+
+
+@pytest.mark.timeout(300)
+def test_health_and_metrics_show_a_receiver_that_is_down_then_back(tmp_path: Path, notifier_events: EventPipe,
+                                                                   recwarn) -> None:
+    """A source's /health figures and /metrics (SourceStatus, as --serve shows them) with a --notify broker that is not
+    there yet: down, the message waiting, the reason; once the broker is started on its port: up, delivered."""
+    broker = Broker(tmp_path / "broker")
+    url = f"{broker.url}/t"
+    status = SourceStatus("cam")
+    sink = NotifySink(Notifier(url, source="cam"), "cam")
+    sink.watch(status)
+    registry = metrics_registry(lambda: [status])
+    try:
+        sink.notifier.post({"type": "event", "source": "cam", "n": 0})
+        notifier_events.wait_for("notify-failed 1", None)
+        (down,) = status.snapshot()["notify"]
+        assert (down["url"], down["up"], down["waiting"], down["delivered"]) == (url, False, 1, 0)
+        assert down["last_error"].startswith("cannot be reached: ")
+        assert f'darknet_py_notify_up{{source="cam",url="{url}"}} 0.0' in generate_latest(registry).decode()
+        broker.start()
+        notifier_events.wait_for("notify-delivered 1", None)
+        (up,) = status.snapshot()["notify"]
+        assert (up["up"], up["waiting"], up["delivered"]) == (True, 0, 1)
+        text = generate_latest(registry).decode()
+        assert f'darknet_py_notify_up{{source="cam",url="{url}"}} 1.0' in text
+        assert f'darknet_py_notify_delivered_total{{source="cam",url="{url}"}} 1.0' in text
+        sink.finish()
+    finally:
+        broker.stop()
+    assert len(_warnings(recwarn)) == 1
 
 
 @pytest.mark.timeout(300)

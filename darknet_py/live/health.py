@@ -98,9 +98,19 @@ class SourceCollector:
                                          labels=["source", "zone", "direction", "class"])
         inside = GaugeMetricFamily("darknet_py_zone_inside", "tracks inside a zone (--zone) now, by class",
                                    labels=["source", "zone", "class"])
+        notify_up = GaugeMetricFamily("darknet_py_notify_up", "1 while the --notify receiver takes messages, 0 while "
+                                      "it fails", labels=["source", "url"])
+        notify_waiting = GaugeMetricFamily("darknet_py_notify_waiting", "--notify messages queued for the receiver",
+                                           labels=["source", "url"])
+        notify_delivered = CounterMetricFamily("darknet_py_notify_delivered", "--notify messages the receiver took",
+                                               labels=["source", "url"])
         for source in self.sources():
             figures = source.snapshot()
             name = figures["source"]
+            for notifier in figures.get("notify", ()):
+                notify_up.add_metric([name, notifier["url"]], 1.0 if notifier["up"] else 0.0)
+                notify_waiting.add_metric([name, notifier["url"]], notifier["waiting"])
+                notify_delivered.add_metric([name, notifier["url"]], notifier["delivered"])
             up.add_metric([name], 1.0 if figures["state"] == CONNECTED else 0.0)
             for each in STATES:
                 state.add_metric([name, each], 1.0 if figures["state"] == each else 0.0)
@@ -126,7 +136,8 @@ class SourceCollector:
                 now = figures.get("inside", {}).get(zone, {})
                 for label in sorted({*directions["entered"], *now}):  # 0 for a class that has been and gone
                     inside.add_metric([name, zone, label], now.get(label, 0))
-        yield from (up, state, fps, age, lag, frames, drops, dropped, detections, crossings, zone_moves, inside)
+        yield from (up, state, fps, age, lag, frames, drops, dropped, detections, crossings, zone_moves, inside,
+                    notify_up, notify_waiting, notify_delivered)
 
 
 def metrics_registry(sources: Callable[[], Iterable[SourceStatus]]) -> CollectorRegistry:

@@ -171,6 +171,16 @@ class Notifier:
             self._waiting.append(message)
             self._changed.notify()
 
+    def figures(self) -> dict:
+        """How delivery is going, for /health: `url` (credentials hidden), `up` (false while the receiver is failing:
+        the message at the head of the queue was not taken), `waiting` (messages queued), `delivered`, `refused`,
+        `undelivered`, `replaced` (see NotifyReport) and `last_error` (the last failure's reason, "" before any)."""
+        with self._changed:
+            return {"url": hide_credentials(self.url), "up": not self._failing, "waiting": len(self._waiting),
+                    "delivered": self.report.delivered, "refused": self.report.refused,
+                    "undelivered": self.report.undelivered, "replaced": self.report.replaced,
+                    "last_error": self.report.last_error}
+
     def _drop_first(self, which: Callable[[_Message], bool]) -> None:
         """Drop the first waiting message *which* picks, the head aside, counted as replaced (the lock held)."""
         for index in range(1, len(self._waiting)):
@@ -321,8 +331,10 @@ class NotifySink:
         self.notifier.post({"type": "objects", "source": self.source, "objects": objects, **where}, retain=True)
 
     def watch(self, status: SourceStatus) -> None:
-        """Post the connection's drops and returns of the source *status* follows (a camera's, a stream's)."""
+        """Post the connection's drops and returns of the source *status* follows (a camera's, a stream's), and show
+        in *status* (/health, /metrics) how delivery is going."""
         status.on_change(self._source_changed)
+        status.add_notifier(self.notifier.figures)
 
     def _source_changed(self, change: dict) -> None:
         self.notifier.post({"type": "source", "source": self.source, **change})

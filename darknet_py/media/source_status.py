@@ -51,12 +51,18 @@ class SourceStatus:
         self._listeners: list[Callable[[dict], None]] = []
         self._recent: deque[dict] = deque(maxlen=RECENT)
         self._clip_files: dict[str, Path] = {}  # the recent clips' files by name: the only files the page links to
+        self._notifiers: list[Callable[[], dict]] = []  # each --notify URL's figures (Notifier.figures)
 
     def on_change(self, listener: Callable[[dict], None]) -> None:
         """Call *listener* as the connection drops (`{"state": "reconnecting", "drops": N, "utc": date}`) and comes
         back (`{"state": "connected", "drops": N, "down_s": seconds it was away, "utc": date}`), in the reader's thread
         (--notify)."""
         self._listeners.append(listener)
+
+    def add_notifier(self, figures: Callable[[], dict]) -> None:
+        """Show a --notify URL's delivery in `snapshot()` (its `notify` list): *figures* gives them (Notifier.figures;
+        called on the viewers' threads)."""
+        self._notifiers.append(figures)
 
     # -- the reader's side ---------------------------------------------------------------------------
     def count_dropped_frames(self, dropped: Callable[[], int]) -> None:
@@ -148,7 +154,8 @@ class SourceStatus:
             `detections` ({class name: count}); with lines or zones counted (--track --line/--zone), also `counts`
             (counts.json's object so far) and `inside` ({zone: {class name: tracks inside now}}); once anything has
             happened, `recent`: the last RECENT counting events (events.jsonl's lines), clips (clips.jsonl's) and
-            drops and returns of the connection (--notify's source messages), newest first, each with its `type`.
+            drops and returns of the connection (--notify's source messages), newest first, each with its `type`;
+            with --notify, `notify`: each URL's delivery (Notifier.figures: `url`, `up`, `waiting`, `delivered`, …).
         """
         now = self._clock()
         with self._lock:
@@ -162,4 +169,5 @@ class SourceStatus:
                     "frames": self._frames, "drops": self._drops, "dropped_frames": int(self._dropped_frames()),
                     "detections": dict(self._classes),
                     **({} if self._counts is None else {"counts": self._counts, "inside": self._inside}),
-                    **({"recent": list(reversed(self._recent))} if self._recent else {})}
+                    **({"recent": list(reversed(self._recent))} if self._recent else {}),
+                    **({"notify": [figures() for figures in self._notifiers]} if self._notifiers else {})}
