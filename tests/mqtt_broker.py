@@ -187,6 +187,7 @@ class Proxy:
         # what clients sent: (type, flags, packet id, topic, payload)
         self.sent: queue.Queue[tuple[int, int, int | None, str, bytes]] = queue.Queue()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
+        self._lock = threading.Lock()  # the pairs: added by the accepting thread, cut by the test's
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -196,7 +197,8 @@ class Proxy:
             except OSError:
                 return  # closed
             upstream = socket.create_connection(("127.0.0.1", self.broker_port))
-            self._pairs.append((client, upstream))
+            with self._lock:
+                self._pairs.append((client, upstream))
             threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
 
@@ -250,12 +252,13 @@ class Proxy:
 
     def cut(self) -> None:
         """Close every connection through the proxy, and let answers through again for the next ones."""
-        for pair in self._pairs:
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        for pair in pairs:
             for each in pair:
                 with contextlib.suppress(OSError):
                     each.shutdown(socket.SHUT_RDWR)
                 each.close()
-        self._pairs.clear()
         self.hold_answers.clear()
 
     def published(self, topic: str) -> tuple[int, int | None, bytes]:
