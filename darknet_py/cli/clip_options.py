@@ -49,7 +49,8 @@ def add_clip_args(p: argparse.ArgumentParser) -> None:
 
 
 def check_notify(args, live: bool, watched: bool = False) -> None:
-    """--notify: a URL to POST to, and something to post (InputError otherwise).
+    """--notify: each URL one to POST to or an MQTT broker, none twice, --notify-header only with an http(s) one, and
+    something to send (InputError otherwise).
 
     Args:
         args: detect's parsed flags.
