@@ -256,12 +256,13 @@ def test_a_receiver_that_never_answers_costs_the_run_a_warning_and_a_count(video
 
 def test_notify_with_nothing_to_post_is_one_line_before_any_work(tmp_path: Path, capsys) -> None:
     """A file with neither lines, zones nor clips has nothing to post (a camera has: its drops; a watched folder: the
-    images with detections)."""
+    images with detections; a broker would be sent its objects in view: tests/test_notify_mqtt.py)."""
     source = shared_path(VIDEO / "pedestrians.avi")
     assert cli.main(["detect", str(source), "--notify", "http://127.0.0.1:9/x", "--output", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == ("error: --notify posts the crossings, entries and exits of --line/--zone, the "
                                        "clips of --clips, a camera's or stream's drops and the images --watch finds "
-                                       "something in: give one of them\n")
+                                       "something in: give one of them (an mqtt:// broker is also sent a video's "
+                                       "objects in view)\n")
     assert not (tmp_path / "o").exists()
 
 

@@ -73,8 +73,9 @@ def _warnings(recwarn) -> list[str]:
     return [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
 
 
-def _objects_states(records: list[dict]) -> tuple[list[tuple[int, dict]], set[int]]:
-    """(frame, objects) of each `objects` state a run over frames with *records* (detections.jsonl) sends, by the
+def _objects_states(records: list[dict], fps: float | None = None) -> tuple[list[tuple[int, dict]], set[int]]:
+    """(frame, objects) of each `objects` state a run over frames with *records* (detections.jsonl; an untracked
+    file's give no time: frame / *fps*) sends, by the
     rule the docs give — the first frame's, then a change at least STATE_EVERY_S of video time after the last one
     sent, and the last frame's if it differs from the last sent — and the frames whose state, sent during the run, has
     more of some class than the one before (each sends a snapshot)."""
@@ -83,12 +84,13 @@ def _objects_states(records: list[dict]) -> tuple[list[tuple[int, dict]], set[in
     sent_at = 0.0
     for record in records:
         objects = dict(sorted(Counter(found["name"] for found in record["detections"]).items()))
-        if not sent or (objects != sent[-1][1] and record["time"] - sent_at >= STATE_EVERY_S):
+        time = record["time"] if "time" in record else record["frame"] / fps
+        if not sent or (objects != sent[-1][1] and time - sent_at >= STATE_EVERY_S):
             before = sent[-1][1] if sent else {}
             if any(count > before.get(name, 0) for name, count in objects.items()):
                 rose.add(record["frame"])
             sent.append((record["frame"], objects))
-            sent_at = record["time"]
+            sent_at = time
     if objects != sent[-1][1]:
         sent.append((records[-1]["frame"], objects))
     return sent, rose
@@ -197,6 +199,25 @@ def test_several_sources_each_have_their_topics_and_status(video, tmp_path: Path
             {"type": "clip", "source": name, **clip, "path": str((out / name / clip["file"]).resolve())}
             for clip in _lines(out / name / "clips.jsonl")]
         assert {kind for kind, _ in mine} == {"status", "clip", "objects", "snapshot"}
+
+
+@pytest.mark.timeout(300)
+def test_a_video_alone_sends_a_broker_its_objects_in_view(video, tmp_path: Path, broker: Broker) -> None:  # noqa: F811
+    """A video file with neither lines nor clips, which a webhook would have nothing from: a broker is sent its objects
+    states (the first frame's first, the last frame's last, as detections.jsonl counts them) and their pictures."""
+    path, _ = video
+    out = tmp_path / "out"
+    with subscribed(broker, "d/#") as subscriber:
+        assert cli.main(["detect", str(path), *_model_args(), "--no-save", "--save-json", "jsonl", "--notify",
+                         f"{broker.url}/d", "--output", str(out)]) == 0
+        got: list[tuple[str, str | bytes, bool]] = []
+        while not got or got[-1][1] != "offline":
+            got.append(subscriber.next())
+    records = _lines(out / "detections.jsonl")
+    objects = [json.loads(payload) for topic, payload, _ in got if topic == "d/walk/objects"]
+    expected_states, rose = _objects_states(records, cv2.VideoCapture(str(path)).get(cv2.CAP_PROP_FPS))
+    assert [(state["frame"], state["objects"]) for state in objects] == expected_states
+    assert sum(topic == "d/walk/snapshot" for topic, _, _ in got) == len(rose) > 0
 
 
 @pytest.mark.timeout(300)

@@ -68,9 +68,12 @@ def check_notify(args, live: bool, watched: bool = False) -> None:
     if args.notify_header and all(is_mqtt(url) for url in args.notify):
         check_notify_url(args.notify[0], headers=True)  # headers with brokers only: refused, naming the first
     notify_headers(args)
-    if args.clips is None and not (args.line or args.zone) and not live and not watched:
+    # a broker has a video's states to be sent (its objects in view, their pictures): any video will do
+    if args.clips is None and not (args.line or args.zone) and not live and not watched and \
+            not any(is_mqtt(url) for url in args.notify):
         raise InputError("--notify posts the crossings, entries and exits of --line/--zone, the clips of --clips, "
-                         "a camera's or stream's drops and the images --watch finds something in: give one of them")
+                         "a camera's or stream's drops and the images --watch finds something in: give one of them "
+                         "(an mqtt:// broker is also sent a video's objects in view)")
 
 
 def notify_headers(args) -> dict[str, str]:
