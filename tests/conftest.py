@@ -5,6 +5,7 @@ import functools
 import hashlib
 import os
 import shutil
+import socket
 import warnings
 from pathlib import Path
 
@@ -137,6 +138,25 @@ def refused_before_work(flags: list[str], line: str, out: Path, capsys) -> None:
     err = capsys.readouterr().err
     assert err.startswith(line) and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 free now, for a server a test starts (a receiver, a broker, --serve, Ray's agent)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def notifier_events(monkeypatch):
+    """The events (darknet_py.core.events) of this process's --notify Notifiers, as an EventPipe: notify-failed N,
+    notify-delivered N (tests/test_notify.py, tests/test_notify_mqtt.py)."""
+    from darknet_py.core.events import EVENTS
+    from tests.event_pipe import EventPipe
+
+    with EventPipe() as pipe:
+        monkeypatch.setenv(EVENTS, str(pipe.path))
+        yield pipe
 
 
 def frame_count(path: Path) -> int:

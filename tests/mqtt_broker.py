@@ -18,14 +18,10 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
+from tests.conftest import free_port
+
 MOSQUITTO = "/usr/sbin/mosquitto"
 WAIT_S = 120.0  # a hang guard for each wait; reached only when something is broken
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Broker:

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,9 +24,8 @@ import pytest
 
 from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning
-from darknet_py.core.events import EVENTS
 from darknet_py.media.notify import Notifier, NotifySink
-from tests.conftest import REPO, VIDEO, official, refused_before_work, shared_path
+from tests.conftest import REPO, VIDEO, free_port, official, refused_before_work, shared_path
 from tests.event_pipe import EventPipe
 from tests.rtsp_camera import RtspCamera
 from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
@@ -81,20 +79,6 @@ def receiver(**kwargs) -> Iterator[Receiver]:
         yield started
     finally:
         started.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def notifier_events(monkeypatch) -> Iterator[EventPipe]:
-    """The notifier's events, in this process."""
-    with EventPipe() as pipe:
-        monkeypatch.setenv(EVENTS, str(pipe.path))
-        yield pipe
 
 
 @pytest.mark.timeout(300)
@@ -185,7 +169,7 @@ def test_a_cameras_drop_and_return_are_posted(camera: RtspCamera, tmp_path: Path
 @pytest.mark.timeout(120)
 def test_a_receiver_that_is_down_gets_every_message_in_order_once_it_is_back(notifier_events: EventPipe,
                                                                               recwarn) -> None:
-    port = _free_port()
+    port = free_port()
     notifier = Notifier(f"http://127.0.0.1:{port}/hook")
     for n in range(5):
         notifier.post({"n": n})
@@ -241,7 +225,7 @@ def test_a_receiver_that_never_answers_costs_the_run_a_warning_and_a_count(video
     """Nothing listens at the URL: the run does its work (both clips written and listed), exits 0, warns once, and its
     last line counts the two clips' messages as not delivered."""
     path, _ = video
-    url = f"http://127.0.0.1:{_free_port()}/hook"
+    url = f"http://127.0.0.1:{free_port()}/hook"
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
         code = cli.main(["detect", str(path), *_model_args(), "--clips", "1", "--no-save", "--notify", url, "--output",

@@ -27,16 +27,15 @@ from prometheus_client import generate_latest
 
 from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning
-from darknet_py.core.events import EVENTS
 from darknet_py.live.health import metrics_registry
 from darknet_py.media import notify_mqtt
 from darknet_py.media.notify import STATE_EVERY_S, Notifier, NotifySink
 from darknet_py.media.sinks import Result
 from darknet_py.media.source_status import SourceStatus
 from darknet_py.pipeline.detections import Detections
-from tests.conftest import IMAGES, refused_before_work
+from tests.conftest import IMAGES, free_port, refused_before_work
 from tests.event_pipe import EventPipe
-from tests.mqtt_broker import Broker, Proxy, Subscriber, free_port, make_certificates
+from tests.mqtt_broker import Broker, Proxy, Subscriber, make_certificates
 from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
 from tests.test_notify import receiver
 from tests.test_tracking import crossing, expected  # noqa: F401 - the generated crossing, shared fixtures
@@ -59,14 +58,6 @@ def subscribed(broker: Broker, topic: str, **kwargs) -> Iterator[Subscriber]:
         yield subscriber
     finally:
         subscriber.close()
-
-
-@pytest.fixture
-def notifier_events(monkeypatch) -> Iterator[EventPipe]:
-    """The notifier's events, in this process."""
-    with EventPipe() as pipe:
-        monkeypatch.setenv(EVENTS, str(pipe.path))
-        yield pipe
 
 
 def _warnings(recwarn) -> list[str]:

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,7 @@ import pytest
 import darknet_py
 from darknet_py import cli
 from darknet_py.distributed.shards import RESULT_FILE, Plan, RunFolder
-from tests.conftest import COCO, IMAGES, REPO, official, shared_path
+from tests.conftest import COCO, IMAGES, REPO, free_port, official, shared_path
 from tests.event_pipe import EventPipe
 
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray's switch for "this machine only": nodes and drivers use 127.0.0.1
@@ -67,12 +66,6 @@ def cluster():
         shutil.rmtree(isolation["RAY_TMPDIR"], ignore_errors=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def running_ray():
     """`ray start --head` as a user runs it, found by Ray's usual discovery (its address file) in the
@@ -83,7 +76,7 @@ def running_ray():
     env = {**os.environ, **LOOPBACK_ONLY, "RAY_TMPDIR": tmpdir, "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "0"}
     command = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", "--port", "0",
                "--node-ip-address", "127.0.0.1", "--num-cpus", "3", "--include-dashboard", "false",
-               "--dashboard-agent-listen-port", str(_free_port()), "--disable-usage-stats"]
+               "--dashboard-agent-listen-port", str(free_port()), "--disable-usage-stats"]
     head = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     started, said = threading.Event(), []

@@ -28,9 +28,9 @@ from darknet_py import cli
 from darknet_py.core.events import EVENTS
 from darknet_py.media import watched_folder
 from darknet_py.media.watched_folder import WATCHED_JSONL, WatchedFolder, looks_whole
-from tests.conftest import IMAGES, REPO, official, shared_path
+from tests.conftest import IMAGES, REPO, free_port, official, shared_path
 from tests.event_pipe import HANG_GUARD_S, EventPipe
-from tests.test_notify import _free_port, receiver
+from tests.test_notify import receiver
 
 TINY = official("yolov4-tiny")
 
@@ -266,7 +266,7 @@ def test_health_tells_how_the_watched_folder_is_doing(tmp_path: Path) -> None:
     """--serve with --watch: /health lists the folder with the images done, their detections per class (as the records
     count them) and how long after its file was written the last image's results were (at least 0, at most the time
     from the file's writing to the request)."""
-    folder, out, port = tmp_path / "incoming", tmp_path / "out", _free_port()
+    folder, out, port = tmp_path / "incoming", tmp_path / "out", free_port()
     folder.mkdir()
     (folder / "a.jpg").write_bytes(_photo("dog.jpg"))
     with WatchRun(_command(folder, out, "--serve", str(port))) as run:
