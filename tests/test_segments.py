@@ -49,12 +49,16 @@ def _records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "detections.jsonl").read_text().splitlines()]
 
 
-def _check_index(index: list[dict], records: list[dict]) -> None:
+def _check_index(index: list[dict], records: list[dict], every_frame: bool = False) -> None:
     """Each segment begins at a record: its frame, time and date (`utc`, the same text); SECONDS or more of the stream
-    after the one before; named by that date, on the clock of the stream's time."""
+    after the one before; named by that date, on the clock of the stream's time. The first begins with the run's first
+    record: with *every_frame* (--keep-all-frames) the stream's first frame, at time 0; in the newest-frame mode
+    whichever frame the model took first (FFmpeg hands over the stream's first frames at once, so the reader may have
+    replaced the first before the model was free: that frame's time, not 0, is the segment's)."""
     record = {record["frame"]: record for record in records}
-    assert index[0]["first_frame"] == 0 and index[0]["time"] == 0.0
-    start = datetime.fromisoformat(index[0]["utc"])
+    assert index[0]["first_frame"] == records[0]["frame"] == 0
+    assert (index[0]["time"] == 0.0) if every_frame else (0.0 <= index[0]["time"] == records[0]["time"] < SECONDS)
+    start = datetime.fromisoformat(index[0]["utc"]) - timedelta(seconds=index[0]["time"])  # the stream's time 0
     for before, segment in zip(index, index[1:]):
         assert segment["time"] - before["time"] >= SECONDS
         assert segment["first_frame"] > before["first_frame"]
@@ -103,7 +107,7 @@ def test_a_camera_recorded_in_segments_keeps_the_newest_each_a_whole_video_of_it
     _run(camera, out, 4, "--keep-segments", "2", "--keep-all-frames")
     index, records = _index(out), _records(out)
     assert len(index) >= 4
-    _check_index(index, records)
+    _check_index(index, records, every_frame=True)
     kept = [segment["file"] for segment in index[-2:]]
     assert sorted(path.name for path in out.iterdir()) == sorted(["cam.segments.jsonl", "detections.jsonl", *kept])
     for k in (len(index) - 2, len(index) - 1):
