@@ -1,9 +1,11 @@
-"""The real darknet's `detector test`, `detector map` and `detector valid`, run and read back (for the
-oracle tests and benchmarks/darknet_parity.py). Each run gets its own output paths under `work`."""
+"""The real darknet's `detector test`, `detector map`, `detector valid` and `detector calc_anchors`, run and read back
+(for the oracle tests and benchmarks/darknet_parity.py). Each run gets its own output paths under `work`."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,3 +78,38 @@ def detector_valid(darknet: DarknetProgram, data: Path, cfg: Path, weights: Path
     darknet.run("detector", "valid", data, cfg, weights, "-out", name)
     results = next(line.split("=", 1)[1].strip() for line in data.read_text().splitlines() if line.startswith("results"))
     return json.loads((Path(results) / f"{name}.json").read_text())
+
+
+HOOKS = Path(__file__).with_name("calc_anchors_hooks.c")
+
+
+@dataclass
+class CalcAnchorsPrint:
+    """What `darknet detector calc_anchors` printed: its result lines (counters_per_class, avg IoU, anchors) as
+    written, its k-means rounds, and the centres' float32 bits (as %a text) in the order k-means left them."""
+
+    lines: list[str]
+    iterations: int
+    centers: list[tuple[str, str]]
+
+
+def calc_anchors(darknet: DarknetProgram, data: Path, clusters: int, width: int, height: int, seed: int,
+                 work: Path) -> CalcAnchorsPrint:
+    """darknet's calc_anchors with `srand(seed)` (its time() hooked to *seed*; benchmarks/oracle/calc_anchors_hooks.c,
+    built into *work*), run in *work* (it writes anchors.txt and counters_per_class.txt where it runs)."""
+    work.mkdir(parents=True, exist_ok=True)
+    hooks = work / "calc_anchors_hooks.so"
+    if not hooks.exists():
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(hooks), str(HOOKS), "-ldl"], check=True,
+                       capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "LD_PRELOAD": str(hooks), "FIXED_TIME": str(seed), "DUMP_CENTERS": "1"}
+    done = subprocess.run([str(darknet.darknet), "detector", "calc_anchors", str(data), "-num_of_clusters",
+                           str(clusters), "-width", str(width), "-height", str(height)], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600, check=True)
+    printed = done.stdout.replace("\r", "\n").splitlines()
+    lines = [line.strip() for line in printed if line.strip().startswith(("counters_per_class =", "avg IoU =",
+                                                                               "anchors ="))]
+    iterations = int(next(re.search(r"iterations = (\d+)", line)[1] for line in printed if "iterations =" in line))
+    centers = [tuple(line.split()[1:3]) for line in done.stderr.splitlines() if line.startswith("center ")]
+    assert (work / "anchors.txt").read_text() == lines[-1][len("anchors = "):], "anchors.txt differs from its print"
+    return CalcAnchorsPrint(lines, iterations, centers)  # type: ignore[arg-type]

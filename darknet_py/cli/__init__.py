@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {  # name → help; the module darknet_py.cli.NAME ha
     "map": "darknet's detector map on an obj.data dataset, or COCO mAP of an annotated folder",
     "server": "serve a model over HTTP: POST an image to /detect, get its detections as JSON",
     "slice": "cut a darknet training set into tiles, with their labels (small objects in large images)",
+    "anchors": "anchors for a training set: darknet's detector calc_anchors (k-means of its label boxes)",
 }
 
 
