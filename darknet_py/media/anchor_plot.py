@@ -32,7 +32,8 @@ class PlotFrame:
 
     Attributes:
         scale (float): picture pixels per network pixel.
-        width, height (float): the network pixels the plot spans.
+        width (float): the network pixels the plot spans across.
+        height (float): the network pixels it spans down.
     """
 
     scale: float

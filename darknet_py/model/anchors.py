@@ -52,8 +52,8 @@ class Anchors:
         rounds (int): the k-means rounds until no box changed cluster (darknet's `iterations`).
         average_iou (float): the boxes' best IoU with an anchor, averaged, in percent (as darknet prints it).
         boxes (LabelBoxes): what they were computed from.
-        width, height (int): the network size the sizes are in (darknet prints anchors rounded to pixels for a
-            width above 32).
+        width (int): the network width the sizes are in (darknet prints anchors rounded to pixels above 32).
+        height (int): the network height.
     """
 
     centers: np.ndarray
@@ -84,7 +84,8 @@ def read_label_boxes(data_file: str | os.PathLike[str], width: int, height: int,
 
     Args:
         data_file (str or PathLike): the set's .data file (its `train=`, default data/train.list, and `classes=`).
-        width, height (int): the network's input size; box sizes are scaled to it.
+        width (int): the network's input width; box widths are scaled to it.
+        height (int): the network's input height; box heights are scaled to it.
         on_image (callable): called after each image's labels are read (progress).
 
     Returns:
@@ -225,7 +226,8 @@ def calc_anchors(data_file: str | os.PathLike[str], clusters: int, width: int, h
     Args:
         data_file (str or PathLike): the set's .data file.
         clusters (int): how many anchors (k), 1 or more.
-        width, height (int): the network's input size.
+        width (int): the network's input width.
+        height (int): the network's input height.
         seed (int): glibc's `srand` seed, 0 to 2^32 - 1 (darknet seeds with the time, so its anchors differ between
             runs; the same seed gives the same anchors, darknet's with it).
         on_image (callable): called after each image's labels are read (progress).
