@@ -21,6 +21,7 @@ from darknet_py.core.c_random import CRandom
 from darknet_py.core.errors import DarknetWarning
 from darknet_py.format.cfg import parse_text
 from darknet_py.media.anchor_plot import OUTLINE, SIDE, anchor_colour, plot_frame
+from darknet_py.model import anchors as anchors_module
 from darknet_py.model.anchors import calc_anchors, closest_anchor, darknet_kmeans, read_label_boxes
 from darknet_py.model.network import build
 from tests.conftest import COCO, official, shared_path
@@ -78,8 +79,8 @@ def test_rand_equals_glibcs(seed: int) -> None:
     (5, 13, 13, 2**31 + 5),       # darknet's default count at a [region] grid size: printed with 4 decimals
     (1, 416, 416, 7),             # one cluster: darknet's update-first path
 ])
-def test_anchors_equal_darknets_calc_anchors(darknet_ref, dataset: Path, tmp_path: Path, capsys, clusters: int,
-                                             width: int, height: int, seed: int) -> None:
+def test_anchors_equal_darknets_calc_anchors(darknet_ref, dataset: Path, tmp_path: Path, capsys, monkeypatch,
+                                             clusters: int, width: int, height: int, seed: int) -> None:
     theirs = darknet_calc_anchors(darknet_ref, dataset, clusters, width, height, seed, tmp_path / "darknet")
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always", DarknetWarning)
@@ -88,15 +89,25 @@ def test_anchors_equal_darknets_calc_anchors(darknet_ref, dataset: Path, tmp_pat
     printed = capsys.readouterr()
     assert printed.out.splitlines() == theirs.lines and len(theirs.lines) == 3
     assert f"after {theirs.iterations} k-means rounds (seed {seed})" in printed.err
-    assert sorted(str(w.message).split(" ")[0] for w in said) == ["1", "1"]  # one missing label file, one wrong box
-    # to the last bit: the centres as k-means left them, before the sort by area
+    fourth = Path((dataset.parent / "train.txt").read_text().splitlines()[3]).with_suffix(".txt")
+    boxes = len(fourth.read_text().splitlines())  # the wrong box is its last
+    messages = sorted(str(w.message) for w in said)  # one wrong box, one missing label file
+    assert len(messages) == 2 and messages[0].startswith("1 label box(es) with a centre or size outside (0, 1]")
+    assert messages[0].endswith(f"(first: {fourth}, box {boxes})") and messages[1].startswith("1 label file(s) not found")
+    # to the last bit: the centres as k-means left them, before the sort by area, by the C kernel and by numpy
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DarknetWarning)  # counted above
         sizes = read_label_boxes(dataset, width, height).sizes
-    centers, rounds = darknet_kmeans(sizes, clusters, seed)
-    assert [(float(w).hex(), float(h).hex()) for w, h in centers] == \
-        [(float.fromhex(w).hex(), float.fromhex(h).hex()) for w, h in theirs.centers]
-    assert rounds == theirs.iterations
+    expected = [(float.fromhex(w).hex(), float.fromhex(h).hex()) for w, h in theirs.centers]
+    for use_kernel in (True, False):
+        monkeypatch.setattr(anchors_module, "use_kernel", use_kernel)
+        centers, rounds = darknet_kmeans(sizes, clusters, seed)
+        assert [(float(w).hex(), float(h).hex()) for w, h in centers] == expected, use_kernel
+        assert rounds == theirs.iterations, use_kernel
+
+
+def test_the_kmeans_kernel_is_built() -> None:
+    assert anchors_module._kernel is not None
 
 
 def test_the_same_seed_gives_the_same_anchors_and_another_seed_others(dataset: Path) -> None:

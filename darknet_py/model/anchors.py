@@ -24,6 +24,13 @@ from ..format.cfg import Section, parse_text
 from ..format.darknet_data import LabelNotes, data_path, label_path, read_data_file, read_image_list, read_labels
 
 MAX_ROUNDS = 1000  # do_kmeans: at most this many rounds of assignment and update
+
+try:  # built by setup.py where a compiler is; the numpy path computes the same bits without it, slower
+    from . import _kmeans as _kernel
+except ImportError:  # pragma: no cover - depends on the install
+    _kernel = None
+
+use_kernel = True  # tests turn it off to compare with the numpy path
 ANCHOR_LAYERS = ("yolo", "Gaussian_yolo")  # the sections whose anchors= are in network pixels
 
 
@@ -101,35 +108,42 @@ def read_label_boxes(data_file: str | os.PathLike[str], width: int, height: int,
         raise InputError(f"{data_file}: classes={declared}: expected the number of classes, 1 or more")
     classes = int(declared)
     images = read_image_list(data_path(options.get("train", "data/train.list"), data_file, "train"), "train list")
-    notes, rows, wrong, first_wrong = LabelNotes(), [], 0, ""
+    notes, rows, paths = LabelNotes(), [], []
     for image in images:
-        path = label_path(image)
-        labels = read_labels(path, classes, notes).astype(np.float32)  # darknet reads them with "%f": floats
-        values = labels[:, 1:]
-        bad = np.flatnonzero(((values > 1) | (values <= 0)).any(axis=1))
-        if bad.size:
-            wrong += bad.size
-            first_wrong = first_wrong or f"{path}, box {bad[0] + 1}"
-        rows.append(labels)
+        paths.append(label_path(image))
+        rows.append(read_labels(paths[-1], classes, notes))
         on_image()
     notes.outside = 0  # darknet's own rule for wrong boxes is said below
     notes.warn()
-    if wrong:
-        warnings.warn(f"{wrong} label box(es) with a centre or size outside (0, 1] (darknet's 'Wrong label'), used "
-                      f"as they are, as darknet's calc_anchors does (first: {first_wrong})", DarknetWarning,
-                      stacklevel=2)
-    table = np.concatenate(rows) if rows else np.zeros((0, 5), np.float32)
+    table = (np.concatenate(rows) if rows else np.zeros((0, 5))).astype(np.float32)  # darknet reads "%f": floats
+    wrong = np.flatnonzero(((table[:, 1:] > 1) | (table[:, 1:] <= 0)).any(axis=1))
+    if wrong.size:
+        ends = np.cumsum([len(r) for r in rows])
+        file = int(np.searchsorted(ends, wrong[0], side="right"))
+        box = int(wrong[0] - (ends[file - 1] if file else 0))
+        warnings.warn(f"{wrong.size} label box(es) with a centre or size outside (0, 1] (darknet's 'Wrong label'), "
+                      f"used as they are, as darknet's calc_anchors does (first: {paths[file]}, box {box + 1})",
+                      DarknetWarning, stacklevel=2)
     sizes = np.stack([table[:, 3] * np.float32(width), table[:, 4] * np.float32(height)], axis=1)
     per_class = np.bincount(table[:, 0].astype(np.int64), minlength=classes).tolist()
     return LabelBoxes(sizes.astype(np.float32), per_class, len(images))
 
 
-def _distances(sizes: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """(n, k) float32 1 - IoU of each box with each centre, both centred on one point (matrix.c dist)."""
+def _smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """C's `(a < b) ? a : b` (with a NaN, b: not np.minimum's NaN)."""
+    return np.where(a < b, a, b)
+
+
+def _iou(sizes: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """(n, k) float32 IoU of each box with each centre, both centred on one point, in matrix.c dist()'s steps."""
     x, y = sizes[:, None, :], centers[None, :, :]
-    inter = np.minimum(x[..., 0], y[..., 0]) * np.minimum(x[..., 1], y[..., 1])
-    union = (x[..., 0] * x[..., 1] + y[..., 0] * y[..., 1]) - inter
-    return np.float32(1) - inter / union
+    inter = _smaller(x[..., 0], y[..., 0]) * _smaller(x[..., 1], y[..., 1])
+    return inter / ((x[..., 0] * x[..., 1] + y[..., 0] * y[..., 1]) - inter)
+
+
+def _distances(sizes: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """(n, k) float32 1 - IoU of each box with each centre (matrix.c dist)."""
+    return np.float32(1) - _iou(sizes, centers)
 
 
 def _closest(distances: np.ndarray) -> np.ndarray:
@@ -187,6 +201,8 @@ def darknet_kmeans(sizes: np.ndarray, clusters: int, seed: int) -> tuple[np.ndar
         order[i], order[j] = order[j], order[i]
     centers = sizes[order[:clusters]].copy()
     assignments = np.zeros(len(sizes), np.int64)
+    if _kernel is not None and use_kernel:
+        return centers, _kernel.rounds(np.ascontiguousarray(sizes, np.float32), centers, assignments, MAX_ROUNDS)
     if clusters == 1:
         centers = _update(sizes, assignments, centers)
     rounds = 0
@@ -205,9 +221,7 @@ def average_iou(sizes: np.ndarray, centers: np.ndarray) -> float:
     """calc_anchors' avg IoU: each box's IoU with its closest anchor (the first of equals; none, IoU 0, where every
     distance is NaN), added in box order in float32, × 100 / the boxes — an IoU outside 0..1 left out of the sum (darknet
     prints "Wrong label" for it), not of the count."""
-    x, y = sizes[:, None, :], centers[None, :, :]
-    inter = np.minimum(x[..., 0], y[..., 0]) * np.minimum(x[..., 1], y[..., 1])
-    iou = inter / ((x[..., 0] * x[..., 1] + y[..., 0] * y[..., 1]) - inter)
+    iou = _iou(sizes, centers)
     distance = np.float32(1) - iou
     best = np.zeros(len(sizes), np.float32)
     least = np.full(len(sizes), np.finfo(np.float32).max, np.float32)  # FLT_MAX, as darknet starts
