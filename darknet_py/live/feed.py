@@ -14,11 +14,11 @@ import threading
 import time
 from typing import Callable, Iterator
 
-import cv2
 import numpy as np
 
 from ..media.darknet_json import darknet_frame
 from ..pipeline.detections import Detections
+from ..pipeline.jpeg import encode_jpeg
 
 
 class LiveFrame:
@@ -40,10 +40,7 @@ class LiveFrame:
             if quality not in self._jpeg:
                 if self._drawn is None:
                     self._drawn = self._render()
-                ok, data = cv2.imencode(".jpg", self._drawn, [cv2.IMWRITE_JPEG_QUALITY, quality])
-                if not ok:
-                    raise RuntimeError(f"cannot encode frame {self.frame_id} as JPEG")
-                self._jpeg[quality] = data.tobytes()
+                self._jpeg[quality] = encode_jpeg(self._drawn, quality)
             return self._jpeg[quality]
 
     def json(self) -> str:

@@ -31,6 +31,7 @@ from ..core import events
 from ..core.dates import utc_text
 from ..core.errors import InputError
 from ..core.fileio import LinesFile, free_path
+from ..pipeline.jpeg import encode_jpeg
 from .background_writer import BackgroundWriter
 from .kept_files import KeptFiles, listed_files
 from .recording import RecordingFile
@@ -220,10 +221,7 @@ class _ClipRecorder:
         if self._clip is not None:
             self._add(place, frame)
             return
-        ok, jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, RING_JPEG_QUALITY])
-        if not ok:
-            raise InputError(f"cannot JPEG-encode a {frame.shape[1]}x{frame.shape[0]} frame for --clips' lead-in")
-        self._ring.append((place, jpeg))
+        self._ring.append((place, encode_jpeg(frame, RING_JPEG_QUALITY)))
         while self._ring[0][0].time < place.time - self.seconds - TIME_SLACK:
             self._ring.popleft()
 
@@ -237,7 +235,7 @@ class _ClipRecorder:
         self._clip = RecordingFile(free_path(path) if self.live else path, self.fps, size, self.codec, self.live)
         self._count = 0
         for old, jpeg in lead_in:
-            self._add(old, cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+            self._add(old, cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR))
 
     def _add(self, place: _Frame, frame: np.ndarray) -> None:
         self._clip.write(frame, place.time)

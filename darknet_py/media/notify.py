@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import numpy as np
 
 from ..core import events
 from ..core.credentials import hide_credentials
 from ..core.errors import DarknetWarning, InputError
 from ..core.retry import backoff
+from ..pipeline.jpeg import encode_jpeg
 from .notify_http import HttpTransport
 from .notify_mqtt import PORTS as MQTT_SCHEMES
 from .notify_mqtt import MqttTransport, mqtt_target, topic_level
@@ -107,8 +107,7 @@ class _Message:
     def payload(self) -> bytes:
         """The body, the same bytes object every time (a transport may be waiting for its first sending)."""
         if self.body is None:
-            ok, encoded = cv2.imencode(".jpg", self.image, [cv2.IMWRITE_JPEG_QUALITY, SNAPSHOT_QUALITY])
-            self.body, self.image = encoded.tobytes(), None
+            self.body, self.image = encode_jpeg(self.image, SNAPSHOT_QUALITY), None
         return self.body
 
 
