@@ -140,6 +140,14 @@ def refused_before_work(flags: list[str], line: str, out: Path, capsys) -> None:
     assert not out.exists()
 
 
+def darknet_warnings(recorded) -> list[str]:
+    """The messages of the DarknetWarnings among *recorded* (pytest's `recwarn`, or the list of
+    `warnings.catch_warnings(record=True)`), in the order they were given."""
+    from darknet_py.core.errors import DarknetWarning
+
+    return [str(w.message) for w in recorded if issubclass(w.category, DarknetWarning)]
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 free now, for a server a test starts (a receiver, a broker, --serve, Ray's agent)."""
     with socket.socket() as probe:

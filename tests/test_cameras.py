@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from darknet_py import cli
 from darknet_py.core.credentials import hide_credentials
-from darknet_py.core.errors import DarknetWarning, InputError
+from darknet_py.core.errors import InputError
 from darknet_py.core.retry import backoff
 from darknet_py.live import LiveOptions, LiveView
 from darknet_py.media.frame_buffer import END, FrameQueue, LatestFrame
@@ -31,7 +31,7 @@ from darknet_py.media.source_status import SourceStatus
 from darknet_py.media.tracking_sinks import EventsJsonlSink, TrackedResult
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.tracking.counting import CountEvent
-from tests.conftest import CLIP_FRAMES, frame_count, official
+from tests.conftest import CLIP_FRAMES, darknet_warnings, frame_count, official
 
 WAIT = 120.0  # a hang guard: every wait here ends in well under a second when things work
 QUICK = LiveSourceOptions(first_delay_s=0.001, longest_delay_s=0.004)  # the backoff's shape, without its seconds
@@ -426,7 +426,7 @@ def test_live_options_given_for_a_file_are_one_warning_and_change_nothing(clip: 
                      "--save-json", "--reconnect", "3", "--keep-all-frames", "--output", str(out)]) == 0
     warning = (f"{clip} is a file, read frame by frame to its end: --reconnect and --keep-all-frames apply to cameras "
                "and live streams only")
-    assert [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)] == [warning]
+    assert darknet_warnings(recwarn) == [warning]
     assert len(json.loads((out / "detections.json").read_text())) == CLIP_FRAMES  # every frame, as without them
 
 

@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 import pytest
 
-from darknet_py import DarknetWarning, InputError, cli
+from darknet_py import InputError, cli
 from darknet_py.live import LiveOptions, LiveView, is_loopback
 from darknet_py.media.darknet_json import darknet_frame
 from darknet_py.pipeline.detections import Detections
 from tests.chromium import Chromium, wait_for
-from tests.conftest import IMAGES, REPO, VIDEO, ZOO_CFG, official, shared_path
+from tests.conftest import IMAGES, REPO, VIDEO, ZOO_CFG, darknet_warnings, official, shared_path
 
 WAIT = 600.0  # upper bound of any one wait: generous, since the machine may be busy; never reached when things work
 
@@ -463,7 +463,7 @@ def test_options_are_checked_and_a_public_host_warned_about(tmp_path: Path, caps
         LiveView(LiveOptions(serve=0)).close()
         assert not caught
         LiveView(LiveOptions(serve=0, host="0.0.0.0")).close()
-    assert [str(w.message) for w in caught if issubclass(w.category, DarknetWarning)] == [
+    assert darknet_warnings(caught) == [
         "--host 0.0.0.0 is not loopback: anyone who can reach this machine can watch the streams "
         "(there is no authentication)"]
 

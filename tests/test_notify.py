@@ -23,9 +23,8 @@ from typing import Callable, Iterator
 import pytest
 
 from darknet_py import cli
-from darknet_py.core.errors import DarknetWarning
 from darknet_py.media.notify import Notifier, NotifySink
-from tests.conftest import REPO, VIDEO, free_port, official, refused_before_work, shared_path
+from tests.conftest import REPO, VIDEO, darknet_warnings, free_port, official, refused_before_work, shared_path
 from tests.event_pipe import EventPipe
 from tests.rtsp_camera import RtspCamera
 from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
@@ -179,7 +178,7 @@ def test_a_receiver_that_is_down_gets_every_message_in_order_once_it_is_back(not
         report = notifier.close()
     assert hook.taken() == [{"n": n} for n in range(5)]
     assert (report.delivered, report.refused, report.undelivered) == (5, 0, 0)
-    warned = [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
+    warned = darknet_warnings(recwarn)
     assert len(warned) == 1 and warned[0].startswith(f"--notify http://127.0.0.1:{port}/hook: cannot be reached:")
 
 
@@ -213,7 +212,7 @@ def test_a_5xx_is_tried_again_and_a_4xx_is_not(notifier_events: EventPipe, recwa
         report = notifier.close()
     assert [(status, body["n"]) for status, _, body in hook.got] == [(503, 0), (200, 0), (400, 1), (200, 2)]
     assert (report.delivered, report.refused, report.undelivered) == (2, 1, 0)
-    warned = [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
+    warned = darknet_warnings(recwarn)
     assert [text.split(": ", 1)[1] for text in warned] == [
         "answered 503 Service Unavailable; trying again, messages kept in order (up to 10000)",
         "the receiver refused it with 400 Bad Request: that message is dropped"]
@@ -233,7 +232,7 @@ def test_a_receiver_that_never_answers_costs_the_run_a_warning_and_a_count(video
     assert code == 0
     assert len(_lines(tmp_path / "out" / "clips.jsonl")) == 2
     err = stderr.getvalue()
-    warned = [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
+    warned = darknet_warnings(recwarn)
     assert len(warned) == 1 and warned[0].startswith(f"--notify {url}: cannot be reached"), warned
     assert f"notify: 0 delivered to {url}, 2 not delivered (last: cannot be reached: " in err
 

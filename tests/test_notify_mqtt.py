@@ -26,14 +26,13 @@ import pytest
 from prometheus_client import generate_latest
 
 from darknet_py import cli
-from darknet_py.core.errors import DarknetWarning
 from darknet_py.live.health import metrics_registry
 from darknet_py.media import notify_mqtt
 from darknet_py.media.notify import STATE_EVERY_S, Notifier, NotifySink
 from darknet_py.media.sinks import Result
 from darknet_py.media.source_status import SourceStatus
 from darknet_py.pipeline.detections import Detections
-from tests.conftest import IMAGES, free_port, refused_before_work
+from tests.conftest import IMAGES, darknet_warnings, free_port, refused_before_work
 from tests.event_pipe import EventPipe
 from tests.mqtt_broker import Broker, Proxy, Subscriber, make_certificates
 from tests.test_clips import _lines, _model_args, video  # noqa: F401 - the clip video, a shared fixture
@@ -58,10 +57,6 @@ def subscribed(broker: Broker, topic: str, **kwargs) -> Iterator[Subscriber]:
         yield subscriber
     finally:
         subscriber.close()
-
-
-def _warnings(recwarn) -> list[str]:
-    return [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)]
 
 
 def _objects_states(records: list[dict], fps: float | None = None) -> tuple[list[tuple[int, dict]], set[int]]:
@@ -342,7 +337,7 @@ def test_a_broker_that_is_down_gets_every_message_in_order_once_it_is_back(tmp_p
         *(("t/gate/event", {"type": "event", "source": "gate", "n": n}) for n in range(5)),
         ("t/gate/counts", {"type": "counts", "source": "gate", "n": 5})]
     assert (report.delivered, report.refused, report.undelivered, report.replaced) == (7, 0, 0, 4)
-    warned = _warnings(recwarn)
+    warned = darknet_warnings(recwarn)
     assert len(warned) == 1 and warned[0].startswith(f"--notify {broker.url}/t: cannot be reached: "), warned
     assert "trying again, messages kept in order" in warned[0]
 
@@ -375,7 +370,7 @@ def test_health_and_metrics_show_a_receiver_that_is_down_then_back(tmp_path: Pat
         sink.finish()
     finally:
         broker.stop()
-    assert len(_warnings(recwarn)) == 1
+    assert len(darknet_warnings(recwarn)) == 1
 
 
 @pytest.mark.timeout(300)
@@ -410,7 +405,7 @@ def test_a_message_whose_acknowledgement_is_lost_is_resent_by_paho_not_published
     assert first == again == json.dumps({"type": "event", "source": "gate", "n": 0}).encode()
     assert following == json.dumps({"type": "event", "source": "gate", "n": 1}).encode()
     assert (report.delivered, report.undelivered) == (2, 0)
-    assert _warnings(recwarn) == [f"--notify mqtt://127.0.0.1:{proxy.port}/t: no acknowledgement from the broker within "
+    assert darknet_warnings(recwarn) == [f"--notify mqtt://127.0.0.1:{proxy.port}/t: no acknowledgement from the broker within "
                                   f"1 s; trying again, messages kept in order (up to 10000)"]
 
 
@@ -437,7 +432,7 @@ def test_a_user_and_password_in_the_url_log_in_and_a_wrong_one_is_warned_of(tmp_
         broker.stop()
     assert got[1] == ("t/a_b_c/event", json.dumps({"type": "event", "source": "a+b#c", "n": 0}), False)
     assert sink.summary() == f"notify: 1 delivered to mqtt://***@127.0.0.1:{broker.port}/t"
-    warned = _warnings(recwarn)
+    warned = darknet_warnings(recwarn)
     assert warned == [f"--notify mqtt://***@127.0.0.1:{broker.port}/t: the broker refused the connection: Not "
                       f"authorized; trying again, messages kept in order (up to 10000)"]
     assert wrong.summary() == (f"notify: 0 delivered to mqtt://***@127.0.0.1:{broker.port}/t, 1 not delivered (last: "
@@ -467,7 +462,7 @@ def test_mqtts_checks_the_brokers_certificate(tmp_path: Path, notifier_events: E
     finally:
         broker.stop()
     assert got[1] == ("t/gate/event", json.dumps({"type": "event", "source": "gate", "n": 1}), False)
-    warned = _warnings(recwarn)
+    warned = darknet_warnings(recwarn)
     assert len(warned) == 1 and "certificate verify failed" in warned[0], warned
 
 

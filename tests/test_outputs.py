@@ -16,7 +16,7 @@ from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning, InputError
 from darknet_py.media.outputs import Outputs
 from darknet_py.media.run import run_source
-from tests.conftest import CLIP_FRAMES, official, photos
+from tests.conftest import CLIP_FRAMES, darknet_warnings, official, photos
 from tests.event_pipe import kill_at
 
 pytestmark = pytest.mark.timeout(600)
@@ -154,7 +154,7 @@ def test_collected_json_on_a_camera_or_stream_is_a_warning(tmp_path: Path, recwa
     lines.write(Result("cam", 0, image, nothing, captured=1.0))
     lines.finish()
     RecordsJsonSink(tmp_path / "d.json").write(Result("walk.mp4", 0, image, nothing))  # a file ends
-    assert not [w for w in recwarn if issubclass(w.category, DarknetWarning)]
+    assert not darknet_warnings(recwarn)
 
 
 def test_a_cameras_records_go_on_from_an_earlier_runs_even_one_killed_mid_line(tmp_path: Path) -> None:

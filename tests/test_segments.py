@@ -17,11 +17,10 @@ import numpy as np
 import pytest
 
 from darknet_py import cli
-from darknet_py.core.errors import DarknetWarning
 from darknet_py.media.recording import SEGMENT_TIME_FORMAT, SegmentedRecording, Segmenting
 from darknet_py.media.sinks import AnnotatedVideoSink, Result
 from darknet_py.pipeline.detections import Detections
-from tests.conftest import CLIP_FRAMES, VIDEO, frame_count, official, refused_before_work, shared_path
+from tests.conftest import CLIP_FRAMES, VIDEO, darknet_warnings, frame_count, official, refused_before_work, shared_path
 from tests.event_pipe import interrupt_at, kill_at
 from tests.rtsp_camera import RtspCamera
 
@@ -241,5 +240,5 @@ def test_segment_given_for_a_file_is_one_warning_and_one_video(clip: Path, tmp_p
                      "--segment", "1", "--keep-segments", "1", "--output", str(out)]) == 0
     warning = f"{clip} is a file: its annotated video is one file (--segment cuts the recordings of cameras and live " \
               "streams)"
-    assert [str(w.message) for w in recwarn if issubclass(w.category, DarknetWarning)] == [warning]
+    assert darknet_warnings(recwarn) == [warning]
     assert [path.name for path in out.iterdir()] == ["clip.mp4"] and frame_count(out / "clip.mp4") == CLIP_FRAMES
