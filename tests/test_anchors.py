@@ -179,12 +179,13 @@ def test_the_plot_draws_each_anchor_and_its_boxes(dataset: Path, tmp_path: Path,
 
 @pytest.mark.parametrize("flags, line", [
     ([], "error: give --clusters K (darknet's -num_of_clusters"),
+    (["--clusters", "9", "--width", "0", "--height", "416"], "error: network size 0x416: give the width and height"),
     (["--clusters", "9"], "error: give the network's size: --size S, or --width and --height"),
     (["--clusters", "9", "--size", "416", "--width", "320"], "error: --size S is --width S --height S"),
     (["--clusters", "9", "--size", "416", "-o", "x.cfg"], "error: -o writes a copy of a cfg with the new anchors"),
     (["--clusters", "0", "--size", "416"], "error: 0 clusters: give how many anchors to compute, 1 or more"),
     (["--clusters", "5000", "--size", "416"], "error: "),
-    (["--clusters", "9", "--size", "416", "--seed", "-1"], "error: --seed -1: srand takes 0 to 4294967295"),
+    (["--clusters", "9", "--size", "416", "--seed", "-1"], "error: seed -1: srand takes 0 to 4294967295"),
 ])
 def test_bad_requests_are_one_line(dataset: Path, tmp_path: Path, capsys, flags: list[str], line: str) -> None:
     with warnings.catch_warnings():
@@ -207,6 +208,9 @@ def test_a_cfg_whose_masks_name_more_anchors_is_refused_and_nothing_written(data
     assert err.startswith("error: yolov4-tiny.cfg:") and "[yolo] (layer 30): mask=3,4,5 names anchor 5, beyond the 3 " \
         "computed: give --clusters 6 or more" in err, err
     assert not out.exists()
+    assert cli.main(["anchors", str(tmp_path / "nowhere.data"), "--cfg", str(cfg), "--clusters", "3", "-o",
+                     str(out)]) == 2  # refused before the set is read: the mask's error, not the missing file's
+    assert "mask=3,4,5 names anchor 5" in capsys.readouterr().err
     out.write_text("mine")
     assert cli.main(["anchors", str(dataset), "--cfg", str(cfg), "-o", str(out)]) == 2
     assert capsys.readouterr().err.startswith(f"error: {out} exists; pass --exist-ok")

@@ -32,23 +32,36 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ..core.progress import Progress
-    from ..model.anchors import anchor_layers, calc_anchors, cfg_size_and_count, cfg_with_anchors
+    from ..model.anchors import (
+        anchor_layers,
+        calc_anchors,
+        cfg_size_and_count,
+        cfg_with_anchors,
+        check_anchor_request,
+        check_cfg_takes,
+    )
 
     if args.output is not None and args.cfg is None:
         raise InputError("-o writes a copy of a cfg with the new anchors: give the cfg with --cfg")
     if args.size is not None and (args.width is not None or args.height is not None):
         raise InputError("--size S is --width S --height S: give one or the other")
-    width = height = args.size
-    width, height, clusters, cfg_text = args.width or width, args.height or height, args.clusters, None
+    width = args.size if args.width is None else args.width
+    height = args.size if args.height is None else args.height
+    clusters, cfg_text = args.clusters, None
     if args.cfg is not None:
         cfg_text = read_bytes(args.cfg, InputError, "cfg").decode("utf-8", errors="replace")
         cfg_width, cfg_height, cfg_count = cfg_size_and_count(cfg_text, args.cfg, need_count=clusters is None)
-        width, height, clusters = width or cfg_width, height or cfg_height, clusters or cfg_count
+        width = cfg_width if width is None else width
+        height = cfg_height if height is None else height
+        clusters = cfg_count if clusters is None else clusters
     if clusters is None:
         raise InputError("give --clusters K (darknet's -num_of_clusters; 9 for yolov4, 6 for yolov4-tiny), or --cfg "
                          "to take its [yolo] layers' num")
-    if not width or not height:
+    if width is None or height is None:
         raise InputError("give the network's size: --size S, or --width and --height (or --cfg, whose [net] has them)")
+    check_anchor_request(clusters, width, height, args.seed)
+    if args.output is not None:
+        check_cfg_takes(cfg_text, args.cfg, clusters)  # before the work: a cfg that cannot take them is refused now
     for path in (args.output, args.plot):
         if path is not None:
             refuse_overwrite(path, args.exist_ok)

@@ -233,6 +233,26 @@ def average_iou(sizes: np.ndarray, centers: np.ndarray) -> float:
     return float(np.float32(np.float32(100) * total) / np.float32(len(sizes)))
 
 
+def check_anchor_request(clusters: int, width: int, height: int, seed: int) -> None:
+    """Refuse what calc_anchors cannot take, before any label is read.
+
+    Args:
+        clusters (int): how many anchors, 1 or more.
+        width (int): the network's input width, 1 or more.
+        height (int): the network's input height, 1 or more.
+        seed (int): srand's seed, 0 to 2^32 - 1.
+
+    Raises:
+        InputError: saying which value is wrong and what it takes.
+    """
+    if clusters < 1:
+        raise InputError(f"{clusters} clusters: give how many anchors to compute, 1 or more")
+    if width < 1 or height < 1:
+        raise InputError(f"network size {width}x{height}: give the width and height the network is trained at")
+    if not 0 <= seed <= 0xFFFFFFFF:
+        raise InputError(f"seed {seed}: srand takes 0 to {0xFFFFFFFF}")
+
+
 def calc_anchors(data_file: str | os.PathLike[str], clusters: int, width: int, height: int, seed: int = 0,
                  on_image: Callable[[], None] = lambda: None) -> Anchors:
     """darknet's `detector calc_anchors DATA -num_of_clusters K -width W -height H` with `srand(seed)`.
@@ -252,12 +272,7 @@ def calc_anchors(data_file: str | os.PathLike[str], clusters: int, width: int, h
     Raises:
         InputError: unreadable files, malformed labels, or fewer boxes than clusters.
     """
-    if clusters < 1:
-        raise InputError(f"{clusters} clusters: give how many anchors to compute, 1 or more")
-    if width < 1 or height < 1:
-        raise InputError(f"network size {width}x{height}: give the width and height the network is trained at")
-    if not 0 <= seed <= 0xFFFFFFFF:
-        raise InputError(f"--seed {seed}: srand takes 0 to {0xFFFFFFFF}")
+    check_anchor_request(clusters, width, height, seed)
     boxes = read_label_boxes(data_file, width, height, on_image)
     if len(boxes.sizes) < clusters:
         raise InputError(f"{os.fspath(data_file)}: its train list has {len(boxes.sizes)} label box(es), fewer than "
@@ -301,6 +316,35 @@ def cfg_size_and_count(cfg_text: str, path: str, need_count: bool = True) -> tup
     return width, height, counts.pop()
 
 
+def check_cfg_takes(cfg_text: str, path: str, count: int) -> list[Section]:
+    """Whether a cfg can take *count* anchors in its [yolo] layers; those layers.
+
+    Args:
+        cfg_text (str): the cfg.
+        path (str): its path, for messages.
+        count (int): how many anchors.
+
+    Returns:
+        list of Section: its [yolo] and [Gaussian_yolo] sections.
+
+    Raises:
+        InputError: the cfg has no [yolo] layer, a layer has no anchors= line, or a mask= names an anchor beyond
+            *count*.
+    """
+    layers = anchor_layers(cfg_text, path)
+    if not layers:
+        raise InputError(f"{os.path.basename(path)}: no [yolo] layer to take anchors (anchors in pixels: "
+                         f"[{'], ['.join(ANCHOR_LAYERS)}])")
+    for section in layers:
+        if not section.has("anchors"):
+            raise InputError(f"{section.where()}: has no anchors= line to replace")
+        masks = section.get_ints("mask", [])
+        if masks and max(masks) >= count:
+            raise InputError(f"{section.where('mask')}: mask={section.options['mask']} names anchor {max(masks)}, "
+                             f"beyond the {count} computed: give --clusters {max(masks) + 1} or more, or edit the masks")
+    return layers
+
+
 def cfg_with_anchors(cfg_text: str, path: str, anchors: Anchors) -> str:
     """The cfg's text with each [yolo] layer's `anchors=` line (and `num=`) set to *anchors*; everything else as
     written, comments included.
@@ -314,22 +358,12 @@ def cfg_with_anchors(cfg_text: str, path: str, anchors: Anchors) -> str:
         str: the new cfg.
 
     Raises:
-        InputError: the cfg has no [yolo] layer, a layer has no anchors= line, or a mask= names an anchor beyond
-            the ones computed.
+        InputError: what check_cfg_takes refuses.
     """
-    layers = anchor_layers(cfg_text, path)
-    if not layers:
-        raise InputError(f"{os.path.basename(path)}: no [yolo] layer to take anchors (anchors in pixels: "
-                         f"[{'], ['.join(ANCHOR_LAYERS)}])")
     count = len(anchors.centers)
+    layers = check_cfg_takes(cfg_text, path, count)
     lines = cfg_text.splitlines(keepends=True)
     for section in layers:
-        if not section.has("anchors"):
-            raise InputError(f"{section.where()}: has no anchors= line to replace")
-        masks = section.get_ints("mask", [])
-        if masks and max(masks) >= count:
-            raise InputError(f"{section.where('mask')}: mask={section.options['mask']} names anchor {max(masks)}, "
-                             f"beyond the {count} computed: give --clusters {max(masks) + 1} or more, or edit the masks")
         _set_line(lines, section.option_lines["anchors"], f"anchors = {anchors.text()}")
         if section.has("num"):
             _set_line(lines, section.option_lines["num"], f"num={count}")
