@@ -1,8 +1,9 @@
-"""python -m weights_tools {synth,inspect,convert} …"""
+"""python -m weights_tools {synth,inspect,convert,partial} …"""
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from darknet_py.core.errors import DarknetError
 from darknet_py.core.fileio import refuse_overwrite
@@ -24,9 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("source", help="a .weights file (→ .pt) or a .pt state_dict (→ .weights)")
     p.add_argument("out", help="the file to write: .pt or .weights")
     p.add_argument("--exist-ok", action="store_true", help="overwrite an existing output file")
+    p = sub.add_parser("partial", help="the first N layers' weights, as darknet partial makes yolov4-tiny.conv.29")
+    p.add_argument("cfg", help="the Darknet .cfg the weights follow (at least up to layer N-1)")
+    p.add_argument("weights", help="the .weights file to take them from")
+    p.add_argument("out", help="the file to write (darknet's name for it: NAME.conv.N)")
+    p.add_argument("layers", type=int, help="N: layers 0 to N-1 are kept (29 for yolov4-tiny, 137 for yolov4, "
+                   "15 for yolov3-tiny)")
+    p.add_argument("--exist-ok", action="store_true", help="overwrite an existing output file")
     args = parser.parse_args(argv)
+    warnings.formatwarning = lambda message, *_args, **_kw: f"warning: {message}\n"  # one line, as darknet-py's
     try:
-        if args.command in ("synth", "convert"):
+        if args.command in ("synth", "convert", "partial"):
             refuse_overwrite(args.out, args.exist_ok)
         if args.command == "synth":
             from .synth import write_synthetic
@@ -37,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
             from .inspect import describe
 
             print(describe(args.weights, args.cfg))
+        elif args.command == "partial":
+            from .partial import partial
+
+            done = partial(args.cfg, args.weights, args.out, args.layers)
+            print(f"wrote {args.out}: layers 0 to {done.layers - 1} ({done.weighted} with weights), "
+                  f"{done.floats:,} floats")
         else:
             from .convert import convert
 
