@@ -266,6 +266,27 @@ def test_the_objects_state_is_the_latest_at_most_once_a_second(broker: Broker, n
         assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (48, 64, 3)
 
 
+@pytest.mark.timeout(120)
+def test_a_picture_the_encoder_refuses_is_dropped_and_the_messages_after_it_go(broker: Broker, notifier_events: EventPipe,
+                                                                              recwarn) -> None:
+    """A picture JPEG cannot hold (no pixels), queued between two messages: one warning, counted undelivered; the
+    notifier's thread goes on and delivers the next message (it used to end the thread, and every message after)."""
+    with subscribed(broker, "t/yard/#") as subscriber:
+        notifier = Notifier(f"{broker.url}/t", source="yard")
+        notifier.post({"type": "event", "source": "yard", "n": 1})
+        notifier.post_image("yard", "snapshot", np.zeros((0, 0, 3), np.uint8))
+        notifier.post({"type": "event", "source": "yard", "n": 2})
+        notifier_events.wait_for("notify-delivered 2", None)  # the two events (the status is the connection's own)
+        report = notifier.close(30)
+        got = [subscriber.next() for _ in range(4)]
+    assert [(topic, payload) for topic, payload, _ in got] == [
+        ("t/yard/status", "online"), ("t/yard/event", '{"type": "event", "source": "yard", "n": 1}'),
+        ("t/yard/event", '{"type": "event", "source": "yard", "n": 2}'), ("t/yard/status", "offline")]
+    assert (report.delivered, report.undelivered) == (2, 1)
+    assert darknet_warnings(recwarn) == [f"--notify {broker.url}/t: cannot JPEG-encode a 0x0x3 uint8 image: "
+                                         f"{report.last_error.split(': ', 1)[1]}: that picture is dropped"]
+
+
 @pytest.mark.timeout(300)
 def test_a_run_killed_is_marked_offline_by_the_broker(tmp_path: Path, broker: Broker) -> None:
     """--watch with --notify mqtt://…/cams: each photo something is found in is published on cams/yard/detections as its

@@ -214,7 +214,17 @@ class Notifier:
                 if not self._waiting:
                     return
                 head = self._waiting[0]
-            failure = self._transport.send(head.route, head.payload(), head.retain)
+            try:
+                body = head.payload()
+            except InputError as exc:  # a picture the encoder refuses: that message only, the thread goes on
+                with self._changed:
+                    if self._waiting and self._waiting[0] is head:
+                        self._waiting.popleft()
+                    self.report.undelivered += 1
+                    self.report.last_error = str(exc)
+                    self._warn(f"{exc}: that picture is dropped")
+                continue
+            failure = self._transport.send(head.route, body, head.retain)
             with self._changed:
                 if failure is None or not failure.retry:
                     if self._waiting and self._waiting[0] is head:  # not cleared by close() meanwhile
