@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ctypes
 import json
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from darknet_py.media.anchor_plot import OUTLINE, SIDE, anchor_colour, plot_fram
 from darknet_py.model import anchors as anchors_module
 from darknet_py.model.anchors import calc_anchors, closest_anchor, darknet_kmeans, read_label_boxes
 from darknet_py.model.network import build
-from tests.conftest import COCO, darknet_warnings, official, shared_path
+from tests.conftest import COCO, REPO, darknet_warnings, official, shared_path
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -108,6 +110,17 @@ def test_anchors_equal_darknets_calc_anchors(darknet_ref, dataset: Path, tmp_pat
 
 def test_the_kmeans_kernel_is_built() -> None:
     assert anchors_module._kernel is not None
+
+
+def test_the_command_loads_neither_torch_nor_opencv(dataset: Path) -> None:
+    """anchors reads text files and does float32 arithmetic: it answers without torch's 1.7 s of imports (OpenCV only
+    for --plot)."""
+    code = ("import sys, warnings; from darknet_py import cli; warnings.simplefilter('ignore')\n"
+            f"code = cli.main(['anchors', {str(dataset)!r}, '--clusters', '3', '--size', '416'])\n"
+            "print(code, 'torch' in sys.modules, 'cv2' in sys.modules, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.stderr.splitlines()[-1] == "0 False False", result.stderr
+    assert result.stdout.splitlines()[-1].startswith("anchors = ")
 
 
 def test_the_same_seed_gives_the_same_anchors_and_another_seed_others(dataset: Path) -> None:

@@ -164,7 +164,7 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
 
 
 @pytest.mark.parametrize("args, shown", [
-    (["--help"], "{detect,classify,export,info,scale,map,server,slice}"),
+    (["--help"], "{detect,classify,export,info,scale,map,server,slice,anchors}"),
     (["info", "--help"], "--dot"),
     (["scale", "--help"], "--depth"),
     (["detect", "--help"], "--save-labels"),
@@ -173,6 +173,7 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     (["map", "--help"], "--points"),
     (["server", "--help"], "--port"),
     (["slice", "--help"], "--min-visible"),
+    (["anchors", "--help"], "--clusters"),
 ])
 def test_help_and_light_commands_load_no_torch(args: list[str], shown: str) -> None:
     """Only the command that runs builds its options, and they are built without torch (1.7 s of imports): the
