@@ -6,7 +6,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Iterable, Iterator, Literal, overload
 
 from .errors import InputError
 
@@ -50,7 +50,11 @@ def require_writable(folder: str | os.PathLike[str], what: str) -> None:
         raise InputError(f"{what}: cannot write in {path} (permission denied)")
 
 
-def read_bytes(path: str, error: type[Exception], what: str) -> bytes:
+@overload
+def read_bytes(path: str, error: type[Exception], what: str, missing_ok: Literal[False] = False) -> bytes: ...
+@overload
+def read_bytes(path: str, error: type[Exception], what: str, missing_ok: bool) -> bytes | None: ...
+def read_bytes(path: str, error: type[Exception], what: str, missing_ok: bool = False) -> bytes | None:
     """The whole file, or `error` saying which file could not be read and why.
 
     Args:
@@ -58,9 +62,11 @@ def read_bytes(path: str, error: type[Exception], what: str) -> bytes:
         error (type of Exception): what to raise when it cannot be read (CfgError, WeightsError, InputError...);
             it is called with the message only.
         what (str): what the file is, for the message ("weights", "cfg").
+        missing_ok (bool): a file that is not there (nor a folder in its place) is None, not an error: one open, no
+            stat first, for files that may be missing by the thousand (a set's label files).
 
     Returns:
-        bytes: the file's contents.
+        bytes or None: the file's contents; None for a missing file with *missing_ok*.
 
     Raises:
         error: the file cannot be opened or read ("cannot read WHAT PATH: REASON").
@@ -68,6 +74,10 @@ def read_bytes(path: str, error: type[Exception], what: str) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+        if missing_ok:
+            return None
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     except OSError as exc:
         raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 

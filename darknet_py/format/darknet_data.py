@@ -98,14 +98,10 @@ class LabelNotes:
 
 def read_labels(path: str, classes: int, notes: LabelNotes) -> np.ndarray:
     """(n, 5) float64 rows class, x, y, w, h of one label file; a missing file has none (counted in `notes`)."""
-    try:  # one open, no stat first: sets run to a million label files
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+    data = read_bytes(path, InputError, "label file", missing_ok=True)  # one open: sets run to a million of them
+    if data is None:
         notes.missing.append(path)
         return np.zeros((0, 5))
-    except OSError as exc:
-        raise InputError(f"cannot read label file {path}: {exc.strerror or exc}") from None
     rows, numbers = [], []
     for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
         fields = line.split()
