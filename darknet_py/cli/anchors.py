@@ -7,7 +7,8 @@ import os
 import sys
 
 from ..core.errors import InputError
-from ..core.fileio import atomic_write, read_bytes, refuse_overwrite
+from ..core.fileio import atomic_write, refuse_overwrite
+from ..format.cfg import read_cfg_text
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,7 +34,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from ..core.progress import Progress
     from ..model.anchors import (
-        anchor_layers,
         calc_anchors,
         cfg_size_and_count,
         cfg_with_anchors,
@@ -49,7 +49,7 @@ def run(args) -> int:
     height = args.size if args.height is None else args.height
     clusters, cfg_text = args.clusters, None
     if args.cfg is not None:
-        cfg_text = read_bytes(args.cfg, InputError, "cfg").decode("utf-8", errors="replace")
+        cfg_text = read_cfg_text(args.cfg)
         cfg_width, cfg_height, cfg_count = cfg_size_and_count(cfg_text, args.cfg, need_count=clusters is None)
         width = cfg_width if width is None else width
         height = cfg_height if height is None else height
@@ -60,8 +60,8 @@ def run(args) -> int:
     if width is None or height is None:
         raise InputError("give the network's size: --size S, or --width and --height (or --cfg, whose [net] has them)")
     check_anchor_request(clusters, width, height, args.seed)
-    if args.output is not None:
-        check_cfg_takes(cfg_text, args.cfg, clusters)  # before the work: a cfg that cannot take them is refused now
+    # before the work: a cfg that cannot take them is refused now
+    layers = check_cfg_takes(cfg_text, args.cfg, clusters) if args.output is not None else []
     for path in (args.output, args.plot):
         if path is not None:
             refuse_overwrite(path, args.exist_ok)
@@ -76,7 +76,7 @@ def run(args) -> int:
         with atomic_write(args.output, "w") as handle:
             handle.write(cfg_with_anchors(cfg_text, args.cfg, anchors))
         print(f"wrote {args.output}: {os.path.basename(args.cfg)} with these anchors in its "
-              f"{len(anchor_layers(cfg_text, args.cfg))} [yolo] layers", file=sys.stderr)
+              f"{len(layers)} [yolo] layers", file=sys.stderr)
     if args.plot is not None:
         from ..core.fileio import write_image
         from ..media.anchor_plot import plot_anchors

@@ -157,17 +157,22 @@ def parse_text(text: str, path: str = "<string>") -> list[Section]:
     return sections
 
 
-def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
-    """Read and parse a .cfg file; errors name the file and line."""
+def read_cfg_text(path: str | os.PathLike[str]) -> str:
+    """A .cfg file's text (UTF-8, else Latin-1, as darknet reads bytes); a CfgError for a binary file or one that
+    cannot be read."""
     path = os.fspath(path)
     data = read_bytes(path, CfgError, "cfg file")
     if b"\0" in data:
         raise CfgError(f"{os.path.basename(path)}: is a binary file, not a darknet .cfg (text) file")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
-        text = data.decode("latin-1")
-    return parse_text(text, path)
+        return data.decode("latin-1")
+
+
+def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
+    """Read and parse a .cfg file; errors name the file and line."""
+    return parse_text(read_cfg_text(path), os.fspath(path))
 
 
 def layer_sections(sections: Iterable[Section]) -> list[Section]:
