@@ -23,10 +23,9 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
     """
     try:
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        reason = ""
     except cv2.error as error:
-        ok, encoded = False, str(error).strip().splitlines()[-1]
+        ok, reason = False, f": {str(error).strip().splitlines()[-1]}"
     if not ok:
-        shape = "x".join(str(side) for side in getattr(image, "shape", ())) or "?"
-        reason = f": {encoded}" if isinstance(encoded, str) else ""
-        raise InputError(f"cannot JPEG-encode a {shape} {getattr(image, 'dtype', '')} image{reason}")
+        raise InputError(f"cannot JPEG-encode a {'x'.join(map(str, image.shape))} {image.dtype} image{reason}")
     return encoded.tobytes()
