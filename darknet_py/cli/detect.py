@@ -24,6 +24,7 @@ from .camera_options import add_camera_args, live_source_options, segmenting
 from .clip_options import add_clip_args, check_notify, clipping, notify_headers
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_stages
+from .heatmap_options import add_heatmap_args, heatmap_options
 from .tile_options import add_tile_args, tile_options
 from .track_options import (
     add_tracking_args,
@@ -109,6 +110,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_camera_args(p)
     add_clip_args(p)
     add_tracking_args(p)
+    add_heatmap_args(p)
     add_dataset_args(p)
     add_tile_args(p)
     add_watch_args(p)
@@ -137,6 +139,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     windows = tile_options(args)  # bad values fail before the model loads
     camera = live_source_options(args)
     segmenting(args)  # checked before the model loads
+    heatmap_options(args)
     name = single_source_name(args)
     stages = _stages(args, name, [name])  # its flags checked (and the tracker library found) before the model loads
     kind, items = ("images", watched) if watched is not None else detect_source(args, stages)
@@ -191,6 +194,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     windows = tile_options(args)
     camera = live_source_options(args)
     segmenting(args)  # checked before the model loads
+    heatmap_options(args)
     check_stride(args.vid_stride)
     names = source_names(items)
     stages = [_stages(args, name, names) for name in names]  # a tracker per source: each follows one camera
@@ -240,7 +244,7 @@ def _outputs(args, names: list[str] | None = None) -> Outputs:
                    ext_output=args.ext_output, darknet_labels=args.save_labels, frames_every=args.save_frames,
                    crops=args.save_crops, crop_pad=args.crop_pad or 0.0, mot=args.save_mot, show=args.show,
                    segments=segmenting(args), clips=clipping(args, names=names), notify=tuple(args.notify),
-                   notify_headers=tuple(notify_headers(args).items()))
+                   notify_headers=tuple(notify_headers(args).items()), heatmap=heatmap_options(args))
 
 
 STOP_DEADLINE_S = 5.0  # after Ctrl-C / SIGTERM, --ray ends within this even if Ray's teardown hangs
@@ -256,6 +260,7 @@ def _run_detect_on_ray(args) -> int:
                    ("--clips", args.clips is not None), ("--clip-on", args.clip_on is not None),
                    ("--keep-clips", args.keep_clips is not None), ("--clip-classes", args.clip_classes is not None), ("--notify", bool(args.notify)),
                    ("--notify-header", bool(args.notify_header)), ("--watch", args.watch),
+                   ("--heatmap", args.heatmap or args.heatmap_at is not None or args.heatmap_radius is not None),
                    (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):
         if given:

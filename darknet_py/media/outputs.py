@@ -22,6 +22,7 @@ from .coco_dataset import COCO_JSON, CocoDatasetSink
 from .crops import CROPS_DIR, CropsSink
 from .darknet_labels import DarknetLabelsSink
 from .frames_dataset import FramesDatasetSink
+from .heatmap_sink import HeatmapOptions, HeatmapSink
 from .notify import Notifier, NotifySink, is_mqtt
 from .recording import Segmenting
 from .sequence import ImageSequence
@@ -79,6 +80,8 @@ class Outputs:
         notify (tuple of str): --notify URLs: each counting event, each clip and each drop and return of a live source's
             connection POSTed to each http(s) URL or published to each mqtt(s) broker as JSON (media.notify).
         notify_headers (tuple of (name, value)): --notify-header: more headers sent with each http(s) message.
+        heatmap (HeatmapOptions or None): --heatmap, --heatmap-at, --heatmap-radius: where the objects spent their
+            time, OUTPUT/heatmap.png and OUTPUT/heatmap.npy (media.heatmap_sink); None: no heat map.
     """
 
     annotated: bool = True
@@ -96,6 +99,7 @@ class Outputs:
     clips: Clipping | None = None
     notify: tuple[str, ...] = ()
     notify_headers: tuple[tuple[str, str], ...] = ()
+    heatmap: HeatmapOptions | None = None
 
     def __post_init__(self) -> None:
         if self.json is not None and self.json not in JSON_KINDS:
@@ -149,6 +153,8 @@ class Outputs:
             sinks.append(FramesDatasetSink(out, self.frames_every, names))
         if self.crops:
             sinks.append(CropsSink(out / CROPS_DIR, self.crop_pad))
+        if self.heatmap is not None:
+            sinks.append(HeatmapSink(out, self.heatmap))
         if self.show:
             sinks.append(ShowSink())
         if isinstance(items, WatchedFolder) and items.index is not None:
@@ -192,9 +198,11 @@ class Outputs:
     @staticmethod
     def notes(sinks: Sequence[Sink]) -> list[str]:
         """Lines for the end of a run: where darknet's label files went (beside the images, not in the run's
-        folder), what --save-frames kept, what coco.json holds, the clips cut, the messages --notify delivered."""
+        folder), what --save-frames kept, what coco.json holds, the clips cut, the messages --notify delivered, where
+        the heat map is."""
         return [sink.summary() for sink in sinks if isinstance(sink, (DarknetLabelsSink, FramesDatasetSink,
-                                                                      CocoDatasetSink, ClipsSink, NotifySink))]
+                                                                      CocoDatasetSink, ClipsSink, NotifySink,
+                                                                      HeatmapSink))]
 
 
 def output_stem(items: str | int | ImageSequence | WatchedFolder) -> str:

@@ -1,0 +1,182 @@
+"""`--heatmap`: where the objects of a video, a camera or a folder of snapshots spent their time, as a picture over
+the scene (`OUTPUT/heatmap.png`) and as numbers (`OUTPUT/heatmap.npy`); the map itself is pipeline.heatmap's.
+
+A video's frame stands for the time from it to the next frame detected (its stride, a camera's frames skipped while
+the model was busy): the map is in seconds and sums to the video's length where a place is always occupied. A
+camera's frame stands for at most `MAX_LIVE_FRAME_S` (a stream that dropped adds no heat while it was gone). An image
+counts 1: a folder's map is in images. The scene under the colours is the per-pixel median of frames kept across the
+run (up to `BACKGROUND_FRAMES`, evenly spread), in which people who walk through are gone.
+
+A camera's or a watched folder's run (sinks.continues) saves both files every `SAVE_EVERY_S` seconds and goes on from
+the map an earlier run left in the folder (a service restarted); a file's run writes them when it ends, replacing
+what was there. Either way they are written whole (an interrupted run's files are the run so far).
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..core import interrupt
+from ..core.errors import DarknetWarning
+from ..core.fileio import atomic_write, write_image
+from ..pipeline.heatmap import ANCHORS, DEFAULT_ANCHOR, Heatmap, render_heatmap
+from .sinks import DEFAULT_FPS, Result, continues
+
+HEATMAP_PNG = "heatmap.png"
+HEATMAP_NPY = "heatmap.npy"
+SAVE_EVERY_S = 60.0  # a camera's map on disk is at most this old: a crash loses a minute, not the week
+MAX_LIVE_FRAME_S = 2.0  # a camera's frame stands for at most this long (a gap in the stream is not occupation)
+BACKGROUND_FRAMES = 9  # the scene under the colours: the median of up to this many frames spread over the run
+
+
+@dataclass(frozen=True)
+class HeatmapOptions:
+    """What `--heatmap`, `--heatmap-at` and `--heatmap-radius` ask for.
+
+    Attributes:
+        anchor (str): where each box marks the map: "bottom" (its bottom edge's middle), "center", or "box".
+        radius (int or None): the disc around the anchor, in pixels; None: 3% of the frame's shorter side.
+    """
+
+    anchor: str = DEFAULT_ANCHOR
+    radius: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.anchor not in ANCHORS:
+            raise ValueError(f"--heatmap-at {self.anchor}: expected one of {', '.join(ANCHORS)}")
+
+
+class HeatmapSink:
+    """Accumulates a run's heat map and writes `heatmap.png` and `heatmap.npy` into its folder.
+
+    Args:
+        out (Path): the run's folder.
+        options (HeatmapOptions): the anchor and radius.
+        clock (callable): monotonic seconds, for a live run's saves (tests give their own).
+        save_every_s (float): how often a live run saves its files.
+    """
+
+    def __init__(self, out: Path, options: HeatmapOptions = HeatmapOptions(), clock: Callable[[], float] = time.monotonic,
+                 save_every_s: float = SAVE_EVERY_S) -> None:
+        self.png, self.npy = Path(out) / HEATMAP_PNG, Path(out) / HEATMAP_NPY
+        self.options, self._clock, self._save_every_s = options, clock, save_every_s
+        self.map: Heatmap | None = None
+        self.unit = "s"
+        self.resumed = False  # whether an earlier run's map was added
+        self._live = False
+        self._held: tuple[np.ndarray, float | None] | None = None  # a frame waiting for the next one's time
+        self._last_duration: float | None = None
+        self._backgrounds: list[np.ndarray] = []
+        self._seen = 0  # frames offered as background
+        self._step = 1  # every _step-th frame is kept as background
+        self._saved_at: float | None = None
+
+    def write(self, result: Result) -> None:
+        image = result.image
+        if self.map is None:
+            self._start(result)
+        assert self.map is not None
+        boxes = np.asarray(result.detections.boxes, np.float64).reshape(-1, 4)
+        if image.shape[:2] != self.map.heat.shape:  # an image of another size in a folder: into the map's frame
+            sx, sy = self.map.width / image.shape[1], self.map.height / image.shape[0]
+            boxes = boxes * np.array([sx, sy, sx, sy])
+            image = cv2.resize(image, (self.map.width, self.map.height), interpolation=cv2.INTER_AREA)
+        self._keep_background(image)
+        if result.frame is None:
+            self.map.add(boxes, 1.0)
+        else:
+            self._add_frame(boxes, self._frame_time(result))
+        if self._live and self._clock() - (self._saved_at or 0.0) >= self._save_every_s:
+            self._save()
+
+    def finish(self) -> None:
+        if self.map is None:
+            return
+        if self._held is not None:  # the last frame stands for as long as the one before it
+            boxes, _ = self._held
+            self.map.add(boxes, self._last_duration if self._last_duration is not None else self._nominal)
+            self._held = None
+        self._save()
+
+    def discard(self) -> None:
+        """The run read nothing: no files."""
+
+    def summary(self) -> str:
+        """The run's last line about the map: where it is and its most occupied place."""
+        if self.map is None:
+            return "heat map: nothing detected on"
+        most = float(self.map.heat.max())
+        amount = f"{most:.1f} s" if self.unit == "s" else f"{most:.0f} images"
+        earlier = " (with the earlier run's)" if self.resumed else ""
+        return f"heat map{earlier}: {self.png} (most occupied place: {amount})"
+
+    def _start(self, result: Result) -> None:
+        height, width = result.image.shape[:2]
+        self.map = Heatmap(width, height, self.options.radius, self.options.anchor)
+        self.unit = "s" if result.frame is not None else "images"
+        self._live = continues(result)
+        self._nominal = 1.0 / (result.fps or DEFAULT_FPS)
+        self._saved_at = self._clock()
+        if self._live and self.npy.exists():
+            try:
+                self.resumed = self.map.merge(np.load(self.npy, allow_pickle=False))
+            except (OSError, ValueError) as error:
+                warnings.warn(f"{self.npy}: not an earlier heat map ({error}); starting a new one", DarknetWarning,
+                              stacklevel=2)
+            else:
+                if not self.resumed:
+                    warnings.warn(f"{self.npy}: an earlier heat map of another size; starting a new one",
+                                  DarknetWarning, stacklevel=2)
+
+    def _frame_time(self, result: Result) -> float:
+        return result.time if result.time is not None else result.frame / DEFAULT_FPS
+
+    def _add_frame(self, boxes: np.ndarray, at: float) -> None:
+        """Add the frame held before this one, for the time from it to this one; hold this one."""
+        assert self.map is not None
+        if self._held is not None:
+            held_boxes, held_at = self._held
+            duration = at - held_at
+            if self._live:
+                duration = min(duration, MAX_LIVE_FRAME_S)
+            if duration > 0:
+                self._last_duration = duration
+                self.map.add(held_boxes, duration)
+        self._held = (boxes, at)
+
+    def _keep_background(self, image: np.ndarray) -> None:
+        """Keep every `_step`-th frame; when twice the frames wanted are kept, every other one goes and the step
+        doubles: between BACKGROUND_FRAMES/2 and BACKGROUND_FRAMES frames, spread evenly over the run so far."""
+        if self._seen % self._step == 0:
+            self._backgrounds.append(image.copy())
+            if len(self._backgrounds) > BACKGROUND_FRAMES:
+                self._backgrounds = self._backgrounds[::2]
+                self._step *= 2
+        self._seen += 1
+
+    def _background(self) -> np.ndarray:
+        frames = self._backgrounds[:len(self._backgrounds) - (len(self._backgrounds) % 2 == 0)] or self._backgrounds
+        if len(frames) == 1:
+            return frames[0]
+        return np.median(np.stack(frames), axis=0).astype(np.uint8)  # an odd count: a pixel of one of the frames
+
+    def _save(self) -> None:
+        assert self.map is not None
+        heat = self.map.heat.copy()
+        if self._held is not None and self._last_duration is not None:
+            # the held frame, for as long as the frames before it: the files say what was seen up to now
+            extra = Heatmap(self.map.width, self.map.height, self.map.radius, self.map.anchor)
+            extra.add(self._held[0], self._last_duration)
+            heat += extra.heat
+        picture = render_heatmap(heat, self._background(), self.unit)
+        with interrupt.deferred():
+            with atomic_write(self.npy, "wb") as handle:
+                np.save(handle, heat, allow_pickle=False)
+            write_image(self.png, picture)
+        self._saved_at = self._clock()
