@@ -251,3 +251,42 @@ def test_each_source_of_a_run_has_its_own_map(tmp_path: Path, capsys) -> None:
         assert heat.shape == size and heat.max() > 0, video
         assert cv2.imread(str(folder / HEATMAP_PNG)).shape == (*size, 3)
         assert f"heat map: {folder / HEATMAP_PNG} (most occupied place: {heat.max():.1f} s)" in err
+
+
+def test_the_live_page_links_the_heat_map_drawn_when_asked(tmp_path: Path) -> None:
+    """--serve with --heatmap: /health says a source has one, the page links it, and /heatmap (/heatmap/0) sends the
+    picture of the map so far: once the video has ended, the picture the run wrote; a source with none is a 404."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    from tests.chromium import Chromium, wait_for
+    from tests.test_live import LiveRun
+
+    cfg, weights = official("yolov4-tiny")
+    out = tmp_path / "out"
+    run = LiveRun(str(shared_path(VIDEOS / "vtest_480x360_h264.avi")), "--cfg", str(cfg), "--weights", str(weights),
+                  "--vid-stride", "40", "--heatmap", "--serve", "0", "--keep-serving", "--no-save", "--output", str(out))
+    try:
+        base = run.url("live view")
+        run.wait_line("still serving its last frame")
+        with Chromium(tmp_path / "chromium") as browser:
+            browser.goto(base)
+            href = browser.evaluate(wait_for("document.querySelector('#health a.heatmap') !== null",
+                                             "document.querySelector('#health a.heatmap').getAttribute('href')"))
+        with urllib.request.urlopen(base + "health", timeout=60) as reply:
+            (source,) = json.loads(reply.read())["sources"]
+        pictures = []
+        for path in ("heatmap", "heatmap/0"):
+            with urllib.request.urlopen(base + path, timeout=60) as reply:
+                pictures.append((reply.headers["Content-Type"], reply.read()))
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(base + "heatmap/1", timeout=60)
+    finally:
+        code = run.finish(interrupt=True)
+    assert code in (0, 130), "".join(run.seen)
+    assert href == "/heatmap/0" and source["heatmap"] is True and missing.value.code == 404
+    written = cv2.imread(str(out / HEATMAP_PNG))
+    for content_type, body in pictures:
+        assert content_type == "image/png"
+        assert np.array_equal(cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR), written)

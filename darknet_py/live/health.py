@@ -53,6 +53,12 @@ class SourceBoard:
         sources = self.sources()
         return sources[index].clip_file(name) if 0 <= index < len(sources) else None
 
+    def heatmap_png(self, index: int) -> bytes | None:
+        """Source *index*'s heat map so far as PNG bytes (SourceStatus.heatmap_png); None: no such source, no
+        --heatmap, or no frame yet."""
+        sources = self.sources()
+        return sources[index].heatmap_png() if 0 <= index < len(sources) else None
+
     def health(self) -> bytes:
         """`/health`'s body: `{"sources": [SourceStatus.snapshot(), ...]}`."""
         return json.dumps({"sources": [source.snapshot() for source in self.sources()]}).encode()

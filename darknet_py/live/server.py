@@ -4,7 +4,7 @@ newest frame whenever it is ready for one, so a viewer's pace never reaches the 
 Routes: `--serve` holds the page at `/`, `/mjpeg`, `/json` (server-sent events), `/status`, and each source's
 figures at `/health` (JSON) and `/metrics` (Prometheus; see health.py); with several sources, source N's streams at
 `/mjpeg/N` and `/json/N` (`/mjpeg` and `/json`: the first source's); source N's recent clips (`--clips`, as /health
-lists them) at `/clips/N/NAME`;
+lists them) at `/clips/N/NAME`; source N's heat map so far (--heatmap) at `/heatmap/N` (`/heatmap`: the first's);
 `--mjpeg-port` / `--json-port` serve darknet's stream at every path, as darknet does.
 """
 from __future__ import annotations
@@ -49,6 +49,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self.stream(MJPEG if per_source["kind"] == "mjpeg" else EVENTS, feed)
             return
+        heatmap = HEATMAP.fullmatch(path) if self.server.kind == "serve" else None
+        if heatmap is not None:  # /heatmap/N (/heatmap: the first source's): the picture of the heat map so far
+            self.heatmap(int(heatmap["index"] or 0))
+            return
         clip = CLIP_FILE.fullmatch(path) if self.server.kind == "serve" else None
         if clip is not None:  # /clips/N/NAME: a recent clip of source N, as /health lists it (the page links there)
             self.clip(int(clip["index"]), unquote(clip["name"]))
@@ -80,6 +84,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def metrics(self) -> None:
         self._send_body(METRICS_TYPE, self.server.board.metrics())
+
+    def heatmap(self, index: int) -> None:
+        """Send source *index*'s heat map so far (--heatmap), drawn now, as PNG."""
+        picture = self.server.board.heatmap_png(index)
+        if picture is None:
+            self.send_error(404, f"no heat map of source {index} (give --heatmap; it is drawn from the first frame on)")
+            return
+        self._send_body("image/png", picture)
 
     def clip(self, index: int, name: str) -> None:
         """Send a recent clip's file (only a file /health lists: never another path)."""
@@ -168,6 +180,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int, bool] | None:
 
 SOURCE_STREAM = re.compile(r"/(?P<kind>mjpeg|json)/(?P<index>\d+)")
 CLIP_FILE = re.compile(r"/clips/(?P<index>\d+)/(?P<name>[^/]+)")
+HEATMAP = re.compile(r"/heatmap(?:/(?P<index>\d+))?")
 CLIP_TYPES = {".mp4": "video/mp4", ".avi": "video/x-msvideo"}
 CLIP_CHUNK = 1 << 20
 ROUTES: dict[str, dict[str, Callable[[_Handler], None]]] = {  # server kind → path → action; "*": every path

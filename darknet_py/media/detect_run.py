@@ -19,6 +19,7 @@ from typing import Callable, ContextManager, Protocol, Sequence
 from ..core import interrupt
 from ..pipeline.tracking import counts_text
 from .clips import ClipsSink
+from .heatmap_sink import HeatmapSink
 from .live_reader import LiveSourceOptions
 from .many_sources import run_many
 from .notify import NotifySink
@@ -196,9 +197,12 @@ def counts_lines(stages: Sequence[Stage]) -> list[str]:
 
 def connect_status(sinks: Sequence[Sink], status: SourceStatus) -> None:
     """A source's *status* (/health) and its sinks, linked both ways: --notify posts the drops and returns of the
-    connection the status follows, and each clip a ClipsSink lists joins the status' recent happenings."""
+    connection the status follows, each clip a ClipsSink lists joins the status' recent happenings, and a heat map
+    (--heatmap) is served at /heatmap/N."""
     for sink in sinks:
         if isinstance(sink, NotifySink):
             sink.watch(status)
         elif isinstance(sink, ClipsSink):
             sink.on_clip(status.clip)
+        elif isinstance(sink, HeatmapSink):
+            status.show_heatmap(sink.picture_png)

@@ -13,6 +13,7 @@ what was there. Either way they are written whole (an interrupted run's files ar
 """
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..core import interrupt
-from ..core.errors import DarknetWarning
+from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import atomic_write, write_image
 from ..pipeline.heatmap import ANCHORS, DEFAULT_ANCHOR, Heatmap, render_heatmap
 from .sinks import DEFAULT_FPS, Result, continues
@@ -76,8 +77,16 @@ class HeatmapSink:
         self._seen = 0  # frames offered as background
         self._step = 1  # every _step-th frame is kept as background
         self._saved_at: float | None = None
+        # the detection loop adds; a viewer's thread (`--serve`'s /heatmap) takes pictures of the map so far
+        self._lock = threading.Lock()
 
     def write(self, result: Result) -> None:
+        with self._lock:
+            self._write(result)
+        if self._live and self._clock() - (self._saved_at or 0.0) >= self._save_every_s:
+            self._save()
+
+    def _write(self, result: Result) -> None:
         image = result.image
         if self.map is None:
             self._start(result)
@@ -92,17 +101,28 @@ class HeatmapSink:
             self.map.add(boxes, 1.0)
         else:
             self._add_frame(boxes, self._frame_time(result))
-        if self._live and self._clock() - (self._saved_at or 0.0) >= self._save_every_s:
-            self._save()
 
     def finish(self) -> None:
-        if self.map is None:
-            return
-        if self._held is not None:  # the last frame stands for as long as the one before it
-            boxes, _ = self._held
-            self.map.add(boxes, self._last_duration if self._last_duration is not None else self._nominal)
-            self._held = None
+        with self._lock:
+            if self.map is None:
+                return
+            if self._held is not None:  # the last frame stands for as long as the one before it
+                boxes, _ = self._held
+                self.map.add(boxes, self._last_duration if self._last_duration is not None else self._nominal)
+                self._held = None
         self._save()
+
+    def picture_png(self) -> bytes | None:
+        """The picture of the map so far as PNG bytes (`--serve`'s /heatmap; called from a viewer's thread), or None
+        before the first frame."""
+        snapshot = self._snapshot()
+        if snapshot is None:
+            return None
+        heat, background, unit = snapshot
+        ok, encoded = cv2.imencode(".png", render_heatmap(heat, background, unit))
+        if not ok:
+            raise InputError("OpenCV could not encode the heat map as PNG")
+        return encoded.tobytes()
 
     def discard(self) -> None:
         """The run read nothing: no files."""
@@ -160,21 +180,34 @@ class HeatmapSink:
                 self._step *= 2
         self._seen += 1
 
-    def _background(self) -> np.ndarray:
-        frames = self._backgrounds[:len(self._backgrounds) - (len(self._backgrounds) % 2 == 0)] or self._backgrounds
+    @staticmethod
+    def _background(kept: list[np.ndarray]) -> np.ndarray:
+        """The scene: the per-pixel median of the *kept* frames (an odd number of them: each pixel one of theirs)."""
+        frames = kept[:len(kept) - (len(kept) % 2 == 0)] or kept
         if len(frames) == 1:
             return frames[0]
-        return np.median(np.stack(frames), axis=0).astype(np.uint8)  # an odd count: a pixel of one of the frames
+        return np.median(np.stack(frames), axis=0).astype(np.uint8)
+
+    def _snapshot(self) -> tuple[np.ndarray, np.ndarray, str] | None:
+        """The map so far (the frame held for the next one's time counted as long as the frames before it), the scene
+        under it and the unit; None before the first frame."""
+        with self._lock:  # copies only: the median and the picture are made outside, the detection loop not held
+            if self.map is None:
+                return None
+            heat, kept, unit = self.map.heat.copy(), list(self._backgrounds), self.unit
+            held = (self._held[0], self._last_duration) if self._held is not None else None
+            size = (self.map.width, self.map.height, self.map.radius, self.map.anchor)
+        if held is not None and held[1] is not None:
+            extra = Heatmap(*size)
+            extra.add(held[0], held[1])
+            heat += extra.heat
+        return heat, self._background(kept), unit
 
     def _save(self) -> None:
-        assert self.map is not None
-        heat = self.map.heat.copy()
-        if self._held is not None and self._last_duration is not None:
-            # the held frame, for as long as the frames before it: the files say what was seen up to now
-            extra = Heatmap(self.map.width, self.map.height, self.map.radius, self.map.anchor)
-            extra.add(self._held[0], self._last_duration)
-            heat += extra.heat
-        picture = render_heatmap(heat, self._background(), self.unit)
+        snapshot = self._snapshot()
+        assert snapshot is not None
+        heat, background, unit = snapshot
+        picture = render_heatmap(heat, background, unit)
         with interrupt.deferred():
             with atomic_write(self.npy, "wb") as handle:
                 np.save(handle, heat, allow_pickle=False)

@@ -52,6 +52,7 @@ class SourceStatus:
         self._recent: deque[dict] = deque(maxlen=RECENT)
         self._clip_files: dict[str, Path] = {}  # the recent clips' files by name: the only files the page links to
         self._notifiers: list[Callable[[], dict]] = []  # each --notify URL's figures (Notifier.figures)
+        self._heatmap: Callable[[], bytes | None] | None = None  # --heatmap: the picture of the map so far
 
     def on_change(self, listener: Callable[[dict], None]) -> None:
         """Call *listener* as the connection drops (`{"state": "reconnecting", "drops": N, "utc": date}`) and comes
@@ -63,6 +64,15 @@ class SourceStatus:
         """Show a --notify URL's delivery in `snapshot()` (its `notify` list): *figures* gives them (Notifier.figures;
         called on the viewers' threads)."""
         self._notifiers.append(figures)
+
+    def show_heatmap(self, picture: Callable[[], bytes | None]) -> None:
+        """Serve this source's heat map (--heatmap) at /heatmap/N: *picture* gives it as PNG bytes, or None before the
+        first frame (HeatmapSink.picture_png; called on the viewers' threads)."""
+        self._heatmap = picture
+
+    def heatmap_png(self) -> bytes | None:
+        """The heat map's picture so far as PNG bytes; None without --heatmap or before the first frame."""
+        return self._heatmap() if self._heatmap is not None else None
 
     # -- the reader's side ---------------------------------------------------------------------------
     def count_dropped_frames(self, dropped: Callable[[], int]) -> None:
@@ -155,7 +165,8 @@ class SourceStatus:
             (counts.json's object so far) and `inside` ({zone: {class name: tracks inside now}}); once anything has
             happened, `recent`: the last RECENT counting events (events.jsonl's lines), clips (clips.jsonl's) and
             drops and returns of the connection (--notify's source messages), newest first, each with its `type`;
-            with --notify, `notify`: each URL's delivery (Notifier.figures: `url`, `up`, `waiting`, `delivered`, …).
+            with --notify, `notify`: each URL's delivery (Notifier.figures: `url`, `up`, `waiting`, `delivered`, …);
+            with --heatmap, `heatmap`: true (its picture is at /heatmap/N).
         """
         now = self._clock()
         with self._lock:
@@ -170,4 +181,5 @@ class SourceStatus:
                     "detections": dict(self._classes),
                     **({} if self._counts is None else {"counts": self._counts, "inside": self._inside}),
                     **({"recent": list(reversed(self._recent))} if self._recent else {}),
-                    **({"notify": [figures() for figures in self._notifiers]} if self._notifiers else {})}
+                    **({"notify": [figures() for figures in self._notifiers]} if self._notifiers else {}),
+                    **({"heatmap": True} if self._heatmap is not None else {})}
