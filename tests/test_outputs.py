@@ -14,6 +14,7 @@ import pytest
 import darknet_py
 from darknet_py import cli
 from darknet_py.core.errors import DarknetWarning, InputError
+from darknet_py.media.heatmap_sink import HeatmapOptions
 from darknet_py.media.outputs import Outputs
 from darknet_py.media.run import run_source
 from tests.conftest import CLIP_FRAMES, darknet_warnings, official, photos
@@ -86,10 +87,11 @@ def test_a_script_through_detect_into_folder_gets_the_cli_s_folder_files_and_lin
 
 
 def test_each_flag_asks_for_its_sink_in_the_cli_s_order(tmp_path: Path) -> None:
-    every = Outputs(json="darknet_py", yolo_labels=True, ext_output=True, darknet_labels=True, crops=True, show=True)
+    every = Outputs(json="darknet_py", yolo_labels=True, ext_output=True, darknet_labels=True, crops=True, show=True,
+                    heatmap=HeatmapOptions())
     kinds = [type(sink).__name__ for sink in every.sinks(tmp_path, "images", ["a.jpg"])]
     assert kinds == ["ExtOutputSink", "RecordsJsonSink", "YoloLabelsSink", "AnnotatedImagesSink", "DarknetLabelsSink",
-                     "CropsSink", "ShowSink"]
+                     "CropsSink", "HeatmapSink", "ShowSink"]
     video = Outputs(json="coco", frames_every=5, annotated=True, codec="mjpg")
     sinks = video.sinks(tmp_path, "video", "walk.mp4", ["person"])
     assert [type(sink).__name__ for sink in sinks] == ["CocoDatasetSink", "AnnotatedVideoSink", "FramesDatasetSink"]
