@@ -17,7 +17,7 @@ from darknet_py.core.errors import DarknetWarning, InputError
 from darknet_py.media.heatmap_sink import HeatmapOptions
 from darknet_py.media.outputs import Outputs
 from darknet_py.media.run import run_source
-from tests.conftest import CLIP_FRAMES, darknet_warnings, official, photos
+from tests.conftest import CLIP_FRAMES, darknet_warnings, official, photos, shared_path
 from tests.event_pipe import kill_at
 
 pytestmark = pytest.mark.timeout(600)
@@ -201,3 +201,31 @@ def test_line_files_survive_logrotate_copytruncate(tmp_path: Path) -> None:
     assert len(rotated.splitlines()) == 3
     after = (tmp_path / "detections.jsonl").read_bytes()
     assert b"\0" not in after and [json.loads(line)["frame"] for line in after.splitlines()] == [3]
+
+
+def test_an_annotated_copy_is_never_written_over_its_source(tmp_path: Path, capsys) -> None:
+    """--output the sources' own folder with --exist-ok: an image's annotated copy (its own name) or a video's (its stem
+    and the codec's container) would replace the file read; refused before the model loads, the file as it was; the
+    same run as a script is refused alike; --no-save, or a video whose copy takes another extension, runs."""
+    from darknet_py.media.detect_run import detect_into_folder
+    from tests.conftest import IMAGES, VIDEO
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    photo = folder / "dog.jpg"
+    photo.write_bytes(shared_path(IMAGES / "dog.jpg").read_bytes())
+    video = folder / "walk.avi"
+    video.write_bytes(shared_path(VIDEO / "vtest_480x360_h264.avi").read_bytes())
+    kept = {path: path.read_bytes() for path in (photo, video)}
+    cfg, weights = official("yolov4-tiny")
+    model = ["--cfg", str(cfg), "--weights", str(weights)]
+    for source, flags in ((folder, []), (photo, []), (video, ["--codec", "mjpg"])):
+        assert cli.main(["detect", str(source), *model, *flags, "--output", str(folder), "--exist-ok"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err[-1].startswith(f"error: {photo if source != video else video}: its annotated copy would be written "
+                                  f"over it (--output {folder} is its folder)"), err
+    with pytest.raises(InputError, match="its annotated copy would be written over it"):
+        detect_into_folder("images", [str(photo)], lambda images: [], Outputs(), output=str(folder))
+    assert {path: path.read_bytes() for path in kept} == kept and sorted(folder.iterdir()) == sorted(kept)
+    assert cli.main(["detect", str(photo), *model, "--no-save", "--save-txt", "--output", str(folder), "--exist-ok"]) == 0
+    assert photo.read_bytes() == kept[photo] and (folder / "labels" / "dog.txt").is_file()

@@ -12,7 +12,7 @@ from ..core.errors import InputError
 from ..format.names import class_ids
 from ..live import DARKNET_JPEG_QUALITY, LiveOptions, LiveView
 from ..media.detect_run import FolderOutcome, counts_lines, detect_into_folder, detect_into_folders
-from ..media.outputs import Outputs
+from ..media.outputs import Outputs, check_sources_kept
 from ..media.run import check_in_flight, plan_calls
 from ..media.run_folders import check_output_folder, drop_empty, run_folder
 from ..media.sinks import Stage
@@ -155,6 +155,7 @@ def _detect_here(args, live: LiveView | None) -> int:
     if args.show:
         _require_display()
     check_output_folder(args.output, args.exist_ok)
+    check_sources_kept(args.output, kind, items, not args.no_save, args.codec)
     model, names = load_model(args)
     options = _detect_options(args, names, windows)
     stages += dataset_stages(args, names)  # redaction, after tracking: it changes the pixels, not the boxes
@@ -205,6 +206,7 @@ def _detect_many(args, live: LiveView | None) -> int:
     if args.show:
         raise InputError("--show shows one source; drop it with several (--serve shows them in a browser)")
     check_output_folder(args.output, args.exist_ok)
+    check_sources_kept(args.output, "video", items, not args.no_save, args.codec)
     model, names = load_model(args)
     if model.stateful:  # before any folder is made
         raise InputError("this model has recurrent layers, whose state runs from one frame to the next of one "

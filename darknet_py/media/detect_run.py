@@ -23,7 +23,7 @@ from .heatmap_sink import HeatmapSink
 from .live_reader import LiveSourceOptions
 from .many_sources import run_many
 from .notify import NotifySink
-from .outputs import Outputs, SourceItems
+from .outputs import Outputs, SourceItems, check_sources_kept
 from .run import DetectBatch, RunReport, run_source
 from .run_folders import drop_empty, folder_files, make_folders, run_folder, written_to
 from .sinks import Sink, Stage
@@ -105,6 +105,7 @@ def detect_into_folder(kind: str, items: SourceItems, detect_batch: DetectBatch,
         InputError: as `run.run_source` raises it (no image readable, a video that gives no frame); the folder is
             removed if the run made it and wrote nothing into it.
     """
+    check_sources_kept(output, kind, items, outputs.annotated, outputs.codec)
     out, made = run_folder(output)
     try:
         before = folder_files(out, made)  # an --output folder with files (--exist-ok): tell the run's from those
@@ -160,6 +161,7 @@ def detect_into_folders(items: Sequence[str | int], detect_batch: DetectBatch, o
         that gave no frame has its error instead), and the exit status.
     """
     stages = list(stages) or [[] for _ in items]
+    check_sources_kept(output, "video", list(items), outputs.annotated, outputs.codec)
     out, made = run_folder(output)
     folders = [out / name for name in source_names(list(items))]
     try:

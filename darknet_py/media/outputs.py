@@ -43,6 +43,7 @@ from .sinks import (
     YoloLabelsSink,
     video_stem,
 )
+from .sources import annotated_name, source_names
 from .tracking_sinks import TrackingStage, tracking_sinks
 from .video_source import live_source
 from .video_writer import output_suffix
@@ -203,6 +204,38 @@ class Outputs:
         return [sink.summary() for sink in sinks if isinstance(sink, (DarknetLabelsSink, FramesDatasetSink,
                                                                       CocoDatasetSink, ClipsSink, NotifySink,
                                                                       HeatmapSink))]
+
+
+def check_sources_kept(output: str | Path | None, kind: str, items: SourceItems | Sequence[SourceItems],
+                       annotated: bool, codec: str | None = None) -> None:
+    """Refuse a run whose annotated copy of a source would be written over the source itself: `--output` the folder
+    the images (or the video) are in, where the copy takes the file's own name (`--exist-ok` replaces files of the
+    run's names, never what it reads).
+
+    Args:
+        output (str, Path or None): --output (None: a fresh runs/detect/N, which holds no source).
+        kind (str): "images" or "video".
+        items: the source's items (image paths, or a video); several videos' list (each in OUTPUT/<source name>/).
+        annotated (bool): whether annotated copies are written (not --no-save).
+        codec (str or None): the annotated video's codec (--codec).
+
+    Raises:
+        InputError: naming the source and what to do.
+    """
+    if output is None or not annotated or isinstance(items, (WatchedFolder, ImageSequence)):
+        return  # a watched folder refuses outputs in itself (watched_folder); a sequence's video is not one of its images
+    out = Path(output)
+    if kind == "images":
+        targets = [(out / annotated_name(path), path) for path in items]
+    elif isinstance(items, (list, tuple)):  # several videos: each one's outputs in its own folder
+        targets = [(out / name / f"{output_stem(each)}{output_suffix(codec, each)}", each)
+                   for name, each in zip(source_names(list(items)), items)]
+    else:
+        targets = [(out / f"{output_stem(items)}{output_suffix(codec, items)}", items)]
+    for target, source in targets:
+        if isinstance(source, str) and Path(source).is_file() and target.is_file() and target.samefile(source):
+            raise InputError(f"{source}: its annotated copy would be written over it (--output {out} is its folder); "
+                             "choose another --output, or --no-save")
 
 
 def output_stem(items: str | int | ImageSequence | WatchedFolder) -> str:
