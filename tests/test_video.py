@@ -197,6 +197,79 @@ def test_a_corrupt_frame_mid_stream_is_skipped_counted_and_reported(tmp_path: Pa
     assert frame_count(tmp_path / "o" / "broken.mp4") == CLIP_FRAMES - 1
 
 
+class _KeepFrames:
+    """A stage that keeps each frame's number, time and mean grey level."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, float, float]] = []
+
+    def process(self, result):
+        self.seen.append((result.frame, result.time, float(result.image.mean())))
+        return result
+
+    def finish(self) -> None:
+        pass
+
+
+def _nothing_found(frames):
+    return [Detections(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)) for _ in frames]
+
+
+def _grey_frames_run(source, tmp_path: Path, name: str, stride: int = 1, sequence=None):
+    from darknet_py.media.detect_run import detect_into_folder
+    from darknet_py.media.outputs import Outputs
+
+    kept = _KeepFrames()
+    outcome = detect_into_folder("video", sequence or str(source), _nothing_found, Outputs(annotated=False),
+                                 output=str(tmp_path / name), stages=[kept], vid_stride=stride)
+    return kept.seen, outcome
+
+
+def test_frames_after_a_corrupt_one_keep_their_numbers_and_times(tmp_path: Path) -> None:
+    """An MJPG file of 20 frames, frame i all grey 10·i + 5, at 10 fps, frame 10 made undecodable: every frame after it
+    keeps its own number and time (its grey level says which it is), at every stride; the skip is counted (a frame the
+    stride passes over is decoded too: it counts as well)."""
+    path = tmp_path / "grey.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(20):
+        writer.write(np.full((48, 64, 3), 10 * i + 5, np.uint8))
+    writer.release()
+    data = bytearray(path.read_bytes())
+    starts = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xD8]
+    assert len(starts) == 20
+    data[starts[10]:starts[11] - 8] = bytes(starts[11] - 8 - starts[10])  # frame 10's JPEG, up to the next chunk's header
+    path.write_bytes(bytes(data))
+    for stride in (1, 2, 3):
+        seen, outcome = _grey_frames_run(path, tmp_path, f"s{stride}", stride)
+        expected = [i for i in range(0, 20, stride) if i != 10]
+        assert [frame for frame, _, _ in seen] == expected, stride
+        assert all(abs(time - frame / 10) < 1e-6 for frame, time, _ in seen)
+        assert all(abs(grey - (10 * frame + 5)) <= 3 for frame, _, grey in seen), seen
+        assert outcome.lines[0].startswith(f"{len(expected)} frames (64x48, 10 fps)"), outcome.lines
+        assert "1 unreadable frame(s) skipped" in outcome.lines[0], outcome.lines  # passed over or not, it is in the file
+
+
+def test_a_sequence_s_unreadable_or_odd_sized_images_are_named_and_the_rest_keep_their_numbers(tmp_path: Path) -> None:
+    from darknet_py.core.errors import DarknetWarning
+    from darknet_py.media.sequence import ImageSequence
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(7):
+        size = (40, 30) if i in (4, 6) else (64, 48)  # odd sizes in the middle and at the end
+        cv2.imwrite(str(folder / f"{i:06d}.png"), np.full((size[1], size[0], 3), 10 * i + 5, np.uint8))
+    (folder / "000002.png").write_bytes(b"not a picture")
+    with pytest.warns(DarknetWarning) as recorded:
+        seen, _ = _grey_frames_run(folder, tmp_path, "out", sequence=ImageSequence.open(str(folder)))
+    assert [frame for frame, _, _ in seen] == [0, 1, 3, 5]
+    assert all(grey == 10 * frame + 5 for frame, _, grey in seen)
+    messages = [str(w.message) for w in recorded if issubclass(w.category, DarknetWarning)]
+    assert [m for m in messages if "skipped" in m] == [
+        f"{folder / '000002.png'}: cannot read the image; frame 2 of the sequence skipped",
+        f"{folder / '000004.png'}: 40x30, not the sequence's 64x48; frame 4 of the sequence skipped",
+        f"{folder / '000006.png'}: 40x30, not the sequence's 64x48; frame 6 of the sequence skipped"]
+
+
 @pytest.mark.parametrize("kind", ["gray", "bgra", "uint16", "gray16"])
 def test_every_image_kind_gives_the_photos_detections(tmp_path: Path, kind: str) -> None:
     dog = cv2.imread(str(shared_path(IMAGES / "dog.jpg")))

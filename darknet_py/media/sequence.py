@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import configparser
 import glob
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..core.errors import InputError
+from ..core.errors import DarknetWarning, InputError
 from ..pipeline.image_url import IMAGE_EXTENSIONS, has_image_extension
 
 DEFAULT_SEQUENCE_FPS = 25.0
@@ -78,12 +79,23 @@ class SequenceCapture:
         return True
 
     def read(self) -> tuple[bool, np.ndarray | None]:
-        """The next frame; (False, None) past the last one or for an unreadable file (the loop skips it)."""
+        """The next frame; (False, None) past the last one, or for a file that cannot be read or is not the first
+        frame's size: the loop skips that frame (its number kept by those after it), and a warning names the file —
+        at the end of a sequence as in its middle, where the loop alone could not tell it from the sequence's end."""
         if self.index >= len(self.sequence.paths):
             return False, None
-        frame = cv2.imread(self.sequence.paths[self.index], cv2.IMREAD_COLOR)
+        path = self.sequence.paths[self.index]
+        frame = cv2.imread(path, cv2.IMREAD_COLOR)
         self.index += 1
-        return frame is not None, frame
+        if frame is None:
+            warnings.warn(f"{path}: cannot read the image; frame {self.index - 1} of the sequence skipped",
+                          DarknetWarning, stacklevel=2)
+            return False, None
+        if self.size != (0, 0) and (frame.shape[1], frame.shape[0]) != self.size:
+            warnings.warn(f"{path}: {frame.shape[1]}x{frame.shape[0]}, not the sequence's {self.size[0]}x{self.size[1]}; "
+                          f"frame {self.index - 1} of the sequence skipped", DarknetWarning, stacklevel=2)
+            return False, None
+        return True, frame
 
     def grab(self) -> bool:
         self.index += 1

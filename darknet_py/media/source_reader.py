@@ -192,14 +192,16 @@ def check_stride(stride: int) -> None:
 
 def _read_file(capture: cv2.VideoCapture, frames: FrameQueue, stop: threading.Event, skipped: list[int],
                stride: int = 1, fps: float = 0.0) -> None:
-    """Decoded frames of a file into the queue: every *stride*th one (numbered among the file's good frames, and timed
-    index / *fps*, when *stride* is above 1). A frame that fails to decode, or comes at another size than the first,
-    is skipped and counted (skipped[0]) as long as good frames follow it; frames passed over by the stride are only
-    grabbed (decoded, not converted), so their size is not checked."""
+    """Decoded frames of a file into the queue, each with its number in the file (from its first good frame): every
+    *stride*th one (timed number / *fps* when *stride* is above 1). A frame that fails to decode, or comes at another
+    size than the first, is skipped and counted (skipped[0]) as long as good frames follow it, and keeps its number:
+    the frames after it keep theirs and their times. Frames passed over by the stride are only grabbed (decoded, not
+    converted), so their size is not checked."""
     failed, size, index = 0, None, 0
     try:
         while not stop.is_set() and failed < MAX_FAILED_READS:
-            if size is not None and index % stride:
+            position = index + failed if size is not None else 0  # the frame this read takes: failed reads took theirs
+            if size is not None and position % stride:
                 if not capture.grab():
                     failed += 1
                     continue
@@ -210,9 +212,9 @@ def _read_file(capture: cv2.VideoCapture, frames: FrameQueue, stop: threading.Ev
                     failed += 1
                     continue
             skipped[0] += failed if size is not None else 0
-            failed, size = 0, size or frame.shape
+            failed, size, index = 0, size or frame.shape, position
             if frame is not None:
-                frames.put(Decoded(frame, None) if stride == 1 else Decoded(frame, round(index / fps, 6), None, index))
+                frames.put(Decoded(frame, None if stride == 1 else round(index / fps, 6), None, index))
             index += 1
     finally:
         capture.release()
