@@ -210,6 +210,16 @@ def test_bad_requests_are_one_line(dataset: Path, tmp_path: Path, capsys, flags:
         assert "fewer than the 5000 clusters asked for" in err
 
 
+def test_a_plot_opencv_cannot_write_is_refused_before_the_cfg_is_written(dataset: Path, tmp_path: Path,
+                                                                          capsys) -> None:
+    cfg, _ = official("yolov4-tiny")
+    out, plot = tmp_path / "new.cfg", tmp_path / "plot.jpgx"
+    assert cli.main(["anchors", str(dataset), "--cfg", str(cfg), "-o", str(out), "--plot", str(plot)]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (f"error: --plot {plot}: OpenCV writes no image of that kind; "
+                                                        "give a .png or .jpg file")
+    assert not out.exists() and not plot.exists()
+
+
 def test_a_cfg_whose_masks_name_more_anchors_is_refused_and_nothing_written(dataset: Path, tmp_path: Path,
                                                                            capsys) -> None:
     cfg, _ = official("yolov4-tiny")

@@ -153,8 +153,12 @@ def test_vid_stride_detects_every_nth_frame_numbered_and_timed_as_in_the_source(
     (["detect", "nowhere.jpg"], "error: source not found: nowhere.jpg"),
     (["detect", "dog.jpg", "--model", "yolov9"], "error: unknown model 'yolov9'"),
     (["detect", "dog.jpg", "--half"], "error: --half needs the torch backend on a CUDA device"),
-    (["detect", "dog.jpg", "--thresh", "2"], "error: confidence threshold must be in [0, 1]"),
+    (["detect", "dog.jpg", "--thresh", "2"], "error: confidence threshold must be a number in [0, 1]"),
     (["detect", "dog.jpg", "--cfg", "x.cfg"], "error: --cfg needs --weights"),
+    (["detect", "dog.jpg", "--size", "416", "416", "416"], "error: --size 416 416 416: give N (square) or W H, not 3"),
+    (["detect", "dog.jpg", "--model", "yolov3-tiny", "--cfg", "x.cfg", "--weights", "x.weights"],
+     "error: --model yolov3-tiny names an official model's files; --cfg and --weights name(s) your own"),
+    (["map", "--data", "x.data", "--conf-thresh", "7"], "error: --conf-thresh must be in [0, 1], got 7.0"),
 ])
 def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     args = [str(IMAGES / a) if a == "dog.jpg" else a for a in args]

@@ -76,6 +76,17 @@ def test_cfg_nms_kind_and_multi_label() -> None:
     assert set(only_dogs.labels) == {"dog"}
     with pytest.raises(InputError, match=r"classes \[80, -1\]: not class ids of this model \(it has 80: 0..79\)"):
         model.detect(image, classes=(16, 80, -1))
+    # one class alone, by name or id, is that class (not a string's letters, not a TypeError)
+    assert model.detect(image, classes="dog")[0] == only_dogs and model.detect(image, classes=16)[0] == only_dogs
+    assert len(model.detect(image, max_det=2)[0]) == 2
+    for options, message in ((dict(max_det=-1), "max_det must be a whole number of detections, 1 or more, got -1"),
+                             (dict(max_det=2.5), "max_det must be a whole number"),
+                             (dict(conf_thresh="0.5"), "confidence threshold must be a number in [0, 1], got '0.5'"),
+                             (dict(nms_thresh=float("nan")), "NMS threshold must be a number in [0, 1], got nan")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            model.detect(image, **options)
+    coco = default.to_coco(7, category_ids=np.arange(1, 81))  # an array of ids as a list of them
+    assert [entry["category_id"] for entry in coco] == [int(c) + 1 for c in default.class_ids]
     batch = model.detect([image, image])
     assert len(batch) == 2 and np.allclose(batch[0].boxes, batch[1].boxes)
 

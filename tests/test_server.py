@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -206,6 +207,33 @@ def test_bad_requests_are_answered_and_the_server_goes_on(server) -> None:
     assert samples["darknet_py_api_requests_total"] == figures["requests"]
     assert samples["darknet_py_api_failed_total"] == figures["failed"]
     assert samples["darknet_py_api_images_total"] == figures["images"]
+
+
+@pytest.mark.timeout(120)
+def test_other_methods_empty_parameters_and_a_cut_body_are_json_errors(server) -> None:
+    """Every answer of the API is JSON, a refusal too: PUT, DELETE, PATCH, OPTIONS (405, with what is allowed); a
+    parameter given empty (thresh=, classes=) is refused, not taken as left out; a body shorter than its
+    Content-Length (the client closed its side) is said to be cut; HEAD /health is GET's answer without the body."""
+    url, _ = server
+    for method in ("PUT", "DELETE", "PATCH", "OPTIONS"):
+        request = urllib.request.Request(f"{url}/health", data=b"x", method=method)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=WAIT)
+        assert refused.value.code == 405 and refused.value.headers["Allow"] == "GET, HEAD", method
+        assert json.loads(refused.value.read())["error"].startswith(f"{method} is not taken here"), method
+    assert _post(f"{url}/detect?thresh=", b"x") == (400, {"error": "thresh=: give a number in [0, 1]"})
+    assert _post(f"{url}/detect?classes=", b"x")[1]["error"].startswith("classes=: give class names or ids")
+    host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+    with socket.create_connection((host, port), timeout=WAIT) as conn:
+        conn.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nhello")
+        conn.shutdown(socket.SHUT_WR)
+        reply = b"".join(iter(lambda: conn.recv(65536), b""))
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and json.loads(body) == {
+        "error": "the body ended after 5 of the 1,000 bytes its Content-Length gives"}
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/health", method="HEAD"), timeout=WAIT) as reply:
+        assert reply.status == 200 and reply.headers["Content-Type"].startswith("application/json")
+        assert int(reply.headers["Content-Length"]) > 0 and reply.read() == b""
 
 
 @pytest.mark.timeout(300)

@@ -143,7 +143,10 @@ def test_empty_keeps_that_fraction_of_the_tiles_without_a_box(fraction: float, d
     kept = read_image_list(out / "valid.txt")
     assert len(empty) >= 4 and [Path(tile).name for tile in kept] == [
         Path(t).name for t in every if t not in empty or t in chosen]
-    assert f"{len(empty) - len(chosen)} empty tile(s) left out" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{len(empty) - len(chosen)} empty tile(s) left out" in err
+    # train= and valid= are one list: its tiles are cut once and counted once, listed in both
+    assert f"{IMAGES} image(s) → {len(kept)} tile(s) ({len(kept)} in train.txt, {len(kept)} in valid.txt)" in err
 
 
 def test_one_set_to_slice_is_one_line(tmp_path: Path, capsys) -> None:

@@ -179,6 +179,10 @@ def test_convert_refuses_a_checkpoint_for_another_cfg(tmp_path: Path) -> None:
     assert _cli("convert", str(cfg), str(weights), str(pt)).returncode == 0
     result = _cli("convert", str(other), str(pt), str(tmp_path / "x.weights"))
     assert result.returncode == 2 and "does not fit yolov3-tiny.cfg" in result.stderr
+    # the reason, not torch's first line alone ("Error(s) in loading state_dict for Network:")
+    assert result.stderr.strip().splitlines()[-1].split("does not fit yolov3-tiny.cfg: ")[1].startswith(("Missing key",
+                                                                                                        "Unexpected key",
+                                                                                                        "size mismatch"))
     assert not (tmp_path / "x.weights").exists()
 
 
@@ -197,3 +201,5 @@ def test_inspect_and_synth_cli(tmp_path: Path, tiny_cfg: Path) -> None:
     assert again.returncode == 2 and "exists; pass --exist-ok" in again.stderr and out.read_bytes() == before
     assert _cli("synth", str(tiny_cfg), str(out), "--seed", "2", "--exist-ok").returncode == 0
     assert out.read_bytes() != before
+    negative = _cli("synth", str(tiny_cfg), str(tmp_path / "n.weights"), "--seed", "-1")
+    assert negative.returncode == 2 and negative.stderr == "error: --seed -1: expected a whole number from 0 to 2^64 - 1\n"

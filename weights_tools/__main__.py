@@ -5,7 +5,7 @@ import argparse
 import sys
 import warnings
 
-from darknet_py.core.errors import DarknetError
+from darknet_py.core.errors import DarknetError, InputError
 from darknet_py.core.fileio import refuse_overwrite
 
 
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
             refuse_overwrite(args.out, args.exist_ok)
         if args.command == "synth":
             from .synth import write_synthetic
+
+            if not 0 <= args.seed < 2 ** 64:  # numpy's generators take a seed of 0 to 2^64 - 1
+                raise InputError(f"--seed {args.seed}: expected a whole number from 0 to 2^64 - 1")
 
             count = write_synthetic(args.cfg, args.out, args.seed)
             print(f"wrote {args.out}: {count:,} floats (seed {args.seed})")

@@ -40,8 +40,10 @@ def pt_to_weights(cfg: str, checkpoint: str, out: str) -> None:
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise WeightsError(f"{os.path.basename(checkpoint)} does not fit {os.path.basename(cfg)}: {first}") from None
+        # torch's first line only says that loading failed; the reasons (missing and unexpected keys, shapes) follow
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[1] if len(lines) > 1 else lines[0] if lines else "it does not load"
+        raise WeightsError(f"{os.path.basename(checkpoint)} does not fit {os.path.basename(cfg)}: {reason}") from None
     model.save_weights(out, WeightsHeader(*payload["header"]))
 
 

@@ -65,6 +65,11 @@ def run(args) -> int:
     for path in (args.output, args.plot):
         if path is not None:
             refuse_overwrite(path, args.exist_ok)
+    if args.plot is not None:
+        import cv2  # only for the plot: the command alone loads no OpenCV
+
+        if not cv2.haveImageWriter(args.plot):  # refused now: not after -o is written
+            raise InputError(f"--plot {args.plot}: OpenCV writes no image of that kind; give a .png or .jpg file")
     progress = Progress("anchors", unit="label files")
     anchors = calc_anchors(args.data, clusters, width, height, args.seed, progress.update)
     progress.close()

@@ -52,6 +52,10 @@ def model_files(args) -> tuple[str | None, str]:
     from ..backends import exported_file
     from ..format import zoo
 
+    if args.model and (args.cfg or args.weights):
+        given = " and ".join(flag for flag, value in (("--cfg", args.cfg), ("--weights", args.weights)) if value)
+        raise InputError(f"--model {args.model} names an official model's files; {given} name(s) your own: give one or "
+                         "the other")
     if exported_file(args.weights):
         return None, args.weights
     if args.cfg:
@@ -72,7 +76,10 @@ def model_name(args) -> str:
 
 
 def size_arg(args) -> int | list[int] | None:
-    return None if not args.size else args.size[0] if len(args.size) == 1 else args.size[:2]
+    """--size as load() takes it: N, [W, H], or None (the cfg's); three numbers or more are refused (InputError)."""
+    if args.size and len(args.size) > 2:
+        raise InputError(f"--size {' '.join(map(str, args.size))}: give N (square) or W H, not {len(args.size)} numbers")
+    return None if not args.size else args.size[0] if len(args.size) == 1 else args.size
 
 
 def fastest_runtime(args, cfg: str | None, weights: str) -> str | None:

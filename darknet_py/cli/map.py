@@ -57,6 +57,10 @@ def run(args) -> int:
     for path in (args.json_out, args.save_results):
         if path:
             refuse_overwrite(path, args.exist_ok)
+    if args.data_file and not 0 < args.iou_thresh < 1:
+        raise InputError(f"--iou-thresh must be between 0 and 1, got {args.iou_thresh}")
+    if args.data_file and not 0 <= args.conf_thresh <= 1:
+        raise InputError(f"--conf-thresh must be in [0, 1], got {args.conf_thresh}")
     args.windows = tile_options(args)  # bad values fail before the model loads
     check_in_flight(args.in_flight)
     model, _ = load_model(args)
@@ -68,8 +72,6 @@ def run(args) -> int:
 def _darknet_map(args, model) -> int:
     from ..evaluate.darknet_map import darknet_text, run_darknet_map
 
-    if not 0 < args.iou_thresh < 1:
-        raise InputError(f"--iou-thresh must be between 0 and 1, got {args.iou_thresh}")
     result = run_darknet_map(model, args.data_file, args.iou_thresh, args.points, args.conf_thresh, args.thresh,
                              args.nms, args.batch, in_flight=args.in_flight, **args.windows)
     print(f"{result.detections} detections, {result.truths} ground-truth boxes (thresh {args.thresh}, NMS {args.nms})",

@@ -152,7 +152,8 @@ def class_filter(classes: Iterable[int | str], names: Sequence[str], flag: str =
         InputError: a name the model does not have or an id out of range, given as text (class_ids), or a value that
             is neither; ids given as numbers are checked against the model by DetectOptions.validate.
     """
-    given = list(classes)
+    # one name or one id alone ("dog", 16) is that class, not the characters of a string nor an error about iterables
+    given = [classes] if isinstance(classes, (str, numbers.Integral)) else list(classes)
     if any(isinstance(c, str) for c in given):  # names as the command line takes them
         return tuple(sorted(class_ids([str(c) for c in given], names, flag)))
     # numbers.Integral: Python's and numpy's ints (bool is one too, but no class id)

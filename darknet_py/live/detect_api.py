@@ -101,7 +101,8 @@ class DetectService:
             self.requests += 1
             frame_id = self.requests
         try:
-            params = {key: values[-1] for key, values in parse_qs(query).items()}
+            # a parameter given empty (thresh=) is refused as its value, not taken as left out
+            params = {key: values[-1] for key, values in parse_qs(query, keep_blank_values=True).items()}
             unknown = sorted(set(params) - {"format", "thresh", "nms", "classes", "name"})
             if unknown:
                 raise InputError(f"unknown parameter {unknown[0]!r}: POST /detect takes format, thresh, nms, classes "
@@ -113,6 +114,8 @@ class DetectService:
             classes = None
             if "classes" in params:  # names or ids, checked: an unknown one is an error, not an empty answer
                 wanted = [item.strip() for item in params["classes"].split(",") if item.strip()]
+                if not wanted:
+                    raise InputError("classes=: give class names or ids, separated by commas (classes=person,car)")
                 classes = class_filter(wanted, self.names, "classes=")
             if not body:
                 raise InputError("the request has no body: POST the image file itself (curl --data-binary @dog.jpg)")
@@ -275,6 +278,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(413, f"the body is {int(length):,} bytes; at most {MAX_BODY:,} are taken")
             return
         body = self.rfile.read(int(length))
+        if len(body) < int(length):  # the client closed its side before the whole body came
+            self._refuse(400, f"the body ended after {len(body):,} of the {int(length):,} bytes its Content-Length "
+                              "gives")
+            return
         try:
             answer = self.server.service.answer(body, url.query)
         except DarknetError as exc:
@@ -298,6 +305,20 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._refuse(404, "not here: POST images to /detect; GET / (a page to try it), /health, /metrics")
 
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's name
+        """GET's status and headers, without the body (a monitor asking whether /health answers)."""
+        self._head_only = True  # one connection carries several requests: only this one's body is left out
+        try:
+            self.do_GET()
+        finally:
+            self._head_only = False
+
+    def _other_method(self) -> None:
+        self._refuse(405, f"{self.command} is not taken here: POST images to /detect; GET / (a page to try it), "
+                          "/health, /metrics")
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _other_method  # noqa: N815 - http.server's names
+
     def _refuse(self, status: int, message: str) -> None:
         self.server.service.refused()
         self._send(status, {"error": message})
@@ -308,14 +329,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_bytes(self, status: int, content_type: str, body: bytes) -> None:
         self.send_response(status)
         if status == 405:
-            self.send_header("Allow", "POST")
+            self.send_header("Allow", "POST" if urlsplit(self.path).path == "/detect" else "GET, HEAD")
         if status >= 400:  # a refused body may still be on its way: this connection ends with the answer
             self.send_header("Connection", "close")
             self.close_connection = True
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if not getattr(self, "_head_only", False):
+            self.wfile.write(body)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - a request per image is not news
         pass

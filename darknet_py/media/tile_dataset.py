@@ -71,18 +71,20 @@ class SliceOptions:
 
 @dataclass
 class SliceReport:
-    """What a slice wrote: images read, tiles written per list, boxes written, tiles left out as empty."""
+    """What a slice wrote: images read, tiles written (each once, a list named twice in obj.data or not), tiles per
+    list, boxes written, tiles left out as empty."""
 
     images: int = 0
     tiles: dict[str, int] = field(default_factory=dict)  # list name → tiles it lists
     boxes: int = 0
     empty_skipped: int = 0
+    written: int = 0  # tiles on disk
 
     def summary(self) -> str:
         """The run's last line, e.g. `14 image(s) → 224 tile(s) (112 in train.txt, 112 in valid.txt), 623 box(es)`."""
         listed = ", ".join(f"{count} in {name}.txt" for name, count in self.tiles.items())
         skipped = f", {self.empty_skipped} empty tile(s) left out" if self.empty_skipped else ""
-        return f"{self.images} image(s) → {sum(self.tiles.values())} tile(s) ({listed}), {self.boxes} box(es){skipped}"
+        return f"{self.images} image(s) → {self.written} tile(s) ({listed}), {self.boxes} box(es){skipped}"
 
 
 def tile_boxes(truths: np.ndarray, image_size: tuple[int, int], window: Sequence[int],
@@ -277,6 +279,7 @@ class _Cutter:
             with atomic_write(tile.with_suffix(".txt"), "w") as handle:
                 handle.write(label_text(rows))
             report.boxes += len(rows)
+            report.written += 1
             written.append(str(tile))
         return written
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import numbers
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -89,10 +90,11 @@ class DetectOptions:
     def validate(self, num_classes: int) -> None:
         """InputError for an option out of range; `num_classes`: the model's (a filter on a class it lacks would find
         nothing, silently)."""
-        if not 0 <= self.conf_thresh <= 1:
-            raise InputError(f"confidence threshold must be in [0, 1], got {self.conf_thresh}")
-        if not 0 <= self.nms_thresh <= 1:
-            raise InputError(f"NMS threshold must be in [0, 1], got {self.nms_thresh}")
+        for name, value in (("confidence threshold", self.conf_thresh), ("NMS threshold", self.nms_thresh)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
+                raise InputError(f"{name} must be a number in [0, 1], got {value!r}")
+        if isinstance(self.max_det, bool) or not isinstance(self.max_det, numbers.Integral) or self.max_det < 1:
+            raise InputError(f"max_det must be a whole number of detections, 1 or more, got {self.max_det!r}")
         if self.nms_kind not in (None, "iou", "default", "greedynms", "diounms", "none"):
             raise InputError(f"unknown NMS kind '{self.nms_kind}'; use iou, greedynms, diounms or none")
         if self.resize is not None:

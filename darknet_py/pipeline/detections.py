@@ -149,7 +149,7 @@ class Detections:
         """
         out = []
         for (x1, y1, x2, y2), s, c in zip(self.boxes.tolist(), self.scores.tolist(), self.class_ids.tolist()):
-            category = category_ids[c] if category_ids else c
+            category = c if category_ids is None else category_ids[c]
             out.append({"image_id": image_id, "category_id": int(category), "score": round(s, 6),
                         "bbox": [round(x1, 2), round(y1, 2), round(x2 - x1, 2), round(y2 - y1, 2)]})
         return out
