@@ -330,3 +330,19 @@ def test_tiled_nms_of_a_crowded_class_equals_one_tile(monkeypatch) -> None:
     monkeypatch.setattr(nms, "BLOCK", 256)
     tiled = batched_nms(boxes, scores, groups, 0.45, "diou", 0.6)
     assert 300 < len(whole) < 3000 and torch.equal(whole, tiled)
+
+
+def test_a_jpeg_cut_short_is_the_same_image_as_bytes_and_as_a_file(tmp_path: Path) -> None:
+    """OpenCV's imread decodes a JPEG cut short (libjpeg fills the rest; darknet's OpenCV build reads it so) where
+    imdecode gives nothing: the bytes (an upload, the server's body) are read as the file is, the same pixels."""
+    from darknet_py.pipeline.preprocess import decode_image, read_image
+
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes((photos()[0].parent / "dog.jpg").read_bytes()[:120_000])
+    assert np.array_equal(decode_image(cut.read_bytes()), read_image(str(cut)))
+    with pytest.raises(InputError, match=r"cannot decode image: image bytes \(3,000 bytes\)"):
+        decode_image(cut.read_bytes()[:3000])  # no picture at all: refused alike
+    short = tmp_path / "short.jpg"
+    short.write_bytes(cut.read_bytes()[:3000])
+    with pytest.raises(InputError, match="cannot decode image"):
+        read_image(str(short))

@@ -21,6 +21,7 @@ only; a network with another count takes (H, W, C) arrays of exactly its channel
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Callable, NoReturn, Union
 
@@ -249,8 +250,23 @@ def decode_image(data: bytes | bytearray | memoryview, channels: int = 3) -> np.
 def _decoded_bytes(data: bytes | bytearray | memoryview, channels: int, name: str, described: str) -> np.ndarray:
     """`_decoded` of an encoded image held in memory (cv2.imdecode): an upload's bytes, or a fetched URL's."""
     encoded = np.frombuffer(data, np.uint8)
-    return _decoded(lambda flags: cv2.imdecode(encoded, flags) if encoded.size else None, channels, name, described,
+    return _decoded(lambda flags: _imdecode_as_imread(encoded, flags), channels, name, described,
                     lambda: encoded_size(data))
+
+
+def _imdecode_as_imread(encoded: np.ndarray, flags: int) -> np.ndarray | None:
+    """cv2.imdecode, with cv2.imread's answer for a JPEG cut short: imread decodes what there is (libjpeg fills the
+    rest, as darknet's OpenCV build does with such a file) where imdecode gives nothing, so bytes would be refused
+    that the same file detects; such bytes are decoded from a temporary file, as the file would be."""
+    if not encoded.size:
+        return None
+    image = cv2.imdecode(encoded, flags)
+    if image is not None or bytes(encoded[:3]) != b"\xff\xd8\xff":
+        return image
+    with tempfile.TemporaryDirectory(prefix="darknet-py-image-") as folder:
+        path = os.path.join(folder, "image.jpg")
+        encoded.tofile(path)
+        return cv2.imread(path, flags)
 
 
 def _decoded(decode: Callable[[int], np.ndarray | None], channels: int, name: str, described: str,
