@@ -32,6 +32,8 @@ class Section:
     index: int = -1  # layer index in the network; -1 for [net]
     options: dict[str, str] = field(default_factory=dict)
     option_lines: dict[str, int] = field(default_factory=dict)
+    # a key given again in the section: (key, value, line); darknet reads the first and ignores these
+    repeated: list[tuple[str, str, int]] = field(default_factory=list)
 
     # -- locating ---------------------------------------------------------------
     def where(self, key: str | None = None) -> str:
@@ -145,6 +147,8 @@ def parse_text(text: str, path: str = "<string>") -> list[Section]:
         if key not in current.options:  # first occurrence wins, as in darknet
             current.options[key] = value
             current.option_lines[key] = number
+        else:
+            current.repeated.append((key, value, number))
     if not sections:
         raise CfgError(f"{name}: no [sections] found; is this a darknet .cfg file?")
     if sections[0].type not in NET_TYPES:
@@ -178,3 +182,33 @@ def read_cfg(path: str | os.PathLike[str]) -> list[Section]:
 def layer_sections(sections: Iterable[Section]) -> list[Section]:
     """The layer sections (everything after [net])."""
     return [s for s in sections if s.index >= 0]
+
+
+def unused_options(section: Section) -> list[str]:
+    """The options of a layer section darknet ignores, one message each: a key its parser never reads for this kind
+    of section (a misspelt `activaton=`, a training option of another layer) and a key given again (darknet reads the
+    first), as darknet prints them (`Unused field: 'key = value'`) when it loads the cfg; none for [net], as in darknet,
+    nor for a section kind darknet does not know (refused where the layer is built).
+
+    Args:
+        section (Section): a layer section.
+
+    Returns:
+        list of str: "FILE:LINE: [type] (layer N): option 'key = value' is ignored, as darknet ignores it (…)".
+    """
+    from .darknet_options import EVERY_LAYER, LAYER_OPTIONS
+
+    known = LAYER_OPTIONS.get(section.type)
+    if known is None:
+        return []
+    unread = [(key, value, section.option_lines[key]) for key, value in section.options.items()
+              if key not in known and key not in EVERY_LAYER]
+    again = [(key, value, line) for key, value, line in section.repeated]
+    messages = []
+    for key, value, line in sorted(unread + again, key=lambda entry: entry[2]):
+        why = ("given again: darknet reads the first" if (key, value, line) in again
+               else f"darknet reads no '{key}' in a [{section.type}] section")
+        layer = f" (layer {section.index})" if section.index >= 0 else ""
+        messages.append(f"{os.path.basename(section.path)}:{line}: [{section.type}]{layer}: option '{key} = {value}' is "
+                        f"ignored ({why}; its 'Unused field')")
+    return messages

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ..core.errors import CfgError, DarknetWarning, InputError, WeightsError
-from ..format.cfg import Section, read_cfg
+from ..format.cfg import Section, read_cfg, unused_options
 from ..format.weights import WeightsFile, WeightsHeader, write_weights
 from .layers import BuildContext, Shape, builder_for
 from .layers.activations import silu_notices
@@ -117,6 +117,9 @@ class Network(nn.Module):
             module.after_build(index, infos)
         for message in silu_notices(layer_sections):  # where darknet computes ReLU instead: said once per load
             notices.setdefault("darknet-activation", []).append(message)
+        for section in layer_sections:  # a misspelt option is no error in darknet, only its `Unused field` line
+            notices.setdefault("darknet-unused", []).extend(unused_options(section))
+        notices = {kind: messages for kind, messages in notices.items() if messages}
         for messages in notices.values():
             more = f" (and {len(messages) - 1} more like it)" if len(messages) > 1 else ""
             warnings.warn(messages[0] + more, DarknetWarning, stacklevel=3)
