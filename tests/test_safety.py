@@ -14,7 +14,7 @@ import pytest
 import darknet_py
 from darknet_py import cli
 from darknet_py.format import zoo
-from tests.conftest import as_another_user, official
+from tests.conftest import ZOO_CFG, as_another_user, official
 
 
 class _Boom:
@@ -110,3 +110,52 @@ def test_atomic_writes_take_any_legal_name_and_their_errors_name_the_file(tmp_pa
     finally:
         base.chmod(0o755)
         shutil.rmtree(base)
+
+
+def test_a_full_disk_names_the_file_and_why(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A write that fails on a full disk (the kernel says so at a write, or at the fsync before the rename) is an
+    OSError naming the user's file, and the command's `error:` line says both; an annotated image's too (OpenCV's
+    imwrite said only that it failed): nothing half-written is left."""
+    import errno
+    import os
+
+    import numpy as np
+
+    from darknet_py import cli
+    from darknet_py.core import fileio
+    from darknet_py.core.fileio import atomic_write, write_image
+
+    def full(*_args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    real_fdopen = os.fdopen
+
+    class FullFile:  # a temporary file whose writes fail as a full disk's do
+        def __init__(self, fd, mode):
+            self.handle = real_fdopen(fd, mode)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+            return False
+
+        def write(self, _data):
+            full()
+
+    monkeypatch.setattr(fileio.os, "fdopen", FullFile)
+    image = tmp_path / "bus.jpg"
+    with pytest.raises(OSError) as failed:
+        write_image(image, np.zeros((8, 8, 3), np.uint8))
+    assert failed.value.filename == str(image) and failed.value.strerror == "No space left on device"
+    monkeypatch.undo()
+    target = tmp_path / "detections.json"
+    monkeypatch.setattr(fileio.os, "fsync", full)
+    with pytest.raises(OSError) as failed:
+        with atomic_write(target, "w") as handle:
+            handle.write("[]")
+    assert failed.value.filename == str(target) and failed.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []  # no temporary, no half file
+    assert cli.main(["info", str(ZOO_CFG / "yolov4-tiny.cfg"), "--dot", str(tmp_path / "blocks.dot")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: {tmp_path / 'blocks.dot'}: No space left on device"

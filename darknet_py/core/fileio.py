@@ -150,7 +150,7 @@ def _into_place(tmp: str, path: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: str | os.PathLike[str], mode: str = "wb", sync: bool = True) -> Iterator[IO]:
     """Write to a temporary file beside `path`, then rename it into place on success.
 
     The temporary file gets the mode open() would give a new file, and is flushed and fsynced before the rename;
@@ -159,6 +159,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
     Args:
         path (str or PathLike): the file to write.
         mode (str): the temporary file's open mode ("wb", "w").
+        sync (bool): fsync the file before the rename (False: a file of many, an annotated image, written as
+            cv2.imwrite writes it, without waiting for the disk).
 
     Yields:
         IO: the open temporary file.
@@ -168,10 +170,16 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO]
     """
     fd, tmp = _mkstemp_like_open(os.fspath(path), ".tmp")
     try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(fd, mode) as handle:
+                yield handle
+                handle.flush()
+                if sync:
+                    os.fsync(handle.fileno())
+        except OSError as exc:  # a write that failed (a full disk) names no file: it is `path`'s
+            if exc.filename is None and exc.errno is not None:
+                raise OSError(exc.errno, exc.strerror, os.fspath(path)) from None
+            raise
         _into_place(tmp, os.fspath(path))
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -221,25 +229,30 @@ def free_path(path: str | os.PathLike[str]) -> Path:
 
 
 def write_image(target: str | os.PathLike[str], image: np.ndarray) -> None:
-    """cv2.imwrite, atomically, with OpenCV's failures as one InputError.
+    """cv2.imwrite's file, atomically: encoded by OpenCV (cv2.imencode, the same encoder and defaults), written by
+    Python, so that a failed write says why (a full disk, no permission) and names the file.
 
     Args:
         target (str or PathLike): the image file; its extension chooses the format.
         image (np.ndarray): the pixels, as cv2.imwrite takes them (BGR or grey).
 
     Raises:
-        InputError: OpenCV cannot write the image (its error's last line, or no reason).
+        InputError: OpenCV cannot encode the image (its error's last line, or no reason).
+        OSError: the file cannot be written; the error names *target*.
     """
     import cv2
 
     target = os.fspath(target)
-    with atomic_path(target, os.path.splitext(target)[1]) as tmp:
-        try:
-            written = cv2.imwrite(tmp, image)
-        except cv2.error as error:
-            raise InputError(f"cannot write {target}: {str(error).strip().splitlines()[-1]}") from error
-        if not written:
-            raise InputError(f"cannot write {target}")
+    if not cv2.haveImageWriter(target):
+        raise InputError(f"cannot write {target}: OpenCV writes no image of that kind (give .jpg or .png)")
+    try:
+        encoded, data = cv2.imencode(os.path.splitext(target)[1] or ".", image)
+    except cv2.error as error:
+        raise InputError(f"cannot write {target}: {str(error).strip().splitlines()[-1]}") from error
+    if not encoded:
+        raise InputError(f"cannot write {target}: OpenCV could not encode the image")
+    with atomic_write(target, "wb", sync=False) as handle:
+        handle.write(data.tobytes())
 
 
 class LinesFile:
