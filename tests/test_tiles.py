@@ -17,7 +17,7 @@ from darknet_py.pipeline import tiles
 from darknet_py.pipeline.detections import Detections
 from darknet_py.pipeline.nms import pairwise_overlap
 from darknet_py.pipeline.tiles import WindowOptions, auto_tile_side, merge, tile_grid, windows_for
-from tests.conftest import COCO, IMAGES, official, shared_path
+from tests.conftest import COCO, IMAGES, VIDEO, official, shared_path
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -240,14 +240,24 @@ def test_map_with_tiles_on_coco_and_darknet_datasets(mosaic, tmp_path: Path, cap
                                                     "from 0 to 0.9, e.g. 0.2"),
     (["--roi", "1,2,3"], "error: --roi 1,2,3: give the region as X1,Y1,X2,Y2 in whole pixels, e.g. --roi 0,100,1280,720"),
     (["--roi", "10,10,5,20"], "error: --roi: region 10,10,5,20 is empty: x2 must exceed x1 and y2 must exceed y1"),
-    (["--roi", "0,0,800,100"], "error: region 0,0,800,100 reaches outside the 768x576 image (x2 at most 768, "
+    (["--roi", "0,0,800,100"], "error: {dog}: region 0,0,800,100 reaches outside the 768x576 image (x2 at most 768, "
                                "y2 at most 576)"),
     (["--tiles", "auto", "--ray"], "error: --tiles and --roi are not available with --ray (its workers detect whole "
                                    "images)"),
 ])
 def test_bad_values_are_one_line_errors(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
-    assert cli.main(["detect", str(IMAGES / "dog.jpg"), "--output", str(tmp_path / "o"), "--no-save"] + flags + TINY) == 2
-    assert capsys.readouterr().err.strip() == message
+    assert cli.main(["detect", str(IMAGES / "dog.jpg"), "--output", str(tmp_path / "o"), "--save-json"] + flags + TINY) == 2
+    assert capsys.readouterr().err.strip() == message.replace("{dog}", str(IMAGES / "dog.jpg"))
+    assert not (tmp_path / "o").exists()  # refused before any work, or failed at its first image: no file of nothing
+
+
+def test_a_region_beyond_a_video_s_frames_leaves_no_file_of_nothing(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o"
+    assert cli.main(["detect", str(shared_path(VIDEO / "vtest_480x360_h264.avi")), "--vid-stride", "100", "--roi",
+                     "0,0,640,360", "--save-json", "darknet", "--save-txt", "--output", str(out)] + TINY) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == ("error: region 0,0,640,360 reaches outside the 480x360 image "
+                                                        "(x2 at most 480, y2 at most 360)")
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("options, message", [

@@ -18,6 +18,10 @@ class InputError(DarknetError):
     """An image, video, path or option given by the user is unusable."""
 
 
+class ImageFitError(InputError):
+    """An option one image cannot take (a --roi beyond its size): a run over many images names the image."""
+
+
 class DarknetWarning(UserWarning):
     """Something the engine works around and the user should know: a cfg quirk (shown once per place in
     a file), NaN weights, a compiler or runtime falling back."""

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core import events, interrupt
 from ..core.credentials import hide_credentials
-from ..core.errors import DarknetWarning, InputError
+from ..core.errors import DarknetWarning, ImageFitError, InputError
 from ..core.in_flight import in_order, iter_batches
 from ..core.progress import Progress
 from ..pipeline.darknet_image import unreadable_stand_in
@@ -225,11 +225,16 @@ def run_images(paths: Iterable[str], detect_batch: DetectBatch, sinks: Sequence[
             images.append(image)
             stand_in_for.append(failure)
         started = time.perf_counter()
-        found = detect_batch(images) if images else []
+        try:
+            found = detect_batch(images) if images else []
+        except ImageFitError as error:  # an option this image cannot take (a --roi beyond its size): name the image
+            if len(paths) != 1:
+                raise
+            raise ImageFitError(f"{hide_credentials(paths[0])}: {error}") from None
         milliseconds = (time.perf_counter() - started) * 1000 / max(len(images), 1)
         return paths, images, found, milliseconds, stand_in_for, failures
 
-    done, interrupted, unreadable, warned = 0, False, [], 0
+    done, interrupted, unreadable, warned, ended = 0, False, [], 0, False
     held: list[Result] = []  # unreadable images' stand-ins, written once an image was read (if none is: the error)
     # a folder's or a list's progress (count, rate, ETA) on stderr, as a video's; none for one image
     endless = not isinstance(paths, Sequence)
@@ -265,13 +270,16 @@ def run_images(paths: Iterable[str], detect_batch: DetectBatch, sinks: Sequence[
         if done:  # the images after the last one read
             for stand_in in held:
                 write_all(sinks, stand_in)
+        ended = True
     except KeyboardInterrupt:
         interrupted = True
     finally:
         if progress is not None and done:  # its last line: how far it got (a run that read nothing is its error)
             progress.close()
+        # nothing written, for none could be read or the run failed at its first image: no files of nothing
+        nothing = done == 0 and not interrupted and (bool(unreadable) or not ended)
         with interrupt.deferred():  # a stop now waits for the collected files (records JSON, result.json)
-            finish_all([*stages, *sinks], nothing_read=bool(unreadable) and done == 0 and not interrupted)
+            finish_all([*stages, *sinks], nothing_read=nothing)
     for failure in unreadable[warned:] if done else ():  # after the last image read
         warnings.warn(f"{failure}; skipped", DarknetWarning, stacklevel=2)
     if unreadable and done == 0 and not interrupted:

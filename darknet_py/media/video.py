@@ -118,8 +118,9 @@ def run_video(source: str | int, detect_batch: Callable[[list[np.ndarray]], list
             failure = exc
         finally:
             with interrupt.deferred():  # a stop now waits for the files: a playable video of the frames done
-                empty = failure is None and not interrupted and reader.no_frames(count) is not None
-                finish_all([*stages, *sinks], nothing_read=empty)  # a file with no frame: no empty outputs
+                # a file with no frame, or a run that failed before its first frame was written: no empty outputs
+                empty = count == 0 and not interrupted and (failure is not None or reader.no_frames(count) is not None)
+                finish_all([*stages, *sinks], nothing_read=empty)
     finally:
         scope.close()
         reader.close()

@@ -48,7 +48,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..core.errors import ImageFitError, InputError
 from .detections import Detections
 
 MIN_TILE = 32  # pixels: below this a tile holds too little for any detector
@@ -224,7 +224,7 @@ def region_of(image_w: int, image_h: int, roi: Box | None) -> Box:
         return (0, 0, image_w, image_h)
     x1, y1, x2, y2 = roi
     if x2 > image_w or y2 > image_h:
-        raise InputError(f"region {x1},{y1},{x2},{y2} reaches outside the {image_w}x{image_h} image "
+        raise ImageFitError(f"region {x1},{y1},{x2},{y2} reaches outside the {image_w}x{image_h} image "
                          f"(x2 at most {image_w}, y2 at most {image_h})")
     return (x1, y1, x2, y2)
 
@@ -247,7 +247,7 @@ def detect_in_windows(images: Sequence[tuple[np.ndarray, str]], options: WindowO
     Returns:
         list[Detections]: one per image, boxes in the image's pixels.
     """
-    plans = [windows_for(image.shape[1], image.shape[0], options, net_w, net_h) for image, _ in images]
+    plans = [_windows_of(image, source, options, net_w, net_h) for image, source in images]
     found: list[list[Detections]] = []
     for group in _forward_groups([len(p) for p in plans], per_forward):
         crops = [_crop(images[i][0], window) for i in group for window in plans[i]]
@@ -263,6 +263,16 @@ def detect_in_windows(images: Sequence[tuple[np.ndarray, str]], options: WindowO
         merged.source = source
         out.append(merged)
     return out
+
+
+def _windows_of(image: np.ndarray, source: str, options: WindowOptions, net_w: int, net_h: int) -> np.ndarray:
+    """windows_for an image, an error naming the image's file where there is one (a folder's images differ)."""
+    try:
+        return windows_for(image.shape[1], image.shape[0], options, net_w, net_h)
+    except ImageFitError as error:
+        if not source:
+            raise
+        raise ImageFitError(f"{source}: {error}") from None
 
 
 def forward_size(device: str) -> int:
