@@ -1,6 +1,7 @@
 """darknet_py.load: one call from files to a ready model."""
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Callable, Sequence, Union
 
@@ -70,6 +71,7 @@ def load(
     Raises:
         DarknetError: a `CfgError`, `WeightsError` or `InputError` naming the file, line and layer.
     """
+    _check_load_arguments(cfg, weights, size)
     if resize is not None:
         check_resize(resize)
     if weights is None and zoo.is_model_name(cfg):
@@ -115,6 +117,29 @@ def load(
 
 
 AUTO = "auto"  # load(backend=AUTO): the fastest exact runtime here (darknet_py.backends.fastest)
+
+
+def _check_load_arguments(cfg, weights, size) -> None:
+    """InputError for what load() cannot take, said in its own words (not a TypeError from deep inside): a cfg or
+    weights that is no path, a size that is no N or (W, H) of pixels, an official model's name beside weights of one's
+    own, weights beside an exported file (which holds its own)."""
+    for name, value in (("cfg", cfg), ("weights", weights)):
+        if value is None and name == "weights":
+            continue
+        if not isinstance(value, (str, os.PathLike)):
+            raise InputError(f"load() takes the {name} as a path (str or Path){' or an official model name' if name == 'cfg' else ''}; "
+                             f"got {type(value).__name__} {value!r}")
+    sizes = list(size) if isinstance(size, Sequence) and not isinstance(size, str) else [size]
+    if size is not None and (len(sizes) not in (1, 2) or any(
+            isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1 for v in sizes)):
+        raise InputError(f"size {size!r}: give the network's input size in whole pixels, N or (W, H), 1 or more")
+    if weights is not None and not exported_file(cfg) and zoo.is_model_name(cfg) and not os.path.exists(cfg):
+        raise InputError(f"{cfg} names an official model, which comes with its weights: load('{cfg}') alone; with "
+                         f"weights of your own, give their cfg file")
+    for exported, other in ((cfg, weights), (weights, cfg)):
+        if other is not None and exported_file(exported):
+            raise InputError(f"{os.fspath(exported)} is an exported model, which holds its network and weights: give "
+                             f"it alone, without {os.fspath(other)}")
 
 
 def auto_chooses(cfg: str | os.PathLike[str] | None, weights: str | os.PathLike[str] | None, device: str) -> bool:

@@ -159,12 +159,17 @@ def test_vid_stride_detects_every_nth_frame_numbered_and_timed_as_in_the_source(
     (["detect", "dog.jpg", "--model", "yolov3-tiny", "--cfg", "x.cfg", "--weights", "x.weights"],
      "error: --model yolov3-tiny names an official model's files; --cfg and --weights name(s) your own"),
     (["map", "--data", "x.data", "--conf-thresh", "7"], "error: --conf-thresh must be in [0, 1], got 7.0"),
+    (["detect", "dog.jpg", "--codec", "xvid"], "error: argument --codec: invalid choice: 'xvid' (choose from 'h264', "
+                                               "'mp4v', 'mjpg') (`darknet-py detect --help` lists the options)"),
+    (["detect", "dog.jpg", "--no-such-flag"], "error: unrecognized arguments: --no-such-flag"),
 ])
 def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     args = [str(IMAGES / a) if a == "dog.jpg" else a for a in args]
     result = _run(*args)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(message) and "Traceback" not in result.stderr
+    if "--help` lists" in message or "unrecognized" in message:  # argparse's errors too: one line, no usage first
+        assert result.stderr.count("\n") == 1, result.stderr
 
 
 @pytest.mark.parametrize("args, shown", [

@@ -165,6 +165,25 @@ def test_load_takes_an_official_name_as_the_cli_s_model(tmp_path: Path, monkeypa
     with pytest.raises(darknet_py.InputError, match=r"^yolov4-tinyy: no such file, nor an official model's name "
                                                     r"\(those are: yolov3, yolov3-tiny, yolov4, "):
         darknet_py.load("yolov4-tinyy")
+    for arguments, options, message in (
+            ((None,), {}, "load() takes the cfg as a path (str or Path) or an official model name; got NoneType None"),
+            ((123,), {}, "load() takes the cfg as a path"),
+            ((cfg, 7), {}, "load() takes the weights as a path (str or Path); got int 7"),
+            ((cfg, weights), {"size": 416.0}, "size 416.0: give the network's input size in whole pixels, N or (W, H)"),
+            ((cfg, weights), {"size": (416, 0)}, "size (416, 0): give the network's input size"),
+            (("yolov4-tiny", weights), {}, "yolov4-tiny names an official model, which comes with its weights"),
+            ((tmp_path / "m.onnx", weights), {}, f"{tmp_path / 'm.onnx'} is an exported model, which holds its network "
+                                                 "and weights: give it alone")):
+        with pytest.raises(darknet_py.InputError, match=re.escape(message)):
+            darknet_py.load(*arguments, **options)
+    model = darknet_py.load(cfg, weights)
+    for wrong, found in ((torch.zeros(1, 3, 300, 300), "a float32 tensor of shape (1, 3, 300, 300)"),
+                         (torch.zeros(3, 416, 416), "a float32 tensor of shape (3, 416, 416)"),
+                         (torch.zeros(1, 1, 416, 416), "a float32 tensor of shape (1, 1, 416, 416)"),
+                         (np.zeros((1, 3, 416, 416), np.float32), "a ndarray")):
+        with pytest.raises(darknet_py.InputError, match=re.escape(f"forward_heads takes a float tensor (N, 3, 416, 416): "
+                                                                  f"the network's channels, height and width; found {found}")):
+            model.forward_heads(wrong)
     official_first = darknet_py.load(cfg, weights, fast=False).layers[0].conv.weight
     assert torch.equal(darknet_py.load("yolov4-tiny", fast=False).layers[0].conv.weight, official_first)
     (tmp_path / "yolov4-tiny").write_text(cfg.read_text())  # a cfg file without an extension: read, random weights
@@ -213,6 +232,9 @@ def test_detect_takes_torchvision_tensors_and_pil_images_as_their_pixels(tmp_pat
     from_file = model.detect(str(png))
     for image in (Image.open(png), Image.open(png).convert("RGBA")):
         same_detections(from_file, model.detect(image), score_tol=0, box_tol=0)
+    grey16 = tmp_path / "grey16.png"  # PIL opens it as "I;16", convert("I") holds its levels in 32 bits
+    cv2.imwrite(str(grey16), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.uint16) * 257)
+    same_detections(model.detect(str(grey16)), model.detect(Image.open(grey16).convert("I")), score_tol=0, box_tol=0)
     with pytest.raises(InputError, match=r"a tensor image is \(C, H, W\) RGB, as torchvision's; got \(576, 768, 3\): "
                                          r"\.permute\(2, 0, 1\) an RGB \(H, W, C\) tensor, or give a BGR numpy array"):
         model.detect(torch.from_numpy(bgr))

@@ -1,16 +1,16 @@
 """python -m weights_tools {synth,inspect,convert,partial} …"""
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 
+from darknet_py.cli import OneLineParser
 from darknet_py.core.errors import DarknetError, InputError
 from darknet_py.core.fileio import refuse_overwrite
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m weights_tools", description=__doc__)
+    parser = OneLineParser(prog="python -m weights_tools", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("synth", help="deterministic random weights of exactly the cfg's layout")
     p.add_argument("cfg", help="the Darknet .cfg whose layout the weights follow")

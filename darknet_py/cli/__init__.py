@@ -54,8 +54,16 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {hide_credentials(str(message))}\n"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, with a wrong flag or value said as every user error is: one `error:` line (and where the options are
+    listed), exit 2 — not the whole usage first (detect's is 40 lines), the error at its end."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="darknet-py", description="Darknet .cfg/.weights inference")
+    parser = OneLineParser(prog="darknet-py", description="Darknet .cfg/.weights inference")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True)
     chosen = _named_command(sys.argv[1:] if argv is None else argv)

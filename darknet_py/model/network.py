@@ -228,7 +228,16 @@ class Network(nn.Module):
             list[Tensor]: the input of every detection layer ([yolo], [region], [Gaussian_yolo]) in cfg
             order, each Tensor[N, anchors × (5 + classes), H/stride, W/stride] for [yolo]; for a cfg without
             one (a classifier), a list holding its output (the last layer that is not [cost]).
+
+        Raises:
+            InputError: *x* is not a float tensor of that shape (torch would fail deep inside a layer instead).
         """
+        expected = (self.channels, self.height, self.width)
+        if not isinstance(x, Tensor) or x.dim() != 4 or tuple(x.shape[1:]) != expected or not x.is_floating_point():
+            found = (f"a {type(x).__name__}" if not isinstance(x, Tensor)
+                     else f"a {x.dtype} tensor of shape {tuple(x.shape)}".replace("torch.", ""))
+            raise InputError(f"forward_heads takes a float tensor (N, {self.channels}, {self.height}, {self.width}): the "
+                             f"network's channels, height and width; found {found} (detect() takes images of any size)")
         return self.forward(x)
 
     # -- recurrent state ------------------------------------------------------------

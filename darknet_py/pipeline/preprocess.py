@@ -129,7 +129,8 @@ def is_pil_image(value: object) -> bool:
 
 def pil_array(image: "PIL.Image.Image") -> np.ndarray:  # noqa: F821 - PIL is optional
     """A PIL image as the array cv2 would hold: BGR (BGRA with alpha), grey for "L", 16-bit and float kept for
-    `network_image` to convert as it converts cv2's; other modes (palette, CMYK, YCbCr, …) through RGB.
+    `network_image` to convert as it converts cv2's (a 32-bit "I" image with levels above 255 as the 16-bit image it
+    holds); other modes (palette, CMYK, YCbCr, …) through RGB.
 
     Args:
         image (PIL.Image.Image): the image (decoded by PIL, so a JPEG's pixels may differ from OpenCV's by its
@@ -141,6 +142,10 @@ def pil_array(image: "PIL.Image.Image") -> np.ndarray:  # noqa: F821 - PIL is op
     if image.mode not in ("RGB", "RGBA", "L", "I;16", "I", "F"):
         image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
     pixels = np.asarray(image)
+    if image.mode == "I" and pixels.size and int(pixels.max()) > 255:
+        # PIL's 32-bit grey holds a 16-bit image's levels (what opening a 16-bit PNG and convert("I") give): 16-bit,
+        # as cv2 reads such a file, not levels above 255 clipped to white
+        pixels = np.clip(pixels, 0, 65535).astype(np.uint16)
     return _rgb_to_bgr(pixels) if pixels.ndim == 3 else pixels
 
 
