@@ -162,6 +162,11 @@ def test_vid_stride_detects_every_nth_frame_numbered_and_timed_as_in_the_source(
     (["detect", "dog.jpg", "--codec", "xvid"], "error: argument --codec: invalid choice: 'xvid' (choose from 'h264', "
                                                "'mp4v', 'mjpg') (`darknet-py detect --help` lists the options)"),
     (["detect", "dog.jpg", "--no-such-flag"], "error: unrecognized arguments: --no-such-flag"),
+    (["detect", "dog.jpg", "--segment", "5"], "error: --segment is for a video, a stream or a camera; the source is "
+                                              "images"),
+    (["detect", "dog.jpg", "--keep-all-frames"], "error: --keep-all-frames is for a video, a stream or a camera"),
+    (["detect", "dog.jpg", "--mjpeg-quality", "50"], "error: --mjpeg-quality needs --serve, --mjpeg-port or "
+                                                     "--json-port"),
 ])
 def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     args = [str(IMAGES / a) if a == "dog.jpg" else a for a in args]
@@ -277,12 +282,16 @@ def test_images_of_one_name_in_several_folders(tmp_path: Path) -> None:
     broken.write_bytes(weights.read_bytes()[:1000])
     pattern = str(root / "**" / "*.jpg")
     first, second = root / "a" / "x.jpg", root / "b" / "x.jpg"
-    for extra, outputs, key in (([], "annotated image", "x.jpg"), (["--no-save", "--save-txt"], "label", "x"),
-                                (["--save-crops"], "annotated image and crops", "x")):
-        result = _run("detect", pattern, "--cfg", str(cfg), "--weights", str(broken), "--output", str(tmp_path / "o"),
+    (root / "b" / "x.png").write_bytes(b"")  # another extension: the stem alone is shared (labels, crops)
+    for extra, outputs, key, matched in (([], "annotated image", "x.jpg", pattern),
+                                         (["--no-save", "--save-txt"], "label", "x", pattern),
+                                         (["--save-crops"], "annotated image and crops", "x", pattern),
+                                         (["--save-txt"], "label", "x", str(root / "b" / "x.*"))):
+        pair = (first, second) if matched == pattern else (root / "b" / "x.jpg", root / "b" / "x.png")
+        result = _run("detect", matched, "--cfg", str(cfg), "--weights", str(broken), "--output", str(tmp_path / "o"),
                       *extra)
         assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
-            f"error: {first} and {second} would write their {outputs} under one name ({key}) in the run's folder, the "
+            f"error: {pair[0]} and {pair[1]} would write their {outputs} under one name ({key}) in the run's folder, the "
             "second replacing the first: detect them in separate runs (or with --no-save and --save-json, whose "
             "records keep each path)"), result.stderr
     result = _run("detect", pattern, "--no-save", "--save-json", "--output", str(tmp_path / "o"))

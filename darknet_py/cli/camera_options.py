@@ -36,6 +36,17 @@ def live_source_options(args) -> LiveSourceOptions:
     return options
 
 
+def check_camera_flags(args, kind: str) -> None:
+    """Refuse the flags of a video's frames and a camera's connection on separate images, where they would do nothing
+    (InputError): --segment, --keep-segments, --reconnect, --keep-all-frames."""
+    if kind != "images":
+        return
+    for flag, given in (("--segment", args.segment is not None), ("--keep-segments", args.keep_segments is not None),
+                        ("--reconnect", args.reconnect is not None), ("--keep-all-frames", args.keep_all_frames)):
+        if given:
+            raise InputError(f"{flag} is for a video, a stream or a camera; the source is images")
+
+
 def segmenting(args) -> Segmenting | None:
     """--segment and --keep-segments, checked (InputError for values that mean nothing, or for segments of a video
     that --no-save does not write); None: the recording is one file."""

@@ -20,7 +20,7 @@ from ..media.source_reader import check_stride
 from ..media.sources import first_shared_name, source_items, source_names
 from ..media.video_source import live_source
 from ..media.video_writer import CODECS
-from .camera_options import add_camera_args, live_source_options, segmenting
+from .camera_options import add_camera_args, check_camera_flags, live_source_options, segmenting
 from .clip_options import add_clip_args, check_notify, clipping, notify_headers
 from .common import add_backend_arg, add_device_args, add_model_args, load_model
 from .dataset_options import add_dataset_args, check_dataset_args, dataset_flags_given, dataset_stages
@@ -99,7 +99,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                       "stream and a detections table; the streams at /mjpeg and /json (server-sent events)")
     live.add_argument("--mjpeg-port", type=int, metavar="PORT", help="darknet's -mjpeg_port: annotated frames as MJPEG")
     live.add_argument("--json-port", type=int, metavar="PORT", help="darknet's -json_port: each frame's objects as JSON")
-    live.add_argument("--mjpeg-quality", type=int, default=DARKNET_JPEG_QUALITY,
+    live.add_argument("--mjpeg-quality", type=int, default=None,
                       help=f"JPEG quality of the MJPEG stream, 1..100 (default {DARKNET_JPEG_QUALITY}, darknet's)")
     live.add_argument("--host", default="127.0.0.1", help="address the servers listen on (default 127.0.0.1: this "
                       "machine only; 0.0.0.0 lets others watch, without authentication)")
@@ -148,6 +148,7 @@ def _detect_here(args, live: LiveView | None) -> int:
         raise InputError(f"--vid-stride takes every Nth frame of a video; the source is {len(items)} separate "
                          "image(s)")
     check_dataset_args(args, kind, watched.images() if watched is not None else items)
+    check_camera_flags(args, kind)
     clipping(args, kind)
     check_notify(args, live=kind == "video" and live_source(items), watched=watched is not None)
     if kind == "images" and watched is None:
@@ -331,10 +332,12 @@ def _darknet_box_order(args) -> bool:
 
 
 def _live_options(args) -> LiveOptions:
+    quality = DARKNET_JPEG_QUALITY if args.mjpeg_quality is None else args.mjpeg_quality
     options = LiveOptions(serve=args.serve, mjpeg_port=args.mjpeg_port, json_port=args.json_port,
-                          host=args.host, quality=args.mjpeg_quality)
+                          host=args.host, quality=quality)
     if not options.wanted:
-        for flag, given in (("--wait-viewers", args.wait_viewers), ("--keep-serving", args.keep_serving)):
+        for flag, given in (("--wait-viewers", args.wait_viewers), ("--keep-serving", args.keep_serving),
+                            ("--mjpeg-quality", args.mjpeg_quality is not None)):
             if given:
                 raise InputError(f"{flag} needs --serve, --mjpeg-port or --json-port")
     elif args.wait_viewers < 0:
@@ -350,7 +353,9 @@ def _refuse_shared_names(args, images: list[str]) -> None:
     by_stem = args.save_txt or args.save_crops
     shared = None if args.no_save and not by_stem else first_shared_name(images, by_stem)
     if shared is not None:
-        named = (("annotated image", not args.no_save), ("label", args.save_txt), ("crops", args.save_crops))
+        same_file_name = os.path.basename(shared[0]) == os.path.basename(shared[1])  # x.jpg and x.png share a stem only
+        named = (("annotated image", not args.no_save and same_file_name), ("label", args.save_txt),
+                 ("crops", args.save_crops))
         outputs = " and ".join(name for name, wanted in named if wanted)
         raise InputError(f"{shared[0]} and {shared[1]} would write their {outputs} under one name ({shared[2]}) in the "
                          "run's folder, the second replacing the first: detect them in separate runs (or with "

@@ -50,7 +50,10 @@ class HeatmapOptions:
 
     def __post_init__(self) -> None:
         if self.anchor not in ANCHORS:
-            raise ValueError(f"--heatmap-at {self.anchor}: expected one of {', '.join(ANCHORS)}")
+            raise InputError(f"heat map anchor {self.anchor!r}: expected one of {', '.join(ANCHORS)}")
+        if self.radius is not None and (isinstance(self.radius, bool) or not isinstance(self.radius, int)
+                                        or self.radius < 1):
+            raise InputError(f"heat map radius {self.radius!r}: expected a whole number of pixels, 1 or more")
 
 
 class HeatmapSink:
@@ -73,6 +76,7 @@ class HeatmapSink:
         self._live = False
         self._held: tuple[np.ndarray, float | None] | None = None  # a frame waiting for the next one's time
         self._last_duration: float | None = None
+        self._nominal = 1.0 / DEFAULT_FPS  # a frame's time when no two frames tell it (the video's rate, once read)
         self._backgrounds: list[np.ndarray] = []
         self._seen = 0  # frames offered as background
         self._step = 1  # every _step-th frame is kept as background
@@ -130,7 +134,7 @@ class HeatmapSink:
     def summary(self) -> str:
         """The run's last line about the map: where it is and its most occupied place."""
         if self.map is None:
-            return "heat map: nothing detected on"
+            return "heat map: none (no image or frame was read)"
         most = float(self.map.heat.max())
         amount = f"{most:.1f} s" if self.unit == "s" else f"{most:.0f} images"
         earlier = " (with the earlier run's)" if self.resumed else ""

@@ -20,6 +20,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from ..core.errors import InputError
+
 # where on each box its heat is marked: the bottom centre (feet, wheels), the box's centre, or the whole box
 ANCHORS = ("bottom", "center", "box")
 DEFAULT_ANCHOR = "bottom"
@@ -61,13 +63,13 @@ class Heatmap:
 
     def __init__(self, width: int, height: int, radius: int | None = None, anchor: str = DEFAULT_ANCHOR) -> None:
         if anchor not in ANCHORS:
-            raise ValueError(f"heat map anchor {anchor!r}: expected one of {', '.join(ANCHORS)}")
+            raise InputError(f"heat map anchor {anchor!r}: expected one of {', '.join(ANCHORS)}")
         if width < 1 or height < 1:
-            raise ValueError(f"heat map size {width}x{height}: expected at least 1x1")
+            raise InputError(f"heat map size {width}x{height}: expected at least 1x1")
         self.width, self.height, self.anchor = int(width), int(height), anchor
         self.radius = default_radius(width, height) if radius is None else int(radius)
         if self.radius < 1:
-            raise ValueError(f"heat map radius {radius}: expected at least 1 pixel")
+            raise InputError(f"heat map radius {radius}: expected at least 1 pixel")
         self.heat = np.zeros((self.height, self.width), np.float64)
         self.frames = 0
         self._mask = np.zeros((self.height, self.width), np.uint8)  # one frame's marks, reused
@@ -130,7 +132,7 @@ def render_heatmap(heat: np.ndarray, background: np.ndarray, unit: str = "s", op
         ndarray[H, W, 3]: a new BGR image.
     """
     if background.shape[:2] != heat.shape:
-        raise ValueError(f"heat map {heat.shape[1]}x{heat.shape[0]} over a background of "
+        raise InputError(f"heat map {heat.shape[1]}x{heat.shape[0]} over a background of "
                          f"{background.shape[1]}x{background.shape[0]}")
     canvas = background.copy()
     most = float(heat.max()) if heat.size else 0.0
