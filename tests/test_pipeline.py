@@ -6,6 +6,7 @@ import hashlib
 import http.server
 import re
 import threading
+import warnings
 from functools import partial
 from pathlib import Path
 
@@ -368,3 +369,15 @@ def test_a_jpeg_cut_short_is_the_same_image_as_bytes_and_as_a_file(tmp_path: Pat
     short.write_bytes(cut.read_bytes()[:3000])
     with pytest.raises(InputError, match="cannot decode image"):
         read_image(str(short))
+
+
+def test_float_images_with_nan_or_inf_convert_without_numpy_warnings() -> None:
+    """NaN is black, inf white, the range read from the finite values (in [0, 1]: scaled by 255); an all-NaN image is
+    black — without numpy's 'All-NaN slice' or overflow warnings reaching the user."""
+    from darknet_py.pipeline.preprocess import as_bgr8
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert as_bgr8(np.full((4, 4, 3), np.nan, np.float32)).max() == 0
+        assert as_bgr8(np.array([[[0.5, np.nan, np.inf]]], np.float32)).tolist() == [[[128, 0, 255]]]
+        assert as_bgr8(np.array([[[100.0, -np.inf, np.inf]]], np.float64)).tolist() == [[[100, 0, 255]]]

@@ -82,8 +82,11 @@ def _checked_uint8(image: np.ndarray, name: str, channels: tuple[int, ...] = (1,
     if image.dtype == np.uint16:
         return (image >> 8).astype(np.uint8)
     if image.dtype != np.uint8:
-        scale = 255.0 if image.dtype.kind == "f" and float(np.nanmax(image)) <= 1.0 else 1.0
-        return np.rint(np.clip(np.nan_to_num(image.astype(np.float32)) * scale, 0, 255)).astype(np.uint8)
+        # the largest finite value says the range (an all-NaN array has none: numpy would warn, and it is black)
+        finite = image[np.isfinite(image)] if image.dtype.kind == "f" else None
+        scale = 255.0 if finite is not None and (finite.size == 0 or float(finite.max()) <= 1.0) else 1.0
+        levels = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0 / scale, neginf=0.0)  # inf: white
+        return np.rint(np.clip(levels * scale, 0, 255)).astype(np.uint8)
     return image
 
 
