@@ -365,6 +365,24 @@ def test_folders_it_cannot_write_in_are_refused_before_the_model_loads() -> None
         shutil.rmtree(base)
 
 
+def test_a_read_only_file_system_is_said_so(tmp_path: Path) -> None:
+    """--output on a file system mounted read-only (a camera's SD card, a backup share): refused before the model loads
+    saying so, not "permission denied" (access() refuses both alike; root, who may write anywhere else, too)."""
+    mounted = tmp_path / "ro"
+    mounted.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mounted)], capture_output=True,
+                           text=True, timeout=60)
+    assert mount.returncode == 0, f"the test mounts a read-only tmpfs (as root): {mount.stderr}"
+    try:
+        cfg, _ = official("yolov4-tiny")
+        result = _run("detect", str(IMAGES / "dog.jpg"), "--cfg", str(cfg), "--weights", str(tmp_path / "none.weights"),
+                      "--output", str(mounted / "out"))
+        assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+            f"error: --output: cannot write in {mounted} (a read-only file system)"], result.stderr
+    finally:
+        subprocess.run(["umount", str(mounted)], capture_output=True, timeout=60)
+
+
 def test_a_folder_source_says_which_videos_it_leaves_out(tmp_path: Path, clip: Path) -> None:
     """A folder SOURCE is its images: a video beside them is named in a warning, and a folder of videos only is
     an error that says how to run them, not just "no images"."""

@@ -47,7 +47,8 @@ def require_writable(folder: str | os.PathLike[str], what: str) -> None:
     if not os.path.isdir(path):
         raise InputError(f"{what}: {path} is a file, not a folder")
     if not os.access(path, os.W_OK | os.X_OK):
-        raise InputError(f"{what}: cannot write in {path} (permission denied)")
+        read_only = bool(os.statvfs(path).f_flag & os.ST_RDONLY)  # access() refuses those too: say which it is
+        raise InputError(f"{what}: cannot write in {path} ({'a read-only file system' if read_only else 'permission denied'})")
 
 
 @overload
