@@ -348,6 +348,38 @@ def test_subfolders_are_watched_as_they_appear(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(600)
+def test_images_whose_outputs_would_share_a_name_get_names_of_their_own(tmp_path: Path) -> None:
+    """A folder run refuses images whose outputs would take one name; a watch runs for weeks, so each such image gets
+    STEM-2, STEM-3, … instead: a.jpg and a.png (one label name), day1/a.jpg and a later day1_a.jpg (one flattened
+    name); a run again into the folder keeps the names given (a.png written again keeps a-2, a new a.jpeg gets a-3):
+    no image's annotated copy or label replaces another's."""
+    folder, out = tmp_path / "ftp", tmp_path / "out"
+    (folder / "day1").mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(_photo("dog.jpg"))
+    (folder / "a.png").write_bytes(cv2.imencode(".png", cv2.imread(str(IMAGES / "horses.jpg")))[1].tobytes())
+    (folder / "day1" / "a.jpg").write_bytes(_photo("giraffe.jpg"))
+    with WatchRun(_command(folder, out, "--watch-subfolders", "--save-txt")) as run:
+        run.wait_for("watch-idle 3")
+        shutil.copy(IMAGES / "person.jpg", folder / "day1_a.jpg")
+        run.wait_for("watch-idle 4")
+        run.stop()
+    (folder / "a.png").write_bytes(cv2.imencode(".png", cv2.imread(str(IMAGES / "scream.jpg")))[1].tobytes())
+    (folder / "a.jpeg").write_bytes(_photo("zidane.jpg"))
+    with WatchRun(_command(folder, out, "--watch-subfolders", "--save-txt", "--exist-ok")) as run:
+        run.wait_for("watch-idle 2")
+        run.stop()
+    sizes = {"a.jpg": (576, 768), "a-2.png": (448, 352), "day1_a.jpg": (500, 500), "day1_a-2.jpg": (424, 640),
+             "a-3.jpeg": (720, 1280)}  # the picture each output name holds: its own image's
+    assert {path.name: cv2.imread(str(path)).shape[:2] for path in out.iterdir() if path.suffix in (".jpg", ".png",
+                                                                                                  ".jpeg")} == sizes
+    assert sorted(path.name for path in (out / "labels").iterdir()) == sorted(Path(n).stem + ".txt" for n in sizes)
+    listed = [json.loads(line) for line in (out / WATCHED_JSONL).read_text().splitlines()]
+    assert [(entry["file"], entry.get("output")) for entry in listed] == [
+        ("a.jpg", None), ("a.png", "a-2.png"), ("day1/a.jpg", None), ("day1_a.jpg", "day1_a-2.jpg"),
+        ("a.jpeg", "a-3.jpeg"), ("a.png", "a-2.png")]
+
+
+@pytest.mark.timeout(600)
 def test_without_subfolders_only_the_folder_is_watched(tmp_path: Path) -> None:
     folder, out = tmp_path / "ftp", tmp_path / "out"
     (folder / "day1").mkdir(parents=True)

@@ -140,6 +140,9 @@ class WatchedFolder:
         self._next_full_look = 0.0  # when to read every file's state at the latest
         self._looked_at = 0.0  # when the last look began
         self.index: WatchedIndex | None = None
+        # each output stem given (the annotated image's, --save-txt's label's, --save-crops' crops' name) → the image
+        # that has it: a second image that would take it (day1/a.jpg and day1_a.jpg, a.jpg and a.png) gets STEM-2
+        self._output_stems: dict[str, str] = {}
 
     def resume_from(self, out: Path) -> None:
         """The run's folder *out* is known: its `watched.jsonl` (an earlier run's into the same folder) lists images done
@@ -149,6 +152,8 @@ class WatchedFolder:
                 with contextlib.suppress(ValueError, KeyError, TypeError):  # a line a killed run left cut short
                     entry = json.loads(line)
                     self.done[entry["file"]] = FileState(int(entry["size"]), int(entry["mtime_ns"]))
+                    output = entry.get("output") or self._plain_output(entry["file"])
+                    self._output_stems.setdefault(os.path.splitext(output)[0], entry["file"])
         self.index = WatchedIndex(out / WATCHED_JSONL, self)
 
     def __iter__(self) -> Iterator[str]:
@@ -387,9 +392,28 @@ class WatchedFolder:
         state = self.taken.get(name)
         if state is not None:
             result.wall_time = state.mtime_ns / 1e9
-        if "/" in name:
-            result.output_name = name.replace("/", "_")
+        output = self.output_name(name)
+        if output != Path(name).name:
+            result.output_name = output
         return result
+
+    @staticmethod
+    def _plain_output(name: str) -> str:
+        """An image's output name before any clash: its path from the folder with `_` for `/`."""
+        return name.replace("/", "_")
+
+    def output_name(self, name: str) -> str:
+        """The name image *name* (its path from the folder) gives its outputs: its path with `_` for `/`, or where
+        another image of this folder has that stem already (an earlier run's too), `STEM-2.EXT`, `STEM-3.EXT`, …, so
+        that no image's annotated copy, label or crops replace another's (the same image written again keeps its
+        name, and replaces its own)."""
+        plain = self._plain_output(name)
+        stem, suffix = os.path.splitext(plain)
+        candidate, n = stem, 1
+        while self._output_stems.setdefault(candidate, name) != name:
+            n += 1
+            candidate = f"{stem}-{n}"
+        return candidate + suffix
 
     def finish(self) -> None:
         """The run has ended: stop watching (close())."""
@@ -430,8 +454,10 @@ class WatchedIndex:
             return
         self.folder.done[name] = state
         failed = {} if result.unreadable is None else {"error": result.unreadable}
+        output = self.folder.output_name(name)  # kept by a run again into the folder: the name stays the image's
+        renamed = {"output": output} if output != WatchedFolder._plain_output(name) else {}
         self._lines.append([json.dumps({"file": name, "size": state.size, "mtime_ns": state.mtime_ns,
-                                        "utc": utc_text(state.mtime_ns / 1e9), **failed})])
+                                        "utc": utc_text(state.mtime_ns / 1e9), **renamed, **failed})])
 
     def finish(self) -> None:
         self._lines.close()
