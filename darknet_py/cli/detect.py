@@ -173,9 +173,7 @@ def _detect_here(args, live: LiveView | None) -> int:
                                  sequence=model.sequence, channels=model.channels, live=camera, in_flight=in_flight,
                                  vid_stride=args.vid_stride)
     _print_outcome(outcome)
-    if live and args.keep_serving and not outcome.interrupted and not outcome.errors:
-        print("the source has ended; still serving its last frame — Ctrl-C to stop", file=sys.stderr, flush=True)
-        live.hold()
+    _keep_serving(args, live, outcome)
     return outcome.exit_code()
 
 
@@ -224,7 +222,18 @@ def _detect_many(args, live: LiveView | None) -> int:
                                   viewer=live, ready=lambda: _wait_for_viewers(args, live), batch=args.batch,
                                   live=camera, vid_stride=args.vid_stride)
     _print_outcome(outcome)
+    _keep_serving(args, live, outcome)
     return outcome.exit_code()
+
+
+def _keep_serving(args, live: LiveView | None, outcome: FolderOutcome) -> None:
+    """--keep-serving: once the sources have ended (not stopped, none failed), their last frames, /health and the heat
+    maps stay served until Ctrl-C or SIGTERM (then exit 0: the run is whole)."""
+    if live and args.keep_serving and not outcome.interrupted and not outcome.errors:
+        ended = ("the source has ended; still serving its last frame" if len(args.source) == 1
+                 else "the sources have ended; still serving their last frames")
+        print(f"{ended} — Ctrl-C to stop", file=sys.stderr, flush=True)
+        live.hold()
 
 
 def _stages(args, source: str, sources: list[str]) -> list[Stage]:

@@ -63,6 +63,12 @@ def received() -> int | None:
     return _state.signum
 
 
+def expected() -> None:
+    """The stop received was the way this run ends (`--keep-serving` serves until Ctrl-C or SIGTERM): the program exits
+    0, its work whole, not with the stop's 130 or 143."""
+    _state.signum = None
+
+
 def exit_code(default: int = 130) -> int:
     """The exit status for a stop: 128 + the stop signal's number, as a shell reports it.
 

@@ -18,6 +18,7 @@ import threading
 import warnings
 from dataclasses import dataclass
 
+from ..core import interrupt
 from ..core.errors import DarknetWarning, InputError
 from ..media.sinks import Result
 from ..media.source_status import SourceStatus
@@ -161,13 +162,14 @@ class LiveView:
         self.feed.end()
 
     def hold(self) -> None:
-        """Keep serving (the last frame, to new viewers) until Ctrl-C."""
+        """Keep serving (the last frame, to new viewers) until Ctrl-C or SIGTERM, the way such a run ends: the program
+        then exits 0."""
         forever = threading.Event()
         try:
             while not forever.wait(1.0):  # a timed wait, so Ctrl-C is seen at once
                 pass
         except KeyboardInterrupt:
-            pass
+            interrupt.expected()
 
     def close(self) -> None:
         with self._feeds_lock:

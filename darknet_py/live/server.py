@@ -87,6 +87,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def heatmap(self, index: int) -> None:
         """Send source *index*'s heat map so far (--heatmap), drawn now, as PNG."""
+        if index >= len(self.server.board.sources()):
+            self.send_error(404, f"no source {index} (sources are numbered from 0)")
+            return
         picture = self.server.board.heatmap_png(index)
         if picture is None:
             self.send_error(404, f"no heat map of source {index} (give --heatmap; it is drawn from the first frame on)")

@@ -8,8 +8,8 @@ counts 1: a folder's map is in images. The scene under the colours is the per-pi
 run (up to `BACKGROUND_FRAMES`, evenly spread), in which people who walk through are gone.
 
 A camera's or a watched folder's run (sinks.continues) saves both files every `SAVE_EVERY_S` seconds and goes on from
-the map an earlier run left in the folder (a service restarted); a file's run writes them when it ends, replacing
-what was there. Either way they are written whole (an interrupted run's files are the run so far).
+the map an earlier run left in the folder (a service restarted), in that map's frame (a first image of another size
+is scaled into it, as any image of a folder is); a file's run writes them when it ends, replacing what was there. Either way they are written whole (an interrupted run's files are the run so far).
 """
 from __future__ import annotations
 
@@ -142,21 +142,31 @@ class HeatmapSink:
 
     def _start(self, result: Result) -> None:
         height, width = result.image.shape[:2]
-        self.map = Heatmap(width, height, self.options.radius, self.options.anchor)
         self.unit = "s" if result.frame is not None else "images"
         self._live = continues(result)
         self._nominal = 1.0 / (result.fps or DEFAULT_FPS)
         self._saved_at = self._clock()
-        if self._live and self.npy.exists():
-            try:
-                self.resumed = self.map.merge(np.load(self.npy, allow_pickle=False))
-            except (OSError, ValueError) as error:
-                warnings.warn(f"{self.npy}: not an earlier heat map ({error}); starting a new one", DarknetWarning,
-                              stacklevel=2)
-            else:
-                if not self.resumed:
-                    warnings.warn(f"{self.npy}: an earlier heat map of another size; starting a new one",
-                                  DarknetWarning, stacklevel=2)
+        earlier = self._earlier_map() if self._live else None
+        if earlier is not None:  # the earlier run's frame stays the map's: this run's images are scaled into it
+            height, width = earlier.shape
+        self.map = Heatmap(width, height, self.options.radius, self.options.anchor)
+        self.resumed = earlier is not None and self.map.merge(earlier)
+
+    def _earlier_map(self) -> np.ndarray | None:
+        """The map an earlier run left in the folder (a camera's or watched folder's service restarted), or None."""
+        if not self.npy.exists():
+            return None
+        try:
+            earlier = np.load(self.npy, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            warnings.warn(f"{self.npy}: not an earlier heat map ({error}); starting a new one", DarknetWarning,
+                          stacklevel=3)
+            return None
+        if earlier.ndim != 2 or min(earlier.shape) < 1 or earlier.dtype.kind not in "fiu":
+            warnings.warn(f"{self.npy}: not an earlier heat map (an array of shape {earlier.shape}, {earlier.dtype}); "
+                          "starting a new one", DarknetWarning, stacklevel=3)
+            return None
+        return earlier
 
     def _frame_time(self, result: Result) -> float:
         return result.time if result.time is not None else result.frame / DEFAULT_FPS
