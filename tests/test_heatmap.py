@@ -324,3 +324,14 @@ def test_the_live_page_links_the_heat_map_drawn_when_asked(tmp_path: Path) -> No
     for content_type, body in pictures:
         assert content_type == "image/png"
         assert np.array_equal(cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR), written)
+
+
+def test_boxes_beyond_the_frame_mark_only_what_is_inside() -> None:
+    """The map's API takes any boxes (detect's are clipped to the image; one's own may not be): a box wholly left of or
+    above the map marks nothing, one across its edge marks the part inside, as OpenCV's filled rectangle clips it."""
+    heat = Heatmap(40, 30, anchor="box")
+    heat.add(np.array([[-20, -20, -5, -8], [-10, 5, 6, 9], [35, 25, 60, 50]]), 1.0)
+    expected = np.zeros((30, 40), np.uint8)
+    for x1, y1, x2, y2 in ((-20, -20, -5, -8), (-10, 5, 6, 9), (35, 25, 60, 50)):
+        cv2.rectangle(expected, (x1, y1), (x2, y2), 1, thickness=-1)
+    assert np.array_equal(heat.heat, expected.astype(np.float64)) and heat.heat.sum() == 7 * 5 + 5 * 5

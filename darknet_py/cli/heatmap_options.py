@@ -14,7 +14,7 @@ def add_heatmap_args(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group("heat map (where objects spend their time)")
     group.add_argument("--heatmap", action="store_true",
                        help=f"OUTPUT/{HEATMAP_PNG}: how long an object was at each place of the view, coloured from "
-                            f"blue (a moment) to red (the most) over the scene (the median of frames across the run: "
+                            "blue (a moment) to red (the most) over the scene (the median of frames across the run: "
                             f"who walks through is gone), with its scale; OUTPUT/{HEATMAP_NPY}: the same as numbers "
                             "(seconds per pixel for a video, stream or camera; images for a folder); mind --classes; a "
                             "camera's or watched folder's map is saved every minute and goes on from an earlier run's")
@@ -22,7 +22,7 @@ def add_heatmap_args(p: argparse.ArgumentParser) -> None:
                        help="where each box marks the map: bottom (its bottom edge's middle, where a person or a "
                             "vehicle meets the ground; the default), center, or box (all of it)")
     group.add_argument("--heatmap-radius", type=int, default=None, metavar="PX",
-                       help=f"the disc marked around each box's point, in pixels (default "
+                       help="the disc marked around each box's point, in pixels (default "
                             f"{RADIUS_OF_SHORT_SIDE * 100:.0f}%% of the frame's shorter side: 22 at 720p)")
 
 

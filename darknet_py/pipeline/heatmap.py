@@ -91,7 +91,8 @@ class Heatmap:
             if self.anchor == "box":
                 # the pixels the box's corners fall in, and every one between, as cv2.rectangle fills them
                 left, top = max(int(np.floor(x1)), 0), max(int(np.floor(y1)), 0)
-                mask[top:int(np.floor(y2)) + 1, left:int(np.floor(x2)) + 1] = 1
+                right, bottom = max(int(np.floor(x2)) + 1, 0), max(int(np.floor(y2)) + 1, 0)  # a box left of the map: none
+                mask[top:bottom, left:right] = 1
                 continue
             x, y = (x1 + x2) / 2, (y2 if self.anchor == "bottom" else (y1 + y2) / 2)
             cv2.circle(mask, (int(x), int(y)), self.radius, 1, thickness=-1)  # int(): the pixel the point is in
