@@ -167,6 +167,8 @@ def test_vid_stride_detects_every_nth_frame_numbered_and_timed_as_in_the_source(
     (["detect", "dog.jpg", "--keep-all-frames"], "error: --keep-all-frames is for a video, a stream or a camera"),
     (["detect", "dog.jpg", "--mjpeg-quality", "50"], "error: --mjpeg-quality needs --serve, --mjpeg-port or "
                                                      "--json-port"),
+    (["detect", "dog.jpg", "--blur", "person", "--no-save", "--save-json"], "error: --blur changes the pictures a run "
+                                                                             "writes or shows, and with --no-save"),
 ])
 def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     args = [str(IMAGES / a) if a == "dog.jpg" else a for a in args]

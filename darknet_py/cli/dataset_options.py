@@ -53,6 +53,7 @@ def check_dataset_args(args, kind: str, items) -> None:
         if not args.save_crops:
             raise InputError("--crop-pad needs --save-crops")
         check_pad(args.crop_pad)
+    _check_redaction_shows(args)
     if args.save_json == "coco" and kind == "video" and args.save_frames is None:
         raise InputError("--save-json coco lists image files: for a video, stream or camera add --save-frames [N], "
                          "whose kept frames are the dataset's images")
@@ -77,6 +78,21 @@ def check_dataset_args(args, kind: str, items) -> None:
         for folder in sorted({str(Path(path).parent) for path in labels}):  # not one image detected, then refused
             require_writable(folder, "--save-labels writes each label file where darknet does (beside its image, or "
                                      "images/…→labels/…)")
+
+
+def _check_redaction_shows(args) -> None:
+    """Refuse --blur, --pixelate or --no-boxes where no picture is written or shown (--no-save and nothing else that
+    draws: crops, kept frames, clips, a live view, a window, a heat map's scene, MQTT snapshots): they would do
+    nothing, and a user expecting redacted pictures would find none."""
+    given = [flag for flag, on in (("--blur", args.blur), ("--pixelate", args.pixelate), ("--no-boxes", args.no_boxes))
+             if on]
+    if not given or not args.no_save:
+        return
+    drawn = (args.save_crops, args.save_frames is not None, args.clips is not None, args.serve is not None,
+             args.mjpeg_port is not None, args.show, args.heatmap, bool(args.notify))
+    if not any(drawn):
+        raise InputError(f"{given[0]} changes the pictures a run writes or shows, and with --no-save it writes or "
+                         "shows none (add --save-crops, --save-frames, --clips, --serve, ... or drop --no-save)")
 
 
 def dataset_stages(args, names: list[str]) -> list[Stage]:
