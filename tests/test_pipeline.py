@@ -86,6 +86,15 @@ def test_cfg_nms_kind_and_multi_label() -> None:
                              (dict(nms_thresh=float("nan")), "NMS threshold must be a number in [0, 1], got nan")):
         with pytest.raises(InputError, match=re.escape(message)):
             model.detect(image, **options)
+    with pytest.raises(InputError, match=re.escape("names: 2 given for a model of 80 classes")):
+        model.detect(image, names=["a", "b"])  # the other classes would be labelled by their numbers
+    picture = cv2.imread(image)
+    assert default.draw(picture).shape == picture.shape
+    for wrong, message in ((image, "draw: give the image the detections were found in as a numpy array (H, W, 3) BGR, "
+                                   "as cv2.imread reads it; got str"),
+                           (picture[:100], "draw: the image is 768x100, the detections were found in a 768x576 one")):
+        with pytest.raises(InputError, match=re.escape(message)):
+            default.draw(wrong)
     coco = default.to_coco(7, category_ids=np.arange(1, 81))  # an array of ids as a list of them
     assert [entry["category_id"] for entry in coco] == [int(c) + 1 for c in default.class_ids]
     batch = model.detect([image, image])

@@ -440,6 +440,8 @@ def detect(backend: Backend, images: ImageLike | Sequence[ImageLike], conf_thres
     Raises:
         InputError: an option out of range, such as a class id the model does not have.
     """
+    if names is not None and len(names) < backend.num_classes:  # a class beyond them would be labelled by its number
+        raise InputError(f"names: {len(names)} given for a model of {backend.num_classes} classes")
     names = names or backend.names or default_names(backend.num_classes)
     if options.get("classes") is not None:
         options["classes"] = class_filter(options["classes"], names)

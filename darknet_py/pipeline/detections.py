@@ -222,12 +222,20 @@ class Detections:
         Raises:
             InputError: an image of another size than the one detected on, or a negative pad.
         """
-        if tuple(image.shape[1::-1]) != tuple(self.image_size):
-            raise InputError(f"crops: the image is {image.shape[1]}x{image.shape[0]}, the detections were found in a "
-                             f"{self.image_size[0]}x{self.image_size[1]} one")
+        self._check_image(image, "crops")
         check_pad(pad, "crops: pad")
         rects = (box_rect(box, self.image_size, pad) for box in self.boxes)
         return [image[top:bottom, left:right] for left, top, right, bottom in rects]
+
+    def _check_image(self, image: np.ndarray, what: str) -> None:
+        """InputError unless *image* is the array the detections were found in (its size; a path, a PIL image or a
+        tensor is named as such): boxes drawn on, or cut out of, another picture would be in the wrong places."""
+        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3):
+            raise InputError(f"{what}: give the image the detections were found in as a numpy array (H, W, 3) BGR, as "
+                             f"cv2.imread reads it; got {type(image).__name__}")
+        if tuple(self.image_size) != (0, 0) and tuple(image.shape[1::-1]) != tuple(self.image_size):
+            raise InputError(f"{what}: the image is {image.shape[1]}x{image.shape[0]}, the detections were found in a "
+                             f"{self.image_size[0]}x{self.image_size[1]} one")
 
     def draw(self, image: np.ndarray) -> np.ndarray:
         """A copy of the BGR image with boxes and labels.
@@ -237,7 +245,11 @@ class Detections:
 
         Returns:
             ndarray[H, W, 3]: a new image; `image` is left as it was.
+
+        Raises:
+            InputError: not an image array, or one of another size than the one detected on.
         """
+        self._check_image(image, "draw")
         canvas = image.copy()
         thickness = max(1, round(min(canvas.shape[:2]) / 400))
         tracks = [-1] * len(self) if self.track_ids is None else self.track_ids.tolist()
