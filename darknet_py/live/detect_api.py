@@ -254,6 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: a client sending many images keeps its connection
     server_version = "darknet_py"
     server: "_Server"
+    _head_only = False  # the request being answered is a HEAD: its headers are sent, not its body
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         service = self.server.service
@@ -336,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if not getattr(self, "_head_only", False):
+        if not self._head_only:
             self.wfile.write(body)
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - a request per image is not news

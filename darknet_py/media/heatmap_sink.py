@@ -27,6 +27,7 @@ from ..core import interrupt
 from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import atomic_write, write_image
 from ..pipeline.heatmap import ANCHORS, DEFAULT_ANCHOR, Heatmap, render_heatmap
+from ..pipeline.jpeg import encode_png
 from .sinks import DEFAULT_FPS, Result, continues
 
 HEATMAP_PNG = "heatmap.png"
@@ -123,10 +124,7 @@ class HeatmapSink:
         if snapshot is None:
             return None
         heat, background, unit = snapshot
-        ok, encoded = cv2.imencode(".png", render_heatmap(heat, background, unit))
-        if not ok:
-            raise InputError("OpenCV could not encode the heat map as PNG")
-        return encoded.tobytes()
+        return encode_png(render_heatmap(heat, background, unit))
 
     def discard(self) -> None:
         """The run read nothing: no files."""
