@@ -1,7 +1,8 @@
 """A camera's counts go on across restarts: the generated crossing served by the real RTSP server (GStreamer's,
 tests/rtsp_server.py), counted at its line and zone, stopped with Ctrl-C and run again into the same folder — counts.json
 then holds the crossings, entries and exits of both runs, exactly what events.jsonl (which keeps every run's lines)
-adds up to; a counts.json that holds no counts is one error line before the run writes over it.
+adds up to, and the files that hold one run whole (the MOT sequence, detections.json) are kept, the second run's beside
+them; a counts.json that holds no counts is one error line before the run writes over it.
 
 Every wait is on an event of the run (darknet_py.core.events).
 """
@@ -38,8 +39,8 @@ def _run(camera: RtspCamera, out: Path, shapes: list[str], frames: int) -> None:
     """`detect --track` on the camera, every frame, counting; Ctrl-C once *frames* are done (exit 130)."""
     cfg, weights = official("yolov4-tiny")
     command = [sys.executable, "-m", "darknet_py.cli", "detect", camera.url, "--cfg", str(cfg), "--weights",
-               str(weights), "--classes", "0", "--track", *shapes, "--keep-all-frames", "--no-save", "--exist-ok",
-               "--output", str(out)]
+               str(weights), "--classes", "0", "--track", *shapes, "--keep-all-frames", "--no-save", "--save-mot",
+               "--save-json", "--exist-ok", "--output", str(out)]
     interrupt_at(command, f"frames-detected {frames}")
 
 
@@ -75,7 +76,19 @@ def test_a_cameras_counts_go_on_from_its_last_run(camera: RtspCamera, expected: 
     first = json.loads((out / "counts.json").read_text())
     assert first_events, "the first run counted nothing: the test would show nothing"
     assert _tallied(first) == _tally(first_events)
+    whole = {path.name: path.read_text() for path in out.iterdir() if path.name.endswith((".mot.txt", ".json"))}
+    assert {name for name in whole if name.endswith(".mot.txt")} and "detections.json" in whole
     _run(camera, out, shapes, 100)
+    # the files that hold one run whole (the MOT sequence, detections.json) are the first run's still, the second's
+    # beside them, each a run of its own (MOT frames from 1)
+    for name, text in whole.items():
+        if name != "counts.json":
+            assert (out / name).read_text() == text, name
+            again = out / name.replace(".", "-2.", 1)
+            assert again.is_file() and again.read_text() != text, again
+    mots = sorted(out.glob("*.mot.txt"))
+    firsts = [min(int(line.split(",")[0]) for line in path.read_text().splitlines()) for path in mots]
+    assert len(mots) == 2 and max(firsts) < 50, (mots, firsts)  # each run's frames from 1 (a run is 100 frames)
     events = _events(out)
     assert events[:len(first_events)] == first_events and len(events) > len(first_events)
     counts = json.loads((out / "counts.json").read_text())

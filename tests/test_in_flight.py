@@ -301,7 +301,7 @@ def test_a_stop_with_two_at_once_keeps_a_playable_video_of_the_frames_done(clip:
         finally:
             process.kill()
     assert process.returncode == 130, err
-    assert "interrupted — the video holds the frames done" in err
+    assert "interrupted — the outputs hold the frames done" in err
     (video,) = out.glob("clip.*")
     frames = frame_count(video)
     assert 0 < frames < CLIP_FRAMES and f"{frames} frames (320x180, 25 fps)" in err

@@ -130,7 +130,7 @@ def test_an_interrupted_video_is_playable_and_holds_the_frames_done(clip: Path, 
         process = _detect(clip, out, events, "frames-detected 3", "--save-json")
         err = _interrupt_at(process, events, "frames-detected 3", signum)
     assert process.returncode == code, err
-    assert "interrupted — the video holds the frames done" in err
+    assert "interrupted — the outputs hold the frames done" in err
     (video,) = out.glob("clip.*")  # H.264 .mp4 by default (darknet_py.media.video_writer)
     frames = frame_count(video)  # opens and decodes: a playable file
     assert 0 < frames < CLIP_FRAMES and f"{frames} frames (320x180, 25 fps)" in err

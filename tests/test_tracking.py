@@ -93,7 +93,10 @@ def _detect(*args: str) -> tuple[int, str]:
     """`darknet-py detect ARGS` in this process: (exit code, what it printed on stderr)."""
     stderr = io.StringIO()
     with contextlib.redirect_stderr(stderr):
-        code = cli.main(["detect", *args])
+        try:
+            code = cli.main(["detect", *args])
+        except SystemExit as exited:  # a refusal of argparse's
+            code = exited.code
     return code, stderr.getvalue()
 
 
@@ -537,6 +540,85 @@ def test_line_directions_ends_and_wobble() -> None:
     assert repr(line) == "LineCounter(l in 2 person, out 1 person)"  # as the command line's counts line says it
 
 
+def _frame(tracks: list[tuple[int, tuple[float, float, float, float], list[tuple[int, float]]]],
+           names=("person", "bicycle", "car", "motorbike", "aeroplane", "bus", "train", "truck")) -> Detections:
+    """A tracked frame: (track id, box xyxy, [(class id, score), …]) per track, a row per label as darknet lists a box
+    it gives several classes."""
+    rows = [(track, box, class_id, score) for track, box, labels in tracks for class_id, score in labels]
+    return Detections(np.array([r[1] for r in rows], np.float32).reshape(-1, 4), np.array([r[3] for r in rows], np.float32),
+                      np.array([r[2] for r in rows], np.int64), list(names), (640, 360),
+                      track_ids=np.array([r[0] for r in rows], np.int64))
+
+
+def test_a_car_wobbling_on_the_line_in_stop_and_go_traffic_is_not_counted() -> None:
+    """car_traffic_small.mp4's van at the line (an exploratory run's find): its centre 217.9, 215.8, 214.9, 217.2,
+    229, 214.9, 225.6 px about a line at y = 216, its box 125-163 px high as it is hidden and seen; the 1-pixel margin
+    counted it out, in, out, in. A car first detected just above the line, then driving over it, counts once."""
+    wobble = [(217.9, 125), (215.8, 129), (214.9, 139), (217.2, 148), (229.0, 163), (214.9, 144), (225.6, 162)]
+    over = [(211.0, 88), (217.0, 90), (225.0, 94), (240.0, 97)]  # first seen 5 px above the line
+    through = [(150.0 + 10 * i, 80) for i in range(14)]  # from 66 px above to 64 px below
+    line = LineCounter("road", (192, 216), (640, 216))
+    events = []
+    for frame in range(len(through)):
+        tracks = [(track, (x - 60, y - h / 2, x + 60, y + h / 2), [(2, 0.9)])
+                  for track, x, path in ((21, 560, wobble), (33, 450, over), (5, 300, through)) if frame < len(path)
+                  for y, h in [path[frame]]]
+        events += line.update(_frame(tracks), frame)
+    assert [(e.track_id, e.direction) for e in events] == [(33, "in"), (5, "in")]
+    assert line.counts == {"in": {"car": 2}, "out": {}}
+
+
+def test_a_track_is_counted_under_its_own_class_not_its_box_of_the_moment() -> None:
+    """darknet lists a box under each class above the threshold (car 0.62 and truck 0.31); the detector calls the car a
+    truck in the frame it crosses. Counted once, as a car, in the line's and the zone's counts alike."""
+    line = LineCounter("road", (0, 200), (640, 200))
+    zone = ZoneCounter("lot", [(0, 150), (640, 150), (640, 360), (0, 360)])
+    events = []
+    for frame, y in enumerate(range(100, 300, 20)):
+        labels = [(7, 0.55)] if y == 220 else [(2, 0.62), (7, 0.31)]  # the crossing frame: truck alone
+        dets = _frame([(1, (280, y - 30, 360, y + 30), labels)])
+        events += line.update(dets, frame) + zone.update(dets, frame)
+    assert [(e.kind, e.direction, e.name, e.class_id) for e in events] == [("zone", "entered", "car", 2),
+                                                                         ("line", "in", "car", 2)]
+    assert line.counts == {"in": {"car": 1}, "out": {}}
+    assert zone.counts["max_inside"] == {"car": 1} and zone.inside == {"car": 1}
+
+
+def test_a_line_with_an_end_that_is_no_number_is_refused() -> None:
+    for start, end, margin in [((float("nan"), 0), (0.5, 1), 1.0), ((0, 0), (float("inf"), 1), 1.0),
+                               ((0, 0), (10, 10), -1.0)]:
+        with pytest.raises(InputError, match=r"^line 'd': "):
+            LineCounter("d", start, end, margin=margin)
+
+
+def test_a_source_after_track_is_said_to_be_one(crossing: Path, tmp_path: Path) -> None:
+    """`detect --track VIDEO` gave VIDEO to --track as its tracker, then argparse said 'the following arguments are
+    required: source'."""
+    video = str(crossing.parent / "crossing.avi")
+    code, err = _detect("--track", video, "--output", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1 and not (tmp_path / "out").exists()
+    assert err.startswith(f"error: argument --track: unknown tracker {video!r}; use one of bytetrack, ocsort, sort "
+                          f"({video!r} looks like a SOURCE: a word after --track is its TRACKER; put SOURCE first"), err
+
+
+@pytest.mark.timeout(300)
+def test_a_pixel_line_that_one_source_of_several_cannot_hold_stops_the_run_before_any_output(crossing: Path,
+                                                                                           tmp_path: Path) -> None:
+    """Among several sources, the line was checked at each source's first frame: the run stopped after another
+    source's first frame, leaving its outputs half-written (and counts.json holding the refused line)."""
+    small = tmp_path / "small.avi"
+    reader = cv2.VideoCapture(str(crossing.parent / "crossing.avi"))
+    writer = cv2.VideoWriter(str(small), cv2.VideoWriter_fourcc(*"MJPG"), generator.FPS, (320, 180))
+    for _ in range(5):
+        writer.write(cv2.resize(reader.read()[1], (320, 180), interpolation=cv2.INTER_AREA))
+    writer.release()
+    code, err = _detect(str(crossing.parent / "crossing.avi"), str(small), *_model_args(), "--track", "--line",
+                        "l=0,0,600,300", "--save-json", "--output", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith(f"error: {small}: --line l=0,0,600,300: the point (600, 300) is outside the 320x180 frame"), err
+    assert not (tmp_path / "out").exists()
+
+
 def test_sequence_folders_read_as_one_video(crossing: Path) -> None:
     sequence = ImageSequence.open(str(crossing))  # a MOTChallenge folder: img1/ and seqinfo.ini
     assert (sequence.stem, sequence.fps, len(sequence.paths)) == ("crossing", generator.FPS, FRAMES)
@@ -570,7 +652,8 @@ def test_supervision_missing_says_how_to_install(monkeypatch) -> None:
     (["--zone", "pen=0,0,50,50,100,100"], "error: --zone pen=0,0,50,50,100,100: the zone has no area"),
     (["--line", "door=700,0,700,100"], "error: --line door=700,0,700,100: the point (700, 0) is outside the 640x360 frame"),
     (["--line", "a=0.5,0,0.5,1", "--line", "a=0,0.5,1,0.5"], "error: --line a=0,0.5,1,0.5: another --line is named 'a'"),
-    (["--track", "kalman"], "error: unknown tracker 'kalman'; use one of bytetrack, ocsort, sort"),
+    (["--line", "a=0.5,0,0.5,1", "--zone", "a=0,0,1,0,1,1"], "error: --zone a=0,0,1,0,1,1: a --line is named 'a'"),
+    (["--track", "kalman"], "error: argument --track: unknown tracker 'kalman'; use one of bytetrack, ocsort, sort ("),
     (["--save-mot"], "error: --save-mot needs --track"),
     (["--dwell", "2"], "error: --dwell 2 counts long stays in zones: give a --zone"),
     (["--dwell", "0", "--zone", "pen=0,0,0,1,1,1"], "error: --dwell 0: give the seconds a stay in a zone takes"),

@@ -73,9 +73,10 @@ def test_what_is_not_a_video_is_one_clear_error(tmp_path: Path) -> None:
     video = darknet_py.video_frames(cut)
     with pytest.raises(darknet_py.InputError, match=rf"^no frame of {re.escape(str(cut))} could be decoded: "):
         list(video)  # not an empty loop
-    with pytest.raises(darknet_py.InputError, match=r"needs a video, a stream, a camera or a folder of frames; .* is 1 "
-                                                    r"separate image\(s\)"):
-        darknet_py.video_frames(IMAGES / "dog.jpg")
+    for read in (darknet_py.video_frames, lambda source: next(darknet_py.track(None, source))):  # neither named wrong
+        with pytest.raises(darknet_py.InputError, match=r"^\S*dog.jpg is 1 separate image\(s\): frames come from a "
+                                                        r"video, a stream, a camera or a folder of frames \(model"):
+            read(IMAGES / "dog.jpg")
     with pytest.raises(darknet_py.InputError, match="give a number of tries"):
         darknet_py.video_frames(cut, reconnect=-1)
     with pytest.raises(darknet_py.InputError, match="not a list"):

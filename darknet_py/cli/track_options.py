@@ -20,7 +20,7 @@ from ..pipeline.tracking import DEFAULT_TRACKER, INSTALL_HINT, Shape, check_name
 
 def add_tracking_args(p: argparse.ArgumentParser) -> None:
     group = p.add_argument_group(f"tracking and counting (needs {INSTALL_HINT})")
-    group.add_argument("--track", nargs="?", const=DEFAULT_TRACKER, metavar="TRACKER",
+    group.add_argument("--track", nargs="?", const=DEFAULT_TRACKER, metavar="TRACKER", type=_tracker_name,
                        help=f"follow objects from frame to frame: each detection gets a track id; TRACKER is one of "
                             f"{', '.join(tracker_names())} (default {DEFAULT_TRACKER})")
     group.add_argument("--sequence", action="store_true", help="read a folder (or glob) of images as the frames of "
@@ -40,6 +40,17 @@ def add_tracking_args(p: argparse.ArgumentParser) -> None:
                        help="with --zone: a track inside a zone for SECONDS is one 'dwelling' event (in "
                             "OUTPUT/events.jsonl and the counts) at the frame it gets there, while it is still inside: "
                             "a queue that does not move, someone loitering; once a visit")
+
+
+def _tracker_name(value: str) -> str:
+    """--track's TRACKER, a registered tracker's name. argparse gives --track the word after it, so a SOURCE written
+    after --track lands here: said so, rather than argparse's later 'the following arguments are required: source'."""
+    if value in tracker_names():
+        return value
+    misplaced = any(mark in value for mark in "./:\\") or value.isdigit() or Path(value).exists()
+    hint = (f" ({value!r} looks like a SOURCE: a word after --track is its TRACKER; put SOURCE first, or name the "
+            f"tracker: --track {DEFAULT_TRACKER} SOURCE)") if misplaced else ""
+    raise argparse.ArgumentTypeError(f"unknown tracker {value!r}; use one of {', '.join(tracker_names())}{hint}")
 
 
 def tracking_stage(args, source: str, sources: Sequence[str]) -> TrackingStage | None:

@@ -218,14 +218,22 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[str]
         raise
 
 
-def free_path(path: str | os.PathLike[str]) -> Path:
+def free_path(path: str | os.PathLike[str], suffix: str | None = None) -> Path:
     """*path*, or where a file is there already the first of `STEM-2.EXT`, `STEM-3.EXT`, … that is free: what a run
-    writes where an earlier run's file must not be written over."""
+    writes where an earlier run's file must not be written over.
+
+    Args:
+        path (str or PathLike): the file's own name.
+        suffix (str or None): its extension where that has several parts (`.mot.txt`: `cam-2.mot.txt`, not
+            `cam.mot-2.txt`); None: the last part (`cam.mp4`: `cam-2.mp4`).
+    """
     path = Path(path)
+    suffix = path.suffix if suffix is None else suffix
+    stem = path.name.removesuffix(suffix)
     candidate, n = path, 1
     while candidate.exists():
         n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        candidate = path.with_name(f"{stem}-{n}{suffix}")
     return candidate
 
 

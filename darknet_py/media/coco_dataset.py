@@ -25,7 +25,7 @@ from ..core.fileio import atomic_write
 from ..format.names import COCO_NAMES
 from .darknet_labels import best_class
 from .frames_dataset import frame_image_path
-from .sinks import Result
+from .sinks import Result, run_file
 
 COCO_JSON = "coco.json"  # --save-json coco
 # COCO's category id of each of its 80 detection classes, in darknet's coco.names order (instances_*2017.json)
@@ -58,8 +58,12 @@ class CocoDatasetSink:
         self.frames = frames
         self.images: list[dict] = []
         self.annotations: list[dict] = []
+        self._started = False
 
     def write(self, result: Result) -> None:
+        if not self._started:  # a camera's run beside an earlier run's coco.json (coco-2.json), not over it
+            self._started = True
+            self.path = run_file(self.path, result)
         if result.frame is None:
             file_name = result.source
         elif self.frames is None:

@@ -23,7 +23,7 @@ from ..core.progress import Progress
 from ..pipeline.detections import Detections
 from .frame_buffer import END
 from .live_reader import Decoded, LiveSourceOptions
-from .sinks import Result, Sink, Stage, finish_all, through_stages, write_all
+from .sinks import ChecksSize, Result, Sink, Stage, finish_all, through_stages, write_all
 from .source_reader import SourceReader, close_all
 from .source_status import SourceStatus
 from .video import VideoReport
@@ -102,8 +102,9 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
 
     readers: list[SourceReader] = []
     try:  # every source opened before any is read: one that cannot be opened fails the run before any output
-        for source in sources:
+        for source, jobs in zip(sources, stages):
             readers.append(SourceReader(source, live, vid_stride))
+            _check_size(readers[-1], jobs)
     except BaseException:
         close_all(readers)
         raise
@@ -147,6 +148,18 @@ def run_many(sources: Sequence[str | int], detect_batch: Callable[[list[np.ndarr
         done = ", ".join(f"{run.name}: {run.count}" for run in runs)
         raise InputError(f"detection stopped ({done} frames done): {failure}") from failure
     return [run.report(interrupted) for run in runs]
+
+
+def _check_size(reader: SourceReader, jobs: Sequence[Stage]) -> None:
+    """Refuse a source whose frames its stages do not fit (a line in pixels outside them), naming it; a source whose
+    size is not known yet (a camera still connecting) is checked by its stages at its first frame."""
+    if min(reader.size) > 0:
+        for stage in jobs:
+            if isinstance(stage, ChecksSize):
+                try:
+                    stage.check_size(*reader.size)
+                except InputError as exc:
+                    raise InputError(f"{reader.name}: {exc}") from None
 
 
 def _ready(runs: list[_Source], batch: int, turn: int, changed: threading.Condition) -> list | None:

@@ -78,7 +78,7 @@ class RunReport:
             done += f", {report.dropped_frames} dropped for newer ones"
         if report.drops:
             done += f", {report.drops} connection(s) lost"
-        return f"{done}, interrupted — the video holds the frames done" if self.interrupted else done
+        return f"{done}, interrupted — the outputs hold the frames done" if self.interrupted else done
 
 
 def plan_calls(model: Backend, kind: str, items: list[str] | str | int, requested: int | None) -> tuple[Backend, int]:

@@ -41,7 +41,7 @@ from ..core import interrupt
 from ..core.credentials import hide_credentials
 from ..core.dates import utc_stamp, utc_text
 from ..core.errors import DarknetWarning, InputError
-from ..core.fileio import LinesFile, atomic_write, write_image
+from ..core.fileio import LinesFile, atomic_write, free_path, write_image
 from ..pipeline.detections import Detections
 from .background_writer import BackgroundWriter
 from .darknet_json import darknet_frame_text, darknet_json_file
@@ -185,6 +185,15 @@ class Discards(Protocol):
     def discard(self) -> None: ...
 
 
+@runtime_checkable
+class ChecksSize(Protocol):
+    """A stage whose settings must fit the frames (lines and zones given in pixels): `check_size` refuses a frame size
+    they do not fit, called when a source has been opened, before any of it is detected (run_many: among several
+    sources, one that does not fit stops the run before any output, as one that cannot be opened does)."""
+
+    def check_size(self, width: int, height: int) -> None: ...
+
+
 class Stage(Protocol):
     """A job between detection and the sinks (tracking, counting, redaction, ...): it sees every result in
     order and returns it, changed or not, for the next stage and then the sinks."""
@@ -292,6 +301,7 @@ class RecordsJsonSink:
     def write(self, result: Result) -> None:
         if not self.records:
             warn_if_live(result, "--save-json")
+            self.path = run_file(self.path, result)
         self.records.append(result_record(result))
 
     def finish(self) -> None:
@@ -360,6 +370,15 @@ def continues(result: Result) -> bool:
     return result.captured is not None or result.watched_image
 
 
+def run_file(path: Path, result: Result, suffix: str | None = None) -> Path:
+    """Where a file that holds one run's whole output (detections.json, result.json, coco.json, a MOT sequence) goes,
+    chosen at the run's first result: *path*, or for a run that goes on from an earlier one into its folder
+    (`continues`: a camera's or stream's, a watched folder's) the first free `STEM-2.EXT`, `STEM-3.EXT`… beside the
+    earlier run's, as its recording goes — a restarted service writes over nothing the last run wrote. *suffix*: the
+    file's extension where it has several parts (core.fileio.free_path)."""
+    return free_path(path, suffix) if continues(result) else path
+
+
 class DarknetJsonSink:
     """darknet's `result.json` (`detector test -out`): one object per image or frame, numbered from 1,
     images with their `filename`; written whole on finish() (see darknet_json). An image that could not be read has
@@ -379,6 +398,7 @@ class DarknetJsonSink:
     def write(self, result: Result) -> None:
         if not self.frames:
             warn_if_live(result, "--save-json darknet")
+            self.path = run_file(self.path, result)
         filename = result.source if result.frame is None else None
         self.frames.append(darknet_frame_text(result.detections, len(self.frames) + 1, filename))
 

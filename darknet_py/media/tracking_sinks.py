@@ -30,9 +30,9 @@ from ..core import interrupt
 from ..core.errors import InputError
 from ..core.fileio import LinesFile, atomic_write
 from ..pipeline.tracking import DEFAULT_TRACKER, LineCounter, Shape, Tracker, ZoneCounter, counts_of, make_tracker
-from ..pipeline.tracking.counting import add_earlier_counts, check_counts, check_dwell, tracked_centres
+from ..pipeline.tracking.counting import TrackClasses, TrackPoint, add_earlier_counts, check_counts, check_dwell
 from ..pipeline.tracking.drawing import draw_counters, draw_trails
-from .sinks import DEFAULT_FPS, Result, continues, detection_record
+from .sinks import DEFAULT_FPS, Result, continues, detection_record, run_file
 
 COUNTS_JSON = "counts.json"
 EVENTS_JSONL = "events.jsonl"
@@ -102,6 +102,7 @@ class TrackingStage:
         self.counters: list[LineCounter | ZoneCounter] = []
         self.earlier_counts: dict | None = None  # a live source's counters go on from these (resume_from)
         self._trails: dict[int, tuple] = {}
+        self._classes = TrackClasses()
         self._frames = 0
 
     def resume_from(self, counts_json: str | os.PathLike[str]) -> None:
@@ -137,7 +138,7 @@ class TrackingStage:
         self._frames += 1
         tracked = dataclasses.replace(result.detections, track_ids=self.tracker.update(result.detections))
         time = result.time if result.frame is not None else frame / (result.fps or DEFAULT_FPS)
-        tracks = list(tracked_centres(tracked))  # each track's box centre, once for the counters and the trails
+        tracks = self._classes.points(tracked, frame)  # each track's box and class, once for the counters and trails
         events = tuple(event for counter in self.counters for event in counter.observe(tracks, frame, time))
         return TrackedResult(result.source, result.frame, result.image, tracked, result.fps, result.milliseconds,
                              result.stream_time, result.captured,  # a live source's clock, for records and lag
@@ -146,6 +147,11 @@ class TrackingStage:
                              inside={c.name: dict(c.inside) for c in self.counters if c.kind == "zone"},
                              lines={c.name: (c.start, c.end) for c in self.counters if c.kind == "line"},
                              zones={c.name: c.polygon for c in self.counters if c.kind == "zone"})
+
+    def check_size(self, width: int, height: int) -> None:
+        """Refuse a frame size the lines and zones do not fit (a point given in pixels outside it): InputError."""
+        for shape in self.shapes:
+            shape.in_pixels(width, height)
 
     def _start(self, result: Result) -> None:
         height, width = result.image.shape[:2] if result.image.size else result.detections.image_size[::-1]
@@ -157,13 +163,13 @@ class TrackingStage:
         if continues(result) and self.earlier_counts is not None:
             add_earlier_counts(self.counters, self.earlier_counts)
 
-    def _follow(self, tracks: list[tuple]) -> dict[int, tuple]:
+    def _follow(self, tracks: list[TrackPoint]) -> dict[int, tuple]:
         """Add each track's box centre to its trail; the trails of the tracks in this frame (immutable tuples, so
         a viewer drawing this frame later sees it as it was)."""
         shown: dict[int, tuple] = {}
         keep = self.trail - 1
-        for track_id, _, _, x, y in tracks:
-            shown[track_id] = (self._trails.get(track_id, ())[-keep:] if keep > 0 else ()) + ((x, y),)
+        for point in tracks:
+            shown[point.track_id] = (self._trails.get(point.track_id, ())[-keep:] if keep > 0 else ()) + ((point.x, point.y),)
         for track_id in [t for t in self._trails if t not in shown]:  # ended or unseen this frame: its trail restarts
             del self._trails[track_id]
         self._trails.update(shown)
@@ -204,18 +210,23 @@ class MotSink:
 
     Args:
         path (str or PathLike): the file (`OUTPUT/<stem>.mot.txt`), made (empty) with the first frame; one already
-            there is replaced.
+            there is replaced — a camera's or stream's run is a sequence of its own (frames from 1 again) and goes
+            beside an earlier run's (`<stem>-2.mot.txt`, sinks.run_file).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self._lines = LinesFile(self.path)
+        self._lines: LinesFile | None = None
 
     def write(self, result: Result) -> None:
+        if self._lines is None:
+            self.path = run_file(self.path, result, MOT_SUFFIX)
+            self._lines = LinesFile(self.path)
         self._lines.append(mot_lines(result))
 
     def finish(self) -> None:
-        self._lines.close()
+        if self._lines is not None:
+            self._lines.close()
 
 
 class CountsJsonSink:

@@ -140,8 +140,9 @@ def _openable(source: str | int | os.PathLike[str]) -> str | int | ImageSequence
     if kind == "video":
         return items
     if not Path(text).is_dir():
-        raise InputError(f"video_frames() needs a video, a stream, a camera or a folder of frames; {hide_credentials(text)} "
-                         f"is {len(items)} separate image(s)")
+        # said without a function's name: darknet_py.track() reads its sources through here too
+        raise InputError(f"{hide_credentials(text)} is {len(items)} separate image(s): frames come from a video, a "
+                         "stream, a camera or a folder of frames (model.detect() takes separate images)")
     return ImageSequence.open(text)
 
 

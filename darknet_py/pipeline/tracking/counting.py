@@ -14,20 +14,25 @@ Rules:
 - line: a crossing is counted once, when a track's centre has gone from one side of the line to the other
   along a path that passes through the segment (walking round its end is not a crossing). `in` is from the
   left of the directed segment P1→P2 to its right, in image coordinates (y down): for a line drawn left to
-  right, `in` is downwards; `out` is the other way. A centre within `margin` pixels of the line is on neither
-  side yet, so a box whose centre wobbles on the line is not counted back and forth.
+  right, `in` is downwards; `out` is the other way. A centre near the line is on neither side yet: within
+  `margin` pixels, or within `box_margin` of the box's own extent across the line (a tenth by default), so a box
+  that wobbles on the line (a car in stop-and-go traffic, whose box grows and shrinks as it is hidden and seen) is
+  not counted back and forth. A track first seen near the line starts on the side its centre is on (a car first
+  detected just before the line and then driving over it is counted).
 - zone: `entered` when a track's centre goes from outside the polygon to inside, `exited` the other way;
   a track first seen inside is inside (it counts in the occupancy) without having entered. `max_inside` is
   the largest number of tracks of a class inside at once. An exit says how long the track was inside
   (`seconds_inside`, the time between the frame it entered in, or was first seen inside, and the frame it left in:
   how long a customer queued, a vehicle stood in a bay), when the frames' times are known.
-- class: the class of the track's box in the frame of the event (its best class, for darknet's multi-label
-  boxes). Detections outside a confirmed track (`track_id` -1) are not counted.
+- class: the track's class, not its box's in one frame: the class its boxes have scored most, summed over every
+  frame of the track so far and every label of darknet's multi-label boxes (TrackClasses). A car the detector calls
+  a truck now and then is counted as a car, and one object is counted under one class. Detections outside a
+  confirmed track (`track_id` -1) are not counted.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -36,6 +41,7 @@ from ..detections import Detections
 from .geometry import inside_polygon, polygon_area
 
 FORGET_AFTER = 1000  # frames unseen after which a track's counting state is dropped (a long-running camera)
+BOX_MARGIN = 0.1  # LineCounter: a centre within this share of its box's extent across the line is on neither side
 
 
 @dataclass(frozen=True)
@@ -77,9 +83,31 @@ class CountEvent:
         return entry
 
 
-def tracked_centres(detections: Detections) -> Iterator[tuple[int, int, str, float, float]]:
-    """(track id, class id, class name, centre x, centre y) of each confirmed track in a frame, once per track
-    (a box darknet gives several classes carries one track id: its best class, the first, is used).
+class TrackPoint(NamedTuple):
+    """One confirmed track in one frame, as the counters and the drawn trails follow it.
+
+    Args:
+        track_id (int): the tracker's id.
+        class_id (int): the track's class (TrackClasses), or its box's best class in this frame.
+        name (str): that class's name.
+        x (float): the box's centre, pixels.
+        y (float): the box's centre, pixels.
+        width (float): the box's width, pixels.
+        height (float): the box's height, pixels.
+    """
+
+    track_id: int
+    class_id: int
+    name: str
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+def tracked_centres(detections: Detections) -> list[TrackPoint]:
+    """Each confirmed track of a frame once, with its box's centre and its best class in this frame (a box darknet
+    gives several classes carries one track id: its best class, the first, is used).
 
     Raises:
         InputError: the detections were not tracked.
@@ -88,6 +116,7 @@ def tracked_centres(detections: Detections) -> Iterator[tuple[int, int, str, flo
         raise InputError("counting needs tracked detections (Detections.track_ids): run a tracker first, "
                          "e.g. darknet_py.track(model, source)")
     seen: set[int] = set()
+    points = []
     labels = detections.labels
     boxes = detections.boxes.tolist()
     for i, (track_id, class_id) in enumerate(zip(detections.track_ids.tolist(), detections.class_ids.tolist())):
@@ -95,7 +124,51 @@ def tracked_centres(detections: Detections) -> Iterator[tuple[int, int, str, flo
             continue
         seen.add(track_id)
         x1, y1, x2, y2 = boxes[i]
-        yield track_id, class_id, labels[i], (x1 + x2) / 2, (y1 + y2) / 2
+        points.append(TrackPoint(track_id, class_id, labels[i], (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1))
+    return points
+
+
+class TrackClasses:
+    """Each track's class over its life: the class its boxes have scored most so far, every label of a box counted
+    (darknet lists a box under each class above the threshold), summed over the track's frames. A detector that
+    calls a car a truck in a few frames, or a box car 0.6 and truck 0.4, leaves the track a car; one object is
+    counted under one class.
+
+        classes = TrackClasses()
+        for frame, dets in enumerate(darknet_py.track(model, "road.mp4")):
+            for point in classes.points(dets, frame):
+                print(point.track_id, point.name)
+    """
+
+    def __init__(self) -> None:
+        self._tracks: dict[int, tuple[int, dict[int, float]]] = {}  # track → (last frame seen, class id → scores summed)
+        self._names: dict[int, str] = {}  # class id → name, as the detections named it
+
+    def points(self, detections: Detections, frame: int) -> list[TrackPoint]:
+        """The frame's tracked_centres, each with its track's class (this frame's labels counted first).
+
+        Args:
+            detections (Detections): the frame's detections with `track_ids`.
+            frame (int): its 0-based index, frames in order (a track unseen for FORGET_AFTER frames is forgotten).
+
+        Returns:
+            list[TrackPoint]: one per confirmed track.
+        """
+        points = tracked_centres(detections)
+        for track_id, class_id, score, label in zip(detections.track_ids.tolist(), detections.class_ids.tolist(),
+                                                    detections.scores.tolist(), detections.labels):
+            if track_id >= 0:
+                table = self._tracks.setdefault(track_id, (frame, {}))[1]
+                table[class_id] = table.get(class_id, 0.0) + score
+                self._tracks[track_id] = (frame, table)
+                self._names[class_id] = label
+        voted = []
+        for point in points:
+            table = self._tracks[point.track_id][1]
+            class_id = max(table, key=lambda c: (table[c], c == point.class_id))  # a tie: this frame's best class
+            voted.append(point._replace(class_id=class_id, name=self._names[class_id]))
+        _forget(self._tracks, frame, lambda state: state[0])
+        return voted
 
 
 def _add(table: dict[str, int], name: str, amount: int = 1) -> None:
@@ -104,10 +177,11 @@ def _add(table: dict[str, int], name: str, amount: int = 1) -> None:
 
 class Counter:
     """What LineCounter and ZoneCounter share: `update` takes a frame's tracked detections, `observe` the
-    track centres worked out once for every counter of a frame."""
+    track points worked out once for every counter of a frame."""
 
     kind: str
     name: str
+    _classes: TrackClasses  # each track's class, for update()
 
     def update(self, detections: Detections, frame: int, time: float | None = None) -> list[CountEvent]:
         """Take one frame's tracked detections; count the crossings (a line) or the entries, exits and occupancy
@@ -121,11 +195,10 @@ class Counter:
         Returns:
             list[CountEvent]: the events of this frame.
         """
-        return self.observe(list(tracked_centres(detections)), frame, time)
+        return self.observe(self._classes.points(detections, frame), frame, time)
 
-    def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
-                time: float | None = None) -> list[CountEvent]:
-        """`update` on a frame's `tracked_centres` (worked out once for all counters)."""
+    def observe(self, tracks: list[TrackPoint], frame: int, time: float | None = None) -> list[CountEvent]:
+        """`update` on a frame's tracks (TrackClasses.points, worked out once for all the counters of a run)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -141,23 +214,34 @@ class LineCounter(Counter):
         start ((float, float)): P1, (x, y) in pixels.
         end ((float, float)): P2, (x, y) in pixels.
         margin (float): pixels from the line within which a centre is on neither side (see the module's rules).
+        box_margin (float): the same as a share of the box's extent across the line (its height, for a level line):
+            the centre must be further from the line than the larger of the two to be on a side.
 
     Attributes:
         counts (dict): `{"in": {class name: n}, "out": {class name: n}}`.
+
+    Raises:
+        InputError: an end that is not a finite number, a zero-length line, or a negative margin.
     """
 
     kind = "line"
 
-    def __init__(self, name: str, start: Sequence[float], end: Sequence[float], margin: float = 1.0) -> None:
+    def __init__(self, name: str, start: Sequence[float], end: Sequence[float], margin: float = 1.0,
+                 box_margin: float = BOX_MARGIN) -> None:
         self.name = name
         self.start = (float(start[0]), float(start[1]))
         self.end = (float(end[0]), float(end[1]))
+        if not np.isfinite([*self.start, *self.end]).all():
+            raise InputError(f"line {name!r}: its ends must be finite numbers, found {self.start} → {self.end}")
         dx, dy = self.end[0] - self.start[0], self.end[1] - self.start[1]
         self._length = float(np.hypot(dx, dy))
         if self._length == 0:
             raise InputError(f"line {name!r} has zero length (both ends at {self.start})")
+        if not (margin >= 0 and box_margin >= 0):
+            raise InputError(f"line {name!r}: margin {margin:g} px and box_margin {box_margin:g} must be 0 or more")
         self._direction = (dx / self._length, dy / self._length)
-        self.margin = float(margin)
+        self.margin, self.box_margin = float(margin), float(box_margin)
+        self._classes = TrackClasses()
         self.counts: dict[str, dict[str, int]] = {"in": {}, "out": {}}
         self._sides: dict[int, tuple[int, float, float, int]] = {}  # track → (side, x, y, last frame seen)
 
@@ -171,16 +255,19 @@ class LineCounter(Counter):
         ux, uy = self._direction
         return (ux * (x - self.start[0]) + uy * (y - self.start[1])) / self._length
 
-    def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
-                time: float | None = None) -> list[CountEvent]:
-        """`update` on a frame's `tracked_centres` (worked out once for all counters)."""
+    def observe(self, tracks: list[TrackPoint], frame: int, time: float | None = None) -> list[CountEvent]:
+        """`update` on a frame's tracks (TrackClasses.points, worked out once for all the counters of a run)."""
         events = []
-        for track_id, class_id, name, x, y in tracks:
+        ux, uy = self._direction
+        for track_id, class_id, name, x, y, width, height in tracks:
             distance = self._signed_distance(x, y)
-            if abs(distance) <= self.margin:
+            across = abs(uy) * width + abs(ux) * height  # the box's extent along the line's normal
+            if abs(distance) <= max(self.margin, self.box_margin * across):
                 if track_id in self._sides:  # still here: not forgotten, side unchanged
                     side, px, py, _ = self._sides[track_id]
                     self._sides[track_id] = (side, px, py, frame)
+                elif distance != 0:  # first seen near the line: the side it is on, until it is clearly on one
+                    self._sides[track_id] = (1 if distance > 0 else -1, x, y, frame)
                 continue
             side = 1 if distance > 0 else -1
             before = self._sides.get(track_id)
@@ -230,16 +317,16 @@ class ZoneCounter(Counter):
         if dwell_s is not None:
             self.counts["dwelling"] = {}
         self.inside: dict[str, int] = {}
+        self._classes = TrackClasses()
         # track → (inside, last frame seen, inside since, its dwelling told this visit)
         self._states: dict[int, tuple[bool, int, float | None, bool]] = {}
 
-    def observe(self, tracks: list[tuple[int, int, str, float, float]], frame: int,
-                time: float | None = None) -> list[CountEvent]:
-        """`update` on a frame's `tracked_centres` (worked out once for all counters)."""
-        centres = np.array([(x, y) for *_, x, y in tracks], np.float64).reshape(-1, 2)
+    def observe(self, tracks: list[TrackPoint], frame: int, time: float | None = None) -> list[CountEvent]:
+        """`update` on a frame's tracks (TrackClasses.points, worked out once for all the counters of a run)."""
+        centres = np.array([(point.x, point.y) for point in tracks], np.float64).reshape(-1, 2)
         flags = inside_polygon(centres, self.polygon).tolist() if tracks else []
         events, inside = [], {}
-        for (track_id, class_id, name, _, _), now in zip(tracks, flags):
+        for (track_id, class_id, name, *_), now in zip(tracks, flags):
             before = self._states.get(track_id)
             staying = before is not None and before[0] and now  # inside then and now: the same visit
             since = before[2] if staying else (time if now else None)

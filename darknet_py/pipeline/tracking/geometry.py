@@ -118,12 +118,14 @@ def parse_zone(text: str) -> Shape:
 
 
 def check_names(shapes: list[Shape]) -> None:
-    """Refuse two lines, or two zones, with the same name (their counts would be reported as one)."""
-    seen: set[tuple[str, str]] = set()
+    """Refuse two shapes with one name, two lines or a line and a zone alike (the counts line, the drawn labels and
+    the live view tell them apart by name only)."""
+    seen: dict[str, str] = {}
     for shape in shapes:
-        if (shape.kind, shape.name) in seen:
-            raise InputError(f"{shape.flag}: another --{shape.kind} is named {shape.name!r}; give each its own name")
-        seen.add((shape.kind, shape.name))
+        if shape.name in seen:
+            other = f"another --{shape.kind}" if seen[shape.name] == shape.kind else f"a --{seen[shape.name]}"
+            raise InputError(f"{shape.flag}: {other} is named {shape.name!r}; give each its own name")
+        seen[shape.name] = shape.kind
 
 
 def polygon_area(points: np.ndarray) -> float:
