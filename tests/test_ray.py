@@ -202,6 +202,10 @@ def test_two_workers_give_exactly_the_single_process_detections(cluster: str, ph
     assert len(RunFolder(tmp_path / "out").done()) == -(-len(reference) // SHARD)
     assert f"{len(reference)} image(s): {-(-len(reference) // SHARD)} shard(s) run" in result.stderr
     assert f"on the Ray cluster at {cluster} (3 CPUs)" in result.stderr
+    # annotated images are part of the plan: shards done without them do not pass for a run that wants them
+    wanting = [arg for arg in _command(cluster, photos, tmp_path / "out") if arg != "--no-save"]
+    again = subprocess.run(wanting, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=RUN_LIMIT_S)
+    assert again.returncode == 2 and "holds a run with a different plan (save_images differ)" in again.stderr, again.stderr
 
 
 def test_a_worker_killed_mid_run_loses_and_duplicates_nothing(cluster: str, photos: Path, reference: list[str], tmp_path: Path) -> None:
@@ -323,6 +327,10 @@ def test_video_chunks_and_an_unreadable_image(cluster: str, clip: Path, tmp_path
     expected = [json.loads(d.to_json())["detections"] for d in model.detect(frames)]
     assert [r["frame"] for r in records[2:]] == list(range(len(frames)))
     assert [r["detections"] for r in records[2:]] == expected
+    # the progress counts the video's frames in its total (it went to 41/2), and says the last count once
+    shown = [line for line in result.stderr.splitlines() if line.startswith("ray detect: ")]
+    total = f"ray detect: {len(records)}/~{len(records)} records"
+    assert shown and shown[-1].startswith(total) and sum(line.startswith(total) for line in shown) == 1, shown
     # a lost middle chunk is redone alone, and the result is the same
     chunk = out / "shards" / "video-0000-chunk-000001.jsonl"
     before = (out / RESULT_FILE).read_text()
@@ -338,6 +346,24 @@ def test_without_ray_the_flag_says_how_to_install(monkeypatch, tmp_path: Path, c
     assert cli.main(["detect", str(COCO_IMAGES), "--ray", "--output", str(tmp_path / "o")]) == 2
     assert "pip install 'darknet-engine[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.timeout(120)
+def test_a_cluster_that_cannot_be_joined_is_one_line_and_leaves_no_plan(tmp_path: Path, capsys) -> None:
+    """A HOST:PORT nothing answers at waited for ever (Ray's GCS client retrying); a run that failed to join left its
+    run.json, which then refused the corrected command as 'a run with a different plan'."""
+    dog = str(shared_path(IMAGES / "dog.jpg"))
+    port = free_port()
+    for address, said in [(f"127.0.0.1:{port}", f"cannot join the Ray cluster at 127.0.0.1:{port}: nothing answers "
+                                                 "there (Connection refused within 10 s)"),
+                          ("bogus", "cannot join the Ray cluster at bogus: ")]:
+        out = tmp_path / address.replace(":", "_")
+        cfg, weights = official("yolov4-tiny")
+        assert cli.main(["detect", dog, "--cfg", str(cfg), "--weights", str(weights), "--ray", address, "--output",
+                         str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {said}") and err.count("\n") == 1, err
+        assert not (out / "run.json").exists()
 
 
 def test_a_folder_holding_another_run_is_refused(tmp_path: Path) -> None:

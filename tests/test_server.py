@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -334,6 +335,54 @@ def test_a_stop_answers_the_requests_already_taken(model, held_at: str | None) -
         server.shutdown()
         server.server_close()
         service.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_client_that_goes_quiet_or_hangs_up_holds_nothing_and_prints_no_traceback(model, capfd) -> None:
+    """A body that stops coming held its thread for ever (answered only when the client closed); a client that hung up
+    before its answer printed socketserver's 25-line traceback in the server's console."""
+    from darknet_py.format.names import default_names
+    from darknet_py.live.detect_api import DetectService, listen, serve
+
+    detecting, go_on = threading.Event(), threading.Event()
+
+    def detect(*args):
+        detecting.set()
+        assert go_on.wait(WAIT)  # the client is gone before its answer is written
+        return model.detect(str(photos()[0]))[0]
+
+    server = listen("127.0.0.1", 0, idle_s=1.0)
+    service = DetectService(detect, "tiny", default_names(80))
+    serve(server, service)
+    port = server.server_address[1]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as conn:
+            conn.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nhello")  # then silence
+            reply = b"".join(iter(lambda: conn.recv(65536), b""))
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 408") and json.loads(body) == {
+            "error": "nothing of the body came for 1 s (Content-Length 1,000 bytes): send the whole image at once"}
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as conn:
+            conn.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+            reply = b"".join(iter(lambda: conn.recv(65536), b""))
+        assert reply.startswith(b"HTTP/1.1 400") and b"Content-Length 'abc' is not a number of bytes" in reply
+        image = photos()[0].read_bytes()
+        handled, told = threading.Event(), server.handle_error
+        server.handle_error = lambda *args: (told(*args), handled.set())  # what socketserver does with a failed request
+        conn = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
+        conn.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(image) + image)
+        assert detecting.wait(WAIT)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()  # a reset: the answer's write fails
+        go_on.set()
+        assert handled.wait(WAIT)
+        assert service.health()["images"] == 1  # detected; its answer had nowhere to go
+    finally:
+        server.shutdown()
+        server.server_close()
+        service.close()
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Error" not in err, err
 
 
 @pytest.mark.timeout(120)

@@ -37,6 +37,7 @@ class Progress:
         self.detail = detail  # more to say at the end of the line (e.g. a camera's frames dropped for newer ones)
         self.stream = stream if stream is not None else sys.stderr
         self.count, self.start, self._last = 0, time.monotonic(), 0.0
+        self._logged: int | None = None  # the count of the last plain line written (not on a terminal)
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._seen: deque[tuple[float, int]] = deque([(self.start, 0)])  # (time, count) at each line, RECENT_S back
 
@@ -79,7 +80,10 @@ class Progress:
         if self.detail is not None:
             text += f"  {self.detail()}"
         print(text.ljust(70) if self._tty else text, end=end, file=self.stream, flush=True)
+        self._logged = self.count
 
     def close(self) -> None:
-        """Write the line once more, ending it with a newline (whether or not it is time to)."""
-        self._show(end="\n")
+        """Write the line once more, ending it with a newline (whether or not it is time to); in a log, not when the
+        last line written already says the final count."""
+        if self._tty or self._logged != self.count:
+            self._show(end="\n")

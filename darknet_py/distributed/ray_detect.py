@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sys
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -39,6 +40,7 @@ from .shards import Plan, RunFolder, VideoSource
 INSTALL_HINT = "pip install 'darknet-engine[ray]'"
 PREPARE_CPUS = 0.5  # logical CPUs per read/pre-process task: leaves room beside the actors' 1 CPU each
 ANNOTATED_DIR = "images"
+REACH_TIMEOUT_S = 10.0  # --ray HOST:PORT: how long a connection to the cluster's head may take to open
 
 
 def require_ray() -> Any:
@@ -382,12 +384,31 @@ def _connect(ray, options: RayOptions) -> str:
             cpus = max(os.cpu_count() or 1, options.workers + 1)  # the actors' CPUs plus room to pre-process
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
             return f"a private local Ray ({_cpus(ray)} CPUs)"
+        _check_reachable(options.address)
         try:
             ray.init(address=options.address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             interrupt.check()  # an error that only a stop signal caused is the stop
             raise InputError(f"cannot join the Ray cluster at {options.address}: {str(exc).splitlines()[0]}") from None
     return f"the Ray cluster at {ray.get_runtime_context().gcs_address} ({_cpus(ray)} CPUs)"
+
+
+def _check_reachable(address: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """Refuse a HOST:PORT nothing answers at: ray.init waits for such a cluster's GCS without end (its own log lines
+    say it is retrying). `auto` and `ray://` addresses are Ray's to resolve.
+
+    Raises:
+        InputError: no connection to HOST:PORT within *timeout_s*.
+    """
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise InputError(f"cannot join the Ray cluster at {address}: nothing answers there ({reason} within "
+                         f"{timeout_s:g} s); is `ray start --head` running on that machine, on that port?") from None
 
 
 def _cpus(ray) -> str:
@@ -501,7 +522,8 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
     threads = options.worker_threads or _default_threads()
     settings = {"model": recipe.digest(), "backend": recipe.backend, "device": recipe.device,
                 "size": [recipe.width, recipe.height], "letterbox": recipe.letterbox, **asdict(opts), "resize": recipe.resize,
-                "names": hashlib.sha256("\n".join(names).encode()).hexdigest()[:16], "worker_threads": threads}
+                "names": hashlib.sha256("\n".join(names).encode()).hexdigest()[:16], "worker_threads": threads,
+                "save_images": options.save_images}  # a rerun that wants images must not resume shards done without
     plan = Plan(images, videos, options.shard_size, json.loads(json.dumps(settings)))
     folder = RunFolder(output)
     resumed = folder.start(plan, options.exist_ok)
@@ -509,7 +531,12 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
     started = time.monotonic()
     ray_used = ""
     if todo:
-        ray_used = _run_shards(plan, folder, todo, recipe, opts, names, threads, options)
+        try:
+            ray_used = _run_shards(plan, folder, todo, recipe, opts, names, threads, options)
+        except BaseException:
+            if not resumed:
+                folder.abandon()  # ended before any work: no plan left behind to refuse the corrected rerun
+            raise
     records, errors = folder.merge(plan)
     events.emit("merged")
     shards_total = len(plan.image_shards) + len(plan.video_sources)
@@ -534,7 +561,7 @@ def _run_shards(plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelReci
         _quiet_data_context(ray)
         _check_resources(ray, options, 1 if recipe.device.startswith("cuda") else 0)
         dataset, _model_ref = _pipeline(ray, plan, folder, todo, recipe, opts, names, threads, options)
-        _drain(dataset, folder, sum(len(s.paths) for s in plan.image_shards if s.key in todo), options.progress)
+        _drain(dataset, folder, _records_expected(plan, todo), options.progress)
         return ray_used
     except BaseException as exc:
         if not isinstance(exc, interrupt.Interrupted):
@@ -544,6 +571,21 @@ def _run_shards(plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelReci
         if connected_here:  # also after a stop inside ray.init: the head it was starting must not outlive us
             with interrupt.deferred():  # let the teardown finish: a half-stopped private Ray is worse
                 ray.shutdown()
+
+
+def _records_expected(plan: Plan, todo: set[str]) -> tuple[int, bool]:
+    """(records the unfinished shards will give, whether that is an estimate): their images, and their videos' frames
+    as the files' headers count them (a resumed video's whole count: its chunks done are skipped as they come)."""
+    import cv2  # as _decode_video: not at the module's import
+
+    images = sum(len(shard.paths) for shard in plan.image_shards if shard.key in todo)
+    videos = [video.path for video in plan.video_sources if video.key in todo]
+    frames = 0
+    for path in videos:
+        capture = cv2.VideoCapture(path)
+        frames += int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0))
+        capture.release()
+    return images + frames, bool(videos)
 
 
 def _default_threads() -> int:
@@ -581,11 +623,13 @@ def _pipeline(ray, plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelR
     return dataset, recipe_ref  # the caller holds the reference: a restarted actor fetches the model again
 
 
-def _drain(dataset, folder: RunFolder, images: int, show_progress: bool) -> None:
-    """Collect records per shard; write each shard the moment its last record arrives."""
+def _drain(dataset, folder: RunFolder, expected: tuple[int, bool], show_progress: bool) -> None:
+    """Collect records per shard; write each shard the moment its last record arrives. *expected*: (records, whether
+    an estimate), for the progress line."""
     pending: dict[str, dict[int, str]] = {}
     written = 0
-    progress = Progress("ray detect", images or None, unit="records") if show_progress else None
+    total, estimate = expected
+    progress = Progress("ray detect", total or None, unit="records", approximate=estimate) if show_progress else None
     events.emit("pipeline-started")
     batches = iter(dataset.iter_batches(batch_size=None, batch_format="numpy"))
     try:

@@ -145,6 +145,16 @@ class RunFolder:
             json.dump(plan.as_dict(), handle, indent=1)
         return False
 
+    def abandon(self) -> None:
+        """Remove the plan start() wrote when the run ends before any work (Ray not reachable, a stop while it starts)
+        and the folder holds nothing else: a corrected rerun is then a new run, not 'a run with a different plan'."""
+        held = {p.name for p in self.root.iterdir()} if self.root.is_dir() else set()
+        if held - {PLAN_FILE, SHARD_DIR} or (self.shard_dir.is_dir() and any(self.shard_dir.iterdir())):
+            return
+        (self.root / PLAN_FILE).unlink(missing_ok=True)
+        if self.shard_dir.is_dir():
+            self.shard_dir.rmdir()
+
     @staticmethod
     def _read_plan(path: Path) -> dict:
         try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 DRAIN_S = 30.0  # after a stop, the requests already taken have this long to be answered
 PAGE = "detect_page.html"  # GET /: choose or drop an image, see its boxes drawn and listed
 MAX_BODY = 64 * 1024 * 1024  # bytes: a 64 MiB image file is far beyond any camera's JPEG
+IDLE_S = 30.0  # a connection silent this long (mid-body, or between requests) is answered 408 / closed
 JSON_TYPE = "application/json"
 
 
@@ -256,6 +258,11 @@ class _Handler(BaseHTTPRequestHandler):
     server: "_Server"
     _head_only = False  # the request being answered is a HEAD: its headers are sent, not its body
 
+    @property
+    def timeout(self) -> float:  # type: ignore[override]  - socketserver reads it once, in setup()
+        """Seconds a connection may stay silent: mid-body (408), or between requests (closed)."""
+        return self.server.idle_s
+
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         service = self.server.service
         if not service.begin():
@@ -272,13 +279,21 @@ class _Handler(BaseHTTPRequestHandler):
             self._refuse(404, "not here: POST images to /detect")
             return
         length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+        if length is None:
             self._refuse(411, "send the image with a Content-Length (curl --data-binary @dog.jpg does)")
+            return
+        if not length.strip().isdigit():
+            self._refuse(400, f"Content-Length {length!r} is not a number of bytes")
             return
         if int(length) > MAX_BODY:
             self._refuse(413, f"the body is {int(length):,} bytes; at most {MAX_BODY:,} are taken")
             return
-        body = self.rfile.read(int(length))
+        try:
+            body = self.rfile.read(int(length))
+        except TimeoutError:  # a client that sends part of a body and goes quiet holds no thread for ever
+            self._refuse(408, f"nothing of the body came for {self.timeout:g} s (Content-Length {int(length):,} "
+                              "bytes): send the whole image at once")
+            return
         if len(body) < int(length):  # the client closed its side before the whole body came
             self._refuse(400, f"the body ended after {len(body):,} of the {int(length):,} bytes its Content-Length "
                               "gives")
@@ -348,21 +363,33 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a client stuck in a send never keeps the program from exiting
     service: DetectService
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], idle_s: float = IDLE_S) -> None:
+        self.idle_s = idle_s
         super().__init__(address, _Handler)
+
+    def handle_error(self, request, client_address) -> None:
+        """A client that hung up (or went silent) before its answer was written is its own loss: no traceback in the
+        server's console (socketserver prints one per request); anything else is one line."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            return
+        print(f"warning: a request from {client_address[0]} failed: {type(error).__name__}: {error}", file=sys.stderr,
+              flush=True)
 
 
 class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-def listen(host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
+def listen(host: str = "127.0.0.1", port: int = 8080, idle_s: float = IDLE_S) -> ThreadingHTTPServer:
     """A socket listening on host:port, not answering yet (`serve` starts that): a port in use fails here, before a
     model is loaded for it; requests that come meanwhile wait in the socket's queue.
 
     Args:
         host (str): the address to listen on (127.0.0.1: this machine only).
         port (int): the port (0: any free one; `server.server_address` says which).
+        idle_s (float): seconds a connection may stay silent: a body that stops coming is answered 408, an idle
+            kept-alive connection is closed (a client cannot hold a thread for ever).
 
     Returns:
         ThreadingHTTPServer: the bound server.
@@ -372,7 +399,7 @@ def listen(host: str = "127.0.0.1", port: int = 8080) -> ThreadingHTTPServer:
     """
     server_class = _Server6 if ":" in host else _Server
     try:
-        return server_class((host, port))
+        return server_class((host, port), idle_s)
     except OSError as exc:
         raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
