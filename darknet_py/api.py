@@ -93,11 +93,11 @@ def load(
     exported = next((path for path in (cfg, weights) if exported_file(path)), None)
     if exported is not None:
         backend = backend or exported_file(exported)
+        if exported_file(exported) == "openvino" and backend != "openvino":
+            raise InputError(f"{os.fspath(exported)} is OpenVINO IR: it runs with --backend openvino only")
         if backend == "torch":
             raise InputError(f"{os.fspath(exported)} is an exported model: it runs with --backend "
                              f"{' or '.join(GRAPH_BACKENDS)}, not torch")
-        if exported_file(exported) == "openvino" and backend != "openvino":
-            raise InputError(f"{os.fspath(exported)} is OpenVINO IR: it runs with --backend openvino only")
         return classifier_or_detector(graph_backend(backend)(exported, device=str(device), size=size, resize=resize,
                                                              **backend_options))
     if backend in GRAPH_BACKENDS:

@@ -128,6 +128,18 @@ def test_an_onnx_export_classifies_like_the_torch_model(tiny: dict, tmp_path: Pa
         assert a.labels == b.labels and np.abs(a.probabilities - b.probabilities).max() <= 1e-5
     with pytest.raises(darknet_py.InputError, match="classifier: use classify"):
         exported.detect(images[0])
+    # the command on each runtime (cfg + weights exported in memory), as `detect --backend` runs them
+    answers = {}
+    for backend in ("torch", "onnxruntime", "openvino"):
+        out = tmp_path / backend
+        assert cli.main(["classify", str(images[0].parent), "--cfg", str(tiny["cfg"]), "--weights", str(tiny["weights"]),
+                         "--names", str(tiny["names"]), "--backend", backend, "--save-json", "--output", str(out)]) == 0
+        answers[backend] = json.loads((out / "classifications.json").read_text())
+    for backend in ("onnxruntime", "openvino"):
+        for mine, theirs in zip(answers[backend], answers["torch"], strict=True):
+            assert [c["name"] for c in mine["classes"]] == [c["name"] for c in theirs["classes"]], backend
+            assert np.allclose([c["probability"] for c in mine["classes"]],
+                               [c["probability"] for c in theirs["classes"]], atol=1e-5), backend
 
 
 @pytest.mark.parametrize("size", [(224, 224), (1000, 900), (1, 7), (17, 9)])

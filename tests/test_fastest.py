@@ -36,6 +36,10 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 ])
 def test_the_fastest_runtime_wins_by_more_than_the_margin(times_ms: dict, chosen: str) -> None:
     assert fastest.pick(times_ms) == chosen
+    said = fastest.Choice(chosen, times_ms).describe()  # torch kept behind a faster one was called "the fastest"
+    kept = chosen != min(times_ms, key=times_ms.__getitem__)
+    assert said.startswith(f"{chosen}: no exact runtime is 5% faster for this network on this CPU (" if kept else
+                           f"{chosen}, the fastest exact runtime for this network on this CPU ("), said
 
 
 def test_every_installed_runtime_is_timed_once_then_the_verdict_is_remembered(cache: Path) -> None:
@@ -116,7 +120,8 @@ def test_the_cli_says_what_it_measured_then_what_it_remembered(tmp_path: Path) -
     assert first.returncode == 0, first.stderr
     assert "--backend auto: timing torch, onnxruntime, openvino on this network and CPU" in first.stderr
     chosen = next(line for line in first.stderr.splitlines() if line.startswith("backend: "))
-    assert "the fastest exact runtime for this network on this CPU" in chosen and "measured now" in chosen
+    assert ("the fastest exact runtime for this network on this CPU" in chosen  # or torch, kept: see describe()
+            or "torch: no exact runtime is 5% faster for this network on this CPU" in chosen) and "measured now" in chosen
     names = {d["name"] for d in json.loads((tmp_path / "1" / "detections.json").read_text())[0]["detections"]}
     assert names >= {"dog", "bicycle", "truck"}
 

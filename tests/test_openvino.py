@@ -165,7 +165,7 @@ def test_cli_export_ir_then_detect_and_the_errors(tmp_path: Path, capsys) -> Non
                      "--ext-output", "--output", str(tmp_path / "b")]) == 0
     assert detections(capsys.readouterr().out) == detections(out)
     for args, message in (
-        (["--weights", str(ir_file), "--backend", "torch"], "is an exported model: it runs with --backend onnxruntime or openvino"),
+        (["--weights", str(ir_file), "--backend", "torch"], "is OpenVINO IR: it runs with --backend openvino only"),
         (["--weights", str(ir_file), "--backend", "onnxruntime"], "is OpenVINO IR: it runs with --backend openvino only"),
         (["--weights", str(ir_file), "--compile"], "--compile needs the torch backend"),
         (["--weights", str(ir_file), "--device", "cuda"], "OpenVINO has no device 'cuda'"),

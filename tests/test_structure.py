@@ -122,6 +122,20 @@ def _cost(model, spec: ScaleSpec) -> tuple[float, int, darknet_py.Darknet]:
     return total["bflops"], total["params"], scaled
 
 
+@pytest.mark.parametrize("name", ["darknet19", "resnet50", "yolov2-tiny", "Gaussian_yolov3_BDD", "yolov4-tiny"])
+def test_width_keeps_what_the_outputs_fix_classes_and_heads(darknet_ref, name: str) -> None:
+    """`scale --width 0.5` made darknet19's 1000-class convolution 504 filters (a 504-class classifier no names or
+    weights fit) and could not scale a [region] or [Gaussian_yolo] detector (their convolutions were halved too)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", darknet_py.DarknetWarning)
+        model = build(darknet_ref.folder / "cfg" / f"{name}.cfg")
+    _, scaled = scale(model, ScaleSpec(width=0.5), "test")
+    assert scaled.num_classes == model.num_classes and scaled.is_classifier == model.is_classifier
+    assert [h.classes for h in scaled.heads] == [h.classes for h in model.heads]
+    assert [m.out_shape for m in scaled.infos[-1:]] == [m.out_shape for m in model.infos[-1:]] or not model.is_classifier
+    assert summary(scaled)["params"] < 0.4 * summary(model)["params"]  # the rest did shrink
+
+
 @pytest.mark.parametrize("width", [0.5, 0.75, 1.5, 2.0])
 def test_width_scales_cost_as_w_squared(csp608, width: float) -> None:
     base = summary(csp608)

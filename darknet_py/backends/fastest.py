@@ -71,7 +71,12 @@ class Choice:
         """One line for a log: the runtime and the times it was chosen on, fastest first."""
         times = ", ".join(f"{name} {ms:.1f} ms" for name, ms in sorted(self.times_ms.items(), key=lambda kv: kv[1]))
         how = "remembered from an earlier measurement" if self.remembered else "measured now"
-        return f"{self.backend}, the fastest exact runtime for this network on this CPU ({times}; {how})"
+        fastest = min(self.times_ms, key=self.times_ms.__getitem__) if self.times_ms else self.backend
+        if fastest == self.backend:
+            return f"{self.backend}, the fastest exact runtime for this network on this CPU ({times}; {how})"
+        # torch kept: the fastest is less than MARGIN ahead, within what a busy machine's drift does to a few rounds
+        return (f"{self.backend}: no exact runtime is {MARGIN:.0%} faster for this network on this CPU ({times}; "
+                f"{how})")
 
 
 def pick(times_ms: Mapping[str, float]) -> str:

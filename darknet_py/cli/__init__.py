@@ -74,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.formatwarning = _one_line_warning
     with interrupt.stop_on_signals():  # SIGINT and SIGTERM: Interrupted, exit 130 / 143
-        code = _run(args)
+        try:
+            code = _run(args)
+        except KeyboardInterrupt:  # Interrupted too: a stop after the command returned, before this line
+            code = 0  # its work is whole (and said so: "wrote …")
         # a stop that came too late to cut the work short still says so (the work is whole)
         return interrupt.exit_code() if interrupt.received() and code == 0 else code
 

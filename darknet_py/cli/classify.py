@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..backends import BACKENDS, GRAPH_BACKENDS, graph_backend
 from ..core import interrupt
 from ..core.errors import InputError
 from ..media.classify_run import check_classify_output, classify_run
@@ -17,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_args(p)
     p.add_argument("--top", type=int, default=5, help="classes listed per image (default 5)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="inference engine (default torch; onnxruntime for a .onnx file, openvino for a .xml file): "
+                        "cfg + weights exported in memory to the runtime named")
     p.add_argument("--output", help="folder for --save-json (default: a fresh runs/classify/N)")
     p.add_argument("--save-json", action="store_true", help="write OUTPUT/classifications.json")
     p.add_argument("--exist-ok", action="store_true", help="replace an OUTPUT/classifications.json already there")
@@ -35,8 +39,11 @@ def run(args) -> int:
     if kind != "images":
         raise InputError(f"classify takes images (a file, a folder or a glob), not a {kind}: {args.source}")
     check_classify_output(args.save_json, args.output, args.exist_ok)  # before the model loads
+    if args.backend in GRAPH_BACKENDS:
+        graph_backend(args.backend).require()  # a missing extra: before the model files are read
     cfg, weights = model_files(args)
-    model = load(weights if cfg is None else cfg, None if cfg is None else weights, device=args.device, size=size_arg(args))
+    model = load(weights if cfg is None else cfg, None if cfg is None else weights, device=args.device, size=size_arg(args),
+                 backend=args.backend)
     if not model.is_classifier:
         raise InputError(f"{Path(cfg or weights).name} is a detector (it has detection layers): use darknet-py detect")
     names = resolve_names(model.num_classes, args.names, args.data) if (args.names or args.data) else model.names

@@ -79,6 +79,9 @@ def size_arg(args) -> int | list[int] | None:
     """--size as load() takes it: N, [W, H], or None (the cfg's); three numbers or more are refused (InputError)."""
     if args.size and len(args.size) > 2:
         raise InputError(f"--size {' '.join(map(str, args.size))}: give N (square) or W H, not {len(args.size)} numbers")
+    if args.size and min(args.size) < 1:  # not the cfg's fault: said as the flag's (info, scale, map read it too)
+        raise InputError(f"--size {' '.join(map(str, args.size))}: give the network's input size in whole pixels, 1 or "
+                         "more")
     return None if not args.size else args.size[0] if len(args.size) == 1 else args.size
 
 

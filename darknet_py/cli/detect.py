@@ -273,7 +273,9 @@ def _run_detect_on_ray(args) -> int:
                    ("--keep-clips", args.keep_clips is not None), ("--clip-classes", args.clip_classes is not None), ("--notify", bool(args.notify)),
                    ("--notify-header", bool(args.notify_header)), ("--watch", args.watch),
                    ("--heatmap", args.heatmap or args.heatmap_at is not None or args.heatmap_radius is not None),
-                   (f"--save-json {args.save_json}", args.save_json in ("darknet", "coco")))
+                   # plain --save-json asks for detections.json, which --ray does not write (jsonl is its own file)
+                   ("--save-json" if args.save_json == "darknet_py" else f"--save-json {args.save_json}",
+                    args.save_json in ("darknet_py", "darknet", "coco")))
     for flag, given in given_flags + dataset_flags_given(args):
         if given:
             raise InputError(f"{flag} is not available with --ray (results go to OUTPUT/detections.jsonl)")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
-from ..core.errors import InputError
+from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import refuse_overwrite
 from .common import add_model_args, model_files, model_name, size_arg
 
@@ -51,7 +52,7 @@ def run(args) -> int:
 
     from ..api import load
     from ..backends import exported_file
-    from ..export.onnx import ExportOptions, export_onnx
+    from ..export.onnx import ExportOptions, check_int8_onnx, export_onnx
     from ..format.names import resolve_names
 
     if exported_file(args.weights):  # before the output is named after it (and found to exist)
@@ -73,11 +74,18 @@ def run(args) -> int:
         if not (args.int8 and args.calibration):
             raise InputError("--int8 needs --calibration DIR (a folder of real images), and --calibration needs --int8")
         int8 = Int8Options(args.calibration, args.calibration_count)
+        if not openvino:
+            check_int8_onnx(opts)  # before the model loads and the calibration runs
         calibrating = len(calibration_images(int8.calibration, int8.count))  # fails before the export work
     cfg, weights = model_files(args)
     start = time.monotonic()
     model = load(cfg, weights, size=size_arg(args), resize=args.resize)
     opts = opts.resolved(model)
+    kinds = sorted({head.nms_kind for head in model.heads} - {"default", "iou"})
+    if opts.output_format == "nms" and kinds:  # the graph's NMS is IoU: its detections are not darknet's
+        warnings.warn(f"--output-format nms runs IoU NMS on each box's best class inside the graph; the cfg's "
+                      f"nms_kind={kinds[0]} (DIoU) is not in it, so some boxes differ from darknet's (--output-format "
+                      "boxes keeps the cfg's NMS, run by the detector)", DarknetWarning, stacklevel=1)
     names = resolve_names(model.num_classes, args.names, args.data)
     print(f"exporting {Path(cfg).name} + {Path(weights).name} at {model.width}x{model.height} ({opts.output_format})…",
           file=sys.stderr)

@@ -198,13 +198,18 @@ def _append_nms(proto: onnx.ModelProto) -> None:
         g.initializer.append(numpy_helper.from_array(np.array([value], np.int64), name))
     node = helper.make_node
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
-    # ReduceMax takes its axes as an input from opset 18 on
+    # ReduceMax takes its axes as an input from opset 18 on, Unsqueeze from opset 13 on: attributes before
     reduce_max = (node("ReduceMax", ["nms_gated", "nms_axis_last"], ["nms_best"], keepdims=1) if opset >= 18
                   else node("ReduceMax", ["nms_gated"], ["nms_best"], axes=[-1], keepdims=1))
+
+    def unsqueeze(source: str, axis: int, axis_input: str, target: str) -> onnx.NodeProto:
+        return (node("Unsqueeze", [source, axis_input], [target]) if opset >= 13
+                else node("Unsqueeze", [source], [target], axes=[axis]))
+
     g.node.extend([
         node("Greater", ["objectness", "conf_thresh"], ["nms_obj_ok"]),
         node("Cast", ["nms_obj_ok"], ["nms_obj_gate"], to=TensorProto.FLOAT),
-        node("Unsqueeze", ["nms_obj_gate", "nms_axis_last"], ["nms_obj_gate3"]),
+        unsqueeze("nms_obj_gate", -1, "nms_axis_last", "nms_obj_gate3"),
         node("Mul", ["scores", "nms_obj_gate3"], ["nms_gated"]),
         reduce_max,
         node("Equal", ["nms_gated", "nms_best"], ["nms_is_best"]),
@@ -218,7 +223,7 @@ def _append_nms(proto: onnx.ModelProto) -> None:
         node("Concat", ["nms_batch", "nms_box"], ["nms_batch_box"], axis=1),
         node("GatherND", ["boxes", "nms_batch_box"], ["nms_boxes"]),
         node("GatherND", ["nms_scores_t", "nms_selected"], ["nms_score"]),
-        node("Unsqueeze", ["nms_score", "nms_axis_one"], ["nms_score2"]),
+        unsqueeze("nms_score", 1, "nms_axis_one", "nms_score2"),
         node("Cast", ["nms_batch"], ["nms_batch_f"], to=TensorProto.FLOAT),
         node("Cast", ["nms_class"], ["nms_class_f"], to=TensorProto.FLOAT),
         node("Concat", ["nms_batch_f", "nms_boxes", "nms_score2", "nms_class_f"], ["detections"], axis=1),
@@ -357,8 +362,26 @@ def checked_bytes(proto: onnx.ModelProto) -> bytes:
     try:
         onnx.checker.check_model(data, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
-        raise InputError(f"the exported graph fails the ONNX checker (a darknet_py bug; please report it): {exc}") from exc
+        said = " ".join(str(exc).split())  # the checker's message spans lines (its "==> Context"): one line
+        raise InputError(f"the exported graph fails the ONNX checker (a darknet_py bug; please report it): {said}") \
+            from exc
     return data
+
+
+INT8_MIN_OPSET = 13  # DequantizeLinear's per-channel `axis` (int8 weights per output channel) is opset 13's
+
+
+def check_int8_onnx(opts: ExportOptions) -> None:
+    """Refuse options an int8 ONNX export cannot have, before any calibration (OpenVINO IR's int8 has no opset).
+
+    Raises:
+        InputError: with --half, or an opset below INT8_MIN_OPSET.
+    """
+    if opts.half:
+        raise InputError("--int8 and --half do not combine: int8 is for CPUs, fp16 for GPUs")
+    if opts.opset < INT8_MIN_OPSET:
+        raise InputError(f"--int8 to ONNX needs --opset {INT8_MIN_OPSET} or later (its weights are int8 per output "
+                         f"channel, which DequantizeLinear takes from opset {INT8_MIN_OPSET}); got --opset {opts.opset}")
 
 
 def export_onnx(model: Darknet, path: str | os.PathLike[str], names: Sequence[str],
@@ -382,8 +405,8 @@ def export_onnx(model: Darknet, path: str | os.PathLike[str], names: Sequence[st
         InputError: int8 with half, options the model cannot be exported with, a calibration folder without
             images, or a graph the ONNX checker refuses.
     """
-    if int8 is not None and opts.half:
-        raise InputError("--int8 and --half do not combine: int8 is for CPUs, fp16 for GPUs")
+    if int8 is not None:
+        check_int8_onnx(opts)
     proto = build_onnx(model, names, opts, weights_path or model.weights_path)
     if int8 is not None:
         from .quantize import quantize_int8

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import io
 import json
 import logging
 import os
@@ -173,7 +174,10 @@ def quantize_int8(proto: onnx.ModelProto, model: Darknet, opts: Int8Options) -> 
 
     paths = calibration_images(opts.calibration, opts.count)
     meta = json.loads(next(p.value for p in proto.metadata_props if p.key == METADATA_KEY))
-    with tempfile.TemporaryDirectory(prefix="darknet_py-int8-") as tmp, quiet_logger():
+    # onnxruntime's calibrator prints its histogram settings ("Number of histogram bins : 2048") on stdout, where
+    # the command's own output goes: kept out
+    with tempfile.TemporaryDirectory(prefix="darknet_py-int8-") as tmp, quiet_logger(), \
+            contextlib.redirect_stdout(io.StringIO()):
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(proto, source)
         quantize_static(

@@ -1,7 +1,9 @@
 """Model scaling as Scaled-YOLOv4 does it: width (channels), depth (CSP residual units), input size.
 
 - width W: every convolution's filters × W, rounded to a multiple of 8 (at least 8); the
-  convolutions that feed a [yolo] keep (classes + 5) × anchors;
+  convolutions that feed a detection layer keep their filters (a [yolo]'s (classes + 5) × anchors, a [region]'s or
+  [Gaussian_yolo]'s own), and so does a classifier's class convolution (the last one, when only [avgpool],
+  [softmax], [dropout] and [cost] follow it: darknet19's 1000 ImageNet classes stay 1000);
 - depth D: each CSPDarknet stage (found by `structure.find_blocks`) gets round(n × D) residual
   units (at least 1): the last unit is copied or units are dropped from the end, and every
   route/shortcut reference is rewritten to the new layer numbers;
@@ -23,6 +25,8 @@ from .info import blocks as find_model_blocks
 from .network import Network
 
 REFERENCE_KEYS = ("layers", "from")  # options that name other layers (route, shortcut, sam, scale_channels)
+HEAD_TYPES = ("yolo", "region", "Gaussian_yolo")  # detection layers: the convolution before one keeps its filters
+CLASSIFIER_TAIL = ("avgpool", "softmax", "dropout", "cost")  # what may follow a classifier's class convolution
 
 
 @dataclass(frozen=True)
@@ -135,12 +139,23 @@ def _rewrite_references(entries: list[_Entry]) -> list[Section]:
     return result
 
 
+def _outputs(sections: list[Section]) -> set[int]:
+    """The convolutions whose filters the model's outputs fix: each one feeding a detection layer, and a classifier's
+    class convolution (the last convolution, followed only by CLASSIFIER_TAIL sections)."""
+    convolutions = [i for i, section in enumerate(sections) if section.type in ("convolutional", "conv")]
+    kept = {i for i in convolutions if i + 1 < len(sections) and sections[i + 1].type in HEAD_TYPES}
+    if convolutions and len(sections) > convolutions[-1] + 1 \
+            and all(section.type in CLASSIFIER_TAIL for section in sections[convolutions[-1] + 1:]):
+        kept.add(convolutions[-1])
+    return kept
+
+
 def _scale_widths(sections: list[Section], width: float) -> None:
     if width == 1:
         return
+    outputs = _outputs(sections)
     for index, section in enumerate(sections):
-        feeds_yolo = index + 1 < len(sections) and sections[index + 1].type == "yolo"
-        if section.type not in ("convolutional", "conv") or feeds_yolo:
+        if section.type not in ("convolutional", "conv") or index in outputs:
             continue
         filters = section.get_int("filters", 1)
         new = scaled_filters(filters, width)
