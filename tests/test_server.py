@@ -366,6 +366,12 @@ def test_a_client_that_goes_quiet_or_hangs_up_holds_nothing_and_prints_no_traceb
             conn.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
             reply = b"".join(iter(lambda: conn.recv(65536), b""))
         assert reply.startswith(b"HTTP/1.1 400") and b"Content-Length 'abc' is not a number of bytes" in reply
+        for line in (b"HELLO\r\n\r\n", b"FETCH /detect HTTP/1.1\r\nHost: x\r\n\r\n"):  # no HTTP; no such method
+            with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as conn:
+                conn.sendall(line)
+                reply = b"".join(iter(lambda: conn.recv(65536), b""))
+            head, _, body = reply.partition(b"\r\n\r\n")
+            assert head.split(b" ")[1] in (b"400", b"501") and "error" in json.loads(body), reply  # JSON, not HTML
         image = photos()[0].read_bytes()
         handled, told = threading.Event(), server.handle_error
         server.handle_error = lambda *args: (told(*args), handled.set())  # what socketserver does with a failed request

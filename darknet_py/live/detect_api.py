@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import TYPE_CHECKING, Callable
@@ -354,6 +355,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not self._head_only:
             self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a request line that is no HTTP, headers too long, a method it has no
+        handler for) in JSON too, as every answer of the API is — not its HTML page; with a status line even for
+        a request that named no HTTP version (HTTP/0.9's bare body is not spoken here)."""
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        self.server.service.refused()
+        self._send(code, {"error": message or explain or HTTPStatus(code).phrase})
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - a request per image is not news
         pass
