@@ -229,3 +229,23 @@ def test_an_annotated_copy_is_never_written_over_its_source(tmp_path: Path, caps
     assert {path: path.read_bytes() for path in kept} == kept and sorted(folder.iterdir()) == sorted(kept)
     assert cli.main(["detect", str(photo), *model, "--no-save", "--save-txt", "--output", str(folder), "--exist-ok"]) == 0
     assert photo.read_bytes() == kept[photo] and (folder / "labels" / "dog.txt").is_file()
+
+
+def test_a_run_that_gives_nothing_writes_nothing_over_an_earlier_runs_whole_files(tmp_path: Path) -> None:
+    """A camera's service restarted while the camera is down, then stopped: its detections.json, result.json and
+    coco.json (files of one run, chosen beside an earlier run's at the first frame) were written over with nothing."""
+    from darknet_py.media.coco_dataset import CocoDatasetSink
+    from darknet_py.media.sinks import DarknetJsonSink, RecordsJsonSink
+
+    made = {"detections.json": lambda path: RecordsJsonSink(path), "result.json": lambda path: DarknetJsonSink(path),
+            "coco.json": lambda path: CocoDatasetSink(path, ["person"])}
+    for name, sink in made.items():
+        earlier = tmp_path / "earlier" / name
+        earlier.parent.mkdir(exist_ok=True)
+        earlier.write_text("the earlier run's")
+        sink(earlier).finish()
+        assert earlier.read_text() == "the earlier run's", name
+        fresh = tmp_path / "fresh" / name
+        fresh.parent.mkdir(exist_ok=True)
+        sink(fresh).finish()  # in a folder of its own, a run of nothing still says so
+        assert json.loads(fresh.read_text()) is not None, name

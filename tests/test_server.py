@@ -362,10 +362,11 @@ def test_a_client_that_goes_quiet_or_hangs_up_holds_nothing_and_prints_no_traceb
         head, _, body = reply.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 408") and json.loads(body) == {
             "error": "nothing of the body came for 1 s (Content-Length 1,000 bytes): send the whole image at once"}
-        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as conn:
-            conn.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
-            reply = b"".join(iter(lambda: conn.recv(65536), b""))
-        assert reply.startswith(b"HTTP/1.1 400") and b"Content-Length 'abc' is not a number of bytes" in reply
+        for length in (b"abc", b"\xb2"):  # "\xb2" is Latin-1's superscript 2: a digit to str.isdigit, not to int
+            with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as conn:
+                conn.sendall(b"POST /detect HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n")
+                reply = b"".join(iter(lambda: conn.recv(65536), b""))
+            assert reply.startswith(b"HTTP/1.1 400") and b"is not a number of bytes" in reply, reply
         for line in (b"HELLO\r\n\r\n", b"FETCH /detect HTTP/1.1\r\nHost: x\r\n\r\n"):  # no HTTP; no such method
             with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as conn:
                 conn.sendall(line)

@@ -584,6 +584,21 @@ def test_a_track_is_counted_under_its_own_class_not_its_box_of_the_moment() -> N
     assert zone.counts["max_inside"] == {"car": 1} and zone.inside == {"car": 1}
 
 
+def test_a_track_counted_once_keeps_that_class_for_its_later_counts() -> None:
+    """The vote went on after a count: a track counted in as a truck, then seen as a car for longer, was counted out
+    as a car (and in the zone, entered a truck and exited a car)."""
+    line = LineCounter("road", (0, 200), (640, 200))
+    zone = ZoneCounter("lot", [(0, 150), (640, 150), (640, 360), (0, 360)])
+    path = [(100, 7), (140, 7), (180, 7), (220, 7)] + [(260, 2)] * 6 + [(220, 2), (180, 2), (140, 2), (100, 2)]
+    events = []
+    for frame, (y, class_id) in enumerate(path):
+        dets = _frame([(1, (280, y - 30, 360, y + 30), [(class_id, 0.9)])])
+        events += line.update(dets, frame) + zone.update(dets, frame)
+    assert [(e.direction, e.name) for e in events] == [("entered", "truck"), ("in", "truck"), ("out", "truck"),
+                                                       ("exited", "truck")]
+    assert zone.counts["max_inside"] == {"truck": 1}
+
+
 def test_a_line_with_an_end_that_is_no_number_is_refused() -> None:
     for start, end, margin in [((float("nan"), 0), (0.5, 1), 1.0), ((0, 0), (float("inf"), 1), 1.0),
                                ((0, 0), (10, 10), -1.0)]:

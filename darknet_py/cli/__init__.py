@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     with interrupt.stop_on_signals():  # SIGINT and SIGTERM: Interrupted, exit 130 / 143
         try:
             code = _run(args)
-        except KeyboardInterrupt:  # Interrupted too: a stop after the command returned, before this line
-            code = 0  # its work is whole (and said so: "wrote …")
+        except KeyboardInterrupt:  # Interrupted too: a stop that landed outside _run's own handlers (as it returned,
+            code = interrupt.exit_code()  # or while one said an error): the stop's exit code, not a traceback
         # a stop that came too late to cut the work short still says so (the work is whole)
         return interrupt.exit_code() if interrupt.received() and code == 0 else code
 

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
-from ..core.errors import DarknetWarning, InputError
+from ..core.errors import InputError
 from ..core.fileio import refuse_overwrite
 from .common import add_model_args, model_files, model_name, size_arg
 
@@ -81,11 +80,6 @@ def run(args) -> int:
     start = time.monotonic()
     model = load(cfg, weights, size=size_arg(args), resize=args.resize)
     opts = opts.resolved(model)
-    kinds = sorted({head.nms_kind for head in model.heads} - {"default", "iou"})
-    if opts.output_format == "nms" and kinds:  # the graph's NMS is IoU: its detections are not darknet's
-        warnings.warn(f"--output-format nms runs IoU NMS on each box's best class inside the graph; the cfg's "
-                      f"nms_kind={kinds[0]} (DIoU) is not in it, so some boxes differ from darknet's (--output-format "
-                      "boxes keeps the cfg's NMS, run by the detector)", DarknetWarning, stacklevel=1)
     names = resolve_names(model.num_classes, args.names, args.data)
     print(f"exporting {Path(cfg).name} + {Path(weights).name} at {model.width}x{model.height} ({opts.output_format})…",
           file=sys.stderr)

@@ -225,10 +225,12 @@ def free_path(path: str | os.PathLike[str], suffix: str | None = None) -> Path:
     Args:
         path (str or PathLike): the file's own name.
         suffix (str or None): its extension where that has several parts (`.mot.txt`: `cam-2.mot.txt`, not
-            `cam.mot-2.txt`); None: the last part (`cam.mp4`: `cam-2.mp4`).
+            `cam.mot-2.txt`); None, or one the name does not end in after a stem: the last part (`cam.mp4`:
+            `cam-2.mp4`).
     """
     path = Path(path)
-    suffix = path.suffix if suffix is None else suffix
+    if suffix is None or not path.name.endswith(suffix) or path.name == suffix:
+        suffix = path.suffix
     stem = path.name.removesuffix(suffix)
     candidate, n = path, 1
     while candidate.exists():

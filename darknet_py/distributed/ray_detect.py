@@ -13,6 +13,7 @@ by (shard, item), so a retried batch can neither lose nor duplicate a result.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -401,10 +402,17 @@ def _check_reachable(address: str, timeout_s: float = REACH_TIMEOUT_S) -> None:
         InputError: no connection to HOST:PORT within *timeout_s*.
     """
     host, _, port = address.rpartition(":")
-    if "://" in address or not host or not port.isdigit():
-        return
+    if "://" in address or not host or not port.isdigit() or (":" in host and not host.startswith("[")):
+        return  # Ray's own forms, and a bare IPv6 address (its last group is no port): Ray's to read
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+        addresses = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise InputError(f"cannot join the Ray cluster at {address}: no such host ({exc.strerror or exc})") from None
+    try:
+        family, kind, proto, _, where = addresses[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.settimeout(timeout_s)
+            probe.connect(where)
     except OSError as exc:
         reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
         raise InputError(f"cannot join the Ray cluster at {address}: nothing answers there ({reason} within "
@@ -522,12 +530,17 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
     threads = options.worker_threads or _default_threads()
     settings = {"model": recipe.digest(), "backend": recipe.backend, "device": recipe.device,
                 "size": [recipe.width, recipe.height], "letterbox": recipe.letterbox, **asdict(opts), "resize": recipe.resize,
-                "names": hashlib.sha256("\n".join(names).encode()).hexdigest()[:16], "worker_threads": threads,
-                "save_images": options.save_images}  # a rerun that wants images must not resume shards done without
+                "names": hashlib.sha256("\n".join(names).encode()).hexdigest()[:16], "worker_threads": threads}
     plan = Plan(images, videos, options.shard_size, json.loads(json.dumps(settings)))
     folder = RunFolder(output)
     resumed = folder.start(plan, options.exist_ok)
     todo = set(folder.missing(plan))
+    done_images = [shard.key for shard in plan.image_shards if shard.key not in todo]
+    if resumed and options.save_images and done_images and not (folder.root / ANNOTATED_DIR).is_dir():
+        # not in the plan (older plans would all differ): the images are what tells
+        raise InputError(f"{folder.root} holds a run made with --no-save: its {len(done_images)} finished image "
+                         "shard(s) wrote no annotated images; rerun it with --no-save to resume, or choose another "
+                         "--output")
     started = time.monotonic()
     ray_used = ""
     if todo:
@@ -535,7 +548,8 @@ def detect_on_ray(sources: str | Sequence[str], output: str | os.PathLike[str], 
             ray_used = _run_shards(plan, folder, todo, recipe, opts, names, threads, options)
         except BaseException:
             if not resumed:
-                folder.abandon()  # ended before any work: no plan left behind to refuse the corrected rerun
+                with contextlib.suppress(OSError):  # the run's own error (or stop) is what is said
+                    folder.abandon()  # ended before any work: no plan left behind to refuse the corrected rerun
             raise
     records, errors = folder.merge(plan)
     events.emit("merged")
@@ -561,7 +575,7 @@ def _run_shards(plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelReci
         _quiet_data_context(ray)
         _check_resources(ray, options, 1 if recipe.device.startswith("cuda") else 0)
         dataset, _model_ref = _pipeline(ray, plan, folder, todo, recipe, opts, names, threads, options)
-        _drain(dataset, folder, _records_expected(plan, todo), options.progress)
+        _drain(dataset, folder, _records_expected(plan, folder, todo), options.progress)
         return ray_used
     except BaseException as exc:
         if not isinstance(exc, interrupt.Interrupted):
@@ -573,18 +587,20 @@ def _run_shards(plan: Plan, folder: RunFolder, todo: set[str], recipe: ModelReci
                 ray.shutdown()
 
 
-def _records_expected(plan: Plan, todo: set[str]) -> tuple[int, bool]:
+def _records_expected(plan: Plan, folder: RunFolder, todo: set[str]) -> tuple[int, bool]:
     """(records the unfinished shards will give, whether that is an estimate): their images, and their videos' frames
-    as the files' headers count them (a resumed video's whole count: its chunks done are skipped as they come)."""
+    as the files' headers count them, less a resumed video's chunks already done."""
     import cv2  # as _decode_video: not at the module's import
 
     images = sum(len(shard.paths) for shard in plan.image_shards if shard.key in todo)
-    videos = [video.path for video in plan.video_sources if video.key in todo]
+    videos = [video for video in plan.video_sources if video.key in todo]
+    done = folder.done() if videos else set()
     frames = 0
-    for path in videos:
-        capture = cv2.VideoCapture(path)
-        frames += int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0))
+    for video in videos:
+        capture = cv2.VideoCapture(video.path)
+        whole = int(max(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0, 0))
         capture.release()
+        frames += max(whole - len(folder.video_chunks_done(video, done)[0]) * plan.shard_size, 0)
     return images + frames, bool(videos)
 
 

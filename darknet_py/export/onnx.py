@@ -25,7 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import Tensor, nn
 
 from ..backends.torch import Darknet
-from ..core.errors import InputError
+from ..core.errors import DarknetWarning, InputError
 from ..core.fileio import atomic_path, sha256_file
 from ..core.version import __version__
 from ..format.metadata import FORMAT_VERSION, METADATA_KEY, NMS_DEFAULTS, OUTPUT_FORMATS
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .quantize import Int8Options
 
 MIN_OPSET, MAX_OPSET = 11, 20
+DIOU_KINDS = ("greedynms", "diounms")  # the cfg NMS kinds detect() runs as DIoU (pipeline.detect.nms_settings)
 
 
 @dataclass(frozen=True)
@@ -294,6 +295,11 @@ def build_onnx(model: Darknet, names: Sequence[str], opts: ExportOptions = Expor
     """
     opts = opts.resolved(model)
     opts.validate(model)
+    kind = model.heads[-1].nms_kind if model.heads else "default"  # detect's rule: the last detection layer's
+    if opts.output_format == "nms" and kind in DIOU_KINDS:  # the graph's NMS is IoU: its detections are not darknet's
+        warnings.warn(f"--output-format nms runs IoU NMS on each box's best class inside the graph; the cfg's "
+                      f"nms_kind={kind} (DIoU) is not in it, so some boxes differ from darknet's (--output-format "
+                      "boxes keeps the cfg's NMS, run by the detector)", DarknetWarning, stacklevel=2)
     if opts.half:
         model = copy.deepcopy(model).half()
     proto = _trace(model.eval(), opts)
@@ -402,8 +408,8 @@ def export_onnx(model: Darknet, path: str | os.PathLike[str], names: Sequence[st
         onnx.ModelProto: the model written.
 
     Raises:
-        InputError: int8 with half, options the model cannot be exported with, a calibration folder without
-            images, or a graph the ONNX checker refuses.
+        InputError: int8 with half or below opset 13 (check_int8_onnx), options the model cannot be exported with,
+            a calibration folder without images, or a graph the ONNX checker refuses.
     """
     if int8 is not None:
         check_int8_onnx(opts)

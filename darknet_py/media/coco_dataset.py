@@ -87,6 +87,8 @@ class CocoDatasetSink:
                                      "score": round(float(dets.scores[best]), 6)})
 
     def finish(self) -> None:
+        if not self._started and self.path.exists():  # a run that gave nothing writes nothing over an earlier run's
+            return
         categories = [{"id": self.ids[i], "name": name, "supercategory": ""} for i, name in enumerate(self.names)
                       if not name.startswith("dont_show")]
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:

@@ -305,6 +305,8 @@ class RecordsJsonSink:
         self.records.append(result_record(result))
 
     def finish(self) -> None:
+        if not self.records and self.path.exists():  # a run that gave nothing (a camera still down, a stop at once)
+            return  # writes nothing over an earlier run's file
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:
             json.dump(self.records, handle)
 
@@ -372,7 +374,8 @@ def continues(result: Result) -> bool:
 
 def run_file(path: Path, result: Result, suffix: str | None = None) -> Path:
     """Where a file that holds one run's whole output (detections.json, result.json, coco.json, a MOT sequence) goes,
-    chosen at the run's first result: *path*, or for a run that goes on from an earlier one into its folder
+    chosen at the run's first result (a run that gives none writes nothing over a file already there): *path*, or
+    for a run that goes on from an earlier one into its folder
     (`continues`: a camera's or stream's, a watched folder's) the first free `STEM-2.EXT`, `STEM-3.EXT`… beside the
     earlier run's, as its recording goes — a restarted service writes over nothing the last run wrote. *suffix*: the
     file's extension where it has several parts (core.fileio.free_path)."""
@@ -403,6 +406,8 @@ class DarknetJsonSink:
         self.frames.append(darknet_frame_text(result.detections, len(self.frames) + 1, filename))
 
     def finish(self) -> None:
+        if not self.frames and self.path.exists():  # a run that gave nothing writes nothing over an earlier run's file
+            return
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:
             handle.write(darknet_json_file(self.frames))
 

@@ -140,6 +140,7 @@ class TrackingStage:
         time = result.time if result.frame is not None else frame / (result.fps or DEFAULT_FPS)
         tracks = self._classes.points(tracked, frame)  # each track's box and class, once for the counters and trails
         events = tuple(event for counter in self.counters for event in counter.observe(tracks, frame, time))
+        self._classes.settle(events)
         return TrackedResult(result.source, result.frame, result.image, tracked, result.fps, result.milliseconds,
                              result.stream_time, result.captured,  # a live source's clock, for records and lag
                              wall_time=result.wall_time,

@@ -25,9 +25,10 @@ Rules:
   (`seconds_inside`, the time between the frame it entered in, or was first seen inside, and the frame it left in:
   how long a customer queued, a vehicle stood in a bay), when the frames' times are known.
 - class: the track's class, not its box's in one frame: the class its boxes have scored most, summed over every
-  frame of the track so far and every label of darknet's multi-label boxes (TrackClasses). A car the detector calls
-  a truck now and then is counted as a car, and one object is counted under one class. Detections outside a
-  confirmed track (`track_id` -1) are not counted.
+  frame of the track so far and every label of darknet's multi-label boxes (TrackClasses); once counted, a track
+  keeps the class it was counted under. A car the detector calls a truck now and then is counted as a car, and one
+  object's crossings, entries and exits go to one class. Detections outside a confirmed track (`track_id` -1) are
+  not counted.
 """
 from __future__ import annotations
 
@@ -131,8 +132,9 @@ def tracked_centres(detections: Detections) -> list[TrackPoint]:
 class TrackClasses:
     """Each track's class over its life: the class its boxes have scored most so far, every label of a box counted
     (darknet lists a box under each class above the threshold), summed over the track's frames. A detector that
-    calls a car a truck in a few frames, or a box car 0.6 and truck 0.4, leaves the track a car; one object is
-    counted under one class.
+    calls a car a truck in a few frames, or a box car 0.6 and truck 0.4, leaves the track a car. Once a track has
+    been counted (`settle`), it keeps that class: its later crossings, entries and exits are counted under it too,
+    so one object's counts go to one class.
 
         classes = TrackClasses()
         for frame, dets in enumerate(darknet_py.track(model, "road.mp4")):
@@ -141,7 +143,8 @@ class TrackClasses:
     """
 
     def __init__(self) -> None:
-        self._tracks: dict[int, tuple[int, dict[int, float]]] = {}  # track → (last frame seen, class id → scores summed)
+        # track → [last frame seen, class id → scores summed, the class it was counted under (None: not yet)]
+        self._tracks: dict[int, list] = {}
         self._names: dict[int, str] = {}  # class id → name, as the detections named it
 
     def points(self, detections: Detections, frame: int) -> list[TrackPoint]:
@@ -158,17 +161,25 @@ class TrackClasses:
         for track_id, class_id, score, label in zip(detections.track_ids.tolist(), detections.class_ids.tolist(),
                                                     detections.scores.tolist(), detections.labels):
             if track_id >= 0:
-                table = self._tracks.setdefault(track_id, (frame, {}))[1]
-                table[class_id] = table.get(class_id, 0.0) + score
-                self._tracks[track_id] = (frame, table)
+                state = self._tracks.setdefault(track_id, [frame, {}, None])
+                state[0] = frame
+                state[1][class_id] = state[1].get(class_id, 0.0) + score
                 self._names[class_id] = label
         voted = []
         for point in points:
-            table = self._tracks[point.track_id][1]
-            class_id = max(table, key=lambda c: (table[c], c == point.class_id))  # a tie: this frame's best class
+            _, table, settled = self._tracks[point.track_id]
+            class_id = settled if settled is not None else max(
+                table, key=lambda c: (table[c], c == point.class_id))  # a tie: this frame's best class
             voted.append(point._replace(class_id=class_id, name=self._names[class_id]))
         _forget(self._tracks, frame, lambda state: state[0])
         return voted
+
+    def settle(self, events: Sequence[CountEvent]) -> None:
+        """The tracks of *events* keep the class they were counted under from now on."""
+        for event in events:
+            state = self._tracks.get(event.track_id)
+            if state is not None and state[2] is None:
+                state[2] = event.class_id
 
 
 def _add(table: dict[str, int], name: str, amount: int = 1) -> None:
@@ -195,7 +206,9 @@ class Counter:
         Returns:
             list[CountEvent]: the events of this frame.
         """
-        return self.observe(self._classes.points(detections, frame), frame, time)
+        events = self.observe(self._classes.points(detections, frame), frame, time)
+        self._classes.settle(events)
+        return events
 
     def observe(self, tracks: list[TrackPoint], frame: int, time: float | None = None) -> list[CountEvent]:
         """`update` on a frame's tracks (TrackClasses.points, worked out once for all the counters of a run)."""
@@ -215,7 +228,8 @@ class LineCounter(Counter):
         end ((float, float)): P2, (x, y) in pixels.
         margin (float): pixels from the line within which a centre is on neither side (see the module's rules).
         box_margin (float): the same as a share of the box's extent across the line (its height, for a level line):
-            the centre must be further from the line than the larger of the two to be on a side.
+            a centre nearer the line than the larger of the two leaves the track on the side it was on (a track
+            first seen there starts on the side its centre is on). 0: only *margin*.
 
     Attributes:
         counts (dict): `{"in": {class name: n}, "out": {class name: n}}`.
