@@ -242,7 +242,7 @@ def test_map_with_tiles_on_coco_and_darknet_datasets(mosaic, tmp_path: Path, cap
     (["--roi", "10,10,5,20"], "error: --roi: region 10,10,5,20 is empty: x2 must exceed x1 and y2 must exceed y1"),
     (["--roi", "0,0,800,100"], "error: {dog}: region 0,0,800,100 reaches outside the 768x576 image (x2 at most 768, "
                                "y2 at most 576)"),
-    (["--tiles", "auto", "--ray"], "error: --tiles and --roi are not available with --ray (its workers detect whole "
+    (["--tiles", "auto", "--ray", "--save-json", "jsonl"], "error: --tiles and --roi are not available with --ray (its workers detect whole "
                                    "images)"),
 ])
 def test_bad_values_are_one_line_errors(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
