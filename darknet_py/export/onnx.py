@@ -31,12 +31,12 @@ from ..core.version import __version__
 from ..format.metadata import FORMAT_VERSION, METADATA_KEY, NMS_DEFAULTS, OUTPUT_FORMATS
 from ..model.layers.head import spec_to_dict
 from ..pipeline.decode import decode_head
+from ..pipeline.detect import DetectOptions, nms_settings
 
 if TYPE_CHECKING:
     from .quantize import Int8Options
 
 MIN_OPSET, MAX_OPSET = 11, 20
-DIOU_KINDS = ("greedynms", "diounms")  # the cfg NMS kinds detect() runs as DIoU (pipeline.detect.nms_settings)
 
 
 @dataclass(frozen=True)
@@ -295,10 +295,10 @@ def build_onnx(model: Darknet, names: Sequence[str], opts: ExportOptions = Expor
     """
     opts = opts.resolved(model)
     opts.validate(model)
-    kind = model.heads[-1].nms_kind if model.heads else "default"  # detect's rule: the last detection layer's
-    if opts.output_format == "nms" and kind in DIOU_KINDS:  # the graph's NMS is IoU: its detections are not darknet's
+    # the graph's NMS is IoU: where detect() runs the cfg's as DIoU (its own rule), the detections are not darknet's
+    if opts.output_format == "nms" and nms_settings(model.heads, DetectOptions())[0] == "diou":
         warnings.warn(f"--output-format nms runs IoU NMS on each box's best class inside the graph; the cfg's "
-                      f"nms_kind={kind} (DIoU) is not in it, so some boxes differ from darknet's (--output-format "
+                      f"nms_kind={model.heads[-1].nms_kind} (DIoU) is not in it, so some boxes differ from darknet's (--output-format "
                       "boxes keeps the cfg's NMS, run by the detector)", DarknetWarning, stacklevel=2)
     if opts.half:
         model = copy.deepcopy(model).half()

@@ -25,7 +25,7 @@ from ..core.fileio import atomic_write
 from ..format.names import COCO_NAMES
 from .darknet_labels import best_class
 from .frames_dataset import frame_image_path
-from .sinks import Result, run_file
+from .sinks import Result, RunFile
 
 COCO_JSON = "coco.json"  # --save-json coco
 # COCO's category id of each of its 80 detection classes, in darknet's coco.names order (instances_*2017.json)
@@ -52,18 +52,19 @@ class CocoDatasetSink:
 
     def __init__(self, path: str | os.PathLike[str], names: list[str],
                  frames: tuple[str | os.PathLike[str], int] | None = None) -> None:
-        self.path = Path(path)
+        self.file = RunFile(path)
         self.names = list(names)
         self.ids = category_ids(self.names)
         self.frames = frames
         self.images: list[dict] = []
         self.annotations: list[dict] = []
-        self._started = False
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
 
     def write(self, result: Result) -> None:
-        if not self._started:  # a camera's run beside an earlier run's coco.json (coco-2.json), not over it
-            self._started = True
-            self.path = run_file(self.path, result)
+        self.file.choose(result)  # a camera's run beside an earlier run's coco.json (coco-2.json), not over it
         if result.frame is None:
             file_name = result.source
         elif self.frames is None:
@@ -87,7 +88,7 @@ class CocoDatasetSink:
                                      "score": round(float(dets.scores[best]), 6)})
 
     def finish(self) -> None:
-        if not self._started and self.path.exists():  # a run that gave nothing writes nothing over an earlier run's
+        if self.file.untouched:  # a run that gave nothing writes nothing over an earlier run's
             return
         categories = [{"id": self.ids[i], "name": name, "supercategory": ""} for i, name in enumerate(self.names)
                       if not name.startswith("dont_show")]

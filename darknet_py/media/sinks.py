@@ -295,18 +295,22 @@ class RecordsJsonSink:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.file = RunFile(path)
         self.records: list[dict] = []
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
 
     def write(self, result: Result) -> None:
         if not self.records:
             warn_if_live(result, "--save-json")
-            self.path = run_file(self.path, result)
+        self.file.choose(result)
         self.records.append(result_record(result))
 
     def finish(self) -> None:
-        if not self.records and self.path.exists():  # a run that gave nothing (a camera still down, a stop at once)
-            return  # writes nothing over an earlier run's file
+        if self.file.untouched:  # a run that gave nothing (a camera still down, a stop at once)
+            return
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:
             json.dump(self.records, handle)
 
@@ -372,14 +376,32 @@ def continues(result: Result) -> bool:
     return result.captured is not None or result.watched_image
 
 
-def run_file(path: Path, result: Result, suffix: str | None = None) -> Path:
-    """Where a file that holds one run's whole output (detections.json, result.json, coco.json, a MOT sequence) goes,
-    chosen at the run's first result (a run that gives none writes nothing over a file already there): *path*, or
-    for a run that goes on from an earlier one into its folder
+class RunFile:
+    """The name of a file that holds one run's whole output (detections.json, result.json, coco.json, a MOT sequence),
+    chosen at the run's first result: *path*, or for a run that goes on from an earlier one into its folder
     (`continues`: a camera's or stream's, a watched folder's) the first free `STEM-2.EXT`, `STEM-3.EXT`… beside the
-    earlier run's, as its recording goes — a restarted service writes over nothing the last run wrote. *suffix*: the
-    file's extension where it has several parts (core.fileio.free_path)."""
-    return free_path(path, suffix) if continues(result) else path
+    earlier run's, as its recording goes — a restarted service writes over nothing the last run wrote; and a run that
+    gives no result writes nothing over a file already there (`untouched`).
+
+    Args:
+        path (str or PathLike): the file's own name.
+        suffix (str or None): its extension where that has several parts (core.fileio.free_path).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], suffix: str | None = None) -> None:
+        self.path, self.suffix, self.chosen = Path(path), suffix, False
+
+    def choose(self, result: Result) -> Path:
+        """The file's name for this run, chosen at its first result (*result*) and kept."""
+        if not self.chosen:
+            self.chosen = True
+            self.path = free_path(self.path, self.suffix) if continues(result) else self.path
+        return self.path
+
+    @property
+    def untouched(self) -> bool:
+        """No result came and a file is there (an earlier run's): finish() writes nothing over it."""
+        return not self.chosen and self.path.exists()
 
 
 class DarknetJsonSink:
@@ -395,18 +417,22 @@ class DarknetJsonSink:
     takes_unreadable = True
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.file = RunFile(path)
         self.frames: list[str] = []
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
 
     def write(self, result: Result) -> None:
         if not self.frames:
             warn_if_live(result, "--save-json darknet")
-            self.path = run_file(self.path, result)
+        self.file.choose(result)
         filename = result.source if result.frame is None else None
         self.frames.append(darknet_frame_text(result.detections, len(self.frames) + 1, filename))
 
     def finish(self) -> None:
-        if not self.frames and self.path.exists():  # a run that gave nothing writes nothing over an earlier run's file
+        if self.file.untouched:  # a run that gave nothing writes nothing over an earlier run's file
             return
         with interrupt.deferred(), atomic_write(self.path, "w") as handle:
             handle.write(darknet_json_file(self.frames))

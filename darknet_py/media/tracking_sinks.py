@@ -32,7 +32,7 @@ from ..core.fileio import LinesFile, atomic_write
 from ..pipeline.tracking import DEFAULT_TRACKER, LineCounter, Shape, Tracker, ZoneCounter, counts_of, make_tracker
 from ..pipeline.tracking.counting import TrackClasses, TrackPoint, add_earlier_counts, check_counts, check_dwell
 from ..pipeline.tracking.drawing import draw_counters, draw_trails
-from .sinks import DEFAULT_FPS, Result, continues, detection_record, run_file
+from .sinks import DEFAULT_FPS, Result, RunFile, continues, detection_record
 
 COUNTS_JSON = "counts.json"
 EVENTS_JSONL = "events.jsonl"
@@ -212,17 +212,20 @@ class MotSink:
     Args:
         path (str or PathLike): the file (`OUTPUT/<stem>.mot.txt`), made (empty) with the first frame; one already
             there is replaced — a camera's or stream's run is a sequence of its own (frames from 1 again) and goes
-            beside an earlier run's (`<stem>-2.mot.txt`, sinks.run_file).
+            beside an earlier run's (`<stem>-2.mot.txt`, sinks.RunFile).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        self.file = RunFile(path, MOT_SUFFIX)
         self._lines: LinesFile | None = None
+
+    @property
+    def path(self) -> Path:
+        return self.file.path
 
     def write(self, result: Result) -> None:
         if self._lines is None:
-            self.path = run_file(self.path, result, MOT_SUFFIX)
-            self._lines = LinesFile(self.path)
+            self._lines = LinesFile(self.file.choose(result))
         self._lines.append(mot_lines(result))
 
     def finish(self) -> None:
